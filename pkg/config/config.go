@@ -152,12 +152,30 @@ func set(v reflect.Value, raw string) error {
 	return nil
 }
 
-// Usage writes the variables of cfg (with defaults and help) for `<svc> --help`.
-func Usage(w io.Writer, program, summary string, cfg any) {
+// WithDefaults wraps lookup so that the variables in defaults fall back to the given values
+// (for settings whose default differs per service, such as HTTP_ADDR).
+func WithDefaults(lookup Lookup, defaults map[string]string) Lookup {
+	return func(key string) (string, bool) {
+		if v, ok := lookup(key); ok && v != "" {
+			return v, true
+		}
+		v, ok := defaults[key]
+		return v, ok
+	}
+}
+
+// Usage writes the variables of cfg (with defaults and help) for `<svc> --help`; defaults
+// overrides the tag defaults as WithDefaults does.
+func Usage(w io.Writer, program, summary string, cfg any, defaults map[string]string) {
 	fields, err := Fields(cfg)
 	if err != nil {
 		fmt.Fprintln(w, err)
 		return
+	}
+	for i := range fields {
+		if d, ok := defaults[fields[i].Env]; ok {
+			fields[i].Default = d
+		}
 	}
 	fmt.Fprintf(w, "%s: %s\n\nEnvironment variables:\n", program, summary)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)

@@ -1,0 +1,288 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/trellis-health/trellis/pkg/telemetry"
+	eventsv1 "github.com/trellis-health/trellis/proto/gen/trellis/events/v1"
+)
+
+// Delivery is one event handed to a handler.
+type Delivery struct {
+	Subject      string
+	Envelope     *eventsv1.Envelope
+	NumDelivered uint64
+}
+
+// Decode unpacks the payload into m. A payload of another type is a permanent error.
+func (d *Delivery) Decode(m proto.Message) error {
+	if err := d.Envelope.GetPayload().UnmarshalTo(m); err != nil {
+		return Permanent(fmt.Errorf("payload is %s, want %s: %w", d.Envelope.GetEventType(),
+			m.ProtoReflect().Descriptor().FullName(), err))
+	}
+	return nil
+}
+
+// Handler applies one event inside tx. The inbox row is already written in tx; emitted events
+// go to the outbox in tx. Return Permanent(err) for input that will never succeed (it goes to
+// the dead-letter stream); any other error is retried with backoff.
+type Handler func(ctx context.Context, tx *Tx, d *Delivery) error
+
+type permanentError struct{ err error }
+
+func (p permanentError) Error() string { return p.err.Error() }
+func (p permanentError) Unwrap() error { return p.err }
+
+// Permanent marks err as not worth retrying.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// IsPermanent reports whether err was marked Permanent.
+func IsPermanent(err error) bool { return errors.As(err, new(permanentError)) }
+
+// ConsumerConfig declares one durable pull consumer.
+type ConsumerConfig struct {
+	Name           string   // durable name, "<service>--<purpose>"
+	Stream         string   // e.g. "INTAKE"
+	Subjects       []string // filter subjects
+	Batch          int      // messages per fetch, default 32
+	HandlerTimeout time.Duration
+	AckWait        time.Duration // must exceed HandlerTimeout; default HandlerTimeout*2+5s
+	MaxDeliver     int           // after this many attempts a failing message is dead-lettered; default 10
+	Backoff        func(attempt uint64) time.Duration
+}
+
+func (c *ConsumerConfig) defaults() {
+	if c.Batch <= 0 {
+		c.Batch = 32
+	}
+	if c.HandlerTimeout <= 0 {
+		c.HandlerTimeout = 10 * time.Second
+	}
+	if c.AckWait <= c.HandlerTimeout {
+		c.AckWait = 2*c.HandlerTimeout + 5*time.Second
+	}
+	if c.MaxDeliver <= 0 {
+		c.MaxDeliver = 10
+	}
+	if c.Backoff == nil {
+		c.Backoff = ExpBackoff(200*time.Millisecond, time.Minute)
+	}
+}
+
+// ExpBackoff doubles from base for each attempt, capped at ceiling.
+func ExpBackoff(base, ceiling time.Duration) func(uint64) time.Duration {
+	return func(attempt uint64) time.Duration {
+		d := base
+		for i := uint64(1); i < attempt && d < ceiling; i++ {
+			d *= 2
+		}
+		return min(d, ceiling)
+	}
+}
+
+// Consumer runs a handler over a durable JetStream consumer with an inbox for idempotency.
+type Consumer struct {
+	cfg     ConsumerConfig
+	store   *Store
+	js      jetstream.JetStream
+	handle  Handler
+	log     *slog.Logger
+	metrics *telemetry.Metrics
+	tracer  trace.Tracer
+}
+
+// NewConsumer prepares a consumer; call Ensure then Run.
+func NewConsumer(cfg ConsumerConfig, store *Store, js jetstream.JetStream, h Handler, log *slog.Logger, m *telemetry.Metrics) *Consumer {
+	cfg.defaults()
+	return &Consumer{cfg: cfg, store: store, js: js, handle: h, log: log.With("consumer", cfg.Name),
+		metrics: m, tracer: telemetry.Tracer("trellis/bus")}
+}
+
+// Name is the durable name.
+func (c *Consumer) Name() string { return c.cfg.Name }
+
+// Ensure creates or updates the durable consumer (idempotent).
+func (c *Consumer) Ensure(ctx context.Context) (jetstream.Consumer, error) {
+	cc := jetstream.ConsumerConfig{
+		Durable:        c.cfg.Name,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        c.cfg.AckWait,
+		MaxDeliver:     c.cfg.MaxDeliver + 1, // we dead-letter at MaxDeliver; the server's limit is a backstop
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		MaxAckPending:  max(1000, c.cfg.Batch*4),
+		FilterSubjects: c.cfg.Subjects,
+	}
+	cons, err := c.js.CreateOrUpdateConsumer(ctx, c.cfg.Stream, cc)
+	if err != nil {
+		return nil, fmt.Errorf("bus: ensure consumer %s on %s: %w", c.cfg.Name, c.cfg.Stream, err)
+	}
+	return cons, nil
+}
+
+// Run fetches and handles messages until ctx ends; the message in hand is finished first
+// (graceful drain) and nothing un-acked is lost: JetStream redelivers it after AckWait.
+func (c *Consumer) Run(ctx context.Context) error {
+	var cons jetstream.Consumer
+	for {
+		var err error
+		if cons, err = c.Ensure(ctx); err == nil {
+			break
+		}
+		c.log.WarnContext(ctx, "consumer not ready; retrying", "error", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+	for ctx.Err() == nil {
+		batch, err := cons.Fetch(c.cfg.Batch, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			if ctx.Err() == nil {
+				c.log.WarnContext(ctx, "fetch failed", "error", err)
+				time.Sleep(200 * time.Millisecond)
+			}
+			continue
+		}
+		for msg := range batch.Messages() {
+			// Finish the message even when shutdown starts mid-way: its transaction is short.
+			c.process(context.WithoutCancel(ctx), msg)
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
+			c.log.DebugContext(ctx, "fetch ended", "error", err)
+		}
+	}
+	return nil
+}
+
+// process handles one message and settles it: ack, nak with delay, or dead-letter then term.
+func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
+	start := time.Now()
+	subject := msg.Subject()
+	var delivered uint64 = 1
+	var streamSeq uint64
+	if md, err := msg.Metadata(); err == nil {
+		delivered, streamSeq = md.NumDelivered, md.Sequence.Stream
+	}
+	carrier := telemetry.HeaderCarrier(msg.Headers())
+	parent := telemetry.Propagator.Extract(ctx, carrier)
+	ctx, span := c.tracer.Start(parent, "process "+subject,
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.operation.type", "process"),
+			attribute.String("messaging.destination.name", subject),
+			attribute.String("messaging.consumer.group.name", c.cfg.Name),
+			attribute.String("messaging.message.id", carrier.Get(HeaderMsgID)),
+			attribute.Int64("messaging.message.delivery_count", int64(delivered)),
+		))
+	defer span.End()
+	outcome := c.handleMsg(ctx, msg, subject, delivered, streamSeq)
+	span.SetAttributes(attribute.String("trellis.outcome", outcome))
+	if outcome == "retry" || outcome == "dead_letter" {
+		span.SetStatus(codes.Error, outcome)
+	}
+	c.metrics.EventsProcessed.WithLabelValues(c.cfg.Name, subject, outcome).Inc()
+	c.metrics.ProcessingSeconds.WithLabelValues(c.cfg.Name, subject).Observe(time.Since(start).Seconds())
+}
+
+func (c *Consumer) handleMsg(ctx context.Context, msg jetstream.Msg, subject string, delivered, streamSeq uint64) string {
+	env := &eventsv1.Envelope{}
+	if err := proto.Unmarshal(msg.Data(), env); err != nil || env.GetEventId() == "" || env.GetPayload() == nil {
+		if err == nil {
+			err = errors.New("envelope lacks event_id or payload")
+		}
+		return c.deadLetter(ctx, msg, subject, delivered, streamSeq, fmt.Errorf("decode envelope: %w", err))
+	}
+	d := &Delivery{Subject: subject, Envelope: env, NumDelivered: delivered}
+	hctx, cancel := context.WithTimeout(WithCause(ctx, env.GetCorrelationId(), env.GetEventId()), c.cfg.HandlerTimeout)
+	defer cancel()
+	duplicate := false
+	err := c.store.InTx(hctx, func(ctx context.Context, tx *Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+			c.cfg.Name, env.GetEventId())
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			duplicate = true
+			return nil
+		}
+		return c.handle(ctx, tx, d)
+	})
+	switch {
+	case err == nil:
+		if ackErr := msg.Ack(); ackErr != nil {
+			c.log.WarnContext(ctx, "ack failed; the inbox will absorb the redelivery", "error", ackErr)
+		}
+		if duplicate {
+			return "duplicate"
+		}
+		return "ok"
+	case IsPermanent(err) || delivered >= uint64(c.cfg.MaxDeliver):
+		return c.deadLetter(ctx, msg, subject, delivered, streamSeq, err)
+	default:
+		delay := c.cfg.Backoff(delivered)
+		c.log.WarnContext(ctx, "event handling failed; will retry", "subject", subject,
+			"event_id", env.GetEventId(), "attempt", delivered, "retry_in", delay.String(), "error", err)
+		_ = msg.NakWithDelay(delay)
+		return "retry"
+	}
+}
+
+// deadLetter copies the message with its reason to the dead-letter stream, then terminates it.
+// If the copy cannot be stored the message is retried instead: nothing is dropped silently.
+func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, subject string, delivered, streamSeq uint64, cause error) string {
+	reason := cause.Error()
+	if len(reason) > 512 {
+		reason = reason[:512]
+	}
+	dl := nats.NewMsg(DeadLetterSubject(c.cfg.Name))
+	dl.Data = msg.Data()
+	for k, v := range msg.Headers() {
+		if k != HeaderMsgID {
+			dl.Header[k] = v
+		}
+	}
+	stream := c.cfg.Stream
+	if md, err := msg.Metadata(); err == nil {
+		stream = md.Stream
+	}
+	dl.Header.Set(HeaderDLReason, reason)
+	dl.Header.Set(HeaderDLConsumer, c.cfg.Name)
+	dl.Header.Set(HeaderDLSubject, subject)
+	dl.Header.Set(HeaderDLStream, stream)
+	dl.Header.Set(HeaderDLStreamSequence, strconv.FormatUint(streamSeq, 10))
+	dl.Header.Set(HeaderDLDeliveries, strconv.FormatUint(delivered, 10))
+	// One dead letter per original message, even if this step itself is retried.
+	dl.Header.Set(HeaderMsgID, fmt.Sprintf("dl:%s:%s:%d", c.cfg.Name, stream, streamSeq))
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := c.js.PublishMsg(pctx, dl); err != nil {
+		c.log.ErrorContext(ctx, "dead-letter publish failed; will retry", "subject", subject, "error", err)
+		_ = msg.NakWithDelay(c.cfg.Backoff(delivered))
+		return "retry"
+	}
+	c.metrics.DeadLetters.WithLabelValues(c.cfg.Name).Inc()
+	c.log.ErrorContext(ctx, "event dead-lettered", "subject", subject, "stream_seq", streamSeq,
+		"attempts", delivered, "reason", reason)
+	_ = msg.TermWithReason(reason)
+	return "dead_letter"
+}

@@ -1,0 +1,128 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventsv1 "github.com/trellis-health/trellis/proto/gen/trellis/events/v1"
+	"github.com/trellis-health/trellis/pkg/telemetry"
+)
+
+// Store runs a service's units of work: one Postgres transaction holding the state change and
+// the events it emits (written to the outbox before commit). After a commit that emitted
+// events it wakes the relay, so publishing does not wait for the next poll.
+type Store struct {
+	Pool     *pgxpool.Pool
+	producer string
+	wake     chan struct{}
+	now      func() time.Time
+}
+
+// NewStore returns a Store for the service named producer.
+func NewStore(pool *pgxpool.Pool, producer string) *Store {
+	return &Store{Pool: pool, producer: producer, wake: make(chan struct{}, 1), now: time.Now}
+}
+
+// Tx is a unit of work: a pgx transaction plus the events emitted in it.
+type Tx struct {
+	pgx.Tx
+	events []Event
+}
+
+// Emit queues events to be written to the outbox in this transaction.
+func (t *Tx) Emit(events ...Event) { t.events = append(t.events, events...) }
+
+// InTx runs fn in a transaction. Events emitted by fn are written to the outbox in the same
+// transaction; if fn fails nothing is written and nothing is published.
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
+	emitted := false
+	err := pgx.BeginFunc(ctx, s.Pool, func(ptx pgx.Tx) error {
+		tx := &Tx{Tx: ptx}
+		if err := fn(ctx, tx); err != nil {
+			return err
+		}
+		if len(tx.events) == 0 {
+			return nil
+		}
+		emitted = true
+		return s.writeOutbox(ctx, ptx, tx.events)
+	})
+	if err == nil && emitted {
+		s.Wake()
+	}
+	return err
+}
+
+// Wake nudges the relay (non-blocking).
+func (s *Store) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Store) writeOutbox(ctx context.Context, tx pgx.Tx, events []Event) error {
+	correlationID, causationID := CauseFrom(ctx)
+	// Trace context of the unit of work, stored so the relay's PRODUCER span continues it.
+	carrier := telemetry.HeaderCarrier{}
+	telemetry.Propagator.Inject(ctx, carrier)
+	batch := &pgx.Batch{}
+	for _, e := range events {
+		if err := e.Validate(); err != nil {
+			return err
+		}
+		payload, err := anypb.New(e.Payload)
+		if err != nil {
+			return fmt.Errorf("bus: pack %s: %w", e.Subject, err)
+		}
+		id := NewID()
+		corr := correlationID
+		if corr == "" {
+			corr = id
+		}
+		occurred := s.now().UTC()
+		env := &eventsv1.Envelope{
+			EventId:       id,
+			EventType:     string(e.Payload.ProtoReflect().Descriptor().FullName()),
+			OccurredAt:    timestamppb.New(occurred),
+			ClinicId:      e.ClinicID,
+			CorrelationId: corr,
+			CausationId:   causationID,
+			Producer:      s.producer,
+			Payload:       payload,
+		}
+		body, err := proto.Marshal(env)
+		if err != nil {
+			return fmt.Errorf("bus: marshal %s: %w", e.Subject, err)
+		}
+		h := telemetry.HeaderCarrier{}
+		for k, v := range carrier {
+			h[k] = v
+		}
+		h.Set(HeaderEventType, env.EventType)
+		h.Set(HeaderCorrelationID, corr)
+		if causationID != "" {
+			h.Set(HeaderCausationID, causationID)
+		}
+		h.Set(HeaderOccurredAt, occurred.Format(time.RFC3339Nano))
+		if e.ClinicID != "" {
+			h.Set(HeaderClinicID, e.ClinicID)
+		}
+		h.Set(HeaderContentType, ContentTypeProto)
+		hj, err := json.Marshal(h)
+		if err != nil {
+			return err
+		}
+		batch.Queue(`INSERT INTO outbox (event_id, subject, headers, payload) VALUES ($1, $2, $3, $4)`,
+			id, e.Subject, hj, body)
+	}
+	return tx.SendBatch(ctx, batch).Close()
+}

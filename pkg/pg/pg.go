@@ -1,0 +1,94 @@
+// Package pg connects a service to its own Postgres schema, runs its embedded migrations and
+// hands transactions to repositories.
+package pg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"regexp"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// ValidIdent reports whether s is a safe unquoted Postgres identifier (schema or role name).
+func ValidIdent(s string) bool { return identRE.MatchString(s) }
+
+// Open returns a pool whose sessions use only schema (search_path), so unqualified table names
+// resolve to the service's own tables.
+func Open(ctx context.Context, url, schema string, maxConns int32) (*pgxpool.Pool, error) {
+	if !ValidIdent(schema) {
+		return nil, fmt.Errorf("pg: invalid schema name %q", schema)
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("pg: parse url: %w", err)
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pg: connect: %w", err)
+	}
+	return pool, nil
+}
+
+// InTx runs fn in a transaction, committing when it returns nil and rolling back otherwise.
+func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, pool, fn)
+}
+
+// Migrate applies the goose migrations in fsys (SQL files at its root) to schema, creating the
+// schema when missing. table names goose's version table inside the schema, so that every
+// service, and the platform's own tables, are versioned independently. A Postgres session
+// lock lets several replicas start at once.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, schema, table string, fsys fs.FS, log *slog.Logger) error {
+	if !ValidIdent(schema) || !ValidIdent(table) {
+		return fmt.Errorf("pg: invalid schema or table name %q.%q", schema, table)
+	}
+	if _, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+schema); err != nil {
+		return fmt.Errorf("pg: create schema %s: %w", schema, err)
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys,
+		goose.WithTableName(schema+"."+table),
+		goose.WithSessionLocker(locker),
+		goose.WithDisableGlobalRegistry(true),
+	)
+	if err != nil {
+		return fmt.Errorf("pg: migrations for %s: %w", schema, err)
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("pg: migrate %s: %w", schema, err)
+	}
+	for _, r := range results {
+		if log != nil {
+			log.InfoContext(ctx, "migration applied", "schema", schema, "table", table,
+				"version", r.Source.Version, "file", r.Source.Path, "duration_ms", r.Duration.Milliseconds())
+		}
+	}
+	return nil
+}
+
+// IsUniqueViolation reports whether err is a unique-constraint violation.
+func IsUniqueViolation(err error) bool {
+	var pgErr interface{ SQLState() string }
+	return errors.As(err, &pgErr) && pgErr.SQLState() == "23505"
+}

@@ -1,0 +1,257 @@
+// Package service runs a Trellis service the same way everywhere: configuration from the
+// environment (`--help` lists it), subcommands (serve, migrate), Postgres, NATS JetStream, the
+// outbox relay, consumers, the HTTP server with health, readiness and metrics, structured logs,
+// tracing, and graceful shutdown on SIGINT/SIGTERM.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/trellis-health/trellis/pkg/auth"
+	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/config"
+	"github.com/trellis-health/trellis/pkg/pg"
+	"github.com/trellis-health/trellis/pkg/rpc"
+	"github.com/trellis-health/trellis/pkg/telemetry"
+)
+
+// Base is the configuration every service shares. Services embed it in their own Config.
+type Base struct {
+	HTTPAddr        string        `env:"HTTP_ADDR" help:"listen address for the API, /healthz, /readyz and /metrics"`
+	DatabaseURL     string        `env:"DATABASE_URL" required:"true" secret:"true" help:"Postgres URL of this service's own login role"`
+	DBSchema        string        `env:"DB_SCHEMA" help:"Postgres schema this service owns (default: the service name)"`
+	DBMaxConns      int           `env:"DB_MAX_CONNS" default:"10" help:"maximum pooled Postgres connections"`
+	NATSURL         string        `env:"NATS_URL" default:"nats://127.0.0.1:4222" help:"NATS server URL(s), comma separated"`
+	NATSCreds       string        `env:"NATS_CREDS" help:"path to a NATS credentials file (empty: none)"`
+	StreamReplicas  int           `env:"NATS_STREAM_REPLICAS" default:"1" help:"JetStream stream replicas (3 in production)"`
+	StreamStorage   string        `env:"NATS_STREAM_STORAGE" default:"file" help:"JetStream storage: file or memory"`
+	AuthDevKey      string        `env:"AUTH_DEV_KEY" secret:"true" help:"dev mode: HS256 key for locally minted tokens (never in production)"`
+	AuthJWKSURL     string        `env:"AUTH_JWKS_URL" help:"OpenID Connect JWKS URL used to verify tokens"`
+	AuthIssuer      string        `env:"AUTH_ISSUER" default:"trellis-dev" help:"expected token issuer"`
+	AuthAudience    string        `env:"AUTH_AUDIENCE" default:"trellis" help:"expected token audience"`
+	LogLevel        string        `env:"LOG_LEVEL" default:"info" help:"debug, info, warn or error"`
+	OTLPEndpoint    string        `env:"OTEL_EXPORTER_OTLP_ENDPOINT" help:"OTLP/HTTP endpoint for traces (empty: not exported)"`
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" default:"15s" help:"grace period for in-flight work on shutdown"`
+}
+
+// Config is implemented by a service's config struct through its embedded Base.
+type Config interface{ base() *Base }
+
+func (b *Base) base() *Base { return b }
+
+// Spec describes a service.
+type Spec struct {
+	Name        string // "intake": also the default schema, stream context and log field
+	Summary     string
+	DefaultAddr string // e.g. ":8081"
+	Migrations  fs.FS  // the service's own goose migrations (SQL at the root)
+	Consumes    []string
+	Policy      rpc.Policy
+	// Setup registers the service's handlers and consumers on the platform.
+	Setup func(ctx context.Context, p *Platform) error
+	// Commands are extra subcommands (e.g. "seed-demo"), run after migrations are applied.
+	Commands map[string]func(ctx context.Context, p *Platform, args []string) error
+}
+
+// Platform is what a service's Setup receives.
+type Platform struct {
+	Name      string
+	Log       *slog.Logger
+	Metrics   *telemetry.Metrics
+	Pool      *pgxpool.Pool
+	NC        *nats.Conn
+	JS        jetstream.JetStream
+	Store     *bus.Store
+	Server    *rpc.Server
+	Streams   bus.StreamOptions
+	consumers []*bus.Consumer
+}
+
+// Consume registers a consumer to run with the service.
+func (p *Platform) Consume(cfg bus.ConsumerConfig, h bus.Handler) {
+	p.consumers = append(p.consumers, bus.NewConsumer(cfg, p.Store, p.JS, h, p.Log, p.Metrics))
+}
+
+// Main parses os.Args and runs the service; it exits the process.
+func Main(spec Spec, cfg Config) {
+	os.Exit(Run(context.Background(), spec, cfg, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Run is Main without the exit, for tests: it returns the process exit code.
+func Run(ctx context.Context, spec Spec, cfg Config, args []string, stdout, stderr io.Writer) int {
+	defaults := map[string]string{"HTTP_ADDR": spec.DefaultAddr, "DB_SCHEMA": spec.Name}
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	if cmd == "-h" || cmd == "--help" || cmd == "help" {
+		usage(stdout, spec, cfg, defaults)
+		return 0
+	}
+	if err := config.LoadFrom(cfg, config.WithDefaults(os.LookupEnv, defaults)); err != nil {
+		fmt.Fprintf(stderr, "%s: configuration error:\n%v\n\nRun `%s --help` for the variables.\n", spec.Name, err, spec.Name)
+		return 2
+	}
+	b := cfg.base()
+	log := telemetry.NewLogger(stderr, spec.Name, b.LogLevel)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(ctx, spec, b, log)
+	case "migrate":
+		err = withPlatform(ctx, spec, b, log, false, func(context.Context, *Platform) error { return nil })
+	default:
+		run, ok := spec.Commands[cmd]
+		if !ok {
+			fmt.Fprintf(stderr, "%s: unknown command %q\n\n", spec.Name, cmd)
+			usage(stderr, spec, cfg, defaults)
+			return 2
+		}
+		err = withPlatform(ctx, spec, b, log, false, func(ctx context.Context, p *Platform) error { return run(ctx, p, args) })
+	}
+	if err != nil {
+		log.Error("exiting on error", "command", cmd, "error", err)
+		return 1
+	}
+	return 0
+}
+
+func usage(w io.Writer, spec Spec, cfg Config, defaults map[string]string) {
+	fmt.Fprintf(w, "Usage: %s [serve|migrate", spec.Name)
+	names := make([]string, 0, len(spec.Commands))
+	for n := range spec.Commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "|%s", n)
+	}
+	fmt.Fprintf(w, "]\n  serve    run the service (default)\n  migrate  apply database migrations and exit\n\n")
+	config.Usage(w, spec.Name, spec.Summary, cfg, defaults)
+}
+
+// withPlatform connects to Postgres (and NATS when withBus), applies migrations, and runs fn.
+func withPlatform(ctx context.Context, spec Spec, b *Base, log *slog.Logger, withBus bool, fn func(context.Context, *Platform) error) error {
+	pool, err := pg.Open(ctx, b.DatabaseURL, b.DBSchema, int32(b.DBMaxConns))
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := bus.Migrate(ctx, pool, b.DBSchema, log); err != nil {
+		return err
+	}
+	if spec.Migrations != nil {
+		if err := pg.Migrate(ctx, pool, b.DBSchema, "goose_db_version", spec.Migrations, log); err != nil {
+			return err
+		}
+	}
+	p := &Platform{Name: spec.Name, Log: log, Metrics: telemetry.NewMetrics(spec.Name), Pool: pool,
+		Store:   bus.NewStore(pool, spec.Name),
+		Streams: bus.StreamOptions{Replicas: b.StreamReplicas, Storage: b.StreamStorage}}
+	if withBus {
+		opts := []nats.Option{nats.Name(spec.Name), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
+		if b.NATSCreds != "" {
+			opts = append(opts, nats.UserCredentials(b.NATSCreds))
+		}
+		nc, err := nats.Connect(b.NATSURL, opts...)
+		if err != nil {
+			return fmt.Errorf("nats: connect: %w", err)
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return err
+		}
+		p.NC, p.JS = nc, js
+	}
+	return fn(ctx, p)
+}
+
+func serve(ctx context.Context, spec Spec, b *Base, log *slog.Logger) error {
+	shutdownTracing, err := telemetry.SetupTracing(ctx, spec.Name)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdownTracing(sctx)
+	}()
+	verifier, err := newVerifier(b)
+	if err != nil {
+		return err
+	}
+	return withPlatform(ctx, spec, b, log, true, func(ctx context.Context, p *Platform) error {
+		streams := append([]string{spec.Name}, spec.Consumes...)
+		cfgs := bus.PlatformStreams(p.Streams)
+		for _, c := range streams {
+			cfgs = append(cfgs, bus.ContextStream(c, p.Streams))
+		}
+		if err := bus.EnsureStreams(ctx, p.JS, cfgs...); err != nil {
+			return err
+		}
+		srv, err := rpc.NewServer(log, p.Metrics, verifier, spec.Policy,
+			rpc.Check{Name: "postgres", Fn: func(ctx context.Context) error { return p.Pool.Ping(ctx) }},
+			rpc.Check{Name: "nats", Fn: func(ctx context.Context) error {
+				if !p.NC.IsConnected() {
+					return errors.New("not connected")
+				}
+				_, err := p.JS.AccountInfo(ctx)
+				return err
+			}},
+		)
+		if err != nil {
+			return err
+		}
+		p.Server = srv
+		if spec.Setup != nil {
+			if err := spec.Setup(ctx, p); err != nil {
+				return err
+			}
+		}
+		for _, c := range p.consumers {
+			if _, err := c.Ensure(ctx); err != nil {
+				return err
+			}
+		}
+		relay := bus.NewRelay(p.Store, p.JS, b.DBSchema, bus.RelayConfig{}, log, p.Metrics)
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return srv.Serve(gctx, b.HTTPAddr, b.ShutdownTimeout) })
+		g.Go(func() error { return relay.Run(gctx) })
+		for _, c := range p.consumers {
+			g.Go(func() error { return c.Run(gctx) })
+		}
+		log.InfoContext(ctx, "service started", "addr", b.HTTPAddr, "consumers", len(p.consumers))
+		err = g.Wait()
+		log.Info("service stopped")
+		return err
+	})
+}
+
+func newVerifier(b *Base) (*auth.Verifier, error) {
+	switch {
+	case b.AuthJWKSURL != "":
+		return auth.NewJWKSVerifier(b.AuthJWKSURL, b.AuthIssuer, b.AuthAudience, nil), nil
+	case b.AuthDevKey != "":
+		return auth.NewDevVerifier([]byte(b.AuthDevKey), b.AuthIssuer, b.AuthAudience), nil
+	default:
+		return nil, errors.New("set AUTH_JWKS_URL (production) or AUTH_DEV_KEY (dev mode)")
+	}
+}
