@@ -12,8 +12,8 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	eventsv1 "github.com/trellis-health/trellis/proto/gen/trellis/events/v1"
 	"github.com/trellis-health/trellis/pkg/telemetry"
+	eventsv1 "github.com/trellis-health/trellis/proto/gen/trellis/events/v1"
 )
 
 // Store runs a service's units of work: one Postgres transaction holding the state change and

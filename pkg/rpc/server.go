@@ -63,6 +63,9 @@ func (s *Server) HandlerOptions() []connect.HandlerOption { return s.opts }
 // Handle mounts a Connect handler (as returned by New<Service>Handler).
 func (s *Server) Handle(path string, h http.Handler) { s.mux.Handle(path, h) }
 
+// Handler is the server's HTTP handler (for httptest in tests).
+func (s *Server) Handler() http.Handler { return s.mux }
+
 // AddCheck adds a readiness check.
 func (s *Server) AddCheck(c Check) { s.checks = append(s.checks, c) }
 

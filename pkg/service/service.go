@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"sort"
@@ -114,7 +115,14 @@ func Run(ctx context.Context, spec Spec, cfg Config, args []string, stdout, stde
 	var err error
 	switch cmd {
 	case "serve":
-		err = serve(ctx, spec, b, log)
+		var shutdownTracing func(context.Context) error
+		if shutdownTracing, err = telemetry.SetupTracing(ctx, spec.Name); err != nil {
+			break
+		}
+		err = Serve(ctx, spec, cfg, log, nil)
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = shutdownTracing(sctx)
+		cancel()
 	case "migrate":
 		err = withPlatform(ctx, spec, b, log, false, func(context.Context, *Platform) error { return nil })
 	default:
@@ -184,16 +192,18 @@ func withPlatform(ctx context.Context, spec Spec, b *Base, log *slog.Logger, wit
 	return fn(ctx, p)
 }
 
-func serve(ctx context.Context, spec Spec, b *Base, log *slog.Logger) error {
-	shutdownTracing, err := telemetry.SetupTracing(ctx, spec.Name)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = shutdownTracing(sctx)
-	}()
+// LoadConfig fills cfg from env (a map, for tests and tools) with the same defaults Run applies.
+func LoadConfig(spec Spec, cfg Config, env map[string]string) error {
+	defaults := map[string]string{"HTTP_ADDR": spec.DefaultAddr, "DB_SCHEMA": spec.Name}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	return config.LoadFrom(cfg, config.WithDefaults(lookup, defaults))
+}
+
+// Serve runs the service until ctx ends: migrations, streams, consumers, relay and HTTP server.
+// Once listening it sends the bound address on ready, if not nil (tests listen on port 0).
+// Tracing uses the global OpenTelemetry provider (Run installs it; tests install their own).
+func Serve(ctx context.Context, spec Spec, cfg Config, log *slog.Logger, ready chan<- string) error {
+	b := cfg.base()
 	verifier, err := newVerifier(b)
 	if err != nil {
 		return err
@@ -232,13 +242,20 @@ func serve(ctx context.Context, spec Spec, b *Base, log *slog.Logger) error {
 			}
 		}
 		relay := bus.NewRelay(p.Store, p.JS, b.DBSchema, bus.RelayConfig{}, log, p.Metrics)
+		ln, err := net.Listen("tcp", b.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", b.HTTPAddr, err)
+		}
 		g, gctx := errgroup.WithContext(ctx)
-		g.Go(func() error { return srv.Serve(gctx, b.HTTPAddr, b.ShutdownTimeout) })
+		g.Go(func() error { return srv.ServeListener(gctx, ln, b.ShutdownTimeout) })
 		g.Go(func() error { return relay.Run(gctx) })
 		for _, c := range p.consumers {
 			g.Go(func() error { return c.Run(gctx) })
 		}
-		log.InfoContext(ctx, "service started", "addr", b.HTTPAddr, "consumers", len(p.consumers))
+		log.InfoContext(ctx, "service started", "addr", ln.Addr().String(), "consumers", len(p.consumers))
+		if ready != nil {
+			ready <- ln.Addr().String()
+		}
 		err = g.Wait()
 		log.Info("service stopped")
 		return err
