@@ -1,0 +1,148 @@
+// Command devstack runs the whole Trellis network on one machine (`make run`) and mints dev
+// tokens (`devstack token`).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/trellis-health/trellis/deploy/devstack/stack"
+	"github.com/trellis-health/trellis/pkg/auth"
+)
+
+const defaultAdminURL = "postgres://trellis:trellis@127.0.0.1:5432/trellis?sslmode=disable"
+
+// devKey is the dev stack's token signing key. It is a well-known dev value on purpose:
+// services accept it only when AUTH_DEV_KEY is set, which production never does.
+const devKey = "trellis-dev-signing-key-not-for-production"
+
+func main() {
+	cmd := "up"
+	if len(os.Args) > 1 {
+		cmd = os.Args[1]
+	}
+	var err error
+	switch cmd {
+	case "up":
+		err = up()
+	case "token":
+		err = token(os.Args[2:])
+	case "-h", "--help", "help":
+		fmt.Print(`Usage: devstack [up|token]
+  up     start Postgres roles/schemas, NATS (embedded unless NATS_URL), Mailpit, a trace viewer and
+         the four services; admit demo patients; stop everything on Ctrl-C
+  token  print a dev bearer token: devstack token -role intake -clinics <id,id|*> [-ttl 12h]
+
+Environment: DATABASE_URL (admin role with CREATEROLE; default the local trellis role),
+NATS_URL (external NATS; default embedded on 127.0.0.1:14222), TRELLIS_RUN_DIR (default .run),
+LOG_LEVEL, DEMO_DATA (default true).
+`)
+	default:
+		err = fmt.Errorf("unknown command %q (try --help)", cmd)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "devstack:", err)
+		os.Exit(1)
+	}
+}
+
+func token(args []string) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	role := fs.String("role", "admin", "comma-separated roles")
+	clinics := fs.String("clinics", "*", "comma-separated clinic ids, or * for all")
+	subject := fs.String("sub", "dev-user", "subject")
+	ttl := fs.Duration("ttl", 12*time.Hour, "validity")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	tok, err := auth.MintDev([]byte(devKey), "trellis-dev", "trellis", *subject,
+		strings.Split(*role, ","), strings.Split(*clinics, ","), *ttl)
+	if err != nil {
+		return err
+	}
+	fmt.Println(tok)
+	return nil
+}
+
+func up() error {
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	opts := stack.Options{
+		RepoRoot: root, AdminURL: envOr("DATABASE_URL", defaultAdminURL), NATSURL: os.Getenv("NATS_URL"),
+		RunDir: os.Getenv("TRELLIS_RUN_DIR"), DevKey: devKey, LogLevel: envOr("LOG_LEVEL", "info"),
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Println("Starting Trellis (Postgres roles, NATS, Mailpit, traces, 4 services)...")
+	s, err := stack.Up(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if envOr("DEMO_DATA", "true") == "true" {
+		if err := s.AdmitDemoPatients(ctx); err != nil {
+			return err
+		}
+	}
+	tok, _ := s.Token("dev-admin", []string{"admin"}, []string{auth.AllClinics}, 12*time.Hour)
+	fmt.Printf(`
+Trellis is up.
+
+  intake         %s   (Connect API: trellis.intake.v1.IntakeService)
+  scheduling     %s
+  billing        %s
+  notification   %s
+  mail (Mailpit) %s   <- the welcome emails
+  traces         %s   <- one trace per admission, across all four services
+  NATS           %s
+  each service also serves /healthz, /readyz and /metrics
+
+Demo patients were admitted; their welcome emails are in the mail UI.
+Admit another (dev token valid 12h; mint more with: make token ROLE=intake CLINICS=<id>):
+
+  curl -s %s/trellis.intake.v1.IntakeService/AdmitPatient \
+    -H 'Content-Type: application/json' -H 'Authorization: Bearer %s' \
+    -d '{"givenName":"Casey","familyName":"Morgan","dateOfBirth":"1990-06-01","contactEmail":"casey@example.com",
+         "clinicId":"0190a000-0000-7000-8000-000000000001","programTrack":"adult-evening",
+         "startDate":"%s","idempotencyKey":"try-it-%d"}'
+
+Press Ctrl-C to stop.
+`, s.URL("intake"), s.URL("scheduling"), s.URL("billing"), s.URL("notification"), s.URL("mailui"),
+		s.URL("traces"), s.NATSURL, s.URL("intake"), tok, time.Now().AddDate(0, 0, 2).Format(time.DateOnly), time.Now().Unix())
+	<-ctx.Done()
+	fmt.Println("\nStopping Trellis...")
+	return nil
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("run from inside the Trellis repository (no go.work found)")
+		}
+		dir = parent
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}

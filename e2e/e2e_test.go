@@ -1,0 +1,294 @@
+// Package e2e runs the whole Trellis network (the same stack `make run` starts, on free ports
+// and a fresh database) and follows one patient from admission to welcome email.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/trellis-health/trellis/deploy/devstack/stack"
+	"github.com/trellis-health/trellis/deploy/devstack/tracesink"
+	"github.com/trellis-health/trellis/pkg/rpc"
+	"github.com/trellis-health/trellis/pkg/testkit"
+	billingv1 "github.com/trellis-health/trellis/proto/gen/trellis/billing/v1"
+	"github.com/trellis-health/trellis/proto/gen/trellis/billing/v1/billingv1connect"
+	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
+	"github.com/trellis-health/trellis/proto/gen/trellis/intake/v1/intakev1connect"
+	notificationv1 "github.com/trellis-health/trellis/proto/gen/trellis/notification/v1"
+	"github.com/trellis-health/trellis/proto/gen/trellis/notification/v1/notificationv1connect"
+	schedulingv1 "github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1"
+	"github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1/schedulingv1connect"
+)
+
+const clinicID = "0190a000-0000-7000-8000-000000000001" // Riverside, seeded by `intake seed-demo`
+
+func TestAdmissionFlowsThroughEveryService(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	s := startStack(ctx, t)
+
+	admin := bearer(t, s, []string{"admin"}, []string{"*"})
+	intake := intakev1connect.NewIntakeServiceClient(http.DefaultClient, s.URL("intake"))
+
+	t.Run("bad input is refused and changes nothing", func(t *testing.T) {
+		_, err := intake.AdmitPatient(ctx, withToken(connect.NewRequest(&intakev1.AdmitPatientRequest{
+			GivenName: "", FamilyName: "Doe", DateOfBirth: "1990-13-01", ContactEmail: "not-an-email",
+			ClinicId: clinicID, ProgramTrack: "adult-evening", StartDate: "2026-12-01", IdempotencyKey: "e2e-bad-input-1",
+		}), admin))
+		if connect.CodeOf(err) != connect.CodeInvalidArgument {
+			t.Fatalf("want invalid_argument, got %v", err)
+		}
+		var fields []string
+		for _, v := range rpc.Violations(err) {
+			fields = append(fields, v.Field)
+		}
+		for _, want := range []string{"given_name", "contact_email"} {
+			if !slices.Contains(fields, want) {
+				t.Errorf("violations %v do not name %s", fields, want)
+			}
+		}
+		_, err = intake.AdmitPatient(ctx, connect.NewRequest(&intakev1.AdmitPatientRequest{}))
+		if connect.CodeOf(err) != connect.CodeUnauthenticated {
+			t.Fatalf("without a token: want unauthenticated, got %v", err)
+		}
+		if n := count(ctx, t, s, "SELECT count(*) FROM intake.patients"); n != 0 {
+			t.Fatalf("refused calls stored %d patients", n)
+		}
+	})
+
+	email := fmt.Sprintf("e2e-%d@example.com", time.Now().UnixNano())
+	start := time.Now().AddDate(0, 0, 7).Format(time.DateOnly)
+	resp, err := intake.AdmitPatient(ctx, withToken(connect.NewRequest(&intakev1.AdmitPatientRequest{
+		GivenName: "Robin", FamilyName: "Quinn", DateOfBirth: "1991-03-14", ContactEmail: email,
+		ClinicId: clinicID, ProgramTrack: "adult-evening", StartDate: start, IdempotencyKey: "e2e-admit-robin-1",
+	}), admin))
+	if err != nil {
+		t.Fatalf("admit: %v", err)
+	}
+	patientID := resp.Msg.GetPatientId()
+
+	clinician := bearer(t, s, []string{"clinician"}, []string{clinicID})
+	sched := schedulingv1connect.NewSchedulingServiceClient(http.DefaultClient, s.URL("scheduling"))
+	testkit.Eventually(t, 30*time.Second, "enrollment in scheduling", func() bool {
+		r, err := sched.GetEnrollment(ctx, withToken(connect.NewRequest(&schedulingv1.GetEnrollmentRequest{PatientId: patientID}), clinician))
+		return err == nil && r.Msg.GetEnrollment().GetStartDate() == start
+	})
+	billing := billingv1connect.NewBillingServiceClient(http.DefaultClient, s.URL("billing"))
+	biller := bearer(t, s, []string{"billing"}, []string{clinicID})
+	testkit.Eventually(t, 30*time.Second, "account in billing", func() bool {
+		r, err := billing.GetAccount(ctx, withToken(connect.NewRequest(&billingv1.GetAccountRequest{PatientId: patientID}), biller))
+		return err == nil && r.Msg.GetAccount().GetBalanceCents() == 0
+	})
+	notif := notificationv1connect.NewNotificationServiceClient(http.DefaultClient, s.URL("notification"))
+	testkit.Eventually(t, 30*time.Second, "welcome message recorded as sent", func() bool {
+		r, err := notif.ListMessages(ctx, withToken(connect.NewRequest(&notificationv1.ListMessagesRequest{PatientId: patientID}), clinician))
+		return err == nil && len(r.Msg.GetMessages()) == 1 && r.Msg.GetMessages()[0].GetStatus() == "sent"
+	})
+
+	// Each service left rows in its own schema.
+	for _, q := range []string{
+		"SELECT count(*) FROM intake.patients WHERE id = $1",
+		"SELECT count(*) FROM scheduling.enrollments WHERE patient_id = $1",
+		"SELECT count(*) FROM billing.accounts WHERE patient_id = $1",
+		"SELECT count(*) FROM notification.messages WHERE patient_id = $1 AND status = 'sent'",
+	} {
+		if n := count(ctx, t, s, q, patientID); n != 1 {
+			t.Errorf("%s: got %d rows, want 1", q, n)
+		}
+	}
+
+	// The welcome email reached the SMTP sink, and says nothing about the kind of care.
+	body := mailTo(ctx, t, s, email)
+	for _, word := range []string{"addiction", "substance", "iop", "intensive outpatient", "recovery", "treatment", "rehab"} {
+		if strings.Contains(strings.ToLower(body), word) {
+			t.Errorf("welcome email mentions %q", word)
+		}
+	}
+
+	// One continuous trace: the API call and every hop after it share one trace id.
+	var trace tracesink.Trace
+	testkit.Eventually(t, 30*time.Second, "one trace spanning all four services", func() bool {
+		for _, tr := range s.Traces.Traces() {
+			if hasSpan(tr, "intake", "trellis.intake.v1.IntakeService/AdmitPatient") && len(tr.Services) == 4 &&
+				hasKind(tr, "notification", "SPAN_KIND_CLIENT") {
+				trace = tr
+				return true
+			}
+		}
+		return false
+	})
+	for _, svc := range []string{"scheduling", "billing", "notification"} {
+		if !hasKind(trace, svc, "SPAN_KIND_CONSUMER") {
+			t.Errorf("trace %s has no consumer span in %s", trace.TraceID, svc)
+		}
+	}
+	for _, svc := range []string{"intake", "scheduling", "billing"} {
+		if !hasKind(trace, svc, "SPAN_KIND_PRODUCER") {
+			t.Errorf("trace %s has no producer span in %s", trace.TraceID, svc)
+		}
+	}
+	ids := map[string]bool{}
+	for _, sp := range trace.Spans {
+		ids[sp.SpanID] = true
+	}
+	for _, sp := range trace.Spans {
+		if sp.ParentID != "" && !ids[sp.ParentID] {
+			t.Errorf("span %s (%s %s) has a parent outside the trace: the trace is broken", sp.SpanID, sp.Service, sp.Name)
+		}
+	}
+}
+
+func startStack(ctx context.Context, t *testing.T) *stack.Stack {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "bin", "mailpit")); err != nil {
+		t.Fatal("bin/mailpit is missing: run `make mailpit` (make test does)")
+	}
+	ports := map[string]int{}
+	for name := range stack.DefaultPorts {
+		ports[name] = 0
+	}
+	db := fmt.Sprintf("e2e_%d", time.Now().UnixNano())
+	logs := &logBuffer{}
+	s, err := stack.Up(ctx, stack.Options{
+		RepoRoot: root, RunDir: t.TempDir(), AdminURL: testkit.AdminURL(), Database: db,
+		Ports: ports, DevKey: "e2e-dev-key", Logs: logs, LogLevel: "info",
+	})
+	if err != nil {
+		t.Logf("service logs:\n%s", logs)
+		t.Fatalf("stack up: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("service logs:\n%s", logs)
+		}
+		s.Close()
+		_ = stack.DropDatabase(context.Background(), testkit.AdminURL(), db)
+	})
+	return s
+}
+
+func bearer(t *testing.T, s *stack.Stack, roles, clinics []string) string {
+	t.Helper()
+	tok, err := s.Token("e2e", roles, clinics, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func withToken[T any](r *connect.Request[T], tok string) *connect.Request[T] {
+	r.Header().Set("Authorization", "Bearer "+tok)
+	return r
+}
+
+func count(ctx context.Context, t *testing.T, s *stack.Stack, q string, args ...any) int {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, s.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// mailTo waits for a message to addr in Mailpit and returns its text body.
+func mailTo(ctx context.Context, t *testing.T, s *stack.Stack, addr string) string {
+	t.Helper()
+	var id string
+	testkit.Eventually(t, 30*time.Second, "welcome email in Mailpit", func() bool {
+		var list struct {
+			Messages []struct {
+				ID string
+				To []struct{ Address string }
+			}
+		}
+		if err := getJSON(ctx, s.URL("mailui")+"/api/v1/messages", &list); err != nil {
+			return false
+		}
+		for _, m := range list.Messages {
+			for _, to := range m.To {
+				if to.Address == addr {
+					id = m.ID
+					return true
+				}
+			}
+		}
+		return false
+	})
+	var msg struct{ Text, Subject string }
+	if err := getJSON(ctx, s.URL("mailui")+"/api/v1/message/"+id, &msg); err != nil {
+		t.Fatal(err)
+	}
+	return msg.Subject + "\n" + msg.Text
+}
+
+func getJSON(ctx context.Context, url string, v any) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: status %d", url, resp.StatusCode)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+func hasSpan(tr tracesink.Trace, service, nameContains string) bool {
+	for _, sp := range tr.Spans {
+		if sp.Service == service && strings.Contains(sp.Name, nameContains) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasKind(tr tracesink.Trace, service, kind string) bool {
+	for _, sp := range tr.Spans {
+		if sp.Service == service && sp.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// logBuffer collects the children's logs; they are printed only when the test fails (child
+// processes may still write after the test ends, when t.Log would panic).
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
