@@ -197,7 +197,7 @@ func (s *Stack) startMailpit(ctx context.Context) error {
 		"--smtp", fmt.Sprintf("127.0.0.1:%d", s.Ports["smtp"]),
 		"--listen", fmt.Sprintf("127.0.0.1:%d", s.Ports["mailui"]),
 		"--database", filepath.Join(dir, fmt.Sprintf("mailpit-%d.db", s.Ports["mailui"])),
-		"--smtp-auth-accept-any", "--smtp-auth-allow-insecure", "--quiet")
+		"--smtp-auth-accept-any", "--smtp-auth-allow-insecure", "--disable-version-check", "--quiet")
 	if err != nil {
 		return err
 	}

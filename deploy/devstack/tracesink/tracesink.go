@@ -120,10 +120,10 @@ func (s *Sink) receive(w http.ResponseWriter, r *http.Request) {
 
 // Trace is the spans of one trace id, ordered by start time.
 type Trace struct {
-	TraceID  string   `json:"trace_id"`
+	TraceID  string    `json:"trace_id"`
 	Start    time.Time `json:"start"`
-	Services []string `json:"services"`
-	Spans    []Span   `json:"spans"`
+	Services []string  `json:"services"`
+	Spans    []Span    `json:"spans"`
 }
 
 // Traces groups the stored spans by trace id, newest trace first.
@@ -157,7 +157,7 @@ func (s *Sink) Traces() []Trace {
 }
 
 var pageTmpl = template.Must(template.New("traces").Funcs(template.FuncMap{
-	"ms": func(a, b time.Time) string { return fmt.Sprintf("%.1f ms", float64(b.Sub(a).Microseconds())/1000) },
+	"ms":     func(a, b time.Time) string { return fmt.Sprintf("%.1f ms", float64(b.Sub(a).Microseconds())/1000) },
 	"offset": func(a, b time.Time) string { return fmt.Sprintf("+%.1f ms", float64(b.Sub(a).Microseconds())/1000) },
 }).Parse(`<!doctype html><html><head><meta charset="utf-8"><title>Trellis traces</title>
 <style>body{font-family:system-ui,sans-serif;margin:2rem}table{border-collapse:collapse;margin-bottom:2rem}
