@@ -47,6 +47,9 @@ func (s *Stack) AdmitDemoPatients(ctx context.Context) error {
 		})
 		req.Header().Set("Authorization", "Bearer "+tok)
 		if _, err := client.AdmitPatient(ctx, req); err != nil {
+			if connect.CodeOf(err) == connect.CodeFailedPrecondition {
+				continue // admitted by an earlier run, with that day's start date
+			}
 			return fmt.Errorf("admit demo patient %d: %w", i+1, err)
 		}
 	}

@@ -36,7 +36,7 @@ type PatientAdmitted struct {
 	ProgramTrack string `protobuf:"bytes,4,opt,name=program_track,json=programTrack,proto3" json:"program_track,omitempty"`
 	// First day of treatment, clinic-local calendar date "YYYY-MM-DD".
 	StartDate string `protobuf:"bytes,5,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
-	// First contact / referral time (UTC), for the days-to-admission KPI.
+	// When the patient was admitted (UTC). The first-contact time arrives with referrals (issue 3).
 	AdmittedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=admitted_at,json=admittedAt,proto3" json:"admitted_at,omitempty"`
 	// How the patient wants to be addressed in messages (given name only).
 	PreferredName string `protobuf:"bytes,7,opt,name=preferred_name,json=preferredName,proto3" json:"preferred_name,omitempty"`

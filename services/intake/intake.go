@@ -1,0 +1,64 @@
+// Package intake wires the intake service: its API, schema and subcommands, as a service.Spec
+// that cmd/intake runs and that tests (and the end-to-end suite) can run in-process.
+package intake
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/trellis-health/trellis/pkg/service"
+	"github.com/trellis-health/trellis/proto/gen/trellis/intake/v1/intakev1connect"
+	"github.com/trellis-health/trellis/services/intake/demo"
+	"github.com/trellis-health/trellis/services/intake/internal/adapters/postgres"
+	"github.com/trellis-health/trellis/services/intake/internal/app"
+	"github.com/trellis-health/trellis/services/intake/internal/domain"
+	"github.com/trellis-health/trellis/services/intake/internal/ports/rpc"
+	"github.com/trellis-health/trellis/services/intake/migrations"
+)
+
+// SubjectPatientAdmitted is the subject intake publishes PatientAdmitted on.
+const SubjectPatientAdmitted = app.SubjectPatientAdmitted
+
+// Spec describes the intake service.
+func Spec() service.Spec {
+	return service.Spec{
+		Name:        "intake",
+		Summary:     "Intake: admits patients to a clinic's program track and announces each admission.",
+		DefaultAddr: ":8081",
+		Migrations:  migrations.FS,
+		Policy:      rpc.Policy,
+		Setup:       setup,
+		Commands: map[string]func(context.Context, *service.Platform, []string) error{
+			// Clinics are reference data with no API yet: this is the only way to add them.
+			"seed-demo": seedDemo,
+		},
+	}
+}
+
+func setup(_ context.Context, p *service.Platform) error {
+	uc := app.New(p.Store, postgres.Repository{}, p.Log, time.Now)
+	path, h := intakev1connect.NewIntakeServiceHandler(rpc.NewHandler(uc, p.Log), p.Server.HandlerOptions()...)
+	p.Server.Handle(path, h)
+	return nil
+}
+
+// seedDemo upserts the demo clinics (fixed ids, see package demo); running it again is harmless.
+func seedDemo(ctx context.Context, p *service.Platform, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("seed-demo takes no arguments, got %q", args)
+	}
+	clinics := make([]domain.Clinic, 0, len(demo.Clinics))
+	for _, c := range demo.Clinics {
+		dc, err := domain.NewClinic(c.ID, c.Name, c.TimeZone)
+		if err != nil {
+			return err
+		}
+		clinics = append(clinics, dc)
+	}
+	if err := postgres.UpsertClinics(ctx, p.Pool, clinics); err != nil {
+		return err
+	}
+	p.Log.InfoContext(ctx, "demo clinics seeded", "clinics", len(clinics))
+	return nil
+}
