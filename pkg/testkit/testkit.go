@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"net/url"
 	"os"
 	"testing"
@@ -108,7 +109,9 @@ func (n *NATS) start(t testing.TB) {
 		t.Fatal("testkit: nats server not ready")
 	}
 	n.Server, n.URL = s, s.ClientURL()
-	n.port = s.Addr().(interface{ Port() int }).Port()
+	if a, ok := s.Addr().(*net.TCPAddr); ok {
+		n.port = a.Port // Restart comes back on the same port
+	}
 }
 
 // Restart stops the server and starts it again on the same port and storage.

@@ -1,0 +1,48 @@
+// Command scheduling runs the scheduling service: it enrolls admitted patients in their program
+// track and serves enrollments (SchedulingService).
+package main
+
+import (
+	"context"
+
+	"github.com/trellis-health/trellis/pkg/rpc"
+	"github.com/trellis-health/trellis/pkg/service"
+	"github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1/schedulingv1connect"
+
+	"github.com/trellis-health/trellis/services/scheduling/internal/adapters/postgres"
+	"github.com/trellis-health/trellis/services/scheduling/internal/app"
+	"github.com/trellis-health/trellis/services/scheduling/internal/ports/events"
+	rpcport "github.com/trellis-health/trellis/services/scheduling/internal/ports/rpc"
+	"github.com/trellis-health/trellis/services/scheduling/migrations"
+)
+
+// Config is scheduling's configuration (`scheduling --help` lists it).
+type Config struct {
+	service.Base
+}
+
+func main() {
+	var cfg Config
+	service.Main(spec(), &cfg)
+}
+
+func spec() service.Spec {
+	return service.Spec{
+		Name:        "scheduling",
+		Summary:     "enrollments of admitted patients in program tracks",
+		DefaultAddr: ":8082",
+		Migrations:  migrations.FS,
+		Consumes:    []string{"intake"},
+		Policy: rpc.Policy{
+			schedulingv1connect.SchedulingServiceGetEnrollmentProcedure: {"clinician", "intake", "admin"},
+		},
+		Setup: setup,
+	}
+}
+
+func setup(_ context.Context, p *service.Platform) error {
+	a := app.New(postgres.NewEnrollments(p.Pool))
+	p.Consume(events.AdmissionsConfig(), events.NewAdmissions(a, p.Log).Handle)
+	p.Server.Handle(schedulingv1connect.NewSchedulingServiceHandler(rpcport.NewServer(a, p.Log), p.Server.HandlerOptions()...))
+	return nil
+}

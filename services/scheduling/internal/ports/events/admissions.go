@@ -1,0 +1,67 @@
+// Package events holds scheduling's event consumers.
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/trellis-health/trellis/pkg/bus"
+	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
+
+	"github.com/trellis-health/trellis/services/scheduling/internal/app"
+	"github.com/trellis-health/trellis/services/scheduling/internal/domain"
+)
+
+// Admissions consumer: intake's PatientAdmitted creates an enrollment.
+const (
+	AdmissionsConsumer = "scheduling--admissions"
+	SubjectAdmitted    = "trellis.intake.patient.admitted.v1"
+)
+
+// AdmissionsConfig is the durable consumer of admissions on the INTAKE stream.
+func AdmissionsConfig() bus.ConsumerConfig {
+	return bus.ConsumerConfig{Name: AdmissionsConsumer, Stream: "INTAKE", Subjects: []string{SubjectAdmitted}}
+}
+
+// Admissions handles PatientAdmitted.
+type Admissions struct {
+	app *app.App
+	log *slog.Logger
+}
+
+// NewAdmissions returns the handler.
+func NewAdmissions(a *app.App, log *slog.Logger) *Admissions { return &Admissions{app: a, log: log} }
+
+// Handle is a bus.Handler: it runs in the consumer's transaction (the inbox row is already
+// written there) and emits through the outbox in that same transaction. The payload carries
+// the patient's name and email: they are neither stored nor logged here.
+func (h *Admissions) Handle(ctx context.Context, tx *bus.Tx, d *bus.Delivery) error {
+	var m intakev1.PatientAdmitted
+	if err := d.Decode(&m); err != nil {
+		return err // already permanent
+	}
+	if env := d.Envelope.GetClinicId(); env != "" && env != m.GetClinicId() {
+		return bus.Permanent(errors.New("envelope clinic_id differs from the payload's"))
+	}
+	e, created, err := h.app.EnrollAdmitted(ctx, tx, d.Envelope.GetEventId(), domain.Admission{
+		PatientID:    m.GetPatientId(),
+		ClinicID:     m.GetClinicId(),
+		ProgramTrack: m.GetProgramTrack(),
+		StartDate:    m.GetStartDate(),
+	})
+	switch {
+	case errors.Is(err, domain.ErrInvalid):
+		// The message names fields and rules, never values.
+		return bus.Permanent(fmt.Errorf("PatientAdmitted: %w", err))
+	case err != nil:
+		return err
+	case created:
+		h.log.InfoContext(ctx, "enrollment created", "enrollment_id", e.ID, "clinic_id", e.ClinicID,
+			"event_id", d.Envelope.GetEventId())
+	default:
+		h.log.InfoContext(ctx, "admission already enrolled; nothing to do", "event_id", d.Envelope.GetEventId())
+	}
+	return nil
+}
