@@ -81,7 +81,12 @@ type Platform struct {
 	Server    *rpc.Server
 	Streams   bus.StreamOptions
 	consumers []*bus.Consumer
+	workers   []func(context.Context) error
 }
+
+// Go registers a background worker to run with the service. It gets the service's run context,
+// and Serve waits for it to return before closing Postgres and NATS.
+func (p *Platform) Go(fn func(ctx context.Context) error) { p.workers = append(p.workers, fn) }
 
 // Consume registers a consumer to run with the service.
 func (p *Platform) Consume(cfg bus.ConsumerConfig, h bus.Handler) {
@@ -251,6 +256,9 @@ func Serve(ctx context.Context, spec Spec, cfg Config, log *slog.Logger, ready c
 		g.Go(func() error { return relay.Run(gctx) })
 		for _, c := range p.consumers {
 			g.Go(func() error { return c.Run(gctx) })
+		}
+		for _, w := range p.workers {
+			g.Go(func() error { return w(gctx) })
 		}
 		log.InfoContext(ctx, "service started", "addr", ln.Addr().String(), "consumers", len(p.consumers))
 		if ready != nil {

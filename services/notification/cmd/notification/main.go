@@ -1,0 +1,89 @@
+// Command notification sends patients their messages: it keeps a minimal copy of how to reach
+// each admitted patient, queues a welcome when billing opens the patient's account, and
+// delivers it by email (SMTP) with neutral wording.
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/trellis-health/trellis/pkg/service"
+	"github.com/trellis-health/trellis/proto/gen/trellis/notification/v1/notificationv1connect"
+	"github.com/trellis-health/trellis/services/notification/internal/adapters/postgres"
+	"github.com/trellis-health/trellis/services/notification/internal/adapters/smtp"
+	"github.com/trellis-health/trellis/services/notification/internal/app"
+	"github.com/trellis-health/trellis/services/notification/internal/domain"
+	"github.com/trellis-health/trellis/services/notification/internal/ports/events"
+	"github.com/trellis-health/trellis/services/notification/internal/ports/rpc"
+	"github.com/trellis-health/trellis/services/notification/migrations"
+)
+
+// Config is notification's configuration.
+type Config struct {
+	service.Base
+	SMTPAddr     string        `env:"SMTP_ADDR" default:"127.0.0.1:1025" help:"SMTP server host:port (STARTTLS is used when offered)"`
+	SMTPFrom     string        `env:"SMTP_FROM" default:"Care Team <care@trellis.local>" help:"sender address; keep it neutral (it must not name the kind of care)"`
+	SMTPUsername string        `env:"SMTP_USERNAME" help:"SMTP AUTH PLAIN user (empty: no auth)"`
+	SMTPPassword string        `env:"SMTP_PASSWORD" secret:"true" help:"SMTP AUTH PLAIN password"`
+	SMTPTimeout  time.Duration `env:"SMTP_TIMEOUT" default:"30s" help:"longest one SMTP delivery may take"`
+	PollInterval time.Duration `env:"NOTIFY_POLL_INTERVAL" default:"1s" help:"how often the dispatcher looks for due messages"`
+	MaxAttempts  int           `env:"NOTIFY_MAX_ATTEMPTS" default:"8" help:"send attempts before a message is marked failed"`
+	RetryBase    time.Duration `env:"NOTIFY_RETRY_BASE" default:"30s" help:"delay after the first failed send; doubles after each further one"`
+	RetryMax     time.Duration `env:"NOTIFY_RETRY_MAX" default:"1h" help:"longest delay between send attempts"`
+}
+
+func main() {
+	var cfg Config
+	service.Main(newSpec(&cfg), &cfg)
+}
+
+// check refuses settings that would break the privacy rules: the sender is what a patient's
+// inbox shows first, so it must not name the kind of care.
+func (c *Config) check() error {
+	if found := domain.SensitiveTermsIn(c.SMTPFrom); len(found) > 0 {
+		return fmt.Errorf("SMTP_FROM must be neutral; it names %q", found)
+	}
+	return nil
+}
+
+// newSpec describes the service; cfg is read when Setup runs, after it has been loaded.
+func newSpec(cfg *Config) service.Spec {
+	return service.Spec{
+		Name:        "notification",
+		Summary:     "sends patients privacy-safe messages (welcome email over SMTP)",
+		DefaultAddr: ":8084",
+		Migrations:  migrations.FS,
+		Consumes:    []string{"intake", "billing"},
+		Policy:      rpc.Policy,
+		Setup: func(ctx context.Context, p *service.Platform) error {
+			if err := cfg.check(); err != nil {
+				return err
+			}
+			sender, err := smtp.New(smtp.Config{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom,
+				Username: cfg.SMTPUsername, Password: cfg.SMTPPassword, Timeout: cfg.SMTPTimeout})
+			if err != nil {
+				return err
+			}
+			repo := postgres.New(p.Pool)
+			a := app.New(repo, p.Log)
+
+			h := events.Handlers{App: a}
+			admissions, accounts := events.Consumers()
+			p.Consume(admissions, h.PatientAdmitted)
+			p.Consume(accounts, h.AccountOpened)
+
+			p.Server.Handle(notificationv1connect.NewNotificationServiceHandler(rpc.Server{App: a}, p.Server.HandlerOptions()...))
+
+			d := app.NewDispatcher(p.Store, repo, sender, app.DispatcherConfig{
+				PollInterval: cfg.PollInterval,
+				Lease:        2*sender.Timeout() + 30*time.Second, // a claim outlives any send
+				Retry:        domain.RetryPolicy{MaxAttempts: cfg.MaxAttempts, Base: cfg.RetryBase, Max: cfg.RetryMax},
+			}, p.Log)
+			// A platform worker: it stops with the service after finishing the message in
+			// hand, and Serve waits for it before closing Postgres and NATS.
+			p.Go(d.Run)
+			return nil
+		},
+	}
+}

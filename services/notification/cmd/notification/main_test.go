@@ -1,0 +1,672 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/trellis-health/trellis/pkg/auth"
+	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/pg"
+	"github.com/trellis-health/trellis/pkg/service"
+	"github.com/trellis-health/trellis/pkg/telemetry"
+	"github.com/trellis-health/trellis/pkg/testkit"
+	billingv1 "github.com/trellis-health/trellis/proto/gen/trellis/billing/v1"
+	eventsv1 "github.com/trellis-health/trellis/proto/gen/trellis/events/v1"
+	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
+	notificationv1 "github.com/trellis-health/trellis/proto/gen/trellis/notification/v1"
+	"github.com/trellis-health/trellis/proto/gen/trellis/notification/v1/notificationv1connect"
+	"github.com/trellis-health/trellis/services/notification/internal/domain"
+	"github.com/trellis-health/trellis/services/notification/internal/smtptest"
+)
+
+var spans = tracetest.NewSpanRecorder()
+
+func TestMain(m *testing.M) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	otel.SetTracerProvider(tp)
+	code := m.Run()
+	_ = tp.Shutdown(context.Background())
+	os.Exit(code)
+}
+
+const devKey = "notification-test-key"
+
+var (
+	clinicA = "0190a000-0000-7000-8000-00000000000a"
+	clinicB = "0190a000-0000-7000-8000-00000000000b"
+)
+
+// env is one notification service running in-process on real Postgres, JetStream and SMTP.
+type env struct {
+	t    *testing.T
+	addr string
+	js   jetstream.JetStream
+	db   *pgxpool.Pool
+	logs *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// start runs the service with smtpAddr as its SMTP server; extra overrides the test defaults.
+func start(t *testing.T, smtpAddr string, extra map[string]string) *env {
+	t.Helper()
+	dbURL := testkit.Database(t)
+	n := testkit.StartNATS(t)
+	_, js := n.Connect(t)
+	vars := map[string]string{
+		"DATABASE_URL":         dbURL,
+		"NATS_URL":             n.URL,
+		"HTTP_ADDR":            "127.0.0.1:0",
+		"AUTH_DEV_KEY":         devKey,
+		"SMTP_ADDR":            smtpAddr,
+		"SMTP_TIMEOUT":         "5s",
+		"NOTIFY_POLL_INTERVAL": "50ms",
+		"NOTIFY_RETRY_BASE":    "100ms",
+		"NOTIFY_RETRY_MAX":     "300ms",
+		"SHUTDOWN_TIMEOUT":     "2s",
+	}
+	for k, v := range extra {
+		vars[k] = v
+	}
+	var cfg Config
+	spec := newSpec(&cfg)
+	if err := service.LoadConfig(spec, &cfg, vars); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- service.Serve(ctx, spec, &cfg, telemetry.NewLogger(logs, "notification", "debug"), ready)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("service stopped with error: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("service did not stop within 10s")
+		}
+	})
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("service did not start: %v\n%s", err, logs.String())
+	case <-time.After(20 * time.Second):
+		t.Fatal("service did not start within 20s")
+	}
+	db, err := pg.Open(context.Background(), dbURL, "notification", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	return &env{t: t, addr: addr, js: js, db: db, logs: logs}
+}
+
+// downAddr returns a local address nothing listens on.
+func downAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
+// publish sends an event onto its stream the way the outbox relay does: protobuf envelope with
+// an Any payload, Nats-Msg-Id = event id (unless msgID overrides it) and the usual headers.
+func (e *env) publish(subject, producer, clinicID, eventID, msgID, traceparent string, payload proto.Message) {
+	e.t.Helper()
+	any, err := anypb.New(payload)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	envl := &eventsv1.Envelope{
+		EventId: eventID, EventType: string(payload.ProtoReflect().Descriptor().FullName()),
+		OccurredAt: timestamppb.Now(), ClinicId: clinicID, CorrelationId: "corr-" + eventID,
+		Producer: producer, Payload: any,
+	}
+	data, err := proto.Marshal(envl)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if msgID == "" {
+		msgID = eventID
+	}
+	msg := nats.NewMsg(subject)
+	msg.Data = data
+	msg.Header.Set(bus.HeaderMsgID, msgID)
+	h := telemetry.HeaderCarrier(msg.Header)
+	h.Set(bus.HeaderEventType, envl.EventType)
+	h.Set(bus.HeaderCorrelationID, envl.CorrelationId)
+	h.Set(bus.HeaderOccurredAt, envl.OccurredAt.AsTime().Format(time.RFC3339Nano))
+	h.Set(bus.HeaderClinicID, clinicID)
+	h.Set(bus.HeaderContentType, bus.ContentTypeProto)
+	if traceparent != "" {
+		h.Set("traceparent", traceparent)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := e.js.PublishMsg(ctx, msg); err != nil {
+		e.t.Fatalf("publish %s: %v", subject, err)
+	}
+}
+
+type patient struct {
+	id, clinic, name, email string
+}
+
+func newPatient(clinic, name, email string) patient {
+	return patient{id: bus.NewID(), clinic: clinic, name: name, email: email}
+}
+
+func (e *env) admit(p patient) {
+	e.t.Helper()
+	e.publish("trellis.intake.patient.admitted.v1", "intake", p.clinic, bus.NewID(), "", "", &intakev1.PatientAdmitted{
+		PatientId: p.id, EpisodeId: bus.NewID(), ClinicId: p.clinic, ProgramTrack: "adult-evening",
+		StartDate: "2026-03-02", AdmittedAt: timestamppb.Now(), PreferredName: p.name,
+		ContactEmail: p.email, ClinicTimeZone: "America/Chicago",
+	})
+}
+
+func (e *env) openAccount(p patient, eventID, msgID, traceparent string) {
+	e.t.Helper()
+	e.publish("trellis.billing.account.opened.v1", "billing", p.clinic, eventID, msgID, traceparent, &billingv1.AccountOpened{
+		AccountId: bus.NewID(), PatientId: p.id, ClinicId: p.clinic, EnrollmentId: bus.NewID(),
+	})
+}
+
+type messageRow struct {
+	id, status, code, traceparent string
+	attempts                      int
+	sentAt                        *time.Time
+}
+
+func (e *env) messages(patientID string) []messageRow {
+	e.t.Helper()
+	rows, err := e.db.Query(context.Background(), `SELECT id::text, status, last_error_code, traceparent, attempts, sent_at
+		FROM messages WHERE patient_id = $1`, patientID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []messageRow
+	for rows.Next() {
+		var m messageRow
+		if err := rows.Scan(&m.id, &m.status, &m.code, &m.traceparent, &m.attempts, &m.sentAt); err != nil {
+			e.t.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// waitStatus waits for the patient's single message to reach status, and returns it.
+func (e *env) waitStatus(patientID, status string, timeout time.Duration) messageRow {
+	e.t.Helper()
+	var last []messageRow
+	testkit.Eventually(e.t, timeout, "message status "+status, func() bool {
+		last = e.messages(patientID)
+		return len(last) == 1 && last[0].status == status
+	})
+	return last[0]
+}
+
+// messageSent returns the MessageSent events on the NOTIFICATION stream with their headers.
+func (e *env) messageSent() ([]*notificationv1.MessageSent, []nats.Header) {
+	e.t.Helper()
+	ctx := context.Background()
+	st, err := e.js.Stream(ctx, "NOTIFICATION")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var evs []*notificationv1.MessageSent
+	var hdrs []nats.Header
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		raw, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			continue
+		}
+		if raw.Subject != "trellis.notification.message.sent.v1" {
+			e.t.Fatalf("unexpected subject %s on NOTIFICATION", raw.Subject)
+		}
+		var envl eventsv1.Envelope
+		var ev notificationv1.MessageSent
+		if err := proto.Unmarshal(raw.Data, &envl); err != nil {
+			e.t.Fatal(err)
+		}
+		if err := envl.GetPayload().UnmarshalTo(&ev); err != nil {
+			e.t.Fatal(err)
+		}
+		evs = append(evs, &ev)
+		hdrs = append(hdrs, raw.Header)
+	}
+	return evs, hdrs
+}
+
+// processed reads trellis_events_processed_total for consumer and outcome from /metrics.
+func (e *env) processed(consumer, outcome string) float64 {
+	e.t.Helper()
+	resp, err := http.Get("http://" + e.addr + "/metrics")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var total float64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "trellis_events_processed_total{") &&
+			strings.Contains(line, `consumer="`+consumer+`"`) && strings.Contains(line, `outcome="`+outcome+`"`) {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			total += v
+		}
+	}
+	return total
+}
+
+func (e *env) client() notificationv1connect.NotificationServiceClient {
+	return notificationv1connect.NewNotificationServiceClient(http.DefaultClient, "http://"+e.addr)
+}
+
+func token(t *testing.T, roles, clinics []string) string {
+	t.Helper()
+	tok, err := auth.MintDev([]byte(devKey), "trellis-dev", "trellis", "user-1", roles, clinics, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// assertNoPHIInLogs checks that nothing the service logged names the patients.
+func (e *env) assertNoPHIInLogs(ps ...patient) {
+	e.t.Helper()
+	logs := strings.ToLower(e.logs.String())
+	for _, p := range ps {
+		for _, s := range []string{p.email, p.name} {
+			if s != "" && strings.Contains(logs, strings.ToLower(s)) {
+				e.t.Errorf("logs contain PHI %q", s)
+			}
+		}
+	}
+}
+
+func TestWelcomeWhenAccountOpensBeforeAdmission(t *testing.T) {
+	sink := smtptest.Start(t, smtptest.Options{})
+	e := start(t, sink.Addr, nil)
+	p := newPatient(clinicA, "Rosalind", "rosalind.q@example.org")
+	traceID := trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36}
+	traceparent := "00-" + traceID.String() + "-00f067aa0ba902b7-01"
+
+	// AccountOpened first: the recipient copy is missing, so the consumer retries.
+	e.openAccount(p, bus.NewID(), "", traceparent)
+	testkit.Eventually(t, 10*time.Second, "AccountOpened retried", func() bool {
+		return e.processed("notification--accounts", "retry") >= 1
+	})
+	if got := e.messages(p.id); len(got) != 0 {
+		t.Fatalf("message queued before the admission was seen: %+v", got)
+	}
+	e.admit(p)
+
+	m := e.waitStatus(p.id, "sent", 15*time.Second)
+	if m.sentAt == nil || m.attempts != 1 || m.code != "" {
+		t.Errorf("sent message row = %+v; want sent_at set, 1 attempt, no error", m)
+	}
+	testkit.Eventually(t, 5*time.Second, "one email", func() bool { return len(sink.Messages()) >= 1 })
+	msgs := sink.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("got %d emails, want 1", len(msgs))
+	}
+	got := msgs[0]
+	if len(got.To) != 1 || got.To[0] != p.email || got.Header.Get("To") != "<"+p.email+">" {
+		t.Errorf("email went to %v (To: %q), want %s", got.To, got.Header.Get("To"), p.email)
+	}
+	if got.From != "care@trellis.local" || !strings.Contains(got.Header.Get("From"), "Care Team") {
+		t.Errorf("sender = %q / %q", got.From, got.Header.Get("From"))
+	}
+	if want := "<" + m.id + "@trellis.local>"; got.Header.Get("Message-ID") != want {
+		t.Errorf("Message-ID = %q, want %q", got.Header.Get("Message-ID"), want)
+	}
+	if got.Subject != "Welcome — your first visit" {
+		t.Errorf("subject = %q", got.Subject)
+	}
+	for _, want := range []string{"Hello Rosalind,", "Monday, March 2, 2026"} {
+		if !strings.Contains(got.Body, want) {
+			t.Errorf("body lacks %q:\n%s", want, got.Body)
+		}
+	}
+	whole := strings.Join([]string{got.Subject, got.Header.Get("From"), got.Body}, "\n")
+	if found := domain.SensitiveTermsIn(whole); len(found) > 0 {
+		t.Errorf("email reveals the kind of care: %v\n%s", found, whole)
+	}
+	if strings.Contains(string(got.Raw), "adult-evening") {
+		t.Error("email mentions the program track")
+	}
+
+	// MessageSent on the NOTIFICATION stream, without content, continuing the trace.
+	var evs []*notificationv1.MessageSent
+	var hdrs []nats.Header
+	testkit.Eventually(t, 10*time.Second, "MessageSent published", func() bool {
+		evs, hdrs = e.messageSent()
+		return len(evs) >= 1
+	})
+	if len(evs) != 1 {
+		t.Fatalf("got %d MessageSent, want 1", len(evs))
+	}
+	want := &notificationv1.MessageSent{MessageId: m.id, PatientId: p.id, ClinicId: p.clinic, Kind: "welcome", Channel: "email"}
+	if !proto.Equal(evs[0], want) {
+		t.Errorf("MessageSent = %v, want %v", evs[0], want)
+	}
+	if tp := telemetry.HeaderCarrier(hdrs[0]).Get("traceparent"); !strings.Contains(tp, traceID.String()) {
+		t.Errorf("MessageSent traceparent %q does not continue trace %s", tp, traceID)
+	}
+
+	// The send span is a CLIENT child in the trace that opened the account, with no PHI.
+	var send sdktrace.ReadOnlySpan
+	for _, s := range spans.Ended() {
+		if s.Name() == "smtp send" && s.SpanContext().TraceID() == traceID {
+			send = s
+		}
+	}
+	if send == nil {
+		t.Fatal("no \"smtp send\" span in the account's trace")
+	}
+	if send.SpanKind() != trace.SpanKindClient || !send.Parent().IsValid() {
+		t.Errorf("smtp send span kind %v, parent %v", send.SpanKind(), send.Parent())
+	}
+	for _, a := range send.Attributes() {
+		v := a.Value.String()
+		if strings.Contains(v, p.email) || strings.Contains(v, p.name) {
+			t.Errorf("span attribute %s carries PHI", a.Key)
+		}
+	}
+	e.assertNoPHIInLogs(p)
+}
+
+func TestDuplicateAccountOpenedSendsOneEmail(t *testing.T) {
+	sink := smtptest.Start(t, smtptest.Options{})
+	e := start(t, sink.Addr, nil)
+	p := newPatient(clinicA, "Jun", "jun@example.org")
+	e.admit(p)
+	first := bus.NewID()
+	e.openAccount(p, first, "", "")
+	m := e.waitStatus(p.id, "sent", 15*time.Second)
+
+	e.openAccount(p, first, "", "")                  // same message: JetStream's duplicate window
+	e.openAccount(p, first, "redelivery-"+first, "") // same event, new message id: the inbox
+	e.openAccount(p, bus.NewID(), "", "")            // a second AccountOpened: one welcome per patient
+	testkit.Eventually(t, 10*time.Second, "duplicates consumed", func() bool {
+		return e.processed("notification--accounts", "duplicate") >= 1 && e.processed("notification--accounts", "ok") >= 2
+	})
+	time.Sleep(300 * time.Millisecond) // several dispatcher polls
+
+	if rows := e.messages(p.id); len(rows) != 1 || rows[0].id != m.id || rows[0].attempts != 1 {
+		t.Errorf("messages = %+v; want the one first message, sent once", rows)
+	}
+	if n := len(sink.Messages()); n != 1 {
+		t.Errorf("got %d emails, want 1", n)
+	}
+	testkit.Eventually(t, 10*time.Second, "MessageSent published", func() bool {
+		evs, _ := e.messageSent()
+		return len(evs) >= 1
+	})
+	time.Sleep(100 * time.Millisecond)
+	if evs, _ := e.messageSent(); len(evs) != 1 {
+		t.Errorf("got %d MessageSent, want 1", len(evs))
+	}
+}
+
+func TestSinkDownThenUpSendsAfterRetry(t *testing.T) {
+	addr := downAddr(t)
+	e := start(t, addr, nil)
+	p := newPatient(clinicA, "Mika", "mika@example.org")
+	e.admit(p)
+	e.openAccount(p, bus.NewID(), "", "")
+
+	testkit.Eventually(t, 10*time.Second, "two failed attempts", func() bool {
+		rows := e.messages(p.id)
+		return len(rows) == 1 && rows[0].attempts >= 2
+	})
+	if rows := e.messages(p.id); rows[0].status != "queued" || rows[0].code != "smtp_unavailable" {
+		t.Fatalf("while the sink is down: %+v; want queued with smtp_unavailable", rows[0])
+	}
+	if evs, _ := e.messageSent(); len(evs) != 0 {
+		t.Fatalf("MessageSent published while nothing was sent: %v", evs)
+	}
+
+	sink := smtptest.StartAt(t, addr, smtptest.Options{})
+	m := e.waitStatus(p.id, "sent", 15*time.Second)
+	if m.attempts < 3 || m.code != "" {
+		t.Errorf("sent row = %+v; want at least 3 attempts and the error cleared", m)
+	}
+	testkit.Eventually(t, 5*time.Second, "the email", func() bool { return len(sink.Messages()) >= 1 })
+	if msgs := sink.Messages(); len(msgs) != 1 || msgs[0].To[0] != p.email {
+		t.Errorf("emails = %d, want exactly one to %s", len(msgs), p.email)
+	}
+	if !strings.Contains(e.logs.String(), `"error_code":"smtp_unavailable"`) {
+		t.Error("the failed attempts were not logged with their error class")
+	}
+	e.assertNoPHIInLogs(p)
+}
+
+func TestGivesUpAfterMaxAttempts(t *testing.T) {
+	e := start(t, downAddr(t), map[string]string{"NOTIFY_MAX_ATTEMPTS": "3"})
+	p := newPatient(clinicA, "Odalys", "odalys@example.org")
+	e.admit(p)
+	e.openAccount(p, bus.NewID(), "", "")
+	m := e.waitStatus(p.id, "failed", 15*time.Second)
+	if m.attempts != 3 || m.code != "smtp_unavailable" || m.sentAt != nil {
+		t.Errorf("failed row = %+v; want 3 attempts, smtp_unavailable, no sent_at", m)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if rows := e.messages(p.id); rows[0].attempts != 3 {
+		t.Errorf("a failed message was attempted again: %+v", rows[0])
+	}
+	if evs, _ := e.messageSent(); len(evs) != 0 {
+		t.Errorf("MessageSent published for a failed message")
+	}
+	e.assertNoPHIInLogs(p)
+}
+
+func TestAuthenticatedSMTPAndPermanentRejection(t *testing.T) {
+	sink := smtptest.Start(t, smtptest.Options{
+		Username: "notifier", Password: "s3cret",
+		RejectRcpt: func(addr string) error {
+			if strings.HasPrefix(addr, "gone@") {
+				return smtptest.MailboxUnavailable
+			}
+			return nil
+		},
+	})
+	e := start(t, sink.Addr, map[string]string{"SMTP_USERNAME": "notifier", "SMTP_PASSWORD": "s3cret"})
+	ok := newPatient(clinicA, "Ines", "ines@example.org")
+	gone := newPatient(clinicA, "Pasquale", "gone@example.org")
+	noAddr := newPatient(clinicA, "Louisa", "not an address")
+	for _, p := range []patient{ok, gone, noAddr} {
+		e.admit(p)
+		e.openAccount(p, bus.NewID(), "", "")
+	}
+	e.waitStatus(ok.id, "sent", 15*time.Second)
+	for _, c := range []struct {
+		p    patient
+		code string
+	}{{gone, "smtp_recipient_rejected"}, {noAddr, "invalid_address"}} {
+		m := e.waitStatus(c.p.id, "failed", 15*time.Second)
+		if m.attempts != 1 || m.code != c.code {
+			t.Errorf("%s: row = %+v; want failed at the first attempt with %s", c.p.name, m, c.code)
+		}
+	}
+	if msgs := sink.Messages(); len(msgs) != 1 || msgs[0].To[0] != ok.email {
+		t.Errorf("emails = %+v; want only the one to %s", msgs, ok.email)
+	}
+	if strings.Contains(e.logs.String(), "s3cret") {
+		t.Error("the SMTP password was logged")
+	}
+	e.assertNoPHIInLogs(ok, gone)
+}
+
+func TestListMessagesAuthorization(t *testing.T) {
+	sink := smtptest.Start(t, smtptest.Options{})
+	e := start(t, sink.Addr, nil)
+	p := newPatient(clinicA, "Noor", "noor@example.org")
+	e.admit(p)
+	e.openAccount(p, bus.NewID(), "", "")
+	m := e.waitStatus(p.id, "sent", 15*time.Second)
+
+	call := func(tok, patientID string) (*notificationv1.ListMessagesResponse, error) {
+		req := connect.NewRequest(&notificationv1.ListMessagesRequest{PatientId: patientID})
+		if tok != "" {
+			req.Header().Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := e.client().ListMessages(context.Background(), req)
+		if err != nil {
+			return nil, err
+		}
+		return resp.Msg, nil
+	}
+	cases := []struct {
+		name      string
+		tok       string
+		patientID string
+		wantCode  connect.Code // 0: success
+		wantMsgs  int
+	}{
+		{"clinician of the clinic", token(t, []string{"clinician"}, []string{clinicA}), p.id, 0, 1},
+		{"intake of the clinic", token(t, []string{"intake"}, []string{clinicA}), p.id, 0, 1},
+		{"admin of every clinic", token(t, []string{"admin"}, []string{auth.AllClinics}), p.id, 0, 1},
+		{"clinician of another clinic", token(t, []string{"clinician"}, []string{clinicB}), p.id, connect.CodePermissionDenied, 0},
+		{"billing role", token(t, []string{"billing"}, []string{clinicA}), p.id, connect.CodePermissionDenied, 0},
+		{"no token", "", p.id, connect.CodeUnauthenticated, 0},
+		{"forged token", "eyJhbGciOiJIUzI1NiJ9.e30.bad", p.id, connect.CodeUnauthenticated, 0},
+		{"not a uuid", token(t, []string{"clinician"}, []string{clinicA}), "patient-1", connect.CodeInvalidArgument, 0},
+		{"unknown patient", token(t, []string{"clinician"}, []string{clinicA}), bus.NewID(), 0, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := call(tc.tok, tc.patientID)
+			if tc.wantCode != 0 {
+				if connect.CodeOf(err) != tc.wantCode {
+					t.Fatalf("err = %v, want %s", err, tc.wantCode)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(resp.GetMessages()) != tc.wantMsgs {
+				t.Fatalf("got %d messages, want %d", len(resp.GetMessages()), tc.wantMsgs)
+			}
+			if tc.wantMsgs == 1 {
+				got := resp.GetMessages()[0]
+				if got.GetMessageId() != m.id || got.GetPatientId() != p.id || got.GetKind() != "welcome" ||
+					got.GetChannel() != "email" || got.GetStatus() != "sent" || !got.GetSentAt().IsValid() {
+					t.Errorf("message = %v", got)
+				}
+			}
+		})
+	}
+}
+
+// A PatientAdmitted that can never make a recipient (no valid zone) is dead-lettered, not
+// retried forever; the service keeps going.
+func TestMalformedAdmissionIsDeadLettered(t *testing.T) {
+	sink := smtptest.Start(t, smtptest.Options{})
+	e := start(t, sink.Addr, nil)
+	bad := newPatient(clinicA, "Valentina", "valentina@example.org")
+	e.publish("trellis.intake.patient.admitted.v1", "intake", bad.clinic, bus.NewID(), "", "", &intakev1.PatientAdmitted{
+		PatientId: bad.id, ClinicId: bad.clinic, StartDate: "2026-03-02", PreferredName: bad.name,
+		ContactEmail: bad.email, ClinicTimeZone: "Mars/Olympus",
+	})
+	testkit.Eventually(t, 10*time.Second, "dead letter", func() bool {
+		st, err := e.js.Stream(context.Background(), bus.DeadLetterStream)
+		if err != nil {
+			return false
+		}
+		info, err := st.Info(context.Background(), jetstream.WithSubjectFilter(bus.DeadLetterSubject("notification--admissions")))
+		return err == nil && info.State.Subjects[bus.DeadLetterSubject("notification--admissions")] == 1
+	})
+	var n int
+	if err := e.db.QueryRow(context.Background(), `SELECT count(*) FROM recipients`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("recipients = %d, %v; want none", n, err)
+	}
+	good := newPatient(clinicA, "Benedikt", "benedikt@example.org")
+	e.admit(good)
+	e.openAccount(good, bus.NewID(), "", "")
+	e.waitStatus(good.id, "sent", 15*time.Second)
+	e.assertNoPHIInLogs(bad, good)
+}
+
+// TestHelpListsConfig checks `notification --help` documents the SMTP settings and masks nothing
+// it should print.
+func TestHelpListsConfig(t *testing.T) {
+	var cfg Config
+	var out bytes.Buffer
+	if code := service.Run(context.Background(), newSpec(&cfg), &cfg, []string{"--help"}, &out, &out); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"SMTP_ADDR", "127.0.0.1:1025", "SMTP_FROM", "SMTP_PASSWORD", ":8084", "NOTIFY_MAX_ATTEMPTS"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+}
+
+func TestSenderMustBeNeutral(t *testing.T) {
+	for from, ok := range map[string]bool{
+		"Care Team <care@trellis.local>":                  true,
+		"Riverside Recovery <hello@riverside.example>":    false,
+		"Care Team <care@oak-addiction-services.example>": false,
+		"Evening IOP Program <evening@clinic.example>":    false,
+	} {
+		cfg := Config{SMTPFrom: from}
+		if err := cfg.check(); (err == nil) != ok {
+			t.Errorf("check(%q) = %v, want ok=%v", from, err, ok)
+		}
+	}
+}

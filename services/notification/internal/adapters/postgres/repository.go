@@ -1,0 +1,151 @@
+// Package postgres stores notification's recipients and messages in its own schema.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/trellis-health/trellis/services/notification/internal/app"
+	"github.com/trellis-health/trellis/services/notification/internal/domain"
+)
+
+// Repository implements app.Repository.
+type Repository struct{ pool *pgxpool.Pool }
+
+// New returns a repository over pool (search_path set to the notification schema).
+func New(pool *pgxpool.Pool) *Repository { return &Repository{pool: pool} }
+
+var _ app.Repository = (*Repository)(nil)
+
+// UpsertRecipient implements app.Repository.
+func (r *Repository) UpsertRecipient(ctx context.Context, tx pgx.Tx, rc domain.Recipient) error {
+	_, err := tx.Exec(ctx, `
+		INSERT INTO recipients (patient_id, clinic_id, preferred_name, email, time_zone, start_date, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (patient_id) DO UPDATE SET
+			clinic_id = EXCLUDED.clinic_id, preferred_name = EXCLUDED.preferred_name,
+			email = EXCLUDED.email, time_zone = EXCLUDED.time_zone,
+			start_date = EXCLUDED.start_date, updated_at = EXCLUDED.updated_at
+		WHERE recipients.updated_at <= EXCLUDED.updated_at`,
+		rc.PatientID, rc.ClinicID, rc.PreferredName, rc.Email, rc.TimeZone, rc.StartDate, rc.UpdatedAt)
+	return err
+}
+
+// HasRecipient implements app.Repository.
+func (r *Repository) HasRecipient(ctx context.Context, tx pgx.Tx, patientID string) (bool, error) {
+	var ok bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM recipients WHERE patient_id = $1)`, patientID).Scan(&ok)
+	return ok, err
+}
+
+// QueueMessage implements app.Repository.
+func (r *Repository) QueueMessage(ctx context.Context, tx pgx.Tx, m app.NewMessage) (bool, error) {
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO messages (id, patient_id, clinic_id, kind, channel, traceparent, correlation_id, cause_event_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT ON CONSTRAINT messages_dedupe DO NOTHING`,
+		m.ID, m.PatientID, m.ClinicID, m.Kind, m.Channel, m.Traceparent, m.CorrelationID, m.CauseEventID)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// ClaimDue implements app.Repository. The claim is one statement: rows another dispatcher
+// has locked are skipped, and the claimed rows' next_attempt_at moves to the end of the lease,
+// so they stay invisible to others after this statement's transaction ends.
+func (r *Repository) ClaimDue(ctx context.Context, limit int, lease time.Duration) ([]app.Claim, error) {
+	rows, err := r.pool.Query(ctx, `
+		WITH due AS (
+			SELECT id FROM messages
+			WHERE status = 'queued' AND next_attempt_at <= now()
+			ORDER BY next_attempt_at, id
+			LIMIT $1
+			FOR UPDATE SKIP LOCKED
+		), claimed AS (
+			UPDATE messages m
+			SET attempts = m.attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
+			FROM due WHERE m.id = due.id
+			RETURNING m.id, m.patient_id, m.clinic_id, m.kind, m.channel, m.attempts,
+				m.traceparent, m.correlation_id, m.cause_event_id
+		)
+		SELECT c.id::text, c.patient_id::text, c.clinic_id::text, c.kind, c.channel, c.attempts,
+			c.traceparent, c.correlation_id, c.cause_event_id,
+			r.patient_id IS NOT NULL, COALESCE(r.clinic_id::text, ''), COALESCE(r.preferred_name, ''),
+			COALESCE(r.email, ''), COALESCE(r.time_zone, ''), COALESCE(r.start_date, '0001-01-01'::date),
+			COALESCE(r.updated_at, now())
+		FROM claimed c LEFT JOIN recipients r ON r.patient_id = c.patient_id`,
+		limit, lease.Seconds())
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (app.Claim, error) {
+		var c app.Claim
+		var known bool
+		var rc domain.Recipient
+		err := row.Scan(&c.ID, &c.PatientID, &c.ClinicID, &c.Kind, &c.Channel, &c.Attempt,
+			&c.Traceparent, &c.CorrelationID, &c.CauseEventID,
+			&known, &rc.ClinicID, &rc.PreferredName, &rc.Email, &rc.TimeZone, &rc.StartDate, &rc.UpdatedAt)
+		if known {
+			rc.PatientID = c.PatientID
+			c.Recipient = &rc
+		}
+		return c, err
+	})
+}
+
+// MarkSent implements app.Repository. A message marked failed by a stale attempt is still
+// marked sent: the provider accepted it, and the record should say so.
+func (r *Repository) MarkSent(ctx context.Context, tx pgx.Tx, id string) (bool, error) {
+	tag, err := tx.Exec(ctx, `
+		UPDATE messages SET status = 'sent', sent_at = now(), last_error_code = ''
+		WHERE id = $1 AND status <> 'sent'`, id)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// RecordFailure implements app.Repository. The attempt number fences stale dispatchers: a
+// dispatcher whose lease ran out cannot overwrite the outcome of a newer attempt.
+func (r *Repository) RecordFailure(ctx context.Context, id string, attempt int, code string, retryIn time.Duration, giveUp bool) error {
+	_, err := r.pool.Exec(ctx, `
+		UPDATE messages SET last_error_code = $3,
+			status = CASE WHEN $4 THEN 'failed' ELSE status END,
+			next_attempt_at = CASE WHEN $4 THEN next_attempt_at ELSE now() + make_interval(secs => $5) END
+		WHERE id = $1 AND attempts = $2 AND status = 'queued'`,
+		id, attempt, code, giveUp, retryIn.Seconds())
+	return err
+}
+
+// RecipientClinic implements app.Repository.
+func (r *Repository) RecipientClinic(ctx context.Context, patientID string) (string, error) {
+	var clinic string
+	err := r.pool.QueryRow(ctx, `SELECT clinic_id::text FROM recipients WHERE patient_id = $1`, patientID).Scan(&clinic)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return clinic, err
+}
+
+// ListMessages implements app.Repository.
+func (r *Repository) ListMessages(ctx context.Context, patientID string) ([]domain.Message, error) {
+	rows, err := r.pool.Query(ctx, `
+		SELECT id::text, patient_id::text, clinic_id::text, kind, channel, status, attempts,
+			last_error_code, created_at, sent_at
+		FROM messages WHERE patient_id = $1
+		ORDER BY created_at DESC, id DESC`, patientID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Message, error) {
+		var m domain.Message
+		err := row.Scan(&m.ID, &m.PatientID, &m.ClinicID, &m.Kind, &m.Channel, &m.Status, &m.Attempts,
+			&m.LastErrorCode, &m.CreatedAt, &m.SentAt)
+		return m, err
+	})
+}

@@ -1,0 +1,143 @@
+// Package app holds notification's use cases: keeping the recipient copy, queueing messages,
+// dispatching them, and reading them back.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/trellis-health/trellis/pkg/auth"
+	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/telemetry"
+	"github.com/trellis-health/trellis/services/notification/internal/domain"
+)
+
+// Repository is notification's storage (adapters/postgres). Methods taking a tx run inside
+// the caller's unit of work.
+type Repository interface {
+	// UpsertRecipient stores r unless a copy from a later fact is already stored.
+	UpsertRecipient(ctx context.Context, tx pgx.Tx, r domain.Recipient) error
+	// HasRecipient reports whether a recipient copy exists for the patient.
+	HasRecipient(ctx context.Context, tx pgx.Tx, patientID string) (bool, error)
+	// QueueMessage inserts m unless the patient already has a message of its kind; it reports
+	// whether it inserted.
+	QueueMessage(ctx context.Context, tx pgx.Tx, m NewMessage) (bool, error)
+	// ClaimDue takes up to limit due queued messages no other dispatcher holds, counts an
+	// attempt on each and hides them from other dispatchers for lease.
+	ClaimDue(ctx context.Context, limit int, lease time.Duration) ([]Claim, error)
+	// MarkSent records a successful send; false when the message was already marked sent.
+	MarkSent(ctx context.Context, tx pgx.Tx, id string) (bool, error)
+	// RecordFailure records failed attempt number attempt (a no-op if another dispatcher has
+	// claimed the message since): retry after retryIn, or mark it failed when giveUp.
+	RecordFailure(ctx context.Context, id string, attempt int, code string, retryIn time.Duration, giveUp bool) error
+	// RecipientClinic returns the clinic of the patient's recipient copy, "" when none.
+	RecipientClinic(ctx context.Context, patientID string) (string, error)
+	// ListMessages returns the patient's messages, newest first.
+	ListMessages(ctx context.Context, patientID string) ([]domain.Message, error)
+}
+
+// NewMessage is a message to queue.
+type NewMessage struct {
+	ID, PatientID, ClinicID, Kind, Channel   string
+	Traceparent, CorrelationID, CauseEventID string
+}
+
+// Claim is a message a dispatcher holds for one attempt, with its recipient copy (nil when
+// there is none).
+type Claim struct {
+	NewMessage
+	Attempt   int
+	Recipient *domain.Recipient
+}
+
+// App is notification's application layer.
+type App struct {
+	repo Repository
+	log  *slog.Logger
+}
+
+// New returns the application over repo.
+func New(repo Repository, log *slog.Logger) *App { return &App{repo: repo, log: log} }
+
+// ErrRecipientUnknown means a message was asked for a patient whose admission has not been
+// seen yet. It is transient: the events travel on different streams and may overtake each
+// other, so the caller retries.
+var ErrRecipientUnknown = errors.New("recipient not known yet")
+
+// ErrPermissionDenied means the caller may not see the patient's clinic.
+var ErrPermissionDenied = errors.New("permission denied")
+
+// RecordAdmission keeps (or refreshes) the recipient copy, in tx.
+func (a *App) RecordAdmission(ctx context.Context, tx pgx.Tx, r domain.Recipient) error {
+	if err := a.repo.UpsertRecipient(ctx, tx, r); err != nil {
+		return fmt.Errorf("store recipient: %w", err)
+	}
+	if r.Email == "" {
+		a.log.WarnContext(ctx, "recipient has no usable email address", "patient_id", r.PatientID)
+	}
+	return nil
+}
+
+// QueueWelcome queues the welcome email for a patient, at most once per patient, in tx. The
+// trace context of ctx is stored with it so that the send continues the trace.
+func (a *App) QueueWelcome(ctx context.Context, tx pgx.Tx, patientID, clinicID string) error {
+	ok, err := a.repo.HasRecipient(ctx, tx, patientID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrRecipientUnknown
+	}
+	carrier := telemetry.HeaderCarrier{}
+	telemetry.Propagator.Inject(ctx, carrier)
+	correlationID, causationID := bus.CauseFrom(ctx)
+	m := NewMessage{ID: bus.NewID(), PatientID: patientID, ClinicID: clinicID,
+		Kind: domain.KindWelcome, Channel: domain.ChannelEmail,
+		Traceparent: carrier.Get("traceparent"), CorrelationID: correlationID, CauseEventID: causationID}
+	created, err := a.repo.QueueMessage(ctx, tx, m)
+	if err != nil {
+		return fmt.Errorf("queue welcome: %w", err)
+	}
+	if created {
+		a.log.InfoContext(ctx, "message queued", "message_id", m.ID, "patient_id", patientID, "kind", m.Kind)
+	} else {
+		a.log.InfoContext(ctx, "welcome already queued; skipped", "patient_id", patientID)
+	}
+	return nil
+}
+
+// ListMessages returns a patient's messages that the caller's clinics allow, newest first. A
+// patient of a clinic the caller may not see is refused rather than shown as empty; an
+// unknown patient has no messages.
+func (a *App) ListMessages(ctx context.Context, patientID string) ([]domain.Message, error) {
+	p := auth.PrincipalFrom(ctx)
+	if p == nil {
+		return nil, ErrPermissionDenied
+	}
+	clinic, err := a.repo.RecipientClinic(ctx, patientID)
+	if err != nil {
+		return nil, err
+	}
+	if clinic != "" && !p.CanSeeClinic(clinic) {
+		return nil, ErrPermissionDenied
+	}
+	all, err := a.repo.ListMessages(ctx, patientID)
+	if err != nil {
+		return nil, err
+	}
+	visible := make([]domain.Message, 0, len(all))
+	for _, m := range all {
+		if p.CanSeeClinic(m.ClinicID) {
+			visible = append(visible, m)
+		}
+	}
+	if len(all) > 0 && len(visible) == 0 {
+		return nil, ErrPermissionDenied
+	}
+	return visible, nil
+}

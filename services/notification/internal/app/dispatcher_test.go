@@ -1,0 +1,173 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/pg"
+	"github.com/trellis-health/trellis/pkg/testkit"
+	"github.com/trellis-health/trellis/services/notification/internal/adapters/postgres"
+	"github.com/trellis-health/trellis/services/notification/internal/adapters/smtp"
+	"github.com/trellis-health/trellis/services/notification/internal/app"
+	"github.com/trellis-health/trellis/services/notification/internal/domain"
+	"github.com/trellis-health/trellis/services/notification/internal/smtptest"
+	"github.com/trellis-health/trellis/services/notification/migrations"
+)
+
+const clinic = "0190a000-0000-7000-8000-00000000000a"
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+type fixture struct {
+	pool  *pgxpool.Pool
+	repo  *postgres.Repository
+	store *bus.Store
+	app   *app.App
+}
+
+func setup(t *testing.T) fixture {
+	t.Helper()
+	ctx := context.Background()
+	pool := testkit.Pool(t, "notification")
+	if err := bus.Migrate(ctx, pool, "notification", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.Migrate(ctx, pool, "notification", "goose_db_version", migrations.FS, nil); err != nil {
+		t.Fatal(err)
+	}
+	repo := postgres.New(pool)
+	return fixture{pool: pool, repo: repo, store: bus.NewStore(pool, "notification"), app: app.New(repo, quiet)}
+}
+
+// welcome admits a patient and queues their welcome, as the two consumers would.
+func (f fixture) welcome(t *testing.T, email string) string {
+	t.Helper()
+	ctx := context.Background()
+	pid := bus.NewID()
+	r, err := domain.NewRecipient(pid, clinic, "Sam", email, "America/Chicago", "2026-03-02", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
+		if err := f.app.QueueWelcome(ctx, tx, pid, clinic); !errors.Is(err, app.ErrRecipientUnknown) {
+			t.Errorf("welcome before admission: err = %v, want ErrRecipientUnknown", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
+		if err := f.app.RecordAdmission(ctx, tx, r); err != nil {
+			return err
+		}
+		return f.app.QueueWelcome(ctx, tx, pid, clinic)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+func (f fixture) count(t *testing.T, q string) int {
+	t.Helper()
+	var n int
+	if err := f.pool.QueryRow(context.Background(), q).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func sender(t *testing.T, addr string) *smtp.Sender {
+	t.Helper()
+	s, err := smtp.New(smtp.Config{Addr: addr, From: "Care Team <care@trellis.local>", Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Two dispatchers (two replicas) share the work: every message is sent exactly once and
+// recorded with one MessageSent in the outbox.
+func TestDispatchersOnTwoReplicasSendEachMessageOnce(t *testing.T) {
+	f := setup(t)
+	sink := smtptest.Start(t, smtptest.Options{})
+	const n = 30
+	for range n {
+		f.welcome(t, "someone@example.org")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range 2 {
+		d := app.NewDispatcher(f.store, f.repo, sender(t, sink.Addr),
+			app.DispatcherConfig{PollInterval: 20 * time.Millisecond, Batch: 4}, quiet)
+		wg.Go(func() { _ = d.Run(ctx) })
+	}
+	testkit.Eventually(t, 20*time.Second, "all sent", func() bool {
+		return f.count(t, `SELECT count(*) FROM messages WHERE status = 'sent'`) == n
+	})
+	cancel()
+	wg.Wait()
+	ids := map[string]int{}
+	for _, m := range sink.Messages() {
+		ids[m.Header.Get("Message-ID")]++
+	}
+	if len(sink.Messages()) != n || len(ids) != n {
+		t.Errorf("%d emails with %d distinct Message-IDs, want %d each", len(sink.Messages()), len(ids), n)
+	}
+	if got := f.count(t, `SELECT count(*) FROM outbox WHERE subject = 'trellis.notification.message.sent.v1'`); got != n {
+		t.Errorf("%d MessageSent in the outbox, want %d", got, n)
+	}
+	if got := f.count(t, `SELECT max(attempts) FROM messages`); got != 1 {
+		t.Errorf("max attempts = %d, want 1", got)
+	}
+}
+
+// acceptedButLost delivers the email, then reports a failure: what the dispatcher sees when the
+// process dies after the SMTP server accepted a message and before 'sent' commits.
+type acceptedButLost struct {
+	app.Sender
+	once sync.Once
+}
+
+func (a *acceptedButLost) Send(ctx context.Context, m app.OutgoingEmail) error {
+	err := a.Sender.Send(ctx, m)
+	lost := false
+	a.once.Do(func() { lost = true })
+	if err == nil && lost {
+		return &app.SendError{Code: smtp.CodeUnavailable}
+	}
+	return err
+}
+
+// The at-least-once window: a resend carries the same Message-ID, so a sink can drop it.
+func TestResendKeepsTheMessageID(t *testing.T) {
+	f := setup(t)
+	sink := smtptest.Start(t, smtptest.Options{})
+	pid := f.welcome(t, "someone@example.org")
+	d := app.NewDispatcher(f.store, f.repo, &acceptedButLost{Sender: sender(t, sink.Addr)},
+		app.DispatcherConfig{Retry: domain.RetryPolicy{MaxAttempts: 3, Base: time.Millisecond, Max: time.Millisecond}}, quiet)
+	ctx := context.Background()
+	for i := 0; i < 2; i++ {
+		time.Sleep(5 * time.Millisecond)
+		if _, err := d.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs := sink.Messages()
+	if len(msgs) != 2 || msgs[0].Header.Get("Message-ID") != msgs[1].Header.Get("Message-ID") {
+		t.Fatalf("want the email twice with one Message-ID, got %d", len(msgs))
+	}
+	list, err := f.repo.ListMessages(ctx, pid)
+	if err != nil || len(list) != 1 || list[0].Status != domain.StatusSent || list[0].Attempts != 2 {
+		t.Fatalf("messages = %+v, %v", list, err)
+	}
+}
