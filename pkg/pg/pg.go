@@ -52,15 +52,32 @@ func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error 
 // Migrate applies the goose migrations in fsys (SQL files at its root) to schema, creating the
 // schema when missing. table names goose's version table inside the schema, so that every
 // service, and the platform's own tables, are versioned independently. A Postgres session
-// lock lets several replicas start at once.
+// lock lets several replicas start at once. The migrations run with search_path set to schema
+// (on connections of their own), whatever pool's search_path is.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, schema, table string, fsys fs.FS, log *slog.Logger) error {
 	if !ValidIdent(schema) || !ValidIdent(table) {
 		return fmt.Errorf("pg: invalid schema or table name %q.%q", schema, table)
 	}
-	if _, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+schema); err != nil {
-		return fmt.Errorf("pg: create schema %s: %w", schema, err)
+	// CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists,
+	// which a provisioned service role does not have: look first.
+	var exists bool
+	if err := pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema).Scan(&exists); err != nil {
+		return fmt.Errorf("pg: look up schema %s: %w", schema, err)
 	}
-	db := stdlib.OpenDBFromPool(pool)
+	if !exists {
+		if _, err := pool.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+			return fmt.Errorf("pg: create schema %s: %w", schema, err)
+		}
+	}
+	cfg := pool.Config()
+	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	cfg.MinConns, cfg.MaxConns = 0, max(cfg.MaxConns, 2) // goose's lock holds one connection
+	mpool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("pg: migrations for %s: %w", schema, err)
+	}
+	defer mpool.Close()
+	db := stdlib.OpenDBFromPool(mpool)
 	defer db.Close()
 	locker, err := lock.NewPostgresSessionLocker()
 	if err != nil {
