@@ -13,7 +13,8 @@ help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 run: postgres mailpit ## run the whole network locally with demo data (Ctrl-C stops it)
-	go run ./deploy/devstack/cmd/devstack up
+	go build -o $(BIN)/devstack ./deploy/devstack/cmd/devstack
+	exec $(BIN)/devstack up
 
 test: postgres mailpit ## all tests: unit, integration (Postgres + JetStream) and end-to-end
 	go test $(GO_TEST_FLAGS) $(addsuffix /...,$(addprefix ./,$(MODULES)))
@@ -56,7 +57,7 @@ postgres: ## make sure a local Postgres with the trellis admin role is running
 	@scripts/ensure-postgres.sh
 
 token: ## print a dev token: make token ROLE=intake CLINICS='*'
-	@go run ./deploy/devstack/cmd/devstack token -role $(or $(ROLE),admin) -clinics '$(or $(CLINICS),*)'
+	@go build -o $(BIN)/devstack ./deploy/devstack/cmd/devstack && $(BIN)/devstack token -role $(or $(ROLE),admin) -clinics '$(or $(CLINICS),*)'
 
 clean: ## remove binaries and local state (.run: NATS data, Mailpit db)
 	rm -rf bin .run
