@@ -48,6 +48,17 @@ fi
 
 start=$SECONDS
 
+# A finished build is kept in the user's cache too, so a fresh clone on the same machine (CI,
+# a second checkout) copies it instead of running npm and the Go build again.
+CACHE_DIR=${TRELLIS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/trellis}
+CACHED=$CACHE_DIR/mailpit-$MAILPIT_VERSION
+if [[ -x $CACHED ]]; then
+	cp "$CACHED" "$BIN.tmp" && mv -f "$BIN.tmp" "$BIN"
+	echo "$MAILPIT_VERSION" >"$VERSION_FILE"
+	log "bin/mailpit $MAILPIT_VERSION copied from $CACHED"
+	exit 0
+fi
+
 # GOWORK=off: this must not resolve against the Trellis go.work.
 # Run from BUILD_ROOT, which has no go.mod, so we are outside any module.
 log "fetching $MODULE@$MAILPIT_VERSION from the Go module proxy"
@@ -144,6 +155,8 @@ mv -f "$BIN.tmp" "$BIN"
 # A placeholder build gets a different stamp so the next run retries the UI.
 if [[ $ui != placeholder ]]; then
 	echo "$MAILPIT_VERSION" >"$VERSION_FILE"
+	# Best effort: a read-only cache only costs the next clone a rebuild.
+	{ mkdir -p "$CACHE_DIR" && cp "$BIN" "$CACHED.tmp" && mv -f "$CACHED.tmp" "$CACHED"; } || log "could not cache the build in $CACHE_DIR"
 else
 	echo "$MAILPIT_VERSION+placeholder-ui" >"$VERSION_FILE"
 fi
