@@ -186,9 +186,19 @@ func (k *jwks) refresh() error {
 			}
 		case "EC":
 			crv := map[string]elliptic.Curve{"P-256": elliptic.P256(), "P-384": elliptic.P384()}[j.Crv]
-			x, y := b64int(j.X), b64int(j.Y)
-			if crv != nil && x != nil && y != nil {
-				keys[j.Kid] = &ecdsa.PublicKey{Curve: crv, X: x, Y: y}
+			if crv == nil {
+				continue
+			}
+			// RFC 7518: x and y are full-length big-endian coordinates; the parser also checks
+			// that the point is on the curve.
+			size := (crv.Params().BitSize + 7) / 8
+			x, errX := base64.RawURLEncoding.DecodeString(j.X)
+			y, errY := base64.RawURLEncoding.DecodeString(j.Y)
+			if errX != nil || errY != nil || len(x) != size || len(y) != size {
+				continue
+			}
+			if pub, err := ecdsa.ParseUncompressedPublicKey(crv, append(append([]byte{4}, x...), y...)); err == nil {
+				keys[j.Kid] = pub
 			}
 		case "OKP":
 			if b, err := base64.RawURLEncoding.DecodeString(j.X); err == nil && j.Crv == "Ed25519" {

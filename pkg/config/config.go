@@ -62,6 +62,9 @@ func LoadFrom(cfg any, lookup Lookup) error {
 			continue
 		}
 		if err := set(f.value, raw); err != nil {
+			if f.Secret { // the parse errors quote the value
+				err = fmt.Errorf("not a valid %s (value not shown: secret)", f.value.Type())
+			}
 			errs = append(errs, fmt.Errorf("%s: %w", f.Env, err))
 		}
 	}
@@ -210,7 +213,8 @@ func Describe(cfg any) []string {
 	return out
 }
 
-// Mask hides a secret. URLs keep their scheme, host and path, losing only the password.
+// Mask hides a secret. URLs keep their scheme, user, host, path and query parameter names;
+// the password, every query value (libpq also accepts password=...) and the fragment are hidden.
 func Mask(s string) string {
 	if s == "" {
 		return ""
@@ -221,6 +225,14 @@ func Mask(s string) string {
 				u.User = url.UserPassword(u.User.Username(), "xxxxx")
 			}
 		}
+		if u.RawQuery != "" {
+			q := u.Query()
+			for k := range q {
+				q[k] = []string{"xxxxx"}
+			}
+			u.RawQuery = q.Encode()
+		}
+		u.Fragment, u.RawFragment = "", ""
 		return u.Redacted()
 	}
 	return "*****"

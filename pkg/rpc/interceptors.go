@@ -40,6 +40,23 @@ func authInterceptor(v *auth.Verifier, policy Policy) connect.UnaryInterceptorFu
 	}
 }
 
+// refuseStreaming fails closed for streaming procedures: the interceptors above are unary
+// only, so a streaming handler would otherwise run unauthenticated and unvalidated.
+type refuseStreaming struct{}
+
+func (refuseStreaming) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc { return next }
+
+func (refuseStreaming) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (refuseStreaming) WrapStreamingHandler(connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(_ context.Context, conn connect.StreamingHandlerConn) error {
+		return connect.NewError(connect.CodeUnimplemented,
+			errors.New("streaming procedures are not supported: "+conn.Spec().Procedure))
+	}
+}
+
 // validateInterceptor checks protovalidate rules on every request message.
 func validateInterceptor(v protovalidate.Validator) connect.UnaryInterceptorFunc {
 	return func(next connect.UnaryFunc) connect.UnaryFunc {

@@ -34,7 +34,8 @@ type Server struct {
 }
 
 // NewServer builds the server. Every Connect handler gets, in order: tracing, metrics and
-// logging, authentication and role authorization (policy), then protovalidate.
+// logging, authentication and role authorization (policy), then protovalidate. Streaming
+// procedures are refused (unimplemented) until those interceptors cover them.
 func NewServer(log *slog.Logger, m *telemetry.Metrics, verifier *auth.Verifier, policy Policy, checks ...Check) (*Server, error) {
 	validator, err := protovalidate.New()
 	if err != nil {
@@ -47,6 +48,7 @@ func NewServer(log *slog.Logger, m *telemetry.Metrics, verifier *auth.Verifier, 
 	s := &Server{mux: http.NewServeMux(), log: log, checks: checks, metrics: m}
 	s.opts = []connect.HandlerOption{connect.WithInterceptors(
 		tracing, observeInterceptor(m, log), authInterceptor(verifier, policy), validateInterceptor(validator),
+		refuseStreaming{},
 	)}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,7 +34,7 @@ func AdminURL() string {
 }
 
 // Database creates a fresh database for t, dropped when t ends, and returns its URL (connected
-// as the admin role).
+// as the admin role). Sessions opened with the URL abort transactions left idle for 15s.
 func Database(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -61,6 +62,16 @@ func Database(t testing.TB) string {
 	})
 	u, _ := url.Parse(admin)
 	u.Path = "/" + name
+	if u.Query().Get("options") == "" {
+		// A hung test must not hold a transaction open for long: Postgres' snapshot xmin is
+		// cluster-wide, so it would stall the outbox relays of every other test on the server.
+		// (Spaces as %20: pgx does not read "+" as a space.)
+		opt := "options=" + strings.ReplaceAll(url.QueryEscape("-c idle_in_transaction_session_timeout=15000"), "+", "%20")
+		if u.RawQuery != "" {
+			opt = u.RawQuery + "&" + opt
+		}
+		u.RawQuery = opt
+	}
 	return u.String()
 }
 

@@ -1,0 +1,134 @@
+package bus
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/trellis-health/trellis/pkg/testkit"
+)
+
+// Benchmarks of the bus against real Postgres and embedded JetStream. Compare them as ratios
+// within one run (BenchmarkRawInsertCommit is the floor: one single-row INSERT and COMMIT):
+//
+//	go test -run '^$' -bench . -benchtime=2000x ./bus/
+
+func requirePostgres(b *testing.B) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, testkit.AdminURL())
+	if err != nil {
+		b.Skipf("Postgres unreachable: %v", err)
+	}
+	_ = c.Close(ctx)
+}
+
+// BenchmarkRawInsertCommit: BEGIN; one INSERT of an outbox-shaped row; COMMIT, through pgx.
+func BenchmarkRawInsertCommit(b *testing.B) {
+	requirePostgres(b)
+	f := newFixture(b, fixtureOpts{})
+	ctx := context.Background()
+	_, err := f.pool.Exec(ctx, `CREATE TABLE raw_outbox (LIKE outbox INCLUDING ALL)`)
+	must(b, err)
+	body := f.envelopeBytes(event("bench"))
+	headers := []byte(`{"event-type":["trellis.intake.v1.PatientAdmitted"],"content-type":["application/protobuf"]}`)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		err := pgx.BeginFunc(ctx, f.pool, func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `INSERT INTO raw_outbox (event_id, subject, headers, payload) VALUES ($1, $2, $3, $4)`,
+				NewID(), testSubject, headers, body)
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tx/s")
+}
+
+// BenchmarkOutboxWrite: Store.InTx with one Emit (envelope marshal, headers, outbox insert).
+func BenchmarkOutboxWrite(b *testing.B) {
+	requirePostgres(b)
+	f := newFixture(b, fixtureOpts{})
+	ctx := context.Background()
+	ev := event("bench")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		err := f.store.InTx(ctx, func(ctx context.Context, tx *Tx) error {
+			tx.Emit(ev)
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tx/s")
+}
+
+// seedOutbox writes n unpublished events, 500 per transaction (not timed).
+func seedOutbox(b *testing.B, f *fixture, n int) {
+	b.Helper()
+	for done := 0; done < n; {
+		k := min(500, n-done)
+		err := f.store.InTx(context.Background(), func(ctx context.Context, tx *Tx) error {
+			for range k {
+				tx.Emit(event("bench"))
+			}
+			return nil
+		})
+		must(b, err)
+		done += k
+	}
+}
+
+// BenchmarkRelayPublish: relay throughput over pre-written rows (default batch of 256, file
+// storage as in production), from the first round until every row is acked and marked.
+func BenchmarkRelayPublish(b *testing.B) {
+	requirePostgres(b)
+	f := newFixture(b, fixtureOpts{})
+	ctx := context.Background()
+	s, err := f.js.Stream(ctx, testStream)
+	must(b, err)
+	cfg := s.CachedInfo().Config
+	cfg.Storage = jetstream.FileStorage
+	must(b, f.js.DeleteStream(ctx, testStream))
+	_, err = f.js.CreateStream(ctx, cfg)
+	must(b, err)
+	seedOutbox(b, f, b.N)
+	r := f.relay(RelayConfig{})
+	b.ResetTimer()
+	if n := f.drain(r); n != b.N {
+		b.Fatalf("published %d of %d", n, b.N)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkInboxConsume: a consumer applying pre-published events, one transaction each
+// (inbox insert plus one effect row).
+func BenchmarkInboxConsume(b *testing.B) {
+	requirePostgres(b)
+	f := newFixture(b, fixtureOpts{})
+	seedOutbox(b, f, b.N)
+	f.drain(f.relay(RelayConfig{Batch: 1000}))
+	const name = "bench--consume"
+	b.ResetTimer()
+	f.startConsumer(ConsumerConfig{Name: name}, effectHandler(name, nil))
+	deadline := time.Now().Add(5 * time.Minute)
+	for f.processed(name, "ok") < float64(b.N) {
+		if time.Now().After(deadline) {
+			b.Fatalf("processed %v of %d", f.processed(name, "ok"), b.N)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}

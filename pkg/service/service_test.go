@@ -1,0 +1,212 @@
+package service_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/service"
+	"github.com/trellis-health/trellis/pkg/testkit"
+)
+
+type demoConfig struct {
+	service.Base
+	Greeting string `env:"DEMO_GREETING" default:"hello" help:"a service-specific setting"`
+}
+
+var demoMigrations = fstest.MapFS{"00001_init.sql": {Data: []byte(`-- +goose Up
+CREATE TABLE seen (event_id uuid PRIMARY KEY, greeting text NOT NULL);
+-- +goose Down
+DROP TABLE seen;
+`)}}
+
+// demoSpec is a service that consumes its own events; platform receives the Platform.
+func demoSpec(platform chan<- *service.Platform, cfg *demoConfig) service.Spec {
+	return service.Spec{
+		Name: "demo", Summary: "platform smoke test", DefaultAddr: ":8099", Migrations: demoMigrations,
+		Setup: func(ctx context.Context, p *service.Platform) error {
+			p.Consume(bus.ConsumerConfig{Name: "demo--self", Stream: "DEMO", Subjects: []string{"trellis.demo.>"}},
+				func(ctx context.Context, tx *bus.Tx, d *bus.Delivery) error {
+					_, err := tx.Exec(ctx, "INSERT INTO seen (event_id, greeting) VALUES ($1, $2)", d.Envelope.GetEventId(), cfg.Greeting)
+					return err
+				})
+			if platform != nil {
+				platform <- p
+			}
+			return nil
+		},
+		Commands: map[string]func(context.Context, *service.Platform, []string) error{
+			"count-seen": func(ctx context.Context, p *service.Platform, args []string) error {
+				var n int
+				return p.Pool.QueryRow(ctx, "SELECT count(*) FROM seen").Scan(&n)
+			},
+		},
+	}
+}
+
+func TestServeRunsTheWholePlatform(t *testing.T) {
+	n := testkit.StartNATS(t)
+	var cfg demoConfig
+	platform := make(chan *service.Platform, 1)
+	spec := demoSpec(platform, &cfg)
+	err := service.LoadConfig(spec, &cfg, map[string]string{
+		"DATABASE_URL": testkit.Database(t), "NATS_URL": n.URL, "HTTP_ADDR": "127.0.0.1:0",
+		"AUTH_DEV_KEY": "dev", "NATS_STREAM_STORAGE": "memory", "DEMO_GREETING": "hi",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DBSchema != "demo" || cfg.Greeting != "hi" || cfg.DBMaxConns != 10 {
+		t.Fatalf("config %+v", cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready, done := make(chan string, 1), make(chan error, 1)
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	go func() { done <- service.Serve(ctx, spec, &cfg, log, ready) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("Serve did not stop")
+		}
+	}
+	t.Cleanup(stop)
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("Serve: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("not ready")
+	}
+	p := <-platform
+	base := "http://" + addr
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "postgres: ok\nnats: ok"} {
+		if code, body := httpGet(t, base+path); code != 200 || !strings.Contains(body, want) {
+			t.Fatalf("GET %s: %d %q", path, code, body)
+		}
+	}
+
+	// An event emitted through the Store goes out through the relay and comes back through the
+	// consumer, without waiting for the relay's idle poll.
+	start := time.Now()
+	err = p.Store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
+		tx.Emit(bus.Event{Subject: "trellis.demo.thing.happened.v1", Payload: wrapperspb.String("x")})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 15*time.Second, "event consumed", func() bool {
+		var n int
+		_ = p.Pool.QueryRow(ctx, "SELECT count(*) FROM seen WHERE greeting = 'hi'").Scan(&n)
+		return n == 1
+	})
+	t.Logf("outbox to consumer effect in %s", time.Since(start))
+	_, metrics := httpGet(t, base+"/metrics")
+	for _, want := range []string{
+		`trellis_events_published_total{outcome="ok",service="demo",subject="trellis.demo.thing.happened.v1"} 1`,
+		`trellis_events_processed_total{consumer="demo--self",outcome="ok",service="demo",subject="trellis.demo.thing.happened.v1"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	stop()
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestServeNeedsAnAuthMode(t *testing.T) {
+	var cfg demoConfig
+	spec := demoSpec(nil, &cfg)
+	if err := service.LoadConfig(spec, &cfg, map[string]string{"DATABASE_URL": "postgres://x@127.0.0.1:1/x"}); err != nil {
+		t.Fatal(err)
+	}
+	err := service.Serve(context.Background(), spec, &cfg, slog.New(slog.DiscardHandler), nil)
+	if err == nil || !strings.Contains(err.Error(), "AUTH_DEV_KEY") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestRunHelpAndConfigErrors(t *testing.T) {
+	var cfg demoConfig
+	spec := demoSpec(nil, &cfg)
+	var out, errOut bytes.Buffer
+	if code := service.Run(context.Background(), spec, &cfg, []string{"--help"}, &out, &errOut); code != 0 {
+		t.Fatalf("--help exit %d", code)
+	}
+	for _, want := range []string{"Usage: demo [serve|migrate|count-seen]", "DATABASE_URL", "(required)", `default: ":8099"`, "DEMO_GREETING", `default: "demo"`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("help lacks %q:\n%s", want, out.String())
+		}
+	}
+
+	t.Setenv("DATABASE_URL", "")
+	out.Reset()
+	errOut.Reset()
+	if code := service.Run(context.Background(), spec, &cfg, []string{"migrate"}, &out, &errOut); code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	if !strings.Contains(errOut.String(), "DATABASE_URL: required but not set") {
+		t.Fatalf("stderr %q", errOut.String())
+	}
+}
+
+func TestRunMigrateAndCommands(t *testing.T) {
+	var cfg demoConfig
+	spec := demoSpec(nil, &cfg)
+	url := testkit.Database(t)
+	t.Setenv("DATABASE_URL", url)
+	t.Setenv("DB_SCHEMA", "")
+	var out, errOut bytes.Buffer
+	if code := service.Run(context.Background(), spec, &cfg, []string{"migrate"}, &out, &errOut); code != 0 {
+		t.Fatalf("migrate exit %d: %s", code, errOut.String())
+	}
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var tables int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_tables WHERE schemaname = 'demo'
+		AND tablename IN ('seen', 'outbox', 'inbox', 'goose_db_version', 'bus_db_version')`).Scan(&tables); err != nil || tables != 5 {
+		t.Fatalf("tables %d err %v", tables, err)
+	}
+	if code := service.Run(context.Background(), spec, &cfg, []string{"count-seen"}, &out, &errOut); code != 0 {
+		t.Fatalf("count-seen exit %d: %s", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := service.Run(context.Background(), spec, &cfg, []string{"frobnicate"}, &out, &errOut); code != 2 ||
+		!strings.Contains(errOut.String(), `unknown command "frobnicate"`) {
+		t.Fatalf("unknown command: exit %d stderr %q", code, errOut.String())
+	}
+}
