@@ -161,7 +161,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		fetched := time.Now()
 		for msg := range batch.Messages() {
+			// AckWait runs from the fetch, not from this message's turn: once a third of it
+			// has gone on earlier messages, reset the clock so the server does not redeliver
+			// a message that is only waiting in this batch.
+			if time.Since(fetched) > c.cfg.AckWait/3 {
+				_ = msg.InProgress()
+			}
 			// Finish the message even when shutdown starts mid-way: its transaction is short.
 			c.process(context.WithoutCancel(ctx), msg)
 		}

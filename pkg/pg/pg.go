@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"log/slog"
 	"regexp"
@@ -79,7 +80,11 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema, table string, fsys
 	defer mpool.Close()
 	db := stdlib.OpenDBFromPool(mpool)
 	defer db.Close()
-	locker, err := lock.NewPostgresSessionLocker()
+	// One lock per version table, so services sharing a database migrate side by side, and a
+	// short retry period, so replicas starting together do not wait in 5 s steps.
+	h := fnv.New64a()
+	_, _ = h.Write([]byte("trellis-migrate:" + schema + "." + table))
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(int64(h.Sum64())), lock.WithLockTimeout(1, 300))
 	if err != nil {
 		return err
 	}

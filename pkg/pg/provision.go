@@ -46,6 +46,10 @@ func Provision(ctx context.Context, adminURL string, services map[string]string)
 			fmt.Sprintf("ALTER SCHEMA %s OWNER TO %s", role, role),
 			fmt.Sprintf("REVOKE ALL ON SCHEMA %s FROM PUBLIC", role),
 			fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s", pgx.Identifier{db}.Sanitize(), role),
+			// The outbox relays publish only below the server-wide oldest running transaction
+			// (pg_snapshot_xmin), so a session left idle in a transaction would stall every
+			// relay on the server: end such sessions after a minute.
+			fmt.Sprintf("ALTER ROLE %s SET idle_in_transaction_session_timeout = '60s'", role),
 		}
 		for _, s := range stmts {
 			if _, err := conn.Exec(ctx, s); err != nil {

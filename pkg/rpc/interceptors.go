@@ -9,15 +9,40 @@ import (
 
 	"buf.build/go/protovalidate"
 	"connectrpc.com/connect"
+	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/trellis-health/trellis/pkg/auth"
+	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/telemetry"
 )
 
 // Policy maps each procedure ("/pkg.Service/Method") to the roles allowed to call it. A
 // procedure missing from the policy is refused: access is granted explicitly or not at all.
 type Policy map[string][]string
+
+// HeaderCorrelationID lets a caller tie the events its request causes to its own flow. When
+// absent (or not a UUID) the request's own id is used. It is echoed on the response.
+const HeaderCorrelationID = "Correlation-Id"
+
+// causeInterceptor gives every request an id and a correlation id, recorded in the context so
+// that events emitted while handling it carry them (bus.WithCause).
+func causeInterceptor() connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			requestID := bus.NewID()
+			correlationID := req.Header().Get(HeaderCorrelationID)
+			if _, err := uuid.Parse(correlationID); err != nil {
+				correlationID = requestID
+			}
+			resp, err := next(bus.WithCause(ctx, correlationID, requestID), req)
+			if resp != nil {
+				resp.Header().Set(HeaderCorrelationID, correlationID)
+			}
+			return resp, err
+		}
+	}
+}
 
 // authInterceptor authenticates the bearer token and authorizes the procedure by role.
 func authInterceptor(v *auth.Verifier, policy Policy) connect.UnaryInterceptorFunc {
@@ -89,7 +114,13 @@ func observeInterceptor(m *telemetry.Metrics, log *slog.Logger) connect.UnaryInt
 			if code == "internal" || code == "unknown" || code == "unavailable" {
 				level = slog.LevelError
 			}
-			log.Log(ctx, level, "rpc", "procedure", proc, "code", code, "duration_ms", time.Since(start).Milliseconds())
+			attrs := []any{"procedure", proc, "code", code, "duration_ms", time.Since(start).Milliseconds()}
+			if code == "unknown" {
+				// An error the handler did not classify: operators need it. pgx errors carry
+				// the message and SQL state, not the row values (those are in Detail).
+				attrs = append(attrs, "error", err.Error())
+			}
+			log.Log(ctx, level, "rpc", attrs...)
 			if code == "unknown" {
 				// Hide unexpected internals (they may quote SQL values) behind a generic error.
 				return nil, connect.NewError(connect.CodeInternal, errors.New("internal error"))

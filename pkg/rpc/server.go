@@ -34,7 +34,7 @@ type Server struct {
 }
 
 // NewServer builds the server. Every Connect handler gets, in order: tracing, metrics and
-// logging, authentication and role authorization (policy), then protovalidate. Streaming
+// logging, request and correlation ids, authentication and role authorization (policy), then protovalidate. Streaming
 // procedures are refused (unimplemented) until those interceptors cover them.
 func NewServer(log *slog.Logger, m *telemetry.Metrics, verifier *auth.Verifier, policy Policy, checks ...Check) (*Server, error) {
 	validator, err := protovalidate.New()
@@ -47,7 +47,7 @@ func NewServer(log *slog.Logger, m *telemetry.Metrics, verifier *auth.Verifier, 
 	}
 	s := &Server{mux: http.NewServeMux(), log: log, checks: checks, metrics: m}
 	s.opts = []connect.HandlerOption{connect.WithInterceptors(
-		tracing, observeInterceptor(m, log), authInterceptor(verifier, policy), validateInterceptor(validator),
+		tracing, observeInterceptor(m, log), causeInterceptor(), authInterceptor(verifier, policy), validateInterceptor(validator),
 		refuseStreaming{},
 	)}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -8,11 +8,9 @@ import (
 	"log/slog"
 
 	"connectrpc.com/connect"
-	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/trellis-health/trellis/pkg/auth"
-	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/rpc"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
 	"github.com/trellis-health/trellis/proto/gen/trellis/intake/v1/intakev1connect"
@@ -24,10 +22,6 @@ import (
 var Policy = rpc.Policy{
 	intakev1connect.IntakeServiceAdmitPatientProcedure: {"intake", "admin"},
 }
-
-// HeaderCorrelationID lets a caller tie the events of its request to its own flow; when absent
-// (or not a UUID) the request gets a new one. It is echoed on the response.
-const HeaderCorrelationID = "Correlation-Id"
 
 // Handler implements intakev1connect.IntakeServiceHandler.
 type Handler struct {
@@ -58,13 +52,6 @@ func (h *Handler) AdmitPatient(ctx context.Context, req *connect.Request[intakev
 	if err != nil {
 		return nil, h.internal(ctx, err)
 	}
-	requestID := bus.NewID()
-	correlationID := req.Header().Get(HeaderCorrelationID)
-	if _, perr := uuid.Parse(correlationID); perr != nil {
-		correlationID = requestID
-	}
-	ctx = bus.WithCause(ctx, correlationID, requestID)
-
 	out, err := h.intake.AdmitPatient(ctx, app.AdmitPatient{
 		Caller:         p.Subject,
 		IdempotencyKey: m.GetIdempotencyKey(),
@@ -96,9 +83,7 @@ func (h *Handler) AdmitPatient(ctx context.Context, req *connect.Request[intakev
 	default:
 		return nil, h.internal(ctx, err)
 	}
-	resp := connect.NewResponse(&intakev1.AdmitPatientResponse{PatientId: out.PatientID, EpisodeId: out.EpisodeID, Replayed: out.Replayed})
-	resp.Header().Set(HeaderCorrelationID, correlationID)
-	return resp, nil
+	return connect.NewResponse(&intakev1.AdmitPatientResponse{PatientId: out.PatientID, EpisodeId: out.EpisodeID, Replayed: out.Replayed}), nil
 }
 
 // internal logs err (our errors carry ids and SQL states, never values) and hides it.
