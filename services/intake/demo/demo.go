@@ -19,7 +19,7 @@ type Clinic struct {
 // Clinics are the demo clinics, in three different time zones (Phoenix keeps no daylight
 // saving time, which catches code that assumes a fixed offset between clinics).
 var Clinics = []Clinic{
-	{ID: RiversideClinicID, Name: "Riverside Recovery Center", TimeZone: "America/Chicago"},
+	{ID: RiversideClinicID, Name: "Riverside Health Center", TimeZone: "America/Chicago"},
 	{ID: LakeviewClinicID, Name: "Lakeview Clinic", TimeZone: "America/New_York"},
 	{ID: DesertBloomClinicID, Name: "Desert Bloom", TimeZone: "America/Phoenix"},
 }
