@@ -120,6 +120,7 @@ func Run(ctx context.Context, spec Spec, cfg Config, args []string, stdout, stde
 	var err error
 	switch cmd {
 	case "serve":
+		log.Info("configuration", "settings", config.Describe(cfg)) // secrets masked
 		var shutdownTracing func(context.Context) error
 		if shutdownTracing, err = telemetry.SetupTracing(ctx, spec.Name); err != nil {
 			break
