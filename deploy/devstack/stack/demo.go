@@ -39,11 +39,22 @@ func (s *Stack) AdmitDemoPatients(ctx context.Context) error {
 	}
 	client := intakev1connect.NewIntakeServiceClient(http.DefaultClient, s.URL("intake"))
 	start := time.Now().AddDate(0, 0, 3).Format(time.DateOnly)
-	for i, p := range DemoPatients {
+	// The fixed patients are admitted once per database; a walk-in is admitted on every run,
+	// so each `make run` shows a fresh admission flowing through all services (trace and email).
+	now := time.Now().UTC()
+	patients := append([]DemoPatient{}, DemoPatients...)
+	keys := make([]string, 0, len(patients)+1)
+	for i := range patients {
+		keys = append(keys, fmt.Sprintf("devstack-demo-%d", i+1))
+	}
+	patients = append(patients, DemoPatient{"Casey", "Morgan", "1990-06-01",
+		fmt.Sprintf("walk-in-%s@example.com", now.Format("20060102-150405")), DemoPatients[0].ClinicID, "adult-evening"})
+	keys = append(keys, "devstack-walk-in-"+now.Format(time.RFC3339Nano))
+	for i, p := range patients {
 		req := connect.NewRequest(&intakev1.AdmitPatientRequest{
 			GivenName: p.Given, FamilyName: p.Family, DateOfBirth: p.DOB, ContactEmail: p.Email,
 			ClinicId: p.ClinicID, ProgramTrack: p.Track, StartDate: start,
-			IdempotencyKey: fmt.Sprintf("devstack-demo-%d", i+1),
+			IdempotencyKey: keys[i],
 		})
 		req.Header().Set("Authorization", "Bearer "+tok)
 		if _, err := client.AdmitPatient(ctx, req); err != nil {

@@ -106,7 +106,8 @@ Trellis is up.
   NATS           %s
   each service also serves /healthz, /readyz and /metrics
 
-Demo patients were admitted; their welcome emails are in the mail UI.
+Demo patients were admitted (three on the first run, a walk-in on every run): their welcome
+emails are in the mail UI and their traces in the trace viewer.
 Admit another (dev token valid 12h; mint more with: make token ROLE=intake CLINICS=<id>):
 
   curl -s %s/trellis.intake.v1.IntakeService/AdmitPatient \
