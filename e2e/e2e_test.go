@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +21,7 @@ import (
 	"github.com/trellis-health/trellis/deploy/devstack/tracesink"
 	"github.com/trellis-health/trellis/pkg/rpc"
 	"github.com/trellis-health/trellis/pkg/testkit"
+	"github.com/trellis-health/trellis/pkg/testkit/servicetest"
 	billingv1 "github.com/trellis-health/trellis/proto/gen/trellis/billing/v1"
 	"github.com/trellis-health/trellis/proto/gen/trellis/billing/v1/billingv1connect"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
@@ -165,7 +164,9 @@ func startStack(ctx context.Context, t *testing.T) *stack.Stack {
 		ports[name] = 0
 	}
 	db := fmt.Sprintf("e2e_%d", time.Now().UnixNano())
-	logs := &logBuffer{}
+	// The children's logs are printed only when the test fails: child processes may still
+	// write after the test ends, when t.Log would panic.
+	logs := &servicetest.LogBuffer{}
 	s, err := stack.Up(ctx, stack.Options{
 		RepoRoot: root, RunDir: t.TempDir(), AdminURL: testkit.AdminURL(), Database: db,
 		Ports: ports, DevKey: "e2e-dev-key", Logs: logs, LogLevel: "info",
@@ -272,23 +273,4 @@ func hasKind(tr tracesink.Trace, service, kind string) bool {
 		}
 	}
 	return false
-}
-
-// logBuffer collects the children's logs; they are printed only when the test fails (child
-// processes may still write after the test ends, when t.Log would panic).
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }

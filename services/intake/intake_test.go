@@ -15,7 +15,6 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
@@ -24,8 +23,8 @@ import (
 	"github.com/trellis-health/trellis/pkg/pg"
 	"github.com/trellis-health/trellis/pkg/rpc"
 	"github.com/trellis-health/trellis/pkg/service"
-	"github.com/trellis-health/trellis/pkg/telemetry"
 	"github.com/trellis-health/trellis/pkg/testkit"
+	"github.com/trellis-health/trellis/pkg/testkit/servicetest"
 	eventsv1 "github.com/trellis-health/trellis/proto/gen/trellis/events/v1"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
 	"github.com/trellis-health/trellis/proto/gen/trellis/intake/v1/intakev1connect"
@@ -33,78 +32,28 @@ import (
 	"github.com/trellis-health/trellis/services/intake/demo"
 )
 
-const devKey = "intake-test-dev-key-0123456789"
-
 type testConfig struct{ service.Base }
 
-// env is one intake service running in-process on a fresh database and an embedded JetStream.
+// env is one intake service running in-process on a fresh database and an embedded JetStream,
+// with the demo clinics seeded.
 type env struct {
-	url    string
+	*servicetest.Service
 	client intakev1connect.IntakeServiceClient
-	pool   *pgxpool.Pool
-	js     jetstream.JetStream
-	logs   *syncBuffer
 }
 
 func start(t *testing.T) *env {
 	t.Helper()
-	dbURL := testkit.Database(t)
-	nats := testkit.StartNATS(t)
 	spec := intake.Spec()
 	var cfg testConfig
-	if err := service.LoadConfig(spec, &cfg, map[string]string{
-		"DATABASE_URL": dbURL, "NATS_URL": nats.URL, "AUTH_DEV_KEY": devKey,
-		"HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "debug", "NATS_STREAM_STORAGE": "memory",
-	}); err != nil {
+	s := servicetest.Start(t, spec, &cfg, map[string]string{"LOG_LEVEL": "debug", "NATS_STREAM_STORAGE": "memory"})
+	if err := spec.Commands["seed-demo"](context.Background(), &service.Platform{Pool: s.Pool, Log: s.Log}, nil); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
-	log := telemetry.NewLogger(logs, "intake", "debug")
-	ctx, cancel := context.WithCancel(context.Background())
-	ready, done := make(chan string, 1), make(chan error, 1)
-	go func() { done <- service.Serve(ctx, spec, &cfg, log, ready) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("service stopped with %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("service did not stop")
-		}
-	})
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatalf("service did not start: %v\n%s", err, logs)
-	case <-time.After(30 * time.Second):
-		t.Fatal("service did not start in time")
-	}
-	pool, err := pg.Open(ctx, dbURL, "intake", 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if err := spec.Commands["seed-demo"](ctx, &service.Platform{Pool: pool, Log: log}, nil); err != nil {
-		t.Fatal(err)
-	}
-	_, js := nats.Connect(t)
-	return &env{url: "http://" + addr, client: intakev1connect.NewIntakeServiceClient(http.DefaultClient, "http://"+addr), pool: pool, js: js, logs: logs}
+	return &env{Service: s, client: intakev1connect.NewIntakeServiceClient(http.DefaultClient, s.URL)}
 }
 
-func token(t *testing.T, subject string, roles, clinics []string) string {
-	t.Helper()
-	tok, err := auth.MintDev([]byte(devKey), "trellis-dev", "trellis", subject, roles, clinics, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
-
-func intakeToken(t *testing.T) string {
-	return token(t, "coordinator-1", []string{"intake"}, []string{demo.RiversideClinicID})
+func (e *env) intakeToken(t *testing.T) string {
+	return e.Token(t, "coordinator-1", []string{"intake"}, []string{demo.RiversideClinicID})
 }
 
 func (e *env) admit(tok string, m *intakev1.AdmitPatientRequest) (*connect.Response[intakev1.AdmitPatientResponse], error) {
@@ -123,32 +72,11 @@ func validRequest(key string) *intakev1.AdmitPatientRequest {
 	}
 }
 
-func (e *env) count(t *testing.T, table string) int {
-	t.Helper()
-	var n int
-	if err := e.pool.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 // counts are the rows of every table an admission writes, in a fixed order.
 func (e *env) counts(t *testing.T) [4]int {
 	t.Helper()
-	return [4]int{e.count(t, "patients"), e.count(t, "episodes"), e.count(t, "idempotency_keys"), e.count(t, "outbox")}
-}
-
-func (e *env) streamMessages(t *testing.T) uint64 {
-	t.Helper()
-	s, err := e.js.Stream(context.Background(), "INTAKE")
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
+	n := func(table string) int { return e.Count(t, "SELECT count(*) FROM "+table) }
+	return [4]int{n("patients"), n("episodes"), n("idempotency_keys"), n("outbox")}
 }
 
 func TestAdmitPatient(t *testing.T) {
@@ -156,7 +84,7 @@ func TestAdmitPatient(t *testing.T) {
 	m := validRequest("happy-path-0001")
 	correlationID := bus.NewID()
 	req := connect.NewRequest(m)
-	req.Header().Set("Authorization", "Bearer "+intakeToken(t))
+	req.Header().Set("Authorization", "Bearer "+e.intakeToken(t))
 	req.Header().Set("Correlation-Id", correlationID)
 	before := time.Now()
 	resp, err := e.client.AdmitPatient(context.Background(), req)
@@ -179,7 +107,7 @@ func TestAdmitPatient(t *testing.T) {
 	// Rows.
 	ctx := context.Background()
 	var clinicID, given, family, dob, email string
-	if err := e.pool.QueryRow(ctx, `SELECT clinic_id::text, given_name, family_name, date_of_birth::text, contact_email
+	if err := e.Pool.QueryRow(ctx, `SELECT clinic_id::text, given_name, family_name, date_of_birth::text, contact_email
 		FROM patients WHERE id = $1`, patientID).Scan(&clinicID, &given, &family, &dob, &email); err != nil {
 		t.Fatalf("patient row: %v", err)
 	}
@@ -188,7 +116,7 @@ func TestAdmitPatient(t *testing.T) {
 	}
 	var epPatient, epClinic, track, startDate, status string
 	var admittedAt time.Time
-	if err := e.pool.QueryRow(ctx, `SELECT patient_id::text, clinic_id::text, program_track, start_date::text, status, admitted_at
+	if err := e.Pool.QueryRow(ctx, `SELECT patient_id::text, clinic_id::text, program_track, start_date::text, status, admitted_at
 		FROM episodes WHERE id = $1`, episodeID).Scan(&epPatient, &epClinic, &track, &startDate, &status, &admittedAt); err != nil {
 		t.Fatalf("episode row: %v", err)
 	}
@@ -203,7 +131,7 @@ func TestAdmitPatient(t *testing.T) {
 	}
 
 	// The event, as published on the INTAKE stream.
-	cons, err := e.js.OrderedConsumer(ctx, "INTAKE", jetstream.OrderedConsumerConfig{FilterSubjects: []string{intake.SubjectPatientAdmitted}})
+	cons, err := e.JS.OrderedConsumer(ctx, "INTAKE", jetstream.OrderedConsumerConfig{FilterSubjects: []string{intake.SubjectPatientAdmitted}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,12 +175,12 @@ func TestAdmitPatient(t *testing.T) {
 	}
 	testkit.Eventually(t, 5*time.Second, "outbox row marked published", func() bool {
 		var n int
-		_ = e.pool.QueryRow(ctx, "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL").Scan(&n)
+		_ = e.Pool.QueryRow(ctx, "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL").Scan(&n)
 		return n == 1
 	})
 
 	// Logs carry ids, never the patient's details.
-	logs := e.logs.String()
+	logs := e.Logs.String()
 	if !strings.Contains(logs, `"msg":"patient admitted"`) || !strings.Contains(logs, patientID) {
 		t.Errorf("no admission log line with the patient id:\n%s", logs)
 	}
@@ -265,7 +193,7 @@ func TestAdmitPatient(t *testing.T) {
 
 func TestAdmitPatientRejectsBadInput(t *testing.T) {
 	e := start(t)
-	tok := token(t, "coordinator-2", []string{"intake"}, []string{auth.AllClinics})
+	tok := e.Token(t, "coordinator-2", []string{"intake"}, []string{auth.AllClinics})
 	unknownClinic := "0190a000-0000-7000-8000-0000000000ff"
 	daysAgo := func(n int) string { return time.Now().AddDate(0, 0, -n).Format(time.DateOnly) } // negative: ahead
 	tests := []struct {
@@ -337,7 +265,7 @@ func TestAdmitPatientRejectsBadInput(t *testing.T) {
 			}
 		})
 	}
-	if n := e.streamMessages(t); n != 0 {
+	if n := e.StreamCount(t, "INTAKE", ""); n != 0 {
 		t.Errorf("INTAKE stream holds %d messages, want 0", n)
 	}
 }
@@ -348,11 +276,11 @@ func TestAdmitPatientAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expired, err := auth.MintDev([]byte(devKey), "trellis-dev", "trellis", "x", []string{"intake"}, []string{auth.AllClinics}, -time.Hour)
+	expired, err := auth.MintDev([]byte(e.DevKey), "trellis-dev", "trellis", "x", []string{"intake"}, []string{auth.AllClinics}, -time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lakeviewOnly := token(t, "coordinator-lakeview", []string{"intake"}, []string{demo.LakeviewClinicID})
+	lakeviewOnly := e.Token(t, "coordinator-lakeview", []string{"intake"}, []string{demo.LakeviewClinicID})
 	tests := []struct {
 		name   string
 		token  string
@@ -363,8 +291,8 @@ func TestAdmitPatientAuth(t *testing.T) {
 		{"garbage token", "not-a-jwt", demo.RiversideClinicID, connect.CodeUnauthenticated},
 		{"token signed with another key", otherKey, demo.RiversideClinicID, connect.CodeUnauthenticated},
 		{"expired token", expired, demo.RiversideClinicID, connect.CodeUnauthenticated},
-		{"billing role", token(t, "biller", []string{"billing"}, []string{auth.AllClinics}), demo.RiversideClinicID, connect.CodePermissionDenied},
-		{"no roles", token(t, "nobody", nil, []string{auth.AllClinics}), demo.RiversideClinicID, connect.CodePermissionDenied},
+		{"billing role", e.Token(t, "biller", []string{"billing"}, []string{auth.AllClinics}), demo.RiversideClinicID, connect.CodePermissionDenied},
+		{"no roles", e.Token(t, "nobody", nil, []string{auth.AllClinics}), demo.RiversideClinicID, connect.CodePermissionDenied},
 		{"intake role, another clinic", lakeviewOnly, demo.RiversideClinicID, connect.CodePermissionDenied},
 		// Not invalid_argument: a caller must not learn which clinic ids exist.
 		{"intake role, unknown clinic it may not see", lakeviewOnly, "0190a000-0000-7000-8000-0000000000ff", connect.CodePermissionDenied},
@@ -383,7 +311,7 @@ func TestAdmitPatientAuth(t *testing.T) {
 		})
 	}
 	t.Run("admin role with every clinic", func(t *testing.T) {
-		if _, err := e.admit(token(t, "admin-1", []string{"admin"}, []string{auth.AllClinics}), validRequest("auth-admin")); err != nil {
+		if _, err := e.admit(e.Token(t, "admin-1", []string{"admin"}, []string{auth.AllClinics}), validRequest("auth-admin")); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -391,7 +319,7 @@ func TestAdmitPatientAuth(t *testing.T) {
 		body := fmt.Sprintf(`{"givenName":"Casey","familyName":"Morgan","dateOfBirth":"1990-06-01",
 			"contactEmail":"casey@example.com","clinicId":%q,"programTrack":"adult-day","startDate":%q,
 			"idempotencyKey":"auth-lakeview-json"}`, demo.LakeviewClinicID, time.Now().Format(time.DateOnly))
-		req, _ := http.NewRequest(http.MethodPost, e.url+intakev1connect.IntakeServiceAdmitPatientProcedure, strings.NewReader(body))
+		req, _ := http.NewRequest(http.MethodPost, e.URL+intakev1connect.IntakeServiceAdmitPatientProcedure, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+lakeviewOnly)
 		resp, err := http.DefaultClient.Do(req)
@@ -410,7 +338,7 @@ func TestAdmitPatientAuth(t *testing.T) {
 
 func TestAdmitPatientIdempotency(t *testing.T) {
 	e := start(t)
-	tok := intakeToken(t)
+	tok := e.intakeToken(t)
 	first, err := e.admit(tok, validRequest("idem-key-0001"))
 	if err != nil {
 		t.Fatal(err)
@@ -442,7 +370,7 @@ func TestAdmitPatientIdempotency(t *testing.T) {
 	})
 
 	t.Run("keys are per caller", func(t *testing.T) {
-		other, err := e.admit(token(t, "coordinator-other", []string{"intake"}, []string{demo.RiversideClinicID}), validRequest("idem-key-0001"))
+		other, err := e.admit(e.Token(t, "coordinator-other", []string{"intake"}, []string{demo.RiversideClinicID}), validRequest("idem-key-0001"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -454,7 +382,7 @@ func TestAdmitPatientIdempotency(t *testing.T) {
 	t.Run("a rejected call does not use up its key", func(t *testing.T) {
 		m := validRequest("idem-key-0002")
 		m.ClinicId = "0190a000-0000-7000-8000-0000000000ff"
-		if _, err := e.admit(token(t, "coordinator-1", []string{"intake"}, []string{auth.AllClinics}), m); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		if _, err := e.admit(e.Token(t, "coordinator-1", []string{"intake"}, []string{auth.AllClinics}), m); connect.CodeOf(err) != connect.CodeInvalidArgument {
 			t.Fatalf("code = %v, want invalid_argument", connect.CodeOf(err))
 		}
 		resp, err := e.admit(tok, validRequest("idem-key-0002"))
@@ -502,7 +430,7 @@ func TestAdmitPatientIdempotency(t *testing.T) {
 	if got := e.counts(t); got != [4]int{4, 4, 4, 4} {
 		t.Errorf("rows (patients, episodes, keys, outbox) = %v, want 4 each", got)
 	}
-	testkit.Eventually(t, 10*time.Second, "four events on INTAKE", func() bool { return e.streamMessages(t) == 4 })
+	testkit.Eventually(t, 10*time.Second, "four events on INTAKE", func() bool { return e.StreamCount(t, "INTAKE", "") == 4 })
 }
 
 func TestSeedDemoCommand(t *testing.T) {
@@ -547,22 +475,4 @@ func TestSeedDemoCommand(t *testing.T) {
 	if !slices.Equal(got, demo.Clinics) {
 		t.Errorf("clinics = %v, want %v", got, demo.Clinics)
 	}
-}
-
-// syncBuffer collects the service's logs from its goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

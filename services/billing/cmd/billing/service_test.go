@@ -3,32 +3,23 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/bus"
-	"github.com/trellis-health/trellis/pkg/pg"
-	"github.com/trellis-health/trellis/pkg/service"
-	"github.com/trellis-health/trellis/pkg/telemetry"
 	"github.com/trellis-health/trellis/pkg/testkit"
+	"github.com/trellis-health/trellis/pkg/testkit/servicetest"
 	billingv1 "github.com/trellis-health/trellis/proto/gen/trellis/billing/v1"
 	"github.com/trellis-health/trellis/proto/gen/trellis/billing/v1/billingv1connect"
 	eventsv1 "github.com/trellis-health/trellis/proto/gen/trellis/events/v1"
@@ -36,7 +27,6 @@ import (
 )
 
 const (
-	devKey           = "billing-test-dev-key"
 	consumerName     = "billing--enrollments"
 	subjectEnrolled  = "trellis.scheduling.enrollment.created.v1"
 	subjectOpened    = "trellis.billing.account.opened.v1"
@@ -50,154 +40,17 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-type env struct {
-	js     jetstream.JetStream
-	pool   *pgxpool.Pool
-	addr   string
-	client billingv1connect.BillingServiceClient
-}
-
 // start runs the whole service in-process (service.Serve) on a fresh database and an embedded
 // JetStream server, as `billing serve` would.
-func start(t *testing.T) *env {
+func start(t *testing.T) *servicetest.Service {
 	t.Helper()
-	ns := testkit.StartNATS(t)
-	dbURL := testkit.Database(t)
 	var cfg Config
-	if err := service.LoadConfig(spec(), &cfg, map[string]string{
-		"DATABASE_URL": dbURL, "NATS_URL": ns.URL, "HTTP_ADDR": "127.0.0.1:0",
-		"AUTH_DEV_KEY": devKey, "SHUTDOWN_TIMEOUT": "2s", "LOG_LEVEL": "warn",
-	}); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan struct{})
-	var serveErr error
-	go func() {
-		defer close(done)
-		serveErr = service.Serve(ctx, spec(), &cfg, telemetry.NewLogger(t.Output(), "billing", cfg.LogLevel), ready)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		if serveErr != nil {
-			t.Errorf("serve: %v", serveErr)
-		}
-	})
-	e := &env{}
-	select {
-	case e.addr = <-ready:
-	case <-done:
-		t.Fatalf("service did not start: %v", serveErr)
-	case <-time.After(30 * time.Second):
-		t.Fatal("service did not start in 30s")
-	}
-	_, e.js = ns.Connect(t)
-	pool, err := pg.Open(context.Background(), dbURL, "billing", 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	e.pool = pool
-	e.client = billingv1connect.NewBillingServiceClient(http.DefaultClient, "http://"+e.addr)
-	return e
+	return servicetest.Start(t, spec(), &cfg, nil)
 }
 
 // envelope wraps payload as scheduling's relay would.
 func envelope(t *testing.T, payload proto.Message, clinicID string) *eventsv1.Envelope {
-	t.Helper()
-	a, err := anypb.New(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &eventsv1.Envelope{
-		EventId:       bus.NewID(),
-		EventType:     string(payload.ProtoReflect().Descriptor().FullName()),
-		OccurredAt:    timestamppb.Now(),
-		ClinicId:      clinicID,
-		CorrelationId: bus.NewID(),
-		CausationId:   bus.NewID(),
-		Producer:      "scheduling",
-		Payload:       a,
-	}
-}
-
-// publish puts the envelope on subject with msgID as Nats-Msg-Id and returns its SCHEDULING sequence.
-func (e *env) publish(t *testing.T, subject, msgID string, env *eventsv1.Envelope, traceparent string) uint64 {
-	t.Helper()
-	body, err := proto.Marshal(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e.publishRaw(t, subject, msgID, body, env, traceparent)
-}
-
-func (e *env) publishRaw(t *testing.T, subject, msgID string, body []byte, env *eventsv1.Envelope, traceparent string) uint64 {
-	t.Helper()
-	msg := nats.NewMsg(subject)
-	msg.Data = body
-	msg.Header.Set(bus.HeaderMsgID, msgID)
-	msg.Header[bus.HeaderEventType] = []string{env.GetEventType()}
-	msg.Header[bus.HeaderCorrelationID] = []string{env.GetCorrelationId()}
-	msg.Header[bus.HeaderCausationID] = []string{env.GetCausationId()}
-	msg.Header[bus.HeaderClinicID] = []string{env.GetClinicId()}
-	msg.Header[bus.HeaderContentType] = []string{bus.ContentTypeProto}
-	if traceparent != "" {
-		msg.Header["traceparent"] = []string{traceparent}
-	}
-	ack, err := e.js.PublishMsg(context.Background(), msg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ack.Duplicate {
-		t.Fatalf("publish %s: JetStream treated it as a duplicate", msgID)
-	}
-	return ack.Sequence
-}
-
-// settled waits until the consumer has acked or terminated every message up to seq.
-func (e *env) settled(t *testing.T, seq uint64) {
-	t.Helper()
-	testkit.Eventually(t, 10*time.Second, fmt.Sprintf("consumer to settle SCHEDULING seq %d", seq), func() bool {
-		c, err := e.js.Consumer(context.Background(), "SCHEDULING", consumerName)
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(context.Background())
-		return err == nil && info.AckFloor.Stream >= seq && info.NumAckPending == 0
-	})
-}
-
-// relayed waits until the outbox holds no unpublished row.
-func (e *env) relayed(t *testing.T) {
-	t.Helper()
-	testkit.Eventually(t, 10*time.Second, "outbox to drain", func() bool {
-		return e.count(t, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
-	})
-}
-
-func (e *env) count(t *testing.T, sql string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := e.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-// streamCount is how many messages stream holds on subject.
-func (e *env) streamCount(t *testing.T, stream, subject string) uint64 {
-	t.Helper()
-	s, err := e.js.Stream(context.Background(), stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(context.Background(), jetstream.WithSubjectFilter(subject))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Subjects[subject]
+	return servicetest.Envelope(t, payload, clinicID, "scheduling")
 }
 
 func enrolled(patientID, clinicID string) *schedulingv1.EnrollmentCreated {
@@ -211,15 +64,15 @@ func TestEnrollmentOpensOneAccount(t *testing.T) {
 	first := enrolled(patient, clinicA)
 	up := envelope(t, first, clinicA)
 	traceID := "4bf92f3577b34da6a3ce929d0e0e4736"
-	seq := e.publish(t, subjectEnrolled, up.GetEventId(), up, "00-"+traceID+"-00f067aa0ba902b7-01")
+	seq := e.Publish(t, subjectEnrolled, up.GetEventId(), up, "00-"+traceID+"-00f067aa0ba902b7-01")
 
 	testkit.Eventually(t, 10*time.Second, "AccountOpened on BILLING", func() bool {
-		return e.streamCount(t, "BILLING", subjectOpened) == 1
+		return e.StreamCount(t, "BILLING", subjectOpened) == 1
 	})
 
 	var id, enrollmentID, status, source string
 	var balance int64
-	if err := e.pool.QueryRow(context.Background(), `SELECT id::text, enrollment_id::text, balance_cents, status, source_event_id::text
+	if err := e.Pool.QueryRow(context.Background(), `SELECT id::text, enrollment_id::text, balance_cents, status, source_event_id::text
 		FROM accounts WHERE patient_id = $1 AND clinic_id = $2`, patient, clinicA).
 		Scan(&id, &enrollmentID, &balance, &status, &source); err != nil {
 		t.Fatalf("account row: %v", err)
@@ -228,7 +81,7 @@ func TestEnrollmentOpensOneAccount(t *testing.T) {
 		t.Fatalf("row: %s %d %s %s", enrollmentID, balance, status, source)
 	}
 
-	s, _ := e.js.Stream(context.Background(), "BILLING")
+	s, _ := e.JS.Stream(context.Background(), "BILLING")
 	raw, err := s.GetLastMsgForSubject(context.Background(), subjectOpened)
 	if err != nil {
 		t.Fatal(err)
@@ -267,44 +120,27 @@ func TestEnrollmentOpensOneAccount(t *testing.T) {
 	// The same event again under other Nats-Msg-Ids (so JetStream does not dedup them): the
 	// inbox absorbs them. Then a second enrollment at the same clinic (a new event): the
 	// patient keeps the one account. Still one account, one AccountOpened.
-	seq2 := e.publish(t, subjectEnrolled, "redelivery-"+up.GetEventId(), up, "")
-	seq3 := e.publish(t, subjectEnrolled, "redelivery-2-"+up.GetEventId(), up, "")
+	seq2 := e.Publish(t, subjectEnrolled, "redelivery-"+up.GetEventId(), up, "")
+	seq3 := e.Publish(t, subjectEnrolled, "redelivery-2-"+up.GetEventId(), up, "")
 	again := envelope(t, enrolled(patient, clinicA), clinicA)
-	seq4 := e.publish(t, subjectEnrolled, again.GetEventId(), again, "")
+	seq4 := e.Publish(t, subjectEnrolled, again.GetEventId(), again, "")
 	if seq2 <= seq || seq3 <= seq2 || seq4 <= seq3 {
 		t.Fatalf("sequences %d %d %d %d", seq, seq2, seq3, seq4)
 	}
-	e.settled(t, seq4)
-	e.relayed(t)
-	if n := e.count(t, "SELECT count(*) FROM accounts WHERE patient_id = $1", patient); n != 1 {
+	e.Settled(t, "SCHEDULING", consumerName, seq4)
+	e.Relayed(t)
+	if n := e.Count(t, "SELECT count(*) FROM accounts WHERE patient_id = $1", patient); n != 1 {
 		t.Fatalf("accounts = %d, want 1", n)
 	}
-	if n := e.streamCount(t, "BILLING", subjectOpened); n != 1 {
+	if n := e.StreamCount(t, "BILLING", subjectOpened); n != 1 {
 		t.Fatalf("AccountOpened messages = %d, want 1", n)
 	}
-	if n := e.count(t, "SELECT count(*) FROM inbox WHERE consumer = $1", consumerName); n != 2 {
+	if n := e.Count(t, "SELECT count(*) FROM inbox WHERE consumer = $1", consumerName); n != 2 {
 		t.Fatalf("inbox rows = %d, want 2 (two distinct events)", n)
 	}
-	if got := processed(t, e.addr, "duplicate"); got != "2" {
-		t.Errorf("duplicates counted = %q, want 2", got)
+	if got := e.Processed(t, consumerName, "duplicate"); got != 2 {
+		t.Errorf("duplicates counted = %v, want 2", got)
 	}
-}
-
-// processed reads trellis_events_processed_total for the outcome.
-func processed(t *testing.T, addr, outcome string) string {
-	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	re := regexp.MustCompile(`(?m)^trellis_events_processed_total\{[^}]*outcome="` + outcome + `"[^}]*\} (\S+)$`)
-	m := re.FindSubmatch(body)
-	if m == nil {
-		return ""
-	}
-	return string(m[1])
 }
 
 func TestPoisonEnrollmentIsDeadLettered(t *testing.T) {
@@ -343,10 +179,10 @@ func TestPoisonEnrollmentIsDeadLettered(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			body, env := c.body(t)
-			seq := e.publishRaw(t, subjectEnrolled, env.GetEventId(), body, env, "")
+			seq := e.PublishRaw(t, subjectEnrolled, env.GetEventId(), body, env, "")
 			var dl *jetstream.RawStreamMsg
 			testkit.Eventually(t, 10*time.Second, "dead letter", func() bool {
-				s, err := e.js.Stream(context.Background(), bus.DeadLetterStream)
+				s, err := e.JS.Stream(context.Background(), bus.DeadLetterStream)
 				if err != nil {
 					return false
 				}
@@ -369,43 +205,38 @@ func TestPoisonEnrollmentIsDeadLettered(t *testing.T) {
 			t.Logf("reason: %s", dl.Header.Get(bus.HeaderDLReason))
 		})
 	}
-	e.settled(t, uint64(len(cases)))
-	e.relayed(t)
-	if n := e.count(t, "SELECT count(*) FROM accounts"); n != 0 {
+	e.Settled(t, "SCHEDULING", consumerName, uint64(len(cases)))
+	e.Relayed(t)
+	if n := e.Count(t, "SELECT count(*) FROM accounts"); n != 0 {
 		t.Fatalf("accounts = %d, want 0", n)
 	}
-	if n := e.count(t, "SELECT count(*) FROM inbox"); n != 0 {
+	if n := e.Count(t, "SELECT count(*) FROM inbox"); n != 0 {
 		t.Fatalf("inbox rows = %d, want 0 (poison is rolled back)", n)
 	}
-	if n := e.streamCount(t, "BILLING", subjectOpened); n != 0 {
+	if n := e.StreamCount(t, "BILLING", subjectOpened); n != 0 {
 		t.Fatalf("AccountOpened messages = %d, want 0", n)
 	}
 }
 
 func TestGetAccount(t *testing.T) {
 	e := start(t)
+	client := billingv1connect.NewBillingServiceClient(http.DefaultClient, e.URL)
 	patient := bus.NewID()
 	up := envelope(t, enrolled(patient, clinicA), clinicA)
-	e.publish(t, subjectEnrolled, up.GetEventId(), up, "")
+	e.Publish(t, subjectEnrolled, up.GetEventId(), up, "")
 	testkit.Eventually(t, 10*time.Second, "account row", func() bool {
-		return e.count(t, "SELECT count(*) FROM accounts WHERE patient_id = $1", patient) == 1
+		return e.Count(t, "SELECT count(*) FROM accounts WHERE patient_id = $1", patient) == 1
 	})
 	var accountID string
-	if err := e.pool.QueryRow(context.Background(), "SELECT id::text FROM accounts WHERE patient_id = $1", patient).Scan(&accountID); err != nil {
+	if err := e.Pool.QueryRow(context.Background(), "SELECT id::text FROM accounts WHERE patient_id = $1", patient).Scan(&accountID); err != nil {
 		t.Fatal(err)
 	}
-	token := func(roles []string, clinics ...string) string {
-		tok, err := auth.MintDev([]byte(devKey), "trellis-dev", "trellis", "user-1", roles, clinics, time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
+	token := func(roles []string, clinics ...string) string { return e.Token(t, "user-1", roles, clinics) }
 	forged, err := auth.MintDev([]byte("another-key"), "trellis-dev", "trellis", "user-1", []string{"admin"}, []string{"*"}, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	expired, err := auth.MintDev([]byte(devKey), "trellis-dev", "trellis", "user-1", []string{"admin"}, []string{"*"}, -time.Hour)
+	expired, err := auth.MintDev([]byte(e.DevKey), "trellis-dev", "trellis", "user-1", []string{"admin"}, []string{"*"}, -time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,7 +266,7 @@ func TestGetAccount(t *testing.T) {
 			if tt.token != "" {
 				req.Header().Set("Authorization", "Bearer "+tt.token)
 			}
-			resp, err := e.client.GetAccount(context.Background(), req)
+			resp, err := client.GetAccount(context.Background(), req)
 			if tt.want != 0 {
 				if connect.CodeOf(err) != tt.want {
 					t.Fatalf("err = %v, want %s", err, tt.want)
@@ -455,7 +286,7 @@ func TestGetAccount(t *testing.T) {
 	call := func(patientID string) error {
 		req := connect.NewRequest(&billingv1.GetAccountRequest{PatientId: patientID})
 		req.Header().Set("Authorization", "Bearer "+token([]string{"billing"}, clinicB))
-		_, err := e.client.GetAccount(context.Background(), req)
+		_, err := client.GetAccount(context.Background(), req)
 		return err
 	}
 	errAbsent, errHidden := call(bus.NewID()), call(patient)

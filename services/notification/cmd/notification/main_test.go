@@ -1,20 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
+	"maps"
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
@@ -22,15 +19,14 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/bus"
-	"github.com/trellis-health/trellis/pkg/pg"
 	"github.com/trellis-health/trellis/pkg/service"
 	"github.com/trellis-health/trellis/pkg/telemetry"
 	"github.com/trellis-health/trellis/pkg/testkit"
+	"github.com/trellis-health/trellis/pkg/testkit/servicetest"
 	billingv1 "github.com/trellis-health/trellis/proto/gen/trellis/billing/v1"
 	eventsv1 "github.com/trellis-health/trellis/proto/gen/trellis/events/v1"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
@@ -50,8 +46,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-const devKey = "notification-test-key"
-
 var (
 	clinicA = "0190a000-0000-7000-8000-00000000000a"
 	clinicB = "0190a000-0000-7000-8000-00000000000b"
@@ -59,88 +53,24 @@ var (
 
 // env is one notification service running in-process on real Postgres, JetStream and SMTP.
 type env struct {
-	t    *testing.T
-	addr string
-	js   jetstream.JetStream
-	db   *pgxpool.Pool
-	logs *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	*servicetest.Service
+	t *testing.T
 }
 
 // start runs the service with smtpAddr as its SMTP server; extra overrides the test defaults.
 func start(t *testing.T, smtpAddr string, extra map[string]string) *env {
 	t.Helper()
-	dbURL := testkit.Database(t)
-	n := testkit.StartNATS(t)
-	_, js := n.Connect(t)
 	vars := map[string]string{
-		"DATABASE_URL":         dbURL,
-		"NATS_URL":             n.URL,
-		"HTTP_ADDR":            "127.0.0.1:0",
-		"AUTH_DEV_KEY":         devKey,
 		"SMTP_ADDR":            smtpAddr,
 		"SMTP_TIMEOUT":         "5s",
 		"NOTIFY_POLL_INTERVAL": "50ms",
 		"NOTIFY_RETRY_BASE":    "100ms",
 		"NOTIFY_RETRY_MAX":     "300ms",
-		"SHUTDOWN_TIMEOUT":     "2s",
+		"LOG_LEVEL":            "debug",
 	}
-	for k, v := range extra {
-		vars[k] = v
-	}
+	maps.Copy(vars, extra)
 	var cfg Config
-	spec := newSpec(&cfg)
-	if err := service.LoadConfig(spec, &cfg, vars); err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- service.Serve(ctx, spec, &cfg, telemetry.NewLogger(logs, "notification", "debug"), ready)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("service stopped with error: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("service did not stop within 10s")
-		}
-	})
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatalf("service did not start: %v\n%s", err, logs.String())
-	case <-time.After(20 * time.Second):
-		t.Fatal("service did not start within 20s")
-	}
-	db, err := pg.Open(context.Background(), dbURL, "notification", 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	return &env{t: t, addr: addr, js: js, db: db, logs: logs}
+	return &env{Service: servicetest.Start(t, newSpec(&cfg), &cfg, vars), t: t}
 }
 
 // downAddr returns a local address nothing listens on.
@@ -154,19 +84,13 @@ func downAddr(t *testing.T) string {
 	return addr
 }
 
-// publish sends an event onto its stream the way the outbox relay does: protobuf envelope with
-// an Any payload, Nats-Msg-Id = event id (unless msgID overrides it) and the usual headers.
+// publish sends an event onto its stream the way the outbox relay does, with Nats-Msg-Id =
+// event id unless msgID overrides it. A repeated message id is published all the same (and
+// dropped by JetStream's duplicate window): tests repeat them on purpose.
 func (e *env) publish(subject, producer, clinicID, eventID, msgID, traceparent string, payload proto.Message) {
 	e.t.Helper()
-	any, err := anypb.New(payload)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	envl := &eventsv1.Envelope{
-		EventId: eventID, EventType: string(payload.ProtoReflect().Descriptor().FullName()),
-		OccurredAt: timestamppb.Now(), ClinicId: clinicID, CorrelationId: "corr-" + eventID,
-		Producer: producer, Payload: any,
-	}
+	envl := servicetest.Envelope(e.t, payload, clinicID, producer)
+	envl.EventId, envl.CorrelationId = eventID, "corr-"+eventID
 	data, err := proto.Marshal(envl)
 	if err != nil {
 		e.t.Fatal(err)
@@ -174,21 +98,9 @@ func (e *env) publish(subject, producer, clinicID, eventID, msgID, traceparent s
 	if msgID == "" {
 		msgID = eventID
 	}
-	msg := nats.NewMsg(subject)
-	msg.Data = data
-	msg.Header.Set(bus.HeaderMsgID, msgID)
-	h := telemetry.HeaderCarrier(msg.Header)
-	h.Set(bus.HeaderEventType, envl.EventType)
-	h.Set(bus.HeaderCorrelationID, envl.CorrelationId)
-	h.Set(bus.HeaderOccurredAt, envl.OccurredAt.AsTime().Format(time.RFC3339Nano))
-	h.Set(bus.HeaderClinicID, clinicID)
-	h.Set(bus.HeaderContentType, bus.ContentTypeProto)
-	if traceparent != "" {
-		h.Set("traceparent", traceparent)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := e.js.PublishMsg(ctx, msg); err != nil {
+	if _, err := e.JS.PublishMsg(ctx, servicetest.Message(subject, msgID, data, envl, traceparent)); err != nil {
 		e.t.Fatalf("publish %s: %v", subject, err)
 	}
 }
@@ -225,7 +137,7 @@ type messageRow struct {
 
 func (e *env) messages(patientID string) []messageRow {
 	e.t.Helper()
-	rows, err := e.db.Query(context.Background(), `SELECT id::text, status, last_error_code, traceparent, attempts, sent_at
+	rows, err := e.Pool.Query(context.Background(), `SELECT id::text, status, last_error_code, traceparent, attempts, sent_at
 		FROM messages WHERE patient_id = $1`, patientID)
 	if err != nil {
 		e.t.Fatal(err)
@@ -257,7 +169,7 @@ func (e *env) waitStatus(patientID, status string, timeout time.Duration) messag
 func (e *env) messageSent() ([]*notificationv1.MessageSent, []nats.Header) {
 	e.t.Helper()
 	ctx := context.Background()
-	st, err := e.js.Stream(ctx, "NOTIFICATION")
+	st, err := e.JS.Stream(ctx, "NOTIFICATION")
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -289,45 +201,14 @@ func (e *env) messageSent() ([]*notificationv1.MessageSent, []nats.Header) {
 	return evs, hdrs
 }
 
-// processed reads trellis_events_processed_total for consumer and outcome from /metrics.
-func (e *env) processed(consumer, outcome string) float64 {
-	e.t.Helper()
-	resp, err := http.Get("http://" + e.addr + "/metrics")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var total float64
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "trellis_events_processed_total{") &&
-			strings.Contains(line, `consumer="`+consumer+`"`) && strings.Contains(line, `outcome="`+outcome+`"`) {
-			f := strings.Fields(line)
-			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-			total += v
-		}
-	}
-	return total
-}
-
 func (e *env) client() notificationv1connect.NotificationServiceClient {
-	return notificationv1connect.NewNotificationServiceClient(http.DefaultClient, "http://"+e.addr)
-}
-
-func token(t *testing.T, roles, clinics []string) string {
-	t.Helper()
-	tok, err := auth.MintDev([]byte(devKey), "trellis-dev", "trellis", "user-1", roles, clinics, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return notificationv1connect.NewNotificationServiceClient(http.DefaultClient, e.URL)
 }
 
 // assertNoPHIInLogs checks that nothing the service logged names the patients.
 func (e *env) assertNoPHIInLogs(ps ...patient) {
 	e.t.Helper()
-	logs := strings.ToLower(e.logs.String())
+	logs := strings.ToLower(e.Logs.String())
 	for _, p := range ps {
 		for _, s := range []string{p.email, p.name} {
 			if s != "" && strings.Contains(logs, strings.ToLower(s)) {
@@ -347,7 +228,7 @@ func TestWelcomeWhenAccountOpensBeforeAdmission(t *testing.T) {
 	// AccountOpened first: the recipient copy is missing, so the consumer retries.
 	e.openAccount(p, bus.NewID(), "", traceparent)
 	testkit.Eventually(t, 10*time.Second, "AccountOpened retried", func() bool {
-		return e.processed("notification--accounts", "retry") >= 1
+		return e.Processed(t, "notification--accounts", "retry") >= 1
 	})
 	if got := e.messages(p.id); len(got) != 0 {
 		t.Fatalf("message queued before the admission was seen: %+v", got)
@@ -442,7 +323,7 @@ func TestDuplicateAccountOpenedSendsOneEmail(t *testing.T) {
 	e.openAccount(p, first, "redelivery-"+first, "") // same event, new message id: the inbox
 	e.openAccount(p, bus.NewID(), "", "")            // a second AccountOpened: one welcome per patient
 	testkit.Eventually(t, 10*time.Second, "duplicates consumed", func() bool {
-		return e.processed("notification--accounts", "duplicate") >= 1 && e.processed("notification--accounts", "ok") >= 2
+		return e.Processed(t, "notification--accounts", "duplicate") >= 1 && e.Processed(t, "notification--accounts", "ok") >= 2
 	})
 	time.Sleep(300 * time.Millisecond) // several dispatcher polls
 
@@ -489,7 +370,7 @@ func TestSinkDownThenUpSendsAfterRetry(t *testing.T) {
 	if msgs := sink.Messages(); len(msgs) != 1 || msgs[0].To[0] != p.email {
 		t.Errorf("emails = %d, want exactly one to %s", len(msgs), p.email)
 	}
-	if !strings.Contains(e.logs.String(), `"error_code":"smtp_unavailable"`) {
+	if !strings.Contains(e.Logs.String(), `"error_code":"smtp_unavailable"`) {
 		t.Error("the failed attempts were not logged with their error class")
 	}
 	e.assertNoPHIInLogs(p)
@@ -545,7 +426,7 @@ func TestAuthenticatedSMTPAndPermanentRejection(t *testing.T) {
 	if msgs := sink.Messages(); len(msgs) != 1 || msgs[0].To[0] != ok.email {
 		t.Errorf("emails = %+v; want only the one to %s", msgs, ok.email)
 	}
-	if strings.Contains(e.logs.String(), "s3cret") {
+	if strings.Contains(e.Logs.String(), "s3cret") {
 		t.Error("the SMTP password was logged")
 	}
 	e.assertNoPHIInLogs(ok, gone)
@@ -577,15 +458,15 @@ func TestListMessagesAuthorization(t *testing.T) {
 		wantCode  connect.Code // 0: success
 		wantMsgs  int
 	}{
-		{"clinician of the clinic", token(t, []string{"clinician"}, []string{clinicA}), p.id, 0, 1},
-		{"intake of the clinic", token(t, []string{"intake"}, []string{clinicA}), p.id, 0, 1},
-		{"admin of every clinic", token(t, []string{"admin"}, []string{auth.AllClinics}), p.id, 0, 1},
-		{"clinician of another clinic", token(t, []string{"clinician"}, []string{clinicB}), p.id, connect.CodePermissionDenied, 0},
-		{"billing role", token(t, []string{"billing"}, []string{clinicA}), p.id, connect.CodePermissionDenied, 0},
+		{"clinician of the clinic", e.Token(t, "user-1", []string{"clinician"}, []string{clinicA}), p.id, 0, 1},
+		{"intake of the clinic", e.Token(t, "user-1", []string{"intake"}, []string{clinicA}), p.id, 0, 1},
+		{"admin of every clinic", e.Token(t, "user-1", []string{"admin"}, []string{auth.AllClinics}), p.id, 0, 1},
+		{"clinician of another clinic", e.Token(t, "user-1", []string{"clinician"}, []string{clinicB}), p.id, connect.CodePermissionDenied, 0},
+		{"billing role", e.Token(t, "user-1", []string{"billing"}, []string{clinicA}), p.id, connect.CodePermissionDenied, 0},
 		{"no token", "", p.id, connect.CodeUnauthenticated, 0},
 		{"forged token", "eyJhbGciOiJIUzI1NiJ9.e30.bad", p.id, connect.CodeUnauthenticated, 0},
-		{"not a uuid", token(t, []string{"clinician"}, []string{clinicA}), "patient-1", connect.CodeInvalidArgument, 0},
-		{"unknown patient", token(t, []string{"clinician"}, []string{clinicA}), bus.NewID(), 0, 0},
+		{"not a uuid", e.Token(t, "user-1", []string{"clinician"}, []string{clinicA}), "patient-1", connect.CodeInvalidArgument, 0},
+		{"unknown patient", e.Token(t, "user-1", []string{"clinician"}, []string{clinicA}), bus.NewID(), 0, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -624,7 +505,7 @@ func TestMalformedAdmissionIsDeadLettered(t *testing.T) {
 		ContactEmail: bad.email, ClinicTimeZone: "Mars/Olympus",
 	})
 	testkit.Eventually(t, 10*time.Second, "dead letter", func() bool {
-		st, err := e.js.Stream(context.Background(), bus.DeadLetterStream)
+		st, err := e.JS.Stream(context.Background(), bus.DeadLetterStream)
 		if err != nil {
 			return false
 		}
@@ -632,7 +513,7 @@ func TestMalformedAdmissionIsDeadLettered(t *testing.T) {
 		return err == nil && info.State.Subjects[bus.DeadLetterSubject("notification--admissions")] == 1
 	})
 	var n int
-	if err := e.db.QueryRow(context.Background(), `SELECT count(*) FROM recipients`).Scan(&n); err != nil || n != 0 {
+	if err := e.Pool.QueryRow(context.Background(), `SELECT count(*) FROM recipients`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("recipients = %d, %v; want none", n, err)
 	}
 	good := newPatient(clinicA, "Benedikt", "benedikt@example.org")

@@ -3,32 +3,24 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/bus"
-	"github.com/trellis-health/trellis/pkg/pg"
-	"github.com/trellis-health/trellis/pkg/service"
-	"github.com/trellis-health/trellis/pkg/telemetry"
 	"github.com/trellis-health/trellis/pkg/testkit"
+	"github.com/trellis-health/trellis/pkg/testkit/servicetest"
 	eventsv1 "github.com/trellis-health/trellis/proto/gen/trellis/events/v1"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
 	schedulingv1 "github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1"
@@ -36,7 +28,6 @@ import (
 )
 
 const (
-	devKey           = "scheduling-test-dev-key"
 	consumerName     = "scheduling--admissions"
 	subjectAdmitted  = "trellis.intake.patient.admitted.v1"
 	subjectEnrolled  = "trellis.scheduling.enrollment.created.v1"
@@ -50,154 +41,17 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-type env struct {
-	js     jetstream.JetStream
-	pool   *pgxpool.Pool
-	addr   string
-	client schedulingv1connect.SchedulingServiceClient
-}
-
 // start runs the whole service in-process (service.Serve) on a fresh database and an embedded
 // JetStream server, as `scheduling serve` would.
-func start(t *testing.T) *env {
+func start(t *testing.T) *servicetest.Service {
 	t.Helper()
-	ns := testkit.StartNATS(t)
-	dbURL := testkit.Database(t)
 	var cfg Config
-	if err := service.LoadConfig(spec(), &cfg, map[string]string{
-		"DATABASE_URL": dbURL, "NATS_URL": ns.URL, "HTTP_ADDR": "127.0.0.1:0",
-		"AUTH_DEV_KEY": devKey, "SHUTDOWN_TIMEOUT": "2s", "LOG_LEVEL": "warn",
-	}); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan struct{})
-	var serveErr error
-	go func() {
-		defer close(done)
-		serveErr = service.Serve(ctx, spec(), &cfg, telemetry.NewLogger(t.Output(), "scheduling", cfg.LogLevel), ready)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		if serveErr != nil {
-			t.Errorf("serve: %v", serveErr)
-		}
-	})
-	e := &env{}
-	select {
-	case e.addr = <-ready:
-	case <-done:
-		t.Fatalf("service did not start: %v", serveErr)
-	case <-time.After(30 * time.Second):
-		t.Fatal("service did not start in 30s")
-	}
-	_, e.js = ns.Connect(t)
-	pool, err := pg.Open(context.Background(), dbURL, "scheduling", 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	e.pool = pool
-	e.client = schedulingv1connect.NewSchedulingServiceClient(http.DefaultClient, "http://"+e.addr)
-	return e
+	return servicetest.Start(t, spec(), &cfg, nil)
 }
 
 // envelope wraps payload as intake's relay would.
 func envelope(t *testing.T, payload proto.Message, clinicID string) *eventsv1.Envelope {
-	t.Helper()
-	a, err := anypb.New(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &eventsv1.Envelope{
-		EventId:       bus.NewID(),
-		EventType:     string(payload.ProtoReflect().Descriptor().FullName()),
-		OccurredAt:    timestamppb.Now(),
-		ClinicId:      clinicID,
-		CorrelationId: bus.NewID(),
-		CausationId:   bus.NewID(),
-		Producer:      "intake",
-		Payload:       a,
-	}
-}
-
-// publish puts the envelope on subject with msgID as Nats-Msg-Id and returns its INTAKE sequence.
-func (e *env) publish(t *testing.T, subject, msgID string, env *eventsv1.Envelope, traceparent string) uint64 {
-	t.Helper()
-	body, err := proto.Marshal(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e.publishRaw(t, subject, msgID, body, env, traceparent)
-}
-
-func (e *env) publishRaw(t *testing.T, subject, msgID string, body []byte, env *eventsv1.Envelope, traceparent string) uint64 {
-	t.Helper()
-	msg := nats.NewMsg(subject)
-	msg.Data = body
-	msg.Header.Set(bus.HeaderMsgID, msgID)
-	msg.Header[bus.HeaderEventType] = []string{env.GetEventType()}
-	msg.Header[bus.HeaderCorrelationID] = []string{env.GetCorrelationId()}
-	msg.Header[bus.HeaderCausationID] = []string{env.GetCausationId()}
-	msg.Header[bus.HeaderClinicID] = []string{env.GetClinicId()}
-	msg.Header[bus.HeaderContentType] = []string{bus.ContentTypeProto}
-	if traceparent != "" {
-		msg.Header["traceparent"] = []string{traceparent}
-	}
-	ack, err := e.js.PublishMsg(context.Background(), msg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ack.Duplicate {
-		t.Fatalf("publish %s: JetStream treated it as a duplicate", msgID)
-	}
-	return ack.Sequence
-}
-
-// settled waits until the consumer has acked or terminated every message up to seq.
-func (e *env) settled(t *testing.T, seq uint64) {
-	t.Helper()
-	testkit.Eventually(t, 10*time.Second, fmt.Sprintf("consumer to settle INTAKE seq %d", seq), func() bool {
-		c, err := e.js.Consumer(context.Background(), "INTAKE", consumerName)
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(context.Background())
-		return err == nil && info.AckFloor.Stream >= seq && info.NumAckPending == 0
-	})
-}
-
-// relayed waits until the outbox holds no unpublished row.
-func (e *env) relayed(t *testing.T) {
-	t.Helper()
-	testkit.Eventually(t, 10*time.Second, "outbox to drain", func() bool {
-		return e.count(t, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
-	})
-}
-
-func (e *env) count(t *testing.T, sql string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := e.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-// streamCount is how many messages stream holds on subject.
-func (e *env) streamCount(t *testing.T, stream, subject string) uint64 {
-	t.Helper()
-	s, err := e.js.Stream(context.Background(), stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(context.Background(), jetstream.WithSubjectFilter(subject))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Subjects[subject]
+	return servicetest.Envelope(t, payload, clinicID, "intake")
 }
 
 func admitted(patientID, clinicID string) *intakev1.PatientAdmitted {
@@ -213,15 +67,15 @@ func TestAdmissionCreatesOneEnrollment(t *testing.T) {
 	patient := bus.NewID()
 	up := envelope(t, admitted(patient, clinicA), clinicA)
 	traceID := "4bf92f3577b34da6a3ce929d0e0e4736"
-	seq := e.publish(t, subjectAdmitted, up.GetEventId(), up, "00-"+traceID+"-00f067aa0ba902b7-01")
+	seq := e.Publish(t, subjectAdmitted, up.GetEventId(), up, "00-"+traceID+"-00f067aa0ba902b7-01")
 
 	testkit.Eventually(t, 10*time.Second, "EnrollmentCreated on SCHEDULING", func() bool {
-		return e.streamCount(t, "SCHEDULING", subjectEnrolled) == 1
+		return e.StreamCount(t, "SCHEDULING", subjectEnrolled) == 1
 	})
 
 	var id, track, status, source string
 	var start time.Time
-	if err := e.pool.QueryRow(context.Background(), `SELECT id::text, program_track, start_date, status, source_event_id::text
+	if err := e.Pool.QueryRow(context.Background(), `SELECT id::text, program_track, start_date, status, source_event_id::text
 		FROM enrollments WHERE patient_id = $1 AND clinic_id = $2`, patient, clinicA).
 		Scan(&id, &track, &start, &status, &source); err != nil {
 		t.Fatalf("enrollment row: %v", err)
@@ -230,7 +84,7 @@ func TestAdmissionCreatesOneEnrollment(t *testing.T) {
 		t.Fatalf("row: %s %s %s %s", track, start.Format(time.DateOnly), status, source)
 	}
 
-	s, _ := e.js.Stream(context.Background(), "SCHEDULING")
+	s, _ := e.JS.Stream(context.Background(), "SCHEDULING")
 	raw, err := s.GetLastMsgForSubject(context.Background(), subjectEnrolled)
 	if err != nil {
 		t.Fatal(err)
@@ -269,42 +123,25 @@ func TestAdmissionCreatesOneEnrollment(t *testing.T) {
 
 	// The same event again under another Nats-Msg-Id (so JetStream does not dedup it): the
 	// inbox absorbs it. Then once more: still one enrollment, one event.
-	seq2 := e.publish(t, subjectAdmitted, "redelivery-"+up.GetEventId(), up, "")
-	seq3 := e.publish(t, subjectAdmitted, "redelivery-2-"+up.GetEventId(), up, "")
+	seq2 := e.Publish(t, subjectAdmitted, "redelivery-"+up.GetEventId(), up, "")
+	seq3 := e.Publish(t, subjectAdmitted, "redelivery-2-"+up.GetEventId(), up, "")
 	if seq2 <= seq || seq3 <= seq2 {
 		t.Fatalf("sequences %d %d %d", seq, seq2, seq3)
 	}
-	e.settled(t, seq3)
-	e.relayed(t)
-	if n := e.count(t, "SELECT count(*) FROM enrollments WHERE patient_id = $1", patient); n != 1 {
+	e.Settled(t, "INTAKE", consumerName, seq3)
+	e.Relayed(t)
+	if n := e.Count(t, "SELECT count(*) FROM enrollments WHERE patient_id = $1", patient); n != 1 {
 		t.Fatalf("enrollments = %d, want 1", n)
 	}
-	if n := e.streamCount(t, "SCHEDULING", subjectEnrolled); n != 1 {
+	if n := e.StreamCount(t, "SCHEDULING", subjectEnrolled); n != 1 {
 		t.Fatalf("EnrollmentCreated messages = %d, want 1", n)
 	}
-	if n := e.count(t, "SELECT count(*) FROM inbox WHERE consumer = $1", consumerName); n != 1 {
+	if n := e.Count(t, "SELECT count(*) FROM inbox WHERE consumer = $1", consumerName); n != 1 {
 		t.Fatalf("inbox rows = %d, want 1", n)
 	}
-	if got := processed(t, e.addr, "duplicate"); got != "2" {
-		t.Errorf("duplicates counted = %q, want 2", got)
+	if got := e.Processed(t, consumerName, "duplicate"); got != 2 {
+		t.Errorf("duplicates counted = %v, want 2", got)
 	}
-}
-
-// processed reads trellis_events_processed_total for the admissions consumer and outcome.
-func processed(t *testing.T, addr, outcome string) string {
-	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	re := regexp.MustCompile(`(?m)^trellis_events_processed_total\{[^}]*outcome="` + outcome + `"[^}]*\} (\S+)$`)
-	m := re.FindSubmatch(body)
-	if m == nil {
-		return ""
-	}
-	return string(m[1])
 }
 
 func TestPoisonAdmissionIsDeadLettered(t *testing.T) {
@@ -344,10 +181,10 @@ func TestPoisonAdmissionIsDeadLettered(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			body, env := c.body(t)
-			seq := e.publishRaw(t, subjectAdmitted, env.GetEventId(), body, env, "")
+			seq := e.PublishRaw(t, subjectAdmitted, env.GetEventId(), body, env, "")
 			var dl *jetstream.RawStreamMsg
 			testkit.Eventually(t, 10*time.Second, "dead letter", func() bool {
-				s, err := e.js.Stream(context.Background(), bus.DeadLetterStream)
+				s, err := e.JS.Stream(context.Background(), bus.DeadLetterStream)
 				if err != nil {
 					return false
 				}
@@ -374,38 +211,33 @@ func TestPoisonAdmissionIsDeadLettered(t *testing.T) {
 			t.Logf("reason: %s", reason)
 		})
 	}
-	e.settled(t, uint64(len(cases)))
-	e.relayed(t)
-	if n := e.count(t, "SELECT count(*) FROM enrollments"); n != 0 {
+	e.Settled(t, "INTAKE", consumerName, uint64(len(cases)))
+	e.Relayed(t)
+	if n := e.Count(t, "SELECT count(*) FROM enrollments"); n != 0 {
 		t.Fatalf("enrollments = %d, want 0", n)
 	}
-	if n := e.count(t, "SELECT count(*) FROM inbox"); n != 0 {
+	if n := e.Count(t, "SELECT count(*) FROM inbox"); n != 0 {
 		t.Fatalf("inbox rows = %d, want 0 (poison is rolled back)", n)
 	}
-	if n := e.streamCount(t, "SCHEDULING", subjectEnrolled); n != 0 {
+	if n := e.StreamCount(t, "SCHEDULING", subjectEnrolled); n != 0 {
 		t.Fatalf("EnrollmentCreated messages = %d, want 0", n)
 	}
 }
 
 func TestGetEnrollment(t *testing.T) {
 	e := start(t)
+	client := schedulingv1connect.NewSchedulingServiceClient(http.DefaultClient, e.URL)
 	patient := bus.NewID()
 	up := envelope(t, admitted(patient, clinicA), clinicA)
-	e.publish(t, subjectAdmitted, up.GetEventId(), up, "")
+	e.Publish(t, subjectAdmitted, up.GetEventId(), up, "")
 	testkit.Eventually(t, 10*time.Second, "enrollment row", func() bool {
-		return e.count(t, "SELECT count(*) FROM enrollments WHERE patient_id = $1", patient) == 1
+		return e.Count(t, "SELECT count(*) FROM enrollments WHERE patient_id = $1", patient) == 1
 	})
 	var enrollmentID string
-	if err := e.pool.QueryRow(context.Background(), "SELECT id::text FROM enrollments WHERE patient_id = $1", patient).Scan(&enrollmentID); err != nil {
+	if err := e.Pool.QueryRow(context.Background(), "SELECT id::text FROM enrollments WHERE patient_id = $1", patient).Scan(&enrollmentID); err != nil {
 		t.Fatal(err)
 	}
-	token := func(roles []string, clinics ...string) string {
-		tok, err := auth.MintDev([]byte(devKey), "trellis-dev", "trellis", "user-1", roles, clinics, time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
+	token := func(roles []string, clinics ...string) string { return e.Token(t, "user-1", roles, clinics) }
 	forged, err := auth.MintDev([]byte("another-key"), "trellis-dev", "trellis", "user-1", []string{"admin"}, []string{"*"}, time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -435,7 +267,7 @@ func TestGetEnrollment(t *testing.T) {
 			if tt.token != "" {
 				req.Header().Set("Authorization", "Bearer "+tt.token)
 			}
-			resp, err := e.client.GetEnrollment(context.Background(), req)
+			resp, err := client.GetEnrollment(context.Background(), req)
 			if tt.want != 0 {
 				if connect.CodeOf(err) != tt.want {
 					t.Fatalf("err = %v, want %s", err, tt.want)
@@ -457,8 +289,8 @@ func TestGetEnrollment(t *testing.T) {
 	absent.Header().Set("Authorization", "Bearer "+token([]string{"clinician"}, clinicB))
 	hidden := connect.NewRequest(&schedulingv1.GetEnrollmentRequest{PatientId: patient})
 	hidden.Header().Set("Authorization", "Bearer "+token([]string{"clinician"}, clinicB))
-	_, errAbsent := e.client.GetEnrollment(context.Background(), absent)
-	_, errHidden := e.client.GetEnrollment(context.Background(), hidden)
+	_, errAbsent := client.GetEnrollment(context.Background(), absent)
+	_, errHidden := client.GetEnrollment(context.Background(), hidden)
 	var ca, ch *connect.Error
 	if !errors.As(errAbsent, &ca) || !errors.As(errHidden, &ch) || ca.Code() != ch.Code() || ca.Message() != ch.Message() {
 		t.Fatalf("absent %v and hidden %v differ", errAbsent, errHidden)
