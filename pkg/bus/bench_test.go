@@ -12,7 +12,8 @@ import (
 )
 
 // Benchmarks of the bus against real Postgres and embedded JetStream. Compare them as ratios
-// within one run (BenchmarkRawInsertCommit is the floor: one single-row INSERT and COMMIT):
+// within one run: BenchmarkRawInsertCommit (one single-row INSERT and COMMIT) is the baseline
+// for OutboxWrite and InboxConsume, BenchmarkRawJetStreamPublish for RelayPublish:
 //
 //	go test -run '^$' -bench . -benchtime=2000x ./bus/
 
@@ -107,6 +108,43 @@ func BenchmarkRelayPublish(b *testing.B) {
 	b.ResetTimer()
 	if n := f.drain(r); n != b.N {
 		b.Fatalf("published %d of %d", n, b.N)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkRawJetStreamPublish: the relay's ceiling on this machine: async publishes of the
+// same bodies with Nats-Msg-Id to a file-storage stream, in windows of 256 (the relay's batch),
+// waiting for every ack, with no Postgres at all.
+func BenchmarkRawJetStreamPublish(b *testing.B) {
+	requirePostgres(b) // keeps the fixture (and its database) uniform with the other benchmarks
+	f := newFixture(b, fixtureOpts{})
+	ctx := context.Background()
+	s, err := f.js.Stream(ctx, testStream)
+	must(b, err)
+	cfg := s.CachedInfo().Config
+	cfg.Storage = jetstream.FileStorage
+	must(b, f.js.DeleteStream(ctx, testStream))
+	_, err = f.js.CreateStream(ctx, cfg)
+	must(b, err)
+	body := f.envelopeBytes(event("bench"))
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		window := min(256, b.N-done)
+		futures := make([]jetstream.PubAckFuture, 0, window)
+		for range window {
+			fut, err := f.js.PublishAsync(testSubject, body, jetstream.WithMsgID(NewID()))
+			must(b, err)
+			futures = append(futures, fut)
+		}
+		for _, fut := range futures {
+			select {
+			case <-fut.Ok():
+			case err := <-fut.Err():
+				b.Fatal(err)
+			}
+		}
+		done += window
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
