@@ -7,6 +7,7 @@ package service
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -131,6 +132,8 @@ func Run(ctx context.Context, spec Spec, cfg Config, args []string, stdout, stde
 		cancel()
 	case "migrate":
 		err = withPlatform(ctx, spec, b, log, false, func(context.Context, *Platform) error { return nil })
+	case "outbox-republish":
+		err = republish(ctx, spec, b, log, args, stdout)
 	default:
 		run, ok := spec.Commands[cmd]
 		if !ok {
@@ -147,6 +150,34 @@ func Run(ctx context.Context, spec Spec, cfg Config, args []string, stdout, stde
 	return 0
 }
 
+func republish(ctx context.Context, spec Spec, b *Base, log *slog.Logger, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("outbox-republish", flag.ContinueOnError)
+	since := fs.String("since", "", "start of the window, RFC 3339 (required)")
+	until := fs.String("until", "", "end of the window, RFC 3339 (default: now)")
+	subject := fs.String("subject", "", "only this subject (default: all)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	from, err := time.Parse(time.RFC3339, *since)
+	if err != nil {
+		return fmt.Errorf("-since: want an RFC 3339 time such as 2026-11-29T00:00:00Z, got %q", *since)
+	}
+	to := time.Now()
+	if *until != "" {
+		if to, err = time.Parse(time.RFC3339, *until); err != nil {
+			return fmt.Errorf("-until: want an RFC 3339 time, got %q", *until)
+		}
+	}
+	return withPlatform(ctx, spec, b, log, false, func(ctx context.Context, p *Platform) error {
+		n, err := bus.Republish(ctx, p.Pool, from, to, *subject)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%d events marked for re-publishing; the running service's relay sends them\n", n)
+		return nil
+	})
+}
+
 func usage(w io.Writer, spec Spec, cfg Config, defaults map[string]string) {
 	fmt.Fprintf(w, "Usage: %s [serve|migrate", spec.Name)
 	names := make([]string, 0, len(spec.Commands))
@@ -157,7 +188,13 @@ func usage(w io.Writer, spec Spec, cfg Config, defaults map[string]string) {
 	for _, n := range names {
 		fmt.Fprintf(w, "|%s", n)
 	}
-	fmt.Fprintf(w, "]\n  serve    run the service (default)\n  migrate  apply database migrations and exit\n\n")
+	fmt.Fprintf(w, `]
+  serve             run the service (default)
+  migrate           apply database migrations and exit
+  outbox-republish  -since T [-until T] [-subject S]: publish again the events written in [since, until)
+                    (RFC 3339 times); consumers' inboxes make the repeat harmless
+
+`)
 	config.Usage(w, spec.Name, spec.Summary, cfg, defaults)
 }
 

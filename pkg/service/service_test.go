@@ -204,6 +204,25 @@ func TestRunMigrateAndCommands(t *testing.T) {
 	if code := service.Run(context.Background(), spec, &cfg, []string{"count-seen"}, &out, &errOut); code != 0 {
 		t.Fatalf("count-seen exit %d: %s", code, errOut.String())
 	}
+	// outbox-republish marks published rows in the window as unpublished again.
+	if _, err := conn.Exec(context.Background(), `INSERT INTO demo.outbox (event_id, subject, payload, published_at)
+		VALUES (gen_random_uuid(), 'trellis.demo.thing.done.v1', '\x00', now())`); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if code := service.Run(context.Background(), spec, &cfg, []string{"outbox-republish", "-since", "2000-01-01T00:00:00Z"}, &out, &errOut); code != 0 ||
+		!strings.Contains(out.String(), "1 events marked") {
+		t.Fatalf("outbox-republish: exit %d stdout %q stderr %q", code, out.String(), errOut.String())
+	}
+	var unpublished int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM demo.outbox WHERE published_at IS NULL`).Scan(&unpublished); err != nil || unpublished != 1 {
+		t.Fatalf("unpublished rows %d err %v, want 1", unpublished, err)
+	}
+	errOut.Reset()
+	if code := service.Run(context.Background(), spec, &cfg, []string{"outbox-republish", "-since", "yesterday"}, &out, &errOut); code != 1 ||
+		!strings.Contains(errOut.String(), "-since") {
+		t.Fatalf("bad -since: exit %d stderr %q", code, errOut.String())
+	}
 	errOut.Reset()
 	if code := service.Run(context.Background(), spec, &cfg, []string{"frobnicate"}, &out, &errOut); code != 2 ||
 		!strings.Contains(errOut.String(), `unknown command "frobnicate"`) {
