@@ -34,31 +34,41 @@ func NewStore(pool *pgxpool.Pool, producer string) *Store {
 // Tx is a unit of work: a pgx transaction plus the events emitted in it.
 type Tx struct {
 	pgx.Tx
-	events []Event
+	events      []Event
+	afterCommit []func()
 }
 
 // Emit queues events to be written to the outbox in this transaction.
 func (t *Tx) Emit(events ...Event) { t.events = append(t.events, events...) }
 
+// AfterCommit registers fn to run once the transaction has committed (never after a rollback),
+// for in-process signals such as waking a worker that picks up what was just written.
+func (t *Tx) AfterCommit(fn func()) { t.afterCommit = append(t.afterCommit, fn) }
+
 // InTx runs fn in a transaction. Events emitted by fn are written to the outbox in the same
 // transaction; if fn fails nothing is written and nothing is published.
 func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
-	emitted := false
+	var tx *Tx
 	err := pgx.BeginFunc(ctx, s.Pool, func(ptx pgx.Tx) error {
-		tx := &Tx{Tx: ptx}
+		tx = &Tx{Tx: ptx}
 		if err := fn(ctx, tx); err != nil {
 			return err
 		}
 		if len(tx.events) == 0 {
 			return nil
 		}
-		emitted = true
 		return s.writeOutbox(ctx, ptx, tx.events)
 	})
-	if err == nil && emitted {
+	if err != nil {
+		return err
+	}
+	if len(tx.events) > 0 {
 		s.Wake()
 	}
-	return err
+	for _, fn := range tx.afterCommit {
+		fn()
+	}
+	return nil
 }
 
 // Wake nudges the relay (non-blocking).

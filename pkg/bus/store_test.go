@@ -198,3 +198,31 @@ func TestEnsureStreamsIsIdempotent(t *testing.T) {
 		t.Fatalf("streams %v", got)
 	}
 }
+
+func TestAfterCommitRunsOnlyAfterACommit(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{})
+	ctx := context.Background()
+	var ran []string
+	var sawCommitted bool
+	err := f.store.InTx(ctx, func(ctx context.Context, tx *Tx) error {
+		tx.AfterCommit(func() {
+			ran = append(ran, "committed")
+			// The hook sees the committed state from another connection.
+			sawCommitted = f.unpublished() == 1
+		})
+		tx.Emit(event("after-commit"))
+		return nil
+	})
+	must(t, err)
+	err = f.store.InTx(ctx, func(ctx context.Context, tx *Tx) error {
+		tx.AfterCommit(func() { ran = append(ran, "rolled back") })
+		return errors.New("boom")
+	})
+	if err == nil {
+		t.Fatal("want the handler's error")
+	}
+	if len(ran) != 1 || ran[0] != "committed" || !sawCommitted {
+		t.Fatalf("hooks ran %v (saw committed row: %v); want only the committed one, after commit", ran, sawCommitted)
+	}
+}

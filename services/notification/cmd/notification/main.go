@@ -68,13 +68,6 @@ func newSpec(cfg *Config) service.Spec {
 			repo := postgres.New(p.Pool)
 			a := app.New(repo, p.Log)
 
-			h := events.Handlers{App: a}
-			admissions, accounts := events.Consumers()
-			p.Consume(admissions, h.PatientAdmitted)
-			p.Consume(accounts, h.AccountOpened)
-
-			p.Server.Handle(notificationv1connect.NewNotificationServiceHandler(rpc.Server{App: a}, p.Server.HandlerOptions()...))
-
 			d := app.NewDispatcher(p.Store, repo, sender, app.DispatcherConfig{
 				PollInterval: cfg.PollInterval,
 				Lease:        2*sender.Timeout() + 30*time.Second, // a claim outlives any send
@@ -83,6 +76,13 @@ func newSpec(cfg *Config) service.Spec {
 			// A platform worker: it stops with the service after finishing the message in
 			// hand, and Serve waits for it before closing Postgres and NATS.
 			p.Go(d.Run)
+
+			h := events.Handlers{App: a, Queued: d.Wake}
+			admissions, accounts := events.Consumers()
+			p.Consume(admissions, h.PatientAdmitted)
+			p.Consume(accounts, h.AccountOpened)
+
+			p.Server.Handle(notificationv1connect.NewNotificationServiceHandler(rpc.Server{App: a}, p.Server.HandlerOptions()...))
 			return nil
 		},
 	}

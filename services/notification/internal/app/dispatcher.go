@@ -71,6 +71,16 @@ type Dispatcher struct {
 	cfg    DispatcherConfig
 	log    *slog.Logger
 	tracer trace.Tracer
+	wake   chan struct{}
+}
+
+// Wake makes a waiting dispatcher look for due messages now instead of at its next poll
+// (non-blocking; call it after committing a queued message).
+func (d *Dispatcher) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
 }
 
 // NewDispatcher returns a dispatcher; run it with Run.
@@ -94,7 +104,7 @@ func NewDispatcher(store *bus.Store, repo Repository, sender Sender, cfg Dispatc
 		cfg.Retry.Max = max(time.Hour, cfg.Retry.Base)
 	}
 	return &Dispatcher{store: store, repo: repo, sender: sender, cfg: cfg, log: log.With("worker", "dispatcher"),
-		tracer: telemetry.Tracer("trellis/notification")}
+		tracer: telemetry.Tracer("trellis/notification"), wake: make(chan struct{}, 1)}
 }
 
 // Run dispatches until ctx ends, then returns nil. The message in hand is finished first.
@@ -110,9 +120,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		t := time.NewTimer(d.cfg.PollInterval)
 		select {
 		case <-ctx.Done():
-			t.Stop()
+		case <-d.wake:
 		case <-t.C:
 		}
+		t.Stop()
 	}
 	return nil
 }

@@ -36,7 +36,12 @@ func Consumers() (admissions, accounts bus.ConsumerConfig) {
 }
 
 // Handlers adapts bus deliveries to the application.
-type Handlers struct{ App *app.App }
+type Handlers struct {
+	App *app.App
+	// Queued, when set, runs after a transaction that queued a message has committed (it
+	// wakes the dispatcher, so the welcome goes out without waiting for its next poll).
+	Queued func()
+}
 
 // PatientAdmitted stores the recipient copy. Malformed ids, dates or zones never become valid,
 // so they are dead-lettered.
@@ -70,5 +75,11 @@ func (h Handlers) AccountOpened(ctx context.Context, tx *bus.Tx, d *bus.Delivery
 	if _, err := uuid.Parse(ev.GetClinicId()); err != nil {
 		return bus.Permanent(errors.New("account opened: clinic_id is not a uuid"))
 	}
-	return h.App.QueueWelcome(ctx, tx, ev.GetPatientId(), ev.GetClinicId())
+	if err := h.App.QueueWelcome(ctx, tx, ev.GetPatientId(), ev.GetClinicId()); err != nil {
+		return err
+	}
+	if h.Queued != nil {
+		tx.AfterCommit(h.Queued)
+	}
+	return nil
 }
