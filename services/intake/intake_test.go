@@ -53,7 +53,7 @@ func start(t *testing.T) *env {
 }
 
 func (e *env) intakeToken(t *testing.T) string {
-	return e.Token(t, "coordinator-1", []string{"intake"}, []string{demo.RiversideClinicID})
+	return e.Token(t, "coordinator-1", []string{"intake_coordinator"}, []string{demo.RiversideClinicID})
 }
 
 func (e *env) admit(tok string, m *intakev1.AdmitPatientRequest) (*connect.Response[intakev1.AdmitPatientResponse], error) {
@@ -193,7 +193,7 @@ func TestAdmitPatient(t *testing.T) {
 
 func TestAdmitPatientRejectsBadInput(t *testing.T) {
 	e := start(t)
-	tok := e.Token(t, "coordinator-2", []string{"intake"}, []string{auth.AllClinics})
+	tok := e.Token(t, "coordinator-2", []string{"intake_coordinator"}, []string{auth.AllClinics})
 	unknownClinic := "0190a000-0000-7000-8000-0000000000ff"
 	daysAgo := func(n int) string { return time.Now().AddDate(0, 0, -n).Format(time.DateOnly) } // negative: ahead
 	tests := []struct {
@@ -272,15 +272,15 @@ func TestAdmitPatientRejectsBadInput(t *testing.T) {
 
 func TestAdmitPatientAuth(t *testing.T) {
 	e := start(t)
-	otherKey, err := auth.MintDev([]byte("some-other-key-0123456789"), "trellis-dev", "trellis", "x", []string{"intake"}, []string{auth.AllClinics}, time.Hour)
+	otherKey, err := auth.MintDev([]byte("some-other-key-0123456789"), "trellis-dev", "trellis", "x", []string{"intake_coordinator"}, []string{auth.AllClinics}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	expired, err := auth.MintDev([]byte(e.DevKey), "trellis-dev", "trellis", "x", []string{"intake"}, []string{auth.AllClinics}, -time.Hour)
+	expired, err := auth.MintDev([]byte(e.DevKey), "trellis-dev", "trellis", "x", []string{"intake_coordinator"}, []string{auth.AllClinics}, -time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lakeviewOnly := e.Token(t, "coordinator-lakeview", []string{"intake"}, []string{demo.LakeviewClinicID})
+	lakeviewOnly := e.Token(t, "coordinator-lakeview", []string{"intake_coordinator"}, []string{demo.LakeviewClinicID})
 	tests := []struct {
 		name   string
 		token  string
@@ -370,7 +370,7 @@ func TestAdmitPatientIdempotency(t *testing.T) {
 	})
 
 	t.Run("keys are per caller", func(t *testing.T) {
-		other, err := e.admit(e.Token(t, "coordinator-other", []string{"intake"}, []string{demo.RiversideClinicID}), validRequest("idem-key-0001"))
+		other, err := e.admit(e.Token(t, "coordinator-other", []string{"intake_coordinator"}, []string{demo.RiversideClinicID}), validRequest("idem-key-0001"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -382,7 +382,7 @@ func TestAdmitPatientIdempotency(t *testing.T) {
 	t.Run("a rejected call does not use up its key", func(t *testing.T) {
 		m := validRequest("idem-key-0002")
 		m.ClinicId = "0190a000-0000-7000-8000-0000000000ff"
-		if _, err := e.admit(e.Token(t, "coordinator-1", []string{"intake"}, []string{auth.AllClinics}), m); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		if _, err := e.admit(e.Token(t, "coordinator-1", []string{"intake_coordinator"}, []string{auth.AllClinics}), m); connect.CodeOf(err) != connect.CodeInvalidArgument {
 			t.Fatalf("code = %v, want invalid_argument", connect.CodeOf(err))
 		}
 		resp, err := e.admit(tok, validRequest("idem-key-0002"))

@@ -35,8 +35,11 @@ type IdempotencyKey struct {
 
 // Repository is the storage the use cases need; every method runs in the caller's transaction.
 type Repository interface {
-	// ClaimIdempotencyKey stores k, or returns the key already stored under (subject, key).
-	ClaimIdempotencyKey(ctx context.Context, tx pgx.Tx, k IdempotencyKey) (*IdempotencyKey, error)
+	IdempotencyStore
+	ReferralStore
+	AssessmentStore
+	ConsentStore
+	DischargeStore
 	// Clinic returns the clinic, or nil if there is none with that id.
 	Clinic(ctx context.Context, tx pgx.Tx, id string) (*domain.Clinic, error)
 	AddAdmission(ctx context.Context, tx pgx.Tx, a domain.Admission) error

@@ -22,6 +22,281 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ReferralReceived: a first contact or referral entered the queue. No names or contact details.
+// Subject: trellis.intake.referral.received.v1
+type ReferralReceived struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ReferralId     string                 `protobuf:"bytes,1,opt,name=referral_id,json=referralId,proto3" json:"referral_id,omitempty"`
+	ClinicId       string                 `protobuf:"bytes,2,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	Source         ReferralSource         `protobuf:"varint,3,opt,name=source,proto3,enum=trellis.intake.v1.ReferralSource" json:"source,omitempty"`
+	FirstContactAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=first_contact_at,json=firstContactAt,proto3" json:"first_contact_at,omitempty"`
+	PreferredTrack TrackTime              `protobuf:"varint,5,opt,name=preferred_track,json=preferredTrack,proto3,enum=trellis.intake.v1.TrackTime" json:"preferred_track,omitempty"`
+	// True when possible duplicates were flagged.
+	PossibleDuplicate bool `protobuf:"varint,6,opt,name=possible_duplicate,json=possibleDuplicate,proto3" json:"possible_duplicate,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ReferralReceived) Reset() {
+	*x = ReferralReceived{}
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReferralReceived) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReferralReceived) ProtoMessage() {}
+
+func (x *ReferralReceived) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReferralReceived.ProtoReflect.Descriptor instead.
+func (*ReferralReceived) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ReferralReceived) GetReferralId() string {
+	if x != nil {
+		return x.ReferralId
+	}
+	return ""
+}
+
+func (x *ReferralReceived) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *ReferralReceived) GetSource() ReferralSource {
+	if x != nil {
+		return x.Source
+	}
+	return ReferralSource_REFERRAL_SOURCE_UNSPECIFIED
+}
+
+func (x *ReferralReceived) GetFirstContactAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstContactAt
+	}
+	return nil
+}
+
+func (x *ReferralReceived) GetPreferredTrack() TrackTime {
+	if x != nil {
+		return x.PreferredTrack
+	}
+	return TrackTime_TRACK_TIME_UNSPECIFIED
+}
+
+func (x *ReferralReceived) GetPossibleDuplicate() bool {
+	if x != nil {
+		return x.PossibleDuplicate
+	}
+	return false
+}
+
+// ReferralStatusChanged: a referral moved in the queue (including to assessed, admitted or
+// referred out). Subject: trellis.intake.referral.status_changed.v1
+type ReferralStatusChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ReferralId    string                 `protobuf:"bytes,1,opt,name=referral_id,json=referralId,proto3" json:"referral_id,omitempty"`
+	ClinicId      string                 `protobuf:"bytes,2,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	From          ReferralStatus         `protobuf:"varint,3,opt,name=from,proto3,enum=trellis.intake.v1.ReferralStatus" json:"from,omitempty"`
+	To            ReferralStatus         `protobuf:"varint,4,opt,name=to,proto3,enum=trellis.intake.v1.ReferralStatus" json:"to,omitempty"`
+	ChangedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=changed_at,json=changedAt,proto3" json:"changed_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReferralStatusChanged) Reset() {
+	*x = ReferralStatusChanged{}
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReferralStatusChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReferralStatusChanged) ProtoMessage() {}
+
+func (x *ReferralStatusChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReferralStatusChanged.ProtoReflect.Descriptor instead.
+func (*ReferralStatusChanged) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ReferralStatusChanged) GetReferralId() string {
+	if x != nil {
+		return x.ReferralId
+	}
+	return ""
+}
+
+func (x *ReferralStatusChanged) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *ReferralStatusChanged) GetFrom() ReferralStatus {
+	if x != nil {
+		return x.From
+	}
+	return ReferralStatus_REFERRAL_STATUS_UNSPECIFIED
+}
+
+func (x *ReferralStatusChanged) GetTo() ReferralStatus {
+	if x != nil {
+		return x.To
+	}
+	return ReferralStatus_REFERRAL_STATUS_UNSPECIFIED
+}
+
+func (x *ReferralStatusChanged) GetChangedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ChangedAt
+	}
+	return nil
+}
+
+// AssessmentRecorded: an ASAM assessment was completed. Levels only, no ratings or notes.
+// Subject: trellis.intake.assessment.recorded.v1
+type AssessmentRecorded struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	AssessmentId     string                 `protobuf:"bytes,1,opt,name=assessment_id,json=assessmentId,proto3" json:"assessment_id,omitempty"`
+	ReferralId       string                 `protobuf:"bytes,2,opt,name=referral_id,json=referralId,proto3" json:"referral_id,omitempty"`
+	ClinicId         string                 `protobuf:"bytes,3,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	Edition          string                 `protobuf:"bytes,4,opt,name=edition,proto3" json:"edition,omitempty"`
+	Population       Population             `protobuf:"varint,5,opt,name=population,proto3,enum=trellis.intake.v1.Population" json:"population,omitempty"`
+	RecommendedLevel string                 `protobuf:"bytes,6,opt,name=recommended_level,json=recommendedLevel,proto3" json:"recommended_level,omitempty"`
+	FinalLevel       string                 `protobuf:"bytes,7,opt,name=final_level,json=finalLevel,proto3" json:"final_level,omitempty"`
+	Overridden       bool                   `protobuf:"varint,8,opt,name=overridden,proto3" json:"overridden,omitempty"`
+	AssessedAt       *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=assessed_at,json=assessedAt,proto3" json:"assessed_at,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *AssessmentRecorded) Reset() {
+	*x = AssessmentRecorded{}
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AssessmentRecorded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AssessmentRecorded) ProtoMessage() {}
+
+func (x *AssessmentRecorded) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AssessmentRecorded.ProtoReflect.Descriptor instead.
+func (*AssessmentRecorded) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *AssessmentRecorded) GetAssessmentId() string {
+	if x != nil {
+		return x.AssessmentId
+	}
+	return ""
+}
+
+func (x *AssessmentRecorded) GetReferralId() string {
+	if x != nil {
+		return x.ReferralId
+	}
+	return ""
+}
+
+func (x *AssessmentRecorded) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *AssessmentRecorded) GetEdition() string {
+	if x != nil {
+		return x.Edition
+	}
+	return ""
+}
+
+func (x *AssessmentRecorded) GetPopulation() Population {
+	if x != nil {
+		return x.Population
+	}
+	return Population_POPULATION_UNSPECIFIED
+}
+
+func (x *AssessmentRecorded) GetRecommendedLevel() string {
+	if x != nil {
+		return x.RecommendedLevel
+	}
+	return ""
+}
+
+func (x *AssessmentRecorded) GetFinalLevel() string {
+	if x != nil {
+		return x.FinalLevel
+	}
+	return ""
+}
+
+func (x *AssessmentRecorded) GetOverridden() bool {
+	if x != nil {
+		return x.Overridden
+	}
+	return false
+}
+
+func (x *AssessmentRecorded) GetAssessedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AssessedAt
+	}
+	return nil
+}
+
 // PatientAdmitted: a patient was admitted to an IOP program track at a clinic.
 // Subject: trellis.intake.patient.admitted.v1
 //
@@ -36,7 +311,7 @@ type PatientAdmitted struct {
 	ProgramTrack string `protobuf:"bytes,4,opt,name=program_track,json=programTrack,proto3" json:"program_track,omitempty"`
 	// First day of treatment, clinic-local calendar date "YYYY-MM-DD".
 	StartDate string `protobuf:"bytes,5,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
-	// When the patient was admitted (UTC). The first-contact time arrives with referrals (issue 3).
+	// When the patient was admitted (UTC).
 	AdmittedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=admitted_at,json=admittedAt,proto3" json:"admitted_at,omitempty"`
 	// How the patient wants to be addressed in messages (given name only).
 	PreferredName string `protobuf:"bytes,7,opt,name=preferred_name,json=preferredName,proto3" json:"preferred_name,omitempty"`
@@ -44,13 +319,21 @@ type PatientAdmitted struct {
 	ContactEmail string `protobuf:"bytes,8,opt,name=contact_email,json=contactEmail,proto3" json:"contact_email,omitempty"`
 	// IANA time zone of the clinic, e.g. "America/Chicago".
 	ClinicTimeZone string `protobuf:"bytes,9,opt,name=clinic_time_zone,json=clinicTimeZone,proto3" json:"clinic_time_zone,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The referral this admission decided; empty for a direct admission.
+	ReferralId string `protobuf:"bytes,10,opt,name=referral_id,json=referralId,proto3" json:"referral_id,omitempty"`
+	// Program code, e.g. "adult-iop".
+	Program string `protobuf:"bytes,11,opt,name=program,proto3" json:"program,omitempty"`
+	// First contact (UTC), for the days-to-admission KPI; the admission time for a direct one.
+	FirstContactAt *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=first_contact_at,json=firstContactAt,proto3" json:"first_contact_at,omitempty"`
+	// Final level of care of the assessment, e.g. "2.1"; empty for a direct admission.
+	LevelOfCare   string `protobuf:"bytes,13,opt,name=level_of_care,json=levelOfCare,proto3" json:"level_of_care,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PatientAdmitted) Reset() {
 	*x = PatientAdmitted{}
-	mi := &file_trellis_intake_v1_events_proto_msgTypes[0]
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -62,7 +345,7 @@ func (x *PatientAdmitted) String() string {
 func (*PatientAdmitted) ProtoMessage() {}
 
 func (x *PatientAdmitted) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_intake_v1_events_proto_msgTypes[0]
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -75,7 +358,7 @@ func (x *PatientAdmitted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatientAdmitted.ProtoReflect.Descriptor instead.
 func (*PatientAdmitted) Descriptor() ([]byte, []int) {
-	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{0}
+	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *PatientAdmitted) GetPatientId() string {
@@ -141,11 +424,496 @@ func (x *PatientAdmitted) GetClinicTimeZone() string {
 	return ""
 }
 
+func (x *PatientAdmitted) GetReferralId() string {
+	if x != nil {
+		return x.ReferralId
+	}
+	return ""
+}
+
+func (x *PatientAdmitted) GetProgram() string {
+	if x != nil {
+		return x.Program
+	}
+	return ""
+}
+
+func (x *PatientAdmitted) GetFirstContactAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstContactAt
+	}
+	return nil
+}
+
+func (x *PatientAdmitted) GetLevelOfCare() string {
+	if x != nil {
+		return x.LevelOfCare
+	}
+	return ""
+}
+
+// PatientReferredOut: the decision was another level of care or provider. No free-text reason.
+// Subject: trellis.intake.patient.referred_out.v1
+type PatientReferredOut struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ReferralId    string                 `protobuf:"bytes,1,opt,name=referral_id,json=referralId,proto3" json:"referral_id,omitempty"`
+	ClinicId      string                 `protobuf:"bytes,2,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	Level         string                 `protobuf:"bytes,3,opt,name=level,proto3" json:"level,omitempty"`
+	DecidedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=decided_at,json=decidedAt,proto3" json:"decided_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PatientReferredOut) Reset() {
+	*x = PatientReferredOut{}
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PatientReferredOut) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PatientReferredOut) ProtoMessage() {}
+
+func (x *PatientReferredOut) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PatientReferredOut.ProtoReflect.Descriptor instead.
+func (*PatientReferredOut) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PatientReferredOut) GetReferralId() string {
+	if x != nil {
+		return x.ReferralId
+	}
+	return ""
+}
+
+func (x *PatientReferredOut) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *PatientReferredOut) GetLevel() string {
+	if x != nil {
+		return x.Level
+	}
+	return ""
+}
+
+func (x *PatientReferredOut) GetDecidedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DecidedAt
+	}
+	return nil
+}
+
+// ConsentGranted: a consent version took effect (superseding the previous one, if any). It
+// carries the channel preferences notification needs and the scopes billing checks.
+// Subject: trellis.intake.consent.granted.v1
+type ConsentGranted struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	ConsentId         string                 `protobuf:"bytes,1,opt,name=consent_id,json=consentId,proto3" json:"consent_id,omitempty"`
+	PatientId         string                 `protobuf:"bytes,2,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	ClinicId          string                 `protobuf:"bytes,3,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	Version           int32                  `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
+	Scopes            []ConsentScope         `protobuf:"varint,5,rep,packed,name=scopes,proto3,enum=trellis.intake.v1.ConsentScope" json:"scopes,omitempty"`
+	Channels          []Channel              `protobuf:"varint,6,rep,packed,name=channels,proto3,enum=trellis.intake.v1.Channel" json:"channels,omitempty"`
+	ConfidentialEmail string                 `protobuf:"bytes,7,opt,name=confidential_email,json=confidentialEmail,proto3" json:"confidential_email,omitempty"`
+	ConfidentialPhone string                 `protobuf:"bytes,8,opt,name=confidential_phone,json=confidentialPhone,proto3" json:"confidential_phone,omitempty"`
+	QuietHours        *QuietHours            `protobuf:"bytes,9,opt,name=quiet_hours,json=quietHours,proto3" json:"quiet_hours,omitempty"`
+	Language          string                 `protobuf:"bytes,10,opt,name=language,proto3" json:"language,omitempty"`
+	EffectiveFrom     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=effective_from,json=effectiveFrom,proto3" json:"effective_from,omitempty"`
+	ExpiresAt         *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// The consent this version replaces, if any.
+	SupersedesConsentId string `protobuf:"bytes,13,opt,name=supersedes_consent_id,json=supersedesConsentId,proto3" json:"supersedes_consent_id,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *ConsentGranted) Reset() {
+	*x = ConsentGranted{}
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsentGranted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsentGranted) ProtoMessage() {}
+
+func (x *ConsentGranted) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsentGranted.ProtoReflect.Descriptor instead.
+func (*ConsentGranted) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ConsentGranted) GetConsentId() string {
+	if x != nil {
+		return x.ConsentId
+	}
+	return ""
+}
+
+func (x *ConsentGranted) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *ConsentGranted) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *ConsentGranted) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *ConsentGranted) GetScopes() []ConsentScope {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *ConsentGranted) GetChannels() []Channel {
+	if x != nil {
+		return x.Channels
+	}
+	return nil
+}
+
+func (x *ConsentGranted) GetConfidentialEmail() string {
+	if x != nil {
+		return x.ConfidentialEmail
+	}
+	return ""
+}
+
+func (x *ConsentGranted) GetConfidentialPhone() string {
+	if x != nil {
+		return x.ConfidentialPhone
+	}
+	return ""
+}
+
+func (x *ConsentGranted) GetQuietHours() *QuietHours {
+	if x != nil {
+		return x.QuietHours
+	}
+	return nil
+}
+
+func (x *ConsentGranted) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
+func (x *ConsentGranted) GetEffectiveFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EffectiveFrom
+	}
+	return nil
+}
+
+func (x *ConsentGranted) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *ConsentGranted) GetSupersedesConsentId() string {
+	if x != nil {
+		return x.SupersedesConsentId
+	}
+	return ""
+}
+
+// ConsentRevoked: a consent stops applying from effective_at.
+// Subject: trellis.intake.consent.revoked.v1
+type ConsentRevoked struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ConsentId     string                 `protobuf:"bytes,1,opt,name=consent_id,json=consentId,proto3" json:"consent_id,omitempty"`
+	PatientId     string                 `protobuf:"bytes,2,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	ClinicId      string                 `protobuf:"bytes,3,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	Scopes        []ConsentScope         `protobuf:"varint,4,rep,packed,name=scopes,proto3,enum=trellis.intake.v1.ConsentScope" json:"scopes,omitempty"`
+	EffectiveAt   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=effective_at,json=effectiveAt,proto3" json:"effective_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConsentRevoked) Reset() {
+	*x = ConsentRevoked{}
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsentRevoked) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsentRevoked) ProtoMessage() {}
+
+func (x *ConsentRevoked) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsentRevoked.ProtoReflect.Descriptor instead.
+func (*ConsentRevoked) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ConsentRevoked) GetConsentId() string {
+	if x != nil {
+		return x.ConsentId
+	}
+	return ""
+}
+
+func (x *ConsentRevoked) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *ConsentRevoked) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *ConsentRevoked) GetScopes() []ConsentScope {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *ConsentRevoked) GetEffectiveAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EffectiveAt
+	}
+	return nil
+}
+
+// CoverageChanged: a coverage was added or changed; billing keeps its own copy for claims.
+// Subject: trellis.intake.coverage.changed.v1
+type CoverageChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Coverage      *Coverage              `protobuf:"bytes,1,opt,name=coverage,proto3" json:"coverage,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CoverageChanged) Reset() {
+	*x = CoverageChanged{}
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CoverageChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CoverageChanged) ProtoMessage() {}
+
+func (x *CoverageChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CoverageChanged.ProtoReflect.Descriptor instead.
+func (*CoverageChanged) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *CoverageChanged) GetCoverage() *Coverage {
+	if x != nil {
+		return x.Coverage
+	}
+	return nil
+}
+
+// PatientDischarged: an episode of care ended. Subject: trellis.intake.patient.discharged.v1
+type PatientDischarged struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	EpisodeId string                 `protobuf:"bytes,2,opt,name=episode_id,json=episodeId,proto3" json:"episode_id,omitempty"`
+	ClinicId  string                 `protobuf:"bytes,3,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	Reason    DischargeReason        `protobuf:"varint,4,opt,name=reason,proto3,enum=trellis.intake.v1.DischargeReason" json:"reason,omitempty"`
+	// Clinic-local calendar dates "YYYY-MM-DD".
+	DischargeDate string `protobuf:"bytes,5,opt,name=discharge_date,json=dischargeDate,proto3" json:"discharge_date,omitempty"`
+	StartDate     string `protobuf:"bytes,6,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PatientDischarged) Reset() {
+	*x = PatientDischarged{}
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PatientDischarged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PatientDischarged) ProtoMessage() {}
+
+func (x *PatientDischarged) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PatientDischarged.ProtoReflect.Descriptor instead.
+func (*PatientDischarged) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *PatientDischarged) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *PatientDischarged) GetEpisodeId() string {
+	if x != nil {
+		return x.EpisodeId
+	}
+	return ""
+}
+
+func (x *PatientDischarged) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *PatientDischarged) GetReason() DischargeReason {
+	if x != nil {
+		return x.Reason
+	}
+	return DischargeReason_DISCHARGE_REASON_UNSPECIFIED
+}
+
+func (x *PatientDischarged) GetDischargeDate() string {
+	if x != nil {
+		return x.DischargeDate
+	}
+	return ""
+}
+
+func (x *PatientDischarged) GetStartDate() string {
+	if x != nil {
+		return x.StartDate
+	}
+	return ""
+}
+
 var File_trellis_intake_v1_events_proto protoreflect.FileDescriptor
 
 const file_trellis_intake_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1etrellis/intake/v1/events.proto\x12\x11trellis.intake.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe3\x02\n" +
+	"\x1etrellis/intake/v1/events.proto\x12\x11trellis.intake.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dtrellis/intake/v1/types.proto\"\xc7\x02\n" +
+	"\x10ReferralReceived\x12\x1f\n" +
+	"\vreferral_id\x18\x01 \x01(\tR\n" +
+	"referralId\x12\x1b\n" +
+	"\tclinic_id\x18\x02 \x01(\tR\bclinicId\x129\n" +
+	"\x06source\x18\x03 \x01(\x0e2!.trellis.intake.v1.ReferralSourceR\x06source\x12D\n" +
+	"\x10first_contact_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x0efirstContactAt\x12E\n" +
+	"\x0fpreferred_track\x18\x05 \x01(\x0e2\x1c.trellis.intake.v1.TrackTimeR\x0epreferredTrack\x12-\n" +
+	"\x12possible_duplicate\x18\x06 \x01(\bR\x11possibleDuplicate\"\xfa\x01\n" +
+	"\x15ReferralStatusChanged\x12\x1f\n" +
+	"\vreferral_id\x18\x01 \x01(\tR\n" +
+	"referralId\x12\x1b\n" +
+	"\tclinic_id\x18\x02 \x01(\tR\bclinicId\x125\n" +
+	"\x04from\x18\x03 \x01(\x0e2!.trellis.intake.v1.ReferralStatusR\x04from\x121\n" +
+	"\x02to\x18\x04 \x01(\x0e2!.trellis.intake.v1.ReferralStatusR\x02to\x129\n" +
+	"\n" +
+	"changed_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAt\"\xfb\x02\n" +
+	"\x12AssessmentRecorded\x12#\n" +
+	"\rassessment_id\x18\x01 \x01(\tR\fassessmentId\x12\x1f\n" +
+	"\vreferral_id\x18\x02 \x01(\tR\n" +
+	"referralId\x12\x1b\n" +
+	"\tclinic_id\x18\x03 \x01(\tR\bclinicId\x12\x18\n" +
+	"\aedition\x18\x04 \x01(\tR\aedition\x12=\n" +
+	"\n" +
+	"population\x18\x05 \x01(\x0e2\x1d.trellis.intake.v1.PopulationR\n" +
+	"population\x12+\n" +
+	"\x11recommended_level\x18\x06 \x01(\tR\x10recommendedLevel\x12\x1f\n" +
+	"\vfinal_level\x18\a \x01(\tR\n" +
+	"finalLevel\x12\x1e\n" +
+	"\n" +
+	"overridden\x18\b \x01(\bR\n" +
+	"overridden\x12;\n" +
+	"\vassessed_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"assessedAt\"\x88\x04\n" +
 	"\x0fPatientAdmitted\x12\x1d\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tR\tpatientId\x12\x1d\n" +
@@ -159,7 +927,59 @@ const file_trellis_intake_v1_events_proto_rawDesc = "" +
 	"admittedAt\x12%\n" +
 	"\x0epreferred_name\x18\a \x01(\tR\rpreferredName\x12#\n" +
 	"\rcontact_email\x18\b \x01(\tR\fcontactEmail\x12(\n" +
-	"\x10clinic_time_zone\x18\t \x01(\tR\x0eclinicTimeZoneB\xd2\x01\n" +
+	"\x10clinic_time_zone\x18\t \x01(\tR\x0eclinicTimeZone\x12\x1f\n" +
+	"\vreferral_id\x18\n" +
+	" \x01(\tR\n" +
+	"referralId\x12\x18\n" +
+	"\aprogram\x18\v \x01(\tR\aprogram\x12D\n" +
+	"\x10first_contact_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x0efirstContactAt\x12\"\n" +
+	"\rlevel_of_care\x18\r \x01(\tR\vlevelOfCare\"\xa3\x01\n" +
+	"\x12PatientReferredOut\x12\x1f\n" +
+	"\vreferral_id\x18\x01 \x01(\tR\n" +
+	"referralId\x12\x1b\n" +
+	"\tclinic_id\x18\x02 \x01(\tR\bclinicId\x12\x14\n" +
+	"\x05level\x18\x03 \x01(\tR\x05level\x129\n" +
+	"\n" +
+	"decided_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\"\xe2\x04\n" +
+	"\x0eConsentGranted\x12\x1d\n" +
+	"\n" +
+	"consent_id\x18\x01 \x01(\tR\tconsentId\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x02 \x01(\tR\tpatientId\x12\x1b\n" +
+	"\tclinic_id\x18\x03 \x01(\tR\bclinicId\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\x05R\aversion\x127\n" +
+	"\x06scopes\x18\x05 \x03(\x0e2\x1f.trellis.intake.v1.ConsentScopeR\x06scopes\x126\n" +
+	"\bchannels\x18\x06 \x03(\x0e2\x1a.trellis.intake.v1.ChannelR\bchannels\x12-\n" +
+	"\x12confidential_email\x18\a \x01(\tR\x11confidentialEmail\x12-\n" +
+	"\x12confidential_phone\x18\b \x01(\tR\x11confidentialPhone\x12>\n" +
+	"\vquiet_hours\x18\t \x01(\v2\x1d.trellis.intake.v1.QuietHoursR\n" +
+	"quietHours\x12\x1a\n" +
+	"\blanguage\x18\n" +
+	" \x01(\tR\blanguage\x12A\n" +
+	"\x0eeffective_from\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\reffectiveFrom\x129\n" +
+	"\n" +
+	"expires_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x122\n" +
+	"\x15supersedes_consent_id\x18\r \x01(\tR\x13supersedesConsentId\"\xe3\x01\n" +
+	"\x0eConsentRevoked\x12\x1d\n" +
+	"\n" +
+	"consent_id\x18\x01 \x01(\tR\tconsentId\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x02 \x01(\tR\tpatientId\x12\x1b\n" +
+	"\tclinic_id\x18\x03 \x01(\tR\bclinicId\x127\n" +
+	"\x06scopes\x18\x04 \x03(\x0e2\x1f.trellis.intake.v1.ConsentScopeR\x06scopes\x12=\n" +
+	"\feffective_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\veffectiveAt\"J\n" +
+	"\x0fCoverageChanged\x127\n" +
+	"\bcoverage\x18\x01 \x01(\v2\x1b.trellis.intake.v1.CoverageR\bcoverage\"\xf0\x01\n" +
+	"\x11PatientDischarged\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tR\tpatientId\x12\x1d\n" +
+	"\n" +
+	"episode_id\x18\x02 \x01(\tR\tepisodeId\x12\x1b\n" +
+	"\tclinic_id\x18\x03 \x01(\tR\bclinicId\x12:\n" +
+	"\x06reason\x18\x04 \x01(\x0e2\".trellis.intake.v1.DischargeReasonR\x06reason\x12%\n" +
+	"\x0edischarge_date\x18\x05 \x01(\tR\rdischargeDate\x12\x1d\n" +
+	"\n" +
+	"start_date\x18\x06 \x01(\tR\tstartDateB\xd2\x01\n" +
 	"\x15com.trellis.intake.v1B\vEventsProtoP\x01ZFgithub.com/trellis-health/trellis/proto/gen/trellis/intake/v1;intakev1\xa2\x02\x03TIX\xaa\x02\x11Trellis.Intake.V1\xca\x02\x11Trellis\\Intake\\V1\xe2\x02\x1dTrellis\\Intake\\V1\\GPBMetadata\xea\x02\x13Trellis::Intake::V1b\x06proto3"
 
 var (
@@ -174,18 +994,54 @@ func file_trellis_intake_v1_events_proto_rawDescGZIP() []byte {
 	return file_trellis_intake_v1_events_proto_rawDescData
 }
 
-var file_trellis_intake_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_trellis_intake_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_trellis_intake_v1_events_proto_goTypes = []any{
-	(*PatientAdmitted)(nil),       // 0: trellis.intake.v1.PatientAdmitted
-	(*timestamppb.Timestamp)(nil), // 1: google.protobuf.Timestamp
+	(*ReferralReceived)(nil),      // 0: trellis.intake.v1.ReferralReceived
+	(*ReferralStatusChanged)(nil), // 1: trellis.intake.v1.ReferralStatusChanged
+	(*AssessmentRecorded)(nil),    // 2: trellis.intake.v1.AssessmentRecorded
+	(*PatientAdmitted)(nil),       // 3: trellis.intake.v1.PatientAdmitted
+	(*PatientReferredOut)(nil),    // 4: trellis.intake.v1.PatientReferredOut
+	(*ConsentGranted)(nil),        // 5: trellis.intake.v1.ConsentGranted
+	(*ConsentRevoked)(nil),        // 6: trellis.intake.v1.ConsentRevoked
+	(*CoverageChanged)(nil),       // 7: trellis.intake.v1.CoverageChanged
+	(*PatientDischarged)(nil),     // 8: trellis.intake.v1.PatientDischarged
+	(ReferralSource)(0),           // 9: trellis.intake.v1.ReferralSource
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(TrackTime)(0),                // 11: trellis.intake.v1.TrackTime
+	(ReferralStatus)(0),           // 12: trellis.intake.v1.ReferralStatus
+	(Population)(0),               // 13: trellis.intake.v1.Population
+	(ConsentScope)(0),             // 14: trellis.intake.v1.ConsentScope
+	(Channel)(0),                  // 15: trellis.intake.v1.Channel
+	(*QuietHours)(nil),            // 16: trellis.intake.v1.QuietHours
+	(*Coverage)(nil),              // 17: trellis.intake.v1.Coverage
+	(DischargeReason)(0),          // 18: trellis.intake.v1.DischargeReason
 }
 var file_trellis_intake_v1_events_proto_depIdxs = []int32{
-	1, // 0: trellis.intake.v1.PatientAdmitted.admitted_at:type_name -> google.protobuf.Timestamp
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	9,  // 0: trellis.intake.v1.ReferralReceived.source:type_name -> trellis.intake.v1.ReferralSource
+	10, // 1: trellis.intake.v1.ReferralReceived.first_contact_at:type_name -> google.protobuf.Timestamp
+	11, // 2: trellis.intake.v1.ReferralReceived.preferred_track:type_name -> trellis.intake.v1.TrackTime
+	12, // 3: trellis.intake.v1.ReferralStatusChanged.from:type_name -> trellis.intake.v1.ReferralStatus
+	12, // 4: trellis.intake.v1.ReferralStatusChanged.to:type_name -> trellis.intake.v1.ReferralStatus
+	10, // 5: trellis.intake.v1.ReferralStatusChanged.changed_at:type_name -> google.protobuf.Timestamp
+	13, // 6: trellis.intake.v1.AssessmentRecorded.population:type_name -> trellis.intake.v1.Population
+	10, // 7: trellis.intake.v1.AssessmentRecorded.assessed_at:type_name -> google.protobuf.Timestamp
+	10, // 8: trellis.intake.v1.PatientAdmitted.admitted_at:type_name -> google.protobuf.Timestamp
+	10, // 9: trellis.intake.v1.PatientAdmitted.first_contact_at:type_name -> google.protobuf.Timestamp
+	10, // 10: trellis.intake.v1.PatientReferredOut.decided_at:type_name -> google.protobuf.Timestamp
+	14, // 11: trellis.intake.v1.ConsentGranted.scopes:type_name -> trellis.intake.v1.ConsentScope
+	15, // 12: trellis.intake.v1.ConsentGranted.channels:type_name -> trellis.intake.v1.Channel
+	16, // 13: trellis.intake.v1.ConsentGranted.quiet_hours:type_name -> trellis.intake.v1.QuietHours
+	10, // 14: trellis.intake.v1.ConsentGranted.effective_from:type_name -> google.protobuf.Timestamp
+	10, // 15: trellis.intake.v1.ConsentGranted.expires_at:type_name -> google.protobuf.Timestamp
+	14, // 16: trellis.intake.v1.ConsentRevoked.scopes:type_name -> trellis.intake.v1.ConsentScope
+	10, // 17: trellis.intake.v1.ConsentRevoked.effective_at:type_name -> google.protobuf.Timestamp
+	17, // 18: trellis.intake.v1.CoverageChanged.coverage:type_name -> trellis.intake.v1.Coverage
+	18, // 19: trellis.intake.v1.PatientDischarged.reason:type_name -> trellis.intake.v1.DischargeReason
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_trellis_intake_v1_events_proto_init() }
@@ -193,13 +1049,14 @@ func file_trellis_intake_v1_events_proto_init() {
 	if File_trellis_intake_v1_events_proto != nil {
 		return
 	}
+	file_trellis_intake_v1_types_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_intake_v1_events_proto_rawDesc), len(file_trellis_intake_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   1,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

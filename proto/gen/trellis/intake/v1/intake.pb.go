@@ -10,6 +10,7 @@ import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -21,6 +22,769 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+type CreateReferralRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ClinicId   string                 `protobuf:"bytes,1,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	Source     ReferralSource         `protobuf:"varint,2,opt,name=source,proto3,enum=trellis.intake.v1.ReferralSource" json:"source,omitempty"`
+	GivenName  string                 `protobuf:"bytes,3,opt,name=given_name,json=givenName,proto3" json:"given_name,omitempty"`
+	FamilyName string                 `protobuf:"bytes,4,opt,name=family_name,json=familyName,proto3" json:"family_name,omitempty"`
+	// "YYYY-MM-DD"; optional at first contact.
+	DateOfBirth string `protobuf:"bytes,5,opt,name=date_of_birth,json=dateOfBirth,proto3" json:"date_of_birth,omitempty"`
+	// E.164, e.g. "+13125550100".
+	Phone          string    `protobuf:"bytes,6,opt,name=phone,proto3" json:"phone,omitempty"`
+	Email          string    `protobuf:"bytes,7,opt,name=email,proto3" json:"email,omitempty"`
+	PreferredTrack TrackTime `protobuf:"varint,8,opt,name=preferred_track,json=preferredTrack,proto3,enum=trellis.intake.v1.TrackTime" json:"preferred_track,omitempty"`
+	Notes          string    `protobuf:"bytes,9,opt,name=notes,proto3" json:"notes,omitempty"`
+	// When the person first reached out; defaults to now, never in the future.
+	FirstContactAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=first_contact_at,json=firstContactAt,proto3" json:"first_contact_at,omitempty"`
+	IdempotencyKey string                 `protobuf:"bytes,11,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *CreateReferralRequest) Reset() {
+	*x = CreateReferralRequest{}
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateReferralRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateReferralRequest) ProtoMessage() {}
+
+func (x *CreateReferralRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateReferralRequest.ProtoReflect.Descriptor instead.
+func (*CreateReferralRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CreateReferralRequest) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *CreateReferralRequest) GetSource() ReferralSource {
+	if x != nil {
+		return x.Source
+	}
+	return ReferralSource_REFERRAL_SOURCE_UNSPECIFIED
+}
+
+func (x *CreateReferralRequest) GetGivenName() string {
+	if x != nil {
+		return x.GivenName
+	}
+	return ""
+}
+
+func (x *CreateReferralRequest) GetFamilyName() string {
+	if x != nil {
+		return x.FamilyName
+	}
+	return ""
+}
+
+func (x *CreateReferralRequest) GetDateOfBirth() string {
+	if x != nil {
+		return x.DateOfBirth
+	}
+	return ""
+}
+
+func (x *CreateReferralRequest) GetPhone() string {
+	if x != nil {
+		return x.Phone
+	}
+	return ""
+}
+
+func (x *CreateReferralRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *CreateReferralRequest) GetPreferredTrack() TrackTime {
+	if x != nil {
+		return x.PreferredTrack
+	}
+	return TrackTime_TRACK_TIME_UNSPECIFIED
+}
+
+func (x *CreateReferralRequest) GetNotes() string {
+	if x != nil {
+		return x.Notes
+	}
+	return ""
+}
+
+func (x *CreateReferralRequest) GetFirstContactAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstContactAt
+	}
+	return nil
+}
+
+func (x *CreateReferralRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+type CreateReferralResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Referral      *Referral              `protobuf:"bytes,1,opt,name=referral,proto3" json:"referral,omitempty"`
+	Replayed      bool                   `protobuf:"varint,2,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateReferralResponse) Reset() {
+	*x = CreateReferralResponse{}
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateReferralResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateReferralResponse) ProtoMessage() {}
+
+func (x *CreateReferralResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateReferralResponse.ProtoReflect.Descriptor instead.
+func (*CreateReferralResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CreateReferralResponse) GetReferral() *Referral {
+	if x != nil {
+		return x.Referral
+	}
+	return nil
+}
+
+func (x *CreateReferralResponse) GetReplayed() bool {
+	if x != nil {
+		return x.Replayed
+	}
+	return false
+}
+
+type GetReferralRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ReferralId    string                 `protobuf:"bytes,1,opt,name=referral_id,json=referralId,proto3" json:"referral_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetReferralRequest) Reset() {
+	*x = GetReferralRequest{}
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetReferralRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetReferralRequest) ProtoMessage() {}
+
+func (x *GetReferralRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetReferralRequest.ProtoReflect.Descriptor instead.
+func (*GetReferralRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GetReferralRequest) GetReferralId() string {
+	if x != nil {
+		return x.ReferralId
+	}
+	return ""
+}
+
+type GetReferralResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Referral      *Referral              `protobuf:"bytes,1,opt,name=referral,proto3" json:"referral,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetReferralResponse) Reset() {
+	*x = GetReferralResponse{}
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetReferralResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetReferralResponse) ProtoMessage() {}
+
+func (x *GetReferralResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetReferralResponse.ProtoReflect.Descriptor instead.
+func (*GetReferralResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetReferralResponse) GetReferral() *Referral {
+	if x != nil {
+		return x.Referral
+	}
+	return nil
+}
+
+type ListReferralsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty: every clinic the caller may see.
+	ClinicId string `protobuf:"bytes,1,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	// Empty: every status.
+	Statuses []ReferralStatus `protobuf:"varint,2,rep,packed,name=statuses,proto3,enum=trellis.intake.v1.ReferralStatus" json:"statuses,omitempty"`
+	// Age is whole days since first contact; 0 means no bound.
+	MinAgeDays    int32  `protobuf:"varint,3,opt,name=min_age_days,json=minAgeDays,proto3" json:"min_age_days,omitempty"`
+	MaxAgeDays    int32  `protobuf:"varint,4,opt,name=max_age_days,json=maxAgeDays,proto3" json:"max_age_days,omitempty"`
+	PageSize      int32  `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListReferralsRequest) Reset() {
+	*x = ListReferralsRequest{}
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListReferralsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListReferralsRequest) ProtoMessage() {}
+
+func (x *ListReferralsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListReferralsRequest.ProtoReflect.Descriptor instead.
+func (*ListReferralsRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListReferralsRequest) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *ListReferralsRequest) GetStatuses() []ReferralStatus {
+	if x != nil {
+		return x.Statuses
+	}
+	return nil
+}
+
+func (x *ListReferralsRequest) GetMinAgeDays() int32 {
+	if x != nil {
+		return x.MinAgeDays
+	}
+	return 0
+}
+
+func (x *ListReferralsRequest) GetMaxAgeDays() int32 {
+	if x != nil {
+		return x.MaxAgeDays
+	}
+	return 0
+}
+
+func (x *ListReferralsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListReferralsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListReferralsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Referrals     []*Referral            `protobuf:"bytes,1,rep,name=referrals,proto3" json:"referrals,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListReferralsResponse) Reset() {
+	*x = ListReferralsResponse{}
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListReferralsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListReferralsResponse) ProtoMessage() {}
+
+func (x *ListReferralsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListReferralsResponse.ProtoReflect.Descriptor instead.
+func (*ListReferralsResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ListReferralsResponse) GetReferrals() []*Referral {
+	if x != nil {
+		return x.Referrals
+	}
+	return nil
+}
+
+func (x *ListReferralsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type ChangeReferralStatusRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ReferralId string                 `protobuf:"bytes,1,opt,name=referral_id,json=referralId,proto3" json:"referral_id,omitempty"`
+	// contacted, screened or closed (assessed, admitted and referred out come from their own calls).
+	Status        ReferralStatus `protobuf:"varint,2,opt,name=status,proto3,enum=trellis.intake.v1.ReferralStatus" json:"status,omitempty"`
+	Reason        string         `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeReferralStatusRequest) Reset() {
+	*x = ChangeReferralStatusRequest{}
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeReferralStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeReferralStatusRequest) ProtoMessage() {}
+
+func (x *ChangeReferralStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeReferralStatusRequest.ProtoReflect.Descriptor instead.
+func (*ChangeReferralStatusRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ChangeReferralStatusRequest) GetReferralId() string {
+	if x != nil {
+		return x.ReferralId
+	}
+	return ""
+}
+
+func (x *ChangeReferralStatusRequest) GetStatus() ReferralStatus {
+	if x != nil {
+		return x.Status
+	}
+	return ReferralStatus_REFERRAL_STATUS_UNSPECIFIED
+}
+
+func (x *ChangeReferralStatusRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type ChangeReferralStatusResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Referral      *Referral              `protobuf:"bytes,1,opt,name=referral,proto3" json:"referral,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeReferralStatusResponse) Reset() {
+	*x = ChangeReferralStatusResponse{}
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeReferralStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeReferralStatusResponse) ProtoMessage() {}
+
+func (x *ChangeReferralStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeReferralStatusResponse.ProtoReflect.Descriptor instead.
+func (*ChangeReferralStatusResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ChangeReferralStatusResponse) GetReferral() *Referral {
+	if x != nil {
+		return x.Referral
+	}
+	return nil
+}
+
+type RecordAssessmentRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ReferralId string                 `protobuf:"bytes,1,opt,name=referral_id,json=referralId,proto3" json:"referral_id,omitempty"`
+	// Criteria edition; empty means the current one ("asam-3").
+	Edition    string     `protobuf:"bytes,2,opt,name=edition,proto3" json:"edition,omitempty"`
+	Population Population `protobuf:"varint,3,opt,name=population,proto3,enum=trellis.intake.v1.Population" json:"population,omitempty"`
+	// Exactly the six dimensions, each once.
+	Dimensions  []*DimensionRating     `protobuf:"bytes,4,rep,name=dimensions,proto3" json:"dimensions,omitempty"`
+	Withdrawal  WithdrawalStatus       `protobuf:"varint,5,opt,name=withdrawal,proto3,enum=trellis.intake.v1.WithdrawalStatus" json:"withdrawal,omitempty"`
+	CoOccurring []CoOccurringCondition `protobuf:"varint,6,rep,packed,name=co_occurring,json=coOccurring,proto3,enum=trellis.intake.v1.CoOccurringCondition" json:"co_occurring,omitempty"`
+	// A level code of the edition, to override the recommendation.
+	OverrideLevel  string `protobuf:"bytes,7,opt,name=override_level,json=overrideLevel,proto3" json:"override_level,omitempty"`
+	OverrideReason string `protobuf:"bytes,8,opt,name=override_reason,json=overrideReason,proto3" json:"override_reason,omitempty"`
+	IdempotencyKey string `protobuf:"bytes,9,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RecordAssessmentRequest) Reset() {
+	*x = RecordAssessmentRequest{}
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordAssessmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordAssessmentRequest) ProtoMessage() {}
+
+func (x *RecordAssessmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordAssessmentRequest.ProtoReflect.Descriptor instead.
+func (*RecordAssessmentRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RecordAssessmentRequest) GetReferralId() string {
+	if x != nil {
+		return x.ReferralId
+	}
+	return ""
+}
+
+func (x *RecordAssessmentRequest) GetEdition() string {
+	if x != nil {
+		return x.Edition
+	}
+	return ""
+}
+
+func (x *RecordAssessmentRequest) GetPopulation() Population {
+	if x != nil {
+		return x.Population
+	}
+	return Population_POPULATION_UNSPECIFIED
+}
+
+func (x *RecordAssessmentRequest) GetDimensions() []*DimensionRating {
+	if x != nil {
+		return x.Dimensions
+	}
+	return nil
+}
+
+func (x *RecordAssessmentRequest) GetWithdrawal() WithdrawalStatus {
+	if x != nil {
+		return x.Withdrawal
+	}
+	return WithdrawalStatus_WITHDRAWAL_STATUS_UNSPECIFIED
+}
+
+func (x *RecordAssessmentRequest) GetCoOccurring() []CoOccurringCondition {
+	if x != nil {
+		return x.CoOccurring
+	}
+	return nil
+}
+
+func (x *RecordAssessmentRequest) GetOverrideLevel() string {
+	if x != nil {
+		return x.OverrideLevel
+	}
+	return ""
+}
+
+func (x *RecordAssessmentRequest) GetOverrideReason() string {
+	if x != nil {
+		return x.OverrideReason
+	}
+	return ""
+}
+
+func (x *RecordAssessmentRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+type RecordAssessmentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Assessment    *Assessment            `protobuf:"bytes,1,opt,name=assessment,proto3" json:"assessment,omitempty"`
+	Replayed      bool                   `protobuf:"varint,2,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordAssessmentResponse) Reset() {
+	*x = RecordAssessmentResponse{}
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordAssessmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordAssessmentResponse) ProtoMessage() {}
+
+func (x *RecordAssessmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordAssessmentResponse.ProtoReflect.Descriptor instead.
+func (*RecordAssessmentResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RecordAssessmentResponse) GetAssessment() *Assessment {
+	if x != nil {
+		return x.Assessment
+	}
+	return nil
+}
+
+func (x *RecordAssessmentResponse) GetReplayed() bool {
+	if x != nil {
+		return x.Replayed
+	}
+	return false
+}
+
+type ListCareLevelsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty: the current edition.
+	Edition       string `protobuf:"bytes,1,opt,name=edition,proto3" json:"edition,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCareLevelsRequest) Reset() {
+	*x = ListCareLevelsRequest{}
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCareLevelsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCareLevelsRequest) ProtoMessage() {}
+
+func (x *ListCareLevelsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCareLevelsRequest.ProtoReflect.Descriptor instead.
+func (*ListCareLevelsRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ListCareLevelsRequest) GetEdition() string {
+	if x != nil {
+		return x.Edition
+	}
+	return ""
+}
+
+type ListCareLevelsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Levels        []*CareLevel           `protobuf:"bytes,1,rep,name=levels,proto3" json:"levels,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCareLevelsResponse) Reset() {
+	*x = ListCareLevelsResponse{}
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCareLevelsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCareLevelsResponse) ProtoMessage() {}
+
+func (x *ListCareLevelsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCareLevelsResponse.ProtoReflect.Descriptor instead.
+func (*ListCareLevelsResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ListCareLevelsResponse) GetLevels() []*CareLevel {
+	if x != nil {
+		return x.Levels
+	}
+	return nil
+}
 
 type AdmitPatientRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -36,13 +800,18 @@ type AdmitPatientRequest struct {
 	StartDate string `protobuf:"bytes,7,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
 	// Client-chosen key; a repeat with the same key returns the first result.
 	IdempotencyKey string `protobuf:"bytes,8,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The assessed referral this admission decides (it becomes "admitted"); empty for a direct
+	// admission, whose first contact is the admission itself.
+	ReferralId string `protobuf:"bytes,9,opt,name=referral_id,json=referralId,proto3" json:"referral_id,omitempty"`
+	// Program code, e.g. "adult-iop" or "adolescent-iop"; empty means "adult-iop".
+	Program       string `protobuf:"bytes,10,opt,name=program,proto3" json:"program,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AdmitPatientRequest) Reset() {
 	*x = AdmitPatientRequest{}
-	mi := &file_trellis_intake_v1_intake_proto_msgTypes[0]
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -54,7 +823,7 @@ func (x *AdmitPatientRequest) String() string {
 func (*AdmitPatientRequest) ProtoMessage() {}
 
 func (x *AdmitPatientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_intake_v1_intake_proto_msgTypes[0]
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -67,7 +836,7 @@ func (x *AdmitPatientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdmitPatientRequest.ProtoReflect.Descriptor instead.
 func (*AdmitPatientRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{0}
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AdmitPatientRequest) GetGivenName() string {
@@ -126,6 +895,20 @@ func (x *AdmitPatientRequest) GetIdempotencyKey() string {
 	return ""
 }
 
+func (x *AdmitPatientRequest) GetReferralId() string {
+	if x != nil {
+		return x.ReferralId
+	}
+	return ""
+}
+
+func (x *AdmitPatientRequest) GetProgram() string {
+	if x != nil {
+		return x.Program
+	}
+	return ""
+}
+
 type AdmitPatientResponse struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
@@ -138,7 +921,7 @@ type AdmitPatientResponse struct {
 
 func (x *AdmitPatientResponse) Reset() {
 	*x = AdmitPatientResponse{}
-	mi := &file_trellis_intake_v1_intake_proto_msgTypes[1]
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -150,7 +933,7 @@ func (x *AdmitPatientResponse) String() string {
 func (*AdmitPatientResponse) ProtoMessage() {}
 
 func (x *AdmitPatientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_intake_v1_intake_proto_msgTypes[1]
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -163,7 +946,7 @@ func (x *AdmitPatientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdmitPatientResponse.ProtoReflect.Descriptor instead.
 func (*AdmitPatientResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{1}
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AdmitPatientResponse) GetPatientId() string {
@@ -187,11 +970,1004 @@ func (x *AdmitPatientResponse) GetReplayed() bool {
 	return false
 }
 
+type ReferOutRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ReferralId string                 `protobuf:"bytes,1,opt,name=referral_id,json=referralId,proto3" json:"referral_id,omitempty"`
+	// A level code of the current edition, e.g. "2.5" or "3.7-WM".
+	Level string `protobuf:"bytes,2,opt,name=level,proto3" json:"level,omitempty"`
+	// Where the person is referred, e.g. a provider's name.
+	Destination    string `protobuf:"bytes,3,opt,name=destination,proto3" json:"destination,omitempty"`
+	Reason         string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	IdempotencyKey string `protobuf:"bytes,5,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ReferOutRequest) Reset() {
+	*x = ReferOutRequest{}
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReferOutRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReferOutRequest) ProtoMessage() {}
+
+func (x *ReferOutRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReferOutRequest.ProtoReflect.Descriptor instead.
+func (*ReferOutRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ReferOutRequest) GetReferralId() string {
+	if x != nil {
+		return x.ReferralId
+	}
+	return ""
+}
+
+func (x *ReferOutRequest) GetLevel() string {
+	if x != nil {
+		return x.Level
+	}
+	return ""
+}
+
+func (x *ReferOutRequest) GetDestination() string {
+	if x != nil {
+		return x.Destination
+	}
+	return ""
+}
+
+func (x *ReferOutRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ReferOutRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+type ReferOutResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Referral      *Referral              `protobuf:"bytes,1,opt,name=referral,proto3" json:"referral,omitempty"`
+	Replayed      bool                   `protobuf:"varint,2,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReferOutResponse) Reset() {
+	*x = ReferOutResponse{}
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReferOutResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReferOutResponse) ProtoMessage() {}
+
+func (x *ReferOutResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReferOutResponse.ProtoReflect.Descriptor instead.
+func (*ReferOutResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ReferOutResponse) GetReferral() *Referral {
+	if x != nil {
+		return x.Referral
+	}
+	return nil
+}
+
+func (x *ReferOutResponse) GetReplayed() bool {
+	if x != nil {
+		return x.Replayed
+	}
+	return false
+}
+
+type GrantConsentRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	PatientId       string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	Scopes          []ConsentScope         `protobuf:"varint,2,rep,packed,name=scopes,proto3,enum=trellis.intake.v1.ConsentScope" json:"scopes,omitempty"`
+	NamedRecipients []*NamedRecipient      `protobuf:"bytes,3,rep,name=named_recipients,json=namedRecipients,proto3" json:"named_recipients,omitempty"`
+	// Channels for notifications; empty means neither.
+	Channels          []Channel   `protobuf:"varint,4,rep,packed,name=channels,proto3,enum=trellis.intake.v1.Channel" json:"channels,omitempty"`
+	ConfidentialEmail string      `protobuf:"bytes,5,opt,name=confidential_email,json=confidentialEmail,proto3" json:"confidential_email,omitempty"`
+	ConfidentialPhone string      `protobuf:"bytes,6,opt,name=confidential_phone,json=confidentialPhone,proto3" json:"confidential_phone,omitempty"`
+	QuietHours        *QuietHours `protobuf:"bytes,7,opt,name=quiet_hours,json=quietHours,proto3" json:"quiet_hours,omitempty"`
+	// "en" or "es"; empty means "en".
+	Language string `protobuf:"bytes,8,opt,name=language,proto3" json:"language,omitempty"`
+	// Defaults to now.
+	EffectiveFrom  *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=effective_from,json=effectiveFrom,proto3" json:"effective_from,omitempty"`
+	ExpiresAt      *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	IdempotencyKey string                 `protobuf:"bytes,11,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GrantConsentRequest) Reset() {
+	*x = GrantConsentRequest{}
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantConsentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantConsentRequest) ProtoMessage() {}
+
+func (x *GrantConsentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantConsentRequest.ProtoReflect.Descriptor instead.
+func (*GrantConsentRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GrantConsentRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *GrantConsentRequest) GetScopes() []ConsentScope {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *GrantConsentRequest) GetNamedRecipients() []*NamedRecipient {
+	if x != nil {
+		return x.NamedRecipients
+	}
+	return nil
+}
+
+func (x *GrantConsentRequest) GetChannels() []Channel {
+	if x != nil {
+		return x.Channels
+	}
+	return nil
+}
+
+func (x *GrantConsentRequest) GetConfidentialEmail() string {
+	if x != nil {
+		return x.ConfidentialEmail
+	}
+	return ""
+}
+
+func (x *GrantConsentRequest) GetConfidentialPhone() string {
+	if x != nil {
+		return x.ConfidentialPhone
+	}
+	return ""
+}
+
+func (x *GrantConsentRequest) GetQuietHours() *QuietHours {
+	if x != nil {
+		return x.QuietHours
+	}
+	return nil
+}
+
+func (x *GrantConsentRequest) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
+func (x *GrantConsentRequest) GetEffectiveFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EffectiveFrom
+	}
+	return nil
+}
+
+func (x *GrantConsentRequest) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *GrantConsentRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+type GrantConsentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Consent       *Consent               `protobuf:"bytes,1,opt,name=consent,proto3" json:"consent,omitempty"`
+	Replayed      bool                   `protobuf:"varint,2,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GrantConsentResponse) Reset() {
+	*x = GrantConsentResponse{}
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantConsentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantConsentResponse) ProtoMessage() {}
+
+func (x *GrantConsentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantConsentResponse.ProtoReflect.Descriptor instead.
+func (*GrantConsentResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *GrantConsentResponse) GetConsent() *Consent {
+	if x != nil {
+		return x.Consent
+	}
+	return nil
+}
+
+func (x *GrantConsentResponse) GetReplayed() bool {
+	if x != nil {
+		return x.Replayed
+	}
+	return false
+}
+
+type RevokeConsentRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ConsentId string                 `protobuf:"bytes,1,opt,name=consent_id,json=consentId,proto3" json:"consent_id,omitempty"`
+	// 42 CFR Part 2 revocations are in writing: the caller confirms one was received.
+	WrittenRevocationReceived bool `protobuf:"varint,2,opt,name=written_revocation_received,json=writtenRevocationReceived,proto3" json:"written_revocation_received,omitempty"`
+	// Defaults to now; not before the consent took effect.
+	EffectiveAt   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=effective_at,json=effectiveAt,proto3" json:"effective_at,omitempty"`
+	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeConsentRequest) Reset() {
+	*x = RevokeConsentRequest{}
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeConsentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeConsentRequest) ProtoMessage() {}
+
+func (x *RevokeConsentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeConsentRequest.ProtoReflect.Descriptor instead.
+func (*RevokeConsentRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *RevokeConsentRequest) GetConsentId() string {
+	if x != nil {
+		return x.ConsentId
+	}
+	return ""
+}
+
+func (x *RevokeConsentRequest) GetWrittenRevocationReceived() bool {
+	if x != nil {
+		return x.WrittenRevocationReceived
+	}
+	return false
+}
+
+func (x *RevokeConsentRequest) GetEffectiveAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EffectiveAt
+	}
+	return nil
+}
+
+func (x *RevokeConsentRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type RevokeConsentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Consent       *Consent               `protobuf:"bytes,1,opt,name=consent,proto3" json:"consent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeConsentResponse) Reset() {
+	*x = RevokeConsentResponse{}
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeConsentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeConsentResponse) ProtoMessage() {}
+
+func (x *RevokeConsentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeConsentResponse.ProtoReflect.Descriptor instead.
+func (*RevokeConsentResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RevokeConsentResponse) GetConsent() *Consent {
+	if x != nil {
+		return x.Consent
+	}
+	return nil
+}
+
+type ListConsentsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PatientId     string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListConsentsRequest) Reset() {
+	*x = ListConsentsRequest{}
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListConsentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListConsentsRequest) ProtoMessage() {}
+
+func (x *ListConsentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListConsentsRequest.ProtoReflect.Descriptor instead.
+func (*ListConsentsRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListConsentsRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+type ListConsentsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Consents      []*Consent             `protobuf:"bytes,1,rep,name=consents,proto3" json:"consents,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListConsentsResponse) Reset() {
+	*x = ListConsentsResponse{}
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListConsentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListConsentsResponse) ProtoMessage() {}
+
+func (x *ListConsentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListConsentsResponse.ProtoReflect.Descriptor instead.
+func (*ListConsentsResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ListConsentsResponse) GetConsents() []*Consent {
+	if x != nil {
+		return x.Consents
+	}
+	return nil
+}
+
+type SetCoverageRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	// Empty: add a coverage; set: change that one.
+	CoverageId             string                 `protobuf:"bytes,2,opt,name=coverage_id,json=coverageId,proto3" json:"coverage_id,omitempty"`
+	PayerId                string                 `protobuf:"bytes,3,opt,name=payer_id,json=payerId,proto3" json:"payer_id,omitempty"`
+	Plan                   string                 `protobuf:"bytes,4,opt,name=plan,proto3" json:"plan,omitempty"`
+	MemberId               string                 `protobuf:"bytes,5,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	GroupNumber            string                 `protobuf:"bytes,6,opt,name=group_number,json=groupNumber,proto3" json:"group_number,omitempty"`
+	SubscriberRelationship SubscriberRelationship `protobuf:"varint,7,opt,name=subscriber_relationship,json=subscriberRelationship,proto3,enum=trellis.intake.v1.SubscriberRelationship" json:"subscriber_relationship,omitempty"`
+	EffectiveFrom          string                 `protobuf:"bytes,8,opt,name=effective_from,json=effectiveFrom,proto3" json:"effective_from,omitempty"`
+	EffectiveTo            string                 `protobuf:"bytes,9,opt,name=effective_to,json=effectiveTo,proto3" json:"effective_to,omitempty"`
+	Eligibility            Eligibility            `protobuf:"varint,10,opt,name=eligibility,proto3,enum=trellis.intake.v1.Eligibility" json:"eligibility,omitempty"`
+	Priority               CoveragePriority       `protobuf:"varint,11,opt,name=priority,proto3,enum=trellis.intake.v1.CoveragePriority" json:"priority,omitempty"`
+	IdempotencyKey         string                 `protobuf:"bytes,12,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *SetCoverageRequest) Reset() {
+	*x = SetCoverageRequest{}
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetCoverageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetCoverageRequest) ProtoMessage() {}
+
+func (x *SetCoverageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetCoverageRequest.ProtoReflect.Descriptor instead.
+func (*SetCoverageRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SetCoverageRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *SetCoverageRequest) GetCoverageId() string {
+	if x != nil {
+		return x.CoverageId
+	}
+	return ""
+}
+
+func (x *SetCoverageRequest) GetPayerId() string {
+	if x != nil {
+		return x.PayerId
+	}
+	return ""
+}
+
+func (x *SetCoverageRequest) GetPlan() string {
+	if x != nil {
+		return x.Plan
+	}
+	return ""
+}
+
+func (x *SetCoverageRequest) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *SetCoverageRequest) GetGroupNumber() string {
+	if x != nil {
+		return x.GroupNumber
+	}
+	return ""
+}
+
+func (x *SetCoverageRequest) GetSubscriberRelationship() SubscriberRelationship {
+	if x != nil {
+		return x.SubscriberRelationship
+	}
+	return SubscriberRelationship_SUBSCRIBER_RELATIONSHIP_UNSPECIFIED
+}
+
+func (x *SetCoverageRequest) GetEffectiveFrom() string {
+	if x != nil {
+		return x.EffectiveFrom
+	}
+	return ""
+}
+
+func (x *SetCoverageRequest) GetEffectiveTo() string {
+	if x != nil {
+		return x.EffectiveTo
+	}
+	return ""
+}
+
+func (x *SetCoverageRequest) GetEligibility() Eligibility {
+	if x != nil {
+		return x.Eligibility
+	}
+	return Eligibility_ELIGIBILITY_UNSPECIFIED
+}
+
+func (x *SetCoverageRequest) GetPriority() CoveragePriority {
+	if x != nil {
+		return x.Priority
+	}
+	return CoveragePriority_COVERAGE_PRIORITY_UNSPECIFIED
+}
+
+func (x *SetCoverageRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+type SetCoverageResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Coverage      *Coverage              `protobuf:"bytes,1,opt,name=coverage,proto3" json:"coverage,omitempty"`
+	Replayed      bool                   `protobuf:"varint,2,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetCoverageResponse) Reset() {
+	*x = SetCoverageResponse{}
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetCoverageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetCoverageResponse) ProtoMessage() {}
+
+func (x *SetCoverageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetCoverageResponse.ProtoReflect.Descriptor instead.
+func (*SetCoverageResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *SetCoverageResponse) GetCoverage() *Coverage {
+	if x != nil {
+		return x.Coverage
+	}
+	return nil
+}
+
+func (x *SetCoverageResponse) GetReplayed() bool {
+	if x != nil {
+		return x.Replayed
+	}
+	return false
+}
+
+type ListCoverageRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PatientId     string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCoverageRequest) Reset() {
+	*x = ListCoverageRequest{}
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCoverageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCoverageRequest) ProtoMessage() {}
+
+func (x *ListCoverageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCoverageRequest.ProtoReflect.Descriptor instead.
+func (*ListCoverageRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ListCoverageRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+type ListCoverageResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Coverages     []*Coverage            `protobuf:"bytes,1,rep,name=coverages,proto3" json:"coverages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCoverageResponse) Reset() {
+	*x = ListCoverageResponse{}
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCoverageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCoverageResponse) ProtoMessage() {}
+
+func (x *ListCoverageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCoverageResponse.ProtoReflect.Descriptor instead.
+func (*ListCoverageResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ListCoverageResponse) GetCoverages() []*Coverage {
+	if x != nil {
+		return x.Coverages
+	}
+	return nil
+}
+
+type DischargePatientRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	EpisodeId string                 `protobuf:"bytes,1,opt,name=episode_id,json=episodeId,proto3" json:"episode_id,omitempty"`
+	Reason    DischargeReason        `protobuf:"varint,2,opt,name=reason,proto3,enum=trellis.intake.v1.DischargeReason" json:"reason,omitempty"`
+	// Clinic-local calendar date "YYYY-MM-DD", not before the episode's start date.
+	DischargeDate string `protobuf:"bytes,3,opt,name=discharge_date,json=dischargeDate,proto3" json:"discharge_date,omitempty"`
+	// Free text kept in intake only; never in events.
+	Note           string `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	IdempotencyKey string `protobuf:"bytes,5,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *DischargePatientRequest) Reset() {
+	*x = DischargePatientRequest{}
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DischargePatientRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DischargePatientRequest) ProtoMessage() {}
+
+func (x *DischargePatientRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DischargePatientRequest.ProtoReflect.Descriptor instead.
+func (*DischargePatientRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *DischargePatientRequest) GetEpisodeId() string {
+	if x != nil {
+		return x.EpisodeId
+	}
+	return ""
+}
+
+func (x *DischargePatientRequest) GetReason() DischargeReason {
+	if x != nil {
+		return x.Reason
+	}
+	return DischargeReason_DISCHARGE_REASON_UNSPECIFIED
+}
+
+func (x *DischargePatientRequest) GetDischargeDate() string {
+	if x != nil {
+		return x.DischargeDate
+	}
+	return ""
+}
+
+func (x *DischargePatientRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *DischargePatientRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+type DischargePatientResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Episode       *Episode               `protobuf:"bytes,1,opt,name=episode,proto3" json:"episode,omitempty"`
+	Replayed      bool                   `protobuf:"varint,2,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DischargePatientResponse) Reset() {
+	*x = DischargePatientResponse{}
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DischargePatientResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DischargePatientResponse) ProtoMessage() {}
+
+func (x *DischargePatientResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_intake_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DischargePatientResponse.ProtoReflect.Descriptor instead.
+func (*DischargePatientResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_intake_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *DischargePatientResponse) GetEpisode() *Episode {
+	if x != nil {
+		return x.Episode
+	}
+	return nil
+}
+
+func (x *DischargePatientResponse) GetReplayed() bool {
+	if x != nil {
+		return x.Replayed
+	}
+	return false
+}
+
 var File_trellis_intake_v1_intake_proto protoreflect.FileDescriptor
 
 const file_trellis_intake_v1_intake_proto_rawDesc = "" +
 	"\n" +
-	"\x1etrellis/intake/v1/intake.proto\x12\x11trellis.intake.v1\x1a\x1bbuf/validate/validate.proto\"\xc9\x03\n" +
+	"\x1etrellis/intake/v1/intake.proto\x12\x11trellis.intake.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dtrellis/intake/v1/types.proto\"\xd3\x05\n" +
+	"\x15CreateReferralRequest\x12%\n" +
+	"\tclinic_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bclinicId\x12E\n" +
+	"\x06source\x18\x02 \x01(\x0e2!.trellis.intake.v1.ReferralSourceB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06source\x12(\n" +
+	"\n" +
+	"given_name\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\tgivenName\x12*\n" +
+	"\vfamily_name\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\n" +
+	"familyName\x12J\n" +
+	"\rdate_of_birth\x18\x05 \x01(\tB&\xbaH#\xd8\x01\x01r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\vdateOfBirth\x124\n" +
+	"\x05phone\x18\x06 \x01(\tB\x1e\xbaH\x1b\xd8\x01\x01r\x162\x14^\\+[1-9][0-9]{7,14}$R\x05phone\x12 \n" +
+	"\x05email\x18\a \x01(\tB\n" +
+	"\xbaH\a\xd8\x01\x01r\x02`\x01R\x05email\x12O\n" +
+	"\x0fpreferred_track\x18\b \x01(\x0e2\x1c.trellis.intake.v1.TrackTimeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x0epreferredTrack\x12\x1e\n" +
+	"\x05notes\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\xa0\x1fR\x05notes\x12D\n" +
+	"\x10first_contact_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x0efirstContactAt\x123\n" +
+	"\x0fidempotency_key\x18\v \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\b\x18\x80\x01R\x0eidempotencyKey:f\xbaHc\x1aa\n" +
+	"\x10referral.contact\x12'give a phone number or an email address\x1a$this.phone != '' || this.email != ''\"m\n" +
+	"\x16CreateReferralResponse\x127\n" +
+	"\breferral\x18\x01 \x01(\v2\x1b.trellis.intake.v1.ReferralR\breferral\x12\x1a\n" +
+	"\breplayed\x18\x02 \x01(\bR\breplayed\"?\n" +
+	"\x12GetReferralRequest\x12)\n" +
+	"\vreferral_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"referralId\"N\n" +
+	"\x13GetReferralResponse\x127\n" +
+	"\breferral\x18\x01 \x01(\v2\x1b.trellis.intake.v1.ReferralR\breferral\"\xae\x02\n" +
+	"\x14ListReferralsRequest\x12(\n" +
+	"\tclinic_id\x18\x01 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\bclinicId\x12N\n" +
+	"\bstatuses\x18\x02 \x03(\x0e2!.trellis.intake.v1.ReferralStatusB\x0f\xbaH\f\x92\x01\t\"\a\x82\x01\x04\x10\x01 \x00R\bstatuses\x12)\n" +
+	"\fmin_age_days\x18\x03 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\n" +
+	"minAgeDays\x12)\n" +
+	"\fmax_age_days\x18\x04 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\n" +
+	"maxAgeDays\x12'\n" +
+	"\tpage_size\x18\x05 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x06 \x01(\tR\tpageToken\"z\n" +
+	"\x15ListReferralsResponse\x129\n" +
+	"\treferrals\x18\x01 \x03(\v2\x1b.trellis.intake.v1.ReferralR\treferrals\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb3\x01\n" +
+	"\x1bChangeReferralStatusRequest\x12)\n" +
+	"\vreferral_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"referralId\x12G\n" +
+	"\x06status\x18\x02 \x01(\x0e2!.trellis.intake.v1.ReferralStatusB\f\xbaH\t\x82\x01\x06\x18\x02\x18\x03\x18\aR\x06status\x12 \n" +
+	"\x06reason\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x06reason\"W\n" +
+	"\x1cChangeReferralStatusResponse\x127\n" +
+	"\breferral\x18\x01 \x01(\v2\x1b.trellis.intake.v1.ReferralR\breferral\"\xb9\x06\n" +
+	"\x17RecordAssessmentRequest\x12)\n" +
+	"\vreferral_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"referralId\x12!\n" +
+	"\aedition\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18 R\aedition\x12I\n" +
+	"\n" +
+	"population\x18\x03 \x01(\x0e2\x1d.trellis.intake.v1.PopulationB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\n" +
+	"population\x12\xc0\x01\n" +
+	"\n" +
+	"dimensions\x18\x04 \x03(\v2\".trellis.intake.v1.DimensionRatingB|\xbaHy\xba\x01o\n" +
+	"\x1cassessment.dimensions_unique\x12,rate each of the six dimensions exactly once\x1a!this.map(d, d.dimension).unique()\x92\x01\x04\b\x06\x10\x06R\n" +
+	"dimensions\x12O\n" +
+	"\n" +
+	"withdrawal\x18\x05 \x01(\x0e2#.trellis.intake.v1.WithdrawalStatusB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\n" +
+	"withdrawal\x12]\n" +
+	"\fco_occurring\x18\x06 \x03(\x0e2'.trellis.intake.v1.CoOccurringConditionB\x11\xbaH\x0e\x92\x01\v\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\vcoOccurring\x12.\n" +
+	"\x0eoverride_level\x18\a \x01(\tB\a\xbaH\x04r\x02\x18\x10R\roverrideLevel\x121\n" +
+	"\x0foverride_reason\x18\b \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x0eoverrideReason\x123\n" +
+	"\x0fidempotency_key\x18\t \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\b\x18\x80\x01R\x0eidempotencyKey:z\xbaHw\x1au\n" +
+	"\x1aassessment.override_reason\x12\x1aan override needs a reason\x1a;this.override_level == '' || size(this.override_reason) > 0\"u\n" +
+	"\x18RecordAssessmentResponse\x12=\n" +
+	"\n" +
+	"assessment\x18\x01 \x01(\v2\x1d.trellis.intake.v1.AssessmentR\n" +
+	"assessment\x12\x1a\n" +
+	"\breplayed\x18\x02 \x01(\bR\breplayed\":\n" +
+	"\x15ListCareLevelsRequest\x12!\n" +
+	"\aedition\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18 R\aedition\"N\n" +
+	"\x16ListCareLevelsResponse\x124\n" +
+	"\x06levels\x18\x01 \x03(\v2\x1c.trellis.intake.v1.CareLevelR\x06levels\"\xb6\x04\n" +
 	"\x13AdmitPatientRequest\x12(\n" +
 	"\n" +
 	"given_name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\tgivenName\x12*\n" +
@@ -204,15 +1980,122 @@ const file_trellis_intake_v1_intake_proto_rawDesc = "" +
 	"\n" +
 	"start_date\x18\a \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\tstartDate\x123\n" +
 	"\x0fidempotency_key\x18\b \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\b\x18\x80\x01R\x0eidempotencyKey\"p\n" +
+	"\xbaH\ar\x05\x10\b\x18\x80\x01R\x0eidempotencyKey\x12,\n" +
+	"\vreferral_id\x18\t \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\n" +
+	"referralId\x12=\n" +
+	"\aprogram\x18\n" +
+	" \x01(\tB#\xbaH \xd8\x01\x01r\x1b2\x19^[a-z0-9][a-z0-9-]{1,62}$R\aprogram\"p\n" +
 	"\x14AdmitPatientResponse\x12\x1d\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tR\tpatientId\x12\x1d\n" +
 	"\n" +
 	"episode_id\x18\x02 \x01(\tR\tepisodeId\x12\x1a\n" +
-	"\breplayed\x18\x03 \x01(\bR\breplayed2r\n" +
-	"\rIntakeService\x12a\n" +
-	"\fAdmitPatient\x12&.trellis.intake.v1.AdmitPatientRequest\x1a'.trellis.intake.v1.AdmitPatientResponse\"\x00B\xd2\x01\n" +
+	"\breplayed\x18\x03 \x01(\bR\breplayed\"\xe4\x01\n" +
+	"\x0fReferOutRequest\x12)\n" +
+	"\vreferral_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"referralId\x12\x1f\n" +
+	"\x05level\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18\x10R\x05level\x12,\n" +
+	"\vdestination\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\vdestination\x12\"\n" +
+	"\x06reason\x18\x04 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xd0\x0fR\x06reason\x123\n" +
+	"\x0fidempotency_key\x18\x05 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\b\x18\x80\x01R\x0eidempotencyKey\"g\n" +
+	"\x10ReferOutResponse\x127\n" +
+	"\breferral\x18\x01 \x01(\v2\x1b.trellis.intake.v1.ReferralR\breferral\x12\x1a\n" +
+	"\breplayed\x18\x02 \x01(\bR\breplayed\"\xf4\x06\n" +
+	"\x13GrantConsentRequest\x12'\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tpatientId\x12L\n" +
+	"\x06scopes\x18\x02 \x03(\x0e2\x1f.trellis.intake.v1.ConsentScopeB\x13\xbaH\x10\x92\x01\r\b\x01\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\x06scopes\x12V\n" +
+	"\x10named_recipients\x18\x03 \x03(\v2!.trellis.intake.v1.NamedRecipientB\b\xbaH\x05\x92\x01\x02\x10\n" +
+	"R\x0fnamedRecipients\x12I\n" +
+	"\bchannels\x18\x04 \x03(\x0e2\x1a.trellis.intake.v1.ChannelB\x11\xbaH\x0e\x92\x01\v\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\bchannels\x129\n" +
+	"\x12confidential_email\x18\x05 \x01(\tB\n" +
+	"\xbaH\a\xd8\x01\x01r\x02`\x01R\x11confidentialEmail\x12M\n" +
+	"\x12confidential_phone\x18\x06 \x01(\tB\x1e\xbaH\x1b\xd8\x01\x01r\x162\x14^\\+[1-9][0-9]{7,14}$R\x11confidentialPhone\x12>\n" +
+	"\vquiet_hours\x18\a \x01(\v2\x1d.trellis.intake.v1.QuietHoursR\n" +
+	"quietHours\x12+\n" +
+	"\blanguage\x18\b \x01(\tB\x0f\xbaH\fr\n" +
+	"R\x00R\x02enR\x02esR\blanguage\x12A\n" +
+	"\x0eeffective_from\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\reffectiveFrom\x129\n" +
+	"\n" +
+	"expires_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x123\n" +
+	"\x0fidempotency_key\x18\v \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\b\x18\x80\x01R\x0eidempotencyKey:\x98\x01\xbaH\x94\x01\x1a\x91\x01\n" +
+	"\x18consent.named_recipients\x12=the named-recipients scope needs at least one named recipient\x1a6!(4 in this.scopes) || size(this.named_recipients) > 0\"h\n" +
+	"\x14GrantConsentResponse\x124\n" +
+	"\aconsent\x18\x01 \x01(\v2\x1a.trellis.intake.v1.ConsentR\aconsent\x12\x1a\n" +
+	"\breplayed\x18\x02 \x01(\bR\breplayed\"\xe9\x01\n" +
+	"\x14RevokeConsentRequest\x12'\n" +
+	"\n" +
+	"consent_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tconsentId\x12G\n" +
+	"\x1bwritten_revocation_received\x18\x02 \x01(\bB\a\xbaH\x04j\x02\b\x01R\x19writtenRevocationReceived\x12=\n" +
+	"\feffective_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\veffectiveAt\x12 \n" +
+	"\x06reason\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x06reason\"M\n" +
+	"\x15RevokeConsentResponse\x124\n" +
+	"\aconsent\x18\x01 \x01(\v2\x1a.trellis.intake.v1.ConsentR\aconsent\">\n" +
+	"\x13ListConsentsRequest\x12'\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tpatientId\"N\n" +
+	"\x14ListConsentsResponse\x126\n" +
+	"\bconsents\x18\x01 \x03(\v2\x1a.trellis.intake.v1.ConsentR\bconsents\"\xf1\x05\n" +
+	"\x12SetCoverageRequest\x12'\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tpatientId\x12,\n" +
+	"\vcoverage_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\n" +
+	"coverageId\x12;\n" +
+	"\bpayer_id\x18\x03 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{1,62}$R\apayerId\x12\x1c\n" +
+	"\x04plan\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x04plan\x12&\n" +
+	"\tmember_id\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18PR\bmemberId\x12*\n" +
+	"\fgroup_number\x18\x06 \x01(\tB\a\xbaH\x04r\x02\x18PR\vgroupNumber\x12n\n" +
+	"\x17subscriber_relationship\x18\a \x01(\x0e2).trellis.intake.v1.SubscriberRelationshipB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x16subscriberRelationship\x12J\n" +
+	"\x0eeffective_from\x18\b \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\reffectiveFrom\x12I\n" +
+	"\feffective_to\x18\t \x01(\tB&\xbaH#\xd8\x01\x01r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\veffectiveTo\x12L\n" +
+	"\veligibility\x18\n" +
+	" \x01(\x0e2\x1e.trellis.intake.v1.EligibilityB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\veligibility\x12K\n" +
+	"\bpriority\x18\v \x01(\x0e2#.trellis.intake.v1.CoveragePriorityB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\bpriority\x123\n" +
+	"\x0fidempotency_key\x18\f \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\b\x18\x80\x01R\x0eidempotencyKey\"j\n" +
+	"\x13SetCoverageResponse\x127\n" +
+	"\bcoverage\x18\x01 \x01(\v2\x1b.trellis.intake.v1.CoverageR\bcoverage\x12\x1a\n" +
+	"\breplayed\x18\x02 \x01(\bR\breplayed\">\n" +
+	"\x13ListCoverageRequest\x12'\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tpatientId\"Q\n" +
+	"\x14ListCoverageResponse\x129\n" +
+	"\tcoverages\x18\x01 \x03(\v2\x1b.trellis.intake.v1.CoverageR\tcoverages\"\xa9\x02\n" +
+	"\x17DischargePatientRequest\x12'\n" +
+	"\n" +
+	"episode_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tepisodeId\x12F\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\".trellis.intake.v1.DischargeReasonB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06reason\x12J\n" +
+	"\x0edischarge_date\x18\x03 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\rdischargeDate\x12\x1c\n" +
+	"\x04note\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x04note\x123\n" +
+	"\x0fidempotency_key\x18\x05 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\b\x18\x80\x01R\x0eidempotencyKey\"l\n" +
+	"\x18DischargePatientResponse\x124\n" +
+	"\aepisode\x18\x01 \x01(\v2\x1a.trellis.intake.v1.EpisodeR\aepisode\x12\x1a\n" +
+	"\breplayed\x18\x02 \x01(\bR\breplayed2\xa9\v\n" +
+	"\rIntakeService\x12g\n" +
+	"\x0eCreateReferral\x12(.trellis.intake.v1.CreateReferralRequest\x1a).trellis.intake.v1.CreateReferralResponse\"\x00\x12^\n" +
+	"\vGetReferral\x12%.trellis.intake.v1.GetReferralRequest\x1a&.trellis.intake.v1.GetReferralResponse\"\x00\x12d\n" +
+	"\rListReferrals\x12'.trellis.intake.v1.ListReferralsRequest\x1a(.trellis.intake.v1.ListReferralsResponse\"\x00\x12y\n" +
+	"\x14ChangeReferralStatus\x12..trellis.intake.v1.ChangeReferralStatusRequest\x1a/.trellis.intake.v1.ChangeReferralStatusResponse\"\x00\x12m\n" +
+	"\x10RecordAssessment\x12*.trellis.intake.v1.RecordAssessmentRequest\x1a+.trellis.intake.v1.RecordAssessmentResponse\"\x00\x12g\n" +
+	"\x0eListCareLevels\x12(.trellis.intake.v1.ListCareLevelsRequest\x1a).trellis.intake.v1.ListCareLevelsResponse\"\x00\x12a\n" +
+	"\fAdmitPatient\x12&.trellis.intake.v1.AdmitPatientRequest\x1a'.trellis.intake.v1.AdmitPatientResponse\"\x00\x12U\n" +
+	"\bReferOut\x12\".trellis.intake.v1.ReferOutRequest\x1a#.trellis.intake.v1.ReferOutResponse\"\x00\x12a\n" +
+	"\fGrantConsent\x12&.trellis.intake.v1.GrantConsentRequest\x1a'.trellis.intake.v1.GrantConsentResponse\"\x00\x12d\n" +
+	"\rRevokeConsent\x12'.trellis.intake.v1.RevokeConsentRequest\x1a(.trellis.intake.v1.RevokeConsentResponse\"\x00\x12a\n" +
+	"\fListConsents\x12&.trellis.intake.v1.ListConsentsRequest\x1a'.trellis.intake.v1.ListConsentsResponse\"\x00\x12^\n" +
+	"\vSetCoverage\x12%.trellis.intake.v1.SetCoverageRequest\x1a&.trellis.intake.v1.SetCoverageResponse\"\x00\x12a\n" +
+	"\fListCoverage\x12&.trellis.intake.v1.ListCoverageRequest\x1a'.trellis.intake.v1.ListCoverageResponse\"\x00\x12m\n" +
+	"\x10DischargePatient\x12*.trellis.intake.v1.DischargePatientRequest\x1a+.trellis.intake.v1.DischargePatientResponse\"\x00B\xd2\x01\n" +
 	"\x15com.trellis.intake.v1B\vIntakeProtoP\x01ZFgithub.com/trellis-health/trellis/proto/gen/trellis/intake/v1;intakev1\xa2\x02\x03TIX\xaa\x02\x11Trellis.Intake.V1\xca\x02\x11Trellis\\Intake\\V1\xe2\x02\x1dTrellis\\Intake\\V1\\GPBMetadata\xea\x02\x13Trellis::Intake::V1b\x06proto3"
 
 var (
@@ -227,19 +2110,126 @@ func file_trellis_intake_v1_intake_proto_rawDescGZIP() []byte {
 	return file_trellis_intake_v1_intake_proto_rawDescData
 }
 
-var file_trellis_intake_v1_intake_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_trellis_intake_v1_intake_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_trellis_intake_v1_intake_proto_goTypes = []any{
-	(*AdmitPatientRequest)(nil),  // 0: trellis.intake.v1.AdmitPatientRequest
-	(*AdmitPatientResponse)(nil), // 1: trellis.intake.v1.AdmitPatientResponse
+	(*CreateReferralRequest)(nil),        // 0: trellis.intake.v1.CreateReferralRequest
+	(*CreateReferralResponse)(nil),       // 1: trellis.intake.v1.CreateReferralResponse
+	(*GetReferralRequest)(nil),           // 2: trellis.intake.v1.GetReferralRequest
+	(*GetReferralResponse)(nil),          // 3: trellis.intake.v1.GetReferralResponse
+	(*ListReferralsRequest)(nil),         // 4: trellis.intake.v1.ListReferralsRequest
+	(*ListReferralsResponse)(nil),        // 5: trellis.intake.v1.ListReferralsResponse
+	(*ChangeReferralStatusRequest)(nil),  // 6: trellis.intake.v1.ChangeReferralStatusRequest
+	(*ChangeReferralStatusResponse)(nil), // 7: trellis.intake.v1.ChangeReferralStatusResponse
+	(*RecordAssessmentRequest)(nil),      // 8: trellis.intake.v1.RecordAssessmentRequest
+	(*RecordAssessmentResponse)(nil),     // 9: trellis.intake.v1.RecordAssessmentResponse
+	(*ListCareLevelsRequest)(nil),        // 10: trellis.intake.v1.ListCareLevelsRequest
+	(*ListCareLevelsResponse)(nil),       // 11: trellis.intake.v1.ListCareLevelsResponse
+	(*AdmitPatientRequest)(nil),          // 12: trellis.intake.v1.AdmitPatientRequest
+	(*AdmitPatientResponse)(nil),         // 13: trellis.intake.v1.AdmitPatientResponse
+	(*ReferOutRequest)(nil),              // 14: trellis.intake.v1.ReferOutRequest
+	(*ReferOutResponse)(nil),             // 15: trellis.intake.v1.ReferOutResponse
+	(*GrantConsentRequest)(nil),          // 16: trellis.intake.v1.GrantConsentRequest
+	(*GrantConsentResponse)(nil),         // 17: trellis.intake.v1.GrantConsentResponse
+	(*RevokeConsentRequest)(nil),         // 18: trellis.intake.v1.RevokeConsentRequest
+	(*RevokeConsentResponse)(nil),        // 19: trellis.intake.v1.RevokeConsentResponse
+	(*ListConsentsRequest)(nil),          // 20: trellis.intake.v1.ListConsentsRequest
+	(*ListConsentsResponse)(nil),         // 21: trellis.intake.v1.ListConsentsResponse
+	(*SetCoverageRequest)(nil),           // 22: trellis.intake.v1.SetCoverageRequest
+	(*SetCoverageResponse)(nil),          // 23: trellis.intake.v1.SetCoverageResponse
+	(*ListCoverageRequest)(nil),          // 24: trellis.intake.v1.ListCoverageRequest
+	(*ListCoverageResponse)(nil),         // 25: trellis.intake.v1.ListCoverageResponse
+	(*DischargePatientRequest)(nil),      // 26: trellis.intake.v1.DischargePatientRequest
+	(*DischargePatientResponse)(nil),     // 27: trellis.intake.v1.DischargePatientResponse
+	(ReferralSource)(0),                  // 28: trellis.intake.v1.ReferralSource
+	(TrackTime)(0),                       // 29: trellis.intake.v1.TrackTime
+	(*timestamppb.Timestamp)(nil),        // 30: google.protobuf.Timestamp
+	(*Referral)(nil),                     // 31: trellis.intake.v1.Referral
+	(ReferralStatus)(0),                  // 32: trellis.intake.v1.ReferralStatus
+	(Population)(0),                      // 33: trellis.intake.v1.Population
+	(*DimensionRating)(nil),              // 34: trellis.intake.v1.DimensionRating
+	(WithdrawalStatus)(0),                // 35: trellis.intake.v1.WithdrawalStatus
+	(CoOccurringCondition)(0),            // 36: trellis.intake.v1.CoOccurringCondition
+	(*Assessment)(nil),                   // 37: trellis.intake.v1.Assessment
+	(*CareLevel)(nil),                    // 38: trellis.intake.v1.CareLevel
+	(ConsentScope)(0),                    // 39: trellis.intake.v1.ConsentScope
+	(*NamedRecipient)(nil),               // 40: trellis.intake.v1.NamedRecipient
+	(Channel)(0),                         // 41: trellis.intake.v1.Channel
+	(*QuietHours)(nil),                   // 42: trellis.intake.v1.QuietHours
+	(*Consent)(nil),                      // 43: trellis.intake.v1.Consent
+	(SubscriberRelationship)(0),          // 44: trellis.intake.v1.SubscriberRelationship
+	(Eligibility)(0),                     // 45: trellis.intake.v1.Eligibility
+	(CoveragePriority)(0),                // 46: trellis.intake.v1.CoveragePriority
+	(*Coverage)(nil),                     // 47: trellis.intake.v1.Coverage
+	(DischargeReason)(0),                 // 48: trellis.intake.v1.DischargeReason
+	(*Episode)(nil),                      // 49: trellis.intake.v1.Episode
 }
 var file_trellis_intake_v1_intake_proto_depIdxs = []int32{
-	0, // 0: trellis.intake.v1.IntakeService.AdmitPatient:input_type -> trellis.intake.v1.AdmitPatientRequest
-	1, // 1: trellis.intake.v1.IntakeService.AdmitPatient:output_type -> trellis.intake.v1.AdmitPatientResponse
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	28, // 0: trellis.intake.v1.CreateReferralRequest.source:type_name -> trellis.intake.v1.ReferralSource
+	29, // 1: trellis.intake.v1.CreateReferralRequest.preferred_track:type_name -> trellis.intake.v1.TrackTime
+	30, // 2: trellis.intake.v1.CreateReferralRequest.first_contact_at:type_name -> google.protobuf.Timestamp
+	31, // 3: trellis.intake.v1.CreateReferralResponse.referral:type_name -> trellis.intake.v1.Referral
+	31, // 4: trellis.intake.v1.GetReferralResponse.referral:type_name -> trellis.intake.v1.Referral
+	32, // 5: trellis.intake.v1.ListReferralsRequest.statuses:type_name -> trellis.intake.v1.ReferralStatus
+	31, // 6: trellis.intake.v1.ListReferralsResponse.referrals:type_name -> trellis.intake.v1.Referral
+	32, // 7: trellis.intake.v1.ChangeReferralStatusRequest.status:type_name -> trellis.intake.v1.ReferralStatus
+	31, // 8: trellis.intake.v1.ChangeReferralStatusResponse.referral:type_name -> trellis.intake.v1.Referral
+	33, // 9: trellis.intake.v1.RecordAssessmentRequest.population:type_name -> trellis.intake.v1.Population
+	34, // 10: trellis.intake.v1.RecordAssessmentRequest.dimensions:type_name -> trellis.intake.v1.DimensionRating
+	35, // 11: trellis.intake.v1.RecordAssessmentRequest.withdrawal:type_name -> trellis.intake.v1.WithdrawalStatus
+	36, // 12: trellis.intake.v1.RecordAssessmentRequest.co_occurring:type_name -> trellis.intake.v1.CoOccurringCondition
+	37, // 13: trellis.intake.v1.RecordAssessmentResponse.assessment:type_name -> trellis.intake.v1.Assessment
+	38, // 14: trellis.intake.v1.ListCareLevelsResponse.levels:type_name -> trellis.intake.v1.CareLevel
+	31, // 15: trellis.intake.v1.ReferOutResponse.referral:type_name -> trellis.intake.v1.Referral
+	39, // 16: trellis.intake.v1.GrantConsentRequest.scopes:type_name -> trellis.intake.v1.ConsentScope
+	40, // 17: trellis.intake.v1.GrantConsentRequest.named_recipients:type_name -> trellis.intake.v1.NamedRecipient
+	41, // 18: trellis.intake.v1.GrantConsentRequest.channels:type_name -> trellis.intake.v1.Channel
+	42, // 19: trellis.intake.v1.GrantConsentRequest.quiet_hours:type_name -> trellis.intake.v1.QuietHours
+	30, // 20: trellis.intake.v1.GrantConsentRequest.effective_from:type_name -> google.protobuf.Timestamp
+	30, // 21: trellis.intake.v1.GrantConsentRequest.expires_at:type_name -> google.protobuf.Timestamp
+	43, // 22: trellis.intake.v1.GrantConsentResponse.consent:type_name -> trellis.intake.v1.Consent
+	30, // 23: trellis.intake.v1.RevokeConsentRequest.effective_at:type_name -> google.protobuf.Timestamp
+	43, // 24: trellis.intake.v1.RevokeConsentResponse.consent:type_name -> trellis.intake.v1.Consent
+	43, // 25: trellis.intake.v1.ListConsentsResponse.consents:type_name -> trellis.intake.v1.Consent
+	44, // 26: trellis.intake.v1.SetCoverageRequest.subscriber_relationship:type_name -> trellis.intake.v1.SubscriberRelationship
+	45, // 27: trellis.intake.v1.SetCoverageRequest.eligibility:type_name -> trellis.intake.v1.Eligibility
+	46, // 28: trellis.intake.v1.SetCoverageRequest.priority:type_name -> trellis.intake.v1.CoveragePriority
+	47, // 29: trellis.intake.v1.SetCoverageResponse.coverage:type_name -> trellis.intake.v1.Coverage
+	47, // 30: trellis.intake.v1.ListCoverageResponse.coverages:type_name -> trellis.intake.v1.Coverage
+	48, // 31: trellis.intake.v1.DischargePatientRequest.reason:type_name -> trellis.intake.v1.DischargeReason
+	49, // 32: trellis.intake.v1.DischargePatientResponse.episode:type_name -> trellis.intake.v1.Episode
+	0,  // 33: trellis.intake.v1.IntakeService.CreateReferral:input_type -> trellis.intake.v1.CreateReferralRequest
+	2,  // 34: trellis.intake.v1.IntakeService.GetReferral:input_type -> trellis.intake.v1.GetReferralRequest
+	4,  // 35: trellis.intake.v1.IntakeService.ListReferrals:input_type -> trellis.intake.v1.ListReferralsRequest
+	6,  // 36: trellis.intake.v1.IntakeService.ChangeReferralStatus:input_type -> trellis.intake.v1.ChangeReferralStatusRequest
+	8,  // 37: trellis.intake.v1.IntakeService.RecordAssessment:input_type -> trellis.intake.v1.RecordAssessmentRequest
+	10, // 38: trellis.intake.v1.IntakeService.ListCareLevels:input_type -> trellis.intake.v1.ListCareLevelsRequest
+	12, // 39: trellis.intake.v1.IntakeService.AdmitPatient:input_type -> trellis.intake.v1.AdmitPatientRequest
+	14, // 40: trellis.intake.v1.IntakeService.ReferOut:input_type -> trellis.intake.v1.ReferOutRequest
+	16, // 41: trellis.intake.v1.IntakeService.GrantConsent:input_type -> trellis.intake.v1.GrantConsentRequest
+	18, // 42: trellis.intake.v1.IntakeService.RevokeConsent:input_type -> trellis.intake.v1.RevokeConsentRequest
+	20, // 43: trellis.intake.v1.IntakeService.ListConsents:input_type -> trellis.intake.v1.ListConsentsRequest
+	22, // 44: trellis.intake.v1.IntakeService.SetCoverage:input_type -> trellis.intake.v1.SetCoverageRequest
+	24, // 45: trellis.intake.v1.IntakeService.ListCoverage:input_type -> trellis.intake.v1.ListCoverageRequest
+	26, // 46: trellis.intake.v1.IntakeService.DischargePatient:input_type -> trellis.intake.v1.DischargePatientRequest
+	1,  // 47: trellis.intake.v1.IntakeService.CreateReferral:output_type -> trellis.intake.v1.CreateReferralResponse
+	3,  // 48: trellis.intake.v1.IntakeService.GetReferral:output_type -> trellis.intake.v1.GetReferralResponse
+	5,  // 49: trellis.intake.v1.IntakeService.ListReferrals:output_type -> trellis.intake.v1.ListReferralsResponse
+	7,  // 50: trellis.intake.v1.IntakeService.ChangeReferralStatus:output_type -> trellis.intake.v1.ChangeReferralStatusResponse
+	9,  // 51: trellis.intake.v1.IntakeService.RecordAssessment:output_type -> trellis.intake.v1.RecordAssessmentResponse
+	11, // 52: trellis.intake.v1.IntakeService.ListCareLevels:output_type -> trellis.intake.v1.ListCareLevelsResponse
+	13, // 53: trellis.intake.v1.IntakeService.AdmitPatient:output_type -> trellis.intake.v1.AdmitPatientResponse
+	15, // 54: trellis.intake.v1.IntakeService.ReferOut:output_type -> trellis.intake.v1.ReferOutResponse
+	17, // 55: trellis.intake.v1.IntakeService.GrantConsent:output_type -> trellis.intake.v1.GrantConsentResponse
+	19, // 56: trellis.intake.v1.IntakeService.RevokeConsent:output_type -> trellis.intake.v1.RevokeConsentResponse
+	21, // 57: trellis.intake.v1.IntakeService.ListConsents:output_type -> trellis.intake.v1.ListConsentsResponse
+	23, // 58: trellis.intake.v1.IntakeService.SetCoverage:output_type -> trellis.intake.v1.SetCoverageResponse
+	25, // 59: trellis.intake.v1.IntakeService.ListCoverage:output_type -> trellis.intake.v1.ListCoverageResponse
+	27, // 60: trellis.intake.v1.IntakeService.DischargePatient:output_type -> trellis.intake.v1.DischargePatientResponse
+	47, // [47:61] is the sub-list for method output_type
+	33, // [33:47] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_trellis_intake_v1_intake_proto_init() }
@@ -247,13 +2237,14 @@ func file_trellis_intake_v1_intake_proto_init() {
 	if File_trellis_intake_v1_intake_proto != nil {
 		return
 	}
+	file_trellis_intake_v1_types_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_intake_v1_intake_proto_rawDesc), len(file_trellis_intake_v1_intake_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

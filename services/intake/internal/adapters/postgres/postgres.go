@@ -46,6 +46,15 @@ func (Repository) ClaimIdempotencyKey(ctx context.Context, tx pgx.Tx, k app.Idem
 	return &prior, nil
 }
 
+// SaveIdempotencyResponse records the response of the call that claimed (subject, key).
+func (Repository) SaveIdempotencyResponse(ctx context.Context, tx pgx.Tx, subject, key string, response []byte) error {
+	if _, err := tx.Exec(ctx, `UPDATE idempotency_keys SET response = $3 WHERE subject = $1 AND key = $2`,
+		subject, key, response); err != nil {
+		return fmt.Errorf("save idempotency response: %w", err)
+	}
+	return nil
+}
+
 // Clinic returns the clinic with id, or nil when there is none.
 func (Repository) Clinic(ctx context.Context, tx pgx.Tx, id string) (*domain.Clinic, error) {
 	var name, tz string

@@ -3,14 +3,10 @@ package rpc
 
 import (
 	"context"
-	"crypto/sha256"
-	"errors"
 	"log/slog"
 
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/proto"
 
-	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/rpc"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
 	"github.com/trellis-health/trellis/proto/gen/trellis/intake/v1/intakev1connect"
@@ -18,13 +14,39 @@ import (
 	"github.com/trellis-health/trellis/services/intake/internal/domain"
 )
 
-// Policy: the roles allowed to call each procedure (anything missing is refused).
+// Roles that call intake.
+const (
+	RoleIntakeCoordinator = "intake_coordinator"
+	RoleClinician         = "clinician"
+	RoleOperator          = "operator"
+	RoleBilling           = "billing"
+	RoleAdmin             = "admin"
+)
+
+// Policy: the roles allowed to call each procedure (anything missing is refused). Clinic
+// access is checked in each handler against the record it touches.
 var Policy = rpc.Policy{
-	intakev1connect.IntakeServiceAdmitPatientProcedure: {"intake", "admin"},
+	intakev1connect.IntakeServiceCreateReferralProcedure:       {RoleIntakeCoordinator, RoleAdmin},
+	intakev1connect.IntakeServiceGetReferralProcedure:          {RoleIntakeCoordinator, RoleClinician, RoleOperator, RoleAdmin},
+	intakev1connect.IntakeServiceListReferralsProcedure:        {RoleIntakeCoordinator, RoleClinician, RoleOperator, RoleAdmin},
+	intakev1connect.IntakeServiceChangeReferralStatusProcedure: {RoleIntakeCoordinator, RoleAdmin},
+	intakev1connect.IntakeServiceRecordAssessmentProcedure:     {RoleIntakeCoordinator, RoleClinician, RoleAdmin},
+	intakev1connect.IntakeServiceListCareLevelsProcedure:       {RoleIntakeCoordinator, RoleClinician, RoleOperator, RoleAdmin},
+	intakev1connect.IntakeServiceAdmitPatientProcedure:         {RoleIntakeCoordinator, RoleClinician, RoleAdmin},
+	intakev1connect.IntakeServiceReferOutProcedure:             {RoleIntakeCoordinator, RoleClinician, RoleAdmin},
+	intakev1connect.IntakeServiceGrantConsentProcedure:         {RoleIntakeCoordinator, RoleAdmin},
+	intakev1connect.IntakeServiceRevokeConsentProcedure:        {RoleIntakeCoordinator, RoleAdmin},
+	intakev1connect.IntakeServiceListConsentsProcedure:         {RoleIntakeCoordinator, RoleClinician, RoleAdmin},
+	intakev1connect.IntakeServiceSetCoverageProcedure:          {RoleIntakeCoordinator, RoleBilling, RoleAdmin},
+	intakev1connect.IntakeServiceListCoverageProcedure:         {RoleIntakeCoordinator, RoleBilling, RoleAdmin},
+	intakev1connect.IntakeServiceDischargePatientProcedure:     {RoleIntakeCoordinator, RoleClinician, RoleAdmin},
 }
 
-// Handler implements intakev1connect.IntakeServiceHandler.
+// Handler implements intakev1connect.IntakeServiceHandler. Each feature adds its methods in
+// its own file (referrals.go, assessments.go, consents.go, discharge.go); a procedure without
+// one answers unimplemented.
 type Handler struct {
+	intakev1connect.UnimplementedIntakeServiceHandler
 	intake *app.Intake
 	log    *slog.Logger
 }
@@ -39,18 +61,18 @@ func NewHandler(intake *app.Intake, log *slog.Logger) *Handler {
 // AdmitPatient admits a patient. Authentication, the role check and protovalidate have run in
 // the platform's interceptors; the clinic check and the domain rules run here.
 func (h *Handler) AdmitPatient(ctx context.Context, req *connect.Request[intakev1.AdmitPatientRequest]) (*connect.Response[intakev1.AdmitPatientResponse], error) {
-	p := auth.PrincipalFrom(ctx)
-	if p == nil {
-		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("no caller"))
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
 	}
 	m := req.Msg
 	// Checked before the clinic is looked up, so callers cannot probe which clinic ids exist.
 	if !p.CanSeeClinic(m.GetClinicId()) {
-		return nil, connect.NewError(connect.CodePermissionDenied, errors.New("you may not act on this clinic"))
+		return nil, errClinic()
 	}
-	hash, err := requestHash(req.Spec().Procedure, m)
+	hash, err := app.RequestHash(req.Spec().Procedure, m, func(c *intakev1.AdmitPatientRequest) { c.IdempotencyKey = "" })
 	if err != nil {
-		return nil, h.internal(ctx, err)
+		return nil, h.fail(ctx, err)
 	}
 	out, err := h.intake.AdmitPatient(ctx, app.AdmitPatient{
 		Caller:         p.Subject,
@@ -62,48 +84,8 @@ func (h *Handler) AdmitPatient(ctx context.Context, req *connect.Request[intakev
 			StartDate: m.GetStartDate(),
 		},
 	})
-	var ve *domain.ValidationError
-	switch {
-	case err == nil:
-	case errors.As(err, &ve):
-		vs := make([]rpc.FieldViolation, len(ve.Violations))
-		for i, v := range ve.Violations {
-			vs[i] = rpc.FieldViolation{Field: v.Field, Rule: v.Rule, Msg: v.Msg}
-		}
-		return nil, rpc.InvalidArgument(vs...)
-	case errors.Is(err, app.ErrIdempotencyKeyReused):
-		// failed_precondition rather than already_exists: the request is well formed, but the
-		// state of the key (bound to another request) forbids it; already_exists would suggest
-		// the patient being admitted exists, which a client might take for success.
-		return nil, connect.NewError(connect.CodeFailedPrecondition, err)
-	case errors.Is(err, context.Canceled):
-		return nil, connect.NewError(connect.CodeCanceled, err)
-	case errors.Is(err, context.DeadlineExceeded):
-		return nil, connect.NewError(connect.CodeDeadlineExceeded, err)
-	default:
-		return nil, h.internal(ctx, err)
+	if err != nil {
+		return nil, h.fail(ctx, err)
 	}
 	return connect.NewResponse(&intakev1.AdmitPatientResponse{PatientId: out.PatientID, EpisodeId: out.EpisodeID, Replayed: out.Replayed}), nil
-}
-
-// internal logs err (our errors carry ids and SQL states, never values) and hides it.
-func (h *Handler) internal(ctx context.Context, err error) error {
-	h.log.ErrorContext(ctx, "admit patient failed", "error", err)
-	return connect.NewError(connect.CodeInternal, errors.New("internal error"))
-}
-
-// requestHash identifies a request for idempotency: the procedure and the deterministic
-// encoding of the message without its idempotency key.
-func requestHash(procedure string, m *intakev1.AdmitPatientRequest) ([]byte, error) {
-	c := proto.CloneOf(m)
-	c.IdempotencyKey = ""
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(c)
-	if err != nil {
-		return nil, err
-	}
-	h := sha256.New()
-	h.Write([]byte(procedure))
-	h.Write([]byte{0})
-	h.Write(b)
-	return h.Sum(nil), nil
 }

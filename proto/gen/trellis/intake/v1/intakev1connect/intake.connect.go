@@ -33,16 +33,81 @@ const (
 // reflection-formatted method names, remove the leading slash and convert the remaining slash to a
 // period.
 const (
+	// IntakeServiceCreateReferralProcedure is the fully-qualified name of the IntakeService's
+	// CreateReferral RPC.
+	IntakeServiceCreateReferralProcedure = "/trellis.intake.v1.IntakeService/CreateReferral"
+	// IntakeServiceGetReferralProcedure is the fully-qualified name of the IntakeService's GetReferral
+	// RPC.
+	IntakeServiceGetReferralProcedure = "/trellis.intake.v1.IntakeService/GetReferral"
+	// IntakeServiceListReferralsProcedure is the fully-qualified name of the IntakeService's
+	// ListReferrals RPC.
+	IntakeServiceListReferralsProcedure = "/trellis.intake.v1.IntakeService/ListReferrals"
+	// IntakeServiceChangeReferralStatusProcedure is the fully-qualified name of the IntakeService's
+	// ChangeReferralStatus RPC.
+	IntakeServiceChangeReferralStatusProcedure = "/trellis.intake.v1.IntakeService/ChangeReferralStatus"
+	// IntakeServiceRecordAssessmentProcedure is the fully-qualified name of the IntakeService's
+	// RecordAssessment RPC.
+	IntakeServiceRecordAssessmentProcedure = "/trellis.intake.v1.IntakeService/RecordAssessment"
+	// IntakeServiceListCareLevelsProcedure is the fully-qualified name of the IntakeService's
+	// ListCareLevels RPC.
+	IntakeServiceListCareLevelsProcedure = "/trellis.intake.v1.IntakeService/ListCareLevels"
 	// IntakeServiceAdmitPatientProcedure is the fully-qualified name of the IntakeService's
 	// AdmitPatient RPC.
 	IntakeServiceAdmitPatientProcedure = "/trellis.intake.v1.IntakeService/AdmitPatient"
+	// IntakeServiceReferOutProcedure is the fully-qualified name of the IntakeService's ReferOut RPC.
+	IntakeServiceReferOutProcedure = "/trellis.intake.v1.IntakeService/ReferOut"
+	// IntakeServiceGrantConsentProcedure is the fully-qualified name of the IntakeService's
+	// GrantConsent RPC.
+	IntakeServiceGrantConsentProcedure = "/trellis.intake.v1.IntakeService/GrantConsent"
+	// IntakeServiceRevokeConsentProcedure is the fully-qualified name of the IntakeService's
+	// RevokeConsent RPC.
+	IntakeServiceRevokeConsentProcedure = "/trellis.intake.v1.IntakeService/RevokeConsent"
+	// IntakeServiceListConsentsProcedure is the fully-qualified name of the IntakeService's
+	// ListConsents RPC.
+	IntakeServiceListConsentsProcedure = "/trellis.intake.v1.IntakeService/ListConsents"
+	// IntakeServiceSetCoverageProcedure is the fully-qualified name of the IntakeService's SetCoverage
+	// RPC.
+	IntakeServiceSetCoverageProcedure = "/trellis.intake.v1.IntakeService/SetCoverage"
+	// IntakeServiceListCoverageProcedure is the fully-qualified name of the IntakeService's
+	// ListCoverage RPC.
+	IntakeServiceListCoverageProcedure = "/trellis.intake.v1.IntakeService/ListCoverage"
+	// IntakeServiceDischargePatientProcedure is the fully-qualified name of the IntakeService's
+	// DischargePatient RPC.
+	IntakeServiceDischargePatientProcedure = "/trellis.intake.v1.IntakeService/DischargePatient"
 )
 
 // IntakeServiceClient is a client for the trellis.intake.v1.IntakeService service.
 type IntakeServiceClient interface {
-	// AdmitPatient records a new patient and an episode of care, and emits PatientAdmitted.
-	// Repeating a call with the same idempotency_key returns the first result and changes nothing.
+	// CreateReferral records a first contact or referral; possible duplicates are flagged.
+	CreateReferral(context.Context, *connect.Request[v1.CreateReferralRequest]) (*connect.Response[v1.CreateReferralResponse], error)
+	// GetReferral returns one referral.
+	GetReferral(context.Context, *connect.Request[v1.GetReferralRequest]) (*connect.Response[v1.GetReferralResponse], error)
+	// ListReferrals lists the queue, filtered by clinic, status and age, oldest first contact first.
+	ListReferrals(context.Context, *connect.Request[v1.ListReferralsRequest]) (*connect.Response[v1.ListReferralsResponse], error)
+	// ChangeReferralStatus moves a referral to contacted, screened or closed; an illegal move is
+	// failed_precondition and changes nothing.
+	ChangeReferralStatus(context.Context, *connect.Request[v1.ChangeReferralStatusRequest]) (*connect.Response[v1.ChangeReferralStatusResponse], error)
+	// RecordAssessment stores an ASAM assessment of a screened referral, computes the
+	// recommended level of care, keeps any override with its reason, and marks it assessed.
+	RecordAssessment(context.Context, *connect.Request[v1.RecordAssessmentRequest]) (*connect.Response[v1.RecordAssessmentResponse], error)
+	// ListCareLevels lists the levels of care of a criteria edition (versioned reference data).
+	ListCareLevels(context.Context, *connect.Request[v1.ListCareLevelsRequest]) (*connect.Response[v1.ListCareLevelsResponse], error)
+	// AdmitPatient records a patient and an episode of care, and emits PatientAdmitted.
 	AdmitPatient(context.Context, *connect.Request[v1.AdmitPatientRequest]) (*connect.Response[v1.AdmitPatientResponse], error)
+	// ReferOut decides that an assessed or screened referral goes to another level or provider.
+	ReferOut(context.Context, *connect.Request[v1.ReferOutRequest]) (*connect.Response[v1.ReferOutResponse], error)
+	// GrantConsent records a new consent version for a patient (superseding the active one).
+	GrantConsent(context.Context, *connect.Request[v1.GrantConsentRequest]) (*connect.Response[v1.GrantConsentResponse], error)
+	// RevokeConsent revokes a consent on a written revocation, from a given time.
+	RevokeConsent(context.Context, *connect.Request[v1.RevokeConsentRequest]) (*connect.Response[v1.RevokeConsentResponse], error)
+	// ListConsents lists a patient's consent versions, newest first.
+	ListConsents(context.Context, *connect.Request[v1.ListConsentsRequest]) (*connect.Response[v1.ListConsentsResponse], error)
+	// SetCoverage adds a coverage or, with coverage_id, changes one.
+	SetCoverage(context.Context, *connect.Request[v1.SetCoverageRequest]) (*connect.Response[v1.SetCoverageResponse], error)
+	// ListCoverage lists a patient's coverages by priority.
+	ListCoverage(context.Context, *connect.Request[v1.ListCoverageRequest]) (*connect.Response[v1.ListCoverageResponse], error)
+	// DischargePatient ends an episode of care with a reason and date.
+	DischargePatient(context.Context, *connect.Request[v1.DischargePatientRequest]) (*connect.Response[v1.DischargePatientResponse], error)
 }
 
 // NewIntakeServiceClient constructs a client for the trellis.intake.v1.IntakeService service. By
@@ -56,10 +121,88 @@ func NewIntakeServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 	baseURL = strings.TrimRight(baseURL, "/")
 	intakeServiceMethods := v1.File_trellis_intake_v1_intake_proto.Services().ByName("IntakeService").Methods()
 	return &intakeServiceClient{
+		createReferral: connect.NewClient[v1.CreateReferralRequest, v1.CreateReferralResponse](
+			httpClient,
+			baseURL+IntakeServiceCreateReferralProcedure,
+			connect.WithSchema(intakeServiceMethods.ByName("CreateReferral")),
+			connect.WithClientOptions(opts...),
+		),
+		getReferral: connect.NewClient[v1.GetReferralRequest, v1.GetReferralResponse](
+			httpClient,
+			baseURL+IntakeServiceGetReferralProcedure,
+			connect.WithSchema(intakeServiceMethods.ByName("GetReferral")),
+			connect.WithClientOptions(opts...),
+		),
+		listReferrals: connect.NewClient[v1.ListReferralsRequest, v1.ListReferralsResponse](
+			httpClient,
+			baseURL+IntakeServiceListReferralsProcedure,
+			connect.WithSchema(intakeServiceMethods.ByName("ListReferrals")),
+			connect.WithClientOptions(opts...),
+		),
+		changeReferralStatus: connect.NewClient[v1.ChangeReferralStatusRequest, v1.ChangeReferralStatusResponse](
+			httpClient,
+			baseURL+IntakeServiceChangeReferralStatusProcedure,
+			connect.WithSchema(intakeServiceMethods.ByName("ChangeReferralStatus")),
+			connect.WithClientOptions(opts...),
+		),
+		recordAssessment: connect.NewClient[v1.RecordAssessmentRequest, v1.RecordAssessmentResponse](
+			httpClient,
+			baseURL+IntakeServiceRecordAssessmentProcedure,
+			connect.WithSchema(intakeServiceMethods.ByName("RecordAssessment")),
+			connect.WithClientOptions(opts...),
+		),
+		listCareLevels: connect.NewClient[v1.ListCareLevelsRequest, v1.ListCareLevelsResponse](
+			httpClient,
+			baseURL+IntakeServiceListCareLevelsProcedure,
+			connect.WithSchema(intakeServiceMethods.ByName("ListCareLevels")),
+			connect.WithClientOptions(opts...),
+		),
 		admitPatient: connect.NewClient[v1.AdmitPatientRequest, v1.AdmitPatientResponse](
 			httpClient,
 			baseURL+IntakeServiceAdmitPatientProcedure,
 			connect.WithSchema(intakeServiceMethods.ByName("AdmitPatient")),
+			connect.WithClientOptions(opts...),
+		),
+		referOut: connect.NewClient[v1.ReferOutRequest, v1.ReferOutResponse](
+			httpClient,
+			baseURL+IntakeServiceReferOutProcedure,
+			connect.WithSchema(intakeServiceMethods.ByName("ReferOut")),
+			connect.WithClientOptions(opts...),
+		),
+		grantConsent: connect.NewClient[v1.GrantConsentRequest, v1.GrantConsentResponse](
+			httpClient,
+			baseURL+IntakeServiceGrantConsentProcedure,
+			connect.WithSchema(intakeServiceMethods.ByName("GrantConsent")),
+			connect.WithClientOptions(opts...),
+		),
+		revokeConsent: connect.NewClient[v1.RevokeConsentRequest, v1.RevokeConsentResponse](
+			httpClient,
+			baseURL+IntakeServiceRevokeConsentProcedure,
+			connect.WithSchema(intakeServiceMethods.ByName("RevokeConsent")),
+			connect.WithClientOptions(opts...),
+		),
+		listConsents: connect.NewClient[v1.ListConsentsRequest, v1.ListConsentsResponse](
+			httpClient,
+			baseURL+IntakeServiceListConsentsProcedure,
+			connect.WithSchema(intakeServiceMethods.ByName("ListConsents")),
+			connect.WithClientOptions(opts...),
+		),
+		setCoverage: connect.NewClient[v1.SetCoverageRequest, v1.SetCoverageResponse](
+			httpClient,
+			baseURL+IntakeServiceSetCoverageProcedure,
+			connect.WithSchema(intakeServiceMethods.ByName("SetCoverage")),
+			connect.WithClientOptions(opts...),
+		),
+		listCoverage: connect.NewClient[v1.ListCoverageRequest, v1.ListCoverageResponse](
+			httpClient,
+			baseURL+IntakeServiceListCoverageProcedure,
+			connect.WithSchema(intakeServiceMethods.ByName("ListCoverage")),
+			connect.WithClientOptions(opts...),
+		),
+		dischargePatient: connect.NewClient[v1.DischargePatientRequest, v1.DischargePatientResponse](
+			httpClient,
+			baseURL+IntakeServiceDischargePatientProcedure,
+			connect.WithSchema(intakeServiceMethods.ByName("DischargePatient")),
 			connect.WithClientOptions(opts...),
 		),
 	}
@@ -67,7 +210,50 @@ func NewIntakeServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 
 // intakeServiceClient implements IntakeServiceClient.
 type intakeServiceClient struct {
-	admitPatient *connect.Client[v1.AdmitPatientRequest, v1.AdmitPatientResponse]
+	createReferral       *connect.Client[v1.CreateReferralRequest, v1.CreateReferralResponse]
+	getReferral          *connect.Client[v1.GetReferralRequest, v1.GetReferralResponse]
+	listReferrals        *connect.Client[v1.ListReferralsRequest, v1.ListReferralsResponse]
+	changeReferralStatus *connect.Client[v1.ChangeReferralStatusRequest, v1.ChangeReferralStatusResponse]
+	recordAssessment     *connect.Client[v1.RecordAssessmentRequest, v1.RecordAssessmentResponse]
+	listCareLevels       *connect.Client[v1.ListCareLevelsRequest, v1.ListCareLevelsResponse]
+	admitPatient         *connect.Client[v1.AdmitPatientRequest, v1.AdmitPatientResponse]
+	referOut             *connect.Client[v1.ReferOutRequest, v1.ReferOutResponse]
+	grantConsent         *connect.Client[v1.GrantConsentRequest, v1.GrantConsentResponse]
+	revokeConsent        *connect.Client[v1.RevokeConsentRequest, v1.RevokeConsentResponse]
+	listConsents         *connect.Client[v1.ListConsentsRequest, v1.ListConsentsResponse]
+	setCoverage          *connect.Client[v1.SetCoverageRequest, v1.SetCoverageResponse]
+	listCoverage         *connect.Client[v1.ListCoverageRequest, v1.ListCoverageResponse]
+	dischargePatient     *connect.Client[v1.DischargePatientRequest, v1.DischargePatientResponse]
+}
+
+// CreateReferral calls trellis.intake.v1.IntakeService.CreateReferral.
+func (c *intakeServiceClient) CreateReferral(ctx context.Context, req *connect.Request[v1.CreateReferralRequest]) (*connect.Response[v1.CreateReferralResponse], error) {
+	return c.createReferral.CallUnary(ctx, req)
+}
+
+// GetReferral calls trellis.intake.v1.IntakeService.GetReferral.
+func (c *intakeServiceClient) GetReferral(ctx context.Context, req *connect.Request[v1.GetReferralRequest]) (*connect.Response[v1.GetReferralResponse], error) {
+	return c.getReferral.CallUnary(ctx, req)
+}
+
+// ListReferrals calls trellis.intake.v1.IntakeService.ListReferrals.
+func (c *intakeServiceClient) ListReferrals(ctx context.Context, req *connect.Request[v1.ListReferralsRequest]) (*connect.Response[v1.ListReferralsResponse], error) {
+	return c.listReferrals.CallUnary(ctx, req)
+}
+
+// ChangeReferralStatus calls trellis.intake.v1.IntakeService.ChangeReferralStatus.
+func (c *intakeServiceClient) ChangeReferralStatus(ctx context.Context, req *connect.Request[v1.ChangeReferralStatusRequest]) (*connect.Response[v1.ChangeReferralStatusResponse], error) {
+	return c.changeReferralStatus.CallUnary(ctx, req)
+}
+
+// RecordAssessment calls trellis.intake.v1.IntakeService.RecordAssessment.
+func (c *intakeServiceClient) RecordAssessment(ctx context.Context, req *connect.Request[v1.RecordAssessmentRequest]) (*connect.Response[v1.RecordAssessmentResponse], error) {
+	return c.recordAssessment.CallUnary(ctx, req)
+}
+
+// ListCareLevels calls trellis.intake.v1.IntakeService.ListCareLevels.
+func (c *intakeServiceClient) ListCareLevels(ctx context.Context, req *connect.Request[v1.ListCareLevelsRequest]) (*connect.Response[v1.ListCareLevelsResponse], error) {
+	return c.listCareLevels.CallUnary(ctx, req)
 }
 
 // AdmitPatient calls trellis.intake.v1.IntakeService.AdmitPatient.
@@ -75,11 +261,73 @@ func (c *intakeServiceClient) AdmitPatient(ctx context.Context, req *connect.Req
 	return c.admitPatient.CallUnary(ctx, req)
 }
 
+// ReferOut calls trellis.intake.v1.IntakeService.ReferOut.
+func (c *intakeServiceClient) ReferOut(ctx context.Context, req *connect.Request[v1.ReferOutRequest]) (*connect.Response[v1.ReferOutResponse], error) {
+	return c.referOut.CallUnary(ctx, req)
+}
+
+// GrantConsent calls trellis.intake.v1.IntakeService.GrantConsent.
+func (c *intakeServiceClient) GrantConsent(ctx context.Context, req *connect.Request[v1.GrantConsentRequest]) (*connect.Response[v1.GrantConsentResponse], error) {
+	return c.grantConsent.CallUnary(ctx, req)
+}
+
+// RevokeConsent calls trellis.intake.v1.IntakeService.RevokeConsent.
+func (c *intakeServiceClient) RevokeConsent(ctx context.Context, req *connect.Request[v1.RevokeConsentRequest]) (*connect.Response[v1.RevokeConsentResponse], error) {
+	return c.revokeConsent.CallUnary(ctx, req)
+}
+
+// ListConsents calls trellis.intake.v1.IntakeService.ListConsents.
+func (c *intakeServiceClient) ListConsents(ctx context.Context, req *connect.Request[v1.ListConsentsRequest]) (*connect.Response[v1.ListConsentsResponse], error) {
+	return c.listConsents.CallUnary(ctx, req)
+}
+
+// SetCoverage calls trellis.intake.v1.IntakeService.SetCoverage.
+func (c *intakeServiceClient) SetCoverage(ctx context.Context, req *connect.Request[v1.SetCoverageRequest]) (*connect.Response[v1.SetCoverageResponse], error) {
+	return c.setCoverage.CallUnary(ctx, req)
+}
+
+// ListCoverage calls trellis.intake.v1.IntakeService.ListCoverage.
+func (c *intakeServiceClient) ListCoverage(ctx context.Context, req *connect.Request[v1.ListCoverageRequest]) (*connect.Response[v1.ListCoverageResponse], error) {
+	return c.listCoverage.CallUnary(ctx, req)
+}
+
+// DischargePatient calls trellis.intake.v1.IntakeService.DischargePatient.
+func (c *intakeServiceClient) DischargePatient(ctx context.Context, req *connect.Request[v1.DischargePatientRequest]) (*connect.Response[v1.DischargePatientResponse], error) {
+	return c.dischargePatient.CallUnary(ctx, req)
+}
+
 // IntakeServiceHandler is an implementation of the trellis.intake.v1.IntakeService service.
 type IntakeServiceHandler interface {
-	// AdmitPatient records a new patient and an episode of care, and emits PatientAdmitted.
-	// Repeating a call with the same idempotency_key returns the first result and changes nothing.
+	// CreateReferral records a first contact or referral; possible duplicates are flagged.
+	CreateReferral(context.Context, *connect.Request[v1.CreateReferralRequest]) (*connect.Response[v1.CreateReferralResponse], error)
+	// GetReferral returns one referral.
+	GetReferral(context.Context, *connect.Request[v1.GetReferralRequest]) (*connect.Response[v1.GetReferralResponse], error)
+	// ListReferrals lists the queue, filtered by clinic, status and age, oldest first contact first.
+	ListReferrals(context.Context, *connect.Request[v1.ListReferralsRequest]) (*connect.Response[v1.ListReferralsResponse], error)
+	// ChangeReferralStatus moves a referral to contacted, screened or closed; an illegal move is
+	// failed_precondition and changes nothing.
+	ChangeReferralStatus(context.Context, *connect.Request[v1.ChangeReferralStatusRequest]) (*connect.Response[v1.ChangeReferralStatusResponse], error)
+	// RecordAssessment stores an ASAM assessment of a screened referral, computes the
+	// recommended level of care, keeps any override with its reason, and marks it assessed.
+	RecordAssessment(context.Context, *connect.Request[v1.RecordAssessmentRequest]) (*connect.Response[v1.RecordAssessmentResponse], error)
+	// ListCareLevels lists the levels of care of a criteria edition (versioned reference data).
+	ListCareLevels(context.Context, *connect.Request[v1.ListCareLevelsRequest]) (*connect.Response[v1.ListCareLevelsResponse], error)
+	// AdmitPatient records a patient and an episode of care, and emits PatientAdmitted.
 	AdmitPatient(context.Context, *connect.Request[v1.AdmitPatientRequest]) (*connect.Response[v1.AdmitPatientResponse], error)
+	// ReferOut decides that an assessed or screened referral goes to another level or provider.
+	ReferOut(context.Context, *connect.Request[v1.ReferOutRequest]) (*connect.Response[v1.ReferOutResponse], error)
+	// GrantConsent records a new consent version for a patient (superseding the active one).
+	GrantConsent(context.Context, *connect.Request[v1.GrantConsentRequest]) (*connect.Response[v1.GrantConsentResponse], error)
+	// RevokeConsent revokes a consent on a written revocation, from a given time.
+	RevokeConsent(context.Context, *connect.Request[v1.RevokeConsentRequest]) (*connect.Response[v1.RevokeConsentResponse], error)
+	// ListConsents lists a patient's consent versions, newest first.
+	ListConsents(context.Context, *connect.Request[v1.ListConsentsRequest]) (*connect.Response[v1.ListConsentsResponse], error)
+	// SetCoverage adds a coverage or, with coverage_id, changes one.
+	SetCoverage(context.Context, *connect.Request[v1.SetCoverageRequest]) (*connect.Response[v1.SetCoverageResponse], error)
+	// ListCoverage lists a patient's coverages by priority.
+	ListCoverage(context.Context, *connect.Request[v1.ListCoverageRequest]) (*connect.Response[v1.ListCoverageResponse], error)
+	// DischargePatient ends an episode of care with a reason and date.
+	DischargePatient(context.Context, *connect.Request[v1.DischargePatientRequest]) (*connect.Response[v1.DischargePatientResponse], error)
 }
 
 // NewIntakeServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -89,16 +337,120 @@ type IntakeServiceHandler interface {
 // and JSON codecs. They also support gzip compression.
 func NewIntakeServiceHandler(svc IntakeServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
 	intakeServiceMethods := v1.File_trellis_intake_v1_intake_proto.Services().ByName("IntakeService").Methods()
+	intakeServiceCreateReferralHandler := connect.NewUnaryHandler(
+		IntakeServiceCreateReferralProcedure,
+		svc.CreateReferral,
+		connect.WithSchema(intakeServiceMethods.ByName("CreateReferral")),
+		connect.WithHandlerOptions(opts...),
+	)
+	intakeServiceGetReferralHandler := connect.NewUnaryHandler(
+		IntakeServiceGetReferralProcedure,
+		svc.GetReferral,
+		connect.WithSchema(intakeServiceMethods.ByName("GetReferral")),
+		connect.WithHandlerOptions(opts...),
+	)
+	intakeServiceListReferralsHandler := connect.NewUnaryHandler(
+		IntakeServiceListReferralsProcedure,
+		svc.ListReferrals,
+		connect.WithSchema(intakeServiceMethods.ByName("ListReferrals")),
+		connect.WithHandlerOptions(opts...),
+	)
+	intakeServiceChangeReferralStatusHandler := connect.NewUnaryHandler(
+		IntakeServiceChangeReferralStatusProcedure,
+		svc.ChangeReferralStatus,
+		connect.WithSchema(intakeServiceMethods.ByName("ChangeReferralStatus")),
+		connect.WithHandlerOptions(opts...),
+	)
+	intakeServiceRecordAssessmentHandler := connect.NewUnaryHandler(
+		IntakeServiceRecordAssessmentProcedure,
+		svc.RecordAssessment,
+		connect.WithSchema(intakeServiceMethods.ByName("RecordAssessment")),
+		connect.WithHandlerOptions(opts...),
+	)
+	intakeServiceListCareLevelsHandler := connect.NewUnaryHandler(
+		IntakeServiceListCareLevelsProcedure,
+		svc.ListCareLevels,
+		connect.WithSchema(intakeServiceMethods.ByName("ListCareLevels")),
+		connect.WithHandlerOptions(opts...),
+	)
 	intakeServiceAdmitPatientHandler := connect.NewUnaryHandler(
 		IntakeServiceAdmitPatientProcedure,
 		svc.AdmitPatient,
 		connect.WithSchema(intakeServiceMethods.ByName("AdmitPatient")),
 		connect.WithHandlerOptions(opts...),
 	)
+	intakeServiceReferOutHandler := connect.NewUnaryHandler(
+		IntakeServiceReferOutProcedure,
+		svc.ReferOut,
+		connect.WithSchema(intakeServiceMethods.ByName("ReferOut")),
+		connect.WithHandlerOptions(opts...),
+	)
+	intakeServiceGrantConsentHandler := connect.NewUnaryHandler(
+		IntakeServiceGrantConsentProcedure,
+		svc.GrantConsent,
+		connect.WithSchema(intakeServiceMethods.ByName("GrantConsent")),
+		connect.WithHandlerOptions(opts...),
+	)
+	intakeServiceRevokeConsentHandler := connect.NewUnaryHandler(
+		IntakeServiceRevokeConsentProcedure,
+		svc.RevokeConsent,
+		connect.WithSchema(intakeServiceMethods.ByName("RevokeConsent")),
+		connect.WithHandlerOptions(opts...),
+	)
+	intakeServiceListConsentsHandler := connect.NewUnaryHandler(
+		IntakeServiceListConsentsProcedure,
+		svc.ListConsents,
+		connect.WithSchema(intakeServiceMethods.ByName("ListConsents")),
+		connect.WithHandlerOptions(opts...),
+	)
+	intakeServiceSetCoverageHandler := connect.NewUnaryHandler(
+		IntakeServiceSetCoverageProcedure,
+		svc.SetCoverage,
+		connect.WithSchema(intakeServiceMethods.ByName("SetCoverage")),
+		connect.WithHandlerOptions(opts...),
+	)
+	intakeServiceListCoverageHandler := connect.NewUnaryHandler(
+		IntakeServiceListCoverageProcedure,
+		svc.ListCoverage,
+		connect.WithSchema(intakeServiceMethods.ByName("ListCoverage")),
+		connect.WithHandlerOptions(opts...),
+	)
+	intakeServiceDischargePatientHandler := connect.NewUnaryHandler(
+		IntakeServiceDischargePatientProcedure,
+		svc.DischargePatient,
+		connect.WithSchema(intakeServiceMethods.ByName("DischargePatient")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.intake.v1.IntakeService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
+		case IntakeServiceCreateReferralProcedure:
+			intakeServiceCreateReferralHandler.ServeHTTP(w, r)
+		case IntakeServiceGetReferralProcedure:
+			intakeServiceGetReferralHandler.ServeHTTP(w, r)
+		case IntakeServiceListReferralsProcedure:
+			intakeServiceListReferralsHandler.ServeHTTP(w, r)
+		case IntakeServiceChangeReferralStatusProcedure:
+			intakeServiceChangeReferralStatusHandler.ServeHTTP(w, r)
+		case IntakeServiceRecordAssessmentProcedure:
+			intakeServiceRecordAssessmentHandler.ServeHTTP(w, r)
+		case IntakeServiceListCareLevelsProcedure:
+			intakeServiceListCareLevelsHandler.ServeHTTP(w, r)
 		case IntakeServiceAdmitPatientProcedure:
 			intakeServiceAdmitPatientHandler.ServeHTTP(w, r)
+		case IntakeServiceReferOutProcedure:
+			intakeServiceReferOutHandler.ServeHTTP(w, r)
+		case IntakeServiceGrantConsentProcedure:
+			intakeServiceGrantConsentHandler.ServeHTTP(w, r)
+		case IntakeServiceRevokeConsentProcedure:
+			intakeServiceRevokeConsentHandler.ServeHTTP(w, r)
+		case IntakeServiceListConsentsProcedure:
+			intakeServiceListConsentsHandler.ServeHTTP(w, r)
+		case IntakeServiceSetCoverageProcedure:
+			intakeServiceSetCoverageHandler.ServeHTTP(w, r)
+		case IntakeServiceListCoverageProcedure:
+			intakeServiceListCoverageHandler.ServeHTTP(w, r)
+		case IntakeServiceDischargePatientProcedure:
+			intakeServiceDischargePatientHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -108,6 +460,58 @@ func NewIntakeServiceHandler(svc IntakeServiceHandler, opts ...connect.HandlerOp
 // UnimplementedIntakeServiceHandler returns CodeUnimplemented from all methods.
 type UnimplementedIntakeServiceHandler struct{}
 
+func (UnimplementedIntakeServiceHandler) CreateReferral(context.Context, *connect.Request[v1.CreateReferralRequest]) (*connect.Response[v1.CreateReferralResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.intake.v1.IntakeService.CreateReferral is not implemented"))
+}
+
+func (UnimplementedIntakeServiceHandler) GetReferral(context.Context, *connect.Request[v1.GetReferralRequest]) (*connect.Response[v1.GetReferralResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.intake.v1.IntakeService.GetReferral is not implemented"))
+}
+
+func (UnimplementedIntakeServiceHandler) ListReferrals(context.Context, *connect.Request[v1.ListReferralsRequest]) (*connect.Response[v1.ListReferralsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.intake.v1.IntakeService.ListReferrals is not implemented"))
+}
+
+func (UnimplementedIntakeServiceHandler) ChangeReferralStatus(context.Context, *connect.Request[v1.ChangeReferralStatusRequest]) (*connect.Response[v1.ChangeReferralStatusResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.intake.v1.IntakeService.ChangeReferralStatus is not implemented"))
+}
+
+func (UnimplementedIntakeServiceHandler) RecordAssessment(context.Context, *connect.Request[v1.RecordAssessmentRequest]) (*connect.Response[v1.RecordAssessmentResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.intake.v1.IntakeService.RecordAssessment is not implemented"))
+}
+
+func (UnimplementedIntakeServiceHandler) ListCareLevels(context.Context, *connect.Request[v1.ListCareLevelsRequest]) (*connect.Response[v1.ListCareLevelsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.intake.v1.IntakeService.ListCareLevels is not implemented"))
+}
+
 func (UnimplementedIntakeServiceHandler) AdmitPatient(context.Context, *connect.Request[v1.AdmitPatientRequest]) (*connect.Response[v1.AdmitPatientResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.intake.v1.IntakeService.AdmitPatient is not implemented"))
+}
+
+func (UnimplementedIntakeServiceHandler) ReferOut(context.Context, *connect.Request[v1.ReferOutRequest]) (*connect.Response[v1.ReferOutResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.intake.v1.IntakeService.ReferOut is not implemented"))
+}
+
+func (UnimplementedIntakeServiceHandler) GrantConsent(context.Context, *connect.Request[v1.GrantConsentRequest]) (*connect.Response[v1.GrantConsentResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.intake.v1.IntakeService.GrantConsent is not implemented"))
+}
+
+func (UnimplementedIntakeServiceHandler) RevokeConsent(context.Context, *connect.Request[v1.RevokeConsentRequest]) (*connect.Response[v1.RevokeConsentResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.intake.v1.IntakeService.RevokeConsent is not implemented"))
+}
+
+func (UnimplementedIntakeServiceHandler) ListConsents(context.Context, *connect.Request[v1.ListConsentsRequest]) (*connect.Response[v1.ListConsentsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.intake.v1.IntakeService.ListConsents is not implemented"))
+}
+
+func (UnimplementedIntakeServiceHandler) SetCoverage(context.Context, *connect.Request[v1.SetCoverageRequest]) (*connect.Response[v1.SetCoverageResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.intake.v1.IntakeService.SetCoverage is not implemented"))
+}
+
+func (UnimplementedIntakeServiceHandler) ListCoverage(context.Context, *connect.Request[v1.ListCoverageRequest]) (*connect.Response[v1.ListCoverageResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.intake.v1.IntakeService.ListCoverage is not implemented"))
+}
+
+func (UnimplementedIntakeServiceHandler) DischargePatient(context.Context, *connect.Request[v1.DischargePatientRequest]) (*connect.Response[v1.DischargePatientResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.intake.v1.IntakeService.DischargePatient is not implemented"))
 }
