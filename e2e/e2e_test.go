@@ -169,7 +169,7 @@ func startStack(ctx context.Context, t *testing.T) *stack.Stack {
 	logs := &servicetest.LogBuffer{}
 	s, err := stack.Up(ctx, stack.Options{
 		RepoRoot: root, RunDir: t.TempDir(), AdminURL: testkit.AdminURL(), Database: db,
-		Ports: ports, DevKey: "e2e-dev-key", Logs: logs, LogLevel: "info",
+		Ports: ports, DevKey: "e2e-dev-signing-key-0123", Logs: logs, LogLevel: "info",
 	})
 	if err != nil {
 		t.Logf("service logs:\n%s", logs)

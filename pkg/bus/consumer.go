@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -61,11 +62,14 @@ type ConsumerConfig struct {
 	Name           string   // durable name, "<service>--<purpose>"
 	Stream         string   // e.g. "INTAKE"
 	Subjects       []string // filter subjects
-	Batch          int      // messages per fetch, default 32
+	Batch          int      // most messages per fetch, default 32 (fewer when handlers are slow)
 	HandlerTimeout time.Duration
 	AckWait        time.Duration // must exceed HandlerTimeout; default HandlerTimeout*2+5s
-	MaxDeliver     int           // after this many attempts a failing message is dead-lettered; default 10
-	Backoff        func(attempt uint64) time.Duration
+	// MaxDeliver: after this many failed attempts a message is dead-lettered. The default (40,
+	// with the default backoff about 3 hours) outlasts a database failover or a deploy: an
+	// outage delays events, it does not dead-letter them. Permanent errors are dead-lettered at once.
+	MaxDeliver int
+	Backoff    func(attempt uint64) time.Duration // default 200 ms doubling to 5 min
 }
 
 func (c *ConsumerConfig) defaults() {
@@ -79,10 +83,10 @@ func (c *ConsumerConfig) defaults() {
 		c.AckWait = 2*c.HandlerTimeout + 5*time.Second
 	}
 	if c.MaxDeliver <= 0 {
-		c.MaxDeliver = 10
+		c.MaxDeliver = 40
 	}
 	if c.Backoff == nil {
-		c.Backoff = ExpBackoff(200*time.Millisecond, time.Minute)
+		c.Backoff = ExpBackoff(200*time.Millisecond, 5*time.Minute)
 	}
 }
 
@@ -106,9 +110,13 @@ type Consumer struct {
 	log     *slog.Logger
 	metrics *telemetry.Metrics
 	tracer  trace.Tracer
+	ready   atomic.Bool
+	// avgHandle is a moving average of the time one message takes, in nanoseconds; it sizes
+	// the next fetch so that a batch is done well within AckWait.
+	avgHandle atomic.Int64
 }
 
-// NewConsumer prepares a consumer; call Ensure then Run.
+// NewConsumer prepares a consumer; Run ensures the durable and then consumes.
 func NewConsumer(cfg ConsumerConfig, store *Store, js jetstream.JetStream, h Handler, log *slog.Logger, m *telemetry.Metrics) *Consumer {
 	cfg.defaults()
 	return &Consumer{cfg: cfg, store: store, js: js, handle: h, log: log.With("consumer", cfg.Name),
@@ -124,7 +132,7 @@ func (c *Consumer) Ensure(ctx context.Context) (jetstream.Consumer, error) {
 		Durable:        c.cfg.Name,
 		AckPolicy:      jetstream.AckExplicitPolicy,
 		AckWait:        c.cfg.AckWait,
-		MaxDeliver:     c.cfg.MaxDeliver + 1, // we dead-letter at MaxDeliver; the server's limit is a backstop
+		MaxDeliver:     -1, // the limit is enforced here, so the last attempt can still be dead-lettered
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 		MaxAckPending:  max(1000, c.cfg.Batch*4),
 		FilterSubjects: c.cfg.Subjects,
@@ -136,47 +144,83 @@ func (c *Consumer) Ensure(ctx context.Context) (jetstream.Consumer, error) {
 	return cons, nil
 }
 
-// Run fetches and handles messages until ctx ends; the message in hand is finished first
-// (graceful drain) and nothing un-acked is lost: JetStream redelivers it after AckWait.
+// Ready reports whether the durable consumer exists and Run is fetching.
+func (c *Consumer) Ready() bool { return c.ready.Load() }
+
+// Run ensures the durable consumer (waiting for its stream to exist), then fetches and handles
+// messages until ctx ends. On shutdown the message in hand is finished and the rest of the
+// batch is handed back for redelivery. A fetch that fails (NATS restarting, the consumer or
+// stream gone) backs off and ensures the consumer again.
 func (c *Consumer) Run(ctx context.Context) error {
+	backoff := ExpBackoff(100*time.Millisecond, 5*time.Second)
+	var failures uint64
 	var cons jetstream.Consumer
-	for {
-		var err error
-		if cons, err = c.Ensure(ctx); err == nil {
-			break
-		}
-		c.log.WarnContext(ctx, "consumer not ready; retrying", "error", err)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(time.Second):
-		}
-	}
 	for ctx.Err() == nil {
-		batch, err := cons.Fetch(c.cfg.Batch, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			if ctx.Err() == nil {
-				c.log.WarnContext(ctx, "fetch failed", "error", err)
-				time.Sleep(200 * time.Millisecond)
+		if cons == nil {
+			var err error
+			if cons, err = c.Ensure(ctx); err != nil {
+				c.ready.Store(false)
+				failures++
+				c.log.WarnContext(ctx, "consumer not ready; retrying", "error", err, "attempt", failures)
+				sleep(ctx, backoff(failures))
+				continue
 			}
+			c.ready.Store(true)
+		}
+		batch, err := cons.Fetch(c.fetchSize(), jetstream.FetchMaxWait(time.Second))
+		if err == nil {
+			c.handleBatch(ctx, batch)
+			err = batch.Error()
+		}
+		if err == nil || errors.Is(err, nats.ErrTimeout) || ctx.Err() != nil {
+			failures = 0
 			continue
 		}
-		fetched := time.Now()
-		for msg := range batch.Messages() {
-			// AckWait runs from the fetch, not from this message's turn: once a third of it
-			// has gone on earlier messages, reset the clock so the server does not redeliver
-			// a message that is only waiting in this batch.
-			if time.Since(fetched) > c.cfg.AckWait/3 {
-				_ = msg.InProgress()
-			}
-			// Finish the message even when shutdown starts mid-way: its transaction is short.
-			c.process(context.WithoutCancel(ctx), msg)
+		failures++
+		c.log.WarnContext(ctx, "fetch failed; backing off", "error", err, "attempt", failures)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
+			errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, nats.ErrNoResponders) || failures > 3 {
+			cons = nil // ensure it again
+			c.ready.Store(false)
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
-			c.log.DebugContext(ctx, "fetch ended", "error", err)
-		}
+		sleep(ctx, backoff(failures))
 	}
+	c.ready.Store(false)
 	return nil
+}
+
+func (c *Consumer) handleBatch(ctx context.Context, batch jetstream.MessageBatch) {
+	for msg := range batch.Messages() {
+		if ctx.Err() != nil {
+			// Shutting down: hand the rest back now rather than after AckWait.
+			_ = msg.NakWithDelay(time.Second)
+			continue
+		}
+		start := time.Now()
+		// Finish the message even when shutdown starts mid-way: its transaction is short.
+		c.process(context.WithoutCancel(ctx), msg)
+		took := int64(time.Since(start))
+		c.avgHandle.Store((c.avgHandle.Load()*7 + took) / 8)
+	}
+}
+
+// fetchSize asks for as many messages as can be handled in a third of AckWait at the recent
+// pace (AckWait starts for every message of a batch when it is fetched), between 1 and Batch.
+func (c *Consumer) fetchSize() int {
+	avg := c.avgHandle.Load()
+	if avg <= 0 {
+		return c.cfg.Batch
+	}
+	return int(min(max(int64(c.cfg.AckWait/3)/avg, 1), int64(c.cfg.Batch)))
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
 
 // process handles one message and settles it: ack, nak with delay, or dead-letter then term.

@@ -351,9 +351,55 @@ func TestConsumerConfigDefaults(t *testing.T) {
 	if c.AckWait <= c.HandlerTimeout {
 		t.Fatalf("AckWait %s must exceed HandlerTimeout %s", c.AckWait, c.HandlerTimeout)
 	}
-	if c.Batch != 32 || c.MaxDeliver != 10 || c.Backoff == nil {
+	if c.Batch != 32 || c.MaxDeliver != 40 || c.Backoff == nil {
 		t.Fatalf("defaults %+v", c)
 	}
+	// A failing dependency must be able to stay down for an hour (a failover, a deploy gone
+	// wrong) before its events are dead-lettered.
+	var budget time.Duration
+	for attempt := uint64(1); attempt < uint64(c.MaxDeliver); attempt++ {
+		budget += c.Backoff(attempt)
+	}
+	if budget < time.Hour {
+		t.Fatalf("default retries give up after %s, want at least an hour", budget)
+	}
+}
+
+func TestFetchSizeShrinksWhenHandlersAreSlow(t *testing.T) {
+	c := &Consumer{cfg: ConsumerConfig{}}
+	c.cfg.defaults() // AckWait 25s, Batch 32
+	if got := c.fetchSize(); got != 32 {
+		t.Fatalf("no history: fetch %d, want 32", got)
+	}
+	c.avgHandle.Store(int64(time.Millisecond))
+	if got := c.fetchSize(); got != 32 {
+		t.Fatalf("fast handlers: fetch %d, want 32", got)
+	}
+	c.avgHandle.Store(int64(2 * time.Second)) // a third of AckWait fits 4 such messages
+	if got := c.fetchSize(); got != 4 {
+		t.Fatalf("2s handlers: fetch %d, want 4", got)
+	}
+	c.avgHandle.Store(int64(time.Minute))
+	if got := c.fetchSize(); got != 1 {
+		t.Fatalf("very slow handlers: fetch %d, want 1", got)
+	}
+}
+
+// A consumer whose durable disappears (deleted by an operator, lost with a stream restore)
+// creates it again and goes on consuming.
+func TestConsumerRecoversWhenItsDurableIsDeleted(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{})
+	const name = "test--recreated"
+	c := f.startConsumer(ConsumerConfig{Name: name}, effectHandler(name, nil))
+	f.emit("before")
+	f.drain(f.relay(RelayConfig{}))
+	eventually(t, "first event applied", func() bool { return f.effects(name)["before"] == 1 })
+	must(t, f.js.DeleteConsumer(context.Background(), testStream, name))
+	f.emit("after")
+	f.drain(f.relay(RelayConfig{}))
+	eventually(t, "event after the deletion applied", func() bool { return f.effects(name)["after"] == 1 })
+	eventually(t, "consumer ready again", c.Ready)
 }
 
 func TestPermanent(t *testing.T) {

@@ -21,12 +21,14 @@ import (
 
 // RelayConfig tunes the outbox relay.
 type RelayConfig struct {
-	Batch        int           // rows per round, default 256
-	IdlePoll     time.Duration // longest sleep when idle, default 1s
-	PublishWait  time.Duration // how long to wait for JetStream acks, default 10s
-	Retention    time.Duration // how long published rows are kept for re-publish, default 7 days
-	PruneEvery   time.Duration // default 10m
-	LockKeyScope string        // advisory lock scope, default the schema name
+	Batch       int           // rows per round, default 256
+	IdlePoll    time.Duration // longest sleep when idle, default 1s
+	PublishWait time.Duration // how long to wait for JetStream acks, default 10s
+	Retention   time.Duration // how long published rows are kept for re-publish, default 7 days
+	// InboxRetention: how long consumers remember applied event ids, default 37 days (the
+	// streams' 30-day retention plus the outbox's 7).
+	InboxRetention time.Duration
+	PruneEvery     time.Duration // default 10m
 }
 
 // Relay publishes outbox rows to JetStream in commit order. Only rows whose transaction id is
@@ -64,14 +66,14 @@ func NewRelay(store *Store, js jetstream.JetStream, schema string, cfg RelayConf
 	if cfg.Retention <= 0 {
 		cfg.Retention = 7 * 24 * time.Hour
 	}
+	if cfg.InboxRetention <= 0 {
+		cfg.InboxRetention = 37 * 24 * time.Hour
+	}
 	if cfg.PruneEvery <= 0 {
 		cfg.PruneEvery = 10 * time.Minute
 	}
-	if cfg.LockKeyScope == "" {
-		cfg.LockKeyScope = schema
-	}
 	h := fnv.New64a()
-	_, _ = h.Write([]byte("trellis-outbox-relay:" + cfg.LockKeyScope))
+	_, _ = h.Write([]byte("trellis-outbox-relay:" + schema))
 	return &Relay{store: store, js: js, cfg: cfg, lockKey: int64(h.Sum64()), log: log, metrics: m,
 		tracer: telemetry.Tracer("trellis/bus")}
 }
@@ -83,9 +85,22 @@ func (r *Relay) Run(ctx context.Context) error {
 	nextPrune, nextObserve := time.Now(), time.Now()
 	for {
 		n, err := r.RunOnce(ctx)
-		switch {
-		case ctx.Err() != nil:
+		if ctx.Err() != nil {
 			return nil
+		}
+		// Housekeeping runs on its own clock, also while a backlog drains (when the backlog
+		// metrics matter most).
+		if time.Now().After(nextPrune) {
+			if err := r.prune(ctx); err != nil && ctx.Err() == nil {
+				r.log.WarnContext(ctx, "outbox prune failed", "error", err)
+			}
+			nextPrune = time.Now().Add(r.cfg.PruneEvery)
+		}
+		if time.Now().After(nextObserve) {
+			r.observeBacklog(ctx)
+			nextObserve = time.Now().Add(5 * time.Second)
+		}
+		switch {
 		case err != nil:
 			r.log.WarnContext(ctx, "outbox relay round failed", "error", err)
 			idle = min(max(idle*2, 100*time.Millisecond), r.cfg.IdlePoll)
@@ -96,16 +111,6 @@ func (r *Relay) Run(ctx context.Context) error {
 			idle = 10 * time.Millisecond
 		default:
 			idle = min(idle*2, r.cfg.IdlePoll)
-		}
-		if time.Now().After(nextPrune) {
-			if err := r.prune(ctx); err != nil && ctx.Err() == nil {
-				r.log.WarnContext(ctx, "outbox prune failed", "error", err)
-			}
-			nextPrune = time.Now().Add(r.cfg.PruneEvery)
-		}
-		if time.Now().After(nextObserve) {
-			r.observeBacklog(ctx)
-			nextObserve = time.Now().Add(5 * time.Second)
 		}
 		t := time.NewTimer(idle)
 		select {
@@ -206,7 +211,6 @@ func (r *Relay) publish(ctx context.Context, batch []outboxRow) error {
 			))
 		telemetry.Propagator.Inject(sctx, carrier) // the consumer's span is a child of this one
 		msg := &nats.Msg{Subject: o.subject, Data: o.payload, Header: nats.Header(carrier)}
-		msg.Header[HeaderMsgID] = []string{o.eventID}
 		f, err := r.js.PublishMsgAsync(msg, jetstream.WithMsgID(o.eventID))
 		if err != nil {
 			span.RecordError(err)
@@ -238,9 +242,16 @@ func (r *Relay) publish(ctx context.Context, batch []outboxRow) error {
 	return errors.Join(errs...)
 }
 
+// prune deletes published outbox rows past their retention, and inbox rows old enough that
+// JetStream can no longer redeliver their event (stream retention plus outbox retention, so a
+// re-published event is still recognised).
 func (r *Relay) prune(ctx context.Context) error {
-	_, err := r.store.Pool.Exec(ctx, "DELETE FROM outbox WHERE published_at < now() - $1::interval",
-		fmt.Sprintf("%d seconds", int64(r.cfg.Retention.Seconds())))
+	if _, err := r.store.Pool.Exec(ctx, "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
+		r.cfg.Retention.Seconds()); err != nil {
+		return err
+	}
+	_, err := r.store.Pool.Exec(ctx, "DELETE FROM inbox WHERE received_at < now() - make_interval(secs => $1)",
+		r.cfg.InboxRetention.Seconds())
 	return err
 }
 

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -72,6 +73,25 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfgs ...jetstrea
 	for _, c := range cfgs {
 		if _, err := js.CreateOrUpdateStream(ctx, c); err != nil {
 			return fmt.Errorf("bus: ensure stream %s: %w", c.Name, err)
+		}
+	}
+	return nil
+}
+
+// CreateMissingStreams creates each stream that does not exist yet and leaves existing ones
+// as they are: a service creates the streams it consumes (so it can start before their
+// producer) without overriding the producer's settings.
+func CreateMissingStreams(ctx context.Context, js jetstream.JetStream, cfgs ...jetstream.StreamConfig) error {
+	for _, c := range cfgs {
+		_, err := js.Stream(ctx, c.Name)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("bus: look up stream %s: %w", c.Name, err)
+		}
+		if _, err := js.CreateStream(ctx, c); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("bus: create stream %s: %w", c.Name, err)
 		}
 	}
 	return nil

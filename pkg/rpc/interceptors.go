@@ -10,6 +10,7 @@ import (
 	"buf.build/go/protovalidate"
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/trellis-health/trellis/pkg/auth"
@@ -116,9 +117,15 @@ func observeInterceptor(m *telemetry.Metrics, log *slog.Logger) connect.UnaryInt
 			}
 			attrs := []any{"procedure", proc, "code", code, "duration_ms", time.Since(start).Milliseconds()}
 			if code == "unknown" {
-				// An error the handler did not classify: operators need it. pgx errors carry
-				// the message and SQL state, not the row values (those are in Detail).
-				attrs = append(attrs, "error", err.Error())
+				// An error the handler did not classify: operators need it, but Postgres
+				// messages can quote input values, so for those only the SQL state and the
+				// constraint are logged.
+				var pgErr *pgconn.PgError
+				if errors.As(err, &pgErr) {
+					attrs = append(attrs, "sqlstate", pgErr.Code, "constraint", pgErr.ConstraintName)
+				} else {
+					attrs = append(attrs, "error", err.Error())
+				}
 			}
 			log.Log(ctx, level, "rpc", attrs...)
 			if code == "unknown" {

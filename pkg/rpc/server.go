@@ -18,6 +18,10 @@ import (
 	"github.com/trellis-health/trellis/pkg/telemetry"
 )
 
+// MaxRequestBytes caps a request body (Connect reads it before any interceptor runs, so this
+// also bounds what an unauthenticated caller can make the server hold).
+const MaxRequestBytes = 1 << 20
+
 // Check is a readiness probe: nil means ready.
 type Check struct {
 	Name string
@@ -46,7 +50,7 @@ func NewServer(log *slog.Logger, m *telemetry.Metrics, verifier *auth.Verifier, 
 		return nil, err
 	}
 	s := &Server{mux: http.NewServeMux(), log: log, checks: checks, metrics: m}
-	s.opts = []connect.HandlerOption{connect.WithInterceptors(
+	s.opts = []connect.HandlerOption{connect.WithReadMaxBytes(MaxRequestBytes), connect.WithInterceptors(
 		tracing, observeInterceptor(m, log), causeInterceptor(), authInterceptor(verifier, policy), validateInterceptor(validator),
 		refuseStreaming{},
 	)}
@@ -103,7 +107,8 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener, grace time.
 	p := new(http.Protocols)
 	p.SetHTTP1(true)
 	p.SetUnencryptedHTTP2(true) // gRPC without TLS inside the cluster
-	srv := &http.Server{Handler: s.mux, Protocols: p, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: s.mux, Protocols: p, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

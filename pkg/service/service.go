@@ -38,11 +38,12 @@ type Base struct {
 	DatabaseURL     string        `env:"DATABASE_URL" required:"true" secret:"true" help:"Postgres URL of this service's own login role"`
 	DBSchema        string        `env:"DB_SCHEMA" help:"Postgres schema this service owns (default: the service name)"`
 	DBMaxConns      int           `env:"DB_MAX_CONNS" default:"10" help:"maximum pooled Postgres connections"`
-	NATSURL         string        `env:"NATS_URL" default:"nats://127.0.0.1:4222" help:"NATS server URL(s), comma separated"`
+	NATSURL         string        `env:"NATS_URL" default:"nats://127.0.0.1:4222" secret:"true" help:"NATS server URL(s), comma separated (credentials in it are masked when printed)"`
 	NATSCreds       string        `env:"NATS_CREDS" help:"path to a NATS credentials file (empty: none)"`
 	StreamReplicas  int           `env:"NATS_STREAM_REPLICAS" default:"1" help:"JetStream stream replicas (3 in production)"`
 	StreamStorage   string        `env:"NATS_STREAM_STORAGE" default:"file" help:"JetStream storage: file or memory"`
-	AuthDevKey      string        `env:"AUTH_DEV_KEY" secret:"true" help:"dev mode: HS256 key for locally minted tokens (never in production)"`
+	AuthDevMode     bool          `env:"AUTH_DEV_MODE" default:"false" help:"accept locally minted HS256 tokens signed with AUTH_DEV_KEY (dev stacks and tests only)"`
+	AuthDevKey      string        `env:"AUTH_DEV_KEY" secret:"true" help:"dev mode: HS256 key for locally minted tokens (needs AUTH_DEV_MODE=true)"`
 	AuthJWKSURL     string        `env:"AUTH_JWKS_URL" help:"OpenID Connect JWKS URL used to verify tokens"`
 	AuthIssuer      string        `env:"AUTH_ISSUER" default:"trellis-dev" help:"expected token issuer"`
 	AuthAudience    string        `env:"AUTH_AUDIENCE" default:"trellis" help:"expected token audience"`
@@ -247,17 +248,21 @@ func LoadConfig(spec Spec, cfg Config, env map[string]string) error {
 // Tracing uses the global OpenTelemetry provider (Run installs it; tests install their own).
 func Serve(ctx context.Context, spec Spec, cfg Config, log *slog.Logger, ready chan<- string) error {
 	b := cfg.base()
-	verifier, err := newVerifier(b)
+	verifier, err := newVerifier(b, log)
 	if err != nil {
 		return err
 	}
 	return withPlatform(ctx, spec, b, log, true, func(ctx context.Context, p *Platform) error {
-		streams := append([]string{spec.Name}, spec.Consumes...)
-		cfgs := bus.PlatformStreams(p.Streams)
-		for _, c := range streams {
-			cfgs = append(cfgs, bus.ContextStream(c, p.Streams))
+		// A service owns (creates and updates) only its own stream. The streams it consumes
+		// and the platform's are created if missing, never changed: their owners' settings win.
+		if err := bus.EnsureStreams(ctx, p.JS, bus.ContextStream(spec.Name, p.Streams)); err != nil {
+			return err
 		}
-		if err := bus.EnsureStreams(ctx, p.JS, cfgs...); err != nil {
+		others := bus.PlatformStreams(p.Streams)
+		for _, c := range spec.Consumes {
+			others = append(others, bus.ContextStream(c, p.Streams))
+		}
+		if err := bus.CreateMissingStreams(ctx, p.JS, others...); err != nil {
 			return err
 		}
 		srv, err := rpc.NewServer(log, p.Metrics, verifier, spec.Policy,
@@ -268,6 +273,14 @@ func Serve(ctx context.Context, spec Spec, cfg Config, log *slog.Logger, ready c
 				}
 				_, err := p.JS.AccountInfo(ctx)
 				return err
+			}},
+			rpc.Check{Name: "consumers", Fn: func(context.Context) error {
+				for _, c := range p.consumers {
+					if !c.Ready() {
+						return fmt.Errorf("consumer %s not running", c.Name())
+					}
+				}
+				return nil
 			}},
 		)
 		if err != nil {
@@ -303,18 +316,29 @@ func Serve(ctx context.Context, spec Spec, cfg Config, log *slog.Logger, ready c
 			ready <- ln.Addr().String()
 		}
 		err = g.Wait()
+		// Publish what the drain committed, so a service scaled down for good leaves nothing behind.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.ShutdownTimeout)
+		if _, ferr := relay.RunOnce(fctx); ferr != nil {
+			log.Warn("final outbox flush failed; the next start publishes the rest", "error", ferr)
+		}
+		cancel()
 		log.Info("service stopped")
 		return err
 	})
 }
 
-func newVerifier(b *Base) (*auth.Verifier, error) {
+func newVerifier(b *Base, log *slog.Logger) (*auth.Verifier, error) {
 	switch {
 	case b.AuthJWKSURL != "":
 		return auth.NewJWKSVerifier(b.AuthJWKSURL, b.AuthIssuer, b.AuthAudience, nil), nil
-	case b.AuthDevKey != "":
+	case b.AuthDevKey != "" && !b.AuthDevMode:
+		return nil, errors.New("AUTH_DEV_KEY is set but AUTH_DEV_MODE is not true: dev tokens are for local stacks only; set AUTH_JWKS_URL in production")
+	case b.AuthDevMode && len(b.AuthDevKey) < 16:
+		return nil, errors.New("AUTH_DEV_MODE needs an AUTH_DEV_KEY of at least 16 bytes")
+	case b.AuthDevMode:
+		log.Warn("DEV MODE: accepting locally minted tokens signed with AUTH_DEV_KEY; never run this in production")
 		return auth.NewDevVerifier([]byte(b.AuthDevKey), b.AuthIssuer, b.AuthAudience), nil
 	default:
-		return nil, errors.New("set AUTH_JWKS_URL (production) or AUTH_DEV_KEY (dev mode)")
+		return nil, errors.New("set AUTH_JWKS_URL (production), or AUTH_DEV_MODE=true with AUTH_DEV_KEY (dev stacks and tests)")
 	}
 }

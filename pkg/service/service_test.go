@@ -61,7 +61,7 @@ func TestServeRunsTheWholePlatform(t *testing.T) {
 	spec := demoSpec(platform, &cfg)
 	err := service.LoadConfig(spec, &cfg, map[string]string{
 		"DATABASE_URL": testkit.Database(t), "NATS_URL": n.URL, "HTTP_ADDR": "127.0.0.1:0",
-		"AUTH_DEV_KEY": "dev", "NATS_STREAM_STORAGE": "memory", "DEMO_GREETING": "hi",
+		"AUTH_DEV_KEY": "dev-key-for-tests-0123", "AUTH_DEV_MODE": "true", "NATS_STREAM_STORAGE": "memory", "DEMO_GREETING": "hi",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -154,6 +154,15 @@ func TestServeNeedsAnAuthMode(t *testing.T) {
 	err := service.Serve(context.Background(), spec, &cfg, slog.New(slog.DiscardHandler), nil)
 	if err == nil || !strings.Contains(err.Error(), "AUTH_DEV_KEY") {
 		t.Fatalf("err %v", err)
+	}
+	// A dev key alone (say, copied from a dev stack into production) is refused.
+	if err := service.LoadConfig(spec, &cfg, map[string]string{"DATABASE_URL": "postgres://x@127.0.0.1:1/x",
+		"AUTH_DEV_KEY": "dev-key-for-tests-0123"}); err != nil {
+		t.Fatal(err)
+	}
+	err = service.Serve(context.Background(), spec, &cfg, slog.New(slog.DiscardHandler), nil)
+	if err == nil || !strings.Contains(err.Error(), "AUTH_DEV_MODE") {
+		t.Fatalf("dev key without dev mode: err %v", err)
 	}
 }
 

@@ -187,7 +187,7 @@ func (s *Stack) startTraceSink() error {
 func (s *Stack) startMailpit(ctx context.Context) error {
 	bin := filepath.Join(s.Opts.RepoRoot, "bin", "mailpit")
 	if _, err := os.Stat(bin); err != nil {
-		return fmt.Errorf("mailpit not built: run scripts/build-mailpit.sh (make tools)")
+		return fmt.Errorf("mailpit not built: run scripts/build-mailpit.sh (make mailpit)")
 	}
 	dir := filepath.Join(s.Opts.RunDir, "mailpit")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -241,6 +241,7 @@ func (s *Stack) serviceEnv(svc, dbURL string) []string {
 		"DB_SCHEMA=" + svc,
 		"NATS_URL=" + s.NATSURL,
 		"AUTH_DEV_KEY=" + s.Opts.DevKey,
+		"AUTH_DEV_MODE=true",
 		"LOG_LEVEL=" + s.Opts.LogLevel,
 		"OTEL_EXPORTER_OTLP_ENDPOINT=" + fmt.Sprintf("http://127.0.0.1:%d", s.Ports["otlp"]),
 		"OTEL_BSP_SCHEDULE_DELAY=200",

@@ -77,7 +77,7 @@ func Start(t testing.TB, spec service.Spec, cfg service.Config, env map[string]s
 	t.Helper()
 	vars := map[string]string{
 		"HTTP_ADDR": "127.0.0.1:0", "SHUTDOWN_TIMEOUT": "2s", "LOG_LEVEL": "warn",
-		"AUTH_DEV_KEY": DevKey, "DB_SCHEMA": spec.Name,
+		"AUTH_DEV_KEY": DevKey, "AUTH_DEV_MODE": "true", "DB_SCHEMA": spec.Name,
 	}
 	for k, v := range env {
 		vars[k] = v

@@ -20,7 +20,7 @@ import (
 const defaultAdminURL = "postgres://trellis:trellis@127.0.0.1:5432/trellis?sslmode=disable"
 
 // devKey is the dev stack's token signing key. It is a well-known dev value on purpose:
-// services accept it only when AUTH_DEV_KEY is set, which production never does.
+// services accept it only with AUTH_DEV_MODE=true, which production never sets.
 const devKey = "trellis-dev-signing-key-not-for-production"
 
 func main() {
