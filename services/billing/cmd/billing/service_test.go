@@ -254,7 +254,7 @@ func TestGetAccount(t *testing.T) {
 		{"billing of another clinic", token([]string{"billing"}, clinicB), patient, connect.CodeNotFound},
 		{"no clinics", token([]string{"billing"}), patient, connect.CodeNotFound},
 		{"clinician role", token([]string{"clinician"}, clinicA), patient, connect.CodePermissionDenied},
-		{"intake role", token([]string{"intake"}, auth.AllClinics), patient, connect.CodePermissionDenied},
+		{"intake coordinator role", token([]string{"intake_coordinator"}, auth.AllClinics), patient, connect.CodePermissionDenied},
 		{"no token", "", patient, connect.CodeUnauthenticated},
 		{"token signed with another key", forged, patient, connect.CodeUnauthenticated},
 		{"expired token", expired, patient, connect.CodeUnauthenticated},

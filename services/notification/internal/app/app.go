@@ -35,8 +35,6 @@ type Repository interface {
 	// RecordFailure records failed attempt number attempt (a no-op if another dispatcher has
 	// claimed the message since): retry after retryIn, or mark it failed when giveUp.
 	RecordFailure(ctx context.Context, id string, attempt int, code string, retryIn time.Duration, giveUp bool) error
-	// RecipientClinic returns the clinic of the patient's recipient copy, "" when none.
-	RecipientClinic(ctx context.Context, patientID string) (string, error)
 	// ListMessages returns the patient's messages, newest first.
 	ListMessages(ctx context.Context, patientID string) ([]domain.Message, error)
 }
@@ -111,19 +109,12 @@ func (a *App) QueueWelcome(ctx context.Context, tx pgx.Tx, patientID, clinicID s
 	return nil
 }
 
-// ListMessages returns a patient's messages that the caller's clinics allow, newest first. A
-// patient of a clinic the caller may not see is refused rather than shown as empty; an
-// unknown patient has no messages.
+// ListMessages returns a patient's messages that the caller's clinics allow, newest first.
+// A patient of a clinic the caller may not see looks exactly like an unknown patient (no
+// messages): whether someone is a patient of an SUD program is itself protected (42 CFR Part 2).
 func (a *App) ListMessages(ctx context.Context, patientID string) ([]domain.Message, error) {
 	p := auth.PrincipalFrom(ctx)
 	if p == nil {
-		return nil, ErrPermissionDenied
-	}
-	clinic, err := a.repo.RecipientClinic(ctx, patientID)
-	if err != nil {
-		return nil, err
-	}
-	if clinic != "" && !p.CanSeeClinic(clinic) {
 		return nil, ErrPermissionDenied
 	}
 	all, err := a.repo.ListMessages(ctx, patientID)
@@ -135,9 +126,6 @@ func (a *App) ListMessages(ctx context.Context, patientID string) ([]domain.Mess
 		if p.CanSeeClinic(m.ClinicID) {
 			visible = append(visible, m)
 		}
-	}
-	if len(all) > 0 && len(visible) == 0 {
-		return nil, ErrPermissionDenied
 	}
 	return visible, nil
 }

@@ -34,7 +34,7 @@ func spec() service.Spec {
 		Migrations:  migrations.FS,
 		Consumes:    []string{"intake"},
 		Policy: rpc.Policy{
-			schedulingv1connect.SchedulingServiceGetEnrollmentProcedure: {"clinician", "intake", "admin"},
+			schedulingv1connect.SchedulingServiceGetEnrollmentProcedure: {"clinician", "intake_coordinator", "admin"},
 		},
 		Setup: setup,
 	}

@@ -249,7 +249,7 @@ func TestGetEnrollment(t *testing.T) {
 		want    connect.Code // 0: ok
 	}{
 		{"clinician in the clinic", token([]string{"clinician"}, clinicA), patient, 0},
-		{"intake in the clinic", token([]string{"intake"}, clinicB, clinicA), patient, 0},
+		{"intake coordinator in the clinic", token([]string{"intake_coordinator"}, clinicB, clinicA), patient, 0},
 		{"admin of every clinic", token([]string{"admin"}, auth.AllClinics), patient, 0},
 		{"unknown patient", token([]string{"admin"}, auth.AllClinics), bus.NewID(), connect.CodeNotFound},
 		// Another clinic's patient looks absent: existence is not disclosed (see ports/rpc).

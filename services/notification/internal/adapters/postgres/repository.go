@@ -3,7 +3,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -120,16 +119,6 @@ func (r *Repository) RecordFailure(ctx context.Context, id string, attempt int, 
 		WHERE id = $1 AND attempts = $2 AND status = 'queued'`,
 		id, attempt, code, giveUp, retryIn.Seconds())
 	return err
-}
-
-// RecipientClinic implements app.Repository.
-func (r *Repository) RecipientClinic(ctx context.Context, patientID string) (string, error) {
-	var clinic string
-	err := r.pool.QueryRow(ctx, `SELECT clinic_id::text FROM recipients WHERE patient_id = $1`, patientID).Scan(&clinic)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
-	}
-	return clinic, err
 }
 
 // ListMessages implements app.Repository.

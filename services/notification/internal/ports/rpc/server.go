@@ -15,7 +15,7 @@ import (
 
 // Policy is who may call what; the clinic is checked per patient by the application.
 var Policy = map[string][]string{
-	notificationv1connect.NotificationServiceListMessagesProcedure: {"clinician", "intake", "admin"},
+	notificationv1connect.NotificationServiceListMessagesProcedure: {"clinician", "intake_coordinator", "admin"},
 }
 
 // Server implements notificationv1connect.NotificationServiceHandler.
