@@ -6,6 +6,10 @@ MODULES    := pkg proto services/intake services/scheduling services/billing ser
 SERVICES   := intake scheduling billing notification
 TOOLS      := $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-connect-go $(BIN)/staticcheck
 GO_TEST_FLAGS ?= -count=1 -timeout 15m
+# Tests use the same database as the dev stack when one is given.
+ifdef DATABASE_URL
+export TEST_DATABASE_URL ?= $(DATABASE_URL)
+endif
 
 .PHONY: help run test test-unit test-e2e lint generate build bench tools mailpit postgres token clean
 

@@ -135,38 +135,63 @@ func MintDev(key []byte, issuer, audience, subject string, roles, clinics []stri
 type jwks struct {
 	url     string
 	client  *http.Client
-	mu      sync.Mutex
+	mu      sync.RWMutex // guards keys and tried
 	keys    map[string]any
-	fetched time.Time
+	tried   time.Time  // last fetch attempt, successful or not
+	fetchMu sync.Mutex // one fetch at a time
 }
+
+// refetchEvery bounds how often an unknown key id (or a failing issuer) causes a fetch.
+const refetchEvery = 30 * time.Second
 
 func (k *jwks) keyfunc(t *jwt.Token) (any, error) {
 	kid, _ := t.Header["kid"].(string)
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if key, ok := k.keys[kid]; ok {
-		return key, nil
+	k.mu.RLock()
+	key, ok := k.keys[kid]
+	recent := time.Since(k.tried) < refetchEvery
+	k.mu.RUnlock()
+	if ok {
+		return key, nil // the common case never waits for a fetch
 	}
-	if time.Since(k.fetched) < 30*time.Second && k.keys != nil {
+	if recent {
 		return nil, fmt.Errorf("unknown key id %q", kid)
 	}
-	if err := k.refresh(); err != nil {
+	k.fetchMu.Lock()
+	defer k.fetchMu.Unlock()
+	k.mu.RLock()
+	key, ok = k.keys[kid]
+	recent = time.Since(k.tried) < refetchEvery
+	k.mu.RUnlock()
+	if ok {
+		return key, nil // another caller fetched it meanwhile
+	}
+	if recent {
+		return nil, fmt.Errorf("unknown key id %q", kid)
+	}
+	keys, err := k.refresh()
+	k.mu.Lock()
+	k.tried = time.Now() // failures count too: a down issuer is not hammered
+	if err == nil {
+		k.keys = keys
+	}
+	k.mu.Unlock()
+	if err != nil {
 		return nil, err
 	}
-	if key, ok := k.keys[kid]; ok {
+	if key, ok := keys[kid]; ok {
 		return key, nil
 	}
 	return nil, fmt.Errorf("unknown key id %q", kid)
 }
 
-func (k *jwks) refresh() error {
+func (k *jwks) refresh() (map[string]any, error) {
 	resp, err := k.client.Get(k.url)
 	if err != nil {
-		return fmt.Errorf("fetch jwks: %w", err)
+		return nil, fmt.Errorf("fetch jwks: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("fetch jwks: status %d", resp.StatusCode)
+		return nil, fmt.Errorf("fetch jwks: status %d", resp.StatusCode)
 	}
 	var set struct {
 		Keys []struct {
@@ -174,7 +199,7 @@ func (k *jwks) refresh() error {
 		} `json:"keys"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(nil, resp.Body, 1<<20)).Decode(&set); err != nil {
-		return fmt.Errorf("decode jwks: %w", err)
+		return nil, fmt.Errorf("decode jwks: %w", err)
 	}
 	keys := map[string]any{}
 	for _, j := range set.Keys {
@@ -206,8 +231,7 @@ func (k *jwks) refresh() error {
 			}
 		}
 	}
-	k.keys, k.fetched = keys, time.Now()
-	return nil
+	return keys, nil
 }
 
 func b64int(s string) *big.Int {

@@ -190,7 +190,7 @@ func TestJWKSVerifierAndKeyRotation(t *testing.T) {
 	}
 	// ...and once the cache is older than that, the unknown key id triggers a refresh.
 	ks.mu.Lock()
-	ks.fetched = time.Now().Add(-31 * time.Second)
+	ks.tried = time.Now().Add(-31 * time.Second)
 	ks.mu.Unlock()
 	if _, err := v.Verify(ctx, tok2); err != nil {
 		t.Fatalf("rotated key: %v", err)
@@ -245,5 +245,30 @@ func TestJWKSVerifierIssuerDown(t *testing.T) {
 	v := NewJWKSVerifier(srv.URL, "", "", nil)
 	if _, err := v.Verify(context.Background(), signed(t, jwt.SigningMethodRS256, "k", k, "i", "a")); !errors.Is(err, ErrInvalidToken) {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// While the issuer is down, failed fetches are rate-limited too: a burst of tokens with an
+// unknown key id causes one fetch, not one each.
+func TestJWKSDownIssuerIsNotHammered(t *testing.T) {
+	var fetches atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fetches.Add(1)
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	v := NewJWKSVerifier(srv.URL, "https://idp.example", "trellis", nil)
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := signed(t, jwt.SigningMethodRS256, "k1", k, "https://idp.example", "trellis")
+	for range 5 {
+		if _, err := v.Verify(context.Background(), tok); err == nil {
+			t.Fatal("verified a token while the issuer is down")
+		}
+	}
+	if n := fetches.Load(); n != 1 {
+		t.Fatalf("%d fetches for 5 tokens, want 1", n)
 	}
 }

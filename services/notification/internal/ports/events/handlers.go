@@ -27,7 +27,7 @@ func Consumers() (admissions, accounts bus.ConsumerConfig) {
 	admissions = bus.ConsumerConfig{Name: "notification--admissions", Stream: "INTAKE",
 		Subjects: []string{SubjectPatientAdmitted}}
 	// AccountOpened may overtake PatientAdmitted (different streams): it is retried until the
-	// recipient copy exists, for long enough (about 40 minutes) to ride out a stalled intake
+	// recipient copy exists, for long enough (about 30 minutes) to ride out a stalled intake
 	// consumer before it is dead-lettered.
 	accounts = bus.ConsumerConfig{Name: "notification--accounts", Stream: "BILLING",
 		Subjects: []string{SubjectAccountOpened}, MaxDeliver: 25,
