@@ -452,6 +452,105 @@ func (x *PatientAdmitted) GetLevelOfCare() string {
 	return ""
 }
 
+// PatientContactRecorded: how to reach a patient, for notification's own copy. It has a subject
+// of its own so that only the service that sends messages subscribes to contact details
+// (NATS permissions are per subject); other services learn of a patient by id only.
+// Subject: trellis.intake.patient.contact_recorded.v1
+type PatientContactRecorded struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	ClinicId  string                 `protobuf:"bytes,2,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	// How the patient wants to be addressed in messages (given name only).
+	PreferredName string `protobuf:"bytes,3,opt,name=preferred_name,json=preferredName,proto3" json:"preferred_name,omitempty"`
+	Email         string `protobuf:"bytes,4,opt,name=email,proto3" json:"email,omitempty"`
+	// E.164; empty when not known.
+	Phone string `protobuf:"bytes,5,opt,name=phone,proto3" json:"phone,omitempty"`
+	// IANA time zone of the clinic, for quiet hours and dates in messages.
+	ClinicTimeZone string                 `protobuf:"bytes,6,opt,name=clinic_time_zone,json=clinicTimeZone,proto3" json:"clinic_time_zone,omitempty"`
+	RecordedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=recorded_at,json=recordedAt,proto3" json:"recorded_at,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PatientContactRecorded) Reset() {
+	*x = PatientContactRecorded{}
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PatientContactRecorded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PatientContactRecorded) ProtoMessage() {}
+
+func (x *PatientContactRecorded) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PatientContactRecorded.ProtoReflect.Descriptor instead.
+func (*PatientContactRecorded) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PatientContactRecorded) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *PatientContactRecorded) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *PatientContactRecorded) GetPreferredName() string {
+	if x != nil {
+		return x.PreferredName
+	}
+	return ""
+}
+
+func (x *PatientContactRecorded) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *PatientContactRecorded) GetPhone() string {
+	if x != nil {
+		return x.Phone
+	}
+	return ""
+}
+
+func (x *PatientContactRecorded) GetClinicTimeZone() string {
+	if x != nil {
+		return x.ClinicTimeZone
+	}
+	return ""
+}
+
+func (x *PatientContactRecorded) GetRecordedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RecordedAt
+	}
+	return nil
+}
+
 // PatientReferredOut: the decision was another level of care or provider. No free-text reason.
 // Subject: trellis.intake.patient.referred_out.v1
 type PatientReferredOut struct {
@@ -466,7 +565,7 @@ type PatientReferredOut struct {
 
 func (x *PatientReferredOut) Reset() {
 	*x = PatientReferredOut{}
-	mi := &file_trellis_intake_v1_events_proto_msgTypes[4]
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -478,7 +577,7 @@ func (x *PatientReferredOut) String() string {
 func (*PatientReferredOut) ProtoMessage() {}
 
 func (x *PatientReferredOut) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_intake_v1_events_proto_msgTypes[4]
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -491,7 +590,7 @@ func (x *PatientReferredOut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatientReferredOut.ProtoReflect.Descriptor instead.
 func (*PatientReferredOut) Descriptor() ([]byte, []int) {
-	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{4}
+	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PatientReferredOut) GetReferralId() string {
@@ -547,7 +646,7 @@ type ConsentGranted struct {
 
 func (x *ConsentGranted) Reset() {
 	*x = ConsentGranted{}
-	mi := &file_trellis_intake_v1_events_proto_msgTypes[5]
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -559,7 +658,7 @@ func (x *ConsentGranted) String() string {
 func (*ConsentGranted) ProtoMessage() {}
 
 func (x *ConsentGranted) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_intake_v1_events_proto_msgTypes[5]
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -572,7 +671,7 @@ func (x *ConsentGranted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsentGranted.ProtoReflect.Descriptor instead.
 func (*ConsentGranted) Descriptor() ([]byte, []int) {
-	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{5}
+	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ConsentGranted) GetConsentId() string {
@@ -681,7 +780,7 @@ type ConsentRevoked struct {
 
 func (x *ConsentRevoked) Reset() {
 	*x = ConsentRevoked{}
-	mi := &file_trellis_intake_v1_events_proto_msgTypes[6]
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -693,7 +792,7 @@ func (x *ConsentRevoked) String() string {
 func (*ConsentRevoked) ProtoMessage() {}
 
 func (x *ConsentRevoked) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_intake_v1_events_proto_msgTypes[6]
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -706,7 +805,7 @@ func (x *ConsentRevoked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsentRevoked.ProtoReflect.Descriptor instead.
 func (*ConsentRevoked) Descriptor() ([]byte, []int) {
-	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{6}
+	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ConsentRevoked) GetConsentId() string {
@@ -755,7 +854,7 @@ type CoverageChanged struct {
 
 func (x *CoverageChanged) Reset() {
 	*x = CoverageChanged{}
-	mi := &file_trellis_intake_v1_events_proto_msgTypes[7]
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -767,7 +866,7 @@ func (x *CoverageChanged) String() string {
 func (*CoverageChanged) ProtoMessage() {}
 
 func (x *CoverageChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_intake_v1_events_proto_msgTypes[7]
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -780,7 +879,7 @@ func (x *CoverageChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoverageChanged.ProtoReflect.Descriptor instead.
 func (*CoverageChanged) Descriptor() ([]byte, []int) {
-	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{7}
+	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CoverageChanged) GetCoverage() *Coverage {
@@ -806,7 +905,7 @@ type PatientDischarged struct {
 
 func (x *PatientDischarged) Reset() {
 	*x = PatientDischarged{}
-	mi := &file_trellis_intake_v1_events_proto_msgTypes[8]
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -818,7 +917,7 @@ func (x *PatientDischarged) String() string {
 func (*PatientDischarged) ProtoMessage() {}
 
 func (x *PatientDischarged) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_intake_v1_events_proto_msgTypes[8]
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -831,7 +930,7 @@ func (x *PatientDischarged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatientDischarged.ProtoReflect.Descriptor instead.
 func (*PatientDischarged) Descriptor() ([]byte, []int) {
-	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{8}
+	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PatientDischarged) GetPatientId() string {
@@ -933,7 +1032,17 @@ const file_trellis_intake_v1_events_proto_rawDesc = "" +
 	"referralId\x12\x18\n" +
 	"\aprogram\x18\v \x01(\tR\aprogram\x12D\n" +
 	"\x10first_contact_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x0efirstContactAt\x12\"\n" +
-	"\rlevel_of_care\x18\r \x01(\tR\vlevelOfCare\"\xa3\x01\n" +
+	"\rlevel_of_care\x18\r \x01(\tR\vlevelOfCare\"\x8e\x02\n" +
+	"\x16PatientContactRecorded\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tR\tpatientId\x12\x1b\n" +
+	"\tclinic_id\x18\x02 \x01(\tR\bclinicId\x12%\n" +
+	"\x0epreferred_name\x18\x03 \x01(\tR\rpreferredName\x12\x14\n" +
+	"\x05email\x18\x04 \x01(\tR\x05email\x12\x14\n" +
+	"\x05phone\x18\x05 \x01(\tR\x05phone\x12(\n" +
+	"\x10clinic_time_zone\x18\x06 \x01(\tR\x0eclinicTimeZone\x12;\n" +
+	"\vrecorded_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"recordedAt\"\xa3\x01\n" +
 	"\x12PatientReferredOut\x12\x1f\n" +
 	"\vreferral_id\x18\x01 \x01(\tR\n" +
 	"referralId\x12\x1b\n" +
@@ -994,54 +1103,56 @@ func file_trellis_intake_v1_events_proto_rawDescGZIP() []byte {
 	return file_trellis_intake_v1_events_proto_rawDescData
 }
 
-var file_trellis_intake_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_trellis_intake_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_trellis_intake_v1_events_proto_goTypes = []any{
-	(*ReferralReceived)(nil),      // 0: trellis.intake.v1.ReferralReceived
-	(*ReferralStatusChanged)(nil), // 1: trellis.intake.v1.ReferralStatusChanged
-	(*AssessmentRecorded)(nil),    // 2: trellis.intake.v1.AssessmentRecorded
-	(*PatientAdmitted)(nil),       // 3: trellis.intake.v1.PatientAdmitted
-	(*PatientReferredOut)(nil),    // 4: trellis.intake.v1.PatientReferredOut
-	(*ConsentGranted)(nil),        // 5: trellis.intake.v1.ConsentGranted
-	(*ConsentRevoked)(nil),        // 6: trellis.intake.v1.ConsentRevoked
-	(*CoverageChanged)(nil),       // 7: trellis.intake.v1.CoverageChanged
-	(*PatientDischarged)(nil),     // 8: trellis.intake.v1.PatientDischarged
-	(ReferralSource)(0),           // 9: trellis.intake.v1.ReferralSource
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
-	(TrackTime)(0),                // 11: trellis.intake.v1.TrackTime
-	(ReferralStatus)(0),           // 12: trellis.intake.v1.ReferralStatus
-	(Population)(0),               // 13: trellis.intake.v1.Population
-	(ConsentScope)(0),             // 14: trellis.intake.v1.ConsentScope
-	(Channel)(0),                  // 15: trellis.intake.v1.Channel
-	(*QuietHours)(nil),            // 16: trellis.intake.v1.QuietHours
-	(*Coverage)(nil),              // 17: trellis.intake.v1.Coverage
-	(DischargeReason)(0),          // 18: trellis.intake.v1.DischargeReason
+	(*ReferralReceived)(nil),       // 0: trellis.intake.v1.ReferralReceived
+	(*ReferralStatusChanged)(nil),  // 1: trellis.intake.v1.ReferralStatusChanged
+	(*AssessmentRecorded)(nil),     // 2: trellis.intake.v1.AssessmentRecorded
+	(*PatientAdmitted)(nil),        // 3: trellis.intake.v1.PatientAdmitted
+	(*PatientContactRecorded)(nil), // 4: trellis.intake.v1.PatientContactRecorded
+	(*PatientReferredOut)(nil),     // 5: trellis.intake.v1.PatientReferredOut
+	(*ConsentGranted)(nil),         // 6: trellis.intake.v1.ConsentGranted
+	(*ConsentRevoked)(nil),         // 7: trellis.intake.v1.ConsentRevoked
+	(*CoverageChanged)(nil),        // 8: trellis.intake.v1.CoverageChanged
+	(*PatientDischarged)(nil),      // 9: trellis.intake.v1.PatientDischarged
+	(ReferralSource)(0),            // 10: trellis.intake.v1.ReferralSource
+	(*timestamppb.Timestamp)(nil),  // 11: google.protobuf.Timestamp
+	(TrackTime)(0),                 // 12: trellis.intake.v1.TrackTime
+	(ReferralStatus)(0),            // 13: trellis.intake.v1.ReferralStatus
+	(Population)(0),                // 14: trellis.intake.v1.Population
+	(ConsentScope)(0),              // 15: trellis.intake.v1.ConsentScope
+	(Channel)(0),                   // 16: trellis.intake.v1.Channel
+	(*QuietHours)(nil),             // 17: trellis.intake.v1.QuietHours
+	(*Coverage)(nil),               // 18: trellis.intake.v1.Coverage
+	(DischargeReason)(0),           // 19: trellis.intake.v1.DischargeReason
 }
 var file_trellis_intake_v1_events_proto_depIdxs = []int32{
-	9,  // 0: trellis.intake.v1.ReferralReceived.source:type_name -> trellis.intake.v1.ReferralSource
-	10, // 1: trellis.intake.v1.ReferralReceived.first_contact_at:type_name -> google.protobuf.Timestamp
-	11, // 2: trellis.intake.v1.ReferralReceived.preferred_track:type_name -> trellis.intake.v1.TrackTime
-	12, // 3: trellis.intake.v1.ReferralStatusChanged.from:type_name -> trellis.intake.v1.ReferralStatus
-	12, // 4: trellis.intake.v1.ReferralStatusChanged.to:type_name -> trellis.intake.v1.ReferralStatus
-	10, // 5: trellis.intake.v1.ReferralStatusChanged.changed_at:type_name -> google.protobuf.Timestamp
-	13, // 6: trellis.intake.v1.AssessmentRecorded.population:type_name -> trellis.intake.v1.Population
-	10, // 7: trellis.intake.v1.AssessmentRecorded.assessed_at:type_name -> google.protobuf.Timestamp
-	10, // 8: trellis.intake.v1.PatientAdmitted.admitted_at:type_name -> google.protobuf.Timestamp
-	10, // 9: trellis.intake.v1.PatientAdmitted.first_contact_at:type_name -> google.protobuf.Timestamp
-	10, // 10: trellis.intake.v1.PatientReferredOut.decided_at:type_name -> google.protobuf.Timestamp
-	14, // 11: trellis.intake.v1.ConsentGranted.scopes:type_name -> trellis.intake.v1.ConsentScope
-	15, // 12: trellis.intake.v1.ConsentGranted.channels:type_name -> trellis.intake.v1.Channel
-	16, // 13: trellis.intake.v1.ConsentGranted.quiet_hours:type_name -> trellis.intake.v1.QuietHours
-	10, // 14: trellis.intake.v1.ConsentGranted.effective_from:type_name -> google.protobuf.Timestamp
-	10, // 15: trellis.intake.v1.ConsentGranted.expires_at:type_name -> google.protobuf.Timestamp
-	14, // 16: trellis.intake.v1.ConsentRevoked.scopes:type_name -> trellis.intake.v1.ConsentScope
-	10, // 17: trellis.intake.v1.ConsentRevoked.effective_at:type_name -> google.protobuf.Timestamp
-	17, // 18: trellis.intake.v1.CoverageChanged.coverage:type_name -> trellis.intake.v1.Coverage
-	18, // 19: trellis.intake.v1.PatientDischarged.reason:type_name -> trellis.intake.v1.DischargeReason
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	10, // 0: trellis.intake.v1.ReferralReceived.source:type_name -> trellis.intake.v1.ReferralSource
+	11, // 1: trellis.intake.v1.ReferralReceived.first_contact_at:type_name -> google.protobuf.Timestamp
+	12, // 2: trellis.intake.v1.ReferralReceived.preferred_track:type_name -> trellis.intake.v1.TrackTime
+	13, // 3: trellis.intake.v1.ReferralStatusChanged.from:type_name -> trellis.intake.v1.ReferralStatus
+	13, // 4: trellis.intake.v1.ReferralStatusChanged.to:type_name -> trellis.intake.v1.ReferralStatus
+	11, // 5: trellis.intake.v1.ReferralStatusChanged.changed_at:type_name -> google.protobuf.Timestamp
+	14, // 6: trellis.intake.v1.AssessmentRecorded.population:type_name -> trellis.intake.v1.Population
+	11, // 7: trellis.intake.v1.AssessmentRecorded.assessed_at:type_name -> google.protobuf.Timestamp
+	11, // 8: trellis.intake.v1.PatientAdmitted.admitted_at:type_name -> google.protobuf.Timestamp
+	11, // 9: trellis.intake.v1.PatientAdmitted.first_contact_at:type_name -> google.protobuf.Timestamp
+	11, // 10: trellis.intake.v1.PatientContactRecorded.recorded_at:type_name -> google.protobuf.Timestamp
+	11, // 11: trellis.intake.v1.PatientReferredOut.decided_at:type_name -> google.protobuf.Timestamp
+	15, // 12: trellis.intake.v1.ConsentGranted.scopes:type_name -> trellis.intake.v1.ConsentScope
+	16, // 13: trellis.intake.v1.ConsentGranted.channels:type_name -> trellis.intake.v1.Channel
+	17, // 14: trellis.intake.v1.ConsentGranted.quiet_hours:type_name -> trellis.intake.v1.QuietHours
+	11, // 15: trellis.intake.v1.ConsentGranted.effective_from:type_name -> google.protobuf.Timestamp
+	11, // 16: trellis.intake.v1.ConsentGranted.expires_at:type_name -> google.protobuf.Timestamp
+	15, // 17: trellis.intake.v1.ConsentRevoked.scopes:type_name -> trellis.intake.v1.ConsentScope
+	11, // 18: trellis.intake.v1.ConsentRevoked.effective_at:type_name -> google.protobuf.Timestamp
+	18, // 19: trellis.intake.v1.CoverageChanged.coverage:type_name -> trellis.intake.v1.Coverage
+	19, // 20: trellis.intake.v1.PatientDischarged.reason:type_name -> trellis.intake.v1.DischargeReason
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_trellis_intake_v1_events_proto_init() }
@@ -1056,7 +1167,7 @@ func file_trellis_intake_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_intake_v1_events_proto_rawDesc), len(file_trellis_intake_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
