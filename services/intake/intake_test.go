@@ -164,14 +164,19 @@ func TestAdmitPatient(t *testing.T) {
 	want := &intakev1.PatientAdmitted{
 		PatientId: patientID, EpisodeId: episodeID, ClinicId: demo.RiversideClinicID, ProgramTrack: "adult-evening",
 		StartDate: m.StartDate, PreferredName: "Zebulon", ContactEmail: m.ContactEmail, ClinicTimeZone: "America/Chicago",
+		Program: "adult-iop", // a direct admission: no referral_id or level_of_care
 	}
 	got := proto.CloneOf(&ev)
-	got.AdmittedAt = nil
+	got.AdmittedAt, got.FirstContactAt = nil, nil
 	if !proto.Equal(got, want) {
 		t.Errorf("payload =\n%v\nwant\n%v", got, want)
 	}
 	if !ev.GetAdmittedAt().AsTime().Equal(admittedAt) {
 		t.Errorf("event admitted_at %v, row %v", ev.GetAdmittedAt().AsTime(), admittedAt)
+	}
+	// A direct admission's first contact is the admission itself.
+	if !ev.GetFirstContactAt().AsTime().Equal(admittedAt) {
+		t.Errorf("event first_contact_at %v, want admitted_at %v", ev.GetFirstContactAt().AsTime(), admittedAt)
 	}
 	testkit.Eventually(t, 5*time.Second, "outbox row marked published", func() bool {
 		var n int

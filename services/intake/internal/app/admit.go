@@ -3,15 +3,12 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trellis-health/trellis/pkg/bus"
@@ -66,8 +63,10 @@ func New(tx Transactor, repo Repository, log *slog.Logger, now func() time.Time)
 // AdmitPatient is the command to admit a new patient.
 type AdmitPatient struct {
 	Caller         string // token subject
+	Sees           Viewer // the caller's clinics (for the referral)
 	IdempotencyKey string
 	RequestHash    []byte // hash of the procedure and the request without its key
+	ReferralID     string // the assessed referral this admission decides; "" for a direct admission
 	Input          domain.AdmissionInput
 }
 
@@ -79,56 +78,24 @@ type Admitted struct {
 }
 
 // AdmitPatient validates the admission, stores the patient and episode, and emits
-// PatientAdmitted, all in one transaction. The idempotency key is claimed first in the same
-// transaction: a repeat returns the first result before any rule is checked again (a replay
-// must not fail because, say, the start date has since fallen out of the back-dating window),
-// and a failed call leaves no key behind, so the caller may correct it and retry with it.
+// PatientAdmitted, all in one transaction, once per idempotency key (see Once: a repeat
+// returns the first result before any rule is checked again, so a replay does not fail
+// because, say, the start date has since fallen out of the back-dating window; a failed call
+// leaves no key behind, so the caller may correct it and retry with it).
+//
+// With a referral id the admission decides that referral (domain.AdmitReferral): it must be one
+// the caller may see (else domain.ErrNotFound), assessed for intensive outpatient care at the
+// admission's clinic; it moves to admitted with the new patient's id (ReferralStatusChanged),
+// and the event carries its first contact and assessed level of care.
 func (s *Intake) AdmitPatient(ctx context.Context, cmd AdmitPatient) (Admitted, error) {
-	out := Admitted{PatientID: bus.NewID(), EpisodeID: bus.NewID()}
-	resp, err := proto.Marshal(&intakev1.AdmitPatientResponse{PatientId: out.PatientID, EpisodeId: out.EpisodeID})
-	if err != nil {
-		return Admitted{}, err
-	}
-	err = s.tx.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
-		prior, err := s.repo.ClaimIdempotencyKey(ctx, tx, IdempotencyKey{
-			Subject: cmd.Caller, Key: cmd.IdempotencyKey, RequestHash: cmd.RequestHash, Response: resp,
-		})
+	var out Admitted
+	err := s.tx.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
+		resp, replayed, err := Once(ctx, tx, s.repo, Call{cmd.Caller, cmd.IdempotencyKey, cmd.RequestHash}, &intakev1.AdmitPatientResponse{},
+			func() (*intakev1.AdmitPatientResponse, error) { return s.admit(ctx, tx, cmd) })
 		if err != nil {
 			return err
 		}
-		if prior != nil {
-			if !bytes.Equal(prior.RequestHash, cmd.RequestHash) {
-				return ErrIdempotencyKeyReused
-			}
-			var first intakev1.AdmitPatientResponse
-			if err := proto.Unmarshal(prior.Response, &first); err != nil {
-				return fmt.Errorf("decode stored response: %w", err)
-			}
-			out = Admitted{PatientID: first.GetPatientId(), EpisodeID: first.GetEpisodeId(), Replayed: true}
-			return nil
-		}
-		clinic, err := s.repo.Clinic(ctx, tx, cmd.Input.ClinicID)
-		if err != nil {
-			return err
-		}
-		a, err := domain.NewAdmission(cmd.Input, clinic, s.now(), out.PatientID, out.EpisodeID)
-		if err != nil {
-			return err
-		}
-		if err := s.repo.AddAdmission(ctx, tx, a); err != nil {
-			return err
-		}
-		tx.Emit(bus.Event{Subject: SubjectPatientAdmitted, ClinicID: a.Clinic.ID, Payload: &intakev1.PatientAdmitted{
-			PatientId:      a.PatientID,
-			EpisodeId:      a.EpisodeID,
-			ClinicId:       a.Clinic.ID,
-			ProgramTrack:   a.ProgramTrack,
-			StartDate:      a.StartDate.String(),
-			AdmittedAt:     timestamppb.New(a.AdmittedAt),
-			PreferredName:  a.GivenName,
-			ContactEmail:   a.ContactEmail,
-			ClinicTimeZone: a.Clinic.TimeZone,
-		}})
+		out = Admitted{PatientID: resp.GetPatientId(), EpisodeID: resp.GetEpisodeId(), Replayed: replayed}
 		return nil
 	})
 	if err != nil {
@@ -139,7 +106,66 @@ func (s *Intake) AdmitPatient(ctx context.Context, cmd AdmitPatient) (Admitted, 
 		s.log.InfoContext(ctx, "admission replayed", "patient_id", out.PatientID, "episode_id", out.EpisodeID)
 	} else {
 		s.log.InfoContext(ctx, "patient admitted", "patient_id", out.PatientID, "episode_id", out.EpisodeID,
-			"clinic_id", cmd.Input.ClinicID)
+			"clinic_id", cmd.Input.ClinicID, "referral_id", cmd.ReferralID)
 	}
 	return out, nil
+}
+
+func (s *Intake) admit(ctx context.Context, tx *bus.Tx, cmd AdmitPatient) (*intakev1.AdmitPatientResponse, error) {
+	clinic, err := s.repo.Clinic(ctx, tx, cmd.Input.ClinicID)
+	if err != nil {
+		return nil, err
+	}
+	patientID, episodeID, now := bus.NewID(), bus.NewID(), s.now()
+	var a domain.Admission
+	var moved domain.Referral
+	var change domain.StatusChange
+	if cmd.ReferralID == "" {
+		if a, err = domain.NewAdmission(cmd.Input, clinic, now, patientID, episodeID); err != nil {
+			return nil, err
+		}
+	} else {
+		r, err := s.visibleReferral(ctx, tx, cmd.Sees, cmd.ReferralID, true)
+		if err != nil {
+			return nil, err
+		}
+		assessment, err := s.repo.LatestAssessment(ctx, tx, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		if a, err = domain.AdmitReferral(cmd.Input, clinic, *r, assessment, now, patientID, episodeID); err != nil {
+			return nil, err
+		}
+		if moved, change, err = r.Move(domain.StatusAdmitted, domain.ViaAdmission, "", cmd.Caller, bus.NewID(), a.AdmittedAt); err != nil {
+			return nil, err
+		}
+		moved.PatientID = a.PatientID
+	}
+	if err := s.repo.AddAdmission(ctx, tx, a); err != nil {
+		return nil, err
+	}
+	if a.ReferralID != "" {
+		if err := s.repo.MoveReferral(ctx, tx, moved, change); err != nil {
+			return nil, err
+		}
+	}
+	tx.Emit(bus.Event{Subject: SubjectPatientAdmitted, ClinicID: a.Clinic.ID, Payload: &intakev1.PatientAdmitted{
+		PatientId:      a.PatientID,
+		EpisodeId:      a.EpisodeID,
+		ClinicId:       a.Clinic.ID,
+		ProgramTrack:   a.ProgramTrack,
+		StartDate:      a.StartDate.String(),
+		AdmittedAt:     timestamppb.New(a.AdmittedAt),
+		PreferredName:  a.GivenName,
+		ContactEmail:   a.ContactEmail,
+		ClinicTimeZone: a.Clinic.TimeZone,
+		ReferralId:     a.ReferralID,
+		Program:        a.Program,
+		FirstContactAt: timestamppb.New(a.FirstContactAt),
+		LevelOfCare:    a.LevelOfCare,
+	}})
+	if a.ReferralID != "" {
+		emitStatusChanged(tx, change)
+	}
+	return &intakev1.AdmitPatientResponse{PatientId: a.PatientID, EpisodeId: a.EpisodeID}, nil
 }

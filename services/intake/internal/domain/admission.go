@@ -28,7 +28,27 @@ const (
 	RuleStartBackdate = "start_date.max_backdate"
 	RuleStartLead     = "start_date.max_lead"
 	RuleClinicKnown   = "clinic.known"
+	RuleProgramKnown  = "program.known"
+	// An admission from a referral: the clinic is the referral's, and the program is for the
+	// population the referral was assessed as.
+	RuleReferralClinic    = "referral.clinic"
+	RuleProgramPopulation = "program.population"
 )
+
+// Programs (codes) and the population each serves. An empty program means ProgramAdultIOP for
+// a direct admission and the assessed population's program for an admission from a referral.
+const (
+	ProgramAdultIOP      = "adult-iop"
+	ProgramAdolescentIOP = "adolescent-iop"
+)
+
+var programPopulation = map[string]string{ProgramAdultIOP: PopulationAdult, ProgramAdolescentIOP: PopulationAdolescent}
+
+// IOPLevel is the ASAM level of care of intensive outpatient treatment (2.1 in the 3rd and
+// 4th editions). A referral is admitted only when its assessment's final level is this one: a
+// person assessed for level 1 would be over-treated and one assessed for 2.5 or more
+// under-treated; the clinician overrides the recommendation (with a reason) or refers out.
+const IOPLevel = "2.1"
 
 // Request field names, as in AdmitPatientRequest.
 const (
@@ -37,6 +57,7 @@ const (
 	fieldDateOfBirth = "date_of_birth"
 	fieldStartDate   = "start_date"
 	fieldClinicID    = "clinic_id"
+	fieldProgram     = "program"
 )
 
 // EpisodeAdmitted is the status of a new episode of care.
@@ -58,7 +79,7 @@ func (e *ValidationError) Error() string {
 	for i, v := range e.Violations {
 		parts[i] = v.Field + ": " + v.Rule
 	}
-	return "invalid admission: " + strings.Join(parts, ", ")
+	return "invalid request: " + strings.Join(parts, ", ")
 }
 
 // AdmissionInput is an admission request as received (already checked for shape by
@@ -71,6 +92,7 @@ type AdmissionInput struct {
 	ClinicID     string
 	ProgramTrack string
 	StartDate    string
+	Program      string // "" for the default (see ProgramAdultIOP)
 }
 
 // Admission is a valid admission: a new patient and their first episode of care.
@@ -85,12 +107,48 @@ type Admission struct {
 	ProgramTrack string
 	StartDate    Date
 	AdmittedAt   time.Time // UTC, to the microsecond (as Postgres stores it, so the event and the row agree)
+	Program      string
+	// ReferralID is the referral the admission decides ("" for a direct admission), LevelOfCare
+	// its assessment's final level ("" for a direct admission).
+	ReferralID  string
+	LevelOfCare string
+	// FirstContactAt is the referral's first contact, or AdmittedAt for a direct admission (the
+	// days-to-admission KPI counts from it).
+	FirstContactAt time.Time
 }
 
 // NewAdmission applies the admission rules and returns every violation together in a
 // *ValidationError. clinic is nil when clinic_id names no known clinic. "Today" is the
 // calendar date at now in the clinic's time zone (UTC when the clinic is unknown).
 func NewAdmission(in AdmissionInput, clinic *Clinic, now time.Time, patientID, episodeID string) (Admission, error) {
+	return newAdmission(in, clinic, nil, now, patientID, episodeID)
+}
+
+// AdmitReferral is NewAdmission deciding referral r, whose latest assessment is a (nil when
+// it has none). r must be assessed, at a (the final level) IOPLevel, else a *PreconditionError
+// (checked before the request's fields). The admission must be to r's clinic (RuleReferralClinic
+// on clinic_id) and to the program of the assessed population (RuleProgramPopulation on
+// program; an empty program takes it). The admission keeps r's first contact and a's final level.
+func AdmitReferral(in AdmissionInput, clinic *Clinic, r Referral, a *Assessment, now time.Time, patientID, episodeID string) (Admission, error) {
+	if err := CheckMove(r.Status, StatusAdmitted, ViaAdmission); err != nil {
+		return Admission{}, err
+	}
+	if a == nil {
+		return Admission{}, Precondition("the referral has no assessment")
+	}
+	if a.FinalLevel != IOPLevel {
+		return Admission{}, Precondition("the referral's assessed level of care is not intensive outpatient (" + IOPLevel +
+			"): override the assessment with a reason, or refer out")
+	}
+	return newAdmission(in, clinic, &admissionReferral{r, *a}, now, patientID, episodeID)
+}
+
+type admissionReferral struct {
+	r Referral
+	a Assessment
+}
+
+func newAdmission(in AdmissionInput, clinic *Clinic, from *admissionReferral, now time.Time, patientID, episodeID string) (Admission, error) {
 	var vs []Violation
 	add := func(field, rule, msg string) { vs = append(vs, Violation{Field: field, Rule: rule, Msg: msg}) }
 
@@ -130,13 +188,34 @@ func NewAdmission(in AdmissionInput, clinic *Clinic, now time.Time, patientID, e
 		add(fieldStartDate, RuleStartLead, fmt.Sprintf("must not be more than %d days ahead (clinic calendar)", MaxStartLeadDays))
 	}
 
+	program := in.Program
+	switch {
+	case program == "" && from != nil && from.a.Population == PopulationAdolescent:
+		program = ProgramAdolescentIOP
+	case program == "":
+		program = ProgramAdultIOP
+	}
+	if pop, ok := programPopulation[program]; !ok {
+		add(fieldProgram, RuleProgramKnown, "must be adult-iop or adolescent-iop")
+	} else if from != nil && pop != from.a.Population {
+		add(fieldProgram, RuleProgramPopulation, "must be the program of the population the referral was assessed as")
+	}
+	if from != nil && clinic != nil && from.r.ClinicID != clinic.ID {
+		add(fieldClinicID, RuleReferralClinic, "must be the referral's clinic")
+	}
+
 	if len(vs) > 0 {
 		return Admission{}, &ValidationError{Violations: vs}
 	}
-	return Admission{
+	at := now.UTC().Truncate(time.Microsecond)
+	a := Admission{
 		PatientID: patientID, EpisodeID: episodeID, Clinic: *clinic,
 		GivenName: given, FamilyName: family, DateOfBirth: dob,
 		ContactEmail: strings.TrimSpace(in.ContactEmail), ProgramTrack: in.ProgramTrack,
-		StartDate: start, AdmittedAt: now.UTC().Truncate(time.Microsecond),
-	}, nil
+		StartDate: start, AdmittedAt: at, Program: program, FirstContactAt: at,
+	}
+	if from != nil {
+		a.ReferralID, a.LevelOfCare, a.FirstContactAt = from.r.ID, from.a.FinalLevel, from.r.FirstContactAt
+	}
+	return a, nil
 }

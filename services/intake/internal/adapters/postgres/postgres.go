@@ -79,9 +79,11 @@ func (Repository) AddAdmission(ctx context.Context, tx pgx.Tx, a domain.Admissio
 		a.PatientID, a.Clinic.ID, a.GivenName, a.FamilyName, a.DateOfBirth.Time(), a.ContactEmail, a.AdmittedAt); err != nil {
 		return fmt.Errorf("insert patient: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO episodes (id, patient_id, clinic_id, program_track, start_date, status, admitted_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		a.EpisodeID, a.PatientID, a.Clinic.ID, a.ProgramTrack, a.StartDate.Time(), domain.EpisodeAdmitted, a.AdmittedAt); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO episodes (id, patient_id, clinic_id, program_track, start_date, status, admitted_at,
+			referral_id, program, first_contact_at, level_of_care)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		a.EpisodeID, a.PatientID, a.Clinic.ID, a.ProgramTrack, a.StartDate.Time(), domain.EpisodeAdmitted, a.AdmittedAt,
+		orNull(a.ReferralID), a.Program, a.FirstContactAt, orNull(a.LevelOfCare)); err != nil {
 		return fmt.Errorf("insert episode: %w", err)
 	}
 	return nil

@@ -58,8 +58,9 @@ func NewHandler(intake *app.Intake, log *slog.Logger) *Handler {
 	return &Handler{intake: intake, log: log}
 }
 
-// AdmitPatient admits a patient. Authentication, the role check and protovalidate have run in
-// the platform's interceptors; the clinic check and the domain rules run here.
+// AdmitPatient admits a patient, directly or deciding an assessed referral. Authentication, the
+// role check and protovalidate have run in the platform's interceptors; the clinic check and the
+// domain rules run here (a referral of a clinic the caller may not see is not_found).
 func (h *Handler) AdmitPatient(ctx context.Context, req *connect.Request[intakev1.AdmitPatientRequest]) (*connect.Response[intakev1.AdmitPatientResponse], error) {
 	p, err := caller(ctx)
 	if err != nil {
@@ -76,12 +77,14 @@ func (h *Handler) AdmitPatient(ctx context.Context, req *connect.Request[intakev
 	}
 	out, err := h.intake.AdmitPatient(ctx, app.AdmitPatient{
 		Caller:         p.Subject,
+		Sees:           p,
 		IdempotencyKey: m.GetIdempotencyKey(),
 		RequestHash:    hash,
+		ReferralID:     m.GetReferralId(),
 		Input: domain.AdmissionInput{
 			GivenName: m.GetGivenName(), FamilyName: m.GetFamilyName(), DateOfBirth: m.GetDateOfBirth(),
 			ContactEmail: m.GetContactEmail(), ClinicID: m.GetClinicId(), ProgramTrack: m.GetProgramTrack(),
-			StartDate: m.GetStartDate(),
+			StartDate: m.GetStartDate(), Program: m.GetProgram(),
 		},
 	})
 	if err != nil {

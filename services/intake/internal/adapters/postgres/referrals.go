@@ -1,0 +1,287 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/trellis-health/trellis/services/intake/internal/app"
+	"github.com/trellis-health/trellis/services/intake/internal/domain"
+)
+
+// openStatuses is domain.OpenStatuses as a SQL list (the partial indexes of migration 00002
+// use the same list).
+const openStatuses = `('new', 'contacted', 'screened', 'assessed')`
+
+const referralColumns = `id::text, clinic_id::text, source, given_name, family_name, date_of_birth,
+	COALESCE(phone, ''), COALESCE(email, ''), COALESCE(preferred_track, ''), notes, first_contact_at, status,
+	COALESCE(patient_id::text, ''), created_by, created_at, updated_at`
+
+func scanReferral(row pgx.Row) (domain.Referral, error) {
+	var r domain.Referral
+	var dob *time.Time
+	var status string
+	err := row.Scan(&r.ID, &r.ClinicID, &r.Source, &r.GivenName, &r.FamilyName, &dob, &r.Phone, &r.Email,
+		&r.PreferredTrack, &r.Notes, &r.FirstContactAt, &status, &r.PatientID, &r.CreatedBy, &r.CreatedAt, &r.UpdatedAt)
+	if err != nil {
+		return domain.Referral{}, err
+	}
+	r.Status = domain.ReferralStatus(status)
+	if dob != nil {
+		r.DateOfBirth = domain.NewDate(dob.Date())
+	}
+	r.FirstContactAt, r.CreatedAt, r.UpdatedAt = r.FirstContactAt.UTC(), r.CreatedAt.UTC(), r.UpdatedAt.UTC()
+	return r, nil
+}
+
+// orNull is nil for "" (a NULL column), else s.
+func orNull(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func dateOrNull(d domain.Date) any {
+	if d.IsZero() {
+		return nil
+	}
+	return d.Time()
+}
+
+// AddReferral inserts a new referral, its possible duplicates and its first history entry.
+func (Repository) AddReferral(ctx context.Context, tx pgx.Tx, r domain.Referral, dups []domain.Duplicate, created domain.StatusChange) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO referrals (id, clinic_id, source, given_name, family_name, date_of_birth, phone, email,
+			preferred_track, notes, first_contact_at, status, created_by, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		r.ID, r.ClinicID, r.Source, r.GivenName, r.FamilyName, dateOrNull(r.DateOfBirth), orNull(r.Phone), orNull(r.Email),
+		orNull(r.PreferredTrack), r.Notes, r.FirstContactAt, string(r.Status), r.CreatedBy, r.CreatedAt, r.UpdatedAt); err != nil {
+		return fmt.Errorf("insert referral: %w", err)
+	}
+	for _, d := range dups {
+		on := make([]string, len(d.MatchedOn))
+		for i, m := range d.MatchedOn {
+			on[i] = string(m)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO referral_duplicates (referral_id, clinic_id, kind, other_id, other_clinic_id, matched_on)
+			VALUES ($1, $2, $3, $4, $5, $6)`, r.ID, r.ClinicID, d.Kind, d.ID, d.ClinicID, on); err != nil {
+			return fmt.Errorf("insert referral duplicate: %w", err)
+		}
+	}
+	return addHistory(ctx, tx, created)
+}
+
+func addHistory(ctx context.Context, tx pgx.Tx, c domain.StatusChange) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO referral_status_history (id, referral_id, clinic_id, from_status, to_status, reason, changed_by, changed_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		c.ID, c.ReferralID, c.ClinicID, orNull(string(c.From)), string(c.To), c.Reason, c.By, c.At); err != nil {
+		return fmt.Errorf("insert referral status history: %w", err)
+	}
+	return nil
+}
+
+// DuplicateCandidates returns the open referrals and patients of every clinic that share p's
+// date of birth, phone number or email address (case-insensitive): a superset of what
+// domain.MatchOn matches, since a name match needs the same date of birth too. Phone numbers
+// are stored in E.164 (the API's pattern), so equal digits are equal numbers.
+func (Repository) DuplicateCandidates(ctx context.Context, tx pgx.Tx, p domain.Person) ([]domain.Candidate, error) {
+	var phone any
+	if d := domain.PhoneKey(p.Phone); d != "" {
+		phone = "+" + d
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT 'referral', id::text, clinic_id::text, given_name, family_name, date_of_birth, COALESCE(phone, ''), COALESCE(email, '')
+		FROM referrals
+		WHERE status IN `+openStatuses+` AND (date_of_birth = $1 OR phone = $2 OR lower(email) = lower($3))
+		UNION ALL
+		SELECT 'patient', id::text, clinic_id::text, given_name, family_name, date_of_birth, '', contact_email
+		FROM patients
+		WHERE date_of_birth = $1 OR lower(contact_email) = lower($3)`,
+		dateOrNull(p.DateOfBirth), phone, orNull(strings.TrimSpace(p.Email)))
+	if err != nil {
+		return nil, fmt.Errorf("find duplicate candidates: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Candidate, error) {
+		var c domain.Candidate
+		var dob *time.Time
+		if err := row.Scan(&c.Kind, &c.ID, &c.ClinicID, &c.Person.GivenName, &c.Person.FamilyName, &dob,
+			&c.Person.Phone, &c.Person.Email); err != nil {
+			return c, err
+		}
+		if dob != nil {
+			c.Person.DateOfBirth = domain.NewDate(dob.Date())
+		}
+		return c, nil
+	})
+}
+
+// Referral returns the referral, or nil if there is none; forUpdate locks its row until the
+// transaction ends.
+func (Repository) Referral(ctx context.Context, tx pgx.Tx, id string, forUpdate bool) (*domain.Referral, error) {
+	q := `SELECT ` + referralColumns + ` FROM referrals WHERE id = $1`
+	if forUpdate {
+		q += ` FOR UPDATE`
+	}
+	r, err := scanReferral(tx.QueryRow(ctx, q, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read referral: %w", err)
+	}
+	return &r, nil
+}
+
+// Duplicates returns the possible duplicates of each referral, from both sides of each pair,
+// ordered by kind and id.
+func (Repository) Duplicates(ctx context.Context, tx pgx.Tx, referralIDs []string) (map[string][]domain.Duplicate, error) {
+	out := map[string][]domain.Duplicate{}
+	if len(referralIDs) == 0 {
+		return out, nil
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT referral_id::text, kind, other_id::text, other_clinic_id::text, matched_on
+		FROM referral_duplicates WHERE referral_id = ANY($1::uuid[])
+		UNION ALL
+		SELECT other_id::text, 'referral', referral_id::text, clinic_id::text, matched_on
+		FROM referral_duplicates WHERE kind = 'referral' AND other_id = ANY($1::uuid[])
+		ORDER BY 1, 2, 3`, referralIDs)
+	if err != nil {
+		return nil, fmt.Errorf("read referral duplicates: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var of string
+		var d domain.Duplicate
+		var on []string
+		if err := rows.Scan(&of, &d.Kind, &d.ID, &d.ClinicID, &on); err != nil {
+			return nil, fmt.Errorf("read referral duplicates: %w", err)
+		}
+		for _, m := range on {
+			d.MatchedOn = append(d.MatchedOn, domain.Match(m))
+		}
+		out[of] = append(out[of], d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read referral duplicates: %w", err)
+	}
+	return out, nil
+}
+
+// ListReferrals returns up to q.Limit referrals matching q, by (first_contact_at, id). Only the
+// filters in use are in the SQL, so the planner sees each query as it is.
+func (Repository) ListReferrals(ctx context.Context, tx pgx.Tx, q app.ReferralQuery) ([]domain.Referral, error) {
+	var where []string
+	var args []any
+	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	if !q.AllClinics {
+		where = append(where, "clinic_id = ANY("+arg(q.ClinicIDs)+"::uuid[])")
+	}
+	if len(q.Statuses) > 0 {
+		st := make([]string, len(q.Statuses))
+		for i, s := range q.Statuses {
+			st[i] = string(s)
+		}
+		where = append(where, "status = ANY("+arg(st)+"::text[])")
+	}
+	if !q.ContactedAfter.IsZero() {
+		where = append(where, "first_contact_at > "+arg(q.ContactedAfter))
+	}
+	if !q.ContactedBy.IsZero() {
+		where = append(where, "first_contact_at <= "+arg(q.ContactedBy))
+	}
+	if q.AfterID != "" {
+		where = append(where, "(first_contact_at, id) > ("+arg(q.AfterAt)+"::timestamptz, "+arg(q.AfterID)+"::uuid)")
+	}
+	sql := `SELECT ` + referralColumns + ` FROM referrals`
+	if len(where) > 0 {
+		sql += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	sql += ` ORDER BY first_contact_at, id LIMIT ` + arg(q.Limit)
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list referrals: %w", err)
+	}
+	rs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Referral, error) { return scanReferral(row) })
+	if err != nil {
+		return nil, fmt.Errorf("list referrals: %w", err)
+	}
+	return rs, nil
+}
+
+// MoveReferral stores r's status, patient id and update time, and records c.
+func (Repository) MoveReferral(ctx context.Context, tx pgx.Tx, r domain.Referral, c domain.StatusChange) error {
+	tag, err := tx.Exec(ctx, `UPDATE referrals SET status = $2, patient_id = $3, updated_at = $4 WHERE id = $1 AND status = $5`,
+		r.ID, string(r.Status), orNull(r.PatientID), r.UpdatedAt, string(c.From))
+	if err != nil {
+		return fmt.Errorf("update referral status: %w", err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("update referral status: referral %s is no longer %s", r.ID, c.From)
+	}
+	return addHistory(ctx, tx, c)
+}
+
+// ReferOutReferral stores the move to referred_out with its decision, and records c.
+func (Repository) ReferOutReferral(ctx context.Context, tx pgx.Tx, r domain.Referral, c domain.StatusChange, d domain.ReferOutDecision) error {
+	tag, err := tx.Exec(ctx, `UPDATE referrals SET status = $2, updated_at = $3,
+			referred_out_level = $4, referred_out_to = $5, referred_out_reason = $6
+		WHERE id = $1 AND status = $7`,
+		r.ID, string(r.Status), r.UpdatedAt, d.Level, d.Destination, d.Reason, string(c.From))
+	if err != nil {
+		return fmt.Errorf("refer out referral: %w", err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("refer out referral: referral %s is no longer %s", r.ID, c.From)
+	}
+	return addHistory(ctx, tx, c)
+}
+
+// AddAssessment inserts an assessment.
+func (Repository) AddAssessment(ctx context.Context, tx pgx.Tx, a domain.Assessment) error {
+	ratings := make([]int16, len(a.Ratings))
+	for i, r := range a.Ratings {
+		ratings[i] = int16(r)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO assessments (id, referral_id, clinic_id, edition, population, ratings, dimension_notes,
+			withdrawal, co_occurring, recommended_level, recommendation_reasons, override_level, override_reason, final_level,
+			assessed_by, assessed_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		a.ID, a.ReferralID, a.ClinicID, a.Edition, a.Population, ratings, a.Notes[:], a.Withdrawal,
+		append([]string{}, a.CoOccurring...), a.RecommendedLevel, append([]string{}, a.Reasons...),
+		orNull(a.OverrideLevel), orNull(a.OverrideReason), a.FinalLevel, a.AssessedBy, a.AssessedAt); err != nil {
+		return fmt.Errorf("insert assessment: %w", err)
+	}
+	return nil
+}
+
+// LatestAssessment returns the referral's most recent assessment, or nil if it has none.
+func (Repository) LatestAssessment(ctx context.Context, tx pgx.Tx, referralID string) (*domain.Assessment, error) {
+	var a domain.Assessment
+	var ratings []int16
+	var notes []string
+	err := tx.QueryRow(ctx, `SELECT id::text, referral_id::text, clinic_id::text, edition, population, ratings, dimension_notes,
+			withdrawal, co_occurring, recommended_level, recommendation_reasons, COALESCE(override_level, ''),
+			COALESCE(override_reason, ''), final_level, assessed_by, assessed_at
+		FROM assessments WHERE referral_id = $1 ORDER BY assessed_at DESC, id DESC LIMIT 1`, referralID).Scan(
+		&a.ID, &a.ReferralID, &a.ClinicID, &a.Edition, &a.Population, &ratings, &notes, &a.Withdrawal, &a.CoOccurring,
+		&a.RecommendedLevel, &a.Reasons, &a.OverrideLevel, &a.OverrideReason, &a.FinalLevel, &a.AssessedBy, &a.AssessedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read assessment: %w", err)
+	}
+	if len(ratings) != 6 || len(notes) != 6 {
+		return nil, fmt.Errorf("read assessment %s: %d ratings and %d notes, want 6", a.ID, len(ratings), len(notes))
+	}
+	for i := range 6 {
+		a.Ratings[i], a.Notes[i] = int(ratings[i]), notes[i]
+	}
+	a.AssessedAt = a.AssessedAt.UTC()
+	return &a, nil
+}
