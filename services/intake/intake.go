@@ -17,8 +17,11 @@ import (
 	"github.com/trellis-health/trellis/services/intake/migrations"
 )
 
-// SubjectPatientAdmitted is the subject intake publishes PatientAdmitted on.
-const SubjectPatientAdmitted = app.SubjectPatientAdmitted
+// Subjects intake publishes on (see docs/events.md for all of them).
+const (
+	SubjectPatientAdmitted        = app.SubjectPatientAdmitted
+	SubjectPatientContactRecorded = app.SubjectPatientContactRecorded
+)
 
 // Spec describes the intake service.
 func Spec() service.Spec {

@@ -73,10 +73,16 @@ func validRequest(key string) *intakev1.AdmitPatientRequest {
 }
 
 // counts are the rows of every table an admission writes, in a fixed order.
+// counts is (patients, episodes, idempotency keys, admissions in the outbox). Each admission
+// also writes a PatientContactRecorded row, checked where it matters.
 func (e *env) counts(t *testing.T) [4]int {
 	t.Helper()
 	n := func(table string) int { return e.Count(t, "SELECT count(*) FROM "+table) }
-	return [4]int{n("patients"), n("episodes"), n("idempotency_keys"), n("outbox")}
+	admitted := e.Count(t, "SELECT count(*) FROM outbox WHERE subject = $1", intake.SubjectPatientAdmitted)
+	if contacts := e.Count(t, "SELECT count(*) FROM outbox WHERE subject = $1", intake.SubjectPatientContactRecorded); contacts != admitted {
+		t.Errorf("outbox holds %d admissions but %d contact records", admitted, contacts)
+	}
+	return [4]int{n("patients"), n("episodes"), n("idempotency_keys"), admitted}
 }
 
 func TestAdmitPatient(t *testing.T) {
@@ -163,8 +169,8 @@ func TestAdmitPatient(t *testing.T) {
 	}
 	want := &intakev1.PatientAdmitted{
 		PatientId: patientID, EpisodeId: episodeID, ClinicId: demo.RiversideClinicID, ProgramTrack: "adult-evening",
-		StartDate: m.StartDate, PreferredName: "Zebulon", ContactEmail: m.ContactEmail, ClinicTimeZone: "America/Chicago",
-		Program: "adult-iop", // a direct admission: no referral_id or level_of_care
+		StartDate: m.StartDate, ClinicTimeZone: "America/Chicago",
+		Program: "adult-iop", // a direct admission: no referral_id or level_of_care; no contact details
 	}
 	got := proto.CloneOf(&ev)
 	got.AdmittedAt, got.FirstContactAt = nil, nil
@@ -178,10 +184,31 @@ func TestAdmitPatient(t *testing.T) {
 	if !ev.GetFirstContactAt().AsTime().Equal(admittedAt) {
 		t.Errorf("event first_contact_at %v, want admitted_at %v", ev.GetFirstContactAt().AsTime(), admittedAt)
 	}
-	testkit.Eventually(t, 5*time.Second, "outbox row marked published", func() bool {
+	// The contact details travel on a subject of their own (only notification subscribes).
+	ccons, err := e.JS.OrderedConsumer(ctx, "INTAKE", jetstream.OrderedConsumerConfig{FilterSubjects: []string{intake.SubjectPatientContactRecorded}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmsg, err := ccons.Next(jetstream.FetchMaxWait(10 * time.Second))
+	if err != nil {
+		t.Fatalf("no PatientContactRecorded on INTAKE: %v", err)
+	}
+	var cenv eventsv1.Envelope
+	var contact intakev1.PatientContactRecorded
+	if err := proto.Unmarshal(cmsg.Data(), &cenv); err != nil {
+		t.Fatal(err)
+	}
+	if err := cenv.GetPayload().UnmarshalTo(&contact); err != nil {
+		t.Fatal(err)
+	}
+	if contact.GetPatientId() != patientID || contact.GetPreferredName() != "Zebulon" || contact.GetEmail() != m.ContactEmail ||
+		contact.GetClinicTimeZone() != "America/Chicago" || !contact.GetRecordedAt().AsTime().Equal(admittedAt) {
+		t.Errorf("contact payload = %v", &contact)
+	}
+	testkit.Eventually(t, 5*time.Second, "outbox rows marked published", func() bool {
 		var n int
 		_ = e.Pool.QueryRow(ctx, "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL").Scan(&n)
-		return n == 1
+		return n == 2
 	})
 
 	// Logs carry ids, never the patient's details.
@@ -435,7 +462,9 @@ func TestAdmitPatientIdempotency(t *testing.T) {
 	if got := e.counts(t); got != [4]int{4, 4, 4, 4} {
 		t.Errorf("rows (patients, episodes, keys, outbox) = %v, want 4 each", got)
 	}
-	testkit.Eventually(t, 10*time.Second, "four events on INTAKE", func() bool { return e.StreamCount(t, "INTAKE", "") == 4 })
+	testkit.Eventually(t, 10*time.Second, "four admissions on INTAKE", func() bool {
+		return e.StreamCount(t, "INTAKE", intake.SubjectPatientAdmitted) == 4
+	})
 }
 
 func TestSeedDemoCommand(t *testing.T) {

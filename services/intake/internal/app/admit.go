@@ -19,6 +19,9 @@ import (
 // SubjectPatientAdmitted is the subject of intakev1.PatientAdmitted.
 const SubjectPatientAdmitted = "trellis.intake.patient.admitted.v1"
 
+// SubjectPatientContactRecorded is the subject of intakev1.PatientContactRecorded.
+const SubjectPatientContactRecorded = "trellis.intake.patient.contact_recorded.v1"
+
 // ErrIdempotencyKeyReused: the caller already used this idempotency key for a different request.
 var ErrIdempotencyKeyReused = errors.New("idempotency key already used for a different request")
 
@@ -156,13 +159,20 @@ func (s *Intake) admit(ctx context.Context, tx *bus.Tx, cmd AdmitPatient) (*inta
 		ProgramTrack:   a.ProgramTrack,
 		StartDate:      a.StartDate.String(),
 		AdmittedAt:     timestamppb.New(a.AdmittedAt),
-		PreferredName:  a.GivenName,
-		ContactEmail:   a.ContactEmail,
 		ClinicTimeZone: a.Clinic.TimeZone,
 		ReferralId:     a.ReferralID,
 		Program:        a.Program,
 		FirstContactAt: timestamppb.New(a.FirstContactAt),
 		LevelOfCare:    a.LevelOfCare,
+	}})
+	// Contact details go on a subject of their own, which only notification subscribes to.
+	tx.Emit(bus.Event{Subject: SubjectPatientContactRecorded, ClinicID: a.Clinic.ID, Payload: &intakev1.PatientContactRecorded{
+		PatientId:      a.PatientID,
+		ClinicId:       a.Clinic.ID,
+		PreferredName:  a.GivenName,
+		Email:          a.ContactEmail,
+		ClinicTimeZone: a.Clinic.TimeZone,
+		RecordedAt:     timestamppb.New(a.AdmittedAt),
 	}})
 	if a.ReferralID != "" {
 		emitStatusChanged(tx, change)

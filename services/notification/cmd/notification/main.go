@@ -1,6 +1,7 @@
 // Command notification sends patients their messages: it keeps a minimal copy of how to reach
-// each admitted patient, queues a welcome when billing opens the patient's account, and
-// delivers it by email (SMTP) with neutral wording.
+// each admitted patient (the start date from intake's PatientAdmitted, the contact details from
+// intake's PatientContactRecorded, which only notification subscribes to), queues a welcome
+// when billing opens the patient's account, and delivers it by email (SMTP) with neutral wording.
 package main
 
 import (
@@ -78,8 +79,9 @@ func newSpec(cfg *Config) service.Spec {
 			p.Go(d.Run)
 
 			h := events.Handlers{App: a, Queued: d.Wake}
-			admissions, accounts := events.Consumers()
+			admissions, contacts, accounts := events.Consumers()
 			p.Consume(admissions, h.PatientAdmitted)
+			p.Consume(contacts, h.PatientContactRecorded)
 			p.Consume(accounts, h.AccountOpened)
 
 			p.Server.Handle(notificationv1connect.NewNotificationServiceHandler(rpc.Server{App: a}, p.Server.HandlerOptions()...))

@@ -3,17 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"maps"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -85,12 +86,22 @@ func downAddr(t *testing.T) string {
 }
 
 // publish sends an event onto its stream the way the outbox relay does, with Nats-Msg-Id =
-// event id unless msgID overrides it. A repeated message id is published all the same (and
-// dropped by JetStream's duplicate window): tests repeat them on purpose.
-func (e *env) publish(subject, producer, clinicID, eventID, msgID, traceparent string, payload proto.Message) {
+// event id unless msgID overrides it, and returns its stream sequence. A repeated message id is
+// published all the same (and dropped by JetStream's duplicate window): tests repeat them on
+// purpose.
+func (e *env) publish(subject, producer, clinicID, eventID, msgID, traceparent string, payload proto.Message) uint64 {
+	e.t.Helper()
+	return e.publishAt(time.Time{}, subject, producer, clinicID, eventID, msgID, traceparent, payload)
+}
+
+// publishAt is publish with the envelope's occurred_at set to at (now when zero).
+func (e *env) publishAt(at time.Time, subject, producer, clinicID, eventID, msgID, traceparent string, payload proto.Message) uint64 {
 	e.t.Helper()
 	envl := servicetest.Envelope(e.t, payload, clinicID, producer)
 	envl.EventId, envl.CorrelationId = eventID, "corr-"+eventID
+	if !at.IsZero() {
+		envl.OccurredAt = timestamppb.New(at)
+	}
 	data, err := proto.Marshal(envl)
 	if err != nil {
 		e.t.Fatal(err)
@@ -100,9 +111,11 @@ func (e *env) publish(subject, producer, clinicID, eventID, msgID, traceparent s
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := e.JS.PublishMsg(ctx, servicetest.Message(subject, msgID, data, envl, traceparent)); err != nil {
+	ack, err := e.JS.PublishMsg(ctx, servicetest.Message(subject, msgID, data, envl, traceparent))
+	if err != nil {
 		e.t.Fatalf("publish %s: %v", subject, err)
 	}
+	return ack.Sequence
 }
 
 type patient struct {
@@ -113,18 +126,37 @@ func newPatient(clinic, name, email string) patient {
 	return patient{id: bus.NewID(), clinic: clinic, name: name, email: email}
 }
 
+// admit publishes intake's PatientAdmitted, which no longer carries contact details.
 func (e *env) admit(p patient) {
 	e.t.Helper()
 	e.publish("trellis.intake.patient.admitted.v1", "intake", p.clinic, bus.NewID(), "", "", &intakev1.PatientAdmitted{
 		PatientId: p.id, EpisodeId: bus.NewID(), ClinicId: p.clinic, ProgramTrack: "adult-evening",
-		StartDate: "2026-03-02", AdmittedAt: timestamppb.Now(), PreferredName: p.name,
-		ContactEmail: p.email, ClinicTimeZone: "America/Chicago",
+		StartDate: "2026-03-02", AdmittedAt: timestamppb.Now(), ClinicTimeZone: "America/Chicago",
 	})
 }
 
-func (e *env) openAccount(p patient, eventID, msgID, traceparent string) {
+// recordContact publishes intake's PatientContactRecorded for p, occurring at at (now when
+// zero), and returns its INTAKE stream sequence.
+func (e *env) recordContact(p patient, at time.Time) uint64 {
 	e.t.Helper()
-	e.publish("trellis.billing.account.opened.v1", "billing", p.clinic, eventID, msgID, traceparent, &billingv1.AccountOpened{
+	return e.publishAt(at, "trellis.intake.patient.contact_recorded.v1", "intake", p.clinic, bus.NewID(), "", "",
+		&intakev1.PatientContactRecorded{
+			PatientId: p.id, ClinicId: p.clinic, PreferredName: p.name, Email: p.email, Phone: "+13125550100",
+			ClinicTimeZone: "America/Chicago", RecordedAt: timestamppb.Now(),
+		})
+}
+
+// admitWithContact publishes what intake emits when it admits a patient: PatientAdmitted, then
+// PatientContactRecorded.
+func (e *env) admitWithContact(p patient) {
+	e.t.Helper()
+	e.admit(p)
+	e.recordContact(p, time.Time{})
+}
+
+func (e *env) openAccount(p patient, eventID, msgID, traceparent string) uint64 {
+	e.t.Helper()
+	return e.publish("trellis.billing.account.opened.v1", "billing", p.clinic, eventID, msgID, traceparent, &billingv1.AccountOpened{
 		AccountId: bus.NewID(), PatientId: p.id, ClinicId: p.clinic, EnrollmentId: bus.NewID(),
 	})
 }
@@ -163,6 +195,25 @@ func (e *env) waitStatus(patientID, status string, timeout time.Duration) messag
 		return len(last) == 1 && last[0].status == status
 	})
 	return last[0]
+}
+
+// emailsTo returns the emails the sink received for addr.
+func emailsTo(sink *smtptest.Sink, addr string) []smtptest.Message {
+	var out []smtptest.Message
+	for _, m := range sink.Messages() {
+		if slices.Contains(m.To, addr) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// waitRecipient waits until the patient's recipient copy satisfies cond (SQL over recipients).
+func (e *env) waitRecipient(patientID, cond string) {
+	e.t.Helper()
+	testkit.Eventually(e.t, 10*time.Second, "recipient copy with "+cond, func() bool {
+		return e.Count(e.t, `SELECT count(*) FROM recipients WHERE patient_id = $1 AND `+cond, patientID) == 1
+	})
 }
 
 // messageSent returns the MessageSent events on the NOTIFICATION stream with their headers.
@@ -233,7 +284,7 @@ func TestWelcomeWhenAccountOpensBeforeAdmission(t *testing.T) {
 	if got := e.messages(p.id); len(got) != 0 {
 		t.Fatalf("message queued before the admission was seen: %+v", got)
 	}
-	e.admit(p)
+	e.admitWithContact(p)
 
 	m := e.waitStatus(p.id, "sent", 15*time.Second)
 	if m.sentAt == nil || m.attempts != 1 || m.code != "" {
@@ -314,7 +365,7 @@ func TestDuplicateAccountOpenedSendsOneEmail(t *testing.T) {
 	sink := smtptest.Start(t, smtptest.Options{})
 	e := start(t, sink.Addr, nil)
 	p := newPatient(clinicA, "Jun", "jun@example.org")
-	e.admit(p)
+	e.admitWithContact(p)
 	first := bus.NewID()
 	e.openAccount(p, first, "", "")
 	m := e.waitStatus(p.id, "sent", 15*time.Second)
@@ -347,7 +398,7 @@ func TestSinkDownThenUpSendsAfterRetry(t *testing.T) {
 	addr := downAddr(t)
 	e := start(t, addr, nil)
 	p := newPatient(clinicA, "Mika", "mika@example.org")
-	e.admit(p)
+	e.admitWithContact(p)
 	e.openAccount(p, bus.NewID(), "", "")
 
 	testkit.Eventually(t, 10*time.Second, "two failed attempts", func() bool {
@@ -379,7 +430,7 @@ func TestSinkDownThenUpSendsAfterRetry(t *testing.T) {
 func TestGivesUpAfterMaxAttempts(t *testing.T) {
 	e := start(t, downAddr(t), map[string]string{"NOTIFY_MAX_ATTEMPTS": "3"})
 	p := newPatient(clinicA, "Odalys", "odalys@example.org")
-	e.admit(p)
+	e.admitWithContact(p)
 	e.openAccount(p, bus.NewID(), "", "")
 	m := e.waitStatus(p.id, "failed", 15*time.Second)
 	if m.attempts != 3 || m.code != "smtp_unavailable" || m.sentAt != nil {
@@ -408,9 +459,9 @@ func TestAuthenticatedSMTPAndPermanentRejection(t *testing.T) {
 	e := start(t, sink.Addr, map[string]string{"SMTP_USERNAME": "notifier", "SMTP_PASSWORD": "s3cret"})
 	ok := newPatient(clinicA, "Ines", "ines@example.org")
 	gone := newPatient(clinicA, "Pasquale", "gone@example.org")
-	noAddr := newPatient(clinicA, "Louisa", "not an address")
+	noAddr := newPatient(clinicA, "Louisa", "") // intake has no email address for her
 	for _, p := range []patient{ok, gone, noAddr} {
-		e.admit(p)
+		e.admitWithContact(p)
 		e.openAccount(p, bus.NewID(), "", "")
 	}
 	e.waitStatus(ok.id, "sent", 15*time.Second)
@@ -436,7 +487,7 @@ func TestListMessagesAuthorization(t *testing.T) {
 	sink := smtptest.Start(t, smtptest.Options{})
 	e := start(t, sink.Addr, nil)
 	p := newPatient(clinicA, "Noor", "noor@example.org")
-	e.admit(p)
+	e.admitWithContact(p)
 	e.openAccount(p, bus.NewID(), "", "")
 	m := e.waitStatus(p.id, "sent", 15*time.Second)
 
@@ -495,33 +546,156 @@ func TestListMessagesAuthorization(t *testing.T) {
 	}
 }
 
-// A PatientAdmitted that can never make a recipient (no valid zone) is dead-lettered, not
-// retried forever; the service keeps going.
-func TestMalformedAdmissionIsDeadLettered(t *testing.T) {
+// Events that can never make a recipient copy (an unknown zone, an id or email that is not one,
+// a phone that is not E.164) are dead-lettered, not retried forever, and their reasons name
+// neither the patient nor the address; the service keeps going.
+func TestMalformedEventsAreDeadLettered(t *testing.T) {
 	sink := smtptest.Start(t, smtptest.Options{})
 	e := start(t, sink.Addr, nil)
-	bad := newPatient(clinicA, "Valentina", "valentina@example.org")
-	e.publish("trellis.intake.patient.admitted.v1", "intake", bad.clinic, bus.NewID(), "", "", &intakev1.PatientAdmitted{
-		PatientId: bad.id, ClinicId: bad.clinic, StartDate: "2026-03-02", PreferredName: bad.name,
-		ContactEmail: bad.email, ClinicTimeZone: "Mars/Olympus",
+	badZone := newPatient(clinicA, "Valentina", "valentina@example.org")
+	e.publish("trellis.intake.patient.admitted.v1", "intake", badZone.clinic, bus.NewID(), "", "", &intakev1.PatientAdmitted{
+		PatientId: badZone.id, ClinicId: badZone.clinic, StartDate: "2026-03-02", ClinicTimeZone: "Mars/Olympus",
 	})
-	testkit.Eventually(t, 10*time.Second, "dead letter", func() bool {
-		st, err := e.JS.Stream(context.Background(), bus.DeadLetterStream)
-		if err != nil {
-			return false
-		}
-		info, err := st.Info(context.Background(), jetstream.WithSubjectFilter(bus.DeadLetterSubject("notification--admissions")))
-		return err == nil && info.State.Subjects[bus.DeadLetterSubject("notification--admissions")] == 1
+	badEmail := newPatient(clinicA, "Ottoline", "ottoline.at.example.org")
+	badPhone := newPatient(clinicA, "Cosimo", "cosimo@example.org")
+	badID := newPatient(clinicA, "Imogen", "imogen@example.org")
+	for _, c := range []struct {
+		p         patient
+		patientID string
+		phone     string
+	}{{badEmail, badEmail.id, ""}, {badPhone, badPhone.id, "555-0100"}, {badID, "patient-7", ""}} {
+		e.publish("trellis.intake.patient.contact_recorded.v1", "intake", c.p.clinic, bus.NewID(), "", "", &intakev1.PatientContactRecorded{
+			PatientId: c.patientID, ClinicId: c.p.clinic, PreferredName: c.p.name, Email: c.p.email, Phone: c.phone,
+			ClinicTimeZone: "America/Chicago",
+		})
+	}
+	deadLetters := func(consumer string) uint64 {
+		return e.StreamCount(t, bus.DeadLetterStream, bus.DeadLetterSubject(consumer))
+	}
+	testkit.Eventually(t, 10*time.Second, "dead letters", func() bool {
+		return deadLetters("notification--admissions") == 1 && deadLetters("notification--contacts") == 3
 	})
 	var n int
 	if err := e.Pool.QueryRow(context.Background(), `SELECT count(*) FROM recipients`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("recipients = %d, %v; want none", n, err)
 	}
 	good := newPatient(clinicA, "Benedikt", "benedikt@example.org")
-	e.admit(good)
+	e.admitWithContact(good)
 	e.openAccount(good, bus.NewID(), "", "")
 	e.waitStatus(good.id, "sent", 15*time.Second)
-	e.assertNoPHIInLogs(bad, good)
+	e.assertNoPHIInLogs(badZone, badEmail, badPhone, badID, good)
+	if logs := e.Logs.String(); strings.Contains(logs, "555-0100") || strings.Contains(logs, "ottoline") {
+		t.Error("logs quote the malformed contact details")
+	}
+}
+
+// eventOrders are the six orders in which the three events a welcome needs can arrive.
+var eventOrders = [][3]string{
+	{"admission", "contact", "account"},
+	{"admission", "account", "contact"},
+	{"contact", "admission", "account"},
+	{"contact", "account", "admission"},
+	{"account", "admission", "contact"},
+	{"account", "contact", "admission"},
+}
+
+// Whatever the order of PatientAdmitted, PatientContactRecorded and AccountOpened, the patient
+// gets exactly one welcome, at the address from the contact details, with their name and start
+// date; each event is applied (or, for an early AccountOpened, retried) before the next is sent.
+func TestWelcomeWhateverTheOrderOfEvents(t *testing.T) {
+	sink := smtptest.Start(t, smtptest.Options{})
+	e := start(t, sink.Addr, nil)
+	var all []patient
+	t.Run("orders", func(t *testing.T) {
+		for i, order := range eventOrders {
+			p := newPatient(clinicA, fmt.Sprintf("Pat%d", i), fmt.Sprintf("order%d@example.org", i))
+			all = append(all, p)
+			t.Run(strings.Join(order[:], "-"), func(t *testing.T) {
+				t.Parallel()
+				welcomeAfter(t, e, sink, p, order)
+			})
+		}
+	})
+	if n := len(sink.Messages()); n != len(eventOrders) {
+		t.Errorf("%d emails in all, want %d", n, len(eventOrders))
+	}
+	e.assertNoPHIInLogs(all...)
+}
+
+// welcomeAfter publishes p's events in order, each applied (or, for an early AccountOpened,
+// retried) before the next is sent, and checks p's one welcome.
+func welcomeAfter(t *testing.T, e *env, sink *smtptest.Sink, p patient, order [3]string) {
+	se := &env{Service: e.Service, t: t}
+	for _, ev := range order {
+		switch ev {
+		case "admission":
+			se.admit(p)
+			se.waitRecipient(p.id, "start_date IS NOT NULL")
+		case "contact":
+			se.recordContact(p, time.Time{})
+			se.waitRecipient(p.id, "email IS NOT NULL")
+		case "account":
+			id := bus.NewID()
+			se.openAccount(p, id, "", "")
+			// Retried while the copy is incomplete, queued once it is complete.
+			testkit.Eventually(t, 10*time.Second, "AccountOpened handled", func() bool {
+				return strings.Contains(se.Logs.String(), `"event_id":"`+id+`"`) || len(se.messages(p.id)) > 0
+			})
+		}
+	}
+	m := se.waitStatus(p.id, "sent", 20*time.Second)
+	if m.attempts != 1 {
+		t.Errorf("message = %+v; want sent at the first attempt", m)
+	}
+	got := emailsTo(sink, p.email)
+	if len(got) != 1 {
+		t.Fatalf("%d emails to %s, want 1", len(got), p.email)
+	}
+	for _, want := range []string{"Hello " + p.name + ",", "Monday, March 2, 2026"} {
+		if !strings.Contains(got[0].Body, want) {
+			t.Errorf("body lacks %q:\n%s", want, got[0].Body)
+		}
+	}
+}
+
+// A message still waiting to be sent goes to the newest contact details: a newer
+// PatientContactRecorded replaces the address, an older one arriving late does not.
+func TestContactChangesReachTheQueuedMessage(t *testing.T) {
+	addr := downAddr(t)
+	e := start(t, addr, map[string]string{"NOTIFY_MAX_ATTEMPTS": "1000"})
+	t0 := time.Now()
+	first := newPatient(clinicA, "Rosa", "rosa.first@example.org")
+	e.admit(first)
+	e.recordContact(first, t0)
+	e.openAccount(first, bus.NewID(), "", "")
+	testkit.Eventually(t, 10*time.Second, "a failed attempt", func() bool {
+		rows := e.messages(first.id)
+		return len(rows) == 1 && rows[0].attempts >= 1 && rows[0].code == "smtp_unavailable"
+	})
+
+	changed := first
+	changed.name, changed.email = "Rosie", "rosie.new@example.org"
+	e.recordContact(changed, t0.Add(time.Hour))
+	e.waitRecipient(first.id, "email = 'rosie.new@example.org'")
+	stale := first
+	stale.name, stale.email = "Rosalba", "rosalba.stale@example.org"
+	seq := e.recordContact(stale, t0.Add(-time.Hour)) // published late, happened first
+	e.Settled(t, "INTAKE", "notification--contacts", seq)
+	if e.Processed(t, "notification--contacts", "ok") != 3 {
+		t.Fatalf("contact events applied = %v, want 3", e.Processed(t, "notification--contacts", "ok"))
+	}
+
+	sink := smtptest.StartAt(t, addr, smtptest.Options{})
+	e.waitStatus(first.id, "sent", 15*time.Second)
+	testkit.Eventually(t, 5*time.Second, "the email", func() bool { return len(sink.Messages()) >= 1 })
+	msgs := sink.Messages()
+	if len(msgs) != 1 || len(msgs[0].To) != 1 || msgs[0].To[0] != changed.email {
+		t.Fatalf("emails = %+v; want exactly one, to %s", msgs, changed.email)
+	}
+	if !strings.Contains(msgs[0].Body, "Hello Rosie,") {
+		t.Errorf("body does not greet the newest name:\n%s", msgs[0].Body)
+	}
+	e.assertNoPHIInLogs(first, changed, stale)
 }
 
 // TestHelpListsConfig checks `notification --help` documents the SMTP settings and masks nothing

@@ -1,5 +1,5 @@
-// Package app holds notification's use cases: keeping the recipient copy, queueing messages,
-// dispatching them, and reading them back.
+// Package app holds notification's use cases: keeping the recipient copy (from the patient's
+// admission and contact details), queueing messages, dispatching them, and reading them back.
 package app
 
 import (
@@ -20,10 +20,15 @@ import (
 // Repository is notification's storage (adapters/postgres). Methods taking a tx run inside
 // the caller's unit of work.
 type Repository interface {
-	// UpsertRecipient stores r unless a copy from a later fact is already stored.
-	UpsertRecipient(ctx context.Context, tx pgx.Tx, r domain.Recipient) error
-	// HasRecipient reports whether a recipient copy exists for the patient.
-	HasRecipient(ctx context.Context, tx pgx.Tx, patientID string) (bool, error)
+	// UpsertAdmission stores the admission's part of the recipient copy unless one from a
+	// later admission event is already stored.
+	UpsertAdmission(ctx context.Context, tx pgx.Tx, a domain.Admission) error
+	// UpsertContact stores the contact details of the recipient copy unless ones from a later
+	// contact event are already stored.
+	UpsertContact(ctx context.Context, tx pgx.Tx, c domain.Contact) error
+	// RecipientReady reports whether the patient's recipient copy has both the admission
+	// (start date) and the contact details.
+	RecipientReady(ctx context.Context, tx pgx.Tx, patientID string) (bool, error)
 	// QueueMessage inserts m unless the patient already has a message of its kind; it reports
 	// whether it inserted.
 	QueueMessage(ctx context.Context, tx pgx.Tx, m NewMessage) (bool, error)
@@ -46,7 +51,7 @@ type NewMessage struct {
 }
 
 // Claim is a message a dispatcher holds for one attempt, with its recipient copy (nil when
-// there is none).
+// there is none, or it lacks the admission or the contact details).
 type Claim struct {
 	NewMessage
 	Attempt   int
@@ -62,34 +67,44 @@ type App struct {
 // New returns the application over repo.
 func New(repo Repository, log *slog.Logger) *App { return &App{repo: repo, log: log} }
 
-// ErrRecipientUnknown means a message was asked for a patient whose admission has not been
-// seen yet. It is transient: the events travel on different streams and may overtake each
-// other, so the caller retries.
-var ErrRecipientUnknown = errors.New("recipient not known yet")
+// ErrRecipientNotReady means a message was asked for a patient whose recipient copy lacks the
+// admission or the contact details. It is transient: the events travel on different subjects
+// and streams and may overtake each other, so the caller retries.
+var ErrRecipientNotReady = errors.New("recipient copy not complete yet")
 
 // ErrPermissionDenied means the caller may not see the patient's clinic.
 var ErrPermissionDenied = errors.New("permission denied")
 
-// RecordAdmission keeps (or refreshes) the recipient copy, in tx.
-func (a *App) RecordAdmission(ctx context.Context, tx pgx.Tx, r domain.Recipient) error {
-	if err := a.repo.UpsertRecipient(ctx, tx, r); err != nil {
-		return fmt.Errorf("store recipient: %w", err)
-	}
-	if r.Email == "" {
-		a.log.WarnContext(ctx, "recipient has no usable email address", "patient_id", r.PatientID)
+// RecordAdmission keeps (or refreshes) the admission's part of the recipient copy, in tx.
+func (a *App) RecordAdmission(ctx context.Context, tx pgx.Tx, adm domain.Admission) error {
+	if err := a.repo.UpsertAdmission(ctx, tx, adm); err != nil {
+		return fmt.Errorf("store admission: %w", err)
 	}
 	return nil
 }
 
-// QueueWelcome queues the welcome email for a patient, at most once per patient, in tx. The
-// trace context of ctx is stored with it so that the send continues the trace.
+// RecordContact keeps (or refreshes) the contact details of the recipient copy, in tx. A
+// message still queued is sent to the newest details: it is rendered when it is sent.
+func (a *App) RecordContact(ctx context.Context, tx pgx.Tx, c domain.Contact) error {
+	if err := a.repo.UpsertContact(ctx, tx, c); err != nil {
+		return fmt.Errorf("store contact details: %w", err)
+	}
+	if c.Email == "" {
+		a.log.WarnContext(ctx, "recipient has no email address", "patient_id", c.PatientID)
+	}
+	return nil
+}
+
+// QueueWelcome queues the welcome email for a patient, at most once per patient, in tx, once
+// the recipient copy has both the start date and the contact details (ErrRecipientNotReady
+// until then). The trace context of ctx is stored with it so that the send continues the trace.
 func (a *App) QueueWelcome(ctx context.Context, tx pgx.Tx, patientID, clinicID string) error {
-	ok, err := a.repo.HasRecipient(ctx, tx, patientID)
+	ok, err := a.repo.RecipientReady(ctx, tx, patientID)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return ErrRecipientUnknown
+		return ErrRecipientNotReady
 	}
 	carrier := telemetry.HeaderCarrier{}
 	telemetry.Propagator.Inject(ctx, carrier)

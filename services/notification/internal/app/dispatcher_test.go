@@ -47,26 +47,39 @@ func setup(t *testing.T) fixture {
 	return fixture{pool: pool, repo: repo, store: bus.NewStore(pool, "notification"), app: app.New(repo, quiet)}
 }
 
-// welcome admits a patient and queues their welcome, as the two consumers would.
+// welcome records a patient's admission and contact details and queues their welcome, as the
+// consumers would; until both facts are in, the welcome is refused as not ready.
 func (f fixture) welcome(t *testing.T, email string) string {
 	t.Helper()
 	ctx := context.Background()
 	pid := bus.NewID()
-	r, err := domain.NewRecipient(pid, clinic, "Sam", email, "America/Chicago", "2026-03-02", time.Now())
+	adm, err := domain.NewAdmission(pid, clinic, "America/Chicago", "2026-03-02", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = f.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
-		if err := f.app.QueueWelcome(ctx, tx, pid, clinic); !errors.Is(err, app.ErrRecipientUnknown) {
-			t.Errorf("welcome before admission: err = %v, want ErrRecipientUnknown", err)
+	con, err := domain.NewContact(pid, clinic, "Sam", email, "", "America/Chicago", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, record := range []func(context.Context, *bus.Tx) error{
+		func(context.Context, *bus.Tx) error { return nil },
+		func(ctx context.Context, tx *bus.Tx) error { return f.app.RecordContact(ctx, tx, con) },
+	} {
+		err = f.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
+			if err := record(ctx, tx); err != nil {
+				return err
+			}
+			if err := f.app.QueueWelcome(ctx, tx, pid, clinic); !errors.Is(err, app.ErrRecipientNotReady) {
+				t.Errorf("welcome before the admission: err = %v, want ErrRecipientNotReady", err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	err = f.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
-		if err := f.app.RecordAdmission(ctx, tx, r); err != nil {
+		if err := f.app.RecordAdmission(ctx, tx, adm); err != nil {
 			return err
 		}
 		return f.app.QueueWelcome(ctx, tx, pid, clinic)
@@ -75,6 +88,42 @@ func (f fixture) welcome(t *testing.T, email string) string {
 		t.Fatal(err)
 	}
 	return pid
+}
+
+// The welcome waits for the contact details as well as the admission.
+func TestQueueWelcomeWaitsForBothFacts(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	pid := bus.NewID()
+	adm, err := domain.NewAdmission(pid, clinic, "America/Chicago", "2026-03-02", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := func() error {
+		return f.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error { return f.app.QueueWelcome(ctx, tx, pid, clinic) })
+	}
+	if err := f.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error { return f.app.RecordAdmission(ctx, tx, adm) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := queue(); !errors.Is(err, app.ErrRecipientNotReady) {
+		t.Fatalf("welcome with the admission only: err = %v, want ErrRecipientNotReady", err)
+	}
+	if n := f.count(t, `SELECT count(*) FROM messages`); n != 0 {
+		t.Fatalf("%d messages queued without contact details", n)
+	}
+	con, err := domain.NewContact(pid, clinic, "Sam", "sam@example.org", "", "America/Chicago", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error { return f.app.RecordContact(ctx, tx, con) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := queue(); err != nil {
+		t.Fatalf("welcome with both facts: %v", err)
+	}
+	if n := f.count(t, `SELECT count(*) FROM messages`); n != 1 {
+		t.Fatalf("%d messages queued, want 1", n)
+	}
 }
 
 func (f fixture) count(t *testing.T, q string) int {

@@ -1,6 +1,7 @@
 package domain_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -35,12 +36,13 @@ func TestRenderWelcome(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := domain.NewRecipient("0190a000-0000-7000-8000-000000000001", "0190a000-0000-7000-8000-0000000000c1",
-				tc.preferred, "pat@example.org", tc.zone, tc.date, time.Now())
+			d, err := time.Parse(domain.DateLayout, tc.date)
 			if err != nil {
 				t.Fatal(err)
 			}
-			e, err := domain.RenderWelcome(r)
+			e, err := domain.RenderWelcome(domain.Recipient{PatientID: "0190a000-0000-7000-8000-000000000001",
+				ClinicID: "0190a000-0000-7000-8000-0000000000c1", PreferredName: tc.preferred,
+				Email: "pat@example.org", TimeZone: tc.zone, StartDate: d})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -99,33 +101,83 @@ func TestFormatVisitDateKeepsCalendarDay(t *testing.T) {
 	}
 }
 
-func TestNewRecipient(t *testing.T) {
+func TestNewAdmission(t *testing.T) {
+	const pid, cid = "0190a000-0000-7000-8000-000000000001", "0190a000-0000-7000-8000-0000000000c1"
+	cases := []struct {
+		name                  string
+		patient, clinic, zone string
+		date                  string
+		wantErr               bool
+	}{
+		{"ok", pid, cid, "America/Chicago", "2026-03-02", false},
+		{"bad patient id", "p-1", cid, "UTC", "2026-03-02", true},
+		{"bad clinic id", pid, "", "UTC", "2026-03-02", true},
+		{"bad date", pid, cid, "UTC", "03/02/2026", true},
+		{"no date", pid, cid, "UTC", "", true},
+		{"empty zone", pid, cid, "", "2026-03-02", true},
+		{"unknown zone", pid, cid, "Mars/Olympus", "2026-03-02", true},
+	}
+	at := time.Date(2026, 2, 1, 9, 0, 0, 0, time.FixedZone("CST", -6*3600))
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := domain.NewAdmission(tc.patient, tc.clinic, tc.zone, tc.date, at)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
+			}
+			if err != nil {
+				if !errors.Is(err, domain.ErrInvalidRecipient) {
+					t.Errorf("err = %v, want ErrInvalidRecipient", err)
+				}
+				return
+			}
+			if a.StartDate.Format(domain.DateLayout) != tc.date || !a.At.Equal(at) || a.At.Location() != time.UTC {
+				t.Errorf("admission = %+v", a)
+			}
+		})
+	}
+}
+
+func TestNewContact(t *testing.T) {
 	const pid, cid = "0190a000-0000-7000-8000-000000000001", "0190a000-0000-7000-8000-0000000000c1"
 	cases := []struct {
 		name                         string
 		patient, clinic, email, zone string
-		date                         string
+		phone                        string
 		wantErr                      bool
 		wantEmail                    string
 	}{
-		{"ok", pid, cid, "Pat@Example.org", "America/Chicago", "2026-03-02", false, "Pat@Example.org"},
-		{"display name stripped", pid, cid, "Pat <pat@example.org>", "UTC", "2026-03-02", false, "pat@example.org"},
-		{"unusable email kept empty", pid, cid, "not an address", "UTC", "2026-03-02", false, ""},
-		{"two addresses refused", pid, cid, "a@x.org, b@y.org", "UTC", "2026-03-02", false, ""},
-		{"bad patient id", "p-1", cid, "a@x.org", "UTC", "2026-03-02", true, ""},
-		{"bad clinic id", pid, "", "a@x.org", "UTC", "2026-03-02", true, ""},
-		{"bad date", pid, cid, "a@x.org", "UTC", "03/02/2026", true, ""},
-		{"empty zone", pid, cid, "a@x.org", "", "2026-03-02", true, ""},
-		{"unknown zone", pid, cid, "a@x.org", "Mars/Olympus", "2026-03-02", true, ""},
+		{"ok", pid, cid, "Pat@Example.org", "America/Chicago", "+13125550100", false, "Pat@Example.org"},
+		{"display name stripped", pid, cid, "Pat <pat@example.org>", "UTC", "", false, "pat@example.org"},
+		{"no email: intake has none", pid, cid, "", "UTC", "+13125550100", false, ""},
+		{"blank email counts as none", pid, cid, "  ", "UTC", "", false, ""},
+		{"unusable email", pid, cid, "not an address", "UTC", "", true, ""},
+		{"two addresses", pid, cid, "a@x.org, b@y.org", "UTC", "", true, ""},
+		{"phone not E.164", pid, cid, "a@x.org", "UTC", "312-555-0100", true, ""},
+		{"bad patient id", "p-1", cid, "a@x.org", "UTC", "", true, ""},
+		{"bad clinic id", pid, "", "a@x.org", "UTC", "", true, ""},
+		{"empty zone", pid, cid, "a@x.org", "", "", true, ""},
+		{"unknown zone", pid, cid, "a@x.org", "Mars/Olympus", "", true, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := domain.NewRecipient(tc.patient, tc.clinic, "Sam", tc.email, tc.zone, tc.date, time.Now())
+			c, err := domain.NewContact(tc.patient, tc.clinic, " Sam\t", tc.email, tc.phone, tc.zone, time.Now())
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
 			}
-			if err == nil && r.Email != tc.wantEmail {
-				t.Errorf("email = %q, want %q", r.Email, tc.wantEmail)
+			if err != nil {
+				if !errors.Is(err, domain.ErrInvalidRecipient) {
+					t.Errorf("err = %v, want ErrInvalidRecipient", err)
+				}
+				// The reason is logged and dead-lettered: it must not quote the details.
+				for _, v := range []string{tc.email, tc.phone} {
+					if strings.TrimSpace(v) != "" && strings.Contains(err.Error(), v) {
+						t.Errorf("error %q quotes %q", err, v)
+					}
+				}
+				return
+			}
+			if c.Email != tc.wantEmail || c.PreferredName != "Sam" || c.Phone != tc.phone {
+				t.Errorf("contact = %+v, want email %q", c, tc.wantEmail)
 			}
 		})
 	}

@@ -57,8 +57,7 @@ func envelope(t *testing.T, payload proto.Message, clinicID string) *eventsv1.En
 func admitted(patientID, clinicID string) *intakev1.PatientAdmitted {
 	return &intakev1.PatientAdmitted{
 		PatientId: patientID, EpisodeId: bus.NewID(), ClinicId: clinicID, ProgramTrack: "adult-evening",
-		StartDate: "2026-03-02", AdmittedAt: timestamppb.Now(), PreferredName: "Alex",
-		ContactEmail: "alex@example.org", ClinicTimeZone: "America/Chicago",
+		StartDate: "2026-03-02", AdmittedAt: timestamppb.Now(), ClinicTimeZone: "America/Chicago",
 	}
 }
 

@@ -297,11 +297,9 @@ func (x *AssessmentRecorded) GetAssessedAt() *timestamppb.Timestamp {
 	return nil
 }
 
-// PatientAdmitted: a patient was admitted to an IOP program track at a clinic.
+// PatientAdmitted: a patient was admitted to an IOP program track at a clinic. Ids, codes and
+// dates only: contact details travel in PatientContactRecorded.
 // Subject: trellis.intake.patient.admitted.v1
-//
-// It carries the minimum contact details that notification keeps as its own copy to reach the
-// patient; it never names the program type in anything a patient sees.
 type PatientAdmitted struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
@@ -313,10 +311,6 @@ type PatientAdmitted struct {
 	StartDate string `protobuf:"bytes,5,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
 	// When the patient was admitted (UTC).
 	AdmittedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=admitted_at,json=admittedAt,proto3" json:"admitted_at,omitempty"`
-	// How the patient wants to be addressed in messages (given name only).
-	PreferredName string `protobuf:"bytes,7,opt,name=preferred_name,json=preferredName,proto3" json:"preferred_name,omitempty"`
-	// Contact email the patient gave for messages.
-	ContactEmail string `protobuf:"bytes,8,opt,name=contact_email,json=contactEmail,proto3" json:"contact_email,omitempty"`
 	// IANA time zone of the clinic, e.g. "America/Chicago".
 	ClinicTimeZone string `protobuf:"bytes,9,opt,name=clinic_time_zone,json=clinicTimeZone,proto3" json:"clinic_time_zone,omitempty"`
 	// The referral this admission decided; empty for a direct admission.
@@ -401,20 +395,6 @@ func (x *PatientAdmitted) GetAdmittedAt() *timestamppb.Timestamp {
 		return x.AdmittedAt
 	}
 	return nil
-}
-
-func (x *PatientAdmitted) GetPreferredName() string {
-	if x != nil {
-		return x.PreferredName
-	}
-	return ""
-}
-
-func (x *PatientAdmitted) GetContactEmail() string {
-	if x != nil {
-		return x.ContactEmail
-	}
-	return ""
 }
 
 func (x *PatientAdmitted) GetClinicTimeZone() string {
@@ -1012,7 +992,7 @@ const file_trellis_intake_v1_events_proto_rawDesc = "" +
 	"overridden\x18\b \x01(\bR\n" +
 	"overridden\x12;\n" +
 	"\vassessed_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"assessedAt\"\x88\x04\n" +
+	"assessedAt\"\xe7\x03\n" +
 	"\x0fPatientAdmitted\x12\x1d\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tR\tpatientId\x12\x1d\n" +
@@ -1023,16 +1003,14 @@ const file_trellis_intake_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"start_date\x18\x05 \x01(\tR\tstartDate\x12;\n" +
 	"\vadmitted_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"admittedAt\x12%\n" +
-	"\x0epreferred_name\x18\a \x01(\tR\rpreferredName\x12#\n" +
-	"\rcontact_email\x18\b \x01(\tR\fcontactEmail\x12(\n" +
+	"admittedAt\x12(\n" +
 	"\x10clinic_time_zone\x18\t \x01(\tR\x0eclinicTimeZone\x12\x1f\n" +
 	"\vreferral_id\x18\n" +
 	" \x01(\tR\n" +
 	"referralId\x12\x18\n" +
 	"\aprogram\x18\v \x01(\tR\aprogram\x12D\n" +
 	"\x10first_contact_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x0efirstContactAt\x12\"\n" +
-	"\rlevel_of_care\x18\r \x01(\tR\vlevelOfCare\"\x8e\x02\n" +
+	"\rlevel_of_care\x18\r \x01(\tR\vlevelOfCareJ\x04\b\a\x10\bJ\x04\b\b\x10\tR\x0epreferred_nameR\rcontact_email\"\x8e\x02\n" +
 	"\x16PatientContactRecorded\x12\x1d\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tR\tpatientId\x12\x1b\n" +

@@ -20,24 +20,47 @@ func New(pool *pgxpool.Pool) *Repository { return &Repository{pool: pool} }
 
 var _ app.Repository = (*Repository)(nil)
 
-// UpsertRecipient implements app.Repository.
-func (r *Repository) UpsertRecipient(ctx context.Context, tx pgx.Tx, rc domain.Recipient) error {
+// UpsertAdmission implements app.Repository. Both facts carry the clinic and its zone; the
+// newer fact of either kind decides them.
+func (r *Repository) UpsertAdmission(ctx context.Context, tx pgx.Tx, a domain.Admission) error {
 	_, err := tx.Exec(ctx, `
-		INSERT INTO recipients (patient_id, clinic_id, preferred_name, email, time_zone, start_date, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		INSERT INTO recipients (patient_id, clinic_id, time_zone, start_date, admission_updated_at)
+		VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (patient_id) DO UPDATE SET
-			clinic_id = EXCLUDED.clinic_id, preferred_name = EXCLUDED.preferred_name,
-			email = EXCLUDED.email, time_zone = EXCLUDED.time_zone,
-			start_date = EXCLUDED.start_date, updated_at = EXCLUDED.updated_at
-		WHERE recipients.updated_at <= EXCLUDED.updated_at`,
-		rc.PatientID, rc.ClinicID, rc.PreferredName, rc.Email, rc.TimeZone, rc.StartDate, rc.UpdatedAt)
+			start_date = EXCLUDED.start_date, admission_updated_at = EXCLUDED.admission_updated_at,
+			clinic_id = CASE WHEN EXCLUDED.admission_updated_at >= COALESCE(recipients.contact_updated_at, '-infinity')
+				THEN EXCLUDED.clinic_id ELSE recipients.clinic_id END,
+			time_zone = CASE WHEN EXCLUDED.admission_updated_at >= COALESCE(recipients.contact_updated_at, '-infinity')
+				THEN EXCLUDED.time_zone ELSE recipients.time_zone END
+		WHERE recipients.admission_updated_at IS NULL OR recipients.admission_updated_at <= EXCLUDED.admission_updated_at`,
+		a.PatientID, a.ClinicID, a.TimeZone, a.StartDate, a.At)
 	return err
 }
 
-// HasRecipient implements app.Repository.
-func (r *Repository) HasRecipient(ctx context.Context, tx pgx.Tx, patientID string) (bool, error) {
+// UpsertContact implements app.Repository, with the same rule as UpsertAdmission for the
+// clinic and its zone.
+func (r *Repository) UpsertContact(ctx context.Context, tx pgx.Tx, c domain.Contact) error {
+	_, err := tx.Exec(ctx, `
+		INSERT INTO recipients (patient_id, clinic_id, time_zone, preferred_name, email, phone, contact_updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (patient_id) DO UPDATE SET
+			preferred_name = EXCLUDED.preferred_name, email = EXCLUDED.email, phone = EXCLUDED.phone,
+			contact_updated_at = EXCLUDED.contact_updated_at,
+			clinic_id = CASE WHEN EXCLUDED.contact_updated_at >= COALESCE(recipients.admission_updated_at, '-infinity')
+				THEN EXCLUDED.clinic_id ELSE recipients.clinic_id END,
+			time_zone = CASE WHEN EXCLUDED.contact_updated_at >= COALESCE(recipients.admission_updated_at, '-infinity')
+				THEN EXCLUDED.time_zone ELSE recipients.time_zone END
+		WHERE recipients.contact_updated_at IS NULL OR recipients.contact_updated_at <= EXCLUDED.contact_updated_at`,
+		c.PatientID, c.ClinicID, c.TimeZone, c.PreferredName, c.Email, c.Phone, c.At)
+	return err
+}
+
+// RecipientReady implements app.Repository.
+func (r *Repository) RecipientReady(ctx context.Context, tx pgx.Tx, patientID string) (bool, error) {
 	var ok bool
-	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM recipients WHERE patient_id = $1)`, patientID).Scan(&ok)
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM recipients
+		WHERE patient_id = $1 AND admission_updated_at IS NOT NULL AND contact_updated_at IS NOT NULL)`,
+		patientID).Scan(&ok)
 	return ok, err
 }
 
@@ -56,7 +79,8 @@ func (r *Repository) QueueMessage(ctx context.Context, tx pgx.Tx, m app.NewMessa
 
 // ClaimDue implements app.Repository. The claim is one statement: rows another dispatcher
 // has locked are skipped, and the claimed rows' next_attempt_at moves to the end of the lease,
-// so they stay invisible to others after this statement's transaction ends.
+// so they stay invisible to others after this statement's transaction ends. The recipient copy
+// is read at claim time, so a send uses the newest contact details.
 func (r *Repository) ClaimDue(ctx context.Context, limit int, lease time.Duration) ([]app.Claim, error) {
 	rows, err := r.pool.Query(ctx, `
 		WITH due AS (
@@ -75,9 +99,10 @@ func (r *Repository) ClaimDue(ctx context.Context, limit int, lease time.Duratio
 		SELECT c.id::text, c.patient_id::text, c.clinic_id::text, c.kind, c.channel, c.attempts,
 			c.traceparent, c.correlation_id, c.cause_event_id,
 			r.patient_id IS NOT NULL, COALESCE(r.clinic_id::text, ''), COALESCE(r.preferred_name, ''),
-			COALESCE(r.email, ''), COALESCE(r.time_zone, ''), COALESCE(r.start_date, '0001-01-01'::date),
-			COALESCE(r.updated_at, now())
-		FROM claimed c LEFT JOIN recipients r ON r.patient_id = c.patient_id`,
+			COALESCE(r.email, ''), COALESCE(r.phone, ''), COALESCE(r.time_zone, ''),
+			COALESCE(r.start_date, '0001-01-01'::date)
+		FROM claimed c LEFT JOIN recipients r ON r.patient_id = c.patient_id
+			AND r.admission_updated_at IS NOT NULL AND r.contact_updated_at IS NOT NULL`,
 		limit, lease.Seconds())
 	if err != nil {
 		return nil, err
@@ -88,7 +113,7 @@ func (r *Repository) ClaimDue(ctx context.Context, limit int, lease time.Duratio
 		var rc domain.Recipient
 		err := row.Scan(&c.ID, &c.PatientID, &c.ClinicID, &c.Kind, &c.Channel, &c.Attempt,
 			&c.Traceparent, &c.CorrelationID, &c.CauseEventID,
-			&known, &rc.ClinicID, &rc.PreferredName, &rc.Email, &rc.TimeZone, &rc.StartDate, &rc.UpdatedAt)
+			&known, &rc.ClinicID, &rc.PreferredName, &rc.Email, &rc.Phone, &rc.TimeZone, &rc.StartDate)
 		if known {
 			rc.PatientID = c.PatientID
 			c.Recipient = &rc

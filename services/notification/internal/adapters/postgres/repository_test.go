@@ -2,8 +2,10 @@ package postgres_test
 
 import (
 	"context"
+	"io/fs"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,13 +42,33 @@ func inTx(t *testing.T, pool *pgxpool.Pool, fn func(pgx.Tx) error) {
 	}
 }
 
-func recipient(t *testing.T, patientID, email string, at time.Time) domain.Recipient {
+func admission(t *testing.T, patientID, date string, at time.Time) domain.Admission {
 	t.Helper()
-	r, err := domain.NewRecipient(patientID, clinic, "Sam", email, "America/Chicago", "2026-03-02", at)
+	a, err := domain.NewAdmission(patientID, clinic, "America/Chicago", date, at)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r
+	return a
+}
+
+func contact(t *testing.T, patientID, email string, at time.Time) domain.Contact {
+	t.Helper()
+	c, err := domain.NewContact(patientID, clinic, "Sam", email, "+13125550100", "America/Chicago", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// copyOf reads the stored recipient copy: email and start date ("" when not known yet).
+func copyOf(t *testing.T, pool *pgxpool.Pool, patientID string) (email, start string) {
+	t.Helper()
+	err := pool.QueryRow(context.Background(), `SELECT COALESCE(email, '<null>'), COALESCE(start_date::text, '')
+		FROM recipients WHERE patient_id = $1`, patientID).Scan(&email, &start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return email, start
 }
 
 func queue(t *testing.T, pool *pgxpool.Pool, repo *postgres.Repository, patientID string) (string, bool) {
@@ -61,31 +83,95 @@ func queue(t *testing.T, pool *pgxpool.Pool, repo *postgres.Repository, patientI
 	return m.ID, created
 }
 
-func TestUpsertRecipientKeepsTheLatestFact(t *testing.T) {
+// Each source (admission, contact details) is replaced only by a newer event of its own kind,
+// whatever the order of arrival, and never clears the other source.
+func TestUpsertKeepsTheLatestFactPerSource(t *testing.T) {
+	ctx := context.Background()
+	pool, repo := setup(t)
+	t0 := time.Now()
+	ready := func(pid string) bool {
+		var ok bool
+		inTx(t, pool, func(tx pgx.Tx) error {
+			var err error
+			ok, err = repo.RecipientReady(ctx, tx, pid)
+			return err
+		})
+		return ok
+	}
+	// A step stores an admission (start date) or contact details (email), occurring at t0+after.
+	type step struct {
+		admission bool
+		value     string
+		after     time.Duration
+	}
+	adm := func(date string, after time.Duration) step { return step{true, date, after} }
+	con := func(email string, after time.Duration) step { return step{false, email, after} }
+	cases := []struct {
+		name      string
+		steps     []step
+		wantEmail string // "<null>": no contact details
+		wantStart string // "": no admission
+	}{
+		{"admission only", []step{adm("2026-03-02", 0)}, "<null>", "2026-03-02"},
+		{"contact only", []step{con("a@example.org", 0)}, "a@example.org", ""},
+		{"admission then contact", []step{adm("2026-03-02", 0), con("a@example.org", 0)}, "a@example.org", "2026-03-02"},
+		// A contact event much newer than the admission does not block the admission.
+		{"newer contact then older admission", []step{con("a@example.org", time.Hour), adm("2026-03-02", 0)}, "a@example.org", "2026-03-02"},
+		{"contact changes", []step{con("old@example.org", 0), con("new@example.org", time.Minute)}, "new@example.org", ""},
+		{"late older contact ignored", []step{con("new@example.org", time.Minute), con("old@example.org", 0), adm("2026-03-02", 0)}, "new@example.org", "2026-03-02"},
+		{"late older admission ignored", []step{adm("2026-03-09", time.Minute), con("a@example.org", 0), adm("2026-03-02", 0)}, "a@example.org", "2026-03-09"},
+		{"contact withdrawn", []step{con("a@example.org", 0), adm("2026-03-02", 0), con("", time.Minute)}, "", "2026-03-02"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pid := bus.NewID()
+			for _, s := range tc.steps {
+				inTx(t, pool, func(tx pgx.Tx) error {
+					if s.admission {
+						return repo.UpsertAdmission(ctx, tx, admission(t, pid, s.value, t0.Add(s.after)))
+					}
+					return repo.UpsertContact(ctx, tx, contact(t, pid, s.value, t0.Add(s.after)))
+				})
+			}
+			email, start := copyOf(t, pool, pid)
+			if email != tc.wantEmail || start != tc.wantStart {
+				t.Errorf("copy = %q %q, want %q %q", email, start, tc.wantEmail, tc.wantStart)
+			}
+			if want := tc.wantEmail != "<null>" && tc.wantStart != ""; ready(pid) != want {
+				t.Errorf("RecipientReady = %v, want %v", !want, want)
+			}
+		})
+	}
+	if ready(bus.NewID()) {
+		t.Error("an unknown patient is ready")
+	}
+}
+
+// The clinic's zone comes from the newer fact of either kind.
+func TestTimeZoneFollowsTheNewerFact(t *testing.T) {
 	ctx := context.Background()
 	pool, repo := setup(t)
 	pid := bus.NewID()
-	now := time.Now()
-	for _, r := range []domain.Recipient{
-		recipient(t, pid, "new@example.org", now),
-		recipient(t, pid, "old@example.org", now.Add(-time.Hour)), // late, older event
-	} {
-		inTx(t, pool, func(tx pgx.Tx) error { return repo.UpsertRecipient(ctx, tx, r) })
+	t0 := time.Now()
+	zone := func() string {
+		var z string
+		if err := pool.QueryRow(ctx, `SELECT time_zone FROM recipients WHERE patient_id = $1`, pid).Scan(&z); err != nil {
+			t.Fatal(err)
+		}
+		return z
 	}
-	var email string
-	var start time.Time
-	if err := pool.QueryRow(ctx, `SELECT email, start_date FROM recipients WHERE patient_id = $1`, pid).Scan(&email, &start); err != nil {
-		t.Fatal(err)
-	}
-	if email != "new@example.org" || start.Format(domain.DateLayout) != "2026-03-02" {
-		t.Errorf("recipient = %s %s; an older event overwrote a newer one", email, start)
+	c := contact(t, pid, "a@example.org", t0.Add(time.Minute))
+	c.TimeZone = "America/Denver"
+	inTx(t, pool, func(tx pgx.Tx) error { return repo.UpsertContact(ctx, tx, c) })
+	inTx(t, pool, func(tx pgx.Tx) error { return repo.UpsertAdmission(ctx, tx, admission(t, pid, "2026-03-02", t0)) })
+	if z := zone(); z != "America/Denver" {
+		t.Errorf("an older admission replaced the zone: %s", z)
 	}
 	inTx(t, pool, func(tx pgx.Tx) error {
-		return repo.UpsertRecipient(ctx, tx, recipient(t, pid, "newest@example.org", now.Add(time.Minute)))
+		return repo.UpsertAdmission(ctx, tx, admission(t, pid, "2026-03-02", t0.Add(time.Hour)))
 	})
-	_ = pool.QueryRow(ctx, `SELECT email FROM recipients WHERE patient_id = $1`, pid).Scan(&email)
-	if email != "newest@example.org" {
-		t.Errorf("a newer event did not update the copy: %s", email)
+	if z := zone(); z != "America/Chicago" {
+		t.Errorf("a newer admission did not set the zone: %s", z)
 	}
 }
 
@@ -108,7 +194,10 @@ func TestClaimDueLeasesAndFences(t *testing.T) {
 	pool, repo := setup(t)
 	pid := bus.NewID()
 	inTx(t, pool, func(tx pgx.Tx) error {
-		return repo.UpsertRecipient(ctx, tx, recipient(t, pid, "a@example.org", time.Now()))
+		if err := repo.UpsertAdmission(ctx, tx, admission(t, pid, "2026-03-02", time.Now())); err != nil {
+			return err
+		}
+		return repo.UpsertContact(ctx, tx, contact(t, pid, "a@example.org", time.Now()))
 	})
 	id, _ := queue(t, pool, repo, pid)
 	orphan, _ := queue(t, pool, repo, bus.NewID()) // no recipient copy
@@ -123,7 +212,8 @@ func TestClaimDueLeasesAndFences(t *testing.T) {
 	for _, c := range claims {
 		switch c.ID {
 		case id:
-			if c.Attempt != 1 || c.Recipient == nil || c.Recipient.Email != "a@example.org" || c.Recipient.TimeZone != "America/Chicago" {
+			if c.Attempt != 1 || c.Recipient == nil || c.Recipient.Email != "a@example.org" || c.Recipient.TimeZone != "America/Chicago" ||
+				c.Recipient.PreferredName != "Sam" || c.Recipient.Phone != "+13125550100" || c.Recipient.StartDate.Format(domain.DateLayout) != "2026-03-02" {
 				t.Errorf("claim = %+v, recipient %+v", c, c.Recipient)
 			}
 		case orphan:
@@ -213,5 +303,44 @@ func TestClaimDueSkipsLockedRows(t *testing.T) {
 		if k != 1 {
 			t.Errorf("message %s claimed %d times", id, k)
 		}
+	}
+}
+
+// Recipient copies stored before 00002 came from PatientAdmitted, which carried the contact
+// details too: they stay complete, so their welcome is not held back.
+func TestMigrationKeepsEarlierCopiesComplete(t *testing.T) {
+	ctx := context.Background()
+	pool := testkit.Pool(t, "notification")
+	first, err := fs.ReadFile(migrations.FS, "00001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.Migrate(ctx, pool, "notification", "goose_db_version", fstest.MapFS{"00001_init.sql": {Data: first}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	pid := bus.NewID()
+	if _, err := pool.Exec(ctx, `INSERT INTO recipients (patient_id, clinic_id, preferred_name, email, time_zone, start_date, updated_at)
+		VALUES ($1, $2, 'Sam', 'a@example.org', 'America/Chicago', '2026-03-02', now())`, pid, clinic); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.Migrate(ctx, pool, "notification", "goose_db_version", migrations.FS, nil); err != nil {
+		t.Fatal(err)
+	}
+	repo := postgres.New(pool)
+	var ok bool
+	inTx(t, pool, func(tx pgx.Tx) error {
+		var err error
+		ok, err = repo.RecipientReady(ctx, tx, pid)
+		return err
+	})
+	if email, start := copyOf(t, pool, pid); !ok || email != "a@example.org" || start != "2026-03-02" {
+		t.Errorf("after the migration: ready %v, copy %q %q", ok, email, start)
+	}
+	// A newer contact event still replaces it; an older one does not.
+	for _, c := range []domain.Contact{contact(t, pid, "new@example.org", time.Now().Add(time.Hour)), contact(t, pid, "old@example.org", time.Now().Add(-time.Hour))} {
+		inTx(t, pool, func(tx pgx.Tx) error { return repo.UpsertContact(ctx, tx, c) })
+	}
+	if email, _ := copyOf(t, pool, pid); email != "new@example.org" {
+		t.Errorf("email = %q, want new@example.org", email)
 	}
 }
