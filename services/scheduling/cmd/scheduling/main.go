@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 
-	"github.com/trellis-health/trellis/pkg/rpc"
 	"github.com/trellis-health/trellis/pkg/service"
 	"github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1/schedulingv1connect"
 
@@ -33,10 +32,8 @@ func spec() service.Spec {
 		DefaultAddr: ":8082",
 		Migrations:  migrations.FS,
 		Consumes:    []string{"intake"},
-		Policy: rpc.Policy{
-			schedulingv1connect.SchedulingServiceGetEnrollmentProcedure: {"clinician", "intake_coordinator", "admin"},
-		},
-		Setup: setup,
+		Policy:      rpcport.Policy,
+		Setup:       setup,
 	}
 }
 

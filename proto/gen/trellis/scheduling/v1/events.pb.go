@@ -9,6 +9,7 @@ package schedulingv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -21,8 +22,8 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// EnrollmentCreated: an admitted patient holds a seat in a program track.
-// Subject: trellis.scheduling.enrollment.created.v1
+// EnrollmentCreated: a patient holds a seat in a program track (on admission, from the
+// waitlist, or after a track switch). Subject: trellis.scheduling.enrollment.created.v1
 type EnrollmentCreated struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	EnrollmentId string                 `protobuf:"bytes,1,opt,name=enrollment_id,json=enrollmentId,proto3" json:"enrollment_id,omitempty"`
@@ -30,9 +31,15 @@ type EnrollmentCreated struct {
 	ClinicId     string                 `protobuf:"bytes,3,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
 	ProgramTrack string                 `protobuf:"bytes,4,opt,name=program_track,json=programTrack,proto3" json:"program_track,omitempty"`
 	// Clinic-local calendar date "YYYY-MM-DD".
-	StartDate     string `protobuf:"bytes,5,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	StartDate   string `protobuf:"bytes,5,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
+	TrackId     string `protobuf:"bytes,6,opt,name=track_id,json=trackId,proto3" json:"track_id,omitempty"`
+	ProgramCode string `protobuf:"bytes,7,opt,name=program_code,json=programCode,proto3" json:"program_code,omitempty"`
+	// True when the seat came from the waitlist.
+	FromWaitlist bool `protobuf:"varint,8,opt,name=from_waitlist,json=fromWaitlist,proto3" json:"from_waitlist,omitempty"`
+	// Set when this enrollment replaces another (a track switch).
+	ReplacesEnrollmentId string `protobuf:"bytes,9,opt,name=replaces_enrollment_id,json=replacesEnrollmentId,proto3" json:"replaces_enrollment_id,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *EnrollmentCreated) Reset() {
@@ -100,11 +107,313 @@ func (x *EnrollmentCreated) GetStartDate() string {
 	return ""
 }
 
+func (x *EnrollmentCreated) GetTrackId() string {
+	if x != nil {
+		return x.TrackId
+	}
+	return ""
+}
+
+func (x *EnrollmentCreated) GetProgramCode() string {
+	if x != nil {
+		return x.ProgramCode
+	}
+	return ""
+}
+
+func (x *EnrollmentCreated) GetFromWaitlist() bool {
+	if x != nil {
+		return x.FromWaitlist
+	}
+	return false
+}
+
+func (x *EnrollmentCreated) GetReplacesEnrollmentId() string {
+	if x != nil {
+		return x.ReplacesEnrollmentId
+	}
+	return ""
+}
+
+// PatientWaitlisted: no seat was free; the patient waits in the track's queue.
+// Subject: trellis.scheduling.enrollment.waitlisted.v1
+type PatientWaitlisted struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	EnrollmentId string                 `protobuf:"bytes,1,opt,name=enrollment_id,json=enrollmentId,proto3" json:"enrollment_id,omitempty"`
+	PatientId    string                 `protobuf:"bytes,2,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	ClinicId     string                 `protobuf:"bytes,3,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	ProgramTrack string                 `protobuf:"bytes,4,opt,name=program_track,json=programTrack,proto3" json:"program_track,omitempty"`
+	TrackId      string                 `protobuf:"bytes,5,opt,name=track_id,json=trackId,proto3" json:"track_id,omitempty"`
+	// 1-based position when waitlisted.
+	Position      int32                  `protobuf:"varint,6,opt,name=position,proto3" json:"position,omitempty"`
+	WaitlistedAt  *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=waitlisted_at,json=waitlistedAt,proto3" json:"waitlisted_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PatientWaitlisted) Reset() {
+	*x = PatientWaitlisted{}
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PatientWaitlisted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PatientWaitlisted) ProtoMessage() {}
+
+func (x *PatientWaitlisted) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PatientWaitlisted.ProtoReflect.Descriptor instead.
+func (*PatientWaitlisted) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PatientWaitlisted) GetEnrollmentId() string {
+	if x != nil {
+		return x.EnrollmentId
+	}
+	return ""
+}
+
+func (x *PatientWaitlisted) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *PatientWaitlisted) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *PatientWaitlisted) GetProgramTrack() string {
+	if x != nil {
+		return x.ProgramTrack
+	}
+	return ""
+}
+
+func (x *PatientWaitlisted) GetTrackId() string {
+	if x != nil {
+		return x.TrackId
+	}
+	return ""
+}
+
+func (x *PatientWaitlisted) GetPosition() int32 {
+	if x != nil {
+		return x.Position
+	}
+	return 0
+}
+
+func (x *PatientWaitlisted) GetWaitlistedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WaitlistedAt
+	}
+	return nil
+}
+
+// EnrollmentEnded: an enrollment stopped holding a seat or a place in a queue, because of a
+// discharge or a track switch. Subject: trellis.scheduling.enrollment.ended.v1
+type EnrollmentEnded struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	EnrollmentId string                 `protobuf:"bytes,1,opt,name=enrollment_id,json=enrollmentId,proto3" json:"enrollment_id,omitempty"`
+	PatientId    string                 `protobuf:"bytes,2,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	ClinicId     string                 `protobuf:"bytes,3,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	TrackId      string                 `protobuf:"bytes,4,opt,name=track_id,json=trackId,proto3" json:"track_id,omitempty"`
+	// "discharged" or "switched".
+	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	EndedAt       *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=ended_at,json=endedAt,proto3" json:"ended_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnrollmentEnded) Reset() {
+	*x = EnrollmentEnded{}
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnrollmentEnded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnrollmentEnded) ProtoMessage() {}
+
+func (x *EnrollmentEnded) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnrollmentEnded.ProtoReflect.Descriptor instead.
+func (*EnrollmentEnded) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *EnrollmentEnded) GetEnrollmentId() string {
+	if x != nil {
+		return x.EnrollmentId
+	}
+	return ""
+}
+
+func (x *EnrollmentEnded) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *EnrollmentEnded) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *EnrollmentEnded) GetTrackId() string {
+	if x != nil {
+		return x.TrackId
+	}
+	return ""
+}
+
+func (x *EnrollmentEnded) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *EnrollmentEnded) GetEndedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndedAt
+	}
+	return nil
+}
+
+// TrackConfigured: a track was created or changed (capacity, schedule).
+// Subject: trellis.scheduling.track.configured.v1
+type TrackConfigured struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Track         *Track                 `protobuf:"bytes,1,opt,name=track,proto3" json:"track,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrackConfigured) Reset() {
+	*x = TrackConfigured{}
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrackConfigured) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrackConfigured) ProtoMessage() {}
+
+func (x *TrackConfigured) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrackConfigured.ProtoReflect.Descriptor instead.
+func (*TrackConfigured) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *TrackConfigured) GetTrack() *Track {
+	if x != nil {
+		return x.Track
+	}
+	return nil
+}
+
+// ClinicConfigured: a clinic's scheduling settings were created or changed.
+// Subject: trellis.scheduling.clinic.configured.v1
+type ClinicConfigured struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Clinic        *Clinic                `protobuf:"bytes,1,opt,name=clinic,proto3" json:"clinic,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClinicConfigured) Reset() {
+	*x = ClinicConfigured{}
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClinicConfigured) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClinicConfigured) ProtoMessage() {}
+
+func (x *ClinicConfigured) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClinicConfigured.ProtoReflect.Descriptor instead.
+func (*ClinicConfigured) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ClinicConfigured) GetClinic() *Clinic {
+	if x != nil {
+		return x.Clinic
+	}
+	return nil
+}
+
 var File_trellis_scheduling_v1_events_proto protoreflect.FileDescriptor
 
 const file_trellis_scheduling_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\"trellis/scheduling/v1/events.proto\x12\x15trellis.scheduling.v1\"\xb8\x01\n" +
+	"\"trellis/scheduling/v1/events.proto\x12\x15trellis.scheduling.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!trellis/scheduling/v1/types.proto\"\xd1\x02\n" +
 	"\x11EnrollmentCreated\x12#\n" +
 	"\renrollment_id\x18\x01 \x01(\tR\fenrollmentId\x12\x1d\n" +
 	"\n" +
@@ -112,7 +421,32 @@ const file_trellis_scheduling_v1_events_proto_rawDesc = "" +
 	"\tclinic_id\x18\x03 \x01(\tR\bclinicId\x12#\n" +
 	"\rprogram_track\x18\x04 \x01(\tR\fprogramTrack\x12\x1d\n" +
 	"\n" +
-	"start_date\x18\x05 \x01(\tR\tstartDateB\xee\x01\n" +
+	"start_date\x18\x05 \x01(\tR\tstartDate\x12\x19\n" +
+	"\btrack_id\x18\x06 \x01(\tR\atrackId\x12!\n" +
+	"\fprogram_code\x18\a \x01(\tR\vprogramCode\x12#\n" +
+	"\rfrom_waitlist\x18\b \x01(\bR\ffromWaitlist\x124\n" +
+	"\x16replaces_enrollment_id\x18\t \x01(\tR\x14replacesEnrollmentId\"\x91\x02\n" +
+	"\x11PatientWaitlisted\x12#\n" +
+	"\renrollment_id\x18\x01 \x01(\tR\fenrollmentId\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x02 \x01(\tR\tpatientId\x12\x1b\n" +
+	"\tclinic_id\x18\x03 \x01(\tR\bclinicId\x12#\n" +
+	"\rprogram_track\x18\x04 \x01(\tR\fprogramTrack\x12\x19\n" +
+	"\btrack_id\x18\x05 \x01(\tR\atrackId\x12\x1a\n" +
+	"\bposition\x18\x06 \x01(\x05R\bposition\x12?\n" +
+	"\rwaitlisted_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\fwaitlistedAt\"\xdc\x01\n" +
+	"\x0fEnrollmentEnded\x12#\n" +
+	"\renrollment_id\x18\x01 \x01(\tR\fenrollmentId\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x02 \x01(\tR\tpatientId\x12\x1b\n" +
+	"\tclinic_id\x18\x03 \x01(\tR\bclinicId\x12\x19\n" +
+	"\btrack_id\x18\x04 \x01(\tR\atrackId\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x125\n" +
+	"\bended_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aendedAt\"E\n" +
+	"\x0fTrackConfigured\x122\n" +
+	"\x05track\x18\x01 \x01(\v2\x1c.trellis.scheduling.v1.TrackR\x05track\"I\n" +
+	"\x10ClinicConfigured\x125\n" +
+	"\x06clinic\x18\x01 \x01(\v2\x1d.trellis.scheduling.v1.ClinicR\x06clinicB\xee\x01\n" +
 	"\x19com.trellis.scheduling.v1B\vEventsProtoP\x01ZNgithub.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1;schedulingv1\xa2\x02\x03TSX\xaa\x02\x15Trellis.Scheduling.V1\xca\x02\x15Trellis\\Scheduling\\V1\xe2\x02!Trellis\\Scheduling\\V1\\GPBMetadata\xea\x02\x17Trellis::Scheduling::V1b\x06proto3"
 
 var (
@@ -127,16 +461,27 @@ func file_trellis_scheduling_v1_events_proto_rawDescGZIP() []byte {
 	return file_trellis_scheduling_v1_events_proto_rawDescData
 }
 
-var file_trellis_scheduling_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_trellis_scheduling_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_trellis_scheduling_v1_events_proto_goTypes = []any{
-	(*EnrollmentCreated)(nil), // 0: trellis.scheduling.v1.EnrollmentCreated
+	(*EnrollmentCreated)(nil),     // 0: trellis.scheduling.v1.EnrollmentCreated
+	(*PatientWaitlisted)(nil),     // 1: trellis.scheduling.v1.PatientWaitlisted
+	(*EnrollmentEnded)(nil),       // 2: trellis.scheduling.v1.EnrollmentEnded
+	(*TrackConfigured)(nil),       // 3: trellis.scheduling.v1.TrackConfigured
+	(*ClinicConfigured)(nil),      // 4: trellis.scheduling.v1.ClinicConfigured
+	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(*Track)(nil),                 // 6: trellis.scheduling.v1.Track
+	(*Clinic)(nil),                // 7: trellis.scheduling.v1.Clinic
 }
 var file_trellis_scheduling_v1_events_proto_depIdxs = []int32{
-	0, // [0:0] is the sub-list for method output_type
-	0, // [0:0] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	5, // 0: trellis.scheduling.v1.PatientWaitlisted.waitlisted_at:type_name -> google.protobuf.Timestamp
+	5, // 1: trellis.scheduling.v1.EnrollmentEnded.ended_at:type_name -> google.protobuf.Timestamp
+	6, // 2: trellis.scheduling.v1.TrackConfigured.track:type_name -> trellis.scheduling.v1.Track
+	7, // 3: trellis.scheduling.v1.ClinicConfigured.clinic:type_name -> trellis.scheduling.v1.Clinic
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_trellis_scheduling_v1_events_proto_init() }
@@ -144,13 +489,14 @@ func file_trellis_scheduling_v1_events_proto_init() {
 	if File_trellis_scheduling_v1_events_proto != nil {
 		return
 	}
+	file_trellis_scheduling_v1_types_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_scheduling_v1_events_proto_rawDesc), len(file_trellis_scheduling_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   1,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -10,6 +10,7 @@ import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -22,6 +23,782 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type UpsertClinicRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Clinic        *Clinic                `protobuf:"bytes,1,opt,name=clinic,proto3" json:"clinic,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertClinicRequest) Reset() {
+	*x = UpsertClinicRequest{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertClinicRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertClinicRequest) ProtoMessage() {}
+
+func (x *UpsertClinicRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertClinicRequest.ProtoReflect.Descriptor instead.
+func (*UpsertClinicRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *UpsertClinicRequest) GetClinic() *Clinic {
+	if x != nil {
+		return x.Clinic
+	}
+	return nil
+}
+
+type UpsertClinicResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Clinic        *Clinic                `protobuf:"bytes,1,opt,name=clinic,proto3" json:"clinic,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertClinicResponse) Reset() {
+	*x = UpsertClinicResponse{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertClinicResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertClinicResponse) ProtoMessage() {}
+
+func (x *UpsertClinicResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertClinicResponse.ProtoReflect.Descriptor instead.
+func (*UpsertClinicResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *UpsertClinicResponse) GetClinic() *Clinic {
+	if x != nil {
+		return x.Clinic
+	}
+	return nil
+}
+
+type ListClinicsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListClinicsRequest) Reset() {
+	*x = ListClinicsRequest{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListClinicsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListClinicsRequest) ProtoMessage() {}
+
+func (x *ListClinicsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListClinicsRequest.ProtoReflect.Descriptor instead.
+func (*ListClinicsRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{2}
+}
+
+type ListClinicsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Clinics       []*Clinic              `protobuf:"bytes,1,rep,name=clinics,proto3" json:"clinics,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListClinicsResponse) Reset() {
+	*x = ListClinicsResponse{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListClinicsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListClinicsResponse) ProtoMessage() {}
+
+func (x *ListClinicsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListClinicsResponse.ProtoReflect.Descriptor instead.
+func (*ListClinicsResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListClinicsResponse) GetClinics() []*Clinic {
+	if x != nil {
+		return x.Clinics
+	}
+	return nil
+}
+
+type UpsertRoomRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          *Room                  `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertRoomRequest) Reset() {
+	*x = UpsertRoomRequest{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertRoomRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertRoomRequest) ProtoMessage() {}
+
+func (x *UpsertRoomRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertRoomRequest.ProtoReflect.Descriptor instead.
+func (*UpsertRoomRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *UpsertRoomRequest) GetRoom() *Room {
+	if x != nil {
+		return x.Room
+	}
+	return nil
+}
+
+type UpsertRoomResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          *Room                  `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertRoomResponse) Reset() {
+	*x = UpsertRoomResponse{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertRoomResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertRoomResponse) ProtoMessage() {}
+
+func (x *UpsertRoomResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertRoomResponse.ProtoReflect.Descriptor instead.
+func (*UpsertRoomResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *UpsertRoomResponse) GetRoom() *Room {
+	if x != nil {
+		return x.Room
+	}
+	return nil
+}
+
+type UpsertClinicianRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Clinician     *Clinician             `protobuf:"bytes,1,opt,name=clinician,proto3" json:"clinician,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertClinicianRequest) Reset() {
+	*x = UpsertClinicianRequest{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertClinicianRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertClinicianRequest) ProtoMessage() {}
+
+func (x *UpsertClinicianRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertClinicianRequest.ProtoReflect.Descriptor instead.
+func (*UpsertClinicianRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *UpsertClinicianRequest) GetClinician() *Clinician {
+	if x != nil {
+		return x.Clinician
+	}
+	return nil
+}
+
+type UpsertClinicianResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Clinician     *Clinician             `protobuf:"bytes,1,opt,name=clinician,proto3" json:"clinician,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertClinicianResponse) Reset() {
+	*x = UpsertClinicianResponse{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertClinicianResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertClinicianResponse) ProtoMessage() {}
+
+func (x *UpsertClinicianResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertClinicianResponse.ProtoReflect.Descriptor instead.
+func (*UpsertClinicianResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UpsertClinicianResponse) GetClinician() *Clinician {
+	if x != nil {
+		return x.Clinician
+	}
+	return nil
+}
+
+type ListCliniciansRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClinicId      string                 `protobuf:"bytes,1,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCliniciansRequest) Reset() {
+	*x = ListCliniciansRequest{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCliniciansRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCliniciansRequest) ProtoMessage() {}
+
+func (x *ListCliniciansRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCliniciansRequest.ProtoReflect.Descriptor instead.
+func (*ListCliniciansRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListCliniciansRequest) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+type ListCliniciansResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Clinicians    []*Clinician           `protobuf:"bytes,1,rep,name=clinicians,proto3" json:"clinicians,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCliniciansResponse) Reset() {
+	*x = ListCliniciansResponse{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCliniciansResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCliniciansResponse) ProtoMessage() {}
+
+func (x *ListCliniciansResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCliniciansResponse.ProtoReflect.Descriptor instead.
+func (*ListCliniciansResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListCliniciansResponse) GetClinicians() []*Clinician {
+	if x != nil {
+		return x.Clinicians
+	}
+	return nil
+}
+
+type UpsertProgramRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Program       *Program               `protobuf:"bytes,1,opt,name=program,proto3" json:"program,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertProgramRequest) Reset() {
+	*x = UpsertProgramRequest{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertProgramRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertProgramRequest) ProtoMessage() {}
+
+func (x *UpsertProgramRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertProgramRequest.ProtoReflect.Descriptor instead.
+func (*UpsertProgramRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *UpsertProgramRequest) GetProgram() *Program {
+	if x != nil {
+		return x.Program
+	}
+	return nil
+}
+
+type UpsertProgramResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Program       *Program               `protobuf:"bytes,1,opt,name=program,proto3" json:"program,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertProgramResponse) Reset() {
+	*x = UpsertProgramResponse{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertProgramResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertProgramResponse) ProtoMessage() {}
+
+func (x *UpsertProgramResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertProgramResponse.ProtoReflect.Descriptor instead.
+func (*UpsertProgramResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *UpsertProgramResponse) GetProgram() *Program {
+	if x != nil {
+		return x.Program
+	}
+	return nil
+}
+
+type ListProgramsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListProgramsRequest) Reset() {
+	*x = ListProgramsRequest{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListProgramsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListProgramsRequest) ProtoMessage() {}
+
+func (x *ListProgramsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListProgramsRequest.ProtoReflect.Descriptor instead.
+func (*ListProgramsRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{12}
+}
+
+type ListProgramsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Programs      []*Program             `protobuf:"bytes,1,rep,name=programs,proto3" json:"programs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListProgramsResponse) Reset() {
+	*x = ListProgramsResponse{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListProgramsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListProgramsResponse) ProtoMessage() {}
+
+func (x *ListProgramsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListProgramsResponse.ProtoReflect.Descriptor instead.
+func (*ListProgramsResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListProgramsResponse) GetPrograms() []*Program {
+	if x != nil {
+		return x.Programs
+	}
+	return nil
+}
+
+type UpsertTrackRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Track         *Track                 `protobuf:"bytes,1,opt,name=track,proto3" json:"track,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertTrackRequest) Reset() {
+	*x = UpsertTrackRequest{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertTrackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertTrackRequest) ProtoMessage() {}
+
+func (x *UpsertTrackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertTrackRequest.ProtoReflect.Descriptor instead.
+func (*UpsertTrackRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *UpsertTrackRequest) GetTrack() *Track {
+	if x != nil {
+		return x.Track
+	}
+	return nil
+}
+
+type UpsertTrackResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Track         *Track                 `protobuf:"bytes,1,opt,name=track,proto3" json:"track,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertTrackResponse) Reset() {
+	*x = UpsertTrackResponse{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertTrackResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertTrackResponse) ProtoMessage() {}
+
+func (x *UpsertTrackResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertTrackResponse.ProtoReflect.Descriptor instead.
+func (*UpsertTrackResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *UpsertTrackResponse) GetTrack() *Track {
+	if x != nil {
+		return x.Track
+	}
+	return nil
+}
+
+type ListTracksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClinicId      string                 `protobuf:"bytes,1,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTracksRequest) Reset() {
+	*x = ListTracksRequest{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTracksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTracksRequest) ProtoMessage() {}
+
+func (x *ListTracksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTracksRequest.ProtoReflect.Descriptor instead.
+func (*ListTracksRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListTracksRequest) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+type ListTracksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tracks        []*TrackFill           `protobuf:"bytes,1,rep,name=tracks,proto3" json:"tracks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTracksResponse) Reset() {
+	*x = ListTracksResponse{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTracksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTracksResponse) ProtoMessage() {}
+
+func (x *ListTracksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTracksResponse.ProtoReflect.Descriptor instead.
+func (*ListTracksResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListTracksResponse) GetTracks() []*TrackFill {
+	if x != nil {
+		return x.Tracks
+	}
+	return nil
+}
+
 type GetEnrollmentRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PatientId     string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
@@ -31,7 +808,7 @@ type GetEnrollmentRequest struct {
 
 func (x *GetEnrollmentRequest) Reset() {
 	*x = GetEnrollmentRequest{}
-	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[0]
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -43,7 +820,7 @@ func (x *GetEnrollmentRequest) String() string {
 func (*GetEnrollmentRequest) ProtoMessage() {}
 
 func (x *GetEnrollmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[0]
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -56,7 +833,7 @@ func (x *GetEnrollmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEnrollmentRequest.ProtoReflect.Descriptor instead.
 func (*GetEnrollmentRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{0}
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetEnrollmentRequest) GetPatientId() string {
@@ -75,7 +852,7 @@ type GetEnrollmentResponse struct {
 
 func (x *GetEnrollmentResponse) Reset() {
 	*x = GetEnrollmentResponse{}
-	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[1]
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -87,7 +864,7 @@ func (x *GetEnrollmentResponse) String() string {
 func (*GetEnrollmentResponse) ProtoMessage() {}
 
 func (x *GetEnrollmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[1]
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -100,7 +877,7 @@ func (x *GetEnrollmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEnrollmentResponse.ProtoReflect.Descriptor instead.
 func (*GetEnrollmentResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{1}
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetEnrollmentResponse) GetEnrollment() *Enrollment {
@@ -110,21 +887,238 @@ func (x *GetEnrollmentResponse) GetEnrollment() *Enrollment {
 	return nil
 }
 
-type Enrollment struct {
+type ListWaitlistRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	EnrollmentId  string                 `protobuf:"bytes,1,opt,name=enrollment_id,json=enrollmentId,proto3" json:"enrollment_id,omitempty"`
-	PatientId     string                 `protobuf:"bytes,2,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
-	ClinicId      string                 `protobuf:"bytes,3,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
-	ProgramTrack  string                 `protobuf:"bytes,4,opt,name=program_track,json=programTrack,proto3" json:"program_track,omitempty"`
-	StartDate     string                 `protobuf:"bytes,5,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
-	Status        string                 `protobuf:"bytes,6,opt,name=status,proto3" json:"status,omitempty"`
+	TrackId       string                 `protobuf:"bytes,1,opt,name=track_id,json=trackId,proto3" json:"track_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
+func (x *ListWaitlistRequest) Reset() {
+	*x = ListWaitlistRequest{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWaitlistRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWaitlistRequest) ProtoMessage() {}
+
+func (x *ListWaitlistRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWaitlistRequest.ProtoReflect.Descriptor instead.
+func (*ListWaitlistRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListWaitlistRequest) GetTrackId() string {
+	if x != nil {
+		return x.TrackId
+	}
+	return ""
+}
+
+type ListWaitlistResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Enrollments   []*Enrollment          `protobuf:"bytes,1,rep,name=enrollments,proto3" json:"enrollments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWaitlistResponse) Reset() {
+	*x = ListWaitlistResponse{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWaitlistResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWaitlistResponse) ProtoMessage() {}
+
+func (x *ListWaitlistResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWaitlistResponse.ProtoReflect.Descriptor instead.
+func (*ListWaitlistResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ListWaitlistResponse) GetEnrollments() []*Enrollment {
+	if x != nil {
+		return x.Enrollments
+	}
+	return nil
+}
+
+type SwitchTrackRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	EnrollmentId   string                 `protobuf:"bytes,1,opt,name=enrollment_id,json=enrollmentId,proto3" json:"enrollment_id,omitempty"`
+	TrackCode      string                 `protobuf:"bytes,2,opt,name=track_code,json=trackCode,proto3" json:"track_code,omitempty"`
+	Reason         string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	IdempotencyKey string                 `protobuf:"bytes,4,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SwitchTrackRequest) Reset() {
+	*x = SwitchTrackRequest{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SwitchTrackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SwitchTrackRequest) ProtoMessage() {}
+
+func (x *SwitchTrackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SwitchTrackRequest.ProtoReflect.Descriptor instead.
+func (*SwitchTrackRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SwitchTrackRequest) GetEnrollmentId() string {
+	if x != nil {
+		return x.EnrollmentId
+	}
+	return ""
+}
+
+func (x *SwitchTrackRequest) GetTrackCode() string {
+	if x != nil {
+		return x.TrackCode
+	}
+	return ""
+}
+
+func (x *SwitchTrackRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *SwitchTrackRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+type SwitchTrackResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new enrollment: active in the new track, or waitlisted there.
+	Enrollment    *Enrollment `protobuf:"bytes,1,opt,name=enrollment,proto3" json:"enrollment,omitempty"`
+	Replayed      bool        `protobuf:"varint,2,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SwitchTrackResponse) Reset() {
+	*x = SwitchTrackResponse{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SwitchTrackResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SwitchTrackResponse) ProtoMessage() {}
+
+func (x *SwitchTrackResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SwitchTrackResponse.ProtoReflect.Descriptor instead.
+func (*SwitchTrackResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *SwitchTrackResponse) GetEnrollment() *Enrollment {
+	if x != nil {
+		return x.Enrollment
+	}
+	return nil
+}
+
+func (x *SwitchTrackResponse) GetReplayed() bool {
+	if x != nil {
+		return x.Replayed
+	}
+	return false
+}
+
+type Enrollment struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	EnrollmentId string                 `protobuf:"bytes,1,opt,name=enrollment_id,json=enrollmentId,proto3" json:"enrollment_id,omitempty"`
+	PatientId    string                 `protobuf:"bytes,2,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	ClinicId     string                 `protobuf:"bytes,3,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	ProgramTrack string                 `protobuf:"bytes,4,opt,name=program_track,json=programTrack,proto3" json:"program_track,omitempty"`
+	StartDate    string                 `protobuf:"bytes,5,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
+	// "active", "waitlisted", "switched" or "ended" (kept a string for existing clients).
+	Status       string                 `protobuf:"bytes,6,opt,name=status,proto3" json:"status,omitempty"`
+	TrackId      string                 `protobuf:"bytes,7,opt,name=track_id,json=trackId,proto3" json:"track_id,omitempty"`
+	ProgramCode  string                 `protobuf:"bytes,8,opt,name=program_code,json=programCode,proto3" json:"program_code,omitempty"`
+	WaitlistedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=waitlisted_at,json=waitlistedAt,proto3" json:"waitlisted_at,omitempty"`
+	EnrolledAt   *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=enrolled_at,json=enrolledAt,proto3" json:"enrolled_at,omitempty"`
+	EndedAt      *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=ended_at,json=endedAt,proto3" json:"ended_at,omitempty"`
+	// For a switched enrollment, the one that replaced it.
+	ReplacedByEnrollmentId string `protobuf:"bytes,12,opt,name=replaced_by_enrollment_id,json=replacedByEnrollmentId,proto3" json:"replaced_by_enrollment_id,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
 func (x *Enrollment) Reset() {
 	*x = Enrollment{}
-	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[2]
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -136,7 +1130,7 @@ func (x *Enrollment) String() string {
 func (*Enrollment) ProtoMessage() {}
 
 func (x *Enrollment) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[2]
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -149,7 +1143,7 @@ func (x *Enrollment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Enrollment.ProtoReflect.Descriptor instead.
 func (*Enrollment) Descriptor() ([]byte, []int) {
-	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{2}
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Enrollment) GetEnrollmentId() string {
@@ -194,18 +1188,113 @@ func (x *Enrollment) GetStatus() string {
 	return ""
 }
 
+func (x *Enrollment) GetTrackId() string {
+	if x != nil {
+		return x.TrackId
+	}
+	return ""
+}
+
+func (x *Enrollment) GetProgramCode() string {
+	if x != nil {
+		return x.ProgramCode
+	}
+	return ""
+}
+
+func (x *Enrollment) GetWaitlistedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WaitlistedAt
+	}
+	return nil
+}
+
+func (x *Enrollment) GetEnrolledAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EnrolledAt
+	}
+	return nil
+}
+
+func (x *Enrollment) GetEndedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndedAt
+	}
+	return nil
+}
+
+func (x *Enrollment) GetReplacedByEnrollmentId() string {
+	if x != nil {
+		return x.ReplacedByEnrollmentId
+	}
+	return ""
+}
+
 var File_trellis_scheduling_v1_scheduling_proto protoreflect.FileDescriptor
 
 const file_trellis_scheduling_v1_scheduling_proto_rawDesc = "" +
 	"\n" +
-	"&trellis/scheduling/v1/scheduling.proto\x12\x15trellis.scheduling.v1\x1a\x1bbuf/validate/validate.proto\"?\n" +
+	"&trellis/scheduling/v1/scheduling.proto\x12\x15trellis.scheduling.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!trellis/scheduling/v1/types.proto\"T\n" +
+	"\x13UpsertClinicRequest\x12=\n" +
+	"\x06clinic\x18\x01 \x01(\v2\x1d.trellis.scheduling.v1.ClinicB\x06\xbaH\x03\xc8\x01\x01R\x06clinic\"M\n" +
+	"\x14UpsertClinicResponse\x125\n" +
+	"\x06clinic\x18\x01 \x01(\v2\x1d.trellis.scheduling.v1.ClinicR\x06clinic\"\x14\n" +
+	"\x12ListClinicsRequest\"N\n" +
+	"\x13ListClinicsResponse\x127\n" +
+	"\aclinics\x18\x01 \x03(\v2\x1d.trellis.scheduling.v1.ClinicR\aclinics\"L\n" +
+	"\x11UpsertRoomRequest\x127\n" +
+	"\x04room\x18\x01 \x01(\v2\x1b.trellis.scheduling.v1.RoomB\x06\xbaH\x03\xc8\x01\x01R\x04room\"E\n" +
+	"\x12UpsertRoomResponse\x12/\n" +
+	"\x04room\x18\x01 \x01(\v2\x1b.trellis.scheduling.v1.RoomR\x04room\"`\n" +
+	"\x16UpsertClinicianRequest\x12F\n" +
+	"\tclinician\x18\x01 \x01(\v2 .trellis.scheduling.v1.ClinicianB\x06\xbaH\x03\xc8\x01\x01R\tclinician\"Y\n" +
+	"\x17UpsertClinicianResponse\x12>\n" +
+	"\tclinician\x18\x01 \x01(\v2 .trellis.scheduling.v1.ClinicianR\tclinician\">\n" +
+	"\x15ListCliniciansRequest\x12%\n" +
+	"\tclinic_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bclinicId\"Z\n" +
+	"\x16ListCliniciansResponse\x12@\n" +
+	"\n" +
+	"clinicians\x18\x01 \x03(\v2 .trellis.scheduling.v1.ClinicianR\n" +
+	"clinicians\"X\n" +
+	"\x14UpsertProgramRequest\x12@\n" +
+	"\aprogram\x18\x01 \x01(\v2\x1e.trellis.scheduling.v1.ProgramB\x06\xbaH\x03\xc8\x01\x01R\aprogram\"Q\n" +
+	"\x15UpsertProgramResponse\x128\n" +
+	"\aprogram\x18\x01 \x01(\v2\x1e.trellis.scheduling.v1.ProgramR\aprogram\"\x15\n" +
+	"\x13ListProgramsRequest\"R\n" +
+	"\x14ListProgramsResponse\x12:\n" +
+	"\bprograms\x18\x01 \x03(\v2\x1e.trellis.scheduling.v1.ProgramR\bprograms\"P\n" +
+	"\x12UpsertTrackRequest\x12:\n" +
+	"\x05track\x18\x01 \x01(\v2\x1c.trellis.scheduling.v1.TrackB\x06\xbaH\x03\xc8\x01\x01R\x05track\"I\n" +
+	"\x13UpsertTrackResponse\x122\n" +
+	"\x05track\x18\x01 \x01(\v2\x1c.trellis.scheduling.v1.TrackR\x05track\":\n" +
+	"\x11ListTracksRequest\x12%\n" +
+	"\tclinic_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bclinicId\"N\n" +
+	"\x12ListTracksResponse\x128\n" +
+	"\x06tracks\x18\x01 \x03(\v2 .trellis.scheduling.v1.TrackFillR\x06tracks\"?\n" +
 	"\x14GetEnrollmentRequest\x12'\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tpatientId\"Z\n" +
 	"\x15GetEnrollmentResponse\x12A\n" +
 	"\n" +
 	"enrollment\x18\x01 \x01(\v2!.trellis.scheduling.v1.EnrollmentR\n" +
-	"enrollment\"\xc9\x01\n" +
+	"enrollment\":\n" +
+	"\x13ListWaitlistRequest\x12#\n" +
+	"\btrack_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\atrackId\"[\n" +
+	"\x14ListWaitlistResponse\x12C\n" +
+	"\venrollments\x18\x01 \x03(\v2!.trellis.scheduling.v1.EnrollmentR\venrollments\"\xdd\x01\n" +
+	"\x12SwitchTrackRequest\x12-\n" +
+	"\renrollment_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\fenrollmentId\x12?\n" +
+	"\n" +
+	"track_code\x18\x02 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{1,62}$R\ttrackCode\x12\"\n" +
+	"\x06reason\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xf4\x03R\x06reason\x123\n" +
+	"\x0fidempotency_key\x18\x04 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\b\x18\x80\x01R\x0eidempotencyKey\"t\n" +
+	"\x13SwitchTrackResponse\x12A\n" +
+	"\n" +
+	"enrollment\x18\x01 \x01(\v2!.trellis.scheduling.v1.EnrollmentR\n" +
+	"enrollment\x12\x1a\n" +
+	"\breplayed\x18\x02 \x01(\bR\breplayed\"\xf7\x03\n" +
 	"\n" +
 	"Enrollment\x12#\n" +
 	"\renrollment_id\x18\x01 \x01(\tR\fenrollmentId\x12\x1d\n" +
@@ -215,9 +1304,31 @@ const file_trellis_scheduling_v1_scheduling_proto_rawDesc = "" +
 	"\rprogram_track\x18\x04 \x01(\tR\fprogramTrack\x12\x1d\n" +
 	"\n" +
 	"start_date\x18\x05 \x01(\tR\tstartDate\x12\x16\n" +
-	"\x06status\x18\x06 \x01(\tR\x06status2\x81\x01\n" +
-	"\x11SchedulingService\x12l\n" +
-	"\rGetEnrollment\x12+.trellis.scheduling.v1.GetEnrollmentRequest\x1a,.trellis.scheduling.v1.GetEnrollmentResponse\"\x00B\xf2\x01\n" +
+	"\x06status\x18\x06 \x01(\tR\x06status\x12\x19\n" +
+	"\btrack_id\x18\a \x01(\tR\atrackId\x12!\n" +
+	"\fprogram_code\x18\b \x01(\tR\vprogramCode\x12?\n" +
+	"\rwaitlisted_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\fwaitlistedAt\x12;\n" +
+	"\venrolled_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"enrolledAt\x125\n" +
+	"\bended_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\aendedAt\x129\n" +
+	"\x19replaced_by_enrollment_id\x18\f \x01(\tR\x16replacedByEnrollmentId2\x97\n" +
+	"\n" +
+	"\x11SchedulingService\x12i\n" +
+	"\fUpsertClinic\x12*.trellis.scheduling.v1.UpsertClinicRequest\x1a+.trellis.scheduling.v1.UpsertClinicResponse\"\x00\x12f\n" +
+	"\vListClinics\x12).trellis.scheduling.v1.ListClinicsRequest\x1a*.trellis.scheduling.v1.ListClinicsResponse\"\x00\x12c\n" +
+	"\n" +
+	"UpsertRoom\x12(.trellis.scheduling.v1.UpsertRoomRequest\x1a).trellis.scheduling.v1.UpsertRoomResponse\"\x00\x12r\n" +
+	"\x0fUpsertClinician\x12-.trellis.scheduling.v1.UpsertClinicianRequest\x1a..trellis.scheduling.v1.UpsertClinicianResponse\"\x00\x12o\n" +
+	"\x0eListClinicians\x12,.trellis.scheduling.v1.ListCliniciansRequest\x1a-.trellis.scheduling.v1.ListCliniciansResponse\"\x00\x12l\n" +
+	"\rUpsertProgram\x12+.trellis.scheduling.v1.UpsertProgramRequest\x1a,.trellis.scheduling.v1.UpsertProgramResponse\"\x00\x12i\n" +
+	"\fListPrograms\x12*.trellis.scheduling.v1.ListProgramsRequest\x1a+.trellis.scheduling.v1.ListProgramsResponse\"\x00\x12f\n" +
+	"\vUpsertTrack\x12).trellis.scheduling.v1.UpsertTrackRequest\x1a*.trellis.scheduling.v1.UpsertTrackResponse\"\x00\x12c\n" +
+	"\n" +
+	"ListTracks\x12(.trellis.scheduling.v1.ListTracksRequest\x1a).trellis.scheduling.v1.ListTracksResponse\"\x00\x12l\n" +
+	"\rGetEnrollment\x12+.trellis.scheduling.v1.GetEnrollmentRequest\x1a,.trellis.scheduling.v1.GetEnrollmentResponse\"\x00\x12i\n" +
+	"\fListWaitlist\x12*.trellis.scheduling.v1.ListWaitlistRequest\x1a+.trellis.scheduling.v1.ListWaitlistResponse\"\x00\x12f\n" +
+	"\vSwitchTrack\x12).trellis.scheduling.v1.SwitchTrackRequest\x1a*.trellis.scheduling.v1.SwitchTrackResponse\"\x00B\xf2\x01\n" +
 	"\x19com.trellis.scheduling.v1B\x0fSchedulingProtoP\x01ZNgithub.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1;schedulingv1\xa2\x02\x03TSX\xaa\x02\x15Trellis.Scheduling.V1\xca\x02\x15Trellis\\Scheduling\\V1\xe2\x02!Trellis\\Scheduling\\V1\\GPBMetadata\xea\x02\x17Trellis::Scheduling::V1b\x06proto3"
 
 var (
@@ -232,21 +1343,91 @@ func file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP() []byte {
 	return file_trellis_scheduling_v1_scheduling_proto_rawDescData
 }
 
-var file_trellis_scheduling_v1_scheduling_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_trellis_scheduling_v1_scheduling_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_trellis_scheduling_v1_scheduling_proto_goTypes = []any{
-	(*GetEnrollmentRequest)(nil),  // 0: trellis.scheduling.v1.GetEnrollmentRequest
-	(*GetEnrollmentResponse)(nil), // 1: trellis.scheduling.v1.GetEnrollmentResponse
-	(*Enrollment)(nil),            // 2: trellis.scheduling.v1.Enrollment
+	(*UpsertClinicRequest)(nil),     // 0: trellis.scheduling.v1.UpsertClinicRequest
+	(*UpsertClinicResponse)(nil),    // 1: trellis.scheduling.v1.UpsertClinicResponse
+	(*ListClinicsRequest)(nil),      // 2: trellis.scheduling.v1.ListClinicsRequest
+	(*ListClinicsResponse)(nil),     // 3: trellis.scheduling.v1.ListClinicsResponse
+	(*UpsertRoomRequest)(nil),       // 4: trellis.scheduling.v1.UpsertRoomRequest
+	(*UpsertRoomResponse)(nil),      // 5: trellis.scheduling.v1.UpsertRoomResponse
+	(*UpsertClinicianRequest)(nil),  // 6: trellis.scheduling.v1.UpsertClinicianRequest
+	(*UpsertClinicianResponse)(nil), // 7: trellis.scheduling.v1.UpsertClinicianResponse
+	(*ListCliniciansRequest)(nil),   // 8: trellis.scheduling.v1.ListCliniciansRequest
+	(*ListCliniciansResponse)(nil),  // 9: trellis.scheduling.v1.ListCliniciansResponse
+	(*UpsertProgramRequest)(nil),    // 10: trellis.scheduling.v1.UpsertProgramRequest
+	(*UpsertProgramResponse)(nil),   // 11: trellis.scheduling.v1.UpsertProgramResponse
+	(*ListProgramsRequest)(nil),     // 12: trellis.scheduling.v1.ListProgramsRequest
+	(*ListProgramsResponse)(nil),    // 13: trellis.scheduling.v1.ListProgramsResponse
+	(*UpsertTrackRequest)(nil),      // 14: trellis.scheduling.v1.UpsertTrackRequest
+	(*UpsertTrackResponse)(nil),     // 15: trellis.scheduling.v1.UpsertTrackResponse
+	(*ListTracksRequest)(nil),       // 16: trellis.scheduling.v1.ListTracksRequest
+	(*ListTracksResponse)(nil),      // 17: trellis.scheduling.v1.ListTracksResponse
+	(*GetEnrollmentRequest)(nil),    // 18: trellis.scheduling.v1.GetEnrollmentRequest
+	(*GetEnrollmentResponse)(nil),   // 19: trellis.scheduling.v1.GetEnrollmentResponse
+	(*ListWaitlistRequest)(nil),     // 20: trellis.scheduling.v1.ListWaitlistRequest
+	(*ListWaitlistResponse)(nil),    // 21: trellis.scheduling.v1.ListWaitlistResponse
+	(*SwitchTrackRequest)(nil),      // 22: trellis.scheduling.v1.SwitchTrackRequest
+	(*SwitchTrackResponse)(nil),     // 23: trellis.scheduling.v1.SwitchTrackResponse
+	(*Enrollment)(nil),              // 24: trellis.scheduling.v1.Enrollment
+	(*Clinic)(nil),                  // 25: trellis.scheduling.v1.Clinic
+	(*Room)(nil),                    // 26: trellis.scheduling.v1.Room
+	(*Clinician)(nil),               // 27: trellis.scheduling.v1.Clinician
+	(*Program)(nil),                 // 28: trellis.scheduling.v1.Program
+	(*Track)(nil),                   // 29: trellis.scheduling.v1.Track
+	(*TrackFill)(nil),               // 30: trellis.scheduling.v1.TrackFill
+	(*timestamppb.Timestamp)(nil),   // 31: google.protobuf.Timestamp
 }
 var file_trellis_scheduling_v1_scheduling_proto_depIdxs = []int32{
-	2, // 0: trellis.scheduling.v1.GetEnrollmentResponse.enrollment:type_name -> trellis.scheduling.v1.Enrollment
-	0, // 1: trellis.scheduling.v1.SchedulingService.GetEnrollment:input_type -> trellis.scheduling.v1.GetEnrollmentRequest
-	1, // 2: trellis.scheduling.v1.SchedulingService.GetEnrollment:output_type -> trellis.scheduling.v1.GetEnrollmentResponse
-	2, // [2:3] is the sub-list for method output_type
-	1, // [1:2] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	25, // 0: trellis.scheduling.v1.UpsertClinicRequest.clinic:type_name -> trellis.scheduling.v1.Clinic
+	25, // 1: trellis.scheduling.v1.UpsertClinicResponse.clinic:type_name -> trellis.scheduling.v1.Clinic
+	25, // 2: trellis.scheduling.v1.ListClinicsResponse.clinics:type_name -> trellis.scheduling.v1.Clinic
+	26, // 3: trellis.scheduling.v1.UpsertRoomRequest.room:type_name -> trellis.scheduling.v1.Room
+	26, // 4: trellis.scheduling.v1.UpsertRoomResponse.room:type_name -> trellis.scheduling.v1.Room
+	27, // 5: trellis.scheduling.v1.UpsertClinicianRequest.clinician:type_name -> trellis.scheduling.v1.Clinician
+	27, // 6: trellis.scheduling.v1.UpsertClinicianResponse.clinician:type_name -> trellis.scheduling.v1.Clinician
+	27, // 7: trellis.scheduling.v1.ListCliniciansResponse.clinicians:type_name -> trellis.scheduling.v1.Clinician
+	28, // 8: trellis.scheduling.v1.UpsertProgramRequest.program:type_name -> trellis.scheduling.v1.Program
+	28, // 9: trellis.scheduling.v1.UpsertProgramResponse.program:type_name -> trellis.scheduling.v1.Program
+	28, // 10: trellis.scheduling.v1.ListProgramsResponse.programs:type_name -> trellis.scheduling.v1.Program
+	29, // 11: trellis.scheduling.v1.UpsertTrackRequest.track:type_name -> trellis.scheduling.v1.Track
+	29, // 12: trellis.scheduling.v1.UpsertTrackResponse.track:type_name -> trellis.scheduling.v1.Track
+	30, // 13: trellis.scheduling.v1.ListTracksResponse.tracks:type_name -> trellis.scheduling.v1.TrackFill
+	24, // 14: trellis.scheduling.v1.GetEnrollmentResponse.enrollment:type_name -> trellis.scheduling.v1.Enrollment
+	24, // 15: trellis.scheduling.v1.ListWaitlistResponse.enrollments:type_name -> trellis.scheduling.v1.Enrollment
+	24, // 16: trellis.scheduling.v1.SwitchTrackResponse.enrollment:type_name -> trellis.scheduling.v1.Enrollment
+	31, // 17: trellis.scheduling.v1.Enrollment.waitlisted_at:type_name -> google.protobuf.Timestamp
+	31, // 18: trellis.scheduling.v1.Enrollment.enrolled_at:type_name -> google.protobuf.Timestamp
+	31, // 19: trellis.scheduling.v1.Enrollment.ended_at:type_name -> google.protobuf.Timestamp
+	0,  // 20: trellis.scheduling.v1.SchedulingService.UpsertClinic:input_type -> trellis.scheduling.v1.UpsertClinicRequest
+	2,  // 21: trellis.scheduling.v1.SchedulingService.ListClinics:input_type -> trellis.scheduling.v1.ListClinicsRequest
+	4,  // 22: trellis.scheduling.v1.SchedulingService.UpsertRoom:input_type -> trellis.scheduling.v1.UpsertRoomRequest
+	6,  // 23: trellis.scheduling.v1.SchedulingService.UpsertClinician:input_type -> trellis.scheduling.v1.UpsertClinicianRequest
+	8,  // 24: trellis.scheduling.v1.SchedulingService.ListClinicians:input_type -> trellis.scheduling.v1.ListCliniciansRequest
+	10, // 25: trellis.scheduling.v1.SchedulingService.UpsertProgram:input_type -> trellis.scheduling.v1.UpsertProgramRequest
+	12, // 26: trellis.scheduling.v1.SchedulingService.ListPrograms:input_type -> trellis.scheduling.v1.ListProgramsRequest
+	14, // 27: trellis.scheduling.v1.SchedulingService.UpsertTrack:input_type -> trellis.scheduling.v1.UpsertTrackRequest
+	16, // 28: trellis.scheduling.v1.SchedulingService.ListTracks:input_type -> trellis.scheduling.v1.ListTracksRequest
+	18, // 29: trellis.scheduling.v1.SchedulingService.GetEnrollment:input_type -> trellis.scheduling.v1.GetEnrollmentRequest
+	20, // 30: trellis.scheduling.v1.SchedulingService.ListWaitlist:input_type -> trellis.scheduling.v1.ListWaitlistRequest
+	22, // 31: trellis.scheduling.v1.SchedulingService.SwitchTrack:input_type -> trellis.scheduling.v1.SwitchTrackRequest
+	1,  // 32: trellis.scheduling.v1.SchedulingService.UpsertClinic:output_type -> trellis.scheduling.v1.UpsertClinicResponse
+	3,  // 33: trellis.scheduling.v1.SchedulingService.ListClinics:output_type -> trellis.scheduling.v1.ListClinicsResponse
+	5,  // 34: trellis.scheduling.v1.SchedulingService.UpsertRoom:output_type -> trellis.scheduling.v1.UpsertRoomResponse
+	7,  // 35: trellis.scheduling.v1.SchedulingService.UpsertClinician:output_type -> trellis.scheduling.v1.UpsertClinicianResponse
+	9,  // 36: trellis.scheduling.v1.SchedulingService.ListClinicians:output_type -> trellis.scheduling.v1.ListCliniciansResponse
+	11, // 37: trellis.scheduling.v1.SchedulingService.UpsertProgram:output_type -> trellis.scheduling.v1.UpsertProgramResponse
+	13, // 38: trellis.scheduling.v1.SchedulingService.ListPrograms:output_type -> trellis.scheduling.v1.ListProgramsResponse
+	15, // 39: trellis.scheduling.v1.SchedulingService.UpsertTrack:output_type -> trellis.scheduling.v1.UpsertTrackResponse
+	17, // 40: trellis.scheduling.v1.SchedulingService.ListTracks:output_type -> trellis.scheduling.v1.ListTracksResponse
+	19, // 41: trellis.scheduling.v1.SchedulingService.GetEnrollment:output_type -> trellis.scheduling.v1.GetEnrollmentResponse
+	21, // 42: trellis.scheduling.v1.SchedulingService.ListWaitlist:output_type -> trellis.scheduling.v1.ListWaitlistResponse
+	23, // 43: trellis.scheduling.v1.SchedulingService.SwitchTrack:output_type -> trellis.scheduling.v1.SwitchTrackResponse
+	32, // [32:44] is the sub-list for method output_type
+	20, // [20:32] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_trellis_scheduling_v1_scheduling_proto_init() }
@@ -254,13 +1435,14 @@ func file_trellis_scheduling_v1_scheduling_proto_init() {
 	if File_trellis_scheduling_v1_scheduling_proto != nil {
 		return
 	}
+	file_trellis_scheduling_v1_types_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_scheduling_v1_scheduling_proto_rawDesc), len(file_trellis_scheduling_v1_scheduling_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

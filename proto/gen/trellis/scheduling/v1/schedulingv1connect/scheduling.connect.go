@@ -33,15 +33,72 @@ const (
 // reflection-formatted method names, remove the leading slash and convert the remaining slash to a
 // period.
 const (
+	// SchedulingServiceUpsertClinicProcedure is the fully-qualified name of the SchedulingService's
+	// UpsertClinic RPC.
+	SchedulingServiceUpsertClinicProcedure = "/trellis.scheduling.v1.SchedulingService/UpsertClinic"
+	// SchedulingServiceListClinicsProcedure is the fully-qualified name of the SchedulingService's
+	// ListClinics RPC.
+	SchedulingServiceListClinicsProcedure = "/trellis.scheduling.v1.SchedulingService/ListClinics"
+	// SchedulingServiceUpsertRoomProcedure is the fully-qualified name of the SchedulingService's
+	// UpsertRoom RPC.
+	SchedulingServiceUpsertRoomProcedure = "/trellis.scheduling.v1.SchedulingService/UpsertRoom"
+	// SchedulingServiceUpsertClinicianProcedure is the fully-qualified name of the SchedulingService's
+	// UpsertClinician RPC.
+	SchedulingServiceUpsertClinicianProcedure = "/trellis.scheduling.v1.SchedulingService/UpsertClinician"
+	// SchedulingServiceListCliniciansProcedure is the fully-qualified name of the SchedulingService's
+	// ListClinicians RPC.
+	SchedulingServiceListCliniciansProcedure = "/trellis.scheduling.v1.SchedulingService/ListClinicians"
+	// SchedulingServiceUpsertProgramProcedure is the fully-qualified name of the SchedulingService's
+	// UpsertProgram RPC.
+	SchedulingServiceUpsertProgramProcedure = "/trellis.scheduling.v1.SchedulingService/UpsertProgram"
+	// SchedulingServiceListProgramsProcedure is the fully-qualified name of the SchedulingService's
+	// ListPrograms RPC.
+	SchedulingServiceListProgramsProcedure = "/trellis.scheduling.v1.SchedulingService/ListPrograms"
+	// SchedulingServiceUpsertTrackProcedure is the fully-qualified name of the SchedulingService's
+	// UpsertTrack RPC.
+	SchedulingServiceUpsertTrackProcedure = "/trellis.scheduling.v1.SchedulingService/UpsertTrack"
+	// SchedulingServiceListTracksProcedure is the fully-qualified name of the SchedulingService's
+	// ListTracks RPC.
+	SchedulingServiceListTracksProcedure = "/trellis.scheduling.v1.SchedulingService/ListTracks"
 	// SchedulingServiceGetEnrollmentProcedure is the fully-qualified name of the SchedulingService's
 	// GetEnrollment RPC.
 	SchedulingServiceGetEnrollmentProcedure = "/trellis.scheduling.v1.SchedulingService/GetEnrollment"
+	// SchedulingServiceListWaitlistProcedure is the fully-qualified name of the SchedulingService's
+	// ListWaitlist RPC.
+	SchedulingServiceListWaitlistProcedure = "/trellis.scheduling.v1.SchedulingService/ListWaitlist"
+	// SchedulingServiceSwitchTrackProcedure is the fully-qualified name of the SchedulingService's
+	// SwitchTrack RPC.
+	SchedulingServiceSwitchTrackProcedure = "/trellis.scheduling.v1.SchedulingService/SwitchTrack"
 )
 
 // SchedulingServiceClient is a client for the trellis.scheduling.v1.SchedulingService service.
 type SchedulingServiceClient interface {
-	// GetEnrollment returns the patient's current enrollment, or not_found.
+	// UpsertClinic creates or changes a clinic's scheduling settings.
+	UpsertClinic(context.Context, *connect.Request[v1.UpsertClinicRequest]) (*connect.Response[v1.UpsertClinicResponse], error)
+	// ListClinics lists the clinics the caller may see.
+	ListClinics(context.Context, *connect.Request[v1.ListClinicsRequest]) (*connect.Response[v1.ListClinicsResponse], error)
+	// UpsertRoom creates or changes a room.
+	UpsertRoom(context.Context, *connect.Request[v1.UpsertRoomRequest]) (*connect.Response[v1.UpsertRoomResponse], error)
+	// UpsertClinician creates or changes a clinician and their weekly availability.
+	UpsertClinician(context.Context, *connect.Request[v1.UpsertClinicianRequest]) (*connect.Response[v1.UpsertClinicianResponse], error)
+	// ListClinicians lists a clinic's clinicians.
+	ListClinicians(context.Context, *connect.Request[v1.ListCliniciansRequest]) (*connect.Response[v1.ListCliniciansResponse], error)
+	// UpsertProgram creates or changes a program (network-wide).
+	UpsertProgram(context.Context, *connect.Request[v1.UpsertProgramRequest]) (*connect.Response[v1.UpsertProgramResponse], error)
+	// ListPrograms lists the programs.
+	ListPrograms(context.Context, *connect.Request[v1.ListProgramsRequest]) (*connect.Response[v1.ListProgramsResponse], error)
+	// UpsertTrack creates or changes a track; lowering its capacity below its enrollment keeps
+	// everyone enrolled and only stops new seats being given.
+	UpsertTrack(context.Context, *connect.Request[v1.UpsertTrackRequest]) (*connect.Response[v1.UpsertTrackResponse], error)
+	// ListTracks lists a clinic's tracks with how many are enrolled and waitlisted.
+	ListTracks(context.Context, *connect.Request[v1.ListTracksRequest]) (*connect.Response[v1.ListTracksResponse], error)
+	// GetEnrollment returns the patient's current enrollment (active or waitlisted), or not_found.
 	GetEnrollment(context.Context, *connect.Request[v1.GetEnrollmentRequest]) (*connect.Response[v1.GetEnrollmentResponse], error)
+	// ListWaitlist lists a track's waitlist, first come first served.
+	ListWaitlist(context.Context, *connect.Request[v1.ListWaitlistRequest]) (*connect.Response[v1.ListWaitlistResponse], error)
+	// SwitchTrack moves an enrollment to another track of the same clinic and program: a seat
+	// there if one is free, else its waitlist (the current seat is kept until then). History is kept.
+	SwitchTrack(context.Context, *connect.Request[v1.SwitchTrackRequest]) (*connect.Response[v1.SwitchTrackResponse], error)
 }
 
 // NewSchedulingServiceClient constructs a client for the trellis.scheduling.v1.SchedulingService
@@ -55,10 +112,76 @@ func NewSchedulingServiceClient(httpClient connect.HTTPClient, baseURL string, o
 	baseURL = strings.TrimRight(baseURL, "/")
 	schedulingServiceMethods := v1.File_trellis_scheduling_v1_scheduling_proto.Services().ByName("SchedulingService").Methods()
 	return &schedulingServiceClient{
+		upsertClinic: connect.NewClient[v1.UpsertClinicRequest, v1.UpsertClinicResponse](
+			httpClient,
+			baseURL+SchedulingServiceUpsertClinicProcedure,
+			connect.WithSchema(schedulingServiceMethods.ByName("UpsertClinic")),
+			connect.WithClientOptions(opts...),
+		),
+		listClinics: connect.NewClient[v1.ListClinicsRequest, v1.ListClinicsResponse](
+			httpClient,
+			baseURL+SchedulingServiceListClinicsProcedure,
+			connect.WithSchema(schedulingServiceMethods.ByName("ListClinics")),
+			connect.WithClientOptions(opts...),
+		),
+		upsertRoom: connect.NewClient[v1.UpsertRoomRequest, v1.UpsertRoomResponse](
+			httpClient,
+			baseURL+SchedulingServiceUpsertRoomProcedure,
+			connect.WithSchema(schedulingServiceMethods.ByName("UpsertRoom")),
+			connect.WithClientOptions(opts...),
+		),
+		upsertClinician: connect.NewClient[v1.UpsertClinicianRequest, v1.UpsertClinicianResponse](
+			httpClient,
+			baseURL+SchedulingServiceUpsertClinicianProcedure,
+			connect.WithSchema(schedulingServiceMethods.ByName("UpsertClinician")),
+			connect.WithClientOptions(opts...),
+		),
+		listClinicians: connect.NewClient[v1.ListCliniciansRequest, v1.ListCliniciansResponse](
+			httpClient,
+			baseURL+SchedulingServiceListCliniciansProcedure,
+			connect.WithSchema(schedulingServiceMethods.ByName("ListClinicians")),
+			connect.WithClientOptions(opts...),
+		),
+		upsertProgram: connect.NewClient[v1.UpsertProgramRequest, v1.UpsertProgramResponse](
+			httpClient,
+			baseURL+SchedulingServiceUpsertProgramProcedure,
+			connect.WithSchema(schedulingServiceMethods.ByName("UpsertProgram")),
+			connect.WithClientOptions(opts...),
+		),
+		listPrograms: connect.NewClient[v1.ListProgramsRequest, v1.ListProgramsResponse](
+			httpClient,
+			baseURL+SchedulingServiceListProgramsProcedure,
+			connect.WithSchema(schedulingServiceMethods.ByName("ListPrograms")),
+			connect.WithClientOptions(opts...),
+		),
+		upsertTrack: connect.NewClient[v1.UpsertTrackRequest, v1.UpsertTrackResponse](
+			httpClient,
+			baseURL+SchedulingServiceUpsertTrackProcedure,
+			connect.WithSchema(schedulingServiceMethods.ByName("UpsertTrack")),
+			connect.WithClientOptions(opts...),
+		),
+		listTracks: connect.NewClient[v1.ListTracksRequest, v1.ListTracksResponse](
+			httpClient,
+			baseURL+SchedulingServiceListTracksProcedure,
+			connect.WithSchema(schedulingServiceMethods.ByName("ListTracks")),
+			connect.WithClientOptions(opts...),
+		),
 		getEnrollment: connect.NewClient[v1.GetEnrollmentRequest, v1.GetEnrollmentResponse](
 			httpClient,
 			baseURL+SchedulingServiceGetEnrollmentProcedure,
 			connect.WithSchema(schedulingServiceMethods.ByName("GetEnrollment")),
+			connect.WithClientOptions(opts...),
+		),
+		listWaitlist: connect.NewClient[v1.ListWaitlistRequest, v1.ListWaitlistResponse](
+			httpClient,
+			baseURL+SchedulingServiceListWaitlistProcedure,
+			connect.WithSchema(schedulingServiceMethods.ByName("ListWaitlist")),
+			connect.WithClientOptions(opts...),
+		),
+		switchTrack: connect.NewClient[v1.SwitchTrackRequest, v1.SwitchTrackResponse](
+			httpClient,
+			baseURL+SchedulingServiceSwitchTrackProcedure,
+			connect.WithSchema(schedulingServiceMethods.ByName("SwitchTrack")),
 			connect.WithClientOptions(opts...),
 		),
 	}
@@ -66,7 +189,63 @@ func NewSchedulingServiceClient(httpClient connect.HTTPClient, baseURL string, o
 
 // schedulingServiceClient implements SchedulingServiceClient.
 type schedulingServiceClient struct {
-	getEnrollment *connect.Client[v1.GetEnrollmentRequest, v1.GetEnrollmentResponse]
+	upsertClinic    *connect.Client[v1.UpsertClinicRequest, v1.UpsertClinicResponse]
+	listClinics     *connect.Client[v1.ListClinicsRequest, v1.ListClinicsResponse]
+	upsertRoom      *connect.Client[v1.UpsertRoomRequest, v1.UpsertRoomResponse]
+	upsertClinician *connect.Client[v1.UpsertClinicianRequest, v1.UpsertClinicianResponse]
+	listClinicians  *connect.Client[v1.ListCliniciansRequest, v1.ListCliniciansResponse]
+	upsertProgram   *connect.Client[v1.UpsertProgramRequest, v1.UpsertProgramResponse]
+	listPrograms    *connect.Client[v1.ListProgramsRequest, v1.ListProgramsResponse]
+	upsertTrack     *connect.Client[v1.UpsertTrackRequest, v1.UpsertTrackResponse]
+	listTracks      *connect.Client[v1.ListTracksRequest, v1.ListTracksResponse]
+	getEnrollment   *connect.Client[v1.GetEnrollmentRequest, v1.GetEnrollmentResponse]
+	listWaitlist    *connect.Client[v1.ListWaitlistRequest, v1.ListWaitlistResponse]
+	switchTrack     *connect.Client[v1.SwitchTrackRequest, v1.SwitchTrackResponse]
+}
+
+// UpsertClinic calls trellis.scheduling.v1.SchedulingService.UpsertClinic.
+func (c *schedulingServiceClient) UpsertClinic(ctx context.Context, req *connect.Request[v1.UpsertClinicRequest]) (*connect.Response[v1.UpsertClinicResponse], error) {
+	return c.upsertClinic.CallUnary(ctx, req)
+}
+
+// ListClinics calls trellis.scheduling.v1.SchedulingService.ListClinics.
+func (c *schedulingServiceClient) ListClinics(ctx context.Context, req *connect.Request[v1.ListClinicsRequest]) (*connect.Response[v1.ListClinicsResponse], error) {
+	return c.listClinics.CallUnary(ctx, req)
+}
+
+// UpsertRoom calls trellis.scheduling.v1.SchedulingService.UpsertRoom.
+func (c *schedulingServiceClient) UpsertRoom(ctx context.Context, req *connect.Request[v1.UpsertRoomRequest]) (*connect.Response[v1.UpsertRoomResponse], error) {
+	return c.upsertRoom.CallUnary(ctx, req)
+}
+
+// UpsertClinician calls trellis.scheduling.v1.SchedulingService.UpsertClinician.
+func (c *schedulingServiceClient) UpsertClinician(ctx context.Context, req *connect.Request[v1.UpsertClinicianRequest]) (*connect.Response[v1.UpsertClinicianResponse], error) {
+	return c.upsertClinician.CallUnary(ctx, req)
+}
+
+// ListClinicians calls trellis.scheduling.v1.SchedulingService.ListClinicians.
+func (c *schedulingServiceClient) ListClinicians(ctx context.Context, req *connect.Request[v1.ListCliniciansRequest]) (*connect.Response[v1.ListCliniciansResponse], error) {
+	return c.listClinicians.CallUnary(ctx, req)
+}
+
+// UpsertProgram calls trellis.scheduling.v1.SchedulingService.UpsertProgram.
+func (c *schedulingServiceClient) UpsertProgram(ctx context.Context, req *connect.Request[v1.UpsertProgramRequest]) (*connect.Response[v1.UpsertProgramResponse], error) {
+	return c.upsertProgram.CallUnary(ctx, req)
+}
+
+// ListPrograms calls trellis.scheduling.v1.SchedulingService.ListPrograms.
+func (c *schedulingServiceClient) ListPrograms(ctx context.Context, req *connect.Request[v1.ListProgramsRequest]) (*connect.Response[v1.ListProgramsResponse], error) {
+	return c.listPrograms.CallUnary(ctx, req)
+}
+
+// UpsertTrack calls trellis.scheduling.v1.SchedulingService.UpsertTrack.
+func (c *schedulingServiceClient) UpsertTrack(ctx context.Context, req *connect.Request[v1.UpsertTrackRequest]) (*connect.Response[v1.UpsertTrackResponse], error) {
+	return c.upsertTrack.CallUnary(ctx, req)
+}
+
+// ListTracks calls trellis.scheduling.v1.SchedulingService.ListTracks.
+func (c *schedulingServiceClient) ListTracks(ctx context.Context, req *connect.Request[v1.ListTracksRequest]) (*connect.Response[v1.ListTracksResponse], error) {
+	return c.listTracks.CallUnary(ctx, req)
 }
 
 // GetEnrollment calls trellis.scheduling.v1.SchedulingService.GetEnrollment.
@@ -74,11 +253,45 @@ func (c *schedulingServiceClient) GetEnrollment(ctx context.Context, req *connec
 	return c.getEnrollment.CallUnary(ctx, req)
 }
 
+// ListWaitlist calls trellis.scheduling.v1.SchedulingService.ListWaitlist.
+func (c *schedulingServiceClient) ListWaitlist(ctx context.Context, req *connect.Request[v1.ListWaitlistRequest]) (*connect.Response[v1.ListWaitlistResponse], error) {
+	return c.listWaitlist.CallUnary(ctx, req)
+}
+
+// SwitchTrack calls trellis.scheduling.v1.SchedulingService.SwitchTrack.
+func (c *schedulingServiceClient) SwitchTrack(ctx context.Context, req *connect.Request[v1.SwitchTrackRequest]) (*connect.Response[v1.SwitchTrackResponse], error) {
+	return c.switchTrack.CallUnary(ctx, req)
+}
+
 // SchedulingServiceHandler is an implementation of the trellis.scheduling.v1.SchedulingService
 // service.
 type SchedulingServiceHandler interface {
-	// GetEnrollment returns the patient's current enrollment, or not_found.
+	// UpsertClinic creates or changes a clinic's scheduling settings.
+	UpsertClinic(context.Context, *connect.Request[v1.UpsertClinicRequest]) (*connect.Response[v1.UpsertClinicResponse], error)
+	// ListClinics lists the clinics the caller may see.
+	ListClinics(context.Context, *connect.Request[v1.ListClinicsRequest]) (*connect.Response[v1.ListClinicsResponse], error)
+	// UpsertRoom creates or changes a room.
+	UpsertRoom(context.Context, *connect.Request[v1.UpsertRoomRequest]) (*connect.Response[v1.UpsertRoomResponse], error)
+	// UpsertClinician creates or changes a clinician and their weekly availability.
+	UpsertClinician(context.Context, *connect.Request[v1.UpsertClinicianRequest]) (*connect.Response[v1.UpsertClinicianResponse], error)
+	// ListClinicians lists a clinic's clinicians.
+	ListClinicians(context.Context, *connect.Request[v1.ListCliniciansRequest]) (*connect.Response[v1.ListCliniciansResponse], error)
+	// UpsertProgram creates or changes a program (network-wide).
+	UpsertProgram(context.Context, *connect.Request[v1.UpsertProgramRequest]) (*connect.Response[v1.UpsertProgramResponse], error)
+	// ListPrograms lists the programs.
+	ListPrograms(context.Context, *connect.Request[v1.ListProgramsRequest]) (*connect.Response[v1.ListProgramsResponse], error)
+	// UpsertTrack creates or changes a track; lowering its capacity below its enrollment keeps
+	// everyone enrolled and only stops new seats being given.
+	UpsertTrack(context.Context, *connect.Request[v1.UpsertTrackRequest]) (*connect.Response[v1.UpsertTrackResponse], error)
+	// ListTracks lists a clinic's tracks with how many are enrolled and waitlisted.
+	ListTracks(context.Context, *connect.Request[v1.ListTracksRequest]) (*connect.Response[v1.ListTracksResponse], error)
+	// GetEnrollment returns the patient's current enrollment (active or waitlisted), or not_found.
 	GetEnrollment(context.Context, *connect.Request[v1.GetEnrollmentRequest]) (*connect.Response[v1.GetEnrollmentResponse], error)
+	// ListWaitlist lists a track's waitlist, first come first served.
+	ListWaitlist(context.Context, *connect.Request[v1.ListWaitlistRequest]) (*connect.Response[v1.ListWaitlistResponse], error)
+	// SwitchTrack moves an enrollment to another track of the same clinic and program: a seat
+	// there if one is free, else its waitlist (the current seat is kept until then). History is kept.
+	SwitchTrack(context.Context, *connect.Request[v1.SwitchTrackRequest]) (*connect.Response[v1.SwitchTrackResponse], error)
 }
 
 // NewSchedulingServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -88,16 +301,104 @@ type SchedulingServiceHandler interface {
 // and JSON codecs. They also support gzip compression.
 func NewSchedulingServiceHandler(svc SchedulingServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
 	schedulingServiceMethods := v1.File_trellis_scheduling_v1_scheduling_proto.Services().ByName("SchedulingService").Methods()
+	schedulingServiceUpsertClinicHandler := connect.NewUnaryHandler(
+		SchedulingServiceUpsertClinicProcedure,
+		svc.UpsertClinic,
+		connect.WithSchema(schedulingServiceMethods.ByName("UpsertClinic")),
+		connect.WithHandlerOptions(opts...),
+	)
+	schedulingServiceListClinicsHandler := connect.NewUnaryHandler(
+		SchedulingServiceListClinicsProcedure,
+		svc.ListClinics,
+		connect.WithSchema(schedulingServiceMethods.ByName("ListClinics")),
+		connect.WithHandlerOptions(opts...),
+	)
+	schedulingServiceUpsertRoomHandler := connect.NewUnaryHandler(
+		SchedulingServiceUpsertRoomProcedure,
+		svc.UpsertRoom,
+		connect.WithSchema(schedulingServiceMethods.ByName("UpsertRoom")),
+		connect.WithHandlerOptions(opts...),
+	)
+	schedulingServiceUpsertClinicianHandler := connect.NewUnaryHandler(
+		SchedulingServiceUpsertClinicianProcedure,
+		svc.UpsertClinician,
+		connect.WithSchema(schedulingServiceMethods.ByName("UpsertClinician")),
+		connect.WithHandlerOptions(opts...),
+	)
+	schedulingServiceListCliniciansHandler := connect.NewUnaryHandler(
+		SchedulingServiceListCliniciansProcedure,
+		svc.ListClinicians,
+		connect.WithSchema(schedulingServiceMethods.ByName("ListClinicians")),
+		connect.WithHandlerOptions(opts...),
+	)
+	schedulingServiceUpsertProgramHandler := connect.NewUnaryHandler(
+		SchedulingServiceUpsertProgramProcedure,
+		svc.UpsertProgram,
+		connect.WithSchema(schedulingServiceMethods.ByName("UpsertProgram")),
+		connect.WithHandlerOptions(opts...),
+	)
+	schedulingServiceListProgramsHandler := connect.NewUnaryHandler(
+		SchedulingServiceListProgramsProcedure,
+		svc.ListPrograms,
+		connect.WithSchema(schedulingServiceMethods.ByName("ListPrograms")),
+		connect.WithHandlerOptions(opts...),
+	)
+	schedulingServiceUpsertTrackHandler := connect.NewUnaryHandler(
+		SchedulingServiceUpsertTrackProcedure,
+		svc.UpsertTrack,
+		connect.WithSchema(schedulingServiceMethods.ByName("UpsertTrack")),
+		connect.WithHandlerOptions(opts...),
+	)
+	schedulingServiceListTracksHandler := connect.NewUnaryHandler(
+		SchedulingServiceListTracksProcedure,
+		svc.ListTracks,
+		connect.WithSchema(schedulingServiceMethods.ByName("ListTracks")),
+		connect.WithHandlerOptions(opts...),
+	)
 	schedulingServiceGetEnrollmentHandler := connect.NewUnaryHandler(
 		SchedulingServiceGetEnrollmentProcedure,
 		svc.GetEnrollment,
 		connect.WithSchema(schedulingServiceMethods.ByName("GetEnrollment")),
 		connect.WithHandlerOptions(opts...),
 	)
+	schedulingServiceListWaitlistHandler := connect.NewUnaryHandler(
+		SchedulingServiceListWaitlistProcedure,
+		svc.ListWaitlist,
+		connect.WithSchema(schedulingServiceMethods.ByName("ListWaitlist")),
+		connect.WithHandlerOptions(opts...),
+	)
+	schedulingServiceSwitchTrackHandler := connect.NewUnaryHandler(
+		SchedulingServiceSwitchTrackProcedure,
+		svc.SwitchTrack,
+		connect.WithSchema(schedulingServiceMethods.ByName("SwitchTrack")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.scheduling.v1.SchedulingService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
+		case SchedulingServiceUpsertClinicProcedure:
+			schedulingServiceUpsertClinicHandler.ServeHTTP(w, r)
+		case SchedulingServiceListClinicsProcedure:
+			schedulingServiceListClinicsHandler.ServeHTTP(w, r)
+		case SchedulingServiceUpsertRoomProcedure:
+			schedulingServiceUpsertRoomHandler.ServeHTTP(w, r)
+		case SchedulingServiceUpsertClinicianProcedure:
+			schedulingServiceUpsertClinicianHandler.ServeHTTP(w, r)
+		case SchedulingServiceListCliniciansProcedure:
+			schedulingServiceListCliniciansHandler.ServeHTTP(w, r)
+		case SchedulingServiceUpsertProgramProcedure:
+			schedulingServiceUpsertProgramHandler.ServeHTTP(w, r)
+		case SchedulingServiceListProgramsProcedure:
+			schedulingServiceListProgramsHandler.ServeHTTP(w, r)
+		case SchedulingServiceUpsertTrackProcedure:
+			schedulingServiceUpsertTrackHandler.ServeHTTP(w, r)
+		case SchedulingServiceListTracksProcedure:
+			schedulingServiceListTracksHandler.ServeHTTP(w, r)
 		case SchedulingServiceGetEnrollmentProcedure:
 			schedulingServiceGetEnrollmentHandler.ServeHTTP(w, r)
+		case SchedulingServiceListWaitlistProcedure:
+			schedulingServiceListWaitlistHandler.ServeHTTP(w, r)
+		case SchedulingServiceSwitchTrackProcedure:
+			schedulingServiceSwitchTrackHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -107,6 +408,50 @@ func NewSchedulingServiceHandler(svc SchedulingServiceHandler, opts ...connect.H
 // UnimplementedSchedulingServiceHandler returns CodeUnimplemented from all methods.
 type UnimplementedSchedulingServiceHandler struct{}
 
+func (UnimplementedSchedulingServiceHandler) UpsertClinic(context.Context, *connect.Request[v1.UpsertClinicRequest]) (*connect.Response[v1.UpsertClinicResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.scheduling.v1.SchedulingService.UpsertClinic is not implemented"))
+}
+
+func (UnimplementedSchedulingServiceHandler) ListClinics(context.Context, *connect.Request[v1.ListClinicsRequest]) (*connect.Response[v1.ListClinicsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.scheduling.v1.SchedulingService.ListClinics is not implemented"))
+}
+
+func (UnimplementedSchedulingServiceHandler) UpsertRoom(context.Context, *connect.Request[v1.UpsertRoomRequest]) (*connect.Response[v1.UpsertRoomResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.scheduling.v1.SchedulingService.UpsertRoom is not implemented"))
+}
+
+func (UnimplementedSchedulingServiceHandler) UpsertClinician(context.Context, *connect.Request[v1.UpsertClinicianRequest]) (*connect.Response[v1.UpsertClinicianResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.scheduling.v1.SchedulingService.UpsertClinician is not implemented"))
+}
+
+func (UnimplementedSchedulingServiceHandler) ListClinicians(context.Context, *connect.Request[v1.ListCliniciansRequest]) (*connect.Response[v1.ListCliniciansResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.scheduling.v1.SchedulingService.ListClinicians is not implemented"))
+}
+
+func (UnimplementedSchedulingServiceHandler) UpsertProgram(context.Context, *connect.Request[v1.UpsertProgramRequest]) (*connect.Response[v1.UpsertProgramResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.scheduling.v1.SchedulingService.UpsertProgram is not implemented"))
+}
+
+func (UnimplementedSchedulingServiceHandler) ListPrograms(context.Context, *connect.Request[v1.ListProgramsRequest]) (*connect.Response[v1.ListProgramsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.scheduling.v1.SchedulingService.ListPrograms is not implemented"))
+}
+
+func (UnimplementedSchedulingServiceHandler) UpsertTrack(context.Context, *connect.Request[v1.UpsertTrackRequest]) (*connect.Response[v1.UpsertTrackResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.scheduling.v1.SchedulingService.UpsertTrack is not implemented"))
+}
+
+func (UnimplementedSchedulingServiceHandler) ListTracks(context.Context, *connect.Request[v1.ListTracksRequest]) (*connect.Response[v1.ListTracksResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.scheduling.v1.SchedulingService.ListTracks is not implemented"))
+}
+
 func (UnimplementedSchedulingServiceHandler) GetEnrollment(context.Context, *connect.Request[v1.GetEnrollmentRequest]) (*connect.Response[v1.GetEnrollmentResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.scheduling.v1.SchedulingService.GetEnrollment is not implemented"))
+}
+
+func (UnimplementedSchedulingServiceHandler) ListWaitlist(context.Context, *connect.Request[v1.ListWaitlistRequest]) (*connect.Response[v1.ListWaitlistResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.scheduling.v1.SchedulingService.ListWaitlist is not implemented"))
+}
+
+func (UnimplementedSchedulingServiceHandler) SwitchTrack(context.Context, *connect.Request[v1.SwitchTrackRequest]) (*connect.Response[v1.SwitchTrackResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.scheduling.v1.SchedulingService.SwitchTrack is not implemented"))
 }
