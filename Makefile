@@ -60,7 +60,7 @@ mailpit: ## build the Mailpit SMTP sink with its web UI into bin/
 postgres: ## make sure a local Postgres with the trellis admin role is running
 	@scripts/ensure-postgres.sh
 
-token: ## print a dev token: make token ROLE=intake CLINICS='*'
+token: ## print a dev token: make token ROLE=intake_coordinator CLINICS='*'
 	@go build -o $(BIN)/devstack ./deploy/devstack/cmd/devstack && $(BIN)/devstack token -role $(or $(ROLE),admin) -clinics '$(or $(CLINICS),*)'
 
 clean: ## remove binaries and local state (.run: NATS data, Mailpit db)
