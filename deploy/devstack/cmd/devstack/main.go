@@ -15,6 +15,7 @@ import (
 
 	"github.com/trellis-health/trellis/deploy/devstack/stack"
 	"github.com/trellis-health/trellis/pkg/auth"
+	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
 )
 
 const defaultAdminURL = "postgres://trellis:trellis@127.0.0.1:5432/trellis?sslmode=disable"
@@ -37,7 +38,7 @@ func main() {
 	case "-h", "--help", "help":
 		fmt.Print(`Usage: devstack [up|token]
   up     start Postgres roles/schemas, NATS (embedded unless NATS_URL), Mailpit, a trace viewer and
-         the four services; admit demo patients; stop everything on Ctrl-C
+         the four services; walk demo referrals through the intake funnel; stop everything on Ctrl-C
   token  print a dev bearer token: devstack token -role intake -clinics <id,id|*> [-ttl 12h]
 
 Environment: DATABASE_URL (admin role with CREATEROLE; default the local trellis role),
@@ -88,10 +89,13 @@ func up() error {
 		return err
 	}
 	defer s.Close()
+	demo := "Demo data is off (DEMO_DATA=false).\n"
 	if envOr("DEMO_DATA", "true") == "true" {
-		if err := s.AdmitDemoPatients(ctx); err != nil {
-			return err
+		sum, err := s.SeedDemo(ctx)
+		if err != nil {
+			return fmt.Errorf("demo data: %w", err)
 		}
+		demo = demoText(sum)
 	}
 	tok, _ := s.Token("dev-admin", []string{"admin"}, []string{auth.AllClinics}, 12*time.Hour)
 	fmt.Printf(`
@@ -106,22 +110,40 @@ Trellis is up.
   NATS           %s
   each service also serves /healthz, /readyz and /metrics
 
-Demo patients were admitted (three on the first run, a walk-in on every run): their welcome
-emails are in the mail UI and their traces in the trace viewer.
-Admit another (dev token valid 12h; mint more with: make token ROLE=intake CLINICS=<id>):
+%s
+The open queue (dev token valid 12h; mint more with: make token ROLE=intake_coordinator CLINICS=<id>):
 
-  curl -s %s/trellis.intake.v1.IntakeService/AdmitPatient \
+  curl -s %s/trellis.intake.v1.IntakeService/ListReferrals \
     -H 'Content-Type: application/json' -H 'Authorization: Bearer %s' \
-    -d '{"givenName":"Casey","familyName":"Morgan","dateOfBirth":"1990-06-01","contactEmail":"casey@example.com",
-         "clinicId":"0190a000-0000-7000-8000-000000000001","programTrack":"adult-evening",
-         "startDate":"%s","idempotencyKey":"try-it-%d"}'
+    -d '{"statuses":["REFERRAL_STATUS_NEW","REFERRAL_STATUS_CONTACTED","REFERRAL_STATUS_SCREENED","REFERRAL_STATUS_ASSESSED"]}'
+
+A new first contact: the same headers on CreateReferral with
+    -d '{"clinicId":"0190a000-0000-7000-8000-000000000001","source":"REFERRAL_SOURCE_SELF","givenName":"Casey",
+         "familyName":"Morgan","email":"casey@example.com","idempotencyKey":"try-it-%d"}'
+then ChangeReferralStatus (contacted, screened), RecordAssessment and AdmitPatient with its referralId
+(docs/intake.md).
 
 Press Ctrl-C to stop.
 `, s.URL("intake"), s.URL("scheduling"), s.URL("billing"), s.URL("notification"), s.URL("mailui"),
-		s.URL("traces"), s.NATSURL, s.URL("intake"), tok, time.Now().AddDate(0, 0, 2).Format(time.DateOnly), time.Now().Unix())
+		s.URL("traces"), s.NATSURL, demo, s.URL("intake"), tok, time.Now().Unix())
 	<-ctx.Done()
 	fmt.Println("\nStopping Trellis...")
 	return nil
+}
+
+// demoText describes what the demo left in intake's referral queue.
+func demoText(sum stack.DemoSummary) string {
+	n := func(st intakev1.ReferralStatus) int { return sum.ByStatus[st] }
+	return fmt.Sprintf(`Demo referrals walked through the intake funnel (referral, contact, screening, ASAM assessment,
+admission with consent and coverage, or referral out), plus a walk-in admitted on this run
+(referral %s): its welcome email is in the mail UI and its trace in the trace viewer.
+%d referrals in the queue: %d new, %d contacted, %d screened, %d assessed;
+decided so far: %d admitted, %d referred out, %d closed.
+`, sum.WalkIn, sum.Open(),
+		n(intakev1.ReferralStatus_REFERRAL_STATUS_NEW), n(intakev1.ReferralStatus_REFERRAL_STATUS_CONTACTED),
+		n(intakev1.ReferralStatus_REFERRAL_STATUS_SCREENED), n(intakev1.ReferralStatus_REFERRAL_STATUS_ASSESSED),
+		n(intakev1.ReferralStatus_REFERRAL_STATUS_ADMITTED), n(intakev1.ReferralStatus_REFERRAL_STATUS_REFERRED_OUT),
+		n(intakev1.ReferralStatus_REFERRAL_STATUS_CLOSED))
 }
 
 func repoRoot() (string, error) {
