@@ -168,9 +168,9 @@ func TestAssessmentOverride(t *testing.T) {
 		edit func(*intakev1.RecordAssessmentRequest)
 		want []string
 	}{
-		// A rule over two fields: protovalidate reports it under its id, with no field path.
+		// A rule over two fields, reported on the field to fill in.
 		{name: "override without reason", edit: func(m *intakev1.RecordAssessmentRequest) { m.OverrideLevel = "2.5" },
-			want: []string{" assessment.override_reason"}},
+			want: []string{"override_reason assessment.override_reason"}},
 		{name: "override with a blank reason", edit: func(m *intakev1.RecordAssessmentRequest) { m.OverrideLevel, m.OverrideReason = "2.5", "   " },
 			want: []string{"override_reason assessment.override_reason"}},
 		{name: "override to an unknown level", edit: func(m *intakev1.RecordAssessmentRequest) { m.OverrideLevel, m.OverrideReason = "2.7", "x" },

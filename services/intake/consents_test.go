@@ -262,20 +262,17 @@ func TestGrantAndRevokeConsent(t *testing.T) {
 		t.Errorf("rows (consents, keys, outbox) = %v after a second revocation, want %v", got, rows)
 	}
 
-	// After a revocation the next grant is version 3 and supersedes nothing.
-	resp, err = e.grant(tok, validConsent(patient, "consent-0003"))
-	if err != nil {
-		t.Fatal(err)
+	// Until the revocation takes effect, no new version can (versions never overlap); see
+	// TestGrantConsentAfterRevocation for the grants after it.
+	_, err = e.grant(tok, validConsent(patient, "consent-0003"))
+	if got := ccViolations(t, err); !slices.Equal(got, []string{"effective_from effective_from.after_previous"}) {
+		t.Errorf("grant before the revocation takes effect: %v", got)
 	}
-	if v3 := resp.Msg.GetConsent(); v3.GetVersion() != 3 {
-		t.Errorf("version after revocation = %d, want 3", v3.GetVersion())
+	if got := e.consentRows(t); got != rows {
+		t.Errorf("rows (consents, keys, outbox) = %v after a refused grant, want %v", got, rows)
 	}
-	g3 := ccPayload(t, e.ccEvents(t, subjectConsentGranted, 3)[2], &intakev1.ConsentGranted{}, demo.RiversideClinicID)
-	if g3.GetVersion() != 3 || g3.GetSupersedesConsentId() != "" {
-		t.Errorf("ConsentGranted v3 = %v", g3)
-	}
-	if n := e.Count(t, "SELECT count(*) FROM consents WHERE status = 'active'"); n != 1 {
-		t.Errorf("%d active consents, want 1", n)
+	if n := e.Count(t, "SELECT count(*) FROM consents WHERE status = 'active'"); n != 0 {
+		t.Errorf("%d active consents, want 0", n)
 	}
 
 	// Logs carry ids, never the consent's details.
@@ -302,7 +299,7 @@ func TestGrantConsentRejectsBadInput(t *testing.T) {
 		want []string // "field rule", sorted
 	}{
 		{name: "named-recipients scope without recipients", edit: func(m *intakev1.GrantConsentRequest) { m.NamedRecipients = nil },
-			want: []string{" consent.named_recipients"}},
+			want: []string{"named_recipients consent.named_recipients"}},
 		{name: "recipients without the named-recipients scope", edit: func(m *intakev1.GrantConsentRequest) {
 			m.Scopes = []intakev1.ConsentScope{intakev1.ConsentScope_CONSENT_SCOPE_TREATMENT}
 		}, want: []string{"named_recipients named_recipients.scope"}},
@@ -562,5 +559,68 @@ func TestGrantConsentIdempotency(t *testing.T) {
 
 	testkit.Eventually(t, 10*time.Second, "nine ConsentGranted on INTAKE", func() bool {
 		return e.StreamCount(t, "INTAKE", subjectConsentGranted) == 9
+	})
+}
+
+// After a revocation there is no active consent, but the next version still may not be
+// back-dated over the time the revoked one applied (before its revocation took effect).
+func TestGrantConsentAfterRevocation(t *testing.T) {
+	e := start(t)
+	tok := e.intakeToken(t)
+	patient := e.ccPatient(t, demo.RiversideClinicID)
+	now := time.Now()
+	ts := func(d time.Duration) *timestamppb.Timestamp { return timestamppb.New(now.Add(d)) }
+
+	v1 := validConsent(patient, "after-revoke-0001")
+	v1.EffectiveFrom = ts(-10 * 24 * time.Hour)
+	first, err := e.grant(tok, v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Revoked from three days ago.
+	if _, err := e.revoke(tok, &intakev1.RevokeConsentRequest{ConsentId: first.Msg.GetConsent().GetConsentId(),
+		WrittenRevocationReceived: true, EffectiveAt: ts(-3 * 24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	rows := e.consentRows(t)
+	for i, tt := range []struct {
+		name string
+		from time.Duration
+	}{
+		{"back-dated to just before the revocation took effect", -3*24*time.Hour - time.Minute},
+		{"back-dated to while the revoked version applied", -5 * 24 * time.Hour},
+		{"back-dated to before the revoked version took effect", -20 * 24 * time.Hour},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := validConsent(patient, fmt.Sprintf("after-revoke-1%03d", i))
+			m.EffectiveFrom = ts(tt.from)
+			_, err := e.grant(tok, m)
+			if got := ccViolations(t, err); !slices.Equal(got, []string{"effective_from effective_from.after_previous"}) {
+				t.Errorf("violations = %q", got)
+			}
+			if got := e.consentRows(t); got != rows {
+				t.Errorf("rows (consents, keys, outbox) = %v, want %v", got, rows)
+			}
+		})
+	}
+	t.Run("from the revocation on", func(t *testing.T) {
+		m := validConsent(patient, "after-revoke-0002")
+		m.EffectiveFrom = ts(-3*24*time.Hour + time.Minute)
+		resp, err := e.grant(tok, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := resp.Msg.GetConsent(); c.GetVersion() != 2 || c.GetStatus() != intakev1.ConsentStatus_CONSENT_STATUS_ACTIVE {
+			t.Errorf("consent = %v, want an active version 2", c)
+		}
+		// It supersedes nothing: the revoked version stays revoked.
+		g := ccPayload(t, e.ccEvents(t, subjectConsentGranted, 2)[1], &intakev1.ConsentGranted{}, demo.RiversideClinicID)
+		if g.GetVersion() != 2 || g.GetSupersedesConsentId() != "" {
+			t.Errorf("ConsentGranted v2 = %v", g)
+		}
+		list, err := e.listConsents(tok, patient)
+		if err != nil || len(list) != 2 || list[1].GetStatus() != intakev1.ConsentStatus_CONSENT_STATUS_REVOKED {
+			t.Errorf("list = %v, %v; want version 1 still revoked", list, err)
+		}
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
@@ -230,6 +231,9 @@ func TestSetCoverageRejectsBadInput(t *testing.T) {
 			want: []string{"effective_to date.valid"}},
 		{name: "blank member id", edit: func(m *intakev1.SetCoverageRequest) { m.MemberId = "   " },
 			want: []string{"member_id member_id.not_blank"}},
+		{name: "dates out of range", edit: func(m *intakev1.SetCoverageRequest) {
+			m.EffectiveFrom, m.EffectiveTo = "1026-01-01", time.Now().AddDate(6, 0, 0).Format(time.DateOnly)
+		}, want: []string{"effective_from date.range", "effective_to date.range"}},
 		{name: "shape: payer not a code, dates not dates, no member id", edit: func(m *intakev1.SetCoverageRequest) {
 			m.PayerId, m.EffectiveFrom, m.EffectiveTo, m.MemberId = "Medicaid IL", "01/01/2026", "2026-1-1", ""
 		}, want: []string{"effective_from string.pattern", "effective_to string.pattern", "member_id string.min_len", "payer_id string.pattern"}},

@@ -23,15 +23,17 @@ const (
 	SubjectPatientContactRecorded = app.SubjectPatientContactRecorded
 )
 
-// Spec describes the intake service.
-func Spec() service.Spec {
+// Spec describes the intake service. retention points at how long idempotency keys are kept
+// (IDEMPOTENCY_RETENTION in cmd/intake's Config); it is read when the service starts, after
+// the configuration is loaded. nil or zero means app.DefaultIdempotencyRetention (30 days).
+func Spec(retention *time.Duration) service.Spec {
 	return service.Spec{
 		Name:        "intake",
 		Summary:     "Intake: admits patients to a clinic's program track and announces each admission.",
 		DefaultAddr: ":8081",
 		Migrations:  migrations.FS,
 		Policy:      rpc.Policy,
-		Setup:       setup,
+		Setup:       func(ctx context.Context, p *service.Platform) error { return setup(ctx, p, retention) },
 		Commands: map[string]func(context.Context, *service.Platform, []string) error{
 			// Clinics are reference data with no API yet: this is the only way to add them.
 			"seed-demo": seedDemo,
@@ -39,10 +41,19 @@ func Spec() service.Spec {
 	}
 }
 
-func setup(_ context.Context, p *service.Platform) error {
+func setup(_ context.Context, p *service.Platform, retention *time.Duration) error {
+	keep := app.DefaultIdempotencyRetention
+	if retention != nil && *retention != 0 {
+		keep = *retention
+	}
+	if keep < app.MinIdempotencyRetention {
+		return fmt.Errorf("IDEMPOTENCY_RETENTION is %s; it must be at least %s (clients retry calls for that long)", keep, app.MinIdempotencyRetention)
+	}
 	uc := app.New(p.Store, postgres.Repository{}, p.Log, time.Now)
 	path, h := intakev1connect.NewIntakeServiceHandler(rpc.NewHandler(uc, p.Log), p.Server.HandlerOptions()...)
 	p.Server.Handle(path, h)
+	// The stored responses of idempotency keys hold PHI: they are deleted after the retention.
+	p.Go(func(ctx context.Context) error { return uc.RunIdempotencyPruner(ctx, keep, app.PruneInterval) })
 	return nil
 }
 

@@ -43,7 +43,7 @@ type env struct {
 
 func start(t *testing.T) *env {
 	t.Helper()
-	spec := intake.Spec()
+	spec := intake.Spec(nil)
 	var cfg testConfig
 	s := servicetest.Start(t, spec, &cfg, map[string]string{"LOG_LEVEL": "debug", "NATS_STREAM_STORAGE": "memory"})
 	if err := spec.Commands["seed-demo"](context.Background(), &service.Platform{Pool: s.Pool, Log: s.Log}, nil); err != nil {
@@ -471,7 +471,7 @@ func TestSeedDemoCommand(t *testing.T) {
 	dbURL := testkit.Database(t)
 	t.Setenv("DATABASE_URL", dbURL)
 	t.Setenv("LOG_LEVEL", "warn")
-	spec := intake.Spec()
+	spec := intake.Spec(nil)
 	run := func(args ...string) (int, string) {
 		var cfg testConfig
 		var stderr bytes.Buffer

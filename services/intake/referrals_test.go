@@ -2,7 +2,10 @@ package intake_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -295,7 +298,7 @@ func TestCreateReferralRejectsBadInput(t *testing.T) {
 		want []string // "field rule", sorted
 	}{
 		{name: "no phone or email", edit: func(m *intakev1.CreateReferralRequest) { m.Phone, m.Email = "", "" },
-			want: []string{" referral.contact"}}, // a rule over two fields: protovalidate names no field
+			want: []string{"email referral.contact", "phone referral.contact"}}, // a rule over two fields names both
 		{name: "no source", edit: func(m *intakev1.CreateReferralRequest) { m.Source = 0 }, want: []string{"source enum.not_in"}},
 		{name: "malformed phone, email and date", edit: func(m *intakev1.CreateReferralRequest) {
 			m.Phone, m.Email, m.DateOfBirth = "312-555-0147", "nope", "23/11/1979"
@@ -605,6 +608,112 @@ func TestListReferrals(t *testing.T) {
 		}
 	})
 
+	t.Run("pages of one clinic and of a list of clinics", func(t *testing.T) {
+		two := e.Token(t, "coordinator-two", []string{"intake_coordinator"}, []string{demo.RiversideClinicID, demo.LakeviewClinicID})
+		for _, tt := range []struct {
+			name string
+			tok  string
+			m    *intakev1.ListReferralsRequest
+			want []string
+		}{
+			{"Riverside named", tok.network, &intakev1.ListReferralsRequest{ClinicId: demo.RiversideClinicID, PageSize: 2}, byAge(riverside)},
+			{"the caller's two clinics", two, &intakev1.ListReferralsRequest{PageSize: 2}, byAge(func(made) bool { return true })},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				var got []string
+				for pages := 1; ; pages++ {
+					ids, next, err := list(t, tt.tok, tt.m)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(ids) > 2 || pages > 10 {
+						t.Fatalf("page %d of %d", pages, len(ids))
+					}
+					got = append(got, ids...)
+					if next == "" {
+						break
+					}
+					tt.m.PageToken = next
+				}
+				if !slices.Equal(got, tt.want) {
+					t.Errorf("pages = %v, want %v", got, tt.want)
+				}
+			})
+		}
+	})
+
+	t.Run("forged tokens", func(t *testing.T) {
+		_, next, err := list(t, tok.network, &intakev1.ListReferralsRequest{PageSize: 3})
+		if err != nil || next == "" {
+			t.Fatalf("first page: next %q, %v", next, err)
+		}
+		raw, err := base64.RawURLEncoding.DecodeString(next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fields map[string]any // the token's fields, whatever they are named
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			t.Fatal(err)
+		}
+		forge := func(edit func(f map[string]any)) string {
+			f := maps.Clone(fields)
+			edit(f)
+			b, _ := json.Marshal(f)
+			return base64.RawURLEncoding.EncodeToString(b)
+		}
+		// Replace every string field that holds a UUID (the keyset id), or every number (a time).
+		setIDs := func(v string) func(map[string]any) {
+			return func(f map[string]any) {
+				for k, x := range f {
+					if s, ok := x.(string); ok && uuid.Validate(s) == nil {
+						f[k] = v
+					}
+				}
+			}
+		}
+		setTimes := func(v float64) func(map[string]any) {
+			return func(f map[string]any) {
+				for k, x := range f {
+					if _, ok := x.(float64); ok {
+						f[k] = v
+					}
+				}
+			}
+		}
+		for name, token := range map[string]string{
+			"id not a uuid":      forge(setIDs("not-a-uuid")),
+			"id empty":           forge(setIDs("")),
+			"id a urn":           forge(setIDs("urn:uuid:" + strings.Repeat("z", 36))),
+			"times out of range": forge(setTimes(1 << 62)),
+			"times far ahead":    forge(setTimes(float64(time.Now().AddDate(1, 0, 0).UnixMicro()))),
+			"times negative":     forge(setTimes(-5)),
+			"times before 2000":  forge(setTimes(float64(time.Date(1999, 12, 31, 0, 0, 0, 0, time.UTC).UnixMicro()))),
+			"zero times, bad id": forge(func(f map[string]any) { setTimes(0)(f); setIDs("x")(f) }),
+		} {
+			t.Run(name, func(t *testing.T) {
+				_, _, err := list(t, tok.network, &intakev1.ListReferralsRequest{PageSize: 3, PageToken: token})
+				if got := rfViolations(t, err); !slices.Equal(got, []string{"page_token page_token.valid"}) {
+					t.Errorf("violations = %v", got)
+				}
+			})
+		}
+		// The id in another form of the same UUID reads as the same position.
+		var id string
+		for _, x := range fields {
+			if s, ok := x.(string); ok && uuid.Validate(s) == nil {
+				id = s
+			}
+		}
+		want, _, err := list(t, tok.network, &intakev1.ListReferralsRequest{PageSize: 3, PageToken: next})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := list(t, tok.network, &intakev1.ListReferralsRequest{PageSize: 3, PageToken: forge(setIDs("urn:uuid:" + strings.ToUpper(id)))})
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("urn form of the id: %v, %v; want %v", got, err, want)
+		}
+	})
+
 	t.Run("default page size is 50", func(t *testing.T) {
 		for i := range 45 {
 			e.rfCreate(t, tok.coordinator, rfPerson(fmt.Sprintf("list-many-%02d", i), 100+i))
@@ -829,4 +938,43 @@ func TestCreateReferralIdempotency(t *testing.T) {
 		t.Errorf("another caller's key: %v", other.Msg)
 	}
 	e.rfEvents(t, rfSubjectReceived, 2)
+}
+
+// A referral's phone number stays with the patient it is admitted as, so a later referral with
+// that number is flagged against the patient (the admitted referral is no longer open).
+func TestDuplicatesMatchPatientsByPhone(t *testing.T) {
+	e := start(t)
+	tok := e.rfTokens(t)
+	ctx := context.Background()
+	r, _ := e.rfAssessed(t, tok.coordinator, 41, rfAssessment("", "phone-assess-1"))
+	adm := validRequest("phone-admit-01")
+	adm.ReferralId = r.GetReferralId()
+	resp, err := e.admit(tok.coordinator, adm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patientID := resp.Msg.GetPatientId()
+	direct, err := e.admit(tok.coordinator, validRequest("phone-admit-02"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var phone, directPhone *string
+	if err := e.Pool.QueryRow(ctx, `SELECT phone FROM patients WHERE id = $1`, patientID).Scan(&phone); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Pool.QueryRow(ctx, `SELECT phone FROM patients WHERE id = $1`, direct.Msg.GetPatientId()).Scan(&directPhone); err != nil {
+		t.Fatal(err)
+	}
+	if phone == nil || *phone != r.GetPhone() || directPhone != nil {
+		t.Fatalf("patient phones = %v (want the referral's %s) and %v (direct admission: want NULL)", phone, r.GetPhone(), directPhone)
+	}
+
+	got := e.rfCreate(t, tok.coordinator, &intakev1.CreateReferralRequest{
+		ClinicId: demo.RiversideClinicID, Source: intakev1.ReferralSource_REFERRAL_SOURCE_FAMILY,
+		GivenName: "Someone", FamilyName: "Else", Phone: r.GetPhone(), IdempotencyKey: "phone-referral-1",
+	}).GetPossibleDuplicates()
+	want := []*intakev1.PossibleDuplicate{{Kind: "patient", Id: patientID, MatchedOn: []intakev1.DuplicateMatch{intakev1.DuplicateMatch_DUPLICATE_MATCH_PHONE}}}
+	if !slices.EqualFunc(got, want, func(a, b *intakev1.PossibleDuplicate) bool { return proto.Equal(a, b) }) {
+		t.Errorf("possible duplicates = %v, want %v", got, want)
+	}
 }

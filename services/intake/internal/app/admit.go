@@ -87,14 +87,23 @@ type Admitted struct {
 // leaves no key behind, so the caller may correct it and retry with it).
 //
 // With a referral id the admission decides that referral (domain.AdmitReferral): it must be one
-// the caller may see (else domain.ErrNotFound), assessed for intensive outpatient care at the
-// admission's clinic; it moves to admitted with the new patient's id (ReferralStatusChanged),
-// and the event carries its first contact and assessed level of care.
+// the caller may see (else domain.ErrNotFound, checked and the referral locked before the key
+// is claimed, as for every call naming a record, so that a replay never answers a caller who
+// cannot see the record), assessed for intensive outpatient care at the admission's clinic; it
+// moves to admitted with the new patient's id (ReferralStatusChanged), and the event carries
+// its first contact and assessed level of care.
 func (s *Intake) AdmitPatient(ctx context.Context, cmd AdmitPatient) (Admitted, error) {
 	var out Admitted
 	err := s.tx.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
+		var r *domain.Referral
+		if cmd.ReferralID != "" {
+			var err error
+			if r, err = s.visibleReferral(ctx, tx, cmd.Sees, cmd.ReferralID, true); err != nil {
+				return err
+			}
+		}
 		resp, replayed, err := Once(ctx, tx, s.repo, Call{cmd.Caller, cmd.IdempotencyKey, cmd.RequestHash}, &intakev1.AdmitPatientResponse{},
-			func() (*intakev1.AdmitPatientResponse, error) { return s.admit(ctx, tx, cmd) })
+			func() (*intakev1.AdmitPatientResponse, error) { return s.admit(ctx, tx, cmd, r) })
 		if err != nil {
 			return err
 		}
@@ -114,7 +123,9 @@ func (s *Intake) AdmitPatient(ctx context.Context, cmd AdmitPatient) (Admitted, 
 	return out, nil
 }
 
-func (s *Intake) admit(ctx context.Context, tx *bus.Tx, cmd AdmitPatient) (*intakev1.AdmitPatientResponse, error) {
+// admit is AdmitPatient's work once the key is claimed; r is the referral it decides (locked),
+// nil for a direct admission.
+func (s *Intake) admit(ctx context.Context, tx *bus.Tx, cmd AdmitPatient, r *domain.Referral) (*intakev1.AdmitPatientResponse, error) {
 	clinic, err := s.repo.Clinic(ctx, tx, cmd.Input.ClinicID)
 	if err != nil {
 		return nil, err
@@ -123,15 +134,11 @@ func (s *Intake) admit(ctx context.Context, tx *bus.Tx, cmd AdmitPatient) (*inta
 	var a domain.Admission
 	var moved domain.Referral
 	var change domain.StatusChange
-	if cmd.ReferralID == "" {
+	if r == nil {
 		if a, err = domain.NewAdmission(cmd.Input, clinic, now, patientID, episodeID); err != nil {
 			return nil, err
 		}
 	} else {
-		r, err := s.visibleReferral(ctx, tx, cmd.Sees, cmd.ReferralID, true)
-		if err != nil {
-			return nil, err
-		}
 		assessment, err := s.repo.LatestAssessment(ctx, tx, r.ID)
 		if err != nil {
 			return nil, err
@@ -143,6 +150,11 @@ func (s *Intake) admit(ctx context.Context, tx *bus.Tx, cmd AdmitPatient) (*inta
 			return nil, err
 		}
 		moved.PatientID = a.PatientID
+	}
+	// A referral of the same person being created meanwhile waits for the new patient, and
+	// then finds it (see CreateReferral).
+	if err := s.repo.LockMatchKeys(ctx, tx, domain.MatchKeys(a.Person())); err != nil {
+		return nil, err
 	}
 	if err := s.repo.AddAdmission(ctx, tx, a); err != nil {
 		return nil, err

@@ -28,7 +28,8 @@ type GrantConsent struct {
 }
 
 // GrantConsent records a new consent version (one more than the patient's latest) and marks
-// the active one superseded, and emits ConsentGranted, in one transaction. An unknown patient,
+// the active one superseded, and emits ConsentGranted, in one transaction. The new version may
+// not take effect before the latest one did, nor before its revocation did. An unknown patient,
 // or one at a clinic the caller cannot see, is domain.ErrNotFound. A repeated idempotency key
 // returns the first call's consent with replayed=true.
 func (s *Intake) GrantConsent(ctx context.Context, cmd GrantConsent) (*intakev1.Consent, bool, error) {
@@ -42,15 +43,11 @@ func (s *Intake) GrantConsent(ctx context.Context, cmd GrantConsent) (*intakev1.
 		}
 		call := Call{Caller: cmd.Caller, Key: cmd.IdempotencyKey, Hash: cmd.RequestHash}
 		resp, replayed, err = Once(ctx, tx, s.repo, call, &intakev1.GrantConsentResponse{}, func() (*intakev1.GrantConsentResponse, error) {
-			active, err := s.repo.ActiveConsent(ctx, tx, cmd.PatientID)
+			latest, err := s.repo.LatestConsent(ctx, tx, cmd.PatientID)
 			if err != nil {
 				return nil, err
 			}
-			latest, err := s.repo.LatestConsentVersion(ctx, tx, cmd.PatientID)
-			if err != nil {
-				return nil, err
-			}
-			c, old, err := domain.GrantConsent(cmd.Input, cmd.PatientID, clinicID, active, latest, bus.NewID(), cmd.Caller, s.now())
+			c, old, err := domain.GrantConsent(cmd.Input, cmd.PatientID, clinicID, latest, bus.NewID(), cmd.Caller, s.now())
 			if err != nil {
 				return nil, err
 			}

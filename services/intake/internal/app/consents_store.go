@@ -14,10 +14,9 @@ type ConsentStore interface {
 	// the patient's row stays locked until tx ends, so that consent and coverage changes for
 	// one patient run one at a time (versions, the single active consent, priority overlaps).
 	ConsentPatientClinic(ctx context.Context, tx pgx.Tx, patientID string, lock bool) (string, error)
-	// ActiveConsent returns the patient's active consent, locked, or nil if there is none.
-	ActiveConsent(ctx context.Context, tx pgx.Tx, patientID string) (*domain.Consent, error)
-	// LatestConsentVersion is the highest consent version the patient has had, 0 if none.
-	LatestConsentVersion(ctx context.Context, tx pgx.Tx, patientID string) (int, error)
+	// LatestConsent returns the patient's highest consent version whatever its status (the
+	// active one when there is one), locked, or nil if the patient has none.
+	LatestConsent(ctx context.Context, tx pgx.Tx, patientID string) (*domain.Consent, error)
 	// AddConsent stores a new consent version; superseded, when not nil, is the previously
 	// active version now marked superseded, and is stored first.
 	AddConsent(ctx context.Context, tx pgx.Tx, c domain.Consent, superseded *domain.Consent) error

@@ -48,21 +48,22 @@ type DischargePatient struct {
 
 // DischargePatient discharges an admitted episode and emits PatientDischarged (without the
 // note), in one transaction, at most once per idempotency key: a repeat returns the first
-// response with Replayed set. The episode is locked while it is checked and changed.
+// response with Replayed set. The episode is locked, and the caller's access to it checked,
+// before the key is claimed: an episode the caller cannot see is domain.ErrNotFound, even on
+// a replay.
 func (s *Intake) DischargePatient(ctx context.Context, cmd DischargePatient) (*intakev1.DischargePatientResponse, error) {
 	var out *intakev1.DischargePatientResponse
 	var replayed bool
 	err := s.tx.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
-		var err error
+		ep, err := s.repo.LockEpisodeForDischarge(ctx, tx, cmd.EpisodeID)
+		if err != nil {
+			return err
+		}
+		if ep == nil || cmd.CanSeeClinic == nil || !cmd.CanSeeClinic(ep.ClinicID) {
+			return domain.ErrNotFound
+		}
 		call := Call{Caller: cmd.Caller, Key: cmd.IdempotencyKey, Hash: cmd.RequestHash}
 		out, replayed, err = Once(ctx, tx, s.repo, call, &intakev1.DischargePatientResponse{}, func() (*intakev1.DischargePatientResponse, error) {
-			ep, err := s.repo.LockEpisodeForDischarge(ctx, tx, cmd.EpisodeID)
-			if err != nil {
-				return nil, err
-			}
-			if ep == nil || cmd.CanSeeClinic == nil || !cmd.CanSeeClinic(ep.ClinicID) {
-				return nil, domain.ErrNotFound
-			}
 			clinic, err := s.repo.Clinic(ctx, tx, ep.ClinicID)
 			if err != nil {
 				return nil, err

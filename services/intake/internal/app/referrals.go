@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -49,8 +50,8 @@ type CreateReferral struct {
 }
 
 // CreateReferral checks the referral, flags possible duplicates among the open referrals and
-// the patients of every clinic (reporting to the caller only those of clinics it may see),
-// stores it as "new" and emits ReferralReceived, once per idempotency key.
+// the patients of every clinic (reporting to the caller only those of clinics it may see, on
+// a replay too), stores it as "new" and emits ReferralReceived, once per idempotency key.
 func (s *Intake) CreateReferral(ctx context.Context, cmd CreateReferral) (*intakev1.CreateReferralResponse, error) {
 	var out *intakev1.CreateReferralResponse
 	var flagged int
@@ -63,6 +64,11 @@ func (s *Intake) CreateReferral(ctx context.Context, cmd CreateReferral) (*intak
 				}
 				r, err := domain.NewReferral(cmd.Input, clinic, s.now(), bus.NewID(), cmd.Caller)
 				if err != nil {
+					return nil, err
+				}
+				// Two referrals of one person created at once must see each other: the second
+				// waits here until the first has committed, then finds it.
+				if err := s.repo.LockMatchKeys(ctx, tx, domain.MatchKeys(r.Person())); err != nil {
 					return nil, err
 				}
 				cands, err := s.repo.DuplicateCandidates(ctx, tx, r.Person())
@@ -84,6 +90,11 @@ func (s *Intake) CreateReferral(ctx context.Context, cmd CreateReferral) (*intak
 			})
 		if err != nil {
 			return err
+		}
+		if replayed {
+			if err := s.refilterDuplicates(ctx, tx, resp.GetReferral(), cmd.Sees); err != nil {
+				return err
+			}
 		}
 		resp.Replayed = replayed
 		out = resp
@@ -153,7 +164,7 @@ func (s *Intake) ListReferrals(ctx context.Context, q ListReferrals) (*intakev1.
 	asOf := s.now().UTC().Truncate(time.Microsecond)
 	rq := ReferralQuery{AllClinics: q.AllClinics, ClinicIDs: q.ClinicIDs, Statuses: q.Statuses, Limit: size + 1}
 	if q.PageToken != "" {
-		tok, ok := decodePageToken(q.PageToken)
+		tok, ok := decodePageToken(q.PageToken, s.now())
 		if !ok || tok.Filter != filter {
 			vs = append(vs, domain.Violation{Field: "page_token", Rule: "page_token.valid", Msg: "must be a next_page_token of this listing, with the same filters"})
 		} else {
@@ -221,17 +232,34 @@ func encodePageToken(t pageToken) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func decodePageToken(s string) (pageToken, bool) {
+// decodePageToken reads a next_page_token. Tokens are not signed, so anything may come back:
+// one is valid only with a UUID keyset id and times between pageTokenEpoch and a day from now
+// (a forged one is then invalid_argument, never a query Postgres refuses).
+func decodePageToken(s string, now time.Time) (pageToken, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return pageToken{}, false
 	}
 	var t pageToken
-	if err := json.Unmarshal(b, &t); err != nil || t.AfterID == "" || t.AsOf == 0 {
+	if err := json.Unmarshal(b, &t); err != nil {
 		return pageToken{}, false
+	}
+	id, err := uuid.Parse(t.AfterID)
+	if err != nil {
+		return pageToken{}, false
+	}
+	t.AfterID = id.String() // the canonical form (Parse also takes forms Postgres does not)
+	lo, hi := pageTokenEpoch.UnixMicro(), now.Add(24*time.Hour).UnixMicro()
+	for _, at := range []int64{t.AsOf, t.AfterAt} {
+		if at < lo || at > hi {
+			return pageToken{}, false
+		}
 	}
 	return t, true
 }
+
+// pageTokenEpoch is before any first contact intake has recorded.
+var pageTokenEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // ChangeReferralStatus is the command to move a referral to contacted, screened or closed.
 type ChangeReferralStatus struct {
@@ -373,6 +401,11 @@ func (s *Intake) ReferOut(ctx context.Context, cmd ReferOut) (*intakev1.ReferOut
 		if err != nil {
 			return err
 		}
+		if replayed {
+			if err := s.refilterDuplicates(ctx, tx, resp.GetReferral(), cmd.Sees); err != nil {
+				return err
+			}
+		}
 		resp.Replayed = replayed
 		out = resp
 		return nil
@@ -403,6 +436,32 @@ func (s *Intake) referralView(ctx context.Context, tx pgx.Tx, r domain.Referral,
 		return nil, err
 	}
 	return referralProto(r, dups[r.ID], sees), nil
+}
+
+// refilterDuplicates keeps, of the possible duplicates in a replayed response, only those of
+// clinics the caller may see now: the stored response was filtered for the caller as they were
+// at the first call, and their token may name fewer clinics since. A duplicate whose clinic
+// cannot be found is dropped.
+func (s *Intake) refilterDuplicates(ctx context.Context, tx pgx.Tx, ref *intakev1.Referral, sees Viewer) error {
+	if len(ref.GetPossibleDuplicates()) == 0 {
+		return nil
+	}
+	dups, err := s.repo.Duplicates(ctx, tx, []string{ref.GetReferralId()})
+	if err != nil {
+		return err
+	}
+	clinic := map[[2]string]string{}
+	for _, d := range dups[ref.GetReferralId()] {
+		clinic[[2]string{d.Kind, d.ID}] = d.ClinicID
+	}
+	var kept []*intakev1.PossibleDuplicate
+	for _, d := range ref.GetPossibleDuplicates() {
+		if c, ok := clinic[[2]string{d.GetKind(), d.GetId()}]; ok && sees.CanSeeClinic(c) {
+			kept = append(kept, d)
+		}
+	}
+	ref.PossibleDuplicates = kept
+	return nil
 }
 
 func emitStatusChanged(tx *bus.Tx, c domain.StatusChange) {

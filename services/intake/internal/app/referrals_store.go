@@ -13,6 +13,11 @@ import (
 type ReferralStore interface {
 	// AddReferral inserts a new referral, its possible duplicates and its first history entry.
 	AddReferral(ctx context.Context, tx pgx.Tx, r domain.Referral, dups []domain.Duplicate, created domain.StatusChange) error
+	// LockMatchKeys takes a lock for each of keys (domain.MatchKeys), held until tx ends, in an
+	// order every caller shares (so two callers never deadlock): a caller about to look for
+	// duplicates of a person, or to add one, waits for another doing the same for one who may
+	// be the same person, and then sees what it added.
+	LockMatchKeys(ctx context.Context, tx pgx.Tx, keys []string) error
 	// DuplicateCandidates returns open referrals and patients, of every clinic, that may match p:
 	// at least every one domain.MatchOn would match (the caller applies the rules).
 	DuplicateCandidates(ctx context.Context, tx pgx.Tx, p domain.Person) ([]domain.Candidate, error)

@@ -104,6 +104,9 @@ type Admission struct {
 	FamilyName   string
 	DateOfBirth  Date
 	ContactEmail string
+	// Phone is the referral's phone number (E.164), "" for a direct admission (which takes
+	// none). Intake keeps it for duplicate matching only; it is not a notification channel.
+	Phone        string
 	ProgramTrack string
 	StartDate    Date
 	AdmittedAt   time.Time // UTC, to the microsecond (as Postgres stores it, so the event and the row agree)
@@ -117,6 +120,11 @@ type Admission struct {
 	FirstContactAt time.Time
 }
 
+// Person is what duplicate matching compares.
+func (a Admission) Person() Person {
+	return Person{GivenName: a.GivenName, FamilyName: a.FamilyName, DateOfBirth: a.DateOfBirth, Phone: a.Phone, Email: a.ContactEmail}
+}
+
 // NewAdmission applies the admission rules and returns every violation together in a
 // *ValidationError. clinic is nil when clinic_id names no known clinic. "Today" is the
 // calendar date at now in the clinic's time zone (UTC when the clinic is unknown).
@@ -128,7 +136,8 @@ func NewAdmission(in AdmissionInput, clinic *Clinic, now time.Time, patientID, e
 // it has none). r must be assessed, at a (the final level) IOPLevel, else a *PreconditionError
 // (checked before the request's fields). The admission must be to r's clinic (RuleReferralClinic
 // on clinic_id) and to the program of the assessed population (RuleProgramPopulation on
-// program; an empty program takes it). The admission keeps r's first contact and a's final level.
+// program; an empty program takes it). The admission keeps r's first contact, r's phone number
+// and a's final level.
 func AdmitReferral(in AdmissionInput, clinic *Clinic, r Referral, a *Assessment, now time.Time, patientID, episodeID string) (Admission, error) {
 	if err := CheckMove(r.Status, StatusAdmitted, ViaAdmission); err != nil {
 		return Admission{}, err
@@ -215,7 +224,7 @@ func newAdmission(in AdmissionInput, clinic *Clinic, from *admissionReferral, no
 		StartDate: start, AdmittedAt: at, Program: program, FirstContactAt: at,
 	}
 	if from != nil {
-		a.ReferralID, a.LevelOfCare, a.FirstContactAt = from.r.ID, from.a.FinalLevel, from.r.FirstContactAt
+		a.ReferralID, a.LevelOfCare, a.FirstContactAt, a.Phone = from.r.ID, from.a.FinalLevel, from.r.FirstContactAt, from.r.Phone
 	}
 	return a, nil
 }

@@ -48,7 +48,7 @@ func TestAdmitReferral(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := Referral{ID: "r1", ClinicID: riverside, Status: StatusAssessed, FirstContactAt: firstContact}
+			r := Referral{ID: "r1", ClinicID: riverside, Status: StatusAssessed, FirstContactAt: firstContact, Phone: "+13125550100"}
 			if tt.status != "" {
 				r.Status = tt.status
 			}
@@ -94,7 +94,7 @@ func TestAdmitReferral(t *testing.T) {
 					t.Fatal(err)
 				}
 				if adm.Program != tt.want.program || adm.ReferralID != "r1" || adm.LevelOfCare != "2.1" ||
-					!adm.FirstContactAt.Equal(firstContact) || adm.PatientID != "p1" {
+					!adm.FirstContactAt.Equal(firstContact) || adm.PatientID != "p1" || adm.Phone != "+13125550100" {
 					t.Fatalf("admission = %+v", adm)
 				}
 			}
@@ -108,7 +108,7 @@ func TestDirectAdmissionProgram(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Program != ProgramAdultIOP || a.ReferralID != "" || a.LevelOfCare != "" || !a.FirstContactAt.Equal(a.AdmittedAt) {
+	if a.Program != ProgramAdultIOP || a.ReferralID != "" || a.LevelOfCare != "" || !a.FirstContactAt.Equal(a.AdmittedAt) || a.Phone != "" {
 		t.Errorf("direct admission = %+v: want adult-iop, first contact = admission", a)
 	}
 	in.Program = ProgramAdolescentIOP

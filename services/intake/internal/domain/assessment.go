@@ -38,7 +38,7 @@ const (
 	RuleEditionRules          = "edition.rules"
 	RulePopulationKnown       = "population.known"
 	RuleDimensionRange        = "dimension.range"
-	RuleDimensionsEachOnce    = "assessment.dimensions_unique" // as protovalidate names it
+	RuleDimensionsEachOnce    = "assessment.dimensions_unique" // as protovalidate's rule on dimensions names it
 	RuleRatingRange           = "rating.range"
 	RuleNotesMaxLen           = "notes.max_len"
 	RuleWithdrawalKnown       = "withdrawal.known"
@@ -46,7 +46,7 @@ const (
 	RuleConditionUnique       = "co_occurring.unique"
 	RuleLevelKnown            = "level.known"
 	RuleOverrideDiffers       = "override_level.differs"
-	RuleOverrideReason        = "assessment.override_reason" // as protovalidate names it
+	RuleOverrideReason        = "assessment.override_reason" // an override level without a reason, on override_reason
 	RuleOverrideReasonNoLevel = "override_reason.without_level"
 )
 

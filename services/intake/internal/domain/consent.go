@@ -36,7 +36,9 @@ const (
 //
 // A revocation takes effect from effective_at: not before the consent took effect (there was
 // nothing to revoke), and at most 24 hours ahead (a written revocation "from tomorrow morning";
-// anything later is almost always a typo, and the patient can always revoke again).
+// anything later is almost always a typo, and the patient can always revoke again). A
+// revocation that takes effect ahead holds off the next version until then: a new version may
+// not take effect before the revocation does.
 const (
 	MaxConsentBackdate = 90 * 24 * time.Hour
 	ConsentClockSkew   = 5 * time.Minute
@@ -46,22 +48,20 @@ const (
 	MaxRecipientRelationshipLen = 100
 )
 
-// Rule ids of consent violations. "consent.named_recipients" is also the id of the CEL rule on
-// GrantConsentRequest, which normally answers first; the domain checks it again so that its
-// rules stand on their own.
+// Rule ids of consent violations.
 const (
-	RuleConsentNamedRecipients = "consent.named_recipients"    // the named-recipients scope without recipients
-	RuleRecipientsNeedScope    = "named_recipients.scope"      // recipients without the named-recipients scope
-	RuleRecipientTooLong       = "named_recipients.max_len"    // a recipient's name or relationship too long
-	RuleSMSNeedsPhone          = "channels.sms_phone"          // SMS chosen without a confidential phone
-	RuleQuietHoursTime         = "quiet_hours.time"            // not "HH:MM" (00:00 to 23:59), or only one end given
-	RuleQuietHoursWindow       = "quiet_hours.window"          // start = end
-	RuleLanguageSupported      = "language.supported"          // not en or es
-	RuleCodeKnown              = "code.known"                  // a scope or channel code we do not know
-	RuleScopesRequired         = "scopes.required"             // no scope
-	RuleEffectiveFromFuture    = "effective_from.not_future"   // after now (plus clock skew)
-	RuleEffectiveFromBackdate  = "effective_from.max_backdate" // more than 90 days back
-	RuleEffectiveFromPrevious  = "effective_from.after_previous"
+	RuleConsentNamedRecipients = "consent.named_recipients"      // the named-recipients scope without recipients
+	RuleRecipientsNeedScope    = "named_recipients.scope"        // recipients without the named-recipients scope
+	RuleRecipientTooLong       = "named_recipients.max_len"      // a recipient's name or relationship too long
+	RuleSMSNeedsPhone          = "channels.sms_phone"            // SMS chosen without a confidential phone
+	RuleQuietHoursTime         = "quiet_hours.time"              // not "HH:MM" (00:00 to 23:59), or only one end given
+	RuleQuietHoursWindow       = "quiet_hours.window"            // start = end
+	RuleLanguageSupported      = "language.supported"            // not en or es
+	RuleCodeKnown              = "code.known"                    // a scope or channel code we do not know
+	RuleScopesRequired         = "scopes.required"               // no scope
+	RuleEffectiveFromFuture    = "effective_from.not_future"     // after now (plus clock skew)
+	RuleEffectiveFromBackdate  = "effective_from.max_backdate"   // more than 90 days back
+	RuleEffectiveFromPrevious  = "effective_from.after_previous" // before the previous version took effect, or its revocation did
 	RuleExpiresAfterEffective  = "expires_at.after_effective_from"
 	RuleExpiresFuture          = "expires_at.future"
 	RuleRevocationBeforeEffect = "effective_at.not_before_effective_from"
@@ -158,12 +158,17 @@ type Consent struct {
 	CreatedAt             time.Time
 }
 
-// GrantConsent applies the consent rules to a new version for the patient. active is the
-// patient's active consent (nil if none) and latestVersion the highest version the patient has
-// had (0 if none). It returns the new version and, when there was one, the active consent
-// marked superseded; both must be stored together. Every violation is returned together in a
-// *ValidationError. All times are UTC to the microsecond, as Postgres keeps them.
-func GrantConsent(in ConsentInput, patientID, clinicID string, active *Consent, latestVersion int, id, by string, now time.Time) (Consent, *Consent, error) {
+// GrantConsent applies the consent rules to a new version for the patient. latest is the
+// patient's latest version whatever its status (nil if none): it is the active consent when
+// there is one (a new version always supersedes the active one, so no version after the active
+// one exists), else the revoked one. The new version is one more than latest's and takes
+// effect neither before latest did nor before latest's revocation took effect: versions never
+// overlap (a version back-dated into the time a revoked one still applied would blur which
+// consent applied then), so the record always says which one applied when.
+// It returns the new version and, when latest was active, latest marked superseded; both
+// must be stored together. Every violation is returned together in a *ValidationError. All
+// times are UTC to the microsecond, as Postgres keeps them.
+func GrantConsent(in ConsentInput, patientID, clinicID string, latest *Consent, id, by string, now time.Time) (Consent, *Consent, error) {
 	now = consentTime(now)
 	var vs []Violation
 	add := func(field, rule, msg string) { vs = append(vs, Violation{Field: field, Rule: rule, Msg: msg}) }
@@ -204,7 +209,8 @@ func GrantConsent(in ConsentInput, patientID, clinicID string, active *Consent, 
 	}
 	phone, email := strings.TrimSpace(in.ConfidentialPhone), strings.TrimSpace(in.ConfidentialEmail)
 	if slices.Contains(channels, ChannelSMS) && phone == "" {
-		// Intake keeps no patient phone number yet, so the only number to text is this one.
+		// The patient's phone intake keeps (the referral's) is for duplicate matching, not a
+		// number the patient chose for messages: the only number to text is this one.
 		add(consentFieldConfidentialTel, RuleSMSNeedsPhone, "the SMS channel needs a confidential phone number to text")
 	}
 
@@ -239,8 +245,10 @@ func GrantConsent(in ConsentInput, patientID, clinicID string, active *Consent, 
 		add(consentFieldEffectiveFrom, RuleEffectiveFromFuture, "must not be in the future")
 	case from.Before(now.Add(-MaxConsentBackdate)):
 		add(consentFieldEffectiveFrom, RuleEffectiveFromBackdate, fmt.Sprintf("must not be more than %d days in the past", MaxConsentBackdate/(24*time.Hour)))
-	case active != nil && from.Before(active.EffectiveFrom):
-		add(consentFieldEffectiveFrom, RuleEffectiveFromPrevious, "must not be before the version it replaces took effect")
+	case latest != nil && from.Before(latest.EffectiveFrom):
+		add(consentFieldEffectiveFrom, RuleEffectiveFromPrevious, "must not be before the previous version took effect")
+	case latest != nil && from.Before(latest.RevocationEffectiveAt): // zero unless revoked
+		add(consentFieldEffectiveFrom, RuleEffectiveFromPrevious, "must not be before the revocation of the previous version took effect")
 	}
 	var expires time.Time
 	if !in.ExpiresAt.IsZero() {
@@ -256,16 +264,20 @@ func GrantConsent(in ConsentInput, patientID, clinicID string, active *Consent, 
 	if len(vs) > 0 {
 		return Consent{}, nil, &ValidationError{Violations: vs}
 	}
+	version := 1
+	if latest != nil {
+		version = latest.Version + 1
+	}
 	c := Consent{
-		ID: id, PatientID: patientID, ClinicID: clinicID, Version: latestVersion + 1,
+		ID: id, PatientID: patientID, ClinicID: clinicID, Version: version,
 		Scopes: scopes, NamedRecipients: recipients, Channels: channels,
 		ConfidentialEmail: email, ConfidentialPhone: phone, QuietHours: quiet, Language: lang,
 		EffectiveFrom: from, ExpiresAt: expires, Status: ConsentActive,
 		RecordedBy: by, CreatedAt: now,
 	}
 	var superseded *Consent
-	if active != nil {
-		old := *active
+	if latest != nil && latest.Status == ConsentActive {
+		old := *latest
 		old.Status = ConsentSuperseded
 		superseded = &old
 		c.SupersedesID = old.ID

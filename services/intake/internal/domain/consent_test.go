@@ -42,10 +42,16 @@ func consentViolations(t *testing.T, err error) []fr {
 
 func TestGrantConsentRules(t *testing.T) {
 	active := &Consent{ID: "c1", Version: 2, Status: ConsentActive, EffectiveFrom: consentNow.Add(-48 * time.Hour).Truncate(time.Microsecond)} // as stored
+	// Revoked: in effect from 10 days ago until 3 days ago.
+	revoked := &Consent{ID: "c1", Version: 2, Status: ConsentRevoked, EffectiveFrom: consentNow.Add(-240 * time.Hour).Truncate(time.Microsecond),
+		RevokedAt: consentNow.Add(-24 * time.Hour).Truncate(time.Microsecond), RevocationEffectiveAt: consentNow.Add(-72 * time.Hour).Truncate(time.Microsecond)}
+	// Revoked from 12 hours ahead (a written revocation "from tomorrow morning").
+	revokedAhead := &Consent{ID: "c1", Version: 2, Status: ConsentRevoked, EffectiveFrom: consentNow.Add(-240 * time.Hour).Truncate(time.Microsecond),
+		RevokedAt: consentNow.Add(-time.Hour).Truncate(time.Microsecond), RevocationEffectiveAt: consentNow.Add(12 * time.Hour).Truncate(time.Microsecond)}
 	tests := []struct {
 		name   string
 		edit   func(*ConsentInput)
-		active *Consent
+		latest *Consent
 		want   []fr
 	}{
 		{name: "valid", edit: func(*ConsentInput) {}},
@@ -99,11 +105,25 @@ func TestGrantConsentRules(t *testing.T) {
 		{name: "effective within clock skew", edit: func(in *ConsentInput) { in.EffectiveFrom = consentNow.Add(ConsentClockSkew) }},
 		{name: "effective in the future", edit: func(in *ConsentInput) { in.EffectiveFrom = consentNow.Add(ConsentClockSkew + time.Second) },
 			want: []fr{{"effective_from", RuleEffectiveFromFuture}}},
-		{name: "effective before the version it replaces", active: active,
+		{name: "effective before the version it replaces", latest: active,
 			edit: func(in *ConsentInput) { in.EffectiveFrom = active.EffectiveFrom.Add(-time.Second) },
 			want: []fr{{"effective_from", RuleEffectiveFromPrevious}}},
-		{name: "effective with the version it replaces", active: active,
+		{name: "effective with the version it replaces", latest: active,
 			edit: func(in *ConsentInput) { in.EffectiveFrom = active.EffectiveFrom }},
+		{name: "after a revocation: now", latest: revoked, edit: func(*ConsentInput) {}},
+		{name: "after a revocation: from when the revocation took effect", latest: revoked,
+			edit: func(in *ConsentInput) { in.EffectiveFrom = revoked.RevocationEffectiveAt }},
+		{name: "after a revocation: just before the revocation took effect", latest: revoked,
+			edit: func(in *ConsentInput) { in.EffectiveFrom = revoked.RevocationEffectiveAt.Add(-time.Microsecond) },
+			want: []fr{{"effective_from", RuleEffectiveFromPrevious}}},
+		{name: "after a revocation: back-dated while the revoked version applied", latest: revoked,
+			edit: func(in *ConsentInput) { in.EffectiveFrom = revoked.EffectiveFrom.Add(time.Hour) },
+			want: []fr{{"effective_from", RuleEffectiveFromPrevious}}},
+		{name: "after a revocation: before the revoked version took effect", latest: revoked,
+			edit: func(in *ConsentInput) { in.EffectiveFrom = revoked.EffectiveFrom.Add(-time.Hour) },
+			want: []fr{{"effective_from", RuleEffectiveFromPrevious}}},
+		{name: "after a revocation taking effect ahead: now", latest: revokedAhead, edit: func(*ConsentInput) {},
+			want: []fr{{"effective_from", RuleEffectiveFromPrevious}}},
 		{name: "expires after effective", edit: func(in *ConsentInput) { in.ExpiresAt = consentNow.AddDate(1, 0, 0) }},
 		{name: "expires at effective", edit: func(in *ConsentInput) {
 			in.EffectiveFrom = consentNow.Add(-time.Hour)
@@ -131,7 +151,7 @@ func TestGrantConsentRules(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			in := validConsentInput()
 			tt.edit(&in)
-			_, _, err := GrantConsent(in, "p1", "k1", tt.active, 2, "c2", "coordinator-1", consentNow)
+			_, _, err := GrantConsent(in, "p1", "k1", tt.latest, "c2", "coordinator-1", consentNow)
 			if got := consentViolations(t, err); !slices.Equal(got, tt.want) {
 				t.Errorf("violations = %v, want %v", got, tt.want)
 			}
@@ -140,7 +160,7 @@ func TestGrantConsentRules(t *testing.T) {
 }
 
 func TestGrantConsentVersions(t *testing.T) {
-	first, old, err := GrantConsent(validConsentInput(), "p1", "k1", nil, 0, "c1", "coordinator-1", consentNow)
+	first, old, err := GrantConsent(validConsentInput(), "p1", "k1", nil, "c1", "coordinator-1", consentNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +184,7 @@ func TestGrantConsentVersions(t *testing.T) {
 
 	// A second version supersedes the active one; after a revoked version, the next version
 	// still counts on from the latest.
-	second, old, err := GrantConsent(validConsentInput(), "p1", "k1", &first, 1, "c2", "coordinator-1", consentNow.Add(time.Minute))
+	second, old, err := GrantConsent(validConsentInput(), "p1", "k1", &first, "c2", "coordinator-1", consentNow.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +194,9 @@ func TestGrantConsentVersions(t *testing.T) {
 	if first.Status != ConsentActive {
 		t.Error("GrantConsent changed the active consent it was given")
 	}
-	third, old, err := GrantConsent(validConsentInput(), "p1", "k1", nil, 7, "c8", "coordinator-1", consentNow)
+	revoked := &Consent{ID: "c7", Version: 7, Status: ConsentRevoked, EffectiveFrom: consentNow.Add(-time.Hour),
+		RevokedAt: consentNow.Add(-time.Minute), RevocationEffectiveAt: consentNow.Add(-time.Minute)}
+	third, old, err := GrantConsent(validConsentInput(), "p1", "k1", revoked, "c8", "coordinator-1", consentNow)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,8 +23,17 @@ const (
 	CoverageTertiary  = "tertiary"
 )
 
+// Coverage dates lie between MinCoverageDate and MaxCoverageLeadYears from today (UTC): a date
+// outside is almost always a mistyped year (1026 for 2026), and billing would take it at face
+// value.
+var MinCoverageDate = NewDate(1990, time.January, 1)
+
+// MaxCoverageLeadYears: see MinCoverageDate.
+const MaxCoverageLeadYears = 5
+
 // Rule ids of coverage violations (besides "date.valid" and "code.known").
 const (
+	RuleCoverageDateRange      = "date.range"
 	RuleCoverageEndBeforeStart = "effective_to.not_before_effective_from"
 	RuleMemberIDNotBlank       = "member_id.not_blank"
 	RuleCoverageFieldMaxLen    = "coverage.max_len"
@@ -87,7 +96,7 @@ type Coverage struct {
 
 // NewCoverage applies the coverage rules to a coverage being added (version 1).
 func NewCoverage(in CoverageInput, patientID, clinicID, id, by string, now time.Time) (Coverage, error) {
-	c, err := coverageTerms(in)
+	c, err := coverageTerms(in, now)
 	if err != nil {
 		return Coverage{}, err
 	}
@@ -101,7 +110,7 @@ func NewCoverage(in CoverageInput, patientID, clinicID, id, by string, now time.
 // version more) and true, or c and false when the terms are the same as c's (nothing changes:
 // no new version, no event).
 func (c Coverage) Change(in CoverageInput, by string, now time.Time) (Coverage, bool, error) {
-	n, err := coverageTerms(in)
+	n, err := coverageTerms(in, now)
 	if err != nil {
 		return Coverage{}, false, err
 	}
@@ -148,7 +157,7 @@ func (c Coverage) sameTerms(o Coverage) bool {
 }
 
 // coverageTerms checks in and returns a Coverage holding its terms (no ids or times).
-func coverageTerms(in CoverageInput) (Coverage, error) {
+func coverageTerms(in CoverageInput, now time.Time) (Coverage, error) {
 	var vs []Violation
 	add := func(field, rule, msg string) { vs = append(vs, Violation{Field: field, Rule: rule, Msg: msg}) }
 	c := Coverage{
@@ -182,9 +191,16 @@ func coverageTerms(in CoverageInput) (Coverage, error) {
 			add(f.field, RuleCodeKnown, "unknown code")
 		}
 	}
+	latest := DateIn(now, time.UTC).AddYears(MaxCoverageLeadYears)
+	inRange := func(d Date) bool { return !d.Before(MinCoverageDate) && !d.After(latest) }
+	rangeMsg := fmt.Sprintf("must be from %s to %d years from today", MinCoverageDate, MaxCoverageLeadYears)
 	from, err := ParseDate(in.EffectiveFrom)
-	if err != nil {
+	switch {
+	case err != nil:
 		add(coverageFieldEffectiveFrom, RuleDateValid, "must be a real calendar date YYYY-MM-DD")
+	case !inRange(from):
+		add(coverageFieldEffectiveFrom, RuleCoverageDateRange, rangeMsg)
+		from = Date{} // no end-before-start check against it
 	}
 	var to Date
 	if in.EffectiveTo != "" {
@@ -192,6 +208,8 @@ func coverageTerms(in CoverageInput) (Coverage, error) {
 		switch {
 		case err != nil:
 			add(coverageFieldEffectiveTo, RuleDateValid, "must be a real calendar date YYYY-MM-DD")
+		case !inRange(to):
+			add(coverageFieldEffectiveTo, RuleCoverageDateRange, rangeMsg)
 		case !from.IsZero() && to.Before(from):
 			add(coverageFieldEffectiveTo, RuleCoverageEndBeforeStart, "must not be before effective_from")
 		}

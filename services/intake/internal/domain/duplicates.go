@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -52,6 +53,27 @@ func PhoneKey(phone string) string {
 // EmailKey is an email address compared ignoring case and surrounding spaces.
 func EmailKey(email string) string { return strings.ToLower(strings.TrimFunc(email, unicode.IsSpace)) }
 
+// MatchKeys are the values on which p can match another record, one per rule p can match on,
+// sorted: the normalized name and date of birth (when p has a date of birth and both names),
+// the phone digits and the lower-cased email. Two persons that MatchOn matches share at least
+// one key. Creating calls lock these (hashed) while they look for duplicates, so two records
+// of one person created at the same time are still matched with each other. They hold PHI:
+// never log them.
+func MatchKeys(p Person) []string {
+	var keys []string
+	if given, family := NameKey(p.GivenName), NameKey(p.FamilyName); !p.DateOfBirth.IsZero() && given != "" && family != "" {
+		keys = append(keys, string(MatchNameAndDateOfBirth)+"\x00"+given+"\x00"+family+"\x00"+p.DateOfBirth.String())
+	}
+	if d := PhoneKey(p.Phone); d != "" {
+		keys = append(keys, string(MatchPhone)+"\x00"+d)
+	}
+	if e := EmailKey(p.Email); e != "" {
+		keys = append(keys, string(MatchEmail)+"\x00"+e)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
 // MatchOn lists the rules on which a and b match, in a fixed order; nil when none.
 func MatchOn(a, b Person) []Match {
 	var ms []Match
@@ -86,20 +108,43 @@ type Duplicate struct {
 	MatchedOn []Match
 }
 
-// FindDuplicates keeps the candidates that match p on at least one rule (the store's search
-// may return more than the rules accept, or a record twice), skipping self.
+// FindDuplicates keeps the candidates that match p on at least one rule, skipping self. The
+// store's search may return more than the rules accept, or a record more than once (even with
+// different details): the matches of one record (kind and id) are merged into one Duplicate,
+// each rule once, in MatchOn's order. Duplicates come in the order they are first matched.
 func FindDuplicates(self string, p Person, cands []Candidate) []Duplicate {
 	var ds []Duplicate
-	seen := map[[2]string]bool{{DuplicateReferral, self}: true}
+	at := map[[2]string]int{} // (kind, id) -> index in ds
 	for _, c := range cands {
-		if k := [2]string{c.Kind, c.ID}; seen[k] {
+		k := [2]string{c.Kind, c.ID}
+		if k == [2]string{DuplicateReferral, self} {
 			continue
-		} else {
-			seen[k] = true
 		}
-		if ms := MatchOn(p, c.Person); len(ms) > 0 {
+		ms := MatchOn(p, c.Person)
+		if len(ms) == 0 {
+			continue
+		}
+		i, seen := at[k]
+		if !seen {
+			at[k] = len(ds)
 			ds = append(ds, Duplicate{Kind: c.Kind, ID: c.ID, ClinicID: c.ClinicID, MatchedOn: ms})
+			continue
 		}
+		ds[i].MatchedOn = mergeMatches(ds[i].MatchedOn, ms)
 	}
 	return ds
+}
+
+// matchOrder is the order of MatchOn's rules.
+var matchOrder = []Match{MatchNameAndDateOfBirth, MatchPhone, MatchEmail}
+
+// mergeMatches is the rules of a or b, each once, in matchOrder.
+func mergeMatches(a, b []Match) []Match {
+	var out []Match
+	for _, m := range matchOrder {
+		if slices.Contains(a, m) || slices.Contains(b, m) {
+			out = append(out, m)
+		}
+	}
+	return out
 }

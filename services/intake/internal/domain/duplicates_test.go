@@ -52,12 +52,19 @@ func TestFindDuplicates(t *testing.T) {
 		{Kind: DuplicateReferral, ID: "r2", ClinicID: "c1", Person: Person{DateOfBirth: p.DateOfBirth}}, // same dob only: no
 		{Kind: DuplicateReferral, ID: "r1", ClinicID: "c1", Person: Person{Phone: "+13125550100"}},      // returned twice
 		{Kind: DuplicatePatient, ID: "r1", ClinicID: "c1", Person: Person{GivenName: "alex", FamilyName: "RIVERA", DateOfBirth: p.DateOfBirth}},
+		// The same records again, matching on other rules: merged into their first entries.
+		{Kind: DuplicateReferral, ID: "r1", ClinicID: "c1", Person: Person{Email: " alex@EXAMPLE.com"}},
+		{Kind: DuplicatePatient, ID: "p1", ClinicID: "c2", Person: Person{GivenName: "Alex", FamilyName: "Rivera", DateOfBirth: p.DateOfBirth, Phone: "1 312 555 0100"}},
+		// r2 matches nothing the first time, the name and date of birth the second.
+		{Kind: DuplicateReferral, ID: "r2", ClinicID: "c1", Person: Person{GivenName: "alex", FamilyName: "rivera", DateOfBirth: p.DateOfBirth}},
+		{Kind: DuplicateReferral, ID: "self", ClinicID: "c1", Person: p}, // self, again
 	}
 	got := FindDuplicates("self", p, cands)
 	want := []Duplicate{
-		{Kind: DuplicateReferral, ID: "r1", ClinicID: "c1", MatchedOn: []Match{MatchPhone}},
-		{Kind: DuplicatePatient, ID: "p1", ClinicID: "c2", MatchedOn: []Match{MatchEmail}},
+		{Kind: DuplicateReferral, ID: "r1", ClinicID: "c1", MatchedOn: []Match{MatchPhone, MatchEmail}},
+		{Kind: DuplicatePatient, ID: "p1", ClinicID: "c2", MatchedOn: []Match{MatchNameAndDateOfBirth, MatchPhone, MatchEmail}},
 		{Kind: DuplicatePatient, ID: "r1", ClinicID: "c1", MatchedOn: []Match{MatchNameAndDateOfBirth}},
+		{Kind: DuplicateReferral, ID: "r2", ClinicID: "c1", MatchedOn: []Match{MatchNameAndDateOfBirth}},
 	}
 	if !slices.EqualFunc(got, want, func(a, b Duplicate) bool {
 		return a.Kind == b.Kind && a.ID == b.ID && a.ClinicID == b.ClinicID && slices.Equal(a.MatchedOn, b.MatchedOn)
@@ -75,5 +82,34 @@ func TestMatchKeys(t *testing.T) {
 	}
 	if got := EmailKey(" A@B.Org\n"); got != "a@b.org" {
 		t.Errorf("EmailKey = %q", got)
+	}
+}
+
+// Two persons that match on any rule share a match key (so creating them at once serializes
+// on its lock), and persons that match on nothing share none.
+func TestMatchKeysOfMatchingPersons(t *testing.T) {
+	dob := NewDate(1988, 4, 12)
+	base := Person{GivenName: "Anna Maria", FamilyName: "O'Neil", DateOfBirth: dob, Phone: "+13125550100", Email: "anna@example.com"}
+	if got := MatchKeys(base); len(got) != 3 || !slices.IsSorted(got) {
+		t.Errorf("MatchKeys = %q, want three, sorted", got)
+	}
+	for _, p := range []Person{{}, {GivenName: "Anna", FamilyName: "Lee"}, {GivenName: "Anna", DateOfBirth: dob}} {
+		if got := MatchKeys(p); len(got) != 0 {
+			t.Errorf("MatchKeys(%+v) = %q, want none", p, got)
+		}
+	}
+	others := []Person{
+		{GivenName: "  anna   MARIA ", FamilyName: "o'neil", DateOfBirth: dob},
+		{Phone: "+1 (312) 555-0100"},
+		{Email: " ANNA@Example.COM "},
+		{GivenName: "Anna Maria", FamilyName: "O'Neil", DateOfBirth: NewDate(1988, 4, 13)},
+		{GivenName: "Anna Maria", FamilyName: "O'Neil"},
+		{Phone: "+13125550101", Email: "anna@example.org"},
+	}
+	for _, o := range others {
+		shared := slices.ContainsFunc(MatchKeys(o), func(k string) bool { return slices.Contains(MatchKeys(base), k) })
+		if matched := len(MatchOn(base, o)) > 0; shared != matched {
+			t.Errorf("%+v: shares a key %t, matches %t", o, shared, matched)
+		}
 	}
 }

@@ -205,7 +205,9 @@ func NewReferral(in ReferralInput, clinic *Clinic, now time.Time, id, createdBy 
 
 	phone, email := strings.TrimSpace(in.Phone), strings.TrimSpace(in.Email)
 	if phone == "" && email == "" {
+		// A rule over two fields names both, so that a form can mark either.
 		add("phone", RuleContactRequired, "give a phone number or an email address")
+		add("email", RuleContactRequired, "give a phone number or an email address")
 	}
 	if in.PreferredTrack != "" && in.PreferredTrack != TrackDay && in.PreferredTrack != TrackEvening {
 		add("preferred_track", RuleTrackKnown, "must be day, evening or empty")

@@ -99,7 +99,7 @@ func TestNewReferralRules(t *testing.T) {
 		{name: "phone only", edit: func(in *ReferralInput) { in.Email = "" }},
 		{name: "email only", edit: func(in *ReferralInput) { in.Phone = "" }},
 		{name: "no track preference", edit: func(in *ReferralInput) { in.PreferredTrack = "" }},
-		{name: "no contact", edit: func(in *ReferralInput) { in.Phone, in.Email = "", " " }, want: []fr{{"phone", RuleContactRequired}}},
+		{name: "no contact", edit: func(in *ReferralInput) { in.Phone, in.Email = "", " " }, want: []fr{{"phone", RuleContactRequired}, {"email", RuleContactRequired}}},
 		{name: "unknown source", edit: func(in *ReferralInput) { in.Source = "" }, want: []fr{{"source", RuleSourceKnown}}},
 		{name: "unknown track", edit: func(in *ReferralInput) { in.PreferredTrack = "night" }, want: []fr{{"preferred_track", RuleTrackKnown}}},
 		{name: "blank names", edit: func(in *ReferralInput) { in.GivenName, in.FamilyName = " ", "" },
@@ -122,7 +122,7 @@ func TestNewReferralRules(t *testing.T) {
 				in.FirstContactAt = at(time.Hour)
 			},
 			want: []fr{{"clinic_id", RuleClinicKnown}, {"source", RuleSourceKnown}, {"given_name", RuleNameNotBlank},
-				{"date_of_birth", RuleDateValid}, {"phone", RuleContactRequired}, {"first_contact_at", RuleFirstContactFuture}},
+				{"date_of_birth", RuleDateValid}, {"phone", RuleContactRequired}, {"email", RuleContactRequired}, {"first_contact_at", RuleFirstContactFuture}},
 		},
 	}
 	for _, tt := range tests {

@@ -23,6 +23,8 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// A phone number or an email address is required: the service checks it and names both
+// fields (rule "referral.contact") when neither is given.
 type CreateReferralRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	ClinicId   string                 `protobuf:"bytes,1,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
@@ -534,6 +536,8 @@ func (x *ChangeReferralStatusResponse) GetReferral() *Referral {
 	return nil
 }
 
+// An override_level needs an override_reason: the service checks it (rule
+// "assessment.override_reason" on override_reason).
 type RecordAssessmentRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	ReferralId string                 `protobuf:"bytes,1,opt,name=referral_id,json=referralId,proto3" json:"referral_id,omitempty"`
@@ -1100,6 +1104,8 @@ func (x *ReferOutResponse) GetReplayed() bool {
 	return false
 }
 
+// The named-recipients scope needs at least one named recipient: the service checks it (rule
+// "consent.named_recipients" on named_recipients).
 type GrantConsentRequest struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	PatientId       string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
@@ -1888,7 +1894,7 @@ var File_trellis_intake_v1_intake_proto protoreflect.FileDescriptor
 
 const file_trellis_intake_v1_intake_proto_rawDesc = "" +
 	"\n" +
-	"\x1etrellis/intake/v1/intake.proto\x12\x11trellis.intake.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dtrellis/intake/v1/types.proto\"\xd3\x05\n" +
+	"\x1etrellis/intake/v1/intake.proto\x12\x11trellis.intake.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dtrellis/intake/v1/types.proto\"\xeb\x04\n" +
 	"\x15CreateReferralRequest\x12%\n" +
 	"\tclinic_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bclinicId\x12E\n" +
 	"\x06source\x18\x02 \x01(\x0e2!.trellis.intake.v1.ReferralSourceB\n" +
@@ -1906,8 +1912,7 @@ const file_trellis_intake_v1_intake_proto_rawDesc = "" +
 	"\x10first_contact_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\x0efirstContactAt\x123\n" +
 	"\x0fidempotency_key\x18\v \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\b\x18\x80\x01R\x0eidempotencyKey:f\xbaHc\x1aa\n" +
-	"\x10referral.contact\x12'give a phone number or an email address\x1a$this.phone != '' || this.email != ''\"m\n" +
+	"\xbaH\ar\x05\x10\b\x18\x80\x01R\x0eidempotencyKey\"m\n" +
 	"\x16CreateReferralResponse\x127\n" +
 	"\breferral\x18\x01 \x01(\v2\x1b.trellis.intake.v1.ReferralR\breferral\x12\x1a\n" +
 	"\breplayed\x18\x02 \x01(\bR\breplayed\"?\n" +
@@ -1936,7 +1941,7 @@ const file_trellis_intake_v1_intake_proto_rawDesc = "" +
 	"\x06status\x18\x02 \x01(\x0e2!.trellis.intake.v1.ReferralStatusB\f\xbaH\t\x82\x01\x06\x18\x02\x18\x03\x18\aR\x06status\x12 \n" +
 	"\x06reason\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x06reason\"W\n" +
 	"\x1cChangeReferralStatusResponse\x127\n" +
-	"\breferral\x18\x01 \x01(\v2\x1b.trellis.intake.v1.ReferralR\breferral\"\xb9\x06\n" +
+	"\breferral\x18\x01 \x01(\v2\x1b.trellis.intake.v1.ReferralR\breferral\"\xbd\x05\n" +
 	"\x17RecordAssessmentRequest\x12)\n" +
 	"\vreferral_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
 	"referralId\x12!\n" +
@@ -1957,8 +1962,7 @@ const file_trellis_intake_v1_intake_proto_rawDesc = "" +
 	"\x0eoverride_level\x18\a \x01(\tB\a\xbaH\x04r\x02\x18\x10R\roverrideLevel\x121\n" +
 	"\x0foverride_reason\x18\b \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x0eoverrideReason\x123\n" +
 	"\x0fidempotency_key\x18\t \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\b\x18\x80\x01R\x0eidempotencyKey:z\xbaHw\x1au\n" +
-	"\x1aassessment.override_reason\x12\x1aan override needs a reason\x1a;this.override_level == '' || size(this.override_reason) > 0\"u\n" +
+	"\xbaH\ar\x05\x10\b\x18\x80\x01R\x0eidempotencyKey\"u\n" +
 	"\x18RecordAssessmentResponse\x12=\n" +
 	"\n" +
 	"assessment\x18\x01 \x01(\v2\x1d.trellis.intake.v1.AssessmentR\n" +
@@ -2003,7 +2007,7 @@ const file_trellis_intake_v1_intake_proto_rawDesc = "" +
 	"\xbaH\ar\x05\x10\b\x18\x80\x01R\x0eidempotencyKey\"g\n" +
 	"\x10ReferOutResponse\x127\n" +
 	"\breferral\x18\x01 \x01(\v2\x1b.trellis.intake.v1.ReferralR\breferral\x12\x1a\n" +
-	"\breplayed\x18\x02 \x01(\bR\breplayed\"\xf4\x06\n" +
+	"\breplayed\x18\x02 \x01(\bR\breplayed\"\xd9\x05\n" +
 	"\x13GrantConsentRequest\x12'\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tpatientId\x12L\n" +
@@ -2023,8 +2027,7 @@ const file_trellis_intake_v1_intake_proto_rawDesc = "" +
 	"expires_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x123\n" +
 	"\x0fidempotency_key\x18\v \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\b\x18\x80\x01R\x0eidempotencyKey:\x98\x01\xbaH\x94\x01\x1a\x91\x01\n" +
-	"\x18consent.named_recipients\x12=the named-recipients scope needs at least one named recipient\x1a6!(4 in this.scopes) || size(this.named_recipients) > 0\"h\n" +
+	"\xbaH\ar\x05\x10\b\x18\x80\x01R\x0eidempotencyKey\"h\n" +
 	"\x14GrantConsentResponse\x124\n" +
 	"\aconsent\x18\x01 \x01(\v2\x1a.trellis.intake.v1.ConsentR\aconsent\x12\x1a\n" +
 	"\breplayed\x18\x02 \x01(\bR\breplayed\"\xe9\x01\n" +

@@ -50,26 +50,17 @@ func scanConsent(row pgx.Row) (domain.Consent, error) {
 	return c, nil
 }
 
-// ActiveConsent returns the patient's active consent, locked, or nil.
-func (Repository) ActiveConsent(ctx context.Context, tx pgx.Tx, patientID string) (*domain.Consent, error) {
+// LatestConsent returns the patient's highest consent version, locked, or nil.
+func (Repository) LatestConsent(ctx context.Context, tx pgx.Tx, patientID string) (*domain.Consent, error) {
 	c, err := scanConsent(tx.QueryRow(ctx, `SELECT `+consentColumns+` FROM consents
-		WHERE patient_id = $1 AND status = 'active' FOR UPDATE`, patientID))
+		WHERE patient_id = $1 ORDER BY version DESC LIMIT 1 FOR UPDATE`, patientID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read active consent: %w", err)
+		return nil, fmt.Errorf("read latest consent: %w", err)
 	}
 	return &c, nil
-}
-
-// LatestConsentVersion is the patient's highest consent version, 0 if none.
-func (Repository) LatestConsentVersion(ctx context.Context, tx pgx.Tx, patientID string) (int, error) {
-	var v int
-	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM consents WHERE patient_id = $1`, patientID).Scan(&v); err != nil {
-		return 0, fmt.Errorf("read consent version: %w", err)
-	}
-	return v, nil
 }
 
 // AddConsent marks superseded (if any) and inserts c, in that order: the partial unique index

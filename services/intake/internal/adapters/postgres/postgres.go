@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -55,6 +56,17 @@ func (Repository) SaveIdempotencyResponse(ctx context.Context, tx pgx.Tx, subjec
 	return nil
 }
 
+// PruneIdempotencyKeys deletes up to limit keys created before before, oldest first (by the
+// index on created_at), and returns how many it deleted.
+func (Repository) PruneIdempotencyKeys(ctx context.Context, tx pgx.Tx, before time.Time, limit int) (int64, error) {
+	tag, err := tx.Exec(ctx, `DELETE FROM idempotency_keys WHERE (subject, key) IN (
+			SELECT subject, key FROM idempotency_keys WHERE created_at < $1 ORDER BY created_at LIMIT $2)`, before, limit)
+	if err != nil {
+		return 0, fmt.Errorf("prune idempotency keys: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
 // Clinic returns the clinic with id, or nil when there is none.
 func (Repository) Clinic(ctx context.Context, tx pgx.Tx, id string) (*domain.Clinic, error) {
 	var name, tz string
@@ -74,9 +86,9 @@ func (Repository) Clinic(ctx context.Context, tx pgx.Tx, id string) (*domain.Cli
 
 // AddAdmission inserts the patient and their episode.
 func (Repository) AddAdmission(ctx context.Context, tx pgx.Tx, a domain.Admission) error {
-	if _, err := tx.Exec(ctx, `INSERT INTO patients (id, clinic_id, given_name, family_name, date_of_birth, contact_email, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		a.PatientID, a.Clinic.ID, a.GivenName, a.FamilyName, a.DateOfBirth.Time(), a.ContactEmail, a.AdmittedAt); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO patients (id, clinic_id, given_name, family_name, date_of_birth, contact_email, phone, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		a.PatientID, a.Clinic.ID, a.GivenName, a.FamilyName, a.DateOfBirth.Time(), a.ContactEmail, orNull(a.Phone), a.AdmittedAt); err != nil {
 		return fmt.Errorf("insert patient: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO episodes (id, patient_id, clinic_id, program_track, start_date, status, admitted_at,

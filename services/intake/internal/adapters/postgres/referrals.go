@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"slices"
 	"strings"
 	"time"
 
@@ -84,10 +86,35 @@ func addHistory(ctx context.Context, tx pgx.Tx, c domain.StatusChange) error {
 	return nil
 }
 
+// matchLockSpace prefixes the match keys before hashing, so that intake's locks do not share
+// values with other users of the database's advisory locks (which are database-wide).
+const matchLockSpace = "trellis.intake.duplicates\x00"
+
+// LockMatchKeys takes a transaction-scoped advisory lock on a 64-bit hash of each key, in
+// ascending order of the hashes (one order for every transaction, so none deadlock). Only the
+// hash reaches Postgres (the keys hold PHI). Two keys with the same hash share a lock: that
+// makes unrelated calls wait for each other, never miss a duplicate.
+func (Repository) LockMatchKeys(ctx context.Context, tx pgx.Tx, keys []string) error {
+	ids := make([]int64, 0, len(keys))
+	for _, k := range keys {
+		h := fnv.New64a()
+		h.Write([]byte(matchLockSpace + k))
+		ids = append(ids, int64(h.Sum64()))
+	}
+	slices.Sort(ids)
+	for _, id := range slices.Compact(ids) {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, id); err != nil {
+			return fmt.Errorf("lock match key: %w", err)
+		}
+	}
+	return nil
+}
+
 // DuplicateCandidates returns the open referrals and patients of every clinic that share p's
 // date of birth, phone number or email address (case-insensitive): a superset of what
 // domain.MatchOn matches, since a name match needs the same date of birth too. Phone numbers
-// are stored in E.164 (the API's pattern), so equal digits are equal numbers.
+// are stored in E.164 (the API's pattern; a patient's comes from its referral), so equal
+// digits are equal numbers.
 func (Repository) DuplicateCandidates(ctx context.Context, tx pgx.Tx, p domain.Person) ([]domain.Candidate, error) {
 	var phone any
 	if d := domain.PhoneKey(p.Phone); d != "" {
@@ -98,9 +125,9 @@ func (Repository) DuplicateCandidates(ctx context.Context, tx pgx.Tx, p domain.P
 		FROM referrals
 		WHERE status IN `+openStatuses+` AND (date_of_birth = $1 OR phone = $2 OR lower(email) = lower($3))
 		UNION ALL
-		SELECT 'patient', id::text, clinic_id::text, given_name, family_name, date_of_birth, '', contact_email
+		SELECT 'patient', id::text, clinic_id::text, given_name, family_name, date_of_birth, COALESCE(phone, ''), contact_email
 		FROM patients
-		WHERE date_of_birth = $1 OR lower(contact_email) = lower($3)`,
+		WHERE date_of_birth = $1 OR phone = $2 OR lower(contact_email) = lower($3)`,
 		dateOrNull(p.DateOfBirth), phone, orNull(strings.TrimSpace(p.Email)))
 	if err != nil {
 		return nil, fmt.Errorf("find duplicate candidates: %w", err)
@@ -172,13 +199,34 @@ func (Repository) Duplicates(ctx context.Context, tx pgx.Tx, referralIDs []strin
 	return out, nil
 }
 
-// ListReferrals returns up to q.Limit referrals matching q, by (first_contact_at, id). Only the
-// filters in use are in the SQL, so the planner sees each query as it is.
+// ListReferrals returns up to q.Limit referrals matching q, by (first_contact_at, id).
 func (Repository) ListReferrals(ctx context.Context, tx pgx.Tx, q app.ReferralQuery) ([]domain.Referral, error) {
+	sql, args := listReferralsSQL(q)
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list referrals: %w", err)
+	}
+	rs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Referral, error) { return scanReferral(row) })
+	if err != nil {
+		return nil, fmt.Errorf("list referrals: %w", err)
+	}
+	return rs, nil
+}
+
+// listReferralsSQL is ListReferrals' query. Only the filters in use are in the SQL, so the
+// planner sees each query as it is. One clinic is "clinic_id = $1", which an index scan of
+// referrals_clinic_contact (clinic_id, first_contact_at, id) returns in the listing's order,
+// from the keyset position on, stopping at the limit; "= ANY" of several clinics (or of one)
+// would need every matching row read and sorted. Every clinic is a scan of referrals_contact.
+func listReferralsSQL(q app.ReferralQuery) (string, []any) {
 	var where []string
 	var args []any
 	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
-	if !q.AllClinics {
+	switch {
+	case q.AllClinics:
+	case len(q.ClinicIDs) == 1:
+		where = append(where, "clinic_id = "+arg(q.ClinicIDs[0])+"::uuid")
+	default:
 		where = append(where, "clinic_id = ANY("+arg(q.ClinicIDs)+"::uuid[])")
 	}
 	if len(q.Statuses) > 0 {
@@ -201,16 +249,10 @@ func (Repository) ListReferrals(ctx context.Context, tx pgx.Tx, q app.ReferralQu
 	if len(where) > 0 {
 		sql += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	sql += ` ORDER BY first_contact_at, id LIMIT ` + arg(q.Limit)
-	rows, err := tx.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list referrals: %w", err)
-	}
-	rs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Referral, error) { return scanReferral(row) })
-	if err != nil {
-		return nil, fmt.Errorf("list referrals: %w", err)
-	}
-	return rs, nil
+	// Qualified: a bare "id" would be the output column id::text, sorted as text (which no
+	// index serves, and which need not be the uuid order the keyset compares in).
+	sql += ` ORDER BY referrals.first_contact_at, referrals.id LIMIT ` + arg(q.Limit)
+	return sql, args
 }
 
 // MoveReferral stores r's status, patient id and update time, and records c.
