@@ -118,8 +118,12 @@ func Up(ctx context.Context, o Options) (_ *Stack, err error) {
 			return nil, err
 		}
 	}
-	if err := s.runOnce(ctx, "intake", bins["intake"], s.serviceEnv("intake", urls["intake"]), "seed-demo"); err != nil {
-		return nil, err
+	// Reference data of the demo network: clinics (both services keep their own), programs,
+	// rooms, clinicians and tracks.
+	for _, svc := range []string{"intake", "scheduling"} {
+		if err := s.runOnce(ctx, svc, bins[svc], s.serviceEnv(svc, urls[svc]), "seed-demo"); err != nil {
+			return nil, err
+		}
 	}
 	for _, svc := range Services {
 		if err := s.start(svc, bins[svc], s.serviceEnv(svc, urls[svc]), "serve"); err != nil {

@@ -1,5 +1,7 @@
-// Command scheduling runs the scheduling service: it enrolls admitted patients in their program
-// track and serves enrollments (SchedulingService).
+// Command scheduling runs the scheduling service: it serves clinic configuration (clinics,
+// rooms, clinicians, programs, tracks), enrolls admitted patients in their program track and
+// serves enrollments (SchedulingService). `scheduling [serve|migrate|seed-demo]`;
+// `scheduling --help` lists the configuration.
 package main
 
 import (
@@ -34,12 +36,22 @@ func spec() service.Spec {
 		Consumes:    []string{"intake"},
 		Policy:      rpcport.Policy,
 		Setup:       setup,
+		Commands: map[string]func(context.Context, *service.Platform, []string) error{
+			"seed-demo": seedDemo, // seed.go
+		},
 	}
 }
 
 func setup(_ context.Context, p *service.Platform) error {
-	a := app.New(postgres.NewEnrollments(p.Pool))
+	a := newApp(p)
 	p.Consume(events.AdmissionsConfig(), events.NewAdmissions(a, p.Log).Handle)
+	p.Consume(events.DischargesConfig(), events.NewDischarges(a, p.Log).Handle)
 	p.Server.Handle(schedulingv1connect.NewSchedulingServiceHandler(rpcport.NewServer(a, p.Log), p.Server.HandlerOptions()...))
 	return nil
+}
+
+// newApp builds the application layer over the platform's store and pool (serve and the
+// subcommands share it).
+func newApp(p *service.Platform) *app.App {
+	return app.New(p.Store, postgres.NewEnrollments(p.Pool)).WithConfiguration(postgres.NewConfig(p.Pool))
 }

@@ -63,6 +63,7 @@ func admitted(patientID, clinicID string) *intakev1.PatientAdmitted {
 
 func TestAdmissionCreatesOneEnrollment(t *testing.T) {
 	e := start(t)
+	trackID := seatTrack(t, e, clinicA, "adult-evening", 12)
 	patient := bus.NewID()
 	up := envelope(t, admitted(patient, clinicA), clinicA)
 	traceID := "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -97,7 +98,7 @@ func TestAdmissionCreatesOneEnrollment(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &schedulingv1.EnrollmentCreated{EnrollmentId: id, PatientId: patient, ClinicId: clinicA,
-		ProgramTrack: "adult-evening", StartDate: "2026-03-02"}
+		ProgramTrack: "adult-evening", StartDate: "2026-03-02", TrackId: trackID, ProgramCode: "adult-iop"}
 	if !proto.Equal(got, want) {
 		t.Errorf("payload = %v, want %v", got, want)
 	}
@@ -145,6 +146,7 @@ func TestAdmissionCreatesOneEnrollment(t *testing.T) {
 
 func TestPoisonAdmissionIsDeadLettered(t *testing.T) {
 	e := start(t)
+	seatTrack(t, e, clinicA, "adult-evening", 12) // so that only the poison is refused
 	type poison struct {
 		name string
 		body func(t *testing.T) ([]byte, *eventsv1.Envelope)
@@ -167,6 +169,8 @@ func TestPoisonAdmissionIsDeadLettered(t *testing.T) {
 		{"bad patient uuid", withPayload(func(m *intakev1.PatientAdmitted) { m.PatientId = "patient-42" })},
 		{"bad start date", withPayload(func(m *intakev1.PatientAdmitted) { m.StartDate = "2026-02-30" })},
 		{"bad clinic uuid", withPayload(func(m *intakev1.PatientAdmitted) { m.ClinicId = "clinic-a" })},
+		{"no episode", withPayload(func(m *intakev1.PatientAdmitted) { m.EpisodeId = "" })},
+		{"bad track code", withPayload(func(m *intakev1.PatientAdmitted) { m.ProgramTrack = "Adult Evening" })},
 		{"clinic differs from envelope", func(t *testing.T) ([]byte, *eventsv1.Envelope) {
 			return marshal(t, envelope(t, admitted(bus.NewID(), clinicA), clinicB))
 		}},
@@ -225,6 +229,7 @@ func TestPoisonAdmissionIsDeadLettered(t *testing.T) {
 
 func TestGetEnrollment(t *testing.T) {
 	e := start(t)
+	trackID := seatTrack(t, e, clinicA, "adult-evening", 12)
 	client := schedulingv1connect.NewSchedulingServiceClient(http.DefaultClient, e.URL)
 	patient := bus.NewID()
 	up := envelope(t, admitted(patient, clinicA), clinicA)
@@ -233,7 +238,9 @@ func TestGetEnrollment(t *testing.T) {
 		return e.Count(t, "SELECT count(*) FROM enrollments WHERE patient_id = $1", patient) == 1
 	})
 	var enrollmentID string
-	if err := e.Pool.QueryRow(context.Background(), "SELECT id::text FROM enrollments WHERE patient_id = $1", patient).Scan(&enrollmentID); err != nil {
+	var enrolledAt time.Time
+	if err := e.Pool.QueryRow(context.Background(), "SELECT id::text, enrolled_at FROM enrollments WHERE patient_id = $1", patient).
+		Scan(&enrollmentID, &enrolledAt); err != nil {
 		t.Fatal(err)
 	}
 	token := func(roles []string, clinics ...string) string { return e.Token(t, "user-1", roles, clinics) }
@@ -277,7 +284,8 @@ func TestGetEnrollment(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := &schedulingv1.Enrollment{EnrollmentId: enrollmentID, PatientId: patient, ClinicId: clinicA,
-				ProgramTrack: "adult-evening", StartDate: "2026-03-02", Status: "active"}
+				ProgramTrack: "adult-evening", StartDate: "2026-03-02", Status: "active", TrackId: trackID,
+				ProgramCode: "adult-iop", EnrolledAt: timestamppb.New(enrolledAt)}
 			if !proto.Equal(resp.Msg.GetEnrollment(), want) {
 				t.Fatalf("enrollment = %v, want %v", resp.Msg.GetEnrollment(), want)
 			}

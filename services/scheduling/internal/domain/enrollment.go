@@ -18,36 +18,65 @@ var (
 	ErrNotFound = errors.New("not found")
 )
 
-// StatusActive is the status of a new enrollment.
-const StatusActive = "active"
+// Enrollment statuses (see docs/scheduling.md).
+const (
+	StatusActive     = "active"     // holds a seat in its track
+	StatusWaitlisted = "waitlisted" // waits in its track's queue, in order of WaitlistedAt
+	StatusSwitched   = "switched"   // left for another track (ReplacedBy)
+	StatusEnded      = "ended"      // the episode of care ended (discharge)
+)
+
+// Why an enrollment stopped (EnrollmentEnded.reason).
+const (
+	EndDischarged = "discharged"
+	EndSwitched   = "switched"
+)
 
 // DateLayout is the wire form of calendar dates ("YYYY-MM-DD", clinic-local).
 const DateLayout = time.DateOnly
 
 var trackRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,62}$`)
 
-// Enrollment is a patient's seat in a program track of a clinic, from a start date.
+// Enrollment is a patient's place in a program track of a clinic, from a start date: a seat
+// (active) or a place in the track's queue (waitlisted), until it is switched or ended.
 type Enrollment struct {
 	ID            string
 	PatientID     string
 	ClinicID      string
-	ProgramTrack  string
+	EpisodeID     string    // intake's episode of care; empty on enrollments older than seats
+	ProgramTrack  string    // the track's code
 	StartDate     time.Time // calendar date, at 00:00 UTC
 	Status        string
-	SourceEventID string // the admission event it was created from
+	SourceEventID string // the admission event it was created from; empty for a switch
 	CreatedAt     time.Time
+
+	TrackID      string // empty on enrollments older than seats
+	ProgramCode  string
+	WaitlistedAt time.Time // zero unless it waited
+	EnrolledAt   time.Time // when it got its seat; zero while waitlisted
+	EndedAt      time.Time // zero unless switched or ended
+	EndReason    string
+	Replaces     string // the enrollment this one was switched from
+	// ReplacedBy is, on a switched enrollment, the one that replaced it; on an active one, the
+	// waitlisted enrollment of a pending switch (the seat is kept until that one is promoted).
+	ReplacedBy string
 }
+
+// Current reports whether e is active or waitlisted.
+func (e Enrollment) Current() bool { return e.Status == StatusActive || e.Status == StatusWaitlisted }
 
 // Admission is what scheduling needs from an admitted patient.
 type Admission struct {
 	PatientID    string
+	EpisodeID    string
 	ClinicID     string
 	ProgramTrack string
 	StartDate    string // "YYYY-MM-DD"
 }
 
-// NewEnrollment validates an admission and returns the active enrollment it creates. Every
-// problem is reported, wrapped in ErrInvalid.
+// NewEnrollment validates an admission and returns the enrollment it creates, not yet placed
+// in a track (the app does that under the track lock, see Seat). Every problem is reported,
+// wrapped in ErrInvalid.
 func NewEnrollment(id, sourceEventID string, a Admission) (Enrollment, error) {
 	var errs []error
 	check := func(field, value string) string {
@@ -60,10 +89,10 @@ func NewEnrollment(id, sourceEventID string, a Admission) (Enrollment, error) {
 	e := Enrollment{
 		ID:            check("enrollment_id", id),
 		PatientID:     check("patient_id", a.PatientID),
+		EpisodeID:     check("episode_id", a.EpisodeID),
 		ClinicID:      check("clinic_id", a.ClinicID),
 		SourceEventID: check("source_event_id", sourceEventID),
 		ProgramTrack:  a.ProgramTrack,
-		Status:        StatusActive,
 	}
 	if !trackRE.MatchString(a.ProgramTrack) {
 		errs = append(errs, errors.New("program_track: must be a lowercase track code"))
@@ -93,15 +122,23 @@ type Viewer interface {
 	CanSeeClinic(clinicID string) bool
 }
 
-// Current picks the enrollment to show viewer among a patient's enrollments: the one with the
-// latest start date (then the latest created) in a clinic viewer can see. Enrollments in other
-// clinics are treated as absent, so ok is false both when the patient has none and when
-// viewer may see none of them: existence is never disclosed across clinics.
-func Current(viewer Viewer, all []Enrollment) (Enrollment, bool) {
+// CurrentFor picks the enrollment to show viewer among a patient's enrollments: an active or
+// waitlisted one, in a clinic viewer can see, with the latest start date (then the latest
+// created). The waitlisted replacement of a pending switch is not picked: the enrollment
+// holding the seat is (its ReplacedBy names the replacement). Enrollments in other clinics are
+// treated as absent, so ok is false both when the patient has none and when viewer may see
+// none of them: existence is never disclosed across clinics.
+func CurrentFor(viewer Viewer, all []Enrollment) (Enrollment, bool) {
+	pending := map[string]bool{}
+	for _, e := range all {
+		if e.Status == StatusActive && e.ReplacedBy != "" {
+			pending[e.ReplacedBy] = true
+		}
+	}
 	var best Enrollment
 	found := false
 	for _, e := range all {
-		if !viewer.CanSeeClinic(e.ClinicID) {
+		if !e.Current() || pending[e.ID] || !viewer.CanSeeClinic(e.ClinicID) {
 			continue
 		}
 		if !found || e.StartDate.After(best.StartDate) ||

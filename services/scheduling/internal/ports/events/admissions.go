@@ -14,7 +14,8 @@ import (
 	"github.com/trellis-health/trellis/services/scheduling/internal/domain"
 )
 
-// Admissions consumer: intake's PatientAdmitted creates an enrollment.
+// Admissions consumer: intake's PatientAdmitted enrolls the patient in the track it names, in
+// a seat or on the track's waitlist.
 const (
 	AdmissionsConsumer = "scheduling--admissions"
 	SubjectAdmitted    = "trellis.intake.patient.admitted.v1"
@@ -47,6 +48,7 @@ func (h *Admissions) Handle(ctx context.Context, tx *bus.Tx, d *bus.Delivery) er
 	}
 	e, created, err := h.app.EnrollAdmitted(ctx, tx, d.Envelope.GetEventId(), domain.Admission{
 		PatientID:    m.GetPatientId(),
+		EpisodeID:    m.GetEpisodeId(),
 		ClinicID:     m.GetClinicId(),
 		ProgramTrack: m.GetProgramTrack(),
 		StartDate:    m.GetStartDate(),
@@ -55,13 +57,20 @@ func (h *Admissions) Handle(ctx context.Context, tx *bus.Tx, d *bus.Delivery) er
 	case errors.Is(err, domain.ErrInvalid):
 		// The message names fields and rules, never values.
 		return bus.Permanent(fmt.Errorf("PatientAdmitted: %w", err))
+	case errors.Is(err, app.ErrTrackUnavailable):
+		// Retried: an operator may still be configuring the track (dead-lettered when the
+		// retries run out). The track code is configuration, not PHI, but ids are enough.
+		h.log.WarnContext(ctx, "admission waits for its track to be configured", "error", err,
+			"clinic_id", e.ClinicID, "event_id", d.Envelope.GetEventId(), "attempt", d.NumDelivered)
+		return err
 	case err != nil:
 		return err
 	case created:
-		h.log.InfoContext(ctx, "enrollment created", "enrollment_id", e.ID, "clinic_id", e.ClinicID,
-			"event_id", d.Envelope.GetEventId())
+		h.log.InfoContext(ctx, "patient enrolled", "enrollment_id", e.ID, "status", e.Status, "track_id", e.TrackID,
+			"clinic_id", e.ClinicID, "event_id", d.Envelope.GetEventId())
 	default:
-		h.log.InfoContext(ctx, "admission already enrolled; nothing to do", "event_id", d.Envelope.GetEventId())
+		h.log.InfoContext(ctx, "admission already handled, its episode discharged, or the patient already enrolled at the clinic; nothing to do",
+			"clinic_id", e.ClinicID, "event_id", d.Envelope.GetEventId())
 	}
 	return nil
 }
