@@ -10,6 +10,8 @@
 package demo
 
 import (
+	"google.golang.org/protobuf/proto"
+
 	schedulingv1 "github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1"
 )
 
@@ -144,7 +146,7 @@ func Clinicians() []*schedulingv1.Clinician {
 	var out []*schedulingv1.Clinician
 	for _, c := range clinics {
 		counselor := &schedulingv1.Clinician{ClinicianId: c.counselor.id, ClinicId: c.id, DisplayName: c.counselor.name,
-			Role: schedulingv1.ClinicianRole_CLINICIAN_ROLE_COUNSELOR, Credentials: c.counselor.credentials, Active: true}
+			Role: schedulingv1.ClinicianRole_CLINICIAN_ROLE_COUNSELOR, Credentials: c.counselor.credentials, Active: proto.Bool(true)}
 		for day := int32(1); day <= 5; day++ {
 			counselor.Availability = append(counselor.Availability, window(day, "08:30", "12:30"))
 			if day <= 4 {
@@ -152,7 +154,7 @@ func Clinicians() []*schedulingv1.Clinician {
 			}
 		}
 		therapist := &schedulingv1.Clinician{ClinicianId: c.therapist.id, ClinicId: c.id, DisplayName: c.therapist.name,
-			Role: schedulingv1.ClinicianRole_CLINICIAN_ROLE_THERAPIST, Credentials: c.therapist.credentials, Active: true}
+			Role: schedulingv1.ClinicianRole_CLINICIAN_ROLE_THERAPIST, Credentials: c.therapist.credentials, Active: proto.Bool(true)}
 		for day := int32(1); day <= 5; day++ {
 			therapist.Availability = append(therapist.Availability, window(day, "09:00", "17:00"))
 		}
@@ -170,13 +172,13 @@ func Tracks() []*schedulingv1.Track {
 		out = append(out,
 			&schedulingv1.Track{TrackId: c.day, ClinicId: c.id, ProgramCode: AdultIOP, TrackCode: AdultDay,
 				TimeOfDay: schedulingv1.TimeOfDay_TIME_OF_DAY_DAY, Weekdays: []int32{1, 3, 4}, StartTime: "09:00", EndTime: "12:00",
-				Capacity: TrackCapacity, RoomId: c.room, Active: true},
+				Capacity: TrackCapacity, RoomId: c.room, Active: proto.Bool(true)},
 			&schedulingv1.Track{TrackId: c.evening, ClinicId: c.id, ProgramCode: AdultIOP, TrackCode: AdultEvening,
 				TimeOfDay: schedulingv1.TimeOfDay_TIME_OF_DAY_EVENING, Weekdays: []int32{1, 3, 4}, StartTime: "18:00", EndTime: "21:00",
-				Capacity: TrackCapacity, RoomId: c.room, Active: true},
+				Capacity: TrackCapacity, RoomId: c.room, Active: proto.Bool(true)},
 			&schedulingv1.Track{TrackId: c.adolescent, ClinicId: c.id, ProgramCode: AdolescentIOP, TrackCode: AdolescentAfternoon,
 				TimeOfDay: schedulingv1.TimeOfDay_TIME_OF_DAY_DAY, Weekdays: []int32{2, 4}, StartTime: "16:00", EndTime: "19:00",
-				Capacity: TrackCapacity, RoomId: c.teenRoom, Active: true},
+				Capacity: TrackCapacity, RoomId: c.teenRoom, Active: proto.Bool(true)},
 		)
 	}
 	return out

@@ -104,7 +104,7 @@ func adultIOP() *schedulingv1.Program {
 func eveningTrack(clinicID, roomID string) *schedulingv1.Track {
 	return &schedulingv1.Track{ClinicId: clinicID, ProgramCode: "adult-iop", TrackCode: "adult-evening",
 		TimeOfDay: schedulingv1.TimeOfDay_TIME_OF_DAY_EVENING, Weekdays: []int32{4, 1, 3}, StartTime: "18:00", EndTime: "21:00",
-		Capacity: 12, RoomId: roomID, Active: true}
+		Capacity: 12, RoomId: roomID, Active: proto.Bool(true)}
 }
 
 // configure sets up clinics A and B (a room each) and the adult program, as an admin.
@@ -248,7 +248,7 @@ func TestConfigUpsertAndList(t *testing.T) {
 		return &schedulingv1.WeeklyWindow{Weekday: d, Start: s, End: e}
 	}
 	cl := &schedulingv1.Clinician{ClinicId: clinicA, DisplayName: "Dana Whitfield", Role: schedulingv1.ClinicianRole_CLINICIAN_ROLE_COUNSELOR,
-		Credentials: []string{"LADC"}, Active: true, Availability: []*schedulingv1.WeeklyWindow{w(3, "08:00", "12:00"), w(1, "08:00", "12:00"), w(1, "13:00", "17:00")}}
+		Credentials: []string{"LADC"}, Active: proto.Bool(true), Availability: []*schedulingv1.WeeklyWindow{w(3, "08:00", "12:00"), w(1, "08:00", "12:00"), w(1, "13:00", "17:00")}}
 	created2, err := e.client.UpsertClinician(ctx, call(schedulerA, &schedulingv1.UpsertClinicianRequest{Clinician: cl}))
 	if err != nil {
 		t.Fatal(err)
@@ -288,7 +288,7 @@ func TestConfigUpsertAndList(t *testing.T) {
 		t.Fatalf("track = %v, want %v", res.Msg.GetTrack(), tr)
 	}
 	day := &schedulingv1.Track{ClinicId: clinicA, ProgramCode: "adult-iop", TrackCode: "adult-day", TimeOfDay: schedulingv1.TimeOfDay_TIME_OF_DAY_DAY,
-		Weekdays: []int32{1, 3, 4}, StartTime: "09:00", EndTime: "12:00", Capacity: 12, RoomId: roomID, Active: true}
+		Weekdays: []int32{1, 3, 4}, StartTime: "09:00", EndTime: "12:00", Capacity: 12, RoomId: roomID, Active: proto.Bool(true)}
 	res, err = e.client.UpsertTrack(ctx, call(schedulerA, &schedulingv1.UpsertTrackRequest{Track: day}))
 	if err != nil {
 		t.Fatal(err)
@@ -742,5 +742,36 @@ func TestSeedDemoIsIdempotent(t *testing.T) {
 	}
 	if n := len(cls.Msg.GetClinicians()); n != 2 {
 		t.Fatalf("Desert Bloom clinicians = %d, want 2", n)
+	}
+}
+
+// A track or clinician upserted without `active` is active: leaving the field out must not
+// deactivate anything.
+func TestActiveDefaultsToTrue(t *testing.T) {
+	e := startConfig(t, nil)
+	roomA, _ := e.configure(t)
+	ctx := context.Background()
+	admin := e.tok(t, []string{"admin"}, auth.AllClinics)
+	tr := eveningTrack(clinicA, roomA)
+	tr.Active = nil
+	resp, err := e.client.UpsertTrack(ctx, call(admin, &schedulingv1.UpsertTrackRequest{Track: tr}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !resp.Msg.GetTrack().GetActive() {
+		t.Fatal("a track upserted without `active` is inactive")
+	}
+	c, err := e.client.UpsertClinician(ctx, call(admin, &schedulingv1.UpsertClinicianRequest{Clinician: &schedulingv1.Clinician{
+		ClinicId: clinicA, DisplayName: "Sam Counselor", Role: schedulingv1.ClinicianRole_CLINICIAN_ROLE_COUNSELOR}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Msg.GetClinician().GetActive() {
+		t.Fatal("a clinician upserted without `active` is inactive")
+	}
+	tr.TrackId, tr.Active = resp.Msg.GetTrack().GetTrackId(), proto.Bool(false)
+	off, err := e.client.UpsertTrack(ctx, call(admin, &schedulingv1.UpsertTrackRequest{Track: tr}))
+	if err != nil || off.Msg.GetTrack().GetActive() {
+		t.Fatalf("explicit active=false: %v, %v", off.Msg.GetTrack(), err)
 	}
 }

@@ -3,6 +3,8 @@ package app
 import (
 	"slices"
 
+	"google.golang.org/protobuf/proto"
+
 	schedulingv1 "github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1"
 
 	"github.com/trellis-health/trellis/services/scheduling/internal/domain"
@@ -47,7 +49,7 @@ var clinicianRoles = map[schedulingv1.ClinicianRole]string{
 // ClinicianProto is c on the wire.
 func ClinicianProto(c domain.Clinician) *schedulingv1.Clinician {
 	m := &schedulingv1.Clinician{ClinicianId: c.ID, ClinicId: c.ClinicID, DisplayName: c.DisplayName,
-		Credentials: slices.Clone(c.Credentials), Active: c.Active}
+		Credentials: slices.Clone(c.Credentials), Active: proto.Bool(c.Active)}
 	for r, s := range clinicianRoles {
 		if s == c.Role {
 			m.Role = r
@@ -62,7 +64,7 @@ func ClinicianProto(c domain.Clinician) *schedulingv1.Clinician {
 // ClinicianFromProto is the clinician m describes (unchecked; an unknown role is "").
 func ClinicianFromProto(m *schedulingv1.Clinician) domain.Clinician {
 	c := domain.Clinician{ID: m.GetClinicianId(), ClinicID: m.GetClinicId(), DisplayName: m.GetDisplayName(),
-		Role: clinicianRoles[m.GetRole()], Credentials: m.GetCredentials(), Active: m.GetActive()}
+		Role: clinicianRoles[m.GetRole()], Credentials: m.GetCredentials(), Active: activeOrDefault(m.Active)}
 	for _, w := range m.GetAvailability() {
 		c.Availability = append(c.Availability, domain.Window{Weekday: int(w.GetWeekday()), Start: domain.Clock(w.GetStart()), End: domain.Clock(w.GetEnd())})
 	}
@@ -100,7 +102,7 @@ var timesOfDay = map[schedulingv1.TimeOfDay]string{
 // TrackProto is t on the wire.
 func TrackProto(t domain.Track) *schedulingv1.Track {
 	m := &schedulingv1.Track{TrackId: t.ID, ClinicId: t.ClinicID, ProgramCode: t.ProgramCode, TrackCode: t.Code,
-		StartTime: string(t.Start), EndTime: string(t.End), Capacity: int32(t.Capacity), RoomId: t.RoomID, Active: t.Active}
+		StartTime: string(t.Start), EndTime: string(t.End), Capacity: int32(t.Capacity), RoomId: t.RoomID, Active: proto.Bool(t.Active)}
 	for k, v := range timesOfDay {
 		if v == t.TimeOfDay {
 			m.TimeOfDay = k
@@ -116,9 +118,13 @@ func TrackProto(t domain.Track) *schedulingv1.Track {
 func TrackFromProto(m *schedulingv1.Track) domain.Track {
 	t := domain.Track{ID: m.GetTrackId(), ClinicID: m.GetClinicId(), ProgramCode: m.GetProgramCode(), Code: m.GetTrackCode(),
 		TimeOfDay: timesOfDay[m.GetTimeOfDay()], Start: domain.Clock(m.GetStartTime()), End: domain.Clock(m.GetEndTime()),
-		Capacity: int(m.GetCapacity()), RoomID: m.GetRoomId(), Active: m.GetActive()}
+		Capacity: int(m.GetCapacity()), RoomID: m.GetRoomId(), Active: activeOrDefault(m.Active)}
 	for _, d := range m.GetWeekdays() {
 		t.Weekdays = append(t.Weekdays, int(d))
 	}
 	return t
 }
+
+// activeOrDefault reads an optional active flag: a record is active unless the request says
+// otherwise, so a client that leaves the field out does not deactivate it by accident.
+func activeOrDefault(active *bool) bool { return active == nil || *active }

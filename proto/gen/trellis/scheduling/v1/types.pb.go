@@ -529,9 +529,10 @@ type Clinician struct {
 	DisplayName string                 `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	Role        ClinicianRole          `protobuf:"varint,4,opt,name=role,proto3,enum=trellis.scheduling.v1.ClinicianRole" json:"role,omitempty"`
 	// e.g. "LCSW", "LADC", "MD".
-	Credentials   []string        `protobuf:"bytes,5,rep,name=credentials,proto3" json:"credentials,omitempty"`
-	Availability  []*WeeklyWindow `protobuf:"bytes,6,rep,name=availability,proto3" json:"availability,omitempty"`
-	Active        bool            `protobuf:"varint,7,opt,name=active,proto3" json:"active,omitempty"`
+	Credentials  []string        `protobuf:"bytes,5,rep,name=credentials,proto3" json:"credentials,omitempty"`
+	Availability []*WeeklyWindow `protobuf:"bytes,6,rep,name=availability,proto3" json:"availability,omitempty"`
+	// Not given: true. A clinician is deactivated only by saying so.
+	Active        *bool `protobuf:"varint,7,opt,name=active,proto3,oneof" json:"active,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -609,8 +610,8 @@ func (x *Clinician) GetAvailability() []*WeeklyWindow {
 }
 
 func (x *Clinician) GetActive() bool {
-	if x != nil {
-		return x.Active
+	if x != nil && x.Active != nil {
+		return *x.Active
 	}
 	return false
 }
@@ -709,9 +710,10 @@ type Track struct {
 	StartTime string `protobuf:"bytes,7,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	EndTime   string `protobuf:"bytes,8,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	// Group seats, e.g. 12.
-	Capacity      int32  `protobuf:"varint,9,opt,name=capacity,proto3" json:"capacity,omitempty"`
-	RoomId        string `protobuf:"bytes,10,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
-	Active        bool   `protobuf:"varint,11,opt,name=active,proto3" json:"active,omitempty"`
+	Capacity int32  `protobuf:"varint,9,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	RoomId   string `protobuf:"bytes,10,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// Not given: true. An inactive track takes no new admissions or switches; its queue stays.
+	Active        *bool `protobuf:"varint,11,opt,name=active,proto3,oneof" json:"active,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -817,8 +819,8 @@ func (x *Track) GetRoomId() string {
 }
 
 func (x *Track) GetActive() bool {
-	if x != nil {
-		return x.Active
+	if x != nil && x.Active != nil {
+		return *x.Active
 	}
 	return false
 }
@@ -910,15 +912,16 @@ const file_trellis_scheduling_v1_types_proto_rawDesc = "" +
 	"\fWeeklyWindow\x12\x18\n" +
 	"\aweekday\x18\x01 \x01(\x05R\aweekday\x12\x14\n" +
 	"\x05start\x18\x02 \x01(\tR\x05start\x12\x10\n" +
-	"\x03end\x18\x03 \x01(\tR\x03end\"\xab\x02\n" +
+	"\x03end\x18\x03 \x01(\tR\x03end\"\xbb\x02\n" +
 	"\tClinician\x12!\n" +
 	"\fclinician_id\x18\x01 \x01(\tR\vclinicianId\x12\x1b\n" +
 	"\tclinic_id\x18\x02 \x01(\tR\bclinicId\x12!\n" +
 	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x128\n" +
 	"\x04role\x18\x04 \x01(\x0e2$.trellis.scheduling.v1.ClinicianRoleR\x04role\x12 \n" +
 	"\vcredentials\x18\x05 \x03(\tR\vcredentials\x12G\n" +
-	"\favailability\x18\x06 \x03(\v2#.trellis.scheduling.v1.WeeklyWindowR\favailability\x12\x16\n" +
-	"\x06active\x18\a \x01(\bR\x06active\"\xdc\x01\n" +
+	"\favailability\x18\x06 \x03(\v2#.trellis.scheduling.v1.WeeklyWindowR\favailability\x12\x1b\n" +
+	"\x06active\x18\a \x01(\bH\x00R\x06active\x88\x01\x01B\t\n" +
+	"\a_active\"\xdc\x01\n" +
 	"\aProgram\x12!\n" +
 	"\fprogram_code\x18\x01 \x01(\tR\vprogramCode\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12A\n" +
@@ -926,7 +929,7 @@ const file_trellis_scheduling_v1_types_proto_rawDesc = "" +
 	"population\x18\x03 \x01(\x0e2!.trellis.scheduling.v1.PopulationR\n" +
 	"population\x12!\n" +
 	"\flength_weeks\x18\x04 \x01(\x05R\vlengthWeeks\x124\n" +
-	"\x16weekly_minimum_minutes\x18\x05 \x01(\x05R\x14weeklyMinimumMinutes\"\xe6\x02\n" +
+	"\x16weekly_minimum_minutes\x18\x05 \x01(\x05R\x14weeklyMinimumMinutes\"\xf6\x02\n" +
 	"\x05Track\x12\x19\n" +
 	"\btrack_id\x18\x01 \x01(\tR\atrackId\x12\x1b\n" +
 	"\tclinic_id\x18\x02 \x01(\tR\bclinicId\x12!\n" +
@@ -940,8 +943,9 @@ const file_trellis_scheduling_v1_types_proto_rawDesc = "" +
 	"\bend_time\x18\b \x01(\tR\aendTime\x12\x1a\n" +
 	"\bcapacity\x18\t \x01(\x05R\bcapacity\x12\x17\n" +
 	"\aroom_id\x18\n" +
-	" \x01(\tR\x06roomId\x12\x16\n" +
-	"\x06active\x18\v \x01(\bR\x06active\"{\n" +
+	" \x01(\tR\x06roomId\x12\x1b\n" +
+	"\x06active\x18\v \x01(\bH\x00R\x06active\x88\x01\x01B\t\n" +
+	"\a_active\"{\n" +
 	"\tTrackFill\x122\n" +
 	"\x05track\x18\x01 \x01(\v2\x1c.trellis.scheduling.v1.TrackR\x05track\x12\x1a\n" +
 	"\benrolled\x18\x02 \x01(\x05R\benrolled\x12\x1e\n" +
@@ -1019,6 +1023,8 @@ func file_trellis_scheduling_v1_types_proto_init() {
 	if File_trellis_scheduling_v1_types_proto != nil {
 		return
 	}
+	file_trellis_scheduling_v1_types_proto_msgTypes[4].OneofWrappers = []any{}
+	file_trellis_scheduling_v1_types_proto_msgTypes[6].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
