@@ -266,6 +266,7 @@ func TestConfigUpsertAndList(t *testing.T) {
 		t.Fatal(err)
 	}
 	other.ClinicianId = r2.Msg.GetClinician().GetClinicianId()
+	other.Active = proto.Bool(true) // left out: active
 	cls, err := e.client.ListClinicians(ctx, call(e.tok(t, []string{"clinician"}, clinicA), &schedulingv1.ListCliniciansRequest{ClinicId: strings.ToUpper(clinicA)}))
 	if err != nil {
 		t.Fatal(err)
