@@ -409,6 +409,179 @@ func (x *ClinicConfigured) GetClinic() *Clinic {
 	return nil
 }
 
+// AppointmentScheduled: a patient has a new appointment (generated on enrollment). Notification
+// schedules reminders from it; it carries no clinical content.
+// Subject: trellis.scheduling.appointment.scheduled.v1
+type AppointmentScheduled struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Appointment *Appointment           `protobuf:"bytes,1,opt,name=appointment,proto3" json:"appointment,omitempty"`
+	// IANA zone of the clinic, for reminders in local time.
+	ClinicTimeZone string `protobuf:"bytes,2,opt,name=clinic_time_zone,json=clinicTimeZone,proto3" json:"clinic_time_zone,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *AppointmentScheduled) Reset() {
+	*x = AppointmentScheduled{}
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppointmentScheduled) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppointmentScheduled) ProtoMessage() {}
+
+func (x *AppointmentScheduled) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppointmentScheduled.ProtoReflect.Descriptor instead.
+func (*AppointmentScheduled) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *AppointmentScheduled) GetAppointment() *Appointment {
+	if x != nil {
+		return x.Appointment
+	}
+	return nil
+}
+
+func (x *AppointmentScheduled) GetClinicTimeZone() string {
+	if x != nil {
+		return x.ClinicTimeZone
+	}
+	return ""
+}
+
+// AppointmentRescheduled: an appointment moved; the message holds its new time.
+// Subject: trellis.scheduling.appointment.rescheduled.v1
+type AppointmentRescheduled struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Appointment      *Appointment           `protobuf:"bytes,1,opt,name=appointment,proto3" json:"appointment,omitempty"`
+	ClinicTimeZone   string                 `protobuf:"bytes,2,opt,name=clinic_time_zone,json=clinicTimeZone,proto3" json:"clinic_time_zone,omitempty"`
+	PreviousStartsAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=previous_starts_at,json=previousStartsAt,proto3" json:"previous_starts_at,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *AppointmentRescheduled) Reset() {
+	*x = AppointmentRescheduled{}
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppointmentRescheduled) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppointmentRescheduled) ProtoMessage() {}
+
+func (x *AppointmentRescheduled) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppointmentRescheduled.ProtoReflect.Descriptor instead.
+func (*AppointmentRescheduled) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *AppointmentRescheduled) GetAppointment() *Appointment {
+	if x != nil {
+		return x.Appointment
+	}
+	return nil
+}
+
+func (x *AppointmentRescheduled) GetClinicTimeZone() string {
+	if x != nil {
+		return x.ClinicTimeZone
+	}
+	return ""
+}
+
+func (x *AppointmentRescheduled) GetPreviousStartsAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PreviousStartsAt
+	}
+	return nil
+}
+
+// AppointmentCancelled: an appointment will not take place (no free-text reason).
+// Subject: trellis.scheduling.appointment.cancelled.v1
+type AppointmentCancelled struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Appointment *Appointment           `protobuf:"bytes,1,opt,name=appointment,proto3" json:"appointment,omitempty"`
+	// "patient", "clinic" or "discharged".
+	ReasonCode    string `protobuf:"bytes,2,opt,name=reason_code,json=reasonCode,proto3" json:"reason_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppointmentCancelled) Reset() {
+	*x = AppointmentCancelled{}
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppointmentCancelled) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppointmentCancelled) ProtoMessage() {}
+
+func (x *AppointmentCancelled) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppointmentCancelled.ProtoReflect.Descriptor instead.
+func (*AppointmentCancelled) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *AppointmentCancelled) GetAppointment() *Appointment {
+	if x != nil {
+		return x.Appointment
+	}
+	return nil
+}
+
+func (x *AppointmentCancelled) GetReasonCode() string {
+	if x != nil {
+		return x.ReasonCode
+	}
+	return ""
+}
+
 var File_trellis_scheduling_v1_events_proto protoreflect.FileDescriptor
 
 const file_trellis_scheduling_v1_events_proto_rawDesc = "" +
@@ -446,7 +619,18 @@ const file_trellis_scheduling_v1_events_proto_rawDesc = "" +
 	"\x0fTrackConfigured\x122\n" +
 	"\x05track\x18\x01 \x01(\v2\x1c.trellis.scheduling.v1.TrackR\x05track\"I\n" +
 	"\x10ClinicConfigured\x125\n" +
-	"\x06clinic\x18\x01 \x01(\v2\x1d.trellis.scheduling.v1.ClinicR\x06clinicB\xee\x01\n" +
+	"\x06clinic\x18\x01 \x01(\v2\x1d.trellis.scheduling.v1.ClinicR\x06clinic\"\x86\x01\n" +
+	"\x14AppointmentScheduled\x12D\n" +
+	"\vappointment\x18\x01 \x01(\v2\".trellis.scheduling.v1.AppointmentR\vappointment\x12(\n" +
+	"\x10clinic_time_zone\x18\x02 \x01(\tR\x0eclinicTimeZone\"\xd2\x01\n" +
+	"\x16AppointmentRescheduled\x12D\n" +
+	"\vappointment\x18\x01 \x01(\v2\".trellis.scheduling.v1.AppointmentR\vappointment\x12(\n" +
+	"\x10clinic_time_zone\x18\x02 \x01(\tR\x0eclinicTimeZone\x12H\n" +
+	"\x12previous_starts_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x10previousStartsAt\"}\n" +
+	"\x14AppointmentCancelled\x12D\n" +
+	"\vappointment\x18\x01 \x01(\v2\".trellis.scheduling.v1.AppointmentR\vappointment\x12\x1f\n" +
+	"\vreason_code\x18\x02 \x01(\tR\n" +
+	"reasonCodeB\xee\x01\n" +
 	"\x19com.trellis.scheduling.v1B\vEventsProtoP\x01ZNgithub.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1;schedulingv1\xa2\x02\x03TSX\xaa\x02\x15Trellis.Scheduling.V1\xca\x02\x15Trellis\\Scheduling\\V1\xe2\x02!Trellis\\Scheduling\\V1\\GPBMetadata\xea\x02\x17Trellis::Scheduling::V1b\x06proto3"
 
 var (
@@ -461,27 +645,35 @@ func file_trellis_scheduling_v1_events_proto_rawDescGZIP() []byte {
 	return file_trellis_scheduling_v1_events_proto_rawDescData
 }
 
-var file_trellis_scheduling_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_trellis_scheduling_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_trellis_scheduling_v1_events_proto_goTypes = []any{
-	(*EnrollmentCreated)(nil),     // 0: trellis.scheduling.v1.EnrollmentCreated
-	(*PatientWaitlisted)(nil),     // 1: trellis.scheduling.v1.PatientWaitlisted
-	(*EnrollmentEnded)(nil),       // 2: trellis.scheduling.v1.EnrollmentEnded
-	(*TrackConfigured)(nil),       // 3: trellis.scheduling.v1.TrackConfigured
-	(*ClinicConfigured)(nil),      // 4: trellis.scheduling.v1.ClinicConfigured
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
-	(*Track)(nil),                 // 6: trellis.scheduling.v1.Track
-	(*Clinic)(nil),                // 7: trellis.scheduling.v1.Clinic
+	(*EnrollmentCreated)(nil),      // 0: trellis.scheduling.v1.EnrollmentCreated
+	(*PatientWaitlisted)(nil),      // 1: trellis.scheduling.v1.PatientWaitlisted
+	(*EnrollmentEnded)(nil),        // 2: trellis.scheduling.v1.EnrollmentEnded
+	(*TrackConfigured)(nil),        // 3: trellis.scheduling.v1.TrackConfigured
+	(*ClinicConfigured)(nil),       // 4: trellis.scheduling.v1.ClinicConfigured
+	(*AppointmentScheduled)(nil),   // 5: trellis.scheduling.v1.AppointmentScheduled
+	(*AppointmentRescheduled)(nil), // 6: trellis.scheduling.v1.AppointmentRescheduled
+	(*AppointmentCancelled)(nil),   // 7: trellis.scheduling.v1.AppointmentCancelled
+	(*timestamppb.Timestamp)(nil),  // 8: google.protobuf.Timestamp
+	(*Track)(nil),                  // 9: trellis.scheduling.v1.Track
+	(*Clinic)(nil),                 // 10: trellis.scheduling.v1.Clinic
+	(*Appointment)(nil),            // 11: trellis.scheduling.v1.Appointment
 }
 var file_trellis_scheduling_v1_events_proto_depIdxs = []int32{
-	5, // 0: trellis.scheduling.v1.PatientWaitlisted.waitlisted_at:type_name -> google.protobuf.Timestamp
-	5, // 1: trellis.scheduling.v1.EnrollmentEnded.ended_at:type_name -> google.protobuf.Timestamp
-	6, // 2: trellis.scheduling.v1.TrackConfigured.track:type_name -> trellis.scheduling.v1.Track
-	7, // 3: trellis.scheduling.v1.ClinicConfigured.clinic:type_name -> trellis.scheduling.v1.Clinic
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	8,  // 0: trellis.scheduling.v1.PatientWaitlisted.waitlisted_at:type_name -> google.protobuf.Timestamp
+	8,  // 1: trellis.scheduling.v1.EnrollmentEnded.ended_at:type_name -> google.protobuf.Timestamp
+	9,  // 2: trellis.scheduling.v1.TrackConfigured.track:type_name -> trellis.scheduling.v1.Track
+	10, // 3: trellis.scheduling.v1.ClinicConfigured.clinic:type_name -> trellis.scheduling.v1.Clinic
+	11, // 4: trellis.scheduling.v1.AppointmentScheduled.appointment:type_name -> trellis.scheduling.v1.Appointment
+	11, // 5: trellis.scheduling.v1.AppointmentRescheduled.appointment:type_name -> trellis.scheduling.v1.Appointment
+	8,  // 6: trellis.scheduling.v1.AppointmentRescheduled.previous_starts_at:type_name -> google.protobuf.Timestamp
+	11, // 7: trellis.scheduling.v1.AppointmentCancelled.appointment:type_name -> trellis.scheduling.v1.Appointment
+	8,  // [8:8] is the sub-list for method output_type
+	8,  // [8:8] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_trellis_scheduling_v1_events_proto_init() }
@@ -496,7 +688,7 @@ func file_trellis_scheduling_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_scheduling_v1_events_proto_rawDesc), len(file_trellis_scheduling_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1230,6 +1230,447 @@ func (x *Enrollment) GetReplacedByEnrollmentId() string {
 	return ""
 }
 
+type ListPatientScheduleRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	// Clinic-local dates "YYYY-MM-DD", inclusive; empty: the whole program.
+	FromDate      string `protobuf:"bytes,2,opt,name=from_date,json=fromDate,proto3" json:"from_date,omitempty"`
+	ToDate        string `protobuf:"bytes,3,opt,name=to_date,json=toDate,proto3" json:"to_date,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPatientScheduleRequest) Reset() {
+	*x = ListPatientScheduleRequest{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPatientScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPatientScheduleRequest) ProtoMessage() {}
+
+func (x *ListPatientScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPatientScheduleRequest.ProtoReflect.Descriptor instead.
+func (*ListPatientScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ListPatientScheduleRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *ListPatientScheduleRequest) GetFromDate() string {
+	if x != nil {
+		return x.FromDate
+	}
+	return ""
+}
+
+func (x *ListPatientScheduleRequest) GetToDate() string {
+	if x != nil {
+		return x.ToDate
+	}
+	return ""
+}
+
+type ListPatientScheduleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Appointments  []*Appointment         `protobuf:"bytes,1,rep,name=appointments,proto3" json:"appointments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPatientScheduleResponse) Reset() {
+	*x = ListPatientScheduleResponse{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPatientScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPatientScheduleResponse) ProtoMessage() {}
+
+func (x *ListPatientScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPatientScheduleResponse.ProtoReflect.Descriptor instead.
+func (*ListPatientScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ListPatientScheduleResponse) GetAppointments() []*Appointment {
+	if x != nil {
+		return x.Appointments
+	}
+	return nil
+}
+
+type ListClinicDayRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClinicId      string                 `protobuf:"bytes,1,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	LocalDate     string                 `protobuf:"bytes,2,opt,name=local_date,json=localDate,proto3" json:"local_date,omitempty"`
+	ClinicianId   string                 `protobuf:"bytes,3,opt,name=clinician_id,json=clinicianId,proto3" json:"clinician_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListClinicDayRequest) Reset() {
+	*x = ListClinicDayRequest{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListClinicDayRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListClinicDayRequest) ProtoMessage() {}
+
+func (x *ListClinicDayRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListClinicDayRequest.ProtoReflect.Descriptor instead.
+func (*ListClinicDayRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ListClinicDayRequest) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *ListClinicDayRequest) GetLocalDate() string {
+	if x != nil {
+		return x.LocalDate
+	}
+	return ""
+}
+
+func (x *ListClinicDayRequest) GetClinicianId() string {
+	if x != nil {
+		return x.ClinicianId
+	}
+	return ""
+}
+
+type ListClinicDayResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Appointments  []*Appointment         `protobuf:"bytes,1,rep,name=appointments,proto3" json:"appointments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListClinicDayResponse) Reset() {
+	*x = ListClinicDayResponse{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListClinicDayResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListClinicDayResponse) ProtoMessage() {}
+
+func (x *ListClinicDayResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListClinicDayResponse.ProtoReflect.Descriptor instead.
+func (*ListClinicDayResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ListClinicDayResponse) GetAppointments() []*Appointment {
+	if x != nil {
+		return x.Appointments
+	}
+	return nil
+}
+
+type RescheduleAppointmentRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	AppointmentId  string                 `protobuf:"bytes,1,opt,name=appointment_id,json=appointmentId,proto3" json:"appointment_id,omitempty"`
+	LocalDate      string                 `protobuf:"bytes,2,opt,name=local_date,json=localDate,proto3" json:"local_date,omitempty"`
+	StartTime      string                 `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	Reason         string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	IdempotencyKey string                 `protobuf:"bytes,5,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RescheduleAppointmentRequest) Reset() {
+	*x = RescheduleAppointmentRequest{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RescheduleAppointmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RescheduleAppointmentRequest) ProtoMessage() {}
+
+func (x *RescheduleAppointmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RescheduleAppointmentRequest.ProtoReflect.Descriptor instead.
+func (*RescheduleAppointmentRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *RescheduleAppointmentRequest) GetAppointmentId() string {
+	if x != nil {
+		return x.AppointmentId
+	}
+	return ""
+}
+
+func (x *RescheduleAppointmentRequest) GetLocalDate() string {
+	if x != nil {
+		return x.LocalDate
+	}
+	return ""
+}
+
+func (x *RescheduleAppointmentRequest) GetStartTime() string {
+	if x != nil {
+		return x.StartTime
+	}
+	return ""
+}
+
+func (x *RescheduleAppointmentRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *RescheduleAppointmentRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+type RescheduleAppointmentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Appointment   *Appointment           `protobuf:"bytes,1,opt,name=appointment,proto3" json:"appointment,omitempty"`
+	Replayed      bool                   `protobuf:"varint,2,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RescheduleAppointmentResponse) Reset() {
+	*x = RescheduleAppointmentResponse{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RescheduleAppointmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RescheduleAppointmentResponse) ProtoMessage() {}
+
+func (x *RescheduleAppointmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RescheduleAppointmentResponse.ProtoReflect.Descriptor instead.
+func (*RescheduleAppointmentResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *RescheduleAppointmentResponse) GetAppointment() *Appointment {
+	if x != nil {
+		return x.Appointment
+	}
+	return nil
+}
+
+func (x *RescheduleAppointmentResponse) GetReplayed() bool {
+	if x != nil {
+		return x.Replayed
+	}
+	return false
+}
+
+type CancelAppointmentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AppointmentId string                 `protobuf:"bytes,1,opt,name=appointment_id,json=appointmentId,proto3" json:"appointment_id,omitempty"`
+	CancelledBy   CancelledBy            `protobuf:"varint,2,opt,name=cancelled_by,json=cancelledBy,proto3,enum=trellis.scheduling.v1.CancelledBy" json:"cancelled_by,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelAppointmentRequest) Reset() {
+	*x = CancelAppointmentRequest{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelAppointmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelAppointmentRequest) ProtoMessage() {}
+
+func (x *CancelAppointmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelAppointmentRequest.ProtoReflect.Descriptor instead.
+func (*CancelAppointmentRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *CancelAppointmentRequest) GetAppointmentId() string {
+	if x != nil {
+		return x.AppointmentId
+	}
+	return ""
+}
+
+func (x *CancelAppointmentRequest) GetCancelledBy() CancelledBy {
+	if x != nil {
+		return x.CancelledBy
+	}
+	return CancelledBy_CANCELLED_BY_UNSPECIFIED
+}
+
+func (x *CancelAppointmentRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type CancelAppointmentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Appointment   *Appointment           `protobuf:"bytes,1,opt,name=appointment,proto3" json:"appointment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelAppointmentResponse) Reset() {
+	*x = CancelAppointmentResponse{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelAppointmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelAppointmentResponse) ProtoMessage() {}
+
+func (x *CancelAppointmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelAppointmentResponse.ProtoReflect.Descriptor instead.
+func (*CancelAppointmentResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *CancelAppointmentResponse) GetAppointment() *Appointment {
+	if x != nil {
+		return x.Appointment
+	}
+	return nil
+}
+
 var File_trellis_scheduling_v1_scheduling_proto protoreflect.FileDescriptor
 
 const file_trellis_scheduling_v1_scheduling_proto_rawDesc = "" +
@@ -1312,8 +1753,42 @@ const file_trellis_scheduling_v1_scheduling_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"enrolledAt\x125\n" +
 	"\bended_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\aendedAt\x129\n" +
-	"\x19replaced_by_enrollment_id\x18\f \x01(\tR\x16replacedByEnrollmentId2\x97\n" +
+	"\x19replaced_by_enrollment_id\x18\f \x01(\tR\x16replacedByEnrollmentId\"\xcb\x01\n" +
+	"\x1aListPatientScheduleRequest\x12'\n" +
 	"\n" +
+	"patient_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tpatientId\x12C\n" +
+	"\tfrom_date\x18\x02 \x01(\tB&\xbaH#\xd8\x01\x01r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\bfromDate\x12?\n" +
+	"\ato_date\x18\x03 \x01(\tB&\xbaH#\xd8\x01\x01r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\x06toDate\"e\n" +
+	"\x1bListPatientScheduleResponse\x12F\n" +
+	"\fappointments\x18\x01 \x03(\v2\".trellis.scheduling.v1.AppointmentR\fappointments\"\xb1\x01\n" +
+	"\x14ListClinicDayRequest\x12%\n" +
+	"\tclinic_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bclinicId\x12B\n" +
+	"\n" +
+	"local_date\x18\x02 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\tlocalDate\x12.\n" +
+	"\fclinician_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\vclinicianId\"_\n" +
+	"\x15ListClinicDayResponse\x12F\n" +
+	"\fappointments\x18\x01 \x03(\v2\".trellis.scheduling.v1.AppointmentR\fappointments\"\xab\x02\n" +
+	"\x1cRescheduleAppointmentRequest\x12/\n" +
+	"\x0eappointment_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\rappointmentId\x12B\n" +
+	"\n" +
+	"local_date\x18\x02 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\tlocalDate\x12=\n" +
+	"\n" +
+	"start_time\x18\x03 \x01(\tB\x1e\xbaH\x1br\x192\x17^[0-2][0-9]:[0-5][0-9]$R\tstartTime\x12\"\n" +
+	"\x06reason\x18\x04 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xf4\x03R\x06reason\x123\n" +
+	"\x0fidempotency_key\x18\x05 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\b\x18\x80\x01R\x0eidempotencyKey\"\x81\x01\n" +
+	"\x1dRescheduleAppointmentResponse\x12D\n" +
+	"\vappointment\x18\x01 \x01(\v2\".trellis.scheduling.v1.AppointmentR\vappointment\x12\x1a\n" +
+	"\breplayed\x18\x02 \x01(\bR\breplayed\"\xc2\x01\n" +
+	"\x18CancelAppointmentRequest\x12/\n" +
+	"\x0eappointment_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\rappointmentId\x12Q\n" +
+	"\fcancelled_by\x18\x02 \x01(\x0e2\".trellis.scheduling.v1.CancelledByB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\vcancelledBy\x12\"\n" +
+	"\x06reason\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xf4\x03R\x06reason\"a\n" +
+	"\x19CancelAppointmentResponse\x12D\n" +
+	"\vappointment\x18\x01 \x01(\v2\".trellis.scheduling.v1.AppointmentR\vappointment2\x86\x0e\n" +
 	"\x11SchedulingService\x12i\n" +
 	"\fUpsertClinic\x12*.trellis.scheduling.v1.UpsertClinicRequest\x1a+.trellis.scheduling.v1.UpsertClinicResponse\"\x00\x12f\n" +
 	"\vListClinics\x12).trellis.scheduling.v1.ListClinicsRequest\x1a*.trellis.scheduling.v1.ListClinicsResponse\"\x00\x12c\n" +
@@ -1328,7 +1803,11 @@ const file_trellis_scheduling_v1_scheduling_proto_rawDesc = "" +
 	"ListTracks\x12(.trellis.scheduling.v1.ListTracksRequest\x1a).trellis.scheduling.v1.ListTracksResponse\"\x00\x12l\n" +
 	"\rGetEnrollment\x12+.trellis.scheduling.v1.GetEnrollmentRequest\x1a,.trellis.scheduling.v1.GetEnrollmentResponse\"\x00\x12i\n" +
 	"\fListWaitlist\x12*.trellis.scheduling.v1.ListWaitlistRequest\x1a+.trellis.scheduling.v1.ListWaitlistResponse\"\x00\x12f\n" +
-	"\vSwitchTrack\x12).trellis.scheduling.v1.SwitchTrackRequest\x1a*.trellis.scheduling.v1.SwitchTrackResponse\"\x00B\xf2\x01\n" +
+	"\vSwitchTrack\x12).trellis.scheduling.v1.SwitchTrackRequest\x1a*.trellis.scheduling.v1.SwitchTrackResponse\"\x00\x12~\n" +
+	"\x13ListPatientSchedule\x121.trellis.scheduling.v1.ListPatientScheduleRequest\x1a2.trellis.scheduling.v1.ListPatientScheduleResponse\"\x00\x12l\n" +
+	"\rListClinicDay\x12+.trellis.scheduling.v1.ListClinicDayRequest\x1a,.trellis.scheduling.v1.ListClinicDayResponse\"\x00\x12\x84\x01\n" +
+	"\x15RescheduleAppointment\x123.trellis.scheduling.v1.RescheduleAppointmentRequest\x1a4.trellis.scheduling.v1.RescheduleAppointmentResponse\"\x00\x12x\n" +
+	"\x11CancelAppointment\x12/.trellis.scheduling.v1.CancelAppointmentRequest\x1a0.trellis.scheduling.v1.CancelAppointmentResponse\"\x00B\xf2\x01\n" +
 	"\x19com.trellis.scheduling.v1B\x0fSchedulingProtoP\x01ZNgithub.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1;schedulingv1\xa2\x02\x03TSX\xaa\x02\x15Trellis.Scheduling.V1\xca\x02\x15Trellis\\Scheduling\\V1\xe2\x02!Trellis\\Scheduling\\V1\\GPBMetadata\xea\x02\x17Trellis::Scheduling::V1b\x06proto3"
 
 var (
@@ -1343,91 +1822,114 @@ func file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP() []byte {
 	return file_trellis_scheduling_v1_scheduling_proto_rawDescData
 }
 
-var file_trellis_scheduling_v1_scheduling_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_trellis_scheduling_v1_scheduling_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_trellis_scheduling_v1_scheduling_proto_goTypes = []any{
-	(*UpsertClinicRequest)(nil),     // 0: trellis.scheduling.v1.UpsertClinicRequest
-	(*UpsertClinicResponse)(nil),    // 1: trellis.scheduling.v1.UpsertClinicResponse
-	(*ListClinicsRequest)(nil),      // 2: trellis.scheduling.v1.ListClinicsRequest
-	(*ListClinicsResponse)(nil),     // 3: trellis.scheduling.v1.ListClinicsResponse
-	(*UpsertRoomRequest)(nil),       // 4: trellis.scheduling.v1.UpsertRoomRequest
-	(*UpsertRoomResponse)(nil),      // 5: trellis.scheduling.v1.UpsertRoomResponse
-	(*UpsertClinicianRequest)(nil),  // 6: trellis.scheduling.v1.UpsertClinicianRequest
-	(*UpsertClinicianResponse)(nil), // 7: trellis.scheduling.v1.UpsertClinicianResponse
-	(*ListCliniciansRequest)(nil),   // 8: trellis.scheduling.v1.ListCliniciansRequest
-	(*ListCliniciansResponse)(nil),  // 9: trellis.scheduling.v1.ListCliniciansResponse
-	(*UpsertProgramRequest)(nil),    // 10: trellis.scheduling.v1.UpsertProgramRequest
-	(*UpsertProgramResponse)(nil),   // 11: trellis.scheduling.v1.UpsertProgramResponse
-	(*ListProgramsRequest)(nil),     // 12: trellis.scheduling.v1.ListProgramsRequest
-	(*ListProgramsResponse)(nil),    // 13: trellis.scheduling.v1.ListProgramsResponse
-	(*UpsertTrackRequest)(nil),      // 14: trellis.scheduling.v1.UpsertTrackRequest
-	(*UpsertTrackResponse)(nil),     // 15: trellis.scheduling.v1.UpsertTrackResponse
-	(*ListTracksRequest)(nil),       // 16: trellis.scheduling.v1.ListTracksRequest
-	(*ListTracksResponse)(nil),      // 17: trellis.scheduling.v1.ListTracksResponse
-	(*GetEnrollmentRequest)(nil),    // 18: trellis.scheduling.v1.GetEnrollmentRequest
-	(*GetEnrollmentResponse)(nil),   // 19: trellis.scheduling.v1.GetEnrollmentResponse
-	(*ListWaitlistRequest)(nil),     // 20: trellis.scheduling.v1.ListWaitlistRequest
-	(*ListWaitlistResponse)(nil),    // 21: trellis.scheduling.v1.ListWaitlistResponse
-	(*SwitchTrackRequest)(nil),      // 22: trellis.scheduling.v1.SwitchTrackRequest
-	(*SwitchTrackResponse)(nil),     // 23: trellis.scheduling.v1.SwitchTrackResponse
-	(*Enrollment)(nil),              // 24: trellis.scheduling.v1.Enrollment
-	(*Clinic)(nil),                  // 25: trellis.scheduling.v1.Clinic
-	(*Room)(nil),                    // 26: trellis.scheduling.v1.Room
-	(*Clinician)(nil),               // 27: trellis.scheduling.v1.Clinician
-	(*Program)(nil),                 // 28: trellis.scheduling.v1.Program
-	(*Track)(nil),                   // 29: trellis.scheduling.v1.Track
-	(*TrackFill)(nil),               // 30: trellis.scheduling.v1.TrackFill
-	(*timestamppb.Timestamp)(nil),   // 31: google.protobuf.Timestamp
+	(*UpsertClinicRequest)(nil),           // 0: trellis.scheduling.v1.UpsertClinicRequest
+	(*UpsertClinicResponse)(nil),          // 1: trellis.scheduling.v1.UpsertClinicResponse
+	(*ListClinicsRequest)(nil),            // 2: trellis.scheduling.v1.ListClinicsRequest
+	(*ListClinicsResponse)(nil),           // 3: trellis.scheduling.v1.ListClinicsResponse
+	(*UpsertRoomRequest)(nil),             // 4: trellis.scheduling.v1.UpsertRoomRequest
+	(*UpsertRoomResponse)(nil),            // 5: trellis.scheduling.v1.UpsertRoomResponse
+	(*UpsertClinicianRequest)(nil),        // 6: trellis.scheduling.v1.UpsertClinicianRequest
+	(*UpsertClinicianResponse)(nil),       // 7: trellis.scheduling.v1.UpsertClinicianResponse
+	(*ListCliniciansRequest)(nil),         // 8: trellis.scheduling.v1.ListCliniciansRequest
+	(*ListCliniciansResponse)(nil),        // 9: trellis.scheduling.v1.ListCliniciansResponse
+	(*UpsertProgramRequest)(nil),          // 10: trellis.scheduling.v1.UpsertProgramRequest
+	(*UpsertProgramResponse)(nil),         // 11: trellis.scheduling.v1.UpsertProgramResponse
+	(*ListProgramsRequest)(nil),           // 12: trellis.scheduling.v1.ListProgramsRequest
+	(*ListProgramsResponse)(nil),          // 13: trellis.scheduling.v1.ListProgramsResponse
+	(*UpsertTrackRequest)(nil),            // 14: trellis.scheduling.v1.UpsertTrackRequest
+	(*UpsertTrackResponse)(nil),           // 15: trellis.scheduling.v1.UpsertTrackResponse
+	(*ListTracksRequest)(nil),             // 16: trellis.scheduling.v1.ListTracksRequest
+	(*ListTracksResponse)(nil),            // 17: trellis.scheduling.v1.ListTracksResponse
+	(*GetEnrollmentRequest)(nil),          // 18: trellis.scheduling.v1.GetEnrollmentRequest
+	(*GetEnrollmentResponse)(nil),         // 19: trellis.scheduling.v1.GetEnrollmentResponse
+	(*ListWaitlistRequest)(nil),           // 20: trellis.scheduling.v1.ListWaitlistRequest
+	(*ListWaitlistResponse)(nil),          // 21: trellis.scheduling.v1.ListWaitlistResponse
+	(*SwitchTrackRequest)(nil),            // 22: trellis.scheduling.v1.SwitchTrackRequest
+	(*SwitchTrackResponse)(nil),           // 23: trellis.scheduling.v1.SwitchTrackResponse
+	(*Enrollment)(nil),                    // 24: trellis.scheduling.v1.Enrollment
+	(*ListPatientScheduleRequest)(nil),    // 25: trellis.scheduling.v1.ListPatientScheduleRequest
+	(*ListPatientScheduleResponse)(nil),   // 26: trellis.scheduling.v1.ListPatientScheduleResponse
+	(*ListClinicDayRequest)(nil),          // 27: trellis.scheduling.v1.ListClinicDayRequest
+	(*ListClinicDayResponse)(nil),         // 28: trellis.scheduling.v1.ListClinicDayResponse
+	(*RescheduleAppointmentRequest)(nil),  // 29: trellis.scheduling.v1.RescheduleAppointmentRequest
+	(*RescheduleAppointmentResponse)(nil), // 30: trellis.scheduling.v1.RescheduleAppointmentResponse
+	(*CancelAppointmentRequest)(nil),      // 31: trellis.scheduling.v1.CancelAppointmentRequest
+	(*CancelAppointmentResponse)(nil),     // 32: trellis.scheduling.v1.CancelAppointmentResponse
+	(*Clinic)(nil),                        // 33: trellis.scheduling.v1.Clinic
+	(*Room)(nil),                          // 34: trellis.scheduling.v1.Room
+	(*Clinician)(nil),                     // 35: trellis.scheduling.v1.Clinician
+	(*Program)(nil),                       // 36: trellis.scheduling.v1.Program
+	(*Track)(nil),                         // 37: trellis.scheduling.v1.Track
+	(*TrackFill)(nil),                     // 38: trellis.scheduling.v1.TrackFill
+	(*timestamppb.Timestamp)(nil),         // 39: google.protobuf.Timestamp
+	(*Appointment)(nil),                   // 40: trellis.scheduling.v1.Appointment
+	(CancelledBy)(0),                      // 41: trellis.scheduling.v1.CancelledBy
 }
 var file_trellis_scheduling_v1_scheduling_proto_depIdxs = []int32{
-	25, // 0: trellis.scheduling.v1.UpsertClinicRequest.clinic:type_name -> trellis.scheduling.v1.Clinic
-	25, // 1: trellis.scheduling.v1.UpsertClinicResponse.clinic:type_name -> trellis.scheduling.v1.Clinic
-	25, // 2: trellis.scheduling.v1.ListClinicsResponse.clinics:type_name -> trellis.scheduling.v1.Clinic
-	26, // 3: trellis.scheduling.v1.UpsertRoomRequest.room:type_name -> trellis.scheduling.v1.Room
-	26, // 4: trellis.scheduling.v1.UpsertRoomResponse.room:type_name -> trellis.scheduling.v1.Room
-	27, // 5: trellis.scheduling.v1.UpsertClinicianRequest.clinician:type_name -> trellis.scheduling.v1.Clinician
-	27, // 6: trellis.scheduling.v1.UpsertClinicianResponse.clinician:type_name -> trellis.scheduling.v1.Clinician
-	27, // 7: trellis.scheduling.v1.ListCliniciansResponse.clinicians:type_name -> trellis.scheduling.v1.Clinician
-	28, // 8: trellis.scheduling.v1.UpsertProgramRequest.program:type_name -> trellis.scheduling.v1.Program
-	28, // 9: trellis.scheduling.v1.UpsertProgramResponse.program:type_name -> trellis.scheduling.v1.Program
-	28, // 10: trellis.scheduling.v1.ListProgramsResponse.programs:type_name -> trellis.scheduling.v1.Program
-	29, // 11: trellis.scheduling.v1.UpsertTrackRequest.track:type_name -> trellis.scheduling.v1.Track
-	29, // 12: trellis.scheduling.v1.UpsertTrackResponse.track:type_name -> trellis.scheduling.v1.Track
-	30, // 13: trellis.scheduling.v1.ListTracksResponse.tracks:type_name -> trellis.scheduling.v1.TrackFill
+	33, // 0: trellis.scheduling.v1.UpsertClinicRequest.clinic:type_name -> trellis.scheduling.v1.Clinic
+	33, // 1: trellis.scheduling.v1.UpsertClinicResponse.clinic:type_name -> trellis.scheduling.v1.Clinic
+	33, // 2: trellis.scheduling.v1.ListClinicsResponse.clinics:type_name -> trellis.scheduling.v1.Clinic
+	34, // 3: trellis.scheduling.v1.UpsertRoomRequest.room:type_name -> trellis.scheduling.v1.Room
+	34, // 4: trellis.scheduling.v1.UpsertRoomResponse.room:type_name -> trellis.scheduling.v1.Room
+	35, // 5: trellis.scheduling.v1.UpsertClinicianRequest.clinician:type_name -> trellis.scheduling.v1.Clinician
+	35, // 6: trellis.scheduling.v1.UpsertClinicianResponse.clinician:type_name -> trellis.scheduling.v1.Clinician
+	35, // 7: trellis.scheduling.v1.ListCliniciansResponse.clinicians:type_name -> trellis.scheduling.v1.Clinician
+	36, // 8: trellis.scheduling.v1.UpsertProgramRequest.program:type_name -> trellis.scheduling.v1.Program
+	36, // 9: trellis.scheduling.v1.UpsertProgramResponse.program:type_name -> trellis.scheduling.v1.Program
+	36, // 10: trellis.scheduling.v1.ListProgramsResponse.programs:type_name -> trellis.scheduling.v1.Program
+	37, // 11: trellis.scheduling.v1.UpsertTrackRequest.track:type_name -> trellis.scheduling.v1.Track
+	37, // 12: trellis.scheduling.v1.UpsertTrackResponse.track:type_name -> trellis.scheduling.v1.Track
+	38, // 13: trellis.scheduling.v1.ListTracksResponse.tracks:type_name -> trellis.scheduling.v1.TrackFill
 	24, // 14: trellis.scheduling.v1.GetEnrollmentResponse.enrollment:type_name -> trellis.scheduling.v1.Enrollment
 	24, // 15: trellis.scheduling.v1.ListWaitlistResponse.enrollments:type_name -> trellis.scheduling.v1.Enrollment
 	24, // 16: trellis.scheduling.v1.SwitchTrackResponse.enrollment:type_name -> trellis.scheduling.v1.Enrollment
-	31, // 17: trellis.scheduling.v1.Enrollment.waitlisted_at:type_name -> google.protobuf.Timestamp
-	31, // 18: trellis.scheduling.v1.Enrollment.enrolled_at:type_name -> google.protobuf.Timestamp
-	31, // 19: trellis.scheduling.v1.Enrollment.ended_at:type_name -> google.protobuf.Timestamp
-	0,  // 20: trellis.scheduling.v1.SchedulingService.UpsertClinic:input_type -> trellis.scheduling.v1.UpsertClinicRequest
-	2,  // 21: trellis.scheduling.v1.SchedulingService.ListClinics:input_type -> trellis.scheduling.v1.ListClinicsRequest
-	4,  // 22: trellis.scheduling.v1.SchedulingService.UpsertRoom:input_type -> trellis.scheduling.v1.UpsertRoomRequest
-	6,  // 23: trellis.scheduling.v1.SchedulingService.UpsertClinician:input_type -> trellis.scheduling.v1.UpsertClinicianRequest
-	8,  // 24: trellis.scheduling.v1.SchedulingService.ListClinicians:input_type -> trellis.scheduling.v1.ListCliniciansRequest
-	10, // 25: trellis.scheduling.v1.SchedulingService.UpsertProgram:input_type -> trellis.scheduling.v1.UpsertProgramRequest
-	12, // 26: trellis.scheduling.v1.SchedulingService.ListPrograms:input_type -> trellis.scheduling.v1.ListProgramsRequest
-	14, // 27: trellis.scheduling.v1.SchedulingService.UpsertTrack:input_type -> trellis.scheduling.v1.UpsertTrackRequest
-	16, // 28: trellis.scheduling.v1.SchedulingService.ListTracks:input_type -> trellis.scheduling.v1.ListTracksRequest
-	18, // 29: trellis.scheduling.v1.SchedulingService.GetEnrollment:input_type -> trellis.scheduling.v1.GetEnrollmentRequest
-	20, // 30: trellis.scheduling.v1.SchedulingService.ListWaitlist:input_type -> trellis.scheduling.v1.ListWaitlistRequest
-	22, // 31: trellis.scheduling.v1.SchedulingService.SwitchTrack:input_type -> trellis.scheduling.v1.SwitchTrackRequest
-	1,  // 32: trellis.scheduling.v1.SchedulingService.UpsertClinic:output_type -> trellis.scheduling.v1.UpsertClinicResponse
-	3,  // 33: trellis.scheduling.v1.SchedulingService.ListClinics:output_type -> trellis.scheduling.v1.ListClinicsResponse
-	5,  // 34: trellis.scheduling.v1.SchedulingService.UpsertRoom:output_type -> trellis.scheduling.v1.UpsertRoomResponse
-	7,  // 35: trellis.scheduling.v1.SchedulingService.UpsertClinician:output_type -> trellis.scheduling.v1.UpsertClinicianResponse
-	9,  // 36: trellis.scheduling.v1.SchedulingService.ListClinicians:output_type -> trellis.scheduling.v1.ListCliniciansResponse
-	11, // 37: trellis.scheduling.v1.SchedulingService.UpsertProgram:output_type -> trellis.scheduling.v1.UpsertProgramResponse
-	13, // 38: trellis.scheduling.v1.SchedulingService.ListPrograms:output_type -> trellis.scheduling.v1.ListProgramsResponse
-	15, // 39: trellis.scheduling.v1.SchedulingService.UpsertTrack:output_type -> trellis.scheduling.v1.UpsertTrackResponse
-	17, // 40: trellis.scheduling.v1.SchedulingService.ListTracks:output_type -> trellis.scheduling.v1.ListTracksResponse
-	19, // 41: trellis.scheduling.v1.SchedulingService.GetEnrollment:output_type -> trellis.scheduling.v1.GetEnrollmentResponse
-	21, // 42: trellis.scheduling.v1.SchedulingService.ListWaitlist:output_type -> trellis.scheduling.v1.ListWaitlistResponse
-	23, // 43: trellis.scheduling.v1.SchedulingService.SwitchTrack:output_type -> trellis.scheduling.v1.SwitchTrackResponse
-	32, // [32:44] is the sub-list for method output_type
-	20, // [20:32] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	39, // 17: trellis.scheduling.v1.Enrollment.waitlisted_at:type_name -> google.protobuf.Timestamp
+	39, // 18: trellis.scheduling.v1.Enrollment.enrolled_at:type_name -> google.protobuf.Timestamp
+	39, // 19: trellis.scheduling.v1.Enrollment.ended_at:type_name -> google.protobuf.Timestamp
+	40, // 20: trellis.scheduling.v1.ListPatientScheduleResponse.appointments:type_name -> trellis.scheduling.v1.Appointment
+	40, // 21: trellis.scheduling.v1.ListClinicDayResponse.appointments:type_name -> trellis.scheduling.v1.Appointment
+	40, // 22: trellis.scheduling.v1.RescheduleAppointmentResponse.appointment:type_name -> trellis.scheduling.v1.Appointment
+	41, // 23: trellis.scheduling.v1.CancelAppointmentRequest.cancelled_by:type_name -> trellis.scheduling.v1.CancelledBy
+	40, // 24: trellis.scheduling.v1.CancelAppointmentResponse.appointment:type_name -> trellis.scheduling.v1.Appointment
+	0,  // 25: trellis.scheduling.v1.SchedulingService.UpsertClinic:input_type -> trellis.scheduling.v1.UpsertClinicRequest
+	2,  // 26: trellis.scheduling.v1.SchedulingService.ListClinics:input_type -> trellis.scheduling.v1.ListClinicsRequest
+	4,  // 27: trellis.scheduling.v1.SchedulingService.UpsertRoom:input_type -> trellis.scheduling.v1.UpsertRoomRequest
+	6,  // 28: trellis.scheduling.v1.SchedulingService.UpsertClinician:input_type -> trellis.scheduling.v1.UpsertClinicianRequest
+	8,  // 29: trellis.scheduling.v1.SchedulingService.ListClinicians:input_type -> trellis.scheduling.v1.ListCliniciansRequest
+	10, // 30: trellis.scheduling.v1.SchedulingService.UpsertProgram:input_type -> trellis.scheduling.v1.UpsertProgramRequest
+	12, // 31: trellis.scheduling.v1.SchedulingService.ListPrograms:input_type -> trellis.scheduling.v1.ListProgramsRequest
+	14, // 32: trellis.scheduling.v1.SchedulingService.UpsertTrack:input_type -> trellis.scheduling.v1.UpsertTrackRequest
+	16, // 33: trellis.scheduling.v1.SchedulingService.ListTracks:input_type -> trellis.scheduling.v1.ListTracksRequest
+	18, // 34: trellis.scheduling.v1.SchedulingService.GetEnrollment:input_type -> trellis.scheduling.v1.GetEnrollmentRequest
+	20, // 35: trellis.scheduling.v1.SchedulingService.ListWaitlist:input_type -> trellis.scheduling.v1.ListWaitlistRequest
+	22, // 36: trellis.scheduling.v1.SchedulingService.SwitchTrack:input_type -> trellis.scheduling.v1.SwitchTrackRequest
+	25, // 37: trellis.scheduling.v1.SchedulingService.ListPatientSchedule:input_type -> trellis.scheduling.v1.ListPatientScheduleRequest
+	27, // 38: trellis.scheduling.v1.SchedulingService.ListClinicDay:input_type -> trellis.scheduling.v1.ListClinicDayRequest
+	29, // 39: trellis.scheduling.v1.SchedulingService.RescheduleAppointment:input_type -> trellis.scheduling.v1.RescheduleAppointmentRequest
+	31, // 40: trellis.scheduling.v1.SchedulingService.CancelAppointment:input_type -> trellis.scheduling.v1.CancelAppointmentRequest
+	1,  // 41: trellis.scheduling.v1.SchedulingService.UpsertClinic:output_type -> trellis.scheduling.v1.UpsertClinicResponse
+	3,  // 42: trellis.scheduling.v1.SchedulingService.ListClinics:output_type -> trellis.scheduling.v1.ListClinicsResponse
+	5,  // 43: trellis.scheduling.v1.SchedulingService.UpsertRoom:output_type -> trellis.scheduling.v1.UpsertRoomResponse
+	7,  // 44: trellis.scheduling.v1.SchedulingService.UpsertClinician:output_type -> trellis.scheduling.v1.UpsertClinicianResponse
+	9,  // 45: trellis.scheduling.v1.SchedulingService.ListClinicians:output_type -> trellis.scheduling.v1.ListCliniciansResponse
+	11, // 46: trellis.scheduling.v1.SchedulingService.UpsertProgram:output_type -> trellis.scheduling.v1.UpsertProgramResponse
+	13, // 47: trellis.scheduling.v1.SchedulingService.ListPrograms:output_type -> trellis.scheduling.v1.ListProgramsResponse
+	15, // 48: trellis.scheduling.v1.SchedulingService.UpsertTrack:output_type -> trellis.scheduling.v1.UpsertTrackResponse
+	17, // 49: trellis.scheduling.v1.SchedulingService.ListTracks:output_type -> trellis.scheduling.v1.ListTracksResponse
+	19, // 50: trellis.scheduling.v1.SchedulingService.GetEnrollment:output_type -> trellis.scheduling.v1.GetEnrollmentResponse
+	21, // 51: trellis.scheduling.v1.SchedulingService.ListWaitlist:output_type -> trellis.scheduling.v1.ListWaitlistResponse
+	23, // 52: trellis.scheduling.v1.SchedulingService.SwitchTrack:output_type -> trellis.scheduling.v1.SwitchTrackResponse
+	26, // 53: trellis.scheduling.v1.SchedulingService.ListPatientSchedule:output_type -> trellis.scheduling.v1.ListPatientScheduleResponse
+	28, // 54: trellis.scheduling.v1.SchedulingService.ListClinicDay:output_type -> trellis.scheduling.v1.ListClinicDayResponse
+	30, // 55: trellis.scheduling.v1.SchedulingService.RescheduleAppointment:output_type -> trellis.scheduling.v1.RescheduleAppointmentResponse
+	32, // 56: trellis.scheduling.v1.SchedulingService.CancelAppointment:output_type -> trellis.scheduling.v1.CancelAppointmentResponse
+	41, // [41:57] is the sub-list for method output_type
+	25, // [25:41] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_trellis_scheduling_v1_scheduling_proto_init() }
@@ -1442,7 +1944,7 @@ func file_trellis_scheduling_v1_scheduling_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_scheduling_v1_scheduling_proto_rawDesc), len(file_trellis_scheduling_v1_scheduling_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -9,6 +9,7 @@ package schedulingv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -231,6 +232,160 @@ func (x EnrollmentStatus) Number() protoreflect.EnumNumber {
 // Deprecated: Use EnrollmentStatus.Descriptor instead.
 func (EnrollmentStatus) EnumDescriptor() ([]byte, []int) {
 	return file_trellis_scheduling_v1_types_proto_rawDescGZIP(), []int{3}
+}
+
+// The kind of a session (what billing turns into a service code).
+type ServiceType int32
+
+const (
+	ServiceType_SERVICE_TYPE_UNSPECIFIED           ServiceType = 0
+	ServiceType_SERVICE_TYPE_GROUP                 ServiceType = 1
+	ServiceType_SERVICE_TYPE_INDIVIDUAL            ServiceType = 2
+	ServiceType_SERVICE_TYPE_FAMILY                ServiceType = 3
+	ServiceType_SERVICE_TYPE_MEDICATION_MANAGEMENT ServiceType = 4
+)
+
+// Enum value maps for ServiceType.
+var (
+	ServiceType_name = map[int32]string{
+		0: "SERVICE_TYPE_UNSPECIFIED",
+		1: "SERVICE_TYPE_GROUP",
+		2: "SERVICE_TYPE_INDIVIDUAL",
+		3: "SERVICE_TYPE_FAMILY",
+		4: "SERVICE_TYPE_MEDICATION_MANAGEMENT",
+	}
+	ServiceType_value = map[string]int32{
+		"SERVICE_TYPE_UNSPECIFIED":           0,
+		"SERVICE_TYPE_GROUP":                 1,
+		"SERVICE_TYPE_INDIVIDUAL":            2,
+		"SERVICE_TYPE_FAMILY":                3,
+		"SERVICE_TYPE_MEDICATION_MANAGEMENT": 4,
+	}
+)
+
+func (x ServiceType) Enum() *ServiceType {
+	p := new(ServiceType)
+	*p = x
+	return p
+}
+
+func (x ServiceType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ServiceType) Descriptor() protoreflect.EnumDescriptor {
+	return file_trellis_scheduling_v1_types_proto_enumTypes[4].Descriptor()
+}
+
+func (ServiceType) Type() protoreflect.EnumType {
+	return &file_trellis_scheduling_v1_types_proto_enumTypes[4]
+}
+
+func (x ServiceType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ServiceType.Descriptor instead.
+func (ServiceType) EnumDescriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_types_proto_rawDescGZIP(), []int{4}
+}
+
+type AppointmentStatus int32
+
+const (
+	AppointmentStatus_APPOINTMENT_STATUS_UNSPECIFIED AppointmentStatus = 0
+	AppointmentStatus_APPOINTMENT_STATUS_SCHEDULED   AppointmentStatus = 1
+	AppointmentStatus_APPOINTMENT_STATUS_CANCELLED   AppointmentStatus = 2
+)
+
+// Enum value maps for AppointmentStatus.
+var (
+	AppointmentStatus_name = map[int32]string{
+		0: "APPOINTMENT_STATUS_UNSPECIFIED",
+		1: "APPOINTMENT_STATUS_SCHEDULED",
+		2: "APPOINTMENT_STATUS_CANCELLED",
+	}
+	AppointmentStatus_value = map[string]int32{
+		"APPOINTMENT_STATUS_UNSPECIFIED": 0,
+		"APPOINTMENT_STATUS_SCHEDULED":   1,
+		"APPOINTMENT_STATUS_CANCELLED":   2,
+	}
+)
+
+func (x AppointmentStatus) Enum() *AppointmentStatus {
+	p := new(AppointmentStatus)
+	*p = x
+	return p
+}
+
+func (x AppointmentStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AppointmentStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_trellis_scheduling_v1_types_proto_enumTypes[5].Descriptor()
+}
+
+func (AppointmentStatus) Type() protoreflect.EnumType {
+	return &file_trellis_scheduling_v1_types_proto_enumTypes[5]
+}
+
+func (x AppointmentStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AppointmentStatus.Descriptor instead.
+func (AppointmentStatus) EnumDescriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_types_proto_rawDescGZIP(), []int{5}
+}
+
+type CancelledBy int32
+
+const (
+	CancelledBy_CANCELLED_BY_UNSPECIFIED CancelledBy = 0
+	CancelledBy_CANCELLED_BY_PATIENT     CancelledBy = 1
+	CancelledBy_CANCELLED_BY_CLINIC      CancelledBy = 2
+)
+
+// Enum value maps for CancelledBy.
+var (
+	CancelledBy_name = map[int32]string{
+		0: "CANCELLED_BY_UNSPECIFIED",
+		1: "CANCELLED_BY_PATIENT",
+		2: "CANCELLED_BY_CLINIC",
+	}
+	CancelledBy_value = map[string]int32{
+		"CANCELLED_BY_UNSPECIFIED": 0,
+		"CANCELLED_BY_PATIENT":     1,
+		"CANCELLED_BY_CLINIC":      2,
+	}
+)
+
+func (x CancelledBy) Enum() *CancelledBy {
+	p := new(CancelledBy)
+	*p = x
+	return p
+}
+
+func (x CancelledBy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CancelledBy) Descriptor() protoreflect.EnumDescriptor {
+	return file_trellis_scheduling_v1_types_proto_enumTypes[6].Descriptor()
+}
+
+func (CancelledBy) Type() protoreflect.EnumType {
+	return &file_trellis_scheduling_v1_types_proto_enumTypes[6]
+}
+
+func (x CancelledBy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CancelledBy.Descriptor instead.
+func (CancelledBy) EnumDescriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_types_proto_rawDescGZIP(), []int{6}
 }
 
 // A clinic as scheduling configures it: its time zone sets every session's local time.
@@ -886,11 +1041,189 @@ func (x *TrackFill) GetWaitlisted() int32 {
 	return 0
 }
 
+// A patient's appointment: their place in a group session, or an individual, family or
+// medication-management visit. Local date and times are the clinic's wall clock; starts_at and
+// ends_at are the same instants in UTC (they move with daylight-saving time, the local times do not).
+type Appointment struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AppointmentId string                 `protobuf:"bytes,1,opt,name=appointment_id,json=appointmentId,proto3" json:"appointment_id,omitempty"`
+	PatientId     string                 `protobuf:"bytes,2,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	ClinicId      string                 `protobuf:"bytes,3,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	EnrollmentId  string                 `protobuf:"bytes,4,opt,name=enrollment_id,json=enrollmentId,proto3" json:"enrollment_id,omitempty"`
+	ServiceType   ServiceType            `protobuf:"varint,5,opt,name=service_type,json=serviceType,proto3,enum=trellis.scheduling.v1.ServiceType" json:"service_type,omitempty"`
+	// The group session this place belongs to (group appointments only).
+	SessionId   string `protobuf:"bytes,6,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	TrackId     string `protobuf:"bytes,7,opt,name=track_id,json=trackId,proto3" json:"track_id,omitempty"`
+	ClinicianId string `protobuf:"bytes,8,opt,name=clinician_id,json=clinicianId,proto3" json:"clinician_id,omitempty"`
+	RoomId      string `protobuf:"bytes,9,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// "YYYY-MM-DD" and "HH:MM", clinic-local.
+	LocalDate   string                 `protobuf:"bytes,10,opt,name=local_date,json=localDate,proto3" json:"local_date,omitempty"`
+	StartTime   string                 `protobuf:"bytes,11,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	EndTime     string                 `protobuf:"bytes,12,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	StartsAt    *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=starts_at,json=startsAt,proto3" json:"starts_at,omitempty"`
+	EndsAt      *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=ends_at,json=endsAt,proto3" json:"ends_at,omitempty"`
+	Status      AppointmentStatus      `protobuf:"varint,15,opt,name=status,proto3,enum=trellis.scheduling.v1.AppointmentStatus" json:"status,omitempty"`
+	CancelledBy CancelledBy            `protobuf:"varint,16,opt,name=cancelled_by,json=cancelledBy,proto3,enum=trellis.scheduling.v1.CancelledBy" json:"cancelled_by,omitempty"`
+	// Set once rescheduled: how many times.
+	RescheduleCount int32 `protobuf:"varint,17,opt,name=reschedule_count,json=rescheduleCount,proto3" json:"reschedule_count,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Appointment) Reset() {
+	*x = Appointment{}
+	mi := &file_trellis_scheduling_v1_types_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Appointment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Appointment) ProtoMessage() {}
+
+func (x *Appointment) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_types_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Appointment.ProtoReflect.Descriptor instead.
+func (*Appointment) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_types_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Appointment) GetAppointmentId() string {
+	if x != nil {
+		return x.AppointmentId
+	}
+	return ""
+}
+
+func (x *Appointment) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *Appointment) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *Appointment) GetEnrollmentId() string {
+	if x != nil {
+		return x.EnrollmentId
+	}
+	return ""
+}
+
+func (x *Appointment) GetServiceType() ServiceType {
+	if x != nil {
+		return x.ServiceType
+	}
+	return ServiceType_SERVICE_TYPE_UNSPECIFIED
+}
+
+func (x *Appointment) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *Appointment) GetTrackId() string {
+	if x != nil {
+		return x.TrackId
+	}
+	return ""
+}
+
+func (x *Appointment) GetClinicianId() string {
+	if x != nil {
+		return x.ClinicianId
+	}
+	return ""
+}
+
+func (x *Appointment) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *Appointment) GetLocalDate() string {
+	if x != nil {
+		return x.LocalDate
+	}
+	return ""
+}
+
+func (x *Appointment) GetStartTime() string {
+	if x != nil {
+		return x.StartTime
+	}
+	return ""
+}
+
+func (x *Appointment) GetEndTime() string {
+	if x != nil {
+		return x.EndTime
+	}
+	return ""
+}
+
+func (x *Appointment) GetStartsAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartsAt
+	}
+	return nil
+}
+
+func (x *Appointment) GetEndsAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndsAt
+	}
+	return nil
+}
+
+func (x *Appointment) GetStatus() AppointmentStatus {
+	if x != nil {
+		return x.Status
+	}
+	return AppointmentStatus_APPOINTMENT_STATUS_UNSPECIFIED
+}
+
+func (x *Appointment) GetCancelledBy() CancelledBy {
+	if x != nil {
+		return x.CancelledBy
+	}
+	return CancelledBy_CANCELLED_BY_UNSPECIFIED
+}
+
+func (x *Appointment) GetRescheduleCount() int32 {
+	if x != nil {
+		return x.RescheduleCount
+	}
+	return 0
+}
+
 var File_trellis_scheduling_v1_types_proto protoreflect.FileDescriptor
 
 const file_trellis_scheduling_v1_types_proto_rawDesc = "" +
 	"\n" +
-	"!trellis/scheduling/v1/types.proto\x12\x15trellis.scheduling.v1\"\xb8\x01\n" +
+	"!trellis/scheduling/v1/types.proto\x12\x15trellis.scheduling.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb8\x01\n" +
 	"\x06Clinic\x12\x1b\n" +
 	"\tclinic_id\x18\x01 \x01(\tR\bclinicId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
@@ -951,7 +1284,30 @@ const file_trellis_scheduling_v1_types_proto_rawDesc = "" +
 	"\benrolled\x18\x02 \x01(\x05R\benrolled\x12\x1e\n" +
 	"\n" +
 	"waitlisted\x18\x03 \x01(\x05R\n" +
-	"waitlisted*\xab\x01\n" +
+	"waitlisted\"\xcd\x05\n" +
+	"\vAppointment\x12%\n" +
+	"\x0eappointment_id\x18\x01 \x01(\tR\rappointmentId\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x02 \x01(\tR\tpatientId\x12\x1b\n" +
+	"\tclinic_id\x18\x03 \x01(\tR\bclinicId\x12#\n" +
+	"\renrollment_id\x18\x04 \x01(\tR\fenrollmentId\x12E\n" +
+	"\fservice_type\x18\x05 \x01(\x0e2\".trellis.scheduling.v1.ServiceTypeR\vserviceType\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x06 \x01(\tR\tsessionId\x12\x19\n" +
+	"\btrack_id\x18\a \x01(\tR\atrackId\x12!\n" +
+	"\fclinician_id\x18\b \x01(\tR\vclinicianId\x12\x17\n" +
+	"\aroom_id\x18\t \x01(\tR\x06roomId\x12\x1d\n" +
+	"\n" +
+	"local_date\x18\n" +
+	" \x01(\tR\tlocalDate\x12\x1d\n" +
+	"\n" +
+	"start_time\x18\v \x01(\tR\tstartTime\x12\x19\n" +
+	"\bend_time\x18\f \x01(\tR\aendTime\x127\n" +
+	"\tstarts_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\bstartsAt\x123\n" +
+	"\aends_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\x06endsAt\x12@\n" +
+	"\x06status\x18\x0f \x01(\x0e2(.trellis.scheduling.v1.AppointmentStatusR\x06status\x12E\n" +
+	"\fcancelled_by\x18\x10 \x01(\x0e2\".trellis.scheduling.v1.CancelledByR\vcancelledBy\x12)\n" +
+	"\x10reschedule_count\x18\x11 \x01(\x05R\x0frescheduleCount*\xab\x01\n" +
 	"\rClinicianRole\x12\x1e\n" +
 	"\x1aCLINICIAN_ROLE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18CLINICIAN_ROLE_COUNSELOR\x10\x01\x12\x1c\n" +
@@ -972,7 +1328,21 @@ const file_trellis_scheduling_v1_types_proto_rawDesc = "" +
 	"\x18ENROLLMENT_STATUS_ACTIVE\x10\x01\x12 \n" +
 	"\x1cENROLLMENT_STATUS_WAITLISTED\x10\x02\x12\x1e\n" +
 	"\x1aENROLLMENT_STATUS_SWITCHED\x10\x03\x12\x1b\n" +
-	"\x17ENROLLMENT_STATUS_ENDED\x10\x04B\xed\x01\n" +
+	"\x17ENROLLMENT_STATUS_ENDED\x10\x04*\xa1\x01\n" +
+	"\vServiceType\x12\x1c\n" +
+	"\x18SERVICE_TYPE_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12SERVICE_TYPE_GROUP\x10\x01\x12\x1b\n" +
+	"\x17SERVICE_TYPE_INDIVIDUAL\x10\x02\x12\x17\n" +
+	"\x13SERVICE_TYPE_FAMILY\x10\x03\x12&\n" +
+	"\"SERVICE_TYPE_MEDICATION_MANAGEMENT\x10\x04*{\n" +
+	"\x11AppointmentStatus\x12\"\n" +
+	"\x1eAPPOINTMENT_STATUS_UNSPECIFIED\x10\x00\x12 \n" +
+	"\x1cAPPOINTMENT_STATUS_SCHEDULED\x10\x01\x12 \n" +
+	"\x1cAPPOINTMENT_STATUS_CANCELLED\x10\x02*^\n" +
+	"\vCancelledBy\x12\x1c\n" +
+	"\x18CANCELLED_BY_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14CANCELLED_BY_PATIENT\x10\x01\x12\x17\n" +
+	"\x13CANCELLED_BY_CLINIC\x10\x02B\xed\x01\n" +
 	"\x19com.trellis.scheduling.v1B\n" +
 	"TypesProtoP\x01ZNgithub.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1;schedulingv1\xa2\x02\x03TSX\xaa\x02\x15Trellis.Scheduling.V1\xca\x02\x15Trellis\\Scheduling\\V1\xe2\x02!Trellis\\Scheduling\\V1\\GPBMetadata\xea\x02\x17Trellis::Scheduling::V1b\x06proto3"
 
@@ -988,34 +1358,44 @@ func file_trellis_scheduling_v1_types_proto_rawDescGZIP() []byte {
 	return file_trellis_scheduling_v1_types_proto_rawDescData
 }
 
-var file_trellis_scheduling_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_trellis_scheduling_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_trellis_scheduling_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_trellis_scheduling_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_trellis_scheduling_v1_types_proto_goTypes = []any{
-	(ClinicianRole)(0),    // 0: trellis.scheduling.v1.ClinicianRole
-	(Population)(0),       // 1: trellis.scheduling.v1.Population
-	(TimeOfDay)(0),        // 2: trellis.scheduling.v1.TimeOfDay
-	(EnrollmentStatus)(0), // 3: trellis.scheduling.v1.EnrollmentStatus
-	(*Clinic)(nil),        // 4: trellis.scheduling.v1.Clinic
-	(*Address)(nil),       // 5: trellis.scheduling.v1.Address
-	(*Room)(nil),          // 6: trellis.scheduling.v1.Room
-	(*WeeklyWindow)(nil),  // 7: trellis.scheduling.v1.WeeklyWindow
-	(*Clinician)(nil),     // 8: trellis.scheduling.v1.Clinician
-	(*Program)(nil),       // 9: trellis.scheduling.v1.Program
-	(*Track)(nil),         // 10: trellis.scheduling.v1.Track
-	(*TrackFill)(nil),     // 11: trellis.scheduling.v1.TrackFill
+	(ClinicianRole)(0),            // 0: trellis.scheduling.v1.ClinicianRole
+	(Population)(0),               // 1: trellis.scheduling.v1.Population
+	(TimeOfDay)(0),                // 2: trellis.scheduling.v1.TimeOfDay
+	(EnrollmentStatus)(0),         // 3: trellis.scheduling.v1.EnrollmentStatus
+	(ServiceType)(0),              // 4: trellis.scheduling.v1.ServiceType
+	(AppointmentStatus)(0),        // 5: trellis.scheduling.v1.AppointmentStatus
+	(CancelledBy)(0),              // 6: trellis.scheduling.v1.CancelledBy
+	(*Clinic)(nil),                // 7: trellis.scheduling.v1.Clinic
+	(*Address)(nil),               // 8: trellis.scheduling.v1.Address
+	(*Room)(nil),                  // 9: trellis.scheduling.v1.Room
+	(*WeeklyWindow)(nil),          // 10: trellis.scheduling.v1.WeeklyWindow
+	(*Clinician)(nil),             // 11: trellis.scheduling.v1.Clinician
+	(*Program)(nil),               // 12: trellis.scheduling.v1.Program
+	(*Track)(nil),                 // 13: trellis.scheduling.v1.Track
+	(*TrackFill)(nil),             // 14: trellis.scheduling.v1.TrackFill
+	(*Appointment)(nil),           // 15: trellis.scheduling.v1.Appointment
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
 }
 var file_trellis_scheduling_v1_types_proto_depIdxs = []int32{
-	5,  // 0: trellis.scheduling.v1.Clinic.address:type_name -> trellis.scheduling.v1.Address
+	8,  // 0: trellis.scheduling.v1.Clinic.address:type_name -> trellis.scheduling.v1.Address
 	0,  // 1: trellis.scheduling.v1.Clinician.role:type_name -> trellis.scheduling.v1.ClinicianRole
-	7,  // 2: trellis.scheduling.v1.Clinician.availability:type_name -> trellis.scheduling.v1.WeeklyWindow
+	10, // 2: trellis.scheduling.v1.Clinician.availability:type_name -> trellis.scheduling.v1.WeeklyWindow
 	1,  // 3: trellis.scheduling.v1.Program.population:type_name -> trellis.scheduling.v1.Population
 	2,  // 4: trellis.scheduling.v1.Track.time_of_day:type_name -> trellis.scheduling.v1.TimeOfDay
-	10, // 5: trellis.scheduling.v1.TrackFill.track:type_name -> trellis.scheduling.v1.Track
-	6,  // [6:6] is the sub-list for method output_type
-	6,  // [6:6] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	13, // 5: trellis.scheduling.v1.TrackFill.track:type_name -> trellis.scheduling.v1.Track
+	4,  // 6: trellis.scheduling.v1.Appointment.service_type:type_name -> trellis.scheduling.v1.ServiceType
+	16, // 7: trellis.scheduling.v1.Appointment.starts_at:type_name -> google.protobuf.Timestamp
+	16, // 8: trellis.scheduling.v1.Appointment.ends_at:type_name -> google.protobuf.Timestamp
+	5,  // 9: trellis.scheduling.v1.Appointment.status:type_name -> trellis.scheduling.v1.AppointmentStatus
+	6,  // 10: trellis.scheduling.v1.Appointment.cancelled_by:type_name -> trellis.scheduling.v1.CancelledBy
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_trellis_scheduling_v1_types_proto_init() }
@@ -1030,8 +1410,8 @@ func file_trellis_scheduling_v1_types_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_scheduling_v1_types_proto_rawDesc), len(file_trellis_scheduling_v1_types_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   8,
+			NumEnums:      7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -31,18 +31,22 @@ const (
 // Policy: the roles allowed to call each procedure (anything missing is refused). Clinic
 // access is checked in each handler against the record it touches.
 var Policy = rpc.Policy{
-	schedulingv1connect.SchedulingServiceUpsertClinicProcedure:    {RoleOperator, RoleAdmin},
-	schedulingv1connect.SchedulingServiceListClinicsProcedure:     {RoleScheduler, RoleClinician, RoleOperator, RoleIntakeCoordinator, RoleAdmin},
-	schedulingv1connect.SchedulingServiceUpsertRoomProcedure:      {RoleOperator, RoleScheduler, RoleAdmin},
-	schedulingv1connect.SchedulingServiceUpsertClinicianProcedure: {RoleOperator, RoleScheduler, RoleAdmin},
-	schedulingv1connect.SchedulingServiceListCliniciansProcedure:  {RoleScheduler, RoleClinician, RoleOperator, RoleAdmin},
-	schedulingv1connect.SchedulingServiceUpsertProgramProcedure:   {RoleOperator, RoleAdmin},
-	schedulingv1connect.SchedulingServiceListProgramsProcedure:    {RoleScheduler, RoleClinician, RoleOperator, RoleIntakeCoordinator, RoleAdmin},
-	schedulingv1connect.SchedulingServiceUpsertTrackProcedure:     {RoleOperator, RoleScheduler, RoleAdmin},
-	schedulingv1connect.SchedulingServiceListTracksProcedure:      {RoleScheduler, RoleClinician, RoleOperator, RoleIntakeCoordinator, RoleAdmin},
-	schedulingv1connect.SchedulingServiceGetEnrollmentProcedure:   {RoleScheduler, RoleClinician, RoleIntakeCoordinator, RoleAdmin},
-	schedulingv1connect.SchedulingServiceListWaitlistProcedure:    {RoleScheduler, RoleClinician, RoleOperator, RoleIntakeCoordinator, RoleAdmin},
-	schedulingv1connect.SchedulingServiceSwitchTrackProcedure:     {RoleScheduler, RoleAdmin},
+	schedulingv1connect.SchedulingServiceUpsertClinicProcedure:          {RoleOperator, RoleAdmin},
+	schedulingv1connect.SchedulingServiceListClinicsProcedure:           {RoleScheduler, RoleClinician, RoleOperator, RoleIntakeCoordinator, RoleAdmin},
+	schedulingv1connect.SchedulingServiceUpsertRoomProcedure:            {RoleOperator, RoleScheduler, RoleAdmin},
+	schedulingv1connect.SchedulingServiceUpsertClinicianProcedure:       {RoleOperator, RoleScheduler, RoleAdmin},
+	schedulingv1connect.SchedulingServiceListCliniciansProcedure:        {RoleScheduler, RoleClinician, RoleOperator, RoleAdmin},
+	schedulingv1connect.SchedulingServiceUpsertProgramProcedure:         {RoleOperator, RoleAdmin},
+	schedulingv1connect.SchedulingServiceListProgramsProcedure:          {RoleScheduler, RoleClinician, RoleOperator, RoleIntakeCoordinator, RoleAdmin},
+	schedulingv1connect.SchedulingServiceUpsertTrackProcedure:           {RoleOperator, RoleScheduler, RoleAdmin},
+	schedulingv1connect.SchedulingServiceListTracksProcedure:            {RoleScheduler, RoleClinician, RoleOperator, RoleIntakeCoordinator, RoleAdmin},
+	schedulingv1connect.SchedulingServiceGetEnrollmentProcedure:         {RoleScheduler, RoleClinician, RoleIntakeCoordinator, RoleAdmin},
+	schedulingv1connect.SchedulingServiceListWaitlistProcedure:          {RoleScheduler, RoleClinician, RoleOperator, RoleIntakeCoordinator, RoleAdmin},
+	schedulingv1connect.SchedulingServiceSwitchTrackProcedure:           {RoleScheduler, RoleAdmin},
+	schedulingv1connect.SchedulingServiceListPatientScheduleProcedure:   {RoleScheduler, RoleClinician, RoleIntakeCoordinator, RoleAdmin},
+	schedulingv1connect.SchedulingServiceListClinicDayProcedure:         {RoleScheduler, RoleClinician, RoleOperator, RoleAdmin},
+	schedulingv1connect.SchedulingServiceRescheduleAppointmentProcedure: {RoleScheduler, RoleClinician, RoleAdmin},
+	schedulingv1connect.SchedulingServiceCancelAppointmentProcedure:     {RoleScheduler, RoleClinician, RoleAdmin},
 }
 
 // NewServer returns the handler implementation.

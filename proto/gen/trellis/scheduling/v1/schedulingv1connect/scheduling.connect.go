@@ -69,6 +69,18 @@ const (
 	// SchedulingServiceSwitchTrackProcedure is the fully-qualified name of the SchedulingService's
 	// SwitchTrack RPC.
 	SchedulingServiceSwitchTrackProcedure = "/trellis.scheduling.v1.SchedulingService/SwitchTrack"
+	// SchedulingServiceListPatientScheduleProcedure is the fully-qualified name of the
+	// SchedulingService's ListPatientSchedule RPC.
+	SchedulingServiceListPatientScheduleProcedure = "/trellis.scheduling.v1.SchedulingService/ListPatientSchedule"
+	// SchedulingServiceListClinicDayProcedure is the fully-qualified name of the SchedulingService's
+	// ListClinicDay RPC.
+	SchedulingServiceListClinicDayProcedure = "/trellis.scheduling.v1.SchedulingService/ListClinicDay"
+	// SchedulingServiceRescheduleAppointmentProcedure is the fully-qualified name of the
+	// SchedulingService's RescheduleAppointment RPC.
+	SchedulingServiceRescheduleAppointmentProcedure = "/trellis.scheduling.v1.SchedulingService/RescheduleAppointment"
+	// SchedulingServiceCancelAppointmentProcedure is the fully-qualified name of the
+	// SchedulingService's CancelAppointment RPC.
+	SchedulingServiceCancelAppointmentProcedure = "/trellis.scheduling.v1.SchedulingService/CancelAppointment"
 )
 
 // SchedulingServiceClient is a client for the trellis.scheduling.v1.SchedulingService service.
@@ -99,6 +111,16 @@ type SchedulingServiceClient interface {
 	// SwitchTrack moves an enrollment to another track of the same clinic and program: a seat
 	// there if one is free, else its waitlist (the current seat is kept until then). History is kept.
 	SwitchTrack(context.Context, *connect.Request[v1.SwitchTrackRequest]) (*connect.Response[v1.SwitchTrackResponse], error)
+	// ListPatientSchedule lists a patient's appointments between two clinic-local dates.
+	ListPatientSchedule(context.Context, *connect.Request[v1.ListPatientScheduleRequest]) (*connect.Response[v1.ListPatientScheduleResponse], error)
+	// ListClinicDay lists a clinic's appointments on one local date (optionally one clinician's).
+	ListClinicDay(context.Context, *connect.Request[v1.ListClinicDayRequest]) (*connect.Response[v1.ListClinicDayResponse], error)
+	// RescheduleAppointment moves an individual, family or medication-management appointment
+	// (group places move with their group) to a new local date and time, within the clinician's
+	// availability and not double-booked.
+	RescheduleAppointment(context.Context, *connect.Request[v1.RescheduleAppointmentRequest]) (*connect.Response[v1.RescheduleAppointmentResponse], error)
+	// CancelAppointment cancels a scheduled appointment, by the patient or the clinic, with a reason.
+	CancelAppointment(context.Context, *connect.Request[v1.CancelAppointmentRequest]) (*connect.Response[v1.CancelAppointmentResponse], error)
 }
 
 // NewSchedulingServiceClient constructs a client for the trellis.scheduling.v1.SchedulingService
@@ -184,23 +206,51 @@ func NewSchedulingServiceClient(httpClient connect.HTTPClient, baseURL string, o
 			connect.WithSchema(schedulingServiceMethods.ByName("SwitchTrack")),
 			connect.WithClientOptions(opts...),
 		),
+		listPatientSchedule: connect.NewClient[v1.ListPatientScheduleRequest, v1.ListPatientScheduleResponse](
+			httpClient,
+			baseURL+SchedulingServiceListPatientScheduleProcedure,
+			connect.WithSchema(schedulingServiceMethods.ByName("ListPatientSchedule")),
+			connect.WithClientOptions(opts...),
+		),
+		listClinicDay: connect.NewClient[v1.ListClinicDayRequest, v1.ListClinicDayResponse](
+			httpClient,
+			baseURL+SchedulingServiceListClinicDayProcedure,
+			connect.WithSchema(schedulingServiceMethods.ByName("ListClinicDay")),
+			connect.WithClientOptions(opts...),
+		),
+		rescheduleAppointment: connect.NewClient[v1.RescheduleAppointmentRequest, v1.RescheduleAppointmentResponse](
+			httpClient,
+			baseURL+SchedulingServiceRescheduleAppointmentProcedure,
+			connect.WithSchema(schedulingServiceMethods.ByName("RescheduleAppointment")),
+			connect.WithClientOptions(opts...),
+		),
+		cancelAppointment: connect.NewClient[v1.CancelAppointmentRequest, v1.CancelAppointmentResponse](
+			httpClient,
+			baseURL+SchedulingServiceCancelAppointmentProcedure,
+			connect.WithSchema(schedulingServiceMethods.ByName("CancelAppointment")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // schedulingServiceClient implements SchedulingServiceClient.
 type schedulingServiceClient struct {
-	upsertClinic    *connect.Client[v1.UpsertClinicRequest, v1.UpsertClinicResponse]
-	listClinics     *connect.Client[v1.ListClinicsRequest, v1.ListClinicsResponse]
-	upsertRoom      *connect.Client[v1.UpsertRoomRequest, v1.UpsertRoomResponse]
-	upsertClinician *connect.Client[v1.UpsertClinicianRequest, v1.UpsertClinicianResponse]
-	listClinicians  *connect.Client[v1.ListCliniciansRequest, v1.ListCliniciansResponse]
-	upsertProgram   *connect.Client[v1.UpsertProgramRequest, v1.UpsertProgramResponse]
-	listPrograms    *connect.Client[v1.ListProgramsRequest, v1.ListProgramsResponse]
-	upsertTrack     *connect.Client[v1.UpsertTrackRequest, v1.UpsertTrackResponse]
-	listTracks      *connect.Client[v1.ListTracksRequest, v1.ListTracksResponse]
-	getEnrollment   *connect.Client[v1.GetEnrollmentRequest, v1.GetEnrollmentResponse]
-	listWaitlist    *connect.Client[v1.ListWaitlistRequest, v1.ListWaitlistResponse]
-	switchTrack     *connect.Client[v1.SwitchTrackRequest, v1.SwitchTrackResponse]
+	upsertClinic          *connect.Client[v1.UpsertClinicRequest, v1.UpsertClinicResponse]
+	listClinics           *connect.Client[v1.ListClinicsRequest, v1.ListClinicsResponse]
+	upsertRoom            *connect.Client[v1.UpsertRoomRequest, v1.UpsertRoomResponse]
+	upsertClinician       *connect.Client[v1.UpsertClinicianRequest, v1.UpsertClinicianResponse]
+	listClinicians        *connect.Client[v1.ListCliniciansRequest, v1.ListCliniciansResponse]
+	upsertProgram         *connect.Client[v1.UpsertProgramRequest, v1.UpsertProgramResponse]
+	listPrograms          *connect.Client[v1.ListProgramsRequest, v1.ListProgramsResponse]
+	upsertTrack           *connect.Client[v1.UpsertTrackRequest, v1.UpsertTrackResponse]
+	listTracks            *connect.Client[v1.ListTracksRequest, v1.ListTracksResponse]
+	getEnrollment         *connect.Client[v1.GetEnrollmentRequest, v1.GetEnrollmentResponse]
+	listWaitlist          *connect.Client[v1.ListWaitlistRequest, v1.ListWaitlistResponse]
+	switchTrack           *connect.Client[v1.SwitchTrackRequest, v1.SwitchTrackResponse]
+	listPatientSchedule   *connect.Client[v1.ListPatientScheduleRequest, v1.ListPatientScheduleResponse]
+	listClinicDay         *connect.Client[v1.ListClinicDayRequest, v1.ListClinicDayResponse]
+	rescheduleAppointment *connect.Client[v1.RescheduleAppointmentRequest, v1.RescheduleAppointmentResponse]
+	cancelAppointment     *connect.Client[v1.CancelAppointmentRequest, v1.CancelAppointmentResponse]
 }
 
 // UpsertClinic calls trellis.scheduling.v1.SchedulingService.UpsertClinic.
@@ -263,6 +313,26 @@ func (c *schedulingServiceClient) SwitchTrack(ctx context.Context, req *connect.
 	return c.switchTrack.CallUnary(ctx, req)
 }
 
+// ListPatientSchedule calls trellis.scheduling.v1.SchedulingService.ListPatientSchedule.
+func (c *schedulingServiceClient) ListPatientSchedule(ctx context.Context, req *connect.Request[v1.ListPatientScheduleRequest]) (*connect.Response[v1.ListPatientScheduleResponse], error) {
+	return c.listPatientSchedule.CallUnary(ctx, req)
+}
+
+// ListClinicDay calls trellis.scheduling.v1.SchedulingService.ListClinicDay.
+func (c *schedulingServiceClient) ListClinicDay(ctx context.Context, req *connect.Request[v1.ListClinicDayRequest]) (*connect.Response[v1.ListClinicDayResponse], error) {
+	return c.listClinicDay.CallUnary(ctx, req)
+}
+
+// RescheduleAppointment calls trellis.scheduling.v1.SchedulingService.RescheduleAppointment.
+func (c *schedulingServiceClient) RescheduleAppointment(ctx context.Context, req *connect.Request[v1.RescheduleAppointmentRequest]) (*connect.Response[v1.RescheduleAppointmentResponse], error) {
+	return c.rescheduleAppointment.CallUnary(ctx, req)
+}
+
+// CancelAppointment calls trellis.scheduling.v1.SchedulingService.CancelAppointment.
+func (c *schedulingServiceClient) CancelAppointment(ctx context.Context, req *connect.Request[v1.CancelAppointmentRequest]) (*connect.Response[v1.CancelAppointmentResponse], error) {
+	return c.cancelAppointment.CallUnary(ctx, req)
+}
+
 // SchedulingServiceHandler is an implementation of the trellis.scheduling.v1.SchedulingService
 // service.
 type SchedulingServiceHandler interface {
@@ -292,6 +362,16 @@ type SchedulingServiceHandler interface {
 	// SwitchTrack moves an enrollment to another track of the same clinic and program: a seat
 	// there if one is free, else its waitlist (the current seat is kept until then). History is kept.
 	SwitchTrack(context.Context, *connect.Request[v1.SwitchTrackRequest]) (*connect.Response[v1.SwitchTrackResponse], error)
+	// ListPatientSchedule lists a patient's appointments between two clinic-local dates.
+	ListPatientSchedule(context.Context, *connect.Request[v1.ListPatientScheduleRequest]) (*connect.Response[v1.ListPatientScheduleResponse], error)
+	// ListClinicDay lists a clinic's appointments on one local date (optionally one clinician's).
+	ListClinicDay(context.Context, *connect.Request[v1.ListClinicDayRequest]) (*connect.Response[v1.ListClinicDayResponse], error)
+	// RescheduleAppointment moves an individual, family or medication-management appointment
+	// (group places move with their group) to a new local date and time, within the clinician's
+	// availability and not double-booked.
+	RescheduleAppointment(context.Context, *connect.Request[v1.RescheduleAppointmentRequest]) (*connect.Response[v1.RescheduleAppointmentResponse], error)
+	// CancelAppointment cancels a scheduled appointment, by the patient or the clinic, with a reason.
+	CancelAppointment(context.Context, *connect.Request[v1.CancelAppointmentRequest]) (*connect.Response[v1.CancelAppointmentResponse], error)
 }
 
 // NewSchedulingServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -373,6 +453,30 @@ func NewSchedulingServiceHandler(svc SchedulingServiceHandler, opts ...connect.H
 		connect.WithSchema(schedulingServiceMethods.ByName("SwitchTrack")),
 		connect.WithHandlerOptions(opts...),
 	)
+	schedulingServiceListPatientScheduleHandler := connect.NewUnaryHandler(
+		SchedulingServiceListPatientScheduleProcedure,
+		svc.ListPatientSchedule,
+		connect.WithSchema(schedulingServiceMethods.ByName("ListPatientSchedule")),
+		connect.WithHandlerOptions(opts...),
+	)
+	schedulingServiceListClinicDayHandler := connect.NewUnaryHandler(
+		SchedulingServiceListClinicDayProcedure,
+		svc.ListClinicDay,
+		connect.WithSchema(schedulingServiceMethods.ByName("ListClinicDay")),
+		connect.WithHandlerOptions(opts...),
+	)
+	schedulingServiceRescheduleAppointmentHandler := connect.NewUnaryHandler(
+		SchedulingServiceRescheduleAppointmentProcedure,
+		svc.RescheduleAppointment,
+		connect.WithSchema(schedulingServiceMethods.ByName("RescheduleAppointment")),
+		connect.WithHandlerOptions(opts...),
+	)
+	schedulingServiceCancelAppointmentHandler := connect.NewUnaryHandler(
+		SchedulingServiceCancelAppointmentProcedure,
+		svc.CancelAppointment,
+		connect.WithSchema(schedulingServiceMethods.ByName("CancelAppointment")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.scheduling.v1.SchedulingService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case SchedulingServiceUpsertClinicProcedure:
@@ -399,6 +503,14 @@ func NewSchedulingServiceHandler(svc SchedulingServiceHandler, opts ...connect.H
 			schedulingServiceListWaitlistHandler.ServeHTTP(w, r)
 		case SchedulingServiceSwitchTrackProcedure:
 			schedulingServiceSwitchTrackHandler.ServeHTTP(w, r)
+		case SchedulingServiceListPatientScheduleProcedure:
+			schedulingServiceListPatientScheduleHandler.ServeHTTP(w, r)
+		case SchedulingServiceListClinicDayProcedure:
+			schedulingServiceListClinicDayHandler.ServeHTTP(w, r)
+		case SchedulingServiceRescheduleAppointmentProcedure:
+			schedulingServiceRescheduleAppointmentHandler.ServeHTTP(w, r)
+		case SchedulingServiceCancelAppointmentProcedure:
+			schedulingServiceCancelAppointmentHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -454,4 +566,20 @@ func (UnimplementedSchedulingServiceHandler) ListWaitlist(context.Context, *conn
 
 func (UnimplementedSchedulingServiceHandler) SwitchTrack(context.Context, *connect.Request[v1.SwitchTrackRequest]) (*connect.Response[v1.SwitchTrackResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.scheduling.v1.SchedulingService.SwitchTrack is not implemented"))
+}
+
+func (UnimplementedSchedulingServiceHandler) ListPatientSchedule(context.Context, *connect.Request[v1.ListPatientScheduleRequest]) (*connect.Response[v1.ListPatientScheduleResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.scheduling.v1.SchedulingService.ListPatientSchedule is not implemented"))
+}
+
+func (UnimplementedSchedulingServiceHandler) ListClinicDay(context.Context, *connect.Request[v1.ListClinicDayRequest]) (*connect.Response[v1.ListClinicDayResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.scheduling.v1.SchedulingService.ListClinicDay is not implemented"))
+}
+
+func (UnimplementedSchedulingServiceHandler) RescheduleAppointment(context.Context, *connect.Request[v1.RescheduleAppointmentRequest]) (*connect.Response[v1.RescheduleAppointmentResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.scheduling.v1.SchedulingService.RescheduleAppointment is not implemented"))
+}
+
+func (UnimplementedSchedulingServiceHandler) CancelAppointment(context.Context, *connect.Request[v1.CancelAppointmentRequest]) (*connect.Response[v1.CancelAppointmentResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.scheduling.v1.SchedulingService.CancelAppointment is not implemented"))
 }
