@@ -332,7 +332,7 @@ func TestSwitchTrack(t *testing.T) {
 	switchTo := func(enrollmentID, code, key string) *schedulingv1.SwitchTrackResponse {
 		t.Helper()
 		resp, err := client.SwitchTrack(ctx, call(scheduler, &schedulingv1.SwitchTrackRequest{
-			EnrollmentId: enrollmentID, TrackCode: code, Reason: "new work hours", IdempotencyKey: key}))
+			EnrollmentId: enrollmentID, TrackCode: code, Reason: " new work hours\n", IdempotencyKey: key})) // kept trimmed
 		if err != nil {
 			t.Fatalf("SwitchTrack to %s: %v", code, err)
 		}
@@ -440,10 +440,18 @@ func TestSwitchTrack(t *testing.T) {
 	if resp.GetEnrollment().GetStatus() != "waitlisted" {
 		t.Fatalf("p4 to evening = %v", resp)
 	}
-	back := switchTo(resp.GetEnrollment().GetEnrollmentId(), "adult-day", "switch-p4-back")
+	p4eve := resp.GetEnrollment().GetEnrollmentId()
+	back := switchTo(p4eve, "adult-day", "switch-p4-back")
 	if e := back.GetEnrollment(); e.GetEnrollmentId() != p4day.id || e.GetStatus() != "active" || e.GetReplacedByEnrollmentId() != "" {
 		t.Fatalf("withdrawn switch = %v", back)
 	}
+	// The withdrawn replacement ends as switched (back to the seat it never left).
+	if e := endedEvents(t, s); len(e) != 4 || e[3].GetEnrollmentId() != p4eve || e[3].GetReason() != "switched" ||
+		e[3].GetTrackId() != evening || e[3].GetPatientId() != p4 {
+		t.Errorf("EnrollmentEnded after the withdrawal = %v", e)
+	}
+	wantHistory(t, s, "p4 evening", p4eve, ">waitlisted switch", "waitlisted>switched switch_cancelled")
+	wantHistory(t, s, "p4 day", p4day.id, ">waitlisted admitted", "waitlisted>active promoted")
 	if a, w := seatCounts(t, s, evening); a != 1 || w != 0 {
 		t.Fatalf("evening: active %d waitlisted %d", a, w)
 	}
@@ -472,6 +480,10 @@ func TestSwitchTrackRulesAccessAndIdempotency(t *testing.T) {
 	req := func(enrollmentID, code, key string) *schedulingv1.SwitchTrackRequest {
 		return &schedulingv1.SwitchTrackRequest{EnrollmentId: enrollmentID, TrackCode: code, Reason: "schedule", IdempotencyKey: key}
 	}
+	withReason := func(r *schedulingv1.SwitchTrackRequest, reason string) *schedulingv1.SwitchTrackRequest {
+		r.Reason = reason
+		return r
+	}
 	tests := []struct {
 		name     string
 		token    string
@@ -486,6 +498,8 @@ func TestSwitchTrackRulesAccessAndIdempotency(t *testing.T) {
 		{"inactive track", scheduler, req(e.id, "adult-closed", "key-rule-5"), connect.CodeFailedPrecondition, ""},
 		{"bad track code", scheduler, req(e.id, "Adult Day", "key-rule-6"), connect.CodeInvalidArgument, "track_code string.pattern"},
 		{"short key", scheduler, req(e.id, "adult-evening", "k"), connect.CodeInvalidArgument, "idempotency_key string.min_len"},
+		{"blank reason", scheduler, withReason(req(e.id, "adult-evening", "key-rule-12"), " \t "), connect.CodeInvalidArgument, "reason reason.not_blank"},
+		{"control character in reason", scheduler, withReason(req(e.id, "adult-evening", "key-rule-13"), "new\x07hours"), connect.CodeInvalidArgument, "reason reason.not_blank"},
 		{"unknown enrollment", scheduler, req(bus.NewID(), "adult-evening", "key-rule-7"), connect.CodeNotFound, ""},
 		{"scheduler of another clinic", tok("scheduler-2", []string{"scheduler"}, clinicB), req(e.id, "adult-evening", "key-rule-8"), connect.CodeNotFound, ""},
 		{"clinician", tok("clinician-1", []string{"clinician"}, clinicA), req(e.id, "adult-evening", "key-rule-9"), connect.CodePermissionDenied, ""},
@@ -529,23 +543,29 @@ func TestSwitchTrackRulesAccessAndIdempotency(t *testing.T) {
 	_, err = client.SwitchTrack(ctx, call(tok("admin-1", []string{"admin"}, auth.AllClinics), req(e.id, "adult-day", "key-once")))
 	wantCode(t, err, connect.CodeFailedPrecondition)
 
-	// ListWaitlist: the track's clinic decides; another clinic's track is not_found.
+	// ListWaitlist: the track's clinic decides; another clinic's track is not_found. The
+	// small track is full: its second admission waits.
+	small := seatTrack(t, s, clinicA, "adult-small", 1)
+	seated, waiting := bus.NewID(), bus.NewID()
+	admit(t, s, seated, clinicA, "adult-small")
+	admit(t, s, waiting, clinicA, "adult-small")
 	for _, tc := range []struct {
 		name  string
 		token string
 		track string
 		want  connect.Code
 	}{
-		{"intake coordinator of the clinic", tok("ic-1", []string{"intake_coordinator"}, clinicA), day, 0},
-		{"scheduler of another clinic", tok("scheduler-2", []string{"scheduler"}, clinicB), day, connect.CodeNotFound},
+		{"intake coordinator of the clinic", tok("ic-1", []string{"intake_coordinator"}, clinicA), small, 0},
+		{"scheduler of another clinic", tok("scheduler-2", []string{"scheduler"}, clinicB), small, connect.CodeNotFound},
 		{"unknown track", scheduler, bus.NewID(), connect.CodeNotFound},
-		{"billing role", tok("billing-1", []string{"billing"}, clinicA), day, connect.CodePermissionDenied},
+		{"billing role", tok("billing-1", []string{"billing"}, clinicA), small, connect.CodePermissionDenied},
 		{"not a uuid", scheduler, "track-1", connect.CodeInvalidArgument},
 	} {
 		t.Run("ListWaitlist "+tc.name, func(t *testing.T) {
 			resp, err := client.ListWaitlist(ctx, call(tc.token, &schedulingv1.ListWaitlistRequest{TrackId: tc.track}))
 			if tc.want == 0 {
-				if err != nil || len(resp.Msg.GetEnrollments()) != 0 {
+				if err != nil || len(resp.Msg.GetEnrollments()) != 1 || resp.Msg.GetEnrollments()[0].GetPatientId() != waiting ||
+					resp.Msg.GetEnrollments()[0].GetStatus() != "waitlisted" {
 					t.Fatalf("ListWaitlist = %v, %v", resp, err)
 				}
 				return

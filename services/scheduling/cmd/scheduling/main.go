@@ -53,5 +53,6 @@ func setup(_ context.Context, p *service.Platform) error {
 // newApp builds the application layer over the platform's store and pool (serve and the
 // subcommands share it).
 func newApp(p *service.Platform) *app.App {
-	return app.New(p.Store, postgres.NewEnrollments(p.Pool)).WithConfiguration(postgres.NewConfig(p.Pool))
+	return app.New(p.Store, postgres.NewEnrollments(p.Pool)).WithConfiguration(postgres.NewConfig(p.Pool)).
+		WithAppointments(postgres.NewAppointments(p.Pool), p.Log)
 }

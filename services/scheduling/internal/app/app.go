@@ -25,6 +25,12 @@ const (
 // be configuring the track) and dead-letters the admission when the retries run out.
 var ErrTrackUnavailable = errors.New("admission's track is not configured or not active")
 
+// ErrPriorEpisodeCurrent: the admitted patient still holds a current enrollment at the clinic
+// from an earlier episode of care, whose discharge scheduling has not handled yet (admissions
+// and discharges are consumed separately). Transient: the consumer retries until the
+// discharge lands, and dead-letters the admission when the retries run out.
+var ErrPriorEpisodeCurrent = errors.New("the patient still holds an enrollment of an earlier episode at the clinic")
+
 // Enrollments stores enrollments (implemented by adapters/postgres). Methods taking a tx run
 // in it; seat changes hold the row lock of the tracks involved (LockTrackByCode,
 // LockClinicTracks) while they read counts and queues.
@@ -39,8 +45,9 @@ type Enrollments interface {
 	LockClinicTracks(ctx context.Context, tx *bus.Tx, clinicID string) ([]domain.Track, error)
 	// Counts: active (taken) and waitlisted (waiting) enrollments of a track.
 	Counts(ctx context.Context, tx *bus.Tx, trackID string) (taken, waiting int, err error)
-	// Add inserts e unless its source event or episode already has an enrollment, or the
-	// patient already has a current one at the clinic; it reports whether it inserted.
+	// Add inserts e unless its episode already has an enrollment created from an admission
+	// (a replay racing this one); it reports whether it inserted. Any other unique key taken
+	// (the patient's one current enrollment at the clinic, the source event) is an error.
 	Add(ctx context.Context, tx *bus.Tx, e domain.Enrollment) (bool, error)
 	Update(ctx context.Context, tx *bus.Tx, e domain.Enrollment) error
 	AddHistory(ctx context.Context, tx *bus.Tx, h domain.HistoryEntry) error
@@ -66,6 +73,7 @@ type App struct {
 	newID       func() string
 	now         func() time.Time
 	config      configuration // clinic configuration (config.go, WithConfiguration)
+	appts       appointments  // sessions and appointments (appointments.go, WithAppointments)
 }
 
 // New returns the app over its store and enrollment repository.
@@ -84,11 +92,12 @@ func EventActor(eventID string) string { return "event:" + eventID }
 // when one is free and nobody waits (EnrollmentCreated), else the waitlist
 // (PatientWaitlisted, with the position).
 //
-// An admission seen before (same event, or the same episode under another event id), one
-// whose episode was already discharged, and one of a patient who already holds a current
-// enrollment at the clinic change nothing and emit nothing: created is false. Invalid input
-// returns an error wrapping domain.ErrInvalid; an unknown or inactive track
-// ErrTrackUnavailable (retried).
+// An admission seen before (same event, or the same episode under another event id) and one
+// whose episode was already discharged change nothing and emit nothing: created is false.
+// Invalid input, or a program other than the track's, returns an error wrapping
+// domain.ErrInvalid (dead-lettered); an unknown or inactive track ErrTrackUnavailable, and a
+// patient still holding a current enrollment of an earlier episode at the clinic
+// ErrPriorEpisodeCurrent (both retried).
 func (a *App) EnrollAdmitted(ctx context.Context, tx *bus.Tx, sourceEventID string, adm domain.Admission) (e domain.Enrollment, created bool, err error) {
 	e, err = domain.NewEnrollment(a.newID(), sourceEventID, adm)
 	if err != nil {
@@ -104,6 +113,9 @@ func (a *App) EnrollAdmitted(ctx context.Context, tx *bus.Tx, sourceEventID stri
 		return e, false, err
 	case !found:
 		return e, false, fmt.Errorf("%w: no such track at the clinic", ErrTrackUnavailable)
+	case adm.Program != "" && adm.Program != t.ProgramCode:
+		// A track's program never changes: retrying cannot help.
+		return e, false, domain.Invalid("program", domain.RuleTrackProgram, "the admission's program is not its track's")
 	case !t.Active:
 		return e, false, fmt.Errorf("%w: the track is inactive", ErrTrackUnavailable)
 	}
@@ -112,6 +124,20 @@ func (a *App) EnrollAdmitted(ctx context.Context, tx *bus.Tx, sourceEventID stri
 	// commits (and ends what it created).
 	if seen, err = a.enrollments.AdmissionSeen(ctx, tx, e.SourceEventID, e.EpisodeID); err != nil || seen {
 		return e, false, err
+	}
+	// One current enrollment per patient and clinic. One of an earlier episode waits for that
+	// episode's discharge (which takes this track's lock too, so it is seen once committed).
+	cur, err := a.enrollments.CurrentAt(ctx, tx, e.PatientID, e.ClinicID)
+	if err != nil {
+		return e, false, err
+	}
+	for _, c := range cur {
+		if c.EpisodeID != e.EpisodeID {
+			return e, false, ErrPriorEpisodeCurrent
+		}
+	}
+	if len(cur) > 0 { // this episode is already enrolled
+		return e, false, nil
 	}
 	taken, waiting, err := a.enrollments.Counts(ctx, tx, t.ID)
 	if err != nil {
@@ -133,7 +159,9 @@ func (a *App) EnrollAdmitted(ctx context.Context, tx *bus.Tx, sourceEventID stri
 		return e, false, err
 	}
 	if e.Status == domain.StatusActive {
-		u.created(e, false)
+		if err := u.created(ctx, e, false); err != nil {
+			return e, false, err
+		}
 	} else if err := u.waitlisted(ctx, e); err != nil {
 		return e, false, err
 	}

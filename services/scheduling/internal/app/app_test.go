@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 
@@ -184,14 +185,78 @@ func TestEnrollAdmittedIsIdempotentWithoutInbox(t *testing.T) {
 	}
 
 	// Another episode of the same patient at the same clinic, while the first is current: the
-	// patient has one current enrollment per clinic, so nothing is added.
-	if _, created, err := enroll(t, store, a, bus.NewID(), admission(patient, clinicA, "adult-evening")); err != nil || created {
+	// patient has one current enrollment per clinic, so the admission waits (a retryable
+	// error) for the first episode's discharge; see TestAdmissionWaitsForPriorEpisodeDischarge.
+	if _, created, err := enroll(t, store, a, bus.NewID(), admission(patient, clinicA, "adult-evening")); !errors.Is(err, app.ErrPriorEpisodeCurrent) || created {
 		t.Fatalf("second episode while enrolled: created=%v err=%v", created, err)
 	}
 	// At another clinic it is another enrollment.
 	addTrack(t, pool, clinicB, "adult-evening", 12)
 	if _, created, err := enroll(t, store, a, bus.NewID(), admission(patient, clinicB, "adult-evening")); err != nil || !created {
 		t.Fatalf("other clinic: created=%v err=%v", created, err)
+	}
+}
+
+// A new episode's admission handled before the discharge of the patient's earlier episode at
+// the clinic (separate consumers) is retried, not dropped: once the discharge lands, the
+// retry enrolls. A replay of the earlier episode's admission still changes nothing.
+func TestAdmissionWaitsForPriorEpisodeDischarge(t *testing.T) {
+	pool, store, a := setup(t)
+	addTrack(t, pool, clinicA, "adult-evening", 12)
+	ep1 := admission(patient, clinicA, "adult-evening")
+	ev1 := bus.NewID()
+	first, created, err := enroll(t, store, a, ev1, ep1)
+	if err != nil || !created {
+		t.Fatalf("episode 1: created=%v err=%v", created, err)
+	}
+	ep2 := admission(patient, clinicA, "adult-evening")
+	ev2 := bus.NewID()
+	for range 2 { // the consumer's retries
+		if _, created, err := enroll(t, store, a, ev2, ep2); !errors.Is(err, app.ErrPriorEpisodeCurrent) || errors.Is(err, domain.ErrInvalid) || created {
+			t.Fatalf("episode 2 before the discharge: created=%v err=%v", created, err)
+		}
+	}
+	if _, created, err := enroll(t, store, a, bus.NewID(), ep1); err != nil || created {
+		t.Fatalf("episode 1 re-emitted: created=%v err=%v", created, err)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM enrollments WHERE episode_id = $1", ep2.EpisodeID); n != 0 {
+		t.Fatalf("episode 2 enrolled before the discharge: %d", n)
+	}
+	if ended := discharge(t, store, a, domain.Discharge{PatientID: patient, EpisodeID: ep1.EpisodeID, ClinicID: clinicA}); len(ended) != 1 || ended[0].ID != first.ID {
+		t.Fatalf("discharge ended %+v", ended)
+	}
+	second, created, err := enroll(t, store, a, ev2, ep2)
+	if err != nil || !created || second.Status != domain.StatusActive || second.EpisodeID != ep2.EpisodeID {
+		t.Fatalf("episode 2 after the discharge: %+v created=%v err=%v", second, created, err)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM enrollments WHERE patient_id = $1 AND status IN ('active', 'waitlisted')", patient); n != 1 {
+		t.Fatalf("current enrollments = %d, want 1", n)
+	}
+}
+
+// An admission naming a program other than its track's can never be enrolled: invalid
+// (dead-lettered), nothing written. The track's own program, or none, is fine.
+func TestEnrollAdmittedChecksTheProgram(t *testing.T) {
+	pool, store, a := setup(t)
+	addTrack(t, pool, clinicA, "adult-evening", 12)
+	adm := admission(patient, clinicA, "adult-evening")
+	adm.Program = "adolescent-iop"
+	_, _, err := enroll(t, store, a, bus.NewID(), adm)
+	var ve *domain.ValidationError
+	if !errors.As(err, &ve) || len(ve.Violations) != 1 || ve.Violations[0].Field != "program" ||
+		ve.Violations[0].Rule != domain.RuleTrackProgram {
+		t.Fatalf("err = %v, want program: %s", err, domain.RuleTrackProgram)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM enrollments") + count(t, pool, "SELECT count(*) FROM outbox"); n != 0 {
+		t.Fatalf("rows written: %d", n)
+	}
+	adm.Program = "adult-iop"
+	if _, created, err := enroll(t, store, a, bus.NewID(), adm); err != nil || !created {
+		t.Fatalf("matching program: created=%v err=%v", created, err)
+	}
+	other := admission(bus.NewID(), clinicA, "adult-evening") // no program: not checked
+	if _, created, err := enroll(t, store, a, bus.NewID(), other); err != nil || !created {
+		t.Fatalf("no program: created=%v err=%v", created, err)
 	}
 }
 
@@ -512,5 +577,135 @@ func TestGetEnrollment(t *testing.T) {
 				t.Fatalf("got %s %s", e.ClinicID, e.Status)
 			}
 		})
+	}
+}
+
+func admin() *auth.Principal {
+	return &auth.Principal{Subject: "admin-1", Clinics: []string{auth.AllClinics}}
+}
+
+func eveningTrack(clinicID, code string, capacity int, roomID string) domain.Track {
+	return domain.Track{ClinicID: clinicID, ProgramCode: "adult-iop", Code: code, TimeOfDay: domain.TimeOfDayEvening,
+		Weekdays: []int{1, 3, 4}, Start: "18:00", End: "21:00", Capacity: capacity, RoomID: roomID, Active: true}
+}
+
+// Enrollments written before tracks existed (track_id NULL) take seats of the track created
+// later with their code: they are linked to it when it is created.
+func TestCreatingATrackLinksOlderEnrollments(t *testing.T) {
+	pool, store, a := setup(t)
+	a = a.WithConfiguration(postgres.NewConfig(pool))
+	ctx := context.Background()
+	old := bus.NewID()
+	exec(t, pool, `INSERT INTO enrollments (id, patient_id, clinic_id, program_track, start_date, status, source_event_id, enrolled_at)
+		VALUES ($1, $2, $3, 'adult-evening', '2025-12-01', 'active', $4, now())`, old, patient, clinicA, bus.NewID())
+	// Another clinic's, and another code's, stay as they are.
+	exec(t, pool, `INSERT INTO enrollments (id, patient_id, clinic_id, program_track, start_date, status, source_event_id, enrolled_at)
+		VALUES ($1, $2, $3, 'adult-evening', '2025-12-01', 'active', $4, now())`, bus.NewID(), bus.NewID(), clinicB, bus.NewID())
+	exec(t, pool, `INSERT INTO enrollments (id, patient_id, clinic_id, program_track, start_date, status, source_event_id, enrolled_at)
+		VALUES ($1, $2, $3, 'adult-day', '2025-12-01', 'active', $4, now())`, bus.NewID(), bus.NewID(), clinicA, bus.NewID())
+
+	tr, err := a.UpsertTrack(ctx, admin(), "admin-1", eveningTrack(clinicA, "adult-evening", 1, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM enrollments WHERE id = $1 AND track_id = $2 AND program_code = 'adult-iop'", old, tr.ID); n != 1 {
+		t.Fatal("the older enrollment is not linked to the new track")
+	}
+	if n := count(t, pool, "SELECT count(*) FROM enrollments WHERE track_id IS NULL"); n != 2 {
+		t.Fatalf("unlinked = %d, want 2", n)
+	}
+	// Its one seat is taken: the next admission waits.
+	e, created, err := enroll(t, store, a, bus.NewID(), admission(bus.NewID(), clinicA, "adult-evening"))
+	if err != nil || !created || e.Status != domain.StatusWaitlisted {
+		t.Fatalf("admission: %+v created=%v err=%v", e, created, err)
+	}
+}
+
+// A room's seats cannot drop below the capacity of an active track meeting in it.
+func TestRoomSeatsCoverItsTracks(t *testing.T) {
+	pool, _, a := setup(t)
+	a = a.WithConfiguration(postgres.NewConfig(pool))
+	ctx := context.Background()
+	room, err := a.UpsertRoom(ctx, admin(), domain.Room{ClinicID: clinicA, Name: "Group room", Seats: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.UpsertTrack(ctx, admin(), "admin-1", eveningTrack(clinicA, "adult-evening", 10, room.ID)); err != nil {
+		t.Fatal(err)
+	}
+	room.Seats = 8
+	_, err = a.UpsertRoom(ctx, admin(), room)
+	var ve *domain.ValidationError
+	if !errors.As(err, &ve) || len(ve.Violations) != 1 || ve.Violations[0].Field != "room.seats" ||
+		ve.Violations[0].Rule != domain.RuleSeatsTrackCapacity || !strings.Contains(ve.Violations[0].Msg, "adult-evening") {
+		t.Fatalf("err = %v, want room.seats: %s naming the track", err, domain.RuleSeatsTrackCapacity)
+	}
+	if n := count(t, pool, "SELECT seats FROM rooms WHERE id = $1", room.ID); n != 12 {
+		t.Fatalf("seats = %d, want 12", n)
+	}
+	room.Seats = 10 // exactly the track's capacity
+	if _, err := a.UpsertRoom(ctx, admin(), room); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// SeatHolder finds a pending switch's seat by replaced_by: an index serves it.
+func TestPendingSwitchIndex(t *testing.T) {
+	pool, _, _ := setup(t)
+	var def string
+	if err := pool.QueryRow(context.Background(), `SELECT indexdef FROM pg_indexes
+		WHERE tablename = 'enrollments' AND indexname = 'enrollments_pending_switch'`).Scan(&def); err != nil {
+		t.Fatalf("index enrollments_pending_switch: %v", err)
+	}
+	for _, want := range []string{"(replaced_by)", "'active'", "replaced_by IS NOT NULL"} {
+		if !strings.Contains(def, want) {
+			t.Fatalf("index %q lacks %q", def, want)
+		}
+	}
+}
+
+// A track made active again gives the seats it has to its waitlist at once; seats added while
+// it is inactive wait for that.
+func TestReactivatingATrackFillsItsWaitlist(t *testing.T) {
+	pool, store, a := setup(t)
+	a = a.WithConfiguration(postgres.NewConfig(pool))
+	ctx := context.Background()
+	tr, err := a.UpsertTrack(ctx, admin(), "admin-1", eveningTrack(clinicA, "adult-evening", 1, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var waiting []string
+	for i := range 3 {
+		e, _, err := enroll(t, store, a, bus.NewID(), admission(bus.NewID(), clinicA, "adult-evening"))
+		if err != nil || (i > 0) != (e.Status == domain.StatusWaitlisted) {
+			t.Fatalf("admission %d: %+v %v", i, e, err)
+		}
+		if i > 0 {
+			waiting = append(waiting, e.ID)
+		}
+	}
+	tr.Active, tr.Capacity = false, 3
+	if tr, err = a.UpsertTrack(ctx, admin(), "admin-1", tr); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM enrollments WHERE status = 'waitlisted'"); n != 2 {
+		t.Fatalf("inactive track: waitlisted = %d, want 2", n)
+	}
+	tr.Active = true
+	if _, err := a.UpsertTrack(ctx, admin(), "admin-1", tr); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range waiting {
+		if n := count(t, pool, "SELECT count(*) FROM enrollments WHERE id = $1 AND status = 'active' AND enrolled_at IS NOT NULL", id); n != 1 {
+			t.Fatalf("waitlisted %s not promoted on reactivation", id)
+		}
+		if n := count(t, pool, `SELECT count(*) FROM enrollment_history WHERE enrollment_id = $1 AND from_status = 'waitlisted'
+			AND to_status = 'active' AND reason = 'promoted' AND actor = 'admin-1'`, id); n != 1 {
+			t.Fatalf("promotion of %s not in the history", id)
+		}
+	}
+	created := outbox(t, pool, app.SubjectEnrollmentCreated, func() *schedulingv1.EnrollmentCreated { return &schedulingv1.EnrollmentCreated{} })
+	if len(created) != 3 || !created[1].GetFromWaitlist() || !created[2].GetFromWaitlist() {
+		t.Fatalf("EnrollmentCreated = %v", created)
 	}
 }

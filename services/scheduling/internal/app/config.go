@@ -47,6 +47,9 @@ type Configuration interface {
 	SaveTrack(ctx context.Context, tx *bus.Tx, t domain.Track) error
 	// RoomTracks lists the active tracks that meet in a room.
 	RoomTracks(ctx context.Context, tx *bus.Tx, roomID string) ([]domain.Track, error)
+	// LinkUntracked gives a new track the current enrollments of its clinic that predate
+	// tracks (no track id) and name its code; it returns how many.
+	LinkUntracked(ctx context.Context, tx *bus.Tx, t domain.Track) (int64, error)
 	// Tracks lists a clinic's tracks with their enrolled and waitlisted counts.
 	Tracks(ctx context.Context, clinicID string) ([]domain.TrackFill, error)
 }
@@ -142,7 +145,9 @@ func (a *App) ListClinics(ctx context.Context, viewer domain.Viewer) ([]domain.C
 	return slices.DeleteFunc(all, func(c domain.Clinic) bool { return !viewer.CanSeeClinic(c.ID) }), nil
 }
 
-// UpsertRoom creates (empty id) or updates a room of a configured clinic.
+// UpsertRoom creates (empty id) or updates a room of a configured clinic. A room's seats may
+// not drop below the capacity of an active track meeting in it (room.seats:
+// seats.track_capacity, naming the track).
 func (a *App) UpsertRoom(ctx context.Context, viewer domain.Viewer, in domain.Room) (domain.Room, error) {
 	if err := a.configured(); err != nil {
 		return domain.Room{}, err
@@ -158,6 +163,11 @@ func (a *App) UpsertRoom(ctx context.Context, viewer domain.Viewer, in domain.Ro
 		var old domain.Room
 		var found bool
 		var err error
+		// The clinic's tracks before the room, the order UpsertTrack takes them in: no track
+		// grows past the room's seats while they are checked below.
+		if _, err := a.enrollments.LockClinicTracks(ctx, tx, r.ClinicID); err != nil {
+			return err
+		}
 		if r.ID != "" {
 			if old, found, err = a.config.repo.Room(ctx, tx, r.ID); err != nil {
 				return err
@@ -168,6 +178,18 @@ func (a *App) UpsertRoom(ctx context.Context, viewer domain.Viewer, in domain.Ro
 		}
 		if found && old == r {
 			return nil
+		}
+		if found && r.Seats < old.Seats {
+			tracks, err := a.config.repo.RoomTracks(ctx, tx, r.ID)
+			if err != nil {
+				return err
+			}
+			for _, t := range tracks {
+				if t.Capacity > r.Seats {
+					return domain.Invalid("room.seats", domain.RuleSeatsTrackCapacity,
+						"fewer than the capacity of track "+t.Code+", which meets in this room")
+				}
+			}
 		}
 		if r.ID == "" {
 			r.ID = a.newID()
@@ -262,7 +284,9 @@ func (a *App) ListPrograms(ctx context.Context) ([]domain.Program, error) {
 // no other active track may meet in that room at the same time, and its code must be free in
 // the clinic. A track's clinic, program and code never change (intake's
 // admissions and the enrollments name tracks by code). Lowering the capacity below the number
-// enrolled keeps everyone enrolled. Emits TrackConfigured when something changed.
+// enrolled keeps everyone enrolled. Creating a track links the clinic's current enrollments
+// that predate tracks and name its code (they take its seats). Emits TrackConfigured when
+// something changed.
 //
 // Seats a change adds (a higher capacity, or the track made active again) go to the track's
 // waitlist at once (FillSeats), in the same transaction; actor names the caller in the
@@ -334,6 +358,12 @@ func (a *App) UpsertTrack(ctx context.Context, viewer domain.Viewer, actor strin
 		}
 		if err := a.config.repo.SaveTrack(ctx, tx, t); err != nil {
 			return err
+		}
+		if !found {
+			// Enrollments older than tracks name this code: they hold seats of this track now.
+			if _, err := a.config.repo.LinkUntracked(ctx, tx, t); err != nil {
+				return err
+			}
 		}
 		tx.Emit(bus.Event{Subject: SubjectTrackConfigured, ClinicID: t.ClinicID,
 			Payload: &schedulingv1.TrackConfigured{Track: TrackProto(t)}})

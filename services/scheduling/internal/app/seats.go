@@ -92,15 +92,23 @@ func (u *unit) fill(ctx context.Context, queue ...string) error {
 			if err := u.history(ctx, w, domain.StatusWaitlisted, domain.ReasonPromoted, ""); err != nil {
 				return err
 			}
-			u.created(w, true)
+			if err := u.created(ctx, w, true); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// end stops e (status switched or ended) and emits EnrollmentEnded.
+// end stops e (status switched or ended) and emits EnrollmentEnded. An enrollment that held
+// a seat has its future appointments cancelled (unschedule).
 func (u *unit) end(ctx context.Context, e domain.Enrollment, status, endReason, reason, note string) error {
 	from := e.Status
+	if from == domain.StatusActive {
+		if err := u.unschedule(ctx, e, endReason); err != nil {
+			return err
+		}
+	}
 	e.Status, e.EndedAt, e.EndReason = status, u.now, endReason
 	if err := u.a.enrollments.Update(ctx, u.tx, e); err != nil {
 		return err
@@ -123,13 +131,16 @@ func (u *unit) history(ctx context.Context, e domain.Enrollment, from, reason, n
 	})
 }
 
-// created emits EnrollmentCreated for e, now holding a seat.
-func (u *unit) created(e domain.Enrollment, fromWaitlist bool) {
+// created emits EnrollmentCreated for e, now holding a seat, and generates its appointments
+// (schedule). Every enrollment that becomes active passes here: admitted to a free seat,
+// promoted from a waitlist, or switched into a seat.
+func (u *unit) created(ctx context.Context, e domain.Enrollment, fromWaitlist bool) error {
 	u.tx.Emit(bus.Event{Subject: SubjectEnrollmentCreated, ClinicID: e.ClinicID, Payload: &schedulingv1.EnrollmentCreated{
 		EnrollmentId: e.ID, PatientId: e.PatientID, ClinicId: e.ClinicID, ProgramTrack: e.ProgramTrack,
 		StartDate: e.StartDate.Format(domain.DateLayout), TrackId: e.TrackID, ProgramCode: e.ProgramCode,
 		FromWaitlist: fromWaitlist, ReplacesEnrollmentId: e.Replaces,
 	}})
+	return u.schedule(ctx, e)
 }
 
 // waitlisted emits PatientWaitlisted for e with its place in the queue.

@@ -161,7 +161,9 @@ func (a *App) switchTrack(ctx context.Context, tx *bus.Tx, cmd SwitchTrack) (dom
 		return n, err
 	}
 	if n.Status == domain.StatusActive {
-		u.created(n, false)
+		if err := u.created(ctx, n, false); err != nil {
+			return n, err
+		}
 	} else if err := u.waitlisted(ctx, n); err != nil {
 		return n, err
 	}

@@ -56,16 +56,17 @@ const (
 	RuleCapacityRange       = "capacity.range"               // not 1 to 100 seats
 
 	// Checked by the app against stored records.
-	RuleClinicKnown       = "clinic.known"        // the clinic is not configured in scheduling
-	RuleProgramKnown      = "program.known"       // no such program
-	RuleRoomKnown         = "room.known"          // no such room in the track's clinic
-	RuleCapacityRoomSeats = "capacity.room_seats" // more seats than the track's room has
-	RuleRoomBooked        = "room.booked"         // another active track meets in the room at that time
-	RuleClinicImmutable   = "clinic_id.immutable" // an update names another clinic than the record's
-	RuleProgramImmutable  = "program_code.immutable"
-	RuleCodeImmutable     = "track_code.immutable"
-	RuleTrackCodeUnique   = "track_code.unique" // another track of the clinic has the code
-	RuleRoomNameUnique    = "name.unique"       // another room of the clinic has the name
+	RuleClinicKnown        = "clinic.known"         // the clinic is not configured in scheduling
+	RuleProgramKnown       = "program.known"        // no such program
+	RuleRoomKnown          = "room.known"           // no such room in the track's clinic
+	RuleCapacityRoomSeats  = "capacity.room_seats"  // more seats than the track's room has
+	RuleSeatsTrackCapacity = "seats.track_capacity" // fewer room seats than an active track meeting there needs
+	RuleRoomBooked         = "room.booked"          // another active track meets in the room at that time
+	RuleClinicImmutable    = "clinic_id.immutable"  // an update names another clinic than the record's
+	RuleProgramImmutable   = "program_code.immutable"
+	RuleCodeImmutable      = "track_code.immutable"
+	RuleTrackCodeUnique    = "track_code.unique" // another track of the clinic has the code
+	RuleRoomNameUnique     = "name.unique"       // another room of the clinic has the name
 )
 
 // Limits of configuration text.

@@ -72,7 +72,13 @@ type Admission struct {
 	ClinicID     string
 	ProgramTrack string
 	StartDate    string // "YYYY-MM-DD"
+	// Program is the program code the admission names (e.g. "adult-iop"); empty when intake
+	// sent none. When set it must be the track's program (RuleTrackProgram, the app checks it).
+	Program string
 }
+
+// RuleTrackProgram: an admission names a program other than its track's.
+const RuleTrackProgram = "program.track_program"
 
 // NewEnrollment validates an admission and returns the enrollment it creates, not yet placed
 // in a track (the app does that under the track lock, see Seat). Every problem is reported,
@@ -96,6 +102,9 @@ func NewEnrollment(id, sourceEventID string, a Admission) (Enrollment, error) {
 	}
 	if !trackRE.MatchString(a.ProgramTrack) {
 		errs = append(errs, errors.New("program_track: must be a lowercase track code"))
+	}
+	if a.Program != "" && !trackRE.MatchString(a.Program) {
+		errs = append(errs, errors.New("program: must be a lowercase program code"))
 	}
 	d, err := time.Parse(DateLayout, a.StartDate)
 	if err != nil {

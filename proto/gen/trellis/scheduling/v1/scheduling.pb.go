@@ -1570,8 +1570,9 @@ func (x *RescheduleAppointmentResponse) GetReplayed() bool {
 type CancelAppointmentRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	AppointmentId string                 `protobuf:"bytes,1,opt,name=appointment_id,json=appointmentId,proto3" json:"appointment_id,omitempty"`
-	CancelledBy   CancelledBy            `protobuf:"varint,2,opt,name=cancelled_by,json=cancelledBy,proto3,enum=trellis.scheduling.v1.CancelledBy" json:"cancelled_by,omitempty"`
-	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// patient or clinic.
+	CancelledBy   CancelledBy `protobuf:"varint,2,opt,name=cancelled_by,json=cancelledBy,proto3,enum=trellis.scheduling.v1.CancelledBy" json:"cancelled_by,omitempty"`
+	Reason        string      `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1784,7 +1785,7 @@ const file_trellis_scheduling_v1_scheduling_proto_rawDesc = "" +
 	"\x18CancelAppointmentRequest\x12/\n" +
 	"\x0eappointment_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\rappointmentId\x12Q\n" +
 	"\fcancelled_by\x18\x02 \x01(\x0e2\".trellis.scheduling.v1.CancelledByB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\vcancelledBy\x12\"\n" +
+	"\xbaH\a\x82\x01\x04\x18\x01\x18\x02R\vcancelledBy\x12\"\n" +
 	"\x06reason\x18\x03 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xf4\x03R\x06reason\"a\n" +
 	"\x19CancelAppointmentResponse\x12D\n" +

@@ -345,6 +345,8 @@ const (
 	CancelledBy_CANCELLED_BY_UNSPECIFIED CancelledBy = 0
 	CancelledBy_CANCELLED_BY_PATIENT     CancelledBy = 1
 	CancelledBy_CANCELLED_BY_CLINIC      CancelledBy = 2
+	// The episode ended (discharge): set by scheduling, not accepted by CancelAppointment.
+	CancelledBy_CANCELLED_BY_DISCHARGED CancelledBy = 3
 )
 
 // Enum value maps for CancelledBy.
@@ -353,11 +355,13 @@ var (
 		0: "CANCELLED_BY_UNSPECIFIED",
 		1: "CANCELLED_BY_PATIENT",
 		2: "CANCELLED_BY_CLINIC",
+		3: "CANCELLED_BY_DISCHARGED",
 	}
 	CancelledBy_value = map[string]int32{
 		"CANCELLED_BY_UNSPECIFIED": 0,
 		"CANCELLED_BY_PATIENT":     1,
 		"CANCELLED_BY_CLINIC":      2,
+		"CANCELLED_BY_DISCHARGED":  3,
 	}
 )
 
@@ -1338,11 +1342,12 @@ const file_trellis_scheduling_v1_types_proto_rawDesc = "" +
 	"\x11AppointmentStatus\x12\"\n" +
 	"\x1eAPPOINTMENT_STATUS_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cAPPOINTMENT_STATUS_SCHEDULED\x10\x01\x12 \n" +
-	"\x1cAPPOINTMENT_STATUS_CANCELLED\x10\x02*^\n" +
+	"\x1cAPPOINTMENT_STATUS_CANCELLED\x10\x02*{\n" +
 	"\vCancelledBy\x12\x1c\n" +
 	"\x18CANCELLED_BY_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14CANCELLED_BY_PATIENT\x10\x01\x12\x17\n" +
-	"\x13CANCELLED_BY_CLINIC\x10\x02B\xed\x01\n" +
+	"\x13CANCELLED_BY_CLINIC\x10\x02\x12\x1b\n" +
+	"\x17CANCELLED_BY_DISCHARGED\x10\x03B\xed\x01\n" +
 	"\x19com.trellis.scheduling.v1B\n" +
 	"TypesProtoP\x01ZNgithub.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1;schedulingv1\xa2\x02\x03TSX\xaa\x02\x15Trellis.Scheduling.V1\xca\x02\x15Trellis\\Scheduling\\V1\xe2\x02!Trellis\\Scheduling\\V1\\GPBMetadata\xea\x02\x17Trellis::Scheduling::V1b\x06proto3"
 

@@ -283,3 +283,16 @@ func (r *Config) Tracks(ctx context.Context, clinicID string) ([]domain.TrackFil
 			(SELECT count(*) FROM enrollments e WHERE e.track_id = t.id AND e.status = 'waitlisted')
 		FROM tracks t WHERE t.clinic_id = $1 ORDER BY t.code`, clinicID)
 }
+
+// LinkUntracked gives a newly created track the clinic's enrollments that predate tracks
+// (00003_enrollment_seats.sql: track_id NULL) and name its code, so they count against its
+// capacity; it returns how many it linked.
+func (r *Config) LinkUntracked(ctx context.Context, tx *bus.Tx, t domain.Track) (int64, error) {
+	tag, err := tx.Exec(ctx, `UPDATE enrollments SET track_id = $1, program_code = $2
+		WHERE clinic_id = $3 AND program_track = $4 AND track_id IS NULL AND status IN ('active', 'waitlisted')`,
+		t.ID, t.ProgramCode, t.ClinicID, t.Code)
+	if err != nil {
+		return 0, fmt.Errorf("link untracked enrollments: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}

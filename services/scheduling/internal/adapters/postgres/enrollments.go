@@ -111,15 +111,17 @@ func (r *Enrollments) Counts(ctx context.Context, tx *bus.Tx, trackID string) (t
 	return taken, waiting, nil
 }
 
-// Add inserts e unless a unique key is taken (its source event or episode, or the patient's
-// one current enrollment at the clinic); it reports whether a row was inserted. A concurrent
-// insert of the same key waits for the other transaction and then inserts nothing.
+// Add inserts e unless its admitted episode already has an enrollment (enrollments_episode_key:
+// a replayed or re-emitted admission); it reports whether a row was inserted. A concurrent
+// insert of the same episode waits for the other transaction and then inserts nothing. Any
+// other unique key taken (enrollments_one_current, the source event) is an error: the app
+// checks those under the track lock, so one here is a bug, not a duplicate to absorb.
 func (r *Enrollments) Add(ctx context.Context, tx *bus.Tx, e domain.Enrollment) (bool, error) {
 	tag, err := tx.Exec(ctx, `
 		INSERT INTO enrollments (id, patient_id, clinic_id, episode_id, program_track, start_date, status,
 			source_event_id, track_id, program_code, waitlisted_at, enrolled_at, replaces)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-		ON CONFLICT DO NOTHING`,
+		ON CONFLICT (episode_id) WHERE source_event_id IS NOT NULL AND episode_id IS NOT NULL DO NOTHING`,
 		e.ID, e.PatientID, e.ClinicID, orNull(e.EpisodeID), e.ProgramTrack, e.StartDate, e.Status,
 		orNull(e.SourceEventID), orNull(e.TrackID), orNull(e.ProgramCode), orNull(e.WaitlistedAt),
 		orNull(e.EnrolledAt), orNull(e.Replaces))

@@ -37,7 +37,8 @@ func NewAdmissions(a *app.App, log *slog.Logger) *Admissions { return &Admission
 
 // Handle is a bus.Handler: it runs in the consumer's transaction (the inbox row is already
 // written there) and emits through the outbox in that same transaction. The payload carries
-// the patient's name and email: they are neither stored nor logged here.
+// ids, codes and dates only (contact details travel in PatientContactRecorded, which
+// scheduling does not consume).
 func (h *Admissions) Handle(ctx context.Context, tx *bus.Tx, d *bus.Delivery) error {
 	var m intakev1.PatientAdmitted
 	if err := d.Decode(&m); err != nil {
@@ -52,6 +53,7 @@ func (h *Admissions) Handle(ctx context.Context, tx *bus.Tx, d *bus.Delivery) er
 		ClinicID:     m.GetClinicId(),
 		ProgramTrack: m.GetProgramTrack(),
 		StartDate:    m.GetStartDate(),
+		Program:      m.GetProgram(),
 	})
 	switch {
 	case errors.Is(err, domain.ErrInvalid):
@@ -63,13 +65,19 @@ func (h *Admissions) Handle(ctx context.Context, tx *bus.Tx, d *bus.Delivery) er
 		h.log.WarnContext(ctx, "admission waits for its track to be configured", "error", err,
 			"clinic_id", e.ClinicID, "event_id", d.Envelope.GetEventId(), "attempt", d.NumDelivered)
 		return err
+	case errors.Is(err, app.ErrPriorEpisodeCurrent):
+		// Retried until the earlier episode's discharge is handled (dead-lettered when the
+		// retries run out).
+		h.log.WarnContext(ctx, "admission waits for the discharge of the patient's earlier episode",
+			"clinic_id", e.ClinicID, "event_id", d.Envelope.GetEventId(), "attempt", d.NumDelivered)
+		return err
 	case err != nil:
 		return err
 	case created:
 		h.log.InfoContext(ctx, "patient enrolled", "enrollment_id", e.ID, "status", e.Status, "track_id", e.TrackID,
 			"clinic_id", e.ClinicID, "event_id", d.Envelope.GetEventId())
 	default:
-		h.log.InfoContext(ctx, "admission already handled, its episode discharged, or the patient already enrolled at the clinic; nothing to do",
+		h.log.InfoContext(ctx, "admission already handled or its episode discharged; nothing to do",
 			"clinic_id", e.ClinicID, "event_id", d.Envelope.GetEventId())
 	}
 	return nil

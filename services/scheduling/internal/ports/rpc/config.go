@@ -33,7 +33,9 @@ func (s *Server) configError(ctx context.Context, what string, err error) error 
 		return connect.NewError(connect.CodePermissionDenied, errors.New("no access to this clinic"))
 	case errors.Is(err, domain.ErrNotFound):
 		return connect.NewError(connect.CodeNotFound, errors.New(what+" not found"))
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, err)
+	case errors.Is(err, context.Canceled):
 		return connect.NewError(connect.CodeCanceled, err)
 	default:
 		s.log.ErrorContext(ctx, what+" configuration failed", "error", err)

@@ -3,6 +3,8 @@ package rpc
 import (
 	"context"
 	"errors"
+	"strings"
+	"unicode"
 
 	"connectrpc.com/connect"
 
@@ -42,7 +44,9 @@ func (s *Server) enrollmentError(ctx context.Context, what string, err error) er
 		return connect.NewError(connect.CodeFailedPrecondition, err)
 	case errors.Is(err, domain.ErrNotFound):
 		return connect.NewError(connect.CodeNotFound, errors.New(what+" not found"))
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, err)
+	case errors.Is(err, context.Canceled):
 		return connect.NewError(connect.CodeCanceled, err)
 	default:
 		s.log.ErrorContext(ctx, what+" call failed", "error", err)
@@ -82,6 +86,9 @@ func (s *Server) ListWaitlist(ctx context.Context, req *connect.Request[scheduli
 	return connect.NewResponse(out), nil
 }
 
+// RuleReasonNotBlank: a switch's reason is blank once trimmed, or holds control characters.
+const RuleReasonNotBlank = "reason.not_blank"
+
 // SwitchTrack moves an enrollment to another track of its clinic and program (see
 // app.SwitchTrack), at most once per idempotency key.
 func (s *Server) SwitchTrack(ctx context.Context, req *connect.Request[schedulingv1.SwitchTrackRequest]) (*connect.Response[schedulingv1.SwitchTrackResponse], error) {
@@ -90,13 +97,20 @@ func (s *Server) SwitchTrack(ctx context.Context, req *connect.Request[schedulin
 		return nil, err
 	}
 	m := req.Msg
+	// The reason is kept (trimmed) in the history: it must say something, on one line.
+	reason := strings.TrimSpace(m.GetReason())
+	if reason == "" || strings.ContainsFunc(reason, unicode.IsControl) {
+		return nil, rpc.InvalidArgument(rpc.FieldViolation{Field: "reason", Rule: RuleReasonNotBlank,
+			Msg: "must not be blank or contain control characters"})
+	}
+	m.Reason = reason
 	hash, err := app.RequestHash(req.Spec().Procedure, m, func(c *schedulingv1.SwitchTrackRequest) { c.IdempotencyKey = "" })
 	if err != nil {
 		return nil, s.enrollmentError(ctx, "switch", err)
 	}
 	out, err := s.app.SwitchTrack(ctx, app.SwitchTrack{
 		Caller: p.Subject, Viewer: p, IdempotencyKey: m.GetIdempotencyKey(), RequestHash: hash,
-		EnrollmentID: m.GetEnrollmentId(), TrackCode: m.GetTrackCode(), Reason: m.GetReason(),
+		EnrollmentID: m.GetEnrollmentId(), TrackCode: m.GetTrackCode(), Reason: reason,
 	})
 	if err != nil {
 		return nil, s.enrollmentError(ctx, "enrollment", err)
