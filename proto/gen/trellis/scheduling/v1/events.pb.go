@@ -582,6 +582,192 @@ func (x *AppointmentCancelled) GetReasonCode() string {
 	return ""
 }
 
+// AttendanceRecorded: attendance was recorded for an appointment, or corrected (version > 1,
+// with the previous values). It carries what billing needs, so billing never reads
+// scheduling's tables. Subjects: trellis.scheduling.attendance.recorded.v1 and, for a
+// correction, trellis.scheduling.attendance.corrected.v1.
+type AttendanceRecorded struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AppointmentId string                 `protobuf:"bytes,1,opt,name=appointment_id,json=appointmentId,proto3" json:"appointment_id,omitempty"`
+	PatientId     string                 `protobuf:"bytes,2,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	ClinicId      string                 `protobuf:"bytes,3,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	EnrollmentId  string                 `protobuf:"bytes,4,opt,name=enrollment_id,json=enrollmentId,proto3" json:"enrollment_id,omitempty"`
+	ProgramCode   string                 `protobuf:"bytes,5,opt,name=program_code,json=programCode,proto3" json:"program_code,omitempty"`
+	TrackId       string                 `protobuf:"bytes,6,opt,name=track_id,json=trackId,proto3" json:"track_id,omitempty"`
+	ServiceType   ServiceType            `protobuf:"varint,7,opt,name=service_type,json=serviceType,proto3,enum=trellis.scheduling.v1.ServiceType" json:"service_type,omitempty"`
+	ClinicianId   string                 `protobuf:"bytes,8,opt,name=clinician_id,json=clinicianId,proto3" json:"clinician_id,omitempty"`
+	SessionId     string                 `protobuf:"bytes,9,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Clinic-local date of the session, "YYYY-MM-DD".
+	LocalDate        string                 `protobuf:"bytes,10,opt,name=local_date,json=localDate,proto3" json:"local_date,omitempty"`
+	StartsAt         *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=starts_at,json=startsAt,proto3" json:"starts_at,omitempty"`
+	Status           AttendanceStatus       `protobuf:"varint,12,opt,name=status,proto3,enum=trellis.scheduling.v1.AttendanceStatus" json:"status,omitempty"`
+	MinutesAttended  int32                  `protobuf:"varint,13,opt,name=minutes_attended,json=minutesAttended,proto3" json:"minutes_attended,omitempty"`
+	ScheduledMinutes int32                  `protobuf:"varint,14,opt,name=scheduled_minutes,json=scheduledMinutes,proto3" json:"scheduled_minutes,omitempty"`
+	Version          int32                  `protobuf:"varint,15,opt,name=version,proto3" json:"version,omitempty"`
+	RecordedAt       *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=recorded_at,json=recordedAt,proto3" json:"recorded_at,omitempty"`
+	// For a correction: what it replaces.
+	PreviousStatus          AttendanceStatus `protobuf:"varint,17,opt,name=previous_status,json=previousStatus,proto3,enum=trellis.scheduling.v1.AttendanceStatus" json:"previous_status,omitempty"`
+	PreviousMinutesAttended int32            `protobuf:"varint,18,opt,name=previous_minutes_attended,json=previousMinutesAttended,proto3" json:"previous_minutes_attended,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
+}
+
+func (x *AttendanceRecorded) Reset() {
+	*x = AttendanceRecorded{}
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttendanceRecorded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttendanceRecorded) ProtoMessage() {}
+
+func (x *AttendanceRecorded) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttendanceRecorded.ProtoReflect.Descriptor instead.
+func (*AttendanceRecorded) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *AttendanceRecorded) GetAppointmentId() string {
+	if x != nil {
+		return x.AppointmentId
+	}
+	return ""
+}
+
+func (x *AttendanceRecorded) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *AttendanceRecorded) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *AttendanceRecorded) GetEnrollmentId() string {
+	if x != nil {
+		return x.EnrollmentId
+	}
+	return ""
+}
+
+func (x *AttendanceRecorded) GetProgramCode() string {
+	if x != nil {
+		return x.ProgramCode
+	}
+	return ""
+}
+
+func (x *AttendanceRecorded) GetTrackId() string {
+	if x != nil {
+		return x.TrackId
+	}
+	return ""
+}
+
+func (x *AttendanceRecorded) GetServiceType() ServiceType {
+	if x != nil {
+		return x.ServiceType
+	}
+	return ServiceType_SERVICE_TYPE_UNSPECIFIED
+}
+
+func (x *AttendanceRecorded) GetClinicianId() string {
+	if x != nil {
+		return x.ClinicianId
+	}
+	return ""
+}
+
+func (x *AttendanceRecorded) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *AttendanceRecorded) GetLocalDate() string {
+	if x != nil {
+		return x.LocalDate
+	}
+	return ""
+}
+
+func (x *AttendanceRecorded) GetStartsAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartsAt
+	}
+	return nil
+}
+
+func (x *AttendanceRecorded) GetStatus() AttendanceStatus {
+	if x != nil {
+		return x.Status
+	}
+	return AttendanceStatus_ATTENDANCE_STATUS_UNSPECIFIED
+}
+
+func (x *AttendanceRecorded) GetMinutesAttended() int32 {
+	if x != nil {
+		return x.MinutesAttended
+	}
+	return 0
+}
+
+func (x *AttendanceRecorded) GetScheduledMinutes() int32 {
+	if x != nil {
+		return x.ScheduledMinutes
+	}
+	return 0
+}
+
+func (x *AttendanceRecorded) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *AttendanceRecorded) GetRecordedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RecordedAt
+	}
+	return nil
+}
+
+func (x *AttendanceRecorded) GetPreviousStatus() AttendanceStatus {
+	if x != nil {
+		return x.PreviousStatus
+	}
+	return AttendanceStatus_ATTENDANCE_STATUS_UNSPECIFIED
+}
+
+func (x *AttendanceRecorded) GetPreviousMinutesAttended() int32 {
+	if x != nil {
+		return x.PreviousMinutesAttended
+	}
+	return 0
+}
+
 var File_trellis_scheduling_v1_events_proto protoreflect.FileDescriptor
 
 const file_trellis_scheduling_v1_events_proto_rawDesc = "" +
@@ -630,7 +816,31 @@ const file_trellis_scheduling_v1_events_proto_rawDesc = "" +
 	"\x14AppointmentCancelled\x12D\n" +
 	"\vappointment\x18\x01 \x01(\v2\".trellis.scheduling.v1.AppointmentR\vappointment\x12\x1f\n" +
 	"\vreason_code\x18\x02 \x01(\tR\n" +
-	"reasonCodeB\xee\x01\n" +
+	"reasonCode\"\xb9\x06\n" +
+	"\x12AttendanceRecorded\x12%\n" +
+	"\x0eappointment_id\x18\x01 \x01(\tR\rappointmentId\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x02 \x01(\tR\tpatientId\x12\x1b\n" +
+	"\tclinic_id\x18\x03 \x01(\tR\bclinicId\x12#\n" +
+	"\renrollment_id\x18\x04 \x01(\tR\fenrollmentId\x12!\n" +
+	"\fprogram_code\x18\x05 \x01(\tR\vprogramCode\x12\x19\n" +
+	"\btrack_id\x18\x06 \x01(\tR\atrackId\x12E\n" +
+	"\fservice_type\x18\a \x01(\x0e2\".trellis.scheduling.v1.ServiceTypeR\vserviceType\x12!\n" +
+	"\fclinician_id\x18\b \x01(\tR\vclinicianId\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\t \x01(\tR\tsessionId\x12\x1d\n" +
+	"\n" +
+	"local_date\x18\n" +
+	" \x01(\tR\tlocalDate\x127\n" +
+	"\tstarts_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\bstartsAt\x12?\n" +
+	"\x06status\x18\f \x01(\x0e2'.trellis.scheduling.v1.AttendanceStatusR\x06status\x12)\n" +
+	"\x10minutes_attended\x18\r \x01(\x05R\x0fminutesAttended\x12+\n" +
+	"\x11scheduled_minutes\x18\x0e \x01(\x05R\x10scheduledMinutes\x12\x18\n" +
+	"\aversion\x18\x0f \x01(\x05R\aversion\x12;\n" +
+	"\vrecorded_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"recordedAt\x12P\n" +
+	"\x0fprevious_status\x18\x11 \x01(\x0e2'.trellis.scheduling.v1.AttendanceStatusR\x0epreviousStatus\x12:\n" +
+	"\x19previous_minutes_attended\x18\x12 \x01(\x05R\x17previousMinutesAttendedB\xee\x01\n" +
 	"\x19com.trellis.scheduling.v1B\vEventsProtoP\x01ZNgithub.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1;schedulingv1\xa2\x02\x03TSX\xaa\x02\x15Trellis.Scheduling.V1\xca\x02\x15Trellis\\Scheduling\\V1\xe2\x02!Trellis\\Scheduling\\V1\\GPBMetadata\xea\x02\x17Trellis::Scheduling::V1b\x06proto3"
 
 var (
@@ -645,7 +855,7 @@ func file_trellis_scheduling_v1_events_proto_rawDescGZIP() []byte {
 	return file_trellis_scheduling_v1_events_proto_rawDescData
 }
 
-var file_trellis_scheduling_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_trellis_scheduling_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_trellis_scheduling_v1_events_proto_goTypes = []any{
 	(*EnrollmentCreated)(nil),      // 0: trellis.scheduling.v1.EnrollmentCreated
 	(*PatientWaitlisted)(nil),      // 1: trellis.scheduling.v1.PatientWaitlisted
@@ -655,25 +865,33 @@ var file_trellis_scheduling_v1_events_proto_goTypes = []any{
 	(*AppointmentScheduled)(nil),   // 5: trellis.scheduling.v1.AppointmentScheduled
 	(*AppointmentRescheduled)(nil), // 6: trellis.scheduling.v1.AppointmentRescheduled
 	(*AppointmentCancelled)(nil),   // 7: trellis.scheduling.v1.AppointmentCancelled
-	(*timestamppb.Timestamp)(nil),  // 8: google.protobuf.Timestamp
-	(*Track)(nil),                  // 9: trellis.scheduling.v1.Track
-	(*Clinic)(nil),                 // 10: trellis.scheduling.v1.Clinic
-	(*Appointment)(nil),            // 11: trellis.scheduling.v1.Appointment
+	(*AttendanceRecorded)(nil),     // 8: trellis.scheduling.v1.AttendanceRecorded
+	(*timestamppb.Timestamp)(nil),  // 9: google.protobuf.Timestamp
+	(*Track)(nil),                  // 10: trellis.scheduling.v1.Track
+	(*Clinic)(nil),                 // 11: trellis.scheduling.v1.Clinic
+	(*Appointment)(nil),            // 12: trellis.scheduling.v1.Appointment
+	(ServiceType)(0),               // 13: trellis.scheduling.v1.ServiceType
+	(AttendanceStatus)(0),          // 14: trellis.scheduling.v1.AttendanceStatus
 }
 var file_trellis_scheduling_v1_events_proto_depIdxs = []int32{
-	8,  // 0: trellis.scheduling.v1.PatientWaitlisted.waitlisted_at:type_name -> google.protobuf.Timestamp
-	8,  // 1: trellis.scheduling.v1.EnrollmentEnded.ended_at:type_name -> google.protobuf.Timestamp
-	9,  // 2: trellis.scheduling.v1.TrackConfigured.track:type_name -> trellis.scheduling.v1.Track
-	10, // 3: trellis.scheduling.v1.ClinicConfigured.clinic:type_name -> trellis.scheduling.v1.Clinic
-	11, // 4: trellis.scheduling.v1.AppointmentScheduled.appointment:type_name -> trellis.scheduling.v1.Appointment
-	11, // 5: trellis.scheduling.v1.AppointmentRescheduled.appointment:type_name -> trellis.scheduling.v1.Appointment
-	8,  // 6: trellis.scheduling.v1.AppointmentRescheduled.previous_starts_at:type_name -> google.protobuf.Timestamp
-	11, // 7: trellis.scheduling.v1.AppointmentCancelled.appointment:type_name -> trellis.scheduling.v1.Appointment
-	8,  // [8:8] is the sub-list for method output_type
-	8,  // [8:8] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	9,  // 0: trellis.scheduling.v1.PatientWaitlisted.waitlisted_at:type_name -> google.protobuf.Timestamp
+	9,  // 1: trellis.scheduling.v1.EnrollmentEnded.ended_at:type_name -> google.protobuf.Timestamp
+	10, // 2: trellis.scheduling.v1.TrackConfigured.track:type_name -> trellis.scheduling.v1.Track
+	11, // 3: trellis.scheduling.v1.ClinicConfigured.clinic:type_name -> trellis.scheduling.v1.Clinic
+	12, // 4: trellis.scheduling.v1.AppointmentScheduled.appointment:type_name -> trellis.scheduling.v1.Appointment
+	12, // 5: trellis.scheduling.v1.AppointmentRescheduled.appointment:type_name -> trellis.scheduling.v1.Appointment
+	9,  // 6: trellis.scheduling.v1.AppointmentRescheduled.previous_starts_at:type_name -> google.protobuf.Timestamp
+	12, // 7: trellis.scheduling.v1.AppointmentCancelled.appointment:type_name -> trellis.scheduling.v1.Appointment
+	13, // 8: trellis.scheduling.v1.AttendanceRecorded.service_type:type_name -> trellis.scheduling.v1.ServiceType
+	9,  // 9: trellis.scheduling.v1.AttendanceRecorded.starts_at:type_name -> google.protobuf.Timestamp
+	14, // 10: trellis.scheduling.v1.AttendanceRecorded.status:type_name -> trellis.scheduling.v1.AttendanceStatus
+	9,  // 11: trellis.scheduling.v1.AttendanceRecorded.recorded_at:type_name -> google.protobuf.Timestamp
+	14, // 12: trellis.scheduling.v1.AttendanceRecorded.previous_status:type_name -> trellis.scheduling.v1.AttendanceStatus
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_trellis_scheduling_v1_events_proto_init() }
@@ -688,7 +906,7 @@ func file_trellis_scheduling_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_scheduling_v1_events_proto_rawDesc), len(file_trellis_scheduling_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1672,6 +1672,371 @@ func (x *CancelAppointmentResponse) GetAppointment() *Appointment {
 	return nil
 }
 
+type GetSessionRosterRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SessionId     string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSessionRosterRequest) Reset() {
+	*x = GetSessionRosterRequest{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSessionRosterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSessionRosterRequest) ProtoMessage() {}
+
+func (x *GetSessionRosterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSessionRosterRequest.ProtoReflect.Descriptor instead.
+func (*GetSessionRosterRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *GetSessionRosterRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+type GetSessionRosterResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       []*RosterEntry         `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSessionRosterResponse) Reset() {
+	*x = GetSessionRosterResponse{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSessionRosterResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSessionRosterResponse) ProtoMessage() {}
+
+func (x *GetSessionRosterResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSessionRosterResponse.ProtoReflect.Descriptor instead.
+func (*GetSessionRosterResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *GetSessionRosterResponse) GetEntries() []*RosterEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+type AttendanceEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AppointmentId string                 `protobuf:"bytes,1,opt,name=appointment_id,json=appointmentId,proto3" json:"appointment_id,omitempty"`
+	Status        AttendanceStatus       `protobuf:"varint,2,opt,name=status,proto3,enum=trellis.scheduling.v1.AttendanceStatus" json:"status,omitempty"`
+	// Required when late or left early (1 to the scheduled length); ignored otherwise.
+	MinutesAttended int32 `protobuf:"varint,3,opt,name=minutes_attended,json=minutesAttended,proto3" json:"minutes_attended,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *AttendanceEntry) Reset() {
+	*x = AttendanceEntry{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttendanceEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttendanceEntry) ProtoMessage() {}
+
+func (x *AttendanceEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttendanceEntry.ProtoReflect.Descriptor instead.
+func (*AttendanceEntry) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *AttendanceEntry) GetAppointmentId() string {
+	if x != nil {
+		return x.AppointmentId
+	}
+	return ""
+}
+
+func (x *AttendanceEntry) GetStatus() AttendanceStatus {
+	if x != nil {
+		return x.Status
+	}
+	return AttendanceStatus_ATTENDANCE_STATUS_UNSPECIFIED
+}
+
+func (x *AttendanceEntry) GetMinutesAttended() int32 {
+	if x != nil {
+		return x.MinutesAttended
+	}
+	return 0
+}
+
+type RecordAttendanceRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Entry          *AttendanceEntry       `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
+	IdempotencyKey string                 `protobuf:"bytes,2,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RecordAttendanceRequest) Reset() {
+	*x = RecordAttendanceRequest{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordAttendanceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordAttendanceRequest) ProtoMessage() {}
+
+func (x *RecordAttendanceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordAttendanceRequest.ProtoReflect.Descriptor instead.
+func (*RecordAttendanceRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *RecordAttendanceRequest) GetEntry() *AttendanceEntry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+func (x *RecordAttendanceRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+type RecordAttendanceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Attendance    *Attendance            `protobuf:"bytes,1,opt,name=attendance,proto3" json:"attendance,omitempty"`
+	Replayed      bool                   `protobuf:"varint,2,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordAttendanceResponse) Reset() {
+	*x = RecordAttendanceResponse{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordAttendanceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordAttendanceResponse) ProtoMessage() {}
+
+func (x *RecordAttendanceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordAttendanceResponse.ProtoReflect.Descriptor instead.
+func (*RecordAttendanceResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *RecordAttendanceResponse) GetAttendance() *Attendance {
+	if x != nil {
+		return x.Attendance
+	}
+	return nil
+}
+
+func (x *RecordAttendanceResponse) GetReplayed() bool {
+	if x != nil {
+		return x.Replayed
+	}
+	return false
+}
+
+type RecordGroupAttendanceRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	SessionId      string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	Entries        []*AttendanceEntry     `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
+	IdempotencyKey string                 `protobuf:"bytes,3,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RecordGroupAttendanceRequest) Reset() {
+	*x = RecordGroupAttendanceRequest{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordGroupAttendanceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordGroupAttendanceRequest) ProtoMessage() {}
+
+func (x *RecordGroupAttendanceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordGroupAttendanceRequest.ProtoReflect.Descriptor instead.
+func (*RecordGroupAttendanceRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *RecordGroupAttendanceRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *RecordGroupAttendanceRequest) GetEntries() []*AttendanceEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *RecordGroupAttendanceRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+type RecordGroupAttendanceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Attendance    []*Attendance          `protobuf:"bytes,1,rep,name=attendance,proto3" json:"attendance,omitempty"`
+	Replayed      bool                   `protobuf:"varint,2,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordGroupAttendanceResponse) Reset() {
+	*x = RecordGroupAttendanceResponse{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordGroupAttendanceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordGroupAttendanceResponse) ProtoMessage() {}
+
+func (x *RecordGroupAttendanceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordGroupAttendanceResponse.ProtoReflect.Descriptor instead.
+func (*RecordGroupAttendanceResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *RecordGroupAttendanceResponse) GetAttendance() []*Attendance {
+	if x != nil {
+		return x.Attendance
+	}
+	return nil
+}
+
+func (x *RecordGroupAttendanceResponse) GetReplayed() bool {
+	if x != nil {
+		return x.Replayed
+	}
+	return false
+}
+
 var File_trellis_scheduling_v1_scheduling_proto protoreflect.FileDescriptor
 
 const file_trellis_scheduling_v1_scheduling_proto_rawDesc = "" +
@@ -1789,7 +2154,39 @@ const file_trellis_scheduling_v1_scheduling_proto_rawDesc = "" +
 	"\x06reason\x18\x03 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xf4\x03R\x06reason\"a\n" +
 	"\x19CancelAppointmentResponse\x12D\n" +
-	"\vappointment\x18\x01 \x01(\v2\".trellis.scheduling.v1.AppointmentR\vappointment2\x86\x0e\n" +
+	"\vappointment\x18\x01 \x01(\v2\".trellis.scheduling.v1.AppointmentR\vappointment\"B\n" +
+	"\x17GetSessionRosterRequest\x12'\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tsessionId\"X\n" +
+	"\x18GetSessionRosterResponse\x12<\n" +
+	"\aentries\x18\x01 \x03(\v2\".trellis.scheduling.v1.RosterEntryR\aentries\"\xc6\x01\n" +
+	"\x0fAttendanceEntry\x12/\n" +
+	"\x0eappointment_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\rappointmentId\x12K\n" +
+	"\x06status\x18\x02 \x01(\x0e2'.trellis.scheduling.v1.AttendanceStatusB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06status\x125\n" +
+	"\x10minutes_attended\x18\x03 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xa0\v(\x00R\x0fminutesAttended\"\x94\x01\n" +
+	"\x17RecordAttendanceRequest\x12D\n" +
+	"\x05entry\x18\x01 \x01(\v2&.trellis.scheduling.v1.AttendanceEntryB\x06\xbaH\x03\xc8\x01\x01R\x05entry\x123\n" +
+	"\x0fidempotency_key\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\b\x18\x80\x01R\x0eidempotencyKey\"y\n" +
+	"\x18RecordAttendanceResponse\x12A\n" +
+	"\n" +
+	"attendance\x18\x01 \x01(\v2!.trellis.scheduling.v1.AttendanceR\n" +
+	"attendance\x12\x1a\n" +
+	"\breplayed\x18\x02 \x01(\bR\breplayed\"\xca\x01\n" +
+	"\x1cRecordGroupAttendanceRequest\x12'\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tsessionId\x12L\n" +
+	"\aentries\x18\x02 \x03(\v2&.trellis.scheduling.v1.AttendanceEntryB\n" +
+	"\xbaH\a\x92\x01\x04\b\x01\x10dR\aentries\x123\n" +
+	"\x0fidempotency_key\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\b\x18\x80\x01R\x0eidempotencyKey\"~\n" +
+	"\x1dRecordGroupAttendanceResponse\x12A\n" +
+	"\n" +
+	"attendance\x18\x01 \x03(\v2!.trellis.scheduling.v1.AttendanceR\n" +
+	"attendance\x12\x1a\n" +
+	"\breplayed\x18\x02 \x01(\bR\breplayed2\xfb\x10\n" +
 	"\x11SchedulingService\x12i\n" +
 	"\fUpsertClinic\x12*.trellis.scheduling.v1.UpsertClinicRequest\x1a+.trellis.scheduling.v1.UpsertClinicResponse\"\x00\x12f\n" +
 	"\vListClinics\x12).trellis.scheduling.v1.ListClinicsRequest\x1a*.trellis.scheduling.v1.ListClinicsResponse\"\x00\x12c\n" +
@@ -1808,7 +2205,10 @@ const file_trellis_scheduling_v1_scheduling_proto_rawDesc = "" +
 	"\x13ListPatientSchedule\x121.trellis.scheduling.v1.ListPatientScheduleRequest\x1a2.trellis.scheduling.v1.ListPatientScheduleResponse\"\x00\x12l\n" +
 	"\rListClinicDay\x12+.trellis.scheduling.v1.ListClinicDayRequest\x1a,.trellis.scheduling.v1.ListClinicDayResponse\"\x00\x12\x84\x01\n" +
 	"\x15RescheduleAppointment\x123.trellis.scheduling.v1.RescheduleAppointmentRequest\x1a4.trellis.scheduling.v1.RescheduleAppointmentResponse\"\x00\x12x\n" +
-	"\x11CancelAppointment\x12/.trellis.scheduling.v1.CancelAppointmentRequest\x1a0.trellis.scheduling.v1.CancelAppointmentResponse\"\x00B\xf2\x01\n" +
+	"\x11CancelAppointment\x12/.trellis.scheduling.v1.CancelAppointmentRequest\x1a0.trellis.scheduling.v1.CancelAppointmentResponse\"\x00\x12u\n" +
+	"\x10GetSessionRoster\x12..trellis.scheduling.v1.GetSessionRosterRequest\x1a/.trellis.scheduling.v1.GetSessionRosterResponse\"\x00\x12u\n" +
+	"\x10RecordAttendance\x12..trellis.scheduling.v1.RecordAttendanceRequest\x1a/.trellis.scheduling.v1.RecordAttendanceResponse\"\x00\x12\x84\x01\n" +
+	"\x15RecordGroupAttendance\x123.trellis.scheduling.v1.RecordGroupAttendanceRequest\x1a4.trellis.scheduling.v1.RecordGroupAttendanceResponse\"\x00B\xf2\x01\n" +
 	"\x19com.trellis.scheduling.v1B\x0fSchedulingProtoP\x01ZNgithub.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1;schedulingv1\xa2\x02\x03TSX\xaa\x02\x15Trellis.Scheduling.V1\xca\x02\x15Trellis\\Scheduling\\V1\xe2\x02!Trellis\\Scheduling\\V1\\GPBMetadata\xea\x02\x17Trellis::Scheduling::V1b\x06proto3"
 
 var (
@@ -1823,7 +2223,7 @@ func file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP() []byte {
 	return file_trellis_scheduling_v1_scheduling_proto_rawDescData
 }
 
-var file_trellis_scheduling_v1_scheduling_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_trellis_scheduling_v1_scheduling_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_trellis_scheduling_v1_scheduling_proto_goTypes = []any{
 	(*UpsertClinicRequest)(nil),           // 0: trellis.scheduling.v1.UpsertClinicRequest
 	(*UpsertClinicResponse)(nil),          // 1: trellis.scheduling.v1.UpsertClinicResponse
@@ -1858,79 +2258,101 @@ var file_trellis_scheduling_v1_scheduling_proto_goTypes = []any{
 	(*RescheduleAppointmentResponse)(nil), // 30: trellis.scheduling.v1.RescheduleAppointmentResponse
 	(*CancelAppointmentRequest)(nil),      // 31: trellis.scheduling.v1.CancelAppointmentRequest
 	(*CancelAppointmentResponse)(nil),     // 32: trellis.scheduling.v1.CancelAppointmentResponse
-	(*Clinic)(nil),                        // 33: trellis.scheduling.v1.Clinic
-	(*Room)(nil),                          // 34: trellis.scheduling.v1.Room
-	(*Clinician)(nil),                     // 35: trellis.scheduling.v1.Clinician
-	(*Program)(nil),                       // 36: trellis.scheduling.v1.Program
-	(*Track)(nil),                         // 37: trellis.scheduling.v1.Track
-	(*TrackFill)(nil),                     // 38: trellis.scheduling.v1.TrackFill
-	(*timestamppb.Timestamp)(nil),         // 39: google.protobuf.Timestamp
-	(*Appointment)(nil),                   // 40: trellis.scheduling.v1.Appointment
-	(CancelledBy)(0),                      // 41: trellis.scheduling.v1.CancelledBy
+	(*GetSessionRosterRequest)(nil),       // 33: trellis.scheduling.v1.GetSessionRosterRequest
+	(*GetSessionRosterResponse)(nil),      // 34: trellis.scheduling.v1.GetSessionRosterResponse
+	(*AttendanceEntry)(nil),               // 35: trellis.scheduling.v1.AttendanceEntry
+	(*RecordAttendanceRequest)(nil),       // 36: trellis.scheduling.v1.RecordAttendanceRequest
+	(*RecordAttendanceResponse)(nil),      // 37: trellis.scheduling.v1.RecordAttendanceResponse
+	(*RecordGroupAttendanceRequest)(nil),  // 38: trellis.scheduling.v1.RecordGroupAttendanceRequest
+	(*RecordGroupAttendanceResponse)(nil), // 39: trellis.scheduling.v1.RecordGroupAttendanceResponse
+	(*Clinic)(nil),                        // 40: trellis.scheduling.v1.Clinic
+	(*Room)(nil),                          // 41: trellis.scheduling.v1.Room
+	(*Clinician)(nil),                     // 42: trellis.scheduling.v1.Clinician
+	(*Program)(nil),                       // 43: trellis.scheduling.v1.Program
+	(*Track)(nil),                         // 44: trellis.scheduling.v1.Track
+	(*TrackFill)(nil),                     // 45: trellis.scheduling.v1.TrackFill
+	(*timestamppb.Timestamp)(nil),         // 46: google.protobuf.Timestamp
+	(*Appointment)(nil),                   // 47: trellis.scheduling.v1.Appointment
+	(CancelledBy)(0),                      // 48: trellis.scheduling.v1.CancelledBy
+	(*RosterEntry)(nil),                   // 49: trellis.scheduling.v1.RosterEntry
+	(AttendanceStatus)(0),                 // 50: trellis.scheduling.v1.AttendanceStatus
+	(*Attendance)(nil),                    // 51: trellis.scheduling.v1.Attendance
 }
 var file_trellis_scheduling_v1_scheduling_proto_depIdxs = []int32{
-	33, // 0: trellis.scheduling.v1.UpsertClinicRequest.clinic:type_name -> trellis.scheduling.v1.Clinic
-	33, // 1: trellis.scheduling.v1.UpsertClinicResponse.clinic:type_name -> trellis.scheduling.v1.Clinic
-	33, // 2: trellis.scheduling.v1.ListClinicsResponse.clinics:type_name -> trellis.scheduling.v1.Clinic
-	34, // 3: trellis.scheduling.v1.UpsertRoomRequest.room:type_name -> trellis.scheduling.v1.Room
-	34, // 4: trellis.scheduling.v1.UpsertRoomResponse.room:type_name -> trellis.scheduling.v1.Room
-	35, // 5: trellis.scheduling.v1.UpsertClinicianRequest.clinician:type_name -> trellis.scheduling.v1.Clinician
-	35, // 6: trellis.scheduling.v1.UpsertClinicianResponse.clinician:type_name -> trellis.scheduling.v1.Clinician
-	35, // 7: trellis.scheduling.v1.ListCliniciansResponse.clinicians:type_name -> trellis.scheduling.v1.Clinician
-	36, // 8: trellis.scheduling.v1.UpsertProgramRequest.program:type_name -> trellis.scheduling.v1.Program
-	36, // 9: trellis.scheduling.v1.UpsertProgramResponse.program:type_name -> trellis.scheduling.v1.Program
-	36, // 10: trellis.scheduling.v1.ListProgramsResponse.programs:type_name -> trellis.scheduling.v1.Program
-	37, // 11: trellis.scheduling.v1.UpsertTrackRequest.track:type_name -> trellis.scheduling.v1.Track
-	37, // 12: trellis.scheduling.v1.UpsertTrackResponse.track:type_name -> trellis.scheduling.v1.Track
-	38, // 13: trellis.scheduling.v1.ListTracksResponse.tracks:type_name -> trellis.scheduling.v1.TrackFill
+	40, // 0: trellis.scheduling.v1.UpsertClinicRequest.clinic:type_name -> trellis.scheduling.v1.Clinic
+	40, // 1: trellis.scheduling.v1.UpsertClinicResponse.clinic:type_name -> trellis.scheduling.v1.Clinic
+	40, // 2: trellis.scheduling.v1.ListClinicsResponse.clinics:type_name -> trellis.scheduling.v1.Clinic
+	41, // 3: trellis.scheduling.v1.UpsertRoomRequest.room:type_name -> trellis.scheduling.v1.Room
+	41, // 4: trellis.scheduling.v1.UpsertRoomResponse.room:type_name -> trellis.scheduling.v1.Room
+	42, // 5: trellis.scheduling.v1.UpsertClinicianRequest.clinician:type_name -> trellis.scheduling.v1.Clinician
+	42, // 6: trellis.scheduling.v1.UpsertClinicianResponse.clinician:type_name -> trellis.scheduling.v1.Clinician
+	42, // 7: trellis.scheduling.v1.ListCliniciansResponse.clinicians:type_name -> trellis.scheduling.v1.Clinician
+	43, // 8: trellis.scheduling.v1.UpsertProgramRequest.program:type_name -> trellis.scheduling.v1.Program
+	43, // 9: trellis.scheduling.v1.UpsertProgramResponse.program:type_name -> trellis.scheduling.v1.Program
+	43, // 10: trellis.scheduling.v1.ListProgramsResponse.programs:type_name -> trellis.scheduling.v1.Program
+	44, // 11: trellis.scheduling.v1.UpsertTrackRequest.track:type_name -> trellis.scheduling.v1.Track
+	44, // 12: trellis.scheduling.v1.UpsertTrackResponse.track:type_name -> trellis.scheduling.v1.Track
+	45, // 13: trellis.scheduling.v1.ListTracksResponse.tracks:type_name -> trellis.scheduling.v1.TrackFill
 	24, // 14: trellis.scheduling.v1.GetEnrollmentResponse.enrollment:type_name -> trellis.scheduling.v1.Enrollment
 	24, // 15: trellis.scheduling.v1.ListWaitlistResponse.enrollments:type_name -> trellis.scheduling.v1.Enrollment
 	24, // 16: trellis.scheduling.v1.SwitchTrackResponse.enrollment:type_name -> trellis.scheduling.v1.Enrollment
-	39, // 17: trellis.scheduling.v1.Enrollment.waitlisted_at:type_name -> google.protobuf.Timestamp
-	39, // 18: trellis.scheduling.v1.Enrollment.enrolled_at:type_name -> google.protobuf.Timestamp
-	39, // 19: trellis.scheduling.v1.Enrollment.ended_at:type_name -> google.protobuf.Timestamp
-	40, // 20: trellis.scheduling.v1.ListPatientScheduleResponse.appointments:type_name -> trellis.scheduling.v1.Appointment
-	40, // 21: trellis.scheduling.v1.ListClinicDayResponse.appointments:type_name -> trellis.scheduling.v1.Appointment
-	40, // 22: trellis.scheduling.v1.RescheduleAppointmentResponse.appointment:type_name -> trellis.scheduling.v1.Appointment
-	41, // 23: trellis.scheduling.v1.CancelAppointmentRequest.cancelled_by:type_name -> trellis.scheduling.v1.CancelledBy
-	40, // 24: trellis.scheduling.v1.CancelAppointmentResponse.appointment:type_name -> trellis.scheduling.v1.Appointment
-	0,  // 25: trellis.scheduling.v1.SchedulingService.UpsertClinic:input_type -> trellis.scheduling.v1.UpsertClinicRequest
-	2,  // 26: trellis.scheduling.v1.SchedulingService.ListClinics:input_type -> trellis.scheduling.v1.ListClinicsRequest
-	4,  // 27: trellis.scheduling.v1.SchedulingService.UpsertRoom:input_type -> trellis.scheduling.v1.UpsertRoomRequest
-	6,  // 28: trellis.scheduling.v1.SchedulingService.UpsertClinician:input_type -> trellis.scheduling.v1.UpsertClinicianRequest
-	8,  // 29: trellis.scheduling.v1.SchedulingService.ListClinicians:input_type -> trellis.scheduling.v1.ListCliniciansRequest
-	10, // 30: trellis.scheduling.v1.SchedulingService.UpsertProgram:input_type -> trellis.scheduling.v1.UpsertProgramRequest
-	12, // 31: trellis.scheduling.v1.SchedulingService.ListPrograms:input_type -> trellis.scheduling.v1.ListProgramsRequest
-	14, // 32: trellis.scheduling.v1.SchedulingService.UpsertTrack:input_type -> trellis.scheduling.v1.UpsertTrackRequest
-	16, // 33: trellis.scheduling.v1.SchedulingService.ListTracks:input_type -> trellis.scheduling.v1.ListTracksRequest
-	18, // 34: trellis.scheduling.v1.SchedulingService.GetEnrollment:input_type -> trellis.scheduling.v1.GetEnrollmentRequest
-	20, // 35: trellis.scheduling.v1.SchedulingService.ListWaitlist:input_type -> trellis.scheduling.v1.ListWaitlistRequest
-	22, // 36: trellis.scheduling.v1.SchedulingService.SwitchTrack:input_type -> trellis.scheduling.v1.SwitchTrackRequest
-	25, // 37: trellis.scheduling.v1.SchedulingService.ListPatientSchedule:input_type -> trellis.scheduling.v1.ListPatientScheduleRequest
-	27, // 38: trellis.scheduling.v1.SchedulingService.ListClinicDay:input_type -> trellis.scheduling.v1.ListClinicDayRequest
-	29, // 39: trellis.scheduling.v1.SchedulingService.RescheduleAppointment:input_type -> trellis.scheduling.v1.RescheduleAppointmentRequest
-	31, // 40: trellis.scheduling.v1.SchedulingService.CancelAppointment:input_type -> trellis.scheduling.v1.CancelAppointmentRequest
-	1,  // 41: trellis.scheduling.v1.SchedulingService.UpsertClinic:output_type -> trellis.scheduling.v1.UpsertClinicResponse
-	3,  // 42: trellis.scheduling.v1.SchedulingService.ListClinics:output_type -> trellis.scheduling.v1.ListClinicsResponse
-	5,  // 43: trellis.scheduling.v1.SchedulingService.UpsertRoom:output_type -> trellis.scheduling.v1.UpsertRoomResponse
-	7,  // 44: trellis.scheduling.v1.SchedulingService.UpsertClinician:output_type -> trellis.scheduling.v1.UpsertClinicianResponse
-	9,  // 45: trellis.scheduling.v1.SchedulingService.ListClinicians:output_type -> trellis.scheduling.v1.ListCliniciansResponse
-	11, // 46: trellis.scheduling.v1.SchedulingService.UpsertProgram:output_type -> trellis.scheduling.v1.UpsertProgramResponse
-	13, // 47: trellis.scheduling.v1.SchedulingService.ListPrograms:output_type -> trellis.scheduling.v1.ListProgramsResponse
-	15, // 48: trellis.scheduling.v1.SchedulingService.UpsertTrack:output_type -> trellis.scheduling.v1.UpsertTrackResponse
-	17, // 49: trellis.scheduling.v1.SchedulingService.ListTracks:output_type -> trellis.scheduling.v1.ListTracksResponse
-	19, // 50: trellis.scheduling.v1.SchedulingService.GetEnrollment:output_type -> trellis.scheduling.v1.GetEnrollmentResponse
-	21, // 51: trellis.scheduling.v1.SchedulingService.ListWaitlist:output_type -> trellis.scheduling.v1.ListWaitlistResponse
-	23, // 52: trellis.scheduling.v1.SchedulingService.SwitchTrack:output_type -> trellis.scheduling.v1.SwitchTrackResponse
-	26, // 53: trellis.scheduling.v1.SchedulingService.ListPatientSchedule:output_type -> trellis.scheduling.v1.ListPatientScheduleResponse
-	28, // 54: trellis.scheduling.v1.SchedulingService.ListClinicDay:output_type -> trellis.scheduling.v1.ListClinicDayResponse
-	30, // 55: trellis.scheduling.v1.SchedulingService.RescheduleAppointment:output_type -> trellis.scheduling.v1.RescheduleAppointmentResponse
-	32, // 56: trellis.scheduling.v1.SchedulingService.CancelAppointment:output_type -> trellis.scheduling.v1.CancelAppointmentResponse
-	41, // [41:57] is the sub-list for method output_type
-	25, // [25:41] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	46, // 17: trellis.scheduling.v1.Enrollment.waitlisted_at:type_name -> google.protobuf.Timestamp
+	46, // 18: trellis.scheduling.v1.Enrollment.enrolled_at:type_name -> google.protobuf.Timestamp
+	46, // 19: trellis.scheduling.v1.Enrollment.ended_at:type_name -> google.protobuf.Timestamp
+	47, // 20: trellis.scheduling.v1.ListPatientScheduleResponse.appointments:type_name -> trellis.scheduling.v1.Appointment
+	47, // 21: trellis.scheduling.v1.ListClinicDayResponse.appointments:type_name -> trellis.scheduling.v1.Appointment
+	47, // 22: trellis.scheduling.v1.RescheduleAppointmentResponse.appointment:type_name -> trellis.scheduling.v1.Appointment
+	48, // 23: trellis.scheduling.v1.CancelAppointmentRequest.cancelled_by:type_name -> trellis.scheduling.v1.CancelledBy
+	47, // 24: trellis.scheduling.v1.CancelAppointmentResponse.appointment:type_name -> trellis.scheduling.v1.Appointment
+	49, // 25: trellis.scheduling.v1.GetSessionRosterResponse.entries:type_name -> trellis.scheduling.v1.RosterEntry
+	50, // 26: trellis.scheduling.v1.AttendanceEntry.status:type_name -> trellis.scheduling.v1.AttendanceStatus
+	35, // 27: trellis.scheduling.v1.RecordAttendanceRequest.entry:type_name -> trellis.scheduling.v1.AttendanceEntry
+	51, // 28: trellis.scheduling.v1.RecordAttendanceResponse.attendance:type_name -> trellis.scheduling.v1.Attendance
+	35, // 29: trellis.scheduling.v1.RecordGroupAttendanceRequest.entries:type_name -> trellis.scheduling.v1.AttendanceEntry
+	51, // 30: trellis.scheduling.v1.RecordGroupAttendanceResponse.attendance:type_name -> trellis.scheduling.v1.Attendance
+	0,  // 31: trellis.scheduling.v1.SchedulingService.UpsertClinic:input_type -> trellis.scheduling.v1.UpsertClinicRequest
+	2,  // 32: trellis.scheduling.v1.SchedulingService.ListClinics:input_type -> trellis.scheduling.v1.ListClinicsRequest
+	4,  // 33: trellis.scheduling.v1.SchedulingService.UpsertRoom:input_type -> trellis.scheduling.v1.UpsertRoomRequest
+	6,  // 34: trellis.scheduling.v1.SchedulingService.UpsertClinician:input_type -> trellis.scheduling.v1.UpsertClinicianRequest
+	8,  // 35: trellis.scheduling.v1.SchedulingService.ListClinicians:input_type -> trellis.scheduling.v1.ListCliniciansRequest
+	10, // 36: trellis.scheduling.v1.SchedulingService.UpsertProgram:input_type -> trellis.scheduling.v1.UpsertProgramRequest
+	12, // 37: trellis.scheduling.v1.SchedulingService.ListPrograms:input_type -> trellis.scheduling.v1.ListProgramsRequest
+	14, // 38: trellis.scheduling.v1.SchedulingService.UpsertTrack:input_type -> trellis.scheduling.v1.UpsertTrackRequest
+	16, // 39: trellis.scheduling.v1.SchedulingService.ListTracks:input_type -> trellis.scheduling.v1.ListTracksRequest
+	18, // 40: trellis.scheduling.v1.SchedulingService.GetEnrollment:input_type -> trellis.scheduling.v1.GetEnrollmentRequest
+	20, // 41: trellis.scheduling.v1.SchedulingService.ListWaitlist:input_type -> trellis.scheduling.v1.ListWaitlistRequest
+	22, // 42: trellis.scheduling.v1.SchedulingService.SwitchTrack:input_type -> trellis.scheduling.v1.SwitchTrackRequest
+	25, // 43: trellis.scheduling.v1.SchedulingService.ListPatientSchedule:input_type -> trellis.scheduling.v1.ListPatientScheduleRequest
+	27, // 44: trellis.scheduling.v1.SchedulingService.ListClinicDay:input_type -> trellis.scheduling.v1.ListClinicDayRequest
+	29, // 45: trellis.scheduling.v1.SchedulingService.RescheduleAppointment:input_type -> trellis.scheduling.v1.RescheduleAppointmentRequest
+	31, // 46: trellis.scheduling.v1.SchedulingService.CancelAppointment:input_type -> trellis.scheduling.v1.CancelAppointmentRequest
+	33, // 47: trellis.scheduling.v1.SchedulingService.GetSessionRoster:input_type -> trellis.scheduling.v1.GetSessionRosterRequest
+	36, // 48: trellis.scheduling.v1.SchedulingService.RecordAttendance:input_type -> trellis.scheduling.v1.RecordAttendanceRequest
+	38, // 49: trellis.scheduling.v1.SchedulingService.RecordGroupAttendance:input_type -> trellis.scheduling.v1.RecordGroupAttendanceRequest
+	1,  // 50: trellis.scheduling.v1.SchedulingService.UpsertClinic:output_type -> trellis.scheduling.v1.UpsertClinicResponse
+	3,  // 51: trellis.scheduling.v1.SchedulingService.ListClinics:output_type -> trellis.scheduling.v1.ListClinicsResponse
+	5,  // 52: trellis.scheduling.v1.SchedulingService.UpsertRoom:output_type -> trellis.scheduling.v1.UpsertRoomResponse
+	7,  // 53: trellis.scheduling.v1.SchedulingService.UpsertClinician:output_type -> trellis.scheduling.v1.UpsertClinicianResponse
+	9,  // 54: trellis.scheduling.v1.SchedulingService.ListClinicians:output_type -> trellis.scheduling.v1.ListCliniciansResponse
+	11, // 55: trellis.scheduling.v1.SchedulingService.UpsertProgram:output_type -> trellis.scheduling.v1.UpsertProgramResponse
+	13, // 56: trellis.scheduling.v1.SchedulingService.ListPrograms:output_type -> trellis.scheduling.v1.ListProgramsResponse
+	15, // 57: trellis.scheduling.v1.SchedulingService.UpsertTrack:output_type -> trellis.scheduling.v1.UpsertTrackResponse
+	17, // 58: trellis.scheduling.v1.SchedulingService.ListTracks:output_type -> trellis.scheduling.v1.ListTracksResponse
+	19, // 59: trellis.scheduling.v1.SchedulingService.GetEnrollment:output_type -> trellis.scheduling.v1.GetEnrollmentResponse
+	21, // 60: trellis.scheduling.v1.SchedulingService.ListWaitlist:output_type -> trellis.scheduling.v1.ListWaitlistResponse
+	23, // 61: trellis.scheduling.v1.SchedulingService.SwitchTrack:output_type -> trellis.scheduling.v1.SwitchTrackResponse
+	26, // 62: trellis.scheduling.v1.SchedulingService.ListPatientSchedule:output_type -> trellis.scheduling.v1.ListPatientScheduleResponse
+	28, // 63: trellis.scheduling.v1.SchedulingService.ListClinicDay:output_type -> trellis.scheduling.v1.ListClinicDayResponse
+	30, // 64: trellis.scheduling.v1.SchedulingService.RescheduleAppointment:output_type -> trellis.scheduling.v1.RescheduleAppointmentResponse
+	32, // 65: trellis.scheduling.v1.SchedulingService.CancelAppointment:output_type -> trellis.scheduling.v1.CancelAppointmentResponse
+	34, // 66: trellis.scheduling.v1.SchedulingService.GetSessionRoster:output_type -> trellis.scheduling.v1.GetSessionRosterResponse
+	37, // 67: trellis.scheduling.v1.SchedulingService.RecordAttendance:output_type -> trellis.scheduling.v1.RecordAttendanceResponse
+	39, // 68: trellis.scheduling.v1.SchedulingService.RecordGroupAttendance:output_type -> trellis.scheduling.v1.RecordGroupAttendanceResponse
+	50, // [50:69] is the sub-list for method output_type
+	31, // [31:50] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_trellis_scheduling_v1_scheduling_proto_init() }
@@ -1945,7 +2367,7 @@ func file_trellis_scheduling_v1_scheduling_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_scheduling_v1_scheduling_proto_rawDesc), len(file_trellis_scheduling_v1_scheduling_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   33,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

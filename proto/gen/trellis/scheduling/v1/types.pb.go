@@ -392,6 +392,64 @@ func (CancelledBy) EnumDescriptor() ([]byte, []int) {
 	return file_trellis_scheduling_v1_types_proto_rawDescGZIP(), []int{6}
 }
 
+type AttendanceStatus int32
+
+const (
+	AttendanceStatus_ATTENDANCE_STATUS_UNSPECIFIED AttendanceStatus = 0
+	AttendanceStatus_ATTENDANCE_STATUS_PRESENT     AttendanceStatus = 1
+	AttendanceStatus_ATTENDANCE_STATUS_LATE        AttendanceStatus = 2
+	AttendanceStatus_ATTENDANCE_STATUS_LEFT_EARLY  AttendanceStatus = 3
+	AttendanceStatus_ATTENDANCE_STATUS_ABSENT      AttendanceStatus = 4
+	AttendanceStatus_ATTENDANCE_STATUS_EXCUSED     AttendanceStatus = 5
+)
+
+// Enum value maps for AttendanceStatus.
+var (
+	AttendanceStatus_name = map[int32]string{
+		0: "ATTENDANCE_STATUS_UNSPECIFIED",
+		1: "ATTENDANCE_STATUS_PRESENT",
+		2: "ATTENDANCE_STATUS_LATE",
+		3: "ATTENDANCE_STATUS_LEFT_EARLY",
+		4: "ATTENDANCE_STATUS_ABSENT",
+		5: "ATTENDANCE_STATUS_EXCUSED",
+	}
+	AttendanceStatus_value = map[string]int32{
+		"ATTENDANCE_STATUS_UNSPECIFIED": 0,
+		"ATTENDANCE_STATUS_PRESENT":     1,
+		"ATTENDANCE_STATUS_LATE":        2,
+		"ATTENDANCE_STATUS_LEFT_EARLY":  3,
+		"ATTENDANCE_STATUS_ABSENT":      4,
+		"ATTENDANCE_STATUS_EXCUSED":     5,
+	}
+)
+
+func (x AttendanceStatus) Enum() *AttendanceStatus {
+	p := new(AttendanceStatus)
+	*p = x
+	return p
+}
+
+func (x AttendanceStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AttendanceStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_trellis_scheduling_v1_types_proto_enumTypes[7].Descriptor()
+}
+
+func (AttendanceStatus) Type() protoreflect.EnumType {
+	return &file_trellis_scheduling_v1_types_proto_enumTypes[7]
+}
+
+func (x AttendanceStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AttendanceStatus.Descriptor instead.
+func (AttendanceStatus) EnumDescriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_types_proto_rawDescGZIP(), []int{7}
+}
+
 // A clinic as scheduling configures it: its time zone sets every session's local time.
 type Clinic struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -1223,6 +1281,156 @@ func (x *Appointment) GetRescheduleCount() int32 {
 	return 0
 }
 
+// The attendance recorded for one appointment (its latest version).
+type Attendance struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AppointmentId string                 `protobuf:"bytes,1,opt,name=appointment_id,json=appointmentId,proto3" json:"appointment_id,omitempty"`
+	Status        AttendanceStatus       `protobuf:"varint,2,opt,name=status,proto3,enum=trellis.scheduling.v1.AttendanceStatus" json:"status,omitempty"`
+	// Minutes attended: the scheduled length when present, fewer when late or left early, 0 when
+	// absent or excused.
+	MinutesAttended  int32 `protobuf:"varint,3,opt,name=minutes_attended,json=minutesAttended,proto3" json:"minutes_attended,omitempty"`
+	ScheduledMinutes int32 `protobuf:"varint,4,opt,name=scheduled_minutes,json=scheduledMinutes,proto3" json:"scheduled_minutes,omitempty"`
+	// 1 for the first record, then one more per correction.
+	Version       int32                  `protobuf:"varint,5,opt,name=version,proto3" json:"version,omitempty"`
+	RecordedBy    string                 `protobuf:"bytes,6,opt,name=recorded_by,json=recordedBy,proto3" json:"recorded_by,omitempty"`
+	RecordedAt    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=recorded_at,json=recordedAt,proto3" json:"recorded_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Attendance) Reset() {
+	*x = Attendance{}
+	mi := &file_trellis_scheduling_v1_types_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Attendance) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Attendance) ProtoMessage() {}
+
+func (x *Attendance) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_types_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Attendance.ProtoReflect.Descriptor instead.
+func (*Attendance) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_types_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Attendance) GetAppointmentId() string {
+	if x != nil {
+		return x.AppointmentId
+	}
+	return ""
+}
+
+func (x *Attendance) GetStatus() AttendanceStatus {
+	if x != nil {
+		return x.Status
+	}
+	return AttendanceStatus_ATTENDANCE_STATUS_UNSPECIFIED
+}
+
+func (x *Attendance) GetMinutesAttended() int32 {
+	if x != nil {
+		return x.MinutesAttended
+	}
+	return 0
+}
+
+func (x *Attendance) GetScheduledMinutes() int32 {
+	if x != nil {
+		return x.ScheduledMinutes
+	}
+	return 0
+}
+
+func (x *Attendance) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *Attendance) GetRecordedBy() string {
+	if x != nil {
+		return x.RecordedBy
+	}
+	return ""
+}
+
+func (x *Attendance) GetRecordedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RecordedAt
+	}
+	return nil
+}
+
+// A place in a group session with its attendance, for taking attendance.
+type RosterEntry struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Appointment *Appointment           `protobuf:"bytes,1,opt,name=appointment,proto3" json:"appointment,omitempty"`
+	// Empty until recorded.
+	Attendance    *Attendance `protobuf:"bytes,2,opt,name=attendance,proto3" json:"attendance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RosterEntry) Reset() {
+	*x = RosterEntry{}
+	mi := &file_trellis_scheduling_v1_types_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RosterEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RosterEntry) ProtoMessage() {}
+
+func (x *RosterEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_types_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RosterEntry.ProtoReflect.Descriptor instead.
+func (*RosterEntry) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_types_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RosterEntry) GetAppointment() *Appointment {
+	if x != nil {
+		return x.Appointment
+	}
+	return nil
+}
+
+func (x *RosterEntry) GetAttendance() *Attendance {
+	if x != nil {
+		return x.Attendance
+	}
+	return nil
+}
+
 var File_trellis_scheduling_v1_types_proto protoreflect.FileDescriptor
 
 const file_trellis_scheduling_v1_types_proto_rawDesc = "" +
@@ -1311,7 +1519,23 @@ const file_trellis_scheduling_v1_types_proto_rawDesc = "" +
 	"\aends_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\x06endsAt\x12@\n" +
 	"\x06status\x18\x0f \x01(\x0e2(.trellis.scheduling.v1.AppointmentStatusR\x06status\x12E\n" +
 	"\fcancelled_by\x18\x10 \x01(\x0e2\".trellis.scheduling.v1.CancelledByR\vcancelledBy\x12)\n" +
-	"\x10reschedule_count\x18\x11 \x01(\x05R\x0frescheduleCount*\xab\x01\n" +
+	"\x10reschedule_count\x18\x11 \x01(\x05R\x0frescheduleCount\"\xc4\x02\n" +
+	"\n" +
+	"Attendance\x12%\n" +
+	"\x0eappointment_id\x18\x01 \x01(\tR\rappointmentId\x12?\n" +
+	"\x06status\x18\x02 \x01(\x0e2'.trellis.scheduling.v1.AttendanceStatusR\x06status\x12)\n" +
+	"\x10minutes_attended\x18\x03 \x01(\x05R\x0fminutesAttended\x12+\n" +
+	"\x11scheduled_minutes\x18\x04 \x01(\x05R\x10scheduledMinutes\x12\x18\n" +
+	"\aversion\x18\x05 \x01(\x05R\aversion\x12\x1f\n" +
+	"\vrecorded_by\x18\x06 \x01(\tR\n" +
+	"recordedBy\x12;\n" +
+	"\vrecorded_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"recordedAt\"\x96\x01\n" +
+	"\vRosterEntry\x12D\n" +
+	"\vappointment\x18\x01 \x01(\v2\".trellis.scheduling.v1.AppointmentR\vappointment\x12A\n" +
+	"\n" +
+	"attendance\x18\x02 \x01(\v2!.trellis.scheduling.v1.AttendanceR\n" +
+	"attendance*\xab\x01\n" +
 	"\rClinicianRole\x12\x1e\n" +
 	"\x1aCLINICIAN_ROLE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18CLINICIAN_ROLE_COUNSELOR\x10\x01\x12\x1c\n" +
@@ -1347,7 +1571,14 @@ const file_trellis_scheduling_v1_types_proto_rawDesc = "" +
 	"\x18CANCELLED_BY_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14CANCELLED_BY_PATIENT\x10\x01\x12\x17\n" +
 	"\x13CANCELLED_BY_CLINIC\x10\x02\x12\x1b\n" +
-	"\x17CANCELLED_BY_DISCHARGED\x10\x03B\xed\x01\n" +
+	"\x17CANCELLED_BY_DISCHARGED\x10\x03*\xcf\x01\n" +
+	"\x10AttendanceStatus\x12!\n" +
+	"\x1dATTENDANCE_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19ATTENDANCE_STATUS_PRESENT\x10\x01\x12\x1a\n" +
+	"\x16ATTENDANCE_STATUS_LATE\x10\x02\x12 \n" +
+	"\x1cATTENDANCE_STATUS_LEFT_EARLY\x10\x03\x12\x1c\n" +
+	"\x18ATTENDANCE_STATUS_ABSENT\x10\x04\x12\x1d\n" +
+	"\x19ATTENDANCE_STATUS_EXCUSED\x10\x05B\xed\x01\n" +
 	"\x19com.trellis.scheduling.v1B\n" +
 	"TypesProtoP\x01ZNgithub.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1;schedulingv1\xa2\x02\x03TSX\xaa\x02\x15Trellis.Scheduling.V1\xca\x02\x15Trellis\\Scheduling\\V1\xe2\x02!Trellis\\Scheduling\\V1\\GPBMetadata\xea\x02\x17Trellis::Scheduling::V1b\x06proto3"
 
@@ -1363,8 +1594,8 @@ func file_trellis_scheduling_v1_types_proto_rawDescGZIP() []byte {
 	return file_trellis_scheduling_v1_types_proto_rawDescData
 }
 
-var file_trellis_scheduling_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_trellis_scheduling_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_trellis_scheduling_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_trellis_scheduling_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_trellis_scheduling_v1_types_proto_goTypes = []any{
 	(ClinicianRole)(0),            // 0: trellis.scheduling.v1.ClinicianRole
 	(Population)(0),               // 1: trellis.scheduling.v1.Population
@@ -1373,34 +1604,41 @@ var file_trellis_scheduling_v1_types_proto_goTypes = []any{
 	(ServiceType)(0),              // 4: trellis.scheduling.v1.ServiceType
 	(AppointmentStatus)(0),        // 5: trellis.scheduling.v1.AppointmentStatus
 	(CancelledBy)(0),              // 6: trellis.scheduling.v1.CancelledBy
-	(*Clinic)(nil),                // 7: trellis.scheduling.v1.Clinic
-	(*Address)(nil),               // 8: trellis.scheduling.v1.Address
-	(*Room)(nil),                  // 9: trellis.scheduling.v1.Room
-	(*WeeklyWindow)(nil),          // 10: trellis.scheduling.v1.WeeklyWindow
-	(*Clinician)(nil),             // 11: trellis.scheduling.v1.Clinician
-	(*Program)(nil),               // 12: trellis.scheduling.v1.Program
-	(*Track)(nil),                 // 13: trellis.scheduling.v1.Track
-	(*TrackFill)(nil),             // 14: trellis.scheduling.v1.TrackFill
-	(*Appointment)(nil),           // 15: trellis.scheduling.v1.Appointment
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(AttendanceStatus)(0),         // 7: trellis.scheduling.v1.AttendanceStatus
+	(*Clinic)(nil),                // 8: trellis.scheduling.v1.Clinic
+	(*Address)(nil),               // 9: trellis.scheduling.v1.Address
+	(*Room)(nil),                  // 10: trellis.scheduling.v1.Room
+	(*WeeklyWindow)(nil),          // 11: trellis.scheduling.v1.WeeklyWindow
+	(*Clinician)(nil),             // 12: trellis.scheduling.v1.Clinician
+	(*Program)(nil),               // 13: trellis.scheduling.v1.Program
+	(*Track)(nil),                 // 14: trellis.scheduling.v1.Track
+	(*TrackFill)(nil),             // 15: trellis.scheduling.v1.TrackFill
+	(*Appointment)(nil),           // 16: trellis.scheduling.v1.Appointment
+	(*Attendance)(nil),            // 17: trellis.scheduling.v1.Attendance
+	(*RosterEntry)(nil),           // 18: trellis.scheduling.v1.RosterEntry
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
 }
 var file_trellis_scheduling_v1_types_proto_depIdxs = []int32{
-	8,  // 0: trellis.scheduling.v1.Clinic.address:type_name -> trellis.scheduling.v1.Address
+	9,  // 0: trellis.scheduling.v1.Clinic.address:type_name -> trellis.scheduling.v1.Address
 	0,  // 1: trellis.scheduling.v1.Clinician.role:type_name -> trellis.scheduling.v1.ClinicianRole
-	10, // 2: trellis.scheduling.v1.Clinician.availability:type_name -> trellis.scheduling.v1.WeeklyWindow
+	11, // 2: trellis.scheduling.v1.Clinician.availability:type_name -> trellis.scheduling.v1.WeeklyWindow
 	1,  // 3: trellis.scheduling.v1.Program.population:type_name -> trellis.scheduling.v1.Population
 	2,  // 4: trellis.scheduling.v1.Track.time_of_day:type_name -> trellis.scheduling.v1.TimeOfDay
-	13, // 5: trellis.scheduling.v1.TrackFill.track:type_name -> trellis.scheduling.v1.Track
+	14, // 5: trellis.scheduling.v1.TrackFill.track:type_name -> trellis.scheduling.v1.Track
 	4,  // 6: trellis.scheduling.v1.Appointment.service_type:type_name -> trellis.scheduling.v1.ServiceType
-	16, // 7: trellis.scheduling.v1.Appointment.starts_at:type_name -> google.protobuf.Timestamp
-	16, // 8: trellis.scheduling.v1.Appointment.ends_at:type_name -> google.protobuf.Timestamp
+	19, // 7: trellis.scheduling.v1.Appointment.starts_at:type_name -> google.protobuf.Timestamp
+	19, // 8: trellis.scheduling.v1.Appointment.ends_at:type_name -> google.protobuf.Timestamp
 	5,  // 9: trellis.scheduling.v1.Appointment.status:type_name -> trellis.scheduling.v1.AppointmentStatus
 	6,  // 10: trellis.scheduling.v1.Appointment.cancelled_by:type_name -> trellis.scheduling.v1.CancelledBy
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	7,  // 11: trellis.scheduling.v1.Attendance.status:type_name -> trellis.scheduling.v1.AttendanceStatus
+	19, // 12: trellis.scheduling.v1.Attendance.recorded_at:type_name -> google.protobuf.Timestamp
+	16, // 13: trellis.scheduling.v1.RosterEntry.appointment:type_name -> trellis.scheduling.v1.Appointment
+	17, // 14: trellis.scheduling.v1.RosterEntry.attendance:type_name -> trellis.scheduling.v1.Attendance
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_trellis_scheduling_v1_types_proto_init() }
@@ -1415,8 +1653,8 @@ func file_trellis_scheduling_v1_types_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_scheduling_v1_types_proto_rawDesc), len(file_trellis_scheduling_v1_types_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   9,
+			NumEnums:      8,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -47,6 +47,9 @@ var Policy = rpc.Policy{
 	schedulingv1connect.SchedulingServiceListClinicDayProcedure:         {RoleScheduler, RoleClinician, RoleOperator, RoleAdmin},
 	schedulingv1connect.SchedulingServiceRescheduleAppointmentProcedure: {RoleScheduler, RoleClinician, RoleAdmin},
 	schedulingv1connect.SchedulingServiceCancelAppointmentProcedure:     {RoleScheduler, RoleClinician, RoleAdmin},
+	schedulingv1connect.SchedulingServiceGetSessionRosterProcedure:      {RoleScheduler, RoleClinician, RoleOperator, RoleAdmin},
+	schedulingv1connect.SchedulingServiceRecordAttendanceProcedure:      {RoleScheduler, RoleClinician, RoleAdmin},
+	schedulingv1connect.SchedulingServiceRecordGroupAttendanceProcedure: {RoleScheduler, RoleClinician, RoleAdmin},
 }
 
 // NewServer returns the handler implementation.

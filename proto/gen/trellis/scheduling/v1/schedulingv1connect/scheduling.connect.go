@@ -81,6 +81,15 @@ const (
 	// SchedulingServiceCancelAppointmentProcedure is the fully-qualified name of the
 	// SchedulingService's CancelAppointment RPC.
 	SchedulingServiceCancelAppointmentProcedure = "/trellis.scheduling.v1.SchedulingService/CancelAppointment"
+	// SchedulingServiceGetSessionRosterProcedure is the fully-qualified name of the SchedulingService's
+	// GetSessionRoster RPC.
+	SchedulingServiceGetSessionRosterProcedure = "/trellis.scheduling.v1.SchedulingService/GetSessionRoster"
+	// SchedulingServiceRecordAttendanceProcedure is the fully-qualified name of the SchedulingService's
+	// RecordAttendance RPC.
+	SchedulingServiceRecordAttendanceProcedure = "/trellis.scheduling.v1.SchedulingService/RecordAttendance"
+	// SchedulingServiceRecordGroupAttendanceProcedure is the fully-qualified name of the
+	// SchedulingService's RecordGroupAttendance RPC.
+	SchedulingServiceRecordGroupAttendanceProcedure = "/trellis.scheduling.v1.SchedulingService/RecordGroupAttendance"
 )
 
 // SchedulingServiceClient is a client for the trellis.scheduling.v1.SchedulingService service.
@@ -121,6 +130,13 @@ type SchedulingServiceClient interface {
 	RescheduleAppointment(context.Context, *connect.Request[v1.RescheduleAppointmentRequest]) (*connect.Response[v1.RescheduleAppointmentResponse], error)
 	// CancelAppointment cancels a scheduled appointment, by the patient or the clinic, with a reason.
 	CancelAppointment(context.Context, *connect.Request[v1.CancelAppointmentRequest]) (*connect.Response[v1.CancelAppointmentResponse], error)
+	// GetSessionRoster lists a session's places with their attendance (for taking attendance).
+	GetSessionRoster(context.Context, *connect.Request[v1.GetSessionRosterRequest]) (*connect.Response[v1.GetSessionRosterResponse], error)
+	// RecordAttendance records (or corrects) one appointment's attendance.
+	RecordAttendance(context.Context, *connect.Request[v1.RecordAttendanceRequest]) (*connect.Response[v1.RecordAttendanceResponse], error)
+	// RecordGroupAttendance records (or corrects) a whole group session's attendance in one call:
+	// every entry or none.
+	RecordGroupAttendance(context.Context, *connect.Request[v1.RecordGroupAttendanceRequest]) (*connect.Response[v1.RecordGroupAttendanceResponse], error)
 }
 
 // NewSchedulingServiceClient constructs a client for the trellis.scheduling.v1.SchedulingService
@@ -230,6 +246,24 @@ func NewSchedulingServiceClient(httpClient connect.HTTPClient, baseURL string, o
 			connect.WithSchema(schedulingServiceMethods.ByName("CancelAppointment")),
 			connect.WithClientOptions(opts...),
 		),
+		getSessionRoster: connect.NewClient[v1.GetSessionRosterRequest, v1.GetSessionRosterResponse](
+			httpClient,
+			baseURL+SchedulingServiceGetSessionRosterProcedure,
+			connect.WithSchema(schedulingServiceMethods.ByName("GetSessionRoster")),
+			connect.WithClientOptions(opts...),
+		),
+		recordAttendance: connect.NewClient[v1.RecordAttendanceRequest, v1.RecordAttendanceResponse](
+			httpClient,
+			baseURL+SchedulingServiceRecordAttendanceProcedure,
+			connect.WithSchema(schedulingServiceMethods.ByName("RecordAttendance")),
+			connect.WithClientOptions(opts...),
+		),
+		recordGroupAttendance: connect.NewClient[v1.RecordGroupAttendanceRequest, v1.RecordGroupAttendanceResponse](
+			httpClient,
+			baseURL+SchedulingServiceRecordGroupAttendanceProcedure,
+			connect.WithSchema(schedulingServiceMethods.ByName("RecordGroupAttendance")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -251,6 +285,9 @@ type schedulingServiceClient struct {
 	listClinicDay         *connect.Client[v1.ListClinicDayRequest, v1.ListClinicDayResponse]
 	rescheduleAppointment *connect.Client[v1.RescheduleAppointmentRequest, v1.RescheduleAppointmentResponse]
 	cancelAppointment     *connect.Client[v1.CancelAppointmentRequest, v1.CancelAppointmentResponse]
+	getSessionRoster      *connect.Client[v1.GetSessionRosterRequest, v1.GetSessionRosterResponse]
+	recordAttendance      *connect.Client[v1.RecordAttendanceRequest, v1.RecordAttendanceResponse]
+	recordGroupAttendance *connect.Client[v1.RecordGroupAttendanceRequest, v1.RecordGroupAttendanceResponse]
 }
 
 // UpsertClinic calls trellis.scheduling.v1.SchedulingService.UpsertClinic.
@@ -333,6 +370,21 @@ func (c *schedulingServiceClient) CancelAppointment(ctx context.Context, req *co
 	return c.cancelAppointment.CallUnary(ctx, req)
 }
 
+// GetSessionRoster calls trellis.scheduling.v1.SchedulingService.GetSessionRoster.
+func (c *schedulingServiceClient) GetSessionRoster(ctx context.Context, req *connect.Request[v1.GetSessionRosterRequest]) (*connect.Response[v1.GetSessionRosterResponse], error) {
+	return c.getSessionRoster.CallUnary(ctx, req)
+}
+
+// RecordAttendance calls trellis.scheduling.v1.SchedulingService.RecordAttendance.
+func (c *schedulingServiceClient) RecordAttendance(ctx context.Context, req *connect.Request[v1.RecordAttendanceRequest]) (*connect.Response[v1.RecordAttendanceResponse], error) {
+	return c.recordAttendance.CallUnary(ctx, req)
+}
+
+// RecordGroupAttendance calls trellis.scheduling.v1.SchedulingService.RecordGroupAttendance.
+func (c *schedulingServiceClient) RecordGroupAttendance(ctx context.Context, req *connect.Request[v1.RecordGroupAttendanceRequest]) (*connect.Response[v1.RecordGroupAttendanceResponse], error) {
+	return c.recordGroupAttendance.CallUnary(ctx, req)
+}
+
 // SchedulingServiceHandler is an implementation of the trellis.scheduling.v1.SchedulingService
 // service.
 type SchedulingServiceHandler interface {
@@ -372,6 +424,13 @@ type SchedulingServiceHandler interface {
 	RescheduleAppointment(context.Context, *connect.Request[v1.RescheduleAppointmentRequest]) (*connect.Response[v1.RescheduleAppointmentResponse], error)
 	// CancelAppointment cancels a scheduled appointment, by the patient or the clinic, with a reason.
 	CancelAppointment(context.Context, *connect.Request[v1.CancelAppointmentRequest]) (*connect.Response[v1.CancelAppointmentResponse], error)
+	// GetSessionRoster lists a session's places with their attendance (for taking attendance).
+	GetSessionRoster(context.Context, *connect.Request[v1.GetSessionRosterRequest]) (*connect.Response[v1.GetSessionRosterResponse], error)
+	// RecordAttendance records (or corrects) one appointment's attendance.
+	RecordAttendance(context.Context, *connect.Request[v1.RecordAttendanceRequest]) (*connect.Response[v1.RecordAttendanceResponse], error)
+	// RecordGroupAttendance records (or corrects) a whole group session's attendance in one call:
+	// every entry or none.
+	RecordGroupAttendance(context.Context, *connect.Request[v1.RecordGroupAttendanceRequest]) (*connect.Response[v1.RecordGroupAttendanceResponse], error)
 }
 
 // NewSchedulingServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -477,6 +536,24 @@ func NewSchedulingServiceHandler(svc SchedulingServiceHandler, opts ...connect.H
 		connect.WithSchema(schedulingServiceMethods.ByName("CancelAppointment")),
 		connect.WithHandlerOptions(opts...),
 	)
+	schedulingServiceGetSessionRosterHandler := connect.NewUnaryHandler(
+		SchedulingServiceGetSessionRosterProcedure,
+		svc.GetSessionRoster,
+		connect.WithSchema(schedulingServiceMethods.ByName("GetSessionRoster")),
+		connect.WithHandlerOptions(opts...),
+	)
+	schedulingServiceRecordAttendanceHandler := connect.NewUnaryHandler(
+		SchedulingServiceRecordAttendanceProcedure,
+		svc.RecordAttendance,
+		connect.WithSchema(schedulingServiceMethods.ByName("RecordAttendance")),
+		connect.WithHandlerOptions(opts...),
+	)
+	schedulingServiceRecordGroupAttendanceHandler := connect.NewUnaryHandler(
+		SchedulingServiceRecordGroupAttendanceProcedure,
+		svc.RecordGroupAttendance,
+		connect.WithSchema(schedulingServiceMethods.ByName("RecordGroupAttendance")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.scheduling.v1.SchedulingService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case SchedulingServiceUpsertClinicProcedure:
@@ -511,6 +588,12 @@ func NewSchedulingServiceHandler(svc SchedulingServiceHandler, opts ...connect.H
 			schedulingServiceRescheduleAppointmentHandler.ServeHTTP(w, r)
 		case SchedulingServiceCancelAppointmentProcedure:
 			schedulingServiceCancelAppointmentHandler.ServeHTTP(w, r)
+		case SchedulingServiceGetSessionRosterProcedure:
+			schedulingServiceGetSessionRosterHandler.ServeHTTP(w, r)
+		case SchedulingServiceRecordAttendanceProcedure:
+			schedulingServiceRecordAttendanceHandler.ServeHTTP(w, r)
+		case SchedulingServiceRecordGroupAttendanceProcedure:
+			schedulingServiceRecordGroupAttendanceHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -582,4 +665,16 @@ func (UnimplementedSchedulingServiceHandler) RescheduleAppointment(context.Conte
 
 func (UnimplementedSchedulingServiceHandler) CancelAppointment(context.Context, *connect.Request[v1.CancelAppointmentRequest]) (*connect.Response[v1.CancelAppointmentResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.scheduling.v1.SchedulingService.CancelAppointment is not implemented"))
+}
+
+func (UnimplementedSchedulingServiceHandler) GetSessionRoster(context.Context, *connect.Request[v1.GetSessionRosterRequest]) (*connect.Response[v1.GetSessionRosterResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.scheduling.v1.SchedulingService.GetSessionRoster is not implemented"))
+}
+
+func (UnimplementedSchedulingServiceHandler) RecordAttendance(context.Context, *connect.Request[v1.RecordAttendanceRequest]) (*connect.Response[v1.RecordAttendanceResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.scheduling.v1.SchedulingService.RecordAttendance is not implemented"))
+}
+
+func (UnimplementedSchedulingServiceHandler) RecordGroupAttendance(context.Context, *connect.Request[v1.RecordGroupAttendanceRequest]) (*connect.Response[v1.RecordGroupAttendanceResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.scheduling.v1.SchedulingService.RecordGroupAttendance is not implemented"))
 }
