@@ -54,5 +54,5 @@ func setup(_ context.Context, p *service.Platform) error {
 // subcommands share it).
 func newApp(p *service.Platform) *app.App {
 	return app.New(p.Store, postgres.NewEnrollments(p.Pool)).WithConfiguration(postgres.NewConfig(p.Pool)).
-		WithAppointments(postgres.NewAppointments(p.Pool), p.Log)
+		WithAppointments(postgres.NewAppointments(p.Pool), p.Log).WithAttendance(postgres.NewAttendance(p.Pool))
 }

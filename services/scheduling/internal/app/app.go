@@ -72,8 +72,9 @@ type App struct {
 	enrollments Enrollments
 	newID       func() string
 	now         func() time.Time
-	config      configuration // clinic configuration (config.go, WithConfiguration)
-	appts       appointments  // sessions and appointments (appointments.go, WithAppointments)
+	config      configuration  // clinic configuration (config.go, WithConfiguration)
+	appts       appointments   // sessions and appointments (appointments.go, WithAppointments)
+	attendance  AttendanceRepo // attendance versions (attendance.go, WithAttendance)
 }
 
 // New returns the app over its store and enrollment repository.

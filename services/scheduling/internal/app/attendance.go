@@ -1,0 +1,279 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/trellis-health/trellis/pkg/bus"
+	schedulingv1 "github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1"
+
+	"github.com/trellis-health/trellis/services/scheduling/internal/domain"
+)
+
+// Subjects of attendance events: the first record of an appointment, and a correction.
+const (
+	SubjectAttendanceRecorded  = "trellis.scheduling.attendance.recorded.v1"
+	SubjectAttendanceCorrected = "trellis.scheduling.attendance.corrected.v1"
+)
+
+// AttendanceTarget is an appointment with what its attendance event needs and its current
+// attendance (nil until recorded).
+type AttendanceTarget struct {
+	domain.Appointment
+	ProgramCode       string // the enrollment's program
+	EnrollmentTrackID string // the enrollment's track
+	Current           *domain.AttendanceRecord
+}
+
+// AttendanceRepo stores attendance versions (implemented by adapters/postgres). Every write
+// holds the row lock of the appointments' session (LockSession), so two clinicians recording
+// one session serialise.
+type AttendanceRepo interface {
+	// LockSession locks a session's row and returns its clinic.
+	LockSession(ctx context.Context, tx *bus.Tx, sessionID string) (clinicID string, found bool, err error)
+	// AppointmentSession returns an appointment's session and clinic (without locking).
+	AppointmentSession(ctx context.Context, tx *bus.Tx, appointmentID string) (sessionID, clinicID string, found bool, err error)
+	// SessionTargets returns the appointments of a session (scheduled and cancelled) with their
+	// current attendance, in id order.
+	SessionTargets(ctx context.Context, tx *bus.Tx, sessionID string) ([]AttendanceTarget, error)
+	// AppendAttendance inserts new versions.
+	AppendAttendance(ctx context.Context, tx *bus.Tx, recs []domain.AttendanceRecord) error
+}
+
+// WithAttendance gives a the attendance repository; it returns a.
+func (a *App) WithAttendance(repo AttendanceRepo) *App {
+	a.attendance = repo
+	return a
+}
+
+var errNoAttendance = fmt.Errorf("app: attendance not wired (WithAttendance)")
+
+// AttendanceEntry is one appointment's attendance as asked.
+type AttendanceEntry struct {
+	AppointmentID   string
+	Status          string // domain.Attendance*
+	MinutesAttended int    // used when late or left early
+}
+
+// RecordAttendance is the command to record (or correct) attendance: one appointment
+// (SessionID empty, one entry) or a group session's places (SessionID set).
+type RecordAttendance struct {
+	Caller         string
+	Viewer         domain.Viewer
+	IdempotencyKey string
+	RequestHash    []byte
+	SessionID      string
+	Entries        []AttendanceEntry
+}
+
+// RecordAttendance records one appointment's attendance (cmd.SessionID empty, one entry) or a
+// session's (every entry or none), at most once per idempotency key. A record over an existing
+// one is a correction (a new version, announced on the corrected subject with the previous
+// values); the same values again change nothing and announce nothing. The session's row is
+// locked first. A session or appointment of a clinic viewer cannot see is domain.ErrNotFound.
+func (a *App) RecordAttendance(ctx context.Context, cmd RecordAttendance) (out []*schedulingv1.Attendance, replayed bool, err error) {
+	r := a.attendance
+	if r == nil {
+		return nil, false, errNoAttendance
+	}
+	group := cmd.SessionID != ""
+	err = a.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
+		call := Call{Caller: cmd.Caller, Key: cmd.IdempotencyKey, Hash: cmd.RequestHash}
+		resp, again, err := Once(ctx, tx, a.enrollments, call, &schedulingv1.RecordGroupAttendanceResponse{}, func() (*schedulingv1.RecordGroupAttendanceResponse, error) {
+			sessionID := cmd.SessionID
+			if !group {
+				sid, clinicID, found, err := r.AppointmentSession(ctx, tx, cmd.Entries[0].AppointmentID)
+				if err != nil {
+					return nil, err
+				}
+				if !found || !cmd.Viewer.CanSeeClinic(clinicID) {
+					return nil, domain.ErrNotFound
+				}
+				sessionID = sid
+			}
+			clinicID, found, err := r.LockSession(ctx, tx, sessionID)
+			if err != nil {
+				return nil, err
+			}
+			if !found || !cmd.Viewer.CanSeeClinic(clinicID) {
+				return nil, domain.ErrNotFound
+			}
+			targets, err := r.SessionTargets(ctx, tx, sessionID)
+			if err != nil {
+				return nil, err
+			}
+			list, err := a.recordEntries(ctx, tx, cmd, group, targets)
+			if err != nil {
+				return nil, err
+			}
+			return &schedulingv1.RecordGroupAttendanceResponse{Attendance: list}, nil
+		})
+		if err != nil {
+			return err
+		}
+		out, replayed = resp.GetAttendance(), again
+		return nil
+	})
+	return out, replayed, err
+}
+
+// recordEntries checks every entry against the session's places (targets), then stores and
+// announces the changed ones.
+func (a *App) recordEntries(ctx context.Context, tx *bus.Tx, cmd RecordAttendance, group bool, targets []AttendanceTarget) ([]*schedulingv1.Attendance, error) {
+	byID := make(map[string]*AttendanceTarget, len(targets))
+	for i := range targets {
+		byID[targets[i].ID] = &targets[i]
+	}
+	field := func(i int, name string) string {
+		if group {
+			return fmt.Sprintf("entries[%d].%s", i, name)
+		}
+		return "entry." + name
+	}
+	// Rules on the input first, all of them at once.
+	var vs []domain.Violation
+	seen := map[string]bool{}
+	minutes := make([]int, len(cmd.Entries))
+	for i, e := range cmd.Entries {
+		t := byID[e.AppointmentID]
+		switch {
+		case t == nil:
+			vs = append(vs, domain.Violation{Field: field(i, "appointment_id"), Rule: domain.RuleEntrySession,
+				Msg: "must be a place in the session"})
+			continue
+		case seen[e.AppointmentID]:
+			vs = append(vs, domain.Violation{Field: field(i, "appointment_id"), Rule: domain.RuleEntryUnique,
+				Msg: "names an appointment already named by an earlier entry"})
+			continue
+		}
+		seen[e.AppointmentID] = true
+		m, err := domain.AttendedMinutes(field(i, "minutes_attended"), e.Status, e.MinutesAttended, domain.ScheduledMinutes(t.Appointment))
+		if ve, ok := err.(*domain.ValidationError); ok {
+			vs = append(vs, ve.Violations...)
+		} else if err != nil {
+			return nil, err
+		}
+		minutes[i] = m
+	}
+	if len(vs) > 0 {
+		return nil, &domain.ValidationError{Violations: vs}
+	}
+	now := a.now()
+	for i, e := range cmd.Entries {
+		if err := domain.CheckAttendable(byID[e.AppointmentID].Appointment, now); err != nil {
+			pe := err.(*domain.PreconditionError)
+			if group {
+				pe.Msg = fmt.Sprintf("entries[%d]: %s", i, pe.Msg)
+			}
+			return nil, pe
+		}
+	}
+	// Store and announce what changed.
+	out := make([]*schedulingv1.Attendance, len(cmd.Entries))
+	var recs []domain.AttendanceRecord
+	var events []bus.Event
+	for i, e := range cmd.Entries {
+		t := byID[e.AppointmentID]
+		version, changed := domain.NextAttendance(t.Current, e.Status, minutes[i])
+		if !changed {
+			out[i] = AttendanceProto(*t.Current)
+			continue
+		}
+		rec := domain.AttendanceRecord{AppointmentID: t.ID, Status: e.Status, MinutesAttended: minutes[i],
+			ScheduledMinutes: domain.ScheduledMinutes(t.Appointment), Version: version, RecordedBy: cmd.Caller, RecordedAt: now}
+		recs = append(recs, rec)
+		out[i] = AttendanceProto(rec)
+		events = append(events, attendanceEvent(*t, rec))
+	}
+	if len(recs) == 0 {
+		return out, nil
+	}
+	if err := a.attendance.AppendAttendance(ctx, tx, recs); err != nil {
+		return nil, err
+	}
+	for _, ev := range events {
+		tx.Emit(ev)
+	}
+	return out, nil
+}
+
+func attendanceEvent(t AttendanceTarget, rec domain.AttendanceRecord) bus.Event {
+	ap := AppointmentProto(t.Appointment)
+	track := t.TrackID
+	if track == "" {
+		track = t.EnrollmentTrackID
+	}
+	m := &schedulingv1.AttendanceRecorded{
+		AppointmentId: t.ID, PatientId: t.PatientID, ClinicId: t.ClinicID, EnrollmentId: t.EnrollmentID,
+		ProgramCode: t.ProgramCode, TrackId: track, ServiceType: ap.GetServiceType(), ClinicianId: t.ClinicianID,
+		SessionId: t.SessionID, LocalDate: ap.GetLocalDate(), StartsAt: ap.GetStartsAt(),
+		Status: attendanceStatusProto(rec.Status), MinutesAttended: int32(rec.MinutesAttended),
+		ScheduledMinutes: int32(rec.ScheduledMinutes), Version: int32(rec.Version), RecordedAt: timestamppb.New(rec.RecordedAt),
+	}
+	subject := SubjectAttendanceRecorded
+	if t.Current != nil {
+		subject = SubjectAttendanceCorrected
+		m.PreviousStatus = attendanceStatusProto(t.Current.Status)
+		m.PreviousMinutesAttended = int32(t.Current.MinutesAttended)
+	}
+	return bus.Event{Subject: subject, ClinicID: t.ClinicID, Payload: m}
+}
+
+// SessionRoster returns a session's places (scheduled and cancelled) with their current
+// attendance. A session of a clinic viewer cannot see is domain.ErrNotFound.
+func (a *App) SessionRoster(ctx context.Context, viewer domain.Viewer, sessionID string) ([]*schedulingv1.RosterEntry, error) {
+	r := a.attendance
+	if r == nil {
+		return nil, errNoAttendance
+	}
+	var out []*schedulingv1.RosterEntry
+	err := a.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
+		targets, err := r.SessionTargets(ctx, tx, sessionID)
+		if err != nil {
+			return err
+		}
+		if len(targets) == 0 || !viewer.CanSeeClinic(targets[0].ClinicID) {
+			return domain.ErrNotFound
+		}
+		for _, t := range targets {
+			e := &schedulingv1.RosterEntry{Appointment: AppointmentProto(t.Appointment)}
+			if t.Current != nil {
+				e.Attendance = AttendanceProto(*t.Current)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// AttendanceProto is the API form of an attendance version.
+func AttendanceProto(r domain.AttendanceRecord) *schedulingv1.Attendance {
+	return &schedulingv1.Attendance{
+		AppointmentId: r.AppointmentID, Status: attendanceStatusProto(r.Status), MinutesAttended: int32(r.MinutesAttended),
+		ScheduledMinutes: int32(r.ScheduledMinutes), Version: int32(r.Version), RecordedBy: r.RecordedBy,
+		RecordedAt: timestamppb.New(r.RecordedAt),
+	}
+}
+
+var attendanceStatuses = map[string]schedulingv1.AttendanceStatus{
+	domain.AttendancePresent:   schedulingv1.AttendanceStatus_ATTENDANCE_STATUS_PRESENT,
+	domain.AttendanceLate:      schedulingv1.AttendanceStatus_ATTENDANCE_STATUS_LATE,
+	domain.AttendanceLeftEarly: schedulingv1.AttendanceStatus_ATTENDANCE_STATUS_LEFT_EARLY,
+	domain.AttendanceAbsent:    schedulingv1.AttendanceStatus_ATTENDANCE_STATUS_ABSENT,
+	domain.AttendanceExcused:   schedulingv1.AttendanceStatus_ATTENDANCE_STATUS_EXCUSED,
+}
+
+func attendanceStatusProto(s string) schedulingv1.AttendanceStatus { return attendanceStatuses[s] }
+
+// AttendanceStatus is the domain status of an API status ("" when unspecified or unknown).
+func AttendanceStatus(s schedulingv1.AttendanceStatus) string {
+	for k, v := range attendanceStatuses {
+		if v == s {
+			return k
+		}
+	}
+	return ""
+}
