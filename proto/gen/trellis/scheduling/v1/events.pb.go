@@ -768,6 +768,257 @@ func (x *AttendanceRecorded) GetPreviousMinutesAttended() int32 {
 	return 0
 }
 
+// PatientAtRisk: a patient meets an at-risk rule; emitted once per episode of risk (not again
+// while the risk lasts, even if another reason is added). Subject: trellis.scheduling.patient.at_risk.v1
+type PatientAtRisk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PatientId     string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	EnrollmentId  string                 `protobuf:"bytes,2,opt,name=enrollment_id,json=enrollmentId,proto3" json:"enrollment_id,omitempty"`
+	ClinicId      string                 `protobuf:"bytes,3,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	Reasons       []RiskReason           `protobuf:"varint,4,rep,packed,name=reasons,proto3,enum=trellis.scheduling.v1.RiskReason" json:"reasons,omitempty"`
+	Since         *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PatientAtRisk) Reset() {
+	*x = PatientAtRisk{}
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PatientAtRisk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PatientAtRisk) ProtoMessage() {}
+
+func (x *PatientAtRisk) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PatientAtRisk.ProtoReflect.Descriptor instead.
+func (*PatientAtRisk) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PatientAtRisk) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *PatientAtRisk) GetEnrollmentId() string {
+	if x != nil {
+		return x.EnrollmentId
+	}
+	return ""
+}
+
+func (x *PatientAtRisk) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *PatientAtRisk) GetReasons() []RiskReason {
+	if x != nil {
+		return x.Reasons
+	}
+	return nil
+}
+
+func (x *PatientAtRisk) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+// PatientRiskCleared: no at-risk rule holds any more for a patient flagged at risk.
+// Subject: trellis.scheduling.patient.risk_cleared.v1
+type PatientRiskCleared struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PatientId     string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	EnrollmentId  string                 `protobuf:"bytes,2,opt,name=enrollment_id,json=enrollmentId,proto3" json:"enrollment_id,omitempty"`
+	ClinicId      string                 `protobuf:"bytes,3,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	AtRiskSince   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at_risk_since,json=atRiskSince,proto3" json:"at_risk_since,omitempty"`
+	ClearedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=cleared_at,json=clearedAt,proto3" json:"cleared_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PatientRiskCleared) Reset() {
+	*x = PatientRiskCleared{}
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PatientRiskCleared) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PatientRiskCleared) ProtoMessage() {}
+
+func (x *PatientRiskCleared) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PatientRiskCleared.ProtoReflect.Descriptor instead.
+func (*PatientRiskCleared) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *PatientRiskCleared) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *PatientRiskCleared) GetEnrollmentId() string {
+	if x != nil {
+		return x.EnrollmentId
+	}
+	return ""
+}
+
+func (x *PatientRiskCleared) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *PatientRiskCleared) GetAtRiskSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AtRiskSince
+	}
+	return nil
+}
+
+func (x *PatientRiskCleared) GetClearedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ClearedAt
+	}
+	return nil
+}
+
+// ProgramCompleted: an active enrollment reached the end of its program length.
+// Subject: trellis.scheduling.program.completed.v1
+type ProgramCompleted struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	PatientId    string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	EnrollmentId string                 `protobuf:"bytes,2,opt,name=enrollment_id,json=enrollmentId,proto3" json:"enrollment_id,omitempty"`
+	ClinicId     string                 `protobuf:"bytes,3,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	ProgramCode  string                 `protobuf:"bytes,4,opt,name=program_code,json=programCode,proto3" json:"program_code,omitempty"`
+	// Clinic-local date "YYYY-MM-DD" of the program's last day.
+	CompletedOn         string `protobuf:"bytes,5,opt,name=completed_on,json=completedOn,proto3" json:"completed_on,omitempty"`
+	Weeks               int32  `protobuf:"varint,6,opt,name=weeks,proto3" json:"weeks,omitempty"`
+	WeeksMeetingMinimum int32  `protobuf:"varint,7,opt,name=weeks_meeting_minimum,json=weeksMeetingMinimum,proto3" json:"weeks_meeting_minimum,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *ProgramCompleted) Reset() {
+	*x = ProgramCompleted{}
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProgramCompleted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProgramCompleted) ProtoMessage() {}
+
+func (x *ProgramCompleted) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProgramCompleted.ProtoReflect.Descriptor instead.
+func (*ProgramCompleted) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ProgramCompleted) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *ProgramCompleted) GetEnrollmentId() string {
+	if x != nil {
+		return x.EnrollmentId
+	}
+	return ""
+}
+
+func (x *ProgramCompleted) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *ProgramCompleted) GetProgramCode() string {
+	if x != nil {
+		return x.ProgramCode
+	}
+	return ""
+}
+
+func (x *ProgramCompleted) GetCompletedOn() string {
+	if x != nil {
+		return x.CompletedOn
+	}
+	return ""
+}
+
+func (x *ProgramCompleted) GetWeeks() int32 {
+	if x != nil {
+		return x.Weeks
+	}
+	return 0
+}
+
+func (x *ProgramCompleted) GetWeeksMeetingMinimum() int32 {
+	if x != nil {
+		return x.WeeksMeetingMinimum
+	}
+	return 0
+}
+
 var File_trellis_scheduling_v1_events_proto protoreflect.FileDescriptor
 
 const file_trellis_scheduling_v1_events_proto_rawDesc = "" +
@@ -840,7 +1091,31 @@ const file_trellis_scheduling_v1_events_proto_rawDesc = "" +
 	"\vrecorded_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"recordedAt\x12P\n" +
 	"\x0fprevious_status\x18\x11 \x01(\x0e2'.trellis.scheduling.v1.AttendanceStatusR\x0epreviousStatus\x12:\n" +
-	"\x19previous_minutes_attended\x18\x12 \x01(\x05R\x17previousMinutesAttendedB\xee\x01\n" +
+	"\x19previous_minutes_attended\x18\x12 \x01(\x05R\x17previousMinutesAttended\"\xdf\x01\n" +
+	"\rPatientAtRisk\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tR\tpatientId\x12#\n" +
+	"\renrollment_id\x18\x02 \x01(\tR\fenrollmentId\x12\x1b\n" +
+	"\tclinic_id\x18\x03 \x01(\tR\bclinicId\x12;\n" +
+	"\areasons\x18\x04 \x03(\x0e2!.trellis.scheduling.v1.RiskReasonR\areasons\x120\n" +
+	"\x05since\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\"\xf0\x01\n" +
+	"\x12PatientRiskCleared\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tR\tpatientId\x12#\n" +
+	"\renrollment_id\x18\x02 \x01(\tR\fenrollmentId\x12\x1b\n" +
+	"\tclinic_id\x18\x03 \x01(\tR\bclinicId\x12>\n" +
+	"\rat_risk_since\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vatRiskSince\x129\n" +
+	"\n" +
+	"cleared_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tclearedAt\"\x83\x02\n" +
+	"\x10ProgramCompleted\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tR\tpatientId\x12#\n" +
+	"\renrollment_id\x18\x02 \x01(\tR\fenrollmentId\x12\x1b\n" +
+	"\tclinic_id\x18\x03 \x01(\tR\bclinicId\x12!\n" +
+	"\fprogram_code\x18\x04 \x01(\tR\vprogramCode\x12!\n" +
+	"\fcompleted_on\x18\x05 \x01(\tR\vcompletedOn\x12\x14\n" +
+	"\x05weeks\x18\x06 \x01(\x05R\x05weeks\x122\n" +
+	"\x15weeks_meeting_minimum\x18\a \x01(\x05R\x13weeksMeetingMinimumB\xee\x01\n" +
 	"\x19com.trellis.scheduling.v1B\vEventsProtoP\x01ZNgithub.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1;schedulingv1\xa2\x02\x03TSX\xaa\x02\x15Trellis.Scheduling.V1\xca\x02\x15Trellis\\Scheduling\\V1\xe2\x02!Trellis\\Scheduling\\V1\\GPBMetadata\xea\x02\x17Trellis::Scheduling::V1b\x06proto3"
 
 var (
@@ -855,7 +1130,7 @@ func file_trellis_scheduling_v1_events_proto_rawDescGZIP() []byte {
 	return file_trellis_scheduling_v1_events_proto_rawDescData
 }
 
-var file_trellis_scheduling_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_trellis_scheduling_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_trellis_scheduling_v1_events_proto_goTypes = []any{
 	(*EnrollmentCreated)(nil),      // 0: trellis.scheduling.v1.EnrollmentCreated
 	(*PatientWaitlisted)(nil),      // 1: trellis.scheduling.v1.PatientWaitlisted
@@ -866,32 +1141,40 @@ var file_trellis_scheduling_v1_events_proto_goTypes = []any{
 	(*AppointmentRescheduled)(nil), // 6: trellis.scheduling.v1.AppointmentRescheduled
 	(*AppointmentCancelled)(nil),   // 7: trellis.scheduling.v1.AppointmentCancelled
 	(*AttendanceRecorded)(nil),     // 8: trellis.scheduling.v1.AttendanceRecorded
-	(*timestamppb.Timestamp)(nil),  // 9: google.protobuf.Timestamp
-	(*Track)(nil),                  // 10: trellis.scheduling.v1.Track
-	(*Clinic)(nil),                 // 11: trellis.scheduling.v1.Clinic
-	(*Appointment)(nil),            // 12: trellis.scheduling.v1.Appointment
-	(ServiceType)(0),               // 13: trellis.scheduling.v1.ServiceType
-	(AttendanceStatus)(0),          // 14: trellis.scheduling.v1.AttendanceStatus
+	(*PatientAtRisk)(nil),          // 9: trellis.scheduling.v1.PatientAtRisk
+	(*PatientRiskCleared)(nil),     // 10: trellis.scheduling.v1.PatientRiskCleared
+	(*ProgramCompleted)(nil),       // 11: trellis.scheduling.v1.ProgramCompleted
+	(*timestamppb.Timestamp)(nil),  // 12: google.protobuf.Timestamp
+	(*Track)(nil),                  // 13: trellis.scheduling.v1.Track
+	(*Clinic)(nil),                 // 14: trellis.scheduling.v1.Clinic
+	(*Appointment)(nil),            // 15: trellis.scheduling.v1.Appointment
+	(ServiceType)(0),               // 16: trellis.scheduling.v1.ServiceType
+	(AttendanceStatus)(0),          // 17: trellis.scheduling.v1.AttendanceStatus
+	(RiskReason)(0),                // 18: trellis.scheduling.v1.RiskReason
 }
 var file_trellis_scheduling_v1_events_proto_depIdxs = []int32{
-	9,  // 0: trellis.scheduling.v1.PatientWaitlisted.waitlisted_at:type_name -> google.protobuf.Timestamp
-	9,  // 1: trellis.scheduling.v1.EnrollmentEnded.ended_at:type_name -> google.protobuf.Timestamp
-	10, // 2: trellis.scheduling.v1.TrackConfigured.track:type_name -> trellis.scheduling.v1.Track
-	11, // 3: trellis.scheduling.v1.ClinicConfigured.clinic:type_name -> trellis.scheduling.v1.Clinic
-	12, // 4: trellis.scheduling.v1.AppointmentScheduled.appointment:type_name -> trellis.scheduling.v1.Appointment
-	12, // 5: trellis.scheduling.v1.AppointmentRescheduled.appointment:type_name -> trellis.scheduling.v1.Appointment
-	9,  // 6: trellis.scheduling.v1.AppointmentRescheduled.previous_starts_at:type_name -> google.protobuf.Timestamp
-	12, // 7: trellis.scheduling.v1.AppointmentCancelled.appointment:type_name -> trellis.scheduling.v1.Appointment
-	13, // 8: trellis.scheduling.v1.AttendanceRecorded.service_type:type_name -> trellis.scheduling.v1.ServiceType
-	9,  // 9: trellis.scheduling.v1.AttendanceRecorded.starts_at:type_name -> google.protobuf.Timestamp
-	14, // 10: trellis.scheduling.v1.AttendanceRecorded.status:type_name -> trellis.scheduling.v1.AttendanceStatus
-	9,  // 11: trellis.scheduling.v1.AttendanceRecorded.recorded_at:type_name -> google.protobuf.Timestamp
-	14, // 12: trellis.scheduling.v1.AttendanceRecorded.previous_status:type_name -> trellis.scheduling.v1.AttendanceStatus
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	12, // 0: trellis.scheduling.v1.PatientWaitlisted.waitlisted_at:type_name -> google.protobuf.Timestamp
+	12, // 1: trellis.scheduling.v1.EnrollmentEnded.ended_at:type_name -> google.protobuf.Timestamp
+	13, // 2: trellis.scheduling.v1.TrackConfigured.track:type_name -> trellis.scheduling.v1.Track
+	14, // 3: trellis.scheduling.v1.ClinicConfigured.clinic:type_name -> trellis.scheduling.v1.Clinic
+	15, // 4: trellis.scheduling.v1.AppointmentScheduled.appointment:type_name -> trellis.scheduling.v1.Appointment
+	15, // 5: trellis.scheduling.v1.AppointmentRescheduled.appointment:type_name -> trellis.scheduling.v1.Appointment
+	12, // 6: trellis.scheduling.v1.AppointmentRescheduled.previous_starts_at:type_name -> google.protobuf.Timestamp
+	15, // 7: trellis.scheduling.v1.AppointmentCancelled.appointment:type_name -> trellis.scheduling.v1.Appointment
+	16, // 8: trellis.scheduling.v1.AttendanceRecorded.service_type:type_name -> trellis.scheduling.v1.ServiceType
+	12, // 9: trellis.scheduling.v1.AttendanceRecorded.starts_at:type_name -> google.protobuf.Timestamp
+	17, // 10: trellis.scheduling.v1.AttendanceRecorded.status:type_name -> trellis.scheduling.v1.AttendanceStatus
+	12, // 11: trellis.scheduling.v1.AttendanceRecorded.recorded_at:type_name -> google.protobuf.Timestamp
+	17, // 12: trellis.scheduling.v1.AttendanceRecorded.previous_status:type_name -> trellis.scheduling.v1.AttendanceStatus
+	18, // 13: trellis.scheduling.v1.PatientAtRisk.reasons:type_name -> trellis.scheduling.v1.RiskReason
+	12, // 14: trellis.scheduling.v1.PatientAtRisk.since:type_name -> google.protobuf.Timestamp
+	12, // 15: trellis.scheduling.v1.PatientRiskCleared.at_risk_since:type_name -> google.protobuf.Timestamp
+	12, // 16: trellis.scheduling.v1.PatientRiskCleared.cleared_at:type_name -> google.protobuf.Timestamp
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_trellis_scheduling_v1_events_proto_init() }
@@ -906,7 +1189,7 @@ func file_trellis_scheduling_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_scheduling_v1_events_proto_rawDesc), len(file_trellis_scheduling_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

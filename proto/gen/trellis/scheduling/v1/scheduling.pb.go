@@ -2037,6 +2037,143 @@ func (x *RecordGroupAttendanceResponse) GetReplayed() bool {
 	return false
 }
 
+type GetPatientComplianceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PatientId     string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPatientComplianceRequest) Reset() {
+	*x = GetPatientComplianceRequest{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPatientComplianceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPatientComplianceRequest) ProtoMessage() {}
+
+func (x *GetPatientComplianceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPatientComplianceRequest.ProtoReflect.Descriptor instead.
+func (*GetPatientComplianceRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *GetPatientComplianceRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+type GetPatientComplianceResponse struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	EnrollmentId string                 `protobuf:"bytes,1,opt,name=enrollment_id,json=enrollmentId,proto3" json:"enrollment_id,omitempty"`
+	ProgramCode  string                 `protobuf:"bytes,2,opt,name=program_code,json=programCode,proto3" json:"program_code,omitempty"`
+	Weeks        []*ComplianceWeek      `protobuf:"bytes,3,rep,name=weeks,proto3" json:"weeks,omitempty"`
+	// Appointments that have taken place, with their attendance (empty when not recorded).
+	History       []*RosterEntry         `protobuf:"bytes,4,rep,name=history,proto3" json:"history,omitempty"`
+	AtRisk        bool                   `protobuf:"varint,5,opt,name=at_risk,json=atRisk,proto3" json:"at_risk,omitempty"`
+	RiskReasons   []RiskReason           `protobuf:"varint,6,rep,packed,name=risk_reasons,json=riskReasons,proto3,enum=trellis.scheduling.v1.RiskReason" json:"risk_reasons,omitempty"`
+	AtRiskSince   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=at_risk_since,json=atRiskSince,proto3" json:"at_risk_since,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPatientComplianceResponse) Reset() {
+	*x = GetPatientComplianceResponse{}
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPatientComplianceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPatientComplianceResponse) ProtoMessage() {}
+
+func (x *GetPatientComplianceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_scheduling_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPatientComplianceResponse.ProtoReflect.Descriptor instead.
+func (*GetPatientComplianceResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *GetPatientComplianceResponse) GetEnrollmentId() string {
+	if x != nil {
+		return x.EnrollmentId
+	}
+	return ""
+}
+
+func (x *GetPatientComplianceResponse) GetProgramCode() string {
+	if x != nil {
+		return x.ProgramCode
+	}
+	return ""
+}
+
+func (x *GetPatientComplianceResponse) GetWeeks() []*ComplianceWeek {
+	if x != nil {
+		return x.Weeks
+	}
+	return nil
+}
+
+func (x *GetPatientComplianceResponse) GetHistory() []*RosterEntry {
+	if x != nil {
+		return x.History
+	}
+	return nil
+}
+
+func (x *GetPatientComplianceResponse) GetAtRisk() bool {
+	if x != nil {
+		return x.AtRisk
+	}
+	return false
+}
+
+func (x *GetPatientComplianceResponse) GetRiskReasons() []RiskReason {
+	if x != nil {
+		return x.RiskReasons
+	}
+	return nil
+}
+
+func (x *GetPatientComplianceResponse) GetAtRiskSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AtRiskSince
+	}
+	return nil
+}
+
 var File_trellis_scheduling_v1_scheduling_proto protoreflect.FileDescriptor
 
 const file_trellis_scheduling_v1_scheduling_proto_rawDesc = "" +
@@ -2186,7 +2323,18 @@ const file_trellis_scheduling_v1_scheduling_proto_rawDesc = "" +
 	"\n" +
 	"attendance\x18\x01 \x03(\v2!.trellis.scheduling.v1.AttendanceR\n" +
 	"attendance\x12\x1a\n" +
-	"\breplayed\x18\x02 \x01(\bR\breplayed2\xfb\x10\n" +
+	"\breplayed\x18\x02 \x01(\bR\breplayed\"F\n" +
+	"\x1bGetPatientComplianceRequest\x12'\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tpatientId\"\x80\x03\n" +
+	"\x1cGetPatientComplianceResponse\x12#\n" +
+	"\renrollment_id\x18\x01 \x01(\tR\fenrollmentId\x12!\n" +
+	"\fprogram_code\x18\x02 \x01(\tR\vprogramCode\x12;\n" +
+	"\x05weeks\x18\x03 \x03(\v2%.trellis.scheduling.v1.ComplianceWeekR\x05weeks\x12<\n" +
+	"\ahistory\x18\x04 \x03(\v2\".trellis.scheduling.v1.RosterEntryR\ahistory\x12\x17\n" +
+	"\aat_risk\x18\x05 \x01(\bR\x06atRisk\x12D\n" +
+	"\frisk_reasons\x18\x06 \x03(\x0e2!.trellis.scheduling.v1.RiskReasonR\vriskReasons\x12>\n" +
+	"\rat_risk_since\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\vatRiskSince2\xff\x11\n" +
 	"\x11SchedulingService\x12i\n" +
 	"\fUpsertClinic\x12*.trellis.scheduling.v1.UpsertClinicRequest\x1a+.trellis.scheduling.v1.UpsertClinicResponse\"\x00\x12f\n" +
 	"\vListClinics\x12).trellis.scheduling.v1.ListClinicsRequest\x1a*.trellis.scheduling.v1.ListClinicsResponse\"\x00\x12c\n" +
@@ -2208,7 +2356,8 @@ const file_trellis_scheduling_v1_scheduling_proto_rawDesc = "" +
 	"\x11CancelAppointment\x12/.trellis.scheduling.v1.CancelAppointmentRequest\x1a0.trellis.scheduling.v1.CancelAppointmentResponse\"\x00\x12u\n" +
 	"\x10GetSessionRoster\x12..trellis.scheduling.v1.GetSessionRosterRequest\x1a/.trellis.scheduling.v1.GetSessionRosterResponse\"\x00\x12u\n" +
 	"\x10RecordAttendance\x12..trellis.scheduling.v1.RecordAttendanceRequest\x1a/.trellis.scheduling.v1.RecordAttendanceResponse\"\x00\x12\x84\x01\n" +
-	"\x15RecordGroupAttendance\x123.trellis.scheduling.v1.RecordGroupAttendanceRequest\x1a4.trellis.scheduling.v1.RecordGroupAttendanceResponse\"\x00B\xf2\x01\n" +
+	"\x15RecordGroupAttendance\x123.trellis.scheduling.v1.RecordGroupAttendanceRequest\x1a4.trellis.scheduling.v1.RecordGroupAttendanceResponse\"\x00\x12\x81\x01\n" +
+	"\x14GetPatientCompliance\x122.trellis.scheduling.v1.GetPatientComplianceRequest\x1a3.trellis.scheduling.v1.GetPatientComplianceResponse\"\x00B\xf2\x01\n" +
 	"\x19com.trellis.scheduling.v1B\x0fSchedulingProtoP\x01ZNgithub.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1;schedulingv1\xa2\x02\x03TSX\xaa\x02\x15Trellis.Scheduling.V1\xca\x02\x15Trellis\\Scheduling\\V1\xe2\x02!Trellis\\Scheduling\\V1\\GPBMetadata\xea\x02\x17Trellis::Scheduling::V1b\x06proto3"
 
 var (
@@ -2223,7 +2372,7 @@ func file_trellis_scheduling_v1_scheduling_proto_rawDescGZIP() []byte {
 	return file_trellis_scheduling_v1_scheduling_proto_rawDescData
 }
 
-var file_trellis_scheduling_v1_scheduling_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_trellis_scheduling_v1_scheduling_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_trellis_scheduling_v1_scheduling_proto_goTypes = []any{
 	(*UpsertClinicRequest)(nil),           // 0: trellis.scheduling.v1.UpsertClinicRequest
 	(*UpsertClinicResponse)(nil),          // 1: trellis.scheduling.v1.UpsertClinicResponse
@@ -2265,94 +2414,104 @@ var file_trellis_scheduling_v1_scheduling_proto_goTypes = []any{
 	(*RecordAttendanceResponse)(nil),      // 37: trellis.scheduling.v1.RecordAttendanceResponse
 	(*RecordGroupAttendanceRequest)(nil),  // 38: trellis.scheduling.v1.RecordGroupAttendanceRequest
 	(*RecordGroupAttendanceResponse)(nil), // 39: trellis.scheduling.v1.RecordGroupAttendanceResponse
-	(*Clinic)(nil),                        // 40: trellis.scheduling.v1.Clinic
-	(*Room)(nil),                          // 41: trellis.scheduling.v1.Room
-	(*Clinician)(nil),                     // 42: trellis.scheduling.v1.Clinician
-	(*Program)(nil),                       // 43: trellis.scheduling.v1.Program
-	(*Track)(nil),                         // 44: trellis.scheduling.v1.Track
-	(*TrackFill)(nil),                     // 45: trellis.scheduling.v1.TrackFill
-	(*timestamppb.Timestamp)(nil),         // 46: google.protobuf.Timestamp
-	(*Appointment)(nil),                   // 47: trellis.scheduling.v1.Appointment
-	(CancelledBy)(0),                      // 48: trellis.scheduling.v1.CancelledBy
-	(*RosterEntry)(nil),                   // 49: trellis.scheduling.v1.RosterEntry
-	(AttendanceStatus)(0),                 // 50: trellis.scheduling.v1.AttendanceStatus
-	(*Attendance)(nil),                    // 51: trellis.scheduling.v1.Attendance
+	(*GetPatientComplianceRequest)(nil),   // 40: trellis.scheduling.v1.GetPatientComplianceRequest
+	(*GetPatientComplianceResponse)(nil),  // 41: trellis.scheduling.v1.GetPatientComplianceResponse
+	(*Clinic)(nil),                        // 42: trellis.scheduling.v1.Clinic
+	(*Room)(nil),                          // 43: trellis.scheduling.v1.Room
+	(*Clinician)(nil),                     // 44: trellis.scheduling.v1.Clinician
+	(*Program)(nil),                       // 45: trellis.scheduling.v1.Program
+	(*Track)(nil),                         // 46: trellis.scheduling.v1.Track
+	(*TrackFill)(nil),                     // 47: trellis.scheduling.v1.TrackFill
+	(*timestamppb.Timestamp)(nil),         // 48: google.protobuf.Timestamp
+	(*Appointment)(nil),                   // 49: trellis.scheduling.v1.Appointment
+	(CancelledBy)(0),                      // 50: trellis.scheduling.v1.CancelledBy
+	(*RosterEntry)(nil),                   // 51: trellis.scheduling.v1.RosterEntry
+	(AttendanceStatus)(0),                 // 52: trellis.scheduling.v1.AttendanceStatus
+	(*Attendance)(nil),                    // 53: trellis.scheduling.v1.Attendance
+	(*ComplianceWeek)(nil),                // 54: trellis.scheduling.v1.ComplianceWeek
+	(RiskReason)(0),                       // 55: trellis.scheduling.v1.RiskReason
 }
 var file_trellis_scheduling_v1_scheduling_proto_depIdxs = []int32{
-	40, // 0: trellis.scheduling.v1.UpsertClinicRequest.clinic:type_name -> trellis.scheduling.v1.Clinic
-	40, // 1: trellis.scheduling.v1.UpsertClinicResponse.clinic:type_name -> trellis.scheduling.v1.Clinic
-	40, // 2: trellis.scheduling.v1.ListClinicsResponse.clinics:type_name -> trellis.scheduling.v1.Clinic
-	41, // 3: trellis.scheduling.v1.UpsertRoomRequest.room:type_name -> trellis.scheduling.v1.Room
-	41, // 4: trellis.scheduling.v1.UpsertRoomResponse.room:type_name -> trellis.scheduling.v1.Room
-	42, // 5: trellis.scheduling.v1.UpsertClinicianRequest.clinician:type_name -> trellis.scheduling.v1.Clinician
-	42, // 6: trellis.scheduling.v1.UpsertClinicianResponse.clinician:type_name -> trellis.scheduling.v1.Clinician
-	42, // 7: trellis.scheduling.v1.ListCliniciansResponse.clinicians:type_name -> trellis.scheduling.v1.Clinician
-	43, // 8: trellis.scheduling.v1.UpsertProgramRequest.program:type_name -> trellis.scheduling.v1.Program
-	43, // 9: trellis.scheduling.v1.UpsertProgramResponse.program:type_name -> trellis.scheduling.v1.Program
-	43, // 10: trellis.scheduling.v1.ListProgramsResponse.programs:type_name -> trellis.scheduling.v1.Program
-	44, // 11: trellis.scheduling.v1.UpsertTrackRequest.track:type_name -> trellis.scheduling.v1.Track
-	44, // 12: trellis.scheduling.v1.UpsertTrackResponse.track:type_name -> trellis.scheduling.v1.Track
-	45, // 13: trellis.scheduling.v1.ListTracksResponse.tracks:type_name -> trellis.scheduling.v1.TrackFill
+	42, // 0: trellis.scheduling.v1.UpsertClinicRequest.clinic:type_name -> trellis.scheduling.v1.Clinic
+	42, // 1: trellis.scheduling.v1.UpsertClinicResponse.clinic:type_name -> trellis.scheduling.v1.Clinic
+	42, // 2: trellis.scheduling.v1.ListClinicsResponse.clinics:type_name -> trellis.scheduling.v1.Clinic
+	43, // 3: trellis.scheduling.v1.UpsertRoomRequest.room:type_name -> trellis.scheduling.v1.Room
+	43, // 4: trellis.scheduling.v1.UpsertRoomResponse.room:type_name -> trellis.scheduling.v1.Room
+	44, // 5: trellis.scheduling.v1.UpsertClinicianRequest.clinician:type_name -> trellis.scheduling.v1.Clinician
+	44, // 6: trellis.scheduling.v1.UpsertClinicianResponse.clinician:type_name -> trellis.scheduling.v1.Clinician
+	44, // 7: trellis.scheduling.v1.ListCliniciansResponse.clinicians:type_name -> trellis.scheduling.v1.Clinician
+	45, // 8: trellis.scheduling.v1.UpsertProgramRequest.program:type_name -> trellis.scheduling.v1.Program
+	45, // 9: trellis.scheduling.v1.UpsertProgramResponse.program:type_name -> trellis.scheduling.v1.Program
+	45, // 10: trellis.scheduling.v1.ListProgramsResponse.programs:type_name -> trellis.scheduling.v1.Program
+	46, // 11: trellis.scheduling.v1.UpsertTrackRequest.track:type_name -> trellis.scheduling.v1.Track
+	46, // 12: trellis.scheduling.v1.UpsertTrackResponse.track:type_name -> trellis.scheduling.v1.Track
+	47, // 13: trellis.scheduling.v1.ListTracksResponse.tracks:type_name -> trellis.scheduling.v1.TrackFill
 	24, // 14: trellis.scheduling.v1.GetEnrollmentResponse.enrollment:type_name -> trellis.scheduling.v1.Enrollment
 	24, // 15: trellis.scheduling.v1.ListWaitlistResponse.enrollments:type_name -> trellis.scheduling.v1.Enrollment
 	24, // 16: trellis.scheduling.v1.SwitchTrackResponse.enrollment:type_name -> trellis.scheduling.v1.Enrollment
-	46, // 17: trellis.scheduling.v1.Enrollment.waitlisted_at:type_name -> google.protobuf.Timestamp
-	46, // 18: trellis.scheduling.v1.Enrollment.enrolled_at:type_name -> google.protobuf.Timestamp
-	46, // 19: trellis.scheduling.v1.Enrollment.ended_at:type_name -> google.protobuf.Timestamp
-	47, // 20: trellis.scheduling.v1.ListPatientScheduleResponse.appointments:type_name -> trellis.scheduling.v1.Appointment
-	47, // 21: trellis.scheduling.v1.ListClinicDayResponse.appointments:type_name -> trellis.scheduling.v1.Appointment
-	47, // 22: trellis.scheduling.v1.RescheduleAppointmentResponse.appointment:type_name -> trellis.scheduling.v1.Appointment
-	48, // 23: trellis.scheduling.v1.CancelAppointmentRequest.cancelled_by:type_name -> trellis.scheduling.v1.CancelledBy
-	47, // 24: trellis.scheduling.v1.CancelAppointmentResponse.appointment:type_name -> trellis.scheduling.v1.Appointment
-	49, // 25: trellis.scheduling.v1.GetSessionRosterResponse.entries:type_name -> trellis.scheduling.v1.RosterEntry
-	50, // 26: trellis.scheduling.v1.AttendanceEntry.status:type_name -> trellis.scheduling.v1.AttendanceStatus
+	48, // 17: trellis.scheduling.v1.Enrollment.waitlisted_at:type_name -> google.protobuf.Timestamp
+	48, // 18: trellis.scheduling.v1.Enrollment.enrolled_at:type_name -> google.protobuf.Timestamp
+	48, // 19: trellis.scheduling.v1.Enrollment.ended_at:type_name -> google.protobuf.Timestamp
+	49, // 20: trellis.scheduling.v1.ListPatientScheduleResponse.appointments:type_name -> trellis.scheduling.v1.Appointment
+	49, // 21: trellis.scheduling.v1.ListClinicDayResponse.appointments:type_name -> trellis.scheduling.v1.Appointment
+	49, // 22: trellis.scheduling.v1.RescheduleAppointmentResponse.appointment:type_name -> trellis.scheduling.v1.Appointment
+	50, // 23: trellis.scheduling.v1.CancelAppointmentRequest.cancelled_by:type_name -> trellis.scheduling.v1.CancelledBy
+	49, // 24: trellis.scheduling.v1.CancelAppointmentResponse.appointment:type_name -> trellis.scheduling.v1.Appointment
+	51, // 25: trellis.scheduling.v1.GetSessionRosterResponse.entries:type_name -> trellis.scheduling.v1.RosterEntry
+	52, // 26: trellis.scheduling.v1.AttendanceEntry.status:type_name -> trellis.scheduling.v1.AttendanceStatus
 	35, // 27: trellis.scheduling.v1.RecordAttendanceRequest.entry:type_name -> trellis.scheduling.v1.AttendanceEntry
-	51, // 28: trellis.scheduling.v1.RecordAttendanceResponse.attendance:type_name -> trellis.scheduling.v1.Attendance
+	53, // 28: trellis.scheduling.v1.RecordAttendanceResponse.attendance:type_name -> trellis.scheduling.v1.Attendance
 	35, // 29: trellis.scheduling.v1.RecordGroupAttendanceRequest.entries:type_name -> trellis.scheduling.v1.AttendanceEntry
-	51, // 30: trellis.scheduling.v1.RecordGroupAttendanceResponse.attendance:type_name -> trellis.scheduling.v1.Attendance
-	0,  // 31: trellis.scheduling.v1.SchedulingService.UpsertClinic:input_type -> trellis.scheduling.v1.UpsertClinicRequest
-	2,  // 32: trellis.scheduling.v1.SchedulingService.ListClinics:input_type -> trellis.scheduling.v1.ListClinicsRequest
-	4,  // 33: trellis.scheduling.v1.SchedulingService.UpsertRoom:input_type -> trellis.scheduling.v1.UpsertRoomRequest
-	6,  // 34: trellis.scheduling.v1.SchedulingService.UpsertClinician:input_type -> trellis.scheduling.v1.UpsertClinicianRequest
-	8,  // 35: trellis.scheduling.v1.SchedulingService.ListClinicians:input_type -> trellis.scheduling.v1.ListCliniciansRequest
-	10, // 36: trellis.scheduling.v1.SchedulingService.UpsertProgram:input_type -> trellis.scheduling.v1.UpsertProgramRequest
-	12, // 37: trellis.scheduling.v1.SchedulingService.ListPrograms:input_type -> trellis.scheduling.v1.ListProgramsRequest
-	14, // 38: trellis.scheduling.v1.SchedulingService.UpsertTrack:input_type -> trellis.scheduling.v1.UpsertTrackRequest
-	16, // 39: trellis.scheduling.v1.SchedulingService.ListTracks:input_type -> trellis.scheduling.v1.ListTracksRequest
-	18, // 40: trellis.scheduling.v1.SchedulingService.GetEnrollment:input_type -> trellis.scheduling.v1.GetEnrollmentRequest
-	20, // 41: trellis.scheduling.v1.SchedulingService.ListWaitlist:input_type -> trellis.scheduling.v1.ListWaitlistRequest
-	22, // 42: trellis.scheduling.v1.SchedulingService.SwitchTrack:input_type -> trellis.scheduling.v1.SwitchTrackRequest
-	25, // 43: trellis.scheduling.v1.SchedulingService.ListPatientSchedule:input_type -> trellis.scheduling.v1.ListPatientScheduleRequest
-	27, // 44: trellis.scheduling.v1.SchedulingService.ListClinicDay:input_type -> trellis.scheduling.v1.ListClinicDayRequest
-	29, // 45: trellis.scheduling.v1.SchedulingService.RescheduleAppointment:input_type -> trellis.scheduling.v1.RescheduleAppointmentRequest
-	31, // 46: trellis.scheduling.v1.SchedulingService.CancelAppointment:input_type -> trellis.scheduling.v1.CancelAppointmentRequest
-	33, // 47: trellis.scheduling.v1.SchedulingService.GetSessionRoster:input_type -> trellis.scheduling.v1.GetSessionRosterRequest
-	36, // 48: trellis.scheduling.v1.SchedulingService.RecordAttendance:input_type -> trellis.scheduling.v1.RecordAttendanceRequest
-	38, // 49: trellis.scheduling.v1.SchedulingService.RecordGroupAttendance:input_type -> trellis.scheduling.v1.RecordGroupAttendanceRequest
-	1,  // 50: trellis.scheduling.v1.SchedulingService.UpsertClinic:output_type -> trellis.scheduling.v1.UpsertClinicResponse
-	3,  // 51: trellis.scheduling.v1.SchedulingService.ListClinics:output_type -> trellis.scheduling.v1.ListClinicsResponse
-	5,  // 52: trellis.scheduling.v1.SchedulingService.UpsertRoom:output_type -> trellis.scheduling.v1.UpsertRoomResponse
-	7,  // 53: trellis.scheduling.v1.SchedulingService.UpsertClinician:output_type -> trellis.scheduling.v1.UpsertClinicianResponse
-	9,  // 54: trellis.scheduling.v1.SchedulingService.ListClinicians:output_type -> trellis.scheduling.v1.ListCliniciansResponse
-	11, // 55: trellis.scheduling.v1.SchedulingService.UpsertProgram:output_type -> trellis.scheduling.v1.UpsertProgramResponse
-	13, // 56: trellis.scheduling.v1.SchedulingService.ListPrograms:output_type -> trellis.scheduling.v1.ListProgramsResponse
-	15, // 57: trellis.scheduling.v1.SchedulingService.UpsertTrack:output_type -> trellis.scheduling.v1.UpsertTrackResponse
-	17, // 58: trellis.scheduling.v1.SchedulingService.ListTracks:output_type -> trellis.scheduling.v1.ListTracksResponse
-	19, // 59: trellis.scheduling.v1.SchedulingService.GetEnrollment:output_type -> trellis.scheduling.v1.GetEnrollmentResponse
-	21, // 60: trellis.scheduling.v1.SchedulingService.ListWaitlist:output_type -> trellis.scheduling.v1.ListWaitlistResponse
-	23, // 61: trellis.scheduling.v1.SchedulingService.SwitchTrack:output_type -> trellis.scheduling.v1.SwitchTrackResponse
-	26, // 62: trellis.scheduling.v1.SchedulingService.ListPatientSchedule:output_type -> trellis.scheduling.v1.ListPatientScheduleResponse
-	28, // 63: trellis.scheduling.v1.SchedulingService.ListClinicDay:output_type -> trellis.scheduling.v1.ListClinicDayResponse
-	30, // 64: trellis.scheduling.v1.SchedulingService.RescheduleAppointment:output_type -> trellis.scheduling.v1.RescheduleAppointmentResponse
-	32, // 65: trellis.scheduling.v1.SchedulingService.CancelAppointment:output_type -> trellis.scheduling.v1.CancelAppointmentResponse
-	34, // 66: trellis.scheduling.v1.SchedulingService.GetSessionRoster:output_type -> trellis.scheduling.v1.GetSessionRosterResponse
-	37, // 67: trellis.scheduling.v1.SchedulingService.RecordAttendance:output_type -> trellis.scheduling.v1.RecordAttendanceResponse
-	39, // 68: trellis.scheduling.v1.SchedulingService.RecordGroupAttendance:output_type -> trellis.scheduling.v1.RecordGroupAttendanceResponse
-	50, // [50:69] is the sub-list for method output_type
-	31, // [31:50] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	53, // 30: trellis.scheduling.v1.RecordGroupAttendanceResponse.attendance:type_name -> trellis.scheduling.v1.Attendance
+	54, // 31: trellis.scheduling.v1.GetPatientComplianceResponse.weeks:type_name -> trellis.scheduling.v1.ComplianceWeek
+	51, // 32: trellis.scheduling.v1.GetPatientComplianceResponse.history:type_name -> trellis.scheduling.v1.RosterEntry
+	55, // 33: trellis.scheduling.v1.GetPatientComplianceResponse.risk_reasons:type_name -> trellis.scheduling.v1.RiskReason
+	48, // 34: trellis.scheduling.v1.GetPatientComplianceResponse.at_risk_since:type_name -> google.protobuf.Timestamp
+	0,  // 35: trellis.scheduling.v1.SchedulingService.UpsertClinic:input_type -> trellis.scheduling.v1.UpsertClinicRequest
+	2,  // 36: trellis.scheduling.v1.SchedulingService.ListClinics:input_type -> trellis.scheduling.v1.ListClinicsRequest
+	4,  // 37: trellis.scheduling.v1.SchedulingService.UpsertRoom:input_type -> trellis.scheduling.v1.UpsertRoomRequest
+	6,  // 38: trellis.scheduling.v1.SchedulingService.UpsertClinician:input_type -> trellis.scheduling.v1.UpsertClinicianRequest
+	8,  // 39: trellis.scheduling.v1.SchedulingService.ListClinicians:input_type -> trellis.scheduling.v1.ListCliniciansRequest
+	10, // 40: trellis.scheduling.v1.SchedulingService.UpsertProgram:input_type -> trellis.scheduling.v1.UpsertProgramRequest
+	12, // 41: trellis.scheduling.v1.SchedulingService.ListPrograms:input_type -> trellis.scheduling.v1.ListProgramsRequest
+	14, // 42: trellis.scheduling.v1.SchedulingService.UpsertTrack:input_type -> trellis.scheduling.v1.UpsertTrackRequest
+	16, // 43: trellis.scheduling.v1.SchedulingService.ListTracks:input_type -> trellis.scheduling.v1.ListTracksRequest
+	18, // 44: trellis.scheduling.v1.SchedulingService.GetEnrollment:input_type -> trellis.scheduling.v1.GetEnrollmentRequest
+	20, // 45: trellis.scheduling.v1.SchedulingService.ListWaitlist:input_type -> trellis.scheduling.v1.ListWaitlistRequest
+	22, // 46: trellis.scheduling.v1.SchedulingService.SwitchTrack:input_type -> trellis.scheduling.v1.SwitchTrackRequest
+	25, // 47: trellis.scheduling.v1.SchedulingService.ListPatientSchedule:input_type -> trellis.scheduling.v1.ListPatientScheduleRequest
+	27, // 48: trellis.scheduling.v1.SchedulingService.ListClinicDay:input_type -> trellis.scheduling.v1.ListClinicDayRequest
+	29, // 49: trellis.scheduling.v1.SchedulingService.RescheduleAppointment:input_type -> trellis.scheduling.v1.RescheduleAppointmentRequest
+	31, // 50: trellis.scheduling.v1.SchedulingService.CancelAppointment:input_type -> trellis.scheduling.v1.CancelAppointmentRequest
+	33, // 51: trellis.scheduling.v1.SchedulingService.GetSessionRoster:input_type -> trellis.scheduling.v1.GetSessionRosterRequest
+	36, // 52: trellis.scheduling.v1.SchedulingService.RecordAttendance:input_type -> trellis.scheduling.v1.RecordAttendanceRequest
+	38, // 53: trellis.scheduling.v1.SchedulingService.RecordGroupAttendance:input_type -> trellis.scheduling.v1.RecordGroupAttendanceRequest
+	40, // 54: trellis.scheduling.v1.SchedulingService.GetPatientCompliance:input_type -> trellis.scheduling.v1.GetPatientComplianceRequest
+	1,  // 55: trellis.scheduling.v1.SchedulingService.UpsertClinic:output_type -> trellis.scheduling.v1.UpsertClinicResponse
+	3,  // 56: trellis.scheduling.v1.SchedulingService.ListClinics:output_type -> trellis.scheduling.v1.ListClinicsResponse
+	5,  // 57: trellis.scheduling.v1.SchedulingService.UpsertRoom:output_type -> trellis.scheduling.v1.UpsertRoomResponse
+	7,  // 58: trellis.scheduling.v1.SchedulingService.UpsertClinician:output_type -> trellis.scheduling.v1.UpsertClinicianResponse
+	9,  // 59: trellis.scheduling.v1.SchedulingService.ListClinicians:output_type -> trellis.scheduling.v1.ListCliniciansResponse
+	11, // 60: trellis.scheduling.v1.SchedulingService.UpsertProgram:output_type -> trellis.scheduling.v1.UpsertProgramResponse
+	13, // 61: trellis.scheduling.v1.SchedulingService.ListPrograms:output_type -> trellis.scheduling.v1.ListProgramsResponse
+	15, // 62: trellis.scheduling.v1.SchedulingService.UpsertTrack:output_type -> trellis.scheduling.v1.UpsertTrackResponse
+	17, // 63: trellis.scheduling.v1.SchedulingService.ListTracks:output_type -> trellis.scheduling.v1.ListTracksResponse
+	19, // 64: trellis.scheduling.v1.SchedulingService.GetEnrollment:output_type -> trellis.scheduling.v1.GetEnrollmentResponse
+	21, // 65: trellis.scheduling.v1.SchedulingService.ListWaitlist:output_type -> trellis.scheduling.v1.ListWaitlistResponse
+	23, // 66: trellis.scheduling.v1.SchedulingService.SwitchTrack:output_type -> trellis.scheduling.v1.SwitchTrackResponse
+	26, // 67: trellis.scheduling.v1.SchedulingService.ListPatientSchedule:output_type -> trellis.scheduling.v1.ListPatientScheduleResponse
+	28, // 68: trellis.scheduling.v1.SchedulingService.ListClinicDay:output_type -> trellis.scheduling.v1.ListClinicDayResponse
+	30, // 69: trellis.scheduling.v1.SchedulingService.RescheduleAppointment:output_type -> trellis.scheduling.v1.RescheduleAppointmentResponse
+	32, // 70: trellis.scheduling.v1.SchedulingService.CancelAppointment:output_type -> trellis.scheduling.v1.CancelAppointmentResponse
+	34, // 71: trellis.scheduling.v1.SchedulingService.GetSessionRoster:output_type -> trellis.scheduling.v1.GetSessionRosterResponse
+	37, // 72: trellis.scheduling.v1.SchedulingService.RecordAttendance:output_type -> trellis.scheduling.v1.RecordAttendanceResponse
+	39, // 73: trellis.scheduling.v1.SchedulingService.RecordGroupAttendance:output_type -> trellis.scheduling.v1.RecordGroupAttendanceResponse
+	41, // 74: trellis.scheduling.v1.SchedulingService.GetPatientCompliance:output_type -> trellis.scheduling.v1.GetPatientComplianceResponse
+	55, // [55:75] is the sub-list for method output_type
+	35, // [35:55] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_trellis_scheduling_v1_scheduling_proto_init() }
@@ -2367,7 +2526,7 @@ func file_trellis_scheduling_v1_scheduling_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_scheduling_v1_scheduling_proto_rawDesc), len(file_trellis_scheduling_v1_scheduling_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

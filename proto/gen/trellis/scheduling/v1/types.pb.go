@@ -450,6 +450,58 @@ func (AttendanceStatus) EnumDescriptor() ([]byte, []int) {
 	return file_trellis_scheduling_v1_types_proto_rawDescGZIP(), []int{7}
 }
 
+// Why a patient is flagged at risk of relapse or dropping out.
+type RiskReason int32
+
+const (
+	RiskReason_RISK_REASON_UNSPECIFIED RiskReason = 0
+	// Missed the configured number of consecutive scheduled sessions (absent, not excused).
+	RiskReason_RISK_REASON_CONSECUTIVE_ABSENCES RiskReason = 1
+	// Attended less than the program's weekly minimum for the configured number of weeks running.
+	RiskReason_RISK_REASON_UNDER_WEEKLY_MINIMUM RiskReason = 2
+)
+
+// Enum value maps for RiskReason.
+var (
+	RiskReason_name = map[int32]string{
+		0: "RISK_REASON_UNSPECIFIED",
+		1: "RISK_REASON_CONSECUTIVE_ABSENCES",
+		2: "RISK_REASON_UNDER_WEEKLY_MINIMUM",
+	}
+	RiskReason_value = map[string]int32{
+		"RISK_REASON_UNSPECIFIED":          0,
+		"RISK_REASON_CONSECUTIVE_ABSENCES": 1,
+		"RISK_REASON_UNDER_WEEKLY_MINIMUM": 2,
+	}
+)
+
+func (x RiskReason) Enum() *RiskReason {
+	p := new(RiskReason)
+	*p = x
+	return p
+}
+
+func (x RiskReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RiskReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_trellis_scheduling_v1_types_proto_enumTypes[8].Descriptor()
+}
+
+func (RiskReason) Type() protoreflect.EnumType {
+	return &file_trellis_scheduling_v1_types_proto_enumTypes[8]
+}
+
+func (x RiskReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RiskReason.Descriptor instead.
+func (RiskReason) EnumDescriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_types_proto_rawDescGZIP(), []int{8}
+}
+
 // A clinic as scheduling configures it: its time zone sets every session's local time.
 type Clinic struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -1431,6 +1483,111 @@ func (x *RosterEntry) GetAttendance() *Attendance {
 	return nil
 }
 
+// One program week of a patient: attended time against the program's minimum.
+type ComplianceWeek struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1-based week of the program; weeks run 7 days from the enrollment's start date.
+	Week int32 `protobuf:"varint,1,opt,name=week,proto3" json:"week,omitempty"`
+	// Clinic-local dates "YYYY-MM-DD", inclusive.
+	FromDate        string `protobuf:"bytes,2,opt,name=from_date,json=fromDate,proto3" json:"from_date,omitempty"`
+	ToDate          string `protobuf:"bytes,3,opt,name=to_date,json=toDate,proto3" json:"to_date,omitempty"`
+	AttendedMinutes int32  `protobuf:"varint,4,opt,name=attended_minutes,json=attendedMinutes,proto3" json:"attended_minutes,omitempty"`
+	MinimumMinutes  int32  `protobuf:"varint,5,opt,name=minimum_minutes,json=minimumMinutes,proto3" json:"minimum_minutes,omitempty"`
+	// Step-down weeks at the end of the program count as meeting the minimum.
+	StepDown     bool `protobuf:"varint,6,opt,name=step_down,json=stepDown,proto3" json:"step_down,omitempty"`
+	MeetsMinimum bool `protobuf:"varint,7,opt,name=meets_minimum,json=meetsMinimum,proto3" json:"meets_minimum,omitempty"`
+	// False while the week is still running.
+	Complete      bool `protobuf:"varint,8,opt,name=complete,proto3" json:"complete,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ComplianceWeek) Reset() {
+	*x = ComplianceWeek{}
+	mi := &file_trellis_scheduling_v1_types_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ComplianceWeek) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ComplianceWeek) ProtoMessage() {}
+
+func (x *ComplianceWeek) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_types_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ComplianceWeek.ProtoReflect.Descriptor instead.
+func (*ComplianceWeek) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_types_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ComplianceWeek) GetWeek() int32 {
+	if x != nil {
+		return x.Week
+	}
+	return 0
+}
+
+func (x *ComplianceWeek) GetFromDate() string {
+	if x != nil {
+		return x.FromDate
+	}
+	return ""
+}
+
+func (x *ComplianceWeek) GetToDate() string {
+	if x != nil {
+		return x.ToDate
+	}
+	return ""
+}
+
+func (x *ComplianceWeek) GetAttendedMinutes() int32 {
+	if x != nil {
+		return x.AttendedMinutes
+	}
+	return 0
+}
+
+func (x *ComplianceWeek) GetMinimumMinutes() int32 {
+	if x != nil {
+		return x.MinimumMinutes
+	}
+	return 0
+}
+
+func (x *ComplianceWeek) GetStepDown() bool {
+	if x != nil {
+		return x.StepDown
+	}
+	return false
+}
+
+func (x *ComplianceWeek) GetMeetsMinimum() bool {
+	if x != nil {
+		return x.MeetsMinimum
+	}
+	return false
+}
+
+func (x *ComplianceWeek) GetComplete() bool {
+	if x != nil {
+		return x.Complete
+	}
+	return false
+}
+
 var File_trellis_scheduling_v1_types_proto protoreflect.FileDescriptor
 
 const file_trellis_scheduling_v1_types_proto_rawDesc = "" +
@@ -1535,7 +1692,16 @@ const file_trellis_scheduling_v1_types_proto_rawDesc = "" +
 	"\vappointment\x18\x01 \x01(\v2\".trellis.scheduling.v1.AppointmentR\vappointment\x12A\n" +
 	"\n" +
 	"attendance\x18\x02 \x01(\v2!.trellis.scheduling.v1.AttendanceR\n" +
-	"attendance*\xab\x01\n" +
+	"attendance\"\x8c\x02\n" +
+	"\x0eComplianceWeek\x12\x12\n" +
+	"\x04week\x18\x01 \x01(\x05R\x04week\x12\x1b\n" +
+	"\tfrom_date\x18\x02 \x01(\tR\bfromDate\x12\x17\n" +
+	"\ato_date\x18\x03 \x01(\tR\x06toDate\x12)\n" +
+	"\x10attended_minutes\x18\x04 \x01(\x05R\x0fattendedMinutes\x12'\n" +
+	"\x0fminimum_minutes\x18\x05 \x01(\x05R\x0eminimumMinutes\x12\x1b\n" +
+	"\tstep_down\x18\x06 \x01(\bR\bstepDown\x12#\n" +
+	"\rmeets_minimum\x18\a \x01(\bR\fmeetsMinimum\x12\x1a\n" +
+	"\bcomplete\x18\b \x01(\bR\bcomplete*\xab\x01\n" +
 	"\rClinicianRole\x12\x1e\n" +
 	"\x1aCLINICIAN_ROLE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18CLINICIAN_ROLE_COUNSELOR\x10\x01\x12\x1c\n" +
@@ -1578,7 +1744,12 @@ const file_trellis_scheduling_v1_types_proto_rawDesc = "" +
 	"\x16ATTENDANCE_STATUS_LATE\x10\x02\x12 \n" +
 	"\x1cATTENDANCE_STATUS_LEFT_EARLY\x10\x03\x12\x1c\n" +
 	"\x18ATTENDANCE_STATUS_ABSENT\x10\x04\x12\x1d\n" +
-	"\x19ATTENDANCE_STATUS_EXCUSED\x10\x05B\xed\x01\n" +
+	"\x19ATTENDANCE_STATUS_EXCUSED\x10\x05*u\n" +
+	"\n" +
+	"RiskReason\x12\x1b\n" +
+	"\x17RISK_REASON_UNSPECIFIED\x10\x00\x12$\n" +
+	" RISK_REASON_CONSECUTIVE_ABSENCES\x10\x01\x12$\n" +
+	" RISK_REASON_UNDER_WEEKLY_MINIMUM\x10\x02B\xed\x01\n" +
 	"\x19com.trellis.scheduling.v1B\n" +
 	"TypesProtoP\x01ZNgithub.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1;schedulingv1\xa2\x02\x03TSX\xaa\x02\x15Trellis.Scheduling.V1\xca\x02\x15Trellis\\Scheduling\\V1\xe2\x02!Trellis\\Scheduling\\V1\\GPBMetadata\xea\x02\x17Trellis::Scheduling::V1b\x06proto3"
 
@@ -1594,8 +1765,8 @@ func file_trellis_scheduling_v1_types_proto_rawDescGZIP() []byte {
 	return file_trellis_scheduling_v1_types_proto_rawDescData
 }
 
-var file_trellis_scheduling_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_trellis_scheduling_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_trellis_scheduling_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
+var file_trellis_scheduling_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_trellis_scheduling_v1_types_proto_goTypes = []any{
 	(ClinicianRole)(0),            // 0: trellis.scheduling.v1.ClinicianRole
 	(Population)(0),               // 1: trellis.scheduling.v1.Population
@@ -1605,35 +1776,37 @@ var file_trellis_scheduling_v1_types_proto_goTypes = []any{
 	(AppointmentStatus)(0),        // 5: trellis.scheduling.v1.AppointmentStatus
 	(CancelledBy)(0),              // 6: trellis.scheduling.v1.CancelledBy
 	(AttendanceStatus)(0),         // 7: trellis.scheduling.v1.AttendanceStatus
-	(*Clinic)(nil),                // 8: trellis.scheduling.v1.Clinic
-	(*Address)(nil),               // 9: trellis.scheduling.v1.Address
-	(*Room)(nil),                  // 10: trellis.scheduling.v1.Room
-	(*WeeklyWindow)(nil),          // 11: trellis.scheduling.v1.WeeklyWindow
-	(*Clinician)(nil),             // 12: trellis.scheduling.v1.Clinician
-	(*Program)(nil),               // 13: trellis.scheduling.v1.Program
-	(*Track)(nil),                 // 14: trellis.scheduling.v1.Track
-	(*TrackFill)(nil),             // 15: trellis.scheduling.v1.TrackFill
-	(*Appointment)(nil),           // 16: trellis.scheduling.v1.Appointment
-	(*Attendance)(nil),            // 17: trellis.scheduling.v1.Attendance
-	(*RosterEntry)(nil),           // 18: trellis.scheduling.v1.RosterEntry
-	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(RiskReason)(0),               // 8: trellis.scheduling.v1.RiskReason
+	(*Clinic)(nil),                // 9: trellis.scheduling.v1.Clinic
+	(*Address)(nil),               // 10: trellis.scheduling.v1.Address
+	(*Room)(nil),                  // 11: trellis.scheduling.v1.Room
+	(*WeeklyWindow)(nil),          // 12: trellis.scheduling.v1.WeeklyWindow
+	(*Clinician)(nil),             // 13: trellis.scheduling.v1.Clinician
+	(*Program)(nil),               // 14: trellis.scheduling.v1.Program
+	(*Track)(nil),                 // 15: trellis.scheduling.v1.Track
+	(*TrackFill)(nil),             // 16: trellis.scheduling.v1.TrackFill
+	(*Appointment)(nil),           // 17: trellis.scheduling.v1.Appointment
+	(*Attendance)(nil),            // 18: trellis.scheduling.v1.Attendance
+	(*RosterEntry)(nil),           // 19: trellis.scheduling.v1.RosterEntry
+	(*ComplianceWeek)(nil),        // 20: trellis.scheduling.v1.ComplianceWeek
+	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
 }
 var file_trellis_scheduling_v1_types_proto_depIdxs = []int32{
-	9,  // 0: trellis.scheduling.v1.Clinic.address:type_name -> trellis.scheduling.v1.Address
+	10, // 0: trellis.scheduling.v1.Clinic.address:type_name -> trellis.scheduling.v1.Address
 	0,  // 1: trellis.scheduling.v1.Clinician.role:type_name -> trellis.scheduling.v1.ClinicianRole
-	11, // 2: trellis.scheduling.v1.Clinician.availability:type_name -> trellis.scheduling.v1.WeeklyWindow
+	12, // 2: trellis.scheduling.v1.Clinician.availability:type_name -> trellis.scheduling.v1.WeeklyWindow
 	1,  // 3: trellis.scheduling.v1.Program.population:type_name -> trellis.scheduling.v1.Population
 	2,  // 4: trellis.scheduling.v1.Track.time_of_day:type_name -> trellis.scheduling.v1.TimeOfDay
-	14, // 5: trellis.scheduling.v1.TrackFill.track:type_name -> trellis.scheduling.v1.Track
+	15, // 5: trellis.scheduling.v1.TrackFill.track:type_name -> trellis.scheduling.v1.Track
 	4,  // 6: trellis.scheduling.v1.Appointment.service_type:type_name -> trellis.scheduling.v1.ServiceType
-	19, // 7: trellis.scheduling.v1.Appointment.starts_at:type_name -> google.protobuf.Timestamp
-	19, // 8: trellis.scheduling.v1.Appointment.ends_at:type_name -> google.protobuf.Timestamp
+	21, // 7: trellis.scheduling.v1.Appointment.starts_at:type_name -> google.protobuf.Timestamp
+	21, // 8: trellis.scheduling.v1.Appointment.ends_at:type_name -> google.protobuf.Timestamp
 	5,  // 9: trellis.scheduling.v1.Appointment.status:type_name -> trellis.scheduling.v1.AppointmentStatus
 	6,  // 10: trellis.scheduling.v1.Appointment.cancelled_by:type_name -> trellis.scheduling.v1.CancelledBy
 	7,  // 11: trellis.scheduling.v1.Attendance.status:type_name -> trellis.scheduling.v1.AttendanceStatus
-	19, // 12: trellis.scheduling.v1.Attendance.recorded_at:type_name -> google.protobuf.Timestamp
-	16, // 13: trellis.scheduling.v1.RosterEntry.appointment:type_name -> trellis.scheduling.v1.Appointment
-	17, // 14: trellis.scheduling.v1.RosterEntry.attendance:type_name -> trellis.scheduling.v1.Attendance
+	21, // 12: trellis.scheduling.v1.Attendance.recorded_at:type_name -> google.protobuf.Timestamp
+	17, // 13: trellis.scheduling.v1.RosterEntry.appointment:type_name -> trellis.scheduling.v1.Appointment
+	18, // 14: trellis.scheduling.v1.RosterEntry.attendance:type_name -> trellis.scheduling.v1.Attendance
 	15, // [15:15] is the sub-list for method output_type
 	15, // [15:15] is the sub-list for method input_type
 	15, // [15:15] is the sub-list for extension type_name
@@ -1653,8 +1826,8 @@ func file_trellis_scheduling_v1_types_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_scheduling_v1_types_proto_rawDesc), len(file_trellis_scheduling_v1_types_proto_rawDesc)),
-			NumEnums:      8,
-			NumMessages:   11,
+			NumEnums:      9,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -50,6 +50,7 @@ var Policy = rpc.Policy{
 	schedulingv1connect.SchedulingServiceGetSessionRosterProcedure:      {RoleScheduler, RoleClinician, RoleOperator, RoleAdmin},
 	schedulingv1connect.SchedulingServiceRecordAttendanceProcedure:      {RoleScheduler, RoleClinician, RoleAdmin},
 	schedulingv1connect.SchedulingServiceRecordGroupAttendanceProcedure: {RoleScheduler, RoleClinician, RoleAdmin},
+	schedulingv1connect.SchedulingServiceGetPatientComplianceProcedure:  {RoleScheduler, RoleClinician, RoleOperator, RoleAdmin},
 }
 
 // NewServer returns the handler implementation.

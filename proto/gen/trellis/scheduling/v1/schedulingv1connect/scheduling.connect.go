@@ -90,6 +90,9 @@ const (
 	// SchedulingServiceRecordGroupAttendanceProcedure is the fully-qualified name of the
 	// SchedulingService's RecordGroupAttendance RPC.
 	SchedulingServiceRecordGroupAttendanceProcedure = "/trellis.scheduling.v1.SchedulingService/RecordGroupAttendance"
+	// SchedulingServiceGetPatientComplianceProcedure is the fully-qualified name of the
+	// SchedulingService's GetPatientCompliance RPC.
+	SchedulingServiceGetPatientComplianceProcedure = "/trellis.scheduling.v1.SchedulingService/GetPatientCompliance"
 )
 
 // SchedulingServiceClient is a client for the trellis.scheduling.v1.SchedulingService service.
@@ -137,6 +140,9 @@ type SchedulingServiceClient interface {
 	// RecordGroupAttendance records (or corrects) a whole group session's attendance in one call:
 	// every entry or none.
 	RecordGroupAttendance(context.Context, *connect.Request[v1.RecordGroupAttendanceRequest]) (*connect.Response[v1.RecordGroupAttendanceResponse], error)
+	// GetPatientCompliance returns a patient's weekly attended time against the program minimum,
+	// their attendance history, and whether they are flagged at risk (and why).
+	GetPatientCompliance(context.Context, *connect.Request[v1.GetPatientComplianceRequest]) (*connect.Response[v1.GetPatientComplianceResponse], error)
 }
 
 // NewSchedulingServiceClient constructs a client for the trellis.scheduling.v1.SchedulingService
@@ -264,6 +270,12 @@ func NewSchedulingServiceClient(httpClient connect.HTTPClient, baseURL string, o
 			connect.WithSchema(schedulingServiceMethods.ByName("RecordGroupAttendance")),
 			connect.WithClientOptions(opts...),
 		),
+		getPatientCompliance: connect.NewClient[v1.GetPatientComplianceRequest, v1.GetPatientComplianceResponse](
+			httpClient,
+			baseURL+SchedulingServiceGetPatientComplianceProcedure,
+			connect.WithSchema(schedulingServiceMethods.ByName("GetPatientCompliance")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -288,6 +300,7 @@ type schedulingServiceClient struct {
 	getSessionRoster      *connect.Client[v1.GetSessionRosterRequest, v1.GetSessionRosterResponse]
 	recordAttendance      *connect.Client[v1.RecordAttendanceRequest, v1.RecordAttendanceResponse]
 	recordGroupAttendance *connect.Client[v1.RecordGroupAttendanceRequest, v1.RecordGroupAttendanceResponse]
+	getPatientCompliance  *connect.Client[v1.GetPatientComplianceRequest, v1.GetPatientComplianceResponse]
 }
 
 // UpsertClinic calls trellis.scheduling.v1.SchedulingService.UpsertClinic.
@@ -385,6 +398,11 @@ func (c *schedulingServiceClient) RecordGroupAttendance(ctx context.Context, req
 	return c.recordGroupAttendance.CallUnary(ctx, req)
 }
 
+// GetPatientCompliance calls trellis.scheduling.v1.SchedulingService.GetPatientCompliance.
+func (c *schedulingServiceClient) GetPatientCompliance(ctx context.Context, req *connect.Request[v1.GetPatientComplianceRequest]) (*connect.Response[v1.GetPatientComplianceResponse], error) {
+	return c.getPatientCompliance.CallUnary(ctx, req)
+}
+
 // SchedulingServiceHandler is an implementation of the trellis.scheduling.v1.SchedulingService
 // service.
 type SchedulingServiceHandler interface {
@@ -431,6 +449,9 @@ type SchedulingServiceHandler interface {
 	// RecordGroupAttendance records (or corrects) a whole group session's attendance in one call:
 	// every entry or none.
 	RecordGroupAttendance(context.Context, *connect.Request[v1.RecordGroupAttendanceRequest]) (*connect.Response[v1.RecordGroupAttendanceResponse], error)
+	// GetPatientCompliance returns a patient's weekly attended time against the program minimum,
+	// their attendance history, and whether they are flagged at risk (and why).
+	GetPatientCompliance(context.Context, *connect.Request[v1.GetPatientComplianceRequest]) (*connect.Response[v1.GetPatientComplianceResponse], error)
 }
 
 // NewSchedulingServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -554,6 +575,12 @@ func NewSchedulingServiceHandler(svc SchedulingServiceHandler, opts ...connect.H
 		connect.WithSchema(schedulingServiceMethods.ByName("RecordGroupAttendance")),
 		connect.WithHandlerOptions(opts...),
 	)
+	schedulingServiceGetPatientComplianceHandler := connect.NewUnaryHandler(
+		SchedulingServiceGetPatientComplianceProcedure,
+		svc.GetPatientCompliance,
+		connect.WithSchema(schedulingServiceMethods.ByName("GetPatientCompliance")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.scheduling.v1.SchedulingService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case SchedulingServiceUpsertClinicProcedure:
@@ -594,6 +621,8 @@ func NewSchedulingServiceHandler(svc SchedulingServiceHandler, opts ...connect.H
 			schedulingServiceRecordAttendanceHandler.ServeHTTP(w, r)
 		case SchedulingServiceRecordGroupAttendanceProcedure:
 			schedulingServiceRecordGroupAttendanceHandler.ServeHTTP(w, r)
+		case SchedulingServiceGetPatientComplianceProcedure:
+			schedulingServiceGetPatientComplianceHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -677,4 +706,8 @@ func (UnimplementedSchedulingServiceHandler) RecordAttendance(context.Context, *
 
 func (UnimplementedSchedulingServiceHandler) RecordGroupAttendance(context.Context, *connect.Request[v1.RecordGroupAttendanceRequest]) (*connect.Response[v1.RecordGroupAttendanceResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.scheduling.v1.SchedulingService.RecordGroupAttendance is not implemented"))
+}
+
+func (UnimplementedSchedulingServiceHandler) GetPatientCompliance(context.Context, *connect.Request[v1.GetPatientComplianceRequest]) (*connect.Response[v1.GetPatientComplianceResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.scheduling.v1.SchedulingService.GetPatientCompliance is not implemented"))
 }
