@@ -6,12 +6,14 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/trellis-health/trellis/pkg/service"
 	"github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1/schedulingv1connect"
 
 	"github.com/trellis-health/trellis/services/scheduling/internal/adapters/postgres"
 	"github.com/trellis-health/trellis/services/scheduling/internal/app"
+	"github.com/trellis-health/trellis/services/scheduling/internal/domain"
 	"github.com/trellis-health/trellis/services/scheduling/internal/ports/events"
 	rpcport "github.com/trellis-health/trellis/services/scheduling/internal/ports/rpc"
 	"github.com/trellis-health/trellis/services/scheduling/migrations"
@@ -20,14 +22,30 @@ import (
 // Config is scheduling's configuration (`scheduling --help` lists it).
 type Config struct {
 	service.Base
+	// Compliance and risk (docs/scheduling.md, "Compliance and risk").
+	RiskConsecutiveAbsences int           `env:"RISK_CONSECUTIVE_ABSENCES" default:"2" help:"absences running (excused ones skipped) that flag a patient at risk"`
+	RiskWeeksUnderMinimum   int           `env:"RISK_WEEKS_UNDER_MINIMUM" default:"2" help:"complete program weeks running under the weekly minimum that flag a patient at risk"`
+	StepDownWeeks           int           `env:"STEP_DOWN_WEEKS" default:"2" help:"last weeks of a program that count as meeting the weekly minimum (0: none)"`
+	ComplianceInterval      time.Duration `env:"COMPLIANCE_INTERVAL" default:"24h" help:"how often active enrollments are evaluated for risk and completion (also once at start)"`
+}
+
+// risk is the at-risk rules' configuration.
+func (c *Config) risk() domain.RiskConfig {
+	return domain.RiskConfig{ConsecutiveAbsences: c.RiskConsecutiveAbsences, WeeksUnderMinimum: c.RiskWeeksUnderMinimum,
+		StepDownWeeks: c.StepDownWeeks}
 }
 
 func main() {
 	var cfg Config
-	service.Main(spec(), &cfg)
+	service.Main(specWith(&cfg, nil), &cfg)
 }
 
-func spec() service.Spec {
+// spec is the service with the compliance configuration by default.
+func spec() service.Spec { return specWith(nil, nil) }
+
+// specWith is the service configured by cfg once loaded (nil: the defaults). Tests pass
+// onApp to reach the app the service runs (e.g. to sweep compliance as of a chosen time).
+func specWith(cfg *Config, onApp func(*app.App)) service.Spec {
 	return service.Spec{
 		Name:        "scheduling",
 		Summary:     "enrollments of admitted patients in program tracks",
@@ -35,15 +53,28 @@ func spec() service.Spec {
 		Migrations:  migrations.FS,
 		Consumes:    []string{"intake"},
 		Policy:      rpcport.Policy,
-		Setup:       setup,
+		Setup: func(ctx context.Context, p *service.Platform) error {
+			return setup(ctx, p, cfg, onApp)
+		},
 		Commands: map[string]func(context.Context, *service.Platform, []string) error{
 			"seed-demo": seedDemo, // seed.go
 		},
 	}
 }
 
-func setup(_ context.Context, p *service.Platform) error {
-	a := newApp(p)
+func setup(_ context.Context, p *service.Platform, cfg *Config, onApp func(*app.App)) error {
+	risk, every := domain.DefaultRiskConfig(), 24*time.Hour
+	if cfg != nil {
+		risk, every = cfg.risk(), cfg.ComplianceInterval
+	}
+	if every <= 0 {
+		every = 24 * time.Hour
+	}
+	a := newApp(p).WithCompliance(postgres.NewCompliance(p.Pool), risk)
+	if onApp != nil {
+		onApp(a)
+	}
+	p.Go(func(ctx context.Context) error { return a.RunComplianceWorker(ctx, every, time.Now, p.Log) })
 	p.Consume(events.AdmissionsConfig(), events.NewAdmissions(a, p.Log).Handle)
 	p.Consume(events.DischargesConfig(), events.NewDischarges(a, p.Log).Handle)
 	p.Server.Handle(schedulingv1connect.NewSchedulingServiceHandler(rpcport.NewServer(a, p.Log), p.Server.HandlerOptions()...))

@@ -72,9 +72,11 @@ type App struct {
 	enrollments Enrollments
 	newID       func() string
 	now         func() time.Time
-	config      configuration  // clinic configuration (config.go, WithConfiguration)
-	appts       appointments   // sessions and appointments (appointments.go, WithAppointments)
-	attendance  AttendanceRepo // attendance versions (attendance.go, WithAttendance)
+	config      configuration     // clinic configuration (config.go, WithConfiguration)
+	appts       appointments      // sessions and appointments (appointments.go, WithAppointments)
+	attendance  AttendanceRepo    // attendance versions (attendance.go, WithAttendance)
+	compliance  ComplianceRepo    // risk episodes and completions (compliance.go, WithCompliance)
+	risk        domain.RiskConfig // the at-risk rules' thresholds
 }
 
 // New returns the app over its store and enrollment repository.

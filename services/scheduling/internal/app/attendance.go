@@ -196,6 +196,14 @@ func (a *App) recordEntries(ctx context.Context, tx *bus.Tx, cmd RecordAttendanc
 	for _, ev := range events {
 		tx.Emit(ev)
 	}
+	// Compliance and risk: evaluated again for every enrollment whose attendance changed.
+	enrollments := make([]string, len(recs))
+	for i, rec := range recs {
+		enrollments[i] = byID[rec.AppointmentID].EnrollmentID
+	}
+	if err := a.evaluateRisks(ctx, tx, enrollments, now); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 

@@ -1,0 +1,176 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/trellis-health/trellis/pkg/bus"
+
+	"github.com/trellis-health/trellis/services/scheduling/internal/app"
+	"github.com/trellis-health/trellis/services/scheduling/internal/domain"
+)
+
+// Compliance is the risk_episodes and program_completions tables (00007_risk.sql) and what
+// compliance reads from enrollments, appointments and attendance.
+type Compliance struct{ pool *pgxpool.Pool }
+
+// NewCompliance returns the repository on pool.
+func NewCompliance(pool *pgxpool.Pool) *Compliance { return &Compliance{pool: pool} }
+
+var _ app.ComplianceRepo = (*Compliance)(nil)
+
+// riskLockSpace is the first key of the transaction-scoped advisory locks that serialise risk
+// evaluations of one enrollment (the second is the enrollment id's hash).
+const riskLockSpace = 0x7269736b // "risk"
+
+// LockRisk takes the enrollment's risk lock for the rest of tx: waiting for it when wait, else
+// reporting false when another transaction holds it.
+func (r *Compliance) LockRisk(ctx context.Context, tx *bus.Tx, enrollmentID string, wait bool) (bool, error) {
+	if wait {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, riskLockSpace, enrollmentID); err != nil {
+			return false, fmt.Errorf("lock risk: %w", err)
+		}
+		return true, nil
+	}
+	var got bool
+	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1, hashtext($2))`, riskLockSpace, enrollmentID).Scan(&got); err != nil {
+		return false, fmt.Errorf("try lock risk: %w", err)
+	}
+	return got, nil
+}
+
+// Facts reads an enrollment with its program, clinic time zone and recorded attendance.
+// Enrollments without a program (older than seats) are not found.
+func (r *Compliance) Facts(ctx context.Context, tx *bus.Tx, enrollmentID string) (app.ComplianceFacts, bool, error) {
+	var f app.ComplianceFacts
+	e := &f.Enrollment
+	_, found, err := one(tx.QueryRow(ctx, `SELECT e.id::text, e.patient_id::text, e.clinic_id::text, e.status, e.start_date,
+		e.program_code, p.length_weeks, p.weekly_minimum_minutes, c.time_zone
+		FROM enrollments e JOIN programs p ON p.code = e.program_code JOIN clinics c ON c.id = e.clinic_id
+		WHERE e.id = $1`, enrollmentID),
+		func(row pgx.Row) (struct{}, error) {
+			return struct{}{}, row.Scan(&e.ID, &e.PatientID, &e.ClinicID, &e.Status, &e.StartDate, &e.ProgramCode,
+				&f.LengthWeeks, &f.WeeklyMinimum, &f.TimeZone)
+		}, "enrollment")
+	if err != nil || !found {
+		return f, found, err
+	}
+	e.StartDate = e.StartDate.UTC()
+	rows, err := tx.Query(ctx, `SELECT s.local_date, s.starts_at, att.status, att.minutes_attended
+		FROM appointments a JOIN sessions s ON s.id = a.session_id
+		JOIN attendance_current att ON att.appointment_id = a.id
+		WHERE a.enrollment_id = $1 AND a.status = 'scheduled' ORDER BY s.starts_at, a.id`, enrollmentID)
+	if err != nil {
+		return f, false, fmt.Errorf("query attended visits: %w", err)
+	}
+	f.Visits, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.AttendedVisit, error) {
+		var v domain.AttendedVisit
+		err := row.Scan(&v.Date, &v.StartsAt, &v.Status, &v.Minutes)
+		v.Date, v.StartsAt = v.Date.UTC(), v.StartsAt.UTC()
+		return v, err
+	})
+	if err != nil {
+		return f, false, fmt.Errorf("read attended visits: %w", err)
+	}
+	return f, true, nil
+}
+
+// OpenEpisode returns the enrollment's open risk episode.
+func (r *Compliance) OpenEpisode(ctx context.Context, tx *bus.Tx, enrollmentID string) (app.RiskEpisode, bool, error) {
+	return one(tx.QueryRow(ctx, `SELECT id::text, enrollment_id::text, patient_id::text, clinic_id::text, reasons, since
+		FROM risk_episodes WHERE enrollment_id = $1 AND cleared_at IS NULL`, enrollmentID),
+		func(row pgx.Row) (app.RiskEpisode, error) {
+			var ep app.RiskEpisode
+			err := row.Scan(&ep.ID, &ep.EnrollmentID, &ep.PatientID, &ep.ClinicID, &ep.Reasons, &ep.Since)
+			ep.Since = ep.Since.UTC()
+			return ep, err
+		}, "risk episode")
+}
+
+// AddEpisode inserts an open episode.
+func (r *Compliance) AddEpisode(ctx context.Context, tx *bus.Tx, ep app.RiskEpisode) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO risk_episodes (id, enrollment_id, patient_id, clinic_id, reasons, since)
+		VALUES ($1, $2, $3, $4, $5, $6)`, ep.ID, ep.EnrollmentID, ep.PatientID, ep.ClinicID, ep.Reasons, ep.Since); err != nil {
+		return fmt.Errorf("insert risk episode: %w", err)
+	}
+	return nil
+}
+
+// SetReasons changes an open episode's reasons.
+func (r *Compliance) SetReasons(ctx context.Context, tx *bus.Tx, id string, reasons []string) error {
+	if _, err := tx.Exec(ctx, `UPDATE risk_episodes SET reasons = $2 WHERE id = $1`, id, reasons); err != nil {
+		return fmt.Errorf("update risk reasons: %w", err)
+	}
+	return nil
+}
+
+// ClearEpisode closes an episode.
+func (r *Compliance) ClearEpisode(ctx context.Context, tx *bus.Tx, id string, at time.Time) error {
+	if _, err := tx.Exec(ctx, `UPDATE risk_episodes SET cleared_at = $2 WHERE id = $1`, id, at); err != nil {
+		return fmt.Errorf("clear risk episode: %w", err)
+	}
+	return nil
+}
+
+// AddCompletion records an enrollment's completion unless recorded already; it reports
+// whether it inserted.
+func (r *Compliance) AddCompletion(ctx context.Context, tx *bus.Tx, c app.Completion) (bool, error) {
+	tag, err := tx.Exec(ctx, `INSERT INTO program_completions (enrollment_id, completed_on, weeks, weeks_meeting_minimum, recorded_at)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (enrollment_id) DO NOTHING`,
+		c.EnrollmentID, c.CompletedOn, c.Weeks, c.WeeksMeetingMinimum, c.RecordedAt)
+	if err != nil {
+		return false, fmt.Errorf("insert program completion: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// ActiveEnrollments lists the ids of active enrollments with a program.
+func (r *Compliance) ActiveEnrollments(ctx context.Context) ([]string, error) {
+	rows, err := r.pool.Query(ctx, `SELECT id::text FROM enrollments WHERE status = 'active' AND program_code IS NOT NULL ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("query active enrollments: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("read active enrollments: %w", err)
+	}
+	return ids, nil
+}
+
+// History returns the enrollment's appointments (scheduled and cancelled) that started at or
+// before now, with their current attendance, by start.
+func (r *Compliance) History(ctx context.Context, tx *bus.Tx, enrollmentID string, now time.Time) ([]app.AttendanceTarget, error) {
+	rows, err := tx.Query(ctx, `SELECT `+appointmentColumns+`,
+		att.status, att.minutes_attended, att.scheduled_minutes, att.version, att.recorded_by, att.recorded_at`+appointmentFrom+`
+		LEFT JOIN attendance_current att ON att.appointment_id = a.id
+		WHERE a.enrollment_id = $1 AND s.starts_at <= $2 ORDER BY s.starts_at, a.id`, enrollmentID, now)
+	if err != nil {
+		return nil, fmt.Errorf("query attendance history: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (app.AttendanceTarget, error) {
+		var t app.AttendanceTarget
+		var start, end string
+		var status, by *string
+		var minutes, scheduled, version *int
+		var at *time.Time
+		a := &t.Appointment
+		err := row.Scan(&a.ID, &a.PatientID, &a.ClinicID, &a.EnrollmentID, &a.SessionID, &a.TrackID, &a.ServiceType,
+			&a.Date, &start, &end, &a.StartsAt, &a.EndsAt, &a.ClinicianID, &a.RoomID, &a.Status, &a.CancelledBy, &a.RescheduleCount,
+			&status, &minutes, &scheduled, &version, &by, &at)
+		a.Start, a.End = domain.Clock(start), domain.Clock(end)
+		a.StartsAt, a.EndsAt = a.StartsAt.UTC(), a.EndsAt.UTC()
+		if err == nil && status != nil {
+			t.Current = &domain.AttendanceRecord{AppointmentID: a.ID, Status: *status, MinutesAttended: *minutes,
+				ScheduledMinutes: *scheduled, Version: *version, RecordedBy: *by, RecordedAt: at.UTC()}
+		}
+		return t, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read attendance history: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,298 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/trellis-health/trellis/pkg/bus"
+	schedulingv1 "github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1"
+
+	"github.com/trellis-health/trellis/services/scheduling/internal/domain"
+)
+
+// Compliance and risk (docs/scheduling.md, "Compliance and risk"): risk is evaluated after
+// every attendance record or correction (in its transaction) and by a daily sweep of active
+// enrollments (complete weeks change with time), which also records program completions.
+
+// Subjects of compliance events.
+const (
+	SubjectPatientAtRisk      = "trellis.scheduling.patient.at_risk.v1"
+	SubjectPatientRiskCleared = "trellis.scheduling.patient.risk_cleared.v1"
+	SubjectProgramCompleted   = "trellis.scheduling.program.completed.v1"
+)
+
+// ComplianceFacts is what compliance needs of an enrollment.
+type ComplianceFacts struct {
+	Enrollment    domain.Enrollment // ID, PatientID, ClinicID, Status, StartDate, ProgramCode
+	LengthWeeks   int
+	WeeklyMinimum int
+	TimeZone      string // the clinic's
+	Visits        []domain.AttendedVisit
+}
+
+// RiskEpisode is a risk_episodes row.
+type RiskEpisode struct {
+	ID, EnrollmentID, PatientID, ClinicID string
+	Reasons                               []string
+	Since                                 time.Time
+}
+
+// Completion is a program_completions row.
+type Completion struct {
+	EnrollmentID        string
+	CompletedOn         time.Time // clinic-local date, 00:00 UTC
+	Weeks               int
+	WeeksMeetingMinimum int
+	RecordedAt          time.Time
+}
+
+// ComplianceRepo stores risk episodes and completions (implemented by adapters/postgres).
+type ComplianceRepo interface {
+	// LockRisk takes the enrollment's risk lock for the rest of tx (wait false: reports false
+	// when another transaction holds it).
+	LockRisk(ctx context.Context, tx *bus.Tx, enrollmentID string, wait bool) (bool, error)
+	Facts(ctx context.Context, tx *bus.Tx, enrollmentID string) (ComplianceFacts, bool, error)
+	OpenEpisode(ctx context.Context, tx *bus.Tx, enrollmentID string) (RiskEpisode, bool, error)
+	AddEpisode(ctx context.Context, tx *bus.Tx, ep RiskEpisode) error
+	SetReasons(ctx context.Context, tx *bus.Tx, id string, reasons []string) error
+	ClearEpisode(ctx context.Context, tx *bus.Tx, id string, at time.Time) error
+	// AddCompletion inserts unless recorded already; it reports whether it inserted.
+	AddCompletion(ctx context.Context, tx *bus.Tx, c Completion) (bool, error)
+	ActiveEnrollments(ctx context.Context) ([]string, error)
+	// History: the enrollment's appointments that started at or before now, with attendance.
+	History(ctx context.Context, tx *bus.Tx, enrollmentID string, now time.Time) ([]AttendanceTarget, error)
+}
+
+// WithCompliance gives a the compliance repository and the at-risk rules' configuration
+// (zero thresholds take the defaults); it returns a.
+func (a *App) WithCompliance(repo ComplianceRepo, cfg domain.RiskConfig) *App {
+	a.compliance, a.risk = repo, cfg.WithDefaults()
+	return a
+}
+
+// evaluateRisks evaluates the risk of each enrollment (once each, in id order, each under its
+// risk lock) in tx. Nothing happens when compliance is not wired.
+func (a *App) evaluateRisks(ctx context.Context, tx *bus.Tx, enrollmentIDs []string, now time.Time) error {
+	if a.compliance == nil {
+		return nil
+	}
+	ids := slices.Clone(enrollmentIDs)
+	slices.Sort(ids)
+	for _, id := range slices.Compact(ids) {
+		if _, err := a.compliance.LockRisk(ctx, tx, id, true); err != nil {
+			return err
+		}
+		if err := a.evaluateRisk(ctx, tx, id, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// facts reads an enrollment's compliance facts and its program weeks as of now.
+func (a *App) facts(ctx context.Context, tx *bus.Tx, enrollmentID string, now time.Time) (ComplianceFacts, []domain.ComplianceWeek, bool, error) {
+	f, found, err := a.compliance.Facts(ctx, tx, enrollmentID)
+	if err != nil || !found {
+		return f, nil, found, err
+	}
+	loc, err := time.LoadLocation(f.TimeZone)
+	if err != nil {
+		return f, nil, false, fmt.Errorf("clinic time zone: %w", err)
+	}
+	weeks := domain.ProgramWeeks(f.Enrollment.StartDate, f.LengthWeeks, f.WeeklyMinimum, a.risk.StepDownWeeks,
+		domain.LocalDate(now, loc), f.Visits)
+	return f, weeks, true, nil
+}
+
+// evaluateRisk opens, updates or clears the enrollment's risk episode (the caller holds its
+// risk lock). Only active enrollments are evaluated: an ended or switched one keeps whatever
+// episode it had, silently (the enrollment is over).
+func (a *App) evaluateRisk(ctx context.Context, tx *bus.Tx, enrollmentID string, now time.Time) error {
+	f, weeks, found, err := a.facts(ctx, tx, enrollmentID, now)
+	if err != nil || !found || f.Enrollment.Status != domain.StatusActive {
+		return err
+	}
+	reasons := domain.RiskReasons(a.risk, weeks, f.Visits)
+	ep, open, err := a.compliance.OpenEpisode(ctx, tx, enrollmentID)
+	if err != nil {
+		return err
+	}
+	e := f.Enrollment
+	switch {
+	case len(reasons) > 0 && !open:
+		ep = RiskEpisode{ID: a.newID(), EnrollmentID: e.ID, PatientID: e.PatientID, ClinicID: e.ClinicID, Reasons: reasons, Since: now}
+		if err := a.compliance.AddEpisode(ctx, tx, ep); err != nil {
+			return err
+		}
+		tx.Emit(bus.Event{Subject: SubjectPatientAtRisk, ClinicID: e.ClinicID, Payload: &schedulingv1.PatientAtRisk{
+			PatientId: e.PatientID, EnrollmentId: e.ID, ClinicId: e.ClinicID, Reasons: RiskReasonsProto(reasons),
+			Since: timestamppb.New(now)}})
+	case len(reasons) > 0 && !slices.Equal(reasons, ep.Reasons):
+		// Still at risk, for other reasons: not announced again.
+		return a.compliance.SetReasons(ctx, tx, ep.ID, reasons)
+	case len(reasons) == 0 && open:
+		if err := a.compliance.ClearEpisode(ctx, tx, ep.ID, now); err != nil {
+			return err
+		}
+		tx.Emit(bus.Event{Subject: SubjectPatientRiskCleared, ClinicID: e.ClinicID, Payload: &schedulingv1.PatientRiskCleared{
+			PatientId: e.PatientID, EnrollmentId: e.ID, ClinicId: e.ClinicID, AtRiskSince: timestamppb.New(ep.Since),
+			ClearedAt: timestamppb.New(now)}})
+	}
+	return nil
+}
+
+var riskReasons = map[string]schedulingv1.RiskReason{
+	domain.RiskConsecutiveAbsences: schedulingv1.RiskReason_RISK_REASON_CONSECUTIVE_ABSENCES,
+	domain.RiskUnderWeeklyMinimum:  schedulingv1.RiskReason_RISK_REASON_UNDER_WEEKLY_MINIMUM,
+}
+
+// RiskReasonsProto is the API form of risk reasons.
+func RiskReasonsProto(reasons []string) []schedulingv1.RiskReason {
+	out := make([]schedulingv1.RiskReason, len(reasons))
+	for i, r := range reasons {
+		out[i] = riskReasons[r]
+	}
+	return out
+}
+
+// SweepCompliance evaluates the risk of every active enrollment as of now and records the
+// completion of those whose program ended before now's clinic-local date; one transaction per
+// enrollment. An enrollment another transaction is evaluating (another replica's sweep, an
+// attendance record) is skipped: that one evaluates it. It returns the first error after
+// trying every enrollment.
+func (a *App) SweepCompliance(ctx context.Context, now time.Time) error {
+	if a.compliance == nil {
+		return nil
+	}
+	ids, err := a.compliance.ActiveEnrollments(ctx)
+	if err != nil {
+		return err
+	}
+	var first error
+	for _, id := range ids {
+		err := a.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
+			got, err := a.compliance.LockRisk(ctx, tx, id, false)
+			if err != nil || !got {
+				return err
+			}
+			if err := a.evaluateRisk(ctx, tx, id, now); err != nil {
+				return err
+			}
+			return a.complete(ctx, tx, id, now)
+		})
+		if err != nil && first == nil {
+			first = err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return first
+}
+
+// complete records and announces the enrollment's completion once its program's last day has
+// passed (clinic-local), once.
+func (a *App) complete(ctx context.Context, tx *bus.Tx, enrollmentID string, now time.Time) error {
+	f, weeks, found, err := a.facts(ctx, tx, enrollmentID, now)
+	if err != nil || !found || f.Enrollment.Status != domain.StatusActive {
+		return err
+	}
+	loc, err := time.LoadLocation(f.TimeZone)
+	if err != nil {
+		return fmt.Errorf("clinic time zone: %w", err)
+	}
+	end := domain.ProgramEnd(f.Enrollment.StartDate, f.LengthWeeks)
+	if !domain.LocalDate(now, loc).After(end) {
+		return nil
+	}
+	c := Completion{EnrollmentID: enrollmentID, CompletedOn: end, Weeks: f.LengthWeeks,
+		WeeksMeetingMinimum: domain.WeeksMeetingMinimum(weeks), RecordedAt: now}
+	added, err := a.compliance.AddCompletion(ctx, tx, c)
+	if err != nil || !added {
+		return err
+	}
+	e := f.Enrollment
+	tx.Emit(bus.Event{Subject: SubjectProgramCompleted, ClinicID: e.ClinicID, Payload: &schedulingv1.ProgramCompleted{
+		PatientId: e.PatientID, EnrollmentId: e.ID, ClinicId: e.ClinicID, ProgramCode: e.ProgramCode,
+		CompletedOn: end.Format(time.DateOnly), Weeks: int32(c.Weeks), WeeksMeetingMinimum: int32(c.WeeksMeetingMinimum)}})
+	return nil
+}
+
+// RunComplianceWorker sweeps (SweepCompliance) once at start and then every interval, as of
+// clock(), until ctx ends. A failed sweep is logged and retried at the next tick.
+func (a *App) RunComplianceWorker(ctx context.Context, every time.Duration, clock func() time.Time, log *slog.Logger) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := a.SweepCompliance(ctx, clock().UTC().Truncate(time.Microsecond)); err != nil && ctx.Err() == nil {
+			log.ErrorContext(ctx, "compliance sweep failed", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Compliance is a patient's compliance as GetPatientCompliance answers it.
+type Compliance struct {
+	EnrollmentID string
+	ProgramCode  string
+	Weeks        []domain.ComplianceWeek
+	History      []*schedulingv1.RosterEntry
+	Episode      *RiskEpisode // the open risk episode, nil when not at risk
+}
+
+// PatientCompliance returns the compliance of the patient's current active enrollment in a
+// clinic viewer can see, or domain.ErrNotFound.
+func (a *App) PatientCompliance(ctx context.Context, viewer domain.Viewer, patientID string) (Compliance, error) {
+	var out Compliance
+	if a.compliance == nil {
+		return out, fmt.Errorf("app: compliance not wired (WithCompliance)")
+	}
+	all, err := a.enrollments.ForPatient(ctx, patientID)
+	if err != nil {
+		return out, err
+	}
+	e, ok := domain.CurrentFor(viewer, all)
+	if !ok || e.Status != domain.StatusActive {
+		return out, domain.ErrNotFound
+	}
+	now := a.now()
+	err = a.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
+		f, weeks, found, err := a.facts(ctx, tx, e.ID, now)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return domain.ErrNotFound
+		}
+		out.EnrollmentID, out.ProgramCode, out.Weeks = e.ID, f.Enrollment.ProgramCode, weeks
+		history, err := a.compliance.History(ctx, tx, e.ID, now)
+		if err != nil {
+			return err
+		}
+		for _, t := range history {
+			entry := &schedulingv1.RosterEntry{Appointment: AppointmentProto(t.Appointment)}
+			if t.Current != nil {
+				entry.Attendance = AttendanceProto(*t.Current)
+			}
+			out.History = append(out.History, entry)
+		}
+		ep, open, err := a.compliance.OpenEpisode(ctx, tx, e.ID)
+		if err != nil {
+			return err
+		}
+		if open {
+			out.Episode = &ep
+		}
+		return nil
+	})
+	return out, err
+}
