@@ -1,6 +1,6 @@
 // Command scheduling runs the scheduling service: it serves clinic configuration (clinics,
 // rooms, clinicians, programs, tracks), enrolls admitted patients in their program track and
-// serves enrollments (SchedulingService). `scheduling [serve|migrate|seed-demo]`;
+// serves enrollments (SchedulingService); intake's consents decide family sessions. `scheduling [serve|migrate|seed-demo]`;
 // `scheduling --help` lists the configuration.
 package main
 
@@ -77,6 +77,7 @@ func setup(_ context.Context, p *service.Platform, cfg *Config, onApp func(*app.
 	p.Go(func(ctx context.Context) error { return a.RunComplianceWorker(ctx, every, time.Now, p.Log) })
 	p.Consume(events.AdmissionsConfig(), events.NewAdmissions(a, p.Log).Handle)
 	p.Consume(events.DischargesConfig(), events.NewDischarges(a, p.Log).Handle)
+	p.Consume(events.ConsentsConfig(), events.NewConsents(a, p.Log).Handle)
 	p.Server.Handle(schedulingv1connect.NewSchedulingServiceHandler(rpcport.NewServer(a, p.Log), p.Server.HandlerOptions()...))
 	return nil
 }
@@ -84,6 +85,7 @@ func setup(_ context.Context, p *service.Platform, cfg *Config, onApp func(*app.
 // newApp builds the application layer over the platform's store and pool (serve and the
 // subcommands share it).
 func newApp(p *service.Platform) *app.App {
+	appts := postgres.NewAppointments(p.Pool)
 	return app.New(p.Store, postgres.NewEnrollments(p.Pool)).WithConfiguration(postgres.NewConfig(p.Pool)).
-		WithAppointments(postgres.NewAppointments(p.Pool), p.Log).WithAttendance(postgres.NewAttendance(p.Pool))
+		WithAppointments(appts, p.Log).WithFamilyConsents(appts).WithAttendance(postgres.NewAttendance(p.Pool))
 }

@@ -74,6 +74,7 @@ type App struct {
 	now         func() time.Time
 	config      configuration     // clinic configuration (config.go, WithConfiguration)
 	appts       appointments      // sessions and appointments (appointments.go, WithAppointments)
+	family      FamilyConsents    // consent copy for family sessions (family.go, WithFamilyConsents)
 	attendance  AttendanceRepo    // attendance versions (attendance.go, WithAttendance)
 	compliance  ComplianceRepo    // risk episodes and completions (compliance.go, WithCompliance)
 	risk        domain.RiskConfig // the at-risk rules' thresholds

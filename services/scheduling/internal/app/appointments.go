@@ -96,25 +96,34 @@ func localDate(t time.Time, loc *time.Location) time.Time {
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
-// schedule generates e's appointments (e has just become active): its group places and its
-// weekly individual and medication visits (domain.PlanSchedule), from today (clinic-local) to
+// schedule generates e's appointments (e has just become active): its group places, its
+// weekly individual and medication visits, and family sessions where the patient's consent
+// names recipients (domain.PlanSchedule), from today (clinic-local) to
 // the end of its program, in tx, with AppointmentScheduled for each.
 func (u *unit) schedule(ctx context.Context, e domain.Enrollment) error {
+	_, err := u.scheduleWith(ctx, e, false)
+	return err
+}
+
+// scheduleWith is schedule, with family sessions where the patient's consent copy allows
+// them; familyOnly books those alone (the rest is already booked). It returns how many
+// appointments it booked.
+func (u *unit) scheduleWith(ctx context.Context, e domain.Enrollment, familyOnly bool) (int, error) {
 	r := u.a.appts.repo
 	if r == nil || e.TrackID == "" {
-		return nil
+		return 0, nil
 	}
 	began := time.Now()
 	if err := r.LockBookings(ctx, u.tx, e.ClinicID); err != nil {
-		return err
+		return 0, err
 	}
 	s, err := r.Setting(ctx, u.tx, e.TrackID)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	loc, err := domain.LoadZone(s.TimeZone)
 	if err != nil {
-		return fmt.Errorf("clinic time zone: %w", err)
+		return 0, fmt.Errorf("clinic time zone: %w", err)
 	}
 	today, end := localDate(u.now, loc), e.StartDate.AddDate(0, 0, 7*s.Weeks)
 	from := e.StartDate
@@ -122,19 +131,37 @@ func (u *unit) schedule(ctx context.Context, e domain.Enrollment) error {
 		from = today
 	}
 	if !from.Before(end) {
-		return nil
+		return 0, nil
 	}
 	clinicians, err := r.Clinicians(ctx, u.tx, e.ClinicID)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	busy, err := r.Busy(ctx, u.tx, e.ClinicID, from.Add(-48*time.Hour), end.Add(48*time.Hour), "")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	groups, err := r.GroupSessions(ctx, u.tx, e.TrackID, from, end)
 	if err != nil {
-		return err
+		return 0, err
+	}
+	var family bool
+	var familyUntil time.Time
+	var mine []domain.Interval
+	if u.a.family != nil {
+		c, found, err := u.a.family.FamilyConsent(ctx, u.tx, e.PatientID, e.ClinicID)
+		if err != nil {
+			return 0, err
+		}
+		family, familyUntil = found && c.Consented(u.now), c.FamilyUntil()
+	}
+	if familyOnly {
+		if !family {
+			return 0, nil
+		}
+		if mine, err = r.PatientBusy(ctx, u.tx, e.PatientID, from.Add(-48*time.Hour), end.Add(48*time.Hour), ""); err != nil {
+			return 0, err
+		}
 	}
 	exists := make(map[string]bool, len(groups))
 	for d := range groups {
@@ -143,6 +170,7 @@ func (u *unit) schedule(ctx context.Context, e domain.Enrollment) error {
 	plan := domain.PlanSchedule(domain.PlanInput{
 		Policy: u.a.appts.policy, Zone: loc, Track: s.Track, Weeks: s.Weeks, StartDate: e.StartDate,
 		Today: today, Now: u.now, Clinicians: clinicians, Busy: busy, GroupExists: exists,
+		Family: family, FamilyUntil: familyUntil, FamilyOnly: familyOnly, PatientBusy: mine,
 	})
 	for _, sk := range plan.Skipped {
 		u.a.appts.log.WarnContext(ctx, "no clinician free for a weekly session; week skipped", "enrollment_id", e.ID,
@@ -165,7 +193,7 @@ func (u *unit) schedule(ctx context.Context, e domain.Enrollment) error {
 		appts = append(appts, ap)
 	}
 	if err := r.Insert(ctx, u.tx, sessions, appts); err != nil {
-		return err
+		return 0, err
 	}
 	for _, ap := range appts {
 		u.tx.Emit(bus.Event{Subject: SubjectAppointmentScheduled, ClinicID: e.ClinicID, Payload: &schedulingv1.AppointmentScheduled{
@@ -174,8 +202,8 @@ func (u *unit) schedule(ctx context.Context, e domain.Enrollment) error {
 	}
 	u.a.appts.log.InfoContext(ctx, "appointments scheduled", "enrollment_id", e.ID, "clinic_id", e.ClinicID,
 		"appointments", len(appts), "sessions_created", len(sessions), "skipped", len(plan.Skipped),
-		"elapsed_ms", time.Since(began).Milliseconds())
-	return nil
+		"family_only", familyOnly, "elapsed_ms", time.Since(began).Milliseconds())
+	return len(appts), nil
 }
 
 // unschedule cancels the future appointments of e, which has stopped holding its seat

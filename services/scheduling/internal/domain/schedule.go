@@ -46,13 +46,17 @@ type SchedulePolicy struct {
 	IndividualEveryWeeks int // an individual session every n program weeks (1: weekly, the first in week 1)
 	MedicationMinutes    int // length of a medication-management visit (30)
 	MedicationEveryWeeks int // a medication-management visit every n program weeks, starting in week 1 (4)
+	FamilyMinutes        int // length of a family session (60), booked only where consented
+	FamilyEveryWeeks     int // a family session every n program weeks, starting in week 1 (2; 0: none)
 	SlotStepMinutes      int // candidate start times are scanned on this step from a window's start (30)
 }
 
 // DefaultSchedulePolicy: weekly 50-minute individual sessions, a 30-minute medication visit
-// every 4 weeks, slots on a 30-minute grid.
+// every 4 weeks, a 60-minute family session every 2 weeks (where consented), slots on a
+// 30-minute grid.
 var DefaultSchedulePolicy = SchedulePolicy{
-	IndividualMinutes: 50, IndividualEveryWeeks: 1, MedicationMinutes: 30, MedicationEveryWeeks: 4, SlotStepMinutes: 30,
+	IndividualMinutes: 50, IndividualEveryWeeks: 1, MedicationMinutes: 30, MedicationEveryWeeks: 4,
+	FamilyMinutes: 60, FamilyEveryWeeks: 2, SlotStepMinutes: 30,
 }
 
 // Interval is a span of time [Start, End), UTC.
@@ -97,6 +101,14 @@ type PlanInput struct {
 	// GroupExists: local dates ("YYYY-MM-DD") on which the track's session already exists
 	// (its clinician is already chosen).
 	GroupExists map[string]bool
+	// Family: plan family sessions too (the patient's consent names recipients), each
+	// starting before FamilyUntil (zero: no limit; the consent's revocation or expiry).
+	Family      bool
+	FamilyUntil time.Time
+	// FamilyOnly plans the family sessions alone (the rest is already booked); PatientBusy is
+	// then the patient's booked appointments, UTC, which they must not overlap.
+	FamilyOnly  bool
+	PatientBusy []Interval
 }
 
 // Plan is an enrollment's schedule: group places, then individual and medication visits by
@@ -160,6 +172,9 @@ func Free(busy []Interval, i Interval) bool {
 //     the earliest on the week's first day that has one (days without the patient's group first),
 //     scanning each window from its start on SlotStepMinutes, with a clinician who is free and
 //     not overlapping the patient's other visits. A week without one is skipped (Skipped).
+//   - where in.Family (consented), a family session with an active therapist every
+//     FamilyEveryWeeks weeks from week 1, found the same way, starting before FamilyUntil;
+//     in.FamilyOnly plans these alone, clear of in.PatientBusy.
 //
 // Clinicians are tried in the order given.
 func PlanSchedule(in PlanInput) Plan {
@@ -177,9 +192,9 @@ func PlanSchedule(in PlanInput) Plan {
 	for _, d := range in.Track.Weekdays {
 		groupDay[d] = true
 	}
-	var mine []Interval // the patient's own visits
+	mine := slices.Clone(in.PatientBusy) // the patient's own visits
 	groupMinutes := in.Track.End.Minutes() - in.Track.Start.Minutes()
-	for d := from; d.Before(end); d = d.AddDate(0, 0, 1) {
+	for d := from; d.Before(end) && !in.FamilyOnly; d = d.AddDate(0, 0, 1) {
 		if !groupDay[ISOWeekday(d)] {
 			continue
 		}
@@ -224,7 +239,8 @@ func PlanSchedule(in PlanInput) Plan {
 			slices.SortStableFunc(cands, func(a, b cand) int { return a.start - b.start })
 			for _, c := range cands {
 				v := NewVisit(serviceType, d, ClockOf(c.start), minutes, in.Zone)
-				if v.StartsAt.Before(in.Now) || !Free(busy[c.c.ID], v.Interval()) || !Free(mine, v.Interval()) {
+				if v.StartsAt.Before(in.Now) || !Free(busy[c.c.ID], v.Interval()) || !Free(mine, v.Interval()) ||
+					(serviceType == ServiceFamily && !in.FamilyUntil.IsZero() && !v.StartsAt.Before(in.FamilyUntil)) {
 					continue
 				}
 				v.ClinicianID = c.c.ID
@@ -253,11 +269,16 @@ func PlanSchedule(in PlanInput) Plan {
 			}
 		}
 		days = append(days, later...)
-		if in.Policy.IndividualEveryWeeks > 0 && w%in.Policy.IndividualEveryWeeks == 0 {
+		if !in.FamilyOnly && in.Policy.IndividualEveryWeeks > 0 && w%in.Policy.IndividualEveryWeeks == 0 {
 			book(w, ServiceIndividual, ClinicianTherapist, in.Policy.IndividualMinutes, days)
 		}
-		if in.Policy.MedicationEveryWeeks > 0 && w%in.Policy.MedicationEveryWeeks == 0 && hasRole(in.Clinicians, ClinicianPrescriber) {
+		if !in.FamilyOnly && in.Policy.MedicationEveryWeeks > 0 && w%in.Policy.MedicationEveryWeeks == 0 &&
+			hasRole(in.Clinicians, ClinicianPrescriber) {
 			book(w, ServiceMedication, ClinicianPrescriber, in.Policy.MedicationMinutes, days)
+		}
+		if (in.Family || in.FamilyOnly) && in.Policy.FamilyEveryWeeks > 0 && w%in.Policy.FamilyEveryWeeks == 0 &&
+			(in.FamilyUntil.IsZero() || ws.Before(in.FamilyUntil)) {
+			book(w, ServiceFamily, ClinicianTherapist, in.Policy.FamilyMinutes, days)
 		}
 	}
 	return p
