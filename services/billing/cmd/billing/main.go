@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 
-	"github.com/trellis-health/trellis/pkg/rpc"
 	"github.com/trellis-health/trellis/pkg/service"
 	"github.com/trellis-health/trellis/proto/gen/trellis/billing/v1/billingv1connect"
 
@@ -33,10 +32,8 @@ func spec() service.Spec {
 		DefaultAddr: ":8083",
 		Migrations:  migrations.FS,
 		Consumes:    []string{"scheduling"},
-		Policy: rpc.Policy{
-			billingv1connect.BillingServiceGetAccountProcedure: {"billing", "admin"},
-		},
-		Setup: setup,
+		Policy:      rpcport.Policy,
+		Setup:       setup,
 	}
 }
 

@@ -187,11 +187,523 @@ func (x *Account) GetStatus() string {
 	return ""
 }
 
+type UpsertPayerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Payer         *Payer                 `protobuf:"bytes,1,opt,name=payer,proto3" json:"payer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertPayerRequest) Reset() {
+	*x = UpsertPayerRequest{}
+	mi := &file_trellis_billing_v1_billing_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertPayerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertPayerRequest) ProtoMessage() {}
+
+func (x *UpsertPayerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_billing_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertPayerRequest.ProtoReflect.Descriptor instead.
+func (*UpsertPayerRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_billing_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *UpsertPayerRequest) GetPayer() *Payer {
+	if x != nil {
+		return x.Payer
+	}
+	return nil
+}
+
+type UpsertPayerResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Payer         *Payer                 `protobuf:"bytes,1,opt,name=payer,proto3" json:"payer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertPayerResponse) Reset() {
+	*x = UpsertPayerResponse{}
+	mi := &file_trellis_billing_v1_billing_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertPayerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertPayerResponse) ProtoMessage() {}
+
+func (x *UpsertPayerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_billing_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertPayerResponse.ProtoReflect.Descriptor instead.
+func (*UpsertPayerResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_billing_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *UpsertPayerResponse) GetPayer() *Payer {
+	if x != nil {
+		return x.Payer
+	}
+	return nil
+}
+
+type ListPayersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPayersRequest) Reset() {
+	*x = ListPayersRequest{}
+	mi := &file_trellis_billing_v1_billing_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPayersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPayersRequest) ProtoMessage() {}
+
+func (x *ListPayersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_billing_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPayersRequest.ProtoReflect.Descriptor instead.
+func (*ListPayersRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_billing_proto_rawDescGZIP(), []int{5}
+}
+
+type ListPayersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Payers        []*Payer               `protobuf:"bytes,1,rep,name=payers,proto3" json:"payers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPayersResponse) Reset() {
+	*x = ListPayersResponse{}
+	mi := &file_trellis_billing_v1_billing_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPayersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPayersResponse) ProtoMessage() {}
+
+func (x *ListPayersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_billing_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPayersResponse.ProtoReflect.Descriptor instead.
+func (*ListPayersResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_billing_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ListPayersResponse) GetPayers() []*Payer {
+	if x != nil {
+		return x.Payers
+	}
+	return nil
+}
+
+type UpsertContractRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Contract      *Contract              `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertContractRequest) Reset() {
+	*x = UpsertContractRequest{}
+	mi := &file_trellis_billing_v1_billing_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertContractRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertContractRequest) ProtoMessage() {}
+
+func (x *UpsertContractRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_billing_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertContractRequest.ProtoReflect.Descriptor instead.
+func (*UpsertContractRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_billing_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UpsertContractRequest) GetContract() *Contract {
+	if x != nil {
+		return x.Contract
+	}
+	return nil
+}
+
+type UpsertContractResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Contract      *Contract              `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertContractResponse) Reset() {
+	*x = UpsertContractResponse{}
+	mi := &file_trellis_billing_v1_billing_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertContractResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertContractResponse) ProtoMessage() {}
+
+func (x *UpsertContractResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_billing_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertContractResponse.ProtoReflect.Descriptor instead.
+func (*UpsertContractResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_billing_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UpsertContractResponse) GetContract() *Contract {
+	if x != nil {
+		return x.Contract
+	}
+	return nil
+}
+
+type ListContractsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClinicId      string                 `protobuf:"bytes,1,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListContractsRequest) Reset() {
+	*x = ListContractsRequest{}
+	mi := &file_trellis_billing_v1_billing_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListContractsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListContractsRequest) ProtoMessage() {}
+
+func (x *ListContractsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_billing_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListContractsRequest.ProtoReflect.Descriptor instead.
+func (*ListContractsRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_billing_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListContractsRequest) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+type ListContractsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Contracts     []*Contract            `protobuf:"bytes,1,rep,name=contracts,proto3" json:"contracts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListContractsResponse) Reset() {
+	*x = ListContractsResponse{}
+	mi := &file_trellis_billing_v1_billing_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListContractsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListContractsResponse) ProtoMessage() {}
+
+func (x *ListContractsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_billing_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListContractsResponse.ProtoReflect.Descriptor instead.
+func (*ListContractsResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_billing_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ListContractsResponse) GetContracts() []*Contract {
+	if x != nil {
+		return x.Contracts
+	}
+	return nil
+}
+
+type SetSlidingScaleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tiers         []*SlidingScaleTier    `protobuf:"bytes,1,rep,name=tiers,proto3" json:"tiers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSlidingScaleRequest) Reset() {
+	*x = SetSlidingScaleRequest{}
+	mi := &file_trellis_billing_v1_billing_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSlidingScaleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSlidingScaleRequest) ProtoMessage() {}
+
+func (x *SetSlidingScaleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_billing_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSlidingScaleRequest.ProtoReflect.Descriptor instead.
+func (*SetSlidingScaleRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_billing_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SetSlidingScaleRequest) GetTiers() []*SlidingScaleTier {
+	if x != nil {
+		return x.Tiers
+	}
+	return nil
+}
+
+type SetSlidingScaleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tiers         []*SlidingScaleTier    `protobuf:"bytes,1,rep,name=tiers,proto3" json:"tiers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSlidingScaleResponse) Reset() {
+	*x = SetSlidingScaleResponse{}
+	mi := &file_trellis_billing_v1_billing_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSlidingScaleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSlidingScaleResponse) ProtoMessage() {}
+
+func (x *SetSlidingScaleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_billing_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSlidingScaleResponse.ProtoReflect.Descriptor instead.
+func (*SetSlidingScaleResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_billing_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SetSlidingScaleResponse) GetTiers() []*SlidingScaleTier {
+	if x != nil {
+		return x.Tiers
+	}
+	return nil
+}
+
+type GetSlidingScaleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSlidingScaleRequest) Reset() {
+	*x = GetSlidingScaleRequest{}
+	mi := &file_trellis_billing_v1_billing_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSlidingScaleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSlidingScaleRequest) ProtoMessage() {}
+
+func (x *GetSlidingScaleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_billing_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSlidingScaleRequest.ProtoReflect.Descriptor instead.
+func (*GetSlidingScaleRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_billing_proto_rawDescGZIP(), []int{13}
+}
+
+type GetSlidingScaleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tiers         []*SlidingScaleTier    `protobuf:"bytes,1,rep,name=tiers,proto3" json:"tiers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSlidingScaleResponse) Reset() {
+	*x = GetSlidingScaleResponse{}
+	mi := &file_trellis_billing_v1_billing_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSlidingScaleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSlidingScaleResponse) ProtoMessage() {}
+
+func (x *GetSlidingScaleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_billing_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSlidingScaleResponse.ProtoReflect.Descriptor instead.
+func (*GetSlidingScaleResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_billing_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *GetSlidingScaleResponse) GetTiers() []*SlidingScaleTier {
+	if x != nil {
+		return x.Tiers
+	}
+	return nil
+}
+
 var File_trellis_billing_v1_billing_proto protoreflect.FileDescriptor
 
 const file_trellis_billing_v1_billing_proto_rawDesc = "" +
 	"\n" +
-	" trellis/billing/v1/billing.proto\x12\x12trellis.billing.v1\x1a\x1bbuf/validate/validate.proto\"<\n" +
+	" trellis/billing/v1/billing.proto\x12\x12trellis.billing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1etrellis/billing/v1/types.proto\"<\n" +
 	"\x11GetAccountRequest\x12'\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tpatientId\"K\n" +
@@ -204,10 +716,40 @@ const file_trellis_billing_v1_billing_proto_rawDesc = "" +
 	"patient_id\x18\x02 \x01(\tR\tpatientId\x12\x1b\n" +
 	"\tclinic_id\x18\x03 \x01(\tR\bclinicId\x12#\n" +
 	"\rbalance_cents\x18\x04 \x01(\x03R\fbalanceCents\x12\x16\n" +
-	"\x06status\x18\x05 \x01(\tR\x06status2o\n" +
+	"\x06status\x18\x05 \x01(\tR\x06status\"M\n" +
+	"\x12UpsertPayerRequest\x127\n" +
+	"\x05payer\x18\x01 \x01(\v2\x19.trellis.billing.v1.PayerB\x06\xbaH\x03\xc8\x01\x01R\x05payer\"F\n" +
+	"\x13UpsertPayerResponse\x12/\n" +
+	"\x05payer\x18\x01 \x01(\v2\x19.trellis.billing.v1.PayerR\x05payer\"\x13\n" +
+	"\x11ListPayersRequest\"G\n" +
+	"\x12ListPayersResponse\x121\n" +
+	"\x06payers\x18\x01 \x03(\v2\x19.trellis.billing.v1.PayerR\x06payers\"Y\n" +
+	"\x15UpsertContractRequest\x12@\n" +
+	"\bcontract\x18\x01 \x01(\v2\x1c.trellis.billing.v1.ContractB\x06\xbaH\x03\xc8\x01\x01R\bcontract\"R\n" +
+	"\x16UpsertContractResponse\x128\n" +
+	"\bcontract\x18\x01 \x01(\v2\x1c.trellis.billing.v1.ContractR\bcontract\"=\n" +
+	"\x14ListContractsRequest\x12%\n" +
+	"\tclinic_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bclinicId\"S\n" +
+	"\x15ListContractsResponse\x12:\n" +
+	"\tcontracts\x18\x01 \x03(\v2\x1c.trellis.billing.v1.ContractR\tcontracts\"`\n" +
+	"\x16SetSlidingScaleRequest\x12F\n" +
+	"\x05tiers\x18\x01 \x03(\v2$.trellis.billing.v1.SlidingScaleTierB\n" +
+	"\xbaH\a\x92\x01\x04\b\x01\x10\x14R\x05tiers\"U\n" +
+	"\x17SetSlidingScaleResponse\x12:\n" +
+	"\x05tiers\x18\x01 \x03(\v2$.trellis.billing.v1.SlidingScaleTierR\x05tiers\"\x18\n" +
+	"\x16GetSlidingScaleRequest\"U\n" +
+	"\x17GetSlidingScaleResponse\x12:\n" +
+	"\x05tiers\x18\x01 \x03(\v2$.trellis.billing.v1.SlidingScaleTierR\x05tiers2\xdf\x05\n" +
 	"\x0eBillingService\x12]\n" +
 	"\n" +
-	"GetAccount\x12%.trellis.billing.v1.GetAccountRequest\x1a&.trellis.billing.v1.GetAccountResponse\"\x00B\xda\x01\n" +
+	"GetAccount\x12%.trellis.billing.v1.GetAccountRequest\x1a&.trellis.billing.v1.GetAccountResponse\"\x00\x12`\n" +
+	"\vUpsertPayer\x12&.trellis.billing.v1.UpsertPayerRequest\x1a'.trellis.billing.v1.UpsertPayerResponse\"\x00\x12]\n" +
+	"\n" +
+	"ListPayers\x12%.trellis.billing.v1.ListPayersRequest\x1a&.trellis.billing.v1.ListPayersResponse\"\x00\x12i\n" +
+	"\x0eUpsertContract\x12).trellis.billing.v1.UpsertContractRequest\x1a*.trellis.billing.v1.UpsertContractResponse\"\x00\x12f\n" +
+	"\rListContracts\x12(.trellis.billing.v1.ListContractsRequest\x1a).trellis.billing.v1.ListContractsResponse\"\x00\x12l\n" +
+	"\x0fSetSlidingScale\x12*.trellis.billing.v1.SetSlidingScaleRequest\x1a+.trellis.billing.v1.SetSlidingScaleResponse\"\x00\x12l\n" +
+	"\x0fGetSlidingScale\x12*.trellis.billing.v1.GetSlidingScaleRequest\x1a+.trellis.billing.v1.GetSlidingScaleResponse\"\x00B\xda\x01\n" +
 	"\x16com.trellis.billing.v1B\fBillingProtoP\x01ZHgithub.com/trellis-health/trellis/proto/gen/trellis/billing/v1;billingv1\xa2\x02\x03TBX\xaa\x02\x12Trellis.Billing.V1\xca\x02\x12Trellis\\Billing\\V1\xe2\x02\x1eTrellis\\Billing\\V1\\GPBMetadata\xea\x02\x14Trellis::Billing::V1b\x06proto3"
 
 var (
@@ -222,21 +764,57 @@ func file_trellis_billing_v1_billing_proto_rawDescGZIP() []byte {
 	return file_trellis_billing_v1_billing_proto_rawDescData
 }
 
-var file_trellis_billing_v1_billing_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_trellis_billing_v1_billing_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_trellis_billing_v1_billing_proto_goTypes = []any{
-	(*GetAccountRequest)(nil),  // 0: trellis.billing.v1.GetAccountRequest
-	(*GetAccountResponse)(nil), // 1: trellis.billing.v1.GetAccountResponse
-	(*Account)(nil),            // 2: trellis.billing.v1.Account
+	(*GetAccountRequest)(nil),       // 0: trellis.billing.v1.GetAccountRequest
+	(*GetAccountResponse)(nil),      // 1: trellis.billing.v1.GetAccountResponse
+	(*Account)(nil),                 // 2: trellis.billing.v1.Account
+	(*UpsertPayerRequest)(nil),      // 3: trellis.billing.v1.UpsertPayerRequest
+	(*UpsertPayerResponse)(nil),     // 4: trellis.billing.v1.UpsertPayerResponse
+	(*ListPayersRequest)(nil),       // 5: trellis.billing.v1.ListPayersRequest
+	(*ListPayersResponse)(nil),      // 6: trellis.billing.v1.ListPayersResponse
+	(*UpsertContractRequest)(nil),   // 7: trellis.billing.v1.UpsertContractRequest
+	(*UpsertContractResponse)(nil),  // 8: trellis.billing.v1.UpsertContractResponse
+	(*ListContractsRequest)(nil),    // 9: trellis.billing.v1.ListContractsRequest
+	(*ListContractsResponse)(nil),   // 10: trellis.billing.v1.ListContractsResponse
+	(*SetSlidingScaleRequest)(nil),  // 11: trellis.billing.v1.SetSlidingScaleRequest
+	(*SetSlidingScaleResponse)(nil), // 12: trellis.billing.v1.SetSlidingScaleResponse
+	(*GetSlidingScaleRequest)(nil),  // 13: trellis.billing.v1.GetSlidingScaleRequest
+	(*GetSlidingScaleResponse)(nil), // 14: trellis.billing.v1.GetSlidingScaleResponse
+	(*Payer)(nil),                   // 15: trellis.billing.v1.Payer
+	(*Contract)(nil),                // 16: trellis.billing.v1.Contract
+	(*SlidingScaleTier)(nil),        // 17: trellis.billing.v1.SlidingScaleTier
 }
 var file_trellis_billing_v1_billing_proto_depIdxs = []int32{
-	2, // 0: trellis.billing.v1.GetAccountResponse.account:type_name -> trellis.billing.v1.Account
-	0, // 1: trellis.billing.v1.BillingService.GetAccount:input_type -> trellis.billing.v1.GetAccountRequest
-	1, // 2: trellis.billing.v1.BillingService.GetAccount:output_type -> trellis.billing.v1.GetAccountResponse
-	2, // [2:3] is the sub-list for method output_type
-	1, // [1:2] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	2,  // 0: trellis.billing.v1.GetAccountResponse.account:type_name -> trellis.billing.v1.Account
+	15, // 1: trellis.billing.v1.UpsertPayerRequest.payer:type_name -> trellis.billing.v1.Payer
+	15, // 2: trellis.billing.v1.UpsertPayerResponse.payer:type_name -> trellis.billing.v1.Payer
+	15, // 3: trellis.billing.v1.ListPayersResponse.payers:type_name -> trellis.billing.v1.Payer
+	16, // 4: trellis.billing.v1.UpsertContractRequest.contract:type_name -> trellis.billing.v1.Contract
+	16, // 5: trellis.billing.v1.UpsertContractResponse.contract:type_name -> trellis.billing.v1.Contract
+	16, // 6: trellis.billing.v1.ListContractsResponse.contracts:type_name -> trellis.billing.v1.Contract
+	17, // 7: trellis.billing.v1.SetSlidingScaleRequest.tiers:type_name -> trellis.billing.v1.SlidingScaleTier
+	17, // 8: trellis.billing.v1.SetSlidingScaleResponse.tiers:type_name -> trellis.billing.v1.SlidingScaleTier
+	17, // 9: trellis.billing.v1.GetSlidingScaleResponse.tiers:type_name -> trellis.billing.v1.SlidingScaleTier
+	0,  // 10: trellis.billing.v1.BillingService.GetAccount:input_type -> trellis.billing.v1.GetAccountRequest
+	3,  // 11: trellis.billing.v1.BillingService.UpsertPayer:input_type -> trellis.billing.v1.UpsertPayerRequest
+	5,  // 12: trellis.billing.v1.BillingService.ListPayers:input_type -> trellis.billing.v1.ListPayersRequest
+	7,  // 13: trellis.billing.v1.BillingService.UpsertContract:input_type -> trellis.billing.v1.UpsertContractRequest
+	9,  // 14: trellis.billing.v1.BillingService.ListContracts:input_type -> trellis.billing.v1.ListContractsRequest
+	11, // 15: trellis.billing.v1.BillingService.SetSlidingScale:input_type -> trellis.billing.v1.SetSlidingScaleRequest
+	13, // 16: trellis.billing.v1.BillingService.GetSlidingScale:input_type -> trellis.billing.v1.GetSlidingScaleRequest
+	1,  // 17: trellis.billing.v1.BillingService.GetAccount:output_type -> trellis.billing.v1.GetAccountResponse
+	4,  // 18: trellis.billing.v1.BillingService.UpsertPayer:output_type -> trellis.billing.v1.UpsertPayerResponse
+	6,  // 19: trellis.billing.v1.BillingService.ListPayers:output_type -> trellis.billing.v1.ListPayersResponse
+	8,  // 20: trellis.billing.v1.BillingService.UpsertContract:output_type -> trellis.billing.v1.UpsertContractResponse
+	10, // 21: trellis.billing.v1.BillingService.ListContracts:output_type -> trellis.billing.v1.ListContractsResponse
+	12, // 22: trellis.billing.v1.BillingService.SetSlidingScale:output_type -> trellis.billing.v1.SetSlidingScaleResponse
+	14, // 23: trellis.billing.v1.BillingService.GetSlidingScale:output_type -> trellis.billing.v1.GetSlidingScaleResponse
+	17, // [17:24] is the sub-list for method output_type
+	10, // [10:17] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_trellis_billing_v1_billing_proto_init() }
@@ -244,13 +822,14 @@ func file_trellis_billing_v1_billing_proto_init() {
 	if File_trellis_billing_v1_billing_proto != nil {
 		return
 	}
+	file_trellis_billing_v1_types_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_billing_v1_billing_proto_rawDesc), len(file_trellis_billing_v1_billing_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

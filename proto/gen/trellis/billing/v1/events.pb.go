@@ -91,18 +91,66 @@ func (x *AccountOpened) GetEnrollmentId() string {
 	return ""
 }
 
+// ContractConfigured: a payer's contract with a clinic was created or changed.
+// Subject: trellis.billing.contract.configured.v1
+type ContractConfigured struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Contract      *Contract              `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContractConfigured) Reset() {
+	*x = ContractConfigured{}
+	mi := &file_trellis_billing_v1_events_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContractConfigured) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContractConfigured) ProtoMessage() {}
+
+func (x *ContractConfigured) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_events_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContractConfigured.ProtoReflect.Descriptor instead.
+func (*ContractConfigured) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_events_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ContractConfigured) GetContract() *Contract {
+	if x != nil {
+		return x.Contract
+	}
+	return nil
+}
+
 var File_trellis_billing_v1_events_proto protoreflect.FileDescriptor
 
 const file_trellis_billing_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1ftrellis/billing/v1/events.proto\x12\x12trellis.billing.v1\"\x8f\x01\n" +
+	"\x1ftrellis/billing/v1/events.proto\x12\x12trellis.billing.v1\x1a\x1etrellis/billing/v1/types.proto\"\x8f\x01\n" +
 	"\rAccountOpened\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12\x1d\n" +
 	"\n" +
 	"patient_id\x18\x02 \x01(\tR\tpatientId\x12\x1b\n" +
 	"\tclinic_id\x18\x03 \x01(\tR\bclinicId\x12#\n" +
-	"\renrollment_id\x18\x04 \x01(\tR\fenrollmentIdB\xd9\x01\n" +
+	"\renrollment_id\x18\x04 \x01(\tR\fenrollmentId\"N\n" +
+	"\x12ContractConfigured\x128\n" +
+	"\bcontract\x18\x01 \x01(\v2\x1c.trellis.billing.v1.ContractR\bcontractB\xd9\x01\n" +
 	"\x16com.trellis.billing.v1B\vEventsProtoP\x01ZHgithub.com/trellis-health/trellis/proto/gen/trellis/billing/v1;billingv1\xa2\x02\x03TBX\xaa\x02\x12Trellis.Billing.V1\xca\x02\x12Trellis\\Billing\\V1\xe2\x02\x1eTrellis\\Billing\\V1\\GPBMetadata\xea\x02\x14Trellis::Billing::V1b\x06proto3"
 
 var (
@@ -117,16 +165,19 @@ func file_trellis_billing_v1_events_proto_rawDescGZIP() []byte {
 	return file_trellis_billing_v1_events_proto_rawDescData
 }
 
-var file_trellis_billing_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_trellis_billing_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_trellis_billing_v1_events_proto_goTypes = []any{
-	(*AccountOpened)(nil), // 0: trellis.billing.v1.AccountOpened
+	(*AccountOpened)(nil),      // 0: trellis.billing.v1.AccountOpened
+	(*ContractConfigured)(nil), // 1: trellis.billing.v1.ContractConfigured
+	(*Contract)(nil),           // 2: trellis.billing.v1.Contract
 }
 var file_trellis_billing_v1_events_proto_depIdxs = []int32{
-	0, // [0:0] is the sub-list for method output_type
-	0, // [0:0] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	2, // 0: trellis.billing.v1.ContractConfigured.contract:type_name -> trellis.billing.v1.Contract
+	1, // [1:1] is the sub-list for method output_type
+	1, // [1:1] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_trellis_billing_v1_events_proto_init() }
@@ -134,13 +185,14 @@ func file_trellis_billing_v1_events_proto_init() {
 	if File_trellis_billing_v1_events_proto != nil {
 		return
 	}
+	file_trellis_billing_v1_types_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_billing_v1_events_proto_rawDesc), len(file_trellis_billing_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   1,
+			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

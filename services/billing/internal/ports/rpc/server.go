@@ -9,7 +9,9 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/trellis-health/trellis/pkg/auth"
+	"github.com/trellis-health/trellis/pkg/rpc"
 	billingv1 "github.com/trellis-health/trellis/proto/gen/trellis/billing/v1"
+	"github.com/trellis-health/trellis/proto/gen/trellis/billing/v1/billingv1connect"
 
 	"github.com/trellis-health/trellis/services/billing/internal/app"
 	"github.com/trellis-health/trellis/services/billing/internal/domain"
@@ -17,9 +19,29 @@ import (
 
 // Server implements billingv1connect.BillingServiceHandler. Authentication, the role policy
 // and request validation run before it (pkg/rpc interceptors).
+// Each feature adds its methods in its own file; a procedure without one answers unimplemented.
 type Server struct {
+	billingv1connect.UnimplementedBillingServiceHandler
 	app *app.App
 	log *slog.Logger
+}
+
+// Roles that call billing.
+const (
+	RoleBilling  = "billing"
+	RoleOperator = "operator"
+	RoleAdmin    = "admin"
+)
+
+// Policy: the roles allowed to call each procedure (anything missing is refused).
+var Policy = rpc.Policy{
+	billingv1connect.BillingServiceGetAccountProcedure:      {RoleBilling, RoleAdmin},
+	billingv1connect.BillingServiceUpsertPayerProcedure:     {RoleBilling, RoleAdmin},
+	billingv1connect.BillingServiceListPayersProcedure:      {RoleBilling, RoleOperator, RoleAdmin},
+	billingv1connect.BillingServiceUpsertContractProcedure:  {RoleBilling, RoleAdmin},
+	billingv1connect.BillingServiceListContractsProcedure:   {RoleBilling, RoleOperator, RoleAdmin},
+	billingv1connect.BillingServiceSetSlidingScaleProcedure: {RoleBilling, RoleAdmin},
+	billingv1connect.BillingServiceGetSlidingScaleProcedure: {RoleBilling, RoleOperator, RoleAdmin},
 }
 
 // NewServer returns the handler implementation.

@@ -36,12 +36,42 @@ const (
 	// BillingServiceGetAccountProcedure is the fully-qualified name of the BillingService's GetAccount
 	// RPC.
 	BillingServiceGetAccountProcedure = "/trellis.billing.v1.BillingService/GetAccount"
+	// BillingServiceUpsertPayerProcedure is the fully-qualified name of the BillingService's
+	// UpsertPayer RPC.
+	BillingServiceUpsertPayerProcedure = "/trellis.billing.v1.BillingService/UpsertPayer"
+	// BillingServiceListPayersProcedure is the fully-qualified name of the BillingService's ListPayers
+	// RPC.
+	BillingServiceListPayersProcedure = "/trellis.billing.v1.BillingService/ListPayers"
+	// BillingServiceUpsertContractProcedure is the fully-qualified name of the BillingService's
+	// UpsertContract RPC.
+	BillingServiceUpsertContractProcedure = "/trellis.billing.v1.BillingService/UpsertContract"
+	// BillingServiceListContractsProcedure is the fully-qualified name of the BillingService's
+	// ListContracts RPC.
+	BillingServiceListContractsProcedure = "/trellis.billing.v1.BillingService/ListContracts"
+	// BillingServiceSetSlidingScaleProcedure is the fully-qualified name of the BillingService's
+	// SetSlidingScale RPC.
+	BillingServiceSetSlidingScaleProcedure = "/trellis.billing.v1.BillingService/SetSlidingScale"
+	// BillingServiceGetSlidingScaleProcedure is the fully-qualified name of the BillingService's
+	// GetSlidingScale RPC.
+	BillingServiceGetSlidingScaleProcedure = "/trellis.billing.v1.BillingService/GetSlidingScale"
 )
 
 // BillingServiceClient is a client for the trellis.billing.v1.BillingService service.
 type BillingServiceClient interface {
 	// GetAccount returns the patient's account, or not_found.
 	GetAccount(context.Context, *connect.Request[v1.GetAccountRequest]) (*connect.Response[v1.GetAccountResponse], error)
+	// UpsertPayer creates or changes a payer (network-wide).
+	UpsertPayer(context.Context, *connect.Request[v1.UpsertPayerRequest]) (*connect.Response[v1.UpsertPayerResponse], error)
+	// ListPayers lists the payers.
+	ListPayers(context.Context, *connect.Request[v1.ListPayersRequest]) (*connect.Response[v1.ListPayersResponse], error)
+	// UpsertContract creates or changes a payer's contract with a clinic.
+	UpsertContract(context.Context, *connect.Request[v1.UpsertContractRequest]) (*connect.Response[v1.UpsertContractResponse], error)
+	// ListContracts lists a clinic's contracts.
+	ListContracts(context.Context, *connect.Request[v1.ListContractsRequest]) (*connect.Response[v1.ListContractsResponse], error)
+	// SetSlidingScale replaces the self-pay sliding scale (network-wide).
+	SetSlidingScale(context.Context, *connect.Request[v1.SetSlidingScaleRequest]) (*connect.Response[v1.SetSlidingScaleResponse], error)
+	// GetSlidingScale returns the self-pay sliding scale.
+	GetSlidingScale(context.Context, *connect.Request[v1.GetSlidingScaleRequest]) (*connect.Response[v1.GetSlidingScaleResponse], error)
 }
 
 // NewBillingServiceClient constructs a client for the trellis.billing.v1.BillingService service. By
@@ -61,12 +91,54 @@ func NewBillingServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(billingServiceMethods.ByName("GetAccount")),
 			connect.WithClientOptions(opts...),
 		),
+		upsertPayer: connect.NewClient[v1.UpsertPayerRequest, v1.UpsertPayerResponse](
+			httpClient,
+			baseURL+BillingServiceUpsertPayerProcedure,
+			connect.WithSchema(billingServiceMethods.ByName("UpsertPayer")),
+			connect.WithClientOptions(opts...),
+		),
+		listPayers: connect.NewClient[v1.ListPayersRequest, v1.ListPayersResponse](
+			httpClient,
+			baseURL+BillingServiceListPayersProcedure,
+			connect.WithSchema(billingServiceMethods.ByName("ListPayers")),
+			connect.WithClientOptions(opts...),
+		),
+		upsertContract: connect.NewClient[v1.UpsertContractRequest, v1.UpsertContractResponse](
+			httpClient,
+			baseURL+BillingServiceUpsertContractProcedure,
+			connect.WithSchema(billingServiceMethods.ByName("UpsertContract")),
+			connect.WithClientOptions(opts...),
+		),
+		listContracts: connect.NewClient[v1.ListContractsRequest, v1.ListContractsResponse](
+			httpClient,
+			baseURL+BillingServiceListContractsProcedure,
+			connect.WithSchema(billingServiceMethods.ByName("ListContracts")),
+			connect.WithClientOptions(opts...),
+		),
+		setSlidingScale: connect.NewClient[v1.SetSlidingScaleRequest, v1.SetSlidingScaleResponse](
+			httpClient,
+			baseURL+BillingServiceSetSlidingScaleProcedure,
+			connect.WithSchema(billingServiceMethods.ByName("SetSlidingScale")),
+			connect.WithClientOptions(opts...),
+		),
+		getSlidingScale: connect.NewClient[v1.GetSlidingScaleRequest, v1.GetSlidingScaleResponse](
+			httpClient,
+			baseURL+BillingServiceGetSlidingScaleProcedure,
+			connect.WithSchema(billingServiceMethods.ByName("GetSlidingScale")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // billingServiceClient implements BillingServiceClient.
 type billingServiceClient struct {
-	getAccount *connect.Client[v1.GetAccountRequest, v1.GetAccountResponse]
+	getAccount      *connect.Client[v1.GetAccountRequest, v1.GetAccountResponse]
+	upsertPayer     *connect.Client[v1.UpsertPayerRequest, v1.UpsertPayerResponse]
+	listPayers      *connect.Client[v1.ListPayersRequest, v1.ListPayersResponse]
+	upsertContract  *connect.Client[v1.UpsertContractRequest, v1.UpsertContractResponse]
+	listContracts   *connect.Client[v1.ListContractsRequest, v1.ListContractsResponse]
+	setSlidingScale *connect.Client[v1.SetSlidingScaleRequest, v1.SetSlidingScaleResponse]
+	getSlidingScale *connect.Client[v1.GetSlidingScaleRequest, v1.GetSlidingScaleResponse]
 }
 
 // GetAccount calls trellis.billing.v1.BillingService.GetAccount.
@@ -74,10 +146,52 @@ func (c *billingServiceClient) GetAccount(ctx context.Context, req *connect.Requ
 	return c.getAccount.CallUnary(ctx, req)
 }
 
+// UpsertPayer calls trellis.billing.v1.BillingService.UpsertPayer.
+func (c *billingServiceClient) UpsertPayer(ctx context.Context, req *connect.Request[v1.UpsertPayerRequest]) (*connect.Response[v1.UpsertPayerResponse], error) {
+	return c.upsertPayer.CallUnary(ctx, req)
+}
+
+// ListPayers calls trellis.billing.v1.BillingService.ListPayers.
+func (c *billingServiceClient) ListPayers(ctx context.Context, req *connect.Request[v1.ListPayersRequest]) (*connect.Response[v1.ListPayersResponse], error) {
+	return c.listPayers.CallUnary(ctx, req)
+}
+
+// UpsertContract calls trellis.billing.v1.BillingService.UpsertContract.
+func (c *billingServiceClient) UpsertContract(ctx context.Context, req *connect.Request[v1.UpsertContractRequest]) (*connect.Response[v1.UpsertContractResponse], error) {
+	return c.upsertContract.CallUnary(ctx, req)
+}
+
+// ListContracts calls trellis.billing.v1.BillingService.ListContracts.
+func (c *billingServiceClient) ListContracts(ctx context.Context, req *connect.Request[v1.ListContractsRequest]) (*connect.Response[v1.ListContractsResponse], error) {
+	return c.listContracts.CallUnary(ctx, req)
+}
+
+// SetSlidingScale calls trellis.billing.v1.BillingService.SetSlidingScale.
+func (c *billingServiceClient) SetSlidingScale(ctx context.Context, req *connect.Request[v1.SetSlidingScaleRequest]) (*connect.Response[v1.SetSlidingScaleResponse], error) {
+	return c.setSlidingScale.CallUnary(ctx, req)
+}
+
+// GetSlidingScale calls trellis.billing.v1.BillingService.GetSlidingScale.
+func (c *billingServiceClient) GetSlidingScale(ctx context.Context, req *connect.Request[v1.GetSlidingScaleRequest]) (*connect.Response[v1.GetSlidingScaleResponse], error) {
+	return c.getSlidingScale.CallUnary(ctx, req)
+}
+
 // BillingServiceHandler is an implementation of the trellis.billing.v1.BillingService service.
 type BillingServiceHandler interface {
 	// GetAccount returns the patient's account, or not_found.
 	GetAccount(context.Context, *connect.Request[v1.GetAccountRequest]) (*connect.Response[v1.GetAccountResponse], error)
+	// UpsertPayer creates or changes a payer (network-wide).
+	UpsertPayer(context.Context, *connect.Request[v1.UpsertPayerRequest]) (*connect.Response[v1.UpsertPayerResponse], error)
+	// ListPayers lists the payers.
+	ListPayers(context.Context, *connect.Request[v1.ListPayersRequest]) (*connect.Response[v1.ListPayersResponse], error)
+	// UpsertContract creates or changes a payer's contract with a clinic.
+	UpsertContract(context.Context, *connect.Request[v1.UpsertContractRequest]) (*connect.Response[v1.UpsertContractResponse], error)
+	// ListContracts lists a clinic's contracts.
+	ListContracts(context.Context, *connect.Request[v1.ListContractsRequest]) (*connect.Response[v1.ListContractsResponse], error)
+	// SetSlidingScale replaces the self-pay sliding scale (network-wide).
+	SetSlidingScale(context.Context, *connect.Request[v1.SetSlidingScaleRequest]) (*connect.Response[v1.SetSlidingScaleResponse], error)
+	// GetSlidingScale returns the self-pay sliding scale.
+	GetSlidingScale(context.Context, *connect.Request[v1.GetSlidingScaleRequest]) (*connect.Response[v1.GetSlidingScaleResponse], error)
 }
 
 // NewBillingServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -93,10 +207,58 @@ func NewBillingServiceHandler(svc BillingServiceHandler, opts ...connect.Handler
 		connect.WithSchema(billingServiceMethods.ByName("GetAccount")),
 		connect.WithHandlerOptions(opts...),
 	)
+	billingServiceUpsertPayerHandler := connect.NewUnaryHandler(
+		BillingServiceUpsertPayerProcedure,
+		svc.UpsertPayer,
+		connect.WithSchema(billingServiceMethods.ByName("UpsertPayer")),
+		connect.WithHandlerOptions(opts...),
+	)
+	billingServiceListPayersHandler := connect.NewUnaryHandler(
+		BillingServiceListPayersProcedure,
+		svc.ListPayers,
+		connect.WithSchema(billingServiceMethods.ByName("ListPayers")),
+		connect.WithHandlerOptions(opts...),
+	)
+	billingServiceUpsertContractHandler := connect.NewUnaryHandler(
+		BillingServiceUpsertContractProcedure,
+		svc.UpsertContract,
+		connect.WithSchema(billingServiceMethods.ByName("UpsertContract")),
+		connect.WithHandlerOptions(opts...),
+	)
+	billingServiceListContractsHandler := connect.NewUnaryHandler(
+		BillingServiceListContractsProcedure,
+		svc.ListContracts,
+		connect.WithSchema(billingServiceMethods.ByName("ListContracts")),
+		connect.WithHandlerOptions(opts...),
+	)
+	billingServiceSetSlidingScaleHandler := connect.NewUnaryHandler(
+		BillingServiceSetSlidingScaleProcedure,
+		svc.SetSlidingScale,
+		connect.WithSchema(billingServiceMethods.ByName("SetSlidingScale")),
+		connect.WithHandlerOptions(opts...),
+	)
+	billingServiceGetSlidingScaleHandler := connect.NewUnaryHandler(
+		BillingServiceGetSlidingScaleProcedure,
+		svc.GetSlidingScale,
+		connect.WithSchema(billingServiceMethods.ByName("GetSlidingScale")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.billing.v1.BillingService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case BillingServiceGetAccountProcedure:
 			billingServiceGetAccountHandler.ServeHTTP(w, r)
+		case BillingServiceUpsertPayerProcedure:
+			billingServiceUpsertPayerHandler.ServeHTTP(w, r)
+		case BillingServiceListPayersProcedure:
+			billingServiceListPayersHandler.ServeHTTP(w, r)
+		case BillingServiceUpsertContractProcedure:
+			billingServiceUpsertContractHandler.ServeHTTP(w, r)
+		case BillingServiceListContractsProcedure:
+			billingServiceListContractsHandler.ServeHTTP(w, r)
+		case BillingServiceSetSlidingScaleProcedure:
+			billingServiceSetSlidingScaleHandler.ServeHTTP(w, r)
+		case BillingServiceGetSlidingScaleProcedure:
+			billingServiceGetSlidingScaleHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -108,4 +270,28 @@ type UnimplementedBillingServiceHandler struct{}
 
 func (UnimplementedBillingServiceHandler) GetAccount(context.Context, *connect.Request[v1.GetAccountRequest]) (*connect.Response[v1.GetAccountResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.billing.v1.BillingService.GetAccount is not implemented"))
+}
+
+func (UnimplementedBillingServiceHandler) UpsertPayer(context.Context, *connect.Request[v1.UpsertPayerRequest]) (*connect.Response[v1.UpsertPayerResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.billing.v1.BillingService.UpsertPayer is not implemented"))
+}
+
+func (UnimplementedBillingServiceHandler) ListPayers(context.Context, *connect.Request[v1.ListPayersRequest]) (*connect.Response[v1.ListPayersResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.billing.v1.BillingService.ListPayers is not implemented"))
+}
+
+func (UnimplementedBillingServiceHandler) UpsertContract(context.Context, *connect.Request[v1.UpsertContractRequest]) (*connect.Response[v1.UpsertContractResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.billing.v1.BillingService.UpsertContract is not implemented"))
+}
+
+func (UnimplementedBillingServiceHandler) ListContracts(context.Context, *connect.Request[v1.ListContractsRequest]) (*connect.Response[v1.ListContractsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.billing.v1.BillingService.ListContracts is not implemented"))
+}
+
+func (UnimplementedBillingServiceHandler) SetSlidingScale(context.Context, *connect.Request[v1.SetSlidingScaleRequest]) (*connect.Response[v1.SetSlidingScaleResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.billing.v1.BillingService.SetSlidingScale is not implemented"))
+}
+
+func (UnimplementedBillingServiceHandler) GetSlidingScale(context.Context, *connect.Request[v1.GetSlidingScaleRequest]) (*connect.Response[v1.GetSlidingScaleResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.billing.v1.BillingService.GetSlidingScale is not implemented"))
 }
