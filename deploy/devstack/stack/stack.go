@@ -119,8 +119,8 @@ func Up(ctx context.Context, o Options) (_ *Stack, err error) {
 		}
 	}
 	// Reference data of the demo network: clinics (both services keep their own), programs,
-	// rooms, clinicians and tracks.
-	for _, svc := range []string{"intake", "scheduling"} {
+	// rooms, clinicians and tracks; billing's payers, contracts and sliding scale.
+	for _, svc := range []string{"intake", "scheduling", "billing"} {
 		if err := s.runOnce(ctx, svc, bins[svc], s.serviceEnv(svc, urls[svc]), "seed-demo"); err != nil {
 			return nil, err
 		}

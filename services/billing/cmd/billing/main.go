@@ -1,5 +1,6 @@
 // Command billing runs the billing service: it opens patient accounts for new enrollments and
-// serves them (BillingService).
+// serves them, payers, contracts and the self-pay sliding scale (BillingService).
+// `billing [serve|migrate|seed-demo]`; `billing --help`.
 package main
 
 import (
@@ -34,12 +35,16 @@ func spec() service.Spec {
 		Consumes:    []string{"scheduling"},
 		Policy:      rpcport.Policy,
 		Setup:       setup,
+		Commands: map[string]func(context.Context, *service.Platform, []string) error{
+			"seed-demo": seedDemo, // seed.go
+		},
 	}
 }
 
 func setup(_ context.Context, p *service.Platform) error {
 	a := app.New(postgres.NewAccounts(p.Pool))
 	p.Consume(events.EnrollmentsConfig(), events.NewEnrollments(a, p.Log).Handle)
-	p.Server.Handle(billingv1connect.NewBillingServiceHandler(rpcport.NewServer(a, p.Log), p.Server.HandlerOptions()...))
+	cfg := app.NewConfiguration(p.Store, postgres.NewConfig(p.Pool))
+	p.Server.Handle(billingv1connect.NewBillingServiceHandler(rpcport.NewServer(a, cfg, p.Log), p.Server.HandlerOptions()...))
 	return nil
 }

@@ -23,6 +23,7 @@ import (
 type Server struct {
 	billingv1connect.UnimplementedBillingServiceHandler
 	app *app.App
+	cfg *app.Configuration
 	log *slog.Logger
 }
 
@@ -45,7 +46,9 @@ var Policy = rpc.Policy{
 }
 
 // NewServer returns the handler implementation.
-func NewServer(a *app.App, log *slog.Logger) *Server { return &Server{app: a, log: log} }
+func NewServer(a *app.App, cfg *app.Configuration, log *slog.Logger) *Server {
+	return &Server{app: a, cfg: cfg, log: log}
+}
 
 // GetAccount returns the patient's account at a clinic the caller can see.
 //
