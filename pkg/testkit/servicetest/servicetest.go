@@ -321,3 +321,23 @@ func (b *LogBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// DeadLetter waits (up to 10 s) for consumer's dead-letter copy of the message at seq of its
+// stream, and returns it.
+func (s *Service) DeadLetter(t testing.TB, consumer string, seq uint64) *jetstream.RawStreamMsg {
+	t.Helper()
+	var dl *jetstream.RawStreamMsg
+	testkit.Eventually(t, 10*time.Second, "dead letter of "+consumer, func() bool {
+		st, err := s.JS.Stream(context.Background(), bus.DeadLetterStream)
+		if err != nil {
+			return false
+		}
+		m, err := st.GetLastMsgForSubject(context.Background(), bus.DeadLetterSubject(consumer))
+		if err != nil || m.Header.Get(bus.HeaderDLStreamSequence) != strconv.FormatUint(seq, 10) {
+			return false
+		}
+		dl = m
+		return true
+	})
+	return dl
+}

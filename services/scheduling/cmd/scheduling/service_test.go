@@ -5,13 +5,11 @@ import (
 	"errors"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/protobuf/proto"
@@ -31,7 +29,6 @@ const (
 	consumerName     = "scheduling--admissions"
 	subjectAdmitted  = "trellis.intake.patient.admitted.v1"
 	subjectEnrolled  = "trellis.scheduling.enrollment.created.v1"
-	deadLetterSubj   = "trellis.deadletter." + consumerName
 	clinicA, clinicB = "0192f0c0-0000-7000-8000-0000000000c1", "0192f0c0-0000-7000-8000-0000000000c2"
 )
 
@@ -185,19 +182,7 @@ func TestPoisonAdmissionIsDeadLettered(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			body, env := c.body(t)
 			seq := e.PublishRaw(t, subjectAdmitted, env.GetEventId(), body, env, "")
-			var dl *jetstream.RawStreamMsg
-			testkit.Eventually(t, 10*time.Second, "dead letter", func() bool {
-				s, err := e.JS.Stream(context.Background(), bus.DeadLetterStream)
-				if err != nil {
-					return false
-				}
-				m, err := s.GetLastMsgForSubject(context.Background(), deadLetterSubj)
-				if err != nil || m.Header.Get(bus.HeaderDLStreamSequence) != strconv.FormatUint(seq, 10) {
-					return false
-				}
-				dl = m
-				return true
-			})
+			dl := e.DeadLetter(t, consumerName, seq)
 			reason := dl.Header.Get(bus.HeaderDLReason)
 			if reason == "" {
 				t.Fatal("dead letter has no reason")
