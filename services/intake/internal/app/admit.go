@@ -4,7 +4,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/idempotency"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
 	"github.com/trellis-health/trellis/services/intake/internal/domain"
 )
@@ -21,17 +21,6 @@ const SubjectPatientAdmitted = "trellis.intake.patient.admitted.v1"
 
 // SubjectPatientContactRecorded is the subject of intakev1.PatientContactRecorded.
 const SubjectPatientContactRecorded = "trellis.intake.patient.contact_recorded.v1"
-
-// ErrIdempotencyKeyReused: the caller already used this idempotency key for a different request.
-var ErrIdempotencyKeyReused = errors.New("idempotency key already used for a different request")
-
-// IdempotencyKey is a stored idempotency key with the first call's response.
-type IdempotencyKey struct {
-	Subject     string // token subject of the caller; keys are scoped per caller
-	Key         string
-	RequestHash []byte
-	Response    []byte
-}
 
 // Repository is the storage the use cases need; every method runs in the caller's transaction.
 type Repository interface {
@@ -81,7 +70,7 @@ type Admitted struct {
 }
 
 // AdmitPatient validates the admission, stores the patient and episode, and emits
-// PatientAdmitted, all in one transaction, once per idempotency key (see Once: a repeat
+// PatientAdmitted, all in one transaction, once per idempotency key (see idempotency.Once: a repeat
 // returns the first result before any rule is checked again, so a replay does not fail
 // because, say, the start date has since fallen out of the back-dating window; a failed call
 // leaves no key behind, so the caller may correct it and retry with it).
@@ -102,7 +91,7 @@ func (s *Intake) AdmitPatient(ctx context.Context, cmd AdmitPatient) (Admitted, 
 				return err
 			}
 		}
-		resp, replayed, err := Once(ctx, tx, s.repo, Call{cmd.Caller, cmd.IdempotencyKey, cmd.RequestHash}, &intakev1.AdmitPatientResponse{},
+		resp, replayed, err := idempotency.Once(ctx, tx, s.repo, idempotency.Call{Caller: cmd.Caller, Key: cmd.IdempotencyKey, Hash: cmd.RequestHash}, &intakev1.AdmitPatientResponse{},
 			func() (*intakev1.AdmitPatientResponse, error) { return s.admit(ctx, tx, cmd, r) })
 		if err != nil {
 			return err

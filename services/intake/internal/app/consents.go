@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/idempotency"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
 	"github.com/trellis-health/trellis/services/intake/internal/domain"
 )
@@ -41,8 +42,8 @@ func (s *Intake) GrantConsent(ctx context.Context, cmd GrantConsent) (*intakev1.
 		if err != nil {
 			return err
 		}
-		call := Call{Caller: cmd.Caller, Key: cmd.IdempotencyKey, Hash: cmd.RequestHash}
-		resp, replayed, err = Once(ctx, tx, s.repo, call, &intakev1.GrantConsentResponse{}, func() (*intakev1.GrantConsentResponse, error) {
+		call := idempotency.Call{Caller: cmd.Caller, Key: cmd.IdempotencyKey, Hash: cmd.RequestHash}
+		resp, replayed, err = idempotency.Once(ctx, tx, s.repo, call, &intakev1.GrantConsentResponse{}, func() (*intakev1.GrantConsentResponse, error) {
 			latest, err := s.repo.LatestConsent(ctx, tx, cmd.PatientID)
 			if err != nil {
 				return nil, err

@@ -6,6 +6,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/idempotency"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
 	"github.com/trellis-health/trellis/services/intake/internal/domain"
 )
@@ -37,8 +38,8 @@ func (s *Intake) SetCoverage(ctx context.Context, cmd SetCoverage) (*intakev1.Co
 		if err != nil {
 			return err
 		}
-		call := Call{Caller: cmd.Caller, Key: cmd.IdempotencyKey, Hash: cmd.RequestHash}
-		resp, replayed, err = Once(ctx, tx, s.repo, call, &intakev1.SetCoverageResponse{}, func() (*intakev1.SetCoverageResponse, error) {
+		call := idempotency.Call{Caller: cmd.Caller, Key: cmd.IdempotencyKey, Hash: cmd.RequestHash}
+		resp, replayed, err = idempotency.Once(ctx, tx, s.repo, call, &intakev1.SetCoverageResponse{}, func() (*intakev1.SetCoverageResponse, error) {
 			all, err := s.repo.Coverages(ctx, tx, cmd.PatientID)
 			if err != nil {
 				return nil, err

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/idempotency"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
 	"github.com/trellis-health/trellis/services/intake/internal/domain"
 )
@@ -62,8 +63,8 @@ func (s *Intake) DischargePatient(ctx context.Context, cmd DischargePatient) (*i
 		if ep == nil || cmd.CanSeeClinic == nil || !cmd.CanSeeClinic(ep.ClinicID) {
 			return domain.ErrNotFound
 		}
-		call := Call{Caller: cmd.Caller, Key: cmd.IdempotencyKey, Hash: cmd.RequestHash}
-		out, replayed, err = Once(ctx, tx, s.repo, call, &intakev1.DischargePatientResponse{}, func() (*intakev1.DischargePatientResponse, error) {
+		call := idempotency.Call{Caller: cmd.Caller, Key: cmd.IdempotencyKey, Hash: cmd.RequestHash}
+		out, replayed, err = idempotency.Once(ctx, tx, s.repo, call, &intakev1.DischargePatientResponse{}, func() (*intakev1.DischargePatientResponse, error) {
 			clinic, err := s.repo.Clinic(ctx, tx, ep.ClinicID)
 			if err != nil {
 				return nil, err

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/idempotency"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
 	"github.com/trellis-health/trellis/services/intake/internal/domain"
 )
@@ -56,7 +57,7 @@ func (s *Intake) CreateReferral(ctx context.Context, cmd CreateReferral) (*intak
 	var out *intakev1.CreateReferralResponse
 	var flagged int
 	err := s.tx.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
-		resp, replayed, err := Once(ctx, tx, s.repo, Call{cmd.Caller, cmd.IdempotencyKey, cmd.RequestHash}, &intakev1.CreateReferralResponse{},
+		resp, replayed, err := idempotency.Once(ctx, tx, s.repo, idempotency.Call{Caller: cmd.Caller, Key: cmd.IdempotencyKey, Hash: cmd.RequestHash}, &intakev1.CreateReferralResponse{},
 			func() (*intakev1.CreateReferralResponse, error) {
 				clinic, err := s.repo.Clinic(ctx, tx, cmd.Input.ClinicID)
 				if err != nil {
@@ -321,7 +322,7 @@ func (s *Intake) RecordAssessment(ctx context.Context, cmd RecordAssessment) (*i
 		if err != nil {
 			return err
 		}
-		resp, replayed, err := Once(ctx, tx, s.repo, Call{cmd.Caller, cmd.IdempotencyKey, cmd.RequestHash}, &intakev1.RecordAssessmentResponse{},
+		resp, replayed, err := idempotency.Once(ctx, tx, s.repo, idempotency.Call{Caller: cmd.Caller, Key: cmd.IdempotencyKey, Hash: cmd.RequestHash}, &intakev1.RecordAssessmentResponse{},
 			func() (*intakev1.RecordAssessmentResponse, error) {
 				a, err := domain.NewAssessment(cmd.Input, *r, s.now(), bus.NewID(), cmd.Caller)
 				if err != nil {
@@ -379,7 +380,7 @@ func (s *Intake) ReferOut(ctx context.Context, cmd ReferOut) (*intakev1.ReferOut
 		if err != nil {
 			return err
 		}
-		resp, replayed, err := Once(ctx, tx, s.repo, Call{cmd.Caller, cmd.IdempotencyKey, cmd.RequestHash}, &intakev1.ReferOutResponse{},
+		resp, replayed, err := idempotency.Once(ctx, tx, s.repo, idempotency.Call{Caller: cmd.Caller, Key: cmd.IdempotencyKey, Hash: cmd.RequestHash}, &intakev1.ReferOutResponse{},
 			func() (*intakev1.ReferOutResponse, error) {
 				moved, c, d, err := r.ReferOut(cmd.Input, cmd.Caller, bus.NewID(), s.now())
 				if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/idempotency"
 
 	"github.com/trellis-health/trellis/services/scheduling/internal/domain"
 )
@@ -35,7 +36,7 @@ var ErrPriorEpisodeCurrent = errors.New("the patient still holds an enrollment o
 // in it; seat changes hold the row lock of the tracks involved (LockTrackByCode,
 // LockClinicTracks) while they read counts and queues.
 type Enrollments interface {
-	IdempotencyStore
+	idempotency.Store
 
 	// AdmissionSeen reports whether an enrollment came from this event or episode, or the
 	// episode was discharged.

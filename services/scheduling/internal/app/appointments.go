@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/idempotency"
 	schedulingv1 "github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1"
 
 	"github.com/trellis-health/trellis/services/scheduling/internal/domain"
@@ -324,8 +325,8 @@ func (a *App) RescheduleAppointment(ctx context.Context, cmd RescheduleAppointme
 	var replayed bool
 	err := a.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
 		var err error
-		call := Call{Caller: cmd.Caller, Key: cmd.IdempotencyKey, Hash: cmd.RequestHash}
-		out, replayed, err = Once(ctx, tx, a.enrollments, call, &schedulingv1.RescheduleAppointmentResponse{}, func() (*schedulingv1.RescheduleAppointmentResponse, error) {
+		call := idempotency.Call{Caller: cmd.Caller, Key: cmd.IdempotencyKey, Hash: cmd.RequestHash}
+		out, replayed, err = idempotency.Once(ctx, tx, a.enrollments, call, &schedulingv1.RescheduleAppointmentResponse{}, func() (*schedulingv1.RescheduleAppointmentResponse, error) {
 			ap, tz, err := a.lockAppointment(ctx, tx, cmd.Viewer, cmd.AppointmentID)
 			if err != nil {
 				return nil, err

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/idempotency"
 	schedulingv1 "github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1"
 
 	"github.com/trellis-health/trellis/services/scheduling/internal/domain"
@@ -80,8 +81,8 @@ func (a *App) RecordAttendance(ctx context.Context, cmd RecordAttendance) (out [
 	}
 	group := cmd.SessionID != ""
 	err = a.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
-		call := Call{Caller: cmd.Caller, Key: cmd.IdempotencyKey, Hash: cmd.RequestHash}
-		resp, again, err := Once(ctx, tx, a.enrollments, call, &schedulingv1.RecordGroupAttendanceResponse{}, func() (*schedulingv1.RecordGroupAttendanceResponse, error) {
+		call := idempotency.Call{Caller: cmd.Caller, Key: cmd.IdempotencyKey, Hash: cmd.RequestHash}
+		resp, again, err := idempotency.Once(ctx, tx, a.enrollments, call, &schedulingv1.RecordGroupAttendanceResponse{}, func() (*schedulingv1.RecordGroupAttendanceResponse, error) {
 			sessionID := cmd.SessionID
 			if !group {
 				sid, clinicID, found, err := r.AppointmentSession(ctx, tx, cmd.Entries[0].AppointmentID)

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/idempotency"
 	schedulingv1 "github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1"
 
 	"github.com/trellis-health/trellis/services/scheduling/internal/domain"
@@ -41,8 +42,8 @@ func (a *App) SwitchTrack(ctx context.Context, cmd SwitchTrack) (*schedulingv1.S
 	var replayed bool
 	err := a.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
 		var err error
-		call := Call{Caller: cmd.Caller, Key: cmd.IdempotencyKey, Hash: cmd.RequestHash}
-		out, replayed, err = Once(ctx, tx, a.enrollments, call, &schedulingv1.SwitchTrackResponse{}, func() (*schedulingv1.SwitchTrackResponse, error) {
+		call := idempotency.Call{Caller: cmd.Caller, Key: cmd.IdempotencyKey, Hash: cmd.RequestHash}
+		out, replayed, err = idempotency.Once(ctx, tx, a.enrollments, call, &schedulingv1.SwitchTrackResponse{}, func() (*schedulingv1.SwitchTrackResponse, error) {
 			e, err := a.switchTrack(ctx, tx, cmd)
 			if err != nil {
 				return nil, err

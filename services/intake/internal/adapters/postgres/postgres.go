@@ -6,11 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/trellis-health/trellis/pkg/idempotency"
 	"github.com/trellis-health/trellis/services/intake/internal/app"
 	"github.com/trellis-health/trellis/services/intake/internal/domain"
 )
@@ -21,51 +21,10 @@ type DB interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// Repository implements app.Repository.
-type Repository struct{}
+// Repository implements app.Repository; its idempotency keys are idempotency.Postgres.
+type Repository struct{ idempotency.Postgres }
 
 var _ app.Repository = Repository{}
-
-// ClaimIdempotencyKey inserts k unless (subject, key) exists, and then returns the stored one.
-// A concurrent transaction inserting the same key makes this wait for it to end (Postgres
-// speculative insertion), so two racing calls never both proceed.
-func (Repository) ClaimIdempotencyKey(ctx context.Context, tx pgx.Tx, k app.IdempotencyKey) (*app.IdempotencyKey, error) {
-	tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (subject, key, request_hash, response)
-		VALUES ($1, $2, $3, $4) ON CONFLICT (subject, key) DO NOTHING`, k.Subject, k.Key, k.RequestHash, k.Response)
-	if err != nil {
-		return nil, fmt.Errorf("claim idempotency key: %w", err)
-	}
-	if tag.RowsAffected() == 1 {
-		return nil, nil
-	}
-	prior := app.IdempotencyKey{Subject: k.Subject, Key: k.Key}
-	err = tx.QueryRow(ctx, `SELECT request_hash, response FROM idempotency_keys WHERE subject = $1 AND key = $2`,
-		k.Subject, k.Key).Scan(&prior.RequestHash, &prior.Response)
-	if err != nil {
-		return nil, fmt.Errorf("read idempotency key: %w", err)
-	}
-	return &prior, nil
-}
-
-// SaveIdempotencyResponse records the response of the call that claimed (subject, key).
-func (Repository) SaveIdempotencyResponse(ctx context.Context, tx pgx.Tx, subject, key string, response []byte) error {
-	if _, err := tx.Exec(ctx, `UPDATE idempotency_keys SET response = $3 WHERE subject = $1 AND key = $2`,
-		subject, key, response); err != nil {
-		return fmt.Errorf("save idempotency response: %w", err)
-	}
-	return nil
-}
-
-// PruneIdempotencyKeys deletes up to limit keys created before before, oldest first (by the
-// index on created_at), and returns how many it deleted.
-func (Repository) PruneIdempotencyKeys(ctx context.Context, tx pgx.Tx, before time.Time, limit int) (int64, error) {
-	tag, err := tx.Exec(ctx, `DELETE FROM idempotency_keys WHERE (subject, key) IN (
-			SELECT subject, key FROM idempotency_keys WHERE created_at < $1 ORDER BY created_at LIMIT $2)`, before, limit)
-	if err != nil {
-		return 0, fmt.Errorf("prune idempotency keys: %w", err)
-	}
-	return tag.RowsAffected(), nil
-}
 
 // Clinic returns the clinic with id, or nil when there is none.
 func (Repository) Clinic(ctx context.Context, tx pgx.Tx, id string) (*domain.Clinic, error) {

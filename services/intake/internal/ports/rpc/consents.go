@@ -5,6 +5,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/trellis-health/trellis/pkg/idempotency"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
 	"github.com/trellis-health/trellis/services/intake/internal/app"
 	"github.com/trellis-health/trellis/services/intake/internal/domain"
@@ -18,7 +19,7 @@ func (h *Handler) GrantConsent(ctx context.Context, req *connect.Request[intakev
 		return nil, err
 	}
 	m := req.Msg
-	hash, err := app.RequestHash(req.Spec().Procedure, m, func(c *intakev1.GrantConsentRequest) { c.IdempotencyKey = "" })
+	hash, err := idempotency.RequestHash(req.Spec().Procedure, m, func(c *intakev1.GrantConsentRequest) { c.IdempotencyKey = "" })
 	if err != nil {
 		return nil, h.fail(ctx, err)
 	}

@@ -5,6 +5,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/trellis-health/trellis/pkg/idempotency"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
 	"github.com/trellis-health/trellis/services/intake/internal/app"
 	"github.com/trellis-health/trellis/services/intake/internal/domain"
@@ -17,7 +18,7 @@ func (h *Handler) SetCoverage(ctx context.Context, req *connect.Request[intakev1
 		return nil, err
 	}
 	m := req.Msg
-	hash, err := app.RequestHash(req.Spec().Procedure, m, func(c *intakev1.SetCoverageRequest) { c.IdempotencyKey = "" })
+	hash, err := idempotency.RequestHash(req.Spec().Procedure, m, func(c *intakev1.SetCoverageRequest) { c.IdempotencyKey = "" })
 	if err != nil {
 		return nil, h.fail(ctx, err)
 	}

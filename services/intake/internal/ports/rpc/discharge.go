@@ -5,6 +5,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/trellis-health/trellis/pkg/idempotency"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
 	"github.com/trellis-health/trellis/services/intake/internal/app"
 )
@@ -18,7 +19,7 @@ func (h *Handler) DischargePatient(ctx context.Context, req *connect.Request[int
 		return nil, err
 	}
 	m := req.Msg
-	hash, err := app.RequestHash(req.Spec().Procedure, m, func(c *intakev1.DischargePatientRequest) { c.IdempotencyKey = "" })
+	hash, err := idempotency.RequestHash(req.Spec().Procedure, m, func(c *intakev1.DischargePatientRequest) { c.IdempotencyKey = "" })
 	if err != nil {
 		return nil, h.fail(ctx, err)
 	}

@@ -7,8 +7,8 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/trellis-health/trellis/pkg/auth"
+	"github.com/trellis-health/trellis/pkg/idempotency"
 	"github.com/trellis-health/trellis/pkg/rpc"
-	"github.com/trellis-health/trellis/services/intake/internal/app"
 	"github.com/trellis-health/trellis/services/intake/internal/domain"
 )
 
@@ -25,7 +25,7 @@ func (h *Handler) fail(ctx context.Context, err error) error {
 			vs[i] = rpc.FieldViolation{Field: v.Field, Rule: v.Rule, Msg: v.Msg}
 		}
 		return rpc.InvalidArgument(vs...)
-	case errors.Is(err, app.ErrIdempotencyKeyReused):
+	case errors.Is(err, idempotency.ErrKeyReused):
 		// failed_precondition rather than already_exists: the request is well formed, but the
 		// state of the key (bound to another request) forbids it; already_exists would suggest
 		// the record being created exists, which a client might take for success.

@@ -7,6 +7,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/trellis-health/trellis/pkg/idempotency"
 	"github.com/trellis-health/trellis/pkg/rpc"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
 	"github.com/trellis-health/trellis/proto/gen/trellis/intake/v1/intakev1connect"
@@ -71,7 +72,7 @@ func (h *Handler) AdmitPatient(ctx context.Context, req *connect.Request[intakev
 	if !p.CanSeeClinic(m.GetClinicId()) {
 		return nil, errClinic()
 	}
-	hash, err := app.RequestHash(req.Spec().Procedure, m, func(c *intakev1.AdmitPatientRequest) { c.IdempotencyKey = "" })
+	hash, err := idempotency.RequestHash(req.Spec().Procedure, m, func(c *intakev1.AdmitPatientRequest) { c.IdempotencyKey = "" })
 	if err != nil {
 		return nil, h.fail(ctx, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/trellis-health/trellis/pkg/auth"
+	"github.com/trellis-health/trellis/pkg/idempotency"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
 	"github.com/trellis-health/trellis/services/intake/internal/app"
 	"github.com/trellis-health/trellis/services/intake/internal/domain"
@@ -28,7 +29,7 @@ func (h *Handler) CreateReferral(ctx context.Context, req *connect.Request[intak
 	if !p.CanSeeClinic(m.GetClinicId()) {
 		return nil, errClinic()
 	}
-	hash, err := app.RequestHash(req.Spec().Procedure, m, func(c *intakev1.CreateReferralRequest) { c.IdempotencyKey = "" })
+	hash, err := idempotency.RequestHash(req.Spec().Procedure, m, func(c *intakev1.CreateReferralRequest) { c.IdempotencyKey = "" })
 	if err != nil {
 		return nil, h.fail(ctx, err)
 	}
@@ -125,7 +126,7 @@ func (h *Handler) RecordAssessment(ctx context.Context, req *connect.Request[int
 		return nil, err
 	}
 	m := req.Msg
-	hash, err := app.RequestHash(req.Spec().Procedure, m, func(c *intakev1.RecordAssessmentRequest) { c.IdempotencyKey = "" })
+	hash, err := idempotency.RequestHash(req.Spec().Procedure, m, func(c *intakev1.RecordAssessmentRequest) { c.IdempotencyKey = "" })
 	if err != nil {
 		return nil, h.fail(ctx, err)
 	}
@@ -152,7 +153,7 @@ func (h *Handler) ReferOut(ctx context.Context, req *connect.Request[intakev1.Re
 		return nil, err
 	}
 	m := req.Msg
-	hash, err := app.RequestHash(req.Spec().Procedure, m, func(c *intakev1.ReferOutRequest) { c.IdempotencyKey = "" })
+	hash, err := idempotency.RequestHash(req.Spec().Procedure, m, func(c *intakev1.ReferOutRequest) { c.IdempotencyKey = "" })
 	if err != nil {
 		return nil, h.fail(ctx, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/idempotency"
 
 	"github.com/trellis-health/trellis/services/scheduling/internal/app"
 	"github.com/trellis-health/trellis/services/scheduling/internal/domain"
@@ -18,7 +19,10 @@ import (
 
 // Enrollments is the enrollments table with its history, the discharged episodes and the
 // idempotency keys of enrollment calls (00001_init.sql, 00003_enrollment_seats.sql).
-type Enrollments struct{ pool *pgxpool.Pool }
+type Enrollments struct {
+	idempotency.Postgres // the idempotency keys of enrollment calls
+	pool                 *pgxpool.Pool
+}
 
 // NewEnrollments returns the repository on pool (search_path is the scheduling schema).
 func NewEnrollments(pool *pgxpool.Pool) *Enrollments { return &Enrollments{pool: pool} }
@@ -239,32 +243,4 @@ func (r *Enrollments) History(ctx context.Context, enrollmentID string) ([]domai
 		return nil, fmt.Errorf("read enrollment history: %w", err)
 	}
 	return out, nil
-}
-
-// ClaimIdempotencyKey stores k, or returns the key already stored under (subject, key).
-func (r *Enrollments) ClaimIdempotencyKey(ctx context.Context, tx pgx.Tx, k app.IdempotencyKey) (*app.IdempotencyKey, error) {
-	tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (subject, key, request_hash, response)
-		VALUES ($1, $2, $3, $4) ON CONFLICT (subject, key) DO NOTHING`, k.Subject, k.Key, k.RequestHash, k.Response)
-	if err != nil {
-		return nil, fmt.Errorf("claim idempotency key: %w", err)
-	}
-	if tag.RowsAffected() == 1 {
-		return nil, nil
-	}
-	prior := app.IdempotencyKey{Subject: k.Subject, Key: k.Key}
-	err = tx.QueryRow(ctx, `SELECT request_hash, response FROM idempotency_keys WHERE subject = $1 AND key = $2`,
-		k.Subject, k.Key).Scan(&prior.RequestHash, &prior.Response)
-	if err != nil {
-		return nil, fmt.Errorf("read idempotency key: %w", err)
-	}
-	return &prior, nil
-}
-
-// SaveIdempotencyResponse records the response of the call that claimed (subject, key).
-func (r *Enrollments) SaveIdempotencyResponse(ctx context.Context, tx pgx.Tx, subject, key string, response []byte) error {
-	if _, err := tx.Exec(ctx, `UPDATE idempotency_keys SET response = $3 WHERE subject = $1 AND key = $2`,
-		subject, key, response); err != nil {
-		return fmt.Errorf("save idempotency response: %w", err)
-	}
-	return nil
 }

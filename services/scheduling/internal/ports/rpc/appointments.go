@@ -6,6 +6,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/trellis-health/trellis/pkg/idempotency"
 	schedulingv1 "github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1"
 
 	"github.com/trellis-health/trellis/services/scheduling/internal/app"
@@ -70,7 +71,7 @@ func (s *Server) RescheduleAppointment(ctx context.Context, req *connect.Request
 		return nil, err
 	}
 	m := req.Msg
-	hash, err := app.RequestHash(req.Spec().Procedure, m, func(c *schedulingv1.RescheduleAppointmentRequest) { c.IdempotencyKey = "" })
+	hash, err := idempotency.RequestHash(req.Spec().Procedure, m, func(c *schedulingv1.RescheduleAppointmentRequest) { c.IdempotencyKey = "" })
 	if err != nil {
 		return nil, s.appointmentError(ctx, "appointment", err)
 	}

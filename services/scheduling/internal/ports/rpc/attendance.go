@@ -5,6 +5,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/trellis-health/trellis/pkg/idempotency"
 	schedulingv1 "github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1"
 
 	"github.com/trellis-health/trellis/services/scheduling/internal/app"
@@ -45,7 +46,7 @@ func (s *Server) RecordAttendance(ctx context.Context, req *connect.Request[sche
 		return nil, err
 	}
 	m := req.Msg
-	hash, err := app.RequestHash(req.Spec().Procedure, m, func(c *schedulingv1.RecordAttendanceRequest) { c.IdempotencyKey = "" })
+	hash, err := idempotency.RequestHash(req.Spec().Procedure, m, func(c *schedulingv1.RecordAttendanceRequest) { c.IdempotencyKey = "" })
 	if err != nil {
 		return nil, s.appointmentError(ctx, "appointment", err)
 	}
@@ -67,7 +68,7 @@ func (s *Server) RecordGroupAttendance(ctx context.Context, req *connect.Request
 		return nil, err
 	}
 	m := req.Msg
-	hash, err := app.RequestHash(req.Spec().Procedure, m, func(c *schedulingv1.RecordGroupAttendanceRequest) { c.IdempotencyKey = "" })
+	hash, err := idempotency.RequestHash(req.Spec().Procedure, m, func(c *schedulingv1.RecordGroupAttendanceRequest) { c.IdempotencyKey = "" })
 	if err != nil {
 		return nil, s.appointmentError(ctx, "session", err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/trellis-health/trellis/pkg/idempotency"
 	"github.com/trellis-health/trellis/pkg/rpc"
 	schedulingv1 "github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1"
 
@@ -39,7 +40,7 @@ func (s *Server) enrollmentError(ctx context.Context, what string, err error) er
 		return rpc.InvalidArgument(vs...)
 	case errors.As(err, &pe):
 		return connect.NewError(connect.CodeFailedPrecondition, pe)
-	case errors.Is(err, app.ErrIdempotencyKeyReused):
+	case errors.Is(err, idempotency.ErrKeyReused):
 		// Not already_exists: a client might take that for success.
 		return connect.NewError(connect.CodeFailedPrecondition, err)
 	case errors.Is(err, domain.ErrNotFound):
@@ -104,7 +105,7 @@ func (s *Server) SwitchTrack(ctx context.Context, req *connect.Request[schedulin
 			Msg: "must not be blank or contain control characters"})
 	}
 	m.Reason = reason
-	hash, err := app.RequestHash(req.Spec().Procedure, m, func(c *schedulingv1.SwitchTrackRequest) { c.IdempotencyKey = "" })
+	hash, err := idempotency.RequestHash(req.Spec().Procedure, m, func(c *schedulingv1.SwitchTrackRequest) { c.IdempotencyKey = "" })
 	if err != nil {
 		return nil, s.enrollmentError(ctx, "switch", err)
 	}

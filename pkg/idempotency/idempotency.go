@@ -1,4 +1,8 @@
-package app
+// Package idempotency runs a creating call at most once per (caller, key): the first call's
+// response is stored with the key, in the call's transaction, and a repeat with the same
+// request replays it. It holds the mechanism only; which calls take a key, and how a reused
+// key is reported, are the services' business.
+package idempotency
 
 import (
 	"bytes"
@@ -11,24 +15,22 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// The idempotency pattern of intake (services/intake/internal/app/idempotency.go), kept local:
-// a business service shares no rules through pkg.
+// ErrKeyReused: the caller already used this idempotency key for a different request.
+var ErrKeyReused = errors.New("idempotency key already used for a different request")
 
-// ErrIdempotencyKeyReused: the caller already used this idempotency key for a different request.
-var ErrIdempotencyKeyReused = errors.New("idempotency key already used for a different request")
-
-// IdempotencyKey is a stored idempotency key with the first call's response.
-type IdempotencyKey struct {
+// Key is a stored idempotency key with the first call's response.
+type Key struct {
 	Subject     string // token subject of the caller; keys are scoped per caller
 	Key         string
 	RequestHash []byte
 	Response    []byte
 }
 
-// IdempotencyStore keeps idempotency keys and the first response given under each.
-type IdempotencyStore interface {
+// Store keeps idempotency keys and the first response given under each (Postgres implements
+// it); every method runs in the caller's transaction.
+type Store interface {
 	// ClaimIdempotencyKey stores k, or returns the key already stored under (subject, key).
-	ClaimIdempotencyKey(ctx context.Context, tx pgx.Tx, k IdempotencyKey) (*IdempotencyKey, error)
+	ClaimIdempotencyKey(ctx context.Context, tx pgx.Tx, k Key) (*Key, error)
 	// SaveIdempotencyResponse records the response of the call that claimed (subject, key).
 	SaveIdempotencyResponse(ctx context.Context, tx pgx.Tx, subject, key string, response []byte) error
 }
@@ -45,11 +47,11 @@ type Call struct {
 // response with the key, in the same transaction (so a failed call leaves no key behind and
 // may be retried with it). A repeated key with the same request returns the first response in
 // resp and replayed=true without running do; with a different request it fails with
-// ErrIdempotencyKeyReused. The key is claimed before any rule is checked, so a replay never
-// fails because the world has changed since the first call.
-func Once[T proto.Message](ctx context.Context, tx pgx.Tx, store IdempotencyStore, call Call, resp T, do func() (T, error)) (T, bool, error) {
+// ErrKeyReused. The key is claimed before do runs, so a replay never fails because the world
+// has changed since the first call.
+func Once[T proto.Message](ctx context.Context, tx pgx.Tx, store Store, call Call, resp T, do func() (T, error)) (T, bool, error) {
 	var zero T
-	prior, err := store.ClaimIdempotencyKey(ctx, tx, IdempotencyKey{
+	prior, err := store.ClaimIdempotencyKey(ctx, tx, Key{
 		Subject: call.Caller, Key: call.Key, RequestHash: call.Hash, Response: []byte{},
 	})
 	if err != nil {
@@ -57,7 +59,7 @@ func Once[T proto.Message](ctx context.Context, tx pgx.Tx, store IdempotencyStor
 	}
 	if prior != nil {
 		if !bytes.Equal(prior.RequestHash, call.Hash) {
-			return zero, false, ErrIdempotencyKeyReused
+			return zero, false, ErrKeyReused
 		}
 		if err := proto.Unmarshal(prior.Response, resp); err != nil {
 			return zero, false, fmt.Errorf("decode stored response: %w", err)
