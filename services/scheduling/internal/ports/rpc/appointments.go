@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"context"
-	"errors"
 
 	"connectrpc.com/connect"
 
@@ -18,13 +17,6 @@ import (
 // Clinic visibility: ListClinicDay names a clinic, so a clinic the caller may not see is
 // permission_denied. The others name a patient or an appointment: one in a clinic the caller
 // may not see is not_found, like an absent one (see enrollment.go).
-
-func (s *Server) appointmentError(ctx context.Context, what string, err error) error {
-	if errors.Is(err, domain.ErrPermissionDenied) {
-		return connect.NewError(connect.CodePermissionDenied, errors.New("no access to this clinic"))
-	}
-	return s.enrollmentError(ctx, what, err)
-}
 
 func appointmentsProto(list []domain.Appointment) []*schedulingv1.Appointment {
 	out := make([]*schedulingv1.Appointment, len(list))
@@ -44,7 +36,7 @@ func (s *Server) ListPatientSchedule(ctx context.Context, req *connect.Request[s
 	m := req.Msg
 	list, err := s.app.ListPatientSchedule(ctx, p, m.GetPatientId(), m.GetFromDate(), m.GetToDate())
 	if err != nil {
-		return nil, s.appointmentError(ctx, "patient", err)
+		return nil, s.fail(ctx, "patient", err)
 	}
 	return connect.NewResponse(&schedulingv1.ListPatientScheduleResponse{Appointments: appointmentsProto(list)}), nil
 }
@@ -58,7 +50,7 @@ func (s *Server) ListClinicDay(ctx context.Context, req *connect.Request[schedul
 	m := req.Msg
 	list, err := s.app.ListClinicDay(ctx, p, m.GetClinicId(), m.GetLocalDate(), m.GetClinicianId())
 	if err != nil {
-		return nil, s.appointmentError(ctx, "clinic", err)
+		return nil, s.fail(ctx, "clinic", err)
 	}
 	return connect.NewResponse(&schedulingv1.ListClinicDayResponse{Appointments: appointmentsProto(list)}), nil
 }
@@ -73,14 +65,14 @@ func (s *Server) RescheduleAppointment(ctx context.Context, req *connect.Request
 	m := req.Msg
 	hash, err := idempotency.RequestHash(req.Spec().Procedure, m, func(c *schedulingv1.RescheduleAppointmentRequest) { c.IdempotencyKey = "" })
 	if err != nil {
-		return nil, s.appointmentError(ctx, "appointment", err)
+		return nil, s.fail(ctx, "appointment", err)
 	}
 	out, err := s.app.RescheduleAppointment(ctx, app.RescheduleAppointment{
 		Caller: p.Subject, Viewer: p, IdempotencyKey: m.GetIdempotencyKey(), RequestHash: hash,
 		AppointmentID: m.GetAppointmentId(), LocalDate: m.GetLocalDate(), StartTime: m.GetStartTime(), Reason: m.GetReason(),
 	})
 	if err != nil {
-		return nil, s.appointmentError(ctx, "appointment", err)
+		return nil, s.fail(ctx, "appointment", err)
 	}
 	return connect.NewResponse(out), nil
 }
@@ -98,7 +90,7 @@ func (s *Server) CancelAppointment(ctx context.Context, req *connect.Request[sch
 	}
 	a, err := s.app.CancelAppointment(ctx, p, p.Subject, m.GetAppointmentId(), by, m.GetReason())
 	if err != nil {
-		return nil, s.appointmentError(ctx, "appointment", err)
+		return nil, s.fail(ctx, "appointment", err)
 	}
 	return connect.NewResponse(&schedulingv1.CancelAppointmentResponse{Appointment: app.AppointmentProto(a)}), nil
 }

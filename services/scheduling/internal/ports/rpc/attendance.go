@@ -33,7 +33,7 @@ func (s *Server) GetSessionRoster(ctx context.Context, req *connect.Request[sche
 	}
 	list, err := s.app.SessionRoster(ctx, p, req.Msg.GetSessionId())
 	if err != nil {
-		return nil, s.appointmentError(ctx, "session", err)
+		return nil, s.fail(ctx, "session", err)
 	}
 	return connect.NewResponse(&schedulingv1.GetSessionRosterResponse{Entries: list}), nil
 }
@@ -48,14 +48,14 @@ func (s *Server) RecordAttendance(ctx context.Context, req *connect.Request[sche
 	m := req.Msg
 	hash, err := idempotency.RequestHash(req.Spec().Procedure, m, func(c *schedulingv1.RecordAttendanceRequest) { c.IdempotencyKey = "" })
 	if err != nil {
-		return nil, s.appointmentError(ctx, "appointment", err)
+		return nil, s.fail(ctx, "appointment", err)
 	}
 	list, replayed, err := s.app.RecordAttendance(ctx, app.RecordAttendance{
 		Caller: p.Subject, Viewer: p, IdempotencyKey: m.GetIdempotencyKey(), RequestHash: hash,
 		Entries: attendanceEntries(m.GetEntry()),
 	})
 	if err != nil {
-		return nil, s.appointmentError(ctx, "appointment", err)
+		return nil, s.fail(ctx, "appointment", err)
 	}
 	return connect.NewResponse(&schedulingv1.RecordAttendanceResponse{Attendance: list[0], Replayed: replayed}), nil
 }
@@ -70,14 +70,14 @@ func (s *Server) RecordGroupAttendance(ctx context.Context, req *connect.Request
 	m := req.Msg
 	hash, err := idempotency.RequestHash(req.Spec().Procedure, m, func(c *schedulingv1.RecordGroupAttendanceRequest) { c.IdempotencyKey = "" })
 	if err != nil {
-		return nil, s.appointmentError(ctx, "session", err)
+		return nil, s.fail(ctx, "session", err)
 	}
 	list, replayed, err := s.app.RecordAttendance(ctx, app.RecordAttendance{
 		Caller: p.Subject, Viewer: p, IdempotencyKey: m.GetIdempotencyKey(), RequestHash: hash,
 		SessionID: m.GetSessionId(), Entries: attendanceEntries(m.GetEntries()...),
 	})
 	if err != nil {
-		return nil, s.appointmentError(ctx, "session", err)
+		return nil, s.fail(ctx, "session", err)
 	}
 	return connect.NewResponse(&schedulingv1.RecordGroupAttendanceResponse{Attendance: list, Replayed: replayed}), nil
 }

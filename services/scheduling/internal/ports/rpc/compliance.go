@@ -22,7 +22,7 @@ func (s *Server) GetPatientCompliance(ctx context.Context, req *connect.Request[
 	}
 	c, err := s.app.PatientCompliance(ctx, p, req.Msg.GetPatientId())
 	if err != nil {
-		return nil, s.enrollmentError(ctx, "enrollment", err)
+		return nil, s.fail(ctx, "enrollment", err)
 	}
 	out := &schedulingv1.GetPatientComplianceResponse{EnrollmentId: c.EnrollmentID, ProgramCode: c.ProgramCode, History: c.History}
 	for _, w := range c.Weeks {

@@ -7,41 +7,15 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/trellis-health/trellis/pkg/auth"
-	"github.com/trellis-health/trellis/pkg/rpc"
 	schedulingv1 "github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1"
 
 	"github.com/trellis-health/trellis/services/scheduling/internal/app"
-	"github.com/trellis-health/trellis/services/scheduling/internal/domain"
 )
 
 // Clinic configuration. Access (see app/config.go): a clinic named in the request that the
 // caller may not see is permission_denied; an id of a record in such a clinic is not_found,
 // like an absent one. Every broken rule comes back in one invalid_argument naming the field
 // path and the rule id.
-
-// configError maps a use case error to its Connect error; what names the record for logs.
-func (s *Server) configError(ctx context.Context, what string, err error) error {
-	var ve *domain.ValidationError
-	switch {
-	case errors.As(err, &ve):
-		vs := make([]rpc.FieldViolation, len(ve.Violations))
-		for i, v := range ve.Violations {
-			vs[i] = rpc.FieldViolation{Field: v.Field, Rule: v.Rule, Msg: v.Msg}
-		}
-		return rpc.InvalidArgument(vs...)
-	case errors.Is(err, domain.ErrPermissionDenied):
-		return connect.NewError(connect.CodePermissionDenied, errors.New("no access to this clinic"))
-	case errors.Is(err, domain.ErrNotFound):
-		return connect.NewError(connect.CodeNotFound, errors.New(what+" not found"))
-	case errors.Is(err, context.DeadlineExceeded):
-		return connect.NewError(connect.CodeDeadlineExceeded, err)
-	case errors.Is(err, context.Canceled):
-		return connect.NewError(connect.CodeCanceled, err)
-	default:
-		s.log.ErrorContext(ctx, what+" configuration failed", "error", err)
-		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
-	}
-}
 
 func caller(ctx context.Context) (*auth.Principal, error) {
 	p := auth.PrincipalFrom(ctx)
@@ -59,7 +33,7 @@ func (s *Server) UpsertClinic(ctx context.Context, req *connect.Request[scheduli
 	}
 	c, err := s.app.UpsertClinic(ctx, p, app.ClinicFromProto(req.Msg.GetClinic()))
 	if err != nil {
-		return nil, s.configError(ctx, "clinic", err)
+		return nil, s.fail(ctx, "clinic", err)
 	}
 	return connect.NewResponse(&schedulingv1.UpsertClinicResponse{Clinic: app.ClinicProto(c)}), nil
 }
@@ -72,7 +46,7 @@ func (s *Server) ListClinics(ctx context.Context, _ *connect.Request[schedulingv
 	}
 	cs, err := s.app.ListClinics(ctx, p)
 	if err != nil {
-		return nil, s.configError(ctx, "clinic", err)
+		return nil, s.fail(ctx, "clinic", err)
 	}
 	out := &schedulingv1.ListClinicsResponse{}
 	for _, c := range cs {
@@ -89,7 +63,7 @@ func (s *Server) UpsertRoom(ctx context.Context, req *connect.Request[scheduling
 	}
 	r, err := s.app.UpsertRoom(ctx, p, app.RoomFromProto(req.Msg.GetRoom()))
 	if err != nil {
-		return nil, s.configError(ctx, "room", err)
+		return nil, s.fail(ctx, "room", err)
 	}
 	return connect.NewResponse(&schedulingv1.UpsertRoomResponse{Room: app.RoomProto(r)}), nil
 }
@@ -102,7 +76,7 @@ func (s *Server) UpsertClinician(ctx context.Context, req *connect.Request[sched
 	}
 	c, err := s.app.UpsertClinician(ctx, p, app.ClinicianFromProto(req.Msg.GetClinician()))
 	if err != nil {
-		return nil, s.configError(ctx, "clinician", err)
+		return nil, s.fail(ctx, "clinician", err)
 	}
 	return connect.NewResponse(&schedulingv1.UpsertClinicianResponse{Clinician: app.ClinicianProto(c)}), nil
 }
@@ -115,7 +89,7 @@ func (s *Server) ListClinicians(ctx context.Context, req *connect.Request[schedu
 	}
 	cs, err := s.app.ListClinicians(ctx, p, req.Msg.GetClinicId())
 	if err != nil {
-		return nil, s.configError(ctx, "clinician", err)
+		return nil, s.fail(ctx, "clinician", err)
 	}
 	out := &schedulingv1.ListCliniciansResponse{}
 	for _, c := range cs {
@@ -132,7 +106,7 @@ func (s *Server) UpsertProgram(ctx context.Context, req *connect.Request[schedul
 	}
 	pr, err := s.app.UpsertProgram(ctx, p, app.ProgramFromProto(req.Msg.GetProgram()))
 	if err != nil {
-		return nil, s.configError(ctx, "program", err)
+		return nil, s.fail(ctx, "program", err)
 	}
 	return connect.NewResponse(&schedulingv1.UpsertProgramResponse{Program: app.ProgramProto(pr)}), nil
 }
@@ -144,7 +118,7 @@ func (s *Server) ListPrograms(ctx context.Context, _ *connect.Request[scheduling
 	}
 	ps, err := s.app.ListPrograms(ctx)
 	if err != nil {
-		return nil, s.configError(ctx, "program", err)
+		return nil, s.fail(ctx, "program", err)
 	}
 	out := &schedulingv1.ListProgramsResponse{}
 	for _, p := range ps {
@@ -161,7 +135,7 @@ func (s *Server) UpsertTrack(ctx context.Context, req *connect.Request[schedulin
 	}
 	t, err := s.app.UpsertTrack(ctx, p, p.Subject, app.TrackFromProto(req.Msg.GetTrack()))
 	if err != nil {
-		return nil, s.configError(ctx, "track", err)
+		return nil, s.fail(ctx, "track", err)
 	}
 	return connect.NewResponse(&schedulingv1.UpsertTrackResponse{Track: app.TrackProto(t)}), nil
 }
@@ -174,7 +148,7 @@ func (s *Server) ListTracks(ctx context.Context, req *connect.Request[scheduling
 	}
 	ts, err := s.app.ListTracks(ctx, p, req.Msg.GetClinicId())
 	if err != nil {
-		return nil, s.configError(ctx, "track", err)
+		return nil, s.fail(ctx, "track", err)
 	}
 	out := &schedulingv1.ListTracksResponse{}
 	for _, t := range ts {

@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"unicode"
 
@@ -13,7 +12,6 @@ import (
 	schedulingv1 "github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1"
 
 	"github.com/trellis-health/trellis/services/scheduling/internal/app"
-	"github.com/trellis-health/trellis/services/scheduling/internal/domain"
 )
 
 // Enrollments: reading a patient's enrollment, a track's waitlist, and switching tracks.
@@ -23,37 +21,6 @@ import (
 // never permission_denied. A distinct code would tell a caller from another clinic that the
 // patient is treated somewhere (for an SUD program that is itself protected information,
 // 42 CFR Part 2). permission_denied is kept for the role check, which does not depend on the data.
-
-// enrollmentError maps a use case error to its Connect error: broken rules name each field
-// and rule; a state that forbids the call, or a reused idempotency key, is
-// failed_precondition; anything unexpected is logged (ids and SQL states only) and hidden
-// behind a generic internal error.
-func (s *Server) enrollmentError(ctx context.Context, what string, err error) error {
-	var ve *domain.ValidationError
-	var pe *domain.PreconditionError
-	switch {
-	case errors.As(err, &ve):
-		vs := make([]rpc.FieldViolation, len(ve.Violations))
-		for i, v := range ve.Violations {
-			vs[i] = rpc.FieldViolation{Field: v.Field, Rule: v.Rule, Msg: v.Msg}
-		}
-		return rpc.InvalidArgument(vs...)
-	case errors.As(err, &pe):
-		return connect.NewError(connect.CodeFailedPrecondition, pe)
-	case errors.Is(err, idempotency.ErrKeyReused):
-		// Not already_exists: a client might take that for success.
-		return connect.NewError(connect.CodeFailedPrecondition, err)
-	case errors.Is(err, domain.ErrNotFound):
-		return connect.NewError(connect.CodeNotFound, errors.New(what+" not found"))
-	case errors.Is(err, context.DeadlineExceeded):
-		return connect.NewError(connect.CodeDeadlineExceeded, err)
-	case errors.Is(err, context.Canceled):
-		return connect.NewError(connect.CodeCanceled, err)
-	default:
-		s.log.ErrorContext(ctx, what+" call failed", "error", err)
-		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
-	}
-}
 
 // GetEnrollment returns the patient's current enrollment (active or waitlisted) in a clinic
 // the caller can see; during a pending switch, the enrollment holding the seat (its
@@ -65,7 +32,7 @@ func (s *Server) GetEnrollment(ctx context.Context, req *connect.Request[schedul
 	}
 	e, err := s.app.GetEnrollment(ctx, p, req.Msg.GetPatientId())
 	if err != nil {
-		return nil, s.enrollmentError(ctx, "enrollment", err)
+		return nil, s.fail(ctx, "enrollment", err)
 	}
 	return connect.NewResponse(&schedulingv1.GetEnrollmentResponse{Enrollment: app.EnrollmentProto(e)}), nil
 }
@@ -78,7 +45,7 @@ func (s *Server) ListWaitlist(ctx context.Context, req *connect.Request[scheduli
 	}
 	list, err := s.app.ListWaitlist(ctx, p, req.Msg.GetTrackId())
 	if err != nil {
-		return nil, s.enrollmentError(ctx, "track", err)
+		return nil, s.fail(ctx, "track", err)
 	}
 	out := &schedulingv1.ListWaitlistResponse{Enrollments: make([]*schedulingv1.Enrollment, len(list))}
 	for i, e := range list {
@@ -107,14 +74,14 @@ func (s *Server) SwitchTrack(ctx context.Context, req *connect.Request[schedulin
 	m.Reason = reason
 	hash, err := idempotency.RequestHash(req.Spec().Procedure, m, func(c *schedulingv1.SwitchTrackRequest) { c.IdempotencyKey = "" })
 	if err != nil {
-		return nil, s.enrollmentError(ctx, "switch", err)
+		return nil, s.fail(ctx, "switch", err)
 	}
 	out, err := s.app.SwitchTrack(ctx, app.SwitchTrack{
 		Caller: p.Subject, Viewer: p, IdempotencyKey: m.GetIdempotencyKey(), RequestHash: hash,
 		EnrollmentID: m.GetEnrollmentId(), TrackCode: m.GetTrackCode(), Reason: reason,
 	})
 	if err != nil {
-		return nil, s.enrollmentError(ctx, "enrollment", err)
+		return nil, s.fail(ctx, "enrollment", err)
 	}
 	return connect.NewResponse(out), nil
 }

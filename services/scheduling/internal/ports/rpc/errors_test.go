@@ -22,10 +22,10 @@ func TestContextErrorsKeepTheirCode(t *testing.T) {
 		{fmt.Errorf("query: %w", context.DeadlineExceeded), connect.CodeDeadlineExceeded},
 		{fmt.Errorf("query: %w", context.Canceled), connect.CodeCanceled},
 	} {
-		if got := connect.CodeOf(s.enrollmentError(ctx, "enrollment", tc.err)); got != tc.want {
+		if got := connect.CodeOf(s.fail(ctx, "enrollment", tc.err)); got != tc.want {
 			t.Errorf("enrollmentError(%v) = %s, want %s", tc.err, got, tc.want)
 		}
-		if got := connect.CodeOf(s.configError(ctx, "track", tc.err)); got != tc.want {
+		if got := connect.CodeOf(s.fail(ctx, "track", tc.err)); got != tc.want {
 			t.Errorf("configError(%v) = %s, want %s", tc.err, got, tc.want)
 		}
 	}
