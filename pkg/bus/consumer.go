@@ -36,6 +36,16 @@ func (d *Delivery) Decode(m proto.Message) error {
 	return nil
 }
 
+// MatchClinic checks that the payload's clinic is the envelope's; a mismatch is a permanent
+// error (a producer bug, or a forged message), so the event is dead-lettered, not applied to
+// the wrong clinic. An envelope without a clinic (network-wide events) matches anything.
+func (d *Delivery) MatchClinic(payloadClinicID string) error {
+	if env := d.Envelope.GetClinicId(); env != "" && env != payloadClinicID {
+		return Permanent(errors.New("envelope clinic_id differs from the payload's"))
+	}
+	return nil
+}
+
 // Handler applies one event inside tx. The inbox row is already written in tx; emitted events
 // go to the outbox in tx. Return Permanent(err) for input that will never succeed (it goes to
 // the dead-letter stream); any other error is retried with backoff.

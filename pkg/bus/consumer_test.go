@@ -418,3 +418,16 @@ func TestPermanent(t *testing.T) {
 		t.Fatal("IsPermanent must see through wrapping")
 	}
 }
+
+func TestMatchClinic(t *testing.T) {
+	d := &Delivery{Envelope: &eventsv1.Envelope{ClinicId: "c1"}}
+	if err := d.MatchClinic("c1"); err != nil {
+		t.Fatalf("same clinic: %v", err)
+	}
+	if err := d.MatchClinic("c2"); err == nil || !IsPermanent(err) {
+		t.Fatalf("other clinic: %v, want a permanent error", err)
+	}
+	if err := (&Delivery{Envelope: &eventsv1.Envelope{}}).MatchClinic("c2"); err != nil {
+		t.Fatalf("network-wide envelope: %v", err)
+	}
+}

@@ -42,8 +42,8 @@ func (h *Enrollments) Handle(ctx context.Context, tx *bus.Tx, d *bus.Delivery) e
 	if err := d.Decode(&m); err != nil {
 		return err // already permanent
 	}
-	if env := d.Envelope.GetClinicId(); env != "" && env != m.GetClinicId() {
-		return bus.Permanent(errors.New("envelope clinic_id differs from the payload's"))
+	if err := d.MatchClinic(m.GetClinicId()); err != nil {
+		return err
 	}
 	acc, opened, err := h.app.OpenAccount(ctx, tx, d.Envelope.GetEventId(), domain.Enrollment{
 		EnrollmentID: m.GetEnrollmentId(),

@@ -96,8 +96,8 @@ func (h *Consents) Handle(ctx context.Context, tx *bus.Tx, d *bus.Delivery) erro
 }
 
 func sameClinic(d *bus.Delivery, clinicID string) error {
-	if env := d.Envelope.GetClinicId(); env != "" && env != clinicID {
-		return bus.Permanent(errors.New("envelope clinic_id differs from the payload's"))
+	if err := d.MatchClinic(clinicID); err != nil {
+		return err
 	}
 	return nil
 }

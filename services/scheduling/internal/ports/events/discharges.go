@@ -41,8 +41,8 @@ func (h *Discharges) Handle(ctx context.Context, tx *bus.Tx, d *bus.Delivery) er
 	if err := d.Decode(&m); err != nil {
 		return err // already permanent
 	}
-	if env := d.Envelope.GetClinicId(); env != "" && env != m.GetClinicId() {
-		return bus.Permanent(errors.New("envelope clinic_id differs from the payload's"))
+	if err := d.MatchClinic(m.GetClinicId()); err != nil {
+		return err
 	}
 	ended, err := h.app.Discharge(ctx, tx, d.Envelope.GetEventId(), domain.Discharge{
 		PatientID: m.GetPatientId(), EpisodeID: m.GetEpisodeId(), ClinicID: m.GetClinicId(),
