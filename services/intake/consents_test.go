@@ -465,9 +465,9 @@ func TestGrantConsentIdempotency(t *testing.T) {
 	if !again.Msg.GetReplayed() || !proto.Equal(again.Msg.GetConsent(), first.Msg.GetConsent()) {
 		t.Fatalf("repeat = %v, want the first consent %v replayed", again.Msg, first.Msg)
 	}
-	// patient admission (PatientAdmitted and PatientContactRecorded) + one grant.
-	if got := e.consentRows(t); got != [3]int{1, 2, 3} {
-		t.Fatalf("rows (consents, keys, outbox) after a repeat = %v, want [1 2 3]", got)
+	// patient admission (PatientAdmitted, PatientContactRecorded, PatientBillingIdentityRecorded) + one grant.
+	if got := e.consentRows(t); got != [3]int{1, 2, 4} {
+		t.Fatalf("rows (consents, keys, outbox) after a repeat = %v, want [1 2 4]", got)
 	}
 
 	t.Run("same key, different request", func(t *testing.T) {
@@ -475,7 +475,7 @@ func TestGrantConsentIdempotency(t *testing.T) {
 		m.Language = "en"
 		_, err := e.grant(tok, m)
 		ccCode(t, err, connect.CodeFailedPrecondition)
-		if got := e.consentRows(t); got != [3]int{1, 2, 3} {
+		if got := e.consentRows(t); got != [3]int{1, 2, 4} {
 			t.Fatalf("rows = %v, want unchanged", got)
 		}
 	})

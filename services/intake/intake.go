@@ -19,8 +19,9 @@ import (
 
 // Subjects intake publishes on (see docs/events.md for all of them).
 const (
-	SubjectPatientAdmitted        = app.SubjectPatientAdmitted
-	SubjectPatientContactRecorded = app.SubjectPatientContactRecorded
+	SubjectPatientAdmitted                = app.SubjectPatientAdmitted
+	SubjectPatientContactRecorded         = app.SubjectPatientContactRecorded
+	SubjectPatientBillingIdentityRecorded = app.SubjectPatientBillingIdentityRecorded
 )
 
 // Spec describes the intake service. retention points at how long idempotency keys are kept

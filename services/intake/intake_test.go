@@ -205,10 +205,31 @@ func TestAdmitPatient(t *testing.T) {
 		contact.GetClinicTimeZone() != "America/Chicago" || !contact.GetRecordedAt().AsTime().Equal(admittedAt) {
 		t.Errorf("contact payload = %v", &contact)
 	}
+	// The identity a claim needs also has a subject of its own (only billing subscribes).
+	icons, err := e.JS.OrderedConsumer(ctx, "INTAKE", jetstream.OrderedConsumerConfig{FilterSubjects: []string{intake.SubjectPatientBillingIdentityRecorded}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	imsg, err := icons.Next(jetstream.FetchMaxWait(10 * time.Second))
+	if err != nil {
+		t.Fatalf("no PatientBillingIdentityRecorded on INTAKE: %v", err)
+	}
+	var ienv eventsv1.Envelope
+	var identity intakev1.PatientBillingIdentityRecorded
+	if err := proto.Unmarshal(imsg.Data(), &ienv); err != nil {
+		t.Fatal(err)
+	}
+	if err := ienv.GetPayload().UnmarshalTo(&identity); err != nil {
+		t.Fatal(err)
+	}
+	if identity.GetPatientId() != patientID || identity.GetGivenName() != m.GivenName || identity.GetFamilyName() != m.FamilyName ||
+		identity.GetDateOfBirth() != m.DateOfBirth {
+		t.Errorf("billing identity payload = %v", &identity)
+	}
 	testkit.Eventually(t, 5*time.Second, "outbox rows marked published", func() bool {
 		var n int
 		_ = e.Pool.QueryRow(ctx, "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL").Scan(&n)
-		return n == 2
+		return n == 3
 	})
 
 	// Logs carry ids, never the patient's details.

@@ -22,6 +22,9 @@ const SubjectPatientAdmitted = "trellis.intake.patient.admitted.v1"
 // SubjectPatientContactRecorded is the subject of intakev1.PatientContactRecorded.
 const SubjectPatientContactRecorded = "trellis.intake.patient.contact_recorded.v1"
 
+// SubjectPatientBillingIdentityRecorded is the subject of intakev1.PatientBillingIdentityRecorded.
+const SubjectPatientBillingIdentityRecorded = "trellis.intake.patient.billing_identity_recorded.v1"
+
 // Repository is the storage the use cases need; every method runs in the caller's transaction.
 type Repository interface {
 	IdempotencyStore
@@ -174,6 +177,15 @@ func (s *Intake) admit(ctx context.Context, tx *bus.Tx, cmd AdmitPatient, r *dom
 		Email:          a.ContactEmail,
 		ClinicTimeZone: a.Clinic.TimeZone,
 		RecordedAt:     timestamppb.New(a.AdmittedAt),
+	}})
+	// The identity a claim carries goes on a subject only billing subscribes to.
+	tx.Emit(bus.Event{Subject: SubjectPatientBillingIdentityRecorded, ClinicID: a.Clinic.ID, Payload: &intakev1.PatientBillingIdentityRecorded{
+		PatientId:   a.PatientID,
+		ClinicId:    a.Clinic.ID,
+		GivenName:   a.GivenName,
+		FamilyName:  a.FamilyName,
+		DateOfBirth: a.DateOfBirth.String(),
+		RecordedAt:  timestamppb.New(a.AdmittedAt),
 	}})
 	if a.ReferralID != "" {
 		emitStatusChanged(tx, change)

@@ -9,6 +9,7 @@ package billingv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -137,11 +138,786 @@ func (x *ContractConfigured) GetContract() *Contract {
 	return nil
 }
 
+// ChargeCreated: a billable unit (a patient's program day, or one session) became a charge,
+// ready or held. It names the attendance events it came from.
+// Subject: trellis.billing.charge.created.v1
+type ChargeCreated struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Charge        *Charge                `protobuf:"bytes,1,opt,name=charge,proto3" json:"charge,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChargeCreated) Reset() {
+	*x = ChargeCreated{}
+	mi := &file_trellis_billing_v1_events_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChargeCreated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChargeCreated) ProtoMessage() {}
+
+func (x *ChargeCreated) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_events_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChargeCreated.ProtoReflect.Descriptor instead.
+func (*ChargeCreated) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_events_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ChargeCreated) GetCharge() *Charge {
+	if x != nil {
+		return x.Charge
+	}
+	return nil
+}
+
+// ChargeStatusChanged: a charge was held, released, submitted, paid, denied or voided.
+// Subject: trellis.billing.charge.status_changed.v1
+type ChargeStatusChanged struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ChargeId  string                 `protobuf:"bytes,1,opt,name=charge_id,json=chargeId,proto3" json:"charge_id,omitempty"`
+	ClinicId  string                 `protobuf:"bytes,2,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	PatientId string                 `protobuf:"bytes,3,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	From      ChargeStatus           `protobuf:"varint,4,opt,name=from,proto3,enum=trellis.billing.v1.ChargeStatus" json:"from,omitempty"`
+	To        ChargeStatus           `protobuf:"varint,5,opt,name=to,proto3,enum=trellis.billing.v1.ChargeStatus" json:"to,omitempty"`
+	// Why it is held (for a hold), or "corrected" / "no longer billable" for a void.
+	Reason        string                 `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	ChangedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=changed_at,json=changedAt,proto3" json:"changed_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChargeStatusChanged) Reset() {
+	*x = ChargeStatusChanged{}
+	mi := &file_trellis_billing_v1_events_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChargeStatusChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChargeStatusChanged) ProtoMessage() {}
+
+func (x *ChargeStatusChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_events_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChargeStatusChanged.ProtoReflect.Descriptor instead.
+func (*ChargeStatusChanged) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_events_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ChargeStatusChanged) GetChargeId() string {
+	if x != nil {
+		return x.ChargeId
+	}
+	return ""
+}
+
+func (x *ChargeStatusChanged) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *ChargeStatusChanged) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *ChargeStatusChanged) GetFrom() ChargeStatus {
+	if x != nil {
+		return x.From
+	}
+	return ChargeStatus_CHARGE_STATUS_UNSPECIFIED
+}
+
+func (x *ChargeStatusChanged) GetTo() ChargeStatus {
+	if x != nil {
+		return x.To
+	}
+	return ChargeStatus_CHARGE_STATUS_UNSPECIFIED
+}
+
+func (x *ChargeStatusChanged) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ChargeStatusChanged) GetChangedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ChangedAt
+	}
+	return nil
+}
+
+// AuthorizationUsage: an authorization reached 80% of its units, or all of them.
+// Subjects: trellis.billing.authorization.nearly_used.v1 and trellis.billing.authorization.exhausted.v1
+type AuthorizationUsage struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	AuthorizationId string                 `protobuf:"bytes,1,opt,name=authorization_id,json=authorizationId,proto3" json:"authorization_id,omitempty"`
+	ClinicId        string                 `protobuf:"bytes,2,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	PatientId       string                 `protobuf:"bytes,3,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	PayerId         string                 `protobuf:"bytes,4,opt,name=payer_id,json=payerId,proto3" json:"payer_id,omitempty"`
+	Service         BillableService        `protobuf:"varint,5,opt,name=service,proto3,enum=trellis.billing.v1.BillableService" json:"service,omitempty"`
+	AuthorizedUnits int32                  `protobuf:"varint,6,opt,name=authorized_units,json=authorizedUnits,proto3" json:"authorized_units,omitempty"`
+	UsedUnits       int32                  `protobuf:"varint,7,opt,name=used_units,json=usedUnits,proto3" json:"used_units,omitempty"`
+	// "YYYY-MM-DD", inclusive.
+	EndsOn        string `protobuf:"bytes,8,opt,name=ends_on,json=endsOn,proto3" json:"ends_on,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthorizationUsage) Reset() {
+	*x = AuthorizationUsage{}
+	mi := &file_trellis_billing_v1_events_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorizationUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorizationUsage) ProtoMessage() {}
+
+func (x *AuthorizationUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_events_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorizationUsage.ProtoReflect.Descriptor instead.
+func (*AuthorizationUsage) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_events_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AuthorizationUsage) GetAuthorizationId() string {
+	if x != nil {
+		return x.AuthorizationId
+	}
+	return ""
+}
+
+func (x *AuthorizationUsage) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *AuthorizationUsage) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *AuthorizationUsage) GetPayerId() string {
+	if x != nil {
+		return x.PayerId
+	}
+	return ""
+}
+
+func (x *AuthorizationUsage) GetService() BillableService {
+	if x != nil {
+		return x.Service
+	}
+	return BillableService_BILLABLE_SERVICE_UNSPECIFIED
+}
+
+func (x *AuthorizationUsage) GetAuthorizedUnits() int32 {
+	if x != nil {
+		return x.AuthorizedUnits
+	}
+	return 0
+}
+
+func (x *AuthorizationUsage) GetUsedUnits() int32 {
+	if x != nil {
+		return x.UsedUnits
+	}
+	return 0
+}
+
+func (x *AuthorizationUsage) GetEndsOn() string {
+	if x != nil {
+		return x.EndsOn
+	}
+	return ""
+}
+
+// ClaimFileCreated: a batch of claims for one payer was written as an X12 837 file.
+// Subject: trellis.billing.claim_file.created.v1
+type ClaimFileCreated struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	FileId    string                 `protobuf:"bytes,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	ClinicId  string                 `protobuf:"bytes,2,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	PayerId   string                 `protobuf:"bytes,3,opt,name=payer_id,json=payerId,proto3" json:"payer_id,omitempty"`
+	ClaimType ClaimType              `protobuf:"varint,4,opt,name=claim_type,json=claimType,proto3,enum=trellis.billing.v1.ClaimType" json:"claim_type,omitempty"`
+	// ISA13 interchange control number.
+	InterchangeControlNumber int64                  `protobuf:"varint,5,opt,name=interchange_control_number,json=interchangeControlNumber,proto3" json:"interchange_control_number,omitempty"`
+	ClaimCount               int32                  `protobuf:"varint,6,opt,name=claim_count,json=claimCount,proto3" json:"claim_count,omitempty"`
+	TotalCents               int64                  `protobuf:"varint,7,opt,name=total_cents,json=totalCents,proto3" json:"total_cents,omitempty"`
+	CreatedAt                *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
+}
+
+func (x *ClaimFileCreated) Reset() {
+	*x = ClaimFileCreated{}
+	mi := &file_trellis_billing_v1_events_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClaimFileCreated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClaimFileCreated) ProtoMessage() {}
+
+func (x *ClaimFileCreated) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_events_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClaimFileCreated.ProtoReflect.Descriptor instead.
+func (*ClaimFileCreated) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_events_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ClaimFileCreated) GetFileId() string {
+	if x != nil {
+		return x.FileId
+	}
+	return ""
+}
+
+func (x *ClaimFileCreated) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *ClaimFileCreated) GetPayerId() string {
+	if x != nil {
+		return x.PayerId
+	}
+	return ""
+}
+
+func (x *ClaimFileCreated) GetClaimType() ClaimType {
+	if x != nil {
+		return x.ClaimType
+	}
+	return ClaimType_CLAIM_TYPE_UNSPECIFIED
+}
+
+func (x *ClaimFileCreated) GetInterchangeControlNumber() int64 {
+	if x != nil {
+		return x.InterchangeControlNumber
+	}
+	return 0
+}
+
+func (x *ClaimFileCreated) GetClaimCount() int32 {
+	if x != nil {
+		return x.ClaimCount
+	}
+	return 0
+}
+
+func (x *ClaimFileCreated) GetTotalCents() int64 {
+	if x != nil {
+		return x.TotalCents
+	}
+	return 0
+}
+
+func (x *ClaimFileCreated) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+// ClaimSubmitted: one claim (one patient, one payer) went to the payer in a claim file; a
+// disclosure was recorded for it. Subject: trellis.billing.claim.submitted.v1
+type ClaimSubmitted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClaimId       string                 `protobuf:"bytes,1,opt,name=claim_id,json=claimId,proto3" json:"claim_id,omitempty"`
+	FileId        string                 `protobuf:"bytes,2,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	ClinicId      string                 `protobuf:"bytes,3,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	PatientId     string                 `protobuf:"bytes,4,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	PayerId       string                 `protobuf:"bytes,5,opt,name=payer_id,json=payerId,proto3" json:"payer_id,omitempty"`
+	TotalCents    int64                  `protobuf:"varint,6,opt,name=total_cents,json=totalCents,proto3" json:"total_cents,omitempty"`
+	ChargeIds     []string               `protobuf:"bytes,7,rep,name=charge_ids,json=chargeIds,proto3" json:"charge_ids,omitempty"`
+	SubmittedAt   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=submitted_at,json=submittedAt,proto3" json:"submitted_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClaimSubmitted) Reset() {
+	*x = ClaimSubmitted{}
+	mi := &file_trellis_billing_v1_events_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClaimSubmitted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClaimSubmitted) ProtoMessage() {}
+
+func (x *ClaimSubmitted) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_events_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClaimSubmitted.ProtoReflect.Descriptor instead.
+func (*ClaimSubmitted) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_events_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ClaimSubmitted) GetClaimId() string {
+	if x != nil {
+		return x.ClaimId
+	}
+	return ""
+}
+
+func (x *ClaimSubmitted) GetFileId() string {
+	if x != nil {
+		return x.FileId
+	}
+	return ""
+}
+
+func (x *ClaimSubmitted) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *ClaimSubmitted) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *ClaimSubmitted) GetPayerId() string {
+	if x != nil {
+		return x.PayerId
+	}
+	return ""
+}
+
+func (x *ClaimSubmitted) GetTotalCents() int64 {
+	if x != nil {
+		return x.TotalCents
+	}
+	return 0
+}
+
+func (x *ClaimSubmitted) GetChargeIds() []string {
+	if x != nil {
+		return x.ChargeIds
+	}
+	return nil
+}
+
+func (x *ClaimSubmitted) GetSubmittedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SubmittedAt
+	}
+	return nil
+}
+
+// RemittancePosted: an 835 file was posted (a duplicate upload posts nothing and emits nothing).
+// Subject: trellis.billing.remittance.posted.v1
+type RemittancePosted struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	RemittanceId   string                 `protobuf:"bytes,1,opt,name=remittance_id,json=remittanceId,proto3" json:"remittance_id,omitempty"`
+	PayerId        string                 `protobuf:"bytes,2,opt,name=payer_id,json=payerId,proto3" json:"payer_id,omitempty"`
+	Claims         int32                  `protobuf:"varint,3,opt,name=claims,proto3" json:"claims,omitempty"`
+	ServiceLines   int32                  `protobuf:"varint,4,opt,name=service_lines,json=serviceLines,proto3" json:"service_lines,omitempty"`
+	TotalPaidCents int64                  `protobuf:"varint,5,opt,name=total_paid_cents,json=totalPaidCents,proto3" json:"total_paid_cents,omitempty"`
+	UnmatchedLines int32                  `protobuf:"varint,6,opt,name=unmatched_lines,json=unmatchedLines,proto3" json:"unmatched_lines,omitempty"`
+	Deviations     int32                  `protobuf:"varint,7,opt,name=deviations,proto3" json:"deviations,omitempty"`
+	PostedAt       *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=posted_at,json=postedAt,proto3" json:"posted_at,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RemittancePosted) Reset() {
+	*x = RemittancePosted{}
+	mi := &file_trellis_billing_v1_events_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemittancePosted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemittancePosted) ProtoMessage() {}
+
+func (x *RemittancePosted) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_events_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemittancePosted.ProtoReflect.Descriptor instead.
+func (*RemittancePosted) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_events_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RemittancePosted) GetRemittanceId() string {
+	if x != nil {
+		return x.RemittanceId
+	}
+	return ""
+}
+
+func (x *RemittancePosted) GetPayerId() string {
+	if x != nil {
+		return x.PayerId
+	}
+	return ""
+}
+
+func (x *RemittancePosted) GetClaims() int32 {
+	if x != nil {
+		return x.Claims
+	}
+	return 0
+}
+
+func (x *RemittancePosted) GetServiceLines() int32 {
+	if x != nil {
+		return x.ServiceLines
+	}
+	return 0
+}
+
+func (x *RemittancePosted) GetTotalPaidCents() int64 {
+	if x != nil {
+		return x.TotalPaidCents
+	}
+	return 0
+}
+
+func (x *RemittancePosted) GetUnmatchedLines() int32 {
+	if x != nil {
+		return x.UnmatchedLines
+	}
+	return 0
+}
+
+func (x *RemittancePosted) GetDeviations() int32 {
+	if x != nil {
+		return x.Deviations
+	}
+	return 0
+}
+
+func (x *RemittancePosted) GetPostedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PostedAt
+	}
+	return nil
+}
+
+// ClaimAdjudicated: a payer's decision on a claim was posted from a remittance.
+// Subject: trellis.billing.claim.adjudicated.v1
+type ClaimAdjudicated struct {
+	state                      protoimpl.MessageState `protogen:"open.v1"`
+	ClaimId                    string                 `protobuf:"bytes,1,opt,name=claim_id,json=claimId,proto3" json:"claim_id,omitempty"`
+	ClinicId                   string                 `protobuf:"bytes,2,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	PatientId                  string                 `protobuf:"bytes,3,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	PayerId                    string                 `protobuf:"bytes,4,opt,name=payer_id,json=payerId,proto3" json:"payer_id,omitempty"`
+	Status                     ClaimStatus            `protobuf:"varint,5,opt,name=status,proto3,enum=trellis.billing.v1.ClaimStatus" json:"status,omitempty"`
+	ChargedCents               int64                  `protobuf:"varint,6,opt,name=charged_cents,json=chargedCents,proto3" json:"charged_cents,omitempty"`
+	PaidCents                  int64                  `protobuf:"varint,7,opt,name=paid_cents,json=paidCents,proto3" json:"paid_cents,omitempty"`
+	ContractualCents           int64                  `protobuf:"varint,8,opt,name=contractual_cents,json=contractualCents,proto3" json:"contractual_cents,omitempty"`
+	PatientResponsibilityCents int64                  `protobuf:"varint,9,opt,name=patient_responsibility_cents,json=patientResponsibilityCents,proto3" json:"patient_responsibility_cents,omitempty"`
+	// Expected by contract minus paid minus patient responsibility: positive is underpaid.
+	VarianceCents int64  `protobuf:"varint,10,opt,name=variance_cents,json=varianceCents,proto3" json:"variance_cents,omitempty"`
+	RemittanceId  string `protobuf:"bytes,11,opt,name=remittance_id,json=remittanceId,proto3" json:"remittance_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClaimAdjudicated) Reset() {
+	*x = ClaimAdjudicated{}
+	mi := &file_trellis_billing_v1_events_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClaimAdjudicated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClaimAdjudicated) ProtoMessage() {}
+
+func (x *ClaimAdjudicated) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_events_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClaimAdjudicated.ProtoReflect.Descriptor instead.
+func (*ClaimAdjudicated) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_events_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ClaimAdjudicated) GetClaimId() string {
+	if x != nil {
+		return x.ClaimId
+	}
+	return ""
+}
+
+func (x *ClaimAdjudicated) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *ClaimAdjudicated) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *ClaimAdjudicated) GetPayerId() string {
+	if x != nil {
+		return x.PayerId
+	}
+	return ""
+}
+
+func (x *ClaimAdjudicated) GetStatus() ClaimStatus {
+	if x != nil {
+		return x.Status
+	}
+	return ClaimStatus_CLAIM_STATUS_UNSPECIFIED
+}
+
+func (x *ClaimAdjudicated) GetChargedCents() int64 {
+	if x != nil {
+		return x.ChargedCents
+	}
+	return 0
+}
+
+func (x *ClaimAdjudicated) GetPaidCents() int64 {
+	if x != nil {
+		return x.PaidCents
+	}
+	return 0
+}
+
+func (x *ClaimAdjudicated) GetContractualCents() int64 {
+	if x != nil {
+		return x.ContractualCents
+	}
+	return 0
+}
+
+func (x *ClaimAdjudicated) GetPatientResponsibilityCents() int64 {
+	if x != nil {
+		return x.PatientResponsibilityCents
+	}
+	return 0
+}
+
+func (x *ClaimAdjudicated) GetVarianceCents() int64 {
+	if x != nil {
+		return x.VarianceCents
+	}
+	return 0
+}
+
+func (x *ClaimAdjudicated) GetRemittanceId() string {
+	if x != nil {
+		return x.RemittanceId
+	}
+	return ""
+}
+
+// StatementReady: a patient's statement can be sent. It carries amounts and dates only, never
+// services or codes, so that a message built from it reveals nothing about treatment.
+// Subject: trellis.billing.statement.ready.v1
+type StatementReady struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	StatementId  string                 `protobuf:"bytes,1,opt,name=statement_id,json=statementId,proto3" json:"statement_id,omitempty"`
+	AccountId    string                 `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	PatientId    string                 `protobuf:"bytes,3,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	ClinicId     string                 `protobuf:"bytes,4,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	BalanceCents int64                  `protobuf:"varint,5,opt,name=balance_cents,json=balanceCents,proto3" json:"balance_cents,omitempty"`
+	// "YYYY-MM-DD".
+	DueDate       string                 `protobuf:"bytes,6,opt,name=due_date,json=dueDate,proto3" json:"due_date,omitempty"`
+	IssuedAt      *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=issued_at,json=issuedAt,proto3" json:"issued_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatementReady) Reset() {
+	*x = StatementReady{}
+	mi := &file_trellis_billing_v1_events_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatementReady) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatementReady) ProtoMessage() {}
+
+func (x *StatementReady) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_events_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatementReady.ProtoReflect.Descriptor instead.
+func (*StatementReady) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_events_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *StatementReady) GetStatementId() string {
+	if x != nil {
+		return x.StatementId
+	}
+	return ""
+}
+
+func (x *StatementReady) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *StatementReady) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *StatementReady) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *StatementReady) GetBalanceCents() int64 {
+	if x != nil {
+		return x.BalanceCents
+	}
+	return 0
+}
+
+func (x *StatementReady) GetDueDate() string {
+	if x != nil {
+		return x.DueDate
+	}
+	return ""
+}
+
+func (x *StatementReady) GetIssuedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.IssuedAt
+	}
+	return nil
+}
+
 var File_trellis_billing_v1_events_proto protoreflect.FileDescriptor
 
 const file_trellis_billing_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1ftrellis/billing/v1/events.proto\x12\x12trellis.billing.v1\x1a\x1etrellis/billing/v1/types.proto\"\x8f\x01\n" +
+	"\x1ftrellis/billing/v1/events.proto\x12\x12trellis.billing.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1etrellis/billing/v1/types.proto\"\x8f\x01\n" +
 	"\rAccountOpened\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12\x1d\n" +
@@ -150,7 +926,91 @@ const file_trellis_billing_v1_events_proto_rawDesc = "" +
 	"\tclinic_id\x18\x03 \x01(\tR\bclinicId\x12#\n" +
 	"\renrollment_id\x18\x04 \x01(\tR\fenrollmentId\"N\n" +
 	"\x12ContractConfigured\x128\n" +
-	"\bcontract\x18\x01 \x01(\v2\x1c.trellis.billing.v1.ContractR\bcontractB\xd9\x01\n" +
+	"\bcontract\x18\x01 \x01(\v2\x1c.trellis.billing.v1.ContractR\bcontract\"C\n" +
+	"\rChargeCreated\x122\n" +
+	"\x06charge\x18\x01 \x01(\v2\x1a.trellis.billing.v1.ChargeR\x06charge\"\xa9\x02\n" +
+	"\x13ChargeStatusChanged\x12\x1b\n" +
+	"\tcharge_id\x18\x01 \x01(\tR\bchargeId\x12\x1b\n" +
+	"\tclinic_id\x18\x02 \x01(\tR\bclinicId\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x03 \x01(\tR\tpatientId\x124\n" +
+	"\x04from\x18\x04 \x01(\x0e2 .trellis.billing.v1.ChargeStatusR\x04from\x120\n" +
+	"\x02to\x18\x05 \x01(\x0e2 .trellis.billing.v1.ChargeStatusR\x02to\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x129\n" +
+	"\n" +
+	"changed_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAt\"\xb8\x02\n" +
+	"\x12AuthorizationUsage\x12)\n" +
+	"\x10authorization_id\x18\x01 \x01(\tR\x0fauthorizationId\x12\x1b\n" +
+	"\tclinic_id\x18\x02 \x01(\tR\bclinicId\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x03 \x01(\tR\tpatientId\x12\x19\n" +
+	"\bpayer_id\x18\x04 \x01(\tR\apayerId\x12=\n" +
+	"\aservice\x18\x05 \x01(\x0e2#.trellis.billing.v1.BillableServiceR\aservice\x12)\n" +
+	"\x10authorized_units\x18\x06 \x01(\x05R\x0fauthorizedUnits\x12\x1d\n" +
+	"\n" +
+	"used_units\x18\a \x01(\x05R\tusedUnits\x12\x17\n" +
+	"\aends_on\x18\b \x01(\tR\x06endsOn\"\xdc\x02\n" +
+	"\x10ClaimFileCreated\x12\x17\n" +
+	"\afile_id\x18\x01 \x01(\tR\x06fileId\x12\x1b\n" +
+	"\tclinic_id\x18\x02 \x01(\tR\bclinicId\x12\x19\n" +
+	"\bpayer_id\x18\x03 \x01(\tR\apayerId\x12<\n" +
+	"\n" +
+	"claim_type\x18\x04 \x01(\x0e2\x1d.trellis.billing.v1.ClaimTypeR\tclaimType\x12<\n" +
+	"\x1ainterchange_control_number\x18\x05 \x01(\x03R\x18interchangeControlNumber\x12\x1f\n" +
+	"\vclaim_count\x18\x06 \x01(\x05R\n" +
+	"claimCount\x12\x1f\n" +
+	"\vtotal_cents\x18\a \x01(\x03R\n" +
+	"totalCents\x129\n" +
+	"\n" +
+	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\x9a\x02\n" +
+	"\x0eClaimSubmitted\x12\x19\n" +
+	"\bclaim_id\x18\x01 \x01(\tR\aclaimId\x12\x17\n" +
+	"\afile_id\x18\x02 \x01(\tR\x06fileId\x12\x1b\n" +
+	"\tclinic_id\x18\x03 \x01(\tR\bclinicId\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x04 \x01(\tR\tpatientId\x12\x19\n" +
+	"\bpayer_id\x18\x05 \x01(\tR\apayerId\x12\x1f\n" +
+	"\vtotal_cents\x18\x06 \x01(\x03R\n" +
+	"totalCents\x12\x1d\n" +
+	"\n" +
+	"charge_ids\x18\a \x03(\tR\tchargeIds\x12=\n" +
+	"\fsubmitted_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vsubmittedAt\"\xbb\x02\n" +
+	"\x10RemittancePosted\x12#\n" +
+	"\rremittance_id\x18\x01 \x01(\tR\fremittanceId\x12\x19\n" +
+	"\bpayer_id\x18\x02 \x01(\tR\apayerId\x12\x16\n" +
+	"\x06claims\x18\x03 \x01(\x05R\x06claims\x12#\n" +
+	"\rservice_lines\x18\x04 \x01(\x05R\fserviceLines\x12(\n" +
+	"\x10total_paid_cents\x18\x05 \x01(\x03R\x0etotalPaidCents\x12'\n" +
+	"\x0funmatched_lines\x18\x06 \x01(\x05R\x0eunmatchedLines\x12\x1e\n" +
+	"\n" +
+	"deviations\x18\a \x01(\x05R\n" +
+	"deviations\x127\n" +
+	"\tposted_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\bpostedAt\"\xbc\x03\n" +
+	"\x10ClaimAdjudicated\x12\x19\n" +
+	"\bclaim_id\x18\x01 \x01(\tR\aclaimId\x12\x1b\n" +
+	"\tclinic_id\x18\x02 \x01(\tR\bclinicId\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x03 \x01(\tR\tpatientId\x12\x19\n" +
+	"\bpayer_id\x18\x04 \x01(\tR\apayerId\x127\n" +
+	"\x06status\x18\x05 \x01(\x0e2\x1f.trellis.billing.v1.ClaimStatusR\x06status\x12#\n" +
+	"\rcharged_cents\x18\x06 \x01(\x03R\fchargedCents\x12\x1d\n" +
+	"\n" +
+	"paid_cents\x18\a \x01(\x03R\tpaidCents\x12+\n" +
+	"\x11contractual_cents\x18\b \x01(\x03R\x10contractualCents\x12@\n" +
+	"\x1cpatient_responsibility_cents\x18\t \x01(\x03R\x1apatientResponsibilityCents\x12%\n" +
+	"\x0evariance_cents\x18\n" +
+	" \x01(\x03R\rvarianceCents\x12#\n" +
+	"\rremittance_id\x18\v \x01(\tR\fremittanceId\"\x87\x02\n" +
+	"\x0eStatementReady\x12!\n" +
+	"\fstatement_id\x18\x01 \x01(\tR\vstatementId\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x03 \x01(\tR\tpatientId\x12\x1b\n" +
+	"\tclinic_id\x18\x04 \x01(\tR\bclinicId\x12#\n" +
+	"\rbalance_cents\x18\x05 \x01(\x03R\fbalanceCents\x12\x19\n" +
+	"\bdue_date\x18\x06 \x01(\tR\adueDate\x127\n" +
+	"\tissued_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bissuedAtB\xd9\x01\n" +
 	"\x16com.trellis.billing.v1B\vEventsProtoP\x01ZHgithub.com/trellis-health/trellis/proto/gen/trellis/billing/v1;billingv1\xa2\x02\x03TBX\xaa\x02\x12Trellis.Billing.V1\xca\x02\x12Trellis\\Billing\\V1\xe2\x02\x1eTrellis\\Billing\\V1\\GPBMetadata\xea\x02\x14Trellis::Billing::V1b\x06proto3"
 
 var (
@@ -165,19 +1025,44 @@ func file_trellis_billing_v1_events_proto_rawDescGZIP() []byte {
 	return file_trellis_billing_v1_events_proto_rawDescData
 }
 
-var file_trellis_billing_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_trellis_billing_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_trellis_billing_v1_events_proto_goTypes = []any{
-	(*AccountOpened)(nil),      // 0: trellis.billing.v1.AccountOpened
-	(*ContractConfigured)(nil), // 1: trellis.billing.v1.ContractConfigured
-	(*Contract)(nil),           // 2: trellis.billing.v1.Contract
+	(*AccountOpened)(nil),         // 0: trellis.billing.v1.AccountOpened
+	(*ContractConfigured)(nil),    // 1: trellis.billing.v1.ContractConfigured
+	(*ChargeCreated)(nil),         // 2: trellis.billing.v1.ChargeCreated
+	(*ChargeStatusChanged)(nil),   // 3: trellis.billing.v1.ChargeStatusChanged
+	(*AuthorizationUsage)(nil),    // 4: trellis.billing.v1.AuthorizationUsage
+	(*ClaimFileCreated)(nil),      // 5: trellis.billing.v1.ClaimFileCreated
+	(*ClaimSubmitted)(nil),        // 6: trellis.billing.v1.ClaimSubmitted
+	(*RemittancePosted)(nil),      // 7: trellis.billing.v1.RemittancePosted
+	(*ClaimAdjudicated)(nil),      // 8: trellis.billing.v1.ClaimAdjudicated
+	(*StatementReady)(nil),        // 9: trellis.billing.v1.StatementReady
+	(*Contract)(nil),              // 10: trellis.billing.v1.Contract
+	(*Charge)(nil),                // 11: trellis.billing.v1.Charge
+	(ChargeStatus)(0),             // 12: trellis.billing.v1.ChargeStatus
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(BillableService)(0),          // 14: trellis.billing.v1.BillableService
+	(ClaimType)(0),                // 15: trellis.billing.v1.ClaimType
+	(ClaimStatus)(0),              // 16: trellis.billing.v1.ClaimStatus
 }
 var file_trellis_billing_v1_events_proto_depIdxs = []int32{
-	2, // 0: trellis.billing.v1.ContractConfigured.contract:type_name -> trellis.billing.v1.Contract
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	10, // 0: trellis.billing.v1.ContractConfigured.contract:type_name -> trellis.billing.v1.Contract
+	11, // 1: trellis.billing.v1.ChargeCreated.charge:type_name -> trellis.billing.v1.Charge
+	12, // 2: trellis.billing.v1.ChargeStatusChanged.from:type_name -> trellis.billing.v1.ChargeStatus
+	12, // 3: trellis.billing.v1.ChargeStatusChanged.to:type_name -> trellis.billing.v1.ChargeStatus
+	13, // 4: trellis.billing.v1.ChargeStatusChanged.changed_at:type_name -> google.protobuf.Timestamp
+	14, // 5: trellis.billing.v1.AuthorizationUsage.service:type_name -> trellis.billing.v1.BillableService
+	15, // 6: trellis.billing.v1.ClaimFileCreated.claim_type:type_name -> trellis.billing.v1.ClaimType
+	13, // 7: trellis.billing.v1.ClaimFileCreated.created_at:type_name -> google.protobuf.Timestamp
+	13, // 8: trellis.billing.v1.ClaimSubmitted.submitted_at:type_name -> google.protobuf.Timestamp
+	13, // 9: trellis.billing.v1.RemittancePosted.posted_at:type_name -> google.protobuf.Timestamp
+	16, // 10: trellis.billing.v1.ClaimAdjudicated.status:type_name -> trellis.billing.v1.ClaimStatus
+	13, // 11: trellis.billing.v1.StatementReady.issued_at:type_name -> google.protobuf.Timestamp
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_trellis_billing_v1_events_proto_init() }
@@ -192,7 +1077,7 @@ func file_trellis_billing_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_billing_v1_events_proto_rawDesc), len(file_trellis_billing_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -287,6 +287,132 @@ func (BillableService) EnumDescriptor() ([]byte, []int) {
 	return file_trellis_billing_v1_types_proto_rawDescGZIP(), []int{4}
 }
 
+type ChargeStatus int32
+
+const (
+	ChargeStatus_CHARGE_STATUS_UNSPECIFIED ChargeStatus = 0
+	// Ready to go on the next claim file.
+	ChargeStatus_CHARGE_STATUS_READY ChargeStatus = 1
+	// Waiting: see the hold reason (consent, authorization, coverage, contract).
+	ChargeStatus_CHARGE_STATUS_HELD      ChargeStatus = 2
+	ChargeStatus_CHARGE_STATUS_SUBMITTED ChargeStatus = 3
+	ChargeStatus_CHARGE_STATUS_PAID      ChargeStatus = 4
+	ChargeStatus_CHARGE_STATUS_DENIED    ChargeStatus = 5
+	// Cancelled by a correction, or no longer billable.
+	ChargeStatus_CHARGE_STATUS_VOID ChargeStatus = 6
+	// Self-pay: billed to the patient's account, not to a payer.
+	ChargeStatus_CHARGE_STATUS_PATIENT_BILLED ChargeStatus = 7
+)
+
+// Enum value maps for ChargeStatus.
+var (
+	ChargeStatus_name = map[int32]string{
+		0: "CHARGE_STATUS_UNSPECIFIED",
+		1: "CHARGE_STATUS_READY",
+		2: "CHARGE_STATUS_HELD",
+		3: "CHARGE_STATUS_SUBMITTED",
+		4: "CHARGE_STATUS_PAID",
+		5: "CHARGE_STATUS_DENIED",
+		6: "CHARGE_STATUS_VOID",
+		7: "CHARGE_STATUS_PATIENT_BILLED",
+	}
+	ChargeStatus_value = map[string]int32{
+		"CHARGE_STATUS_UNSPECIFIED":    0,
+		"CHARGE_STATUS_READY":          1,
+		"CHARGE_STATUS_HELD":           2,
+		"CHARGE_STATUS_SUBMITTED":      3,
+		"CHARGE_STATUS_PAID":           4,
+		"CHARGE_STATUS_DENIED":         5,
+		"CHARGE_STATUS_VOID":           6,
+		"CHARGE_STATUS_PATIENT_BILLED": 7,
+	}
+)
+
+func (x ChargeStatus) Enum() *ChargeStatus {
+	p := new(ChargeStatus)
+	*p = x
+	return p
+}
+
+func (x ChargeStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ChargeStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_trellis_billing_v1_types_proto_enumTypes[5].Descriptor()
+}
+
+func (ChargeStatus) Type() protoreflect.EnumType {
+	return &file_trellis_billing_v1_types_proto_enumTypes[5]
+}
+
+func (x ChargeStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ChargeStatus.Descriptor instead.
+func (ChargeStatus) EnumDescriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_types_proto_rawDescGZIP(), []int{5}
+}
+
+type ClaimStatus int32
+
+const (
+	ClaimStatus_CLAIM_STATUS_UNSPECIFIED    ClaimStatus = 0
+	ClaimStatus_CLAIM_STATUS_SUBMITTED      ClaimStatus = 1
+	ClaimStatus_CLAIM_STATUS_PAID           ClaimStatus = 2
+	ClaimStatus_CLAIM_STATUS_PARTIALLY_PAID ClaimStatus = 3
+	ClaimStatus_CLAIM_STATUS_DENIED         ClaimStatus = 4
+	ClaimStatus_CLAIM_STATUS_REVERSED       ClaimStatus = 5
+)
+
+// Enum value maps for ClaimStatus.
+var (
+	ClaimStatus_name = map[int32]string{
+		0: "CLAIM_STATUS_UNSPECIFIED",
+		1: "CLAIM_STATUS_SUBMITTED",
+		2: "CLAIM_STATUS_PAID",
+		3: "CLAIM_STATUS_PARTIALLY_PAID",
+		4: "CLAIM_STATUS_DENIED",
+		5: "CLAIM_STATUS_REVERSED",
+	}
+	ClaimStatus_value = map[string]int32{
+		"CLAIM_STATUS_UNSPECIFIED":    0,
+		"CLAIM_STATUS_SUBMITTED":      1,
+		"CLAIM_STATUS_PAID":           2,
+		"CLAIM_STATUS_PARTIALLY_PAID": 3,
+		"CLAIM_STATUS_DENIED":         4,
+		"CLAIM_STATUS_REVERSED":       5,
+	}
+)
+
+func (x ClaimStatus) Enum() *ClaimStatus {
+	p := new(ClaimStatus)
+	*p = x
+	return p
+}
+
+func (x ClaimStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ClaimStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_trellis_billing_v1_types_proto_enumTypes[6].Descriptor()
+}
+
+func (ClaimStatus) Type() protoreflect.EnumType {
+	return &file_trellis_billing_v1_types_proto_enumTypes[6]
+}
+
+func (x ClaimStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ClaimStatus.Descriptor instead.
+func (ClaimStatus) EnumDescriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_types_proto_rawDescGZIP(), []int{6}
+}
+
 // A payer of the network.
 type Payer struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -638,6 +764,224 @@ func (x *SlidingScaleTier) GetDiscountPercent() int32 {
 	return 0
 }
 
+// A charge: one billable unit (a patient's program day under a per-diem contract, or one
+// session under a per-service contract).
+type Charge struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	ChargeId     string                 `protobuf:"bytes,1,opt,name=charge_id,json=chargeId,proto3" json:"charge_id,omitempty"`
+	ClinicId     string                 `protobuf:"bytes,2,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	PatientId    string                 `protobuf:"bytes,3,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	EnrollmentId string                 `protobuf:"bytes,4,opt,name=enrollment_id,json=enrollmentId,proto3" json:"enrollment_id,omitempty"`
+	PayerId      string                 `protobuf:"bytes,5,opt,name=payer_id,json=payerId,proto3" json:"payer_id,omitempty"`
+	ContractId   string                 `protobuf:"bytes,6,opt,name=contract_id,json=contractId,proto3" json:"contract_id,omitempty"`
+	// Clinic-local date of service "YYYY-MM-DD".
+	ServiceDate   string          `protobuf:"bytes,7,opt,name=service_date,json=serviceDate,proto3" json:"service_date,omitempty"`
+	Service       BillableService `protobuf:"varint,8,opt,name=service,proto3,enum=trellis.billing.v1.BillableService" json:"service,omitempty"`
+	ProcedureCode string          `protobuf:"bytes,9,opt,name=procedure_code,json=procedureCode,proto3" json:"procedure_code,omitempty"`
+	RevenueCode   string          `protobuf:"bytes,10,opt,name=revenue_code,json=revenueCode,proto3" json:"revenue_code,omitempty"`
+	Modifiers     []string        `protobuf:"bytes,11,rep,name=modifiers,proto3" json:"modifiers,omitempty"`
+	Units         int32           `protobuf:"varint,12,opt,name=units,proto3" json:"units,omitempty"`
+	Minutes       int32           `protobuf:"varint,13,opt,name=minutes,proto3" json:"minutes,omitempty"`
+	RateCents     int64           `protobuf:"varint,14,opt,name=rate_cents,json=rateCents,proto3" json:"rate_cents,omitempty"`
+	AmountCents   int64           `protobuf:"varint,15,opt,name=amount_cents,json=amountCents,proto3" json:"amount_cents,omitempty"`
+	Status        ChargeStatus    `protobuf:"varint,16,opt,name=status,proto3,enum=trellis.billing.v1.ChargeStatus" json:"status,omitempty"`
+	// For a held charge: "consent", "authorization: ...", "coverage", "contract".
+	HoldReason string `protobuf:"bytes,17,opt,name=hold_reason,json=holdReason,proto3" json:"hold_reason,omitempty"`
+	// The attendance events this charge came from.
+	SourceEventIds []string `protobuf:"bytes,18,rep,name=source_event_ids,json=sourceEventIds,proto3" json:"source_event_ids,omitempty"`
+	AppointmentIds []string `protobuf:"bytes,19,rep,name=appointment_ids,json=appointmentIds,proto3" json:"appointment_ids,omitempty"`
+	// Set when this charge replaces a voided one after a correction.
+	ReplacesChargeId string `protobuf:"bytes,20,opt,name=replaces_charge_id,json=replacesChargeId,proto3" json:"replaces_charge_id,omitempty"`
+	AuthorizationId  string `protobuf:"bytes,21,opt,name=authorization_id,json=authorizationId,proto3" json:"authorization_id,omitempty"`
+	ClaimId          string `protobuf:"bytes,22,opt,name=claim_id,json=claimId,proto3" json:"claim_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Charge) Reset() {
+	*x = Charge{}
+	mi := &file_trellis_billing_v1_types_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Charge) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Charge) ProtoMessage() {}
+
+func (x *Charge) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_types_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Charge.ProtoReflect.Descriptor instead.
+func (*Charge) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_types_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Charge) GetChargeId() string {
+	if x != nil {
+		return x.ChargeId
+	}
+	return ""
+}
+
+func (x *Charge) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *Charge) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *Charge) GetEnrollmentId() string {
+	if x != nil {
+		return x.EnrollmentId
+	}
+	return ""
+}
+
+func (x *Charge) GetPayerId() string {
+	if x != nil {
+		return x.PayerId
+	}
+	return ""
+}
+
+func (x *Charge) GetContractId() string {
+	if x != nil {
+		return x.ContractId
+	}
+	return ""
+}
+
+func (x *Charge) GetServiceDate() string {
+	if x != nil {
+		return x.ServiceDate
+	}
+	return ""
+}
+
+func (x *Charge) GetService() BillableService {
+	if x != nil {
+		return x.Service
+	}
+	return BillableService_BILLABLE_SERVICE_UNSPECIFIED
+}
+
+func (x *Charge) GetProcedureCode() string {
+	if x != nil {
+		return x.ProcedureCode
+	}
+	return ""
+}
+
+func (x *Charge) GetRevenueCode() string {
+	if x != nil {
+		return x.RevenueCode
+	}
+	return ""
+}
+
+func (x *Charge) GetModifiers() []string {
+	if x != nil {
+		return x.Modifiers
+	}
+	return nil
+}
+
+func (x *Charge) GetUnits() int32 {
+	if x != nil {
+		return x.Units
+	}
+	return 0
+}
+
+func (x *Charge) GetMinutes() int32 {
+	if x != nil {
+		return x.Minutes
+	}
+	return 0
+}
+
+func (x *Charge) GetRateCents() int64 {
+	if x != nil {
+		return x.RateCents
+	}
+	return 0
+}
+
+func (x *Charge) GetAmountCents() int64 {
+	if x != nil {
+		return x.AmountCents
+	}
+	return 0
+}
+
+func (x *Charge) GetStatus() ChargeStatus {
+	if x != nil {
+		return x.Status
+	}
+	return ChargeStatus_CHARGE_STATUS_UNSPECIFIED
+}
+
+func (x *Charge) GetHoldReason() string {
+	if x != nil {
+		return x.HoldReason
+	}
+	return ""
+}
+
+func (x *Charge) GetSourceEventIds() []string {
+	if x != nil {
+		return x.SourceEventIds
+	}
+	return nil
+}
+
+func (x *Charge) GetAppointmentIds() []string {
+	if x != nil {
+		return x.AppointmentIds
+	}
+	return nil
+}
+
+func (x *Charge) GetReplacesChargeId() string {
+	if x != nil {
+		return x.ReplacesChargeId
+	}
+	return ""
+}
+
+func (x *Charge) GetAuthorizationId() string {
+	if x != nil {
+		return x.AuthorizationId
+	}
+	return ""
+}
+
+func (x *Charge) GetClaimId() string {
+	if x != nil {
+		return x.ClaimId
+	}
+	return ""
+}
+
 var File_trellis_billing_v1_types_proto protoreflect.FileDescriptor
 
 const file_trellis_billing_v1_types_proto_rawDesc = "" +
@@ -677,7 +1021,35 @@ const file_trellis_billing_v1_types_proto_rawDesc = "" +
 	"\feffective_to\x18\v \x01(\tR\veffectiveTo\"e\n" +
 	"\x10SlidingScaleTier\x12&\n" +
 	"\x0fmax_fpl_percent\x18\x01 \x01(\x05R\rmaxFplPercent\x12)\n" +
-	"\x10discount_percent\x18\x02 \x01(\x05R\x0fdiscountPercent*\x8d\x01\n" +
+	"\x10discount_percent\x18\x02 \x01(\x05R\x0fdiscountPercent\"\xa0\x06\n" +
+	"\x06Charge\x12\x1b\n" +
+	"\tcharge_id\x18\x01 \x01(\tR\bchargeId\x12\x1b\n" +
+	"\tclinic_id\x18\x02 \x01(\tR\bclinicId\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x03 \x01(\tR\tpatientId\x12#\n" +
+	"\renrollment_id\x18\x04 \x01(\tR\fenrollmentId\x12\x19\n" +
+	"\bpayer_id\x18\x05 \x01(\tR\apayerId\x12\x1f\n" +
+	"\vcontract_id\x18\x06 \x01(\tR\n" +
+	"contractId\x12!\n" +
+	"\fservice_date\x18\a \x01(\tR\vserviceDate\x12=\n" +
+	"\aservice\x18\b \x01(\x0e2#.trellis.billing.v1.BillableServiceR\aservice\x12%\n" +
+	"\x0eprocedure_code\x18\t \x01(\tR\rprocedureCode\x12!\n" +
+	"\frevenue_code\x18\n" +
+	" \x01(\tR\vrevenueCode\x12\x1c\n" +
+	"\tmodifiers\x18\v \x03(\tR\tmodifiers\x12\x14\n" +
+	"\x05units\x18\f \x01(\x05R\x05units\x12\x18\n" +
+	"\aminutes\x18\r \x01(\x05R\aminutes\x12\x1d\n" +
+	"\n" +
+	"rate_cents\x18\x0e \x01(\x03R\trateCents\x12!\n" +
+	"\famount_cents\x18\x0f \x01(\x03R\vamountCents\x128\n" +
+	"\x06status\x18\x10 \x01(\x0e2 .trellis.billing.v1.ChargeStatusR\x06status\x12\x1f\n" +
+	"\vhold_reason\x18\x11 \x01(\tR\n" +
+	"holdReason\x12(\n" +
+	"\x10source_event_ids\x18\x12 \x03(\tR\x0esourceEventIds\x12'\n" +
+	"\x0fappointment_ids\x18\x13 \x03(\tR\x0eappointmentIds\x12,\n" +
+	"\x12replaces_charge_id\x18\x14 \x01(\tR\x10replacesChargeId\x12)\n" +
+	"\x10authorization_id\x18\x15 \x01(\tR\x0fauthorizationId\x12\x19\n" +
+	"\bclaim_id\x18\x16 \x01(\tR\aclaimId*\x8d\x01\n" +
 	"\tPayerKind\x12\x1a\n" +
 	"\x16PAYER_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15PAYER_KIND_COMMERCIAL\x10\x01\x12\x17\n" +
@@ -702,7 +1074,23 @@ const file_trellis_billing_v1_types_proto_rawDesc = "" +
 	"\x16BILLABLE_SERVICE_GROUP\x10\x02\x12\x1f\n" +
 	"\x1bBILLABLE_SERVICE_INDIVIDUAL\x10\x03\x12\x1b\n" +
 	"\x17BILLABLE_SERVICE_FAMILY\x10\x04\x12*\n" +
-	"&BILLABLE_SERVICE_MEDICATION_MANAGEMENT\x10\x05B\xd8\x01\n" +
+	"&BILLABLE_SERVICE_MEDICATION_MANAGEMENT\x10\x05*\xe7\x01\n" +
+	"\fChargeStatus\x12\x1d\n" +
+	"\x19CHARGE_STATUS_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13CHARGE_STATUS_READY\x10\x01\x12\x16\n" +
+	"\x12CHARGE_STATUS_HELD\x10\x02\x12\x1b\n" +
+	"\x17CHARGE_STATUS_SUBMITTED\x10\x03\x12\x16\n" +
+	"\x12CHARGE_STATUS_PAID\x10\x04\x12\x18\n" +
+	"\x14CHARGE_STATUS_DENIED\x10\x05\x12\x16\n" +
+	"\x12CHARGE_STATUS_VOID\x10\x06\x12 \n" +
+	"\x1cCHARGE_STATUS_PATIENT_BILLED\x10\a*\xb3\x01\n" +
+	"\vClaimStatus\x12\x1c\n" +
+	"\x18CLAIM_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16CLAIM_STATUS_SUBMITTED\x10\x01\x12\x15\n" +
+	"\x11CLAIM_STATUS_PAID\x10\x02\x12\x1f\n" +
+	"\x1bCLAIM_STATUS_PARTIALLY_PAID\x10\x03\x12\x17\n" +
+	"\x13CLAIM_STATUS_DENIED\x10\x04\x12\x19\n" +
+	"\x15CLAIM_STATUS_REVERSED\x10\x05B\xd8\x01\n" +
 	"\x16com.trellis.billing.v1B\n" +
 	"TypesProtoP\x01ZHgithub.com/trellis-health/trellis/proto/gen/trellis/billing/v1;billingv1\xa2\x02\x03TBX\xaa\x02\x12Trellis.Billing.V1\xca\x02\x12Trellis\\Billing\\V1\xe2\x02\x1eTrellis\\Billing\\V1\\GPBMetadata\xea\x02\x14Trellis::Billing::V1b\x06proto3"
 
@@ -718,18 +1106,21 @@ func file_trellis_billing_v1_types_proto_rawDescGZIP() []byte {
 	return file_trellis_billing_v1_types_proto_rawDescData
 }
 
-var file_trellis_billing_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_trellis_billing_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_trellis_billing_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_trellis_billing_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_trellis_billing_v1_types_proto_goTypes = []any{
 	(PayerKind)(0),           // 0: trellis.billing.v1.PayerKind
 	(BillingMode)(0),         // 1: trellis.billing.v1.BillingMode
 	(ClaimType)(0),           // 2: trellis.billing.v1.ClaimType
 	(BelowMinimum)(0),        // 3: trellis.billing.v1.BelowMinimum
 	(BillableService)(0),     // 4: trellis.billing.v1.BillableService
-	(*Payer)(nil),            // 5: trellis.billing.v1.Payer
-	(*ServiceCode)(nil),      // 6: trellis.billing.v1.ServiceCode
-	(*Contract)(nil),         // 7: trellis.billing.v1.Contract
-	(*SlidingScaleTier)(nil), // 8: trellis.billing.v1.SlidingScaleTier
+	(ChargeStatus)(0),        // 5: trellis.billing.v1.ChargeStatus
+	(ClaimStatus)(0),         // 6: trellis.billing.v1.ClaimStatus
+	(*Payer)(nil),            // 7: trellis.billing.v1.Payer
+	(*ServiceCode)(nil),      // 8: trellis.billing.v1.ServiceCode
+	(*Contract)(nil),         // 9: trellis.billing.v1.Contract
+	(*SlidingScaleTier)(nil), // 10: trellis.billing.v1.SlidingScaleTier
+	(*Charge)(nil),           // 11: trellis.billing.v1.Charge
 }
 var file_trellis_billing_v1_types_proto_depIdxs = []int32{
 	0, // 0: trellis.billing.v1.Payer.kind:type_name -> trellis.billing.v1.PayerKind
@@ -737,12 +1128,14 @@ var file_trellis_billing_v1_types_proto_depIdxs = []int32{
 	1, // 2: trellis.billing.v1.Contract.billing_mode:type_name -> trellis.billing.v1.BillingMode
 	2, // 3: trellis.billing.v1.Contract.claim_type:type_name -> trellis.billing.v1.ClaimType
 	3, // 4: trellis.billing.v1.Contract.below_minimum:type_name -> trellis.billing.v1.BelowMinimum
-	6, // 5: trellis.billing.v1.Contract.codes:type_name -> trellis.billing.v1.ServiceCode
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	8, // 5: trellis.billing.v1.Contract.codes:type_name -> trellis.billing.v1.ServiceCode
+	4, // 6: trellis.billing.v1.Charge.service:type_name -> trellis.billing.v1.BillableService
+	5, // 7: trellis.billing.v1.Charge.status:type_name -> trellis.billing.v1.ChargeStatus
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_trellis_billing_v1_types_proto_init() }
@@ -755,8 +1148,8 @@ func file_trellis_billing_v1_types_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_billing_v1_types_proto_rawDesc), len(file_trellis_billing_v1_types_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   4,
+			NumEnums:      7,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

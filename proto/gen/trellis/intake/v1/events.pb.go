@@ -531,6 +531,95 @@ func (x *PatientContactRecorded) GetRecordedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// PatientBillingIdentityRecorded: the identity a claim must carry (X12 837 subscriber and
+// patient loops). Like contact details it has a subject of its own, which only billing
+// subscribes to (ADR 0008).
+// Subject: trellis.intake.patient.billing_identity_recorded.v1
+type PatientBillingIdentityRecorded struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	PatientId  string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	ClinicId   string                 `protobuf:"bytes,2,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	GivenName  string                 `protobuf:"bytes,3,opt,name=given_name,json=givenName,proto3" json:"given_name,omitempty"`
+	FamilyName string                 `protobuf:"bytes,4,opt,name=family_name,json=familyName,proto3" json:"family_name,omitempty"`
+	// "YYYY-MM-DD".
+	DateOfBirth   string                 `protobuf:"bytes,5,opt,name=date_of_birth,json=dateOfBirth,proto3" json:"date_of_birth,omitempty"`
+	RecordedAt    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=recorded_at,json=recordedAt,proto3" json:"recorded_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PatientBillingIdentityRecorded) Reset() {
+	*x = PatientBillingIdentityRecorded{}
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PatientBillingIdentityRecorded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PatientBillingIdentityRecorded) ProtoMessage() {}
+
+func (x *PatientBillingIdentityRecorded) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PatientBillingIdentityRecorded.ProtoReflect.Descriptor instead.
+func (*PatientBillingIdentityRecorded) Descriptor() ([]byte, []int) {
+	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *PatientBillingIdentityRecorded) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *PatientBillingIdentityRecorded) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *PatientBillingIdentityRecorded) GetGivenName() string {
+	if x != nil {
+		return x.GivenName
+	}
+	return ""
+}
+
+func (x *PatientBillingIdentityRecorded) GetFamilyName() string {
+	if x != nil {
+		return x.FamilyName
+	}
+	return ""
+}
+
+func (x *PatientBillingIdentityRecorded) GetDateOfBirth() string {
+	if x != nil {
+		return x.DateOfBirth
+	}
+	return ""
+}
+
+func (x *PatientBillingIdentityRecorded) GetRecordedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RecordedAt
+	}
+	return nil
+}
+
 // PatientReferredOut: the decision was another level of care or provider. No free-text reason.
 // Subject: trellis.intake.patient.referred_out.v1
 type PatientReferredOut struct {
@@ -545,7 +634,7 @@ type PatientReferredOut struct {
 
 func (x *PatientReferredOut) Reset() {
 	*x = PatientReferredOut{}
-	mi := &file_trellis_intake_v1_events_proto_msgTypes[5]
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -557,7 +646,7 @@ func (x *PatientReferredOut) String() string {
 func (*PatientReferredOut) ProtoMessage() {}
 
 func (x *PatientReferredOut) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_intake_v1_events_proto_msgTypes[5]
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -570,7 +659,7 @@ func (x *PatientReferredOut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatientReferredOut.ProtoReflect.Descriptor instead.
 func (*PatientReferredOut) Descriptor() ([]byte, []int) {
-	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{5}
+	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PatientReferredOut) GetReferralId() string {
@@ -626,7 +715,7 @@ type ConsentGranted struct {
 
 func (x *ConsentGranted) Reset() {
 	*x = ConsentGranted{}
-	mi := &file_trellis_intake_v1_events_proto_msgTypes[6]
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -638,7 +727,7 @@ func (x *ConsentGranted) String() string {
 func (*ConsentGranted) ProtoMessage() {}
 
 func (x *ConsentGranted) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_intake_v1_events_proto_msgTypes[6]
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -651,7 +740,7 @@ func (x *ConsentGranted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsentGranted.ProtoReflect.Descriptor instead.
 func (*ConsentGranted) Descriptor() ([]byte, []int) {
-	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{6}
+	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ConsentGranted) GetConsentId() string {
@@ -760,7 +849,7 @@ type ConsentRevoked struct {
 
 func (x *ConsentRevoked) Reset() {
 	*x = ConsentRevoked{}
-	mi := &file_trellis_intake_v1_events_proto_msgTypes[7]
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -772,7 +861,7 @@ func (x *ConsentRevoked) String() string {
 func (*ConsentRevoked) ProtoMessage() {}
 
 func (x *ConsentRevoked) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_intake_v1_events_proto_msgTypes[7]
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -785,7 +874,7 @@ func (x *ConsentRevoked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsentRevoked.ProtoReflect.Descriptor instead.
 func (*ConsentRevoked) Descriptor() ([]byte, []int) {
-	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{7}
+	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ConsentRevoked) GetConsentId() string {
@@ -834,7 +923,7 @@ type CoverageChanged struct {
 
 func (x *CoverageChanged) Reset() {
 	*x = CoverageChanged{}
-	mi := &file_trellis_intake_v1_events_proto_msgTypes[8]
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -846,7 +935,7 @@ func (x *CoverageChanged) String() string {
 func (*CoverageChanged) ProtoMessage() {}
 
 func (x *CoverageChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_intake_v1_events_proto_msgTypes[8]
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -859,7 +948,7 @@ func (x *CoverageChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoverageChanged.ProtoReflect.Descriptor instead.
 func (*CoverageChanged) Descriptor() ([]byte, []int) {
-	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{8}
+	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CoverageChanged) GetCoverage() *Coverage {
@@ -885,7 +974,7 @@ type PatientDischarged struct {
 
 func (x *PatientDischarged) Reset() {
 	*x = PatientDischarged{}
-	mi := &file_trellis_intake_v1_events_proto_msgTypes[9]
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +986,7 @@ func (x *PatientDischarged) String() string {
 func (*PatientDischarged) ProtoMessage() {}
 
 func (x *PatientDischarged) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_intake_v1_events_proto_msgTypes[9]
+	mi := &file_trellis_intake_v1_events_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +999,7 @@ func (x *PatientDischarged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatientDischarged.ProtoReflect.Descriptor instead.
 func (*PatientDischarged) Descriptor() ([]byte, []int) {
-	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{9}
+	return file_trellis_intake_v1_events_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PatientDischarged) GetPatientId() string {
@@ -1020,6 +1109,17 @@ const file_trellis_intake_v1_events_proto_rawDesc = "" +
 	"\x05phone\x18\x05 \x01(\tR\x05phone\x12(\n" +
 	"\x10clinic_time_zone\x18\x06 \x01(\tR\x0eclinicTimeZone\x12;\n" +
 	"\vrecorded_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"recordedAt\"\xfd\x01\n" +
+	"\x1ePatientBillingIdentityRecorded\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tR\tpatientId\x12\x1b\n" +
+	"\tclinic_id\x18\x02 \x01(\tR\bclinicId\x12\x1d\n" +
+	"\n" +
+	"given_name\x18\x03 \x01(\tR\tgivenName\x12\x1f\n" +
+	"\vfamily_name\x18\x04 \x01(\tR\n" +
+	"familyName\x12\"\n" +
+	"\rdate_of_birth\x18\x05 \x01(\tR\vdateOfBirth\x12;\n" +
+	"\vrecorded_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"recordedAt\"\xa3\x01\n" +
 	"\x12PatientReferredOut\x12\x1f\n" +
 	"\vreferral_id\x18\x01 \x01(\tR\n" +
@@ -1081,56 +1181,58 @@ func file_trellis_intake_v1_events_proto_rawDescGZIP() []byte {
 	return file_trellis_intake_v1_events_proto_rawDescData
 }
 
-var file_trellis_intake_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_trellis_intake_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_trellis_intake_v1_events_proto_goTypes = []any{
-	(*ReferralReceived)(nil),       // 0: trellis.intake.v1.ReferralReceived
-	(*ReferralStatusChanged)(nil),  // 1: trellis.intake.v1.ReferralStatusChanged
-	(*AssessmentRecorded)(nil),     // 2: trellis.intake.v1.AssessmentRecorded
-	(*PatientAdmitted)(nil),        // 3: trellis.intake.v1.PatientAdmitted
-	(*PatientContactRecorded)(nil), // 4: trellis.intake.v1.PatientContactRecorded
-	(*PatientReferredOut)(nil),     // 5: trellis.intake.v1.PatientReferredOut
-	(*ConsentGranted)(nil),         // 6: trellis.intake.v1.ConsentGranted
-	(*ConsentRevoked)(nil),         // 7: trellis.intake.v1.ConsentRevoked
-	(*CoverageChanged)(nil),        // 8: trellis.intake.v1.CoverageChanged
-	(*PatientDischarged)(nil),      // 9: trellis.intake.v1.PatientDischarged
-	(ReferralSource)(0),            // 10: trellis.intake.v1.ReferralSource
-	(*timestamppb.Timestamp)(nil),  // 11: google.protobuf.Timestamp
-	(TrackTime)(0),                 // 12: trellis.intake.v1.TrackTime
-	(ReferralStatus)(0),            // 13: trellis.intake.v1.ReferralStatus
-	(Population)(0),                // 14: trellis.intake.v1.Population
-	(ConsentScope)(0),              // 15: trellis.intake.v1.ConsentScope
-	(Channel)(0),                   // 16: trellis.intake.v1.Channel
-	(*QuietHours)(nil),             // 17: trellis.intake.v1.QuietHours
-	(*Coverage)(nil),               // 18: trellis.intake.v1.Coverage
-	(DischargeReason)(0),           // 19: trellis.intake.v1.DischargeReason
+	(*ReferralReceived)(nil),               // 0: trellis.intake.v1.ReferralReceived
+	(*ReferralStatusChanged)(nil),          // 1: trellis.intake.v1.ReferralStatusChanged
+	(*AssessmentRecorded)(nil),             // 2: trellis.intake.v1.AssessmentRecorded
+	(*PatientAdmitted)(nil),                // 3: trellis.intake.v1.PatientAdmitted
+	(*PatientContactRecorded)(nil),         // 4: trellis.intake.v1.PatientContactRecorded
+	(*PatientBillingIdentityRecorded)(nil), // 5: trellis.intake.v1.PatientBillingIdentityRecorded
+	(*PatientReferredOut)(nil),             // 6: trellis.intake.v1.PatientReferredOut
+	(*ConsentGranted)(nil),                 // 7: trellis.intake.v1.ConsentGranted
+	(*ConsentRevoked)(nil),                 // 8: trellis.intake.v1.ConsentRevoked
+	(*CoverageChanged)(nil),                // 9: trellis.intake.v1.CoverageChanged
+	(*PatientDischarged)(nil),              // 10: trellis.intake.v1.PatientDischarged
+	(ReferralSource)(0),                    // 11: trellis.intake.v1.ReferralSource
+	(*timestamppb.Timestamp)(nil),          // 12: google.protobuf.Timestamp
+	(TrackTime)(0),                         // 13: trellis.intake.v1.TrackTime
+	(ReferralStatus)(0),                    // 14: trellis.intake.v1.ReferralStatus
+	(Population)(0),                        // 15: trellis.intake.v1.Population
+	(ConsentScope)(0),                      // 16: trellis.intake.v1.ConsentScope
+	(Channel)(0),                           // 17: trellis.intake.v1.Channel
+	(*QuietHours)(nil),                     // 18: trellis.intake.v1.QuietHours
+	(*Coverage)(nil),                       // 19: trellis.intake.v1.Coverage
+	(DischargeReason)(0),                   // 20: trellis.intake.v1.DischargeReason
 }
 var file_trellis_intake_v1_events_proto_depIdxs = []int32{
-	10, // 0: trellis.intake.v1.ReferralReceived.source:type_name -> trellis.intake.v1.ReferralSource
-	11, // 1: trellis.intake.v1.ReferralReceived.first_contact_at:type_name -> google.protobuf.Timestamp
-	12, // 2: trellis.intake.v1.ReferralReceived.preferred_track:type_name -> trellis.intake.v1.TrackTime
-	13, // 3: trellis.intake.v1.ReferralStatusChanged.from:type_name -> trellis.intake.v1.ReferralStatus
-	13, // 4: trellis.intake.v1.ReferralStatusChanged.to:type_name -> trellis.intake.v1.ReferralStatus
-	11, // 5: trellis.intake.v1.ReferralStatusChanged.changed_at:type_name -> google.protobuf.Timestamp
-	14, // 6: trellis.intake.v1.AssessmentRecorded.population:type_name -> trellis.intake.v1.Population
-	11, // 7: trellis.intake.v1.AssessmentRecorded.assessed_at:type_name -> google.protobuf.Timestamp
-	11, // 8: trellis.intake.v1.PatientAdmitted.admitted_at:type_name -> google.protobuf.Timestamp
-	11, // 9: trellis.intake.v1.PatientAdmitted.first_contact_at:type_name -> google.protobuf.Timestamp
-	11, // 10: trellis.intake.v1.PatientContactRecorded.recorded_at:type_name -> google.protobuf.Timestamp
-	11, // 11: trellis.intake.v1.PatientReferredOut.decided_at:type_name -> google.protobuf.Timestamp
-	15, // 12: trellis.intake.v1.ConsentGranted.scopes:type_name -> trellis.intake.v1.ConsentScope
-	16, // 13: trellis.intake.v1.ConsentGranted.channels:type_name -> trellis.intake.v1.Channel
-	17, // 14: trellis.intake.v1.ConsentGranted.quiet_hours:type_name -> trellis.intake.v1.QuietHours
-	11, // 15: trellis.intake.v1.ConsentGranted.effective_from:type_name -> google.protobuf.Timestamp
-	11, // 16: trellis.intake.v1.ConsentGranted.expires_at:type_name -> google.protobuf.Timestamp
-	15, // 17: trellis.intake.v1.ConsentRevoked.scopes:type_name -> trellis.intake.v1.ConsentScope
-	11, // 18: trellis.intake.v1.ConsentRevoked.effective_at:type_name -> google.protobuf.Timestamp
-	18, // 19: trellis.intake.v1.CoverageChanged.coverage:type_name -> trellis.intake.v1.Coverage
-	19, // 20: trellis.intake.v1.PatientDischarged.reason:type_name -> trellis.intake.v1.DischargeReason
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	11, // 0: trellis.intake.v1.ReferralReceived.source:type_name -> trellis.intake.v1.ReferralSource
+	12, // 1: trellis.intake.v1.ReferralReceived.first_contact_at:type_name -> google.protobuf.Timestamp
+	13, // 2: trellis.intake.v1.ReferralReceived.preferred_track:type_name -> trellis.intake.v1.TrackTime
+	14, // 3: trellis.intake.v1.ReferralStatusChanged.from:type_name -> trellis.intake.v1.ReferralStatus
+	14, // 4: trellis.intake.v1.ReferralStatusChanged.to:type_name -> trellis.intake.v1.ReferralStatus
+	12, // 5: trellis.intake.v1.ReferralStatusChanged.changed_at:type_name -> google.protobuf.Timestamp
+	15, // 6: trellis.intake.v1.AssessmentRecorded.population:type_name -> trellis.intake.v1.Population
+	12, // 7: trellis.intake.v1.AssessmentRecorded.assessed_at:type_name -> google.protobuf.Timestamp
+	12, // 8: trellis.intake.v1.PatientAdmitted.admitted_at:type_name -> google.protobuf.Timestamp
+	12, // 9: trellis.intake.v1.PatientAdmitted.first_contact_at:type_name -> google.protobuf.Timestamp
+	12, // 10: trellis.intake.v1.PatientContactRecorded.recorded_at:type_name -> google.protobuf.Timestamp
+	12, // 11: trellis.intake.v1.PatientBillingIdentityRecorded.recorded_at:type_name -> google.protobuf.Timestamp
+	12, // 12: trellis.intake.v1.PatientReferredOut.decided_at:type_name -> google.protobuf.Timestamp
+	16, // 13: trellis.intake.v1.ConsentGranted.scopes:type_name -> trellis.intake.v1.ConsentScope
+	17, // 14: trellis.intake.v1.ConsentGranted.channels:type_name -> trellis.intake.v1.Channel
+	18, // 15: trellis.intake.v1.ConsentGranted.quiet_hours:type_name -> trellis.intake.v1.QuietHours
+	12, // 16: trellis.intake.v1.ConsentGranted.effective_from:type_name -> google.protobuf.Timestamp
+	12, // 17: trellis.intake.v1.ConsentGranted.expires_at:type_name -> google.protobuf.Timestamp
+	16, // 18: trellis.intake.v1.ConsentRevoked.scopes:type_name -> trellis.intake.v1.ConsentScope
+	12, // 19: trellis.intake.v1.ConsentRevoked.effective_at:type_name -> google.protobuf.Timestamp
+	19, // 20: trellis.intake.v1.CoverageChanged.coverage:type_name -> trellis.intake.v1.Coverage
+	20, // 21: trellis.intake.v1.PatientDischarged.reason:type_name -> trellis.intake.v1.DischargeReason
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_trellis_intake_v1_events_proto_init() }
@@ -1145,7 +1247,7 @@ func file_trellis_intake_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_intake_v1_events_proto_rawDesc), len(file_trellis_intake_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
