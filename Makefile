@@ -11,7 +11,7 @@ ifdef DATABASE_URL
 export TEST_DATABASE_URL ?= $(DATABASE_URL)
 endif
 
-.PHONY: help run test test-unit test-e2e lint generate build bench tools mailpit postgres token clean
+.PHONY: x12check help run test test-unit test-e2e lint generate build bench tools mailpit postgres token clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -20,8 +20,8 @@ run: postgres mailpit ## run the whole network locally with demo data (Ctrl-C st
 	go build -o $(BIN)/devstack ./deploy/devstack/cmd/devstack
 	exec $(BIN)/devstack up
 
-test: postgres mailpit ## all tests: unit, integration (Postgres + JetStream) and end-to-end
-	go test $(GO_TEST_FLAGS) $(addsuffix /...,$(addprefix ./,$(MODULES)))
+test: postgres mailpit x12check ## all tests: unit, integration (Postgres + JetStream) and end-to-end
+	TRELLIS_REQUIRE_X12CHECK=1 go test $(GO_TEST_FLAGS) $(addsuffix /...,$(addprefix ./,$(MODULES)))
 
 test-e2e: postgres mailpit ## only the end-to-end test
 	go test $(GO_TEST_FLAGS) -v ./e2e/...
@@ -56,6 +56,9 @@ $(TOOLS) &: tools/go.mod tools/go.sum
 
 mailpit: ## build the Mailpit SMTP sink with its web UI into bin/
 	@scripts/build-mailpit.sh
+
+x12check: ## install the independent X12 parser (node-x12) billing's tests check 837 files with
+	@scripts/ensure-x12check.sh
 
 postgres: ## make sure a local Postgres with the trellis admin role is running
 	@scripts/ensure-postgres.sh
