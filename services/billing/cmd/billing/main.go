@@ -5,7 +5,9 @@ package main
 
 import (
 	"context"
+	"os"
 
+	"github.com/trellis-health/trellis/pkg/rpc"
 	"github.com/trellis-health/trellis/pkg/service"
 	"github.com/trellis-health/trellis/proto/gen/trellis/billing/v1/billingv1connect"
 
@@ -19,10 +21,21 @@ import (
 // Config is billing's configuration (`billing --help` lists it).
 type Config struct {
 	service.Base
+	// Who billing is on its 837 claim files (wire_claims.go).
+	X12SubmitterID    string `env:"BILLING_X12_SUBMITTER_ID" default:"TRELLIS" help:"837 submitter id (ISA06, GS02, NM1*41), agreed with each payer or clearinghouse"`
+	X12SubmitterName  string `env:"BILLING_X12_SUBMITTER_NAME" default:"Trellis Health" help:"837 submitter name (NM1*41) and contact (PER)"`
+	X12SubmitterPhone string `env:"BILLING_X12_SUBMITTER_PHONE" default:"8005550100" help:"837 submitter contact phone (PER04), digits only"`
+	X12Usage          string `env:"BILLING_X12_USAGE" default:"T" help:"837 usage indicator (ISA15): T test or P production"`
 }
 
 func main() {
+	// `billing era inspect <file>` needs no database or broker (era.go): run it before
+	// service.Main, which connects to Postgres for every command.
+	if len(os.Args) > 1 && os.Args[1] == "era" {
+		os.Exit(runEra(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	var cfg Config
+	claimsConfig = &cfg // wire_claims.go
 	service.Main(spec(), &cfg)
 }
 
@@ -32,19 +45,37 @@ func spec() service.Spec {
 		Summary:     "patient accounts, charges, claims and remittances",
 		DefaultAddr: ":8083",
 		Migrations:  migrations.FS,
-		Consumes:    []string{"scheduling"},
-		Policy:      rpcport.Policy,
+		Consumes:    []string{"scheduling", "intake"},
+		Policy:      policy(),
 		Setup:       setup,
 		Commands: map[string]func(context.Context, *service.Platform, []string) error{
-			"seed-demo": seedDemo, // seed.go
+			"seed-demo": seedDemo,   // seed.go
+			"era":       eraCommand, // era.go: `billing era inspect <file>`
 		},
 	}
 }
 
-func setup(_ context.Context, p *service.Platform) error {
+// policy is the role policy of every billing procedure: the accounts and configuration
+// procedures, then each area's (wire_*.go).
+func policy() rpc.Policy {
+	all := rpc.Policy{}
+	for _, part := range []rpc.Policy{rpcport.Policy, chargesPolicy, claimsPolicy, remittancePolicy, costsPolicy} {
+		for procedure, roles := range part {
+			all[procedure] = roles
+		}
+	}
+	return all
+}
+
+func setup(ctx context.Context, p *service.Platform) error {
 	a := app.New(postgres.NewAccounts(p.Pool))
 	p.Consume(events.EnrollmentsConfig(), events.NewEnrollments(a, p.Log).Handle)
 	cfg := app.NewConfiguration(p.Store, postgres.NewConfig(p.Pool))
 	p.Server.Handle(billingv1connect.NewBillingServiceHandler(rpcport.NewServer(a, cfg, p.Log), p.Server.HandlerOptions()...))
+	for _, area := range []func(context.Context, *service.Platform) error{setupCharges, setupClaims, setupRemittance, setupCosts} {
+		if err := area(ctx, p); err != nil {
+			return err
+		}
+	}
 	return nil
 }

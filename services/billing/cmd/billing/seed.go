@@ -10,6 +10,7 @@ import (
 	"github.com/trellis-health/trellis/services/billing/internal/adapters/postgres"
 	"github.com/trellis-health/trellis/services/billing/internal/app"
 	"github.com/trellis-health/trellis/services/billing/internal/domain"
+	"github.com/trellis-health/trellis/services/billing/internal/x12"
 )
 
 // The demo clinics (intake's and scheduling's demo packages use the same ids).
@@ -23,6 +24,16 @@ var demoPayers = []domain.Payer{
 	{Code: "medicaid-il", Name: "Illinois Medicaid", Kind: domain.KindMedicaid, X12PayerID: "ILMCD"},
 	{Code: "acme-health", Name: "Acme Health", Kind: domain.KindCommercial, X12PayerID: "ACME1"},
 	{Code: "self-pay", Name: "Self-pay", Kind: domain.KindSelfPay},
+}
+
+// demoProviders are the demo clinics' billing providers (fake NPIs that pass the check digit).
+var demoProviders = []domain.BillingProvider{
+	{ClinicID: demoClinics[0], Name: "Riverside Health Center", NPI: "1990000014", TaxID: "990000001", Taxonomy: "261QR0405X",
+		AddressLine: "100 River Rd", City: "Springfield", State: "IL", PostalCode: "62701"},
+	{ClinicID: demoClinics[1], Name: "Lakeview Clinic", NPI: "1990000022", TaxID: "990000002", Taxonomy: "261QR0405X",
+		AddressLine: "200 Lake Shore Dr", City: "Chicago", State: "IL", PostalCode: "60611"},
+	{ClinicID: demoClinics[2], Name: "Desert Bloom", NPI: "1990000030", TaxID: "990000003", Taxonomy: "261QR0405X",
+		AddressLine: "300 Mesa Ave", City: "Peoria", State: "IL", PostalCode: "61602"},
 }
 
 // demoTiers: <=100% FPL 75% off, <=200% 50%, <=300% 25%; above the last tier no discount.
@@ -80,6 +91,12 @@ func seedDemo(ctx context.Context, p *service.Platform, args []string) error {
 	}
 	if err := cfg.SetSlidingScale(ctx, operator, demoTiers); err != nil {
 		return fmt.Errorf("sliding scale: %w", err)
+	}
+	claims := app.NewClaims(p.Store, postgres.NewClaims(p.Pool), x12.Write837, x12Sender())
+	for _, bp := range demoProviders {
+		if _, err := claims.SetBillingProvider(ctx, operator, bp); err != nil {
+			return fmt.Errorf("billing provider %s: %w", bp.ClinicID, err)
+		}
 	}
 	p.Log.InfoContext(ctx, "demo billing configuration seeded", "payers", len(demoPayers),
 		"contracts", len(demoContracts()), "contracts_changed", changed, "sliding_scale_tiers", len(demoTiers))

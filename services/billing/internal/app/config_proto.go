@@ -69,6 +69,7 @@ func ContractFromProto(m *billingv1.Contract) domain.Contract {
 		Mode: modes[m.GetBillingMode()], ClaimType: claimTypes[m.GetClaimType()],
 		PerDiemMinimumMinutes: m.GetPerDiemMinimumMinutes(), BelowMinimum: below,
 		TimelyFilingDays: m.GetTimelyFilingDays(), EffectiveFrom: m.GetEffectiveFrom(), EffectiveTo: m.GetEffectiveTo(),
+		RequiresAuthorization: m.GetRequiresAuthorization(),
 	}
 	for _, sc := range m.GetCodes() {
 		c.Codes = append(c.Codes, domain.ServiceCode{
@@ -86,6 +87,7 @@ func ContractToProto(c domain.Contract) *billingv1.Contract {
 		BillingMode: reverse(modes, c.Mode), ClaimType: reverse(claimTypes, c.ClaimType),
 		PerDiemMinimumMinutes: c.PerDiemMinimumMinutes, BelowMinimum: reverse(belowMinimums, c.BelowMinimum),
 		TimelyFilingDays: c.TimelyFilingDays, EffectiveFrom: c.EffectiveFrom, EffectiveTo: c.EffectiveTo,
+		RequiresAuthorization: c.RequiresAuthorization,
 	}
 	for _, sc := range c.Codes {
 		var mods []string

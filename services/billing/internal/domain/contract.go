@@ -81,6 +81,7 @@ type Contract struct {
 	TimelyFilingDays      int32
 	EffectiveFrom         string
 	EffectiveTo           string
+	RequiresAuthorization bool // charges need a prior authorization of the payer
 }
 
 // Tier is one row of the self-pay sliding scale.

@@ -598,8 +598,11 @@ type Contract struct {
 	// "YYYY-MM-DD"; effective_to empty means open-ended.
 	EffectiveFrom string `protobuf:"bytes,10,opt,name=effective_from,json=effectiveFrom,proto3" json:"effective_from,omitempty"`
 	EffectiveTo   string `protobuf:"bytes,11,opt,name=effective_to,json=effectiveTo,proto3" json:"effective_to,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The payer requires a prior authorization for what this contract pays: a charge without
+	// an authorization covering its patient, service and date (with units left) is held.
+	RequiresAuthorization bool `protobuf:"varint,12,opt,name=requires_authorization,json=requiresAuthorization,proto3" json:"requires_authorization,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *Contract) Reset() {
@@ -707,6 +710,13 @@ func (x *Contract) GetEffectiveTo() string {
 		return x.EffectiveTo
 	}
 	return ""
+}
+
+func (x *Contract) GetRequiresAuthorization() bool {
+	if x != nil {
+		return x.RequiresAuthorization
+	}
+	return false
 }
 
 // A self-pay discount tier by household income as a percentage of the federal poverty level.
@@ -1003,7 +1013,7 @@ const file_trellis_billing_v1_types_proto_rawDesc = "" +
 	"\vmin_minutes\x18\x06 \x01(\x05R\n" +
 	"minMinutes\x12\x1f\n" +
 	"\vmax_minutes\x18\a \x01(\x05R\n" +
-	"maxMinutes\"\x94\x04\n" +
+	"maxMinutes\"\xcb\x04\n" +
 	"\bContract\x12\x1f\n" +
 	"\vcontract_id\x18\x01 \x01(\tR\n" +
 	"contractId\x12\x19\n" +
@@ -1018,7 +1028,8 @@ const file_trellis_billing_v1_types_proto_rawDesc = "" +
 	"\x12timely_filing_days\x18\t \x01(\x05R\x10timelyFilingDays\x12%\n" +
 	"\x0eeffective_from\x18\n" +
 	" \x01(\tR\reffectiveFrom\x12!\n" +
-	"\feffective_to\x18\v \x01(\tR\veffectiveTo\"e\n" +
+	"\feffective_to\x18\v \x01(\tR\veffectiveTo\x125\n" +
+	"\x16requires_authorization\x18\f \x01(\bR\x15requiresAuthorization\"e\n" +
 	"\x10SlidingScaleTier\x12&\n" +
 	"\x0fmax_fpl_percent\x18\x01 \x01(\x05R\rmaxFplPercent\x12)\n" +
 	"\x10discount_percent\x18\x02 \x01(\x05R\x0fdiscountPercent\"\xa0\x06\n" +

@@ -71,7 +71,7 @@ func (r *Config) LockPayerClinic(ctx context.Context, tx *bus.Tx, payerID, clini
 }
 
 const contractCols = `id::text, payer_id, clinic_id::text, billing_mode, claim_type, per_diem_minimum_minutes,
-	below_minimum, timely_filing_days, effective_from::text, coalesce(effective_to::text, '')`
+	below_minimum, timely_filing_days, effective_from::text, coalesce(effective_to::text, ''), requires_authorization`
 
 // Contract returns the contract with id, read in tx; ok is false if there is none.
 func (r *Config) Contract(ctx context.Context, tx *bus.Tx, id string) (domain.Contract, bool, error) {
@@ -100,7 +100,7 @@ func (r *Config) contracts(ctx context.Context, q querier, where string, args ..
 	cs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Contract, error) {
 		var c domain.Contract
 		err := row.Scan(&c.ID, &c.PayerID, &c.ClinicID, &c.Mode, &c.ClaimType, &c.PerDiemMinimumMinutes,
-			&c.BelowMinimum, &c.TimelyFilingDays, &c.EffectiveFrom, &c.EffectiveTo)
+			&c.BelowMinimum, &c.TimelyFilingDays, &c.EffectiveFrom, &c.EffectiveTo, &c.RequiresAuthorization)
 		return c, err
 	})
 	if err != nil {
@@ -140,15 +140,16 @@ func (r *Config) SaveContract(ctx context.Context, tx *bus.Tx, c domain.Contract
 	}
 	if _, err := tx.Exec(ctx, `
 		INSERT INTO contracts (id, payer_id, clinic_id, billing_mode, claim_type, per_diem_minimum_minutes,
-			below_minimum, timely_filing_days, effective_from, effective_to)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+			below_minimum, timely_filing_days, effective_from, effective_to, requires_authorization)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (id) DO UPDATE SET payer_id = excluded.payer_id, clinic_id = excluded.clinic_id,
 			billing_mode = excluded.billing_mode, claim_type = excluded.claim_type,
 			per_diem_minimum_minutes = excluded.per_diem_minimum_minutes, below_minimum = excluded.below_minimum,
 			timely_filing_days = excluded.timely_filing_days, effective_from = excluded.effective_from,
-			effective_to = excluded.effective_to, updated_at = now()`,
+			effective_to = excluded.effective_to, requires_authorization = excluded.requires_authorization,
+			updated_at = now()`,
 		c.ID, c.PayerID, c.ClinicID, c.Mode, c.ClaimType, c.PerDiemMinimumMinutes, c.BelowMinimum,
-		c.TimelyFilingDays, c.EffectiveFrom, to); err != nil {
+		c.TimelyFilingDays, c.EffectiveFrom, to, c.RequiresAuthorization); err != nil {
 		return fmt.Errorf("save contract: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM contract_codes WHERE contract_id = $1`, c.ID); err != nil {

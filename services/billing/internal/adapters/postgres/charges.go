@@ -1,0 +1,446 @@
+package postgres
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/trellis-health/trellis/pkg/bus"
+
+	"github.com/trellis-health/trellis/services/billing/internal/domain"
+)
+
+// Charges holds billing's copies of attendance, coverages and consents, the authorizations
+// and the charges.
+type Charges struct {
+	pool *pgxpool.Pool
+	cfg  *Config
+}
+
+// NewCharges returns the repository on pool.
+func NewCharges(pool *pgxpool.Pool) *Charges { return &Charges{pool: pool, cfg: NewConfig(pool)} }
+
+// LockPatient serializes, until tx ends, everything that decides a patient's charges at a
+// clinic (attendance days, coverage, consent, authorizations): a transaction-scoped advisory
+// lock on the patient and clinic. Authorizations span days, so the lock covers the patient's
+// days, not one day.
+func (r *Charges) LockPatient(ctx context.Context, tx *bus.Tx, patientID, clinicID string) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('billing.charges:' || $1 || ':' || $2, 0))`,
+		patientID, clinicID); err != nil {
+		return fmt.Errorf("lock patient charges: %w", err)
+	}
+	return nil
+}
+
+func chNull(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func chNullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
+
+// UpsertAttendance stores a unless a version at least as new is stored. It reports whether it
+// changed the row and the local date the appointment had before ("" if new or unchanged).
+func (r *Charges) UpsertAttendance(ctx context.Context, tx *bus.Tx, a domain.Attendance) (changed bool, oldDate string, err error) {
+	var prev *string
+	if err := tx.QueryRow(ctx, `SELECT local_date::text FROM attendance WHERE appointment_id = $1 FOR UPDATE`,
+		a.AppointmentID).Scan(&prev); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return false, "", fmt.Errorf("read attendance: %w", err)
+	}
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO attendance (appointment_id, patient_id, clinic_id, enrollment_id, program_code, service_type,
+			clinician_id, session_id, local_date, starts_at, status, minutes_attended, scheduled_minutes, version, source_event_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+		ON CONFLICT (appointment_id) DO UPDATE SET patient_id = excluded.patient_id, clinic_id = excluded.clinic_id,
+			enrollment_id = excluded.enrollment_id, program_code = excluded.program_code, service_type = excluded.service_type,
+			clinician_id = excluded.clinician_id, session_id = excluded.session_id, local_date = excluded.local_date,
+			starts_at = excluded.starts_at, status = excluded.status, minutes_attended = excluded.minutes_attended,
+			scheduled_minutes = excluded.scheduled_minutes, version = excluded.version, source_event_id = excluded.source_event_id
+		WHERE attendance.version < excluded.version`,
+		a.AppointmentID, a.PatientID, a.ClinicID, a.EnrollmentID, a.ProgramCode, a.Service, a.ClinicianID, a.SessionID,
+		a.LocalDate, a.StartsAt, a.Status, a.MinutesAttended, a.ScheduledMinutes, a.Version, a.SourceEventID)
+	if err != nil {
+		return false, "", fmt.Errorf("upsert attendance: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return false, "", nil
+	}
+	if prev != nil {
+		oldDate = *prev
+	}
+	return true, oldDate, nil
+}
+
+// DayAttendance returns the attendance of a patient's day at a clinic.
+func (r *Charges) DayAttendance(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string) ([]domain.Attendance, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT appointment_id::text, patient_id::text, clinic_id::text, enrollment_id::text, program_code, service_type,
+			clinician_id, session_id, local_date::text, starts_at, status, minutes_attended, scheduled_minutes, version,
+			source_event_id::text
+		FROM attendance WHERE patient_id = $1 AND clinic_id = $2 AND local_date = $3`, patientID, clinicID, date)
+	if err != nil {
+		return nil, fmt.Errorf("query attendance: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Attendance, error) {
+		var a domain.Attendance
+		err := row.Scan(&a.AppointmentID, &a.PatientID, &a.ClinicID, &a.EnrollmentID, &a.ProgramCode, &a.Service,
+			&a.ClinicianID, &a.SessionID, &a.LocalDate, &a.StartsAt, &a.Status, &a.MinutesAttended, &a.ScheduledMinutes,
+			&a.Version, &a.SourceEventID)
+		return a, err
+	})
+}
+
+// UpsertCoverage stores c unless a copy updated at the same time or later is stored; it
+// reports whether it changed the row.
+func (r *Charges) UpsertCoverage(ctx context.Context, tx *bus.Tx, c domain.Coverage) (bool, error) {
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO coverages (id, patient_id, clinic_id, payer_id, plan, member_id, group_number, subscriber_relationship,
+			effective_from, effective_to, eligibility, priority, source_updated_at, source_event_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+		ON CONFLICT (id) DO UPDATE SET patient_id = excluded.patient_id, clinic_id = excluded.clinic_id,
+			payer_id = excluded.payer_id, plan = excluded.plan, member_id = excluded.member_id,
+			group_number = excluded.group_number, subscriber_relationship = excluded.subscriber_relationship,
+			effective_from = excluded.effective_from, effective_to = excluded.effective_to,
+			eligibility = excluded.eligibility, priority = excluded.priority,
+			source_updated_at = excluded.source_updated_at, source_event_id = excluded.source_event_id
+		WHERE coverages.source_updated_at < excluded.source_updated_at`,
+		c.ID, c.PatientID, c.ClinicID, c.PayerID, c.Plan, c.MemberID, c.GroupNumber, c.SubscriberRelationship,
+		c.EffectiveFrom, chNull(c.EffectiveTo), c.Eligibility, c.Priority, c.UpdatedAt, c.SourceEventID)
+	if err != nil {
+		return false, fmt.Errorf("upsert coverage: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// PrimaryCoverage returns the patient's primary coverage at the clinic effective on date and
+// not known ineligible (the latest starting, if several); ok is false if there is none.
+func (r *Charges) PrimaryCoverage(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string) (domain.Coverage, bool, error) {
+	var c domain.Coverage
+	err := tx.QueryRow(ctx, `
+		SELECT id::text, payer_id FROM coverages
+		WHERE patient_id = $1 AND clinic_id = $2 AND priority = 1 AND eligibility <> 'ineligible'
+		  AND effective_from <= $3 AND (effective_to IS NULL OR effective_to >= $3)
+		ORDER BY effective_from DESC, source_updated_at DESC, id LIMIT 1`, patientID, clinicID, date).Scan(&c.ID, &c.PayerID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, false, nil
+	}
+	if err != nil {
+		return c, false, fmt.Errorf("primary coverage: %w", err)
+	}
+	return c, true, nil
+}
+
+// PayerKind returns the kind of the payer with code; ok is false if there is none.
+func (r *Charges) PayerKind(ctx context.Context, tx *bus.Tx, code string) (string, bool, error) {
+	var kind string
+	err := tx.QueryRow(ctx, `SELECT kind FROM payers WHERE code = $1`, code).Scan(&kind)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("payer kind: %w", err)
+	}
+	return kind, true, nil
+}
+
+// ContractOn returns the payer's contract with the clinic effective on date.
+func (r *Charges) ContractOn(ctx context.Context, tx *bus.Tx, payerID, clinicID, date string) (domain.Contract, bool, error) {
+	cs, err := r.cfg.contracts(ctx, tx, `WHERE payer_id = $1 AND clinic_id = $2 AND effective_from <= $3
+		AND (effective_to IS NULL OR effective_to >= $3)`, payerID, clinicID, date)
+	if err != nil || len(cs) == 0 {
+		return domain.Contract{}, false, err
+	}
+	return cs[0], true, nil
+}
+
+// UpsertConsent stores a granted consent version unless one as new is stored; a revocation
+// recorded before keeps applying. It reports whether it changed the row.
+func (r *Charges) UpsertConsent(ctx context.Context, tx *bus.Tx, c domain.Consent) (bool, error) {
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO consents (id, patient_id, clinic_id, version, payment, effective_from, expires_at, supersedes, source_event_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (id) DO UPDATE SET version = excluded.version, payment = excluded.payment,
+			effective_from = excluded.effective_from, expires_at = excluded.expires_at,
+			supersedes = excluded.supersedes, source_event_id = excluded.source_event_id
+		WHERE consents.version < excluded.version`,
+		c.ID, c.PatientID, c.ClinicID, c.Version, c.Payment, c.EffectiveFrom, chNullTime(c.ExpiresAt), chNull(c.Supersedes), c.SourceEventID)
+	if err != nil {
+		return false, fmt.Errorf("upsert consent: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// RevokeConsent records that consent c stops applying at c.RevokedAt (the earliest revocation
+// wins). A revocation arriving before its grant is kept as a row of version 0 the grant fills
+// in. It reports whether it changed anything.
+func (r *Charges) RevokeConsent(ctx context.Context, tx *bus.Tx, c domain.Consent) (bool, error) {
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO consents (id, patient_id, clinic_id, version, payment, effective_from, revoked_at, source_event_id)
+		VALUES ($1, $2, $3, 0, true, $4, $4, $5)
+		ON CONFLICT (id) DO UPDATE SET revoked_at = excluded.revoked_at
+		WHERE consents.revoked_at IS NULL OR consents.revoked_at > excluded.revoked_at`,
+		c.ID, c.PatientID, c.ClinicID, c.RevokedAt, c.SourceEventID)
+	if err != nil {
+		return false, fmt.Errorf("revoke consent: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// Consents returns the patient's consent versions at the clinic.
+func (r *Charges) Consents(ctx context.Context, tx *bus.Tx, patientID, clinicID string) ([]domain.Consent, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT id::text, patient_id::text, clinic_id::text, version, payment, effective_from,
+			coalesce(expires_at, 'epoch'), coalesce(revoked_at, 'epoch'), coalesce(supersedes::text, ''), source_event_id::text
+		FROM consents WHERE patient_id = $1 AND clinic_id = $2`, patientID, clinicID)
+	if err != nil {
+		return nil, fmt.Errorf("query consents: %w", err)
+	}
+	epoch := time.Unix(0, 0)
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Consent, error) {
+		var c domain.Consent
+		err := row.Scan(&c.ID, &c.PatientID, &c.ClinicID, &c.Version, &c.Payment, &c.EffectiveFrom, &c.ExpiresAt,
+			&c.RevokedAt, &c.Supersedes, &c.SourceEventID)
+		if c.ExpiresAt.Equal(epoch) {
+			c.ExpiresAt = time.Time{}
+		}
+		if c.RevokedAt.Equal(epoch) {
+			c.RevokedAt = time.Time{}
+		}
+		return c, err
+	})
+}
+
+const chargeCols = `id::text, billable_unit, patient_id::text, clinic_id::text, enrollment_id::text, payer_id,
+	coalesce(contract_id::text, ''), coalesce(coverage_id::text, ''), service_date::text, service, procedure_code,
+	revenue_code, modifiers, units, minutes, rate_cents, amount_cents, status, hold_reason, source_event_ids::text[],
+	appointment_ids::text[], coalesce(replaces_charge_id::text, ''), coalesce(authorization_id::text, ''),
+	authorized_units, coalesce(claim_id::text, '')`
+
+func (r *Charges) charges(ctx context.Context, q querier, where string, args ...any) ([]domain.Charge, error) {
+	rows, err := q.Query(ctx, `SELECT `+chargeCols+` FROM charges `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query charges: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Charge, error) {
+		var c domain.Charge
+		err := row.Scan(&c.ID, &c.BillableUnit, &c.PatientID, &c.ClinicID, &c.EnrollmentID, &c.PayerID, &c.ContractID,
+			&c.CoverageID, &c.ServiceDate, &c.Service, &c.ProcedureCode, &c.RevenueCode, &c.Modifiers, &c.Units, &c.Minutes,
+			&c.RateCents, &c.AmountCents, &c.Status, &c.HoldReason, &c.SourceEventIDs, &c.AppointmentIDs,
+			&c.ReplacesChargeID, &c.AuthorizationID, &c.AuthorizedUnits, &c.ClaimID)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read charges: %w", err)
+	}
+	return out, nil
+}
+
+// DayCharges returns the charges of a patient's day at a clinic that are not void, locked
+// until tx ends (so claims cannot submit one while it is being replaced).
+func (r *Charges) DayCharges(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string) ([]domain.Charge, error) {
+	return r.charges(ctx, tx, `WHERE patient_id = $1 AND clinic_id = $2 AND service_date = $3 AND status <> 'void'
+		ORDER BY billable_unit FOR UPDATE`, patientID, clinicID, date)
+}
+
+// Days returns the service dates of the patient's charges at the clinic in one of statuses
+// whose hold reason starts with one of reasons ("" matches any), oldest first.
+func (r *Charges) Days(ctx context.Context, tx *bus.Tx, patientID, clinicID string, statuses, reasons []string) ([]string, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT DISTINCT service_date::text FROM charges
+		WHERE patient_id = $1 AND clinic_id = $2 AND status = ANY($3)
+		  AND EXISTS (SELECT 1 FROM unnest($4::text[]) r WHERE starts_with(hold_reason, r))
+		ORDER BY 1`, patientID, clinicID, statuses, reasons)
+	if err != nil {
+		return nil, fmt.Errorf("query charge days: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// ReadyCharges returns the patient's ready charges at the clinic, locked until tx ends.
+func (r *Charges) ReadyCharges(ctx context.Context, tx *bus.Tx, patientID, clinicID string) ([]domain.Charge, error) {
+	return r.charges(ctx, tx, `WHERE patient_id = $1 AND clinic_id = $2 AND status = 'ready' ORDER BY service_date, id FOR UPDATE`,
+		patientID, clinicID)
+}
+
+// InsertCharge inserts c. The unique index on a billable unit's non-void charge refuses a
+// second one.
+func (r *Charges) InsertCharge(ctx context.Context, tx *bus.Tx, c domain.Charge) error {
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO charges (id, billable_unit, patient_id, clinic_id, enrollment_id, payer_id, contract_id, coverage_id,
+			service_date, service, procedure_code, revenue_code, modifiers, units, minutes, rate_cents, amount_cents,
+			status, hold_reason, source_event_ids, appointment_ids, replaces_charge_id, authorization_id, authorized_units)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20::uuid[],
+			$21::uuid[], $22, $23, $24)`,
+		c.ID, c.BillableUnit, c.PatientID, c.ClinicID, c.EnrollmentID, c.PayerID, chNull(c.ContractID),
+		chNull(c.CoverageID), c.ServiceDate, c.Service, c.ProcedureCode, c.RevenueCode, c.Modifiers, c.Units, c.Minutes,
+		c.RateCents, c.AmountCents, c.Status, c.HoldReason, c.SourceEventIDs, c.AppointmentIDs,
+		chNull(c.ReplacesChargeID), chNull(c.AuthorizationID), c.AuthorizedUnits); err != nil {
+		return fmt.Errorf("insert charge: %w", err)
+	}
+	return nil
+}
+
+// SetChargeStatus changes a charge's status, hold reason and authorization.
+func (r *Charges) SetChargeStatus(ctx context.Context, tx *bus.Tx, c domain.Charge) error {
+	if _, err := tx.Exec(ctx, `
+		UPDATE charges SET status = $2, hold_reason = $3, authorization_id = $4, authorized_units = $5, updated_at = now()
+		WHERE id = $1`, c.ID, c.Status, c.HoldReason, chNull(c.AuthorizationID), c.AuthorizedUnits); err != nil {
+		return fmt.Errorf("update charge: %w", err)
+	}
+	return nil
+}
+
+const authCols = `id::text, patient_id::text, clinic_id::text, payer_id, service, number, authorized_units, used_units,
+	starts_on::text, ends_on::text`
+
+func scanAuth(row pgx.CollectableRow) (domain.Authorization, error) {
+	var a domain.Authorization
+	err := row.Scan(&a.ID, &a.PatientID, &a.ClinicID, &a.PayerID, &a.Service, &a.Number, &a.AuthorizedUnits,
+		&a.UsedUnits, &a.StartsOn, &a.EndsOn)
+	return a, err
+}
+
+// Authorizations returns the patient's authorizations of a payer and service at the clinic,
+// those ending first first.
+func (r *Charges) Authorizations(ctx context.Context, tx *bus.Tx, patientID, clinicID, payerID, service string) ([]domain.Authorization, error) {
+	rows, err := tx.Query(ctx, `SELECT `+authCols+` FROM authorizations
+		WHERE patient_id = $1 AND clinic_id = $2 AND payer_id = $3 AND service = $4 ORDER BY ends_on, starts_on, id`,
+		patientID, clinicID, payerID, service)
+	if err != nil {
+		return nil, fmt.Errorf("query authorizations: %w", err)
+	}
+	return pgx.CollectRows(rows, scanAuth)
+}
+
+// Authorization returns the authorization with id, locked until tx ends.
+func (r *Charges) Authorization(ctx context.Context, tx *bus.Tx, id string) (domain.Authorization, bool, error) {
+	rows, err := tx.Query(ctx, `SELECT `+authCols+` FROM authorizations WHERE id = $1 FOR UPDATE`, id)
+	if err != nil {
+		return domain.Authorization{}, false, fmt.Errorf("query authorization: %w", err)
+	}
+	as, err := pgx.CollectRows(rows, scanAuth)
+	if err != nil || len(as) == 0 {
+		return domain.Authorization{}, false, err
+	}
+	return as[0], true, nil
+}
+
+// SaveAuthorization inserts or updates a (not its used units).
+func (r *Charges) SaveAuthorization(ctx context.Context, tx *bus.Tx, a domain.Authorization) error {
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO authorizations (id, patient_id, clinic_id, payer_id, service, number, authorized_units, starts_on, ends_on)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (id) DO UPDATE SET payer_id = excluded.payer_id, service = excluded.service, number = excluded.number,
+			authorized_units = excluded.authorized_units, starts_on = excluded.starts_on, ends_on = excluded.ends_on,
+			updated_at = now()`,
+		a.ID, a.PatientID, a.ClinicID, a.PayerID, a.Service, a.Number, a.AuthorizedUnits, a.StartsOn, a.EndsOn); err != nil {
+		return fmt.Errorf("save authorization: %w", err)
+	}
+	return nil
+}
+
+// RefreshUsage sets the authorization's used units to the units its non-void charges hold.
+func (r *Charges) RefreshUsage(ctx context.Context, tx *bus.Tx, id string) (domain.AuthorizationUse, error) {
+	var u domain.AuthorizationUse
+	a := &u.Authorization
+	err := tx.QueryRow(ctx, `
+		UPDATE authorizations SET used_units = (SELECT coalesce(sum(authorized_units), 0) FROM charges
+			WHERE authorization_id = $1 AND status <> 'void'), updated_at = now()
+		WHERE id = $1
+		RETURNING `+authCols+`, nearly_used_notified, exhausted_notified`, id).
+		Scan(&a.ID, &a.PatientID, &a.ClinicID, &a.PayerID, &a.Service, &a.Number, &a.AuthorizedUnits, &a.UsedUnits,
+			&a.StartsOn, &a.EndsOn, &u.NearlyUsedNotified, &u.ExhaustedNotified)
+	if err != nil {
+		return u, fmt.Errorf("refresh authorization usage: %w", err)
+	}
+	return u, nil
+}
+
+// SetNotified records which usage notices stand for the authorization's current crossing.
+func (r *Charges) SetNotified(ctx context.Context, tx *bus.Tx, id string, nearlyUsed, exhausted bool) error {
+	if _, err := tx.Exec(ctx, `UPDATE authorizations SET nearly_used_notified = $2, exhausted_notified = $3 WHERE id = $1`,
+		id, nearlyUsed, exhausted); err != nil {
+		return fmt.Errorf("set authorization notices: %w", err)
+	}
+	return nil
+}
+
+// ListAuthorizations returns a clinic's authorizations (one patient's when patientID is set).
+func (r *Charges) ListAuthorizations(ctx context.Context, clinicID, patientID string) ([]domain.Authorization, error) {
+	rows, err := r.pool.Query(ctx, `SELECT `+authCols+` FROM authorizations
+		WHERE clinic_id = $1 AND ($2 = '' OR patient_id::text = $2) ORDER BY patient_id, starts_on, id`, clinicID, patientID)
+	if err != nil {
+		return nil, fmt.Errorf("query authorizations: %w", err)
+	}
+	return pgx.CollectRows(rows, scanAuth)
+}
+
+// errBadPageToken: the page token was not one this service wrote.
+var errBadPageToken = &domain.ValidationError{Violations: []domain.Violation{
+	{Field: "page_token", Rule: "page_token.valid", Msg: "a next_page_token of this listing"}}}
+
+// ListCharges returns a page of charges by service date and id, and the token of the next
+// page ("" on the last).
+func (r *Charges) ListCharges(ctx context.Context, f domain.ChargeFilter) ([]domain.Charge, string, error) {
+	where := []string{"clinic_id = $1"}
+	args := []any{f.ClinicID}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if f.PatientID != "" {
+		add("patient_id = $%d", f.PatientID)
+	}
+	if f.Status != "" {
+		add("status = $%d", f.Status)
+	}
+	if f.From != "" {
+		add("service_date >= $%d", f.From)
+	}
+	if f.To != "" {
+		add("service_date <= $%d", f.To)
+	}
+	if f.After != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(f.After)
+		date, id, ok := strings.Cut(string(raw), "|")
+		if _, errDate := time.Parse(time.DateOnly, date); err != nil || !ok || errDate != nil {
+			return nil, "", errBadPageToken
+		}
+		if _, err := domain.ParseID(id); err != nil {
+			return nil, "", errBadPageToken
+		}
+		args = append(args, date, id)
+		where = append(where, fmt.Sprintf("(service_date, id) > ($%d::date, $%d::uuid)", len(args)-1, len(args)))
+	}
+	args = append(args, f.Limit+1)
+	cs, err := r.charges(ctx, r.pool, "WHERE "+strings.Join(where, " AND ")+
+		fmt.Sprintf(" ORDER BY service_date, id LIMIT $%d", len(args)), args...)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(cs) > f.Limit {
+		cs = cs[:f.Limit]
+		last := cs[len(cs)-1]
+		next = base64.RawURLEncoding.EncodeToString([]byte(last.ServiceDate + "|" + last.ID))
+	}
+	return cs, next, nil
+}
+
+// PayerExists reports whether a payer has code.
+func (r *Charges) PayerExists(ctx context.Context, tx *bus.Tx, code string) (bool, error) {
+	return r.cfg.PayerExists(ctx, tx, code)
+}

@@ -1,0 +1,362 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/trellis-health/trellis/pkg/bus"
+
+	"github.com/trellis-health/trellis/services/billing/internal/domain"
+)
+
+// Claims holds patient identities, diagnoses, billing providers, claim files, claims, claim
+// lines and disclosures, and moves charges onto claims.
+type Claims struct{ pool *pgxpool.Pool }
+
+// NewClaims returns the repository on pool.
+func NewClaims(pool *pgxpool.Pool) *Claims { return &Claims{pool: pool} }
+
+// UpsertIdentity stores id unless billing already holds one recorded at the same time or
+// later; it reports whether it wrote.
+func (r *Claims) UpsertIdentity(ctx context.Context, tx *bus.Tx, id domain.PatientIdentity) (bool, error) {
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO patient_identities (patient_id, given_name, family_name, date_of_birth, source_event_id, recorded_at)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (patient_id) DO UPDATE SET given_name = excluded.given_name, family_name = excluded.family_name,
+			date_of_birth = excluded.date_of_birth, source_event_id = excluded.source_event_id, recorded_at = excluded.recorded_at
+		WHERE patient_identities.recorded_at < excluded.recorded_at`,
+		id.PatientID, id.GivenName, id.FamilyName, id.DateOfBirth, id.SourceEventID, id.RecordedAt)
+	if err != nil {
+		return false, fmt.Errorf("upsert patient identity: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// ReleaseHeld makes the patient's charges held for reason ready again (at clinicID, or at
+// every clinic when clinicID is empty) and returns them.
+func (r *Claims) ReleaseHeld(ctx context.Context, tx *bus.Tx, patientID, clinicID, reason string) ([]domain.ClaimChargeRef, error) {
+	rows, err := tx.Query(ctx, `
+		UPDATE charges SET status = 'ready', hold_reason = '', updated_at = now()
+		WHERE patient_id = $1 AND ($2 = '' OR clinic_id::text = $2) AND status = 'held' AND hold_reason = $3
+		RETURNING id::text, patient_id::text, clinic_id::text`, patientID, clinicID, reason)
+	if err != nil {
+		return nil, fmt.Errorf("release held charges: %w", err)
+	}
+	return collectRefs(rows)
+}
+
+func collectRefs(rows pgx.Rows) ([]domain.ClaimChargeRef, error) {
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.ClaimChargeRef, error) {
+		var c domain.ClaimChargeRef
+		return c, row.Scan(&c.ID, &c.PatientID, &c.ClinicID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read charges: %w", err)
+	}
+	return out, nil
+}
+
+// SaveBillingProvider inserts or replaces the clinic's billing provider.
+func (r *Claims) SaveBillingProvider(ctx context.Context, tx *bus.Tx, p domain.BillingProvider) error {
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO billing_providers (clinic_id, name, npi, tax_id, taxonomy_code, address_line, city, state, postal_code)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (clinic_id) DO UPDATE SET name = excluded.name, npi = excluded.npi, tax_id = excluded.tax_id,
+			taxonomy_code = excluded.taxonomy_code, address_line = excluded.address_line, city = excluded.city,
+			state = excluded.state, postal_code = excluded.postal_code, updated_at = now()
+		WHERE (billing_providers.name, billing_providers.npi, billing_providers.tax_id, billing_providers.taxonomy_code,
+			billing_providers.address_line, billing_providers.city, billing_providers.state, billing_providers.postal_code)
+			IS DISTINCT FROM (excluded.name, excluded.npi, excluded.tax_id, excluded.taxonomy_code,
+			excluded.address_line, excluded.city, excluded.state, excluded.postal_code)`,
+		p.ClinicID, p.Name, p.NPI, p.TaxID, p.Taxonomy, p.AddressLine, p.City, p.State, p.PostalCode); err != nil {
+		return fmt.Errorf("save billing provider: %w", err)
+	}
+	return nil
+}
+
+// BillingProvider returns the clinic's billing provider; ok is false if none is set.
+func (r *Claims) BillingProvider(ctx context.Context, clinicID string) (domain.BillingProvider, bool, error) {
+	var p domain.BillingProvider
+	err := r.pool.QueryRow(ctx, `
+		SELECT clinic_id::text, name, npi, tax_id, taxonomy_code, address_line, city, state, postal_code
+		FROM billing_providers WHERE clinic_id = $1`, clinicID).
+		Scan(&p.ClinicID, &p.Name, &p.NPI, &p.TaxID, &p.Taxonomy, &p.AddressLine, &p.City, &p.State, &p.PostalCode)
+	if err == pgx.ErrNoRows {
+		return p, false, nil
+	}
+	if err != nil {
+		return p, false, fmt.Errorf("billing provider: %w", err)
+	}
+	return p, true, nil
+}
+
+// SaveDiagnoses replaces the patient's diagnoses at the clinic.
+func (r *Claims) SaveDiagnoses(ctx context.Context, tx *bus.Tx, patientID, clinicID string, codes []string) error {
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO patient_diagnoses (patient_id, clinic_id, codes) VALUES ($1, $2, $3)
+		ON CONFLICT (patient_id, clinic_id) DO UPDATE SET codes = excluded.codes, updated_at = now()`,
+		patientID, clinicID, codes); err != nil {
+		return fmt.Errorf("save diagnoses: %w", err)
+	}
+	return nil
+}
+
+// ReadyPayers returns the payers (all, or only payerID) that have ready charges at the clinic,
+// self-pay excluded (its charges are billed to the patient, not claimed).
+func (r *Claims) ReadyPayers(ctx context.Context, clinicID, payerID string) ([]domain.Payer, error) {
+	rows, err := r.pool.Query(ctx, `
+		SELECT p.code, p.name, p.kind, p.x12_payer_id FROM payers p
+		WHERE p.kind <> 'self_pay' AND ($2 = '' OR p.code = $2)
+		  AND EXISTS (SELECT 1 FROM charges c WHERE c.clinic_id = $1 AND c.payer_id = p.code AND c.status = 'ready')
+		ORDER BY p.code`, clinicID, payerID)
+	if err != nil {
+		return nil, fmt.Errorf("ready payers: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Payer, error) {
+		var p domain.Payer
+		return p, row.Scan(&p.Code, &p.Name, &p.Kind, &p.X12PayerID)
+	})
+}
+
+// LockReadyCharges locks the clinic's ready charges of a payer (skipping any another run holds)
+// and returns them with what their claims need; consents are judged valid at now.
+func (r *Claims) LockReadyCharges(ctx context.Context, tx *bus.Tx, clinicID, payerID string, now time.Time) ([]domain.ClaimCharge, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT ch.id::text, ch.patient_id::text, ch.clinic_id::text, ch.payer_id,
+		       coalesce(ch.contract_id::text, ''), coalesce(cv.id::text, ''), ch.service_date::text,
+		       ch.procedure_code, ch.revenue_code, ch.modifiers, ch.units, ch.amount_cents,
+		       coalesce(ct.claim_type, ''), coalesce(ct.timely_filing_days, 0),
+		       coalesce(cv.member_id, ''), coalesce(cv.group_number, ''),
+		       coalesce(cs.id::text, ''),
+		       pi.patient_id IS NOT NULL, coalesce(pi.given_name, ''), coalesce(pi.family_name, ''),
+		       coalesce(pi.date_of_birth::text, ''),
+		       coalesce(pd.codes, '{}'), coalesce(au.number, ''),
+		       coalesce(oc.id::text, ''), coalesce(nullif(oc.payer_claim_number, ''), oc.control_number, '')
+		FROM charges ch
+		LEFT JOIN contracts ct ON ct.id = ch.contract_id
+		LEFT JOIN coverages cv ON cv.id = ch.coverage_id
+		LEFT JOIN patient_identities pi ON pi.patient_id = ch.patient_id
+		LEFT JOIN patient_diagnoses pd ON pd.patient_id = ch.patient_id AND pd.clinic_id = ch.clinic_id
+		LEFT JOIN authorizations au ON au.id = ch.authorization_id
+		LEFT JOIN charges rc ON rc.id = ch.replaces_charge_id
+		LEFT JOIN claims oc ON oc.id = rc.claim_id
+		LEFT JOIN LATERAL (
+			-- A payment consent in force now that no later version supersedes (as the charges
+			-- area judges it: domain.HasPaymentConsent), the latest if several.
+			SELECT k.id FROM consents k
+			WHERE k.patient_id = ch.patient_id AND k.clinic_id = ch.clinic_id AND k.payment AND k.effective_from <= $3
+			  AND (k.expires_at IS NULL OR k.expires_at > $3) AND (k.revoked_at IS NULL OR k.revoked_at > $3)
+			  AND NOT EXISTS (SELECT 1 FROM consents s WHERE s.supersedes = k.id)
+			ORDER BY k.version DESC, k.effective_from DESC LIMIT 1) cs ON true
+		WHERE ch.clinic_id = $1 AND ch.payer_id = $2 AND ch.status = 'ready'
+		ORDER BY ch.patient_id, ch.service_date, ch.id
+		FOR UPDATE OF ch SKIP LOCKED`, clinicID, payerID, now)
+	if err != nil {
+		return nil, fmt.Errorf("lock ready charges: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.ClaimCharge, error) {
+		var c domain.ClaimCharge
+		err := row.Scan(&c.ID, &c.PatientID, &c.ClinicID, &c.PayerID, &c.ContractID, &c.CoverageID, &c.ServiceDate,
+			&c.ProcedureCode, &c.RevenueCode, &c.Modifiers, &c.Units, &c.AmountCents, &c.ClaimType, &c.TimelyFilingDays,
+			&c.MemberID, &c.GroupNumber, &c.ConsentID, &c.HasIdentity, &c.Identity.GivenName, &c.Identity.FamilyName,
+			&c.Identity.DateOfBirth, &c.Diagnoses, &c.PriorAuthorization, &c.ReplacesClaimID, &c.OriginalReference)
+		c.Identity.PatientID = c.PatientID
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read ready charges: %w", err)
+	}
+	return out, nil
+}
+
+// HoldCharges holds the ready charges ids for reason; it returns how many it held.
+func (r *Claims) HoldCharges(ctx context.Context, tx *bus.Tx, ids []string, reason string) (int, error) {
+	tag, err := tx.Exec(ctx, `UPDATE charges SET status = 'held', hold_reason = $2, updated_at = now()
+		WHERE id = ANY($1::uuid[]) AND status = 'ready'`, ids, reason)
+	if err != nil {
+		return 0, fmt.Errorf("hold charges: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// NextInterchangeNumber draws the next ISA13.
+func (r *Claims) NextInterchangeNumber(ctx context.Context, tx *bus.Tx) (int64, error) {
+	var n int64
+	if err := tx.QueryRow(ctx, `SELECT nextval('interchange_control_seq')`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("next interchange control number: %w", err)
+	}
+	return n, nil
+}
+
+// SaveClaimFile stores f, its claims and their lines, moves the claims' charges from ready to
+// submitted on them, and records one disclosure per claim (to recipient, for payment, under
+// the claim's consent). It fails if any charge is no longer ready.
+func (r *Claims) SaveClaimFile(ctx context.Context, tx *bus.Tx, f domain.ClaimFile, claims []domain.ClaimDraft, recipient string) error {
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO claim_files (id, clinic_id, payer_id, claim_type, interchange_control_number, claim_count, total_cents, content, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		f.ID, f.ClinicID, f.PayerID, f.ClaimType, f.InterchangeControlNumber, f.ClaimCount, f.TotalCents, f.Content, f.CreatedAt); err != nil {
+		return fmt.Errorf("insert claim file: %w", err)
+	}
+	for _, d := range claims {
+		dates := d.ClaimDates()
+		var coverage, replaces *string
+		if d.CoverageID != "" {
+			coverage = &d.CoverageID
+		}
+		if d.ReplacesClaimID != "" {
+			replaces = &d.ReplacesClaimID
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO claims (id, file_id, control_number, clinic_id, patient_id, payer_id, contract_id, coverage_id,
+				claim_type, frequency_code, replaces_claim_id, total_cents, first_service_date, last_service_date, submitted_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+			d.ID, f.ID, d.ControlNumber, f.ClinicID, d.PatientID, d.PayerID, d.ContractID, coverage, d.ClaimType,
+			d.FrequencyCode, replaces, d.TotalCents, dates[0], dates[len(dates)-1], f.CreatedAt); err != nil {
+			return fmt.Errorf("insert claim: %w", err)
+		}
+		ids := make([]string, len(d.Charges))
+		for i, c := range d.Charges {
+			ids[i] = c.ID
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO claim_lines (claim_id, line_number, charge_id, line_control_number, procedure_code, revenue_code,
+					modifiers, units, charge_cents, service_date)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+				d.ID, i+1, c.ID, domain.LineControlNumber(d.ControlNumber, i+1), c.ProcedureCode, c.RevenueCode,
+				nonNil(c.Modifiers), c.Units, c.AmountCents, c.ServiceDate); err != nil {
+				return fmt.Errorf("insert claim line: %w", err)
+			}
+		}
+		tag, err := tx.Exec(ctx, `UPDATE charges SET status = 'submitted', claim_id = $1, updated_at = now()
+			WHERE id = ANY($2::uuid[]) AND status = 'ready' AND claim_id IS NULL`, d.ID, ids)
+		if err != nil {
+			return fmt.Errorf("submit charges: %w", err)
+		}
+		if int(tag.RowsAffected()) != len(ids) {
+			return fmt.Errorf("submit charges: %d of %d were still ready", tag.RowsAffected(), len(ids))
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO disclosures (id, patient_id, clinic_id, recipient, purpose, consent_id, claim_id, description, disclosed_at)
+			VALUES ($1, $2, $3, $4, 'payment', $5, $6, $7, $8)`,
+			bus.NewID(), d.PatientID, f.ClinicID, recipient, d.ConsentID, d.ID, domain.DisclosureDescription(dates), f.CreatedAt); err != nil {
+			return fmt.Errorf("insert disclosure: %w", err)
+		}
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+const claimFileCols = `f.id::text, f.clinic_id::text, f.payer_id, f.claim_type, f.interchange_control_number, f.claim_count,
+	(SELECT count(*) FROM claim_lines l JOIN claims c ON c.id = l.claim_id WHERE c.file_id = f.id), f.total_cents, f.created_at`
+
+func scanClaimFile(row pgx.Row, withContent bool) (domain.ClaimFile, error) {
+	var f domain.ClaimFile
+	dest := []any{&f.ID, &f.ClinicID, &f.PayerID, &f.ClaimType, &f.InterchangeControlNumber, &f.ClaimCount, &f.LineCount,
+		&f.TotalCents, &f.CreatedAt}
+	if withContent {
+		dest = append(dest, &f.Content)
+	}
+	err := row.Scan(dest...)
+	return f, err
+}
+
+// ClaimFiles lists the clinic's files (of payerID, or all), newest first, without content.
+func (r *Claims) ClaimFiles(ctx context.Context, clinicID, payerID string) ([]domain.ClaimFile, error) {
+	rows, err := r.pool.Query(ctx, `SELECT `+claimFileCols+` FROM claim_files f
+		WHERE f.clinic_id = $1 AND ($2 = '' OR f.payer_id = $2)
+		ORDER BY f.created_at DESC, f.interchange_control_number DESC`, clinicID, payerID)
+	if err != nil {
+		return nil, fmt.Errorf("query claim files: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.ClaimFile, error) { return scanClaimFile(row, false) })
+	if err != nil {
+		return nil, fmt.Errorf("read claim files: %w", err)
+	}
+	return out, nil
+}
+
+// ClaimFile returns one file with its content; ok is false if there is none.
+func (r *Claims) ClaimFile(ctx context.Context, id string) (domain.ClaimFile, bool, error) {
+	f, err := scanClaimFile(r.pool.QueryRow(ctx, `SELECT `+claimFileCols+`, f.content FROM claim_files f WHERE f.id = $1`, id), true)
+	if err == pgx.ErrNoRows {
+		return f, false, nil
+	}
+	if err != nil {
+		return f, false, fmt.Errorf("claim file: %w", err)
+	}
+	return f, true, nil
+}
+
+// ListClaims lists the clinic's claims (of patientID and in status, when not empty), newest
+// first, with their lines.
+func (r *Claims) ListClaims(ctx context.Context, clinicID, patientID, status string) ([]domain.Claim, error) {
+	rows, err := r.pool.Query(ctx, `
+		SELECT id::text, file_id::text, control_number, clinic_id::text, patient_id::text, payer_id, contract_id::text,
+		       claim_type, frequency_code, coalesce(replaces_claim_id::text, ''), status, total_cents,
+		       first_service_date::text, last_service_date::text, submitted_at
+		FROM claims WHERE clinic_id = $1 AND ($2 = '' OR patient_id::text = $2) AND ($3 = '' OR status = $3)
+		ORDER BY submitted_at DESC, control_number`, clinicID, patientID, status)
+	if err != nil {
+		return nil, fmt.Errorf("query claims: %w", err)
+	}
+	claims, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Claim, error) {
+		var c domain.Claim
+		err := row.Scan(&c.ID, &c.FileID, &c.ControlNumber, &c.ClinicID, &c.PatientID, &c.PayerID, &c.ContractID,
+			&c.ClaimType, &c.FrequencyCode, &c.ReplacesClaimID, &c.Status, &c.TotalCents, &c.FirstServiceDate,
+			&c.LastServiceDate, &c.SubmittedAt)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read claims: %w", err)
+	}
+	for i := range claims {
+		rows, err := r.pool.Query(ctx, `
+			SELECT line_number, charge_id::text, line_control_number, procedure_code, revenue_code, modifiers, units,
+			       charge_cents, service_date::text
+			FROM claim_lines WHERE claim_id = $1 ORDER BY line_number`, claims[i].ID)
+		if err != nil {
+			return nil, fmt.Errorf("query claim lines: %w", err)
+		}
+		claims[i].Lines, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.ClaimLine, error) {
+			var l domain.ClaimLine
+			err := row.Scan(&l.LineNumber, &l.ChargeID, &l.ControlNumber, &l.ProcedureCode, &l.RevenueCode, &l.Modifiers,
+				&l.Units, &l.ChargeCents, &l.ServiceDate)
+			return l, err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read claim lines: %w", err)
+		}
+	}
+	return claims, nil
+}
+
+// Disclosures is the patient's accounting of disclosures at the clinic, oldest first.
+func (r *Claims) Disclosures(ctx context.Context, patientID, clinicID string) ([]domain.Disclosure, error) {
+	rows, err := r.pool.Query(ctx, `
+		SELECT id::text, patient_id::text, clinic_id::text, recipient, purpose, consent_id::text, claim_id::text,
+		       description, disclosed_at
+		FROM disclosures WHERE patient_id = $1 AND clinic_id = $2 ORDER BY disclosed_at, id`, patientID, clinicID)
+	if err != nil {
+		return nil, fmt.Errorf("query disclosures: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Disclosure, error) {
+		var d domain.Disclosure
+		err := row.Scan(&d.ID, &d.PatientID, &d.ClinicID, &d.Recipient, &d.Purpose, &d.ConsentID, &d.ClaimID,
+			&d.Description, &d.DisclosedAt)
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read disclosures: %w", err)
+	}
+	return out, nil
+}

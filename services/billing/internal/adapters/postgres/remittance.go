@@ -1,0 +1,433 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/money"
+
+	"github.com/trellis-health/trellis/services/billing/internal/domain"
+	"github.com/trellis-health/trellis/services/billing/internal/x12"
+)
+
+// Remittances stores 835 remittances, their postings, work items, ledger entries and
+// statements, and reads the claims and charges they post against.
+type Remittances struct{ pool *pgxpool.Pool }
+
+// NewRemittances returns the repository on pool.
+func NewRemittances(pool *pgxpool.Pool) *Remittances { return &Remittances{pool: pool} }
+
+type adjustmentJSON struct {
+	Group       string `json:"group"`
+	Reason      string `json:"reason"`
+	AmountCents int64  `json:"amount_cents"`
+	Quantity    int    `json:"quantity,omitempty"`
+}
+
+func adjustmentsJSON(adjs []x12.Adjustment) []byte {
+	out := make([]adjustmentJSON, len(adjs))
+	for i, a := range adjs {
+		out[i] = adjustmentJSON{Group: a.Group, Reason: a.Reason, AmountCents: a.AmountCents, Quantity: a.Quantity}
+	}
+	b, _ := json.Marshal(out) // plain structs: cannot fail
+	return b
+}
+
+// InsertRemittance inserts r unless a remittance with the same content hash exists; then it
+// returns that one and inserted false. A concurrent upload of the same content waits for the
+// other transaction and then finds its row.
+func (r *Remittances) InsertRemittance(ctx context.Context, tx *bus.Tx, rem domain.Remittance) (domain.Remittance, bool, error) {
+	summary, err := json.Marshal(rem.Summary)
+	if err != nil {
+		return rem, false, fmt.Errorf("summary: %w", err)
+	}
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO remittances (id, sha256, file_name, payer, content, summary, total_paid_cents, posted_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (sha256) DO NOTHING`,
+		rem.ID, rem.SHA256, rem.FileName, rem.Payer, rem.Content, summary, rem.Summary.TotalPaidCents, rem.PostedAt)
+	if err != nil {
+		return rem, false, fmt.Errorf("insert remittance: %w", err)
+	}
+	if tag.RowsAffected() == 1 {
+		return rem, true, nil
+	}
+	list, err := r.remittances(ctx, tx, `WHERE sha256 = $1`, rem.SHA256)
+	if err != nil {
+		return rem, false, err
+	}
+	if len(list) == 0 {
+		return rem, false, errors.New("remittance hash conflict without a row")
+	}
+	return list[0], false, nil
+}
+
+// FinishRemittance records the posting's counts on the remittance.
+func (r *Remittances) FinishRemittance(ctx context.Context, tx *bus.Tx, rem domain.Remittance) error {
+	_, err := tx.Exec(ctx, `UPDATE remittances SET matched_claims = $2, unmatched_lines = $3, work_items = $4 WHERE id = $1`,
+		rem.ID, rem.MatchedClaims, rem.UnmatchedLines, rem.WorkItems)
+	if err != nil {
+		return fmt.Errorf("update remittance: %w", err)
+	}
+	return nil
+}
+
+const remittanceCols = `id::text, sha256, file_name, payer, summary, matched_claims, unmatched_lines, work_items, posted_at`
+
+func (r *Remittances) remittances(ctx context.Context, q querier, where string, args ...any) ([]domain.Remittance, error) {
+	rows, err := q.Query(ctx, `SELECT `+remittanceCols+` FROM remittances `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query remittances: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Remittance, error) {
+		var m domain.Remittance
+		var summary []byte
+		if err := row.Scan(&m.ID, &m.SHA256, &m.FileName, &m.Payer, &summary, &m.MatchedClaims, &m.UnmatchedLines, &m.WorkItems, &m.PostedAt); err != nil {
+			return m, err
+		}
+		return m, json.Unmarshal(summary, &m.Summary)
+	})
+}
+
+// ListRemittances returns the newest remittances that touch a clinic of scope (every
+// remittance for an all-clinics scope).
+func (r *Remittances) ListRemittances(ctx context.Context, scope domain.Scope, limit int) ([]domain.Remittance, error) {
+	return r.remittances(ctx, r.pool, `WHERE $1::boolean OR EXISTS (SELECT 1 FROM remittance_claims rc
+		WHERE rc.remittance_id = remittances.id AND rc.clinic_id::text = ANY($2::text[]))
+		ORDER BY posted_at DESC, id LIMIT $3`, scope.All, scope.Clinics, limit)
+}
+
+// LoadClaims returns the claims with these control numbers (CLM01), locked until tx ends,
+// with their lines, their charges' statuses and their active posting.
+func (r *Remittances) LoadClaims(ctx context.Context, tx *bus.Tx, controls []string) (map[string]*domain.BilledClaim, error) {
+	out := map[string]*domain.BilledClaim{}
+	if len(controls) == 0 {
+		return out, nil
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT id::text, control_number, clinic_id::text, patient_id::text, payer_id, status, total_cents
+		FROM claims WHERE control_number = ANY($1) ORDER BY id FOR UPDATE`, controls)
+	if err != nil {
+		return nil, fmt.Errorf("query claims: %w", err)
+	}
+	byID := map[string]*domain.BilledClaim{}
+	var ids []string
+	_, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
+		c := &domain.BilledClaim{}
+		if err := row.Scan(&c.ID, &c.ControlNumber, &c.ClinicID, &c.PatientID, &c.PayerID, &c.Status, &c.TotalCents); err != nil {
+			return struct{}{}, err
+		}
+		out[c.ControlNumber], byID[c.ID] = c, c
+		ids = append(ids, c.ID)
+		return struct{}{}, nil
+	})
+	if err != nil || len(ids) == 0 {
+		return out, err
+	}
+	rows, err = tx.Query(ctx, `
+		SELECT l.claim_id::text, l.line_number, l.charge_id::text, ch.status, l.line_control_number, l.procedure_code,
+		       to_char(l.service_date, 'YYYYMMDD'), l.charge_cents
+		FROM claim_lines l JOIN charges ch ON ch.id = l.charge_id
+		WHERE l.claim_id = ANY($1::uuid[]) ORDER BY l.claim_id, l.line_number`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("query claim lines: %w", err)
+	}
+	_, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
+		var claimID string
+		var l domain.BilledLine
+		if err := row.Scan(&claimID, &l.LineNumber, &l.ChargeID, &l.ChargeStatus, &l.LineControl, &l.ProcedureCode, &l.ServiceDate, &l.ExpectedCents); err != nil {
+			return struct{}{}, err
+		}
+		byID[claimID].Lines = append(byID[claimID].Lines, l)
+		return struct{}{}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read claim lines: %w", err)
+	}
+	// The active posting, and what of it reached the patient's ledger.
+	rows, err = tx.Query(ctx, `
+		SELECT rc.claim_id::text, rc.id::text, coalesce(le.amount_cents, 0)
+		FROM remittance_claims rc LEFT JOIN ledger_entries le ON le.ref = 'pr:' || rc.id::text
+		WHERE rc.claim_id = ANY($1::uuid[]) AND rc.classification = 'posted' AND rc.reversed_by IS NULL`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("query postings: %w", err)
+	}
+	_, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
+		var claimID string
+		a := &domain.ActivePosting{}
+		if err := row.Scan(&claimID, &a.RemitClaimID, &a.PatientRespCents); err != nil {
+			return struct{}{}, err
+		}
+		byID[claimID].Active = a
+		return struct{}{}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read postings: %w", err)
+	}
+	return out, nil
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func nullableInt(n int) *int {
+	if n == 0 {
+		return nil
+	}
+	return &n
+}
+
+// SavePosting writes a planned posting in tx, in order: remittance claims and lines, work
+// items, reversals (marking the undone posting and resolving its open work items), claim
+// updates and charge status changes.
+func (r *Remittances) SavePosting(ctx context.Context, tx *bus.Tx, remittanceID string, p domain.Posting) error {
+	b := &pgx.Batch{}
+	for _, c := range p.Claims {
+		b.Queue(`INSERT INTO remittance_claims (id, remittance_id, position, claim_id, clinic_id, patient_control,
+			payer_claim_number, status_code, charged_cents, paid_cents, patient_resp_cents, contractual_cents,
+			adjustments, classification, claim_status)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+			c.ID, remittanceID, c.Position, nullable(c.ClaimID), nullable(c.ClinicID), c.PatientControl, c.PayerClaimNumber,
+			c.StatusCode, c.Charged, c.Paid, c.PatientResp, c.Contractual, adjustmentsJSON(c.Adjustments), c.Classification, c.ClaimStatus)
+		for _, l := range c.Lines {
+			claimID := ""
+			if l.LineNumber != 0 {
+				claimID = l.ClaimID
+			}
+			remarks := l.Remarks
+			if remarks == nil {
+				remarks = []string{}
+			}
+			b.Queue(`INSERT INTO remittance_lines (id, remittance_claim_id, position, claim_id, line_number, charge_id,
+				procedure_code, service_date, line_control, expected_cents, charged_cents, paid_cents, patient_resp_cents,
+				contractual_cents, variance_cents, adjustments, remarks, classification)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+				l.ID, c.ID, l.Position, nullable(claimID), nullableInt(l.LineNumber), nullable(l.ChargeID), l.ProcedureCode,
+				l.ServiceDate, l.LineControl, l.Result.Expected, l.Charged, l.Result.Paid, l.Result.PatientResp,
+				l.Result.Contractual, l.Result.Variance, adjustmentsJSON(l.Adjustments), remarks, l.Result.Classification)
+		}
+	}
+	for _, w := range p.WorkItems {
+		b.Queue(`INSERT INTO work_items (id, queue, ref, remittance_id, claim_id, clinic_id, payer_id, amount_cents, reason,
+			status, appeal_status, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			w.ID, w.Queue, w.Ref, remittanceID, nullable(w.ClaimID), nullable(w.ClinicID), w.PayerID, w.Amount, w.Reason,
+			w.Status, w.AppealStatus, w.CreatedAt, w.UpdatedAt)
+	}
+	for _, c := range p.Claims {
+		if c.ReversesRemitClaim == "" {
+			continue
+		}
+		b.Queue(`UPDATE remittance_claims SET reversed_by = $2 WHERE id = $1`, c.ReversesRemitClaim, c.ID)
+		b.Queue(`UPDATE work_items SET status = 'resolved', updated_at = now() WHERE status = 'open' AND
+			(ref = 'claim:' || $1 OR ref IN (SELECT 'line:' || id::text FROM remittance_lines WHERE remittance_claim_id = $1::uuid))`,
+			c.ReversesRemitClaim)
+	}
+	for _, u := range p.ClaimUpdates {
+		b.Queue(`UPDATE claims SET status = $2, paid_cents = $3, patient_resp_cents = $4,
+			payer_claim_number = CASE WHEN $5 = '' THEN payer_claim_number ELSE $5 END WHERE id = $1`,
+			u.ClaimID, u.Status, u.Paid, u.PatientResp, u.PayerClaimNumber)
+	}
+	for _, c := range p.ChargeChanges {
+		b.Queue(`UPDATE charges SET status = $3, updated_at = now() WHERE id = $1 AND status = $2`, c.ChargeID, c.From, c.To)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("save posting: %w", err)
+	}
+	return nil
+}
+
+// PostLedger adds the entries to the accounts of their patient and clinic (an entry whose
+// ref exists already, or whose patient has no account there, posts nothing) and returns
+// each touched account's balance and net change.
+func (r *Remittances) PostLedger(ctx context.Context, tx *bus.Tx, remittanceID string, entries []domain.LedgerPosting, newID func() string, at time.Time) ([]domain.AccountChange, error) {
+	var out []domain.AccountChange
+	index := map[string]int{}
+	for _, e := range entries {
+		var c domain.AccountChange
+		err := tx.QueryRow(ctx, `
+			WITH acc AS (SELECT id FROM accounts WHERE patient_id = $2 AND clinic_id = $3 FOR UPDATE),
+			ins AS (INSERT INTO ledger_entries (id, account_id, kind, amount_cents, ref, claim_id, remittance_id, created_at)
+				SELECT $1, acc.id, $4, $5, $6, $7, $8, $9 FROM acc ON CONFLICT (ref) DO NOTHING
+				RETURNING account_id, amount_cents)
+			UPDATE accounts a SET balance_cents = a.balance_cents + ins.amount_cents FROM ins WHERE a.id = ins.account_id
+			RETURNING a.id::text, a.patient_id::text, a.clinic_id::text, a.balance_cents`,
+			newID(), e.PatientID, e.ClinicID, e.Kind, e.Amount, e.Ref, nullable(e.ClaimID), remittanceID, at).
+			Scan(&c.AccountID, &c.PatientID, &c.ClinicID, &c.Balance)
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("post ledger entry: %w", err)
+		}
+		if i, ok := index[c.AccountID]; ok {
+			out[i].Balance, out[i].Delta = c.Balance, out[i].Delta+e.Amount
+			continue
+		}
+		c.Delta = e.Amount
+		index[c.AccountID] = len(out)
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// AddStatement stores a statement.
+func (r *Remittances) AddStatement(ctx context.Context, tx *bus.Tx, s domain.StatementIssued) error {
+	_, err := tx.Exec(ctx, `INSERT INTO statements (id, account_id, balance_cents, due_date, remittance_id, issued_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, s.ID, s.AccountID, s.Balance, s.DueDate, nullable(s.RemittanceID), s.IssuedAt)
+	if err != nil {
+		return fmt.Errorf("insert statement: %w", err)
+	}
+	return nil
+}
+
+const workItemCols = `id::text, queue, ref, remittance_id::text, coalesce(claim_id::text, ''), coalesce(clinic_id::text, ''),
+	payer_id, amount_cents, reason, status, appeal_status, created_at, updated_at`
+
+func scanWorkItem(row pgx.CollectableRow) (domain.WorkItem, error) {
+	var w domain.WorkItem
+	err := row.Scan(&w.ID, &w.Queue, &w.Ref, &w.RemittanceID, &w.ClaimID, &w.ClinicID, &w.PayerID, &w.Amount, &w.Reason,
+		&w.Status, &w.AppealStatus, &w.CreatedAt, &w.UpdatedAt)
+	return w, err
+}
+
+// WorkItems lists a stored queue in scope (clinic: only that clinic; status: only that
+// status), oldest first. Items without a clinic are in the all-clinics scope only.
+func (r *Remittances) WorkItems(ctx context.Context, scope domain.Scope, queue, clinic, status string) ([]domain.WorkItem, error) {
+	rows, err := r.pool.Query(ctx, `SELECT `+workItemCols+` FROM work_items
+		WHERE queue = $1 AND ($2::boolean OR clinic_id::text = ANY($3::text[]))
+		  AND ($4 = '' OR clinic_id::text = $4) AND ($5 = '' OR status = $5)
+		ORDER BY created_at, id LIMIT 1000`, queue, scope.All, scope.Clinics, clinic, status)
+	if err != nil {
+		return nil, fmt.Errorf("query work items: %w", err)
+	}
+	return pgx.CollectRows(rows, scanWorkItem)
+}
+
+// HeldCharges lists the held charges in scope as work items of the holds queue (id: the
+// charge id, reason: the hold reason, amount: the charge).
+func (r *Remittances) HeldCharges(ctx context.Context, scope domain.Scope, clinic string) ([]domain.WorkItem, error) {
+	rows, err := r.pool.Query(ctx, `
+		SELECT id::text, clinic_id::text, payer_id, coalesce(claim_id::text, ''), amount_cents, hold_reason, created_at, updated_at
+		FROM charges WHERE status = 'held' AND ($1::boolean OR clinic_id::text = ANY($2::text[]))
+		  AND ($3 = '' OR clinic_id::text = $3)
+		ORDER BY created_at, id LIMIT 1000`, scope.All, scope.Clinics, clinic)
+	if err != nil {
+		return nil, fmt.Errorf("query held charges: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.WorkItem, error) {
+		w := domain.WorkItem{Queue: domain.QueueHolds, Status: domain.WorkOpen, AppealStatus: domain.AppealNone}
+		err := row.Scan(&w.ID, &w.ClinicID, &w.PayerID, &w.ClaimID, &w.Amount, &w.Reason, &w.CreatedAt, &w.UpdatedAt)
+		return w, err
+	})
+}
+
+// LockWorkItem reads a work item for update; ok is false if there is none.
+func (r *Remittances) LockWorkItem(ctx context.Context, tx *bus.Tx, id string) (domain.WorkItem, bool, error) {
+	rows, err := tx.Query(ctx, `SELECT `+workItemCols+` FROM work_items WHERE id = $1 FOR UPDATE`, id)
+	if err != nil {
+		return domain.WorkItem{}, false, fmt.Errorf("query work item: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, scanWorkItem)
+	if err != nil || len(list) == 0 {
+		return domain.WorkItem{}, false, err
+	}
+	return list[0], true, nil
+}
+
+// SaveWorkItem stores a work item's status and appeal status.
+func (r *Remittances) SaveWorkItem(ctx context.Context, tx *bus.Tx, w domain.WorkItem) error {
+	_, err := tx.Exec(ctx, `UPDATE work_items SET status = $2, appeal_status = $3, updated_at = $4 WHERE id = $1`,
+		w.ID, w.Status, w.AppealStatus, w.UpdatedAt)
+	if err != nil {
+		return fmt.Errorf("update work item: %w", err)
+	}
+	return nil
+}
+
+// ClaimReceivables returns the claims in scope not fully settled with what the payer still
+// owes: total - paid - contractual (CO of the active posting) - patient responsibility.
+func (r *Remittances) ClaimReceivables(ctx context.Context, scope domain.Scope, clinic string) ([]domain.ClaimReceivable, error) {
+	rows, err := r.pool.Query(ctx, `
+		SELECT c.payer_id, c.clinic_id::text, c.submitted_at, c.total_cents, c.paid_cents, coalesce(p.contractual, 0), c.patient_resp_cents
+		FROM claims c LEFT JOIN LATERAL (
+			SELECT sum(rc.contractual_cents) AS contractual FROM remittance_claims rc
+			WHERE rc.claim_id = c.id AND rc.classification = 'posted' AND rc.reversed_by IS NULL) p ON true
+		WHERE c.status IN ('submitted', 'partially_paid', 'denied', 'reversed')
+		  AND ($1::boolean OR c.clinic_id::text = ANY($2::text[])) AND ($3 = '' OR c.clinic_id::text = $3)`,
+		scope.All, scope.Clinics, clinic)
+	if err != nil {
+		return nil, fmt.Errorf("query receivables: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.ClaimReceivable, error) {
+		var c domain.ClaimReceivable
+		var total, paid, contractual, pr money.Cents
+		err := row.Scan(&c.PayerID, &c.ClinicID, &c.SubmittedAt, &total, &paid, &contractual, &pr)
+		c.Outstanding = domain.Outstanding(total, paid, contractual, pr)
+		return c, err
+	})
+}
+
+// PatientReceivables returns the accounts in scope that owe something.
+func (r *Remittances) PatientReceivables(ctx context.Context, scope domain.Scope, clinic string) ([]domain.PatientReceivable, error) {
+	rows, err := r.pool.Query(ctx, `
+		SELECT a.clinic_id::text, coalesce((SELECT min(issued_at) FROM statements s WHERE s.account_id = a.id), now()), a.balance_cents
+		FROM accounts a WHERE a.balance_cents > 0
+		  AND ($1::boolean OR a.clinic_id::text = ANY($2::text[])) AND ($3 = '' OR a.clinic_id::text = $3)`,
+		scope.All, scope.Clinics, clinic)
+	if err != nil {
+		return nil, fmt.Errorf("query patient receivables: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.PatientReceivable, error) {
+		var p domain.PatientReceivable
+		return p, row.Scan(&p.ClinicID, &p.Since, &p.Balance)
+	})
+}
+
+// PatientBalance returns the patient's account at clinic; ok is false if there is none.
+func (r *Remittances) PatientBalance(ctx context.Context, patientID, clinicID string) (domain.PatientBalance, bool, error) {
+	var b domain.PatientBalance
+	err := r.pool.QueryRow(ctx, `SELECT id::text, balance_cents FROM accounts WHERE patient_id = $1 AND clinic_id = $2`,
+		patientID, clinicID).Scan(&b.AccountID, &b.Balance)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return b, false, nil
+	}
+	if err != nil {
+		return b, false, fmt.Errorf("query account: %w", err)
+	}
+	rows, err := r.pool.Query(ctx, `
+		SELECT id::text, kind, coalesce(claim_id::text, ''), coalesce(remittance_id::text, ''), amount_cents, created_at
+		FROM ledger_entries WHERE account_id = $1 ORDER BY created_at, id`, b.AccountID)
+	if err != nil {
+		return b, false, fmt.Errorf("query ledger: %w", err)
+	}
+	b.Entries, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.LedgerRow, error) {
+		var l domain.LedgerRow
+		return l, row.Scan(&l.ID, &l.Kind, &l.ClaimID, &l.RemittanceID, &l.Amount, &l.CreatedAt)
+	})
+	if err != nil {
+		return b, false, fmt.Errorf("read ledger: %w", err)
+	}
+	var s domain.StatementIssued
+	err = r.pool.QueryRow(ctx, `SELECT id::text, balance_cents, due_date::text, issued_at FROM statements
+		WHERE account_id = $1 ORDER BY issued_at DESC, id DESC LIMIT 1`, b.AccountID).Scan(&s.ID, &s.Balance, &s.DueDate, &s.IssuedAt)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return b, false, fmt.Errorf("query statement: %w", err)
+	default:
+		s.AccountID = b.AccountID
+		b.LastStatement = &s
+	}
+	return b, true, nil
+}

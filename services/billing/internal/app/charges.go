@@ -1,0 +1,485 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/trellis-health/trellis/pkg/bus"
+	billingv1 "github.com/trellis-health/trellis/proto/gen/trellis/billing/v1"
+
+	"github.com/trellis-health/trellis/services/billing/internal/domain"
+)
+
+// Subjects of the charges area.
+const (
+	SubjectChargeCreated             = "trellis.billing.charge.created.v1"
+	SubjectChargeStatusChanged       = "trellis.billing.charge.status_changed.v1"
+	SubjectAuthorizationNearlyUsed   = "trellis.billing.authorization.nearly_used.v1"
+	SubjectAuthorizationExhausted    = "trellis.billing.authorization.exhausted.v1"
+	defaultChargesLimit, maxChargesL = 50, 500
+)
+
+// ChargesRepo stores the charges area (implemented by adapters/postgres).
+type ChargesRepo interface {
+	LockPatient(ctx context.Context, tx *bus.Tx, patientID, clinicID string) error
+	UpsertAttendance(ctx context.Context, tx *bus.Tx, a domain.Attendance) (changed bool, oldDate string, err error)
+	DayAttendance(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string) ([]domain.Attendance, error)
+	UpsertCoverage(ctx context.Context, tx *bus.Tx, c domain.Coverage) (bool, error)
+	PrimaryCoverage(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string) (domain.Coverage, bool, error)
+	PayerKind(ctx context.Context, tx *bus.Tx, code string) (string, bool, error)
+	PayerExists(ctx context.Context, tx *bus.Tx, code string) (bool, error)
+	ContractOn(ctx context.Context, tx *bus.Tx, payerID, clinicID, date string) (domain.Contract, bool, error)
+	UpsertConsent(ctx context.Context, tx *bus.Tx, c domain.Consent) (bool, error)
+	RevokeConsent(ctx context.Context, tx *bus.Tx, c domain.Consent) (bool, error)
+	Consents(ctx context.Context, tx *bus.Tx, patientID, clinicID string) ([]domain.Consent, error)
+	DayCharges(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string) ([]domain.Charge, error)
+	Days(ctx context.Context, tx *bus.Tx, patientID, clinicID string, statuses, reasons []string) ([]string, error)
+	ReadyCharges(ctx context.Context, tx *bus.Tx, patientID, clinicID string) ([]domain.Charge, error)
+	InsertCharge(ctx context.Context, tx *bus.Tx, c domain.Charge) error
+	SetChargeStatus(ctx context.Context, tx *bus.Tx, c domain.Charge) error
+	Authorizations(ctx context.Context, tx *bus.Tx, patientID, clinicID, payerID, service string) ([]domain.Authorization, error)
+	Authorization(ctx context.Context, tx *bus.Tx, id string) (domain.Authorization, bool, error)
+	SaveAuthorization(ctx context.Context, tx *bus.Tx, a domain.Authorization) error
+	RefreshUsage(ctx context.Context, tx *bus.Tx, id string) (domain.AuthorizationUse, error)
+	SetNotified(ctx context.Context, tx *bus.Tx, id string, nearlyUsed, exhausted bool) error
+	ListAuthorizations(ctx context.Context, clinicID, patientID string) ([]domain.Authorization, error)
+	ListCharges(ctx context.Context, f domain.ChargeFilter) ([]domain.Charge, string, error)
+}
+
+// Charges is the use cases of the charges area: billing's copies of attendance, coverage and
+// consent, the charges made from them, and authorizations.
+type Charges struct {
+	store *bus.Store
+	repo  ChargesRepo
+	newID func() string
+	now   func() time.Time
+}
+
+// NewCharges returns the charges use cases.
+func NewCharges(store *bus.Store, repo ChargesRepo) *Charges {
+	return &Charges{store: store, repo: repo, newID: bus.NewID, now: time.Now}
+}
+
+// RecordAttendance stores an attendance version (in the consumer's tx) and, if it is newer
+// than the stored one, recomputes the charges of the patient's day (and of the day the
+// appointment was on before, if a correction moved it). An older or replayed version changes
+// nothing. Invalid input wraps domain.ErrInvalid.
+func (c *Charges) RecordAttendance(ctx context.Context, tx *bus.Tx, a domain.Attendance) (changed bool, err error) {
+	a, err = domain.ValidateAttendance(a)
+	if err != nil {
+		return false, err
+	}
+	if err := c.repo.LockPatient(ctx, tx, a.PatientID, a.ClinicID); err != nil {
+		return false, err
+	}
+	changed, oldDate, err := c.repo.UpsertAttendance(ctx, tx, a)
+	if err != nil || !changed {
+		return false, err
+	}
+	if oldDate != "" && oldDate != a.LocalDate {
+		if err := c.recomputeDay(ctx, tx, a.PatientID, a.ClinicID, oldDate); err != nil {
+			return true, err
+		}
+	}
+	return true, c.recomputeDay(ctx, tx, a.PatientID, a.ClinicID, a.LocalDate)
+}
+
+// RecordCoverage stores a coverage unless a copy as new is stored, then re-evaluates the
+// patient's charges held for coverage or contract.
+func (c *Charges) RecordCoverage(ctx context.Context, tx *bus.Tx, cov domain.Coverage) (changed bool, err error) {
+	cov, err = domain.ValidateCoverage(cov)
+	if err != nil {
+		return false, err
+	}
+	if err := c.repo.LockPatient(ctx, tx, cov.PatientID, cov.ClinicID); err != nil {
+		return false, err
+	}
+	if changed, err = c.repo.UpsertCoverage(ctx, tx, cov); err != nil || !changed {
+		return false, err
+	}
+	return true, c.reevaluate(ctx, tx, cov.PatientID, cov.ClinicID, domain.HoldCoverage, domain.HoldContract)
+}
+
+// GrantConsent stores a granted consent version, then applies the consent gate.
+func (c *Charges) GrantConsent(ctx context.Context, tx *bus.Tx, con domain.Consent) (changed bool, err error) {
+	con, err = domain.ValidateConsent(con)
+	if err != nil {
+		return false, err
+	}
+	if con.Version < 1 {
+		return false, fmt.Errorf("%w: version: at least 1", domain.ErrInvalid)
+	}
+	if err := c.repo.LockPatient(ctx, tx, con.PatientID, con.ClinicID); err != nil {
+		return false, err
+	}
+	if changed, err = c.repo.UpsertConsent(ctx, tx, con); err != nil || !changed {
+		return false, err
+	}
+	return true, c.consentGate(ctx, tx, con.PatientID, con.ClinicID)
+}
+
+// RevokeConsent records a revocation (of the payment scope), then applies the consent gate.
+func (c *Charges) RevokeConsent(ctx context.Context, tx *bus.Tx, con domain.Consent) (changed bool, err error) {
+	if con.RevokedAt.IsZero() {
+		con.RevokedAt = c.now()
+	}
+	con.EffectiveFrom = con.RevokedAt
+	con, err = domain.ValidateConsent(con)
+	if err != nil {
+		return false, err
+	}
+	if err := c.repo.LockPatient(ctx, tx, con.PatientID, con.ClinicID); err != nil {
+		return false, err
+	}
+	if changed, err = c.repo.RevokeConsent(ctx, tx, con); err != nil || !changed {
+		return false, err
+	}
+	return true, c.consentGate(ctx, tx, con.PatientID, con.ClinicID)
+}
+
+// consentGate: with a valid payment consent the charges held for consent are evaluated again
+// (they may stay held for another reason); without one the ready charges are held for consent
+// (submitted ones stay as they are).
+func (c *Charges) consentGate(ctx context.Context, tx *bus.Tx, patientID, clinicID string) error {
+	ok, err := c.hasConsent(ctx, tx, patientID, clinicID)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return c.reevaluate(ctx, tx, patientID, clinicID, domain.HoldConsent)
+	}
+	ready, err := c.repo.ReadyCharges(ctx, tx, patientID, clinicID)
+	if err != nil {
+		return err
+	}
+	for _, ch := range ready {
+		if err := c.setStatus(ctx, tx, ch, domain.ChargeHeld, domain.HoldConsent, ch.AuthorizationID, ch.AuthorizedUnits); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Charges) hasConsent(ctx context.Context, tx *bus.Tx, patientID, clinicID string) (bool, error) {
+	cs, err := c.repo.Consents(ctx, tx, patientID, clinicID)
+	if err != nil {
+		return false, err
+	}
+	return domain.HasPaymentConsent(cs, c.now()), nil
+}
+
+// reevaluate recomputes every day of the patient's charges held for one of reasons (a prefix
+// of the hold reason), oldest first.
+func (c *Charges) reevaluate(ctx context.Context, tx *bus.Tx, patientID, clinicID string, reasons ...string) error {
+	days, err := c.repo.Days(ctx, tx, patientID, clinicID, []string{domain.ChargeHeld}, reasons)
+	if err != nil {
+		return err
+	}
+	for _, d := range days {
+		if err := c.recomputeDay(ctx, tx, patientID, clinicID, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recomputeDay compares the charges a patient's day at a clinic should have with the stored
+// ones that are not void: an unchanged charge keeps its id (only its status is decided
+// again, while it is ready or held); a changed one is voided and a new one created (which
+// names it as replaced if it went to a payer); a unit no longer billable is voided. The caller
+// holds the patient lock.
+func (c *Charges) recomputeDay(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string) error {
+	sessions, err := c.repo.DayAttendance(ctx, tx, patientID, clinicID, date)
+	if err != nil {
+		return err
+	}
+	cov, hasCov, err := c.repo.PrimaryCoverage(ctx, tx, patientID, clinicID, date)
+	if err != nil {
+		return err
+	}
+	var contract *domain.Contract
+	selfPay := false
+	if hasCov {
+		kind, known, err := c.repo.PayerKind(ctx, tx, cov.PayerID)
+		if err != nil {
+			return err
+		}
+		if known {
+			ct, ok, err := c.repo.ContractOn(ctx, tx, cov.PayerID, clinicID, date)
+			if err != nil {
+				return err
+			}
+			if ok {
+				contract = &ct
+				selfPay = kind == domain.KindSelfPay
+			}
+		}
+	}
+	contractID := ""
+	if contract != nil {
+		contractID = contract.ID
+	}
+	lines := domain.DayLines(patientID, clinicID, date, sessions, contract)
+	wanted := map[string]domain.Line{}
+	for _, l := range lines {
+		wanted[l.BillableUnit] = l
+	}
+	existing, err := c.repo.DayCharges(ctx, tx, patientID, clinicID, date)
+	if err != nil {
+		return err
+	}
+
+	// Voids first: they give their authorization units back.
+	kept := map[string]domain.Charge{}
+	replaced := map[string]domain.Charge{}
+	touched := map[string]bool{}
+	for _, ex := range existing {
+		l, want := wanted[ex.BillableUnit]
+		if want && ex.SameBilling(l, cov.PayerID, contractID, cov.ID) {
+			kept[ex.BillableUnit] = ex
+			continue
+		}
+		reason := domain.VoidNoLongerBilling
+		if want {
+			reason = domain.VoidCorrected
+			if ex.Sent() {
+				replaced[ex.BillableUnit] = ex
+			}
+		}
+		if err := c.setStatusReason(ctx, tx, ex, domain.ChargeVoid, "", reason, ex.AuthorizationID, ex.AuthorizedUnits); err != nil {
+			return err
+		}
+		if ex.AuthorizationID != "" {
+			touched[ex.AuthorizationID] = true
+		}
+	}
+	for id := range touched {
+		if _, err := c.repo.RefreshUsage(ctx, tx, id); err != nil {
+			return err
+		}
+	}
+
+	// Then the wanted charges, in billable-unit order.
+	var consent *bool
+	auths := map[string][]domain.Authorization{} // by service
+	used := map[string]int32{}
+	for _, l := range lines {
+		gates := domain.Gates{HasCoverage: hasCov, HasContract: contract != nil, SelfPay: selfPay}
+		ex, isKept := kept[l.BillableUnit]
+		if isKept && !ex.Open() {
+			continue // submitted, paid, denied or billed to the patient: past the gates
+		}
+		authID, authUnits := "", int32(0)
+		if contract != nil && contract.RequiresAuthorization && !selfPay {
+			if isKept && ex.AuthorizationID != "" {
+				authID, authUnits = ex.AuthorizationID, ex.AuthorizedUnits
+			} else {
+				list, ok := auths[l.Service]
+				if !ok {
+					if list, err = c.repo.Authorizations(ctx, tx, patientID, clinicID, cov.PayerID, l.Service); err != nil {
+						return err
+					}
+					auths[l.Service] = list
+				}
+				var hold string
+				authID, hold = domain.PickAuthorization(list, used, date, l.Units)
+				gates.AuthHold = hold
+				if authID != "" {
+					authUnits = l.Units
+					if _, seen := used[authID]; !seen {
+						for _, a := range list {
+							if a.ID == authID {
+								used[authID] = a.UsedUnits
+							}
+						}
+					}
+					used[authID] += l.Units
+					touched[authID] = true
+				}
+			}
+		}
+		if gates.HasContract && !selfPay && gates.AuthHold == "" {
+			if consent == nil {
+				ok, err := c.hasConsent(ctx, tx, patientID, clinicID)
+				if err != nil {
+					return err
+				}
+				consent = &ok
+			}
+			gates.HasConsent = *consent
+		}
+		// A charge waiting for consent keeps the units it was given.
+		status, hold := domain.Decide(gates)
+		if isKept && ex.AuthorizationID != "" && ex.AuthorizationID != authID {
+			touched[ex.AuthorizationID] = true
+		}
+		if isKept && status == domain.ChargeReady && ex.Status == domain.ChargeHeld && !domain.OwnHold(ex.HoldReason) {
+			continue // held by claims for a reason of its own: claims releases it
+		}
+		if isKept {
+			if ex.Status != status || ex.HoldReason != hold || ex.AuthorizationID != authID {
+				if err := c.setStatus(ctx, tx, ex, status, hold, authID, authUnits); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		ch := domain.Charge{ID: c.newID(), Line: l, PatientID: patientID, ClinicID: clinicID, ServiceDate: date,
+			PayerID: cov.PayerID, ContractID: contractID, CoverageID: cov.ID, Status: status, HoldReason: hold,
+			ReplacesChargeID: replaced[l.BillableUnit].ID, AuthorizationID: authID, AuthorizedUnits: authUnits}
+		if err := c.repo.InsertCharge(ctx, tx, ch); err != nil {
+			return err
+		}
+		tx.Emit(bus.Event{Subject: SubjectChargeCreated, ClinicID: clinicID,
+			Payload: &billingv1.ChargeCreated{Charge: ChargeToProto(ch)}})
+	}
+	return c.refreshUsage(ctx, tx, touched)
+}
+
+// refreshUsage recounts the used units of the authorizations and emits AuthorizationUsage
+// once per crossing of 80% and of 100% (a crossing back below, after voids or more units,
+// arms the notice again).
+func (c *Charges) refreshUsage(ctx context.Context, tx *bus.Tx, ids map[string]bool) error {
+	sorted := make([]string, 0, len(ids))
+	for id := range ids {
+		sorted = append(sorted, id)
+	}
+	slices.Sort(sorted)
+	for _, id := range sorted {
+		u, err := c.repo.RefreshUsage(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		nearly := domain.NearlyUsed(u.AuthorizedUnits, u.UsedUnits)
+		exhausted := domain.Exhausted(u.AuthorizedUnits, u.UsedUnits)
+		if nearly && !u.NearlyUsedNotified {
+			c.emitUsage(tx, SubjectAuthorizationNearlyUsed, u.Authorization)
+		}
+		if exhausted && !u.ExhaustedNotified {
+			c.emitUsage(tx, SubjectAuthorizationExhausted, u.Authorization)
+		}
+		if nearly != u.NearlyUsedNotified || exhausted != u.ExhaustedNotified {
+			if err := c.repo.SetNotified(ctx, tx, id, nearly, exhausted); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Charges) emitUsage(tx *bus.Tx, subject string, a domain.Authorization) {
+	tx.Emit(bus.Event{Subject: subject, ClinicID: a.ClinicID, Payload: &billingv1.AuthorizationUsage{
+		AuthorizationId: a.ID, ClinicId: a.ClinicID, PatientId: a.PatientID, PayerId: a.PayerID,
+		Service: reverse(services, a.Service), AuthorizedUnits: a.AuthorizedUnits, UsedUnits: a.UsedUnits, EndsOn: a.EndsOn,
+	}})
+}
+
+func (c *Charges) setStatus(ctx context.Context, tx *bus.Tx, ch domain.Charge, status, hold, authID string, authUnits int32) error {
+	return c.setStatusReason(ctx, tx, ch, status, hold, hold, authID, authUnits)
+}
+
+// setStatusReason stores a charge's new status and emits ChargeStatusChanged (with reason)
+// when its status or hold reason changed.
+func (c *Charges) setStatusReason(ctx context.Context, tx *bus.Tx, ch domain.Charge, status, hold, reason, authID string, authUnits int32) error {
+	from := ch.Status
+	changed := ch.Status != status || ch.HoldReason != hold
+	ch.Status, ch.HoldReason, ch.AuthorizationID, ch.AuthorizedUnits = status, hold, authID, authUnits
+	if err := c.repo.SetChargeStatus(ctx, tx, ch); err != nil {
+		return err
+	}
+	if changed {
+		tx.Emit(bus.Event{Subject: SubjectChargeStatusChanged, ClinicID: ch.ClinicID, Payload: &billingv1.ChargeStatusChanged{
+			ChargeId: ch.ID, ClinicId: ch.ClinicID, PatientId: ch.PatientID, From: chargeStatuses[from],
+			To: chargeStatuses[status], Reason: reason, ChangedAt: timestamppb.New(c.now()),
+		}})
+	}
+	return nil
+}
+
+// UpsertAuthorization records or changes an authorization (the caller must see its clinic),
+// then recounts its usage and re-evaluates the patient's charges held for authorization.
+func (c *Charges) UpsertAuthorization(ctx context.Context, viewer domain.Viewer, in domain.Authorization) (out domain.Authorization, err error) {
+	if in.ClinicID != "" && !viewer.CanSeeClinic(in.ClinicID) {
+		if _, err := domain.ParseID(in.ClinicID); err == nil {
+			return in, fmt.Errorf("%w: clinic", domain.ErrForbidden)
+		}
+	}
+	err = c.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
+		known, err := c.repo.PayerExists(ctx, tx, in.PayerID)
+		if err != nil {
+			return err
+		}
+		out, err = domain.ValidateAuthorization(in, known)
+		if err != nil {
+			return err
+		}
+		if out.ID == "" {
+			out.ID = c.newID()
+		}
+		if err := c.repo.LockPatient(ctx, tx, out.PatientID, out.ClinicID); err != nil {
+			return err
+		}
+		old, exists, err := c.repo.Authorization(ctx, tx, out.ID)
+		if err != nil {
+			return err
+		}
+		if exists && (old.PatientID != out.PatientID || old.ClinicID != out.ClinicID) {
+			return fmt.Errorf("%w: an authorization's patient and clinic cannot change", domain.ErrConflict)
+		}
+		if err := c.repo.SaveAuthorization(ctx, tx, out); err != nil {
+			return err
+		}
+		if err := c.refreshUsage(ctx, tx, map[string]bool{out.ID: true}); err != nil {
+			return err
+		}
+		if err := c.reevaluate(ctx, tx, out.PatientID, out.ClinicID, "authorization"); err != nil {
+			return err
+		}
+		out, _, err = c.repo.Authorization(ctx, tx, out.ID)
+		return err
+	})
+	return out, err
+}
+
+// ListAuthorizations lists a clinic's authorizations (ErrForbidden for a clinic the caller
+// cannot see).
+func (c *Charges) ListAuthorizations(ctx context.Context, viewer domain.Viewer, clinicID, patientID string) ([]domain.Authorization, error) {
+	if !viewer.CanSeeClinic(clinicID) {
+		return nil, fmt.Errorf("%w: clinic", domain.ErrForbidden)
+	}
+	return c.repo.ListAuthorizations(ctx, clinicID, patientID)
+}
+
+// ListCharges returns a page of a clinic's charges and the next page's token.
+func (c *Charges) ListCharges(ctx context.Context, viewer domain.Viewer, f domain.ChargeFilter) ([]domain.Charge, string, error) {
+	if !viewer.CanSeeClinic(f.ClinicID) {
+		return nil, "", fmt.Errorf("%w: clinic", domain.ErrForbidden)
+	}
+	var vs []domain.Violation
+	if f.From != "" {
+		if _, err := time.Parse(time.DateOnly, f.From); err != nil {
+			vs = append(vs, domain.Violation{Field: "service_date_from", Rule: "service_date_from.date", Msg: "a real date, YYYY-MM-DD"})
+		}
+	}
+	if f.To != "" {
+		if _, err := time.Parse(time.DateOnly, f.To); err != nil {
+			vs = append(vs, domain.Violation{Field: "service_date_to", Rule: "service_date_to.date", Msg: "a real date, YYYY-MM-DD"})
+		} else if f.From != "" && f.To < f.From {
+			vs = append(vs, domain.Violation{Field: "service_date_to", Rule: "service_date_to.after_from", Msg: "on or after service_date_from"})
+		}
+	}
+	if len(vs) > 0 {
+		return nil, "", &domain.ValidationError{Violations: vs}
+	}
+	switch {
+	case f.Limit <= 0:
+		f.Limit = defaultChargesLimit
+	case f.Limit > maxChargesL:
+		f.Limit = maxChargesL
+	}
+	return c.repo.ListCharges(ctx, f)
+}

@@ -1,0 +1,218 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/trellis-health/trellis/pkg/auth"
+	"github.com/trellis-health/trellis/pkg/rpc"
+	billingv1 "github.com/trellis-health/trellis/proto/gen/trellis/billing/v1"
+	"github.com/trellis-health/trellis/proto/gen/trellis/billing/v1/billingv1connect"
+
+	"github.com/trellis-health/trellis/services/billing/internal/app"
+	"github.com/trellis-health/trellis/services/billing/internal/domain"
+)
+
+// RemittanceServer implements billingv1connect.RemittanceServiceHandler.
+//
+// Access: an upload spans clinics (one 835 pays claims of many), so it needs a token for every
+// clinic ("*"). Lists and aging show only the caller's clinics; a clinic_id the caller cannot
+// see is permission_denied (clinic ids are not PHI). A work item in an invisible clinic is
+// not_found, like an absent one.
+type RemittanceServer struct {
+	billingv1connect.UnimplementedRemittanceServiceHandler
+	app *app.Remittances
+	log *slog.Logger
+}
+
+// NewRemittanceServer returns the handler implementation.
+func NewRemittanceServer(a *app.Remittances, log *slog.Logger) *RemittanceServer {
+	return &RemittanceServer{app: a, log: log}
+}
+
+// RemittancePolicy: the roles allowed to call each remittance procedure.
+var RemittancePolicy = rpc.Policy{
+	billingv1connect.RemittanceServiceUploadRemittanceProcedure:    {RoleBilling, RoleAdmin},
+	billingv1connect.RemittanceServiceUpdateWorkItemProcedure:      {RoleBilling, RoleAdmin},
+	billingv1connect.RemittanceServiceListRemittancesProcedure:     {RoleBilling, RoleOperator, RoleAdmin},
+	billingv1connect.RemittanceServiceListWorkItemsProcedure:       {RoleBilling, RoleOperator, RoleAdmin},
+	billingv1connect.RemittanceServiceGetReceivablesAgingProcedure: {RoleBilling, RoleOperator, RoleAdmin},
+	billingv1connect.RemittanceServiceGetPatientBalanceProcedure:   {RoleBilling, RoleOperator, RoleAdmin},
+}
+
+// remitError maps errors to Connect codes; messages carry no values.
+func (s *RemittanceServer) remitError(ctx context.Context, op string, err error) error {
+	var ve *domain.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		vs := make([]rpc.FieldViolation, len(ve.Violations))
+		for i, v := range ve.Violations {
+			vs[i] = rpc.FieldViolation{Field: v.Field, Rule: v.Rule, Msg: v.Msg}
+		}
+		return rpc.InvalidArgument(vs...)
+	case errors.Is(err, domain.ErrForbidden):
+		return connect.NewError(connect.CodePermissionDenied, errors.New("not allowed for this clinic, or a remittance needs every clinic"))
+	case errors.Is(err, domain.ErrNotFound):
+		return connect.NewError(connect.CodeNotFound, errors.New("not found"))
+	case errors.Is(err, domain.ErrConflict):
+		return connect.NewError(connect.CodeFailedPrecondition, err)
+	case errors.Is(err, domain.ErrInvalid):
+		return connect.NewError(connect.CodeInvalidArgument, err)
+	default:
+		s.log.ErrorContext(ctx, op+" failed", "error", err)
+		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+	}
+}
+
+func remitCaller(ctx context.Context) (*auth.Principal, error) {
+	p := auth.PrincipalFrom(ctx)
+	if p == nil {
+		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("no caller"))
+	}
+	return p, nil
+}
+
+func summaryToProto(r domain.Remittance, duplicate bool) *billingv1.RemittanceSummary {
+	out := &billingv1.RemittanceSummary{RemittanceId: r.ID, Duplicate: duplicate, Payer: r.Payer,
+		Transactions: int32(r.Summary.Transactions), Claims: int32(r.Summary.Claims), ServiceLines: int32(r.Summary.ServiceLines),
+		TotalPaidCents: r.Summary.TotalPaidCents, MatchedClaims: int32(r.MatchedClaims), UnmatchedLines: int32(r.UnmatchedLines),
+		WorkItems: int32(r.WorkItems), PostedAt: timestamppb.New(r.PostedAt), FileName: r.FileName}
+	for _, d := range r.Summary.Deviations {
+		out.Deviations = append(out.Deviations, &billingv1.RemittanceDeviation{Rule: d.Rule, Segment: d.Segment,
+			Expected: d.Expected, Actual: d.Actual, Detail: d.Detail})
+	}
+	return out
+}
+
+// UploadRemittance posts an 835.
+func (s *RemittanceServer) UploadRemittance(ctx context.Context, req *connect.Request[billingv1.UploadRemittanceRequest]) (*connect.Response[billingv1.UploadRemittanceResponse], error) {
+	p, err := remitCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	up, err := s.app.UploadRemittance(ctx, p, req.Msg.GetFileName(), req.Msg.GetContent())
+	if err != nil {
+		return nil, s.remitError(ctx, "upload remittance", err)
+	}
+	if up.Duplicate {
+		s.log.InfoContext(ctx, "remittance already posted; nothing posted", "remittance_id", up.Remittance.ID)
+	} else {
+		s.log.InfoContext(ctx, "remittance posted", "remittance_id", up.Remittance.ID, "claims", up.Remittance.Summary.Claims,
+			"matched_claims", up.Remittance.MatchedClaims, "unmatched_lines", up.Remittance.UnmatchedLines,
+			"deviations", len(up.Remittance.Summary.Deviations))
+	}
+	return connect.NewResponse(&billingv1.UploadRemittanceResponse{Summary: summaryToProto(up.Remittance, up.Duplicate)}), nil
+}
+
+// ListRemittances lists posted remittances.
+func (s *RemittanceServer) ListRemittances(ctx context.Context, req *connect.Request[billingv1.ListRemittancesRequest]) (*connect.Response[billingv1.ListRemittancesResponse], error) {
+	p, err := remitCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	list, err := s.app.ListRemittances(ctx, p, int(req.Msg.GetLimit()))
+	if err != nil {
+		return nil, s.remitError(ctx, "list remittances", err)
+	}
+	out := &billingv1.ListRemittancesResponse{}
+	for _, r := range list {
+		out.Remittances = append(out.Remittances, summaryToProto(r, false))
+	}
+	return connect.NewResponse(out), nil
+}
+
+func workItemToProto(w domain.WorkItem) *billingv1.WorkItem {
+	out := &billingv1.WorkItem{Id: w.ID, Queue: w.Queue, ClinicId: w.ClinicID, PayerId: w.PayerID, ClaimId: w.ClaimID,
+		RemittanceId: w.RemittanceID, AmountCents: int64(w.Amount), Status: w.Status, AppealStatus: w.AppealStatus,
+		Reason: w.Reason}
+	if !w.CreatedAt.IsZero() {
+		out.CreatedAt = timestamppb.New(w.CreatedAt)
+	}
+	if !w.UpdatedAt.IsZero() {
+		out.UpdatedAt = timestamppb.New(w.UpdatedAt)
+	}
+	return out
+}
+
+// ListWorkItems lists a work queue.
+func (s *RemittanceServer) ListWorkItems(ctx context.Context, req *connect.Request[billingv1.ListWorkItemsRequest]) (*connect.Response[billingv1.ListWorkItemsResponse], error) {
+	p, err := remitCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	items, err := s.app.ListWorkItems(ctx, p, req.Msg.GetQueue(), req.Msg.GetClinicId(), req.Msg.GetStatus())
+	if err != nil {
+		return nil, s.remitError(ctx, "list work items", err)
+	}
+	out := &billingv1.ListWorkItemsResponse{}
+	for _, w := range items {
+		out.Items = append(out.Items, workItemToProto(w))
+	}
+	return connect.NewResponse(out), nil
+}
+
+// UpdateWorkItem resolves, reopens or moves the appeal of a work item.
+func (s *RemittanceServer) UpdateWorkItem(ctx context.Context, req *connect.Request[billingv1.UpdateWorkItemRequest]) (*connect.Response[billingv1.UpdateWorkItemResponse], error) {
+	p, err := remitCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w, err := s.app.UpdateWorkItem(ctx, p, req.Msg.GetId(), req.Msg.GetStatus(), req.Msg.GetAppealStatus())
+	if err != nil {
+		return nil, s.remitError(ctx, "update work item", err)
+	}
+	return connect.NewResponse(&billingv1.UpdateWorkItemResponse{Item: workItemToProto(w)}), nil
+}
+
+func bucketsToProto(b domain.Buckets) *billingv1.AgingBuckets {
+	return &billingv1.AgingBuckets{Days_0_30: int64(b.Days0To30), Days_31_60: int64(b.Days31To60), Days_61_90: int64(b.Days61To90),
+		Days_91_120: int64(b.Days91To120), Over_120: int64(b.Over120), Total: int64(b.Total)}
+}
+
+// GetReceivablesAging ages payer and patient receivables.
+func (s *RemittanceServer) GetReceivablesAging(ctx context.Context, req *connect.Request[billingv1.GetReceivablesAgingRequest]) (*connect.Response[billingv1.GetReceivablesAgingResponse], error) {
+	p, err := remitCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.app.ReceivablesAging(ctx, p, req.Msg.GetClinicId())
+	if err != nil {
+		return nil, s.remitError(ctx, "receivables aging", err)
+	}
+	out := &billingv1.GetReceivablesAgingResponse{AsOf: a.AsOf.Format("2006-01-02")}
+	for _, pa := range a.Payers {
+		out.Payers = append(out.Payers, &billingv1.PayerAging{PayerId: pa.PayerID, ClinicId: pa.ClinicID,
+			Claims: int32(pa.Claims), Buckets: bucketsToProto(pa.Buckets)})
+	}
+	for _, pa := range a.Patients {
+		out.Patients = append(out.Patients, &billingv1.PatientAging{ClinicId: pa.ClinicID, Accounts: int32(pa.Accounts),
+			Buckets: bucketsToProto(pa.Buckets)})
+	}
+	return connect.NewResponse(out), nil
+}
+
+// GetPatientBalance returns a patient's balance at a clinic.
+func (s *RemittanceServer) GetPatientBalance(ctx context.Context, req *connect.Request[billingv1.GetPatientBalanceRequest]) (*connect.Response[billingv1.GetPatientBalanceResponse], error) {
+	p, err := remitCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.app.PatientBalance(ctx, p, req.Msg.GetPatientId(), req.Msg.GetClinicId())
+	if err != nil {
+		return nil, s.remitError(ctx, "patient balance", err)
+	}
+	out := &billingv1.GetPatientBalanceResponse{AccountId: b.AccountID, BalanceCents: int64(b.Balance)}
+	for _, e := range b.Entries {
+		out.Entries = append(out.Entries, &billingv1.LedgerEntry{Id: e.ID, Kind: e.Kind, AmountCents: int64(e.Amount),
+			ClaimId: e.ClaimID, RemittanceId: e.RemittanceID, CreatedAt: timestamppb.New(e.CreatedAt)})
+	}
+	if st := b.LastStatement; st != nil {
+		out.LastStatement = &billingv1.Statement{StatementId: st.ID, BalanceCents: int64(st.Balance), DueDate: st.DueDate,
+			IssuedAt: timestamppb.New(st.IssuedAt)}
+	}
+	return connect.NewResponse(out), nil
+}
