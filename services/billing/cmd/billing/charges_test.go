@@ -486,3 +486,55 @@ func TestChargesConsentAndCoverageGates(t *testing.T) {
 		t.Fatalf("held = %v, %v", resp, err)
 	}
 }
+
+// A contract change re-decides the open charges it affects: a charge held for a missing
+// contract is priced once the contract exists, and a ready charge follows a new rate (the old
+// one is voided and replaced). Billing consumes its own ContractConfigured for this.
+func TestChargesFollowContractChanges(t *testing.T) {
+	e := startCharges(t, false)
+	ctx := context.Background()
+	waitRows := func(patient string, want ...string) {
+		t.Helper()
+		testkit.Eventually(t, 10*time.Second, "charges "+strings.Join(want, ", "), func() bool {
+			return slices.Equal(e.rows(t, patient), want)
+		})
+	}
+	uncontracted, medicaidPatient := bus.NewID(), bus.NewID()
+	for _, p := range []struct{ patient, payer string }{{uncontracted, "no-contract"}, {medicaidPatient, "medicaid-il"}} {
+		e.consent(t, p.patient)
+		e.coverage(t, p.patient, p.payer, time.Now())
+		e.attend(t, session{patient: p.patient, date: "2026-03-02", appointment: appt(p.patient[len(p.patient)-4:]), minutes: 180})
+	}
+	wantRows(t, e.rows(t, uncontracted), "day 2026-03-02 0 held contract")
+	wantRows(t, e.rows(t, medicaidPatient), "day 2026-03-02 H0015 25000 ready")
+
+	nc := perDiemContract(clinicA)
+	nc.PayerId, nc.Codes[0].RateCents = "no-contract", 30000
+	if _, err := e.cfg.UpsertContract(ctx, req(e.admin, &billingv1.UpsertContractRequest{Contract: nc})); err != nil {
+		t.Fatal(err)
+	}
+	waitRows(uncontracted, "day 2026-03-02 H0015 30000 ready")
+
+	list, err := e.cfg.ListContracts(ctx, req(e.admin, &billingv1.ListContractsRequest{ClinicId: clinicA}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var medicaidContract *billingv1.Contract
+	for _, c := range list.Msg.GetContracts() {
+		if c.GetPayerId() == "medicaid-il" {
+			medicaidContract = c
+		}
+	}
+	medicaidContract.Codes[0].RateCents = 26000
+	if _, err := e.cfg.UpsertContract(ctx, req(e.admin, &billingv1.UpsertContractRequest{Contract: medicaidContract})); err != nil {
+		t.Fatal(err)
+	}
+	waitRows(medicaidPatient, "day 2026-03-02 H0015 26000 ready")
+	if n := e.Count(t, `SELECT count(*) FROM charges WHERE patient_id = $1 AND status = 'void'`, medicaidPatient); n != 1 {
+		t.Errorf("%d void charges after the rate change, want 1 (the old price)", n)
+	}
+	// The uncontracted patient's charge was not touched by the Medicaid change.
+	if n := e.Count(t, `SELECT count(*) FROM charges WHERE patient_id = $1`, uncontracted); n != 2 {
+		t.Errorf("%d charges of the other patient, want 2 (the placeholder, voided, and the priced one)", n)
+	}
+}

@@ -27,6 +27,7 @@ func setupCharges(_ context.Context, p *service.Platform) error {
 	p.Consume(events.AttendanceConfig(), events.NewAttendance(charges, p.Log).Handle)
 	p.Consume(events.CoverageConfig(), events.NewCoverage(charges, p.Log).Handle)
 	p.Consume(events.ConsentConfig(), events.NewConsent(charges, p.Log).Handle)
+	p.Consume(events.ContractsConfig(), events.NewContracts(charges, p.Log).Handle)
 	p.Server.Handle(billingv1connect.NewChargesServiceHandler(rpcport.NewChargesServer(charges, p.Log), p.Server.HandlerOptions()...))
 	return nil
 }

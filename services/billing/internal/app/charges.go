@@ -38,6 +38,7 @@ type ChargesRepo interface {
 	Consents(ctx context.Context, tx *bus.Tx, patientID, clinicID string) ([]domain.Consent, error)
 	DayCharges(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string) ([]domain.Charge, error)
 	Days(ctx context.Context, tx *bus.Tx, patientID, clinicID string, statuses, reasons []string) ([]string, error)
+	PatientsToReprice(ctx context.Context, tx *bus.Tx, clinicID, payerID string) ([]string, error)
 	ReadyCharges(ctx context.Context, tx *bus.Tx, patientID, clinicID string) ([]domain.Charge, error)
 	InsertCharge(ctx context.Context, tx *bus.Tx, c domain.Charge) error
 	SetChargeStatus(ctx context.Context, tx *bus.Tx, c domain.Charge) error
@@ -86,6 +87,34 @@ func (c *Charges) RecordAttendance(ctx context.Context, tx *bus.Tx, a domain.Att
 		}
 	}
 	return true, c.recomputeDay(ctx, tx, a.PatientID, a.ClinicID, a.LocalDate)
+}
+
+// ContractChanged re-decides, after a contract of payerID at clinicID was created or changed,
+// the charges it may affect: those held for a missing contract at the clinic (one may apply
+// now) and the ready or held charges of that payer (codes, rates or mode may have changed).
+// Days with only submitted charges are left alone: those claims went out under the old terms.
+// It returns how many patients it re-decided.
+func (c *Charges) ContractChanged(ctx context.Context, tx *bus.Tx, clinicID, payerID string) (int, error) {
+	patients, err := c.repo.PatientsToReprice(ctx, tx, clinicID, payerID)
+	if err != nil {
+		return 0, err
+	}
+	open := []string{domain.ChargeReady, domain.ChargeHeld}
+	for _, patient := range patients { // sorted: locks are always taken in the same order
+		if err := c.repo.LockPatient(ctx, tx, patient, clinicID); err != nil {
+			return 0, err
+		}
+		days, err := c.repo.Days(ctx, tx, patient, clinicID, open, []string{""})
+		if err != nil {
+			return 0, err
+		}
+		for _, d := range days {
+			if err := c.recomputeDay(ctx, tx, patient, clinicID, d); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return len(patients), nil
 }
 
 // RecordCoverage stores a coverage unless a copy as new is stored, then re-evaluates the

@@ -269,6 +269,19 @@ func (r *Charges) Days(ctx context.Context, tx *bus.Tx, patientID, clinicID stri
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
+// PatientsToReprice returns, sorted, the patients with charges at the clinic that a change of
+// payerID's contract may affect: ready or held charges of that payer, or held for "contract".
+func (r *Charges) PatientsToReprice(ctx context.Context, tx *bus.Tx, clinicID, payerID string) ([]string, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT DISTINCT patient_id::text FROM charges
+		WHERE clinic_id = $1 AND status IN ('ready', 'held') AND (payer_id = $2 OR hold_reason = $3)
+		ORDER BY 1`, clinicID, payerID, domain.HoldContract)
+	if err != nil {
+		return nil, fmt.Errorf("query patients to reprice: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
 // ReadyCharges returns the patient's ready charges at the clinic, locked until tx ends.
 func (r *Charges) ReadyCharges(ctx context.Context, tx *bus.Tx, patientID, clinicID string) ([]domain.Charge, error) {
 	return r.charges(ctx, tx, `WHERE patient_id = $1 AND clinic_id = $2 AND status = 'ready' ORDER BY service_date, id FOR UPDATE`,
