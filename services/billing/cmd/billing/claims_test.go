@@ -504,3 +504,47 @@ func TestBillingProviderAndDiagnosesValidation(t *testing.T) {
 		t.Fatalf("a refused request stored diagnoses")
 	}
 }
+
+// A claim whose data cannot be written to an 837 (here a member id with an X12 separator) is
+// set aside with its field and rule, without stopping the other claims; each run tries it
+// again, quietly while nothing changed, and it goes out once the data is fixed.
+func TestClaimDataHoldDoesNotBlockTheRun(t *testing.T) {
+	e := startClaims(t)
+	good, bad := bus.NewID(), bus.NewID()
+	goodCharge := e.readyChargeFixture(t, good, "medicaid-il", e.claimable(t, good, "medicaid-il", true), 3, "")
+	badCharge := e.readyChargeFixture(t, bad, "medicaid-il", e.claimable(t, bad, "medicaid-il", true), 3, "")
+	e.exec(t, `UPDATE coverages SET member_id = 'M*123' WHERE patient_id = $1`, bad)
+	const reason = "claim data: MemberID must not contain the separators * : ^ ~"
+
+	run := e.run(t, e.admin)
+	if len(run.GetFiles()) != 1 || run.GetFiles()[0].GetClaimCount() != 1 || len(run.GetHeld()) != 1 ||
+		run.GetHeld()[0].GetReason() != reason || run.GetHeld()[0].GetCharges() != 1 {
+		t.Fatalf("run = %v, want one claim out and one charge held for its member id", run)
+	}
+	if n := e.Count(t, `SELECT count(*) FROM charges WHERE id = $1 AND status = 'submitted'`, goodCharge); n != 1 {
+		t.Error("the good charge was not submitted")
+	}
+	if n := e.Count(t, `SELECT count(*) FROM charges WHERE id = $1 AND status = 'held' AND hold_reason = $2`, badCharge, reason); n != 1 {
+		t.Error("the bad charge is not held for its claim data")
+	}
+	e.Relayed(t)
+	events := e.StreamCount(t, "BILLING", subjectChargeStatus)
+
+	// Nothing changed: the next run holds it again without announcing anything.
+	if again := e.run(t, e.admin); len(again.GetFiles()) != 0 {
+		t.Fatalf("second run = %v, want no file", again)
+	}
+	e.Relayed(t)
+	if got := e.StreamCount(t, "BILLING", subjectChargeStatus); got != events {
+		t.Errorf("a run that changed nothing announced %d status changes", got-events)
+	}
+
+	// Fixed: the next run claims it.
+	e.exec(t, `UPDATE coverages SET member_id = 'M123' WHERE patient_id = $1`, bad)
+	if fixed := e.run(t, e.admin); len(fixed.GetFiles()) != 1 || len(fixed.GetHeld()) != 0 {
+		t.Fatalf("run after the fix = %v, want one file", fixed)
+	}
+	if n := e.Count(t, `SELECT count(*) FROM charges WHERE id = $1 AND status = 'submitted'`, badCharge); n != 1 {
+		t.Error("the fixed charge was not submitted")
+	}
+}

@@ -33,6 +33,7 @@ type ClaimsRepo interface {
 	ReadyPayers(ctx context.Context, clinicID, payerID string) ([]domain.Payer, error)
 	LockReadyCharges(ctx context.Context, tx *bus.Tx, clinicID, payerID string, now time.Time) ([]domain.ClaimCharge, error)
 	HoldCharges(ctx context.Context, tx *bus.Tx, ids []string, reason string) (int, error)
+	ReleaseClaimDataHolds(ctx context.Context, tx *bus.Tx, clinicID, payerID string) (map[string]string, error)
 	NextInterchangeNumber(ctx context.Context, tx *bus.Tx) (int64, error)
 	SaveClaimFile(ctx context.Context, tx *bus.Tx, f domain.ClaimFile, claims []domain.ClaimDraft, recipient string) error
 	ClaimFiles(ctx context.Context, clinicID, payerID string) ([]domain.ClaimFile, error)
@@ -181,6 +182,11 @@ func (c *Claims) CreateClaimFiles(ctx context.Context, viewer domain.Viewer, cli
 		err := c.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
 			files, held = nil, map[string]int{}
 			now := c.now().UTC()
+			// Charges set aside by an earlier run for their claim data are tried again.
+			previous, err := c.repo.ReleaseClaimDataHolds(ctx, tx, clinicID, payer.Code)
+			if err != nil {
+				return err
+			}
 			charges, err := c.repo.LockReadyCharges(ctx, tx, clinicID, payer.Code, now)
 			if err != nil {
 				return err
@@ -194,12 +200,28 @@ func (c *Claims) CreateClaimFiles(ctx context.Context, viewer domain.Viewer, cli
 				}
 				claimable = append(claimable, ch)
 			}
+			var drafts []domain.ClaimDraft
+			for _, d := range domain.GroupClaims(claimable, c.newID) {
+				if problems := x12.ValidateClaim(x12Kind(d.ClaimType), x12Claim(d)); len(problems) > 0 {
+					reason := fmt.Sprintf("%s: %s %s", domain.ClaimHoldData, problems[0].Field, problems[0].Rule)
+					holds[reason] = append(holds[reason], d.Charges...)
+					continue
+				}
+				drafts = append(drafts, d)
+			}
 			for reason, list := range holds {
 				ids := make([]string, len(list))
 				for i, ch := range list {
 					ids[i] = ch.ID
+					from := billingv1.ChargeStatus_CHARGE_STATUS_READY
+					if was, ok := previous[ch.ID]; ok {
+						if was == reason {
+							continue // still held for the same reason: nothing to announce
+						}
+						from = billingv1.ChargeStatus_CHARGE_STATUS_HELD
+					}
 					tx.Emit(statusChanged(domain.ClaimChargeRef{ID: ch.ID, PatientID: ch.PatientID, ClinicID: ch.ClinicID},
-						billingv1.ChargeStatus_CHARGE_STATUS_READY, billingv1.ChargeStatus_CHARGE_STATUS_HELD, reason, now))
+						from, billingv1.ChargeStatus_CHARGE_STATUS_HELD, reason, now))
 				}
 				n, err := c.repo.HoldCharges(ctx, tx, ids, reason)
 				if err != nil {
@@ -210,7 +232,6 @@ func (c *Claims) CreateClaimFiles(ctx context.Context, viewer domain.Viewer, cli
 				}
 				held[reason] = n
 			}
-			drafts := domain.GroupClaims(claimable, c.newID)
 			for _, claimType := range []string{domain.ClaimInstitutional, domain.ClaimProfessional} {
 				var batch []domain.ClaimDraft
 				for _, d := range drafts {
@@ -221,7 +242,7 @@ func (c *Claims) CreateClaimFiles(ctx context.Context, viewer domain.Viewer, cli
 				if len(batch) == 0 {
 					continue
 				}
-				f, err := c.writeFile(ctx, tx, provider, payer, claimType, batch, now)
+				f, err := c.writeFile(ctx, tx, provider, payer, claimType, batch, previous, now)
 				if err != nil {
 					return err
 				}
@@ -241,8 +262,10 @@ func (c *Claims) CreateClaimFiles(ctx context.Context, viewer domain.Viewer, cli
 }
 
 // writeFile renders, stores and announces one file of claims of one payer and claim type.
+// previous names the charges of the batch that were held until this run (released for their
+// claim data) with their hold reason.
 func (c *Claims) writeFile(ctx context.Context, tx *bus.Tx, provider domain.BillingProvider, payer domain.Payer,
-	claimType string, batch []domain.ClaimDraft, now time.Time) (domain.ClaimFile, error) {
+	claimType string, batch []domain.ClaimDraft, previous map[string]string, now time.Time) (domain.ClaimFile, error) {
 	isa, err := c.repo.NextInterchangeNumber(ctx, tx)
 	if err != nil {
 		return domain.ClaimFile{}, err
@@ -250,7 +273,7 @@ func (c *Claims) writeFile(ctx context.Context, tx *bus.Tx, provider domain.Bill
 	f := domain.ClaimFile{ID: c.newID(), ClinicID: provider.ClinicID, PayerID: payer.Code, ClaimType: claimType,
 		InterchangeControlNumber: isa, ClaimCount: len(batch), CreatedAt: now}
 	in := x12.ClaimFile{
-		Kind:                     x12.Professional,
+		Kind:                     x12Kind(claimType),
 		InterchangeControlNumber: isa,
 		Usage:                    c.sender.Usage,
 		CreatedAt:                now,
@@ -262,24 +285,8 @@ func (c *Claims) writeFile(ctx context.Context, tx *bus.Tx, provider domain.Bill
 		Payer:                x12.Party{Name: payer.Name, ID: payer.X12PayerID},
 		ClaimFilingIndicator: domain.PayerFilingIndicator(payer.Kind),
 	}
-	if claimType == domain.ClaimInstitutional {
-		in.Kind = x12.Institutional
-	}
 	for _, d := range batch {
-		first := d.Charges[0]
-		cl := x12.Claim{ControlNumber: d.ControlNumber, FrequencyCode: d.FrequencyCode, OriginalReference: d.OriginalReference,
-			TotalCents: d.TotalCents, MemberID: first.MemberID, GroupNumber: first.GroupNumber,
-			GivenName: first.Identity.GivenName, FamilyName: first.Identity.FamilyName, DateOfBirth: first.Identity.DateOfBirth,
-			Diagnoses: slices.Clone(first.Diagnoses), PriorAuthorization: d.PriorAuthorization}
-		for i, ch := range d.Charges {
-			line := x12.Line{ControlNumber: domain.LineControlNumber(d.ControlNumber, i+1), ProcedureCode: ch.ProcedureCode,
-				Modifiers: ch.Modifiers, Units: ch.Units, ChargeCents: ch.AmountCents, ServiceDate: ch.ServiceDate}
-			if claimType == domain.ClaimInstitutional {
-				line.RevenueCode = ch.RevenueCode
-			}
-			cl.Lines = append(cl.Lines, line)
-		}
-		in.Claims = append(in.Claims, cl)
+		in.Claims = append(in.Claims, x12Claim(d))
 		f.TotalCents += d.TotalCents
 		f.LineCount += len(d.Charges)
 	}
@@ -296,8 +303,12 @@ func (c *Claims) writeFile(ctx context.Context, tx *bus.Tx, provider domain.Bill
 		ids := make([]string, len(d.Charges))
 		for i, ch := range d.Charges {
 			ids[i] = ch.ID
+			from := billingv1.ChargeStatus_CHARGE_STATUS_READY
+			if _, ok := previous[ch.ID]; ok {
+				from = billingv1.ChargeStatus_CHARGE_STATUS_HELD
+			}
 			tx.Emit(statusChanged(domain.ClaimChargeRef{ID: ch.ID, PatientID: ch.PatientID, ClinicID: ch.ClinicID},
-				billingv1.ChargeStatus_CHARGE_STATUS_READY, billingv1.ChargeStatus_CHARGE_STATUS_SUBMITTED, "", now))
+				from, billingv1.ChargeStatus_CHARGE_STATUS_SUBMITTED, "", now))
 		}
 		tx.Emit(bus.Event{Subject: SubjectClaimSubmitted, ClinicID: f.ClinicID, Payload: &billingv1.ClaimSubmitted{
 			ClaimId: d.ID, FileId: f.ID, ClinicId: f.ClinicID, PatientId: d.PatientID, PayerId: d.PayerID,
@@ -307,6 +318,31 @@ func (c *Claims) writeFile(ctx context.Context, tx *bus.Tx, provider domain.Bill
 		FileId: f.ID, ClinicId: f.ClinicID, PayerId: f.PayerID, ClaimType: reverse(claimTypes, claimType),
 		InterchangeControlNumber: isa, ClaimCount: int32(f.ClaimCount), TotalCents: f.TotalCents, CreatedAt: timestamppb.New(now)}})
 	return f, nil
+}
+
+func x12Kind(claimType string) x12.ClaimKind {
+	if claimType == domain.ClaimInstitutional {
+		return x12.Institutional
+	}
+	return x12.Professional
+}
+
+// x12Claim is d as the 837 writer takes it; the patient is the subscriber.
+func x12Claim(d domain.ClaimDraft) x12.Claim {
+	first := d.Charges[0]
+	cl := x12.Claim{ControlNumber: d.ControlNumber, FrequencyCode: d.FrequencyCode, OriginalReference: d.OriginalReference,
+		TotalCents: d.TotalCents, MemberID: first.MemberID, GroupNumber: first.GroupNumber,
+		GivenName: first.Identity.GivenName, FamilyName: first.Identity.FamilyName, DateOfBirth: first.Identity.DateOfBirth,
+		Diagnoses: slices.Clone(first.Diagnoses), PriorAuthorization: d.PriorAuthorization}
+	for i, ch := range d.Charges {
+		line := x12.Line{ControlNumber: domain.LineControlNumber(d.ControlNumber, i+1), ProcedureCode: ch.ProcedureCode,
+			Modifiers: ch.Modifiers, Units: ch.Units, ChargeCents: ch.AmountCents, ServiceDate: ch.ServiceDate}
+		if d.ClaimType == domain.ClaimInstitutional {
+			line.RevenueCode = ch.RevenueCode
+		}
+		cl.Lines = append(cl.Lines, line)
+	}
+	return cl
 }
 
 // ClaimFiles lists a clinic's files.

@@ -18,6 +18,10 @@ const (
 	ClaimHoldCoverage     = "coverage"
 	ClaimHoldContract     = "contract"
 	ClaimHoldTimelyFiling = "timely filing"
+	// ClaimHoldData prefixes the hold of a claim whose data cannot be written to an 837, e.g.
+	// "claim data: MemberID too long" (the field and the rule, never the value). Each claim run
+	// tries such charges again, so fixing the data (coverage, identity, diagnoses) releases them.
+	ClaimHoldData = "claim data"
 )
 
 // Claim frequency codes (CLM05-3).

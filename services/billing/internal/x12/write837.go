@@ -394,3 +394,15 @@ func validateClaim(c *checker, kind ClaimKind, at string, cl *Claim) {
 		c.add(at+".TotalCents", RuleClaimSum)
 	}
 }
+
+// ValidateClaim checks one claim of a file of kind as Write837 does, so that a caller can set
+// aside a claim whose data cannot be written instead of failing the whole file. Fields are
+// named relative to the claim, e.g. "MemberID" or "Lines[0].Units"; values never appear.
+func ValidateClaim(kind ClaimKind, cl Claim) []FieldError {
+	var c checker
+	validateClaim(&c, kind, "", &cl)
+	for i := range c.problems {
+		c.problems[i].Field = strings.TrimPrefix(c.problems[i].Field, ".")
+	}
+	return c.problems
+}

@@ -105,14 +105,16 @@ func (r *Claims) SaveDiagnoses(ctx context.Context, tx *bus.Tx, patientID, clini
 	return nil
 }
 
-// ReadyPayers returns the payers (all, or only payerID) that have ready charges at the clinic,
+// ReadyPayers returns the payers (all, or only payerID) that have ready charges at the clinic
+// (or charges held for their claim data, which each run tries again),
 // self-pay excluded (its charges are billed to the patient, not claimed).
 func (r *Claims) ReadyPayers(ctx context.Context, clinicID, payerID string) ([]domain.Payer, error) {
 	rows, err := r.pool.Query(ctx, `
 		SELECT p.code, p.name, p.kind, p.x12_payer_id FROM payers p
 		WHERE p.kind <> 'self_pay' AND ($2 = '' OR p.code = $2)
-		  AND EXISTS (SELECT 1 FROM charges c WHERE c.clinic_id = $1 AND c.payer_id = p.code AND c.status = 'ready')
-		ORDER BY p.code`, clinicID, payerID)
+		  AND EXISTS (SELECT 1 FROM charges c WHERE c.clinic_id = $1 AND c.payer_id = p.code
+		              AND (c.status = 'ready' OR (c.status = 'held' AND starts_with(c.hold_reason, $3))))
+		ORDER BY p.code`, clinicID, payerID, domain.ClaimHoldData+":")
 	if err != nil {
 		return nil, fmt.Errorf("ready payers: %w", err)
 	}
@@ -181,6 +183,31 @@ func (r *Claims) HoldCharges(ctx context.Context, tx *bus.Tx, ids []string, reas
 		return 0, fmt.Errorf("hold charges: %w", err)
 	}
 	return int(tag.RowsAffected()), nil
+}
+
+// ReleaseClaimDataHolds makes the clinic's charges of payerID held for their claim data ready
+// again, in tx, and returns their ids with the reason they were held for.
+func (r *Claims) ReleaseClaimDataHolds(ctx context.Context, tx *bus.Tx, clinicID, payerID string) (map[string]string, error) {
+	rows, err := tx.Query(ctx, `
+		UPDATE charges c SET status = 'ready', hold_reason = '', updated_at = now()
+		FROM (SELECT id, hold_reason FROM charges
+		      WHERE clinic_id = $1 AND payer_id = $2 AND status = 'held' AND starts_with(hold_reason, $3)
+		      FOR UPDATE) old
+		WHERE c.id = old.id
+		RETURNING c.id::text, old.hold_reason`, clinicID, payerID, domain.ClaimHoldData+":")
+	if err != nil {
+		return nil, fmt.Errorf("release claim data holds: %w", err)
+	}
+	out := map[string]string{}
+	var id, reason string
+	_, err = pgx.ForEachRow(rows, []any{&id, &reason}, func() error {
+		out[id] = reason
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("release claim data holds: %w", err)
+	}
+	return out, nil
 }
 
 // NextInterchangeNumber draws the next ISA13.
