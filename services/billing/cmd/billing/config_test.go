@@ -327,7 +327,7 @@ func TestSeedDemoIsIdempotent(t *testing.T) {
 	run := func(args ...string) (int, string) {
 		var cfg Config
 		var stderr bytes.Buffer
-		code := service.Run(context.Background(), spec(), &cfg, args, &bytes.Buffer{}, &stderr)
+		code := service.Run(context.Background(), spec(&cfg), &cfg, args, &bytes.Buffer{}, &stderr)
 		return code, stderr.String()
 	}
 	pool, err := pg.Open(context.Background(), dbURL, "billing", 2)

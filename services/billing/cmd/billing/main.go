@@ -35,11 +35,12 @@ func main() {
 		os.Exit(runEra(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	var cfg Config
-	claimsConfig = &cfg // wire_claims.go
-	service.Main(spec(), &cfg)
+	service.Main(spec(&cfg), &cfg)
 }
 
-func spec() service.Spec {
+// spec describes billing; cfg is the configuration service.Main (or a test) loads before it
+// calls Setup.
+func spec(cfg *Config) service.Spec {
 	return service.Spec{
 		Name:        "billing",
 		Summary:     "patient accounts, charges, claims and remittances",
@@ -47,7 +48,7 @@ func spec() service.Spec {
 		Migrations:  migrations.FS,
 		Consumes:    []string{"scheduling", "intake"},
 		Policy:      policy(),
-		Setup:       setup,
+		Setup:       func(ctx context.Context, p *service.Platform) error { return setup(ctx, p, cfg) },
 		Commands: map[string]func(context.Context, *service.Platform, []string) error{
 			"seed-demo": seedDemo,   // seed.go
 			"era":       eraCommand, // era.go: `billing era inspect <file>`
@@ -67,13 +68,13 @@ func policy() rpc.Policy {
 	return all
 }
 
-func setup(ctx context.Context, p *service.Platform) error {
+func setup(ctx context.Context, p *service.Platform, cfg *Config) error {
 	a := app.New(postgres.NewAccounts(p.Pool))
 	p.Consume(events.EnrollmentsConfig(), events.NewEnrollments(a, p.Log).Handle)
-	cfg := app.NewConfiguration(p.Store, postgres.NewConfig(p.Pool))
-	p.Server.Handle(billingv1connect.NewBillingServiceHandler(rpcport.NewServer(a, cfg, p.Log), p.Server.HandlerOptions()...))
-	for _, area := range []func(context.Context, *service.Platform) error{setupCharges, setupClaims, setupRemittance, setupCosts} {
-		if err := area(ctx, p); err != nil {
+	conf := app.NewConfiguration(p.Store, postgres.NewConfig(p.Pool))
+	p.Server.Handle(billingv1connect.NewBillingServiceHandler(rpcport.NewServer(a, conf, p.Log), p.Server.HandlerOptions()...))
+	for _, area := range []func(context.Context, *service.Platform, *Config) error{setupCharges, setupClaims, setupRemittance, setupCosts} {
+		if err := area(ctx, p, cfg); err != nil {
 			return err
 		}
 	}

@@ -39,7 +39,7 @@ type remitEnv struct {
 func startRemit(t testing.TB) *remitEnv {
 	t.Helper()
 	var cfg Config
-	s := servicetest.Start(t, spec(), &cfg, nil)
+	s := servicetest.Start(t, spec(&cfg), &cfg, nil)
 	e := &remitEnv{Service: s, client: billingv1connect.NewRemittanceServiceClient(http.DefaultClient, s.URL)}
 	e.admin = s.Token(t, "admin-1", []string{"billing"}, []string{auth.AllClinics})
 	e.sql(t, `INSERT INTO payers (code, name, kind, x12_payer_id) VALUES ($1, 'Remit Payer', 'commercial', 'RP01')`, remitPayer)

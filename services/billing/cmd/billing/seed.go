@@ -92,7 +92,8 @@ func seedDemo(ctx context.Context, p *service.Platform, args []string) error {
 	if err := cfg.SetSlidingScale(ctx, operator, demoTiers); err != nil {
 		return fmt.Errorf("sliding scale: %w", err)
 	}
-	claims := app.NewClaims(p.Store, postgres.NewClaims(p.Pool), x12.Write837, x12Sender())
+	// Only billing providers are set here: the claim file sender is not used.
+	claims := app.NewClaims(p.Store, postgres.NewClaims(p.Pool), x12.Write837, app.X12Sender{})
 	for _, bp := range demoProviders {
 		if _, err := claims.SetBillingProvider(ctx, operator, bp); err != nil {
 			return fmt.Errorf("billing provider %s: %w", bp.ClinicID, err)

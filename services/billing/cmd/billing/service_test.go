@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 func start(t *testing.T) *servicetest.Service {
 	t.Helper()
 	var cfg Config
-	return servicetest.Start(t, spec(), &cfg, nil)
+	return servicetest.Start(t, spec(&cfg), &cfg, nil)
 }
 
 // envelope wraps payload as scheduling's relay would.

@@ -22,7 +22,7 @@ var chargesPolicy = rpc.Policy{
 }
 
 // setupCharges wires the charges area: charges from attendance, coverage and consent copies, authorizations.
-func setupCharges(_ context.Context, p *service.Platform) error {
+func setupCharges(_ context.Context, p *service.Platform, _ *Config) error {
 	charges := app.NewCharges(p.Store, postgres.NewCharges(p.Pool))
 	p.Consume(events.AttendanceConfig(), events.NewAttendance(charges, p.Log).Handle)
 	p.Consume(events.CoverageConfig(), events.NewCoverage(charges, p.Log).Handle)

@@ -17,7 +17,7 @@ import (
 var remittancePolicy = rpcport.RemittancePolicy
 
 // setupRemittance wires the remittance area: 835 remittance upload and posting, reconciliation, work queues, receivables, statements.
-func setupRemittance(_ context.Context, p *service.Platform) error {
+func setupRemittance(_ context.Context, p *service.Platform, _ *Config) error {
 	a := app.NewRemittances(p.Store, postgres.NewRemittances(p.Pool))
 	p.Server.Handle(billingv1connect.NewRemittanceServiceHandler(rpcport.NewRemittanceServer(a, p.Log), p.Server.HandlerOptions()...))
 	return nil
