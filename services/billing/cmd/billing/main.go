@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"os"
+	"time"
 
 	"github.com/trellis-health/trellis/pkg/rpc"
 	"github.com/trellis-health/trellis/pkg/service"
@@ -26,6 +27,9 @@ type Config struct {
 	X12SubmitterName  string `env:"BILLING_X12_SUBMITTER_NAME" default:"Trellis Health" help:"837 submitter name (NM1*41) and contact (PER)"`
 	X12SubmitterPhone string `env:"BILLING_X12_SUBMITTER_PHONE" default:"8005550100" help:"837 submitter contact phone (PER04), digits only"`
 	X12Usage          string `env:"BILLING_X12_USAGE" default:"T" help:"837 usage indicator (ISA15): T test or P production"`
+	// The patient statement cycle (wire_remittance.go).
+	StatementCycle         time.Duration `env:"BILLING_STATEMENT_CYCLE" default:"720h" help:"at most one statement per patient account within this period (a remittance that moves a balance to the patient issues one at once)"`
+	StatementCheckInterval time.Duration `env:"BILLING_STATEMENT_CHECK_INTERVAL" default:"1h" help:"how often the statement cycle looks for accounts due a statement"`
 }
 
 func main() {
@@ -54,6 +58,12 @@ func spec(cfg *Config) service.Spec {
 			"era":       eraCommand, // era.go: `billing era inspect <file>`
 		},
 	}
+}
+
+// patientLedger is the patient ledger (self-pay charges and the statement cycle) the charges
+// and remittance areas share.
+func patientLedger(p *service.Platform, cfg *Config) *app.PatientLedger {
+	return app.NewPatientLedger(p.Store, postgres.NewLedger(p.Pool), app.New(postgres.NewAccounts(p.Pool)), cfg.StatementCycle)
 }
 
 // policy is the role policy of every billing procedure: the accounts and configuration

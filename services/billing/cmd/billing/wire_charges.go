@@ -22,8 +22,8 @@ var chargesPolicy = rpc.Policy{
 }
 
 // setupCharges wires the charges area: charges from attendance, coverage and consent copies, authorizations.
-func setupCharges(_ context.Context, p *service.Platform, _ *Config) error {
-	charges := app.NewCharges(p.Store, postgres.NewCharges(p.Pool))
+func setupCharges(_ context.Context, p *service.Platform, cfg *Config) error {
+	charges := app.NewCharges(p.Store, postgres.NewCharges(p.Pool), patientLedger(p, cfg))
 	p.Consume(events.AttendanceConfig(), events.NewAttendance(charges, p.Log).Handle)
 	p.Consume(events.CoverageConfig(), events.NewCoverage(charges, p.Log).Handle)
 	p.Consume(events.ConsentConfig(), events.NewConsent(charges, p.Log).Handle)

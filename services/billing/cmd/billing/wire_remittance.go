@@ -16,9 +16,16 @@ import (
 // and balances. An upload also needs every clinic ("*"): one 835 pays claims of many clinics.
 var remittancePolicy = rpcport.RemittancePolicy
 
-// setupRemittance wires the remittance area: 835 remittance upload and posting, reconciliation, work queues, receivables, statements.
-func setupRemittance(_ context.Context, p *service.Platform, _ *Config) error {
+// setupRemittance wires the remittance area: 835 remittance upload and posting,
+// reconciliation, work queues, receivables, and patient statements (with their cycle).
+func setupRemittance(_ context.Context, p *service.Platform, cfg *Config) error {
 	a := app.NewRemittances(p.Store, postgres.NewRemittances(p.Pool))
-	p.Server.Handle(billingv1connect.NewRemittanceServiceHandler(rpcport.NewRemittanceServer(a, p.Log), p.Server.HandlerOptions()...))
+	ledger := patientLedger(p, cfg)
+	p.Server.Handle(billingv1connect.NewRemittanceServiceHandler(rpcport.NewRemittanceServer(a, ledger, p.Log), p.Server.HandlerOptions()...))
+	p.Go(func(ctx context.Context) error {
+		return ledger.RunStatementCycle(ctx, cfg.StatementCheckInterval, func(err error) {
+			p.Log.ErrorContext(ctx, "statement cycle failed; retrying at the next check", "error", err)
+		})
+	})
 	return nil
 }

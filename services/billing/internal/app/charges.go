@@ -54,15 +54,23 @@ type ChargesRepo interface {
 // Charges is the use cases of the charges area: billing's copies of attendance, coverage and
 // consent, the charges made from them, and authorizations.
 type Charges struct {
-	store *bus.Store
-	repo  ChargesRepo
-	newID func() string
-	now   func() time.Time
+	store  *bus.Store
+	repo   ChargesRepo
+	ledger SelfPayLedger
+	newID  func() string
+	now    func() time.Time
+}
+
+// SelfPayLedger posts charges billed to the patient (self-pay) to the patient's account, and
+// takes them back when they are voided (PatientLedger).
+type SelfPayLedger interface {
+	Billed(ctx context.Context, tx *bus.Tx, ch domain.Charge) error
+	Unbilled(ctx context.Context, tx *bus.Tx, ch domain.Charge) error
 }
 
 // NewCharges returns the charges use cases.
-func NewCharges(store *bus.Store, repo ChargesRepo) *Charges {
-	return &Charges{store: store, repo: repo, newID: bus.NewID, now: time.Now}
+func NewCharges(store *bus.Store, repo ChargesRepo, ledger SelfPayLedger) *Charges {
+	return &Charges{store: store, repo: repo, ledger: ledger, newID: bus.NewID, now: time.Now}
 }
 
 // RecordAttendance stores an attendance version (in the consumer's tx) and, if it is newer
@@ -363,6 +371,11 @@ func (c *Charges) recomputeDay(ctx context.Context, tx *bus.Tx, patientID, clini
 		if err := c.repo.InsertCharge(ctx, tx, ch); err != nil {
 			return err
 		}
+		if ch.Status == domain.ChargePatientBilled {
+			if err := c.ledger.Billed(ctx, tx, ch); err != nil {
+				return err
+			}
+		}
 		tx.Emit(bus.Event{Subject: SubjectChargeCreated, ClinicID: clinicID,
 			Payload: &billingv1.ChargeCreated{Charge: ChargeToProto(ch)}})
 	}
@@ -419,6 +432,16 @@ func (c *Charges) setStatusReason(ctx context.Context, tx *bus.Tx, ch domain.Cha
 	ch.Status, ch.HoldReason, ch.AuthorizationID, ch.AuthorizedUnits = status, hold, authID, authUnits
 	if err := c.repo.SetChargeStatus(ctx, tx, ch); err != nil {
 		return err
+	}
+	switch {
+	case from == domain.ChargePatientBilled && status != domain.ChargePatientBilled:
+		if err := c.ledger.Unbilled(ctx, tx, ch); err != nil {
+			return err
+		}
+	case from != domain.ChargePatientBilled && status == domain.ChargePatientBilled:
+		if err := c.ledger.Billed(ctx, tx, ch); err != nil {
+			return err
+		}
 	}
 	if changed {
 		tx.Emit(bus.Event{Subject: SubjectChargeStatusChanged, ClinicID: ch.ClinicID, Payload: &billingv1.ChargeStatusChanged{

@@ -23,6 +23,87 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type IssueStatementsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueStatementsRequest) Reset() {
+	*x = IssueStatementsRequest{}
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueStatementsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueStatementsRequest) ProtoMessage() {}
+
+func (x *IssueStatementsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueStatementsRequest.ProtoReflect.Descriptor instead.
+func (*IssueStatementsRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{0}
+}
+
+type IssueStatementsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many statements were issued (StatementReady each).
+	Issued        int32 `protobuf:"varint,1,opt,name=issued,proto3" json:"issued,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueStatementsResponse) Reset() {
+	*x = IssueStatementsResponse{}
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueStatementsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueStatementsResponse) ProtoMessage() {}
+
+func (x *IssueStatementsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueStatementsResponse.ProtoReflect.Descriptor instead.
+func (*IssueStatementsResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *IssueStatementsResponse) GetIssued() int32 {
+	if x != nil {
+		return x.Issued
+	}
+	return 0
+}
+
 type UploadRemittanceRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The 835 file as received (at most the request size limit).
@@ -35,7 +116,7 @@ type UploadRemittanceRequest struct {
 
 func (x *UploadRemittanceRequest) Reset() {
 	*x = UploadRemittanceRequest{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[0]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -47,7 +128,7 @@ func (x *UploadRemittanceRequest) String() string {
 func (*UploadRemittanceRequest) ProtoMessage() {}
 
 func (x *UploadRemittanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[0]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -60,7 +141,7 @@ func (x *UploadRemittanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadRemittanceRequest.ProtoReflect.Descriptor instead.
 func (*UploadRemittanceRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{0}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *UploadRemittanceRequest) GetContent() []byte {
@@ -86,7 +167,7 @@ type UploadRemittanceResponse struct {
 
 func (x *UploadRemittanceResponse) Reset() {
 	*x = UploadRemittanceResponse{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[1]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -98,7 +179,7 @@ func (x *UploadRemittanceResponse) String() string {
 func (*UploadRemittanceResponse) ProtoMessage() {}
 
 func (x *UploadRemittanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[1]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -111,7 +192,7 @@ func (x *UploadRemittanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadRemittanceResponse.ProtoReflect.Descriptor instead.
 func (*UploadRemittanceResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{1}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *UploadRemittanceResponse) GetSummary() *RemittanceSummary {
@@ -151,7 +232,7 @@ type RemittanceSummary struct {
 
 func (x *RemittanceSummary) Reset() {
 	*x = RemittanceSummary{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[2]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -163,7 +244,7 @@ func (x *RemittanceSummary) String() string {
 func (*RemittanceSummary) ProtoMessage() {}
 
 func (x *RemittanceSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[2]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -176,7 +257,7 @@ func (x *RemittanceSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemittanceSummary.ProtoReflect.Descriptor instead.
 func (*RemittanceSummary) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{2}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RemittanceSummary) GetRemittanceId() string {
@@ -285,7 +366,7 @@ type RemittanceDeviation struct {
 
 func (x *RemittanceDeviation) Reset() {
 	*x = RemittanceDeviation{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[3]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -297,7 +378,7 @@ func (x *RemittanceDeviation) String() string {
 func (*RemittanceDeviation) ProtoMessage() {}
 
 func (x *RemittanceDeviation) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[3]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -310,7 +391,7 @@ func (x *RemittanceDeviation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemittanceDeviation.ProtoReflect.Descriptor instead.
 func (*RemittanceDeviation) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{3}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RemittanceDeviation) GetRule() string {
@@ -358,7 +439,7 @@ type ListRemittancesRequest struct {
 
 func (x *ListRemittancesRequest) Reset() {
 	*x = ListRemittancesRequest{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[4]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -370,7 +451,7 @@ func (x *ListRemittancesRequest) String() string {
 func (*ListRemittancesRequest) ProtoMessage() {}
 
 func (x *ListRemittancesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[4]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -383,7 +464,7 @@ func (x *ListRemittancesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRemittancesRequest.ProtoReflect.Descriptor instead.
 func (*ListRemittancesRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{4}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListRemittancesRequest) GetLimit() int32 {
@@ -402,7 +483,7 @@ type ListRemittancesResponse struct {
 
 func (x *ListRemittancesResponse) Reset() {
 	*x = ListRemittancesResponse{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[5]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -414,7 +495,7 @@ func (x *ListRemittancesResponse) String() string {
 func (*ListRemittancesResponse) ProtoMessage() {}
 
 func (x *ListRemittancesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[5]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -427,7 +508,7 @@ func (x *ListRemittancesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRemittancesResponse.ProtoReflect.Descriptor instead.
 func (*ListRemittancesResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{5}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListRemittancesResponse) GetRemittances() []*RemittanceSummary {
@@ -451,7 +532,7 @@ type ListWorkItemsRequest struct {
 
 func (x *ListWorkItemsRequest) Reset() {
 	*x = ListWorkItemsRequest{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[6]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -463,7 +544,7 @@ func (x *ListWorkItemsRequest) String() string {
 func (*ListWorkItemsRequest) ProtoMessage() {}
 
 func (x *ListWorkItemsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[6]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -476,7 +557,7 @@ func (x *ListWorkItemsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkItemsRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkItemsRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{6}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListWorkItemsRequest) GetQueue() string {
@@ -509,7 +590,7 @@ type ListWorkItemsResponse struct {
 
 func (x *ListWorkItemsResponse) Reset() {
 	*x = ListWorkItemsResponse{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[7]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -521,7 +602,7 @@ func (x *ListWorkItemsResponse) String() string {
 func (*ListWorkItemsResponse) ProtoMessage() {}
 
 func (x *ListWorkItemsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[7]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -534,7 +615,7 @@ func (x *ListWorkItemsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkItemsResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkItemsResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{7}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListWorkItemsResponse) GetItems() []*WorkItem {
@@ -571,7 +652,7 @@ type WorkItem struct {
 
 func (x *WorkItem) Reset() {
 	*x = WorkItem{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[8]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -583,7 +664,7 @@ func (x *WorkItem) String() string {
 func (*WorkItem) ProtoMessage() {}
 
 func (x *WorkItem) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[8]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -596,7 +677,7 @@ func (x *WorkItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkItem.ProtoReflect.Descriptor instead.
 func (*WorkItem) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{8}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *WorkItem) GetId() string {
@@ -696,7 +777,7 @@ type UpdateWorkItemRequest struct {
 
 func (x *UpdateWorkItemRequest) Reset() {
 	*x = UpdateWorkItemRequest{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[9]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -708,7 +789,7 @@ func (x *UpdateWorkItemRequest) String() string {
 func (*UpdateWorkItemRequest) ProtoMessage() {}
 
 func (x *UpdateWorkItemRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[9]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -721,7 +802,7 @@ func (x *UpdateWorkItemRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateWorkItemRequest.ProtoReflect.Descriptor instead.
 func (*UpdateWorkItemRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{9}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UpdateWorkItemRequest) GetId() string {
@@ -754,7 +835,7 @@ type UpdateWorkItemResponse struct {
 
 func (x *UpdateWorkItemResponse) Reset() {
 	*x = UpdateWorkItemResponse{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[10]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -766,7 +847,7 @@ func (x *UpdateWorkItemResponse) String() string {
 func (*UpdateWorkItemResponse) ProtoMessage() {}
 
 func (x *UpdateWorkItemResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[10]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -779,7 +860,7 @@ func (x *UpdateWorkItemResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateWorkItemResponse.ProtoReflect.Descriptor instead.
 func (*UpdateWorkItemResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{10}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UpdateWorkItemResponse) GetItem() *WorkItem {
@@ -799,7 +880,7 @@ type GetReceivablesAgingRequest struct {
 
 func (x *GetReceivablesAgingRequest) Reset() {
 	*x = GetReceivablesAgingRequest{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[11]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +892,7 @@ func (x *GetReceivablesAgingRequest) String() string {
 func (*GetReceivablesAgingRequest) ProtoMessage() {}
 
 func (x *GetReceivablesAgingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[11]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +905,7 @@ func (x *GetReceivablesAgingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReceivablesAgingRequest.ProtoReflect.Descriptor instead.
 func (*GetReceivablesAgingRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{11}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetReceivablesAgingRequest) GetClinicId() string {
@@ -849,7 +930,7 @@ type AgingBuckets struct {
 
 func (x *AgingBuckets) Reset() {
 	*x = AgingBuckets{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[12]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +942,7 @@ func (x *AgingBuckets) String() string {
 func (*AgingBuckets) ProtoMessage() {}
 
 func (x *AgingBuckets) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[12]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +955,7 @@ func (x *AgingBuckets) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgingBuckets.ProtoReflect.Descriptor instead.
 func (*AgingBuckets) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{12}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AgingBuckets) GetDays_0_30() int64 {
@@ -932,7 +1013,7 @@ type PayerAging struct {
 
 func (x *PayerAging) Reset() {
 	*x = PayerAging{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[13]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -944,7 +1025,7 @@ func (x *PayerAging) String() string {
 func (*PayerAging) ProtoMessage() {}
 
 func (x *PayerAging) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[13]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -957,7 +1038,7 @@ func (x *PayerAging) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayerAging.ProtoReflect.Descriptor instead.
 func (*PayerAging) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{13}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PayerAging) GetPayerId() string {
@@ -1000,7 +1081,7 @@ type PatientAging struct {
 
 func (x *PatientAging) Reset() {
 	*x = PatientAging{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[14]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1012,7 +1093,7 @@ func (x *PatientAging) String() string {
 func (*PatientAging) ProtoMessage() {}
 
 func (x *PatientAging) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[14]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1025,7 +1106,7 @@ func (x *PatientAging) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatientAging.ProtoReflect.Descriptor instead.
 func (*PatientAging) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{14}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PatientAging) GetClinicId() string {
@@ -1061,7 +1142,7 @@ type GetReceivablesAgingResponse struct {
 
 func (x *GetReceivablesAgingResponse) Reset() {
 	*x = GetReceivablesAgingResponse{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[15]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1073,7 +1154,7 @@ func (x *GetReceivablesAgingResponse) String() string {
 func (*GetReceivablesAgingResponse) ProtoMessage() {}
 
 func (x *GetReceivablesAgingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[15]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1086,7 +1167,7 @@ func (x *GetReceivablesAgingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReceivablesAgingResponse.ProtoReflect.Descriptor instead.
 func (*GetReceivablesAgingResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{15}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetReceivablesAgingResponse) GetAsOf() string {
@@ -1120,7 +1201,7 @@ type GetPatientBalanceRequest struct {
 
 func (x *GetPatientBalanceRequest) Reset() {
 	*x = GetPatientBalanceRequest{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[16]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1132,7 +1213,7 @@ func (x *GetPatientBalanceRequest) String() string {
 func (*GetPatientBalanceRequest) ProtoMessage() {}
 
 func (x *GetPatientBalanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[16]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1145,7 +1226,7 @@ func (x *GetPatientBalanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatientBalanceRequest.ProtoReflect.Descriptor instead.
 func (*GetPatientBalanceRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{16}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetPatientBalanceRequest) GetPatientId() string {
@@ -1178,7 +1259,7 @@ type LedgerEntry struct {
 
 func (x *LedgerEntry) Reset() {
 	*x = LedgerEntry{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[17]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1190,7 +1271,7 @@ func (x *LedgerEntry) String() string {
 func (*LedgerEntry) ProtoMessage() {}
 
 func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[17]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1203,7 +1284,7 @@ func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerEntry.ProtoReflect.Descriptor instead.
 func (*LedgerEntry) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{17}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LedgerEntry) GetId() string {
@@ -1262,7 +1343,7 @@ type Statement struct {
 
 func (x *Statement) Reset() {
 	*x = Statement{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[18]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1274,7 +1355,7 @@ func (x *Statement) String() string {
 func (*Statement) ProtoMessage() {}
 
 func (x *Statement) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[18]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1287,7 +1368,7 @@ func (x *Statement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Statement.ProtoReflect.Descriptor instead.
 func (*Statement) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{18}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Statement) GetStatementId() string {
@@ -1331,7 +1412,7 @@ type GetPatientBalanceResponse struct {
 
 func (x *GetPatientBalanceResponse) Reset() {
 	*x = GetPatientBalanceResponse{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[19]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1343,7 +1424,7 @@ func (x *GetPatientBalanceResponse) String() string {
 func (*GetPatientBalanceResponse) ProtoMessage() {}
 
 func (x *GetPatientBalanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[19]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1356,7 +1437,7 @@ func (x *GetPatientBalanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatientBalanceResponse.ProtoReflect.Descriptor instead.
 func (*GetPatientBalanceResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{19}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetPatientBalanceResponse) GetAccountId() string {
@@ -1391,7 +1472,10 @@ var File_trellis_billing_v1_remittance_proto protoreflect.FileDescriptor
 
 const file_trellis_billing_v1_remittance_proto_rawDesc = "" +
 	"\n" +
-	"#trellis/billing/v1/remittance.proto\x12\x12trellis.billing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"c\n" +
+	"#trellis/billing/v1/remittance.proto\x12\x12trellis.billing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x18\n" +
+	"\x16IssueStatementsRequest\"1\n" +
+	"\x17IssueStatementsResponse\x12\x16\n" +
+	"\x06issued\x18\x01 \x01(\x05R\x06issued\"c\n" +
 	"\x17UploadRemittanceRequest\x12!\n" +
 	"\acontent\x18\x01 \x01(\fB\a\xbaH\x04z\x02\x10\x01R\acontent\x12%\n" +
 	"\tfile_name\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xff\x01R\bfileName\"[\n" +
@@ -1501,14 +1585,15 @@ const file_trellis_billing_v1_remittance_proto_rawDesc = "" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12#\n" +
 	"\rbalance_cents\x18\x02 \x01(\x03R\fbalanceCents\x129\n" +
 	"\aentries\x18\x03 \x03(\v2\x1f.trellis.billing.v1.LedgerEntryR\aentries\x12D\n" +
-	"\x0elast_statement\x18\x04 \x01(\v2\x1d.trellis.billing.v1.StatementR\rlastStatement2\xb3\x05\n" +
+	"\x0elast_statement\x18\x04 \x01(\v2\x1d.trellis.billing.v1.StatementR\rlastStatement2\xa1\x06\n" +
 	"\x11RemittanceService\x12o\n" +
 	"\x10UploadRemittance\x12+.trellis.billing.v1.UploadRemittanceRequest\x1a,.trellis.billing.v1.UploadRemittanceResponse\"\x00\x12l\n" +
 	"\x0fListRemittances\x12*.trellis.billing.v1.ListRemittancesRequest\x1a+.trellis.billing.v1.ListRemittancesResponse\"\x00\x12f\n" +
 	"\rListWorkItems\x12(.trellis.billing.v1.ListWorkItemsRequest\x1a).trellis.billing.v1.ListWorkItemsResponse\"\x00\x12i\n" +
 	"\x0eUpdateWorkItem\x12).trellis.billing.v1.UpdateWorkItemRequest\x1a*.trellis.billing.v1.UpdateWorkItemResponse\"\x00\x12x\n" +
 	"\x13GetReceivablesAging\x12..trellis.billing.v1.GetReceivablesAgingRequest\x1a/.trellis.billing.v1.GetReceivablesAgingResponse\"\x00\x12r\n" +
-	"\x11GetPatientBalance\x12,.trellis.billing.v1.GetPatientBalanceRequest\x1a-.trellis.billing.v1.GetPatientBalanceResponse\"\x00B\xdd\x01\n" +
+	"\x11GetPatientBalance\x12,.trellis.billing.v1.GetPatientBalanceRequest\x1a-.trellis.billing.v1.GetPatientBalanceResponse\"\x00\x12l\n" +
+	"\x0fIssueStatements\x12*.trellis.billing.v1.IssueStatementsRequest\x1a+.trellis.billing.v1.IssueStatementsResponse\"\x00B\xdd\x01\n" +
 	"\x16com.trellis.billing.v1B\x0fRemittanceProtoP\x01ZHgithub.com/trellis-health/trellis/proto/gen/trellis/billing/v1;billingv1\xa2\x02\x03TBX\xaa\x02\x12Trellis.Billing.V1\xca\x02\x12Trellis\\Billing\\V1\xe2\x02\x1eTrellis\\Billing\\V1\\GPBMetadata\xea\x02\x14Trellis::Billing::V1b\x06proto3"
 
 var (
@@ -1523,61 +1608,65 @@ func file_trellis_billing_v1_remittance_proto_rawDescGZIP() []byte {
 	return file_trellis_billing_v1_remittance_proto_rawDescData
 }
 
-var file_trellis_billing_v1_remittance_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_trellis_billing_v1_remittance_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_trellis_billing_v1_remittance_proto_goTypes = []any{
-	(*UploadRemittanceRequest)(nil),     // 0: trellis.billing.v1.UploadRemittanceRequest
-	(*UploadRemittanceResponse)(nil),    // 1: trellis.billing.v1.UploadRemittanceResponse
-	(*RemittanceSummary)(nil),           // 2: trellis.billing.v1.RemittanceSummary
-	(*RemittanceDeviation)(nil),         // 3: trellis.billing.v1.RemittanceDeviation
-	(*ListRemittancesRequest)(nil),      // 4: trellis.billing.v1.ListRemittancesRequest
-	(*ListRemittancesResponse)(nil),     // 5: trellis.billing.v1.ListRemittancesResponse
-	(*ListWorkItemsRequest)(nil),        // 6: trellis.billing.v1.ListWorkItemsRequest
-	(*ListWorkItemsResponse)(nil),       // 7: trellis.billing.v1.ListWorkItemsResponse
-	(*WorkItem)(nil),                    // 8: trellis.billing.v1.WorkItem
-	(*UpdateWorkItemRequest)(nil),       // 9: trellis.billing.v1.UpdateWorkItemRequest
-	(*UpdateWorkItemResponse)(nil),      // 10: trellis.billing.v1.UpdateWorkItemResponse
-	(*GetReceivablesAgingRequest)(nil),  // 11: trellis.billing.v1.GetReceivablesAgingRequest
-	(*AgingBuckets)(nil),                // 12: trellis.billing.v1.AgingBuckets
-	(*PayerAging)(nil),                  // 13: trellis.billing.v1.PayerAging
-	(*PatientAging)(nil),                // 14: trellis.billing.v1.PatientAging
-	(*GetReceivablesAgingResponse)(nil), // 15: trellis.billing.v1.GetReceivablesAgingResponse
-	(*GetPatientBalanceRequest)(nil),    // 16: trellis.billing.v1.GetPatientBalanceRequest
-	(*LedgerEntry)(nil),                 // 17: trellis.billing.v1.LedgerEntry
-	(*Statement)(nil),                   // 18: trellis.billing.v1.Statement
-	(*GetPatientBalanceResponse)(nil),   // 19: trellis.billing.v1.GetPatientBalanceResponse
-	(*timestamppb.Timestamp)(nil),       // 20: google.protobuf.Timestamp
+	(*IssueStatementsRequest)(nil),      // 0: trellis.billing.v1.IssueStatementsRequest
+	(*IssueStatementsResponse)(nil),     // 1: trellis.billing.v1.IssueStatementsResponse
+	(*UploadRemittanceRequest)(nil),     // 2: trellis.billing.v1.UploadRemittanceRequest
+	(*UploadRemittanceResponse)(nil),    // 3: trellis.billing.v1.UploadRemittanceResponse
+	(*RemittanceSummary)(nil),           // 4: trellis.billing.v1.RemittanceSummary
+	(*RemittanceDeviation)(nil),         // 5: trellis.billing.v1.RemittanceDeviation
+	(*ListRemittancesRequest)(nil),      // 6: trellis.billing.v1.ListRemittancesRequest
+	(*ListRemittancesResponse)(nil),     // 7: trellis.billing.v1.ListRemittancesResponse
+	(*ListWorkItemsRequest)(nil),        // 8: trellis.billing.v1.ListWorkItemsRequest
+	(*ListWorkItemsResponse)(nil),       // 9: trellis.billing.v1.ListWorkItemsResponse
+	(*WorkItem)(nil),                    // 10: trellis.billing.v1.WorkItem
+	(*UpdateWorkItemRequest)(nil),       // 11: trellis.billing.v1.UpdateWorkItemRequest
+	(*UpdateWorkItemResponse)(nil),      // 12: trellis.billing.v1.UpdateWorkItemResponse
+	(*GetReceivablesAgingRequest)(nil),  // 13: trellis.billing.v1.GetReceivablesAgingRequest
+	(*AgingBuckets)(nil),                // 14: trellis.billing.v1.AgingBuckets
+	(*PayerAging)(nil),                  // 15: trellis.billing.v1.PayerAging
+	(*PatientAging)(nil),                // 16: trellis.billing.v1.PatientAging
+	(*GetReceivablesAgingResponse)(nil), // 17: trellis.billing.v1.GetReceivablesAgingResponse
+	(*GetPatientBalanceRequest)(nil),    // 18: trellis.billing.v1.GetPatientBalanceRequest
+	(*LedgerEntry)(nil),                 // 19: trellis.billing.v1.LedgerEntry
+	(*Statement)(nil),                   // 20: trellis.billing.v1.Statement
+	(*GetPatientBalanceResponse)(nil),   // 21: trellis.billing.v1.GetPatientBalanceResponse
+	(*timestamppb.Timestamp)(nil),       // 22: google.protobuf.Timestamp
 }
 var file_trellis_billing_v1_remittance_proto_depIdxs = []int32{
-	2,  // 0: trellis.billing.v1.UploadRemittanceResponse.summary:type_name -> trellis.billing.v1.RemittanceSummary
-	3,  // 1: trellis.billing.v1.RemittanceSummary.deviations:type_name -> trellis.billing.v1.RemittanceDeviation
-	20, // 2: trellis.billing.v1.RemittanceSummary.posted_at:type_name -> google.protobuf.Timestamp
-	2,  // 3: trellis.billing.v1.ListRemittancesResponse.remittances:type_name -> trellis.billing.v1.RemittanceSummary
-	8,  // 4: trellis.billing.v1.ListWorkItemsResponse.items:type_name -> trellis.billing.v1.WorkItem
-	20, // 5: trellis.billing.v1.WorkItem.created_at:type_name -> google.protobuf.Timestamp
-	20, // 6: trellis.billing.v1.WorkItem.updated_at:type_name -> google.protobuf.Timestamp
-	8,  // 7: trellis.billing.v1.UpdateWorkItemResponse.item:type_name -> trellis.billing.v1.WorkItem
-	12, // 8: trellis.billing.v1.PayerAging.buckets:type_name -> trellis.billing.v1.AgingBuckets
-	12, // 9: trellis.billing.v1.PatientAging.buckets:type_name -> trellis.billing.v1.AgingBuckets
-	13, // 10: trellis.billing.v1.GetReceivablesAgingResponse.payers:type_name -> trellis.billing.v1.PayerAging
-	14, // 11: trellis.billing.v1.GetReceivablesAgingResponse.patients:type_name -> trellis.billing.v1.PatientAging
-	20, // 12: trellis.billing.v1.LedgerEntry.created_at:type_name -> google.protobuf.Timestamp
-	20, // 13: trellis.billing.v1.Statement.issued_at:type_name -> google.protobuf.Timestamp
-	17, // 14: trellis.billing.v1.GetPatientBalanceResponse.entries:type_name -> trellis.billing.v1.LedgerEntry
-	18, // 15: trellis.billing.v1.GetPatientBalanceResponse.last_statement:type_name -> trellis.billing.v1.Statement
-	0,  // 16: trellis.billing.v1.RemittanceService.UploadRemittance:input_type -> trellis.billing.v1.UploadRemittanceRequest
-	4,  // 17: trellis.billing.v1.RemittanceService.ListRemittances:input_type -> trellis.billing.v1.ListRemittancesRequest
-	6,  // 18: trellis.billing.v1.RemittanceService.ListWorkItems:input_type -> trellis.billing.v1.ListWorkItemsRequest
-	9,  // 19: trellis.billing.v1.RemittanceService.UpdateWorkItem:input_type -> trellis.billing.v1.UpdateWorkItemRequest
-	11, // 20: trellis.billing.v1.RemittanceService.GetReceivablesAging:input_type -> trellis.billing.v1.GetReceivablesAgingRequest
-	16, // 21: trellis.billing.v1.RemittanceService.GetPatientBalance:input_type -> trellis.billing.v1.GetPatientBalanceRequest
-	1,  // 22: trellis.billing.v1.RemittanceService.UploadRemittance:output_type -> trellis.billing.v1.UploadRemittanceResponse
-	5,  // 23: trellis.billing.v1.RemittanceService.ListRemittances:output_type -> trellis.billing.v1.ListRemittancesResponse
-	7,  // 24: trellis.billing.v1.RemittanceService.ListWorkItems:output_type -> trellis.billing.v1.ListWorkItemsResponse
-	10, // 25: trellis.billing.v1.RemittanceService.UpdateWorkItem:output_type -> trellis.billing.v1.UpdateWorkItemResponse
-	15, // 26: trellis.billing.v1.RemittanceService.GetReceivablesAging:output_type -> trellis.billing.v1.GetReceivablesAgingResponse
-	19, // 27: trellis.billing.v1.RemittanceService.GetPatientBalance:output_type -> trellis.billing.v1.GetPatientBalanceResponse
-	22, // [22:28] is the sub-list for method output_type
-	16, // [16:22] is the sub-list for method input_type
+	4,  // 0: trellis.billing.v1.UploadRemittanceResponse.summary:type_name -> trellis.billing.v1.RemittanceSummary
+	5,  // 1: trellis.billing.v1.RemittanceSummary.deviations:type_name -> trellis.billing.v1.RemittanceDeviation
+	22, // 2: trellis.billing.v1.RemittanceSummary.posted_at:type_name -> google.protobuf.Timestamp
+	4,  // 3: trellis.billing.v1.ListRemittancesResponse.remittances:type_name -> trellis.billing.v1.RemittanceSummary
+	10, // 4: trellis.billing.v1.ListWorkItemsResponse.items:type_name -> trellis.billing.v1.WorkItem
+	22, // 5: trellis.billing.v1.WorkItem.created_at:type_name -> google.protobuf.Timestamp
+	22, // 6: trellis.billing.v1.WorkItem.updated_at:type_name -> google.protobuf.Timestamp
+	10, // 7: trellis.billing.v1.UpdateWorkItemResponse.item:type_name -> trellis.billing.v1.WorkItem
+	14, // 8: trellis.billing.v1.PayerAging.buckets:type_name -> trellis.billing.v1.AgingBuckets
+	14, // 9: trellis.billing.v1.PatientAging.buckets:type_name -> trellis.billing.v1.AgingBuckets
+	15, // 10: trellis.billing.v1.GetReceivablesAgingResponse.payers:type_name -> trellis.billing.v1.PayerAging
+	16, // 11: trellis.billing.v1.GetReceivablesAgingResponse.patients:type_name -> trellis.billing.v1.PatientAging
+	22, // 12: trellis.billing.v1.LedgerEntry.created_at:type_name -> google.protobuf.Timestamp
+	22, // 13: trellis.billing.v1.Statement.issued_at:type_name -> google.protobuf.Timestamp
+	19, // 14: trellis.billing.v1.GetPatientBalanceResponse.entries:type_name -> trellis.billing.v1.LedgerEntry
+	20, // 15: trellis.billing.v1.GetPatientBalanceResponse.last_statement:type_name -> trellis.billing.v1.Statement
+	2,  // 16: trellis.billing.v1.RemittanceService.UploadRemittance:input_type -> trellis.billing.v1.UploadRemittanceRequest
+	6,  // 17: trellis.billing.v1.RemittanceService.ListRemittances:input_type -> trellis.billing.v1.ListRemittancesRequest
+	8,  // 18: trellis.billing.v1.RemittanceService.ListWorkItems:input_type -> trellis.billing.v1.ListWorkItemsRequest
+	11, // 19: trellis.billing.v1.RemittanceService.UpdateWorkItem:input_type -> trellis.billing.v1.UpdateWorkItemRequest
+	13, // 20: trellis.billing.v1.RemittanceService.GetReceivablesAging:input_type -> trellis.billing.v1.GetReceivablesAgingRequest
+	18, // 21: trellis.billing.v1.RemittanceService.GetPatientBalance:input_type -> trellis.billing.v1.GetPatientBalanceRequest
+	0,  // 22: trellis.billing.v1.RemittanceService.IssueStatements:input_type -> trellis.billing.v1.IssueStatementsRequest
+	3,  // 23: trellis.billing.v1.RemittanceService.UploadRemittance:output_type -> trellis.billing.v1.UploadRemittanceResponse
+	7,  // 24: trellis.billing.v1.RemittanceService.ListRemittances:output_type -> trellis.billing.v1.ListRemittancesResponse
+	9,  // 25: trellis.billing.v1.RemittanceService.ListWorkItems:output_type -> trellis.billing.v1.ListWorkItemsResponse
+	12, // 26: trellis.billing.v1.RemittanceService.UpdateWorkItem:output_type -> trellis.billing.v1.UpdateWorkItemResponse
+	17, // 27: trellis.billing.v1.RemittanceService.GetReceivablesAging:output_type -> trellis.billing.v1.GetReceivablesAgingResponse
+	21, // 28: trellis.billing.v1.RemittanceService.GetPatientBalance:output_type -> trellis.billing.v1.GetPatientBalanceResponse
+	1,  // 29: trellis.billing.v1.RemittanceService.IssueStatements:output_type -> trellis.billing.v1.IssueStatementsResponse
+	23, // [23:30] is the sub-list for method output_type
+	16, // [16:23] is the sub-list for method input_type
 	16, // [16:16] is the sub-list for extension type_name
 	16, // [16:16] is the sub-list for extension extendee
 	0,  // [0:16] is the sub-list for field type_name
@@ -1594,7 +1683,7 @@ func file_trellis_billing_v1_remittance_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_billing_v1_remittance_proto_rawDesc), len(file_trellis_billing_v1_remittance_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,19 +25,21 @@ import (
 // not_found, like an absent one.
 type RemittanceServer struct {
 	billingv1connect.UnimplementedRemittanceServiceHandler
-	app *app.Remittances
-	log *slog.Logger
+	app    *app.Remittances
+	ledger *app.PatientLedger
+	log    *slog.Logger
 }
 
 // NewRemittanceServer returns the handler implementation.
-func NewRemittanceServer(a *app.Remittances, log *slog.Logger) *RemittanceServer {
-	return &RemittanceServer{app: a, log: log}
+func NewRemittanceServer(a *app.Remittances, ledger *app.PatientLedger, log *slog.Logger) *RemittanceServer {
+	return &RemittanceServer{app: a, ledger: ledger, log: log}
 }
 
 // RemittancePolicy: the roles allowed to call each remittance procedure.
 var RemittancePolicy = rpc.Policy{
 	billingv1connect.RemittanceServiceUploadRemittanceProcedure:    {RoleBilling, RoleAdmin},
 	billingv1connect.RemittanceServiceUpdateWorkItemProcedure:      {RoleBilling, RoleAdmin},
+	billingv1connect.RemittanceServiceIssueStatementsProcedure:     {RoleBilling, RoleAdmin},
 	billingv1connect.RemittanceServiceListRemittancesProcedure:     {RoleBilling, RoleOperator, RoleAdmin},
 	billingv1connect.RemittanceServiceListWorkItemsProcedure:       {RoleBilling, RoleOperator, RoleAdmin},
 	billingv1connect.RemittanceServiceGetReceivablesAgingProcedure: {RoleBilling, RoleOperator, RoleAdmin},
@@ -215,4 +217,17 @@ func (s *RemittanceServer) GetPatientBalance(ctx context.Context, req *connect.R
 			IssuedAt: timestamppb.New(st.IssuedAt)}
 	}
 	return connect.NewResponse(out), nil
+}
+
+// IssueStatements runs the statement cycle now.
+func (s *RemittanceServer) IssueStatements(ctx context.Context, _ *connect.Request[billingv1.IssueStatementsRequest]) (*connect.Response[billingv1.IssueStatementsResponse], error) {
+	p, err := remitCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, err := s.ledger.IssueStatementsFor(ctx, p)
+	if err != nil {
+		return nil, s.remitError(ctx, "issue statements", err)
+	}
+	return connect.NewResponse(&billingv1.IssueStatementsResponse{Issued: int32(n)}), nil
 }

@@ -51,6 +51,9 @@ const (
 	// RemittanceServiceGetPatientBalanceProcedure is the fully-qualified name of the
 	// RemittanceService's GetPatientBalance RPC.
 	RemittanceServiceGetPatientBalanceProcedure = "/trellis.billing.v1.RemittanceService/GetPatientBalance"
+	// RemittanceServiceIssueStatementsProcedure is the fully-qualified name of the RemittanceService's
+	// IssueStatements RPC.
+	RemittanceServiceIssueStatementsProcedure = "/trellis.billing.v1.RemittanceService/IssueStatements"
 )
 
 // RemittanceServiceClient is a client for the trellis.billing.v1.RemittanceService service.
@@ -68,6 +71,11 @@ type RemittanceServiceClient interface {
 	GetReceivablesAging(context.Context, *connect.Request[v1.GetReceivablesAgingRequest]) (*connect.Response[v1.GetReceivablesAgingResponse], error)
 	// GetPatientBalance returns a patient's balance at a clinic with its ledger and last statement.
 	GetPatientBalance(context.Context, *connect.Request[v1.GetPatientBalanceRequest]) (*connect.Response[v1.GetPatientBalanceResponse], error)
+	// IssueStatements runs the statement cycle now (it also runs every
+	// BILLING_STATEMENT_CHECK_INTERVAL): a statement for every account that owes something, had
+	// activity since its last statement and had none within BILLING_STATEMENT_CYCLE. Network-wide:
+	// the caller needs every clinic.
+	IssueStatements(context.Context, *connect.Request[v1.IssueStatementsRequest]) (*connect.Response[v1.IssueStatementsResponse], error)
 }
 
 // NewRemittanceServiceClient constructs a client for the trellis.billing.v1.RemittanceService
@@ -117,6 +125,12 @@ func NewRemittanceServiceClient(httpClient connect.HTTPClient, baseURL string, o
 			connect.WithSchema(remittanceServiceMethods.ByName("GetPatientBalance")),
 			connect.WithClientOptions(opts...),
 		),
+		issueStatements: connect.NewClient[v1.IssueStatementsRequest, v1.IssueStatementsResponse](
+			httpClient,
+			baseURL+RemittanceServiceIssueStatementsProcedure,
+			connect.WithSchema(remittanceServiceMethods.ByName("IssueStatements")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -128,6 +142,7 @@ type remittanceServiceClient struct {
 	updateWorkItem      *connect.Client[v1.UpdateWorkItemRequest, v1.UpdateWorkItemResponse]
 	getReceivablesAging *connect.Client[v1.GetReceivablesAgingRequest, v1.GetReceivablesAgingResponse]
 	getPatientBalance   *connect.Client[v1.GetPatientBalanceRequest, v1.GetPatientBalanceResponse]
+	issueStatements     *connect.Client[v1.IssueStatementsRequest, v1.IssueStatementsResponse]
 }
 
 // UploadRemittance calls trellis.billing.v1.RemittanceService.UploadRemittance.
@@ -160,6 +175,11 @@ func (c *remittanceServiceClient) GetPatientBalance(ctx context.Context, req *co
 	return c.getPatientBalance.CallUnary(ctx, req)
 }
 
+// IssueStatements calls trellis.billing.v1.RemittanceService.IssueStatements.
+func (c *remittanceServiceClient) IssueStatements(ctx context.Context, req *connect.Request[v1.IssueStatementsRequest]) (*connect.Response[v1.IssueStatementsResponse], error) {
+	return c.issueStatements.CallUnary(ctx, req)
+}
+
 // RemittanceServiceHandler is an implementation of the trellis.billing.v1.RemittanceService
 // service.
 type RemittanceServiceHandler interface {
@@ -176,6 +196,11 @@ type RemittanceServiceHandler interface {
 	GetReceivablesAging(context.Context, *connect.Request[v1.GetReceivablesAgingRequest]) (*connect.Response[v1.GetReceivablesAgingResponse], error)
 	// GetPatientBalance returns a patient's balance at a clinic with its ledger and last statement.
 	GetPatientBalance(context.Context, *connect.Request[v1.GetPatientBalanceRequest]) (*connect.Response[v1.GetPatientBalanceResponse], error)
+	// IssueStatements runs the statement cycle now (it also runs every
+	// BILLING_STATEMENT_CHECK_INTERVAL): a statement for every account that owes something, had
+	// activity since its last statement and had none within BILLING_STATEMENT_CYCLE. Network-wide:
+	// the caller needs every clinic.
+	IssueStatements(context.Context, *connect.Request[v1.IssueStatementsRequest]) (*connect.Response[v1.IssueStatementsResponse], error)
 }
 
 // NewRemittanceServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -221,6 +246,12 @@ func NewRemittanceServiceHandler(svc RemittanceServiceHandler, opts ...connect.H
 		connect.WithSchema(remittanceServiceMethods.ByName("GetPatientBalance")),
 		connect.WithHandlerOptions(opts...),
 	)
+	remittanceServiceIssueStatementsHandler := connect.NewUnaryHandler(
+		RemittanceServiceIssueStatementsProcedure,
+		svc.IssueStatements,
+		connect.WithSchema(remittanceServiceMethods.ByName("IssueStatements")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.billing.v1.RemittanceService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case RemittanceServiceUploadRemittanceProcedure:
@@ -235,6 +266,8 @@ func NewRemittanceServiceHandler(svc RemittanceServiceHandler, opts ...connect.H
 			remittanceServiceGetReceivablesAgingHandler.ServeHTTP(w, r)
 		case RemittanceServiceGetPatientBalanceProcedure:
 			remittanceServiceGetPatientBalanceHandler.ServeHTTP(w, r)
+		case RemittanceServiceIssueStatementsProcedure:
+			remittanceServiceIssueStatementsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -266,4 +299,8 @@ func (UnimplementedRemittanceServiceHandler) GetReceivablesAging(context.Context
 
 func (UnimplementedRemittanceServiceHandler) GetPatientBalance(context.Context, *connect.Request[v1.GetPatientBalanceRequest]) (*connect.Response[v1.GetPatientBalanceResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.billing.v1.RemittanceService.GetPatientBalance is not implemented"))
+}
+
+func (UnimplementedRemittanceServiceHandler) IssueStatements(context.Context, *connect.Request[v1.IssueStatementsRequest]) (*connect.Response[v1.IssueStatementsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.billing.v1.RemittanceService.IssueStatements is not implemented"))
 }
