@@ -26,8 +26,9 @@ test: postgres mailpit x12check ## all tests: unit, integration (Postgres + JetS
 test-e2e: postgres mailpit ## only the end-to-end test
 	go test $(GO_TEST_FLAGS) -v ./e2e/...
 
-bench: postgres ## benchmarks: outbox, relay and inbox against raw Postgres / JetStream baselines
+bench: postgres ## benchmarks against baselines measured in the same run: bus (outbox, relay, inbox), 835 parsing and posting
 	go test -run '^$$' -bench . -benchmem -benchtime=2000x ./pkg/bus/
+	go test -run '^$$' -bench . -benchmem -benchtime=20x ./services/billing/internal/x12/ ./services/billing/cmd/billing/
 
 lint: tools ## gofmt, go vet, staticcheck, buf lint, generated code and go.work up to date
 	@out=$$(gofmt -l $(MODULES) tools); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
