@@ -375,3 +375,41 @@ func TestAppointmentRPCs(t *testing.T) {
 		t.Fatalf("cancel history rows = %d", n)
 	}
 }
+
+// An admission entered late (its start date two weeks past) gets its places in the group
+// sessions it already attended, so attendance can be recorded after the fact and billed; the
+// weekly individual and medication visits are still planned from now on only.
+func TestLateAdmissionGetsPastGroupPlaces(t *testing.T) {
+	s := start(t)
+	ctx := context.Background()
+	evening := seatTrack(t, s, clinicA, "adult-evening", 12)
+	staffClinic(t, s, evening)
+	start := nextMonday(t).AddDate(0, 0, -14) // the Monday two weeks before next Monday's week
+	patient := bus.NewID()
+	admitOn(t, s, patient, "adult-evening", start)
+
+	now := time.Now()
+	past := s.Count(t, `SELECT count(*) FROM appointments a JOIN sessions ss ON ss.id = a.session_id
+		WHERE a.patient_id = $1 AND ss.service_type = 'group' AND ss.local_date >= $2 AND ss.ends_at < $3`, patient, start, now)
+	// Mon/Wed/Thu 18:00-21:00 from start to now: at least the first week's three sessions.
+	if past < 3 {
+		t.Fatalf("%d past group places, want every group session since %s", past, start.Format(time.DateOnly))
+	}
+	if n := s.Count(t, `SELECT count(*) FROM appointments a JOIN sessions ss ON ss.id = a.session_id
+		WHERE a.patient_id = $1 AND ss.service_type <> 'group' AND ss.starts_at < $2`, patient, now); n != 0 {
+		t.Fatalf("%d weekly visits planned in the past, want none", n)
+	}
+
+	// Attendance is recorded for a past session.
+	var apptID string
+	if err := s.Pool.QueryRow(ctx, `SELECT a.id::text FROM appointments a JOIN sessions ss ON ss.id = a.session_id
+		WHERE a.patient_id = $1 AND ss.service_type = 'group' ORDER BY ss.starts_at LIMIT 1`, patient).Scan(&apptID); err != nil {
+		t.Fatal(err)
+	}
+	client := schedulingv1connect.NewSchedulingServiceClient(http.DefaultClient, s.URL)
+	clinician := s.Token(t, "clinician-1", []string{"clinician"}, []string{clinicA})
+	if _, err := client.RecordAttendance(ctx, call(clinician, &schedulingv1.RecordAttendanceRequest{IdempotencyKey: "late-admission-1",
+		Entry: &schedulingv1.AttendanceEntry{AppointmentId: apptID, Status: schedulingv1.AttendanceStatus_ATTENDANCE_STATUS_PRESENT}})); err != nil {
+		t.Fatalf("attendance of a past session: %v", err)
+	}
+}

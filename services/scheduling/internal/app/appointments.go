@@ -101,15 +101,16 @@ func localDate(t time.Time, loc *time.Location) time.Time {
 // weekly individual and medication visits, and family sessions where the patient's consent
 // names recipients (domain.PlanSchedule), from today (clinic-local) to
 // the end of its program, in tx, with AppointmentScheduled for each.
-func (u *unit) schedule(ctx context.Context, e domain.Enrollment) error {
-	_, err := u.scheduleWith(ctx, e, false)
+func (u *unit) schedule(ctx context.Context, e domain.Enrollment, pastGroups bool) error {
+	_, err := u.scheduleWith(ctx, e, false, pastGroups)
 	return err
 }
 
 // scheduleWith is schedule, with family sessions where the patient's consent copy allows
-// them; familyOnly books those alone (the rest is already booked). It returns how many
-// appointments it booked.
-func (u *unit) scheduleWith(ctx context.Context, e domain.Enrollment, familyOnly bool) (int, error) {
+// them; familyOnly books those alone (the rest is already booked); pastGroups also places the
+// patient in the track's group sessions since a past start date (domain.PlanInput). It
+// returns how many appointments it booked.
+func (u *unit) scheduleWith(ctx context.Context, e domain.Enrollment, familyOnly, pastGroups bool) (int, error) {
 	r := u.a.appts.repo
 	if r == nil || e.TrackID == "" {
 		return 0, nil
@@ -128,7 +129,7 @@ func (u *unit) scheduleWith(ctx context.Context, e domain.Enrollment, familyOnly
 	}
 	today, end := localDate(u.now, loc), e.StartDate.AddDate(0, 0, 7*s.Weeks)
 	from := e.StartDate
-	if today.After(from) {
+	if today.After(from) && !pastGroups {
 		from = today
 	}
 	if !from.Before(end) {
@@ -170,7 +171,7 @@ func (u *unit) scheduleWith(ctx context.Context, e domain.Enrollment, familyOnly
 	}
 	plan := domain.PlanSchedule(domain.PlanInput{
 		Policy: u.a.appts.policy, Zone: loc, Track: s.Track, Weeks: s.Weeks, StartDate: e.StartDate,
-		Today: today, Now: u.now, Clinicians: clinicians, Busy: busy, GroupExists: exists,
+		Today: today, Now: u.now, PastGroups: pastGroups, Clinicians: clinicians, Busy: busy, GroupExists: exists,
 		Family: family, FamilyUntil: familyUntil, FamilyOnly: familyOnly, PatientBusy: mine,
 	})
 	for _, sk := range plan.Skipped {

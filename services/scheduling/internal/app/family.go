@@ -157,7 +157,7 @@ func (u *unit) reconcileFamily(ctx context.Context, patientID, clinicID, reason 
 		if n > 0 { // already booked (an earlier version, or a replay)
 			continue
 		}
-		booked, err := u.scheduleWith(ctx, e, true)
+		booked, err := u.scheduleWith(ctx, e, true, false)
 		if err != nil {
 			return ch, err
 		}

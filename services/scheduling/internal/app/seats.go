@@ -133,14 +133,16 @@ func (u *unit) history(ctx context.Context, e domain.Enrollment, from, reason, n
 
 // created emits EnrollmentCreated for e, now holding a seat, and generates its appointments
 // (schedule). Every enrollment that becomes active passes here: admitted to a free seat,
-// promoted from a waitlist, or switched into a seat.
+// promoted from a waitlist, or switched into a seat. Only an admission straight to a seat
+// gets places in the group sessions since a past start date (an admission entered late):
+// a promoted or switched patient did not hold this seat before.
 func (u *unit) created(ctx context.Context, e domain.Enrollment, fromWaitlist bool) error {
 	u.tx.Emit(bus.Event{Subject: SubjectEnrollmentCreated, ClinicID: e.ClinicID, Payload: &schedulingv1.EnrollmentCreated{
 		EnrollmentId: e.ID, PatientId: e.PatientID, ClinicId: e.ClinicID, ProgramTrack: e.ProgramTrack,
 		StartDate: e.StartDate.Format(domain.DateLayout), TrackId: e.TrackID, ProgramCode: e.ProgramCode,
 		FromWaitlist: fromWaitlist, ReplacesEnrollmentId: e.Replaces,
 	}})
-	return u.schedule(ctx, e)
+	return u.schedule(ctx, e, !fromWaitlist && e.Replaces == "")
 }
 
 // waitlisted emits PatientWaitlisted for e with its place in the queue.

@@ -88,13 +88,19 @@ type Skip struct {
 
 // PlanInput is what a schedule is planned from.
 type PlanInput struct {
-	Policy     SchedulePolicy
-	Zone       *time.Location
-	Track      Track
-	Weeks      int       // program length
-	StartDate  time.Time // enrollment start, local date at 00:00 UTC
-	Today      time.Time // the clinic's local date today, at 00:00 UTC: nothing is planned before it
-	Now        time.Time // nothing is planned to start before now
+	Policy    SchedulePolicy
+	Zone      *time.Location
+	Track     Track
+	Weeks     int       // program length
+	StartDate time.Time // enrollment start, local date at 00:00 UTC
+	Today     time.Time // the clinic's local date today, at 00:00 UTC: nothing is planned before it
+	Now       time.Time // nothing is planned to start before now
+	// PastGroups also places the patient in the track's group sessions from the start date to
+	// now: an admission whose start date is in the past (the admission was entered late) gets
+	// its places in the sessions it attended, so that attendance can be recorded after the
+	// fact (and billed). Weekly visits are still planned from now on only. At most
+	// MaxPastGroupDays back.
+	PastGroups bool
 	Clinicians []Clinician
 	// Busy: each clinician's booked sessions, UTC. The plan adds its own bookings to it.
 	Busy map[string][]Interval
@@ -162,8 +168,12 @@ func Free(busy []Interval, i Interval) bool {
 	return true
 }
 
+// MaxPastGroupDays bounds how far back PastGroups places a patient: intake refuses admissions
+// whose start date is more than 90 days past, so an older one is not an admission entered late.
+const MaxPastGroupDays = 90
+
 // PlanSchedule plans an enrollment's appointments for the program weeks from its start date,
-// from today on (see docs/scheduling.md):
+// from today on (group places from the start date with PastGroups; see docs/scheduling.md):
 //   - a place in the track's group session on each of its weekdays; a session not yet created
 //     gets the first active counselor available and free then (or none) and the track's room;
 //   - per program week (7 days from the start date), an individual session with an active
@@ -194,12 +204,19 @@ func PlanSchedule(in PlanInput) Plan {
 	}
 	mine := slices.Clone(in.PatientBusy) // the patient's own visits
 	groupMinutes := in.Track.End.Minutes() - in.Track.Start.Minutes()
-	for d := from; d.Before(end) && !in.FamilyOnly; d = d.AddDate(0, 0, 1) {
+	groupsFrom := from
+	if in.PastGroups {
+		groupsFrom = in.StartDate
+		if limit := in.Today.AddDate(0, 0, -MaxPastGroupDays); groupsFrom.Before(limit) {
+			groupsFrom = limit
+		}
+	}
+	for d := groupsFrom; d.Before(end) && !in.FamilyOnly; d = d.AddDate(0, 0, 1) {
 		if !groupDay[ISOWeekday(d)] {
 			continue
 		}
 		v := NewVisit(ServiceGroup, d, in.Track.Start, groupMinutes, in.Zone)
-		if v.StartsAt.Before(in.Now) {
+		if v.StartsAt.Before(in.Now) && !in.PastGroups {
 			continue
 		}
 		v.RoomID = in.Track.RoomID

@@ -82,6 +82,16 @@ func TestPlanScheduleDST(t *testing.T) {
 			wantSkips: 1, // week 1's individual: no therapist slot Thu-Sun
 		},
 		{
+			name: "admitted late (start date in the past): places in the past groups too, weekly visits from now",
+			in: func(p *PlanInput) {
+				p.Today, p.Now, p.PastGroups = date("2026-03-05"), utc("2026-03-05T12:00:00Z"), true
+			},
+			want: append(groups[:6:6],
+				"medication_management 2026-03-06 13:00-13:30 2026-03-06T19:00:00Z pr",
+				"individual 2026-03-10 09:00-09:50 2026-03-10T14:00:00Z th"),
+			wantSkips: 1, // week 1's individual: no therapist slot Thu-Sun
+		},
+		{
 			name: "the patient's own group is never overlapped (group-day fallback)",
 			in: func(p *PlanInput) {
 				th := Clinician{ID: "th", Role: ClinicianTherapist, Active: true, Availability: []Window{{1, "17:00", "20:00"}, {3, "17:30", "20:00"}}}
