@@ -56,10 +56,12 @@ type DemoPerson struct {
 	ReferOutReason       string
 	CloseReason          string // for Target closed
 	MedicaidMemberNumber string // for Target admitted: their primary coverage
+	StartDaysAgo         int    // for Target admitted: the program started this many days before the first run (0: in 3 days)
 }
 
-// DemoPeople are the fixed demo referrals: three admitted (with consent and coverage) and one
-// at each other stage, so the queue has something in every column. They are created once per
+// DemoPeople are the fixed demo referrals: four admitted (with consent and coverage; one of
+// them started two weeks before the first run, for the revenue-cycle demo) and one at each
+// other stage, so the queue has something in every column. They are created once per
 // database; later runs find them (by clinic, name, email and phone) and change nothing.
 var DemoPeople = []DemoPerson{
 	{Key: "alex-rivera", Given: "Alex", Family: "Rivera", DOB: "1988-04-12", Email: "alex.rivera@example.com", Phone: "+13125550101",
@@ -71,6 +73,9 @@ var DemoPeople = []DemoPerson{
 	{Key: "jordan-lee", Given: "Jordan", Family: "Lee", DOB: "1979-01-05", Email: "jordan.lee@example.com", Phone: "+16025550103",
 		ClinicID: desertBloom, Source: intakev1.ReferralSource_REFERRAL_SOURCE_COURT, Track: "adult-evening", DaysAgo: 3,
 		Target: statusAdmitted, Level: "2.1", MedicaidMemberNumber: "IL-4410-2203"},
+	{Key: billingDemoKey, Given: "Morgan", Family: "Ellis", DOB: "1986-05-19", Email: "morgan.ellis@example.com",
+		ClinicID: riverside, Source: intakev1.ReferralSource_REFERRAL_SOURCE_SELF, Track: "adult-day", DaysAgo: 20,
+		Target: statusAdmitted, Level: "2.1", MedicaidMemberNumber: "IL-4410-2204", StartDaysAgo: 14},
 	{Key: "taylor-brooks", Given: "Taylor", Family: "Brooks", DOB: "1991-11-21", Email: "taylor.brooks@example.com",
 		ClinicID: riverside, Source: intakev1.ReferralSource_REFERRAL_SOURCE_FAMILY, Track: "adult-day", DaysAgo: 2,
 		Target: statusAssessed, Level: "2.1"},
@@ -90,6 +95,14 @@ var DemoPeople = []DemoPerson{
 	{Key: "avery-walsh", Given: "Avery", Family: "Walsh", Email: "avery.walsh@example.com",
 		ClinicID: desertBloom, Source: intakev1.ReferralSource_REFERRAL_SOURCE_OTHER, Track: "adult-day", DaysAgo: 5,
 		Target: statusClosed, CloseReason: "No answer after three calls and an email"},
+}
+
+// startDate is the first day of p's program: in 3 days, or StartDaysAgo days ago.
+func (p DemoPerson) startDate(now time.Time) string {
+	if p.StartDaysAgo > 0 {
+		return now.AddDate(0, 0, -p.StartDaysAgo).Format(time.DateOnly)
+	}
+	return now.AddDate(0, 0, 3).Format(time.DateOnly)
 }
 
 // walkInPerson is the person who walks in on this run: admitted through the whole funnel, so
@@ -271,7 +284,7 @@ func (d demo) move(ctx context.Context, p DemoPerson, r *intakev1.Referral, to i
 	case statusAdmitted:
 		_, err := d.client.AdmitPatient(ctx, connect.NewRequest(&intakev1.AdmitPatientRequest{
 			ReferralId: id, GivenName: p.Given, FamilyName: p.Family, DateOfBirth: p.DOB, ContactEmail: p.Email,
-			ClinicId: p.ClinicID, ProgramTrack: p.Track, StartDate: d.now.AddDate(0, 0, 3).Format(time.DateOnly),
+			ClinicId: p.ClinicID, ProgramTrack: p.Track, StartDate: p.startDate(d.now),
 			IdempotencyKey: key(p, "admission")}))
 		if err != nil {
 			return nil, err

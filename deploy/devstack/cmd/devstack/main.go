@@ -15,6 +15,7 @@ import (
 
 	"github.com/trellis-health/trellis/deploy/devstack/stack"
 	"github.com/trellis-health/trellis/pkg/auth"
+	"github.com/trellis-health/trellis/pkg/money"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
 )
 
@@ -96,6 +97,11 @@ func up() error {
 			return fmt.Errorf("demo data: %w", err)
 		}
 		demo = demoText(sum)
+		bill, err := s.SeedBillingDemo(ctx)
+		if err != nil {
+			return fmt.Errorf("billing demo: %w", err)
+		}
+		demo += billingDemoText(s, bill)
 	}
 	tok, _ := s.Token("dev-admin", []string{"admin"}, []string{auth.AllClinics}, 12*time.Hour)
 	fmt.Printf(`
@@ -129,6 +135,25 @@ Press Ctrl-C to stop.
 	<-ctx.Done()
 	fmt.Println("\nStopping Trellis...")
 	return nil
+}
+
+// billingDemoText describes the revenue-cycle demo: the sessions attended, the charges, and
+// how to fetch the claim file.
+func billingDemoText(s *stack.Stack, b stack.BillingDemo) string {
+	out := fmt.Sprintf(`
+Revenue cycle: demo patient %s (Riverside, Medicaid per diem) attended %d sessions on %d days
+so far (%d of them of 3 hours or more): %d per-diem charges.`, b.PatientID, b.Sessions, b.Days, b.BillableDays, b.Charges)
+	if len(b.Files) == 0 {
+		return out + " Nothing new to claim on this run.\n"
+	}
+	for _, f := range b.Files {
+		out += fmt.Sprintf(`
+Claim file %s: X12 837I, %d claim(s), %d line(s), %s. Fetch it with the token below:
+  curl -s %s/trellis.billing.v1.ClaimsService/DownloadClaimFile -H 'Content-Type: application/json' \
+    -H 'Authorization: Bearer <token>' -d '{"fileId":"%s"}'`,
+			f.GetFileId(), f.GetClaimCount(), f.GetLineCount(), money.Cents(f.GetTotalCents()), s.URL("billing"), f.GetFileId())
+	}
+	return out + "\n(docs/billing.md walks on: upload the payer's 835 with RemittanceService/UploadRemittance.)\n"
 }
 
 // demoText describes what the demo left in intake's referral queue.
