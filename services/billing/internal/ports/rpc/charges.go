@@ -8,7 +8,6 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/trellis-health/trellis/pkg/auth"
-	"github.com/trellis-health/trellis/pkg/rpc"
 	billingv1 "github.com/trellis-health/trellis/proto/gen/trellis/billing/v1"
 	"github.com/trellis-health/trellis/proto/gen/trellis/billing/v1/billingv1connect"
 
@@ -41,7 +40,7 @@ func (s *ChargesServer) ListCharges(ctx context.Context, req *connect.Request[bi
 		From: m.GetServiceDateFrom(), To: m.GetServiceDateTo(), After: m.GetPageToken(), Limit: int(m.GetLimit()),
 	})
 	if err != nil {
-		return nil, s.chargesError(ctx, "list charges", err)
+		return nil, domainError(ctx, s.log, "list charges", err)
 	}
 	out := &billingv1.ListChargesResponse{NextPageToken: next}
 	for _, c := range cs {
@@ -58,7 +57,7 @@ func (s *ChargesServer) UpsertAuthorization(ctx context.Context, req *connect.Re
 	}
 	a, err := s.charges.UpsertAuthorization(ctx, p, app.AuthorizationFromProto(req.Msg.GetAuthorization()))
 	if err != nil {
-		return nil, s.chargesError(ctx, "upsert authorization", err)
+		return nil, domainError(ctx, s.log, "upsert authorization", err)
 	}
 	s.log.InfoContext(ctx, "authorization recorded", "authorization_id", a.ID, "clinic_id", a.ClinicID)
 	return connect.NewResponse(&billingv1.UpsertAuthorizationResponse{Authorization: app.AuthorizationToProto(a)}), nil
@@ -72,31 +71,11 @@ func (s *ChargesServer) ListAuthorizations(ctx context.Context, req *connect.Req
 	}
 	as, err := s.charges.ListAuthorizations(ctx, p, req.Msg.GetClinicId(), req.Msg.GetPatientId())
 	if err != nil {
-		return nil, s.chargesError(ctx, "list authorizations", err)
+		return nil, domainError(ctx, s.log, "list authorizations", err)
 	}
 	out := &billingv1.ListAuthorizationsResponse{}
 	for _, a := range as {
 		out.Authorizations = append(out.Authorizations, app.AuthorizationToProto(a))
 	}
 	return connect.NewResponse(out), nil
-}
-
-// chargesError maps the charges errors to Connect codes; messages carry no values.
-func (s *ChargesServer) chargesError(ctx context.Context, op string, err error) error {
-	var ve *domain.ValidationError
-	switch {
-	case errors.As(err, &ve):
-		vs := make([]rpc.FieldViolation, len(ve.Violations))
-		for i, v := range ve.Violations {
-			vs[i] = rpc.FieldViolation{Field: v.Field, Rule: v.Rule, Msg: v.Msg}
-		}
-		return rpc.InvalidArgument(vs...)
-	case errors.Is(err, domain.ErrForbidden):
-		return connect.NewError(connect.CodePermissionDenied, errors.New("not allowed for this clinic"))
-	case errors.Is(err, domain.ErrConflict):
-		return connect.NewError(connect.CodeFailedPrecondition, err)
-	default:
-		s.log.ErrorContext(ctx, op+" failed", "error", err)
-		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
-	}
 }

@@ -93,7 +93,7 @@ func (s *ClaimsServer) SetBillingProvider(ctx context.Context, req *connect.Requ
 		NPI: m.GetNpi(), TaxID: m.GetTaxId(), Taxonomy: m.GetTaxonomyCode(), AddressLine: m.GetAddressLine(),
 		City: m.GetCity(), State: m.GetState(), PostalCode: m.GetPostalCode()})
 	if err != nil {
-		return nil, s.claimsError(ctx, "set billing provider", err)
+		return nil, domainError(ctx, s.log, "set billing provider", err)
 	}
 	return connect.NewResponse(&billingv1.SetBillingProviderResponse{Provider: claimsProviderToProto(out)}), nil
 }
@@ -106,7 +106,7 @@ func (s *ClaimsServer) GetBillingProvider(ctx context.Context, req *connect.Requ
 	}
 	out, err := s.claims.BillingProvider(ctx, p, req.Msg.GetClinicId())
 	if err != nil {
-		return nil, s.claimsError(ctx, "get billing provider", err)
+		return nil, domainError(ctx, s.log, "get billing provider", err)
 	}
 	return connect.NewResponse(&billingv1.GetBillingProviderResponse{Provider: claimsProviderToProto(out)}), nil
 }
@@ -119,7 +119,7 @@ func (s *ClaimsServer) SetPatientDiagnoses(ctx context.Context, req *connect.Req
 	}
 	n, err := s.claims.SetPatientDiagnoses(ctx, p, req.Msg.GetPatientId(), req.Msg.GetClinicId(), req.Msg.GetCodes())
 	if err != nil {
-		return nil, s.claimsError(ctx, "set patient diagnoses", err)
+		return nil, domainError(ctx, s.log, "set patient diagnoses", err)
 	}
 	return connect.NewResponse(&billingv1.SetPatientDiagnosesResponse{ReleasedCharges: int32(n)}), nil
 }
@@ -132,7 +132,7 @@ func (s *ClaimsServer) CreateClaimFiles(ctx context.Context, req *connect.Reques
 	}
 	run, err := s.claims.CreateClaimFiles(ctx, p, req.Msg.GetClinicId(), req.Msg.GetPayerId())
 	if err != nil {
-		return nil, s.claimsError(ctx, "create claim files", err)
+		return nil, domainError(ctx, s.log, "create claim files", err)
 	}
 	out := &billingv1.CreateClaimFilesResponse{}
 	claims := 0
@@ -163,7 +163,7 @@ func (s *ClaimsServer) ListClaimFiles(ctx context.Context, req *connect.Request[
 	}
 	files, err := s.claims.ClaimFiles(ctx, p, req.Msg.GetClinicId(), req.Msg.GetPayerId())
 	if err != nil {
-		return nil, s.claimsError(ctx, "list claim files", err)
+		return nil, domainError(ctx, s.log, "list claim files", err)
 	}
 	out := &billingv1.ListClaimFilesResponse{}
 	for _, f := range files {
@@ -180,7 +180,7 @@ func (s *ClaimsServer) DownloadClaimFile(ctx context.Context, req *connect.Reque
 	}
 	f, err := s.claims.ClaimFile(ctx, p, req.Msg.GetFileId())
 	if err != nil {
-		return nil, s.claimsError(ctx, "download claim file", err)
+		return nil, domainError(ctx, s.log, "download claim file", err)
 	}
 	s.log.InfoContext(ctx, "claim file downloaded", "file_id", f.ID, "clinic_id", f.ClinicID, "caller", p.Subject)
 	return connect.NewResponse(&billingv1.DownloadClaimFileResponse{File: claimsFileToProto(f), FileName: f.FileName(),
@@ -195,7 +195,7 @@ func (s *ClaimsServer) ListClaims(ctx context.Context, req *connect.Request[bill
 	}
 	claims, err := s.claims.ListClaims(ctx, p, req.Msg.GetClinicId(), req.Msg.GetPatientId(), claimsStatuses[req.Msg.GetStatus()])
 	if err != nil {
-		return nil, s.claimsError(ctx, "list claims", err)
+		return nil, domainError(ctx, s.log, "list claims", err)
 	}
 	out := &billingv1.ListClaimsResponse{}
 	for _, c := range claims {
@@ -226,7 +226,7 @@ func (s *ClaimsServer) ListDisclosures(ctx context.Context, req *connect.Request
 	}
 	ds, err := s.claims.Disclosures(ctx, p, req.Msg.GetPatientId(), req.Msg.GetClinicId())
 	if err != nil {
-		return nil, s.claimsError(ctx, "list disclosures", err)
+		return nil, domainError(ctx, s.log, "list disclosures", err)
 	}
 	out := &billingv1.ListDisclosuresResponse{}
 	for _, d := range ds {
@@ -235,26 +235,4 @@ func (s *ClaimsServer) ListDisclosures(ctx context.Context, req *connect.Request
 			Description: d.Description, DisclosedAt: timestamppb.New(d.DisclosedAt)})
 	}
 	return connect.NewResponse(out), nil
-}
-
-// claimsError maps the claims errors to Connect codes; messages carry no values.
-func (s *ClaimsServer) claimsError(ctx context.Context, op string, err error) error {
-	var ve *domain.ValidationError
-	switch {
-	case errors.As(err, &ve):
-		vs := make([]rpc.FieldViolation, len(ve.Violations))
-		for i, v := range ve.Violations {
-			vs[i] = rpc.FieldViolation{Field: v.Field, Rule: v.Rule, Msg: v.Msg}
-		}
-		return rpc.InvalidArgument(vs...)
-	case errors.Is(err, domain.ErrForbidden):
-		return connect.NewError(connect.CodePermissionDenied, errors.New("not allowed for this clinic"))
-	case errors.Is(err, domain.ErrNotFound):
-		return connect.NewError(connect.CodeNotFound, errors.New("not found"))
-	case errors.Is(err, domain.ErrConflict):
-		return connect.NewError(connect.CodeFailedPrecondition, err)
-	default:
-		s.log.ErrorContext(ctx, op+" failed", "error", err)
-		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
-	}
 }

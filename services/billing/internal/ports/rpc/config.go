@@ -7,11 +7,9 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/trellis-health/trellis/pkg/auth"
-	"github.com/trellis-health/trellis/pkg/rpc"
 	billingv1 "github.com/trellis-health/trellis/proto/gen/trellis/billing/v1"
 
 	"github.com/trellis-health/trellis/services/billing/internal/app"
-	"github.com/trellis-health/trellis/services/billing/internal/domain"
 )
 
 // Configuration: payers and the sliding scale are network-wide (changing them needs a token
@@ -26,7 +24,7 @@ func (s *Server) UpsertPayer(ctx context.Context, req *connect.Request[billingv1
 	}
 	payer, err := s.cfg.UpsertPayer(ctx, p, app.PayerFromProto(req.Msg.GetPayer()))
 	if err != nil {
-		return nil, s.configError(ctx, "upsert payer", err)
+		return nil, domainError(ctx, s.log, "upsert payer", err)
 	}
 	return connect.NewResponse(&billingv1.UpsertPayerResponse{Payer: app.PayerToProto(payer)}), nil
 }
@@ -35,7 +33,7 @@ func (s *Server) UpsertPayer(ctx context.Context, req *connect.Request[billingv1
 func (s *Server) ListPayers(ctx context.Context, _ *connect.Request[billingv1.ListPayersRequest]) (*connect.Response[billingv1.ListPayersResponse], error) {
 	payers, err := s.cfg.Payers(ctx)
 	if err != nil {
-		return nil, s.configError(ctx, "list payers", err)
+		return nil, domainError(ctx, s.log, "list payers", err)
 	}
 	out := &billingv1.ListPayersResponse{}
 	for _, p := range payers {
@@ -52,7 +50,7 @@ func (s *Server) UpsertContract(ctx context.Context, req *connect.Request[billin
 	}
 	c, changed, err := s.cfg.UpsertContract(ctx, p, app.ContractFromProto(req.Msg.GetContract()))
 	if err != nil {
-		return nil, s.configError(ctx, "upsert contract", err)
+		return nil, domainError(ctx, s.log, "upsert contract", err)
 	}
 	if changed {
 		s.log.InfoContext(ctx, "contract configured", "contract_id", c.ID, "clinic_id", c.ClinicID, "payer_id", c.PayerID)
@@ -68,7 +66,7 @@ func (s *Server) ListContracts(ctx context.Context, req *connect.Request[billing
 	}
 	cs, err := s.cfg.ClinicContracts(ctx, p, req.Msg.GetClinicId())
 	if err != nil {
-		return nil, s.configError(ctx, "list contracts", err)
+		return nil, domainError(ctx, s.log, "list contracts", err)
 	}
 	out := &billingv1.ListContractsResponse{}
 	for _, c := range cs {
@@ -85,7 +83,7 @@ func (s *Server) SetSlidingScale(ctx context.Context, req *connect.Request[billi
 	}
 	tiers := app.TiersFromProto(req.Msg.GetTiers())
 	if err := s.cfg.SetSlidingScale(ctx, p, tiers); err != nil {
-		return nil, s.configError(ctx, "set sliding scale", err)
+		return nil, domainError(ctx, s.log, "set sliding scale", err)
 	}
 	return connect.NewResponse(&billingv1.SetSlidingScaleResponse{Tiers: app.TiersToProto(tiers)}), nil
 }
@@ -94,27 +92,7 @@ func (s *Server) SetSlidingScale(ctx context.Context, req *connect.Request[billi
 func (s *Server) GetSlidingScale(ctx context.Context, _ *connect.Request[billingv1.GetSlidingScaleRequest]) (*connect.Response[billingv1.GetSlidingScaleResponse], error) {
 	tiers, err := s.cfg.SlidingScale(ctx)
 	if err != nil {
-		return nil, s.configError(ctx, "get sliding scale", err)
+		return nil, domainError(ctx, s.log, "get sliding scale", err)
 	}
 	return connect.NewResponse(&billingv1.GetSlidingScaleResponse{Tiers: app.TiersToProto(tiers)}), nil
-}
-
-// configError maps the configuration errors to Connect codes; messages carry no values.
-func (s *Server) configError(ctx context.Context, op string, err error) error {
-	var ve *domain.ValidationError
-	switch {
-	case errors.As(err, &ve):
-		vs := make([]rpc.FieldViolation, len(ve.Violations))
-		for i, v := range ve.Violations {
-			vs[i] = rpc.FieldViolation{Field: v.Field, Rule: v.Rule, Msg: v.Msg}
-		}
-		return rpc.InvalidArgument(vs...)
-	case errors.Is(err, domain.ErrForbidden):
-		return connect.NewError(connect.CodePermissionDenied, errors.New("not allowed for this clinic or network-wide configuration"))
-	case errors.Is(err, domain.ErrConflict):
-		return connect.NewError(connect.CodeFailedPrecondition, err)
-	default:
-		s.log.ErrorContext(ctx, op+" failed", "error", err)
-		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
-	}
 }

@@ -62,7 +62,7 @@ func (s *CostsServer) SetCostRate(ctx context.Context, req *connect.Request[bill
 	r, err := s.costs.SetCostRate(ctx, p, domain.CostRate{ClinicID: req.Msg.GetClinicId(), ClinicianID: req.Msg.GetClinicianId(),
 		HourlyCostCents: req.Msg.GetHourlyCostCents()})
 	if err != nil {
-		return nil, s.costsError(ctx, "set cost rate", err)
+		return nil, domainError(ctx, s.log, "set cost rate", err)
 	}
 	return connect.NewResponse(&billingv1.SetCostRateResponse{ClinicId: r.ClinicID, ClinicianId: r.ClinicianID, HourlyCostCents: r.HourlyCostCents}), nil
 }
@@ -76,7 +76,7 @@ func (s *CostsServer) SetFixedCost(ctx context.Context, req *connect.Request[bil
 	f, err := s.costs.SetFixedCost(ctx, p, domain.FixedCost{ClinicID: req.Msg.GetClinicId(), Month: req.Msg.GetMonth(),
 		Label: req.Msg.GetLabel(), AmountCents: req.Msg.GetAmountCents()})
 	if err != nil {
-		return nil, s.costsError(ctx, "set fixed cost", err)
+		return nil, domainError(ctx, s.log, "set fixed cost", err)
 	}
 	return connect.NewResponse(&billingv1.SetFixedCostResponse{ClinicId: f.ClinicID, Month: f.Month[:7], Label: f.Label, AmountCents: f.AmountCents}), nil
 }
@@ -90,7 +90,7 @@ func (s *CostsServer) GetCostReport(ctx context.Context, req *connect.Request[bi
 	m := req.Msg
 	rep, err := s.costs.CostReport(ctx, p, m.GetFrom(), m.GetTo(), m.GetClinicId(), app.CostGroupFromProto(m.GetGroupBy()))
 	if err != nil {
-		return nil, s.costsError(ctx, "cost report", err)
+		return nil, domainError(ctx, s.log, "cost report", err)
 	}
 	out := &billingv1.GetCostReportResponse{Total: app.CostRowToProto(rep.Total), SessionsWithoutRate: rep.SessionsWithoutRate}
 	for _, r := range rep.Rows {
@@ -107,7 +107,7 @@ func (s *CostsServer) EstimatePatientCost(ctx context.Context, req *connect.Requ
 	}
 	e, err := s.costs.Estimate(ctx, p, app.EstimateInputFromProto(req.Msg))
 	if err != nil {
-		return nil, s.costsError(ctx, "estimate patient cost", err)
+		return nil, domainError(ctx, s.log, "estimate patient cost", err)
 	}
 	s.log.InfoContext(ctx, "patient cost estimated", "estimate_id", e.ID, "clinic_id", e.ClinicID, "good_faith", e.GoodFaith)
 	return connect.NewResponse(&billingv1.EstimatePatientCostResponse{Estimate: app.EstimateToProto(e)}), nil
@@ -121,7 +121,7 @@ func (s *CostsServer) CompareEstimate(ctx context.Context, req *connect.Request[
 	}
 	c, err := s.costs.CompareEstimate(ctx, p, req.Msg.GetEstimateId(), req.Msg.GetPatientId())
 	if err != nil {
-		return nil, s.costsError(ctx, "compare estimate", err)
+		return nil, domainError(ctx, s.log, "compare estimate", err)
 	}
 	return connect.NewResponse(&billingv1.CompareEstimateResponse{
 		Estimate:                   app.EstimateToProto(c.Estimate),
@@ -132,26 +132,4 @@ func (s *CostsServer) CompareEstimate(ctx context.Context, req *connect.Request[
 		PatientDifferenceCents:     c.PatientDifferenceCents,
 		ExceedsGoodFaithThreshold:  c.ExceedsGoodFaithThreshold,
 	}), nil
-}
-
-// costsError maps the costs errors to Connect codes; messages carry no values.
-func (s *CostsServer) costsError(ctx context.Context, op string, err error) error {
-	var ve *domain.ValidationError
-	switch {
-	case errors.As(err, &ve):
-		vs := make([]rpc.FieldViolation, len(ve.Violations))
-		for i, v := range ve.Violations {
-			vs[i] = rpc.FieldViolation{Field: v.Field, Rule: v.Rule, Msg: v.Msg}
-		}
-		return rpc.InvalidArgument(vs...)
-	case errors.Is(err, domain.ErrForbidden):
-		return connect.NewError(connect.CodePermissionDenied, errors.New("not allowed for this clinic"))
-	case errors.Is(err, domain.ErrNotFound):
-		return connect.NewError(connect.CodeNotFound, errors.New("estimate not found"))
-	case errors.Is(err, domain.ErrConflict):
-		return connect.NewError(connect.CodeFailedPrecondition, err)
-	default:
-		s.log.ErrorContext(ctx, op+" failed", "error", err)
-		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
-	}
 }

@@ -46,30 +46,6 @@ var RemittancePolicy = rpc.Policy{
 	billingv1connect.RemittanceServiceGetPatientBalanceProcedure:   {RoleBilling, RoleOperator, RoleAdmin},
 }
 
-// remitError maps errors to Connect codes; messages carry no values.
-func (s *RemittanceServer) remitError(ctx context.Context, op string, err error) error {
-	var ve *domain.ValidationError
-	switch {
-	case errors.As(err, &ve):
-		vs := make([]rpc.FieldViolation, len(ve.Violations))
-		for i, v := range ve.Violations {
-			vs[i] = rpc.FieldViolation{Field: v.Field, Rule: v.Rule, Msg: v.Msg}
-		}
-		return rpc.InvalidArgument(vs...)
-	case errors.Is(err, domain.ErrForbidden):
-		return connect.NewError(connect.CodePermissionDenied, errors.New("not allowed for this clinic, or a remittance needs every clinic"))
-	case errors.Is(err, domain.ErrNotFound):
-		return connect.NewError(connect.CodeNotFound, errors.New("not found"))
-	case errors.Is(err, domain.ErrConflict):
-		return connect.NewError(connect.CodeFailedPrecondition, err)
-	case errors.Is(err, domain.ErrInvalid):
-		return connect.NewError(connect.CodeInvalidArgument, err)
-	default:
-		s.log.ErrorContext(ctx, op+" failed", "error", err)
-		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
-	}
-}
-
 func remitCaller(ctx context.Context) (*auth.Principal, error) {
 	p := auth.PrincipalFrom(ctx)
 	if p == nil {
@@ -98,7 +74,7 @@ func (s *RemittanceServer) UploadRemittance(ctx context.Context, req *connect.Re
 	}
 	up, err := s.app.UploadRemittance(ctx, p, req.Msg.GetFileName(), req.Msg.GetContent())
 	if err != nil {
-		return nil, s.remitError(ctx, "upload remittance", err)
+		return nil, domainError(ctx, s.log, "upload remittance", err)
 	}
 	if up.Duplicate {
 		s.log.InfoContext(ctx, "remittance already posted; nothing posted", "remittance_id", up.Remittance.ID)
@@ -118,7 +94,7 @@ func (s *RemittanceServer) ListRemittances(ctx context.Context, req *connect.Req
 	}
 	list, err := s.app.ListRemittances(ctx, p, int(req.Msg.GetLimit()))
 	if err != nil {
-		return nil, s.remitError(ctx, "list remittances", err)
+		return nil, domainError(ctx, s.log, "list remittances", err)
 	}
 	out := &billingv1.ListRemittancesResponse{}
 	for _, r := range list {
@@ -148,7 +124,7 @@ func (s *RemittanceServer) ListWorkItems(ctx context.Context, req *connect.Reque
 	}
 	items, err := s.app.ListWorkItems(ctx, p, req.Msg.GetQueue(), req.Msg.GetClinicId(), req.Msg.GetStatus())
 	if err != nil {
-		return nil, s.remitError(ctx, "list work items", err)
+		return nil, domainError(ctx, s.log, "list work items", err)
 	}
 	out := &billingv1.ListWorkItemsResponse{}
 	for _, w := range items {
@@ -165,7 +141,7 @@ func (s *RemittanceServer) UpdateWorkItem(ctx context.Context, req *connect.Requ
 	}
 	w, err := s.app.UpdateWorkItem(ctx, p, req.Msg.GetId(), req.Msg.GetStatus(), req.Msg.GetAppealStatus())
 	if err != nil {
-		return nil, s.remitError(ctx, "update work item", err)
+		return nil, domainError(ctx, s.log, "update work item", err)
 	}
 	return connect.NewResponse(&billingv1.UpdateWorkItemResponse{Item: workItemToProto(w)}), nil
 }
@@ -183,7 +159,7 @@ func (s *RemittanceServer) GetReceivablesAging(ctx context.Context, req *connect
 	}
 	a, err := s.app.ReceivablesAging(ctx, p, req.Msg.GetClinicId())
 	if err != nil {
-		return nil, s.remitError(ctx, "receivables aging", err)
+		return nil, domainError(ctx, s.log, "receivables aging", err)
 	}
 	out := &billingv1.GetReceivablesAgingResponse{AsOf: a.AsOf.Format("2006-01-02")}
 	for _, pa := range a.Payers {
@@ -205,7 +181,7 @@ func (s *RemittanceServer) GetPatientBalance(ctx context.Context, req *connect.R
 	}
 	b, err := s.app.PatientBalance(ctx, p, req.Msg.GetPatientId(), req.Msg.GetClinicId())
 	if err != nil {
-		return nil, s.remitError(ctx, "patient balance", err)
+		return nil, domainError(ctx, s.log, "patient balance", err)
 	}
 	out := &billingv1.GetPatientBalanceResponse{AccountId: b.AccountID, BalanceCents: int64(b.Balance)}
 	for _, e := range b.Entries {
@@ -227,7 +203,7 @@ func (s *RemittanceServer) IssueStatements(ctx context.Context, _ *connect.Reque
 	}
 	n, err := s.ledger.IssueStatementsFor(ctx, p)
 	if err != nil {
-		return nil, s.remitError(ctx, "issue statements", err)
+		return nil, domainError(ctx, s.log, "issue statements", err)
 	}
 	return connect.NewResponse(&billingv1.IssueStatementsResponse{Issued: int32(n)}), nil
 }
