@@ -29,9 +29,13 @@ type Repository interface {
 	// RecipientReady reports whether the patient's recipient copy has both the admission
 	// (start date) and the contact details.
 	RecipientReady(ctx context.Context, tx pgx.Tx, patientID string) (bool, error)
-	// QueueMessage inserts m unless the patient already has a message of its kind; it reports
-	// whether it inserted.
+	// QueueMessage inserts m unless a message with its dedupe key exists; it reports whether
+	// it inserted.
 	QueueMessage(ctx context.Context, tx pgx.Tx, m NewMessage) (bool, error)
+	// CancelQueued cancels the queued messages about subjectRef (an appointment id; "" for
+	// any) of the patient (or of any patient when patientID is ""), of the given kinds (all
+	// when empty), recording reason; it returns how many it cancelled.
+	CancelQueued(ctx context.Context, tx pgx.Tx, patientID, subjectRef string, kinds []string, reason string) (int, error)
 	// ClaimDue takes up to limit due queued messages no other dispatcher holds, counts an
 	// attempt on each and hides them from other dispatchers for lease.
 	ClaimDue(ctx context.Context, limit int, lease time.Duration) ([]Claim, error)
@@ -44,10 +48,22 @@ type Repository interface {
 	ListMessages(ctx context.Context, patientID string) ([]domain.Message, error)
 }
 
-// NewMessage is a message to queue.
+// NewMessage is a message to queue. DedupeKey names the trigger, its subject and the kind
+// (e.g. "reminder:<appointment>:1440"): a second message with the same key is not queued,
+// whatever the redelivery. Channel is the channel to try first; the dispatcher may use
+// another the recipient agreed to (or skip) when the message is due.
 type NewMessage struct {
 	ID, PatientID, ClinicID, Kind, Channel   string
+	Audience, Team, DedupeKey, SubjectRef    string
+	Payload                                  map[string]string
+	DueAt                                    time.Time  // zero: now
+	ExpiresAt                                *time.Time // not sent after this (skipped)
 	Traceparent, CorrelationID, CauseEventID string
+}
+
+// Renderer renders message templates (the templates area).
+type Renderer interface {
+	Render(ctx context.Context, in domain.RenderInput) (domain.Rendered, int, error) // and the template version
 }
 
 // Claim is a message a dispatcher holds for one attempt, with its recipient copy (nil when
@@ -110,7 +126,8 @@ func (a *App) QueueWelcome(ctx context.Context, tx pgx.Tx, patientID, clinicID s
 	telemetry.Propagator.Inject(ctx, carrier)
 	correlationID, causationID := bus.CauseFrom(ctx)
 	m := NewMessage{ID: bus.NewID(), PatientID: patientID, ClinicID: clinicID,
-		Kind: domain.KindWelcome, Channel: domain.ChannelEmail,
+		Kind: domain.KindWelcome, Channel: domain.ChannelEmail, Audience: domain.AudiencePatient,
+		DedupeKey:   domain.KindWelcome + ":" + patientID,
 		Traceparent: carrier.Get("traceparent"), CorrelationID: correlationID, CauseEventID: causationID}
 	created, err := a.repo.QueueMessage(ctx, tx, m)
 	if err != nil {

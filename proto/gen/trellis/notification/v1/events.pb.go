@@ -99,6 +99,171 @@ func (x *MessageSent) GetChannel() string {
 	return ""
 }
 
+// MessageDelivered: the provider confirmed delivery (SMS status callback). No content.
+// Subject: trellis.notification.message.delivered.v1
+type MessageDelivered struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MessageId     string                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	PatientId     string                 `protobuf:"bytes,2,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	ClinicId      string                 `protobuf:"bytes,3,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	Kind          string                 `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`
+	Channel       string                 `protobuf:"bytes,5,opt,name=channel,proto3" json:"channel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MessageDelivered) Reset() {
+	*x = MessageDelivered{}
+	mi := &file_trellis_notification_v1_events_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MessageDelivered) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MessageDelivered) ProtoMessage() {}
+
+func (x *MessageDelivered) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_notification_v1_events_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MessageDelivered.ProtoReflect.Descriptor instead.
+func (*MessageDelivered) Descriptor() ([]byte, []int) {
+	return file_trellis_notification_v1_events_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *MessageDelivered) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *MessageDelivered) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *MessageDelivered) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *MessageDelivered) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *MessageDelivered) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+// MessageFailed: a message will not be delivered: the provider refused it for good, or every
+// attempt failed. reason is a short code (e.g. "invalid_address"), never provider text.
+// Subject: trellis.notification.message.failed.v1
+type MessageFailed struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MessageId     string                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	PatientId     string                 `protobuf:"bytes,2,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	ClinicId      string                 `protobuf:"bytes,3,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	Kind          string                 `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`
+	Channel       string                 `protobuf:"bytes,5,opt,name=channel,proto3" json:"channel,omitempty"`
+	Reason        string                 `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MessageFailed) Reset() {
+	*x = MessageFailed{}
+	mi := &file_trellis_notification_v1_events_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MessageFailed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MessageFailed) ProtoMessage() {}
+
+func (x *MessageFailed) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_notification_v1_events_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MessageFailed.ProtoReflect.Descriptor instead.
+func (*MessageFailed) Descriptor() ([]byte, []int) {
+	return file_trellis_notification_v1_events_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *MessageFailed) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *MessageFailed) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *MessageFailed) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *MessageFailed) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *MessageFailed) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *MessageFailed) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_trellis_notification_v1_events_proto protoreflect.FileDescriptor
 
 const file_trellis_notification_v1_events_proto_rawDesc = "" +
@@ -111,7 +276,24 @@ const file_trellis_notification_v1_events_proto_rawDesc = "" +
 	"patient_id\x18\x02 \x01(\tR\tpatientId\x12\x1b\n" +
 	"\tclinic_id\x18\x03 \x01(\tR\bclinicId\x12\x12\n" +
 	"\x04kind\x18\x04 \x01(\tR\x04kind\x12\x18\n" +
-	"\achannel\x18\x05 \x01(\tR\achannelB\xfc\x01\n" +
+	"\achannel\x18\x05 \x01(\tR\achannel\"\x9b\x01\n" +
+	"\x10MessageDelivered\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x02 \x01(\tR\tpatientId\x12\x1b\n" +
+	"\tclinic_id\x18\x03 \x01(\tR\bclinicId\x12\x12\n" +
+	"\x04kind\x18\x04 \x01(\tR\x04kind\x12\x18\n" +
+	"\achannel\x18\x05 \x01(\tR\achannel\"\xb0\x01\n" +
+	"\rMessageFailed\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x02 \x01(\tR\tpatientId\x12\x1b\n" +
+	"\tclinic_id\x18\x03 \x01(\tR\bclinicId\x12\x12\n" +
+	"\x04kind\x18\x04 \x01(\tR\x04kind\x12\x18\n" +
+	"\achannel\x18\x05 \x01(\tR\achannel\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reasonB\xfc\x01\n" +
 	"\x1bcom.trellis.notification.v1B\vEventsProtoP\x01ZRgithub.com/trellis-health/trellis/proto/gen/trellis/notification/v1;notificationv1\xa2\x02\x03TNX\xaa\x02\x17Trellis.Notification.V1\xca\x02\x17Trellis\\Notification\\V1\xe2\x02#Trellis\\Notification\\V1\\GPBMetadata\xea\x02\x19Trellis::Notification::V1b\x06proto3"
 
 var (
@@ -126,9 +308,11 @@ func file_trellis_notification_v1_events_proto_rawDescGZIP() []byte {
 	return file_trellis_notification_v1_events_proto_rawDescData
 }
 
-var file_trellis_notification_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_trellis_notification_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_trellis_notification_v1_events_proto_goTypes = []any{
-	(*MessageSent)(nil), // 0: trellis.notification.v1.MessageSent
+	(*MessageSent)(nil),      // 0: trellis.notification.v1.MessageSent
+	(*MessageDelivered)(nil), // 1: trellis.notification.v1.MessageDelivered
+	(*MessageFailed)(nil),    // 2: trellis.notification.v1.MessageFailed
 }
 var file_trellis_notification_v1_events_proto_depIdxs = []int32{
 	0, // [0:0] is the sub-list for method output_type
@@ -149,7 +333,7 @@ func file_trellis_notification_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_notification_v1_events_proto_rawDesc), len(file_trellis_notification_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   1,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

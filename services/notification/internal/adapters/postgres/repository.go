@@ -66,15 +66,54 @@ func (r *Repository) RecipientReady(ctx context.Context, tx pgx.Tx, patientID st
 
 // QueueMessage implements app.Repository.
 func (r *Repository) QueueMessage(ctx context.Context, tx pgx.Tx, m app.NewMessage) (bool, error) {
+	audience := m.Audience
+	if audience == "" {
+		audience = domain.AudiencePatient
+	}
+	payload := m.Payload
+	if payload == nil {
+		payload = map[string]string{}
+	}
 	tag, err := tx.Exec(ctx, `
-		INSERT INTO messages (id, patient_id, clinic_id, kind, channel, traceparent, correlation_id, cause_event_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-		ON CONFLICT ON CONSTRAINT messages_dedupe DO NOTHING`,
-		m.ID, m.PatientID, m.ClinicID, m.Kind, m.Channel, m.Traceparent, m.CorrelationID, m.CauseEventID)
+		INSERT INTO messages (id, patient_id, clinic_id, kind, channel, traceparent, correlation_id, cause_event_id,
+			audience, team, dedupe_key, subject_ref, payload, due_at, next_attempt_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, coalesce($14, now()), coalesce($14, now()), $15)
+		ON CONFLICT (dedupe_key) DO NOTHING`,
+		m.ID, nullableID(m.PatientID), m.ClinicID, m.Kind, m.Channel, m.Traceparent, m.CorrelationID, m.CauseEventID,
+		audience, m.Team, m.DedupeKey, m.SubjectRef, payload, nullableTime(m.DueAt), m.ExpiresAt)
 	if err != nil {
 		return false, err
 	}
 	return tag.RowsAffected() == 1, nil
+}
+
+// CancelQueued implements app.Repository.
+func (r *Repository) CancelQueued(ctx context.Context, tx pgx.Tx, patientID, subjectRef string, kinds []string, reason string) (int, error) {
+	tag, err := tx.Exec(ctx, `
+		UPDATE messages SET status = 'cancelled', status_reason = $4
+		WHERE status = 'queued'
+		  AND ($1 = '' OR patient_id = $1::uuid)
+		  AND ($2 = '' OR subject_ref = $2)
+		  AND (cardinality($3::text[]) = 0 OR kind = ANY($3))`,
+		patientID, subjectRef, kinds, reason)
+	if err != nil {
+		return 0, err
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+func nullableID(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func nullableTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
 }
 
 // ClaimDue implements app.Repository. The claim is one statement: rows another dispatcher

@@ -73,7 +73,8 @@ func copyOf(t *testing.T, pool *pgxpool.Pool, patientID string) (email, start st
 
 func queue(t *testing.T, pool *pgxpool.Pool, repo *postgres.Repository, patientID string) (string, bool) {
 	t.Helper()
-	m := app.NewMessage{ID: bus.NewID(), PatientID: patientID, ClinicID: clinic, Kind: domain.KindWelcome, Channel: domain.ChannelEmail}
+	m := app.NewMessage{ID: bus.NewID(), PatientID: patientID, ClinicID: clinic, Kind: domain.KindWelcome, Channel: domain.ChannelEmail,
+		DedupeKey: domain.KindWelcome + ":" + patientID}
 	var created bool
 	inTx(t, pool, func(tx pgx.Tx) error {
 		var err error
@@ -175,7 +176,7 @@ func TestTimeZoneFollowsTheNewerFact(t *testing.T) {
 	}
 }
 
-func TestQueueMessageOncePerPatientAndKind(t *testing.T) {
+func TestQueueMessageOncePerDedupeKey(t *testing.T) {
 	pool, repo := setup(t)
 	pid := bus.NewID()
 	if _, created := queue(t, pool, repo, pid); !created {
