@@ -387,13 +387,23 @@ func TestChargesAuthorizationExhaustion(t *testing.T) {
 	e.wantEvents(t, subjAuthNearlyUsed, 1)
 	e.wantEvents(t, subjAuthExhausted, 1)
 
-	// A voided charge gives its unit back; more units release the held days, oldest first.
+	// A voided charge gives its unit back, and the oldest day waiting for units takes it at
+	// once; more units release the other held days, oldest first.
 	e.attend(t, session{patient: patient, date: "2026-03-06", appointment: appt("0c06"), minutes: 0, version: 2,
 		status: schedulingv1.AttendanceStatus_ATTENDANCE_STATUS_ABSENT})
 	list, err := e.charges.ListAuthorizations(ctx, req(billing, &billingv1.ListAuthorizationsRequest{ClinicId: clinicA, PatientId: patient}))
-	if err != nil || len(list.Msg.GetAuthorizations()) != 1 || list.Msg.GetAuthorizations()[0].GetUsedUnits() != 4 {
+	if err != nil || len(list.Msg.GetAuthorizations()) != 1 || list.Msg.GetAuthorizations()[0].GetUsedUnits() != 5 {
 		t.Fatalf("authorizations = %v, %v", list, err)
 	}
+	wantRows(t, e.rows(t, patient),
+		"day 2026-03-01 H0015 25000 ready",
+		"day 2026-03-02 H0015 25000 ready",
+		"day 2026-03-03 H0015 25000 ready",
+		"day 2026-03-04 H0015 25000 ready",
+		"day 2026-03-05 H0015 25000 ready",
+		"day 2026-03-07 H0015 25000 held authorization: units exhausted",
+		"day 2026-03-15 H0015 25000 held authorization: units exhausted",
+		"day 2026-04-01 H0015 25000 held authorization: outside window")
 	auth.AuthorizedUnits = 6
 	if _, err := e.charges.UpsertAuthorization(ctx, req(billing, &billingv1.UpsertAuthorizationRequest{Authorization: auth})); err != nil {
 		t.Fatal(err)
@@ -407,9 +417,10 @@ func TestChargesAuthorizationExhaustion(t *testing.T) {
 		"day 2026-03-07 H0015 25000 ready",
 		"day 2026-03-15 H0015 25000 held authorization: units exhausted",
 		"day 2026-04-01 H0015 25000 held authorization: outside window")
-	// 6 of 6 used again: a second crossing (units went back below 80% and 100% in between).
+	// 6 of 6 used: a second crossing of 100% (5 of 6 in between), while usage never fell below
+	// 80% (the void's unit was taken again in the same transaction): no second 80% notice.
 	e.wantEvents(t, subjAuthExhausted, 2)
-	e.wantEvents(t, subjAuthNearlyUsed, 2)
+	e.wantEvents(t, subjAuthNearlyUsed, 1)
 
 	// Bad input and access.
 	bad := proto.Clone(auth).(*billingv1.Authorization)

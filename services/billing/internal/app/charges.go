@@ -230,25 +230,56 @@ func (c *Charges) reevaluate(ctx context.Context, tx *bus.Tx, patientID, clinicI
 // names it as replaced if it went to a payer); a unit no longer billable is voided. The caller
 // holds the patient lock.
 func (c *Charges) recomputeDay(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string) error {
-	sessions, err := c.repo.DayAttendance(ctx, tx, patientID, clinicID, date)
+	touched := map[string]bool{}
+	freed, err := c.recomputeOneDay(ctx, tx, patientID, clinicID, date, touched)
 	if err != nil {
 		return err
 	}
+	if freed {
+		// A void gave authorization units back: the patient's other days waiting for units
+		// may now take them (oldest first). Those recomputations free nothing more: a held
+		// charge that takes units voids nothing.
+		days, err := c.repo.Days(ctx, tx, patientID, clinicID, []string{domain.ChargeHeld}, []string{domain.HoldAuthExhausted})
+		if err != nil {
+			return err
+		}
+		for _, d := range days {
+			if d == date {
+				continue
+			}
+			if _, err := c.recomputeOneDay(ctx, tx, patientID, clinicID, d, touched); err != nil {
+				return err
+			}
+		}
+	}
+	// Usage events once, on the final counts: a unit given back and taken again in the same
+	// transaction crosses no threshold.
+	return c.refreshUsage(ctx, tx, touched)
+}
+
+// recomputeOneDay is recomputeDay for one day; freed reports whether a void gave
+// authorization units back. The authorizations it used or freed are added to touched, with
+// their used units recounted (the caller announces usage).
+func (c *Charges) recomputeOneDay(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string, touched map[string]bool) (freed bool, err error) {
+	sessions, err := c.repo.DayAttendance(ctx, tx, patientID, clinicID, date)
+	if err != nil {
+		return false, err
+	}
 	cov, hasCov, err := c.repo.PrimaryCoverage(ctx, tx, patientID, clinicID, date)
 	if err != nil {
-		return err
+		return false, err
 	}
 	var contract *domain.Contract
 	selfPay := false
 	if hasCov {
 		kind, known, err := c.repo.PayerKind(ctx, tx, cov.PayerID)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if known {
 			ct, ok, err := c.repo.ContractOn(ctx, tx, cov.PayerID, clinicID, date)
 			if err != nil {
-				return err
+				return false, err
 			}
 			if ok {
 				contract = &ct
@@ -267,13 +298,12 @@ func (c *Charges) recomputeDay(ctx context.Context, tx *bus.Tx, patientID, clini
 	}
 	existing, err := c.repo.DayCharges(ctx, tx, patientID, clinicID, date)
 	if err != nil {
-		return err
+		return false, err
 	}
 
 	// Voids first: they give their authorization units back.
 	kept := map[string]domain.Charge{}
 	replaced := map[string]domain.Charge{}
-	touched := map[string]bool{}
 	for _, ex := range existing {
 		l, want := wanted[ex.BillableUnit]
 		if want && ex.SameBilling(l, cov.PayerID, contractID, cov.ID) {
@@ -288,15 +318,16 @@ func (c *Charges) recomputeDay(ctx context.Context, tx *bus.Tx, patientID, clini
 			}
 		}
 		if err := c.setStatusReason(ctx, tx, ex, domain.ChargeVoid, "", reason, ex.AuthorizationID, ex.AuthorizedUnits); err != nil {
-			return err
+			return false, err
 		}
 		if ex.AuthorizationID != "" {
 			touched[ex.AuthorizationID] = true
+			freed = true
 		}
 	}
 	for id := range touched {
 		if _, err := c.repo.RefreshUsage(ctx, tx, id); err != nil {
-			return err
+			return false, err
 		}
 	}
 
@@ -318,7 +349,7 @@ func (c *Charges) recomputeDay(ctx context.Context, tx *bus.Tx, patientID, clini
 				list, ok := auths[l.Service]
 				if !ok {
 					if list, err = c.repo.Authorizations(ctx, tx, patientID, clinicID, cov.PayerID, l.Service); err != nil {
-						return err
+						return false, err
 					}
 					auths[l.Service] = list
 				}
@@ -343,7 +374,7 @@ func (c *Charges) recomputeDay(ctx context.Context, tx *bus.Tx, patientID, clini
 			if consent == nil {
 				ok, err := c.hasConsent(ctx, tx, patientID, clinicID)
 				if err != nil {
-					return err
+					return false, err
 				}
 				consent = &ok
 			}
@@ -360,7 +391,7 @@ func (c *Charges) recomputeDay(ctx context.Context, tx *bus.Tx, patientID, clini
 		if isKept {
 			if ex.Status != status || ex.HoldReason != hold || ex.AuthorizationID != authID {
 				if err := c.setStatus(ctx, tx, ex, status, hold, authID, authUnits); err != nil {
-					return err
+					return false, err
 				}
 			}
 			continue
@@ -369,17 +400,22 @@ func (c *Charges) recomputeDay(ctx context.Context, tx *bus.Tx, patientID, clini
 			PayerID: cov.PayerID, ContractID: contractID, CoverageID: cov.ID, Status: status, HoldReason: hold,
 			ReplacesChargeID: replaced[l.BillableUnit].ID, AuthorizationID: authID, AuthorizedUnits: authUnits}
 		if err := c.repo.InsertCharge(ctx, tx, ch); err != nil {
-			return err
+			return false, err
 		}
 		if ch.Status == domain.ChargePatientBilled {
 			if err := c.ledger.Billed(ctx, tx, ch); err != nil {
-				return err
+				return false, err
 			}
 		}
 		tx.Emit(bus.Event{Subject: SubjectChargeCreated, ClinicID: clinicID,
 			Payload: &billingv1.ChargeCreated{Charge: ChargeToProto(ch)}})
 	}
-	return c.refreshUsage(ctx, tx, touched)
+	for id := range touched {
+		if _, err := c.repo.RefreshUsage(ctx, tx, id); err != nil {
+			return false, err
+		}
+	}
+	return freed, nil
 }
 
 // refreshUsage recounts the used units of the authorizations and emits AuthorizationUsage
