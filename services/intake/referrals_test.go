@@ -968,6 +968,23 @@ func TestDuplicatesMatchPatientsByPhone(t *testing.T) {
 	if phone == nil || *phone != r.GetPhone() || directPhone != nil {
 		t.Fatalf("patient phones = %v (want the referral's %s) and %v (direct admission: want NULL)", phone, r.GetPhone(), directPhone)
 	}
+	// The number reaches notification with the contact details (the only subscriber).
+	var body []byte
+	if err := e.Pool.QueryRow(ctx, `SELECT payload FROM outbox WHERE subject = $1 ORDER BY seq LIMIT 1`,
+		"trellis.intake.patient.contact_recorded.v1").Scan(&body); err != nil {
+		t.Fatal(err)
+	}
+	var env eventsv1.Envelope
+	var contact intakev1.PatientContactRecorded
+	if err := proto.Unmarshal(body, &env); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.GetPayload().UnmarshalTo(&contact); err != nil {
+		t.Fatal(err)
+	}
+	if contact.GetPatientId() != patientID || contact.GetPhone() != r.GetPhone() {
+		t.Fatalf("PatientContactRecorded = %v, want the referral's phone", &contact)
+	}
 
 	got := e.rfCreate(t, tok.coordinator, &intakev1.CreateReferralRequest{
 		ClinicId: demo.RiversideClinicID, Source: intakev1.ReferralSource_REFERRAL_SOURCE_FAMILY,

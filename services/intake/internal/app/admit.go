@@ -175,6 +175,7 @@ func (s *Intake) admit(ctx context.Context, tx *bus.Tx, cmd AdmitPatient, r *dom
 		ClinicId:       a.Clinic.ID,
 		PreferredName:  a.GivenName,
 		Email:          a.ContactEmail,
+		Phone:          a.Phone, // the referral's number; "" for a direct admission
 		ClinicTimeZone: a.Clinic.TimeZone,
 		RecordedAt:     timestamppb.New(a.AdmittedAt),
 	}})
