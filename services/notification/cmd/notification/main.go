@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/trellis-health/trellis/pkg/service"
-	"github.com/trellis-health/trellis/proto/gen/trellis/notification/v1/notificationv1connect"
 	"github.com/trellis-health/trellis/services/notification/internal/adapters/postgres"
 	"github.com/trellis-health/trellis/services/notification/internal/adapters/smtp"
 	"github.com/trellis-health/trellis/services/notification/internal/app"
@@ -32,6 +31,8 @@ type Config struct {
 	MaxAttempts  int           `env:"NOTIFY_MAX_ATTEMPTS" default:"8" help:"send attempts before a message is marked failed"`
 	RetryBase    time.Duration `env:"NOTIFY_RETRY_BASE" default:"30s" help:"delay after the first failed send; doubles after each further one"`
 	RetryMax     time.Duration `env:"NOTIFY_RETRY_MAX" default:"1h" help:"longest delay between send attempts"`
+	DeliveryConfig
+	TemplatesConfig
 }
 
 func main() {
@@ -55,7 +56,7 @@ func newSpec(cfg *Config) service.Spec {
 		Summary:     "sends patients privacy-safe messages (welcome email over SMTP)",
 		DefaultAddr: ":8084",
 		Migrations:  migrations.FS,
-		Consumes:    []string{"intake", "billing"},
+		Consumes:    []string{"intake", "billing", "scheduling"},
 		Policy:      rpc.Policy,
 		Setup: func(ctx context.Context, p *service.Platform) error {
 			if err := cfg.check(); err != nil {
@@ -69,11 +70,16 @@ func newSpec(cfg *Config) service.Spec {
 			repo := postgres.New(p.Pool)
 			a := app.New(repo, p.Log)
 
-			d := app.NewDispatcher(p.Store, repo, sender, app.DispatcherConfig{
+			dcfg := app.DispatcherConfig{
 				PollInterval: cfg.PollInterval,
-				Lease:        2*sender.Timeout() + 30*time.Second, // a claim outlives any send
+				Lease:        2*max(sender.Timeout(), cfg.SMSTimeout) + 30*time.Second, // a claim outlives any send
 				Retry:        domain.RetryPolicy{MaxAttempts: cfg.MaxAttempts, Base: cfg.RetryBase, Max: cfg.RetryMax},
-			}, p.Log)
+			}
+			if err := setupDelivery(p, cfg.DeliveryConfig, repo, &dcfg); err != nil {
+				return err
+			}
+			dcfg.Renderer = setupTemplates(p, cfg.TemplatesConfig, a) // templates, and the API
+			d := app.NewDispatcher(p.Store, repo, sender, dcfg, p.Log)
 			// A platform worker: it stops with the service after finishing the message in
 			// hand, and Serve waits for it before closing Postgres and NATS.
 			p.Go(d.Run)
@@ -83,8 +89,9 @@ func newSpec(cfg *Config) service.Spec {
 			p.Consume(admissions, h.PatientAdmitted)
 			p.Consume(contacts, h.PatientContactRecorded)
 			p.Consume(accounts, h.AccountOpened)
-
-			p.Server.Handle(notificationv1connect.NewNotificationServiceHandler(rpc.Server{App: a}, p.Server.HandlerOptions()...))
+			if err := setupTriggers(ctx, p, repo, d.Wake); err != nil {
+				return err
+			}
 			return nil
 		},
 	}

@@ -72,6 +72,7 @@ type Claim struct {
 	NewMessage
 	Attempt   int
 	Recipient *domain.Recipient
+	Delivery  DeliveryContext // preferences and clinic settings (delivery.go)
 }
 
 // App is notification's application layer.
@@ -122,12 +123,16 @@ func (a *App) QueueWelcome(ctx context.Context, tx pgx.Tx, patientID, clinicID s
 	if !ok {
 		return ErrRecipientNotReady
 	}
+	payload, err := a.welcomePayload(ctx, tx, patientID) // "first_week" when appointments are known
+	if err != nil {
+		return err
+	}
 	carrier := telemetry.HeaderCarrier{}
 	telemetry.Propagator.Inject(ctx, carrier)
 	correlationID, causationID := bus.CauseFrom(ctx)
 	m := NewMessage{ID: bus.NewID(), PatientID: patientID, ClinicID: clinicID,
 		Kind: domain.KindWelcome, Channel: domain.ChannelEmail, Audience: domain.AudiencePatient,
-		DedupeKey:   domain.KindWelcome + ":" + patientID,
+		DedupeKey: domain.KindWelcome + ":" + patientID, Payload: payload,
 		Traceparent: carrier.Get("traceparent"), CorrelationID: correlationID, CauseEventID: causationID}
 	created, err := a.repo.QueueMessage(ctx, tx, m)
 	if err != nil {

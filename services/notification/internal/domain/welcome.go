@@ -66,6 +66,14 @@ var SensitiveTerms = []string{
 	"therapist", "counseling", "counselling", "psychiatr", "behavioral",
 	"behavioural", "mental health", "program", "sud", "asam", "12-step", "twelve step",
 	"dependency", "abuse", "overdose",
+	// Spanish (templates exist in "es"): addiction, substance, treatment, therapy, therapist,
+	// detox, rehabilitation, abstinence, sobriety, drug, opioid, opiate, methadone, relapse,
+	// counselor/counseling, psychiatric, behavioral, mental health, dependence, abuse,
+	// overdose, recovery. "program" already matches "programa".
+	"adicci", "sustancia", "tratamiento", "terapia", "terapeuta", "desintox", "rehabilit",
+	"abstinencia", "sobriedad", "droga", "opioide", "opiáceo", "metadona", "recaída",
+	"consejer", "psiquiátr", "conductual", "salud mental", "dependencia", "abuso",
+	"sobredosis", "recuperaci",
 }
 
 // SensitiveTermsIn lists the SensitiveTerms found in text.

@@ -23,6 +23,62 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// TemplateSource says where a template in effect comes from.
+type TemplateSource int32
+
+const (
+	TemplateSource_TEMPLATE_SOURCE_UNSPECIFIED TemplateSource = 0
+	// The text built into the service (version 0).
+	TemplateSource_TEMPLATE_SOURCE_BUILTIN TemplateSource = 1
+	// The network default (saved without a clinic).
+	TemplateSource_TEMPLATE_SOURCE_NETWORK TemplateSource = 2
+	// The clinic's own template.
+	TemplateSource_TEMPLATE_SOURCE_CLINIC TemplateSource = 3
+)
+
+// Enum value maps for TemplateSource.
+var (
+	TemplateSource_name = map[int32]string{
+		0: "TEMPLATE_SOURCE_UNSPECIFIED",
+		1: "TEMPLATE_SOURCE_BUILTIN",
+		2: "TEMPLATE_SOURCE_NETWORK",
+		3: "TEMPLATE_SOURCE_CLINIC",
+	}
+	TemplateSource_value = map[string]int32{
+		"TEMPLATE_SOURCE_UNSPECIFIED": 0,
+		"TEMPLATE_SOURCE_BUILTIN":     1,
+		"TEMPLATE_SOURCE_NETWORK":     2,
+		"TEMPLATE_SOURCE_CLINIC":      3,
+	}
+)
+
+func (x TemplateSource) Enum() *TemplateSource {
+	p := new(TemplateSource)
+	*p = x
+	return p
+}
+
+func (x TemplateSource) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TemplateSource) Descriptor() protoreflect.EnumDescriptor {
+	return file_trellis_notification_v1_notification_proto_enumTypes[0].Descriptor()
+}
+
+func (TemplateSource) Type() protoreflect.EnumType {
+	return &file_trellis_notification_v1_notification_proto_enumTypes[0]
+}
+
+func (x TemplateSource) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TemplateSource.Descriptor instead.
+func (TemplateSource) EnumDescriptor() ([]byte, []int) {
+	return file_trellis_notification_v1_notification_proto_rawDescGZIP(), []int{0}
+}
+
 type ListMessagesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PatientId     string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
@@ -111,19 +167,38 @@ func (x *ListMessagesResponse) GetMessages() []*Message {
 	return nil
 }
 
+// Message is one message to a patient: what, when and how it went, never its text or the
+// address it went to.
 type Message struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	MessageId string                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
 	PatientId string                 `protobuf:"bytes,2,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
-	// Message kind, e.g. "welcome".
+	// Message kind, e.g. "reminder".
 	Kind string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
-	// Channel, e.g. "email".
+	// The channel: the one tried first while queued, the one used once sent (email or sms).
 	Channel string `protobuf:"bytes,4,opt,name=channel,proto3" json:"channel,omitempty"`
-	// queued, sent or failed.
-	Status        string                 `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
-	SentAt        *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// queued, sent, delivered, failed, cancelled or skipped.
+	Status string                 `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
+	SentAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"`
+	// patient (staff alerts are not part of a patient's history).
+	Audience string `protobuf:"bytes,7,opt,name=audience,proto3" json:"audience,omitempty"`
+	// Staff team, empty for patient messages.
+	Team string `protobuf:"bytes,8,opt,name=team,proto3" json:"team,omitempty"`
+	// Why a message was cancelled, skipped or failed: a short code, e.g. "appointment_cancelled".
+	StatusReason string `protobuf:"bytes,9,opt,name=status_reason,json=statusReason,proto3" json:"status_reason,omitempty"`
+	// When the message is (was) due.
+	DueAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=due_at,json=dueAt,proto3" json:"due_at,omitempty"`
+	// When the provider confirmed delivery (texts), unset otherwise.
+	DeliveredAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=delivered_at,json=deliveredAt,proto3" json:"delivered_at,omitempty"`
+	CreatedAt   *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	Attempts    int32                  `protobuf:"varint,13,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// Error class of the last failed attempt, e.g. "smtp_unavailable".
+	LastErrorCode string `protobuf:"bytes,14,opt,name=last_error_code,json=lastErrorCode,proto3" json:"last_error_code,omitempty"`
+	// Template version the message was rendered with (0: built-in) and its locale, once sent.
+	TemplateVersion int32  `protobuf:"varint,15,opt,name=template_version,json=templateVersion,proto3" json:"template_version,omitempty"`
+	Locale          string `protobuf:"bytes,16,opt,name=locale,proto3" json:"locale,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Message) Reset() {
@@ -198,6 +273,1154 @@ func (x *Message) GetSentAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Message) GetAudience() string {
+	if x != nil {
+		return x.Audience
+	}
+	return ""
+}
+
+func (x *Message) GetTeam() string {
+	if x != nil {
+		return x.Team
+	}
+	return ""
+}
+
+func (x *Message) GetStatusReason() string {
+	if x != nil {
+		return x.StatusReason
+	}
+	return ""
+}
+
+func (x *Message) GetDueAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DueAt
+	}
+	return nil
+}
+
+func (x *Message) GetDeliveredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeliveredAt
+	}
+	return nil
+}
+
+func (x *Message) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Message) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *Message) GetLastErrorCode() string {
+	if x != nil {
+		return x.LastErrorCode
+	}
+	return ""
+}
+
+func (x *Message) GetTemplateVersion() int32 {
+	if x != nil {
+		return x.TemplateVersion
+	}
+	return 0
+}
+
+func (x *Message) GetLocale() string {
+	if x != nil {
+		return x.Locale
+	}
+	return ""
+}
+
+type SaveTemplateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The clinic; empty saves the network default.
+	ClinicId string `protobuf:"bytes,1,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	Kind     string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Channel  string `protobuf:"bytes,3,opt,name=channel,proto3" json:"channel,omitempty"`
+	// Two-letter language code, e.g. "en" or "es".
+	Locale string `protobuf:"bytes,4,opt,name=locale,proto3" json:"locale,omitempty"`
+	// Email subject (Go text/template); must be empty for sms.
+	Subject string `protobuf:"bytes,5,opt,name=subject,proto3" json:"subject,omitempty"`
+	// Message body (Go text/template): {{.Name}}, {{.ClinicPhone}}, {{.Payload.<key>}}.
+	Body          string `protobuf:"bytes,6,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SaveTemplateRequest) Reset() {
+	*x = SaveTemplateRequest{}
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SaveTemplateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SaveTemplateRequest) ProtoMessage() {}
+
+func (x *SaveTemplateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SaveTemplateRequest.ProtoReflect.Descriptor instead.
+func (*SaveTemplateRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_notification_v1_notification_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SaveTemplateRequest) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *SaveTemplateRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *SaveTemplateRequest) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *SaveTemplateRequest) GetLocale() string {
+	if x != nil {
+		return x.Locale
+	}
+	return ""
+}
+
+func (x *SaveTemplateRequest) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *SaveTemplateRequest) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
+type SaveTemplateResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The version saved (1 for the first of its clinic, kind, channel and locale).
+	Version       int32 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SaveTemplateResponse) Reset() {
+	*x = SaveTemplateResponse{}
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SaveTemplateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SaveTemplateResponse) ProtoMessage() {}
+
+func (x *SaveTemplateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SaveTemplateResponse.ProtoReflect.Descriptor instead.
+func (*SaveTemplateResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_notification_v1_notification_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SaveTemplateResponse) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+type ListTemplatesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The clinic; empty lists the network defaults.
+	ClinicId      string `protobuf:"bytes,1,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTemplatesRequest) Reset() {
+	*x = ListTemplatesRequest{}
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTemplatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTemplatesRequest) ProtoMessage() {}
+
+func (x *ListTemplatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTemplatesRequest.ProtoReflect.Descriptor instead.
+func (*ListTemplatesRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_notification_v1_notification_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ListTemplatesRequest) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+type ListTemplatesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Templates     []*Template            `protobuf:"bytes,1,rep,name=templates,proto3" json:"templates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTemplatesResponse) Reset() {
+	*x = ListTemplatesResponse{}
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTemplatesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTemplatesResponse) ProtoMessage() {}
+
+func (x *ListTemplatesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTemplatesResponse.ProtoReflect.Descriptor instead.
+func (*ListTemplatesResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_notification_v1_notification_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ListTemplatesResponse) GetTemplates() []*Template {
+	if x != nil {
+		return x.Templates
+	}
+	return nil
+}
+
+// Template is the template in effect for a kind, channel and locale.
+type Template struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Kind    string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Channel string                 `protobuf:"bytes,2,opt,name=channel,proto3" json:"channel,omitempty"`
+	Locale  string                 `protobuf:"bytes,3,opt,name=locale,proto3" json:"locale,omitempty"`
+	Subject string                 `protobuf:"bytes,4,opt,name=subject,proto3" json:"subject,omitempty"`
+	Body    string                 `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`
+	// 0 for the built-in text.
+	Version int32          `protobuf:"varint,6,opt,name=version,proto3" json:"version,omitempty"`
+	Source  TemplateSource `protobuf:"varint,7,opt,name=source,proto3,enum=trellis.notification.v1.TemplateSource" json:"source,omitempty"`
+	// Who saved it (token subject) and when; empty for the built-in text.
+	CreatedBy     string                 `protobuf:"bytes,8,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Template) Reset() {
+	*x = Template{}
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Template) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Template) ProtoMessage() {}
+
+func (x *Template) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Template.ProtoReflect.Descriptor instead.
+func (*Template) Descriptor() ([]byte, []int) {
+	return file_trellis_notification_v1_notification_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Template) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Template) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *Template) GetLocale() string {
+	if x != nil {
+		return x.Locale
+	}
+	return ""
+}
+
+func (x *Template) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *Template) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
+func (x *Template) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *Template) GetSource() TemplateSource {
+	if x != nil {
+		return x.Source
+	}
+	return TemplateSource_TEMPLATE_SOURCE_UNSPECIFIED
+}
+
+func (x *Template) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *Template) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+type PreviewTemplateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The clinic whose template in effect is previewed when body is empty.
+	ClinicId string `protobuf:"bytes,1,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	Kind     string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Channel  string `protobuf:"bytes,3,opt,name=channel,proto3" json:"channel,omitempty"`
+	Locale   string `protobuf:"bytes,4,opt,name=locale,proto3" json:"locale,omitempty"`
+	// A template to preview; empty previews the one in effect.
+	Subject       string `protobuf:"bytes,5,opt,name=subject,proto3" json:"subject,omitempty"`
+	Body          string `protobuf:"bytes,6,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewTemplateRequest) Reset() {
+	*x = PreviewTemplateRequest{}
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewTemplateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewTemplateRequest) ProtoMessage() {}
+
+func (x *PreviewTemplateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewTemplateRequest.ProtoReflect.Descriptor instead.
+func (*PreviewTemplateRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_notification_v1_notification_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *PreviewTemplateRequest) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *PreviewTemplateRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *PreviewTemplateRequest) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *PreviewTemplateRequest) GetLocale() string {
+	if x != nil {
+		return x.Locale
+	}
+	return ""
+}
+
+func (x *PreviewTemplateRequest) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *PreviewTemplateRequest) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
+type PreviewTemplateResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Subject string                 `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	Body    string                 `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`
+	// Characters in the rendered body (a text may have at most 160).
+	CharacterCount int32 `protobuf:"varint,3,opt,name=character_count,json=characterCount,proto3" json:"character_count,omitempty"`
+	// What the template check found (empty: the template may be saved).
+	Problems []*TemplateProblem `protobuf:"bytes,4,rep,name=problems,proto3" json:"problems,omitempty"`
+	// The template previewed: a given one has version 0 and no source.
+	Version       int32          `protobuf:"varint,5,opt,name=version,proto3" json:"version,omitempty"`
+	Source        TemplateSource `protobuf:"varint,6,opt,name=source,proto3,enum=trellis.notification.v1.TemplateSource" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewTemplateResponse) Reset() {
+	*x = PreviewTemplateResponse{}
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewTemplateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewTemplateResponse) ProtoMessage() {}
+
+func (x *PreviewTemplateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewTemplateResponse.ProtoReflect.Descriptor instead.
+func (*PreviewTemplateResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_notification_v1_notification_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PreviewTemplateResponse) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *PreviewTemplateResponse) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
+func (x *PreviewTemplateResponse) GetCharacterCount() int32 {
+	if x != nil {
+		return x.CharacterCount
+	}
+	return 0
+}
+
+func (x *PreviewTemplateResponse) GetProblems() []*TemplateProblem {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
+}
+
+func (x *PreviewTemplateResponse) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *PreviewTemplateResponse) GetSource() TemplateSource {
+	if x != nil {
+		return x.Source
+	}
+	return TemplateSource_TEMPLATE_SOURCE_UNSPECIFIED
+}
+
+// TemplateProblem is one rule a template breaks.
+type TemplateProblem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// kind, channel, locale, subject or body.
+	Field string `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
+	// e.g. "template.sensitive_word", "sms.length", "sms.clinic_phone", "template.syntax".
+	Rule          string `protobuf:"bytes,2,opt,name=rule,proto3" json:"rule,omitempty"`
+	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TemplateProblem) Reset() {
+	*x = TemplateProblem{}
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TemplateProblem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TemplateProblem) ProtoMessage() {}
+
+func (x *TemplateProblem) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TemplateProblem.ProtoReflect.Descriptor instead.
+func (*TemplateProblem) Descriptor() ([]byte, []int) {
+	return file_trellis_notification_v1_notification_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *TemplateProblem) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *TemplateProblem) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *TemplateProblem) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type GetPreferencesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PatientId     string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPreferencesRequest) Reset() {
+	*x = GetPreferencesRequest{}
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPreferencesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPreferencesRequest) ProtoMessage() {}
+
+func (x *GetPreferencesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPreferencesRequest.ProtoReflect.Descriptor instead.
+func (*GetPreferencesRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_notification_v1_notification_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *GetPreferencesRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+type GetPreferencesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Preferences   *Preferences           `protobuf:"bytes,1,opt,name=preferences,proto3" json:"preferences,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPreferencesResponse) Reset() {
+	*x = GetPreferencesResponse{}
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPreferencesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPreferencesResponse) ProtoMessage() {}
+
+func (x *GetPreferencesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPreferencesResponse.ProtoReflect.Descriptor instead.
+func (*GetPreferencesResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_notification_v1_notification_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GetPreferencesResponse) GetPreferences() *Preferences {
+	if x != nil {
+		return x.Preferences
+	}
+	return nil
+}
+
+// Preferences is notification's copy of a patient's consent to be contacted. Confidential
+// addresses are shown as present or not, never their value.
+type Preferences struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	ClinicId  string                 `protobuf:"bytes,2,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	// Version of the consent the copy is from.
+	ConsentVersion int32 `protobuf:"varint,3,opt,name=consent_version,json=consentVersion,proto3" json:"consent_version,omitempty"`
+	// Opted-in channels: email, sms.
+	Channels             []string `protobuf:"bytes,4,rep,name=channels,proto3" json:"channels,omitempty"`
+	HasConfidentialEmail bool     `protobuf:"varint,5,opt,name=has_confidential_email,json=hasConfidentialEmail,proto3" json:"has_confidential_email,omitempty"`
+	HasConfidentialPhone bool     `protobuf:"varint,6,opt,name=has_confidential_phone,json=hasConfidentialPhone,proto3" json:"has_confidential_phone,omitempty"`
+	// Quiet hours ("HH:MM", patient's time zone; empty: none).
+	QuietStart string `protobuf:"bytes,7,opt,name=quiet_start,json=quietStart,proto3" json:"quiet_start,omitempty"`
+	QuietEnd   string `protobuf:"bytes,8,opt,name=quiet_end,json=quietEnd,proto3" json:"quiet_end,omitempty"`
+	TimeZone   string `protobuf:"bytes,9,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	Language   string `protobuf:"bytes,10,opt,name=language,proto3" json:"language,omitempty"`
+	// Consent to be contacted was revoked.
+	Revoked bool `protobuf:"varint,11,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	// The patient's number replied STOP (and not START since).
+	SmsOptedOut   bool                   `protobuf:"varint,12,opt,name=sms_opted_out,json=smsOptedOut,proto3" json:"sms_opted_out,omitempty"`
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Preferences) Reset() {
+	*x = Preferences{}
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Preferences) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Preferences) ProtoMessage() {}
+
+func (x *Preferences) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Preferences.ProtoReflect.Descriptor instead.
+func (*Preferences) Descriptor() ([]byte, []int) {
+	return file_trellis_notification_v1_notification_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Preferences) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *Preferences) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *Preferences) GetConsentVersion() int32 {
+	if x != nil {
+		return x.ConsentVersion
+	}
+	return 0
+}
+
+func (x *Preferences) GetChannels() []string {
+	if x != nil {
+		return x.Channels
+	}
+	return nil
+}
+
+func (x *Preferences) GetHasConfidentialEmail() bool {
+	if x != nil {
+		return x.HasConfidentialEmail
+	}
+	return false
+}
+
+func (x *Preferences) GetHasConfidentialPhone() bool {
+	if x != nil {
+		return x.HasConfidentialPhone
+	}
+	return false
+}
+
+func (x *Preferences) GetQuietStart() string {
+	if x != nil {
+		return x.QuietStart
+	}
+	return ""
+}
+
+func (x *Preferences) GetQuietEnd() string {
+	if x != nil {
+		return x.QuietEnd
+	}
+	return ""
+}
+
+func (x *Preferences) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *Preferences) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
+func (x *Preferences) GetRevoked() bool {
+	if x != nil {
+		return x.Revoked
+	}
+	return false
+}
+
+func (x *Preferences) GetSmsOptedOut() bool {
+	if x != nil {
+		return x.SmsOptedOut
+	}
+	return false
+}
+
+func (x *Preferences) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+type SetClinicSettingsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Settings      *ClinicSettings        `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetClinicSettingsRequest) Reset() {
+	*x = SetClinicSettingsRequest{}
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetClinicSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetClinicSettingsRequest) ProtoMessage() {}
+
+func (x *SetClinicSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetClinicSettingsRequest.ProtoReflect.Descriptor instead.
+func (*SetClinicSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_notification_v1_notification_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SetClinicSettingsRequest) GetSettings() *ClinicSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+type SetClinicSettingsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Settings      *ClinicSettings        `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetClinicSettingsResponse) Reset() {
+	*x = SetClinicSettingsResponse{}
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetClinicSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetClinicSettingsResponse) ProtoMessage() {}
+
+func (x *SetClinicSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetClinicSettingsResponse.ProtoReflect.Descriptor instead.
+func (*SetClinicSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_notification_v1_notification_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *SetClinicSettingsResponse) GetSettings() *ClinicSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+type GetClinicSettingsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClinicId      string                 `protobuf:"bytes,1,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetClinicSettingsRequest) Reset() {
+	*x = GetClinicSettingsRequest{}
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetClinicSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetClinicSettingsRequest) ProtoMessage() {}
+
+func (x *GetClinicSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetClinicSettingsRequest.ProtoReflect.Descriptor instead.
+func (*GetClinicSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_notification_v1_notification_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GetClinicSettingsRequest) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+type GetClinicSettingsResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Settings *ClinicSettings        `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	// False when the clinic has saved no settings (the defaults are shown).
+	Configured    bool `protobuf:"varint,2,opt,name=configured,proto3" json:"configured,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetClinicSettingsResponse) Reset() {
+	*x = GetClinicSettingsResponse{}
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetClinicSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetClinicSettingsResponse) ProtoMessage() {}
+
+func (x *GetClinicSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetClinicSettingsResponse.ProtoReflect.Descriptor instead.
+func (*GetClinicSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_notification_v1_notification_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *GetClinicSettingsResponse) GetSettings() *ClinicSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+func (x *GetClinicSettingsResponse) GetConfigured() bool {
+	if x != nil {
+		return x.Configured
+	}
+	return false
+}
+
+// ClinicSettings are a clinic's notification settings.
+type ClinicSettings struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	ClinicId string                 `protobuf:"bytes,1,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	// Minutes before an appointment each reminder goes (1 minute to 7 days), at most 4,
+	// distinct, e.g. [1440, 120].
+	ReminderOffsetsMinutes []int32 `protobuf:"varint,2,rep,packed,name=reminder_offsets_minutes,json=reminderOffsetsMinutes,proto3" json:"reminder_offsets_minutes,omitempty"`
+	// The clinic's contact number, E.164 (in every text); empty: texts cannot be sent.
+	ContactPhone string `protobuf:"bytes,3,opt,name=contact_phone,json=contactPhone,proto3" json:"contact_phone,omitempty"`
+	// Staff alert addresses (empty: the network's).
+	CareTeamEmail string                 `protobuf:"bytes,4,opt,name=care_team_email,json=careTeamEmail,proto3" json:"care_team_email,omitempty"`
+	BillingEmail  string                 `protobuf:"bytes,5,opt,name=billing_email,json=billingEmail,proto3" json:"billing_email,omitempty"`
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClinicSettings) Reset() {
+	*x = ClinicSettings{}
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClinicSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClinicSettings) ProtoMessage() {}
+
+func (x *ClinicSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_notification_v1_notification_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClinicSettings.ProtoReflect.Descriptor instead.
+func (*ClinicSettings) Descriptor() ([]byte, []int) {
+	return file_trellis_notification_v1_notification_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ClinicSettings) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *ClinicSettings) GetReminderOffsetsMinutes() []int32 {
+	if x != nil {
+		return x.ReminderOffsetsMinutes
+	}
+	return nil
+}
+
+func (x *ClinicSettings) GetContactPhone() string {
+	if x != nil {
+		return x.ContactPhone
+	}
+	return ""
+}
+
+func (x *ClinicSettings) GetCareTeamEmail() string {
+	if x != nil {
+		return x.CareTeamEmail
+	}
+	return ""
+}
+
+func (x *ClinicSettings) GetBillingEmail() string {
+	if x != nil {
+		return x.BillingEmail
+	}
+	return ""
+}
+
+func (x *ClinicSettings) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
 var File_trellis_notification_v1_notification_proto protoreflect.FileDescriptor
 
 const file_trellis_notification_v1_notification_proto_rawDesc = "" +
@@ -207,7 +1430,7 @@ const file_trellis_notification_v1_notification_proto_rawDesc = "" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tpatientId\"T\n" +
 	"\x14ListMessagesResponse\x12<\n" +
-	"\bmessages\x18\x01 \x03(\v2 .trellis.notification.v1.MessageR\bmessages\"\xc2\x01\n" +
+	"\bmessages\x18\x01 \x03(\v2 .trellis.notification.v1.MessageR\bmessages\"\xcb\x04\n" +
 	"\aMessage\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x1d\n" +
@@ -216,9 +1439,121 @@ const file_trellis_notification_v1_notification_proto_rawDesc = "" +
 	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x18\n" +
 	"\achannel\x18\x04 \x01(\tR\achannel\x12\x16\n" +
 	"\x06status\x18\x05 \x01(\tR\x06status\x123\n" +
-	"\asent_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt2\x84\x01\n" +
+	"\asent_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\x12\x1a\n" +
+	"\baudience\x18\a \x01(\tR\baudience\x12\x12\n" +
+	"\x04team\x18\b \x01(\tR\x04team\x12#\n" +
+	"\rstatus_reason\x18\t \x01(\tR\fstatusReason\x121\n" +
+	"\x06due_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x05dueAt\x12=\n" +
+	"\fdelivered_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\vdeliveredAt\x129\n" +
+	"\n" +
+	"created_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1a\n" +
+	"\battempts\x18\r \x01(\x05R\battempts\x12&\n" +
+	"\x0flast_error_code\x18\x0e \x01(\tR\rlastErrorCode\x12)\n" +
+	"\x10template_version\x18\x0f \x01(\x05R\x0ftemplateVersion\x12\x16\n" +
+	"\x06locale\x18\x10 \x01(\tR\x06locale\"\xfb\x01\n" +
+	"\x13SaveTemplateRequest\x12(\n" +
+	"\tclinic_id\x18\x01 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\bclinicId\x12\x1d\n" +
+	"\x04kind\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x04kind\x12+\n" +
+	"\achannel\x18\x03 \x01(\tB\x11\xbaH\x0er\fR\x05emailR\x03smsR\achannel\x12)\n" +
+	"\x06locale\x18\x04 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[a-z]{2}$R\x06locale\x12\"\n" +
+	"\asubject\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\asubject\x12\x1f\n" +
+	"\x04body\x18\x06 \x01(\tB\v\xbaH\br\x06\x10\x01\x18\xa0\x9c\x01R\x04body\"0\n" +
+	"\x14SaveTemplateResponse\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x05R\aversion\"@\n" +
+	"\x14ListTemplatesRequest\x12(\n" +
+	"\tclinic_id\x18\x01 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\bclinicId\"X\n" +
+	"\x15ListTemplatesResponse\x12?\n" +
+	"\ttemplates\x18\x01 \x03(\v2!.trellis.notification.v1.TemplateR\ttemplates\"\xb3\x02\n" +
+	"\bTemplate\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x18\n" +
+	"\achannel\x18\x02 \x01(\tR\achannel\x12\x16\n" +
+	"\x06locale\x18\x03 \x01(\tR\x06locale\x12\x18\n" +
+	"\asubject\x18\x04 \x01(\tR\asubject\x12\x12\n" +
+	"\x04body\x18\x05 \x01(\tR\x04body\x12\x18\n" +
+	"\aversion\x18\x06 \x01(\x05R\aversion\x12?\n" +
+	"\x06source\x18\a \x01(\x0e2'.trellis.notification.v1.TemplateSourceR\x06source\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\b \x01(\tR\tcreatedBy\x129\n" +
+	"\n" +
+	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xfc\x01\n" +
+	"\x16PreviewTemplateRequest\x12(\n" +
+	"\tclinic_id\x18\x01 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\bclinicId\x12\x1d\n" +
+	"\x04kind\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x04kind\x12+\n" +
+	"\achannel\x18\x03 \x01(\tB\x11\xbaH\x0er\fR\x05emailR\x03smsR\achannel\x12)\n" +
+	"\x06locale\x18\x04 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[a-z]{2}$R\x06locale\x12\"\n" +
+	"\asubject\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\asubject\x12\x1d\n" +
+	"\x04body\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x18\xa0\x9c\x01R\x04body\"\x91\x02\n" +
+	"\x17PreviewTemplateResponse\x12\x18\n" +
+	"\asubject\x18\x01 \x01(\tR\asubject\x12\x12\n" +
+	"\x04body\x18\x02 \x01(\tR\x04body\x12'\n" +
+	"\x0fcharacter_count\x18\x03 \x01(\x05R\x0echaracterCount\x12D\n" +
+	"\bproblems\x18\x04 \x03(\v2(.trellis.notification.v1.TemplateProblemR\bproblems\x12\x18\n" +
+	"\aversion\x18\x05 \x01(\x05R\aversion\x12?\n" +
+	"\x06source\x18\x06 \x01(\x0e2'.trellis.notification.v1.TemplateSourceR\x06source\"U\n" +
+	"\x0fTemplateProblem\x12\x14\n" +
+	"\x05field\x18\x01 \x01(\tR\x05field\x12\x12\n" +
+	"\x04rule\x18\x02 \x01(\tR\x04rule\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"@\n" +
+	"\x15GetPreferencesRequest\x12'\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tpatientId\"`\n" +
+	"\x16GetPreferencesResponse\x12F\n" +
+	"\vpreferences\x18\x01 \x01(\v2$.trellis.notification.v1.PreferencesR\vpreferences\"\xea\x03\n" +
+	"\vPreferences\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tR\tpatientId\x12\x1b\n" +
+	"\tclinic_id\x18\x02 \x01(\tR\bclinicId\x12'\n" +
+	"\x0fconsent_version\x18\x03 \x01(\x05R\x0econsentVersion\x12\x1a\n" +
+	"\bchannels\x18\x04 \x03(\tR\bchannels\x124\n" +
+	"\x16has_confidential_email\x18\x05 \x01(\bR\x14hasConfidentialEmail\x124\n" +
+	"\x16has_confidential_phone\x18\x06 \x01(\bR\x14hasConfidentialPhone\x12\x1f\n" +
+	"\vquiet_start\x18\a \x01(\tR\n" +
+	"quietStart\x12\x1b\n" +
+	"\tquiet_end\x18\b \x01(\tR\bquietEnd\x12\x1b\n" +
+	"\ttime_zone\x18\t \x01(\tR\btimeZone\x12\x1a\n" +
+	"\blanguage\x18\n" +
+	" \x01(\tR\blanguage\x12\x18\n" +
+	"\arevoked\x18\v \x01(\bR\arevoked\x12\"\n" +
+	"\rsms_opted_out\x18\f \x01(\bR\vsmsOptedOut\x129\n" +
+	"\n" +
+	"updated_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"g\n" +
+	"\x18SetClinicSettingsRequest\x12K\n" +
+	"\bsettings\x18\x01 \x01(\v2'.trellis.notification.v1.ClinicSettingsB\x06\xbaH\x03\xc8\x01\x01R\bsettings\"`\n" +
+	"\x19SetClinicSettingsResponse\x12C\n" +
+	"\bsettings\x18\x01 \x01(\v2'.trellis.notification.v1.ClinicSettingsR\bsettings\"A\n" +
+	"\x18GetClinicSettingsRequest\x12%\n" +
+	"\tclinic_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bclinicId\"\x80\x01\n" +
+	"\x19GetClinicSettingsResponse\x12C\n" +
+	"\bsettings\x18\x01 \x01(\v2'.trellis.notification.v1.ClinicSettingsR\bsettings\x12\x1e\n" +
+	"\n" +
+	"configured\x18\x02 \x01(\bR\n" +
+	"configured\"\xeb\x02\n" +
+	"\x0eClinicSettings\x12%\n" +
+	"\tclinic_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bclinicId\x12M\n" +
+	"\x18reminder_offsets_minutes\x18\x02 \x03(\x05B\x13\xbaH\x10\x92\x01\r\x10\x04\x18\x01\"\a\x1a\x05\x18\xe0N(\x01R\x16reminderOffsetsMinutes\x12C\n" +
+	"\rcontact_phone\x18\x03 \x01(\tB\x1e\xbaH\x1b\xd8\x01\x01r\x162\x14^\\+[1-9][0-9]{7,14}$R\fcontactPhone\x122\n" +
+	"\x0fcare_team_email\x18\x04 \x01(\tB\n" +
+	"\xbaH\a\xd8\x01\x01r\x02`\x01R\rcareTeamEmail\x12/\n" +
+	"\rbilling_email\x18\x05 \x01(\tB\n" +
+	"\xbaH\a\xd8\x01\x01r\x02`\x01R\fbillingEmail\x129\n" +
+	"\n" +
+	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt*\x87\x01\n" +
+	"\x0eTemplateSource\x12\x1f\n" +
+	"\x1bTEMPLATE_SOURCE_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17TEMPLATE_SOURCE_BUILTIN\x10\x01\x12\x1b\n" +
+	"\x17TEMPLATE_SOURCE_NETWORK\x10\x02\x12\x1a\n" +
+	"\x16TEMPLATE_SOURCE_CLINIC\x10\x032\xce\x06\n" +
 	"\x13NotificationService\x12m\n" +
-	"\fListMessages\x12,.trellis.notification.v1.ListMessagesRequest\x1a-.trellis.notification.v1.ListMessagesResponse\"\x00B\x82\x02\n" +
+	"\fListMessages\x12,.trellis.notification.v1.ListMessagesRequest\x1a-.trellis.notification.v1.ListMessagesResponse\"\x00\x12m\n" +
+	"\fSaveTemplate\x12,.trellis.notification.v1.SaveTemplateRequest\x1a-.trellis.notification.v1.SaveTemplateResponse\"\x00\x12p\n" +
+	"\rListTemplates\x12-.trellis.notification.v1.ListTemplatesRequest\x1a..trellis.notification.v1.ListTemplatesResponse\"\x00\x12v\n" +
+	"\x0fPreviewTemplate\x12/.trellis.notification.v1.PreviewTemplateRequest\x1a0.trellis.notification.v1.PreviewTemplateResponse\"\x00\x12s\n" +
+	"\x0eGetPreferences\x12..trellis.notification.v1.GetPreferencesRequest\x1a/.trellis.notification.v1.GetPreferencesResponse\"\x00\x12|\n" +
+	"\x11SetClinicSettings\x121.trellis.notification.v1.SetClinicSettingsRequest\x1a2.trellis.notification.v1.SetClinicSettingsResponse\"\x00\x12|\n" +
+	"\x11GetClinicSettings\x121.trellis.notification.v1.GetClinicSettingsRequest\x1a2.trellis.notification.v1.GetClinicSettingsResponse\"\x00B\x82\x02\n" +
 	"\x1bcom.trellis.notification.v1B\x11NotificationProtoP\x01ZRgithub.com/trellis-health/trellis/proto/gen/trellis/notification/v1;notificationv1\xa2\x02\x03TNX\xaa\x02\x17Trellis.Notification.V1\xca\x02\x17Trellis\\Notification\\V1\xe2\x02#Trellis\\Notification\\V1\\GPBMetadata\xea\x02\x19Trellis::Notification::V1b\x06proto3"
 
 var (
@@ -233,23 +1568,67 @@ func file_trellis_notification_v1_notification_proto_rawDescGZIP() []byte {
 	return file_trellis_notification_v1_notification_proto_rawDescData
 }
 
-var file_trellis_notification_v1_notification_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_trellis_notification_v1_notification_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_trellis_notification_v1_notification_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_trellis_notification_v1_notification_proto_goTypes = []any{
-	(*ListMessagesRequest)(nil),   // 0: trellis.notification.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),  // 1: trellis.notification.v1.ListMessagesResponse
-	(*Message)(nil),               // 2: trellis.notification.v1.Message
-	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
+	(TemplateSource)(0),               // 0: trellis.notification.v1.TemplateSource
+	(*ListMessagesRequest)(nil),       // 1: trellis.notification.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),      // 2: trellis.notification.v1.ListMessagesResponse
+	(*Message)(nil),                   // 3: trellis.notification.v1.Message
+	(*SaveTemplateRequest)(nil),       // 4: trellis.notification.v1.SaveTemplateRequest
+	(*SaveTemplateResponse)(nil),      // 5: trellis.notification.v1.SaveTemplateResponse
+	(*ListTemplatesRequest)(nil),      // 6: trellis.notification.v1.ListTemplatesRequest
+	(*ListTemplatesResponse)(nil),     // 7: trellis.notification.v1.ListTemplatesResponse
+	(*Template)(nil),                  // 8: trellis.notification.v1.Template
+	(*PreviewTemplateRequest)(nil),    // 9: trellis.notification.v1.PreviewTemplateRequest
+	(*PreviewTemplateResponse)(nil),   // 10: trellis.notification.v1.PreviewTemplateResponse
+	(*TemplateProblem)(nil),           // 11: trellis.notification.v1.TemplateProblem
+	(*GetPreferencesRequest)(nil),     // 12: trellis.notification.v1.GetPreferencesRequest
+	(*GetPreferencesResponse)(nil),    // 13: trellis.notification.v1.GetPreferencesResponse
+	(*Preferences)(nil),               // 14: trellis.notification.v1.Preferences
+	(*SetClinicSettingsRequest)(nil),  // 15: trellis.notification.v1.SetClinicSettingsRequest
+	(*SetClinicSettingsResponse)(nil), // 16: trellis.notification.v1.SetClinicSettingsResponse
+	(*GetClinicSettingsRequest)(nil),  // 17: trellis.notification.v1.GetClinicSettingsRequest
+	(*GetClinicSettingsResponse)(nil), // 18: trellis.notification.v1.GetClinicSettingsResponse
+	(*ClinicSettings)(nil),            // 19: trellis.notification.v1.ClinicSettings
+	(*timestamppb.Timestamp)(nil),     // 20: google.protobuf.Timestamp
 }
 var file_trellis_notification_v1_notification_proto_depIdxs = []int32{
-	2, // 0: trellis.notification.v1.ListMessagesResponse.messages:type_name -> trellis.notification.v1.Message
-	3, // 1: trellis.notification.v1.Message.sent_at:type_name -> google.protobuf.Timestamp
-	0, // 2: trellis.notification.v1.NotificationService.ListMessages:input_type -> trellis.notification.v1.ListMessagesRequest
-	1, // 3: trellis.notification.v1.NotificationService.ListMessages:output_type -> trellis.notification.v1.ListMessagesResponse
-	3, // [3:4] is the sub-list for method output_type
-	2, // [2:3] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	3,  // 0: trellis.notification.v1.ListMessagesResponse.messages:type_name -> trellis.notification.v1.Message
+	20, // 1: trellis.notification.v1.Message.sent_at:type_name -> google.protobuf.Timestamp
+	20, // 2: trellis.notification.v1.Message.due_at:type_name -> google.protobuf.Timestamp
+	20, // 3: trellis.notification.v1.Message.delivered_at:type_name -> google.protobuf.Timestamp
+	20, // 4: trellis.notification.v1.Message.created_at:type_name -> google.protobuf.Timestamp
+	8,  // 5: trellis.notification.v1.ListTemplatesResponse.templates:type_name -> trellis.notification.v1.Template
+	0,  // 6: trellis.notification.v1.Template.source:type_name -> trellis.notification.v1.TemplateSource
+	20, // 7: trellis.notification.v1.Template.created_at:type_name -> google.protobuf.Timestamp
+	11, // 8: trellis.notification.v1.PreviewTemplateResponse.problems:type_name -> trellis.notification.v1.TemplateProblem
+	0,  // 9: trellis.notification.v1.PreviewTemplateResponse.source:type_name -> trellis.notification.v1.TemplateSource
+	14, // 10: trellis.notification.v1.GetPreferencesResponse.preferences:type_name -> trellis.notification.v1.Preferences
+	20, // 11: trellis.notification.v1.Preferences.updated_at:type_name -> google.protobuf.Timestamp
+	19, // 12: trellis.notification.v1.SetClinicSettingsRequest.settings:type_name -> trellis.notification.v1.ClinicSettings
+	19, // 13: trellis.notification.v1.SetClinicSettingsResponse.settings:type_name -> trellis.notification.v1.ClinicSettings
+	19, // 14: trellis.notification.v1.GetClinicSettingsResponse.settings:type_name -> trellis.notification.v1.ClinicSettings
+	20, // 15: trellis.notification.v1.ClinicSettings.updated_at:type_name -> google.protobuf.Timestamp
+	1,  // 16: trellis.notification.v1.NotificationService.ListMessages:input_type -> trellis.notification.v1.ListMessagesRequest
+	4,  // 17: trellis.notification.v1.NotificationService.SaveTemplate:input_type -> trellis.notification.v1.SaveTemplateRequest
+	6,  // 18: trellis.notification.v1.NotificationService.ListTemplates:input_type -> trellis.notification.v1.ListTemplatesRequest
+	9,  // 19: trellis.notification.v1.NotificationService.PreviewTemplate:input_type -> trellis.notification.v1.PreviewTemplateRequest
+	12, // 20: trellis.notification.v1.NotificationService.GetPreferences:input_type -> trellis.notification.v1.GetPreferencesRequest
+	15, // 21: trellis.notification.v1.NotificationService.SetClinicSettings:input_type -> trellis.notification.v1.SetClinicSettingsRequest
+	17, // 22: trellis.notification.v1.NotificationService.GetClinicSettings:input_type -> trellis.notification.v1.GetClinicSettingsRequest
+	2,  // 23: trellis.notification.v1.NotificationService.ListMessages:output_type -> trellis.notification.v1.ListMessagesResponse
+	5,  // 24: trellis.notification.v1.NotificationService.SaveTemplate:output_type -> trellis.notification.v1.SaveTemplateResponse
+	7,  // 25: trellis.notification.v1.NotificationService.ListTemplates:output_type -> trellis.notification.v1.ListTemplatesResponse
+	10, // 26: trellis.notification.v1.NotificationService.PreviewTemplate:output_type -> trellis.notification.v1.PreviewTemplateResponse
+	13, // 27: trellis.notification.v1.NotificationService.GetPreferences:output_type -> trellis.notification.v1.GetPreferencesResponse
+	16, // 28: trellis.notification.v1.NotificationService.SetClinicSettings:output_type -> trellis.notification.v1.SetClinicSettingsResponse
+	18, // 29: trellis.notification.v1.NotificationService.GetClinicSettings:output_type -> trellis.notification.v1.GetClinicSettingsResponse
+	23, // [23:30] is the sub-list for method output_type
+	16, // [16:23] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_trellis_notification_v1_notification_proto_init() }
@@ -262,13 +1641,14 @@ func file_trellis_notification_v1_notification_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_notification_v1_notification_proto_rawDesc), len(file_trellis_notification_v1_notification_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   3,
+			NumEnums:      1,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_trellis_notification_v1_notification_proto_goTypes,
 		DependencyIndexes: file_trellis_notification_v1_notification_proto_depIdxs,
+		EnumInfos:         file_trellis_notification_v1_notification_proto_enumTypes,
 		MessageInfos:      file_trellis_notification_v1_notification_proto_msgTypes,
 	}.Build()
 	File_trellis_notification_v1_notification_proto = out.File

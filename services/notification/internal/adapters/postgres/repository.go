@@ -94,7 +94,7 @@ func (r *Repository) CancelQueued(ctx context.Context, tx pgx.Tx, patientID, sub
 		WHERE status = 'queued'
 		  AND ($1 = '' OR patient_id = $1::uuid)
 		  AND ($2 = '' OR subject_ref = $2)
-		  AND (cardinality($3::text[]) = 0 OR kind = ANY($3))`,
+		  AND (coalesce(cardinality($3::text[]), 0) = 0 OR kind = ANY($3))`,
 		patientID, subjectRef, kinds, reason)
 	if err != nil {
 		return 0, err
@@ -118,8 +118,9 @@ func nullableTime(t time.Time) any {
 
 // ClaimDue implements app.Repository. The claim is one statement: rows another dispatcher
 // has locked are skipped, and the claimed rows' next_attempt_at moves to the end of the lease,
-// so they stay invisible to others after this statement's transaction ends. The recipient copy
-// is read at claim time, so a send uses the newest contact details.
+// so they stay invisible to others after this statement's transaction ends. The recipient copy,
+// the patient's preferences and the clinic's settings are read at claim time, so a send uses
+// the newest contact details and consent.
 func (r *Repository) ClaimDue(ctx context.Context, limit int, lease time.Duration) ([]app.Claim, error) {
 	rows, err := r.pool.Query(ctx, `
 		WITH due AS (
@@ -133,29 +134,48 @@ func (r *Repository) ClaimDue(ctx context.Context, limit int, lease time.Duratio
 			SET attempts = m.attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
 			FROM due WHERE m.id = due.id
 			RETURNING m.id, m.patient_id, m.clinic_id, m.kind, m.channel, m.attempts,
-				m.traceparent, m.correlation_id, m.cause_event_id
+				m.traceparent, m.correlation_id, m.cause_event_id,
+				m.audience, m.team, m.subject_ref, m.payload, m.due_at, m.expires_at
 		)
-		SELECT c.id::text, c.patient_id::text, c.clinic_id::text, c.kind, c.channel, c.attempts,
+		SELECT c.id::text, COALESCE(c.patient_id::text, ''), c.clinic_id::text, c.kind, c.channel, c.attempts,
 			c.traceparent, c.correlation_id, c.cause_event_id,
+			c.audience, c.team, c.subject_ref, c.payload, c.due_at, c.expires_at,
 			r.patient_id IS NOT NULL, COALESCE(r.clinic_id::text, ''), COALESCE(r.preferred_name, ''),
 			COALESCE(r.email, ''), COALESCE(r.phone, ''), COALESCE(r.time_zone, ''),
-			COALESCE(r.start_date, '0001-01-01'::date)
-		FROM claimed c LEFT JOIN recipients r ON r.patient_id = c.patient_id
-			AND r.admission_updated_at IS NOT NULL AND r.contact_updated_at IS NOT NULL`,
+			COALESCE(r.start_date, '0001-01-01'::date),
+			p.patient_id IS NOT NULL, COALESCE(p.consent_id::text, ''), COALESCE(p.version, 0),
+			COALESCE(p.channels, '{}'), COALESCE(p.confidential_email, ''), COALESCE(p.confidential_phone, ''),
+			COALESCE(p.quiet_start, ''), COALESCE(p.quiet_end, ''), COALESCE(p.language, ''), COALESCE(p.revoked, false),
+			COALESCE(s.contact_phone, ''), COALESCE(s.care_team_email, ''), COALESCE(s.billing_email, '')
+		FROM claimed c
+		LEFT JOIN recipients r ON r.patient_id = c.patient_id
+			AND r.admission_updated_at IS NOT NULL AND r.contact_updated_at IS NOT NULL
+		LEFT JOIN preferences p ON p.patient_id = c.patient_id
+		LEFT JOIN clinic_settings s ON s.clinic_id = c.clinic_id`,
 		limit, lease.Seconds())
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (app.Claim, error) {
 		var c app.Claim
-		var known bool
+		var known, hasPrefs bool
 		var rc domain.Recipient
+		var p domain.Preferences
+		s := &c.Delivery.Settings
 		err := row.Scan(&c.ID, &c.PatientID, &c.ClinicID, &c.Kind, &c.Channel, &c.Attempt,
 			&c.Traceparent, &c.CorrelationID, &c.CauseEventID,
-			&known, &rc.ClinicID, &rc.PreferredName, &rc.Email, &rc.Phone, &rc.TimeZone, &rc.StartDate)
+			&c.Audience, &c.Team, &c.SubjectRef, &c.Payload, &c.DueAt, &c.ExpiresAt,
+			&known, &rc.ClinicID, &rc.PreferredName, &rc.Email, &rc.Phone, &rc.TimeZone, &rc.StartDate,
+			&hasPrefs, &p.ConsentID, &p.Version, &p.Channels, &p.ConfidentialEmail, &p.ConfidentialPhone,
+			&p.Quiet.Start, &p.Quiet.End, &p.Language, &p.Revoked,
+			&s.ContactPhone, &s.CareTeamEmail, &s.BillingEmail)
 		if known {
 			rc.PatientID = c.PatientID
 			c.Recipient = &rc
+		}
+		if hasPrefs {
+			p.PatientID, p.ClinicID = c.PatientID, c.ClinicID
+			c.Delivery.Preferences = &p
 		}
 		return c, err
 	})

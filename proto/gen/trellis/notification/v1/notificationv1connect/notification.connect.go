@@ -36,13 +36,45 @@ const (
 	// NotificationServiceListMessagesProcedure is the fully-qualified name of the NotificationService's
 	// ListMessages RPC.
 	NotificationServiceListMessagesProcedure = "/trellis.notification.v1.NotificationService/ListMessages"
+	// NotificationServiceSaveTemplateProcedure is the fully-qualified name of the NotificationService's
+	// SaveTemplate RPC.
+	NotificationServiceSaveTemplateProcedure = "/trellis.notification.v1.NotificationService/SaveTemplate"
+	// NotificationServiceListTemplatesProcedure is the fully-qualified name of the
+	// NotificationService's ListTemplates RPC.
+	NotificationServiceListTemplatesProcedure = "/trellis.notification.v1.NotificationService/ListTemplates"
+	// NotificationServicePreviewTemplateProcedure is the fully-qualified name of the
+	// NotificationService's PreviewTemplate RPC.
+	NotificationServicePreviewTemplateProcedure = "/trellis.notification.v1.NotificationService/PreviewTemplate"
+	// NotificationServiceGetPreferencesProcedure is the fully-qualified name of the
+	// NotificationService's GetPreferences RPC.
+	NotificationServiceGetPreferencesProcedure = "/trellis.notification.v1.NotificationService/GetPreferences"
+	// NotificationServiceSetClinicSettingsProcedure is the fully-qualified name of the
+	// NotificationService's SetClinicSettings RPC.
+	NotificationServiceSetClinicSettingsProcedure = "/trellis.notification.v1.NotificationService/SetClinicSettings"
+	// NotificationServiceGetClinicSettingsProcedure is the fully-qualified name of the
+	// NotificationService's GetClinicSettings RPC.
+	NotificationServiceGetClinicSettingsProcedure = "/trellis.notification.v1.NotificationService/GetClinicSettings"
 )
 
 // NotificationServiceClient is a client for the trellis.notification.v1.NotificationService
 // service.
 type NotificationServiceClient interface {
-	// ListMessages returns the messages queued or sent to a patient, newest first.
+	// ListMessages returns the messages queued or sent to a patient, newest first. A patient of
+	// a clinic the caller may not see has no messages.
 	ListMessages(context.Context, *connect.Request[v1.ListMessagesRequest]) (*connect.Response[v1.ListMessagesResponse], error)
+	// SaveTemplate stores a new version of a clinic's template (or of the network default when
+	// clinic_id is empty; that needs access to every clinic) after the template check.
+	SaveTemplate(context.Context, *connect.Request[v1.SaveTemplateRequest]) (*connect.Response[v1.SaveTemplateResponse], error)
+	// ListTemplates returns the template in effect for every kind, channel and locale.
+	ListTemplates(context.Context, *connect.Request[v1.ListTemplatesRequest]) (*connect.Response[v1.ListTemplatesResponse], error)
+	// PreviewTemplate renders a given template, or the one in effect, with sample data.
+	PreviewTemplate(context.Context, *connect.Request[v1.PreviewTemplateRequest]) (*connect.Response[v1.PreviewTemplateResponse], error)
+	// GetPreferences returns a patient's communication preferences (never the addresses).
+	GetPreferences(context.Context, *connect.Request[v1.GetPreferencesRequest]) (*connect.Response[v1.GetPreferencesResponse], error)
+	// SetClinicSettings replaces a clinic's notification settings.
+	SetClinicSettings(context.Context, *connect.Request[v1.SetClinicSettingsRequest]) (*connect.Response[v1.SetClinicSettingsResponse], error)
+	// GetClinicSettings returns a clinic's notification settings (the defaults when unset).
+	GetClinicSettings(context.Context, *connect.Request[v1.GetClinicSettingsRequest]) (*connect.Response[v1.GetClinicSettingsResponse], error)
 }
 
 // NewNotificationServiceClient constructs a client for the
@@ -63,12 +95,54 @@ func NewNotificationServiceClient(httpClient connect.HTTPClient, baseURL string,
 			connect.WithSchema(notificationServiceMethods.ByName("ListMessages")),
 			connect.WithClientOptions(opts...),
 		),
+		saveTemplate: connect.NewClient[v1.SaveTemplateRequest, v1.SaveTemplateResponse](
+			httpClient,
+			baseURL+NotificationServiceSaveTemplateProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("SaveTemplate")),
+			connect.WithClientOptions(opts...),
+		),
+		listTemplates: connect.NewClient[v1.ListTemplatesRequest, v1.ListTemplatesResponse](
+			httpClient,
+			baseURL+NotificationServiceListTemplatesProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("ListTemplates")),
+			connect.WithClientOptions(opts...),
+		),
+		previewTemplate: connect.NewClient[v1.PreviewTemplateRequest, v1.PreviewTemplateResponse](
+			httpClient,
+			baseURL+NotificationServicePreviewTemplateProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("PreviewTemplate")),
+			connect.WithClientOptions(opts...),
+		),
+		getPreferences: connect.NewClient[v1.GetPreferencesRequest, v1.GetPreferencesResponse](
+			httpClient,
+			baseURL+NotificationServiceGetPreferencesProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("GetPreferences")),
+			connect.WithClientOptions(opts...),
+		),
+		setClinicSettings: connect.NewClient[v1.SetClinicSettingsRequest, v1.SetClinicSettingsResponse](
+			httpClient,
+			baseURL+NotificationServiceSetClinicSettingsProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("SetClinicSettings")),
+			connect.WithClientOptions(opts...),
+		),
+		getClinicSettings: connect.NewClient[v1.GetClinicSettingsRequest, v1.GetClinicSettingsResponse](
+			httpClient,
+			baseURL+NotificationServiceGetClinicSettingsProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("GetClinicSettings")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // notificationServiceClient implements NotificationServiceClient.
 type notificationServiceClient struct {
-	listMessages *connect.Client[v1.ListMessagesRequest, v1.ListMessagesResponse]
+	listMessages      *connect.Client[v1.ListMessagesRequest, v1.ListMessagesResponse]
+	saveTemplate      *connect.Client[v1.SaveTemplateRequest, v1.SaveTemplateResponse]
+	listTemplates     *connect.Client[v1.ListTemplatesRequest, v1.ListTemplatesResponse]
+	previewTemplate   *connect.Client[v1.PreviewTemplateRequest, v1.PreviewTemplateResponse]
+	getPreferences    *connect.Client[v1.GetPreferencesRequest, v1.GetPreferencesResponse]
+	setClinicSettings *connect.Client[v1.SetClinicSettingsRequest, v1.SetClinicSettingsResponse]
+	getClinicSettings *connect.Client[v1.GetClinicSettingsRequest, v1.GetClinicSettingsResponse]
 }
 
 // ListMessages calls trellis.notification.v1.NotificationService.ListMessages.
@@ -76,11 +150,55 @@ func (c *notificationServiceClient) ListMessages(ctx context.Context, req *conne
 	return c.listMessages.CallUnary(ctx, req)
 }
 
+// SaveTemplate calls trellis.notification.v1.NotificationService.SaveTemplate.
+func (c *notificationServiceClient) SaveTemplate(ctx context.Context, req *connect.Request[v1.SaveTemplateRequest]) (*connect.Response[v1.SaveTemplateResponse], error) {
+	return c.saveTemplate.CallUnary(ctx, req)
+}
+
+// ListTemplates calls trellis.notification.v1.NotificationService.ListTemplates.
+func (c *notificationServiceClient) ListTemplates(ctx context.Context, req *connect.Request[v1.ListTemplatesRequest]) (*connect.Response[v1.ListTemplatesResponse], error) {
+	return c.listTemplates.CallUnary(ctx, req)
+}
+
+// PreviewTemplate calls trellis.notification.v1.NotificationService.PreviewTemplate.
+func (c *notificationServiceClient) PreviewTemplate(ctx context.Context, req *connect.Request[v1.PreviewTemplateRequest]) (*connect.Response[v1.PreviewTemplateResponse], error) {
+	return c.previewTemplate.CallUnary(ctx, req)
+}
+
+// GetPreferences calls trellis.notification.v1.NotificationService.GetPreferences.
+func (c *notificationServiceClient) GetPreferences(ctx context.Context, req *connect.Request[v1.GetPreferencesRequest]) (*connect.Response[v1.GetPreferencesResponse], error) {
+	return c.getPreferences.CallUnary(ctx, req)
+}
+
+// SetClinicSettings calls trellis.notification.v1.NotificationService.SetClinicSettings.
+func (c *notificationServiceClient) SetClinicSettings(ctx context.Context, req *connect.Request[v1.SetClinicSettingsRequest]) (*connect.Response[v1.SetClinicSettingsResponse], error) {
+	return c.setClinicSettings.CallUnary(ctx, req)
+}
+
+// GetClinicSettings calls trellis.notification.v1.NotificationService.GetClinicSettings.
+func (c *notificationServiceClient) GetClinicSettings(ctx context.Context, req *connect.Request[v1.GetClinicSettingsRequest]) (*connect.Response[v1.GetClinicSettingsResponse], error) {
+	return c.getClinicSettings.CallUnary(ctx, req)
+}
+
 // NotificationServiceHandler is an implementation of the
 // trellis.notification.v1.NotificationService service.
 type NotificationServiceHandler interface {
-	// ListMessages returns the messages queued or sent to a patient, newest first.
+	// ListMessages returns the messages queued or sent to a patient, newest first. A patient of
+	// a clinic the caller may not see has no messages.
 	ListMessages(context.Context, *connect.Request[v1.ListMessagesRequest]) (*connect.Response[v1.ListMessagesResponse], error)
+	// SaveTemplate stores a new version of a clinic's template (or of the network default when
+	// clinic_id is empty; that needs access to every clinic) after the template check.
+	SaveTemplate(context.Context, *connect.Request[v1.SaveTemplateRequest]) (*connect.Response[v1.SaveTemplateResponse], error)
+	// ListTemplates returns the template in effect for every kind, channel and locale.
+	ListTemplates(context.Context, *connect.Request[v1.ListTemplatesRequest]) (*connect.Response[v1.ListTemplatesResponse], error)
+	// PreviewTemplate renders a given template, or the one in effect, with sample data.
+	PreviewTemplate(context.Context, *connect.Request[v1.PreviewTemplateRequest]) (*connect.Response[v1.PreviewTemplateResponse], error)
+	// GetPreferences returns a patient's communication preferences (never the addresses).
+	GetPreferences(context.Context, *connect.Request[v1.GetPreferencesRequest]) (*connect.Response[v1.GetPreferencesResponse], error)
+	// SetClinicSettings replaces a clinic's notification settings.
+	SetClinicSettings(context.Context, *connect.Request[v1.SetClinicSettingsRequest]) (*connect.Response[v1.SetClinicSettingsResponse], error)
+	// GetClinicSettings returns a clinic's notification settings (the defaults when unset).
+	GetClinicSettings(context.Context, *connect.Request[v1.GetClinicSettingsRequest]) (*connect.Response[v1.GetClinicSettingsResponse], error)
 }
 
 // NewNotificationServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -96,10 +214,58 @@ func NewNotificationServiceHandler(svc NotificationServiceHandler, opts ...conne
 		connect.WithSchema(notificationServiceMethods.ByName("ListMessages")),
 		connect.WithHandlerOptions(opts...),
 	)
+	notificationServiceSaveTemplateHandler := connect.NewUnaryHandler(
+		NotificationServiceSaveTemplateProcedure,
+		svc.SaveTemplate,
+		connect.WithSchema(notificationServiceMethods.ByName("SaveTemplate")),
+		connect.WithHandlerOptions(opts...),
+	)
+	notificationServiceListTemplatesHandler := connect.NewUnaryHandler(
+		NotificationServiceListTemplatesProcedure,
+		svc.ListTemplates,
+		connect.WithSchema(notificationServiceMethods.ByName("ListTemplates")),
+		connect.WithHandlerOptions(opts...),
+	)
+	notificationServicePreviewTemplateHandler := connect.NewUnaryHandler(
+		NotificationServicePreviewTemplateProcedure,
+		svc.PreviewTemplate,
+		connect.WithSchema(notificationServiceMethods.ByName("PreviewTemplate")),
+		connect.WithHandlerOptions(opts...),
+	)
+	notificationServiceGetPreferencesHandler := connect.NewUnaryHandler(
+		NotificationServiceGetPreferencesProcedure,
+		svc.GetPreferences,
+		connect.WithSchema(notificationServiceMethods.ByName("GetPreferences")),
+		connect.WithHandlerOptions(opts...),
+	)
+	notificationServiceSetClinicSettingsHandler := connect.NewUnaryHandler(
+		NotificationServiceSetClinicSettingsProcedure,
+		svc.SetClinicSettings,
+		connect.WithSchema(notificationServiceMethods.ByName("SetClinicSettings")),
+		connect.WithHandlerOptions(opts...),
+	)
+	notificationServiceGetClinicSettingsHandler := connect.NewUnaryHandler(
+		NotificationServiceGetClinicSettingsProcedure,
+		svc.GetClinicSettings,
+		connect.WithSchema(notificationServiceMethods.ByName("GetClinicSettings")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.notification.v1.NotificationService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case NotificationServiceListMessagesProcedure:
 			notificationServiceListMessagesHandler.ServeHTTP(w, r)
+		case NotificationServiceSaveTemplateProcedure:
+			notificationServiceSaveTemplateHandler.ServeHTTP(w, r)
+		case NotificationServiceListTemplatesProcedure:
+			notificationServiceListTemplatesHandler.ServeHTTP(w, r)
+		case NotificationServicePreviewTemplateProcedure:
+			notificationServicePreviewTemplateHandler.ServeHTTP(w, r)
+		case NotificationServiceGetPreferencesProcedure:
+			notificationServiceGetPreferencesHandler.ServeHTTP(w, r)
+		case NotificationServiceSetClinicSettingsProcedure:
+			notificationServiceSetClinicSettingsHandler.ServeHTTP(w, r)
+		case NotificationServiceGetClinicSettingsProcedure:
+			notificationServiceGetClinicSettingsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -111,4 +277,28 @@ type UnimplementedNotificationServiceHandler struct{}
 
 func (UnimplementedNotificationServiceHandler) ListMessages(context.Context, *connect.Request[v1.ListMessagesRequest]) (*connect.Response[v1.ListMessagesResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.notification.v1.NotificationService.ListMessages is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) SaveTemplate(context.Context, *connect.Request[v1.SaveTemplateRequest]) (*connect.Response[v1.SaveTemplateResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.notification.v1.NotificationService.SaveTemplate is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) ListTemplates(context.Context, *connect.Request[v1.ListTemplatesRequest]) (*connect.Response[v1.ListTemplatesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.notification.v1.NotificationService.ListTemplates is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) PreviewTemplate(context.Context, *connect.Request[v1.PreviewTemplateRequest]) (*connect.Response[v1.PreviewTemplateResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.notification.v1.NotificationService.PreviewTemplate is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) GetPreferences(context.Context, *connect.Request[v1.GetPreferencesRequest]) (*connect.Response[v1.GetPreferencesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.notification.v1.NotificationService.GetPreferences is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) SetClinicSettings(context.Context, *connect.Request[v1.SetClinicSettingsRequest]) (*connect.Response[v1.SetClinicSettingsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.notification.v1.NotificationService.SetClinicSettings is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) GetClinicSettings(context.Context, *connect.Request[v1.GetClinicSettingsRequest]) (*connect.Response[v1.GetClinicSettingsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.notification.v1.NotificationService.GetClinicSettings is not implemented"))
 }

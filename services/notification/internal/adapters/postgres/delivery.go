@@ -1,0 +1,134 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/trellis-health/trellis/services/notification/internal/app"
+	"github.com/trellis-health/trellis/services/notification/internal/domain"
+)
+
+var _ app.DeliveryRepository = (*Repository)(nil)
+
+// TextHistory implements app.DeliveryRepository. Every text that went out counts, whatever
+// happened to it afterwards (a text reported undelivered was still sent).
+func (r *Repository) TextHistory(ctx context.Context, patientID string, phones []string, since time.Time) ([]time.Time, []string, error) {
+	var sent []time.Time
+	var optedOut []string
+	err := r.pool.QueryRow(ctx, `
+		SELECT ARRAY(SELECT sent_at FROM messages
+				WHERE patient_id = $1 AND channel = 'sms' AND sent_at IS NOT NULL AND sent_at > $3),
+			ARRAY(SELECT phone FROM sms_optouts WHERE opted_out AND phone = ANY($2))`,
+		patientID, phones, since).Scan(&sent, &optedOut)
+	return sent, optedOut, err
+}
+
+// MarkSentVia implements app.DeliveryRepository. Like MarkSent, a message marked failed by a
+// stale attempt is still marked sent: the provider accepted it.
+func (r *Repository) MarkSentVia(ctx context.Context, tx pgx.Tx, id string, s app.SentRecord) (bool, error) {
+	tag, err := tx.Exec(ctx, `
+		UPDATE messages SET status = 'sent', sent_at = coalesce($2, now()), last_error_code = '', status_reason = '',
+			channel = $3, sent_to = $4, provider_message_id = $5, template_version = $6, locale = $7
+		WHERE id = $1 AND status NOT IN ('sent', 'delivered')`,
+		id, nullableTime(s.At), s.Channel, s.To, s.ProviderID, s.TemplateVersion, s.Locale)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// Settle implements app.DeliveryRepository. A failure's reason is also its last error code.
+func (r *Repository) Settle(ctx context.Context, tx pgx.Tx, id string, attempt int, status, reason string) (bool, error) {
+	tag, err := tx.Exec(ctx, `
+		UPDATE messages SET status = $3, status_reason = $4,
+			last_error_code = CASE WHEN $3 = 'failed' THEN $4 ELSE last_error_code END
+		WHERE id = $1 AND attempts = $2 AND status = 'queued'`,
+		id, attempt, status, reason)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// Defer implements app.DeliveryRepository: the attempt is given back.
+func (r *Repository) Defer(ctx context.Context, id string, attempt int, at time.Time) error {
+	_, err := r.pool.Exec(ctx, `
+		UPDATE messages SET attempts = attempts - 1, due_at = $3, next_attempt_at = $3
+		WHERE id = $1 AND attempts = $2 AND status = 'queued'`, id, attempt, at)
+	return err
+}
+
+// ApplyConsent implements app.DeliveryRepository. A higher version replaces the stored one;
+// the same consent again (a redelivery) rewrites it unchanged; a revoked consent stays
+// revoked whatever copy of its grant arrives late.
+func (r *Repository) ApplyConsent(ctx context.Context, tx pgx.Tx, p domain.Preferences) (bool, error) {
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO preferences (patient_id, clinic_id, consent_id, version, channels, confidential_email,
+			confidential_phone, quiet_start, quiet_end, language, revoked, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, false, $11)
+		ON CONFLICT (patient_id) DO UPDATE SET
+			clinic_id = EXCLUDED.clinic_id, consent_id = EXCLUDED.consent_id, version = EXCLUDED.version,
+			channels = EXCLUDED.channels, confidential_email = EXCLUDED.confidential_email,
+			confidential_phone = EXCLUDED.confidential_phone, quiet_start = EXCLUDED.quiet_start,
+			quiet_end = EXCLUDED.quiet_end, language = EXCLUDED.language, revoked = false,
+			updated_at = EXCLUDED.updated_at
+		WHERE NOT (preferences.revoked AND preferences.consent_id = EXCLUDED.consent_id)
+		  AND (preferences.version < EXCLUDED.version
+		       OR (preferences.version = EXCLUDED.version AND preferences.consent_id = EXCLUDED.consent_id))`,
+		p.PatientID, p.ClinicID, p.ConsentID, p.Version, p.Channels, p.ConfidentialEmail, p.ConfidentialPhone,
+		p.Quiet.Start, p.Quiet.End, p.Language, p.At)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// RevokeConsent implements app.DeliveryRepository. A revocation seen before its grant leaves a
+// revoked row (version 0) that only a later consent version replaces.
+func (r *Repository) RevokeConsent(ctx context.Context, tx pgx.Tx, patientID, clinicID, consentID string, at time.Time) (bool, error) {
+	var revoked bool
+	err := tx.QueryRow(ctx, `
+		INSERT INTO preferences (patient_id, clinic_id, consent_id, version, revoked, updated_at)
+		VALUES ($1, $2, $3, 0, true, $4)
+		ON CONFLICT (patient_id) DO UPDATE SET revoked = true, updated_at = GREATEST(preferences.updated_at, EXCLUDED.updated_at)
+		WHERE preferences.consent_id = EXCLUDED.consent_id
+		RETURNING revoked`, patientID, clinicID, consentID, at).Scan(&revoked)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil // a revocation of an earlier, superseded consent
+	}
+	return revoked, err
+}
+
+// SetSMSOptOut implements app.DeliveryRepository; the latest command wins.
+func (r *Repository) SetSMSOptOut(ctx context.Context, tx pgx.Tx, phone string, optedOut bool, at time.Time) error {
+	_, err := tx.Exec(ctx, `
+		INSERT INTO sms_optouts (phone, opted_out, updated_at) VALUES ($1, $2, $3)
+		ON CONFLICT (phone) DO UPDATE SET opted_out = EXCLUDED.opted_out, updated_at = EXCLUDED.updated_at
+		WHERE sms_optouts.updated_at <= EXCLUDED.updated_at`, phone, optedOut, at)
+	return err
+}
+
+// ProviderStatus implements app.DeliveryRepository: only a sent message changes (once).
+func (r *Repository) ProviderStatus(ctx context.Context, tx pgx.Tx, providerID, status, reason string) (*domain.Message, error) {
+	if providerID == "" {
+		return nil, nil
+	}
+	var m domain.Message
+	err := tx.QueryRow(ctx, `
+		UPDATE messages SET status = $2,
+			delivered_at = CASE WHEN $2 = 'delivered' THEN now() ELSE delivered_at END,
+			status_reason = $3, last_error_code = CASE WHEN $2 = 'failed' THEN $3 ELSE last_error_code END
+		WHERE provider_message_id = $1 AND status = 'sent'
+		RETURNING id::text, COALESCE(patient_id::text, ''), clinic_id::text, kind, channel, status`,
+		providerID, status, reason).Scan(&m.ID, &m.PatientID, &m.ClinicID, &m.Kind, &m.Channel, &m.Status)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
