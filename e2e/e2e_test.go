@@ -92,9 +92,22 @@ func TestAdmissionFlowsThroughEveryService(t *testing.T) {
 		return err == nil && r.Msg.GetAccount().GetBalanceCents() == 0
 	})
 	notif := notificationv1connect.NewNotificationServiceClient(http.DefaultClient, s.URL("notification"))
-	testkit.Eventually(t, 30*time.Second, "welcome message recorded as sent", func() bool {
+	// The welcome is sent; each appointment scheduling booked has its reminders waiting.
+	testkit.Eventually(t, 30*time.Second, "welcome sent and reminders queued", func() bool {
 		r, err := notif.ListMessages(ctx, withToken(connect.NewRequest(&notificationv1.ListMessagesRequest{PatientId: patientID}), clinician))
-		return err == nil && len(r.Msg.GetMessages()) == 1 && r.Msg.GetMessages()[0].GetStatus() == "sent"
+		if err != nil {
+			return false
+		}
+		welcome, reminders := 0, 0
+		for _, m := range r.Msg.GetMessages() {
+			switch {
+			case m.GetKind() == "welcome" && m.GetStatus() == "sent":
+				welcome++
+			case m.GetKind() == "reminder" && m.GetStatus() == "queued":
+				reminders++
+			}
+		}
+		return welcome == 1 && reminders > 0
 	})
 
 	// Each service left rows in its own schema.

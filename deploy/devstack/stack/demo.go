@@ -318,16 +318,26 @@ func (d demo) consent(ctx context.Context, p DemoPerson, patientID string) error
 		return nil
 	}
 	_, err = d.client.GrantConsent(ctx, connect.NewRequest(&intakev1.GrantConsentRequest{
-		PatientId:      patientID,
-		Scopes:         []intakev1.ConsentScope{intakev1.ConsentScope_CONSENT_SCOPE_TREATMENT, intakev1.ConsentScope_CONSENT_SCOPE_PAYMENT},
-		Channels:       []intakev1.Channel{intakev1.Channel_CHANNEL_EMAIL},
-		Language:       "en",
-		IdempotencyKey: key(p, "consent"),
+		PatientId: patientID,
+		Scopes:    []intakev1.ConsentScope{intakev1.ConsentScope_CONSENT_SCOPE_TREATMENT, intakev1.ConsentScope_CONSENT_SCOPE_PAYMENT},
+		Channels:  channels(p),
+		// Texting needs the number to text (intake asks for it with the SMS channel).
+		ConfidentialPhone: p.Phone,
+		Language:          "en",
+		IdempotencyKey:    key(p, "consent"),
 	}))
 	if err != nil {
 		return fmt.Errorf("grant consent: %w", err)
 	}
 	return nil
+}
+
+// channels are the ones a demo person agrees to: email, and texts to the number they gave.
+func channels(p DemoPerson) []intakev1.Channel {
+	if p.Phone != "" {
+		return []intakev1.Channel{intakev1.Channel_CHANNEL_EMAIL, intakev1.Channel_CHANNEL_SMS}
+	}
+	return []intakev1.Channel{intakev1.Channel_CHANNEL_EMAIL}
 }
 
 // coverage adds an eligible primary Medicaid coverage from the start of the year, unless the

@@ -251,7 +251,11 @@ func (s *Stack) serviceEnv(svc, dbURL string) []string {
 		"OTEL_BSP_SCHEDULE_DELAY=200",
 	}
 	if svc == "notification" {
-		env = append(env, fmt.Sprintf("SMTP_ADDR=127.0.0.1:%d", s.Ports["smtp"]))
+		// Texts go to the fake provider notification mounts on its own port (dev only): they
+		// are recorded, never sent, and listed at /fake-sms/messages.
+		env = append(env, fmt.Sprintf("SMTP_ADDR=127.0.0.1:%d", s.Ports["smtp"]),
+			"SMS_PROVIDER_URL=fake", "SMS_FROM=+13125550100",
+			fmt.Sprintf("PUBLIC_BASE_URL=http://127.0.0.1:%d", s.Ports[svc]))
 	}
 	return env
 }

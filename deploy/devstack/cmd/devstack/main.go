@@ -111,7 +111,8 @@ Trellis is up.
   scheduling     %s
   billing        %s
   notification   %s
-  mail (Mailpit) %s   <- the welcome emails
+  mail (Mailpit) %s   <- patient emails and staff alerts
+  texts          %s/fake-sms/messages   <- the fake SMS provider (texts are recorded, never sent)
   traces         %s   <- one trace per admission, across all four services
   NATS           %s
   each service also serves /healthz, /readyz and /metrics
@@ -130,7 +131,7 @@ then ChangeReferralStatus (contacted, screened), RecordAssessment and AdmitPatie
 (docs/intake.md).
 
 Press Ctrl-C to stop.
-`, s.URL("intake"), s.URL("scheduling"), s.URL("billing"), s.URL("notification"), s.URL("mailui"),
+`, s.URL("intake"), s.URL("scheduling"), s.URL("billing"), s.URL("notification"), s.URL("mailui"), s.URL("notification"),
 		s.URL("traces"), s.NATSURL, demo, s.URL("intake"), tok, time.Now().Unix())
 	<-ctx.Done()
 	fmt.Println("\nStopping Trellis...")
