@@ -157,7 +157,8 @@ func Render(t Template, in RenderInput) (Rendered, error) {
 	if t.Channel == ChannelSMS && strings.TrimSpace(in.ClinicPhone) == "" {
 		return Rendered{}, ErrNoClinicPhone
 	}
-	data := renderData{Name: CleanName(in.Name), ClinicPhone: in.ClinicPhone, Payload: in.Payload}
+	// Dates and times read the way the template's language writes them.
+	data := renderData{Name: CleanName(in.Name), ClinicPhone: in.ClinicPhone, Payload: LocalizePayload(in.Payload, t.Locale)}
 	if data.Payload == nil {
 		data.Payload = map[string]string{}
 	}
