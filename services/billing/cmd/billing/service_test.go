@@ -45,6 +45,17 @@ func start(t *testing.T) *servicetest.Service {
 	return servicetest.Start(t, spec(&cfg), &cfg, nil)
 }
 
+// contractsSettled waits until billing has applied its own n ContractConfigured events (the
+// billing--contracts consumer re-decides open charges), so that charges a test inserts as
+// fixtures afterwards are not re-decided under it.
+func contractsSettled(t *testing.T, s *servicetest.Service, n int) {
+	t.Helper()
+	s.Relayed(t)
+	testkit.Eventually(t, 10*time.Second, "contract changes applied to charges", func() bool {
+		return s.Processed(t, "billing--contracts", "ok") >= float64(n)
+	})
+}
+
 // envelope wraps payload as scheduling's relay would.
 func envelope(t *testing.T, payload proto.Message, clinicID string) *eventsv1.Envelope {
 	return servicetest.Envelope(t, payload, clinicID, "scheduling")
