@@ -344,9 +344,10 @@ func TestClaimRun(t *testing.T) {
 		t.Fatalf("a charge is on %d claim lines", n)
 	}
 
-	// A correction: p1's first day is voided and replaced. The replacement goes on a claim of
-	// frequency 7 naming the original by the payer's claim number; a new day goes on an
-	// original claim. The new file's ISA13 is new.
+	// A correction: p1's first day is voided and replaced. The original claim is replaced by a
+	// claim of frequency 7 with every line it should now have (the unchanged second day and
+	// the replacing charge), naming the original by the payer's claim number; a new day goes on
+	// an original claim. The new file's ISA13 is new.
 	var origClaim, origControl string
 	if err := e.Pool.QueryRow(ctx, `SELECT c.id::text, c.control_number FROM claims c JOIN charges ch ON ch.claim_id = c.id WHERE ch.id = $1`,
 		c1a).Scan(&origClaim, &origControl); err != nil {
@@ -395,10 +396,24 @@ func TestClaimRun(t *testing.T) {
 			replacement = c
 		}
 	}
+	var lineCharges []string
+	for _, l := range replacement.GetLines() {
+		lineCharges = append(lineCharges, l.GetChargeId())
+	}
 	if len(list.Msg.GetClaims()) != 3 || replacement == nil || replacement.GetReplacesClaimId() != origClaim ||
-		len(replacement.GetLines()) != 1 || replacement.GetLines()[0].GetChargeId() != rep ||
+		!slices.Equal(lineCharges, []string{rep, c1b}) || replacement.GetTotalCents() != 50000 ||
 		replacement.GetStatus() != billingv1.ClaimStatus_CLAIM_STATUS_SUBMITTED || replacement.GetControlNumber() == origControl {
 		t.Fatalf("claims = %v", list.Msg.GetClaims())
+	}
+	for _, c := range list.Msg.GetClaims() {
+		if c.GetClaimId() == origClaim && (c.GetStatus() != billingv1.ClaimStatus_CLAIM_STATUS_REPLACED ||
+			c.GetCorrectedByClaimId() != replacement.GetClaimId()) {
+			t.Errorf("original claim = %v", c)
+		}
+	}
+	if n := e.Count(t, `SELECT count(*) FROM charges WHERE id = ANY($1::uuid[]) AND status = 'submitted' AND claim_id = $2`,
+		[]string{rep, c1b}, replacement.GetClaimId()); n != 2 {
+		t.Errorf("%d charges submitted on the replacement, want 2", n)
 	}
 
 	// Files list; downloads are billing/admin only and a file of another clinic is not found.

@@ -32,6 +32,7 @@ type ClaimsRepo interface {
 	SaveDiagnoses(ctx context.Context, tx *bus.Tx, patientID, clinicID string, codes []string) error
 	ReadyPayers(ctx context.Context, clinicID, payerID string) ([]domain.Payer, error)
 	LockReadyCharges(ctx context.Context, tx *bus.Tx, clinicID, payerID string, now time.Time) ([]domain.ClaimCharge, error)
+	LockClaimsToCorrect(ctx context.Context, tx *bus.Tx, clinicID, payerID string, now time.Time) ([]domain.ToCorrect, error)
 	HoldCharges(ctx context.Context, tx *bus.Tx, ids []string, reason string) (int, error)
 	ReleaseClaimDataHolds(ctx context.Context, tx *bus.Tx, clinicID, payerID string) (map[string]string, error)
 	NextInterchangeNumber(ctx context.Context, tx *bus.Tx) (int64, error)
@@ -157,7 +158,11 @@ type ClaimRun struct {
 // CreateClaimFiles writes the clinic's ready charges (of payerID, or of every payer) into 837
 // files: one transaction per payer, one file per payer and claim type. Charges that cannot be
 // claimed are held with their reason; the others are grouped into claims, written, marked
-// submitted, and a disclosure is recorded for each claim. Charges another run has locked are
+// submitted, and a disclosure is recorded for each claim. Claims that went out and had a
+// line's charge voided since are corrected in the same transaction: a replacement (7) with
+// every line they should now have (their valid lines and the charges replacing the others),
+// or a void (8) when none is left (domain.BuildCorrection); the original is then replaced or
+// voided. Charges another run has locked are
 // skipped, so no charge goes on two claims. A clinic without a billing provider is
 // domain.ErrConflict (nothing changes).
 func (c *Claims) CreateClaimFiles(ctx context.Context, viewer domain.Viewer, clinicID, payerID string) (ClaimRun, error) {
@@ -192,15 +197,37 @@ func (c *Claims) CreateClaimFiles(ctx context.Context, viewer domain.Viewer, cli
 				return err
 			}
 			var claimable []domain.ClaimCharge
+			replacing := map[string][]domain.ClaimCharge{} // by the claim whose correction they go on
 			holds := map[string][]domain.ClaimCharge{}
 			for _, ch := range charges {
 				if reason := domain.ClaimHold(ch, now); reason != "" {
 					holds[reason] = append(holds[reason], ch)
 					continue
 				}
+				if ch.ReplacesClaimID != "" {
+					replacing[ch.ReplacesClaimID] = append(replacing[ch.ReplacesClaimID], ch)
+					continue
+				}
 				claimable = append(claimable, ch)
 			}
+			// Corrections first: each claim to correct, with the charges replacing its lines. One
+			// that must wait (a replacing charge held, or its claim data missing) is tried again
+			// by the next run; its ready replacing charges stay ready.
+			toCorrect, err := c.repo.LockClaimsToCorrect(ctx, tx, clinicID, payer.Code, now)
+			if err != nil {
+				return err
+			}
 			var drafts []domain.ClaimDraft
+			for _, o := range toCorrect {
+				d, ok, _ := domain.BuildCorrection(o, replacing[o.ID], c.newID)
+				if !ok {
+					continue
+				}
+				if problems := x12.ValidateClaim(x12Kind(d.ClaimType), x12Claim(d)); len(problems) > 0 {
+					continue // its data cannot be written yet: the next run tries again
+				}
+				drafts = append(drafts, d)
+			}
 			for _, d := range domain.GroupClaims(claimable, c.newID) {
 				if problems := x12.ValidateClaim(x12Kind(d.ClaimType), x12Claim(d)); len(problems) > 0 {
 					reason := fmt.Sprintf("%s: %s %s", domain.ClaimHoldData, problems[0].Field, problems[0].Rule)
@@ -303,16 +330,29 @@ func (c *Claims) writeFile(ctx context.Context, tx *bus.Tx, provider domain.Bill
 		ids := make([]string, len(d.Charges))
 		for i, ch := range d.Charges {
 			ids[i] = ch.ID
-			from := billingv1.ChargeStatus_CHARGE_STATUS_READY
-			if _, ok := previous[ch.ID]; ok {
-				from = billingv1.ChargeStatus_CHARGE_STATUS_HELD
+			var from billingv1.ChargeStatus
+			switch {
+			case d.FrequencyCode == domain.FrequencyVoid:
+				continue // a void claim's charges are void and stay so
+			case ch.Status == domain.ChargePaid:
+				from = billingv1.ChargeStatus_CHARGE_STATUS_PAID
+			case ch.Status == domain.ChargeDenied:
+				from = billingv1.ChargeStatus_CHARGE_STATUS_DENIED
+			case ch.Status == domain.ChargeSubmitted:
+				continue // already submitted; now on the correction
+			default:
+				from = billingv1.ChargeStatus_CHARGE_STATUS_READY
+				if _, ok := previous[ch.ID]; ok {
+					from = billingv1.ChargeStatus_CHARGE_STATUS_HELD
+				}
 			}
 			tx.Emit(statusChanged(domain.ClaimChargeRef{ID: ch.ID, PatientID: ch.PatientID, ClinicID: ch.ClinicID},
 				from, billingv1.ChargeStatus_CHARGE_STATUS_SUBMITTED, "", now))
 		}
 		tx.Emit(bus.Event{Subject: SubjectClaimSubmitted, ClinicID: f.ClinicID, Payload: &billingv1.ClaimSubmitted{
 			ClaimId: d.ID, FileId: f.ID, ClinicId: f.ClinicID, PatientId: d.PatientID, PayerId: d.PayerID,
-			TotalCents: d.TotalCents, ChargeIds: ids, SubmittedAt: timestamppb.New(now)}})
+			TotalCents: d.TotalCents, ChargeIds: ids, SubmittedAt: timestamppb.New(now),
+			FrequencyCode: d.FrequencyCode, CorrectedClaimId: d.ReplacesClaimID}})
 	}
 	tx.Emit(bus.Event{Subject: SubjectClaimFileCreated, ClinicID: f.ClinicID, Payload: &billingv1.ClaimFileCreated{
 		FileId: f.ID, ClinicId: f.ClinicID, PayerId: f.PayerID, ClaimType: reverse(claimTypes, claimType),

@@ -163,6 +163,8 @@ var remitClaimStatuses = map[string]billingv1.ClaimStatus{
 	domain.ClaimPartiallyPaid: billingv1.ClaimStatus_CLAIM_STATUS_PARTIALLY_PAID,
 	domain.ClaimDenied:        billingv1.ClaimStatus_CLAIM_STATUS_DENIED,
 	domain.ClaimReversed:      billingv1.ClaimStatus_CLAIM_STATUS_REVERSED,
+	domain.ClaimReplaced:      billingv1.ClaimStatus_CLAIM_STATUS_REPLACED,
+	domain.ClaimVoided:        billingv1.ClaimStatus_CLAIM_STATUS_VOIDED,
 }
 
 var remitChargeStatuses = map[string]billingv1.ChargeStatus{

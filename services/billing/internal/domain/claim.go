@@ -28,6 +28,13 @@ const (
 const (
 	FrequencyOriginal    = "1"
 	FrequencyReplacement = "7"
+	FrequencyVoid        = "8"
+)
+
+// Statuses of a claim corrected after it went out (claims.status; the others are in remit.go).
+const (
+	ClaimReplaced = "replaced" // a replacement claim (frequency 7) replaced it
+	ClaimVoided   = "voided"   // a void claim (frequency 8) cancelled it
 )
 
 // BillingProvider is a clinic's billing provider on claims (loop 2010AA).
@@ -174,15 +181,31 @@ type ClaimCharge struct {
 	Diagnoses   []string
 	// REF*G1, the authorization number the charge used.
 	PriorAuthorization string
-	// Set when the charge replaces one that went on a submitted claim: that claim, and the
-	// reference a replacement must carry (its payer claim number, or else its control number).
+	// Set when the charge bills again the unit of a voided charge of a claim that went out and
+	// is not corrected yet: that claim, and the reference its correction carries (its payer
+	// claim number, or else its control number). Such a charge goes on that claim's correction.
 	ReplacesClaimID   string
 	OriginalReference string
+	// The charge's status ("ready" for a charge a run locked; a corrected claim's lines also
+	// carry submitted, paid, denied or void charges).
+	Status string
 }
 
 // ClaimHold returns why c cannot go on a claim today (UTC date), or "" if it can. The checks
 // run in a fixed order and the first that fails is the reason.
 func ClaimHold(c ClaimCharge, today time.Time) string {
+	if reason := CorrectionHold(c); reason != "" {
+		return reason
+	}
+	if !WithinTimelyFiling(c.ServiceDate, c.TimelyFilingDays, today) {
+		return ClaimHoldTimelyFiling
+	}
+	return ""
+}
+
+// CorrectionHold returns why a claim carrying c cannot be sent again as a correction, or "":
+// ClaimHold's checks but timely filing (a correction follows a claim filed in time).
+func CorrectionHold(c ClaimCharge) string {
 	switch {
 	case c.ConsentID == "":
 		return ClaimHoldConsent
@@ -194,8 +217,6 @@ func ClaimHold(c ClaimCharge, today time.Time) string {
 		return ClaimHoldCoverage
 	case c.ContractID == "" || c.ClaimType == "":
 		return ClaimHoldContract
-	case !WithinTimelyFiling(c.ServiceDate, c.TimelyFilingDays, today):
-		return ClaimHoldTimelyFiling
 	}
 	return ""
 }
@@ -215,7 +236,7 @@ func WithinTimelyFiling(serviceDate string, days int, today time.Time) bool {
 type ClaimChargeRef struct{ ID, PatientID, ClinicID string }
 
 // ClaimDraft is one claim to write: one patient's charges for one payer, contract, coverage and
-// authorization (and, for a replacement, one original claim).
+// authorization, or the correction (frequency 7 or 8) of one claim that went out.
 type ClaimDraft struct {
 	ID                 string
 	ControlNumber      string
@@ -226,8 +247,8 @@ type ClaimDraft struct {
 	ClaimType          string
 	ConsentID          string
 	FrequencyCode      string
-	ReplacesClaimID    string
-	OriginalReference  string
+	ReplacesClaimID    string // the claim a correction corrects
+	OriginalReference  string // its REF*F8
 	PriorAuthorization string
 	Charges            []ClaimCharge // by service date, then id
 	TotalCents         int64
@@ -262,12 +283,12 @@ func ClaimControlNumber(claimID string) string {
 	return "T" + hex[0:12] + hex[13:20]
 }
 
-// GroupClaims groups claimable charges into claims: one per patient, payer, contract,
-// coverage, authorization number and original claim (replacements are claims of their own,
-// frequency 7). newID names each claim. Claims come out in a stable order (payer, patient,
-// first date), their charges by date.
+// GroupClaims groups claimable charges into original claims (frequency 1): one per patient,
+// payer, contract, coverage and authorization number. newID names each claim. Claims come out
+// in a stable order (payer, patient, first date), their charges by date. (A charge that bills
+// again a corrected unit goes on its claim's correction instead: BuildCorrection.)
 func GroupClaims(charges []ClaimCharge, newID func() string) []ClaimDraft {
-	type key struct{ patient, payer, contract, coverage, auth, replaces string }
+	type key struct{ patient, payer, contract, coverage, auth string }
 	sorted := slices.Clone(charges)
 	slices.SortStableFunc(sorted, func(a, b ClaimCharge) int {
 		return cmp.Or(cmp.Compare(a.PayerID, b.PayerID), cmp.Compare(a.PatientID, b.PatientID),
@@ -276,24 +297,89 @@ func GroupClaims(charges []ClaimCharge, newID func() string) []ClaimDraft {
 	index := map[key]int{}
 	var out []ClaimDraft
 	for _, c := range sorted {
-		k := key{c.PatientID, c.PayerID, c.ContractID, c.CoverageID, c.PriorAuthorization, c.ReplacesClaimID}
+		k := key{c.PatientID, c.PayerID, c.ContractID, c.CoverageID, c.PriorAuthorization}
 		i, ok := index[k]
 		if !ok {
 			id := newID()
-			d := ClaimDraft{ID: id, ControlNumber: ClaimControlNumber(id), PatientID: c.PatientID, PayerID: c.PayerID,
-				ContractID: c.ContractID, CoverageID: c.CoverageID, ClaimType: c.ClaimType, ConsentID: c.ConsentID,
-				FrequencyCode: FrequencyOriginal, PriorAuthorization: c.PriorAuthorization}
-			if c.ReplacesClaimID != "" {
-				d.FrequencyCode, d.ReplacesClaimID, d.OriginalReference = FrequencyReplacement, c.ReplacesClaimID, c.OriginalReference
-			}
 			i = len(out)
 			index[k] = i
-			out = append(out, d)
+			out = append(out, ClaimDraft{ID: id, ControlNumber: ClaimControlNumber(id), PatientID: c.PatientID, PayerID: c.PayerID,
+				ContractID: c.ContractID, CoverageID: c.CoverageID, ClaimType: c.ClaimType, ConsentID: c.ConsentID,
+				FrequencyCode: FrequencyOriginal, PriorAuthorization: c.PriorAuthorization})
 		}
 		out[i].Charges = append(out[i].Charges, c)
 		out[i].TotalCents += c.AmountCents
 	}
 	return out
+}
+
+// ToCorrect is a claim that went out and must be corrected: a charge of one of its lines was
+// voided since (replaced, or no longer billable), and no correction was sent for it yet.
+type ToCorrect struct {
+	ID, ControlNumber, PatientID, PayerID, ContractID, CoverageID, ClaimType string
+	// REF*F8 of its correction: the payer's claim number, or else its control number.
+	Reference string
+	// Its lines as sent (amounts, codes and dates of the claim line), each with its charge's
+	// current status and what a claim needs about it; by line number.
+	Lines []ClaimCharge
+	// Charges not on any claim yet (ready or held) that bill again the unit of one of its voided
+	// lines: its correction waits until each is claimable in the same run.
+	Pending []string
+}
+
+// BuildCorrection builds the correction of claim o with replacing, the claimable charges of
+// this run that bill again units of o's voided lines. The correction carries every line o
+// should now have: its lines whose charge is still valid (submitted, paid or denied) and the
+// replacing charges, as a replacement (frequency 7); with none left, it voids o (frequency 8)
+// repeating o's lines as sent. Both name o by REF*F8. ok is false when the correction must
+// wait: a pending charge is not among replacing (held, or locked by another run), or the claim
+// data (consent, identity, diagnoses, coverage, contract) is missing; reason says which.
+func BuildCorrection(o ToCorrect, replacing []ClaimCharge, newID func() string) (d ClaimDraft, ok bool, reason string) {
+	for _, id := range o.Pending {
+		if !slices.ContainsFunc(replacing, func(c ClaimCharge) bool { return c.ID == id }) {
+			return d, false, "a charge replacing a line waits"
+		}
+	}
+	var lines []ClaimCharge
+	for _, l := range o.Lines {
+		switch l.Status {
+		case ChargeSubmitted, ChargePaid, ChargeDenied:
+			lines = append(lines, l)
+		}
+	}
+	lines = append(lines, replacing...)
+	freq := FrequencyReplacement
+	if len(lines) == 0 {
+		freq, lines = FrequencyVoid, slices.Clone(o.Lines)
+	}
+	if len(lines) == 0 {
+		return d, false, "no lines"
+	}
+	slices.SortStableFunc(lines, func(a, b ClaimCharge) int {
+		return cmp.Or(cmp.Compare(a.ServiceDate, b.ServiceDate), cmp.Compare(a.ID, b.ID))
+	})
+	if reason := CorrectionHold(lines[0]); reason != "" {
+		return d, false, reason
+	}
+	id := newID()
+	d = ClaimDraft{ID: id, ControlNumber: ClaimControlNumber(id), PatientID: o.PatientID, PayerID: o.PayerID,
+		ContractID: o.ContractID, CoverageID: o.CoverageID, ClaimType: o.ClaimType, ConsentID: lines[0].ConsentID,
+		FrequencyCode: freq, ReplacesClaimID: o.ID, OriginalReference: o.Reference, Charges: lines}
+	for _, c := range lines {
+		if d.PriorAuthorization == "" {
+			d.PriorAuthorization = c.PriorAuthorization
+		}
+		d.TotalCents += c.AmountCents
+	}
+	return d, true, ""
+}
+
+// CorrectedStatus is the status of a claim once its correction d went out.
+func CorrectedStatus(d ClaimDraft) string {
+	if d.FrequencyCode == FrequencyVoid {
+		return ClaimVoided
+	}
+	return ClaimReplaced
 }
 
 // DisclosureDescription says what a claim disclosed in general terms: the dates of service,
@@ -333,6 +419,7 @@ func (f ClaimFile) FileName() string {
 type Claim struct {
 	ID, FileID, ControlNumber, ClinicID, PatientID, PayerID, ContractID string
 	ClaimType, FrequencyCode, ReplacesClaimID, Status                   string
+	CorrectedByClaimID                                                  string
 	TotalCents                                                          int64
 	FirstServiceDate, LastServiceDate                                   string
 	SubmittedAt                                                         time.Time

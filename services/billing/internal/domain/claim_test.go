@@ -176,9 +176,6 @@ func TestGroupClaims(t *testing.T) {
 		at("a1", "p1", "medicaid-il", "2026-03-02", nil),
 		at("b1", "p2", "medicaid-il", "2026-03-02", nil),
 		at("a2", "p1", "medicaid-il", "2026-03-03", func(c *ClaimCharge) { c.PriorAuthorization = "AUTH9" }),
-		at("r1", "p1", "medicaid-il", "2026-02-02", func(c *ClaimCharge) {
-			c.ReplacesClaimID, c.OriginalReference = "claim-0", "PAYER123"
-		}),
 		at("c1", "p1", "acme-health", "2026-03-02", func(c *ClaimCharge) { c.ContractID = "ct2" }),
 		at("a4", "p1", "medicaid-il", "2026-03-05", func(c *ClaimCharge) { c.CoverageID = "cv2" }),
 	}
@@ -202,7 +199,6 @@ func TestGroupClaims(t *testing.T) {
 	}
 	want := []got{
 		{"p1", "acme-health", "1", "", "", []string{"c1"}, 25000},
-		{"p1", "medicaid-il", "7", "PAYER123", "", []string{"r1"}, 25000},
 		{"p1", "medicaid-il", "1", "", "", []string{"a1", "a3"}, 50000},
 		{"p1", "medicaid-il", "1", "", "AUTH9", []string{"a2"}, 25000},
 		{"p1", "medicaid-il", "1", "", "", []string{"a4"}, 25000},
@@ -216,7 +212,7 @@ func TestGroupClaims(t *testing.T) {
 			t.Errorf("claim %d = %+v, want %+v", i, gs[i], want[i])
 		}
 	}
-	if d := drafts[2]; !slices.Equal(d.ClaimDates(), []string{"2026-03-02", "2026-03-04"}) ||
+	if d := drafts[1]; !slices.Equal(d.ClaimDates(), []string{"2026-03-02", "2026-03-04"}) ||
 		DisclosureDescription(d.ClaimDates()) != "claim for services on 2026-03-02, 2026-03-04" {
 		t.Errorf("dates = %q", d.ClaimDates())
 	}
@@ -233,5 +229,50 @@ func TestPayerFilingIndicator(t *testing.T) {
 func TestClaimFileName(t *testing.T) {
 	if got := (ClaimFile{ClaimType: ClaimProfessional, InterchangeControlNumber: 42}).FileName(); got != "837P-000000042.x12" {
 		t.Fatalf("file name %q", got)
+	}
+}
+
+func TestBuildCorrection(t *testing.T) {
+	line := func(id, status string, cents int64) ClaimCharge {
+		c := ready()
+		c.ID, c.Status, c.AmountCents, c.ServiceDate = id, status, cents, "2026-03-0"+id[len(id)-1:]
+		return c
+	}
+	newID := func() string { return "0190a000-0000-7000-8000-000000000001" }
+	o := ToCorrect{ID: "orig", Reference: "PCN1", ClaimType: ClaimProfessional,
+		Lines: []ClaimCharge{line("l1", ChargePaid, 100), line("l2", ChargeVoid, 200)}}
+	tests := []struct {
+		name      string
+		lines     []ClaimCharge
+		pending   []string
+		replacing []ClaimCharge
+		ok        bool
+		freq      string
+		charges   []string
+		total     int64
+	}{
+		{"replaced line", o.Lines, []string{"r3"}, []ClaimCharge{line("r3", ChargeReady, 150)}, true, "7", []string{"l1", "r3"}, 250},
+		{"dropped line", o.Lines, nil, nil, true, "7", []string{"l1"}, 100},
+		{"replacement waits", o.Lines, []string{"r3"}, nil, false, "", nil, 0},
+		{"nothing left", []ClaimCharge{line("l2", ChargeVoid, 200)}, nil, nil, true, "8", []string{"l2"}, 200},
+	}
+	for _, tt := range tests {
+		in := o
+		in.Lines, in.Pending = tt.lines, tt.pending
+		d, ok, _ := BuildCorrection(in, tt.replacing, newID)
+		if ok != tt.ok {
+			t.Fatalf("%s: ok = %v", tt.name, ok)
+		}
+		if !ok {
+			continue
+		}
+		var ids []string
+		for _, c := range d.Charges {
+			ids = append(ids, c.ID)
+		}
+		if d.FrequencyCode != tt.freq || !slices.Equal(ids, tt.charges) || d.TotalCents != tt.total ||
+			d.ReplacesClaimID != "orig" || d.OriginalReference != "PCN1" {
+			t.Errorf("%s: %+v", tt.name, d)
+		}
 	}
 }

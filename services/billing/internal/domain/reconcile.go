@@ -139,7 +139,11 @@ func PlanPosting(remittanceID string, era *x12.ERA, claims map[string]*BilledCla
 				p.planLines(&rc, clp, bc, newID, false, ClassReversal)
 				if bc.Active == nil {
 					rc.ClaimStatus = bc.Status
-					item(QueueUnmatched, "claim:"+rc.ID, bc.ID, bc.ClinicID, bc.PayerID, "reversal of a claim with no posting", rc.Paid)
+					if !corrected(bc) {
+						// A corrected claim's reversal after its correction's posting superseded
+						// its own is expected: nothing to work.
+						item(QueueUnmatched, "claim:"+rc.ID, bc.ID, bc.ClinicID, bc.PayerID, "reversal of a claim with no posting", rc.Paid)
+					}
 					break
 				}
 				p.planReversal(&rc, bc)
@@ -253,9 +257,13 @@ func (p *Posting) planClaim(rc *RemitClaim, clp x12.ClaimPayment, bc *BilledClai
 			item(q, "claim:"+rc.ID, bc.ID, bc.ClinicID, bc.PayerID, denialReasons(clp.Adjustments), amount)
 		}
 	}
+	p.supersede(rc, bc)
 	rc.ClaimStatus = ClaimStatusFor(clp.StatusCode, results)
 	if len(clp.Lines) > 0 && rc.ClaimStatus == ClaimPaid && len(chargeTo) < len(bc.Lines) {
 		rc.ClaimStatus = ClaimPartiallyPaid // a billed line no SVC answered
+	}
+	if corrected(bc) {
+		rc.ClaimStatus = bc.Status // its correction is what the payer owes on now
 	}
 	// Contractual is what the contract writes off: CO on what was not denied (a denial's CO,
 	// e.g. CO-50, is still owed while it is appealed).
@@ -303,7 +311,11 @@ func (p *Posting) planClaim(rc *RemitClaim, clp x12.ClaimPayment, bc *BilledClai
 // planReversal undoes bc's active posting.
 func (p *Posting) planReversal(rc *RemitClaim, bc *BilledClaim) {
 	rc.ReversesRemitClaim = bc.Active.RemitClaimID
-	rc.ClaimStatus = ClaimReversed
+	status := ClaimReversed
+	if corrected(bc) {
+		status = bc.Status
+	}
+	rc.ClaimStatus = status
 	if pr := bc.Active.PatientRespCents; pr != 0 {
 		p.Ledger = append(p.Ledger, LedgerPosting{Ref: "reversal:" + bc.Active.RemitClaimID, PatientID: bc.PatientID,
 			ClinicID: bc.ClinicID, Kind: LedgerAdjustment, ClaimID: bc.ID, Amount: -pr})
@@ -315,10 +327,31 @@ func (p *Posting) planReversal(rc *RemitClaim, bc *BilledClaim) {
 			bc.Lines[i].ChargeStatus = ChargeSubmitted
 		}
 	}
-	p.ClaimUpdates = append(p.ClaimUpdates, ClaimUpdate{ClaimID: bc.ID, Status: ClaimReversed, PayerClaimNumber: rc.PayerClaimNumber})
+	p.ClaimUpdates = append(p.ClaimUpdates, ClaimUpdate{ClaimID: bc.ID, Status: status, PayerClaimNumber: rc.PayerClaimNumber})
 	p.Adjudications = append(p.Adjudications, Adjudication{ClaimID: bc.ID, ClinicID: bc.ClinicID, PatientID: bc.PatientID,
-		PayerID: bc.PayerID, Status: ClaimReversed, Charged: rc.Charged, Paid: rc.Paid, Contractual: rc.Contractual,
+		PayerID: bc.PayerID, Status: status, Charged: rc.Charged, Paid: rc.Paid, Contractual: rc.Contractual,
 		PatientResp: rc.PatientResp})
-	bc.Status = ClaimReversed
+	bc.Status = status
 	bc.Active = nil
+}
+
+// corrected reports whether a correction claim (7 or 8) replaced or voided bc.
+func corrected(bc *BilledClaim) bool { return bc.Status == ClaimReplaced || bc.Status == ClaimVoided }
+
+// supersede undoes the active posting of the claim bc corrects, if any, as a posting of bc
+// (rc) replaces it: that posting no longer counts (reversed by rc, its open work items
+// resolved), its patient responsibility is taken back, and the corrected claim keeps its
+// status with zero amounts. Its charges are bc's now, so none moves.
+func (p *Posting) supersede(rc *RemitClaim, bc *BilledClaim) {
+	o := bc.Corrects
+	if o == nil || o.Active == nil {
+		return
+	}
+	rc.ReversesRemitClaim = o.Active.RemitClaimID
+	if pr := o.Active.PatientRespCents; pr != 0 {
+		p.Ledger = append(p.Ledger, LedgerPosting{Ref: "reversal:" + o.Active.RemitClaimID, PatientID: o.PatientID,
+			ClinicID: o.ClinicID, Kind: LedgerAdjustment, ClaimID: o.ID, Amount: -pr})
+	}
+	p.ClaimUpdates = append(p.ClaimUpdates, ClaimUpdate{ClaimID: o.ID, Status: o.Status})
+	o.Active = nil
 }

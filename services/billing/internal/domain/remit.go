@@ -68,7 +68,15 @@ type BilledClaim struct {
 	Lines                                                   []BilledLine
 	// Active is the claim's posting no reversal has undone yet, if any.
 	Active *ActivePosting
+	// For a correction (frequency 7 or 8): the claim it corrects, whose active posting (if
+	// any) a posting of the correction supersedes.
+	Corrects *BilledClaim
 }
+
+// ChargeOnOtherClaim is a BilledLine's ChargeStatus when its charge has moved on to a
+// correction claim: a posting of this claim leaves the charge alone (the correction's posting
+// decides it), so no charge is counted twice.
+const ChargeOnOtherClaim = "on another claim"
 
 // ActivePosting is what a reversal must undo.
 type ActivePosting struct {

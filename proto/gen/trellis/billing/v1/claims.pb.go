@@ -1015,7 +1015,7 @@ type ClaimInfo struct {
 	ClaimType     ClaimType `protobuf:"varint,8,opt,name=claim_type,json=claimType,proto3,enum=trellis.billing.v1.ClaimType" json:"claim_type,omitempty"`
 	// CLM05-3: "1" original, "7" replacement, "8" void.
 	FrequencyCode string `protobuf:"bytes,9,opt,name=frequency_code,json=frequencyCode,proto3" json:"frequency_code,omitempty"`
-	// The claim this one replaces (frequency 7).
+	// The claim this one corrects (frequency 7 replaces it, 8 voids it).
 	ReplacesClaimId string      `protobuf:"bytes,10,opt,name=replaces_claim_id,json=replacesClaimId,proto3" json:"replaces_claim_id,omitempty"`
 	Status          ClaimStatus `protobuf:"varint,11,opt,name=status,proto3,enum=trellis.billing.v1.ClaimStatus" json:"status,omitempty"`
 	TotalCents      int64       `protobuf:"varint,12,opt,name=total_cents,json=totalCents,proto3" json:"total_cents,omitempty"`
@@ -1024,8 +1024,10 @@ type ClaimInfo struct {
 	LastServiceDate  string                 `protobuf:"bytes,14,opt,name=last_service_date,json=lastServiceDate,proto3" json:"last_service_date,omitempty"`
 	SubmittedAt      *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=submitted_at,json=submittedAt,proto3" json:"submitted_at,omitempty"`
 	Lines            []*ClaimLineInfo       `protobuf:"bytes,16,rep,name=lines,proto3" json:"lines,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The correction claim (frequency 7 or 8) sent for this one after it went out, if any.
+	CorrectedByClaimId string `protobuf:"bytes,17,opt,name=corrected_by_claim_id,json=correctedByClaimId,proto3" json:"corrected_by_claim_id,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *ClaimInfo) Reset() {
@@ -1168,6 +1170,13 @@ func (x *ClaimInfo) GetLines() []*ClaimLineInfo {
 		return x.Lines
 	}
 	return nil
+}
+
+func (x *ClaimInfo) GetCorrectedByClaimId() string {
+	if x != nil {
+		return x.CorrectedByClaimId
+	}
+	return ""
 }
 
 // One service line of a claim.
@@ -1564,7 +1573,7 @@ const file_trellis_billing_v1_claims_proto_rawDesc = "" +
 	"patient_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\tpatientId\x12A\n" +
 	"\x06status\x18\x03 \x01(\x0e2\x1f.trellis.billing.v1.ClaimStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06status\"K\n" +
 	"\x12ListClaimsResponse\x125\n" +
-	"\x06claims\x18\x01 \x03(\v2\x1d.trellis.billing.v1.ClaimInfoR\x06claims\"\x9b\x05\n" +
+	"\x06claims\x18\x01 \x03(\v2\x1d.trellis.billing.v1.ClaimInfoR\x06claims\"\xce\x05\n" +
 	"\tClaimInfo\x12\x19\n" +
 	"\bclaim_id\x18\x01 \x01(\tR\aclaimId\x12\x17\n" +
 	"\afile_id\x18\x02 \x01(\tR\x06fileId\x12%\n" +
@@ -1586,7 +1595,8 @@ const file_trellis_billing_v1_claims_proto_rawDesc = "" +
 	"\x12first_service_date\x18\r \x01(\tR\x10firstServiceDate\x12*\n" +
 	"\x11last_service_date\x18\x0e \x01(\tR\x0flastServiceDate\x12=\n" +
 	"\fsubmitted_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\vsubmittedAt\x127\n" +
-	"\x05lines\x18\x10 \x03(\v2!.trellis.billing.v1.ClaimLineInfoR\x05lines\"\xc1\x02\n" +
+	"\x05lines\x18\x10 \x03(\v2!.trellis.billing.v1.ClaimLineInfoR\x05lines\x121\n" +
+	"\x15corrected_by_claim_id\x18\x11 \x01(\tR\x12correctedByClaimId\"\xc1\x02\n" +
 	"\rClaimLineInfo\x12\x1f\n" +
 	"\vline_number\x18\x01 \x01(\x05R\n" +
 	"lineNumber\x12\x1b\n" +

@@ -489,17 +489,21 @@ func (x *ClaimFileCreated) GetCreatedAt() *timestamppb.Timestamp {
 // ClaimSubmitted: one claim (one patient, one payer) went to the payer in a claim file; a
 // disclosure was recorded for it. Subject: trellis.billing.claim.submitted.v1
 type ClaimSubmitted struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ClaimId       string                 `protobuf:"bytes,1,opt,name=claim_id,json=claimId,proto3" json:"claim_id,omitempty"`
-	FileId        string                 `protobuf:"bytes,2,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
-	ClinicId      string                 `protobuf:"bytes,3,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
-	PatientId     string                 `protobuf:"bytes,4,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
-	PayerId       string                 `protobuf:"bytes,5,opt,name=payer_id,json=payerId,proto3" json:"payer_id,omitempty"`
-	TotalCents    int64                  `protobuf:"varint,6,opt,name=total_cents,json=totalCents,proto3" json:"total_cents,omitempty"`
-	ChargeIds     []string               `protobuf:"bytes,7,rep,name=charge_ids,json=chargeIds,proto3" json:"charge_ids,omitempty"`
-	SubmittedAt   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=submitted_at,json=submittedAt,proto3" json:"submitted_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ClaimId     string                 `protobuf:"bytes,1,opt,name=claim_id,json=claimId,proto3" json:"claim_id,omitempty"`
+	FileId      string                 `protobuf:"bytes,2,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	ClinicId    string                 `protobuf:"bytes,3,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	PatientId   string                 `protobuf:"bytes,4,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	PayerId     string                 `protobuf:"bytes,5,opt,name=payer_id,json=payerId,proto3" json:"payer_id,omitempty"`
+	TotalCents  int64                  `protobuf:"varint,6,opt,name=total_cents,json=totalCents,proto3" json:"total_cents,omitempty"`
+	ChargeIds   []string               `protobuf:"bytes,7,rep,name=charge_ids,json=chargeIds,proto3" json:"charge_ids,omitempty"`
+	SubmittedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=submitted_at,json=submittedAt,proto3" json:"submitted_at,omitempty"`
+	// CLM05-3: "1" original, "7" replacement, "8" void.
+	FrequencyCode string `protobuf:"bytes,9,opt,name=frequency_code,json=frequencyCode,proto3" json:"frequency_code,omitempty"`
+	// The claim a replacement or void corrects ("" for an original).
+	CorrectedClaimId string `protobuf:"bytes,10,opt,name=corrected_claim_id,json=correctedClaimId,proto3" json:"corrected_claim_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ClaimSubmitted) Reset() {
@@ -586,6 +590,20 @@ func (x *ClaimSubmitted) GetSubmittedAt() *timestamppb.Timestamp {
 		return x.SubmittedAt
 	}
 	return nil
+}
+
+func (x *ClaimSubmitted) GetFrequencyCode() string {
+	if x != nil {
+		return x.FrequencyCode
+	}
+	return ""
+}
+
+func (x *ClaimSubmitted) GetCorrectedClaimId() string {
+	if x != nil {
+		return x.CorrectedClaimId
+	}
+	return ""
 }
 
 // RemittancePosted: an 835 file was posted (a duplicate upload posts nothing and emits nothing).
@@ -962,7 +980,7 @@ const file_trellis_billing_v1_events_proto_rawDesc = "" +
 	"\vtotal_cents\x18\a \x01(\x03R\n" +
 	"totalCents\x129\n" +
 	"\n" +
-	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\x9a\x02\n" +
+	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xef\x02\n" +
 	"\x0eClaimSubmitted\x12\x19\n" +
 	"\bclaim_id\x18\x01 \x01(\tR\aclaimId\x12\x17\n" +
 	"\afile_id\x18\x02 \x01(\tR\x06fileId\x12\x1b\n" +
@@ -974,7 +992,10 @@ const file_trellis_billing_v1_events_proto_rawDesc = "" +
 	"totalCents\x12\x1d\n" +
 	"\n" +
 	"charge_ids\x18\a \x03(\tR\tchargeIds\x12=\n" +
-	"\fsubmitted_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vsubmittedAt\"\xbb\x02\n" +
+	"\fsubmitted_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vsubmittedAt\x12%\n" +
+	"\x0efrequency_code\x18\t \x01(\tR\rfrequencyCode\x12,\n" +
+	"\x12corrected_claim_id\x18\n" +
+	" \x01(\tR\x10correctedClaimId\"\xbb\x02\n" +
 	"\x10RemittancePosted\x12#\n" +
 	"\rremittance_id\x18\x01 \x01(\tR\fremittanceId\x12\x19\n" +
 	"\bpayer_id\x18\x02 \x01(\tR\apayerId\x12\x16\n" +

@@ -364,6 +364,10 @@ const (
 	ClaimStatus_CLAIM_STATUS_PARTIALLY_PAID ClaimStatus = 3
 	ClaimStatus_CLAIM_STATUS_DENIED         ClaimStatus = 4
 	ClaimStatus_CLAIM_STATUS_REVERSED       ClaimStatus = 5
+	// Corrected after it went out: a replacement claim (frequency 7) replaced it at the payer.
+	ClaimStatus_CLAIM_STATUS_REPLACED ClaimStatus = 6
+	// Corrected after it went out: a void claim (frequency 8) cancelled it at the payer.
+	ClaimStatus_CLAIM_STATUS_VOIDED ClaimStatus = 7
 )
 
 // Enum value maps for ClaimStatus.
@@ -375,6 +379,8 @@ var (
 		3: "CLAIM_STATUS_PARTIALLY_PAID",
 		4: "CLAIM_STATUS_DENIED",
 		5: "CLAIM_STATUS_REVERSED",
+		6: "CLAIM_STATUS_REPLACED",
+		7: "CLAIM_STATUS_VOIDED",
 	}
 	ClaimStatus_value = map[string]int32{
 		"CLAIM_STATUS_UNSPECIFIED":    0,
@@ -383,6 +389,8 @@ var (
 		"CLAIM_STATUS_PARTIALLY_PAID": 3,
 		"CLAIM_STATUS_DENIED":         4,
 		"CLAIM_STATUS_REVERSED":       5,
+		"CLAIM_STATUS_REPLACED":       6,
+		"CLAIM_STATUS_VOIDED":         7,
 	}
 )
 
@@ -1094,14 +1102,16 @@ const file_trellis_billing_v1_types_proto_rawDesc = "" +
 	"\x12CHARGE_STATUS_PAID\x10\x04\x12\x18\n" +
 	"\x14CHARGE_STATUS_DENIED\x10\x05\x12\x16\n" +
 	"\x12CHARGE_STATUS_VOID\x10\x06\x12 \n" +
-	"\x1cCHARGE_STATUS_PATIENT_BILLED\x10\a*\xb3\x01\n" +
+	"\x1cCHARGE_STATUS_PATIENT_BILLED\x10\a*\xe7\x01\n" +
 	"\vClaimStatus\x12\x1c\n" +
 	"\x18CLAIM_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16CLAIM_STATUS_SUBMITTED\x10\x01\x12\x15\n" +
 	"\x11CLAIM_STATUS_PAID\x10\x02\x12\x1f\n" +
 	"\x1bCLAIM_STATUS_PARTIALLY_PAID\x10\x03\x12\x17\n" +
 	"\x13CLAIM_STATUS_DENIED\x10\x04\x12\x19\n" +
-	"\x15CLAIM_STATUS_REVERSED\x10\x05B\xd8\x01\n" +
+	"\x15CLAIM_STATUS_REVERSED\x10\x05\x12\x19\n" +
+	"\x15CLAIM_STATUS_REPLACED\x10\x06\x12\x17\n" +
+	"\x13CLAIM_STATUS_VOIDED\x10\aB\xd8\x01\n" +
 	"\x16com.trellis.billing.v1B\n" +
 	"TypesProtoP\x01ZHgithub.com/trellis-health/trellis/proto/gen/trellis/billing/v1;billingv1\xa2\x02\x03TBX\xaa\x02\x12Trellis.Billing.V1\xca\x02\x12Trellis\\Billing\\V1\xe2\x02\x1eTrellis\\Billing\\V1\\GPBMetadata\xea\x02\x14Trellis::Billing::V1b\x06proto3"
 

@@ -106,14 +106,15 @@ func (r *Claims) SaveDiagnoses(ctx context.Context, tx *bus.Tx, patientID, clini
 }
 
 // ReadyPayers returns the payers (all, or only payerID) that have ready charges at the clinic
-// (or charges held for their claim data, which each run tries again),
+// (or charges held for their claim data, which each run tries again, or claims to correct),
 // self-pay excluded (its charges are billed to the patient, not claimed).
 func (r *Claims) ReadyPayers(ctx context.Context, clinicID, payerID string) ([]domain.Payer, error) {
 	rows, err := r.pool.Query(ctx, `
 		SELECT p.code, p.name, p.kind, p.x12_payer_id FROM payers p
 		WHERE p.kind <> 'self_pay' AND ($2 = '' OR p.code = $2)
-		  AND EXISTS (SELECT 1 FROM charges c WHERE c.clinic_id = $1 AND c.payer_id = p.code
-		              AND (c.status = 'ready' OR (c.status = 'held' AND starts_with(c.hold_reason, $3))))
+		  AND (EXISTS (SELECT 1 FROM charges c WHERE c.clinic_id = $1 AND c.payer_id = p.code
+		               AND (c.status = 'ready' OR (c.status = 'held' AND starts_with(c.hold_reason, $3))))
+		    OR EXISTS (SELECT 1 FROM claims c WHERE c.clinic_id = $1 AND c.payer_id = p.code AND `+toCorrect+`))
 		ORDER BY p.code`, clinicID, payerID, domain.ClaimHoldData+":")
 	if err != nil {
 		return nil, fmt.Errorf("ready payers: %w", err)
@@ -124,11 +125,11 @@ func (r *Claims) ReadyPayers(ctx context.Context, clinicID, payerID string) ([]d
 	})
 }
 
-// LockReadyCharges locks the clinic's ready charges of a payer (skipping any another run holds)
-// and returns them with what their claims need; consents are judged valid at now.
-func (r *Claims) LockReadyCharges(ctx context.Context, tx *bus.Tx, clinicID, payerID string, now time.Time) ([]domain.ClaimCharge, error) {
-	rows, err := tx.Query(ctx, `
-		SELECT ch.id::text, ch.patient_id::text, ch.clinic_id::text, ch.payer_id,
+// claimChargeCols and claimChargeJoins read a charge (ch) with what its claim needs; $3 is the
+// time a payment consent must be in force at. Lines of a claim (l) override the amounts, codes
+// and date with the line as sent (claimLineCols).
+const (
+	claimChargeCols = `ch.id::text, ch.patient_id::text, ch.clinic_id::text, ch.payer_id,
 		       coalesce(ch.contract_id::text, ''), coalesce(cv.id::text, ''), ch.service_date::text,
 		       ch.procedure_code, ch.revenue_code, ch.modifiers, ch.units, ch.amount_cents,
 		       coalesce(ct.claim_type, ''), coalesce(ct.timely_filing_days, 0),
@@ -136,16 +137,22 @@ func (r *Claims) LockReadyCharges(ctx context.Context, tx *bus.Tx, clinicID, pay
 		       coalesce(cs.id::text, ''),
 		       pi.patient_id IS NOT NULL, coalesce(pi.given_name, ''), coalesce(pi.family_name, ''),
 		       coalesce(pi.date_of_birth::text, ''),
-		       coalesce(pd.codes, '{}'), coalesce(au.number, ''),
-		       coalesce(oc.id::text, ''), coalesce(nullif(oc.payer_claim_number, ''), oc.control_number, '')
-		FROM charges ch
+		       coalesce(pd.codes, '{}'), coalesce(au.number, ''), ch.status`
+	claimLineCols = `ch.id::text, ch.patient_id::text, ch.clinic_id::text, ch.payer_id,
+		       coalesce(ch.contract_id::text, ''), coalesce(cv.id::text, ''), l.service_date::text,
+		       l.procedure_code, l.revenue_code, l.modifiers, l.units, l.charge_cents,
+		       coalesce(ct.claim_type, ''), coalesce(ct.timely_filing_days, 0),
+		       coalesce(cv.member_id, ''), coalesce(cv.group_number, ''),
+		       coalesce(cs.id::text, ''),
+		       pi.patient_id IS NOT NULL, coalesce(pi.given_name, ''), coalesce(pi.family_name, ''),
+		       coalesce(pi.date_of_birth::text, ''),
+		       coalesce(pd.codes, '{}'), coalesce(au.number, ''), ch.status`
+	claimChargeJoins = `
 		LEFT JOIN contracts ct ON ct.id = ch.contract_id
 		LEFT JOIN coverages cv ON cv.id = ch.coverage_id
 		LEFT JOIN patient_identities pi ON pi.patient_id = ch.patient_id
 		LEFT JOIN patient_diagnoses pd ON pd.patient_id = ch.patient_id AND pd.clinic_id = ch.clinic_id
 		LEFT JOIN authorizations au ON au.id = ch.authorization_id
-		LEFT JOIN charges rc ON rc.id = ch.replaces_charge_id
-		LEFT JOIN claims oc ON oc.id = rc.claim_id
 		LEFT JOIN LATERAL (
 			-- A payment consent in force now that no later version supersedes (as the charges
 			-- area judges it: domain.HasPaymentConsent), the latest if several.
@@ -153,7 +160,34 @@ func (r *Claims) LockReadyCharges(ctx context.Context, tx *bus.Tx, clinicID, pay
 			WHERE k.patient_id = ch.patient_id AND k.clinic_id = ch.clinic_id AND k.payment AND k.effective_from <= $3
 			  AND (k.expires_at IS NULL OR k.expires_at > $3) AND (k.revoked_at IS NULL OR k.revoked_at > $3)
 			  AND NOT EXISTS (SELECT 1 FROM consents s WHERE s.supersedes = k.id)
-			ORDER BY k.version DESC, k.effective_from DESC LIMIT 1) cs ON true
+			ORDER BY k.version DESC, k.effective_from DESC LIMIT 1) cs ON true`
+	// toCorrect: claim c went out, one of its lines' charges was voided since, and it has no
+	// correction yet (a void claim is never corrected).
+	toCorrect = `c.corrected_by_claim_id IS NULL AND c.frequency_code <> '8' AND c.status NOT IN ('replaced', 'voided')
+		AND EXISTS (SELECT 1 FROM claim_lines vl JOIN charges v ON v.id = vl.charge_id WHERE vl.claim_id = c.id AND v.status = 'void')`
+)
+
+func claimChargeDest(c *domain.ClaimCharge, extra ...any) []any {
+	return append([]any{&c.ID, &c.PatientID, &c.ClinicID, &c.PayerID, &c.ContractID, &c.CoverageID, &c.ServiceDate,
+		&c.ProcedureCode, &c.RevenueCode, &c.Modifiers, &c.Units, &c.AmountCents, &c.ClaimType, &c.TimelyFilingDays,
+		&c.MemberID, &c.GroupNumber, &c.ConsentID, &c.HasIdentity, &c.Identity.GivenName, &c.Identity.FamilyName,
+		&c.Identity.DateOfBirth, &c.Diagnoses, &c.PriorAuthorization, &c.Status}, extra...)
+}
+
+// LockReadyCharges locks the clinic's ready charges of a payer (skipping any another run holds)
+// and returns them with what their claims need; consents are judged valid at now. A charge
+// that bills again the unit of a voided line of a claim of the payer not corrected yet (it
+// replaces that line's charge, or has its billable unit) names that claim.
+func (r *Claims) LockReadyCharges(ctx context.Context, tx *bus.Tx, clinicID, payerID string, now time.Time) ([]domain.ClaimCharge, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT `+claimChargeCols+`, coalesce(oc.id::text, ''), coalesce(oc.ref, '')
+		FROM charges ch`+claimChargeJoins+`
+		LEFT JOIN LATERAL (
+			SELECT c.id, coalesce(nullif(c.payer_claim_number, ''), c.control_number) AS ref
+			FROM charges v JOIN claim_lines l ON l.charge_id = v.id JOIN claims c ON c.id = l.claim_id
+			WHERE v.status = 'void' AND (v.id = ch.replaces_charge_id OR v.billable_unit = ch.billable_unit)
+			  AND c.clinic_id = ch.clinic_id AND c.payer_id = ch.payer_id AND c.patient_id = ch.patient_id AND `+toCorrect+`
+			ORDER BY c.submitted_at DESC, c.id DESC LIMIT 1) oc ON true
 		WHERE ch.clinic_id = $1 AND ch.payer_id = $2 AND ch.status = 'ready'
 		ORDER BY ch.patient_id, ch.service_date, ch.id
 		FOR UPDATE OF ch SKIP LOCKED`, clinicID, payerID, now)
@@ -162,15 +196,80 @@ func (r *Claims) LockReadyCharges(ctx context.Context, tx *bus.Tx, clinicID, pay
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.ClaimCharge, error) {
 		var c domain.ClaimCharge
-		err := row.Scan(&c.ID, &c.PatientID, &c.ClinicID, &c.PayerID, &c.ContractID, &c.CoverageID, &c.ServiceDate,
-			&c.ProcedureCode, &c.RevenueCode, &c.Modifiers, &c.Units, &c.AmountCents, &c.ClaimType, &c.TimelyFilingDays,
-			&c.MemberID, &c.GroupNumber, &c.ConsentID, &c.HasIdentity, &c.Identity.GivenName, &c.Identity.FamilyName,
-			&c.Identity.DateOfBirth, &c.Diagnoses, &c.PriorAuthorization, &c.ReplacesClaimID, &c.OriginalReference)
+		err := row.Scan(claimChargeDest(&c, &c.ReplacesClaimID, &c.OriginalReference)...)
 		c.Identity.PatientID = c.PatientID
 		return c, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read ready charges: %w", err)
+	}
+	return out, nil
+}
+
+// LockClaimsToCorrect locks the clinic's claims of a payer that must be corrected (a line's
+// charge voided since they went out, no correction yet; claims another run holds are skipped)
+// and returns them with their lines as sent, each with its charge (locked too) and what a
+// claim needs, and the charges not on a claim yet that bill again their voided lines' units.
+func (r *Claims) LockClaimsToCorrect(ctx context.Context, tx *bus.Tx, clinicID, payerID string, now time.Time) ([]domain.ToCorrect, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT c.id::text, c.control_number, coalesce(nullif(c.payer_claim_number, ''), c.control_number), c.patient_id::text,
+		       c.payer_id, c.contract_id::text, coalesce(c.coverage_id::text, ''), c.claim_type
+		FROM claims c WHERE c.clinic_id = $1 AND c.payer_id = $2 AND `+toCorrect+`
+		ORDER BY c.patient_id, c.submitted_at, c.id
+		FOR UPDATE OF c SKIP LOCKED`, clinicID, payerID)
+	if err != nil {
+		return nil, fmt.Errorf("lock claims to correct: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.ToCorrect, error) {
+		var o domain.ToCorrect
+		return o, row.Scan(&o.ID, &o.ControlNumber, &o.Reference, &o.PatientID, &o.PayerID, &o.ContractID, &o.CoverageID, &o.ClaimType)
+	})
+	if err != nil || len(out) == 0 {
+		return nil, err
+	}
+	index := map[string]int{}
+	ids := make([]string, len(out))
+	for i, o := range out {
+		index[o.ID], ids[i] = i, o.ID
+	}
+	rows, err = tx.Query(ctx, `
+		SELECT l.claim_id::text, `+claimLineCols+`
+		FROM claim_lines l JOIN charges ch ON ch.id = l.charge_id`+claimChargeJoins+`
+		WHERE l.claim_id = ANY($4::uuid[]) AND $1::text <> '' AND $2::text <> ''
+		ORDER BY l.claim_id, l.line_number
+		FOR UPDATE OF ch`, clinicID, payerID, now, ids)
+	if err != nil {
+		return nil, fmt.Errorf("claim lines to correct: %w", err)
+	}
+	_, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
+		var claimID string
+		var c domain.ClaimCharge
+		if err := row.Scan(append([]any{&claimID}, claimChargeDest(&c)...)...); err != nil {
+			return struct{}{}, err
+		}
+		c.Identity.PatientID = c.PatientID
+		out[index[claimID]].Lines = append(out[index[claimID]].Lines, c)
+		return struct{}{}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read claim lines to correct: %w", err)
+	}
+	rows, err = tx.Query(ctx, `
+		SELECT DISTINCT l.claim_id::text, cur.id::text
+		FROM claim_lines l JOIN claims c ON c.id = l.claim_id JOIN charges v ON v.id = l.charge_id AND v.status = 'void'
+		JOIN charges cur ON (cur.replaces_charge_id = v.id OR cur.billable_unit = v.billable_unit)
+		  AND cur.status IN ('ready', 'held') AND cur.claim_id IS NULL AND cur.payer_id = c.payer_id
+		WHERE l.claim_id = ANY($1::uuid[])`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("charges replacing claim lines: %w", err)
+	}
+	var claimID, chargeID string
+	_, err = pgx.ForEachRow(rows, []any{&claimID, &chargeID}, func() error {
+		out[index[claimID]].Pending = append(out[index[claimID]].Pending, chargeID)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("charges replacing claim lines: %w", err)
 	}
 	return out, nil
 }
@@ -221,7 +320,9 @@ func (r *Claims) NextInterchangeNumber(ctx context.Context, tx *bus.Tx) (int64, 
 
 // SaveClaimFile stores f, its claims and their lines, moves the claims' charges from ready to
 // submitted on them, and records one disclosure per claim (to recipient, for payment, under
-// the claim's consent). It fails if any charge is no longer ready.
+// the claim's consent). A correction also moves the still valid charges of the claim it
+// corrects onto itself (submitted; a void claim's charges are void and stay) and marks that
+// claim replaced or voided. It fails if any charge is no longer where the run found it.
 func (r *Claims) SaveClaimFile(ctx context.Context, tx *bus.Tx, f domain.ClaimFile, claims []domain.ClaimDraft, recipient string) error {
 	if _, err := tx.Exec(ctx, `
 		INSERT INTO claim_files (id, clinic_id, payer_id, claim_type, interchange_control_number, claim_count, total_cents, content, created_at)
@@ -258,13 +359,27 @@ func (r *Claims) SaveClaimFile(ctx context.Context, tx *bus.Tx, f domain.ClaimFi
 				return fmt.Errorf("insert claim line: %w", err)
 			}
 		}
-		tag, err := tx.Exec(ctx, `UPDATE charges SET status = 'submitted', claim_id = $1, updated_at = now()
-			WHERE id = ANY($2::uuid[]) AND status = 'ready' AND claim_id IS NULL`, d.ID, ids)
-		if err != nil {
-			return fmt.Errorf("submit charges: %w", err)
+		if d.FrequencyCode != domain.FrequencyVoid {
+			// A correction's lines still valid move onto it too: the payer adjudicates it anew.
+			tag, err := tx.Exec(ctx, `UPDATE charges SET status = 'submitted', claim_id = $1, updated_at = now()
+				WHERE id = ANY($2::uuid[]) AND ((status = 'ready' AND claim_id IS NULL)
+				  OR (status IN ('submitted', 'paid', 'denied') AND claim_id::text = $3))`, d.ID, ids, d.ReplacesClaimID)
+			if err != nil {
+				return fmt.Errorf("submit charges: %w", err)
+			}
+			if int(tag.RowsAffected()) != len(ids) {
+				return fmt.Errorf("submit charges: %d of %d were still ready", tag.RowsAffected(), len(ids))
+			}
 		}
-		if int(tag.RowsAffected()) != len(ids) {
-			return fmt.Errorf("submit charges: %d of %d were still ready", tag.RowsAffected(), len(ids))
+		if d.ReplacesClaimID != "" {
+			tag, err := tx.Exec(ctx, `UPDATE claims SET corrected_by_claim_id = $1, status = $3
+				WHERE id = $2 AND corrected_by_claim_id IS NULL`, d.ID, d.ReplacesClaimID, domain.CorrectedStatus(d))
+			if err != nil {
+				return fmt.Errorf("mark corrected claim: %w", err)
+			}
+			if tag.RowsAffected() != 1 {
+				return fmt.Errorf("mark corrected claim %s: already corrected", d.ReplacesClaimID)
+			}
 		}
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO disclosures (id, patient_id, clinic_id, recipient, purpose, consent_id, claim_id, description, disclosed_at)
@@ -330,7 +445,7 @@ func (r *Claims) ListClaims(ctx context.Context, clinicID, patientID, status str
 	rows, err := r.pool.Query(ctx, `
 		SELECT id::text, file_id::text, control_number, clinic_id::text, patient_id::text, payer_id, contract_id::text,
 		       claim_type, frequency_code, coalesce(replaces_claim_id::text, ''), status, total_cents,
-		       first_service_date::text, last_service_date::text, submitted_at
+		       first_service_date::text, last_service_date::text, submitted_at, coalesce(corrected_by_claim_id::text, '')
 		FROM claims WHERE clinic_id = $1 AND ($2 = '' OR patient_id::text = $2) AND ($3 = '' OR status = $3)
 		ORDER BY submitted_at DESC, control_number`, clinicID, patientID, status)
 	if err != nil {
@@ -340,7 +455,7 @@ func (r *Claims) ListClaims(ctx context.Context, clinicID, patientID, status str
 		var c domain.Claim
 		err := row.Scan(&c.ID, &c.FileID, &c.ControlNumber, &c.ClinicID, &c.PatientID, &c.PayerID, &c.ContractID,
 			&c.ClaimType, &c.FrequencyCode, &c.ReplacesClaimID, &c.Status, &c.TotalCents, &c.FirstServiceDate,
-			&c.LastServiceDate, &c.SubmittedAt)
+			&c.LastServiceDate, &c.SubmittedAt, &c.CorrectedByClaimID)
 		return c, err
 	})
 	if err != nil {

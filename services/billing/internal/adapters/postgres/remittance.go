@@ -104,37 +104,58 @@ func (r *Remittances) ListRemittances(ctx context.Context, scope domain.Scope, l
 }
 
 // LoadClaims returns the claims with these control numbers (CLM01), locked until tx ends,
-// with their lines, their charges' statuses and their active posting.
+// with their lines, their charges' statuses (domain.ChargeOnOtherClaim for a charge that moved
+// on to a correction) and their active posting; a correction also with the claim it corrects
+// (locked too, with its active posting).
 func (r *Remittances) LoadClaims(ctx context.Context, tx *bus.Tx, controls []string) (map[string]*domain.BilledClaim, error) {
 	out := map[string]*domain.BilledClaim{}
 	if len(controls) == 0 {
 		return out, nil
 	}
+	// The claims, and the claims the corrections among them correct (each locked once).
 	rows, err := tx.Query(ctx, `
-		SELECT id::text, control_number, clinic_id::text, patient_id::text, payer_id, status, total_cents
-		FROM claims WHERE control_number = ANY($1) ORDER BY id FOR UPDATE`, controls)
+		WITH named AS (SELECT id, replaces_claim_id FROM claims WHERE control_number = ANY($1))
+		SELECT c.id::text, c.control_number, c.clinic_id::text, c.patient_id::text, c.payer_id, c.status, c.total_cents,
+		       c.id IN (SELECT id FROM named), coalesce(c.replaces_claim_id::text, '')
+		FROM claims c WHERE c.id IN (SELECT id FROM named UNION SELECT replaces_claim_id FROM named)
+		ORDER BY c.id FOR UPDATE OF c`, controls)
 	if err != nil {
 		return nil, fmt.Errorf("query claims: %w", err)
 	}
 	byID := map[string]*domain.BilledClaim{}
+	corrects := map[string]string{}
 	var ids []string
 	_, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
 		c := &domain.BilledClaim{}
-		if err := row.Scan(&c.ID, &c.ControlNumber, &c.ClinicID, &c.PatientID, &c.PayerID, &c.Status, &c.TotalCents); err != nil {
+		var named bool
+		var replaces string
+		if err := row.Scan(&c.ID, &c.ControlNumber, &c.ClinicID, &c.PatientID, &c.PayerID, &c.Status, &c.TotalCents,
+			&named, &replaces); err != nil {
 			return struct{}{}, err
 		}
-		out[c.ControlNumber], byID[c.ID] = c, c
+		if named {
+			out[c.ControlNumber] = c
+			if replaces != "" {
+				corrects[c.ID] = replaces
+			}
+		}
+		byID[c.ID] = c
 		ids = append(ids, c.ID)
 		return struct{}{}, nil
 	})
 	if err != nil || len(ids) == 0 {
 		return out, err
 	}
+	for id, replaces := range corrects {
+		byID[id].Corrects = byID[replaces]
+	}
 	rows, err = tx.Query(ctx, `
-		SELECT l.claim_id::text, l.line_number, l.charge_id::text, ch.status, l.line_control_number, l.procedure_code,
+		SELECT l.claim_id::text, l.line_number, l.charge_id::text,
+		       CASE WHEN ch.claim_id = l.claim_id OR ch.status = 'void' THEN ch.status ELSE $2 END,
+		       l.line_control_number, l.procedure_code,
 		       to_char(l.service_date, 'YYYYMMDD'), l.charge_cents
 		FROM claim_lines l JOIN charges ch ON ch.id = l.charge_id
-		WHERE l.claim_id = ANY($1::uuid[]) ORDER BY l.claim_id, l.line_number`, ids)
+		WHERE l.claim_id = ANY($1::uuid[]) ORDER BY l.claim_id, l.line_number`, ids, domain.ChargeOnOtherClaim)
 	if err != nil {
 		return nil, fmt.Errorf("query claim lines: %w", err)
 	}
@@ -356,14 +377,16 @@ func (r *Remittances) SaveWorkItem(ctx context.Context, tx *bus.Tx, w domain.Wor
 }
 
 // ClaimReceivables returns the claims in scope not fully settled with what the payer still
-// owes: total - paid - contractual (CO of the active posting) - patient responsibility.
+// owes: total - paid - contractual (CO of the active posting) - patient responsibility. A
+// corrected claim (replaced or voided) is owed through its replacement; a void claim owes
+// nothing.
 func (r *Remittances) ClaimReceivables(ctx context.Context, scope domain.Scope, clinic string) ([]domain.ClaimReceivable, error) {
 	rows, err := r.pool.Query(ctx, `
 		SELECT c.payer_id, c.clinic_id::text, c.submitted_at, c.total_cents, c.paid_cents, coalesce(p.contractual, 0), c.patient_resp_cents
 		FROM claims c LEFT JOIN LATERAL (
 			SELECT sum(rc.contractual_cents) AS contractual FROM remittance_claims rc
 			WHERE rc.claim_id = c.id AND rc.classification = 'posted' AND rc.reversed_by IS NULL) p ON true
-		WHERE c.status IN ('submitted', 'partially_paid', 'denied', 'reversed')
+		WHERE c.status IN ('submitted', 'partially_paid', 'denied', 'reversed') AND c.frequency_code <> '8'
 		  AND ($1::boolean OR c.clinic_id::text = ANY($2::text[])) AND ($3 = '' OR c.clinic_id::text = $3)`,
 		scope.All, scope.Clinics, clinic)
 	if err != nil {

@@ -51,6 +51,8 @@ var claimsStatuses = map[billingv1.ClaimStatus]string{
 	billingv1.ClaimStatus_CLAIM_STATUS_PARTIALLY_PAID: "partially_paid",
 	billingv1.ClaimStatus_CLAIM_STATUS_DENIED:         "denied",
 	billingv1.ClaimStatus_CLAIM_STATUS_REVERSED:       "reversed",
+	billingv1.ClaimStatus_CLAIM_STATUS_REPLACED:       "replaced",
+	billingv1.ClaimStatus_CLAIM_STATUS_VOIDED:         "voided",
 }
 
 func claimsTypeProto(t string) billingv1.ClaimType {
@@ -201,7 +203,7 @@ func (s *ClaimsServer) ListClaims(ctx context.Context, req *connect.Request[bill
 	for _, c := range claims {
 		m := &billingv1.ClaimInfo{ClaimId: c.ID, FileId: c.FileID, ControlNumber: c.ControlNumber, ClinicId: c.ClinicID,
 			PatientId: c.PatientID, PayerId: c.PayerID, ContractId: c.ContractID, ClaimType: claimsTypeProto(c.ClaimType),
-			FrequencyCode: c.FrequencyCode, ReplacesClaimId: c.ReplacesClaimID, TotalCents: c.TotalCents,
+			FrequencyCode: c.FrequencyCode, ReplacesClaimId: c.ReplacesClaimID, CorrectedByClaimId: c.CorrectedByClaimID, TotalCents: c.TotalCents,
 			FirstServiceDate: c.FirstServiceDate, LastServiceDate: c.LastServiceDate, SubmittedAt: timestamppb.New(c.SubmittedAt)}
 		for st, name := range claimsStatuses {
 			if name == c.Status {
