@@ -2,8 +2,8 @@
 SHELL      := /bin/bash
 export PATH := /usr/local/go/bin:$(CURDIR)/bin:$(PATH)
 BIN        := $(CURDIR)/bin
-MODULES    := pkg proto services/intake services/scheduling services/billing services/notification deploy/devstack e2e
-SERVICES   := intake scheduling billing notification
+MODULES    := pkg proto services/intake services/scheduling services/billing services/notification services/dashboard deploy/devstack e2e
+SERVICES   := intake scheduling billing notification dashboard
 TOOLS      := $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-connect-go $(BIN)/staticcheck
 GO_TEST_FLAGS ?= -count=1 -timeout 15m
 # Tests use the same database as the dev stack when one is given.
@@ -11,7 +11,7 @@ ifdef DATABASE_URL
 export TEST_DATABASE_URL ?= $(DATABASE_URL)
 endif
 
-.PHONY: x12check help run test test-unit test-e2e lint generate build bench tools mailpit postgres token clean
+.PHONY: x12check help run test test-unit test-e2e lint generate build bench tools mailpit postgres token clean chromium
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -20,10 +20,10 @@ run: postgres mailpit ## run the whole network locally with demo data (Ctrl-C st
 	go build -o $(BIN)/devstack ./deploy/devstack/cmd/devstack
 	exec $(BIN)/devstack up
 
-test: postgres mailpit x12check ## all tests: unit, integration (Postgres + JetStream) and end-to-end
+test: postgres mailpit x12check chromium ## all tests: unit, integration (Postgres + JetStream) and end-to-end
 	TRELLIS_REQUIRE_X12CHECK=1 go test $(GO_TEST_FLAGS) $(addsuffix /...,$(addprefix ./,$(MODULES)))
 
-test-e2e: postgres mailpit ## only the end-to-end test
+test-e2e: postgres mailpit chromium ## only the end-to-end test
 	go test $(GO_TEST_FLAGS) -v ./e2e/...
 
 bench: postgres ## benchmarks against baselines measured in the same run: bus (outbox, relay, inbox), 835 parsing and posting
@@ -60,6 +60,9 @@ mailpit: ## build the Mailpit SMTP sink with its web UI into bin/
 
 x12check: ## install the independent X12 parser (node-x12) billing's tests check 837 files with
 	@scripts/ensure-x12check.sh
+
+chromium: ## install Debian's Chromium for the browser tests (e2e/browser) unless one is there
+	@scripts/ensure-chromium.sh >/dev/null
 
 postgres: ## make sure a local Postgres with the trellis admin role is running
 	@scripts/ensure-postgres.sh

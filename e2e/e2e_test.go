@@ -134,7 +134,7 @@ func TestAdmissionFlowsThroughEveryService(t *testing.T) {
 	// service exports its spans in its own batches, so wait until the trace is whole; if it
 	// never is, report what is missing from the most complete candidate.
 	var missing []string
-	testkit.Eventually(t, 30*time.Second, "one whole trace spanning all four services", func() bool {
+	testkit.Eventually(t, 30*time.Second, "one whole trace spanning all five services", func() bool {
 		missing = []string{"no trace with the AdmitPatient call"}
 		for _, tr := range s.Traces.Traces() {
 			if !hasSpan(tr, "intake", "trellis.intake.v1.IntakeService/AdmitPatient") {
@@ -158,10 +158,10 @@ func TestAdmissionFlowsThroughEveryService(t *testing.T) {
 // service of the right kinds, the SMTP send, and no span whose parent is outside the trace.
 func traceProblems(tr tracesink.Trace) []string {
 	var out []string
-	if len(tr.Services) != 4 {
-		out = append(out, fmt.Sprintf("services %v, want all four", tr.Services))
+	if len(tr.Services) != 5 {
+		out = append(out, fmt.Sprintf("services %v, want all five", tr.Services))
 	}
-	for _, svc := range []string{"scheduling", "billing", "notification"} {
+	for _, svc := range []string{"scheduling", "billing", "notification", "dashboard"} {
 		if !hasKind(tr, svc, "SPAN_KIND_CONSUMER") {
 			out = append(out, "no consumer span in "+svc)
 		}

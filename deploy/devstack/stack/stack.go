@@ -26,11 +26,12 @@ import (
 )
 
 // Services in start order (producers before their consumers is not required, but reads well).
-var Services = []string{"intake", "scheduling", "billing", "notification"}
+// The dashboard only consumes: it projects every other service's events.
+var Services = []string{"intake", "scheduling", "billing", "notification", "dashboard"}
 
 // DefaultPorts are the documented local ports.
 var DefaultPorts = map[string]int{
-	"intake": 8081, "scheduling": 8082, "billing": 8083, "notification": 8084,
+	"intake": 8081, "scheduling": 8082, "billing": 8083, "notification": 8084, "dashboard": 8080,
 	"smtp": 1025, "mailui": 8025, "otlp": 4318, "traces": 16686, "nats": 14222,
 }
 

@@ -107,6 +107,7 @@ func up() error {
 	fmt.Printf(`
 Trellis is up.
 
+  dashboard      %s   <- sign in at /signin (dev sign-in: pick a role and clinics, * for all)
   intake         %s   (Connect API: trellis.intake.v1.IntakeService)
   scheduling     %s
   billing        %s
@@ -131,7 +132,7 @@ then ChangeReferralStatus (contacted, screened), RecordAssessment and AdmitPatie
 (docs/intake.md).
 
 Press Ctrl-C to stop.
-`, s.URL("intake"), s.URL("scheduling"), s.URL("billing"), s.URL("notification"), s.URL("mailui"), s.URL("notification"),
+`, s.URL("dashboard"), s.URL("intake"), s.URL("scheduling"), s.URL("billing"), s.URL("notification"), s.URL("mailui"), s.URL("notification"),
 		s.URL("traces"), s.NATSURL, demo, s.URL("intake"), tok, time.Now().Unix())
 	<-ctx.Done()
 	fmt.Println("\nStopping Trellis...")

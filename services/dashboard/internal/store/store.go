@@ -1,0 +1,369 @@
+// Package store reads the dashboard's projections: the inputs of the KPIs and the rows of the
+// clinic, billing and event-health pages, always for a given set of clinics.
+package store
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/trellis-health/trellis/services/dashboard/internal/kpi"
+)
+
+// Scope is the clinics a reader may see: all of them, or the ids listed.
+type Scope struct {
+	All     bool
+	Clinics []string
+}
+
+// Store reads the projections.
+type Store struct{ pool *pgxpool.Pool }
+
+// New returns a store on pool (search_path = dashboard).
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// scoped is the SQL condition on column for a scope given as $1 (all) and $2 (ids).
+func scoped(column string) string { return "($1 OR " + column + "::text = ANY($2::text[]))" }
+
+// localDate is the clinic-local date of a timestamp column, in the clinic's time zone.
+func localDate(column string) string {
+	return "(" + column + " AT TIME ZONE coalesce(nullif(c.time_zone, ''), 'UTC'))::date"
+}
+
+// Clinic is a clinic the reader may see.
+type Clinic struct {
+	ID   string `json:"clinic_id"`
+	Name string `json:"name"`
+}
+
+// Clinics lists the clinics in scope, by name.
+func (s *Store) Clinics(ctx context.Context, sc Scope) ([]Clinic, error) {
+	rows, err := s.pool.Query(ctx, `SELECT clinic_id::text, name FROM clinics c WHERE `+scoped("c.clinic_id")+
+		` ORDER BY name = '', name, clinic_id`, sc.All, sc.Clinics)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Clinic, error) {
+		var c Clinic
+		return c, r.Scan(&c.ID, &c.Name)
+	})
+}
+
+// Clinic returns one clinic, or false when it is unknown or out of scope.
+func (s *Store) Clinic(ctx context.Context, sc Scope, id string) (Clinic, bool, error) {
+	cs, err := s.Clinics(ctx, sc)
+	if err != nil {
+		return Clinic{}, false, err
+	}
+	for _, c := range cs {
+		if c.ID == id {
+			return c, true, nil
+		}
+	}
+	return Clinic{}, false, nil
+}
+
+// Inputs reads each in-scope clinic's KPI inputs for the range r.
+func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range) (map[string]*kpi.Inputs, error) {
+	out := map[string]*kpi.Inputs{}
+	get := func(id string) *kpi.Inputs {
+		in := out[id]
+		if in == nil {
+			in = &kpi.Inputs{Attendance: map[string]int{}, Discharges: map[string]int{}}
+			out[id] = in
+		}
+		return in
+	}
+	type q struct {
+		sql  string
+		scan func(pgx.Rows) error
+	}
+	queries := []q{
+		{`SELECT clinic_id::text, count(*) FROM enrollments WHERE status = 'active' AND ` + scoped("clinic_id") + ` GROUP BY 1`,
+			func(rows pgx.Rows) error {
+				var id string
+				var n int
+				err := rows.Scan(&id, &n)
+				get(id).Census = n
+				return err
+			}},
+		{`SELECT clinic_id::text, sum(capacity) FROM tracks WHERE active AND ` + scoped("clinic_id") + ` GROUP BY 1`,
+			func(rows pgx.Rows) error {
+				var id string
+				var n int
+				err := rows.Scan(&id, &n)
+				get(id).Capacity = n
+				return err
+			}},
+		{`SELECT clinic_id::text, status, count(*) FROM attendance WHERE local_date BETWEEN $3 AND $4 AND ` + scoped("clinic_id") + ` GROUP BY 1, 2`,
+			func(rows pgx.Rows) error {
+				var id, status string
+				var n int
+				err := rows.Scan(&id, &status, &n)
+				get(id).Attendance[status] = n
+				return err
+			}},
+		{`SELECT a.clinic_id::text, extract(epoch FROM a.admitted_at - a.first_contact_at)::float8 / 86400
+			FROM admissions a LEFT JOIN clinics c USING (clinic_id)
+			WHERE a.first_contact_at IS NOT NULL AND ` + localDate("a.admitted_at") + ` BETWEEN $3 AND $4 AND ` + scoped("a.clinic_id"),
+			func(rows pgx.Rows) error {
+				var id string
+				var d float64
+				err := rows.Scan(&id, &d)
+				in := get(id)
+				in.DaysToAdmission = append(in.DaysToAdmission, max(d, 0))
+				return err
+			}},
+		{`SELECT clinic_id::text, reason, (discharge_date - start_date)::float8 FROM discharges
+			WHERE discharge_date BETWEEN $3 AND $4 AND ` + scoped("clinic_id"),
+			func(rows pgx.Rows) error {
+				var id, reason string
+				var los *float64
+				err := rows.Scan(&id, &reason, &los)
+				in := get(id)
+				in.Discharges[reason]++
+				if los != nil {
+					in.LengthsOfStay = append(in.LengthsOfStay, *los)
+				}
+				return err
+			}},
+	}
+	for _, qu := range queries {
+		args := []any{sc.All, sc.Clinics}
+		if strings.Contains(qu.sql, "$3") {
+			args = append(args, r.From, r.To)
+		}
+		rows, err := s.pool.Query(ctx, qu.sql, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			if err := qu.scan(rows); err != nil {
+				rows.Close()
+				return nil, err
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Track is one track's fill.
+type Track struct {
+	ID         string `json:"track_id"`
+	Code       string `json:"track_code"`
+	Program    string `json:"program_code"`
+	Capacity   int    `json:"capacity"`
+	Active     int    `json:"active"`
+	Waitlisted int    `json:"waitlisted"`
+	Open       bool   `json:"open"`
+}
+
+// Tracks lists a clinic's tracks with their active and waitlisted enrollments.
+func (s *Store) Tracks(ctx context.Context, clinicID string) ([]Track, error) {
+	rows, err := s.pool.Query(ctx, `SELECT t.track_id::text, t.track_code, t.program_code, t.capacity, t.active,
+			count(e.*) FILTER (WHERE e.status = 'active'), count(e.*) FILTER (WHERE e.status = 'waitlisted')
+		FROM tracks t LEFT JOIN enrollments e ON e.track_id = t.track_id
+		WHERE t.clinic_id = $1 GROUP BY t.track_id ORDER BY t.track_code, t.track_id`, clinicID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Track, error) {
+		var t Track
+		return t, r.Scan(&t.ID, &t.Code, &t.Program, &t.Capacity, &t.Open, &t.Active, &t.Waitlisted)
+	})
+}
+
+// Risk is an open episode of risk (ids only).
+type Risk struct {
+	EnrollmentID string    `json:"enrollment_id"`
+	PatientID    string    `json:"patient_id"`
+	Reasons      []string  `json:"reasons"`
+	Since        time.Time `json:"since"`
+}
+
+// ReasonText is the reasons for people.
+func (r Risk) ReasonText() string {
+	out := make([]string, len(r.Reasons))
+	for i, x := range r.Reasons {
+		out[i] = strings.ReplaceAll(x, "_", " ")
+	}
+	return strings.Join(out, ", ")
+}
+
+// AtRisk lists a clinic's open episodes of risk of enrollments that have not ended, oldest first.
+func (s *Store) AtRisk(ctx context.Context, clinicID string) ([]Risk, error) {
+	rows, err := s.pool.Query(ctx, `SELECT r.enrollment_id::text, r.patient_id::text, r.reasons, r.since FROM risks r
+		WHERE r.clinic_id = $1 AND r.cleared_at IS NULL
+			AND NOT EXISTS (SELECT 1 FROM enrollments e WHERE e.enrollment_id = r.enrollment_id AND e.status = 'ended')
+		ORDER BY r.since, r.enrollment_id`, clinicID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Risk, error) {
+		var k Risk
+		return k, r.Scan(&k.EnrollmentID, &k.PatientID, &k.Reasons, &k.Since)
+	})
+}
+
+// ReferralStatuses in funnel order.
+var ReferralStatuses = []string{"new", "contacted", "screened", "assessed", "admitted", "referred_out", "closed"}
+
+// StatusCount is a referral status with how many referrals are in it.
+type StatusCount struct {
+	Status string `json:"status"`
+	Count  int    `json:"count"`
+}
+
+// Funnel counts a clinic's referrals by current status, of those first contacted in the range
+// (or, when the first contact is not known yet, last changed in it).
+func (s *Store) Funnel(ctx context.Context, clinicID string, r kpi.Range) ([]StatusCount, error) {
+	rows, err := s.pool.Query(ctx, `SELECT f.status, count(*) FROM referrals f LEFT JOIN clinics c USING (clinic_id)
+		WHERE f.clinic_id = $1 AND `+localDate("coalesce(f.first_contact_at, f.status_at)")+` BETWEEN $2 AND $3
+		GROUP BY 1`, clinicID, r.From, r.To)
+	if err != nil {
+		return nil, err
+	}
+	counts := map[string]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		counts[st] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]StatusCount, 0, len(ReferralStatuses))
+	for _, st := range ReferralStatuses {
+		out = append(out, StatusCount{Status: st, Count: counts[st]})
+	}
+	return out, nil
+}
+
+// Flow is the billing flow of a period, in cents.
+type Flow struct {
+	Charges         int64 `json:"charges_cents"`
+	ClaimsSubmitted int64 `json:"claims_submitted_cents"`
+	Paid            int64 `json:"paid_cents"`
+	Denied          int64 `json:"denied_cents"`
+}
+
+// Flow sums, for the range: charges by date of service (voided ones left out), and the claims
+// submitted in it, what was paid on them and what was denied.
+func (s *Store) Flow(ctx context.Context, sc Scope, r kpi.Range) (Flow, error) {
+	var f Flow
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(sum(amount_cents), 0)::bigint FROM charges
+		WHERE status <> 'void' AND service_date BETWEEN $3 AND $4 AND `+scoped("clinic_id"),
+		sc.All, sc.Clinics, r.From, r.To).Scan(&f.Charges)
+	if err != nil {
+		return f, err
+	}
+	err = s.pool.QueryRow(ctx, `SELECT coalesce(sum(k.total_cents), 0)::bigint,
+			coalesce(sum(k.paid_cents), 0)::bigint,
+			coalesce(sum(k.total_cents) FILTER (WHERE k.status = 'denied'), 0)::bigint
+		FROM claims k LEFT JOIN clinics c USING (clinic_id)
+		WHERE k.submitted_at IS NOT NULL AND `+localDate("k.submitted_at")+` BETWEEN $3 AND $4 AND `+scoped("k.clinic_id"),
+		sc.All, sc.Clinics, r.From, r.To).Scan(&f.ClaimsSubmitted, &f.Paid, &f.Denied)
+	return f, err
+}
+
+// Aging is one payer's outstanding claims by age bucket, in cents.
+type Aging struct {
+	PayerID string           `json:"payer_id"`
+	Buckets map[string]int64 `json:"buckets_cents"`
+	Total   int64            `json:"total_cents"`
+}
+
+// Aging lists, per payer, the claims submitted and not yet decided, by days since submission.
+func (s *Store) Aging(ctx context.Context, sc Scope, now time.Time) ([]Aging, error) {
+	rows, err := s.pool.Query(ctx, `SELECT payer_id, (($3::date) - (submitted_at::date))::int, total_cents FROM claims
+		WHERE status = 'submitted' AND submitted_at IS NOT NULL AND `+scoped("clinic_id")+` ORDER BY payer_id`,
+		sc.All, sc.Clinics, now)
+	if err != nil {
+		return nil, err
+	}
+	var out []Aging
+	for rows.Next() {
+		var payer string
+		var days int
+		var cents int64
+		if err := rows.Scan(&payer, &days, &cents); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if len(out) == 0 || out[len(out)-1].PayerID != payer {
+			out = append(out, Aging{PayerID: payer, Buckets: map[string]int64{}})
+		}
+		a := &out[len(out)-1]
+		a.Buckets[kpi.AgingBucket(days)] += cents
+		a.Total += cents
+	}
+	return out, rows.Err()
+}
+
+// Hold is a hold reason with how many charges wait on it.
+type Hold struct {
+	Reason string `json:"reason"`
+	Count  int    `json:"count"`
+}
+
+// Holds counts held charges by reason (the part before any ":" detail), most first.
+func (s *Store) Holds(ctx context.Context, sc Scope) ([]Hold, error) {
+	rows, err := s.pool.Query(ctx, `SELECT coalesce(nullif(trim(split_part(hold_reason, ':', 1)), ''), 'unspecified'), count(*)
+		FROM charges WHERE status = 'held' AND `+scoped("clinic_id")+` GROUP BY 1 ORDER BY 2 DESC, 1`, sc.All, sc.Clinics)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Hold, error) {
+		var h Hold
+		return h, r.Scan(&h.Reason, &h.Count)
+	})
+}
+
+// StreamHealth is how much of a stream the dashboard has projected.
+type StreamHealth struct {
+	Stream      string     `json:"stream"`
+	Consumer    string     `json:"consumer"`
+	Events      int        `json:"events"`
+	LastEventAt *time.Time `json:"last_event_at"`
+	Pending     *uint64    `json:"pending"`
+}
+
+// Health reads, per stream, the events applied (the consumer's inbox rows) and the newest one's time.
+func (s *Store) Health(ctx context.Context, streams []string, consumer func(string) string) ([]StreamHealth, error) {
+	out := make([]StreamHealth, 0, len(streams))
+	for _, st := range streams {
+		h := StreamHealth{Stream: st, Consumer: consumer(st)}
+		err := s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM inbox WHERE consumer = $1),
+			(SELECT last_event_at FROM stream_positions WHERE stream = $2)`, h.Consumer, st).Scan(&h.Events, &h.LastEventAt)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+// Projections are the tables `dashboard rebuild` empties (with the consumers' inbox rows).
+var Projections = []string{"clinics", "tracks", "enrollments", "referrals", "admissions", "attendance", "risks",
+	"completions", "discharges", "charges", "claims", "stream_positions"}
+
+// Truncate empties the projections and forgets which events were applied, in one transaction.
+func (s *Store) Truncate(ctx context.Context, consumers []string) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "TRUNCATE "+strings.Join(Projections, ", ")); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM inbox WHERE consumer = ANY($1)`, consumers)
+		return err
+	})
+}

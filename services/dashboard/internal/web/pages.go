@@ -1,0 +1,271 @@
+package web
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/trellis-health/trellis/services/dashboard/internal/kpi"
+	"github.com/trellis-health/trellis/services/dashboard/internal/store"
+)
+
+// TotalID is the data-clinic-id of the overview's network row.
+const TotalID = "total"
+
+// KPIRow is one row of the overview: a clinic's figures, or the total of the user's clinics.
+type KPIRow struct {
+	ClinicID string              `json:"clinic_id"`
+	Name     string              `json:"name"`
+	KPIs     map[string]string   `json:"kpis"`   // as shown, keyed by data-kpi name
+	Values   map[string]*float64 `json:"values"` // the same as numbers (rates 0..1; null: unknown)
+}
+
+// Overview is the overview's data (GET /api/overview.json).
+type Overview struct {
+	From    string   `json:"from"`
+	To      string   `json:"to"`
+	KPIs    []string `json:"kpi_names"`
+	Clinics []KPIRow `json:"clinics"`
+	Total   KPIRow   `json:"total"`
+}
+
+func row(id, name string, f kpi.Figures) KPIRow {
+	n := func(i int) *float64 { x := float64(i); return &x }
+	return KPIRow{ClinicID: id, Name: name, KPIs: f.Map(), Values: map[string]*float64{
+		"census": n(f.Census), "capacity": n(f.Capacity), "attendance_rate": f.AttendanceRate,
+		"no_show_rate": f.NoShowRate, "meeting_minimum": f.MeetingMinimum, "days_to_admission": f.DaysToAdmission,
+		"completion_rate": f.CompletionRate, "median_length_of_stay": f.MedianLengthOfStay,
+	}}
+}
+
+func clinicName(c store.Clinic) string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return "Clinic " + c.ID[:min(8, len(c.ID))]
+}
+
+func (h *Handler) overviewData(ctx context.Context, rq *request) (any, error) {
+	return h.overviewOf(ctx, rq)
+}
+
+func (h *Handler) overviewOf(ctx context.Context, rq *request) (Overview, error) {
+	clinics, err := h.store.Clinics(ctx, rq.scope)
+	if err != nil {
+		return Overview{}, err
+	}
+	inputs, err := h.store.Inputs(ctx, rq.scope, rq.rng)
+	if err != nil {
+		return Overview{}, err
+	}
+	o := Overview{From: rq.rng.From.Format(time.DateOnly), To: rq.rng.To.Format(time.DateOnly), KPIs: kpi.Names, Clinics: []KPIRow{}}
+	var total kpi.Inputs
+	for _, c := range clinics {
+		in := kpi.Inputs{}
+		if p := inputs[c.ID]; p != nil {
+			in = *p
+		}
+		total.Add(in)
+		o.Clinics = append(o.Clinics, row(c.ID, clinicName(c), kpi.Compute(in)))
+	}
+	o.Total = row(TotalID, "All your clinics", kpi.Compute(total))
+	return o, nil
+}
+
+func (h *Handler) overview(ctx context.Context, rq *request) (view, error) {
+	o, err := h.overviewOf(ctx, rq)
+	if err != nil {
+		return view{}, err
+	}
+	bars := make([]Bar, 0, len(o.Clinics))
+	for _, c := range o.Clinics {
+		v := 0.0
+		if r := c.Values["attendance_rate"]; r != nil {
+			v = *r
+		}
+		bars = append(bars, Bar{Label: c.Name, Value: v, Text: c.KPIs["attendance_rate"]})
+	}
+	chart := NewChart("attendance-chart", "Attendance rate per clinic",
+		"Share of recorded sessions attended (present, late or left early; excused absences left out), "+o.From+" to "+o.To+".", bars, 1)
+	return view{Title: "Network overview", Page: "overview", API: "/api/overview.json",
+		Data: struct {
+			Overview
+			Chart Chart
+		}{o, chart}}, nil
+}
+
+// ClinicPage is a clinic's data (GET /api/clinics/{id}.json).
+type ClinicPage struct {
+	ClinicID string              `json:"clinic_id"`
+	Name     string              `json:"name"`
+	From     string              `json:"from"`
+	To       string              `json:"to"`
+	Tracks   []store.Track       `json:"tracks"`
+	AtRisk   []RiskRow           `json:"at_risk"`
+	Funnel   []store.StatusCount `json:"funnel"`
+}
+
+// RiskRow is an open episode of risk as shown.
+type RiskRow struct {
+	store.Risk
+	ReasonsText string `json:"reasons_text"`
+	SinceText   string `json:"since_text"`
+}
+
+func (h *Handler) clinicOf(ctx context.Context, rq *request, id string) (ClinicPage, error) {
+	c, ok, err := h.store.Clinic(ctx, rq.scope, id)
+	if err != nil {
+		return ClinicPage{}, err
+	}
+	if !ok {
+		return ClinicPage{}, errNotFound
+	}
+	p := ClinicPage{ClinicID: c.ID, Name: clinicName(c), From: rq.rng.From.Format(time.DateOnly), To: rq.rng.To.Format(time.DateOnly)}
+	if p.Tracks, err = h.store.Tracks(ctx, c.ID); err != nil {
+		return p, err
+	}
+	risks, err := h.store.AtRisk(ctx, c.ID)
+	if err != nil {
+		return p, err
+	}
+	p.AtRisk = make([]RiskRow, 0, len(risks))
+	for _, k := range risks {
+		p.AtRisk = append(p.AtRisk, RiskRow{Risk: k, ReasonsText: k.ReasonText(), SinceText: when(k.Since)})
+	}
+	if p.Tracks == nil {
+		p.Tracks = []store.Track{}
+	}
+	p.Funnel, err = h.store.Funnel(ctx, c.ID, rq.rng)
+	return p, err
+}
+
+func (h *Handler) clinicData(ctx context.Context, rq *request) (any, error) {
+	id, ok := strings.CutSuffix(rq.r.PathValue("file"), ".json")
+	if !ok {
+		return nil, errNotFound
+	}
+	return h.clinicOf(ctx, rq, id)
+}
+
+func (h *Handler) clinic(ctx context.Context, rq *request) (view, error) {
+	id := rq.r.PathValue("id")
+	p, err := h.clinicOf(ctx, rq, id)
+	if err != nil {
+		return view{}, err
+	}
+	return view{Title: p.Name, Page: "clinic", ClinicID: id, API: "/api/clinics/" + id + ".json", Data: p}, nil
+}
+
+// Billing is the billing page's data (GET /api/billing.json).
+type Billing struct {
+	From      string            `json:"from"`
+	To        string            `json:"to"`
+	Flow      map[string]string `json:"flow"` // as shown, keyed by stage
+	FlowCents store.Flow        `json:"flow_cents"`
+	Buckets   []string          `json:"aging_buckets"`
+	Aging     []AgingRow        `json:"aging"`
+	Holds     []store.Hold      `json:"holds"`
+}
+
+// AgingRow is a payer's outstanding claims by bucket, as shown.
+type AgingRow struct {
+	store.Aging
+	Shown map[string]string `json:"buckets"` // as shown, keyed by bucket, plus "total"
+}
+
+// FlowStages in order, with their labels.
+var FlowStages = []struct{ Key, Label string }{
+	{"charges", "Charges"}, {"claims_submitted", "Claims submitted"}, {"paid", "Paid"}, {"denied", "Denied"},
+}
+
+func (h *Handler) billingOf(ctx context.Context, rq *request) (Billing, error) {
+	f, err := h.store.Flow(ctx, rq.scope, rq.rng)
+	if err != nil {
+		return Billing{}, err
+	}
+	b := Billing{From: rq.rng.From.Format(time.DateOnly), To: rq.rng.To.Format(time.DateOnly), FlowCents: f,
+		Buckets: kpi.AgingBuckets, Flow: map[string]string{
+			"charges": kpi.Cents(f.Charges), "claims_submitted": kpi.Cents(f.ClaimsSubmitted),
+			"paid": kpi.Cents(f.Paid), "denied": kpi.Cents(f.Denied)}}
+	aging, err := h.store.Aging(ctx, rq.scope, h.cfg.Now())
+	if err != nil {
+		return b, err
+	}
+	b.Aging = []AgingRow{}
+	for _, a := range aging {
+		r := AgingRow{Aging: a, Shown: map[string]string{"total": kpi.Cents(a.Total)}}
+		for _, k := range kpi.AgingBuckets {
+			r.Shown[k] = kpi.Cents(a.Buckets[k])
+		}
+		b.Aging = append(b.Aging, r)
+	}
+	if b.Holds, err = h.store.Holds(ctx, rq.scope); err == nil && b.Holds == nil {
+		b.Holds = []store.Hold{}
+	}
+	return b, err
+}
+
+func (h *Handler) billingData(ctx context.Context, rq *request) (any, error) {
+	return h.billingOf(ctx, rq)
+}
+
+func (h *Handler) billing(ctx context.Context, rq *request) (view, error) {
+	b, err := h.billingOf(ctx, rq)
+	if err != nil {
+		return view{}, err
+	}
+	cents := map[string]int64{"charges": b.FlowCents.Charges, "claims_submitted": b.FlowCents.ClaimsSubmitted,
+		"paid": b.FlowCents.Paid, "denied": b.FlowCents.Denied}
+	top := int64(1)
+	for _, v := range cents {
+		top = max(top, v)
+	}
+	bars := make([]Bar, 0, len(FlowStages))
+	for _, s := range FlowStages {
+		bars = append(bars, Bar{Label: s.Label, Value: float64(cents[s.Key]), Text: b.Flow[s.Key]})
+	}
+	chart := NewChart("flow-chart", "Billing flow", "Charges, claims submitted, paid and denied, "+b.From+" to "+b.To+", in dollars.", bars, float64(top))
+	return view{Title: "Billing", Page: "billing", API: "/api/billing.json", Data: struct {
+		Billing
+		Stages any
+		Chart  Chart
+	}{b, FlowStages, chart}}, nil
+}
+
+// HealthRow is one stream's projection health, as shown.
+type HealthRow struct {
+	store.StreamHealth
+	EventsText  string `json:"events_text"`
+	LastText    string `json:"last_event_text"`
+	PendingText string `json:"pending_text"`
+}
+
+func (h *Handler) healthOf(ctx context.Context) ([]HealthRow, error) {
+	hs, err := h.store.Health(ctx, h.cfg.Streams, h.cfg.Consumer)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]HealthRow, 0, len(hs))
+	for _, s := range hs {
+		if h.cfg.Pending != nil {
+			s.Pending = h.cfg.Pending(ctx, s.Stream)
+		}
+		r := HealthRow{StreamHealth: s, EventsText: strconv.Itoa(s.Events), LastText: when(s.LastEventAt), PendingText: kpi.Unknown}
+		if s.Pending != nil {
+			r.PendingText = strconv.FormatUint(*s.Pending, 10)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (h *Handler) healthData(ctx context.Context, _ *request) (any, error) {
+	rows, err := h.healthOf(ctx)
+	return map[string]any{"streams": rows}, err
+}
+
+func (h *Handler) health(ctx context.Context, _ *request) (view, error) {
+	rows, err := h.healthOf(ctx)
+	return view{Title: "Event health", Page: "health", API: "/api/health.json", Data: rows}, err
+}

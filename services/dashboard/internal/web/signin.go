@@ -1,0 +1,78 @@
+package web
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/trellis-health/trellis/pkg/auth"
+)
+
+// safeNext keeps a post-sign-in redirect on this site.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
+		strings.HasPrefix(next, "/signin") || strings.HasPrefix(next, "/signout") {
+		return "/overview"
+	}
+	return next
+}
+
+func (h *Handler) signinForm(w http.ResponseWriter, r *http.Request) {
+	v := view{Title: "Sign in", Page: "signin", Next: safeNext(r.URL.Query().Get("next")), Roles: Roles, DevMode: h.cfg.DevMode}
+	status := http.StatusOK
+	if !h.cfg.DevMode {
+		status = http.StatusServiceUnavailable
+	}
+	h.render(w, "signin", status, v)
+}
+
+// signin mints a dev token for the chosen role and clinics and keeps it in the session cookie.
+func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
+	if !h.cfg.DevMode {
+		h.signinForm(w, r)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	v := view{Title: "Sign in", Page: "signin", Next: safeNext(r.PostFormValue("next")), Roles: Roles, DevMode: true}
+	role := r.PostFormValue("role")
+	var clinics []string
+	for _, c := range strings.FieldsFunc(r.PostFormValue("clinics"), func(r rune) bool { return r == ',' || r == ' ' || r == '\n' }) {
+		if _, err := uuid.Parse(c); err != nil && c != auth.AllClinics {
+			v.Error = "Clinics: give clinic ids separated by commas, or * for every clinic."
+			break
+		}
+		clinics = append(clinics, c)
+	}
+	switch {
+	case v.Error != "":
+	case !slices.Contains(Roles, role):
+		v.Error = "Choose a role."
+	case len(clinics) == 0:
+		v.Error = "Clinics: give at least one clinic id, or * for every clinic."
+	}
+	if v.Error != "" {
+		h.render(w, "signin", http.StatusBadRequest, v)
+		return
+	}
+	tok, err := auth.MintDev([]byte(h.cfg.DevKey), h.cfg.Issuer, h.cfg.Audience, "dev-"+role, []string{role}, clinics, SessionTTL)
+	if err != nil {
+		h.cfg.Log.ErrorContext(r.Context(), "dev sign-in: mint token", "error", err)
+		http.Error(w, "sign-in failed", http.StatusInternalServerError)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: tok, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+		SameSite: http.SameSiteLaxMode, MaxAge: int(SessionTTL.Seconds())})
+	http.Redirect(w, r, v.Next, http.StatusSeeOther)
+}
+
+func (h *Handler) signout(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+		SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	http.Redirect(w, r, "/signin", http.StatusSeeOther)
+}
