@@ -84,7 +84,7 @@ func up() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Println("Starting Trellis (Postgres roles, NATS, Mailpit, traces, 4 services)...")
+	fmt.Println("Starting Trellis (Postgres roles, NATS, Mailpit, traces, 4 services and the dashboard)...")
 	s, err := stack.Up(ctx, opts)
 	if err != nil {
 		return err
@@ -114,7 +114,7 @@ Trellis is up.
   notification   %s
   mail (Mailpit) %s   <- patient emails and staff alerts
   texts          %s/fake-sms/messages   <- the fake SMS provider (texts are recorded, never sent)
-  traces         %s   <- one trace per admission, across all four services
+  traces         %s   <- one trace per admission, across every service
   NATS           %s
   each service also serves /healthz, /readyz and /metrics
 
