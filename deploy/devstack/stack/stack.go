@@ -251,6 +251,10 @@ func (s *Stack) serviceEnv(svc, dbURL string) []string {
 		"OTEL_EXPORTER_OTLP_ENDPOINT=" + fmt.Sprintf("http://127.0.0.1:%d", s.Ports["otlp"]),
 		"OTEL_BSP_SCHEDULE_DELAY=200",
 	}
+	if svc == "dashboard" {
+		// The billing page reads billing's work queues and posts its actions and 835 uploads.
+		env = append(env, fmt.Sprintf("BILLING_URL=http://127.0.0.1:%d", s.Ports["billing"]))
+	}
 	if svc == "notification" {
 		// Texts go to the fake provider notification mounts on its own port (dev only): they
 		// are recorded, never sent, and listed at /fake-sms/messages.

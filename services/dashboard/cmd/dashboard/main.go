@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -22,9 +23,20 @@ import (
 )
 
 // Config is the dashboard's configuration: the shared base (AUTH_DEV_MODE and AUTH_DEV_KEY
-// enable the dev sign-in).
+// enable the dev sign-in) and the OpenID Connect sign-in (on when OIDC_ISSUER is set).
 type Config struct {
 	service.Base
+	BillingURL string `env:"BILLING_URL" default:"http://127.0.0.1:8083" help:"billing's API (work queues and 835 uploads on the billing page, called with the signed-in user's token; empty: off)"`
+
+	OIDCIssuer       string        `env:"OIDC_ISSUER" help:"OpenID Connect issuer URL for \"Sign in with your organization\" (empty: off)"`
+	OIDCClientID     string        `env:"OIDC_CLIENT_ID" help:"the dashboard's client id at the issuer (required with OIDC_ISSUER)"`
+	OIDCClientSecret string        `env:"OIDC_CLIENT_SECRET" secret:"true" help:"client secret (empty for a public client: PKCE only)"`
+	OIDCRedirectURL  string        `env:"OIDC_REDIRECT_URL" default:"http://127.0.0.1:8080/auth/callback" help:"this dashboard's /auth/callback URL as registered at the issuer"`
+	OIDCScopes       string        `env:"OIDC_SCOPES" default:"openid profile email" help:"scopes asked for, separated by spaces (openid is always asked for)"`
+	OIDCRolesClaim   string        `env:"OIDC_ROLES_CLAIM" default:"roles" help:"ID token claim with the user's roles (operator, billing, admin); a.b names a nested claim"`
+	OIDCClinicsClaim string        `env:"OIDC_CLINICS_CLAIM" default:"clinics" help:"ID token claim with the clinic ids the user may see (* for all)"`
+	SessionKey       string        `env:"DASHBOARD_SESSION_KEY" secret:"true" help:"secret (at least 32 bytes) the sign-in cookie's encryption and session signing keys are derived from (required with OIDC_ISSUER)"`
+	SessionTTL       time.Duration `env:"DASHBOARD_SESSION_TTL" default:"12h" help:"how long an OpenID Connect sign-in lasts"`
 }
 
 func main() {
@@ -76,7 +88,8 @@ func newSpec(cfg *Config) service.Spec {
 					n := info.NumPending + uint64(info.NumAckPending)
 					return &n
 				},
-				Log: p.Log,
+				Log: p.Log, OIDC: oidcConfig(cfg),
+				Billing: web.NewBillingClient(cfg.BillingURL, nil),
 			})
 			if err != nil {
 				return err
@@ -88,6 +101,16 @@ func newSpec(cfg *Config) service.Spec {
 			"rebuild": func(ctx context.Context, p *service.Platform, _ []string) error { return rebuild(ctx, cfg, p) },
 		},
 	}
+}
+
+// oidcConfig is the web layer's OpenID Connect settings, nil when OIDC_ISSUER is not set.
+func oidcConfig(cfg *Config) *web.OIDC {
+	if cfg.OIDCIssuer == "" {
+		return nil
+	}
+	return &web.OIDC{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret,
+		RedirectURL: cfg.OIDCRedirectURL, Scopes: strings.Fields(cfg.OIDCScopes), RolesClaim: cfg.OIDCRolesClaim,
+		ClinicsClaim: cfg.OIDCClinicsClaim, SessionKey: cfg.SessionKey, SessionTTL: cfg.SessionTTL}
 }
 
 // rebuild empties the projections and the dashboard consumers' inbox rows, then deletes the

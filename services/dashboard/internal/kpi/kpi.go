@@ -220,3 +220,71 @@ func AgingBucket(days int) string {
 
 // AgingBuckets in column order.
 var AgingBuckets = []string{"0-30", "31-60", "61-90", "91+"}
+
+// ClaimInputs are the counts and sums of the claims adjudicated in a range (see store.ClaimRates).
+type ClaimInputs struct {
+	Adjudicated int // claims whose newest adjudication is in the range: paid, partially paid or denied
+	Denied      int // of those, denied
+	// Of those, paid in full on their first submission: status paid, never denied, partially
+	// paid or reversed, not a correction and not corrected.
+	Clean            int
+	ChargedCents     int64 // what those claims charged
+	ContractualCents int64 // their contractual adjustments (CO, a denial's left out)
+	PaidCents        int64 // what the payers paid on them
+}
+
+// Add merges o into in.
+func (in *ClaimInputs) Add(o ClaimInputs) {
+	in.Adjudicated += o.Adjudicated
+	in.Denied += o.Denied
+	in.Clean += o.Clean
+	in.ChargedCents += o.ChargedCents
+	in.ContractualCents += o.ContractualCents
+	in.PaidCents += o.PaidCents
+}
+
+// RateNames are the billing page's rates, in row order (data-kpi names).
+var RateNames = []string{"denial_rate", "clean_claim_rate", "net_collection_rate"}
+
+// ClaimRates are the billing rates; nil means unknown.
+type ClaimRates struct {
+	DenialRate        *float64
+	CleanClaimRate    *float64
+	NetCollectionRate *float64
+}
+
+// ComputeClaimRates derives the rates: denied / adjudicated, clean / adjudicated, and
+// paid / (charged - contractual).
+func ComputeClaimRates(in ClaimInputs) ClaimRates {
+	return ClaimRates{
+		DenialRate:        Ratio(in.Denied, in.Adjudicated),
+		CleanClaimRate:    Ratio(in.Clean, in.Adjudicated),
+		NetCollectionRate: NetCollectionRate(in.PaidCents, in.ChargedCents, in.ContractualCents),
+	}
+}
+
+// NetCollectionRate is paid / (charged - contractual), nil when that is not positive.
+func NetCollectionRate(paid, charged, contractual int64) *float64 {
+	den := charged - contractual
+	if den <= 0 {
+		return nil
+	}
+	r := float64(paid) / float64(den)
+	return &r
+}
+
+// Map is the rates as display strings keyed by RateNames.
+func (r ClaimRates) Map() map[string]string {
+	return map[string]string{
+		"denial_rate":         Percent(r.DenialRate),
+		"clean_claim_rate":    Percent(r.CleanClaimRate),
+		"net_collection_rate": Percent(r.NetCollectionRate),
+	}
+}
+
+// Values is the rates as numbers keyed by RateNames (nil: unknown).
+func (r ClaimRates) Values() map[string]*float64 {
+	return map[string]*float64{
+		"denial_rate": r.DenialRate, "clean_claim_rate": r.CleanClaimRate, "net_collection_rate": r.NetCollectionRate,
+	}
+}

@@ -446,11 +446,23 @@ func billing(ctx context.Context, tx *bus.Tx, d *bus.Delivery, at time.Time) err
 		if err := seeClinic(ctx, tx, ev.GetClinicId()); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO claims (claim_id, clinic_id, payer_id, total_cents, status, submitted_at, status_at)
-			VALUES ($1, $2, $3, $4, 'submitted', $5, $6)
+		correction := ev.GetFrequencyCode() == "7" || ev.GetFrequencyCode() == "8" || ev.GetCorrectedClaimId() != ""
+		_, err := tx.Exec(ctx, `INSERT INTO claims (claim_id, clinic_id, payer_id, total_cents, status, submitted_at, status_at, correction)
+			VALUES ($1, $2, $3, $4, 'submitted', $5, $6, $7)
 			ON CONFLICT (claim_id) DO UPDATE SET payer_id = excluded.payer_id, total_cents = excluded.total_cents,
-				submitted_at = excluded.submitted_at`,
-			ev.GetClaimId(), ev.GetClinicId(), ev.GetPayerId(), ev.GetTotalCents(), submitted, at)
+				submitted_at = excluded.submitted_at, correction = excluded.correction`,
+			ev.GetClaimId(), ev.GetClinicId(), ev.GetPayerId(), ev.GetTotalCents(), submitted, at, correction)
+		if err != nil || ev.GetCorrectedClaimId() == "" {
+			return err
+		}
+		if _, perr := uuid.Parse(ev.GetCorrectedClaimId()); perr != nil {
+			return bus.Permanent(fmt.Errorf("corrected_claim_id is not a UUID"))
+		}
+		// The claim it corrects is marked, whichever of the two events arrives first (a row
+		// created here waits for its own ClaimSubmitted: no submission time, oldest status).
+		_, err = tx.Exec(ctx, `INSERT INTO claims (claim_id, clinic_id, status, status_at, corrected)
+			VALUES ($1, $2, 'submitted', '-infinity', true)
+			ON CONFLICT (claim_id) DO UPDATE SET corrected = true`, ev.GetCorrectedClaimId(), ev.GetClinicId())
 		return err
 	case "trellis.billing.claim.adjudicated.v1":
 		var ev billingv1.ClaimAdjudicated
@@ -460,12 +472,22 @@ func billing(ctx context.Context, tx *bus.Tx, d *bus.Delivery, at time.Time) err
 		if err := seeClinic(ctx, tx, ev.GetClinicId()); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO claims (claim_id, clinic_id, payer_id, total_cents, paid_cents, status, status_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)
-			ON CONFLICT (claim_id) DO UPDATE SET paid_cents = excluded.paid_cents, status = excluded.status, status_at = excluded.status_at
-			WHERE excluded.status_at >= claims.status_at`,
-			ev.GetClaimId(), ev.GetClinicId(), ev.GetPayerId(), ev.GetChargedCents(), ev.GetPaidCents(),
-			lower(ev.GetStatus().String(), "CLAIM_STATUS_"), at)
+		status := lower(ev.GetStatus().String(), "CLAIM_STATUS_")
+		denied := status == "denied" || status == "partially_paid" || status == "reversed"
+		// The newest adjudication sets the amounts and status; ever_denied only ever turns on, so
+		// it is the same whatever order the adjudications are applied in.
+		_, err := tx.Exec(ctx, `INSERT INTO claims (claim_id, clinic_id, payer_id, total_cents, paid_cents, contractual_cents,
+				status, status_at, adjudicated_at, ever_denied)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
+			ON CONFLICT (claim_id) DO UPDATE SET
+				paid_cents        = CASE WHEN excluded.status_at >= claims.status_at THEN excluded.paid_cents ELSE claims.paid_cents END,
+				contractual_cents = CASE WHEN excluded.status_at >= claims.status_at THEN excluded.contractual_cents ELSE claims.contractual_cents END,
+				status            = CASE WHEN excluded.status_at >= claims.status_at THEN excluded.status ELSE claims.status END,
+				status_at         = greatest(claims.status_at, excluded.status_at),
+				adjudicated_at    = greatest(claims.adjudicated_at, excluded.adjudicated_at),
+				ever_denied       = claims.ever_denied OR excluded.ever_denied`,
+			ev.GetClaimId(), ev.GetClinicId(), ev.GetPayerId(), ev.GetChargedCents(), ev.GetPaidCents(), ev.GetContractualCents(),
+			status, at, denied)
 		return err
 	}
 	return nil

@@ -276,6 +276,23 @@ func (s *Store) Flow(ctx context.Context, sc Scope, r kpi.Range) (Flow, error) {
 	return f, err
 }
 
+// ClaimRates reads the inputs of the claim rates (kpi.ClaimInputs) for the range: the claims
+// whose newest adjudication falls on a clinic-local date in it and that stand paid, partially
+// paid or denied (reversed claims are left out).
+func (s *Store) ClaimRates(ctx context.Context, sc Scope, r kpi.Range) (kpi.ClaimInputs, error) {
+	var in kpi.ClaimInputs
+	err := s.pool.QueryRow(ctx, `SELECT count(*),
+			count(*) FILTER (WHERE k.status = 'denied'),
+			count(*) FILTER (WHERE k.status = 'paid' AND NOT k.ever_denied AND NOT k.correction AND NOT k.corrected),
+			coalesce(sum(k.total_cents), 0)::bigint, coalesce(sum(k.contractual_cents), 0)::bigint,
+			coalesce(sum(k.paid_cents), 0)::bigint
+		FROM claims k LEFT JOIN clinics c USING (clinic_id)
+		WHERE k.adjudicated_at IS NOT NULL AND k.status IN ('paid', 'partially_paid', 'denied')
+			AND `+localDate("k.adjudicated_at")+` BETWEEN $3 AND $4 AND `+scoped("k.clinic_id"),
+		sc.All, sc.Clinics, r.From, r.To).Scan(&in.Adjudicated, &in.Denied, &in.Clean, &in.ChargedCents, &in.ContractualCents, &in.PaidCents)
+	return in, err
+}
+
 // Aging is one payer's outstanding claims by age bucket, in cents.
 type Aging struct {
 	PayerID string           `json:"payer_id"`
@@ -286,7 +303,7 @@ type Aging struct {
 // Aging lists, per payer, the claims submitted and not yet decided, by days since submission.
 func (s *Store) Aging(ctx context.Context, sc Scope, now time.Time) ([]Aging, error) {
 	rows, err := s.pool.Query(ctx, `SELECT payer_id, (($3::date) - (submitted_at::date))::int, total_cents FROM claims
-		WHERE status = 'submitted' AND submitted_at IS NOT NULL AND `+scoped("clinic_id")+` ORDER BY payer_id`,
+		WHERE status = 'submitted' AND submitted_at IS NOT NULL AND NOT corrected AND `+scoped("clinic_id")+` ORDER BY payer_id`,
 		sc.All, sc.Clinics, now)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,8 @@ package web
 
 import (
 	"context"
+	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -166,7 +168,18 @@ type Billing struct {
 	Buckets   []string          `json:"aging_buckets"`
 	Aging     []AgingRow        `json:"aging"`
 	Holds     []store.Hold      `json:"holds"`
+	// Claim rates of the claims adjudicated in the range (kpi.RateNames), as shown and as numbers.
+	Rates      map[string]string   `json:"rates"`
+	RateValues map[string]*float64 `json:"rate_values"`
+	RateInputs kpi.ClaimInputs     `json:"rate_inputs"`
+	// From billing's work queues: CARC codes of the denials opened in the range, most first.
+	DenialReasons []DenialReason `json:"denial_reasons"`
+	// Billing's failure to answer, in plain words (omitted when it answered).
+	BillingError string `json:"billing_error,omitempty"`
 }
+
+// RateLabels are the rates' row labels.
+var RateLabels = map[string]string{"denial_rate": "Denial rate", "clean_claim_rate": "Clean-claim rate", "net_collection_rate": "Net collection rate"}
 
 // AgingRow is a payer's outstanding claims by bucket, as shown.
 type AgingRow struct {
@@ -180,6 +193,22 @@ var FlowStages = []struct{ Key, Label string }{
 }
 
 func (h *Handler) billingOf(ctx context.Context, rq *request) (Billing, error) {
+	b, _, err := h.billingWork(ctx, rq)
+	return b, err
+}
+
+// billingWork reads the projections' figures and billing's work queues.
+func (h *Handler) billingWork(ctx context.Context, rq *request) (Billing, Work, error) {
+	b, err := h.billingFigures(ctx, rq)
+	if err != nil {
+		return b, Work{}, err
+	}
+	w := h.work(ctx, rq)
+	b.DenialReasons, b.BillingError = w.DenialReasons, w.Error
+	return b, w, nil
+}
+
+func (h *Handler) billingFigures(ctx context.Context, rq *request) (Billing, error) {
 	f, err := h.store.Flow(ctx, rq.scope, rq.rng)
 	if err != nil {
 		return Billing{}, err
@@ -203,7 +232,15 @@ func (h *Handler) billingOf(ctx context.Context, rq *request) (Billing, error) {
 	if b.Holds, err = h.store.Holds(ctx, rq.scope); err == nil && b.Holds == nil {
 		b.Holds = []store.Hold{}
 	}
-	return b, err
+	if err != nil {
+		return b, err
+	}
+	if b.RateInputs, err = h.store.ClaimRates(ctx, rq.scope, rq.rng); err != nil {
+		return b, err
+	}
+	rates := kpi.ComputeClaimRates(b.RateInputs)
+	b.Rates, b.RateValues = rates.Map(), rates.Values()
+	return b, nil
 }
 
 func (h *Handler) billingData(ctx context.Context, rq *request) (any, error) {
@@ -211,7 +248,7 @@ func (h *Handler) billingData(ctx context.Context, rq *request) (any, error) {
 }
 
 func (h *Handler) billing(ctx context.Context, rq *request) (view, error) {
-	b, err := h.billingOf(ctx, rq)
+	b, work, err := h.billingWork(ctx, rq)
 	if err != nil {
 		return view{}, err
 	}
@@ -226,11 +263,12 @@ func (h *Handler) billing(ctx context.Context, rq *request) (view, error) {
 		bars = append(bars, Bar{Label: s.Label, Value: float64(cents[s.Key]), Text: b.Flow[s.Key]})
 	}
 	chart := NewChart("flow-chart", "Billing flow", "Charges, claims submitted, paid and denied, "+b.From+" to "+b.To+", in dollars.", bars, float64(top))
-	return view{Title: "Billing", Page: "billing", API: "/api/billing.json", Data: struct {
-		Billing
-		Stages any
-		Chart  Chart
-	}{b, FlowStages, chart}}, nil
+	d := workView{Billing: b, Stages: FlowStages, Chart: chart, Work: work, CanAct: canAct(rq.user), CSRF: csrfToken(rawToken(rq.r)),
+		Query: url.Values{"from": {b.From}, "to": {b.To}}.Encode(), RateNames: kpi.RateNames, RateLabels: RateLabels}
+	if n, ok := notices[rq.r.URL.Query().Get("done")]; ok && rq.r.Method == http.MethodGet {
+		d.Notice = n
+	}
+	return view{Title: "Billing", Page: "billing", API: "/api/billing.json", Data: d}, nil
 }
 
 // HealthRow is one stream's projection health, as shown.

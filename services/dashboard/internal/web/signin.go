@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -19,10 +20,31 @@ func safeNext(next string) string {
 	return next
 }
 
+// signinChoices is the sign-in page's Data: the ways to sign in besides the dev form.
+type signinChoices struct {
+	OIDC       bool   // "Sign in with your organization"
+	LoginURL   string // /auth/login?next=...
+	SignedOut  bool   // just signed out
+	EndSession string // the issuer's end-session link (OpenID Connect), when known
+}
+
+func (h *Handler) choices(next string, signedOut bool) signinChoices {
+	c := signinChoices{SignedOut: signedOut}
+	if h.oidc != nil {
+		c.OIDC, c.LoginURL = true, "/auth/login?"+url.Values{"next": {next}}.Encode()
+		if signedOut {
+			c.EndSession = h.oidc.endSession()
+		}
+	}
+	return c
+}
+
 func (h *Handler) signinForm(w http.ResponseWriter, r *http.Request) {
-	v := view{Title: "Sign in", Page: "signin", Next: safeNext(r.URL.Query().Get("next")), Roles: Roles, DevMode: h.cfg.DevMode}
+	next := safeNext(r.URL.Query().Get("next"))
+	v := view{Title: "Sign in", Page: "signin", Next: next, Roles: Roles, DevMode: h.cfg.DevMode}
+	v.Data = h.choices(next, r.URL.Query().Has("signed_out"))
 	status := http.StatusOK
-	if !h.cfg.DevMode {
+	if !h.cfg.DevMode && h.oidc == nil {
 		status = http.StatusServiceUnavailable
 	}
 	h.render(w, "signin", status, v)
@@ -40,6 +62,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := view{Title: "Sign in", Page: "signin", Next: safeNext(r.PostFormValue("next")), Roles: Roles, DevMode: true}
+	v.Data = h.choices(v.Next, false)
 	role := r.PostFormValue("role")
 	var clinics []string
 	for _, c := range strings.FieldsFunc(r.PostFormValue("clinics"), func(r rune) bool { return r == ',' || r == ' ' || r == '\n' }) {
@@ -74,5 +97,9 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) signout(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", HttpOnly: true, Secure: r.TLS != nil,
 		SameSite: http.SameSiteLaxMode, MaxAge: -1})
-	http.Redirect(w, r, "/signin", http.StatusSeeOther)
+	to := "/signin"
+	if h.oidc != nil {
+		to = "/signin?signed_out=1" // offers to sign out at the issuer too
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
 }

@@ -53,6 +53,11 @@ type Config struct {
 	Pending func(ctx context.Context, stream string) *uint64
 	Now     func() time.Time
 	Log     *slog.Logger
+	// OIDC turns on sign-in with an OpenID Connect issuer (nil: off).
+	OIDC *OIDC
+	// Billing is billing's RemittanceService (work queues, uploads), called with the user's
+	// token; nil: the billing page says billing is not configured.
+	Billing BillingClient
 }
 
 // Handler serves the dashboard.
@@ -60,6 +65,9 @@ type Handler struct {
 	cfg   Config
 	store *store.Store
 	pages map[string]*template.Template
+	// OpenID Connect sign-in and the sessions it ends with (nil: off).
+	oidc     *oidcFlow
+	sessions *auth.Verifier
 }
 
 // New parses the templates.
@@ -76,6 +84,9 @@ func New(st *store.Store, cfg Config) (*Handler, error) {
 		}
 		h.pages[p] = t
 	}
+	if err := h.setupOIDC(); err != nil {
+		return nil, err
+	}
 	return h, nil
 }
 
@@ -87,6 +98,8 @@ func (h *Handler) Register(handle func(pattern string, h http.Handler)) {
 	handle("GET /signin", http.HandlerFunc(h.signinForm))
 	handle("POST /signin", http.HandlerFunc(h.signin))
 	handle("GET /signout", http.HandlerFunc(h.signout))
+	handle("GET /auth/login", http.HandlerFunc(h.oidcLogin))
+	handle("GET /auth/callback", http.HandlerFunc(h.oidcCallback))
 	handle("GET /overview", h.page(h.overview))
 	handle("GET /clinics/{id}", h.page(h.clinic))
 	handle("GET /billing", h.page(h.billing))
@@ -95,6 +108,7 @@ func (h *Handler) Register(handle func(pattern string, h http.Handler)) {
 	handle("GET /api/clinics/{file}", h.api(h.clinicData))
 	handle("GET /api/billing.json", h.api(h.billingData))
 	handle("GET /api/health.json", h.api(h.healthData))
+	h.registerWork(handle)
 }
 
 // errNotFound is a clinic that does not exist or that the user may not see: both are 404, so
@@ -113,7 +127,8 @@ type request struct {
 	rng   kpi.Range
 }
 
-// session returns the signed-in user: the session cookie's token, or a bearer token (API).
+// session returns the signed-in user: the session cookie's token, or a bearer token (API):
+// a token the configured verifier accepts, or a session an OpenID Connect sign-in made.
 func (h *Handler) session(r *http.Request) (*auth.Principal, bool) {
 	raw := ""
 	if c, err := r.Cookie(CookieName); err == nil {
@@ -122,14 +137,18 @@ func (h *Handler) session(r *http.Request) (*auth.Principal, bool) {
 	if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && raw == "" {
 		raw = strings.TrimSpace(v)
 	}
-	if raw == "" || h.cfg.Verifier == nil {
+	if raw == "" {
 		return nil, false
 	}
-	p, err := h.cfg.Verifier.Verify(r.Context(), raw)
-	if err != nil || !p.HasRole(Roles...) {
-		return nil, false
+	for _, v := range []*auth.Verifier{h.cfg.Verifier, h.sessions} {
+		if v == nil {
+			continue
+		}
+		if p, err := v.Verify(r.Context(), raw); err == nil && p.HasRole(Roles...) {
+			return p, true
+		}
 	}
-	return p, true
+	return nil, false
 }
 
 func (h *Handler) newRequest(r *http.Request, user *auth.Principal) (*request, error) {

@@ -66,6 +66,16 @@
         tr.appendChild(cell("td", h.count, "data-field", "count"));
         return tr;
       }, "No charge is on hold.", 2);
+      Object.keys(d.rates || {}).forEach(function (k) { set(document.querySelector('#rates td[data-kpi="' + k + '"]'), d.rates[k]); });
+      if (!d.billing_error) {
+        rows("denial-reasons", d.denial_reasons || [], function (r) {
+          var tr = document.createElement("tr"); tr.setAttribute("data-code", r.code);
+          tr.appendChild(cell("th", r.code, null, null, "row"));
+          tr.appendChild(cell("td", r.denials, "data-field", "denials"));
+          tr.appendChild(cell("td", r.amount, "data-field", "amount"));
+          return tr;
+        }, "No denial in this period.", 3);
+      }
     },
     health: function (d) {
       d.streams.forEach(function (s) {
