@@ -14,6 +14,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,8 @@ import (
 	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/testkit/servicetest"
 	"github.com/trellis-health/trellis/services/dashboard/internal/web"
+
+	"github.com/trellis-health/trellis/proto/gen/trellis/billing/v1/billingv1connect"
 )
 
 const (
@@ -48,6 +51,8 @@ type testIssuer struct {
 	user  jwt.MapClaims                // claims of whoever signs in next
 	tweak func(claims jwt.MapClaims)   // changes the ID token (a bad nonce, audience, ...)
 	codes map[string]map[string]string // code -> challenge, nonce, redirect_uri
+	// accessTokens are the access tokens issued, in order.
+	accessTokens []string
 
 	pkceRejected atomic.Int32 // token requests whose code_verifier did not match the challenge
 }
@@ -123,7 +128,11 @@ func newTestIssuer(t *testing.T) *testIssuer {
 		if err != nil {
 			t.Error(err)
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"access_token": rand.Text(), "token_type": "Bearer", "expires_in": 300, "id_token": raw})
+		at := rand.Text()
+		is.mu.Lock()
+		is.accessTokens = append(is.accessTokens, at)
+		is.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": 300, "id_token": raw})
 	})
 	is.Server = httptest.NewServer(mux)
 	t.Cleanup(is.Close)
@@ -393,4 +402,43 @@ func TestOIDCSignIn(t *testing.T) {
 			t.Errorf("a dev token without dev mode: %d", code)
 		}
 	})
+}
+
+// After an OIDC sign-in, the calls the dashboard makes to billing for the user carry the
+// issuer's access token (which billing verifies against the issuer), never the dashboard's
+// own session token.
+func TestOIDCUserBillingCallsCarryTheIssuersToken(t *testing.T) {
+	is := newTestIssuer(t)
+	var cfg Config
+	fake := &fakeBilling{cfg: &cfg}
+	mux := http.NewServeMux()
+	mux.Handle(billingv1connect.NewRemittanceServiceHandler(fake))
+	billing := httptest.NewServer(mux)
+	t.Cleanup(billing.Close)
+	svc := servicetest.Start(t, newSpec(&cfg), &cfg, map[string]string{
+		"AUTH_DEV_MODE": "false", "AUTH_DEV_KEY": "", "AUTH_JWKS_URL": is.URL + "/jwks", "AUTH_ISSUER": is.URL,
+		"OIDC_ISSUER": is.URL, "OIDC_CLIENT_ID": oidcClientID, "OIDC_CLIENT_SECRET": oidcClientSecret,
+		"OIDC_REDIRECT_URL": redirectURL, "DASHBOARD_SESSION_KEY": sessionKey, "BILLING_URL": billing.URL,
+	})
+	e := &env{Service: svc, t: t}
+	b := e.browser()
+	is.next(jwt.MapClaims{"sub": "idp-biller-1", "roles": []string{"billing"}, "clinics": []string{"*"}}, nil)
+	if resp, _ := b.callback(b.authorize(is, "/billing")); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback: %d", resp.StatusCode)
+	}
+	if resp, _ := b.get("/billing"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("/billing: %d", resp.StatusCode)
+	}
+	is.mu.Lock()
+	issued := slices.Clone(is.accessTokens)
+	is.mu.Unlock()
+	seen := fake.sawTokens()
+	if len(issued) != 1 || len(seen) == 0 {
+		t.Fatalf("issued %d access tokens, billing saw %d calls", len(issued), len(seen))
+	}
+	for _, h := range seen {
+		if h != "Bearer "+issued[0] {
+			t.Errorf("billing was called with %.20q..., want the issuer's access token", h)
+		}
+	}
 }

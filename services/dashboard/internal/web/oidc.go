@@ -47,6 +47,12 @@ type OIDC struct {
 // verifier (encrypted) from /auth/login to /auth/callback.
 const FlowCookieName = "trellis_dashboard_oidc"
 
+// UpstreamCookieName holds, encrypted, the issuer's access token of an OIDC sign-in: the
+// dashboard forwards it to the services it calls for the user (billing's work queues), which
+// verify it against the issuer's keys. The dashboard's own session token is for the dashboard
+// only.
+const UpstreamCookieName = "trellis_dashboard_upstream"
+
 // The session an OpenID Connect sign-in ends with is a token of the dashboard's own: HS256,
 // signed with a key derived from the session key, with this issuer and audience.
 const (
@@ -184,18 +190,49 @@ func (o *oidcFlow) seal(f flow) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return o.sealBytes(plain, FlowCookieName), nil
+}
+
+// sealBytes encrypts plain for a cookie named name (the name is bound as associated data, so
+// one cookie's value cannot be replayed as another's).
+func (o *oidcFlow) sealBytes(plain []byte, name string) string {
 	nonce := make([]byte, o.aead.NonceSize())
 	_, _ = rand.Read(nonce)
-	return base64.RawURLEncoding.EncodeToString(o.aead.Seal(nonce, nonce, plain, []byte(FlowCookieName))), nil
+	return base64.RawURLEncoding.EncodeToString(o.aead.Seal(nonce, nonce, plain, []byte(name)))
+}
+
+func (o *oidcFlow) openBytes(v, name string) ([]byte, error) {
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil || len(b) < o.aead.NonceSize() {
+		return nil, errors.New("malformed")
+	}
+	return o.aead.Open(nil, b[:o.aead.NonceSize()], b[o.aead.NonceSize():], []byte(name))
+}
+
+// upstream is what the upstream cookie carries: the issuer's access token and its expiry.
+type upstream struct {
+	AccessToken string `json:"t"`
+	Expires     int64  `json:"e"`
+}
+
+// upstreamToken returns the issuer's access token of r's OIDC sign-in, or "" when there is
+// none (dev sign-in) or it has expired.
+func (h *Handler) upstreamToken(r *http.Request) string {
+	c, err := r.Cookie(UpstreamCookieName)
+	if err != nil || h.oidc == nil {
+		return ""
+	}
+	plain, err := h.oidc.openBytes(c.Value, UpstreamCookieName)
+	var u upstream
+	if err != nil || json.Unmarshal(plain, &u) != nil || h.oidc.now().Unix() > u.Expires {
+		return ""
+	}
+	return u.AccessToken
 }
 
 func (o *oidcFlow) open(v string) (flow, error) {
 	var f flow
-	b, err := base64.RawURLEncoding.DecodeString(v)
-	if err != nil || len(b) < o.aead.NonceSize() {
-		return f, errors.New("malformed")
-	}
-	plain, err := o.aead.Open(nil, b[:o.aead.NonceSize()], b[o.aead.NonceSize():], []byte(FlowCookieName))
+	plain, err := o.openBytes(v, FlowCookieName)
 	if err != nil {
 		return f, err
 	}
@@ -357,6 +394,15 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: session, Path: "/", HttpOnly: true, Secure: o.secure(r),
 		SameSite: http.SameSiteLaxMode, MaxAge: int(o.cfg.SessionTTL.Seconds())})
+	if tok.AccessToken != "" {
+		expires := o.now().Add(o.cfg.SessionTTL)
+		if !tok.Expiry.IsZero() && tok.Expiry.Before(expires) {
+			expires = tok.Expiry
+		}
+		plain, _ := json.Marshal(upstream{AccessToken: tok.AccessToken, Expires: expires.Unix()})
+		http.SetCookie(w, &http.Cookie{Name: UpstreamCookieName, Value: o.sealBytes(plain, UpstreamCookieName), Path: "/",
+			HttpOnly: true, Secure: o.secure(r), SameSite: http.SameSiteLaxMode, MaxAge: int(time.Until(expires).Seconds())})
+	}
 	http.Redirect(w, r, f.Next, http.StatusSeeOther)
 }
 

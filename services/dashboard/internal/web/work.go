@@ -117,10 +117,20 @@ func validCSRF(session, got string) bool {
 	return session != "" && got != "" && hmac.Equal([]byte(csrfToken(session)), []byte(got))
 }
 
-// withToken forwards the user's token to billing.
-func withToken[T any](r *http.Request, msg *T) *connect.Request[T] {
+// billingToken is the token forwarded to billing for the user: the issuer's access token after
+// an OIDC sign-in (the dashboard's own session token means nothing to billing), else the dev
+// token the session cookie holds.
+func (h *Handler) billingToken(r *http.Request) string {
+	if tok := h.upstreamToken(r); tok != "" {
+		return tok
+	}
+	return rawToken(r)
+}
+
+// withToken is a billing request carrying tok as its bearer token.
+func withToken[T any](tok string, msg *T) *connect.Request[T] {
 	req := connect.NewRequest(msg)
-	req.Header().Set("Authorization", "Bearer "+rawToken(r))
+	req.Header().Set("Authorization", "Bearer "+tok)
 	return req
 }
 
@@ -211,7 +221,7 @@ func (h *Handler) readWork(ctx context.Context, rq *request, w *Work) error {
 		if q.Name == "denial" {
 			status = "" // resolved denials count among the reasons too
 		}
-		resp, err := h.cfg.Billing.ListWorkItems(ctx, withToken(rq.r, &billingv1.ListWorkItemsRequest{Queue: q.Name, Status: status}))
+		resp, err := h.cfg.Billing.ListWorkItems(ctx, withToken(h.billingToken(rq.r), &billingv1.ListWorkItemsRequest{Queue: q.Name, Status: status}))
 		if err != nil {
 			return err
 		}
@@ -397,7 +407,7 @@ func (h *Handler) updateWorkItem(w http.ResponseWriter, rq *request) {
 	}
 	ctx, cancel := context.WithTimeout(rq.r.Context(), billingTimeout)
 	defer cancel()
-	if _, err := h.cfg.Billing.UpdateWorkItem(ctx, withToken(rq.r, msg)); err != nil {
+	if _, err := h.cfg.Billing.UpdateWorkItem(ctx, withToken(h.billingToken(rq.r), msg)); err != nil {
 		p := h.explain(rq.r.Context(), "UpdateWorkItem", err)
 		h.billingPage(w, rq, p.status, "", p, nil)
 		return
@@ -434,7 +444,7 @@ func (h *Handler) uploadRemittance(w http.ResponseWriter, rq *request) {
 	}
 	ctx, cancel := context.WithTimeout(rq.r.Context(), billingTimeout)
 	defer cancel()
-	resp, err := h.cfg.Billing.UploadRemittance(ctx, withToken(rq.r, &billingv1.UploadRemittanceRequest{Content: content, FileName: name}))
+	resp, err := h.cfg.Billing.UploadRemittance(ctx, withToken(h.billingToken(rq.r), &billingv1.UploadRemittanceRequest{Content: content, FileName: name}))
 	if err != nil {
 		p := h.explain(rq.r.Context(), "UploadRemittance", err)
 		h.billingPage(w, rq, p.status, "", p, nil)
