@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/trellis-health/trellis/pkg/auth"
+	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/service"
 	"github.com/trellis-health/trellis/services/dashboard/internal/projection"
 	"github.com/trellis-health/trellis/services/dashboard/internal/store"
@@ -88,7 +89,8 @@ func newSpec(cfg *Config) service.Spec {
 					n := info.NumPending + uint64(info.NumAckPending)
 					return &n
 				},
-				Log: p.Log, OIDC: oidcConfig(cfg),
+				DeadLetters: func(ctx context.Context) (map[string]uint64, error) { return deadLetters(ctx, p.JS) },
+				Log:         p.Log, OIDC: oidcConfig(cfg),
 				Billing: web.NewBillingClient(cfg.BillingURL, nil),
 			})
 			if err != nil {
@@ -101,6 +103,31 @@ func newSpec(cfg *Config) service.Spec {
 			"rebuild": func(ctx context.Context, p *service.Platform, _ []string) error { return rebuild(ctx, cfg, p) },
 		},
 	}
+}
+
+// deadLetters counts the DEADLETTER stream's messages per consumer from the stream's
+// per-subject state (trellis.deadletter.<consumer>): stream info only, never a message.
+func deadLetters(ctx context.Context, js jetstream.JetStream) (map[string]uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, bus.DeadLetterStream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return map[string]uint64{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(bus.DeadLetterSubject(">")))
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]uint64, len(info.State.Subjects))
+	for subject, n := range info.State.Subjects {
+		if c, ok := strings.CutPrefix(subject, bus.DeadLetterSubject("")); ok && c != "" {
+			out[c] += n
+		}
+	}
+	return out, nil
 }
 
 // oidcConfig is the web layer's OpenID Connect settings, nil when OIDC_ISSUER is not set.

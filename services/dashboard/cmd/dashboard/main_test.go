@@ -25,6 +25,7 @@ import (
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
 	schedulingv1 "github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1"
 	"github.com/trellis-health/trellis/services/dashboard/internal/projection"
+	"github.com/trellis-health/trellis/services/dashboard/internal/store"
 	"github.com/trellis-health/trellis/services/dashboard/internal/web"
 )
 
@@ -532,5 +533,129 @@ func TestRebuildReplaysTheStreams(t *testing.T) {
 	e.json("/api/billing.json", cookie, &billAfter)
 	if !reflect.DeepEqual(before, after) || !reflect.DeepEqual(billBefore, billAfter) {
 		t.Errorf("after the rebuild:\n%+v\n%+v\nbefore:\n%+v\n%+v", after, billAfter, before, billBefore)
+	}
+}
+
+// Today's sessions come from the appointment events (one arriving before the one it follows,
+// one redelivered) joined with attendance, for the clinic's local today; `dashboard rebuild`
+// empties them and the replay brings them back.
+func TestTodaysSessions(t *testing.T) {
+	e := start(t)
+	now := time.Now().UTC()
+	chicago, err := time.LoadLocation("America/Chicago")
+	if err != nil {
+		t.Fatal(err)
+	}
+	today := now.In(chicago)
+	e.publish("trellis.scheduling.clinic.configured.v1", clinicA, now.AddDate(0, 0, -30), &schedulingv1.ClinicConfigured{
+		Clinic: &schedulingv1.Clinic{ClinicId: clinicA, Name: "Lakeview", TimeZone: "America/Chicago"}})
+	group := bus.NewID()
+	appt := func(id, session string, st schedulingv1.ServiceType, local time.Time, start, end string) *schedulingv1.Appointment {
+		return &schedulingv1.Appointment{AppointmentId: id, PatientId: bus.NewID(), ClinicId: clinicA, ServiceType: st,
+			SessionId: session, LocalDate: day(local), StartTime: start, EndTime: end, Status: schedulingv1.AppointmentStatus_APPOINTMENT_STATUS_SCHEDULED}
+	}
+	scheduled := func(a *schedulingv1.Appointment, at time.Time) *eventsv1.Envelope {
+		return e.publish("trellis.scheduling.appointment.scheduled.v1", clinicA, at,
+			&schedulingv1.AppointmentScheduled{Appointment: a, ClinicTimeZone: "America/Chicago"})
+	}
+	rescheduled := func(a *schedulingv1.Appointment, at time.Time) {
+		e.publish("trellis.scheduling.appointment.rescheduled.v1", clinicA, at,
+			&schedulingv1.AppointmentRescheduled{Appointment: a, ClinicTimeZone: "America/Chicago"})
+	}
+	attended := func(id string, st schedulingv1.AttendanceStatus) {
+		e.publish("trellis.scheduling.attendance.recorded.v1", clinicA, now, &schedulingv1.AttendanceRecorded{AppointmentId: id,
+			PatientId: bus.NewID(), ClinicId: clinicA, LocalDate: day(today), Status: st, ScheduledMinutes: 180, Version: 1})
+	}
+	t0 := now.Add(-48 * time.Hour)
+	// The evening group: four places, one present, one absent, one not recorded, one cancelled.
+	g := []string{bus.NewID(), bus.NewID(), bus.NewID(), bus.NewID()}
+	var first *eventsv1.Envelope
+	for i, id := range g {
+		envl := scheduled(appt(id, group, schedulingv1.ServiceType_SERVICE_TYPE_GROUP, today, "18:00", "21:00"), t0)
+		if i == 0 {
+			first = envl
+		}
+	}
+	attended(g[0], schedulingv1.AttendanceStatus_ATTENDANCE_STATUS_PRESENT)
+	attended(g[1], schedulingv1.AttendanceStatus_ATTENDANCE_STATUS_ABSENT)
+	cancelled := appt(g[3], group, schedulingv1.ServiceType_SERVICE_TYPE_GROUP, today, "18:00", "21:00")
+	cancelled.Status = schedulingv1.AppointmentStatus_APPOINTMENT_STATUS_CANCELLED
+	e.publish("trellis.scheduling.appointment.cancelled.v1", clinicA, t0.Add(time.Hour),
+		&schedulingv1.AppointmentCancelled{Appointment: cancelled, ReasonCode: "patient"})
+	e.redeliver("trellis.scheduling.appointment.scheduled.v1", first)
+	// An individual visit moved from tomorrow to today 09:00: the reschedule arrives first.
+	i1 := bus.NewID()
+	rescheduled(appt(i1, "", schedulingv1.ServiceType_SERVICE_TYPE_INDIVIDUAL, today, "09:00", "10:00"), t0.Add(time.Hour))
+	scheduled(appt(i1, "", schedulingv1.ServiceType_SERVICE_TYPE_INDIVIDUAL, today.AddDate(0, 0, 1), "10:00", "11:00"), t0)
+	// A medication visit moved from today to tomorrow, in order; one yesterday, one tomorrow.
+	i2 := bus.NewID()
+	scheduled(appt(i2, "", schedulingv1.ServiceType_SERVICE_TYPE_MEDICATION_MANAGEMENT, today, "13:00", "13:30"), t0)
+	rescheduled(appt(i2, "", schedulingv1.ServiceType_SERVICE_TYPE_MEDICATION_MANAGEMENT, today.AddDate(0, 0, 1), "13:00", "13:30"), t0.Add(time.Hour))
+	scheduled(appt(bus.NewID(), "", schedulingv1.ServiceType_SERVICE_TYPE_FAMILY, today.AddDate(0, 0, -1), "11:00", "12:00"), t0)
+	scheduled(appt(bus.NewID(), "", schedulingv1.ServiceType_SERVICE_TYPE_FAMILY, today.AddDate(0, 0, 1), "11:00", "12:00"), t0)
+	e.settle()
+	if got := e.Processed(t, "dashboard--scheduling", "duplicate"); got < 1 {
+		t.Errorf("the redelivered appointment was not recognised as a duplicate (%v)", got)
+	}
+
+	cookie := e.signIn("operator", clinicA)
+	want := []web.SessionRow{
+		{Session: store.Session{ID: i1, ServiceType: "individual", StartTime: "09:00", EndTime: "10:00", Scheduled: 1, NotRecorded: 1},
+			Time: "09:00-10:00", ServiceTypeText: "individual"},
+		{Session: store.Session{ID: group, ServiceType: "group", StartTime: "18:00", EndTime: "21:00", Scheduled: 3, Attended: 1, Absent: 1, NotRecorded: 1},
+			Time: "18:00-21:00", ServiceTypeText: "group"},
+	}
+	check := func(when string) {
+		t.Helper()
+		var cp web.ClinicPage
+		e.json("/api/clinics/"+clinicA+".json", cookie, &cp)
+		if cp.Today != day(today) || cp.TimeZone != "America/Chicago" || !reflect.DeepEqual(cp.Sessions, want) {
+			t.Fatalf("%s: today %s in %s, sessions %+v; want %s, %+v", when, cp.Today, cp.TimeZone, cp.Sessions, day(today), want)
+		}
+		page := e.page("/clinics/"+clinicA, cookie)
+		for _, s := range want {
+			got := cells(t, page, "sessions", "data-session-id", s.ID, "data-field")
+			w := map[string]string{"time": s.Time, "service_type": s.ServiceTypeText, "scheduled": fmt.Sprint(s.Scheduled),
+				"attended": fmt.Sprint(s.Attended), "absent": fmt.Sprint(s.Absent), "not_recorded": fmt.Sprint(s.NotRecorded)}
+			if !reflect.DeepEqual(got, w) {
+				t.Errorf("%s: session %s shows %v, want %v", when, s.ID, got, w)
+			}
+		}
+		if n := strings.Count(regexp.MustCompile(`(?s)<table id="sessions">.*?</table>`).FindString(page), "<tr data-session-id="); n != len(want) {
+			t.Errorf("%s: %d session rows, want %d", when, n, len(want))
+		}
+	}
+	check("projected")
+
+	cfg := Config{}
+	cfg.NATSURL = e.NATS.URL
+	if err := rebuild(context.Background(), &cfg, &service.Platform{Pool: e.Pool, Log: e.Log}); err != nil {
+		t.Fatal(err)
+	}
+	e.settle()
+	check("rebuilt")
+}
+
+// The health page counts the DEADLETTER stream's messages per consumer, from the stream's state.
+func TestHealthCountsDeadLetters(t *testing.T) {
+	e := start(t)
+	cookie := e.signIn("operator", clinicA)
+	var h web.Health
+	e.json("/api/health.json", cookie, &h)
+	if len(h.DeadLetters) != 0 || h.DeadLettersError != "" {
+		t.Errorf("dead letters before any: %+v %q", h.DeadLetters, h.DeadLettersError)
+	}
+	if !strings.Contains(e.page("/health", cookie), "No dead letters.") {
+		t.Error("the health page does not say there are no dead letters")
+	}
+	if _, err := e.JS.Publish(context.Background(), bus.DeadLetterSubject("some--consumer"), []byte("not read")); err != nil {
+		t.Fatal(err)
+	}
+	e.json("/api/health.json", cookie, &h)
+	if want := []web.DeadLetterRow{{Consumer: "some--consumer", Count: 1, CountText: "1"}}; !reflect.DeepEqual(h.DeadLetters, want) || len(h.Streams) != 4 {
+		t.Errorf("dead letters: %+v, want %+v (streams %d)", h.DeadLetters, want, len(h.Streams))
+	}
+	if got := cells(t, e.page("/health", cookie), "dead-letters", "data-consumer", "some--consumer", "data-field"); got["count"] != "1" {
+		t.Errorf("dead-letters row shows %v", got)
 	}
 }

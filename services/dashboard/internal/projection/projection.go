@@ -41,6 +41,9 @@ var Subjects = map[string][]string{
 		"trellis.scheduling.patient.at_risk.v1",
 		"trellis.scheduling.patient.risk_cleared.v1",
 		"trellis.scheduling.program.completed.v1",
+		"trellis.scheduling.appointment.scheduled.v1",
+		"trellis.scheduling.appointment.rescheduled.v1",
+		"trellis.scheduling.appointment.cancelled.v1",
 	},
 	"BILLING": {
 		"trellis.billing.charge.created.v1",
@@ -340,6 +343,24 @@ func scheduling(ctx context.Context, tx *bus.Tx, d *bus.Delivery, at time.Time) 
 			ON CONFLICT (enrollment_id, since) DO UPDATE SET cleared_at = excluded.cleared_at`,
 			ev.GetEnrollmentId(), ev.GetAtRiskSince().AsTime(), ev.GetClinicId(), ev.GetPatientId(), cleared)
 		return err
+	case "trellis.scheduling.appointment.scheduled.v1":
+		var ev schedulingv1.AppointmentScheduled
+		if err := d.Decode(&ev); err != nil {
+			return err
+		}
+		return appointment(ctx, tx, d, ev.GetAppointment(), "scheduled", ev.GetClinicTimeZone(), at)
+	case "trellis.scheduling.appointment.rescheduled.v1":
+		var ev schedulingv1.AppointmentRescheduled
+		if err := d.Decode(&ev); err != nil {
+			return err
+		}
+		return appointment(ctx, tx, d, ev.GetAppointment(), "scheduled", ev.GetClinicTimeZone(), at)
+	case "trellis.scheduling.appointment.cancelled.v1":
+		var ev schedulingv1.AppointmentCancelled
+		if err := d.Decode(&ev); err != nil {
+			return err
+		}
+		return appointment(ctx, tx, d, ev.GetAppointment(), "cancelled", "", at)
 	case "trellis.scheduling.program.completed.v1":
 		var ev schedulingv1.ProgramCompleted
 		if err := decode(d, &ev, ev.GetClinicId, ev.GetEnrollmentId); err != nil {
@@ -355,6 +376,60 @@ func scheduling(ctx context.Context, tx *bus.Tx, d *bus.Delivery, at time.Time) 
 		return err
 	}
 	return nil
+}
+
+// hhmm matches a clinic-local "HH:MM" time.
+func hhmm(s string) bool {
+	_, err := time.Parse("15:04", s)
+	return err == nil && len(s) == 5
+}
+
+// appointment upserts an appointment from any of its events (the message holds the whole
+// appointment): the newer event's date, times and session win; cancelled is final. The event's
+// clinic time zone fills in the clinic's when ClinicConfigured has not given one (yet).
+func appointment(ctx context.Context, tx *bus.Tx, d *bus.Delivery, a *schedulingv1.Appointment, status, zone string, at time.Time) error {
+	if _, err := uuid.Parse(a.GetAppointmentId()); err != nil {
+		return bus.Permanent(fmt.Errorf("%s: an id is not a uuid", d.Subject))
+	}
+	if _, err := uuid.Parse(a.GetClinicId()); err != nil {
+		return bus.Permanent(fmt.Errorf("%s: an id is not a uuid", d.Subject))
+	}
+	if err := d.MatchClinic(a.GetClinicId()); err != nil {
+		return err
+	}
+	session, err := optID(a.GetSessionId())
+	if err != nil {
+		return err
+	}
+	day, err := date(a.GetLocalDate())
+	if err != nil || day == nil {
+		return bus.Permanent(errors.New("appointment without a valid local_date"))
+	}
+	if !hhmm(a.GetStartTime()) || !hhmm(a.GetEndTime()) {
+		return bus.Permanent(errors.New("appointment without valid HH:MM start and end times"))
+	}
+	if err := seeClinic(ctx, tx, a.GetClinicId()); err != nil {
+		return err
+	}
+	if _, lerr := time.LoadLocation(zone); zone != "" && lerr == nil {
+		if _, err := tx.Exec(ctx, `UPDATE clinics SET time_zone = $2 WHERE clinic_id = $1 AND time_zone = ''`, a.GetClinicId(), zone); err != nil {
+			return err
+		}
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO appointments (appointment_id, clinic_id, session_id, service_type, local_date,
+			start_time, end_time, status, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (appointment_id) DO UPDATE SET
+			session_id   = CASE WHEN excluded.updated_at >= appointments.updated_at THEN excluded.session_id ELSE appointments.session_id END,
+			service_type = CASE WHEN excluded.updated_at >= appointments.updated_at THEN excluded.service_type ELSE appointments.service_type END,
+			local_date   = CASE WHEN excluded.updated_at >= appointments.updated_at THEN excluded.local_date ELSE appointments.local_date END,
+			start_time   = CASE WHEN excluded.updated_at >= appointments.updated_at THEN excluded.start_time ELSE appointments.start_time END,
+			end_time     = CASE WHEN excluded.updated_at >= appointments.updated_at THEN excluded.end_time ELSE appointments.end_time END,
+			status       = CASE WHEN appointments.status = 'cancelled' OR excluded.status = 'cancelled' THEN 'cancelled' ELSE 'scheduled' END,
+			updated_at   = greatest(appointments.updated_at, excluded.updated_at)`,
+		a.GetAppointmentId(), a.GetClinicId(), session, lower(a.GetServiceType().String(), "SERVICE_TYPE_"), day,
+		a.GetStartTime(), a.GetEndTime(), status, at)
+	return err
 }
 
 // enrollment upserts an enrollment's state. Ended is final; otherwise the newer event wins.

@@ -37,18 +37,20 @@ func localDate(column string) string {
 type Clinic struct {
 	ID   string `json:"clinic_id"`
 	Name string `json:"name"`
+	// TimeZone is the IANA zone from ClinicConfigured or the appointment events ("" unknown).
+	TimeZone string `json:"-"`
 }
 
 // Clinics lists the clinics in scope, by name.
 func (s *Store) Clinics(ctx context.Context, sc Scope) ([]Clinic, error) {
-	rows, err := s.pool.Query(ctx, `SELECT clinic_id::text, name FROM clinics c WHERE `+scoped("c.clinic_id")+
+	rows, err := s.pool.Query(ctx, `SELECT clinic_id::text, name, time_zone FROM clinics c WHERE `+scoped("c.clinic_id")+
 		` ORDER BY name = '', name, clinic_id`, sc.All, sc.Clinics)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Clinic, error) {
 		var c Clinic
-		return c, r.Scan(&c.ID, &c.Name)
+		return c, r.Scan(&c.ID, &c.Name, &c.TimeZone)
 	})
 }
 
@@ -208,6 +210,40 @@ func (s *Store) AtRisk(ctx context.Context, clinicID string) ([]Risk, error) {
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Risk, error) {
 		var k Risk
 		return k, r.Scan(&k.EnrollmentID, &k.PatientID, &k.Reasons, &k.Since)
+	})
+}
+
+// Session is one session of a clinic-local day: a group session (its places), or an
+// individual, family or medication visit (keyed by its appointment id), with its attendance.
+type Session struct {
+	ID          string `json:"session_id"`
+	ServiceType string `json:"service_type"`
+	StartTime   string `json:"start_time"`
+	EndTime     string `json:"end_time"`
+	Scheduled   int    `json:"scheduled"`
+	Attended    int    `json:"attended"`
+	Absent      int    `json:"absent"`
+	NotRecorded int    `json:"not_recorded"`
+}
+
+// Sessions lists a clinic's sessions on a clinic-local date, by start time: the appointments
+// not cancelled, joined with their latest attendance (attended: present, late or left early;
+// absent: absent or excused; the rest not yet recorded).
+func (s *Store) Sessions(ctx context.Context, clinicID string, day time.Time) ([]Session, error) {
+	rows, err := s.pool.Query(ctx, `SELECT coalesce(p.session_id, p.appointment_id)::text, p.service_type,
+			min(p.start_time), max(p.end_time), count(*),
+			count(*) FILTER (WHERE a.status IN ('present', 'late', 'left_early')),
+			count(*) FILTER (WHERE a.status IN ('absent', 'excused')),
+			count(*) FILTER (WHERE a.status IS NULL OR a.status NOT IN ('present', 'late', 'left_early', 'absent', 'excused'))
+		FROM appointments p LEFT JOIN attendance a USING (appointment_id)
+		WHERE p.clinic_id = $1 AND p.local_date = $2 AND p.status <> 'cancelled'
+		GROUP BY 1, 2 ORDER BY 3, 4, 2, 1`, clinicID, day.Format(time.DateOnly))
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Session, error) {
+		var x Session
+		return x, r.Scan(&x.ID, &x.ServiceType, &x.StartTime, &x.EndTime, &x.Scheduled, &x.Attended, &x.Absent, &x.NotRecorded)
 	})
 }
 
@@ -372,7 +408,7 @@ func (s *Store) Health(ctx context.Context, streams []string, consumer func(stri
 
 // Projections are the tables `dashboard rebuild` empties (with the consumers' inbox rows).
 var Projections = []string{"clinics", "tracks", "enrollments", "referrals", "admissions", "attendance", "risks",
-	"completions", "discharges", "charges", "claims", "stream_positions"}
+	"completions", "discharges", "charges", "claims", "appointments", "stream_positions"}
 
 // Truncate empties the projections and forgets which events were applied, in one transaction.
 func (s *Store) Truncate(ctx context.Context, consumers []string) error {

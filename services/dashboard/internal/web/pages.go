@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -106,6 +107,27 @@ type ClinicPage struct {
 	Tracks   []store.Track       `json:"tracks"`
 	AtRisk   []RiskRow           `json:"at_risk"`
 	Funnel   []store.StatusCount `json:"funnel"`
+	// Today's sessions: Today is the clinic-local date in TimeZone (UTC when the clinic's is unknown).
+	Today    string       `json:"today"`
+	TimeZone string       `json:"time_zone"`
+	Sessions []SessionRow `json:"sessions"`
+}
+
+// SessionRow is one of today's sessions as shown.
+type SessionRow struct {
+	store.Session
+	Time            string `json:"time"`              // "18:00-21:00", clinic-local
+	ServiceTypeText string `json:"service_type_text"` // "medication management"
+}
+
+// clinicZone is the clinic's time zone, UTC when unknown or not a zone.
+func clinicZone(c store.Clinic) *time.Location {
+	if c.TimeZone != "" {
+		if loc, err := time.LoadLocation(c.TimeZone); err == nil {
+			return loc
+		}
+	}
+	return time.UTC
 }
 
 // RiskRow is an open episode of risk as shown.
@@ -138,8 +160,22 @@ func (h *Handler) clinicOf(ctx context.Context, rq *request, id string) (ClinicP
 	if p.Tracks == nil {
 		p.Tracks = []store.Track{}
 	}
-	p.Funnel, err = h.store.Funnel(ctx, c.ID, rq.rng)
-	return p, err
+	if p.Funnel, err = h.store.Funnel(ctx, c.ID, rq.rng); err != nil {
+		return p, err
+	}
+	loc := clinicZone(c)
+	today := h.cfg.Now().In(loc)
+	p.Today, p.TimeZone = today.Format(time.DateOnly), loc.String()
+	sessions, err := h.store.Sessions(ctx, c.ID, today)
+	if err != nil {
+		return p, err
+	}
+	p.Sessions = make([]SessionRow, 0, len(sessions))
+	for _, x := range sessions {
+		p.Sessions = append(p.Sessions, SessionRow{Session: x, Time: x.StartTime + "-" + x.EndTime,
+			ServiceTypeText: strings.ReplaceAll(x.ServiceType, "_", " ")})
+	}
+	return p, nil
 }
 
 func (h *Handler) clinicData(ctx context.Context, rq *request) (any, error) {
@@ -298,12 +334,50 @@ func (h *Handler) healthOf(ctx context.Context) ([]HealthRow, error) {
 	return out, nil
 }
 
-func (h *Handler) healthData(ctx context.Context, _ *request) (any, error) {
+// DeadLetterRow is how many dead letters the DEADLETTER stream holds for one consumer.
+type DeadLetterRow struct {
+	Consumer  string `json:"consumer"`
+	Count     uint64 `json:"count"`
+	CountText string `json:"count_text"`
+}
+
+// Health is the event-health page's data (GET /api/health.json).
+type Health struct {
+	Streams     []HealthRow     `json:"streams"`
+	DeadLetters []DeadLetterRow `json:"dead_letters"`
+	// Why the dead letters could not be counted (omitted when they were).
+	DeadLettersError string `json:"dead_letters_error,omitempty"`
+}
+
+func (h *Handler) healthAll(ctx context.Context) (Health, error) {
 	rows, err := h.healthOf(ctx)
-	return map[string]any{"streams": rows}, err
+	if err != nil {
+		return Health{}, err
+	}
+	out := Health{Streams: rows, DeadLetters: []DeadLetterRow{}}
+	if h.cfg.DeadLetters == nil {
+		return out, nil
+	}
+	counts, err := h.cfg.DeadLetters(ctx)
+	if err != nil {
+		h.cfg.Log.WarnContext(ctx, "dashboard: dead letters not counted", "error", err)
+		out.DeadLettersError = "The dead-letter stream could not be read; try again."
+		return out, nil
+	}
+	for c, n := range counts {
+		if n > 0 {
+			out.DeadLetters = append(out.DeadLetters, DeadLetterRow{Consumer: c, Count: n, CountText: strconv.FormatUint(n, 10)})
+		}
+	}
+	slices.SortFunc(out.DeadLetters, func(a, b DeadLetterRow) int { return strings.Compare(a.Consumer, b.Consumer) })
+	return out, nil
+}
+
+func (h *Handler) healthData(ctx context.Context, _ *request) (any, error) {
+	return h.healthAll(ctx)
 }
 
 func (h *Handler) health(ctx context.Context, _ *request) (view, error) {
-	rows, err := h.healthOf(ctx)
-	return view{Title: "Event health", Page: "health", API: "/api/health.json", Data: rows}, err
+	d, err := h.healthAll(ctx)
+	return view{Title: "Event health", Page: "health", API: "/api/health.json", Data: d}, err
 }

@@ -51,8 +51,10 @@ type Config struct {
 	Consumer         func(stream string) string
 	// Pending reports how many messages of stream its consumer has not yet acknowledged (nil: unknown).
 	Pending func(ctx context.Context, stream string) *uint64
-	Now     func() time.Time
-	Log     *slog.Logger
+	// DeadLetters counts the DEADLETTER stream's messages per consumer (nil: not shown).
+	DeadLetters func(ctx context.Context) (map[string]uint64, error)
+	Now         func() time.Time
+	Log         *slog.Logger
 	// OIDC turns on sign-in with an OpenID Connect issuer (nil: off).
 	OIDC *OIDC
 	// Billing is billing's RemittanceService (work queues, uploads), called with the user's

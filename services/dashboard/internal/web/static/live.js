@@ -33,6 +33,16 @@
       });
     },
     clinic: function (d) {
+      rows("sessions", d.sessions || [], function (x) {
+        var tr = document.createElement("tr"); tr.setAttribute("data-session-id", x.session_id);
+        tr.appendChild(cell("th", x.time, "data-field", "time", "row"));
+        tr.appendChild(cell("td", x.service_type_text, "data-field", "service_type"));
+        tr.appendChild(cell("td", x.scheduled, "data-field", "scheduled"));
+        tr.appendChild(cell("td", x.attended, "data-field", "attended"));
+        tr.appendChild(cell("td", x.absent, "data-field", "absent"));
+        tr.appendChild(cell("td", x.not_recorded, "data-field", "not_recorded"));
+        return tr;
+      }, "No sessions today.", 6);
       rows("tracks", d.tracks, function (t) {
         var tr = document.createElement("tr"); tr.setAttribute("data-track-id", t.track_id);
         tr.appendChild(cell("th", t.track_code + (t.open ? "" : " (closed)"), "data-field", "track", "row"));
@@ -85,6 +95,14 @@
         set(tr.querySelector('td[data-field="last_event_at"]'), s.last_event_text);
         set(tr.querySelector('td[data-field="pending"]'), s.pending_text);
       });
+      if (!d.dead_letters_error) {
+        rows("dead-letters", d.dead_letters || [], function (x) {
+          var tr = document.createElement("tr"); tr.setAttribute("data-consumer", x.consumer);
+          tr.appendChild(cell("th", x.consumer, null, null, "row"));
+          tr.appendChild(cell("td", x.count_text, "data-field", "count"));
+          return tr;
+        }, "No dead letters.", 2);
+      }
     }
   };
   var status = document.getElementById("live-status");
