@@ -20,7 +20,6 @@ const (
 	SubjectClaimFileCreated = "trellis.billing.claim_file.created.v1"
 	SubjectClaimSubmitted   = "trellis.billing.claim.submitted.v1"
 	// ChargeStatusChanged, shared with the charges area.
-	claimsSubjectChargeStatus = "trellis.billing.charge.status_changed.v1"
 )
 
 // ClaimsRepo stores what claims need (implemented by adapters/postgres.Claims).
@@ -72,7 +71,7 @@ func forbiddenClinic(viewer domain.Viewer, clinicID string) error {
 }
 
 func statusChanged(c domain.ClaimChargeRef, from, to billingv1.ChargeStatus, reason string, at time.Time) bus.Event {
-	return bus.Event{Subject: claimsSubjectChargeStatus, ClinicID: c.ClinicID, Payload: &billingv1.ChargeStatusChanged{
+	return bus.Event{Subject: SubjectChargeStatusChanged, ClinicID: c.ClinicID, Payload: &billingv1.ChargeStatusChanged{
 		ChargeId: c.ID, ClinicId: c.ClinicID, PatientId: c.PatientID, From: from, To: to, Reason: reason,
 		ChangedAt: timestamppb.New(at)}}
 }

@@ -170,7 +170,7 @@ func (c *Costs) Estimate(ctx context.Context, p *auth.Principal, in domain.Estim
 	var priced domain.Contract
 	found := false
 	for _, ct := range contracts {
-		if !domain.ContractEffectiveOn(ct, in.StartDate) {
+		if !ct.EffectiveOn(in.StartDate) {
 			continue
 		}
 		if ct.PayerID == in.PayerID || (in.PayerID == "" && kinds[ct.PayerID] == domain.KindSelfPay) {

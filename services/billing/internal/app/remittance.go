@@ -24,8 +24,7 @@ const (
 	SubjectRemittancePosted = "trellis.billing.remittance.posted.v1"
 	SubjectClaimAdjudicated = "trellis.billing.claim.adjudicated.v1"
 	// Also the charges area's subject (charges.go); named here so the areas stay independent.
-	subjectRemitChargeStatusChanged = "trellis.billing.charge.status_changed.v1"
-	SubjectStatementReady           = "trellis.billing.statement.ready.v1"
+	SubjectStatementReady = "trellis.billing.statement.ready.v1"
 )
 
 // RemittanceRepo stores remittances and their postings (implemented by adapters/postgres).
@@ -167,12 +166,6 @@ var remitClaimStatuses = map[string]billingv1.ClaimStatus{
 	domain.ClaimVoided:        billingv1.ClaimStatus_CLAIM_STATUS_VOIDED,
 }
 
-var remitChargeStatuses = map[string]billingv1.ChargeStatus{
-	domain.ChargeSubmitted: billingv1.ChargeStatus_CHARGE_STATUS_SUBMITTED,
-	domain.ChargePaid:      billingv1.ChargeStatus_CHARGE_STATUS_PAID,
-	domain.ChargeDenied:    billingv1.ChargeStatus_CHARGE_STATUS_DENIED,
-}
-
 func (r *Remittances) emitPosting(tx *bus.Tx, rem domain.Remittance, p domain.Posting) {
 	at := timestamppb.New(rem.PostedAt)
 	for _, a := range p.Adjudications {
@@ -183,9 +176,9 @@ func (r *Remittances) emitPosting(tx *bus.Tx, rem domain.Remittance, p domain.Po
 			VarianceCents: int64(a.Variance), RemittanceId: rem.ID}})
 	}
 	for _, c := range p.ChargeChanges {
-		tx.Emit(bus.Event{Subject: subjectRemitChargeStatusChanged, ClinicID: c.ClinicID, Payload: &billingv1.ChargeStatusChanged{
-			ChargeId: c.ChargeID, ClinicId: c.ClinicID, PatientId: c.PatientID, From: remitChargeStatuses[c.From],
-			To: remitChargeStatuses[c.To], Reason: "remittance", ChangedAt: at}})
+		tx.Emit(bus.Event{Subject: SubjectChargeStatusChanged, ClinicID: c.ClinicID, Payload: &billingv1.ChargeStatusChanged{
+			ChargeId: c.ChargeID, ClinicId: c.ClinicID, PatientId: c.PatientID, From: chargeStatuses[c.From],
+			To: chargeStatuses[c.To], Reason: "remittance", ChangedAt: at}})
 	}
 	// A remittance spans clinics: its event names none.
 	tx.Emit(bus.Event{Subject: SubjectRemittancePosted, Payload: &billingv1.RemittancePosted{

@@ -221,11 +221,6 @@ func bestCode(codes []ServiceCode, service string, minutes int32) (ServiceCode, 
 	return best, found
 }
 
-// ContractEffectiveOn reports whether c is effective on date ("YYYY-MM-DD").
-func ContractEffectiveOn(c Contract, date string) bool {
-	return c.EffectiveFrom <= date && (c.EffectiveTo == "" || date <= c.EffectiveTo)
-}
-
 // EstimateFallbackContract is what a good-faith estimate prices with when the clinic has no
 // self-pay contract: every code of the clinic's contracts effective on date, so each service
 // is priced at the highest rate any payer has agreed to (a good-faith estimate should not
@@ -236,7 +231,7 @@ func EstimateFallbackContract(contracts []Contract, in EstimateInput) (Contract,
 		out.Mode = ModePerDiem
 	}
 	for _, c := range contracts {
-		if ContractEffectiveOn(c, in.StartDate) {
+		if c.EffectiveOn(in.StartDate) {
 			out.Codes = append(out.Codes, c.Codes...)
 		}
 	}

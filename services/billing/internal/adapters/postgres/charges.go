@@ -38,14 +38,7 @@ func (r *Charges) LockPatient(ctx context.Context, tx *bus.Tx, patientID, clinic
 	return nil
 }
 
-func chNull(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-func chNullTime(t time.Time) any {
+func nullableTime(t time.Time) any {
 	if t.IsZero() {
 		return nil
 	}
@@ -118,7 +111,7 @@ func (r *Charges) UpsertCoverage(ctx context.Context, tx *bus.Tx, c domain.Cover
 			source_updated_at = excluded.source_updated_at, source_event_id = excluded.source_event_id
 		WHERE coverages.source_updated_at < excluded.source_updated_at`,
 		c.ID, c.PatientID, c.ClinicID, c.PayerID, c.Plan, c.MemberID, c.GroupNumber, c.SubscriberRelationship,
-		c.EffectiveFrom, chNull(c.EffectiveTo), c.Eligibility, c.Priority, c.UpdatedAt, c.SourceEventID)
+		c.EffectiveFrom, nullable(c.EffectiveTo), c.Eligibility, c.Priority, c.UpdatedAt, c.SourceEventID)
 	if err != nil {
 		return false, fmt.Errorf("upsert coverage: %w", err)
 	}
@@ -176,7 +169,7 @@ func (r *Charges) UpsertConsent(ctx context.Context, tx *bus.Tx, c domain.Consen
 			effective_from = excluded.effective_from, expires_at = excluded.expires_at,
 			supersedes = excluded.supersedes, source_event_id = excluded.source_event_id
 		WHERE consents.version < excluded.version`,
-		c.ID, c.PatientID, c.ClinicID, c.Version, c.Payment, c.EffectiveFrom, chNullTime(c.ExpiresAt), chNull(c.Supersedes), c.SourceEventID)
+		c.ID, c.PatientID, c.ClinicID, c.Version, c.Payment, c.EffectiveFrom, nullableTime(c.ExpiresAt), nullable(c.Supersedes), c.SourceEventID)
 	if err != nil {
 		return false, fmt.Errorf("upsert consent: %w", err)
 	}
@@ -297,10 +290,10 @@ func (r *Charges) InsertCharge(ctx context.Context, tx *bus.Tx, c domain.Charge)
 			status, hold_reason, source_event_ids, appointment_ids, replaces_charge_id, authorization_id, authorized_units)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20::uuid[],
 			$21::uuid[], $22, $23, $24)`,
-		c.ID, c.BillableUnit, c.PatientID, c.ClinicID, c.EnrollmentID, c.PayerID, chNull(c.ContractID),
-		chNull(c.CoverageID), c.ServiceDate, c.Service, c.ProcedureCode, c.RevenueCode, c.Modifiers, c.Units, c.Minutes,
+		c.ID, c.BillableUnit, c.PatientID, c.ClinicID, c.EnrollmentID, c.PayerID, nullable(c.ContractID),
+		nullable(c.CoverageID), c.ServiceDate, c.Service, c.ProcedureCode, c.RevenueCode, c.Modifiers, c.Units, c.Minutes,
 		c.RateCents, c.AmountCents, c.Status, c.HoldReason, c.SourceEventIDs, c.AppointmentIDs,
-		chNull(c.ReplacesChargeID), chNull(c.AuthorizationID), c.AuthorizedUnits); err != nil {
+		nullable(c.ReplacesChargeID), nullable(c.AuthorizationID), c.AuthorizedUnits); err != nil {
 		return fmt.Errorf("insert charge: %w", err)
 	}
 	return nil
@@ -310,7 +303,7 @@ func (r *Charges) InsertCharge(ctx context.Context, tx *bus.Tx, c domain.Charge)
 func (r *Charges) SetChargeStatus(ctx context.Context, tx *bus.Tx, c domain.Charge) error {
 	if _, err := tx.Exec(ctx, `
 		UPDATE charges SET status = $2, hold_reason = $3, authorization_id = $4, authorized_units = $5, updated_at = now()
-		WHERE id = $1`, c.ID, c.Status, c.HoldReason, chNull(c.AuthorizationID), c.AuthorizedUnits); err != nil {
+		WHERE id = $1`, c.ID, c.Status, c.HoldReason, nullable(c.AuthorizationID), c.AuthorizedUnits); err != nil {
 		return fmt.Errorf("update charge: %w", err)
 	}
 	return nil

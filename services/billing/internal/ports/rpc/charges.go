@@ -2,12 +2,10 @@ package rpc
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 
 	"connectrpc.com/connect"
 
-	"github.com/trellis-health/trellis/pkg/auth"
 	billingv1 "github.com/trellis-health/trellis/proto/gen/trellis/billing/v1"
 	"github.com/trellis-health/trellis/proto/gen/trellis/billing/v1/billingv1connect"
 
@@ -30,9 +28,9 @@ func NewChargesServer(c *app.Charges, log *slog.Logger) *ChargesServer {
 
 // ListCharges lists a page of a clinic's charges.
 func (s *ChargesServer) ListCharges(ctx context.Context, req *connect.Request[billingv1.ListChargesRequest]) (*connect.Response[billingv1.ListChargesResponse], error) {
-	p := auth.PrincipalFrom(ctx)
-	if p == nil {
-		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("no caller"))
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
 	}
 	m := req.Msg
 	cs, next, err := s.charges.ListCharges(ctx, p, domain.ChargeFilter{
@@ -51,9 +49,9 @@ func (s *ChargesServer) ListCharges(ctx context.Context, req *connect.Request[bi
 
 // UpsertAuthorization records or changes a prior authorization.
 func (s *ChargesServer) UpsertAuthorization(ctx context.Context, req *connect.Request[billingv1.UpsertAuthorizationRequest]) (*connect.Response[billingv1.UpsertAuthorizationResponse], error) {
-	p := auth.PrincipalFrom(ctx)
-	if p == nil {
-		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("no caller"))
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
 	}
 	a, err := s.charges.UpsertAuthorization(ctx, p, app.AuthorizationFromProto(req.Msg.GetAuthorization()))
 	if err != nil {
@@ -65,9 +63,9 @@ func (s *ChargesServer) UpsertAuthorization(ctx context.Context, req *connect.Re
 
 // ListAuthorizations lists a clinic's authorizations.
 func (s *ChargesServer) ListAuthorizations(ctx context.Context, req *connect.Request[billingv1.ListAuthorizationsRequest]) (*connect.Response[billingv1.ListAuthorizationsResponse], error) {
-	p := auth.PrincipalFrom(ctx)
-	if p == nil {
-		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("no caller"))
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
 	}
 	as, err := s.charges.ListAuthorizations(ctx, p, req.Msg.GetClinicId(), req.Msg.GetPatientId())
 	if err != nil {

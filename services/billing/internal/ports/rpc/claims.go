@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sort"
 
@@ -66,9 +65,9 @@ func claimsTypeProto(t string) billingv1.ClaimType {
 }
 
 func claimsCaller(ctx context.Context) (*auth.Principal, error) {
-	p := auth.PrincipalFrom(ctx)
-	if p == nil {
-		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("no caller"))
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
 	}
 	return p, nil
 }

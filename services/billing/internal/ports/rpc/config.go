@@ -2,11 +2,9 @@ package rpc
 
 import (
 	"context"
-	"errors"
 
 	"connectrpc.com/connect"
 
-	"github.com/trellis-health/trellis/pkg/auth"
 	billingv1 "github.com/trellis-health/trellis/proto/gen/trellis/billing/v1"
 
 	"github.com/trellis-health/trellis/services/billing/internal/app"
@@ -18,9 +16,9 @@ import (
 
 // UpsertPayer creates or changes a payer.
 func (s *Server) UpsertPayer(ctx context.Context, req *connect.Request[billingv1.UpsertPayerRequest]) (*connect.Response[billingv1.UpsertPayerResponse], error) {
-	p := auth.PrincipalFrom(ctx)
-	if p == nil {
-		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("no caller"))
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
 	}
 	payer, err := s.cfg.UpsertPayer(ctx, p, app.PayerFromProto(req.Msg.GetPayer()))
 	if err != nil {
@@ -44,9 +42,9 @@ func (s *Server) ListPayers(ctx context.Context, _ *connect.Request[billingv1.Li
 
 // UpsertContract creates (empty contract_id) or changes a contract.
 func (s *Server) UpsertContract(ctx context.Context, req *connect.Request[billingv1.UpsertContractRequest]) (*connect.Response[billingv1.UpsertContractResponse], error) {
-	p := auth.PrincipalFrom(ctx)
-	if p == nil {
-		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("no caller"))
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
 	}
 	c, changed, err := s.cfg.UpsertContract(ctx, p, app.ContractFromProto(req.Msg.GetContract()))
 	if err != nil {
@@ -60,9 +58,9 @@ func (s *Server) UpsertContract(ctx context.Context, req *connect.Request[billin
 
 // ListContracts lists a clinic's contracts.
 func (s *Server) ListContracts(ctx context.Context, req *connect.Request[billingv1.ListContractsRequest]) (*connect.Response[billingv1.ListContractsResponse], error) {
-	p := auth.PrincipalFrom(ctx)
-	if p == nil {
-		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("no caller"))
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
 	}
 	cs, err := s.cfg.ClinicContracts(ctx, p, req.Msg.GetClinicId())
 	if err != nil {
@@ -77,9 +75,9 @@ func (s *Server) ListContracts(ctx context.Context, req *connect.Request[billing
 
 // SetSlidingScale replaces the self-pay sliding scale.
 func (s *Server) SetSlidingScale(ctx context.Context, req *connect.Request[billingv1.SetSlidingScaleRequest]) (*connect.Response[billingv1.SetSlidingScaleResponse], error) {
-	p := auth.PrincipalFrom(ctx)
-	if p == nil {
-		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("no caller"))
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
 	}
 	tiers := app.TiersFromProto(req.Msg.GetTiers())
 	if err := s.cfg.SetSlidingScale(ctx, p, tiers); err != nil {

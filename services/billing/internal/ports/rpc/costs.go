@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 
 	"connectrpc.com/connect"
@@ -46,9 +45,9 @@ func NewCostsServer(c *app.Costs, log *slog.Logger) *CostsServer {
 }
 
 func costsCaller(ctx context.Context) (*auth.Principal, error) {
-	p := auth.PrincipalFrom(ctx)
-	if p == nil {
-		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("no caller"))
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
 	}
 	return p, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/rpc"
 
 	"github.com/trellis-health/trellis/services/billing/internal/domain"
@@ -38,4 +39,14 @@ func domainError(ctx context.Context, log *slog.Logger, op string, err error) er
 		log.ErrorContext(ctx, op+" failed", "error", err)
 		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
 	}
+}
+
+// caller is the authenticated caller of a procedure (the auth interceptor has run), or
+// unauthenticated when there is none.
+func caller(ctx context.Context) (*auth.Principal, error) {
+	p := auth.PrincipalFrom(ctx)
+	if p == nil {
+		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("no caller"))
+	}
+	return p, nil
 }

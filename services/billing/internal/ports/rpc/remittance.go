@@ -2,13 +2,11 @@ package rpc
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/rpc"
 	billingv1 "github.com/trellis-health/trellis/proto/gen/trellis/billing/v1"
 	"github.com/trellis-health/trellis/proto/gen/trellis/billing/v1/billingv1connect"
@@ -46,14 +44,6 @@ var RemittancePolicy = rpc.Policy{
 	billingv1connect.RemittanceServiceGetPatientBalanceProcedure:   {RoleBilling, RoleOperator, RoleAdmin},
 }
 
-func remitCaller(ctx context.Context) (*auth.Principal, error) {
-	p := auth.PrincipalFrom(ctx)
-	if p == nil {
-		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("no caller"))
-	}
-	return p, nil
-}
-
 func summaryToProto(r domain.Remittance, duplicate bool) *billingv1.RemittanceSummary {
 	out := &billingv1.RemittanceSummary{RemittanceId: r.ID, Duplicate: duplicate, Payer: r.Payer,
 		Transactions: int32(r.Summary.Transactions), Claims: int32(r.Summary.Claims), ServiceLines: int32(r.Summary.ServiceLines),
@@ -68,7 +58,7 @@ func summaryToProto(r domain.Remittance, duplicate bool) *billingv1.RemittanceSu
 
 // UploadRemittance posts an 835.
 func (s *RemittanceServer) UploadRemittance(ctx context.Context, req *connect.Request[billingv1.UploadRemittanceRequest]) (*connect.Response[billingv1.UploadRemittanceResponse], error) {
-	p, err := remitCaller(ctx)
+	p, err := caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +78,7 @@ func (s *RemittanceServer) UploadRemittance(ctx context.Context, req *connect.Re
 
 // ListRemittances lists posted remittances.
 func (s *RemittanceServer) ListRemittances(ctx context.Context, req *connect.Request[billingv1.ListRemittancesRequest]) (*connect.Response[billingv1.ListRemittancesResponse], error) {
-	p, err := remitCaller(ctx)
+	p, err := caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +108,7 @@ func workItemToProto(w domain.WorkItem) *billingv1.WorkItem {
 
 // ListWorkItems lists a work queue.
 func (s *RemittanceServer) ListWorkItems(ctx context.Context, req *connect.Request[billingv1.ListWorkItemsRequest]) (*connect.Response[billingv1.ListWorkItemsResponse], error) {
-	p, err := remitCaller(ctx)
+	p, err := caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +125,7 @@ func (s *RemittanceServer) ListWorkItems(ctx context.Context, req *connect.Reque
 
 // UpdateWorkItem resolves, reopens or moves the appeal of a work item.
 func (s *RemittanceServer) UpdateWorkItem(ctx context.Context, req *connect.Request[billingv1.UpdateWorkItemRequest]) (*connect.Response[billingv1.UpdateWorkItemResponse], error) {
-	p, err := remitCaller(ctx)
+	p, err := caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +143,7 @@ func bucketsToProto(b domain.Buckets) *billingv1.AgingBuckets {
 
 // GetReceivablesAging ages payer and patient receivables.
 func (s *RemittanceServer) GetReceivablesAging(ctx context.Context, req *connect.Request[billingv1.GetReceivablesAgingRequest]) (*connect.Response[billingv1.GetReceivablesAgingResponse], error) {
-	p, err := remitCaller(ctx)
+	p, err := caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +165,7 @@ func (s *RemittanceServer) GetReceivablesAging(ctx context.Context, req *connect
 
 // GetPatientBalance returns a patient's balance at a clinic.
 func (s *RemittanceServer) GetPatientBalance(ctx context.Context, req *connect.Request[billingv1.GetPatientBalanceRequest]) (*connect.Response[billingv1.GetPatientBalanceResponse], error) {
-	p, err := remitCaller(ctx)
+	p, err := caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +187,7 @@ func (s *RemittanceServer) GetPatientBalance(ctx context.Context, req *connect.R
 
 // IssueStatements runs the statement cycle now.
 func (s *RemittanceServer) IssueStatements(ctx context.Context, _ *connect.Request[billingv1.IssueStatementsRequest]) (*connect.Response[billingv1.IssueStatementsResponse], error) {
-	p, err := remitCaller(ctx)
+	p, err := caller(ctx)
 	if err != nil {
 		return nil, err
 	}
