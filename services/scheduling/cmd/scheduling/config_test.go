@@ -29,8 +29,9 @@ import (
 )
 
 const (
-	subjectClinicConfigured = "trellis.scheduling.clinic.configured.v1"
-	subjectTrackConfigured  = "trellis.scheduling.track.configured.v1"
+	subjectClinicConfigured  = "trellis.scheduling.clinic.configured.v1"
+	subjectTrackConfigured   = "trellis.scheduling.track.configured.v1"
+	subjectProgramConfigured = "trellis.scheduling.program.configured.v1"
 )
 
 // configEnv is the service running in-process with a client that calls as a given token.
@@ -157,6 +158,14 @@ func TestConfigUpsertAndList(t *testing.T) {
 	}
 	if got := progs.Msg.GetPrograms(); len(got) != 2 || !proto.Equal(got[0], teen) || !proto.Equal(got[1], adultIOP()) {
 		t.Fatalf("programs = %v", got)
+	}
+	// Each change emits ProgramConfigured (network-wide: no clinic in the envelope).
+	testkit.Eventually(t, 10*time.Second, "three ProgramConfigured", func() bool {
+		return e.StreamCount(t, "SCHEDULING", subjectProgramConfigured) == 3
+	})
+	var pc schedulingv1.ProgramConfigured
+	if env := e.lastPayload(t, subjectProgramConfigured, &pc); !proto.Equal(pc.GetProgram(), teen) || env.GetClinicId() != "" {
+		t.Fatalf("ProgramConfigured = %v (envelope clinic %q)", pc.GetProgram(), env.GetClinicId())
 	}
 
 	// Clinics: a new one (no id: a new UUIDv7) and one with its network-wide id.

@@ -15,8 +15,9 @@ import (
 
 // Subjects of configuration events.
 const (
-	SubjectClinicConfigured = "trellis.scheduling.clinic.configured.v1"
-	SubjectTrackConfigured  = "trellis.scheduling.track.configured.v1"
+	SubjectClinicConfigured  = "trellis.scheduling.clinic.configured.v1"
+	SubjectTrackConfigured   = "trellis.scheduling.track.configured.v1"
+	SubjectProgramConfigured = "trellis.scheduling.program.configured.v1"
 )
 
 // Configuration stores clinic configuration (implemented by adapters/postgres). The reads that
@@ -266,7 +267,11 @@ func (a *App) UpsertProgram(ctx context.Context, viewer domain.Viewer, in domain
 		if err != nil || (found && old == p) {
 			return err
 		}
-		return a.config.repo.SaveProgram(ctx, tx, p)
+		if err := a.config.repo.SaveProgram(ctx, tx, p); err != nil {
+			return err
+		}
+		tx.Emit(bus.Event{Subject: SubjectProgramConfigured, Payload: &schedulingv1.ProgramConfigured{Program: ProgramProto(p)}})
+		return nil
 	})
 	return p, err
 }

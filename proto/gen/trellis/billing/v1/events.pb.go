@@ -835,6 +835,118 @@ func (x *ClaimAdjudicated) GetRemittanceId() string {
 	return ""
 }
 
+// BalanceWrittenOff: billing staff wrote off what a denial or underpayment left unpaid.
+// Subject: trellis.billing.balance.written_off.v1
+type BalanceWrittenOff struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	WriteOffId string                 `protobuf:"bytes,1,opt,name=write_off_id,json=writeOffId,proto3" json:"write_off_id,omitempty"`
+	WorkItemId string                 `protobuf:"bytes,2,opt,name=work_item_id,json=workItemId,proto3" json:"work_item_id,omitempty"`
+	// denial or underpayment.
+	Queue       string `protobuf:"bytes,3,opt,name=queue,proto3" json:"queue,omitempty"`
+	ClaimId     string `protobuf:"bytes,4,opt,name=claim_id,json=claimId,proto3" json:"claim_id,omitempty"`
+	ClinicId    string `protobuf:"bytes,5,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	PayerId     string `protobuf:"bytes,6,opt,name=payer_id,json=payerId,proto3" json:"payer_id,omitempty"`
+	AmountCents int64  `protobuf:"varint,7,opt,name=amount_cents,json=amountCents,proto3" json:"amount_cents,omitempty"`
+	// The WriteOffRequest reason code (never the free-text note).
+	Reason        string                 `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	WrittenOffAt  *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=written_off_at,json=writtenOffAt,proto3" json:"written_off_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BalanceWrittenOff) Reset() {
+	*x = BalanceWrittenOff{}
+	mi := &file_trellis_billing_v1_events_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BalanceWrittenOff) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BalanceWrittenOff) ProtoMessage() {}
+
+func (x *BalanceWrittenOff) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_events_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BalanceWrittenOff.ProtoReflect.Descriptor instead.
+func (*BalanceWrittenOff) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_events_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *BalanceWrittenOff) GetWriteOffId() string {
+	if x != nil {
+		return x.WriteOffId
+	}
+	return ""
+}
+
+func (x *BalanceWrittenOff) GetWorkItemId() string {
+	if x != nil {
+		return x.WorkItemId
+	}
+	return ""
+}
+
+func (x *BalanceWrittenOff) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *BalanceWrittenOff) GetClaimId() string {
+	if x != nil {
+		return x.ClaimId
+	}
+	return ""
+}
+
+func (x *BalanceWrittenOff) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *BalanceWrittenOff) GetPayerId() string {
+	if x != nil {
+		return x.PayerId
+	}
+	return ""
+}
+
+func (x *BalanceWrittenOff) GetAmountCents() int64 {
+	if x != nil {
+		return x.AmountCents
+	}
+	return 0
+}
+
+func (x *BalanceWrittenOff) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *BalanceWrittenOff) GetWrittenOffAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WrittenOffAt
+	}
+	return nil
+}
+
 // StatementReady: a patient's statement can be sent. It carries amounts and dates only, never
 // services or codes, so that a message built from it reveals nothing about treatment.
 // Subject: trellis.billing.statement.ready.v1
@@ -854,7 +966,7 @@ type StatementReady struct {
 
 func (x *StatementReady) Reset() {
 	*x = StatementReady{}
-	mi := &file_trellis_billing_v1_events_proto_msgTypes[9]
+	mi := &file_trellis_billing_v1_events_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -866,7 +978,7 @@ func (x *StatementReady) String() string {
 func (*StatementReady) ProtoMessage() {}
 
 func (x *StatementReady) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_events_proto_msgTypes[9]
+	mi := &file_trellis_billing_v1_events_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -879,7 +991,7 @@ func (x *StatementReady) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatementReady.ProtoReflect.Descriptor instead.
 func (*StatementReady) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_events_proto_rawDescGZIP(), []int{9}
+	return file_trellis_billing_v1_events_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StatementReady) GetStatementId() string {
@@ -1021,7 +1133,19 @@ const file_trellis_billing_v1_events_proto_rawDesc = "" +
 	"\x1cpatient_responsibility_cents\x18\t \x01(\x03R\x1apatientResponsibilityCents\x12%\n" +
 	"\x0evariance_cents\x18\n" +
 	" \x01(\x03R\rvarianceCents\x12#\n" +
-	"\rremittance_id\x18\v \x01(\tR\fremittanceId\"\x87\x02\n" +
+	"\rremittance_id\x18\v \x01(\tR\fremittanceId\"\xbd\x02\n" +
+	"\x11BalanceWrittenOff\x12 \n" +
+	"\fwrite_off_id\x18\x01 \x01(\tR\n" +
+	"writeOffId\x12 \n" +
+	"\fwork_item_id\x18\x02 \x01(\tR\n" +
+	"workItemId\x12\x14\n" +
+	"\x05queue\x18\x03 \x01(\tR\x05queue\x12\x19\n" +
+	"\bclaim_id\x18\x04 \x01(\tR\aclaimId\x12\x1b\n" +
+	"\tclinic_id\x18\x05 \x01(\tR\bclinicId\x12\x19\n" +
+	"\bpayer_id\x18\x06 \x01(\tR\apayerId\x12!\n" +
+	"\famount_cents\x18\a \x01(\x03R\vamountCents\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x12@\n" +
+	"\x0ewritten_off_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\fwrittenOffAt\"\x87\x02\n" +
 	"\x0eStatementReady\x12!\n" +
 	"\fstatement_id\x18\x01 \x01(\tR\vstatementId\x12\x1d\n" +
 	"\n" +
@@ -1046,7 +1170,7 @@ func file_trellis_billing_v1_events_proto_rawDescGZIP() []byte {
 	return file_trellis_billing_v1_events_proto_rawDescData
 }
 
-var file_trellis_billing_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_trellis_billing_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_trellis_billing_v1_events_proto_goTypes = []any{
 	(*AccountOpened)(nil),         // 0: trellis.billing.v1.AccountOpened
 	(*ContractConfigured)(nil),    // 1: trellis.billing.v1.ContractConfigured
@@ -1057,33 +1181,35 @@ var file_trellis_billing_v1_events_proto_goTypes = []any{
 	(*ClaimSubmitted)(nil),        // 6: trellis.billing.v1.ClaimSubmitted
 	(*RemittancePosted)(nil),      // 7: trellis.billing.v1.RemittancePosted
 	(*ClaimAdjudicated)(nil),      // 8: trellis.billing.v1.ClaimAdjudicated
-	(*StatementReady)(nil),        // 9: trellis.billing.v1.StatementReady
-	(*Contract)(nil),              // 10: trellis.billing.v1.Contract
-	(*Charge)(nil),                // 11: trellis.billing.v1.Charge
-	(ChargeStatus)(0),             // 12: trellis.billing.v1.ChargeStatus
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
-	(BillableService)(0),          // 14: trellis.billing.v1.BillableService
-	(ClaimType)(0),                // 15: trellis.billing.v1.ClaimType
-	(ClaimStatus)(0),              // 16: trellis.billing.v1.ClaimStatus
+	(*BalanceWrittenOff)(nil),     // 9: trellis.billing.v1.BalanceWrittenOff
+	(*StatementReady)(nil),        // 10: trellis.billing.v1.StatementReady
+	(*Contract)(nil),              // 11: trellis.billing.v1.Contract
+	(*Charge)(nil),                // 12: trellis.billing.v1.Charge
+	(ChargeStatus)(0),             // 13: trellis.billing.v1.ChargeStatus
+	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
+	(BillableService)(0),          // 15: trellis.billing.v1.BillableService
+	(ClaimType)(0),                // 16: trellis.billing.v1.ClaimType
+	(ClaimStatus)(0),              // 17: trellis.billing.v1.ClaimStatus
 }
 var file_trellis_billing_v1_events_proto_depIdxs = []int32{
-	10, // 0: trellis.billing.v1.ContractConfigured.contract:type_name -> trellis.billing.v1.Contract
-	11, // 1: trellis.billing.v1.ChargeCreated.charge:type_name -> trellis.billing.v1.Charge
-	12, // 2: trellis.billing.v1.ChargeStatusChanged.from:type_name -> trellis.billing.v1.ChargeStatus
-	12, // 3: trellis.billing.v1.ChargeStatusChanged.to:type_name -> trellis.billing.v1.ChargeStatus
-	13, // 4: trellis.billing.v1.ChargeStatusChanged.changed_at:type_name -> google.protobuf.Timestamp
-	14, // 5: trellis.billing.v1.AuthorizationUsage.service:type_name -> trellis.billing.v1.BillableService
-	15, // 6: trellis.billing.v1.ClaimFileCreated.claim_type:type_name -> trellis.billing.v1.ClaimType
-	13, // 7: trellis.billing.v1.ClaimFileCreated.created_at:type_name -> google.protobuf.Timestamp
-	13, // 8: trellis.billing.v1.ClaimSubmitted.submitted_at:type_name -> google.protobuf.Timestamp
-	13, // 9: trellis.billing.v1.RemittancePosted.posted_at:type_name -> google.protobuf.Timestamp
-	16, // 10: trellis.billing.v1.ClaimAdjudicated.status:type_name -> trellis.billing.v1.ClaimStatus
-	13, // 11: trellis.billing.v1.StatementReady.issued_at:type_name -> google.protobuf.Timestamp
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	11, // 0: trellis.billing.v1.ContractConfigured.contract:type_name -> trellis.billing.v1.Contract
+	12, // 1: trellis.billing.v1.ChargeCreated.charge:type_name -> trellis.billing.v1.Charge
+	13, // 2: trellis.billing.v1.ChargeStatusChanged.from:type_name -> trellis.billing.v1.ChargeStatus
+	13, // 3: trellis.billing.v1.ChargeStatusChanged.to:type_name -> trellis.billing.v1.ChargeStatus
+	14, // 4: trellis.billing.v1.ChargeStatusChanged.changed_at:type_name -> google.protobuf.Timestamp
+	15, // 5: trellis.billing.v1.AuthorizationUsage.service:type_name -> trellis.billing.v1.BillableService
+	16, // 6: trellis.billing.v1.ClaimFileCreated.claim_type:type_name -> trellis.billing.v1.ClaimType
+	14, // 7: trellis.billing.v1.ClaimFileCreated.created_at:type_name -> google.protobuf.Timestamp
+	14, // 8: trellis.billing.v1.ClaimSubmitted.submitted_at:type_name -> google.protobuf.Timestamp
+	14, // 9: trellis.billing.v1.RemittancePosted.posted_at:type_name -> google.protobuf.Timestamp
+	17, // 10: trellis.billing.v1.ClaimAdjudicated.status:type_name -> trellis.billing.v1.ClaimStatus
+	14, // 11: trellis.billing.v1.BalanceWrittenOff.written_off_at:type_name -> google.protobuf.Timestamp
+	14, // 12: trellis.billing.v1.StatementReady.issued_at:type_name -> google.protobuf.Timestamp
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_trellis_billing_v1_events_proto_init() }
@@ -1098,7 +1224,7 @@ func file_trellis_billing_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_billing_v1_events_proto_rawDesc), len(file_trellis_billing_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

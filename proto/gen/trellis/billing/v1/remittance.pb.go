@@ -870,6 +870,373 @@ func (x *UpdateWorkItemResponse) GetItem() *WorkItem {
 	return nil
 }
 
+type WriteOffRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	WorkItemId string                 `protobuf:"bytes,1,opt,name=work_item_id,json=workItemId,proto3" json:"work_item_id,omitempty"`
+	// small_balance, timely_filing, non_covered, authorization, uncollectible, administrative or
+	// charity_care.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Cents to write off: 0 writes off all that is left on the item; otherwise at most that.
+	AmountCents int64 `protobuf:"varint,3,opt,name=amount_cents,json=amountCents,proto3" json:"amount_cents,omitempty"`
+	// Free text for colleagues (no patient details): at most 500 characters.
+	Note string `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	// Same key again answers the first write-off and changes nothing.
+	IdempotencyKey string `protobuf:"bytes,5,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *WriteOffRequest) Reset() {
+	*x = WriteOffRequest{}
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteOffRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteOffRequest) ProtoMessage() {}
+
+func (x *WriteOffRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteOffRequest.ProtoReflect.Descriptor instead.
+func (*WriteOffRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *WriteOffRequest) GetWorkItemId() string {
+	if x != nil {
+		return x.WorkItemId
+	}
+	return ""
+}
+
+func (x *WriteOffRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *WriteOffRequest) GetAmountCents() int64 {
+	if x != nil {
+		return x.AmountCents
+	}
+	return 0
+}
+
+func (x *WriteOffRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *WriteOffRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+type WriteOffResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	WriteOff *WriteOff              `protobuf:"bytes,1,opt,name=write_off,json=writeOff,proto3" json:"write_off,omitempty"`
+	// The item after the write-off (resolved when nothing is left).
+	Item          *WorkItem `protobuf:"bytes,2,opt,name=item,proto3" json:"item,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriteOffResponse) Reset() {
+	*x = WriteOffResponse{}
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteOffResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteOffResponse) ProtoMessage() {}
+
+func (x *WriteOffResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteOffResponse.ProtoReflect.Descriptor instead.
+func (*WriteOffResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *WriteOffResponse) GetWriteOff() *WriteOff {
+	if x != nil {
+		return x.WriteOff
+	}
+	return nil
+}
+
+func (x *WriteOffResponse) GetItem() *WorkItem {
+	if x != nil {
+		return x.Item
+	}
+	return nil
+}
+
+// A write-off: an amount billing gives up on, with its reason and who decided.
+type WriteOff struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	WorkItemId  string                 `protobuf:"bytes,2,opt,name=work_item_id,json=workItemId,proto3" json:"work_item_id,omitempty"`
+	Queue       string                 `protobuf:"bytes,3,opt,name=queue,proto3" json:"queue,omitempty"`
+	ClaimId     string                 `protobuf:"bytes,4,opt,name=claim_id,json=claimId,proto3" json:"claim_id,omitempty"`
+	ClinicId    string                 `protobuf:"bytes,5,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	PayerId     string                 `protobuf:"bytes,6,opt,name=payer_id,json=payerId,proto3" json:"payer_id,omitempty"`
+	AmountCents int64                  `protobuf:"varint,7,opt,name=amount_cents,json=amountCents,proto3" json:"amount_cents,omitempty"`
+	Reason      string                 `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	Note        string                 `protobuf:"bytes,9,opt,name=note,proto3" json:"note,omitempty"`
+	// The subject of the token that wrote it off.
+	WrittenOffBy  string                 `protobuf:"bytes,10,opt,name=written_off_by,json=writtenOffBy,proto3" json:"written_off_by,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriteOff) Reset() {
+	*x = WriteOff{}
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteOff) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteOff) ProtoMessage() {}
+
+func (x *WriteOff) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteOff.ProtoReflect.Descriptor instead.
+func (*WriteOff) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *WriteOff) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *WriteOff) GetWorkItemId() string {
+	if x != nil {
+		return x.WorkItemId
+	}
+	return ""
+}
+
+func (x *WriteOff) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *WriteOff) GetClaimId() string {
+	if x != nil {
+		return x.ClaimId
+	}
+	return ""
+}
+
+func (x *WriteOff) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *WriteOff) GetPayerId() string {
+	if x != nil {
+		return x.PayerId
+	}
+	return ""
+}
+
+func (x *WriteOff) GetAmountCents() int64 {
+	if x != nil {
+		return x.AmountCents
+	}
+	return 0
+}
+
+func (x *WriteOff) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *WriteOff) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *WriteOff) GetWrittenOffBy() string {
+	if x != nil {
+		return x.WrittenOffBy
+	}
+	return ""
+}
+
+func (x *WriteOff) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+type ListWriteOffsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only this clinic (empty: every clinic the caller sees).
+	ClinicId string `protobuf:"bytes,1,opt,name=clinic_id,json=clinicId,proto3" json:"clinic_id,omitempty"`
+	// Only this claim (empty: all).
+	ClaimId string `protobuf:"bytes,2,opt,name=claim_id,json=claimId,proto3" json:"claim_id,omitempty"`
+	// At most this many (0: 100; at most 1000).
+	Limit         int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWriteOffsRequest) Reset() {
+	*x = ListWriteOffsRequest{}
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWriteOffsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWriteOffsRequest) ProtoMessage() {}
+
+func (x *ListWriteOffsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWriteOffsRequest.ProtoReflect.Descriptor instead.
+func (*ListWriteOffsRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListWriteOffsRequest) GetClinicId() string {
+	if x != nil {
+		return x.ClinicId
+	}
+	return ""
+}
+
+func (x *ListWriteOffsRequest) GetClaimId() string {
+	if x != nil {
+		return x.ClaimId
+	}
+	return ""
+}
+
+func (x *ListWriteOffsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListWriteOffsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WriteOffs     []*WriteOff            `protobuf:"bytes,1,rep,name=write_offs,json=writeOffs,proto3" json:"write_offs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWriteOffsResponse) Reset() {
+	*x = ListWriteOffsResponse{}
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWriteOffsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWriteOffsResponse) ProtoMessage() {}
+
+func (x *ListWriteOffsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWriteOffsResponse.ProtoReflect.Descriptor instead.
+func (*ListWriteOffsResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListWriteOffsResponse) GetWriteOffs() []*WriteOff {
+	if x != nil {
+		return x.WriteOffs
+	}
+	return nil
+}
+
 type GetReceivablesAgingRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only this clinic (empty: every clinic the caller sees).
@@ -880,7 +1247,7 @@ type GetReceivablesAgingRequest struct {
 
 func (x *GetReceivablesAgingRequest) Reset() {
 	*x = GetReceivablesAgingRequest{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[13]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -892,7 +1259,7 @@ func (x *GetReceivablesAgingRequest) String() string {
 func (*GetReceivablesAgingRequest) ProtoMessage() {}
 
 func (x *GetReceivablesAgingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[13]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -905,7 +1272,7 @@ func (x *GetReceivablesAgingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReceivablesAgingRequest.ProtoReflect.Descriptor instead.
 func (*GetReceivablesAgingRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{13}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetReceivablesAgingRequest) GetClinicId() string {
@@ -930,7 +1297,7 @@ type AgingBuckets struct {
 
 func (x *AgingBuckets) Reset() {
 	*x = AgingBuckets{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[14]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -942,7 +1309,7 @@ func (x *AgingBuckets) String() string {
 func (*AgingBuckets) ProtoMessage() {}
 
 func (x *AgingBuckets) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[14]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -955,7 +1322,7 @@ func (x *AgingBuckets) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgingBuckets.ProtoReflect.Descriptor instead.
 func (*AgingBuckets) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{14}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AgingBuckets) GetDays_0_30() int64 {
@@ -1013,7 +1380,7 @@ type PayerAging struct {
 
 func (x *PayerAging) Reset() {
 	*x = PayerAging{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[15]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1025,7 +1392,7 @@ func (x *PayerAging) String() string {
 func (*PayerAging) ProtoMessage() {}
 
 func (x *PayerAging) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[15]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1038,7 +1405,7 @@ func (x *PayerAging) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayerAging.ProtoReflect.Descriptor instead.
 func (*PayerAging) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{15}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PayerAging) GetPayerId() string {
@@ -1081,7 +1448,7 @@ type PatientAging struct {
 
 func (x *PatientAging) Reset() {
 	*x = PatientAging{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[16]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1093,7 +1460,7 @@ func (x *PatientAging) String() string {
 func (*PatientAging) ProtoMessage() {}
 
 func (x *PatientAging) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[16]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1106,7 +1473,7 @@ func (x *PatientAging) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatientAging.ProtoReflect.Descriptor instead.
 func (*PatientAging) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{16}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PatientAging) GetClinicId() string {
@@ -1142,7 +1509,7 @@ type GetReceivablesAgingResponse struct {
 
 func (x *GetReceivablesAgingResponse) Reset() {
 	*x = GetReceivablesAgingResponse{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[17]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1154,7 +1521,7 @@ func (x *GetReceivablesAgingResponse) String() string {
 func (*GetReceivablesAgingResponse) ProtoMessage() {}
 
 func (x *GetReceivablesAgingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[17]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1167,7 +1534,7 @@ func (x *GetReceivablesAgingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReceivablesAgingResponse.ProtoReflect.Descriptor instead.
 func (*GetReceivablesAgingResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{17}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetReceivablesAgingResponse) GetAsOf() string {
@@ -1201,7 +1568,7 @@ type GetPatientBalanceRequest struct {
 
 func (x *GetPatientBalanceRequest) Reset() {
 	*x = GetPatientBalanceRequest{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[18]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1213,7 +1580,7 @@ func (x *GetPatientBalanceRequest) String() string {
 func (*GetPatientBalanceRequest) ProtoMessage() {}
 
 func (x *GetPatientBalanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[18]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1226,7 +1593,7 @@ func (x *GetPatientBalanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatientBalanceRequest.ProtoReflect.Descriptor instead.
 func (*GetPatientBalanceRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{18}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetPatientBalanceRequest) GetPatientId() string {
@@ -1259,7 +1626,7 @@ type LedgerEntry struct {
 
 func (x *LedgerEntry) Reset() {
 	*x = LedgerEntry{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[19]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1271,7 +1638,7 @@ func (x *LedgerEntry) String() string {
 func (*LedgerEntry) ProtoMessage() {}
 
 func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[19]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1284,7 +1651,7 @@ func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerEntry.ProtoReflect.Descriptor instead.
 func (*LedgerEntry) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{19}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *LedgerEntry) GetId() string {
@@ -1343,7 +1710,7 @@ type Statement struct {
 
 func (x *Statement) Reset() {
 	*x = Statement{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[20]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1355,7 +1722,7 @@ func (x *Statement) String() string {
 func (*Statement) ProtoMessage() {}
 
 func (x *Statement) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[20]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1368,7 +1735,7 @@ func (x *Statement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Statement.ProtoReflect.Descriptor instead.
 func (*Statement) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{20}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Statement) GetStatementId() string {
@@ -1412,7 +1779,7 @@ type GetPatientBalanceResponse struct {
 
 func (x *GetPatientBalanceResponse) Reset() {
 	*x = GetPatientBalanceResponse{}
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[21]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1424,7 +1791,7 @@ func (x *GetPatientBalanceResponse) String() string {
 func (*GetPatientBalanceResponse) ProtoMessage() {}
 
 func (x *GetPatientBalanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[21]
+	mi := &file_trellis_billing_v1_remittance_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1437,7 +1804,7 @@ func (x *GetPatientBalanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatientBalanceResponse.ProtoReflect.Descriptor instead.
 func (*GetPatientBalanceResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{21}
+	return file_trellis_billing_v1_remittance_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetPatientBalanceResponse) GetAccountId() string {
@@ -1537,7 +1904,40 @@ const file_trellis_billing_v1_remittance_proto_rawDesc = "" +
 	"\x06status\x18\x02 \x01(\tB\x17\xbaH\x14r\x12R\x00R\x04openR\bresolvedR\x06status\x12G\n" +
 	"\rappeal_status\x18\x03 \x01(\tB\"\xbaH\x1fr\x1dR\x00R\x04noneR\bappealedR\x03wonR\x04lostR\fappealStatus\"J\n" +
 	"\x16UpdateWorkItemResponse\x120\n" +
-	"\x04item\x18\x01 \x01(\v2\x1c.trellis.billing.v1.WorkItemR\x04item\"F\n" +
+	"\x04item\x18\x01 \x01(\v2\x1c.trellis.billing.v1.WorkItemR\x04item\"\xc1\x02\n" +
+	"\x0fWriteOffRequest\x12*\n" +
+	"\fwork_item_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"workItemId\x12\x84\x01\n" +
+	"\x06reason\x18\x02 \x01(\tBl\xbaHirgR\rsmall_balanceR\rtimely_filingR\vnon_coveredR\rauthorizationR\runcollectibleR\x0eadministrativeR\fcharity_careR\x06reason\x12*\n" +
+	"\famount_cents\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\vamountCents\x12\x1c\n" +
+	"\x04note\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\x04note\x121\n" +
+	"\x0fidempotency_key\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x0eidempotencyKey\"\x7f\n" +
+	"\x10WriteOffResponse\x129\n" +
+	"\twrite_off\x18\x01 \x01(\v2\x1c.trellis.billing.v1.WriteOffR\bwriteOff\x120\n" +
+	"\x04item\x18\x02 \x01(\v2\x1c.trellis.billing.v1.WorkItemR\x04item\"\xd5\x02\n" +
+	"\bWriteOff\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
+	"\fwork_item_id\x18\x02 \x01(\tR\n" +
+	"workItemId\x12\x14\n" +
+	"\x05queue\x18\x03 \x01(\tR\x05queue\x12\x19\n" +
+	"\bclaim_id\x18\x04 \x01(\tR\aclaimId\x12\x1b\n" +
+	"\tclinic_id\x18\x05 \x01(\tR\bclinicId\x12\x19\n" +
+	"\bpayer_id\x18\x06 \x01(\tR\apayerId\x12!\n" +
+	"\famount_cents\x18\a \x01(\x03R\vamountCents\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x12\x12\n" +
+	"\x04note\x18\t \x01(\tR\x04note\x12$\n" +
+	"\x0ewritten_off_by\x18\n" +
+	" \x01(\tR\fwrittenOffBy\x129\n" +
+	"\n" +
+	"created_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\x8a\x01\n" +
+	"\x14ListWriteOffsRequest\x12(\n" +
+	"\tclinic_id\x18\x01 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\bclinicId\x12&\n" +
+	"\bclaim_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\aclaimId\x12 \n" +
+	"\x05limit\x18\x03 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\x05limit\"T\n" +
+	"\x15ListWriteOffsResponse\x12;\n" +
+	"\n" +
+	"write_offs\x18\x01 \x03(\v2\x1c.trellis.billing.v1.WriteOffR\twriteOffs\"F\n" +
 	"\x1aGetReceivablesAgingRequest\x12(\n" +
 	"\tclinic_id\x18\x01 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\bclinicId\"\xb7\x01\n" +
 	"\fAgingBuckets\x12\x1a\n" +
@@ -1585,12 +1985,14 @@ const file_trellis_billing_v1_remittance_proto_rawDesc = "" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12#\n" +
 	"\rbalance_cents\x18\x02 \x01(\x03R\fbalanceCents\x129\n" +
 	"\aentries\x18\x03 \x03(\v2\x1f.trellis.billing.v1.LedgerEntryR\aentries\x12D\n" +
-	"\x0elast_statement\x18\x04 \x01(\v2\x1d.trellis.billing.v1.StatementR\rlastStatement2\xa1\x06\n" +
+	"\x0elast_statement\x18\x04 \x01(\v2\x1d.trellis.billing.v1.StatementR\rlastStatement2\xe2\a\n" +
 	"\x11RemittanceService\x12o\n" +
 	"\x10UploadRemittance\x12+.trellis.billing.v1.UploadRemittanceRequest\x1a,.trellis.billing.v1.UploadRemittanceResponse\"\x00\x12l\n" +
 	"\x0fListRemittances\x12*.trellis.billing.v1.ListRemittancesRequest\x1a+.trellis.billing.v1.ListRemittancesResponse\"\x00\x12f\n" +
 	"\rListWorkItems\x12(.trellis.billing.v1.ListWorkItemsRequest\x1a).trellis.billing.v1.ListWorkItemsResponse\"\x00\x12i\n" +
-	"\x0eUpdateWorkItem\x12).trellis.billing.v1.UpdateWorkItemRequest\x1a*.trellis.billing.v1.UpdateWorkItemResponse\"\x00\x12x\n" +
+	"\x0eUpdateWorkItem\x12).trellis.billing.v1.UpdateWorkItemRequest\x1a*.trellis.billing.v1.UpdateWorkItemResponse\"\x00\x12W\n" +
+	"\bWriteOff\x12#.trellis.billing.v1.WriteOffRequest\x1a$.trellis.billing.v1.WriteOffResponse\"\x00\x12f\n" +
+	"\rListWriteOffs\x12(.trellis.billing.v1.ListWriteOffsRequest\x1a).trellis.billing.v1.ListWriteOffsResponse\"\x00\x12x\n" +
 	"\x13GetReceivablesAging\x12..trellis.billing.v1.GetReceivablesAgingRequest\x1a/.trellis.billing.v1.GetReceivablesAgingResponse\"\x00\x12r\n" +
 	"\x11GetPatientBalance\x12,.trellis.billing.v1.GetPatientBalanceRequest\x1a-.trellis.billing.v1.GetPatientBalanceResponse\"\x00\x12l\n" +
 	"\x0fIssueStatements\x12*.trellis.billing.v1.IssueStatementsRequest\x1a+.trellis.billing.v1.IssueStatementsResponse\"\x00B\xdd\x01\n" +
@@ -1608,7 +2010,7 @@ func file_trellis_billing_v1_remittance_proto_rawDescGZIP() []byte {
 	return file_trellis_billing_v1_remittance_proto_rawDescData
 }
 
-var file_trellis_billing_v1_remittance_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_trellis_billing_v1_remittance_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_trellis_billing_v1_remittance_proto_goTypes = []any{
 	(*IssueStatementsRequest)(nil),      // 0: trellis.billing.v1.IssueStatementsRequest
 	(*IssueStatementsResponse)(nil),     // 1: trellis.billing.v1.IssueStatementsResponse
@@ -1623,53 +2025,66 @@ var file_trellis_billing_v1_remittance_proto_goTypes = []any{
 	(*WorkItem)(nil),                    // 10: trellis.billing.v1.WorkItem
 	(*UpdateWorkItemRequest)(nil),       // 11: trellis.billing.v1.UpdateWorkItemRequest
 	(*UpdateWorkItemResponse)(nil),      // 12: trellis.billing.v1.UpdateWorkItemResponse
-	(*GetReceivablesAgingRequest)(nil),  // 13: trellis.billing.v1.GetReceivablesAgingRequest
-	(*AgingBuckets)(nil),                // 14: trellis.billing.v1.AgingBuckets
-	(*PayerAging)(nil),                  // 15: trellis.billing.v1.PayerAging
-	(*PatientAging)(nil),                // 16: trellis.billing.v1.PatientAging
-	(*GetReceivablesAgingResponse)(nil), // 17: trellis.billing.v1.GetReceivablesAgingResponse
-	(*GetPatientBalanceRequest)(nil),    // 18: trellis.billing.v1.GetPatientBalanceRequest
-	(*LedgerEntry)(nil),                 // 19: trellis.billing.v1.LedgerEntry
-	(*Statement)(nil),                   // 20: trellis.billing.v1.Statement
-	(*GetPatientBalanceResponse)(nil),   // 21: trellis.billing.v1.GetPatientBalanceResponse
-	(*timestamppb.Timestamp)(nil),       // 22: google.protobuf.Timestamp
+	(*WriteOffRequest)(nil),             // 13: trellis.billing.v1.WriteOffRequest
+	(*WriteOffResponse)(nil),            // 14: trellis.billing.v1.WriteOffResponse
+	(*WriteOff)(nil),                    // 15: trellis.billing.v1.WriteOff
+	(*ListWriteOffsRequest)(nil),        // 16: trellis.billing.v1.ListWriteOffsRequest
+	(*ListWriteOffsResponse)(nil),       // 17: trellis.billing.v1.ListWriteOffsResponse
+	(*GetReceivablesAgingRequest)(nil),  // 18: trellis.billing.v1.GetReceivablesAgingRequest
+	(*AgingBuckets)(nil),                // 19: trellis.billing.v1.AgingBuckets
+	(*PayerAging)(nil),                  // 20: trellis.billing.v1.PayerAging
+	(*PatientAging)(nil),                // 21: trellis.billing.v1.PatientAging
+	(*GetReceivablesAgingResponse)(nil), // 22: trellis.billing.v1.GetReceivablesAgingResponse
+	(*GetPatientBalanceRequest)(nil),    // 23: trellis.billing.v1.GetPatientBalanceRequest
+	(*LedgerEntry)(nil),                 // 24: trellis.billing.v1.LedgerEntry
+	(*Statement)(nil),                   // 25: trellis.billing.v1.Statement
+	(*GetPatientBalanceResponse)(nil),   // 26: trellis.billing.v1.GetPatientBalanceResponse
+	(*timestamppb.Timestamp)(nil),       // 27: google.protobuf.Timestamp
 }
 var file_trellis_billing_v1_remittance_proto_depIdxs = []int32{
 	4,  // 0: trellis.billing.v1.UploadRemittanceResponse.summary:type_name -> trellis.billing.v1.RemittanceSummary
 	5,  // 1: trellis.billing.v1.RemittanceSummary.deviations:type_name -> trellis.billing.v1.RemittanceDeviation
-	22, // 2: trellis.billing.v1.RemittanceSummary.posted_at:type_name -> google.protobuf.Timestamp
+	27, // 2: trellis.billing.v1.RemittanceSummary.posted_at:type_name -> google.protobuf.Timestamp
 	4,  // 3: trellis.billing.v1.ListRemittancesResponse.remittances:type_name -> trellis.billing.v1.RemittanceSummary
 	10, // 4: trellis.billing.v1.ListWorkItemsResponse.items:type_name -> trellis.billing.v1.WorkItem
-	22, // 5: trellis.billing.v1.WorkItem.created_at:type_name -> google.protobuf.Timestamp
-	22, // 6: trellis.billing.v1.WorkItem.updated_at:type_name -> google.protobuf.Timestamp
+	27, // 5: trellis.billing.v1.WorkItem.created_at:type_name -> google.protobuf.Timestamp
+	27, // 6: trellis.billing.v1.WorkItem.updated_at:type_name -> google.protobuf.Timestamp
 	10, // 7: trellis.billing.v1.UpdateWorkItemResponse.item:type_name -> trellis.billing.v1.WorkItem
-	14, // 8: trellis.billing.v1.PayerAging.buckets:type_name -> trellis.billing.v1.AgingBuckets
-	14, // 9: trellis.billing.v1.PatientAging.buckets:type_name -> trellis.billing.v1.AgingBuckets
-	15, // 10: trellis.billing.v1.GetReceivablesAgingResponse.payers:type_name -> trellis.billing.v1.PayerAging
-	16, // 11: trellis.billing.v1.GetReceivablesAgingResponse.patients:type_name -> trellis.billing.v1.PatientAging
-	22, // 12: trellis.billing.v1.LedgerEntry.created_at:type_name -> google.protobuf.Timestamp
-	22, // 13: trellis.billing.v1.Statement.issued_at:type_name -> google.protobuf.Timestamp
-	19, // 14: trellis.billing.v1.GetPatientBalanceResponse.entries:type_name -> trellis.billing.v1.LedgerEntry
-	20, // 15: trellis.billing.v1.GetPatientBalanceResponse.last_statement:type_name -> trellis.billing.v1.Statement
-	2,  // 16: trellis.billing.v1.RemittanceService.UploadRemittance:input_type -> trellis.billing.v1.UploadRemittanceRequest
-	6,  // 17: trellis.billing.v1.RemittanceService.ListRemittances:input_type -> trellis.billing.v1.ListRemittancesRequest
-	8,  // 18: trellis.billing.v1.RemittanceService.ListWorkItems:input_type -> trellis.billing.v1.ListWorkItemsRequest
-	11, // 19: trellis.billing.v1.RemittanceService.UpdateWorkItem:input_type -> trellis.billing.v1.UpdateWorkItemRequest
-	13, // 20: trellis.billing.v1.RemittanceService.GetReceivablesAging:input_type -> trellis.billing.v1.GetReceivablesAgingRequest
-	18, // 21: trellis.billing.v1.RemittanceService.GetPatientBalance:input_type -> trellis.billing.v1.GetPatientBalanceRequest
-	0,  // 22: trellis.billing.v1.RemittanceService.IssueStatements:input_type -> trellis.billing.v1.IssueStatementsRequest
-	3,  // 23: trellis.billing.v1.RemittanceService.UploadRemittance:output_type -> trellis.billing.v1.UploadRemittanceResponse
-	7,  // 24: trellis.billing.v1.RemittanceService.ListRemittances:output_type -> trellis.billing.v1.ListRemittancesResponse
-	9,  // 25: trellis.billing.v1.RemittanceService.ListWorkItems:output_type -> trellis.billing.v1.ListWorkItemsResponse
-	12, // 26: trellis.billing.v1.RemittanceService.UpdateWorkItem:output_type -> trellis.billing.v1.UpdateWorkItemResponse
-	17, // 27: trellis.billing.v1.RemittanceService.GetReceivablesAging:output_type -> trellis.billing.v1.GetReceivablesAgingResponse
-	21, // 28: trellis.billing.v1.RemittanceService.GetPatientBalance:output_type -> trellis.billing.v1.GetPatientBalanceResponse
-	1,  // 29: trellis.billing.v1.RemittanceService.IssueStatements:output_type -> trellis.billing.v1.IssueStatementsResponse
-	23, // [23:30] is the sub-list for method output_type
-	16, // [16:23] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	15, // 8: trellis.billing.v1.WriteOffResponse.write_off:type_name -> trellis.billing.v1.WriteOff
+	10, // 9: trellis.billing.v1.WriteOffResponse.item:type_name -> trellis.billing.v1.WorkItem
+	27, // 10: trellis.billing.v1.WriteOff.created_at:type_name -> google.protobuf.Timestamp
+	15, // 11: trellis.billing.v1.ListWriteOffsResponse.write_offs:type_name -> trellis.billing.v1.WriteOff
+	19, // 12: trellis.billing.v1.PayerAging.buckets:type_name -> trellis.billing.v1.AgingBuckets
+	19, // 13: trellis.billing.v1.PatientAging.buckets:type_name -> trellis.billing.v1.AgingBuckets
+	20, // 14: trellis.billing.v1.GetReceivablesAgingResponse.payers:type_name -> trellis.billing.v1.PayerAging
+	21, // 15: trellis.billing.v1.GetReceivablesAgingResponse.patients:type_name -> trellis.billing.v1.PatientAging
+	27, // 16: trellis.billing.v1.LedgerEntry.created_at:type_name -> google.protobuf.Timestamp
+	27, // 17: trellis.billing.v1.Statement.issued_at:type_name -> google.protobuf.Timestamp
+	24, // 18: trellis.billing.v1.GetPatientBalanceResponse.entries:type_name -> trellis.billing.v1.LedgerEntry
+	25, // 19: trellis.billing.v1.GetPatientBalanceResponse.last_statement:type_name -> trellis.billing.v1.Statement
+	2,  // 20: trellis.billing.v1.RemittanceService.UploadRemittance:input_type -> trellis.billing.v1.UploadRemittanceRequest
+	6,  // 21: trellis.billing.v1.RemittanceService.ListRemittances:input_type -> trellis.billing.v1.ListRemittancesRequest
+	8,  // 22: trellis.billing.v1.RemittanceService.ListWorkItems:input_type -> trellis.billing.v1.ListWorkItemsRequest
+	11, // 23: trellis.billing.v1.RemittanceService.UpdateWorkItem:input_type -> trellis.billing.v1.UpdateWorkItemRequest
+	13, // 24: trellis.billing.v1.RemittanceService.WriteOff:input_type -> trellis.billing.v1.WriteOffRequest
+	16, // 25: trellis.billing.v1.RemittanceService.ListWriteOffs:input_type -> trellis.billing.v1.ListWriteOffsRequest
+	18, // 26: trellis.billing.v1.RemittanceService.GetReceivablesAging:input_type -> trellis.billing.v1.GetReceivablesAgingRequest
+	23, // 27: trellis.billing.v1.RemittanceService.GetPatientBalance:input_type -> trellis.billing.v1.GetPatientBalanceRequest
+	0,  // 28: trellis.billing.v1.RemittanceService.IssueStatements:input_type -> trellis.billing.v1.IssueStatementsRequest
+	3,  // 29: trellis.billing.v1.RemittanceService.UploadRemittance:output_type -> trellis.billing.v1.UploadRemittanceResponse
+	7,  // 30: trellis.billing.v1.RemittanceService.ListRemittances:output_type -> trellis.billing.v1.ListRemittancesResponse
+	9,  // 31: trellis.billing.v1.RemittanceService.ListWorkItems:output_type -> trellis.billing.v1.ListWorkItemsResponse
+	12, // 32: trellis.billing.v1.RemittanceService.UpdateWorkItem:output_type -> trellis.billing.v1.UpdateWorkItemResponse
+	14, // 33: trellis.billing.v1.RemittanceService.WriteOff:output_type -> trellis.billing.v1.WriteOffResponse
+	17, // 34: trellis.billing.v1.RemittanceService.ListWriteOffs:output_type -> trellis.billing.v1.ListWriteOffsResponse
+	22, // 35: trellis.billing.v1.RemittanceService.GetReceivablesAging:output_type -> trellis.billing.v1.GetReceivablesAgingResponse
+	26, // 36: trellis.billing.v1.RemittanceService.GetPatientBalance:output_type -> trellis.billing.v1.GetPatientBalanceResponse
+	1,  // 37: trellis.billing.v1.RemittanceService.IssueStatements:output_type -> trellis.billing.v1.IssueStatementsResponse
+	29, // [29:38] is the sub-list for method output_type
+	20, // [20:29] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_trellis_billing_v1_remittance_proto_init() }
@@ -1683,7 +2098,7 @@ func file_trellis_billing_v1_remittance_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_billing_v1_remittance_proto_rawDesc), len(file_trellis_billing_v1_remittance_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -363,6 +363,53 @@ func (x *TrackConfigured) GetTrack() *Track {
 	return nil
 }
 
+// ProgramConfigured: a program was created or changed (length, weekly minimum). Programs are
+// the same in every clinic, so the envelope names no clinic.
+// Subject: trellis.scheduling.program.configured.v1
+type ProgramConfigured struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Program       *Program               `protobuf:"bytes,1,opt,name=program,proto3" json:"program,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProgramConfigured) Reset() {
+	*x = ProgramConfigured{}
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProgramConfigured) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProgramConfigured) ProtoMessage() {}
+
+func (x *ProgramConfigured) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProgramConfigured.ProtoReflect.Descriptor instead.
+func (*ProgramConfigured) Descriptor() ([]byte, []int) {
+	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ProgramConfigured) GetProgram() *Program {
+	if x != nil {
+		return x.Program
+	}
+	return nil
+}
+
 // ClinicConfigured: a clinic's scheduling settings were created or changed.
 // Subject: trellis.scheduling.clinic.configured.v1
 type ClinicConfigured struct {
@@ -374,7 +421,7 @@ type ClinicConfigured struct {
 
 func (x *ClinicConfigured) Reset() {
 	*x = ClinicConfigured{}
-	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[4]
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -386,7 +433,7 @@ func (x *ClinicConfigured) String() string {
 func (*ClinicConfigured) ProtoMessage() {}
 
 func (x *ClinicConfigured) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[4]
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -399,7 +446,7 @@ func (x *ClinicConfigured) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClinicConfigured.ProtoReflect.Descriptor instead.
 func (*ClinicConfigured) Descriptor() ([]byte, []int) {
-	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{4}
+	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ClinicConfigured) GetClinic() *Clinic {
@@ -423,7 +470,7 @@ type AppointmentScheduled struct {
 
 func (x *AppointmentScheduled) Reset() {
 	*x = AppointmentScheduled{}
-	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[5]
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -435,7 +482,7 @@ func (x *AppointmentScheduled) String() string {
 func (*AppointmentScheduled) ProtoMessage() {}
 
 func (x *AppointmentScheduled) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[5]
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -448,7 +495,7 @@ func (x *AppointmentScheduled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppointmentScheduled.ProtoReflect.Descriptor instead.
 func (*AppointmentScheduled) Descriptor() ([]byte, []int) {
-	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{5}
+	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AppointmentScheduled) GetAppointment() *Appointment {
@@ -478,7 +525,7 @@ type AppointmentRescheduled struct {
 
 func (x *AppointmentRescheduled) Reset() {
 	*x = AppointmentRescheduled{}
-	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[6]
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -490,7 +537,7 @@ func (x *AppointmentRescheduled) String() string {
 func (*AppointmentRescheduled) ProtoMessage() {}
 
 func (x *AppointmentRescheduled) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[6]
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -503,7 +550,7 @@ func (x *AppointmentRescheduled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppointmentRescheduled.ProtoReflect.Descriptor instead.
 func (*AppointmentRescheduled) Descriptor() ([]byte, []int) {
-	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{6}
+	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AppointmentRescheduled) GetAppointment() *Appointment {
@@ -540,7 +587,7 @@ type AppointmentCancelled struct {
 
 func (x *AppointmentCancelled) Reset() {
 	*x = AppointmentCancelled{}
-	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[7]
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -552,7 +599,7 @@ func (x *AppointmentCancelled) String() string {
 func (*AppointmentCancelled) ProtoMessage() {}
 
 func (x *AppointmentCancelled) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[7]
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -565,7 +612,7 @@ func (x *AppointmentCancelled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppointmentCancelled.ProtoReflect.Descriptor instead.
 func (*AppointmentCancelled) Descriptor() ([]byte, []int) {
-	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{7}
+	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AppointmentCancelled) GetAppointment() *Appointment {
@@ -614,7 +661,7 @@ type AttendanceRecorded struct {
 
 func (x *AttendanceRecorded) Reset() {
 	*x = AttendanceRecorded{}
-	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[8]
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -626,7 +673,7 @@ func (x *AttendanceRecorded) String() string {
 func (*AttendanceRecorded) ProtoMessage() {}
 
 func (x *AttendanceRecorded) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[8]
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -639,7 +686,7 @@ func (x *AttendanceRecorded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttendanceRecorded.ProtoReflect.Descriptor instead.
 func (*AttendanceRecorded) Descriptor() ([]byte, []int) {
-	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{8}
+	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AttendanceRecorded) GetAppointmentId() string {
@@ -783,7 +830,7 @@ type PatientAtRisk struct {
 
 func (x *PatientAtRisk) Reset() {
 	*x = PatientAtRisk{}
-	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[9]
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -795,7 +842,7 @@ func (x *PatientAtRisk) String() string {
 func (*PatientAtRisk) ProtoMessage() {}
 
 func (x *PatientAtRisk) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[9]
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -808,7 +855,7 @@ func (x *PatientAtRisk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatientAtRisk.ProtoReflect.Descriptor instead.
 func (*PatientAtRisk) Descriptor() ([]byte, []int) {
-	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{9}
+	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PatientAtRisk) GetPatientId() string {
@@ -861,7 +908,7 @@ type PatientRiskCleared struct {
 
 func (x *PatientRiskCleared) Reset() {
 	*x = PatientRiskCleared{}
-	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[10]
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -873,7 +920,7 @@ func (x *PatientRiskCleared) String() string {
 func (*PatientRiskCleared) ProtoMessage() {}
 
 func (x *PatientRiskCleared) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[10]
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -886,7 +933,7 @@ func (x *PatientRiskCleared) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatientRiskCleared.ProtoReflect.Descriptor instead.
 func (*PatientRiskCleared) Descriptor() ([]byte, []int) {
-	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{10}
+	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PatientRiskCleared) GetPatientId() string {
@@ -942,7 +989,7 @@ type ProgramCompleted struct {
 
 func (x *ProgramCompleted) Reset() {
 	*x = ProgramCompleted{}
-	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[11]
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -954,7 +1001,7 @@ func (x *ProgramCompleted) String() string {
 func (*ProgramCompleted) ProtoMessage() {}
 
 func (x *ProgramCompleted) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[11]
+	mi := &file_trellis_scheduling_v1_events_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +1014,7 @@ func (x *ProgramCompleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProgramCompleted.ProtoReflect.Descriptor instead.
 func (*ProgramCompleted) Descriptor() ([]byte, []int) {
-	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{11}
+	return file_trellis_scheduling_v1_events_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ProgramCompleted) GetPatientId() string {
@@ -1054,7 +1101,9 @@ const file_trellis_scheduling_v1_events_proto_rawDesc = "" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x125\n" +
 	"\bended_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aendedAt\"E\n" +
 	"\x0fTrackConfigured\x122\n" +
-	"\x05track\x18\x01 \x01(\v2\x1c.trellis.scheduling.v1.TrackR\x05track\"I\n" +
+	"\x05track\x18\x01 \x01(\v2\x1c.trellis.scheduling.v1.TrackR\x05track\"M\n" +
+	"\x11ProgramConfigured\x128\n" +
+	"\aprogram\x18\x01 \x01(\v2\x1e.trellis.scheduling.v1.ProgramR\aprogram\"I\n" +
 	"\x10ClinicConfigured\x125\n" +
 	"\x06clinic\x18\x01 \x01(\v2\x1d.trellis.scheduling.v1.ClinicR\x06clinic\"\x86\x01\n" +
 	"\x14AppointmentScheduled\x12D\n" +
@@ -1130,51 +1179,54 @@ func file_trellis_scheduling_v1_events_proto_rawDescGZIP() []byte {
 	return file_trellis_scheduling_v1_events_proto_rawDescData
 }
 
-var file_trellis_scheduling_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_trellis_scheduling_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_trellis_scheduling_v1_events_proto_goTypes = []any{
 	(*EnrollmentCreated)(nil),      // 0: trellis.scheduling.v1.EnrollmentCreated
 	(*PatientWaitlisted)(nil),      // 1: trellis.scheduling.v1.PatientWaitlisted
 	(*EnrollmentEnded)(nil),        // 2: trellis.scheduling.v1.EnrollmentEnded
 	(*TrackConfigured)(nil),        // 3: trellis.scheduling.v1.TrackConfigured
-	(*ClinicConfigured)(nil),       // 4: trellis.scheduling.v1.ClinicConfigured
-	(*AppointmentScheduled)(nil),   // 5: trellis.scheduling.v1.AppointmentScheduled
-	(*AppointmentRescheduled)(nil), // 6: trellis.scheduling.v1.AppointmentRescheduled
-	(*AppointmentCancelled)(nil),   // 7: trellis.scheduling.v1.AppointmentCancelled
-	(*AttendanceRecorded)(nil),     // 8: trellis.scheduling.v1.AttendanceRecorded
-	(*PatientAtRisk)(nil),          // 9: trellis.scheduling.v1.PatientAtRisk
-	(*PatientRiskCleared)(nil),     // 10: trellis.scheduling.v1.PatientRiskCleared
-	(*ProgramCompleted)(nil),       // 11: trellis.scheduling.v1.ProgramCompleted
-	(*timestamppb.Timestamp)(nil),  // 12: google.protobuf.Timestamp
-	(*Track)(nil),                  // 13: trellis.scheduling.v1.Track
-	(*Clinic)(nil),                 // 14: trellis.scheduling.v1.Clinic
-	(*Appointment)(nil),            // 15: trellis.scheduling.v1.Appointment
-	(ServiceType)(0),               // 16: trellis.scheduling.v1.ServiceType
-	(AttendanceStatus)(0),          // 17: trellis.scheduling.v1.AttendanceStatus
-	(RiskReason)(0),                // 18: trellis.scheduling.v1.RiskReason
+	(*ProgramConfigured)(nil),      // 4: trellis.scheduling.v1.ProgramConfigured
+	(*ClinicConfigured)(nil),       // 5: trellis.scheduling.v1.ClinicConfigured
+	(*AppointmentScheduled)(nil),   // 6: trellis.scheduling.v1.AppointmentScheduled
+	(*AppointmentRescheduled)(nil), // 7: trellis.scheduling.v1.AppointmentRescheduled
+	(*AppointmentCancelled)(nil),   // 8: trellis.scheduling.v1.AppointmentCancelled
+	(*AttendanceRecorded)(nil),     // 9: trellis.scheduling.v1.AttendanceRecorded
+	(*PatientAtRisk)(nil),          // 10: trellis.scheduling.v1.PatientAtRisk
+	(*PatientRiskCleared)(nil),     // 11: trellis.scheduling.v1.PatientRiskCleared
+	(*ProgramCompleted)(nil),       // 12: trellis.scheduling.v1.ProgramCompleted
+	(*timestamppb.Timestamp)(nil),  // 13: google.protobuf.Timestamp
+	(*Track)(nil),                  // 14: trellis.scheduling.v1.Track
+	(*Program)(nil),                // 15: trellis.scheduling.v1.Program
+	(*Clinic)(nil),                 // 16: trellis.scheduling.v1.Clinic
+	(*Appointment)(nil),            // 17: trellis.scheduling.v1.Appointment
+	(ServiceType)(0),               // 18: trellis.scheduling.v1.ServiceType
+	(AttendanceStatus)(0),          // 19: trellis.scheduling.v1.AttendanceStatus
+	(RiskReason)(0),                // 20: trellis.scheduling.v1.RiskReason
 }
 var file_trellis_scheduling_v1_events_proto_depIdxs = []int32{
-	12, // 0: trellis.scheduling.v1.PatientWaitlisted.waitlisted_at:type_name -> google.protobuf.Timestamp
-	12, // 1: trellis.scheduling.v1.EnrollmentEnded.ended_at:type_name -> google.protobuf.Timestamp
-	13, // 2: trellis.scheduling.v1.TrackConfigured.track:type_name -> trellis.scheduling.v1.Track
-	14, // 3: trellis.scheduling.v1.ClinicConfigured.clinic:type_name -> trellis.scheduling.v1.Clinic
-	15, // 4: trellis.scheduling.v1.AppointmentScheduled.appointment:type_name -> trellis.scheduling.v1.Appointment
-	15, // 5: trellis.scheduling.v1.AppointmentRescheduled.appointment:type_name -> trellis.scheduling.v1.Appointment
-	12, // 6: trellis.scheduling.v1.AppointmentRescheduled.previous_starts_at:type_name -> google.protobuf.Timestamp
-	15, // 7: trellis.scheduling.v1.AppointmentCancelled.appointment:type_name -> trellis.scheduling.v1.Appointment
-	16, // 8: trellis.scheduling.v1.AttendanceRecorded.service_type:type_name -> trellis.scheduling.v1.ServiceType
-	12, // 9: trellis.scheduling.v1.AttendanceRecorded.starts_at:type_name -> google.protobuf.Timestamp
-	17, // 10: trellis.scheduling.v1.AttendanceRecorded.status:type_name -> trellis.scheduling.v1.AttendanceStatus
-	12, // 11: trellis.scheduling.v1.AttendanceRecorded.recorded_at:type_name -> google.protobuf.Timestamp
-	17, // 12: trellis.scheduling.v1.AttendanceRecorded.previous_status:type_name -> trellis.scheduling.v1.AttendanceStatus
-	18, // 13: trellis.scheduling.v1.PatientAtRisk.reasons:type_name -> trellis.scheduling.v1.RiskReason
-	12, // 14: trellis.scheduling.v1.PatientAtRisk.since:type_name -> google.protobuf.Timestamp
-	12, // 15: trellis.scheduling.v1.PatientRiskCleared.at_risk_since:type_name -> google.protobuf.Timestamp
-	12, // 16: trellis.scheduling.v1.PatientRiskCleared.cleared_at:type_name -> google.protobuf.Timestamp
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	13, // 0: trellis.scheduling.v1.PatientWaitlisted.waitlisted_at:type_name -> google.protobuf.Timestamp
+	13, // 1: trellis.scheduling.v1.EnrollmentEnded.ended_at:type_name -> google.protobuf.Timestamp
+	14, // 2: trellis.scheduling.v1.TrackConfigured.track:type_name -> trellis.scheduling.v1.Track
+	15, // 3: trellis.scheduling.v1.ProgramConfigured.program:type_name -> trellis.scheduling.v1.Program
+	16, // 4: trellis.scheduling.v1.ClinicConfigured.clinic:type_name -> trellis.scheduling.v1.Clinic
+	17, // 5: trellis.scheduling.v1.AppointmentScheduled.appointment:type_name -> trellis.scheduling.v1.Appointment
+	17, // 6: trellis.scheduling.v1.AppointmentRescheduled.appointment:type_name -> trellis.scheduling.v1.Appointment
+	13, // 7: trellis.scheduling.v1.AppointmentRescheduled.previous_starts_at:type_name -> google.protobuf.Timestamp
+	17, // 8: trellis.scheduling.v1.AppointmentCancelled.appointment:type_name -> trellis.scheduling.v1.Appointment
+	18, // 9: trellis.scheduling.v1.AttendanceRecorded.service_type:type_name -> trellis.scheduling.v1.ServiceType
+	13, // 10: trellis.scheduling.v1.AttendanceRecorded.starts_at:type_name -> google.protobuf.Timestamp
+	19, // 11: trellis.scheduling.v1.AttendanceRecorded.status:type_name -> trellis.scheduling.v1.AttendanceStatus
+	13, // 12: trellis.scheduling.v1.AttendanceRecorded.recorded_at:type_name -> google.protobuf.Timestamp
+	19, // 13: trellis.scheduling.v1.AttendanceRecorded.previous_status:type_name -> trellis.scheduling.v1.AttendanceStatus
+	20, // 14: trellis.scheduling.v1.PatientAtRisk.reasons:type_name -> trellis.scheduling.v1.RiskReason
+	13, // 15: trellis.scheduling.v1.PatientAtRisk.since:type_name -> google.protobuf.Timestamp
+	13, // 16: trellis.scheduling.v1.PatientRiskCleared.at_risk_since:type_name -> google.protobuf.Timestamp
+	13, // 17: trellis.scheduling.v1.PatientRiskCleared.cleared_at:type_name -> google.protobuf.Timestamp
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_trellis_scheduling_v1_events_proto_init() }
@@ -1189,7 +1241,7 @@ func file_trellis_scheduling_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_scheduling_v1_events_proto_rawDesc), len(file_trellis_scheduling_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -45,6 +45,12 @@ const (
 	// RemittanceServiceUpdateWorkItemProcedure is the fully-qualified name of the RemittanceService's
 	// UpdateWorkItem RPC.
 	RemittanceServiceUpdateWorkItemProcedure = "/trellis.billing.v1.RemittanceService/UpdateWorkItem"
+	// RemittanceServiceWriteOffProcedure is the fully-qualified name of the RemittanceService's
+	// WriteOff RPC.
+	RemittanceServiceWriteOffProcedure = "/trellis.billing.v1.RemittanceService/WriteOff"
+	// RemittanceServiceListWriteOffsProcedure is the fully-qualified name of the RemittanceService's
+	// ListWriteOffs RPC.
+	RemittanceServiceListWriteOffsProcedure = "/trellis.billing.v1.RemittanceService/ListWriteOffs"
 	// RemittanceServiceGetReceivablesAgingProcedure is the fully-qualified name of the
 	// RemittanceService's GetReceivablesAging RPC.
 	RemittanceServiceGetReceivablesAgingProcedure = "/trellis.billing.v1.RemittanceService/GetReceivablesAging"
@@ -67,6 +73,11 @@ type RemittanceServiceClient interface {
 	ListWorkItems(context.Context, *connect.Request[v1.ListWorkItemsRequest]) (*connect.Response[v1.ListWorkItemsResponse], error)
 	// UpdateWorkItem resolves or reopens a work item, or moves a denial's appeal along.
 	UpdateWorkItem(context.Context, *connect.Request[v1.UpdateWorkItemRequest]) (*connect.Response[v1.UpdateWorkItemResponse], error)
+	// WriteOff writes off what a denial or underpayment work item leaves unpaid (all of it, or
+	// part), with a reason, and resolves the item when nothing is left. Roles billing and admin.
+	WriteOff(context.Context, *connect.Request[v1.WriteOffRequest]) (*connect.Response[v1.WriteOffResponse], error)
+	// ListWriteOffs lists write-offs, newest first.
+	ListWriteOffs(context.Context, *connect.Request[v1.ListWriteOffsRequest]) (*connect.Response[v1.ListWriteOffsResponse], error)
 	// GetReceivablesAging ages what payers and patients still owe.
 	GetReceivablesAging(context.Context, *connect.Request[v1.GetReceivablesAgingRequest]) (*connect.Response[v1.GetReceivablesAgingResponse], error)
 	// GetPatientBalance returns a patient's balance at a clinic with its ledger and last statement.
@@ -113,6 +124,18 @@ func NewRemittanceServiceClient(httpClient connect.HTTPClient, baseURL string, o
 			connect.WithSchema(remittanceServiceMethods.ByName("UpdateWorkItem")),
 			connect.WithClientOptions(opts...),
 		),
+		writeOff: connect.NewClient[v1.WriteOffRequest, v1.WriteOffResponse](
+			httpClient,
+			baseURL+RemittanceServiceWriteOffProcedure,
+			connect.WithSchema(remittanceServiceMethods.ByName("WriteOff")),
+			connect.WithClientOptions(opts...),
+		),
+		listWriteOffs: connect.NewClient[v1.ListWriteOffsRequest, v1.ListWriteOffsResponse](
+			httpClient,
+			baseURL+RemittanceServiceListWriteOffsProcedure,
+			connect.WithSchema(remittanceServiceMethods.ByName("ListWriteOffs")),
+			connect.WithClientOptions(opts...),
+		),
 		getReceivablesAging: connect.NewClient[v1.GetReceivablesAgingRequest, v1.GetReceivablesAgingResponse](
 			httpClient,
 			baseURL+RemittanceServiceGetReceivablesAgingProcedure,
@@ -140,6 +163,8 @@ type remittanceServiceClient struct {
 	listRemittances     *connect.Client[v1.ListRemittancesRequest, v1.ListRemittancesResponse]
 	listWorkItems       *connect.Client[v1.ListWorkItemsRequest, v1.ListWorkItemsResponse]
 	updateWorkItem      *connect.Client[v1.UpdateWorkItemRequest, v1.UpdateWorkItemResponse]
+	writeOff            *connect.Client[v1.WriteOffRequest, v1.WriteOffResponse]
+	listWriteOffs       *connect.Client[v1.ListWriteOffsRequest, v1.ListWriteOffsResponse]
 	getReceivablesAging *connect.Client[v1.GetReceivablesAgingRequest, v1.GetReceivablesAgingResponse]
 	getPatientBalance   *connect.Client[v1.GetPatientBalanceRequest, v1.GetPatientBalanceResponse]
 	issueStatements     *connect.Client[v1.IssueStatementsRequest, v1.IssueStatementsResponse]
@@ -163,6 +188,16 @@ func (c *remittanceServiceClient) ListWorkItems(ctx context.Context, req *connec
 // UpdateWorkItem calls trellis.billing.v1.RemittanceService.UpdateWorkItem.
 func (c *remittanceServiceClient) UpdateWorkItem(ctx context.Context, req *connect.Request[v1.UpdateWorkItemRequest]) (*connect.Response[v1.UpdateWorkItemResponse], error) {
 	return c.updateWorkItem.CallUnary(ctx, req)
+}
+
+// WriteOff calls trellis.billing.v1.RemittanceService.WriteOff.
+func (c *remittanceServiceClient) WriteOff(ctx context.Context, req *connect.Request[v1.WriteOffRequest]) (*connect.Response[v1.WriteOffResponse], error) {
+	return c.writeOff.CallUnary(ctx, req)
+}
+
+// ListWriteOffs calls trellis.billing.v1.RemittanceService.ListWriteOffs.
+func (c *remittanceServiceClient) ListWriteOffs(ctx context.Context, req *connect.Request[v1.ListWriteOffsRequest]) (*connect.Response[v1.ListWriteOffsResponse], error) {
+	return c.listWriteOffs.CallUnary(ctx, req)
 }
 
 // GetReceivablesAging calls trellis.billing.v1.RemittanceService.GetReceivablesAging.
@@ -192,6 +227,11 @@ type RemittanceServiceHandler interface {
 	ListWorkItems(context.Context, *connect.Request[v1.ListWorkItemsRequest]) (*connect.Response[v1.ListWorkItemsResponse], error)
 	// UpdateWorkItem resolves or reopens a work item, or moves a denial's appeal along.
 	UpdateWorkItem(context.Context, *connect.Request[v1.UpdateWorkItemRequest]) (*connect.Response[v1.UpdateWorkItemResponse], error)
+	// WriteOff writes off what a denial or underpayment work item leaves unpaid (all of it, or
+	// part), with a reason, and resolves the item when nothing is left. Roles billing and admin.
+	WriteOff(context.Context, *connect.Request[v1.WriteOffRequest]) (*connect.Response[v1.WriteOffResponse], error)
+	// ListWriteOffs lists write-offs, newest first.
+	ListWriteOffs(context.Context, *connect.Request[v1.ListWriteOffsRequest]) (*connect.Response[v1.ListWriteOffsResponse], error)
 	// GetReceivablesAging ages what payers and patients still owe.
 	GetReceivablesAging(context.Context, *connect.Request[v1.GetReceivablesAgingRequest]) (*connect.Response[v1.GetReceivablesAgingResponse], error)
 	// GetPatientBalance returns a patient's balance at a clinic with its ledger and last statement.
@@ -234,6 +274,18 @@ func NewRemittanceServiceHandler(svc RemittanceServiceHandler, opts ...connect.H
 		connect.WithSchema(remittanceServiceMethods.ByName("UpdateWorkItem")),
 		connect.WithHandlerOptions(opts...),
 	)
+	remittanceServiceWriteOffHandler := connect.NewUnaryHandler(
+		RemittanceServiceWriteOffProcedure,
+		svc.WriteOff,
+		connect.WithSchema(remittanceServiceMethods.ByName("WriteOff")),
+		connect.WithHandlerOptions(opts...),
+	)
+	remittanceServiceListWriteOffsHandler := connect.NewUnaryHandler(
+		RemittanceServiceListWriteOffsProcedure,
+		svc.ListWriteOffs,
+		connect.WithSchema(remittanceServiceMethods.ByName("ListWriteOffs")),
+		connect.WithHandlerOptions(opts...),
+	)
 	remittanceServiceGetReceivablesAgingHandler := connect.NewUnaryHandler(
 		RemittanceServiceGetReceivablesAgingProcedure,
 		svc.GetReceivablesAging,
@@ -262,6 +314,10 @@ func NewRemittanceServiceHandler(svc RemittanceServiceHandler, opts ...connect.H
 			remittanceServiceListWorkItemsHandler.ServeHTTP(w, r)
 		case RemittanceServiceUpdateWorkItemProcedure:
 			remittanceServiceUpdateWorkItemHandler.ServeHTTP(w, r)
+		case RemittanceServiceWriteOffProcedure:
+			remittanceServiceWriteOffHandler.ServeHTTP(w, r)
+		case RemittanceServiceListWriteOffsProcedure:
+			remittanceServiceListWriteOffsHandler.ServeHTTP(w, r)
 		case RemittanceServiceGetReceivablesAgingProcedure:
 			remittanceServiceGetReceivablesAgingHandler.ServeHTTP(w, r)
 		case RemittanceServiceGetPatientBalanceProcedure:
@@ -291,6 +347,14 @@ func (UnimplementedRemittanceServiceHandler) ListWorkItems(context.Context, *con
 
 func (UnimplementedRemittanceServiceHandler) UpdateWorkItem(context.Context, *connect.Request[v1.UpdateWorkItemRequest]) (*connect.Response[v1.UpdateWorkItemResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.billing.v1.RemittanceService.UpdateWorkItem is not implemented"))
+}
+
+func (UnimplementedRemittanceServiceHandler) WriteOff(context.Context, *connect.Request[v1.WriteOffRequest]) (*connect.Response[v1.WriteOffResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.billing.v1.RemittanceService.WriteOff is not implemented"))
+}
+
+func (UnimplementedRemittanceServiceHandler) ListWriteOffs(context.Context, *connect.Request[v1.ListWriteOffsRequest]) (*connect.Response[v1.ListWriteOffsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.billing.v1.RemittanceService.ListWriteOffs is not implemented"))
 }
 
 func (UnimplementedRemittanceServiceHandler) GetReceivablesAging(context.Context, *connect.Request[v1.GetReceivablesAgingRequest]) (*connect.Response[v1.GetReceivablesAgingResponse], error) {
