@@ -31,6 +31,8 @@ type Inputs struct {
 	Discharges map[string]int
 	// Length of stay in days (discharge date - start date) of each discharge in the range.
 	LengthsOfStay []float64
+	// Complete program weeks in the range (MinimumWeeks) and those meeting the weekly minimum.
+	MinimumWeeks, MinimumMet int
 }
 
 // Add merges o into in (for the network total: counts add up, samples pool).
@@ -51,6 +53,8 @@ func (in *Inputs) Add(o Inputs) {
 	}
 	in.DaysToAdmission = append(in.DaysToAdmission, o.DaysToAdmission...)
 	in.LengthsOfStay = append(in.LengthsOfStay, o.LengthsOfStay...)
+	in.MinimumWeeks += o.MinimumWeeks
+	in.MinimumMet += o.MinimumMet
 }
 
 // Figures are the computed KPIs; nil means unknown.
@@ -59,7 +63,7 @@ type Figures struct {
 	Capacity           int
 	AttendanceRate     *float64
 	NoShowRate         *float64
-	MeetingMinimum     *float64 // not derivable from events yet: always nil (see docs/dashboard.md)
+	MeetingMinimum     *float64 // share of complete program weeks meeting the weekly minimum
 	DaysToAdmission    *float64
 	CompletionRate     *float64
 	MedianLengthOfStay *float64
@@ -72,6 +76,7 @@ func Compute(in Inputs) Figures {
 		Capacity:           in.Capacity,
 		AttendanceRate:     AttendanceRate(in.Attendance),
 		NoShowRate:         NoShowRate(in.Attendance),
+		MeetingMinimum:     Ratio(in.MinimumMet, in.MinimumWeeks),
 		DaysToAdmission:    Median(in.DaysToAdmission),
 		CompletionRate:     CompletionRate(in.Discharges),
 		MedianLengthOfStay: Median(in.LengthsOfStay),

@@ -32,6 +32,7 @@ var Subjects = map[string][]string{
 	},
 	"SCHEDULING": {
 		"trellis.scheduling.clinic.configured.v1",
+		"trellis.scheduling.program.configured.v1",
 		"trellis.scheduling.track.configured.v1",
 		"trellis.scheduling.enrollment.created.v1",
 		"trellis.scheduling.enrollment.waitlisted.v1",
@@ -237,6 +238,22 @@ func scheduling(ctx context.Context, tx *bus.Tx, d *bus.Delivery, at time.Time) 
 			ON CONFLICT (clinic_id) DO UPDATE SET name = excluded.name, time_zone = excluded.time_zone, updated_at = excluded.updated_at
 			WHERE excluded.updated_at >= clinics.updated_at`,
 			c().GetClinicId(), c().GetName(), c().GetTimeZone(), at)
+		return err
+	case "trellis.scheduling.program.configured.v1":
+		// Programs are network-wide: the envelope names no clinic.
+		var ev schedulingv1.ProgramConfigured
+		if err := d.Decode(&ev); err != nil {
+			return err
+		}
+		p := ev.GetProgram()
+		if p.GetProgramCode() == "" || p.GetWeeklyMinimumMinutes() < 0 || p.GetLengthWeeks() < 0 {
+			return bus.Permanent(errors.New("program without a code, or with a negative minimum or length"))
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO programs (program_code, weekly_minimum_minutes, length_weeks, updated_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (program_code) DO UPDATE SET weekly_minimum_minutes = excluded.weekly_minimum_minutes,
+				length_weeks = excluded.length_weeks, updated_at = excluded.updated_at
+			WHERE excluded.updated_at >= programs.updated_at`,
+			p.GetProgramCode(), p.GetWeeklyMinimumMinutes(), p.GetLengthWeeks(), at)
 		return err
 	case "trellis.scheduling.track.configured.v1":
 		var ev schedulingv1.TrackConfigured

@@ -68,8 +68,8 @@ func (s *Store) Clinic(ctx context.Context, sc Scope, id string) (Clinic, bool, 
 	return Clinic{}, false, nil
 }
 
-// Inputs reads each in-scope clinic's KPI inputs for the range r.
-func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range) (map[string]*kpi.Inputs, error) {
+// Inputs reads each in-scope clinic's KPI inputs for the range r, as of now.
+func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, now time.Time) (map[string]*kpi.Inputs, error) {
 	out := map[string]*kpi.Inputs{}
 	get := func(id string) *kpi.Inputs {
 		in := out[id]
@@ -151,6 +151,14 @@ func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range) (map[string]*
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
+	}
+	weeks, err := s.MinimumWeeks(ctx, sc, r, now)
+	if err != nil {
+		return nil, err
+	}
+	for id, ws := range weeks {
+		in := get(id)
+		in.MinimumWeeks, in.MinimumMet = kpi.CountWeeks(ws)
 	}
 	return out, nil
 }
@@ -407,7 +415,7 @@ func (s *Store) Health(ctx context.Context, streams []string, consumer func(stri
 }
 
 // Projections are the tables `dashboard rebuild` empties (with the consumers' inbox rows).
-var Projections = []string{"clinics", "tracks", "enrollments", "referrals", "admissions", "attendance", "risks",
+var Projections = []string{"clinics", "programs", "tracks", "enrollments", "referrals", "admissions", "attendance", "risks",
 	"completions", "discharges", "charges", "claims", "appointments", "stream_positions"}
 
 // Truncate empties the projections and forgets which events were applied, in one transaction.

@@ -58,7 +58,7 @@ func (h *Handler) overviewOf(ctx context.Context, rq *request) (Overview, error)
 	if err != nil {
 		return Overview{}, err
 	}
-	inputs, err := h.store.Inputs(ctx, rq.scope, rq.rng)
+	inputs, err := h.store.Inputs(ctx, rq.scope, rq.rng, h.cfg.Now())
 	if err != nil {
 		return Overview{}, err
 	}
