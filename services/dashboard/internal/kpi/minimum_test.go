@@ -18,7 +18,7 @@ func TestMinimumWeeks(t *testing.T) {
 	minutes := map[time.Time]int{
 		d("2026-03-04"): 180, d("2026-03-06"): 180, d("2026-03-09"): 180, // week 0: 540, met
 		d("2026-03-11"): 180, d("2026-03-13"): 179, d("2026-03-17"): 180, // week 1: 539, short by one
-		d("2026-03-18"): 600, // week 2: met
+		d("2026-03-18"): 600,                     // week 2: met
 		d("2026-03-10"): 0, d("2026-03-03"): 500, // before the start: not counted
 	}
 	base := MinimumEnrollment{Start: d("2026-03-04"), MinimumMinutes: 540, LengthWeeks: 12, Minutes: minutes}
