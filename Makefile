@@ -11,7 +11,7 @@ ifdef DATABASE_URL
 export TEST_DATABASE_URL ?= $(DATABASE_URL)
 endif
 
-.PHONY: x12check help run test test-unit test-e2e lint generate build bench tools mailpit postgres token clean chromium
+.PHONY: x12check fuzz help run test test-unit test-e2e lint generate build bench tools mailpit postgres token clean chromium
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -29,6 +29,16 @@ test-e2e: postgres mailpit chromium ## only the end-to-end test
 bench: postgres ## benchmarks against baselines measured in the same run: bus (outbox, relay, inbox), 835 parsing and posting
 	go test -run '^$$' -bench . -benchmem -benchtime=2000x ./pkg/bus/
 	go test -run '^$$' -bench . -benchmem -benchtime=20x ./services/billing/internal/x12/ ./services/billing/cmd/billing/
+
+# Fuzz targets as "package:Target"; each runs for FUZZTIME (CI: a short run). Their seed
+# corpus (f.Add and testdata/fuzz/) also runs as plain tests in `make test`.
+FUZZ_TARGETS := ./services/billing/internal/x12:FuzzParseERA ./services/billing/internal/x12:FuzzBalancedERA \
+	./services/billing/internal/x12:FuzzCents ./pkg/rpc:FuzzRequestDecoding
+FUZZTIME ?= 30s
+
+fuzz: ## fuzz the 835 reader, amounts and every API's request decoding/validation, FUZZTIME each (default 30s)
+	@for t in $(FUZZ_TARGETS); do echo "fuzz $${t#*:} ($(FUZZTIME))"; \
+		go test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}" || exit 1; done
 
 lint: tools ## gofmt, go vet, staticcheck, buf lint, generated code and go.work up to date
 	@out=$$(gofmt -l $(MODULES) tools); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
