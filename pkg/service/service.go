@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/trellis-health/trellis/pkg/auth"
@@ -265,16 +266,16 @@ func Serve(ctx context.Context, spec Spec, cfg Config, log *slog.Logger, ready c
 		if err := bus.CreateMissingStreams(ctx, p.JS, others...); err != nil {
 			return err
 		}
-		srv, err := rpc.NewServer(log, p.Metrics, verifier, spec.Policy,
-			rpc.Check{Name: "postgres", Fn: func(ctx context.Context) error { return p.Pool.Ping(ctx) }},
-			rpc.Check{Name: "nats", Fn: func(ctx context.Context) error {
+		checks := []rpc.Check{
+			{Name: "postgres", Fn: func(ctx context.Context) error { return p.Pool.Ping(ctx) }},
+			{Name: "nats", Fn: func(ctx context.Context) error {
 				if !p.NC.IsConnected() {
 					return errors.New("not connected")
 				}
 				_, err := p.JS.AccountInfo(ctx)
 				return err
 			}},
-			rpc.Check{Name: "consumers", Fn: func(context.Context) error {
+			{Name: "consumers", Fn: func(context.Context) error {
 				for _, c := range p.consumers {
 					if !c.Ready() {
 						return fmt.Errorf("consumer %s not running", c.Name())
@@ -282,7 +283,8 @@ func Serve(ctx context.Context, spec Spec, cfg Config, log *slog.Logger, ready c
 				}
 				return nil
 			}},
-		)
+		}
+		srv, err := rpc.NewServer(log, p.Metrics, verifier, spec.Policy, checks...)
 		if err != nil {
 			return err
 		}
@@ -297,6 +299,7 @@ func Serve(ctx context.Context, spec Spec, cfg Config, log *slog.Logger, ready c
 				return err
 			}
 		}
+		registerOpsMetrics(p, spec.Name, checks, log)
 		relay := bus.NewRelay(p.Store, p.JS, b.DBSchema, bus.RelayConfig{}, log, p.Metrics)
 		ln, err := net.Listen("tcp", b.HTTPAddr)
 		if err != nil {
@@ -341,4 +344,32 @@ func newVerifier(b *Base, log *slog.Logger) (*auth.Verifier, error) {
 	default:
 		return nil, errors.New("set AUTH_JWKS_URL (production), or AUTH_DEV_MODE=true with AUTH_DEV_KEY (dev stacks and tests)")
 	}
+}
+
+// registerOpsMetrics adds what the alert rules in deploy/observability need beyond the
+// platform's counters: each consumer's lag as the JetStream server counts it, and
+// trellis_ready (1 when the platform's readiness checks pass, as /readyz would answer).
+// Both are computed at scrape time; labels are the service and the durable name only.
+func registerOpsMetrics(p *Platform, name string, checks []rpc.Check, log *slog.Logger) {
+	reg := prometheus.WrapRegistererWith(prometheus.Labels{"service": name}, p.Metrics.Registry)
+	ready := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "trellis_ready",
+		Help: "1 when the service's readiness checks (Postgres, NATS, consumers) pass, else 0.",
+	}, func() float64 { return readiness(checks) })
+	for _, c := range []prometheus.Collector{bus.NewLagCollector(p.JS, p.consumers...), ready} {
+		if err := reg.Register(c); err != nil {
+			log.Warn("operations metric not registered", "error", err)
+		}
+	}
+}
+
+func readiness(checks []rpc.Check) float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, c := range checks {
+		if c.Fn(ctx) != nil {
+			return 0
+		}
+	}
+	return 1
 }

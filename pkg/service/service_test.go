@@ -126,11 +126,19 @@ func TestServeRunsTheWholePlatform(t *testing.T) {
 	for _, want := range []string{
 		`trellis_events_published_total{outcome="ok",service="demo",subject="trellis.demo.thing.happened.v1"} 1`,
 		`trellis_events_processed_total{consumer="demo--self",outcome="ok",service="demo",subject="trellis.demo.thing.happened.v1"} 1`,
+		`trellis_ready{service="demo"} 1`, // the readiness gauge the alert rules use
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	// The consumer's lag as the server counts it: once the ack has reached the server (it is
+	// sent after the commit), nothing is pending or awaiting an ack.
+	testkit.Eventually(t, 10*time.Second, "consumer lag reported as zero", func() bool {
+		_, metrics := httpGet(t, base+"/metrics")
+		return strings.Contains(metrics, `trellis_consumer_pending_messages{consumer="demo--self",service="demo"} 0`) &&
+			strings.Contains(metrics, `trellis_consumer_ack_pending_messages{consumer="demo--self",service="demo"} 0`)
+	})
 	stop()
 }
 
