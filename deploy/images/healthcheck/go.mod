@@ -1,0 +1,3 @@
+module github.com/trellis-health/trellis/deploy/images/healthcheck
+
+go 1.26.0
