@@ -43,6 +43,7 @@ type RemittanceRepo interface {
 	ClaimReceivables(ctx context.Context, scope domain.Scope, clinic string) ([]domain.ClaimReceivable, error)
 	PatientReceivables(ctx context.Context, scope domain.Scope, clinic string) ([]domain.PatientReceivable, error)
 	PatientBalance(ctx context.Context, patientID, clinicID string) (domain.PatientBalance, bool, error)
+	WriteOffRepo
 }
 
 // Remittances is the use cases of 835 posting, work queues, aging and patient balances.

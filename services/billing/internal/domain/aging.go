@@ -36,9 +36,10 @@ func AgeDays(since, asOf time.Time) int {
 }
 
 // Outstanding is what a payer still owes on a claim: its total less what was paid, written
-// off by contract (CO) and moved to the patient (PR). Never negative.
-func Outstanding(total, paid, contractual, patientResp money.Cents) money.Cents {
-	return max(total-paid-contractual-patientResp, 0)
+// off by contract (CO), moved to the patient (PR) and written off by billing staff (write-offs
+// of its denials and underpayments). Never negative.
+func Outstanding(total, paid, contractual, patientResp, writtenOff money.Cents) money.Cents {
+	return max(total-paid-contractual-patientResp-writtenOff, 0)
 }
 
 // Scope limits a read to the clinics a caller sees: All, or the listed clinic ids.

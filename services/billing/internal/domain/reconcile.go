@@ -44,6 +44,7 @@ type RemitLine struct {
 type WorkItem struct {
 	ID, Queue, Ref, RemittanceID, ClaimID, ClinicID, PayerID string
 	Amount                                                   money.Cents
+	WrittenOff                                               money.Cents // by write-offs (denials and underpayments)
 	Reason, Status, AppealStatus                             string
 	CreatedAt, UpdatedAt                                     time.Time
 }

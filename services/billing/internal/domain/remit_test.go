@@ -233,7 +233,8 @@ func TestAging(t *testing.T) {
 	if d := AgeDays(time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC), asOf); d != 30 {
 		t.Fatalf("days %d", d)
 	}
-	if Outstanding(100, 50, 30, 30) != 0 || Outstanding(100, 50, 10, 10) != 30 {
+	if Outstanding(100, 50, 30, 30, 0) != 0 || Outstanding(100, 50, 10, 10, 0) != 30 || Outstanding(100, 50, 10, 10, 20) != 10 ||
+		Outstanding(100, 50, 10, 10, 40) != 0 {
 		t.Fatal("outstanding")
 	}
 	if StatementDueDate(asOf) != "2026-04-30" {

@@ -11,15 +11,20 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/idempotency"
 	"github.com/trellis-health/trellis/pkg/money"
 
 	"github.com/trellis-health/trellis/services/billing/internal/domain"
 	"github.com/trellis-health/trellis/services/billing/internal/x12"
 )
 
-// Remittances stores 835 remittances, their postings, work items, ledger entries and
-// statements, and reads the claims and charges they post against.
-type Remittances struct{ pool *pgxpool.Pool }
+// Remittances stores 835 remittances, their postings, work items, write-offs, ledger entries
+// and statements, and reads the claims and charges they post against. Its idempotency keys
+// (WriteOff's) are idempotency.Postgres.
+type Remittances struct {
+	idempotency.Postgres
+	pool *pgxpool.Pool
+}
 
 // NewRemittances returns the repository on pool.
 func NewRemittances(pool *pgxpool.Pool) *Remittances { return &Remittances{pool: pool} }
@@ -313,12 +318,12 @@ func (r *Remittances) AddStatement(ctx context.Context, tx *bus.Tx, s domain.Sta
 }
 
 const workItemCols = `id::text, queue, ref, remittance_id::text, coalesce(claim_id::text, ''), coalesce(clinic_id::text, ''),
-	payer_id, amount_cents, reason, status, appeal_status, created_at, updated_at`
+	payer_id, amount_cents, written_off_cents, reason, status, appeal_status, created_at, updated_at`
 
 func scanWorkItem(row pgx.CollectableRow) (domain.WorkItem, error) {
 	var w domain.WorkItem
-	err := row.Scan(&w.ID, &w.Queue, &w.Ref, &w.RemittanceID, &w.ClaimID, &w.ClinicID, &w.PayerID, &w.Amount, &w.Reason,
-		&w.Status, &w.AppealStatus, &w.CreatedAt, &w.UpdatedAt)
+	err := row.Scan(&w.ID, &w.Queue, &w.Ref, &w.RemittanceID, &w.ClaimID, &w.ClinicID, &w.PayerID, &w.Amount, &w.WrittenOff,
+		&w.Reason, &w.Status, &w.AppealStatus, &w.CreatedAt, &w.UpdatedAt)
 	return w, err
 }
 
@@ -377,15 +382,21 @@ func (r *Remittances) SaveWorkItem(ctx context.Context, tx *bus.Tx, w domain.Wor
 }
 
 // ClaimReceivables returns the claims in scope not fully settled with what the payer still
-// owes: total - paid - contractual (CO of the active posting) - patient responsibility. A
+// owes: total - paid - contractual (CO of the active posting) - patient responsibility -
+// written off (the write-offs of the active posting's denial and underpayment items). A
 // corrected claim (replaced or voided) is owed through its replacement; a void claim owes
 // nothing.
 func (r *Remittances) ClaimReceivables(ctx context.Context, scope domain.Scope, clinic string) ([]domain.ClaimReceivable, error) {
 	rows, err := r.pool.Query(ctx, `
-		SELECT c.payer_id, c.clinic_id::text, c.submitted_at, c.total_cents, c.paid_cents, coalesce(p.contractual, 0), c.patient_resp_cents
+		SELECT c.payer_id, c.clinic_id::text, c.submitted_at, c.total_cents, c.paid_cents, coalesce(p.contractual, 0), c.patient_resp_cents,
+			coalesce(w.written_off, 0)
 		FROM claims c LEFT JOIN LATERAL (
 			SELECT sum(rc.contractual_cents) AS contractual FROM remittance_claims rc
 			WHERE rc.claim_id = c.id AND rc.classification = 'posted' AND rc.reversed_by IS NULL) p ON true
+		LEFT JOIN LATERAL (
+			SELECT sum(wo.amount_cents) AS written_off FROM write_offs wo
+			JOIN remittance_claims rc ON rc.id = wo.remittance_claim_id AND rc.classification = 'posted' AND rc.reversed_by IS NULL
+			WHERE wo.claim_id = c.id) w ON true
 		WHERE c.status IN ('submitted', 'partially_paid', 'denied', 'reversed') AND c.frequency_code <> '8'
 		  AND ($1::boolean OR c.clinic_id::text = ANY($2::text[])) AND ($3 = '' OR c.clinic_id::text = $3)`,
 		scope.All, scope.Clinics, clinic)
@@ -394,9 +405,9 @@ func (r *Remittances) ClaimReceivables(ctx context.Context, scope domain.Scope, 
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.ClaimReceivable, error) {
 		var c domain.ClaimReceivable
-		var total, paid, contractual, pr money.Cents
-		err := row.Scan(&c.PayerID, &c.ClinicID, &c.SubmittedAt, &total, &paid, &contractual, &pr)
-		c.Outstanding = domain.Outstanding(total, paid, contractual, pr)
+		var total, paid, contractual, pr, writtenOff money.Cents
+		err := row.Scan(&c.PayerID, &c.ClinicID, &c.SubmittedAt, &total, &paid, &contractual, &pr, &writtenOff)
+		c.Outstanding = domain.Outstanding(total, paid, contractual, pr, writtenOff)
 		return c, err
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/trellis-health/trellis/pkg/auth"
+	"github.com/trellis-health/trellis/pkg/idempotency"
 	"github.com/trellis-health/trellis/pkg/rpc"
 
 	"github.com/trellis-health/trellis/services/billing/internal/domain"
@@ -34,6 +35,9 @@ func domainError(ctx context.Context, log *slog.Logger, op string, err error) er
 	case errors.Is(err, domain.ErrNotFound):
 		return connect.NewError(connect.CodeNotFound, errors.New("not found"))
 	case errors.Is(err, domain.ErrConflict):
+		return connect.NewError(connect.CodeFailedPrecondition, err)
+	case errors.Is(err, idempotency.ErrKeyReused):
+		// Not already_exists: a client might take that for success.
 		return connect.NewError(connect.CodeFailedPrecondition, err)
 	default:
 		log.ErrorContext(ctx, op+" failed", "error", err)

@@ -7,6 +7,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/trellis-health/trellis/pkg/idempotency"
 	"github.com/trellis-health/trellis/pkg/rpc"
 	billingv1 "github.com/trellis-health/trellis/proto/gen/trellis/billing/v1"
 	"github.com/trellis-health/trellis/proto/gen/trellis/billing/v1/billingv1connect"
@@ -38,6 +39,8 @@ var RemittancePolicy = rpc.Policy{
 	billingv1connect.RemittanceServiceUploadRemittanceProcedure:    {RoleBilling, RoleAdmin},
 	billingv1connect.RemittanceServiceUpdateWorkItemProcedure:      {RoleBilling, RoleAdmin},
 	billingv1connect.RemittanceServiceIssueStatementsProcedure:     {RoleBilling, RoleAdmin},
+	billingv1connect.RemittanceServiceWriteOffProcedure:            {RoleBilling, RoleAdmin},
+	billingv1connect.RemittanceServiceListWriteOffsProcedure:       {RoleBilling, RoleAdmin},
 	billingv1connect.RemittanceServiceListRemittancesProcedure:     {RoleBilling, RoleOperator, RoleAdmin},
 	billingv1connect.RemittanceServiceListWorkItemsProcedure:       {RoleBilling, RoleOperator, RoleAdmin},
 	billingv1connect.RemittanceServiceGetReceivablesAgingProcedure: {RoleBilling, RoleOperator, RoleAdmin},
@@ -93,19 +96,6 @@ func (s *RemittanceServer) ListRemittances(ctx context.Context, req *connect.Req
 	return connect.NewResponse(out), nil
 }
 
-func workItemToProto(w domain.WorkItem) *billingv1.WorkItem {
-	out := &billingv1.WorkItem{Id: w.ID, Queue: w.Queue, ClinicId: w.ClinicID, PayerId: w.PayerID, ClaimId: w.ClaimID,
-		RemittanceId: w.RemittanceID, AmountCents: int64(w.Amount), Status: w.Status, AppealStatus: w.AppealStatus,
-		Reason: w.Reason}
-	if !w.CreatedAt.IsZero() {
-		out.CreatedAt = timestamppb.New(w.CreatedAt)
-	}
-	if !w.UpdatedAt.IsZero() {
-		out.UpdatedAt = timestamppb.New(w.UpdatedAt)
-	}
-	return out
-}
-
 // ListWorkItems lists a work queue.
 func (s *RemittanceServer) ListWorkItems(ctx context.Context, req *connect.Request[billingv1.ListWorkItemsRequest]) (*connect.Response[billingv1.ListWorkItemsResponse], error) {
 	p, err := caller(ctx)
@@ -118,7 +108,7 @@ func (s *RemittanceServer) ListWorkItems(ctx context.Context, req *connect.Reque
 	}
 	out := &billingv1.ListWorkItemsResponse{}
 	for _, w := range items {
-		out.Items = append(out.Items, workItemToProto(w))
+		out.Items = append(out.Items, app.WorkItemToProto(w))
 	}
 	return connect.NewResponse(out), nil
 }
@@ -133,7 +123,7 @@ func (s *RemittanceServer) UpdateWorkItem(ctx context.Context, req *connect.Requ
 	if err != nil {
 		return nil, domainError(ctx, s.log, "update work item", err)
 	}
-	return connect.NewResponse(&billingv1.UpdateWorkItemResponse{Item: workItemToProto(w)}), nil
+	return connect.NewResponse(&billingv1.UpdateWorkItemResponse{Item: app.WorkItemToProto(w)}), nil
 }
 
 func bucketsToProto(b domain.Buckets) *billingv1.AgingBuckets {
@@ -196,4 +186,48 @@ func (s *RemittanceServer) IssueStatements(ctx context.Context, _ *connect.Reque
 		return nil, domainError(ctx, s.log, "issue statements", err)
 	}
 	return connect.NewResponse(&billingv1.IssueStatementsResponse{Issued: int32(n)}), nil
+}
+
+// WriteOff writes off what a denial or underpayment item leaves unpaid, at most once per
+// idempotency key. The log names ids, the queue, the amount and the reason code, never the note.
+func (s *RemittanceServer) WriteOff(ctx context.Context, req *connect.Request[billingv1.WriteOffRequest]) (*connect.Response[billingv1.WriteOffResponse], error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	hash, err := idempotency.RequestHash(req.Spec().Procedure, m, func(c *billingv1.WriteOffRequest) { c.IdempotencyKey = "" })
+	if err != nil {
+		return nil, domainError(ctx, s.log, "write off", err)
+	}
+	out, replayed, err := s.app.WriteOff(ctx, app.WriteOffCommand{Viewer: p, Caller: p.Subject, WorkItemID: m.GetWorkItemId(),
+		Reason: m.GetReason(), Note: m.GetNote(), AmountCents: m.GetAmountCents(), IdempotencyKey: m.GetIdempotencyKey(),
+		RequestHash: hash})
+	if err != nil {
+		return nil, domainError(ctx, s.log, "write off", err)
+	}
+	if !replayed {
+		wo := out.GetWriteOff()
+		s.log.InfoContext(ctx, "balance written off", "write_off_id", wo.GetId(), "work_item_id", wo.GetWorkItemId(),
+			"queue", wo.GetQueue(), "amount_cents", wo.GetAmountCents(), "reason", wo.GetReason(),
+			"item_status", out.GetItem().GetStatus())
+	}
+	return connect.NewResponse(out), nil
+}
+
+// ListWriteOffs lists write-offs, newest first.
+func (s *RemittanceServer) ListWriteOffs(ctx context.Context, req *connect.Request[billingv1.ListWriteOffsRequest]) (*connect.Response[billingv1.ListWriteOffsResponse], error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	list, err := s.app.ListWriteOffs(ctx, p, req.Msg.GetClinicId(), req.Msg.GetClaimId(), int(req.Msg.GetLimit()))
+	if err != nil {
+		return nil, domainError(ctx, s.log, "list write-offs", err)
+	}
+	out := &billingv1.ListWriteOffsResponse{}
+	for _, w := range list {
+		out.WriteOffs = append(out.WriteOffs, app.WriteOffToProto(w))
+	}
+	return connect.NewResponse(out), nil
 }
