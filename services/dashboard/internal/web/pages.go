@@ -31,6 +31,46 @@ type Overview struct {
 	KPIs    []string `json:"kpi_names"`
 	Clinics []KPIRow `json:"clinics"`
 	Total   KPIRow   `json:"total"`
+	Trends  Trends   `json:"trends"`
+}
+
+// Trends are the overview's figures per Monday-start week of the range, for the clinics shown
+// or for one clinic (?clinic=).
+type Trends struct {
+	ClinicID string     `json:"clinic_id"` // "" for the clinics shown together
+	Name     string     `json:"name"`
+	KPIs     []string   `json:"kpi_names"`
+	Weeks    []TrendRow `json:"weeks"`
+}
+
+// TrendRow is one week's figures: the week's Monday (clinic-local) and its days in the range.
+type TrendRow struct {
+	Week   string              `json:"week"`
+	From   string              `json:"from"`
+	To     string              `json:"to"`
+	KPIs   map[string]string   `json:"kpis"`
+	Values map[string]*float64 `json:"values"`
+}
+
+// TrendLabels are the trend table's column headings.
+var TrendLabels = map[string]string{"attendance_rate": "Attendance rate", "no_show_rate": "No-show rate",
+	"admissions": "Admissions", "census": "Census at week end", "meeting_minimum": "Meeting weekly minimum"}
+
+// trends pools the weekly inputs of the clinics ids (every week of the range, empty ones too).
+func trends(r kpi.Range, weeks map[string]store.ClinicWeeks, ids []string) []TrendRow {
+	out := []TrendRow{}
+	for _, w := range kpi.Weeks(r) {
+		var in kpi.WeekInputs
+		for _, id := range ids {
+			if x := weeks[id][w.Monday]; x != nil {
+				in.Add(*x)
+			}
+		}
+		f := kpi.ComputeWeek(in)
+		out = append(out, TrendRow{Week: w.Monday.Format(time.DateOnly), From: w.From.Format(time.DateOnly), To: w.To.Format(time.DateOnly),
+			KPIs: f.Map(), Values: f.Values()})
+	}
+	return out
 }
 
 func row(id, name string, f kpi.Figures) KPIRow {
@@ -73,6 +113,24 @@ func (h *Handler) overviewOf(ctx context.Context, rq *request) (Overview, error)
 		o.Clinics = append(o.Clinics, row(c.ID, clinicName(c), kpi.Compute(in)))
 	}
 	o.Total = row(TotalID, "All your clinics", kpi.Compute(total))
+
+	weeks, err := h.store.Trends(ctx, rq.scope, rq.rng, h.cfg.Now())
+	if err != nil {
+		return o, err
+	}
+	o.Trends = Trends{Name: "All clinics shown", KPIs: kpi.TrendNames}
+	ids := make([]string, 0, len(o.Clinics))
+	for _, c := range o.Clinics {
+		ids = append(ids, c.ClinicID)
+	}
+	if want := rq.r.URL.Query().Get("clinic"); want != "" {
+		i := slices.IndexFunc(clinics, func(c store.Clinic) bool { return c.ID == want })
+		if i < 0 {
+			return o, badRequest{"clinic: not one of your clinics"}
+		}
+		o.Trends.ClinicID, o.Trends.Name, ids = want, clinicName(clinics[i]), []string{want}
+	}
+	o.Trends.Weeks = trends(rq.rng, weeks, ids)
 	return o, nil
 }
 
@@ -91,11 +149,28 @@ func (h *Handler) overview(ctx context.Context, rq *request) (view, error) {
 	}
 	chart := NewChart("attendance-chart", "Attendance rate per clinic",
 		"Share of recorded sessions attended (present, late or left early; excused absences left out), "+o.From+" to "+o.To+".", bars, 1)
+	labels := make([]string, len(o.Trends.Weeks))
+	series := []Series{{Key: "attendance_rate", Label: "Attendance rate"}, {Key: "no_show_rate", Label: "No-show rate"},
+		{Key: "meeting_minimum", Label: "Meeting weekly minimum"}}
+	for i, w := range o.Trends.Weeks {
+		labels[i] = w.Week[5:]
+		for j := range series {
+			series[j].Values = append(series[j].Values, w.Values[series[j].Key])
+		}
+	}
+	trend := NewLineChart("trend-chart", "Weekly trends: "+o.Trends.Name,
+		"Attendance rate, no-show rate and share of program weeks meeting the weekly minimum, per week starting Monday, "+
+			o.From+" to "+o.To+"; a gap is a week with nothing to compute the figure from.", labels, series)
 	return view{Title: "Network overview", Page: "overview", API: "/api/overview.json",
-		Data: struct {
-			Overview
-			Chart Chart
-		}{o, chart}}, nil
+		Data: overviewView{Overview: o, Chart: chart, TrendChart: trend, TrendLabels: TrendLabels}}, nil
+}
+
+// overviewView is the overview page's view data.
+type overviewView struct {
+	Overview
+	Chart       Chart
+	TrendChart  LineChart
+	TrendLabels map[string]string
 }
 
 // ClinicPage is a clinic's data (GET /api/clinics/{id}.json).
@@ -212,6 +287,23 @@ type Billing struct {
 	DenialReasons []DenialReason `json:"denial_reasons"`
 	// Billing's failure to answer, in plain words (omitted when it answered).
 	BillingError string `json:"billing_error,omitempty"`
+	// The flow per Monday-start week of the range (clinic-local dates).
+	Trends []BillingWeek `json:"trends"`
+}
+
+// BillingWeek is one week's billing flow, as shown (keyed by stage) and in cents.
+type BillingWeek struct {
+	Week    string            `json:"week"`
+	From    string            `json:"from"`
+	To      string            `json:"to"`
+	Amounts map[string]string `json:"amounts"`
+	Cents   store.Flow        `json:"cents"`
+}
+
+// flowMap is a flow as shown, keyed by stage.
+func flowMap(f store.Flow) map[string]string {
+	return map[string]string{"charges": kpi.Cents(f.Charges), "claims_submitted": kpi.Cents(f.ClaimsSubmitted),
+		"paid": kpi.Cents(f.Paid), "denied": kpi.Cents(f.Denied)}
 }
 
 // RateLabels are the rates' row labels.
@@ -250,9 +342,20 @@ func (h *Handler) billingFigures(ctx context.Context, rq *request) (Billing, err
 		return Billing{}, err
 	}
 	b := Billing{From: rq.rng.From.Format(time.DateOnly), To: rq.rng.To.Format(time.DateOnly), FlowCents: f,
-		Buckets: kpi.AgingBuckets, Flow: map[string]string{
-			"charges": kpi.Cents(f.Charges), "claims_submitted": kpi.Cents(f.ClaimsSubmitted),
-			"paid": kpi.Cents(f.Paid), "denied": kpi.Cents(f.Denied)}}
+		Buckets: kpi.AgingBuckets, Flow: flowMap(f)}
+	weeks, err := h.store.FlowWeeks(ctx, rq.scope, rq.rng)
+	if err != nil {
+		return b, err
+	}
+	b.Trends = []BillingWeek{}
+	for _, w := range kpi.Weeks(rq.rng) {
+		var fw store.Flow
+		if x := weeks[w.Monday]; x != nil {
+			fw = *x
+		}
+		b.Trends = append(b.Trends, BillingWeek{Week: w.Monday.Format(time.DateOnly), From: w.From.Format(time.DateOnly),
+			To: w.To.Format(time.DateOnly), Amounts: flowMap(fw), Cents: fw})
+	}
 	aging, err := h.store.Aging(ctx, rq.scope, h.cfg.Now())
 	if err != nil {
 		return b, err

@@ -31,6 +31,11 @@
         if (!tr) { return; }
         Object.keys(c.kpis).forEach(function (k) { set(tr.querySelector('td[data-kpi="' + k + '"]'), c.kpis[k]); });
       });
+      ((d.trends && d.trends.weeks) || []).forEach(function (w) {
+        var tr = document.querySelector('#trends tr[data-week="' + w.week + '"]');
+        if (!tr) { return; }
+        Object.keys(w.kpis).forEach(function (k) { set(tr.querySelector('td[data-kpi="' + k + '"]'), w.kpis[k]); });
+      });
     },
     clinic: function (d) {
       rows("sessions", d.sessions || [], function (x) {
@@ -64,6 +69,11 @@
     },
     billing: function (d) {
       Object.keys(d.flow).forEach(function (k) { set(document.querySelector('#flow td[data-kpi="' + k + '"]'), d.flow[k]); });
+      (d.trends || []).forEach(function (w) {
+        var tr = document.querySelector('#billing-trends tr[data-week="' + w.week + '"]');
+        if (!tr) { return; }
+        Object.keys(w.amounts).forEach(function (k) { set(tr.querySelector('td[data-kpi="' + k + '"]'), w.amounts[k]); });
+      });
       rows("aging", d.aging, function (a) {
         var tr = document.createElement("tr"); tr.setAttribute("data-payer-id", a.payer_id);
         tr.appendChild(cell("th", a.payer_id, null, null, "row"));
