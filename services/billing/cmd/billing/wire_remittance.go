@@ -12,12 +12,14 @@ import (
 )
 
 // remittancePolicy: the roles allowed to call each procedure of the remittance area: billing
-// and admin post remittances and work the queues; operators also read lists, queues, aging
-// and balances. An upload also needs every clinic ("*"): one 835 pays claims of many clinics.
+// and admin post remittances, work the queues and write off (and list write-offs); operators
+// also read lists, queues, aging and balances. An upload also needs every clinic ("*"): one
+// 835 pays claims of many clinics.
 var remittancePolicy = rpcport.RemittancePolicy
 
 // setupRemittance wires the remittance area: 835 remittance upload and posting,
-// reconciliation, work queues, receivables, and patient statements (with their cycle).
+// reconciliation, work queues and write-offs, receivables, and patient statements (with their
+// cycle).
 func setupRemittance(_ context.Context, p *service.Platform, cfg *Config) error {
 	a := app.NewRemittances(p.Store, postgres.NewRemittances(p.Pool))
 	ledger := patientLedger(p, cfg)

@@ -21,7 +21,7 @@ import (
 // Access: an upload spans clinics (one 835 pays claims of many), so it needs a token for every
 // clinic ("*"). Lists and aging show only the caller's clinics; a clinic_id the caller cannot
 // see is permission_denied (clinic ids are not PHI). A work item in an invisible clinic is
-// not_found, like an absent one.
+// not_found, like an absent one (for UpdateWorkItem and WriteOff alike).
 type RemittanceServer struct {
 	billingv1connect.UnimplementedRemittanceServiceHandler
 	app    *app.Remittances
