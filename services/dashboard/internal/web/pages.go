@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"net/url"
@@ -32,6 +33,71 @@ type Overview struct {
 	Clinics []KPIRow `json:"clinics"`
 	Total   KPIRow   `json:"total"`
 	Trends  Trends   `json:"trends"`
+	// How the rows are sorted and filtered (the request's sort, dir, q and tz, defaults filled in).
+	Sort string `json:"sort"`
+	Dir  string `json:"dir"`
+	Q    string `json:"q"`
+	TZ   string `json:"tz"`
+	// The time zones of the user's clinics (the tz filter's choices).
+	TimeZones []string `json:"time_zones"`
+}
+
+// SortKeys are the overview's sort keys: the clinic's name, then every figure.
+var SortKeys = append([]string{"clinic"}, kpi.Names...)
+
+// overviewQuery reads and checks the overview's sort and filter parameters.
+func overviewQuery(q url.Values) (sortKey, dir, text, tz string, err error) {
+	sortKey, dir, text, tz = q.Get("sort"), q.Get("dir"), strings.TrimSpace(q.Get("q")), q.Get("tz")
+	if sortKey == "" {
+		sortKey = "clinic"
+	}
+	if !slices.Contains(SortKeys, sortKey) {
+		return "", "", "", "", badRequest{"sort: want one of " + strings.Join(SortKeys, ", ")}
+	}
+	switch dir {
+	case "":
+		dir = "asc"
+	case "asc", "desc":
+	default:
+		return "", "", "", "", badRequest{"dir: want asc or desc"}
+	}
+	if len(text) > 200 {
+		return "", "", "", "", badRequest{"q: at most 200 characters"}
+	}
+	if tz != "" {
+		if _, lerr := time.LoadLocation(tz); lerr != nil || tz == "Local" {
+			return "", "", "", "", badRequest{"tz: want an IANA time zone such as America/Chicago"}
+		}
+	}
+	return sortKey, dir, text, tz, nil
+}
+
+// sortRows orders rows by key (unknown figures last in either direction, then by name).
+func sortRows(rows []KPIRow, key, dir string) {
+	slices.SortStableFunc(rows, func(a, b KPIRow) int {
+		c := 0
+		if key == "clinic" {
+			c = strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name))
+		} else {
+			va, vb := a.Values[key], b.Values[key]
+			switch {
+			case va == nil && vb == nil:
+			case va == nil:
+				return 1
+			case vb == nil:
+				return -1
+			default:
+				c = cmp.Compare(*va, *vb)
+			}
+		}
+		if dir == "desc" {
+			c = -c
+		}
+		if c == 0 {
+			c = strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name))
+		}
+		return c
+	})
 }
 
 // Trends are the overview's figures per Monday-start week of the range, for the clinics shown
@@ -102,9 +168,22 @@ func (h *Handler) overviewOf(ctx context.Context, rq *request) (Overview, error)
 	if err != nil {
 		return Overview{}, err
 	}
-	o := Overview{From: rq.rng.From.Format(time.DateOnly), To: rq.rng.To.Format(time.DateOnly), KPIs: kpi.Names, Clinics: []KPIRow{}}
+	o := Overview{From: rq.rng.From.Format(time.DateOnly), To: rq.rng.To.Format(time.DateOnly), KPIs: kpi.Names, Clinics: []KPIRow{},
+		TimeZones: []string{}}
+	if o.Sort, o.Dir, o.Q, o.TZ, err = overviewQuery(rq.r.URL.Query()); err != nil {
+		return o, err
+	}
 	var total kpi.Inputs
 	for _, c := range clinics {
+		if c.TimeZone != "" && !slices.Contains(o.TimeZones, c.TimeZone) {
+			o.TimeZones = append(o.TimeZones, c.TimeZone)
+		}
+		if o.TZ != "" && c.TimeZone != o.TZ {
+			continue
+		}
+		if o.Q != "" && !strings.Contains(strings.ToLower(clinicName(c)), strings.ToLower(o.Q)) {
+			continue
+		}
 		in := kpi.Inputs{}
 		if p := inputs[c.ID]; p != nil {
 			in = *p
@@ -112,7 +191,12 @@ func (h *Handler) overviewOf(ctx context.Context, rq *request) (Overview, error)
 		total.Add(in)
 		o.Clinics = append(o.Clinics, row(c.ID, clinicName(c), kpi.Compute(in)))
 	}
+	slices.Sort(o.TimeZones)
+	sortRows(o.Clinics, o.Sort, o.Dir)
 	o.Total = row(TotalID, "All your clinics", kpi.Compute(total))
+	if o.Q != "" || o.TZ != "" {
+		o.Total.Name = "All clinics shown"
+	}
 
 	weeks, err := h.store.Trends(ctx, rq.scope, rq.rng, h.cfg.Now())
 	if err != nil {
@@ -161,9 +245,67 @@ func (h *Handler) overview(ctx context.Context, rq *request) (view, error) {
 	trend := NewLineChart("trend-chart", "Weekly trends: "+o.Trends.Name,
 		"Attendance rate, no-show rate and share of program weeks meeting the weekly minimum, per week starting Monday, "+
 			o.From+" to "+o.To+"; a gap is a week with nothing to compute the figure from.", labels, series)
-	return view{Title: "Network overview", Page: "overview", API: "/api/overview.json",
-		Data: overviewView{Overview: o, Chart: chart, TrendChart: trend, TrendLabels: TrendLabels}}, nil
+	// The parameters a link or form keeps besides the one it changes.
+	params := func(except ...string) url.Values {
+		v := url.Values{}
+		for k, x := range map[string]string{"from": o.From, "to": o.To, "sort": o.Sort, "dir": o.Dir, "q": o.Q, "tz": o.TZ, "clinic": o.Trends.ClinicID} {
+			if x != "" && !slices.Contains(except, k) {
+				v.Set(k, x)
+			}
+		}
+		return v
+	}
+	headers := make([]SortHeader, 0, len(SortKeys))
+	for _, k := range SortKeys {
+		hd := SortHeader{Key: k, Label: ColumnLabels[k]}
+		dir := "asc"
+		if k == o.Sort {
+			hd.AriaSort = map[string]string{"asc": "ascending", "desc": "descending"}[o.Dir]
+			if o.Dir == "asc" {
+				dir = "desc"
+			}
+		}
+		q := params("sort", "dir")
+		q.Set("sort", k)
+		q.Set("dir", dir)
+		hd.Href = "/overview?" + q.Encode()
+		headers = append(headers, hd)
+	}
+	v := view{Title: "Network overview", Page: "overview", API: "/api/overview.json",
+		Data: overviewView{Overview: o, Chart: chart, TrendChart: trend, TrendLabels: TrendLabels, Headers: headers,
+			Filtered: o.Q != "" || o.TZ != "", ClearHref: "/overview?" + params("q", "tz").Encode(), SortText: sortText(o.Sort, o.Dir)}}
+	for _, k := range []string{"sort", "dir", "q", "tz", "clinic"} {
+		if x := params("from", "to").Get(k); x != "" {
+			v.Keep = append(v.Keep, KV{k, x})
+		}
+	}
+	return v, nil
 }
+
+// sortText says how the rows are sorted, for the table's caption.
+func sortText(key, dir string) string {
+	order := map[string]string{"asc": "lowest first", "desc": "highest first"}[dir]
+	if key == "clinic" {
+		order = map[string]string{"asc": "A to Z", "desc": "Z to A"}[dir]
+	}
+	return strings.ToLower(ColumnLabels[key][:1]) + ColumnLabels[key][1:] + ", " + order
+}
+
+// ColumnLabels are the overview's column headings, keyed by sort key.
+var ColumnLabels = map[string]string{"clinic": "Clinic", "census": "Active census", "capacity": "Seat capacity",
+	"attendance_rate": "Attendance rate", "no_show_rate": "No-show rate", "meeting_minimum": "Meeting weekly minimum",
+	"days_to_admission": "Days first contact to admission (median)", "completion_rate": "Completion rate",
+	"median_length_of_stay": "Length of stay, days (median)"}
+
+// SortHeader is a column heading of the overview: a link sorting by it (the other direction
+// when it is the current sort), with aria-sort on the current one.
+type SortHeader struct {
+	Key, Label, Href string
+	AriaSort         string // "ascending", "descending" or "" (not sorted by it)
+}
+
+// KV is a query parameter a form keeps as a hidden field.
+type KV struct{ Name, Value string }
 
 // overviewView is the overview page's view data.
 type overviewView struct {
@@ -171,6 +313,10 @@ type overviewView struct {
 	Chart       Chart
 	TrendChart  LineChart
 	TrendLabels map[string]string
+	Headers     []SortHeader
+	Filtered    bool
+	ClearHref   string
+	SortText    string // "attendance rate, highest first"
 }
 
 // ClinicPage is a clinic's data (GET /api/clinics/{id}.json).

@@ -177,6 +177,7 @@ type view struct {
 	ClinicID string
 	From, To string
 	Query    string // "from=...&to=..." of the range shown
+	Keep     []KV   // other parameters the range form keeps (the overview's sort, filter, clinic)
 	API      string // the JSON endpoint the live refresh polls
 	Data     any
 	Error    string
