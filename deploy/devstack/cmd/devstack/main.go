@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/trellis-health/trellis/deploy/devstack/demonet"
 	"github.com/trellis-health/trellis/deploy/devstack/stack"
 	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/money"
@@ -39,7 +40,8 @@ func main() {
 	case "-h", "--help", "help":
 		fmt.Print(`Usage: devstack [up|token]
   up     start Postgres roles/schemas, NATS (embedded unless NATS_URL), Mailpit, a trace viewer and
-         the four services; walk demo referrals through the intake funnel; stop everything on Ctrl-C
+         the services; walk demo referrals through the intake funnel and generate the demo
+         network (docs/demo.md); stop everything on Ctrl-C
   token  print a dev bearer token: devstack token -role intake -clinics <id,id|*> [-ttl 12h]
 
 Environment: DATABASE_URL (admin role with CREATEROLE; default the local trellis role),
@@ -102,6 +104,11 @@ func up() error {
 			return fmt.Errorf("billing demo: %w", err)
 		}
 		demo += billingDemoText(s, bill)
+		net, err := demoNetwork(ctx, s)
+		if err != nil {
+			return fmt.Errorf("demo network: %w", err)
+		}
+		demo += net
 	}
 	tok, _ := s.Token("dev-admin", []string{"admin"}, []string{auth.AllClinics}, 12*time.Hour)
 	fmt.Printf(`
@@ -137,6 +144,23 @@ Press Ctrl-C to stop.
 	<-ctx.Done()
 	fmt.Println("\nStopping Trellis...")
 	return nil
+}
+
+// demoNetwork generates the demo network (docs/demo.md) through the services' APIs: about
+// 150 people at every stage in the three clinics, 8 weeks of attendance, claims and the
+// payers' 835s. A second start finds what the first made and adds only what is new.
+func demoNetwork(ctx context.Context, s *stack.Stack) (string, error) {
+	tok, err := s.Token("devstack-demonet", []string{"admin"}, []string{auth.AllClinics}, time.Hour)
+	if err != nil {
+		return "", err
+	}
+	fmt.Println("Generating the demo network (docs/demo.md): referrals, admissions, 8 weeks of attendance, claims and remittances...")
+	rep, err := demonet.Generate(ctx, demonet.Target{IntakeURL: s.URL("intake"), SchedulingURL: s.URL("scheduling"),
+		BillingURL: s.URL("billing"), Token: tok}, demonet.Default())
+	if err != nil {
+		return "", err
+	}
+	return "\n" + rep.String() + fmt.Sprintf("  see it on the dashboard: %s (network overview, each clinic, billing)\n", s.URL("dashboard")), nil
 }
 
 // billingDemoText describes the revenue-cycle demo: the sessions attended, the charges, and
