@@ -42,6 +42,9 @@ type fakeBilling struct {
 	updates []*billingv1.UpdateWorkItemRequest
 	uploads int
 	items   map[string][]*billingv1.WorkItem
+	// WriteOff (writeoff_test.go): the requests, and the answers by idempotency key.
+	writeOffs []*billingv1.WriteOffRequest
+	keys      map[string]*billingv1.WriteOffResponse
 }
 
 func (f *fakeBilling) principal(h http.Header) (*auth.Principal, error) {

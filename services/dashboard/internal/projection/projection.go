@@ -51,6 +51,7 @@ var Subjects = map[string][]string{
 		"trellis.billing.charge.status_changed.v1",
 		"trellis.billing.claim.submitted.v1",
 		"trellis.billing.claim.adjudicated.v1",
+		"trellis.billing.balance.written_off.v1",
 	},
 	// Notification's events only count on the event-health page for now.
 	"NOTIFICATION": {"trellis.notification.>"},
@@ -555,6 +556,32 @@ func billing(ctx context.Context, tx *bus.Tx, d *bus.Delivery, at time.Time) err
 		_, err = tx.Exec(ctx, `INSERT INTO claims (claim_id, clinic_id, status, status_at, corrected)
 			VALUES ($1, $2, 'submitted', '-infinity', true)
 			ON CONFLICT (claim_id) DO UPDATE SET corrected = true`, ev.GetCorrectedClaimId(), ev.GetClinicId())
+		return err
+	case "trellis.billing.balance.written_off.v1":
+		var ev billingv1.BalanceWrittenOff
+		if err := decode(d, &ev, ev.GetClinicId, ev.GetWriteOffId, ev.GetWorkItemId); err != nil {
+			return err
+		}
+		claim, err := optID(ev.GetClaimId())
+		if err != nil {
+			return err
+		}
+		if ev.GetAmountCents() <= 0 || ev.GetReason() == "" {
+			return bus.Permanent(errors.New("write-off without a positive amount or a reason"))
+		}
+		if err := seeClinic(ctx, tx, ev.GetClinicId()); err != nil {
+			return err
+		}
+		writtenOff := at
+		if ev.GetWrittenOffAt() != nil {
+			writtenOff = ev.GetWrittenOffAt().AsTime()
+		}
+		// A write-off never changes: the first copy stays, a redelivery or replay adds nothing.
+		_, err = tx.Exec(ctx, `INSERT INTO write_offs (write_off_id, work_item_id, queue, claim_id, clinic_id, payer_id,
+				amount_cents, reason, written_off_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (write_off_id) DO NOTHING`,
+			ev.GetWriteOffId(), ev.GetWorkItemId(), ev.GetQueue(), claim, ev.GetClinicId(), ev.GetPayerId(),
+			ev.GetAmountCents(), ev.GetReason(), writtenOff)
 		return err
 	case "trellis.billing.claim.adjudicated.v1":
 		var ev billingv1.ClaimAdjudicated

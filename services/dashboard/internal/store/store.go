@@ -299,6 +299,7 @@ type Flow struct {
 	ClaimsSubmitted int64 `json:"claims_submitted_cents"`
 	Paid            int64 `json:"paid_cents"`
 	Denied          int64 `json:"denied_cents"`
+	WrittenOff      int64 `json:"written_off_cents"`
 }
 
 // Flow sums, for the range: charges by date of service (voided ones left out), and the claims
@@ -317,7 +318,35 @@ func (s *Store) Flow(ctx context.Context, sc Scope, r kpi.Range) (Flow, error) {
 		FROM claims k LEFT JOIN clinics c USING (clinic_id)
 		WHERE k.submitted_at IS NOT NULL AND `+localDate("k.submitted_at")+` BETWEEN $3 AND $4 AND `+scoped("k.clinic_id"),
 		sc.All, sc.Clinics, r.From, r.To).Scan(&f.ClaimsSubmitted, &f.Paid, &f.Denied)
+	if err != nil {
+		return f, err
+	}
+	err = s.pool.QueryRow(ctx, `SELECT coalesce(sum(w.amount_cents), 0)::bigint FROM write_offs w LEFT JOIN clinics c USING (clinic_id)
+		WHERE `+localDate("w.written_off_at")+` BETWEEN $3 AND $4 AND `+scoped("w.clinic_id"),
+		sc.All, sc.Clinics, r.From, r.To).Scan(&f.WrittenOff)
 	return f, err
+}
+
+// WriteOffReason is a write-off reason with the write-offs made for it.
+type WriteOffReason struct {
+	Reason      string `json:"reason"`
+	Count       int    `json:"count"`
+	AmountCents int64  `json:"amount_cents"`
+}
+
+// WriteOffs counts the write-offs made on a clinic-local date in the range, by reason, the
+// largest amount first.
+func (s *Store) WriteOffs(ctx context.Context, sc Scope, r kpi.Range) ([]WriteOffReason, error) {
+	rows, err := s.pool.Query(ctx, `SELECT w.reason, count(*), sum(w.amount_cents)::bigint FROM write_offs w LEFT JOIN clinics c USING (clinic_id)
+		WHERE `+localDate("w.written_off_at")+` BETWEEN $3 AND $4 AND `+scoped("w.clinic_id")+` GROUP BY 1 ORDER BY 3 DESC, 1`,
+		sc.All, sc.Clinics, r.From, r.To)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (WriteOffReason, error) {
+		var w WriteOffReason
+		return w, r.Scan(&w.Reason, &w.Count, &w.AmountCents)
+	})
 }
 
 // ClaimRates reads the inputs of the claim rates (kpi.ClaimInputs) for the range: the claims
@@ -416,7 +445,7 @@ func (s *Store) Health(ctx context.Context, streams []string, consumer func(stri
 
 // Projections are the tables `dashboard rebuild` empties (with the consumers' inbox rows).
 var Projections = []string{"clinics", "programs", "tracks", "enrollments", "referrals", "admissions", "attendance", "risks",
-	"completions", "discharges", "charges", "claims", "appointments", "stream_positions"}
+	"completions", "discharges", "charges", "claims", "appointments", "write_offs", "stream_positions"}
 
 // Truncate empties the projections and forgets which events were applied, in one transaction.
 func (s *Store) Truncate(ctx context.Context, consumers []string) error {

@@ -153,5 +153,24 @@ func (s *Store) FlowWeeks(ctx context.Context, sc Scope, r kpi.Range) (map[time.
 		f.Paid += paid
 		f.Denied += denied
 	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = s.pool.Query(ctx, `SELECT `+localDate("w.written_off_at")+`, sum(w.amount_cents)::bigint
+		FROM write_offs w LEFT JOIN clinics c USING (clinic_id)
+		WHERE `+localDate("w.written_off_at")+` BETWEEN $3 AND $4 AND `+scoped("w.clinic_id")+` GROUP BY 1`,
+		sc.All, sc.Clinics, r.From, r.To)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var d time.Time
+		var c int64
+		if err := rows.Scan(&d, &c); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		get(d).WrittenOff += c
+	}
 	return out, rows.Err()
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/trellis-health/trellis/services/dashboard/internal/kpi"
 	"github.com/trellis-health/trellis/services/dashboard/internal/store"
 )
@@ -435,6 +437,8 @@ type Billing struct {
 	BillingError string `json:"billing_error,omitempty"`
 	// The flow per Monday-start week of the range (clinic-local dates).
 	Trends []BillingWeek `json:"trends"`
+	// Write-offs made in the range (BalanceWrittenOff), by reason.
+	WriteOffs []WriteOffRow `json:"write_offs"`
 }
 
 // BillingWeek is one week's billing flow, as shown (keyed by stage) and in cents.
@@ -449,7 +453,14 @@ type BillingWeek struct {
 // flowMap is a flow as shown, keyed by stage.
 func flowMap(f store.Flow) map[string]string {
 	return map[string]string{"charges": kpi.Cents(f.Charges), "claims_submitted": kpi.Cents(f.ClaimsSubmitted),
-		"paid": kpi.Cents(f.Paid), "denied": kpi.Cents(f.Denied)}
+		"paid": kpi.Cents(f.Paid), "denied": kpi.Cents(f.Denied), "written_off": kpi.Cents(f.WrittenOff)}
+}
+
+// WriteOffRow is a write-off reason's write-offs in the range, as shown.
+type WriteOffRow struct {
+	store.WriteOffReason
+	Label  string `json:"label"`
+	Amount string `json:"amount"`
 }
 
 // RateLabels are the rates' row labels.
@@ -464,6 +475,7 @@ type AgingRow struct {
 // FlowStages in order, with their labels.
 var FlowStages = []struct{ Key, Label string }{
 	{"charges", "Charges"}, {"claims_submitted", "Claims submitted"}, {"paid", "Paid"}, {"denied", "Denied"},
+	{"written_off", "Written off"},
 }
 
 func (h *Handler) billingOf(ctx context.Context, rq *request) (Billing, error) {
@@ -523,6 +535,14 @@ func (h *Handler) billingFigures(ctx context.Context, rq *request) (Billing, err
 	if b.RateInputs, err = h.store.ClaimRates(ctx, rq.scope, rq.rng); err != nil {
 		return b, err
 	}
+	wos, err := h.store.WriteOffs(ctx, rq.scope, rq.rng)
+	if err != nil {
+		return b, err
+	}
+	b.WriteOffs = []WriteOffRow{}
+	for _, w := range wos {
+		b.WriteOffs = append(b.WriteOffs, WriteOffRow{WriteOffReason: w, Label: writeOffLabel(w.Reason), Amount: kpi.Cents(w.AmountCents)})
+	}
 	rates := kpi.ComputeClaimRates(b.RateInputs)
 	b.Rates, b.RateValues = rates.Map(), rates.Values()
 	return b, nil
@@ -538,7 +558,7 @@ func (h *Handler) billing(ctx context.Context, rq *request) (view, error) {
 		return view{}, err
 	}
 	cents := map[string]int64{"charges": b.FlowCents.Charges, "claims_submitted": b.FlowCents.ClaimsSubmitted,
-		"paid": b.FlowCents.Paid, "denied": b.FlowCents.Denied}
+		"paid": b.FlowCents.Paid, "denied": b.FlowCents.Denied, "written_off": b.FlowCents.WrittenOff}
 	top := int64(1)
 	for _, v := range cents {
 		top = max(top, v)
@@ -547,12 +567,16 @@ func (h *Handler) billing(ctx context.Context, rq *request) (view, error) {
 	for _, s := range FlowStages {
 		bars = append(bars, Bar{Label: s.Label, Value: float64(cents[s.Key]), Text: b.Flow[s.Key]})
 	}
-	chart := NewChart("flow-chart", "Billing flow", "Charges, claims submitted, paid and denied, "+b.From+" to "+b.To+", in dollars.", bars, float64(top))
+	chart := NewChart("flow-chart", "Billing flow", "Charges, claims submitted, paid, denied and written off, "+b.From+" to "+b.To+", in dollars.", bars, float64(top))
 	d := workView{Billing: b, Stages: FlowStages, Chart: chart, Work: work, CanAct: canAct(rq.user), CSRF: csrfToken(rawToken(rq.r)),
 		Query: url.Values{"from": {b.From}, "to": {b.To}}.Encode(), RateNames: kpi.RateNames, RateLabels: RateLabels}
 	if n, ok := notices[rq.r.URL.Query().Get("done")]; ok && rq.r.Method == http.MethodGet {
 		d.Notice = n
 	}
+	if rq.r.URL.Query().Get("done") == "written_off" && rq.r.Method == http.MethodGet {
+		d.Notice = writeOffNotice(rq.r.URL.Query())
+	}
+	d.WriteOffReasons, d.WriteOffKey = WriteOffReasons, uuid.NewString()
 	return view{Title: "Billing", Page: "billing", API: "/api/billing.json", Data: d}, nil
 }
 

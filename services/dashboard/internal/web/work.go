@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -72,10 +73,33 @@ type WorkItem struct {
 	Opened       string `json:"opened"`
 	// Actions the user may take (empty for read-only users and held charges).
 	Actions []Action `json:"-"`
+	// CanWriteOff: the user may write the item off (an open denial or underpayment).
+	CanWriteOff bool `json:"-"`
 }
 
 // Action is one button of a work item's form.
 type Action struct{ Name, Label string }
+
+// WriteOffReasons are billing's write-off reason codes (WriteOffRequest.reason), with labels.
+var WriteOffReasons = []struct{ Code, Label string }{
+	{"small_balance", "Small balance"},
+	{"timely_filing", "Timely filing limit passed"},
+	{"non_covered", "Service not covered"},
+	{"authorization", "No authorization"},
+	{"uncollectible", "Uncollectible"},
+	{"administrative", "Administrative"},
+	{"charity_care", "Charity care"},
+}
+
+// writeOffLabel is a reason code's label (the code itself when billing sends a new one).
+func writeOffLabel(code string) string {
+	for _, r := range WriteOffReasons {
+		if r.Code == code {
+			return r.Label
+		}
+	}
+	return strings.ReplaceAll(code, "_", " ")
+}
 
 // DenialReason is a CARC code with the denials that name it.
 type DenialReason struct {
@@ -191,8 +215,14 @@ func plainField(f string) string {
 		return "Appeal status"
 	case "status":
 		return "Status"
-	case "id":
+	case "id", "work_item_id":
 		return "Work item"
+	case "reason":
+		return "Reason"
+	case "amount_cents":
+		return "Amount"
+	case "note":
+		return "Note"
 	}
 	return strings.ReplaceAll(f, "_", " ")
 }
@@ -241,6 +271,7 @@ func (h *Handler) readWork(ctx context.Context, rq *request, w *Work) error {
 			}
 			if canAct {
 				wi.Actions = actions(wi)
+				wi.CanWriteOff = q.Name == "denial" || q.Name == "underpayment"
 			}
 			out.Items = append(out.Items, wi)
 		}
@@ -322,6 +353,10 @@ type workView struct {
 	RateNames  []string
 	RateLabels map[string]string
 	Upload     *UploadSummary
+	// The write-off form's reasons, and a fresh idempotency key per page (a form sent twice
+	// writes off once).
+	WriteOffReasons any
+	WriteOffKey     string
 }
 
 // UploadSummary is what posting an uploaded 835 did, as shown.
@@ -487,11 +522,73 @@ func canAct(u *auth.Principal) bool { return u != nil && u.HasRole(ActionRoles..
 func (h *Handler) registerWork(handle func(pattern string, h http.Handler)) {
 	handle("POST /billing/work-items/{id}", h.action(h.updateWorkItem))
 	handle("POST /billing/remittances", h.action(h.uploadRemittance))
+	handle("POST /billing/work-items/{id}/write-off", h.action(h.writeOff))
+}
+
+// writeOff is POST /billing/work-items/{id}/write-off: reason (a WriteOffReasons code), amount
+// (dollars, empty: all that is left) and key (the form's idempotency key). It calls billing's
+// WriteOff and redirects back saying what was written off and whether the item is resolved.
+func (h *Handler) writeOff(w http.ResponseWriter, rq *request) {
+	reason := rq.r.PostFormValue("reason")
+	if !slices.ContainsFunc(WriteOffReasons, func(r struct{ Code, Label string }) bool { return r.Code == reason }) {
+		h.billingPage(w, rq, http.StatusBadRequest, "", &billingProblem{msg: "Nothing was written off.",
+			Fields: []string{"Reason: choose one of the listed reasons"}}, nil)
+		return
+	}
+	var cents int64
+	if a := strings.TrimSpace(rq.r.PostFormValue("amount")); a != "" {
+		var err error
+		if cents, err = kpi.ParseDollars(a); err == nil && cents == 0 {
+			err = errors.New("more than $0.00, or leave it empty to write off all that is left")
+		}
+		if err != nil {
+			h.billingPage(w, rq, http.StatusBadRequest, "", &billingProblem{msg: "Nothing was written off.",
+				Fields: []string{"Amount: " + err.Error()}}, nil)
+			return
+		}
+	}
+	key := rq.r.PostFormValue("key")
+	if len(key) > 200 {
+		key = key[:200]
+	}
+	if h.cfg.Billing == nil {
+		h.billingPage(w, rq, http.StatusServiceUnavailable, "", h.explain(rq.r.Context(), "WriteOff", errNoBilling), nil)
+		return
+	}
+	ctx, cancel := context.WithTimeout(rq.r.Context(), billingTimeout)
+	defer cancel()
+	resp, err := h.cfg.Billing.WriteOff(ctx, withToken(h.billingToken(rq.r), &billingv1.WriteOffRequest{
+		WorkItemId: rq.r.PathValue("id"), Reason: reason, AmountCents: cents, IdempotencyKey: key}))
+	if err != nil {
+		p := h.explain(rq.r.Context(), "WriteOff", err)
+		h.billingPage(w, rq, p.status, "", p, nil)
+		return
+	}
+	q := url.Values{"from": {rq.rng.From.Format(time.DateOnly)}, "to": {rq.rng.To.Format(time.DateOnly)}, "done": {"written_off"},
+		"amount": {strconv.FormatInt(resp.Msg.GetWriteOff().GetAmountCents(), 10)}, "reason": {reason}, "item": {resp.Msg.GetItem().GetStatus()}}
+	http.Redirect(w, rq.r, "/billing?"+q.Encode()+"#work", http.StatusSeeOther)
+}
+
+// writeOffNotice says what a write-off did, from the redirect's parameters (?done=written_off).
+func writeOffNotice(q url.Values) string {
+	cents, err := strconv.ParseInt(q.Get("amount"), 10, 64)
+	if err != nil || cents < 0 {
+		return "The balance is written off."
+	}
+	msg := "Wrote off " + kpi.Cents(cents) + " (" + strings.ToLower(writeOffLabel(q.Get("reason"))) + ")."
+	switch q.Get("item") {
+	case "resolved":
+		msg += " Nothing is left on the item: it is resolved."
+	case "open":
+		msg += " The item stays open for what is left."
+	}
+	return msg
 }
 
 // BillingClient is the part of billing's RemittanceService the dashboard calls.
 type BillingClient interface {
 	ListWorkItems(context.Context, *connect.Request[billingv1.ListWorkItemsRequest]) (*connect.Response[billingv1.ListWorkItemsResponse], error)
+	WriteOff(context.Context, *connect.Request[billingv1.WriteOffRequest]) (*connect.Response[billingv1.WriteOffResponse], error)
 	UpdateWorkItem(context.Context, *connect.Request[billingv1.UpdateWorkItemRequest]) (*connect.Response[billingv1.UpdateWorkItemResponse], error)
 	UploadRemittance(context.Context, *connect.Request[billingv1.UploadRemittanceRequest]) (*connect.Response[billingv1.UploadRemittanceResponse], error)
 }

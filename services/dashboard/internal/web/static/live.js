@@ -86,6 +86,13 @@
         tr.appendChild(cell("td", h.count, "data-field", "count"));
         return tr;
       }, "No charge is on hold.", 2);
+      rows("write-offs", d.write_offs || [], function (w) {
+        var tr = document.createElement("tr"); tr.setAttribute("data-reason", w.reason);
+        tr.appendChild(cell("th", w.label, null, null, "row"));
+        tr.appendChild(cell("td", w.count, "data-field", "count"));
+        tr.appendChild(cell("td", w.amount, "data-field", "amount"));
+        return tr;
+      }, "No write-off in this period.", 3);
       Object.keys(d.rates || {}).forEach(function (k) { set(document.querySelector('#rates td[data-kpi="' + k + '"]'), d.rates[k]); });
       if (!d.billing_error) {
         rows("denial-reasons", d.denial_reasons || [], function (r) {
