@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -37,6 +38,8 @@ var (
 	Laptop = Viewport{Name: "laptop", Width: 1366, Height: 768}
 	// Tablet is a large tablet held upright.
 	Tablet = Viewport{Name: "tablet", Width: 1024, Height: 1366, Portrait: true}
+	// TabletNarrow is a common tablet held upright, 820 px wide (iPad Air).
+	TabletNarrow = Viewport{Name: "tablet-820", Width: 820, Height: 1180, Portrait: true}
 )
 
 type config struct {
@@ -141,19 +144,13 @@ func Resize(t testing.TB, ctx context.Context, v Viewport) {
 	}
 }
 
-// ArtifactDir is where screenshots of the test go: $TRELLIS_ARTIFACTS/<test name> when set
-// (kept after the run), else a directory of the test's own that is removed when it ends.
+// ArtifactDir is where screenshots of the test go: the test's artefact directory (Go's
+// t.ArtifactDir()): kept under -outputdir (default: the package's directory) in
+// _artifacts/<test>/ when the test runs with `go test -artifacts`, else a temporary directory
+// removed when the test ends.
 func ArtifactDir(t testing.TB) string {
 	t.Helper()
-	root := os.Getenv("TRELLIS_ARTIFACTS")
-	if root == "" {
-		return t.TempDir()
-	}
-	dir := filepath.Join(root, safeName(t.Name()))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return t.ArtifactDir()
 }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
@@ -331,10 +328,19 @@ func Check(t testing.TB, ctx context.Context) []Violation {
 	return Eval[[]Violation](t, ctx, a11yScript)
 }
 
-// Accessibility runs Check and fails the test, listing the violations, when there are any.
+// Accessibility runs Check (our structural rules) and axe-core (AxeCheck: WCAG 2.x A and AA
+// rules and axe's best practices, serious and critical violations) on the page, and fails the
+// test, listing the violations, when there are any.
 func Accessibility(t testing.TB, ctx context.Context) []Violation {
 	t.Helper()
 	vs := Check(t, ctx)
+	for _, v := range Axe(t, ctx) {
+		if v.Impact == "serious" || v.Impact == "critical" {
+			vs = append(vs, Violation{Rule: "axe:" + v.Rule, Element: strings.Join(v.Nodes, ", "), Message: v.Impact + ": " + v.Help})
+		} else {
+			t.Logf("accessibility of %s: axe %s (%s, not failing): %s %v", Location(t, ctx), v.Rule, v.Impact, v.Help, v.Nodes)
+		}
+	}
 	if len(vs) > 0 {
 		lines := make([]string, len(vs))
 		for i, v := range vs {
@@ -343,4 +349,139 @@ func Accessibility(t testing.TB, ctx context.Context) []Violation {
 		t.Errorf("accessibility of %s: %d violations:\n%s", Location(t, ctx), len(vs), strings.Join(lines, "\n"))
 	}
 	return vs
+}
+
+// AxeViolation is a rule of axe-core the page breaks, with the elements (CSS selectors) that do.
+type AxeViolation struct {
+	Rule   string   `json:"rule"`
+	Impact string   `json:"impact"` // minor, moderate, serious or critical
+	Help   string   `json:"help"`
+	Nodes  []string `json:"nodes"`
+}
+
+// AxePath is axe-core's axe.min.js: $TRELLIS_AXE when set, else the copy scripts/ensure-axe.sh
+// installs in e2e/browser/axe/node_modules (git-ignored; `make chromium` runs the script).
+func AxePath() (string, error) {
+	if p := os.Getenv("TRELLIS_AXE"); p != "" {
+		return p, nil
+	}
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", errors.New("axe-core: cannot locate e2e/browser; set TRELLIS_AXE to axe.min.js")
+	}
+	p := filepath.Join(filepath.Dir(file), "axe", "node_modules", "axe-core", "axe.min.js")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("axe-core is not installed (%s): run `make chromium` or scripts/ensure-axe.sh, or set TRELLIS_AXE", p)
+	}
+	return p, nil
+}
+
+var axeSource = sync.OnceValues(func() (string, error) {
+	p, err := AxePath()
+	if err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(p)
+	return string(b), err
+})
+
+// axeRun runs axe on the whole document: the WCAG 2.0, 2.1 and 2.2 A and AA rules and axe's
+// best practices, violations only.
+const axeRun = `axe.run(document, {
+	runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']},
+	resultTypes: ['violations']
+}).then(r => r.violations.map(v => ({rule: v.id, impact: v.impact || '', help: v.help,
+	nodes: v.nodes.map(n => [].concat(n.target).join(' '))})))`
+
+// Axe injects axe-core into the page the tab shows (unless it is there already) and returns
+// every violation, whatever its impact.
+func Axe(t testing.TB, ctx context.Context) []AxeViolation {
+	t.Helper()
+	src, err := axeSource()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !Eval[bool](t, ctx, "typeof window.axe === 'object'") {
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](src+"\n;undefined")); err != nil {
+			t.Fatalf("inject axe-core: %v", err)
+		}
+	}
+	return Eval[[]AxeViolation](t, ctx, axeRun)
+}
+
+// Click clicks the element sel (CSS) with the mouse.
+func Click(t testing.TB, ctx context.Context, sel string) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel))); err != nil {
+		t.Fatalf("click %s: %v", sel, err)
+	}
+}
+
+// Press moves the keyboard focus to sel (CSS) and presses Enter, as a keyboard user does.
+func Press(t testing.TB, ctx context.Context, sel string) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.Focus(chromedp.CSS(sel)), chromedp.KeyEvent("\r")); err != nil {
+		t.Fatalf("press Enter on %s: %v", sel, err)
+	}
+}
+
+// Type types text into the field sel (CSS), after what it holds.
+func Type(t testing.TB, ctx context.Context, sel, text string) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(sel), text)); err != nil {
+		t.Fatalf("type into %s: %v", sel, err)
+	}
+}
+
+// UploadFile chooses the file at path in the file input sel (CSS).
+func UploadFile(t testing.TB, ctx context.Context, sel, path string) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.SetUploadFiles(chromedp.CSS(sel), []string{path})); err != nil {
+		t.Fatalf("choose %s in %s: %v", path, sel, err)
+	}
+}
+
+// WaitLocation waits (up to 10 s) until the tab's URL contains part and its page has loaded,
+// after a click or a key that navigates.
+func WaitLocation(t testing.TB, ctx context.Context, part string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		loc := Location(t, ctx)
+		if strings.Contains(loc, part) && Eval[string](t, ctx, "document.readyState") == "complete" {
+			return loc
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still at %s 10 s later, waiting for a URL with %q", loc, part)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Tab presses the Tab key and returns a description of the element that has the focus then
+// ("a.skip", "input#q", ...).
+func Tab(t testing.TB, ctx context.Context) string {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.KeyEvent("\t")); err != nil {
+		t.Fatalf("press Tab: %v", err)
+	}
+	return Eval[string](t, ctx, `(() => { const e = document.activeElement; if (!e) return '';
+		return e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className ? '.' + String(e.className).split(/\s+/).join('.') : ''); })()`)
+}
+
+// WaitNavigated waits (up to 10 s) until the tab has left the URL from and loaded the next page,
+// after a click or a key that navigates, and returns the new URL.
+func WaitNavigated(t testing.TB, ctx context.Context, from string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		loc := Location(t, ctx)
+		if loc != from && Eval[string](t, ctx, "document.readyState") == "complete" {
+			return loc
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still at %s 10 s later", loc)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-const goodPage = `<!doctype html><html lang="en"><head><title>Good</title></head><body>
+const goodPage = `<!doctype html><html lang="en"><head><title>Good</title><style>a { display: inline-block; padding: 6px; }</style></head><body>
 <header><a href="/">Trellis</a></header>
 <nav aria-label="Pages"><a href="/good">Good</a></nav>
 <main><h1>Good page</h1>
@@ -61,13 +61,16 @@ func TestHarness(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := serve(t)
-	artefacts := t.TempDir()
-	t.Setenv("TRELLIS_ARTIFACTS", artefacts)
 	ctx := New(t, WithTimeout(30*time.Second))
 
 	Open(t, ctx, srv.URL+"/good", "table#t")
 	if vs := Check(t, ctx); len(vs) != 0 {
 		t.Errorf("good page: %v", vs)
+	}
+	for _, v := range Axe(t, ctx) {
+		if v.Impact == "serious" || v.Impact == "critical" {
+			t.Errorf("good page: axe %s (%s): %s %v", v.Rule, v.Impact, v.Help, v.Nodes)
+		}
 	}
 
 	Open(t, ctx, srv.URL+"/bad", "body")
@@ -87,6 +90,19 @@ func TestHarness(t *testing.T) {
 	if n := countOf(rules, "accessible-name"); n != 3 {
 		t.Errorf("bad page: %d unnamed links and buttons reported, want 3", n)
 	}
+	// axe-core finds the same page's serious and critical faults (injected once per page).
+	axeRules := map[string]string{}
+	for _, v := range Axe(t, ctx) {
+		axeRules[v.Rule] = v.Impact
+	}
+	for rule, impact := range map[string]string{"html-has-lang": "serious", "image-alt": "critical", "label": "critical", "button-name": "critical"} {
+		if axeRules[rule] != impact {
+			t.Errorf("bad page: axe rule %s = %q, want %s (got %v)", rule, axeRules[rule], impact, axeRules)
+		}
+	}
+	if n := len(Axe(t, ctx)); n != len(axeRules) {
+		t.Errorf("axe run twice on one page: %d then %d violations", len(axeRules), n)
+	}
 
 	SignIn(t, ctx, srv.URL, "operator", []string{"c1", "c2"})
 	if loc := Location(t, ctx); !strings.HasSuffix(loc, "/good") {
@@ -101,8 +117,8 @@ func TestHarness(t *testing.T) {
 		t.Errorf("tablet width %d", w)
 	}
 	path := Screenshot(t, ctx, "good tablet")
-	if filepath.Dir(filepath.Dir(path)) != artefacts {
-		t.Errorf("screenshot at %s, want under %s", path, artefacts)
+	if filepath.Dir(path) != t.ArtifactDir() {
+		t.Errorf("screenshot at %s, want in the test's artefact directory %s", path, t.ArtifactDir())
 	}
 	if b, err := os.ReadFile(path); err != nil || !strings.HasPrefix(string(b), "\x89PNG") {
 		t.Errorf("screenshot is not a PNG: %v", err)
