@@ -71,8 +71,9 @@ mailpit: ## build the Mailpit SMTP sink with its web UI into bin/
 x12check: ## install the independent X12 parser (node-x12) billing's tests check 837 files with
 	@scripts/ensure-x12check.sh
 
-chromium: ## install Debian's Chromium for the browser tests (e2e/browser) unless one is there
+chromium: ## install Debian's Chromium and axe-core (npm) for the browser tests (e2e/browser) unless they are there
 	@scripts/ensure-chromium.sh >/dev/null
+	@scripts/ensure-axe.sh >/dev/null
 
 postgres: ## make sure a local Postgres with the trellis admin role is running
 	@scripts/ensure-postgres.sh
