@@ -263,3 +263,27 @@ func connectOpts(tok string) connect.ClientOption {
 		}
 	}))
 }
+
+// TestGenerateDefault generates the network `make run` shows, on a stack of its own, and
+// logs the report and the time it took (DEMONET_DEFAULT=1: it takes about a minute).
+func TestGenerateDefault(t *testing.T) {
+	if os.Getenv("DEMONET_DEFAULT") == "" {
+		t.Skip("set DEMONET_DEFAULT=1 to generate the default network")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	s := startStack(ctx, t)
+	tok, err := s.Token("demonet-test", []string{"admin"}, []string{auth.AllClinics}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := demonet.Target{IntakeURL: s.URL("intake"), SchedulingURL: s.URL("scheduling"), BillingURL: s.URL("billing"), Token: tok, Logf: t.Logf}
+	rep, err := demonet.Generate(ctx, target, demonet.Default())
+	if err != nil {
+		t.Fatalf("generate: %v\n%s", err, rep)
+	}
+	t.Logf("default network:\n%s", rep)
+	if rep.Enrollments["waitlisted"] == 0 || rep.WorkItems["denial"] == 0 || rep.WorkItems["underpayment"] == 0 {
+		t.Errorf("no waitlist, denial or underpayment: %v %v", rep.Enrollments, rep.WorkItems)
+	}
+}

@@ -147,7 +147,10 @@ func cas(adjs []Adjustment) []string {
 	}
 	for _, g := range order {
 		seg := "CAS*" + g
-		for _, a := range byGroup[g] {
+		for i, a := range byGroup[g] {
+			if i > 0 {
+				seg += "*" // CAS04, CAS07...: the quantity, left empty
+			}
 			seg += "*" + a.Reason + "*" + amount(a.Cents)
 		}
 		out = append(out, seg)

@@ -97,6 +97,7 @@ type personState struct {
 	referral  *intakev1.Referral
 	patientID string
 	episodeID string
+	admitted  bool // by this run (an earlier run's patient may be discharged already)
 }
 
 func newGen(t Target, plan Plan) *gen {
@@ -449,7 +450,7 @@ func (g *gen) admit(ctx context.Context, p Person) error {
 	if err != nil {
 		return err
 	}
-	st.patientID, st.episodeID = resp.Msg.GetPatientId(), resp.Msg.GetEpisodeId()
+	st.patientID, st.episodeID, st.admitted = resp.Msg.GetPatientId(), resp.Msg.GetEpisodeId(), true
 	st.referral.Status = statusAdmitted
 	return nil
 }
@@ -514,9 +515,13 @@ func (g *gen) setup(ctx context.Context, p Person) error {
 	return nil
 }
 
-// waitEnrollments waits until scheduling has enrolled (or waitlisted) every admitted person.
+// waitEnrollments waits until scheduling has enrolled (or waitlisted) every person this run
+// admitted.
 func (g *gen) waitEnrollments(ctx context.Context, ps []Person) error {
 	return each(ctx, g.plan.Spec.Parallel, ps, func(ctx context.Context, p Person) error {
+		if !g.state[p.Key].admitted {
+			return nil
+		}
 		return poll(ctx, Wait, "the enrollment of "+p.Key, func() (bool, error) {
 			_, err := g.sched.GetEnrollment(ctx, connect.NewRequest(&schedulingv1.GetEnrollmentRequest{PatientId: g.state[p.Key].patientID}))
 			if connect.CodeOf(err) == connect.CodeNotFound {
@@ -667,39 +672,52 @@ func (g *gen) attendance(ctx context.Context) error {
 			singles = append(singles, e)
 		}
 	}
-	ids := make([]string, 0, len(sessions))
-	for id := range sessions {
-		ids = append(ids, id)
+	// A track's sessions are recorded one after the other, oldest first, tracks side by side:
+	// each patient is in one track, so no two calls touch one patient's compliance at once
+	// (scheduling reads its clock before taking the patient's risk lock, so two concurrent
+	// calls for one patient can close a risk episode before it opened: a constraint error).
+	byTrack := map[string][]string{}
+	for id, es := range sessions {
+		byTrack[es[0].appt.GetTrackId()] = append(byTrack[es[0].appt.GetTrackId()], id)
 	}
-	slices.Sort(ids)
-	err = each(ctx, g.plan.Spec.Parallel, ids, func(ctx context.Context, id string) error {
-		es := sessions[id]
-		slices.SortFunc(es, func(a, b attendanceEntry) int {
-			return strings.Compare(a.appt.GetAppointmentId(), b.appt.GetAppointmentId())
+	var tracks [][]string
+	for _, ids := range byTrack {
+		slices.SortFunc(ids, func(a, b string) int {
+			return cmp.Or(strings.Compare(sessions[a][0].appt.GetLocalDate(), sessions[b][0].appt.GetLocalDate()), strings.Compare(a, b))
 		})
-		req := &schedulingv1.RecordGroupAttendanceRequest{SessionId: id}
-		h := sha256.New()
-		for _, e := range es {
-			req.Entries = append(req.Entries, entryProto(e))
-			fmt.Fprintf(h, "%s|%s|%d;", e.appt.GetAppointmentId(), e.outcome.Status, e.outcome.Minutes)
+		tracks = append(tracks, ids)
+	}
+	slices.SortFunc(tracks, func(a, b []string) int { return strings.Compare(a[0], b[0]) })
+	err = each(ctx, g.plan.Spec.Parallel, tracks, func(ctx context.Context, ids []string) error {
+		for _, id := range ids {
+			if err := g.recordSession(ctx, id, sessions[id]); err != nil {
+				return err
+			}
 		}
-		req.IdempotencyKey = g.plan.Spec.Prefix + "-group-" + id + "-" + hex.EncodeToString(h.Sum(nil))[:16]
-		if _, err := g.sched.RecordGroupAttendance(ctx, connect.NewRequest(req)); err != nil {
-			return fmt.Errorf("group attendance of session %s: %w", id, err)
-		}
-		g.mu.Lock()
-		g.report.GroupSessions++
-		g.mu.Unlock()
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	err = each(ctx, g.plan.Spec.Parallel, singles, func(ctx context.Context, e attendanceEntry) error {
-		key := fmt.Sprintf("%s-att-%s-%s-%d", g.plan.Spec.Prefix, e.appt.GetAppointmentId(), e.outcome.Status, e.outcome.Minutes)
-		if _, err := g.sched.RecordAttendance(ctx, connect.NewRequest(&schedulingv1.RecordAttendanceRequest{
-			Entry: entryProto(e), IdempotencyKey: key})); err != nil {
-			return fmt.Errorf("attendance of appointment %s: %w", e.appt.GetAppointmentId(), err)
+	// Individual visits after the groups, each patient's one after the other.
+	perPatient := map[string][]attendanceEntry{}
+	for _, e := range singles {
+		perPatient[e.person.Key] = append(perPatient[e.person.Key], e)
+	}
+	var visits [][]attendanceEntry
+	for _, es := range perPatient {
+		slices.SortFunc(es, func(a, b attendanceEntry) int {
+			return a.appt.GetStartsAt().AsTime().Compare(b.appt.GetStartsAt().AsTime())
+		})
+		visits = append(visits, es)
+	}
+	err = each(ctx, g.plan.Spec.Parallel, visits, func(ctx context.Context, es []attendanceEntry) error {
+		for _, e := range es {
+			key := fmt.Sprintf("%s-att-%s-%s-%d", g.plan.Spec.Prefix, e.appt.GetAppointmentId(), e.outcome.Status, e.outcome.Minutes)
+			if _, err := g.sched.RecordAttendance(ctx, connect.NewRequest(&schedulingv1.RecordAttendanceRequest{
+				Entry: entryProto(e), IdempotencyKey: key})); err != nil {
+				return fmt.Errorf("attendance of appointment %s: %w", e.appt.GetAppointmentId(), err)
+			}
 		}
 		return nil
 	})
@@ -737,6 +755,27 @@ func (g *gen) attendance(ctx context.Context) error {
 			g.expect[people[d.key].ClinicIndex]++
 		}
 	}
+	return nil
+}
+
+// recordSession records the plan's places in one group session in one call.
+func (g *gen) recordSession(ctx context.Context, id string, es []attendanceEntry) error {
+	slices.SortFunc(es, func(a, b attendanceEntry) int {
+		return strings.Compare(a.appt.GetAppointmentId(), b.appt.GetAppointmentId())
+	})
+	req := &schedulingv1.RecordGroupAttendanceRequest{SessionId: id}
+	h := sha256.New()
+	for _, e := range es {
+		req.Entries = append(req.Entries, entryProto(e))
+		fmt.Fprintf(h, "%s|%s|%d;", e.appt.GetAppointmentId(), e.outcome.Status, e.outcome.Minutes)
+	}
+	req.IdempotencyKey = g.plan.Spec.Prefix + "-group-" + id + "-" + hex.EncodeToString(h.Sum(nil))[:16]
+	if _, err := g.sched.RecordGroupAttendance(ctx, connect.NewRequest(req)); err != nil {
+		return fmt.Errorf("group attendance of session %s: %w", id, err)
+	}
+	g.mu.Lock()
+	g.report.GroupSessions++
+	g.mu.Unlock()
 	return nil
 }
 
@@ -908,7 +947,9 @@ func (g *gen) answer(pp PayerPlan, cl *billingv1.ClaimInfo, p Person, firstClaim
 	if cl.GetClaimType() == billingv1.ClaimType_CLAIM_TYPE_INSTITUTIONAL {
 		out.FacilityCode = "89"
 	}
-	whole := g.plan.roll("claim", cl.GetPatientId(), cl.GetFirstServiceDate(), pp.Code) < 3
+	// Rolls name the person's key, not the ids the services assigned, so another database
+	// gets the same answers.
+	whole := g.plan.roll("claim", p.Key, cl.GetFirstServiceDate(), pp.Code) < 3
 	deductible := int64(0)
 	if firstClaim {
 		deductible = pp.DeductibleCent
@@ -916,7 +957,7 @@ func (g *gen) answer(pp PayerPlan, cl *billingv1.ClaimInfo, p Person, firstClaim
 	for _, l := range cl.GetLines() {
 		line := RemitLine{Procedure: l.GetProcedureCode(), RevenueCode: l.GetRevenueCode(), Units: l.GetUnits(), Date: l.GetServiceDate(),
 			LineControl: l.GetLineControlNumber(), Charged: l.GetChargeCents()}
-		roll := g.plan.roll("line", cl.GetPatientId(), l.GetServiceDate(), l.GetProcedureCode())
+		roll := g.plan.roll("line", p.Key, l.GetServiceDate(), l.GetProcedureCode())
 		switch {
 		case whole || roll < 8:
 			reason := carcs[pp.Code][roll%len(carcs[pp.Code])]

@@ -303,15 +303,17 @@ func NewPlan(spec Spec) (Plan, error) {
 			p.People = append(p.People, per)
 		}
 		// Each track is filled by its oldest starts first; whoever is admitted once it is full
-		// waits. When the day track has more people than seats (two are left for people
-		// admitted by hand), the extra ones start in the coming days: the waitlist.
-		extra := countTrack(p.People, ci, TrackDay) - (spec.SeatsPerTrack - 2)
-		for i := range p.People {
-			per := &p.People[i]
-			if extra > 0 && per.ClinicIndex == ci && per.Stage == StageActive && per.Track == TrackDay {
-				extra--
-				per.StartAgo = -1 - extra%5
-				per.FirstContactAgo = 1 + extra%7
+		// waits. When a track has more people than seats (one is left for people admitted by
+		// hand), the extra ones start in the coming days: the waitlist.
+		for _, track := range []string{TrackDay, TrackEvening, TrackAdolescent} {
+			extra := countTrack(p.People, ci, track) - (spec.SeatsPerTrack - 1)
+			for i := range p.People {
+				per := &p.People[i]
+				if extra > 0 && per.ClinicIndex == ci && per.Stage == StageActive && per.Track == track {
+					extra--
+					per.StartAgo = -1 - extra%5
+					per.FirstContactAgo = 1 + extra%7
+				}
 			}
 		}
 	}
