@@ -1,13 +1,25 @@
 #!/bin/sh
-# One-shot provisioning of the Trellis database, run by compose's `provision` service (postgres
-# image, psql) before any migration, on every `docker compose up`: it is idempotent and does what
-# pkg/pg.Provision does for the dev stack. Each service gets a login role of its own name that
-# owns a schema of its own name; PUBLIC has no rights on it, so no service can read another's
-# tables. Passwords come from <SERVICE>_DB_PASSWORD (e.g. INTAKE_DB_PASSWORD); changing one and
-# running `docker compose up` again rotates it.
+# One-shot provisioning of the Trellis database, run before any migration by compose's
+# `provision` service (on every `docker compose up`) and by the Helm chart's provision hook Job
+# (a copy in deploy/helm/trellis/files/provision.sh, kept identical by deploy/validate). It is
+# idempotent and does what pkg/pg.Provision does for the dev stack: each service gets a login
+# role of its own name that owns a schema of its own name; PUBLIC has no rights on it, so no
+# service can read another's tables. Passwords come from <SERVICE>_DB_PASSWORD (e.g.
+# INTAKE_DB_PASSWORD); changing one and running the provisioning again rotates it.
 #
 # Connection: the standard libpq variables (PGHOST, PGUSER, PGPASSWORD, PGDATABASE).
 set -eu
+
+# Wait for the server (a Kubernetes install starts this Job next to a new database cluster).
+waited=0
+until pg_isready -q; do
+	if [ "$waited" -ge "${PROVISION_WAIT_SECONDS:-300}" ]; then
+		echo "provision: Postgres at ${PGHOST:-localhost} not ready after ${waited}s" >&2
+		exit 1
+	fi
+	sleep 2
+	waited=$((waited + 2))
+done
 
 for svc in intake scheduling billing notification dashboard; do
 	var="$(echo "$svc" | tr '[:lower:]' '[:upper:]')_DB_PASSWORD"
