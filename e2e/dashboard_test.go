@@ -413,6 +413,10 @@ func (d dash) overview() overviewJSON {
 		if len(o2.KPIs) != 8 {
 			diffs = append(diffs, fmt.Sprintf("kpi_names %v, want the 8 of the contract", o2.KPIs))
 		}
+		// The default range ends today: the last week's census is today's.
+		if n := len(o2.Trends.Weeks); n > 0 && o2.Trends.Weeks[n-1].KPIs["census"] != o2.Total.KPIs["census"] {
+			diffs = append(diffs, fmt.Sprintf("census at the last week's end %q, today's census %q", o2.Trends.Weeks[n-1].KPIs["census"], o2.Total.KPIs["census"]))
+		}
 		return append(append(diffs, compareTables(shown, want)...), d.trendDiffs(o2)...)
 	})
 	return o

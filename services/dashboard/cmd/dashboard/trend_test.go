@@ -56,8 +56,14 @@ func TestWeeklyTrends(t *testing.T) {
 	if got := o.Trends.Weeks[0].KPIs["census"]; got != "0" {
 		t.Errorf("census in the first week: %s", got)
 	}
-	if got := o.Trends.Weeks[len(weeks)-1].KPIs["census"]; got != "3" {
-		t.Errorf("census at the end: %s, want 3", got)
+	if got := o.Trends.Weeks[len(weeks)-1].KPIs["census"]; got != "3" || got != o.Total.KPIs["census"] {
+		t.Errorf("census at the end: %s, want 3 (today's census %s)", got, o.Total.KPIs["census"])
+	}
+	// Between the seats (d9) and the two ends (d1), A's four and B's one were seated.
+	for _, w := range o.Trends.Weeks {
+		if w.To >= day(d(8)) && w.To <= day(d(3)) && w.KPIs["census"] != "5" {
+			t.Errorf("census at %s: %s, want 5 (e3 and e4 not ended yet)", w.To, w.KPIs["census"])
+		}
 	}
 	page := e.page("/overview"+rng, cookie)
 	for _, w := range o.Trends.Weeks {

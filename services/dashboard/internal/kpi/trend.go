@@ -43,7 +43,7 @@ type WeekInputs struct {
 	Attendance map[string]int
 	// Admissions on a clinic-local date of the week in the range.
 	Admissions int
-	// Census at the end of the week (its last day in the range): enrollments started on or
+	// Census at the end of the week (its last day in the range): enrollments seated on or
 	// before it and not ended on or before it.
 	Census int
 	// Complete program weeks whose last day is in the week, and those meeting the minimum.

@@ -463,9 +463,15 @@ func enrollment(ctx context.Context, tx *bus.Tx, id, clinicID, trackID, patientI
 	if err := seeClinic(ctx, tx, clinicID); err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO enrollments (enrollment_id, clinic_id, track_id, patient_id, status, start_date, ended_at, end_reason, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+	// seated_at: when it took its seat (EnrollmentCreated); the earliest such time is kept.
+	var seated any
+	if status == "active" {
+		seated = at
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO enrollments (enrollment_id, clinic_id, track_id, patient_id, status, start_date, ended_at, end_reason, updated_at, seated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		ON CONFLICT (enrollment_id) DO UPDATE SET
+			seated_at  = least(enrollments.seated_at, excluded.seated_at),
 			track_id   = coalesce(enrollments.track_id, excluded.track_id),
 			start_date = coalesce(excluded.start_date, enrollments.start_date),
 			ended_at   = coalesce(excluded.ended_at, enrollments.ended_at),
@@ -475,7 +481,7 @@ func enrollment(ctx context.Context, tx *bus.Tx, id, clinicID, trackID, patientI
 				WHEN excluded.updated_at >= enrollments.updated_at THEN excluded.status
 				ELSE enrollments.status END,
 			updated_at = greatest(enrollments.updated_at, excluded.updated_at)`,
-		id, clinicID, track, patientID, status, start, endedAt, reason, at)
+		id, clinicID, track, patientID, status, start, endedAt, reason, at, seated)
 	return err
 }
 

@@ -54,12 +54,13 @@ func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, now time.Time
 				get(id, d).Admissions += n
 				return err
 			}},
-		// Census at each week's last day in the range: started on or before it, not ended by then.
+		// Census at each week's last day in the range: seated on or before it (clinic-local date
+		// of EnrollmentCreated), not ended on or before it.
 		{`WITH weeks AS (
 				SELECT least(w::date + 6, $4::date) AS last FROM generate_series(date_trunc('week', $3::date), $4::date, interval '1 week') w)
 			SELECT e.clinic_id::text, weeks.last, count(*) FROM enrollments e LEFT JOIN clinics c ON c.clinic_id = e.clinic_id
-				JOIN weeks ON e.start_date <= weeks.last
-			WHERE e.start_date IS NOT NULL AND e.status <> 'waitlisted'
+				JOIN weeks ON ` + localDate("e.seated_at") + ` <= weeks.last
+			WHERE e.seated_at IS NOT NULL
 				AND (e.ended_at IS NULL OR ` + localDate("e.ended_at") + ` > weeks.last) AND ` + scoped("e.clinic_id") + `
 			GROUP BY 1, 2`,
 			func(rows pgx.Rows) error {

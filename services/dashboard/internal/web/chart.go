@@ -101,7 +101,7 @@ func NewLineChart(id, title, desc string, labels []string, series []Series) Line
 		}
 	}
 	for si, s := range series {
-		ln := Line{Key: s.Key, Label: s.Label, LegendX: c.Left + si*190, LegendY: c.Bottom + 64}
+		ln := Line{Key: s.Key, Label: s.Label, LegendX: c.Left + si*170, LegendY: c.Bottom + 64}
 		var b strings.Builder
 		pen := false
 		for i, v := range s.Values {
