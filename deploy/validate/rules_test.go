@@ -94,7 +94,7 @@ func metricNames(e parser.Expr) []string {
 			name := vs.Name
 			if name == "" {
 				for _, m := range vs.LabelMatchers {
-					if m.Name == labels.MetricName {
+					if m.Name == model.MetricNameLabel {
 						name = m.Value
 					}
 				}
