@@ -45,6 +45,7 @@ type fakeBilling struct {
 	// WriteOff (writeoff_test.go): the requests, and the answers by idempotency key.
 	writeOffs []*billingv1.WriteOffRequest
 	keys      map[string]*billingv1.WriteOffResponse
+	written   map[string]int64 // cents written off per item
 }
 
 func (f *fakeBilling) principal(h http.Header) (*auth.Principal, error) {

@@ -46,15 +46,20 @@ func (f *fakeBilling) WriteOff(_ context.Context, req *connect.Request[billingv1
 			if it.GetStatus() != "open" {
 				return nil, connect.NewError(connect.CodeFailedPrecondition, errors.New("the work item is "+it.GetStatus()))
 			}
+			// The item keeps its amount; what is left is it less the write-offs.
+			left := it.GetAmountCents() - f.written[it.GetId()]
 			cents := req.Msg.GetAmountCents()
 			if cents == 0 {
-				cents = it.GetAmountCents()
+				cents = left
 			}
-			if cents > it.GetAmountCents() {
-				return nil, rpc.InvalidArgument(rpc.FieldViolation{Field: "amount_cents", Rule: "write_off.at_most_left", Msg: "more than is left on the item"})
+			if cents > left {
+				return nil, rpc.InvalidArgument(rpc.FieldViolation{Field: "amount_cents", Rule: "amount_cents.at_most_left", Msg: "more than is left on the item"})
 			}
-			it.AmountCents -= cents
-			if it.AmountCents == 0 {
+			if f.written == nil {
+				f.written = map[string]int64{}
+			}
+			f.written[it.GetId()] += cents
+			if cents == left {
 				it.Status = "resolved"
 			}
 			resp := &billingv1.WriteOffResponse{Item: it, WriteOff: &billingv1.WriteOff{Id: bus.NewID(), WorkItemId: it.GetId(), Queue: q,
@@ -185,6 +190,14 @@ func TestWriteOffs(t *testing.T) {
 	page = e.page(h.Get("Location"), biller)
 	if !strings.Contains(page, "Wrote off $19.99 (small balance). The item stays open for what is left.") {
 		t.Errorf("no notice after a partial write-off: %s", h.Get("Location"))
+	}
+	// Billing announces it (BalanceWrittenOff): the form says what is left.
+	e.publish("trellis.billing.balance.written_off.v1", clinicA, now, &billingv1.BalanceWrittenOff{WriteOffId: bus.NewID(),
+		WorkItemId: wDenial, Queue: "denial", ClinicId: clinicA, PayerId: "acme", AmountCents: 1999, Reason: "small_balance",
+		WrittenOffAt: timestamppb.New(now)})
+	e.settle()
+	if page := e.page("/billing"+rng, biller); !strings.Contains(page, "Empty: all that is left ($65.01; $19.99 already written off).") {
+		t.Error("the write-off form does not say what is left after a partial write-off")
 	}
 	// All that is left of the underpayment (empty amount): resolved, gone from the queue.
 	_, h, _ = e.post("/billing/work-items/"+wUnder+"/write-off"+rng, biller, url.Values{"csrf": {csrf}, "reason": {"administrative"}, "amount": {""}})

@@ -327,6 +327,29 @@ func (s *Store) Flow(ctx context.Context, sc Scope, r kpi.Range) (Flow, error) {
 	return f, err
 }
 
+// WrittenOff sums the write-offs projected so far per work item, of the items ids.
+func (s *Store) WrittenOff(ctx context.Context, ids []string) (map[string]int64, error) {
+	out := map[string]int64{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT work_item_id::text, sum(amount_cents)::bigint FROM write_offs
+		WHERE work_item_id::text = ANY($1::text[]) GROUP BY 1`, ids)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var id string
+		var c int64
+		if err := rows.Scan(&id, &c); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out[id] = c
+	}
+	return out, rows.Err()
+}
+
 // WriteOffReason is a write-off reason with the write-offs made for it.
 type WriteOffReason struct {
 	Reason      string `json:"reason"`

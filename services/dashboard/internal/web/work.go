@@ -75,6 +75,10 @@ type WorkItem struct {
 	Actions []Action `json:"-"`
 	// CanWriteOff: the user may write the item off (an open denial or underpayment).
 	CanWriteOff bool `json:"-"`
+	// What is left to write off: the amount less the write-offs the dashboard has projected
+	// (billing keeps the item's amount as the payer's decision put it).
+	Left           string `json:"-"`
+	WrittenOffText string `json:"-"` // "" when nothing was written off yet
 }
 
 // Action is one button of a work item's form.
@@ -277,6 +281,9 @@ func (h *Handler) readWork(ctx context.Context, rq *request, w *Work) error {
 		}
 		w.Queues = append(w.Queues, out)
 	}
+	if canAct {
+		h.leftToWriteOff(ctx, w)
+	}
 	slices.SortFunc(w.DenialReasons, func(a, b DenialReason) int {
 		if a.Denials != b.Denials {
 			return b.Denials - a.Denials
@@ -293,6 +300,35 @@ func (h *Handler) readWork(ctx context.Context, rq *request, w *Work) error {
 		w.DenialReasons[i].Amount = kpi.Cents(w.DenialReasons[i].AmountCents)
 	}
 	return nil
+}
+
+// leftToWriteOff fills in what is left on the items that can be written off, from the
+// write-offs projected (BalanceWrittenOff); without them, the whole amount.
+func (h *Handler) leftToWriteOff(ctx context.Context, w *Work) {
+	var ids []string
+	for _, q := range w.Queues {
+		for _, it := range q.Items {
+			if it.CanWriteOff {
+				ids = append(ids, it.ID)
+			}
+		}
+	}
+	done, err := h.store.WrittenOff(ctx, ids)
+	if err != nil {
+		h.cfg.Log.WarnContext(ctx, "dashboard: write-offs per item not read", "error", err)
+	}
+	for qi := range w.Queues {
+		for i := range w.Queues[qi].Items {
+			it := &w.Queues[qi].Items[i]
+			if !it.CanWriteOff {
+				continue
+			}
+			it.Left = kpi.Cents(max(it.AmountCents-done[it.ID], 0))
+			if done[it.ID] > 0 {
+				it.WrittenOffText = kpi.Cents(done[it.ID])
+			}
+		}
+	}
 }
 
 // addReasons counts a denial opened in the range (UTC date) under each CARC code it names.
