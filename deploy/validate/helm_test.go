@@ -312,6 +312,14 @@ func TestHelmTemplate(t *testing.T) {
 			t.Errorf("%s-migrate: runs %s %v", name, mc.Image, mc.Args)
 		}
 	}
+	if d := o.deployments["prod-trellis-dashboard"]; d != nil {
+		if u := envOf(d.Spec.Template.Spec.Containers[0])["BILLING_URL"].Value; u != "http://prod-trellis-billing:8083" {
+			t.Errorf("dashboard BILLING_URL %q, want the release's billing Service", u)
+		}
+		if n := o.netpols["prod-trellis-dashboard"]; n == nil || len(n.Spec.Ingress[0].From) < 3 {
+			t.Error("dashboard NetworkPolicy must also admit the ingress controller's namespace")
+		}
+	}
 	prov, ok := o.jobs["prod-trellis-provision"]
 	if !ok {
 		t.Fatalf("no provision Job (jobs: %v)", sortedKeys(o.jobs))
@@ -435,4 +443,35 @@ func TestHelmNATSValues(t *testing.T) {
 	}
 	sort.Strings(keys)
 	t.Logf("top-level values: %v", keys)
+}
+
+// TestHelmTemplateDatabaseURLsFromSecret: with database.urlsSecret each service reads its whole
+// DATABASE_URL from the Secret, and no host is needed.
+func TestHelmTemplateDatabaseURLsFromSecret(t *testing.T) {
+	files, err := render(t, map[string]any{
+		"nats":     map[string]any{"enabled": false},
+		"config":   map[string]any{"natsURL": "nats://nats.messaging:4222"},
+		"database": map[string]any{"urlsSecret": "trellis-db-urls", "provision": map[string]any{"enabled": false}},
+	})
+	if err != nil {
+		t.Fatalf("render: %v", err)
+	}
+	o := decodeAll(t, files)
+	for _, svc := range services {
+		d := o.deployments["prod-trellis-"+svc]
+		if d == nil {
+			t.Fatalf("no Deployment for %s", svc)
+		}
+		env := envOf(d.Spec.Template.Spec.Containers[0])
+		ref := env["DATABASE_URL"].ValueFrom
+		if ref == nil || ref.SecretKeyRef == nil || ref.SecretKeyRef.Name != "trellis-db-urls" || ref.SecretKeyRef.Key != svc {
+			t.Errorf("%s: DATABASE_URL %+v, want Secret trellis-db-urls key %s", svc, env["DATABASE_URL"], svc)
+		}
+		if _, ok := env["DB_PASSWORD"]; ok {
+			t.Errorf("%s: DB_PASSWORD set although the URL comes whole from a Secret", svc)
+		}
+	}
+	if _, ok := o.jobs["prod-trellis-provision"]; ok {
+		t.Error("provision Job rendered although database.provision.enabled is false")
+	}
 }

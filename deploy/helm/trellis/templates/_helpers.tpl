@@ -72,6 +72,13 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- $v := $root.Values -}}
 - name: HTTP_ADDR
   value: {{ printf ":%v" .svc.port | quote }}
+{{- if $v.database.urlsSecret }}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.database.urlsSecret }}
+      key: {{ .name }}
+{{- else }}
 - name: DB_PASSWORD
   valueFrom:
     secretKeyRef:
@@ -79,6 +86,7 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
       key: {{ .name }}
 - name: DATABASE_URL
   value: {{ printf "postgres://%s:$(DB_PASSWORD)@%s:%v/%s?sslmode=%s" .name (include "trellis.dbHost" $root) $v.database.port $v.database.name $v.database.sslmode | quote }}
+{{- end }}
 - name: DB_SCHEMA
   value: {{ .name }}
 - name: DB_MAX_CONNS
