@@ -272,22 +272,7 @@ func (c *Consumer) handleMsg(ctx context.Context, msg jetstream.Msg, subject str
 		}
 		return c.deadLetter(ctx, msg, subject, delivered, streamSeq, fmt.Errorf("decode envelope: %w", err))
 	}
-	d := &Delivery{Subject: subject, Envelope: env, NumDelivered: delivered}
-	hctx, cancel := context.WithTimeout(WithCause(ctx, env.GetCorrelationId(), env.GetEventId()), c.cfg.HandlerTimeout)
-	defer cancel()
-	duplicate := false
-	err := c.store.InTx(hctx, func(ctx context.Context, tx *Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
-			c.cfg.Name, env.GetEventId())
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			duplicate = true
-			return nil
-		}
-		return c.handle(ctx, tx, d)
-	})
+	duplicate, err := c.apply(ctx, subject, env, delivered)
 	switch {
 	case err == nil:
 		if ackErr := msg.Ack(); ackErr != nil {
@@ -306,6 +291,27 @@ func (c *Consumer) handleMsg(ctx context.Context, msg jetstream.Msg, subject str
 		_ = msg.NakWithDelay(delay)
 		return "retry"
 	}
+}
+
+// apply runs the handler on env in one transaction with the event's inbox row; duplicate
+// means the inbox already had it (nothing was applied).
+func (c *Consumer) apply(ctx context.Context, subject string, env *eventsv1.Envelope, delivered uint64) (duplicate bool, err error) {
+	d := &Delivery{Subject: subject, Envelope: env, NumDelivered: delivered}
+	hctx, cancel := context.WithTimeout(WithCause(ctx, env.GetCorrelationId(), env.GetEventId()), c.cfg.HandlerTimeout)
+	defer cancel()
+	err = c.store.InTx(hctx, func(ctx context.Context, tx *Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+			c.cfg.Name, env.GetEventId())
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			duplicate = true
+			return nil
+		}
+		return c.handle(ctx, tx, d)
+	})
+	return duplicate, err
 }
 
 // deadLetter copies the message with its reason to the dead-letter stream, then terminates it.

@@ -136,6 +136,8 @@ func Run(ctx context.Context, spec Spec, cfg Config, args []string, stdout, stde
 		err = withPlatform(ctx, spec, b, log, false, func(context.Context, *Platform) error { return nil })
 	case "outbox-republish":
 		err = republish(ctx, spec, b, log, args, stdout)
+	case "deadletters":
+		err = deadLetters(ctx, spec, cfg, log, args, stdout)
 	default:
 		run, ok := spec.Commands[cmd]
 		if !ok {
@@ -195,6 +197,9 @@ func usage(w io.Writer, spec Spec, cfg Config, defaults map[string]string) {
   migrate           apply database migrations and exit
   outbox-republish  -since T [-until T] [-subject S]: publish again the events written in [since, until)
                     (RFC 3339 times); consumers' inboxes make the repeat harmless
+  deadletters       list [-consumer C] [-from SEQ] [-limit N] | show SEQ... | replay SEQ... | replay -consumer C -all:
+                    the DEADLETTER stream (metadata and reasons, never payloads); replay hands dead letters
+                    back to this service's consumers through their inbox (at most once), then removes them
 
 `)
 	config.Usage(w, spec.Name, spec.Summary, cfg, defaults)
