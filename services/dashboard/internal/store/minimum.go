@@ -50,8 +50,13 @@ func (s *Store) MinimumWeeks(ctx context.Context, sc Scope, r kpi.Range, now tim
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err = s.pool.Query(ctx, `SELECT enrollment_id::text, local_date, sum(minutes_attended)::int FROM attendance
-		WHERE enrollment_id = ANY($1::uuid[]) AND local_date BETWEEN $2::date - 6 AND $3 GROUP BY 1, 2`, ids, r.From, r.To)
+	// Minutes per program week, summed in the database: each week's total is put on the week's
+	// first day (start + 7k), which gives kpi.MinimumWeeks the same sums as per-day minutes.
+	rows, err = s.pool.Query(ctx, `SELECT a.enrollment_id::text, e.start_date + 7 * ((a.local_date - e.start_date) / 7),
+			sum(a.minutes_attended)::int
+		FROM attendance a JOIN enrollments e ON e.enrollment_id = a.enrollment_id
+		WHERE a.enrollment_id = ANY($1::uuid[]) AND a.local_date >= e.start_date AND a.local_date BETWEEN $2::date - 6 AND $3
+		GROUP BY 1, 2`, ids, r.From, r.To)
 	if err != nil {
 		return nil, err
 	}

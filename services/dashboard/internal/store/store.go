@@ -68,8 +68,9 @@ func (s *Store) Clinic(ctx context.Context, sc Scope, id string) (Clinic, bool, 
 	return Clinic{}, false, nil
 }
 
-// Inputs reads each in-scope clinic's KPI inputs for the range r, as of now.
-func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, now time.Time) (map[string]*kpi.Inputs, error) {
+// Inputs reads each in-scope clinic's KPI inputs for the range r; weeks are the clinics'
+// complete program weeks in r (MinimumWeeks).
+func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks map[string][]kpi.ProgramWeek) (map[string]*kpi.Inputs, error) {
 	out := map[string]*kpi.Inputs{}
 	get := func(id string) *kpi.Inputs {
 		in := out[id]
@@ -151,10 +152,6 @@ func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, now time.Time
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
-	}
-	weeks, err := s.MinimumWeeks(ctx, sc, r, now)
-	if err != nil {
-		return nil, err
 	}
 	for id, ws := range weeks {
 		in := get(id)

@@ -13,8 +13,9 @@ import (
 type ClinicWeeks map[time.Time]*kpi.WeekInputs
 
 // Trends reads each in-scope clinic's trend inputs per Monday-start week of r (clinic-local
-// dates; the first and last weeks clipped to r), as of now.
-func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, now time.Time) (map[string]ClinicWeeks, error) {
+// dates; the first and last weeks clipped to r); weeks are the clinics' complete program weeks
+// in r (MinimumWeeks).
+func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks map[string][]kpi.ProgramWeek) (map[string]ClinicWeeks, error) {
 	out := map[string]ClinicWeeks{}
 	get := func(id string, monday time.Time) *kpi.WeekInputs {
 		cw := out[id]
@@ -86,10 +87,6 @@ func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, now time.Time
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
-	}
-	weeks, err := s.MinimumWeeks(ctx, sc, r, now)
-	if err != nil {
-		return nil, err
 	}
 	for id, ws := range weeks {
 		for _, w := range ws {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -166,8 +167,19 @@ func (h *Handler) overviewOf(ctx context.Context, rq *request) (Overview, error)
 	if err != nil {
 		return Overview{}, err
 	}
-	inputs, err := h.store.Inputs(ctx, rq.scope, rq.rng, h.cfg.Now())
+	// The program weeks feed both the figures and the trends; those two read concurrently.
+	minimum, err := h.store.MinimumWeeks(ctx, rq.scope, rq.rng, h.cfg.Now())
 	if err != nil {
+		return Overview{}, err
+	}
+	var inputs map[string]*kpi.Inputs
+	var weeks map[string]store.ClinicWeeks
+	var wg sync.WaitGroup
+	var trendErr error
+	wg.Go(func() { weeks, trendErr = h.store.Trends(ctx, rq.scope, rq.rng, minimum) })
+	inputs, err = h.store.Inputs(ctx, rq.scope, rq.rng, minimum)
+	wg.Wait()
+	if err = cmp.Or(err, trendErr); err != nil {
 		return Overview{}, err
 	}
 	o := Overview{From: rq.rng.From.Format(time.DateOnly), To: rq.rng.To.Format(time.DateOnly), KPIs: kpi.Names, Clinics: []KPIRow{},
@@ -200,10 +212,6 @@ func (h *Handler) overviewOf(ctx context.Context, rq *request) (Overview, error)
 		o.Total.Name = "All clinics shown"
 	}
 
-	weeks, err := h.store.Trends(ctx, rq.scope, rq.rng, h.cfg.Now())
-	if err != nil {
-		return o, err
-	}
 	o.Trends = Trends{Name: "All clinics shown", KPIs: kpi.TrendNames}
 	ids := make([]string, 0, len(o.Clinics))
 	for _, c := range o.Clinics {
