@@ -57,8 +57,8 @@ func Generate(ctx context.Context, t Target, spec Spec) (Report, error) {
 		{"walk referrals through the funnel", g.funnel},
 		{"admit and discharge past patients", g.discharged},
 		{"admit current patients", g.admitActive},
-		{"record attendance", g.attendance},
-		{"claim the charges", g.claim},
+		{"read the sessions that have ended", g.attendance},
+		{"record attendance and claim the charges, week by week", g.cycles},
 		{"answer the claims as the payers", g.remit},
 	}
 	for _, s := range steps {
@@ -86,11 +86,11 @@ type gen struct {
 	remitc billingv1connect.RemittanceServiceClient
 	now    time.Time
 
-	mu     sync.Mutex
-	state  map[string]*personState // by person key
-	report Report
-	expect map[int]int // charges expected per clinic index
-	locs   []*time.Location
+	mu      sync.Mutex
+	state   map[string]*personState // by person key
+	report  Report
+	entries []attendanceEntry // the sessions to record, oldest first
+	locs    []*time.Location
 }
 
 type personState struct {
@@ -113,7 +113,7 @@ func newGen(t Target, plan Plan) *gen {
 		charge: billingv1connect.NewChargesServiceClient(hc, t.BillingURL, opt),
 		claims: billingv1connect.NewClaimsServiceClient(hc, t.BillingURL, opt),
 		remitc: billingv1connect.NewRemittanceServiceClient(hc, t.BillingURL, opt),
-		state:  map[string]*personState{}, expect: map[int]int{},
+		state:  map[string]*personState{},
 		report: newReport(plan)}
 	for _, c := range plan.Clinics {
 		loc, err := time.LoadLocation(c.TimeZone)
@@ -662,7 +662,19 @@ func (g *gen) attendance(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// One call per group session; individual visits one by one.
+	slices.SortFunc(entries, func(a, b attendanceEntry) int {
+		return cmp.Or(a.appt.GetStartsAt().AsTime().Compare(b.appt.GetStartsAt().AsTime()), strings.Compare(a.appt.GetAppointmentId(), b.appt.GetAppointmentId()))
+	})
+	g.entries = entries
+	for _, e := range entries {
+		g.report.Attendance[e.outcome.Status]++
+	}
+	return nil
+}
+
+// recordEntries records the entries' attendance: one call per group session, individual
+// visits one by one.
+func (g *gen) recordEntries(ctx context.Context, entries []attendanceEntry) error {
 	sessions := map[string][]attendanceEntry{}
 	var singles []attendanceEntry
 	for _, e := range entries {
@@ -688,7 +700,7 @@ func (g *gen) attendance(ctx context.Context) error {
 		tracks = append(tracks, ids)
 	}
 	slices.SortFunc(tracks, func(a, b []string) int { return strings.Compare(a[0], b[0]) })
-	err = each(ctx, g.plan.Spec.Parallel, tracks, func(ctx context.Context, ids []string) error {
+	err := each(ctx, g.plan.Spec.Parallel, tracks, func(ctx context.Context, ids []string) error {
 		for _, id := range ids {
 			if err := g.recordSession(ctx, id, sessions[id]); err != nil {
 				return err
@@ -724,35 +736,68 @@ func (g *gen) attendance(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	g.report.IndividualSessions = len(singles)
-	// What billing should charge: per diem, the days of 180 minutes or more; per service,
-	// each attended session with a code for its minutes.
+	g.mu.Lock()
+	g.report.IndividualSessions += len(singles)
+	g.mu.Unlock()
+	return nil
+}
+
+// expected is how many charges billing should have made at each clinic for the entries: per
+// diem, the days of 180 minutes or more; per service, each attended session with a code for
+// its minutes.
+func expected(entries []attendanceEntry) map[int]int {
+	out := map[int]int{}
 	type day struct {
 		key  string
 		date string
 	}
 	minutes := map[day]int{}
+	clinic := map[string]int{}
 	for _, e := range entries {
-		g.report.Attendance[e.outcome.Status]++
 		if e.outcome.Minutes <= 0 {
 			continue
 		}
 		switch e.person.Payer {
 		case PayerMedicaid, PayerBluewater:
 			minutes[day{e.person.Key, e.appt.GetLocalDate()}] += e.outcome.Minutes
+			clinic[e.person.Key] = e.person.ClinicIndex
 		default:
 			if e.appt.GetServiceType() == schedulingv1.ServiceType_SERVICE_TYPE_GROUP || e.outcome.Minutes >= 16 {
-				g.expect[e.person.ClinicIndex]++
+				out[e.person.ClinicIndex]++
 			}
 		}
 	}
-	people := map[string]Person{}
-	for _, p := range g.plan.People {
-		people[p.Key] = p
-	}
 	for d, m := range minutes {
 		if m >= 180 {
-			g.expect[people[d.key].ClinicIndex]++
+			out[clinic[d.key]]++
+		}
+	}
+	return out
+}
+
+// cycles runs the weeks in order, as a billing office does: each week's sessions are
+// recorded, then once billing has charged them, a claim run per clinic and insurer.
+func (g *gen) cycles(ctx context.Context) error {
+	done := 0
+	for k := g.plan.Spec.Weeks; k >= 0; k-- {
+		// Sessions before the cutoff (the clinic-local date k weeks ago; this week: all).
+		n := done
+		for n < len(g.entries) {
+			e := g.entries[n]
+			if k > 0 && e.appt.GetLocalDate() >= g.date(e.person.ClinicIndex, 7*k) {
+				break
+			}
+			n++
+		}
+		if n == done && k > 0 {
+			continue
+		}
+		if err := g.recordEntries(ctx, g.entries[done:n]); err != nil {
+			return err
+		}
+		done = n
+		if err := g.claim(ctx, expected(g.entries[:done])); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -823,10 +868,10 @@ func (g *gen) charges(ctx context.Context, clinicID string, mine map[string]Pers
 
 // claim waits until billing has made the charges the attendance calls for, then runs a
 // claim run for each clinic and insurer.
-func (g *gen) claim(ctx context.Context) error {
+func (g *gen) claim(ctx context.Context, expect map[int]int) error {
 	mine := g.patients()
 	for ci, c := range g.plan.Clinics {
-		want := g.expect[ci]
+		want := expect[ci]
 		err := poll(ctx, Wait, fmt.Sprintf("%d charges at clinic %s", want, c.ID), func() (bool, error) {
 			cs, err := g.charges(ctx, c.ID, mine)
 			if err != nil {
@@ -889,7 +934,7 @@ func (g *gen) remit(ctx context.Context) error {
 				continue
 			}
 			if cl.GetStatus() == billingv1.ClaimStatus_CLAIM_STATUS_SUBMITTED {
-				if cl.GetFrequencyCode() == "1" || cl.GetFrequencyCode() == "" {
+				if (cl.GetFrequencyCode() == "1" || cl.GetFrequencyCode() == "") && cl.GetLastServiceDate() <= g.date(ci, g.plan.Spec.PayerLagDays) {
 					open = append(open, cl)
 				}
 			} else {
@@ -1003,6 +1048,13 @@ func (g *gen) answer(pp PayerPlan, cl *billingv1.ClaimInfo, p Person, firstClaim
 // ensureDenial denies one line when a file has none, so every payer's file shows the denial
 // queue's work even in a small network.
 func ensureDenial(rc []RemitClaim, reason string) {
+	lines := 0
+	for _, c := range rc {
+		lines += len(c.Lines)
+	}
+	if lines < 2 {
+		return
+	}
 	for _, c := range rc {
 		for _, l := range c.Lines {
 			if l.Paid == 0 && l.Charged > 0 {

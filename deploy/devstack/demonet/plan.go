@@ -48,6 +48,9 @@ type Spec struct {
 	SeatsPerTrack     int   // the tracks' capacity (scheduling's demo: 12)
 	Seed              int64 // everything random comes from it
 	Parallel          int   // API calls in flight at once
+	// PayerLagDays: payers answer a claim once its last service is this many days old; the
+	// newer claims are still with the payer (submitted, in the receivables).
+	PayerLagDays int
 	// Prefix scopes idempotency keys and people's emails, so two specs in one database do
 	// not collide (default "demonet").
 	Prefix string
@@ -56,12 +59,12 @@ type Spec struct {
 // Default is the network `make run` shows: the three clinics intake knows (three time
 // zones), about 150 people at every stage, 8 weeks of attendance.
 func Default() Spec {
-	return Spec{Clinics: 3, PatientsPerClinic: 50, Weeks: 8, SeatsPerTrack: 12, Seed: 7, Parallel: 6, Prefix: "demonet"}
+	return Spec{Clinics: 3, PatientsPerClinic: 50, Weeks: 8, SeatsPerTrack: 12, Seed: 7, Parallel: 6, PayerLagDays: 14, Prefix: "demonet"}
 }
 
 // Small is for tests: 2 clinics, 16 people, 3 weeks.
 func Small() Spec {
-	return Spec{Clinics: 2, PatientsPerClinic: 8, Weeks: 3, SeatsPerTrack: 12, Seed: 11, Parallel: 4, Prefix: "demonet-small"}
+	return Spec{Clinics: 2, PatientsPerClinic: 8, Weeks: 3, SeatsPerTrack: 12, Seed: 11, Parallel: 4, PayerLagDays: 3, Prefix: "demonet-small"}
 }
 
 func (s Spec) withDefaults() Spec {
@@ -83,6 +86,9 @@ func (s Spec) withDefaults() Spec {
 	}
 	if s.Prefix == "" {
 		s.Prefix = d.Prefix
+	}
+	if s.PayerLagDays == 0 {
+		s.PayerLagDays = d.PayerLagDays
 	}
 	return s
 }
