@@ -850,5 +850,10 @@ func (d dash) writeOff(item string) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+	// The item stays open for the rest, and its form says what is left.
+	browser.Open(t, b, d.base+"/billing", row)
+	if help := browser.Eval[string](t, b, fmt.Sprintf(`(document.querySelector('#wo-help-%s') || {textContent: ''}).textContent`, item)); !strings.Contains(help, "$10.00 already written off") {
+		t.Errorf("the write-off form after $10.00 written off says %q", help)
+	}
 	d.billing()
 }
