@@ -76,6 +76,12 @@ func TestOverviewSortAndFilter(t *testing.T) {
 		t.Error("the forms do not keep the sort and the filter")
 	}
 
+	// The trends may be of a clinic the filter hides: it stays chosen in the select.
+	page = e.page("/overview?q=river&clinic="+clinicA, cookie)
+	if !strings.Contains(page, `<option value="`+clinicA+`" selected>Lakeview</option>`) {
+		t.Error("a filtered-out clinic's trends are not offered or not selected")
+	}
+
 	for q, name := range map[string]string{"sort=nope": "sort:", "dir=up": "dir:", "tz=Mars/Olympus": "tz:", "sort=census&dir=sideways": "dir:"} {
 		code, _, body := e.get("/overview?"+q, cookie)
 		if code != http.StatusBadRequest || !strings.Contains(body, name) {

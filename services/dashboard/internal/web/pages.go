@@ -281,9 +281,17 @@ func (h *Handler) overview(ctx context.Context, rq *request) (view, error) {
 		hd.Href = "/overview?" + q.Encode()
 		headers = append(headers, hd)
 	}
-	v := view{Title: "Network overview", Page: "overview", API: "/api/overview.json",
+	clinics, err := h.store.Clinics(ctx, rq.scope)
+	if err != nil {
+		return view{}, err
+	}
+	choices := make([]KV, 0, len(clinics))
+	for _, c := range clinics {
+		choices = append(choices, KV{Name: clinicName(c), Value: c.ID})
+	}
+	v := view{Title: "Network overview", Page: "overview", API: "/api/overview.json", Clinics: clinics,
 		Data: overviewView{Overview: o, Chart: chart, TrendChart: trend, TrendLabels: TrendLabels, Headers: headers,
-			Filtered: o.Q != "" || o.TZ != "", ClearHref: "/overview?" + params("q", "tz").Encode(), SortText: sortText(o.Sort, o.Dir)}}
+			Filtered: o.Q != "" || o.TZ != "", ClearHref: "/overview?" + params("q", "tz").Encode(), SortText: sortText(o.Sort, o.Dir), TrendChoices: choices}}
 	for _, k := range []string{"sort", "dir", "q", "tz", "clinic"} {
 		if x := params("from", "to").Get(k); x != "" {
 			v.Keep = append(v.Keep, KV{k, x})
@@ -327,6 +335,8 @@ type overviewView struct {
 	Filtered    bool
 	ClearHref   string
 	SortText    string // "attendance rate, highest first"
+	// The trends' clinic choices: every clinic of the user's, filtered out or not.
+	TrendChoices []KV
 }
 
 // ClinicPage is a clinic's data (GET /api/clinics/{id}.json).
