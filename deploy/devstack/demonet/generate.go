@@ -60,6 +60,7 @@ func Generate(ctx context.Context, t Target, spec Spec) (Report, error) {
 		{"read the sessions that have ended", g.attendance},
 		{"record attendance and claim the charges, week by week", g.cycles},
 		{"answer the claims as the payers", g.remit},
+		{"work the denial and underpayment queues as billing staff", g.work},
 	}
 	for _, s := range steps {
 		t0 := time.Now()
@@ -1043,6 +1044,94 @@ func (g *gen) answer(pp PayerPlan, cl *billingv1.ClaimInfo, p Person, firstClaim
 		out.Status = "4"
 	}
 	return out
+}
+
+// work is billing staff's first pass over the new denials and underpayments: a timely-filing
+// denial is written off (the limit passed), an authorization denial is written off or
+// appealed, a medical-necessity denial appealed (some of those appeals already won),
+// missing information left open for someone to fix, and about half of the $10
+// underpayments written off as small balances. The rest stays open for the dashboard's users.
+func (g *gen) work(ctx context.Context) error {
+	type act struct {
+		item             *billingv1.WorkItem
+		writeOff, appeal string
+		won              bool
+	}
+	var acts []act
+	for _, c := range g.plan.Clinics {
+		claims, err := g.claims.ListClaims(ctx, connect.NewRequest(&billingv1.ListClaimsRequest{ClinicId: c.ID}))
+		if err != nil {
+			return fmt.Errorf("list claims: %w", err)
+		}
+		mine := g.patients()
+		owner := map[string]string{} // claim id -> person key
+		for _, cl := range claims.Msg.GetClaims() {
+			if p, ok := mine[cl.GetPatientId()]; ok {
+				owner[cl.GetClaimId()] = p.Key
+			}
+		}
+		for _, q := range []string{"denial", "underpayment"} {
+			items, err := g.remitc.ListWorkItems(ctx, connect.NewRequest(&billingv1.ListWorkItemsRequest{Queue: q, ClinicId: c.ID, Status: "open"}))
+			if err != nil {
+				return fmt.Errorf("list %s items: %w", q, err)
+			}
+			for _, it := range items.Msg.GetItems() {
+				key, ok := owner[it.GetClaimId()]
+				if !ok || it.GetAppealStatus() == "appealed" {
+					continue
+				}
+				roll := g.plan.roll("work", key, it.GetReason(), fmt.Sprint(it.GetAmountCents()))
+				a := act{item: it}
+				switch {
+				case q == "underpayment":
+					if roll < 50 {
+						a.writeOff = "small_balance"
+					}
+				case strings.Contains(it.GetReason(), "-29"):
+					a.writeOff = "timely_filing"
+				case strings.Contains(it.GetReason(), "-197"):
+					if roll < 50 {
+						a.writeOff = "authorization"
+					} else {
+						a.appeal = "appealed"
+					}
+				case strings.Contains(it.GetReason(), "-50"):
+					a.appeal, a.won = "appealed", roll < 30
+				}
+				if a.writeOff != "" || a.appeal != "" {
+					acts = append(acts, a)
+				}
+			}
+		}
+	}
+	return each(ctx, g.plan.Spec.Parallel, acts, func(ctx context.Context, a act) error {
+		if a.writeOff != "" {
+			_, err := g.remitc.WriteOff(ctx, connect.NewRequest(&billingv1.WriteOffRequest{WorkItemId: a.item.GetId(), Reason: a.writeOff,
+				Note: "Demo network: written off on the first pass", IdempotencyKey: g.plan.Spec.Prefix + "-write-off-" + a.item.GetId()}))
+			if connect.CodeOf(err) == connect.CodeUnimplemented {
+				return nil // a billing without write-offs: leave the item open
+			}
+			if err != nil {
+				return fmt.Errorf("write off item %s: %w", a.item.GetId(), err)
+			}
+			g.mu.Lock()
+			g.report.WrittenOff++
+			g.mu.Unlock()
+			return nil
+		}
+		if _, err := g.remitc.UpdateWorkItem(ctx, connect.NewRequest(&billingv1.UpdateWorkItemRequest{Id: a.item.GetId(), AppealStatus: "appealed"})); err != nil {
+			return fmt.Errorf("appeal item %s: %w", a.item.GetId(), err)
+		}
+		g.mu.Lock()
+		g.report.Appealed++
+		g.mu.Unlock()
+		if a.won {
+			if _, err := g.remitc.UpdateWorkItem(ctx, connect.NewRequest(&billingv1.UpdateWorkItemRequest{Id: a.item.GetId(), AppealStatus: "won", Status: "resolved"})); err != nil {
+				return fmt.Errorf("close the appeal of item %s: %w", a.item.GetId(), err)
+			}
+		}
+		return nil
+	})
 }
 
 // ensureDenial denies one line when a file has none, so every payer's file shows the denial

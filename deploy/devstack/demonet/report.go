@@ -45,10 +45,12 @@ type Report struct {
 	Claims         map[string]int
 	// The 835 files this run posted.
 	Remittances []RemittanceReport
-	// Open work items at the plan's clinics, by queue (denial, underpayment, holds...).
-	WorkItems map[string]int
-	Warnings  []string
-	Elapsed   time.Duration
+	// Open work items at the plan's clinics, by queue (denial, underpayment, holds...), and
+	// what this run's billing staff did with the new ones.
+	WorkItems            map[string]int
+	WrittenOff, Appealed int
+	Warnings             []string
+	Elapsed              time.Duration
 }
 
 // TrackReport is one track's fill.
@@ -205,7 +207,8 @@ func (r Report) String() string {
 		lines += x.Lines
 	}
 	fmt.Fprintf(&b, "  remittances: %d 835 files posted this run, %d lines, %s paid, no deviations\n", len(r.Remittances), lines, money.Cents(r.PaidCents()))
-	fmt.Fprintf(&b, "  open work: %s\n", count(r.WorkItems, "denial", "underpayment", "overpayment", "unmatched", "holds"))
+	fmt.Fprintf(&b, "  open work: %s (this run: %d written off, %d appealed)\n",
+		count(r.WorkItems, "denial", "underpayment", "overpayment", "unmatched", "holds"), r.WrittenOff, r.Appealed)
 	for _, w := range r.Warnings {
 		fmt.Fprintf(&b, "  warning: %s\n", w)
 	}
