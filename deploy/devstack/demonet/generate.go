@@ -38,6 +38,9 @@ type Target struct {
 // admissions, charges from attendance).
 var Wait = 120 * time.Second
 
+// Settle is how long the charge count may stay still before a claim run goes ahead anyway.
+var Settle = 10 * time.Second
+
 // Generate makes the network of spec through the services' APIs and reports what is there.
 // A second run on the same data finds everyone it made (by their email in intake's queue)
 // and makes only what is missing: new sessions that ended since are recorded, their
@@ -872,20 +875,29 @@ func (g *gen) charges(ctx context.Context, clinicID string, mine map[string]Pers
 func (g *gen) claim(ctx context.Context, expect map[int]int) error {
 	mine := g.patients()
 	for ci, c := range g.plan.Clinics {
-		want := expect[ci]
+		// Billing makes them from scheduling's events: wait until they are all there, or
+		// until their number has not moved for Settle (a miscount here must not stall the
+		// run: the charges still left go on the next claim run).
+		want, last, moved, n := expect[ci], -1, time.Now(), 0
 		err := poll(ctx, Wait, fmt.Sprintf("%d charges at clinic %s", want, c.ID), func() (bool, error) {
 			cs, err := g.charges(ctx, c.ID, mine)
 			if err != nil {
 				return false, err
 			}
-			n := 0
+			n = 0
 			for _, ch := range cs {
 				if ch.GetStatus() != billingv1.ChargeStatus_CHARGE_STATUS_VOID && ch.GetProcedureCode() != "" {
 					n++
 				}
 			}
-			return n >= want, nil
+			if n != last {
+				last, moved = n, time.Now()
+			}
+			return n >= want || time.Since(moved) > Settle, nil
 		})
+		if err == nil && n < want {
+			err = fmt.Errorf("%d of the %d charges expected at clinic %s after %s without a new one", n, want, c.ID, Settle)
+		}
 		if err != nil {
 			g.report.Warnings = append(g.report.Warnings, err.Error())
 		}

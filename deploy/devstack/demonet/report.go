@@ -198,7 +198,7 @@ func (r Report) String() string {
 	for _, t := range r.Tracks {
 		fmt.Fprintf(&b, "    %-24s %-21s %2d/%2d seats, %d waiting\n", t.Clinic, t.Track, t.Enrolled, t.Capacity, t.Waitlisted)
 	}
-	fmt.Fprintf(&b, "  attendance recorded: %d group sessions, %d individual visits: %s\n", r.GroupSessions, r.IndividualSessions,
+	fmt.Fprintf(&b, "  attendance of the sessions that have ended: %d group sessions, %d individual visits: %s\n", r.GroupSessions, r.IndividualSessions,
 		count(r.Attendance, "present", "late", "left_early", "absent", "excused"))
 	fmt.Fprintf(&b, "  charges: %s (%s)\n", count(r.Charges, "ready", "held", "submitted", "paid", "denied", "patient_billed", "void"), money.Cents(r.ChargedCents))
 	fmt.Fprintf(&b, "  claims: %d files this run; %s\n", r.ClaimFiles, count(r.Claims, "submitted", "paid", "partially_paid", "denied"))
