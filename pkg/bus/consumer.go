@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -200,18 +201,69 @@ func (c *Consumer) Run(ctx context.Context) error {
 }
 
 func (c *Consumer) handleBatch(ctx context.Context, batch jetstream.MessageBatch) {
-	for msg := range batch.Messages() {
+	// AckWait starts for every message of a batch at the fetch. The messages waiting behind
+	// slow ones are marked in progress every third of AckWait (the server restarts their ack
+	// timers), so none is redelivered to another replica while it waits its turn here.
+	waiting := newInFlight()
+	queue := make(chan jetstream.Msg, c.cfg.Batch)
+	go func() {
+		defer close(queue)
+		for msg := range batch.Messages() {
+			waiting.add(msg)
+			queue <- msg
+		}
+	}()
+	stop := waiting.heartbeat(c.cfg.AckWait / 3)
+	defer stop()
+	for msg := range queue {
 		if ctx.Err() != nil {
 			// Shutting down: hand the rest back now rather than after AckWait.
+			waiting.done(msg)
 			_ = msg.NakWithDelay(time.Second)
 			continue
 		}
 		start := time.Now()
 		// Finish the message even when shutdown starts mid-way: its transaction is short.
 		c.process(context.WithoutCancel(ctx), msg)
+		waiting.done(msg)
 		took := int64(time.Since(start))
 		c.avgHandle.Store((c.avgHandle.Load()*7 + took) / 8)
 	}
+}
+
+// inFlight is the set of fetched messages not yet settled.
+type inFlight struct {
+	mu   sync.Mutex
+	msgs map[jetstream.Msg]struct{}
+}
+
+func newInFlight() *inFlight { return &inFlight{msgs: map[jetstream.Msg]struct{}{}} }
+
+func (f *inFlight) add(m jetstream.Msg) { f.mu.Lock(); f.msgs[m] = struct{}{}; f.mu.Unlock() }
+
+func (f *inFlight) done(m jetstream.Msg) { f.mu.Lock(); delete(f.msgs, m); f.mu.Unlock() }
+
+// heartbeat marks every unsettled message in progress each interval until stop is called.
+func (f *inFlight) heartbeat(every time.Duration) (stop func()) {
+	quit, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				f.mu.Lock()
+				for m := range f.msgs {
+					_ = m.InProgress()
+				}
+				f.mu.Unlock()
+			}
+		}
+	}()
+	return func() { close(quit); <-stopped }
 }
 
 // fetchSize asks for as many messages as can be handled in a third of AckWait at the recent

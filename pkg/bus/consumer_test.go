@@ -433,3 +433,42 @@ func TestMatchClinic(t *testing.T) {
 		t.Fatalf("network-wide envelope: %v", err)
 	}
 }
+
+// Messages of a batch that wait behind slow handlers longer than AckWait are not redelivered
+// to another replica while they wait: the consumer marks them in progress before handling
+// them, so each is delivered once (the inbox would absorb a second delivery, but it costs a
+// handler run and, for a slow handler, races the first).
+func TestConsumerBatchOutlastingAckWaitIsNotRedelivered(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{})
+	const name = "test--slow-batch"
+	for i := range 10 {
+		f.publishRaw(testSubject, "slow"+strconv.Itoa(i), f.envelopeBytes(event("m"+strconv.Itoa(i))))
+	}
+	// Ten 300 ms handlers take 3 s, well past the 1 s AckWait that started at the fetch; a
+	// second replica pulls all the while.
+	cfg := ConsumerConfig{Name: name, Batch: 10, HandlerTimeout: 400 * time.Millisecond, AckWait: time.Second}
+	h := effectHandler(name, func(d *Delivery, marker string) error {
+		time.Sleep(300 * time.Millisecond)
+		return nil
+	})
+	f.startConsumer(cfg, h)
+	eventually(t, "first replica holds the batch", func() bool {
+		c, err := f.js.Consumer(context.Background(), testStream, name)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(context.Background())
+		return err == nil && info.NumAckPending == 10
+	})
+	f.startConsumer(cfg, h)
+	eventually(t, "ten applied", func() bool { return len(f.effects(name)) == 10 })
+	time.Sleep(1200 * time.Millisecond) // past another AckWait: any redelivery would show
+	// A redelivered copy would have met the inbox and counted as a duplicate.
+	if n := f.processed(name, "duplicate"); n != 0 {
+		t.Fatalf("%v messages delivered twice, want 0", n)
+	}
+	if n := f.processed(name, "ok"); n != 10 {
+		t.Fatalf("%v applied, want 10", n)
+	}
+}
