@@ -3,6 +3,8 @@ package validate
 import (
 	"bytes"
 	"fmt"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -155,5 +157,28 @@ func TestDockerignoreKeepsWhatTheBuildCopies(t *testing.T) {
 	}
 	if !strings.Contains(ignore, "!deploy/images/healthcheck") {
 		t.Error(".dockerignore must re-include deploy/images/healthcheck (the image's health probe)")
+	}
+}
+
+// TestImageBuildHasEveryLocalModule: a service's go.mod may replace modules with local paths;
+// the image build copies only pkg/, proto/ and the service, so every local replacement (also
+// pkg's own) must be one of those, or the GOWORK=off build in the image fails.
+func TestImageBuildHasEveryLocalModule(t *testing.T) {
+	copied := map[string]bool{"pkg": true, "proto": true}
+	re := regexp.MustCompile(`=>\s*(\.\.?/\S+)`)
+	for _, mod := range append([]string{"pkg"}, func() []string {
+		var out []string
+		for _, s := range services {
+			out = append(out, "services/"+s)
+		}
+		return out
+	}()...) {
+		gomod := string(read(t, mod, "go.mod"))
+		for _, m := range re.FindAllStringSubmatch(gomod, -1) {
+			target := filepath.ToSlash(filepath.Clean(filepath.Join(mod, m[1])))
+			if !copied[target] {
+				t.Errorf("%s/go.mod replaces a module with %s, which deploy/images/Dockerfile does not copy", mod, target)
+			}
+		}
 	}
 }
