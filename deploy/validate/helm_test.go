@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"sort"
@@ -347,6 +348,34 @@ func TestHelmTemplate(t *testing.T) {
 	}
 	if len(o.clusters) != 0 {
 		t.Error("a CloudNativePG Cluster rendered with an external database")
+	}
+	cm, ok := o.configMaps["prod-trellis-dashboards"]
+	if !ok || cm.Labels["grafana_dashboard"] != "1" {
+		t.Fatal("no dashboards ConfigMap labelled for Grafana's sidecar")
+	}
+	for _, f := range []string{"trellis-services.json", "trellis-events.json", "trellis-infrastructure.json", "trellis-business.json"} {
+		if !bytes.Equal([]byte(cm.Data[f]), bytes.TrimRight(read(t, "deploy", "observability", "dashboards", f), "\n")) {
+			t.Errorf("dashboards ConfigMap: %s differs from deploy/observability/dashboards/%s (copy it into deploy/helm/trellis/files/dashboards)", f, f)
+		}
+	}
+}
+
+// TestHelmDashboardsJaegerURL: the chart points the dashboards' trace links at the Jaeger given.
+func TestHelmDashboardsJaegerURL(t *testing.T) {
+	vals := baseValues()
+	vals["grafanaDashboards"] = map[string]any{"jaegerURL": "https://jaeger.example.org"}
+	files, err := render(t, vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm := decodeAll(t, files).configMaps["prod-trellis-dashboards"]
+	if cm == nil {
+		t.Fatal("no dashboards ConfigMap")
+	}
+	for f, d := range cm.Data {
+		if strings.Contains(d, "127.0.0.1:16686") || !strings.Contains(d, "https://jaeger.example.org") {
+			t.Errorf("%s: trace links not pointed at the Jaeger given", f)
+		}
 	}
 }
 
