@@ -57,6 +57,7 @@ type Stack struct {
 	AdminURL  string // admin URL of the database the services use
 	nats      *natsserver.Server
 	procs     []*exec.Cmd
+	svcs      map[string]*svcProc // the services' serve processes by name (faults.go)
 	servers   []*http.Server
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -289,8 +290,15 @@ func (s *Stack) start(name, bin string, env []string, args ...string) error {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
 	s.procs = append(s.procs, cmd)
+	exited := make(chan struct{})
 	s.wg.Add(1)
-	go func() { defer s.wg.Done(); _ = cmd.Wait() }()
+	go func() { defer s.wg.Done(); _ = cmd.Wait(); close(exited) }()
+	if len(args) > 0 && args[0] == "serve" {
+		if s.svcs == nil {
+			s.svcs = map[string]*svcProc{}
+		}
+		s.svcs[name] = &svcProc{bin: bin, env: env, cmd: cmd, exited: exited}
+	}
 	return nil
 }
 
