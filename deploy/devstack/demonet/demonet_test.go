@@ -48,6 +48,17 @@ func TestPlanIsDeterministic(t *testing.T) {
 }
 
 func TestDefaultPlanShape(t *testing.T) {
+	big := demonet.Default()
+	big.Weeks, big.PatientsPerClinic = 12, 300
+	if p, err := demonet.NewPlan(big); err != nil {
+		t.Fatal(err)
+	} else {
+		for _, per := range p.People {
+			if per.StartAgo > 89 || per.FirstContactAgo > 89 || per.FirstContactAgo < per.StartAgo {
+				t.Fatalf("12 weeks: %s starts %d days ago, first contact %d days ago (intake takes 90 at most)", per.Key, per.StartAgo, per.FirstContactAgo)
+			}
+		}
+	}
 	p, err := demonet.NewPlan(demonet.Default())
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +88,8 @@ func TestDefaultPlanShape(t *testing.T) {
 		if per.StartAgo < 0 {
 			waiting++
 		}
-		if per.StartAgo > 89 || (per.Stage != demonet.StageActive && per.DischargeAgo > per.StartAgo) {
+		if per.StartAgo > 89 || per.FirstContactAgo > 89 || per.FirstContactAgo < per.StartAgo ||
+			(per.Stage != demonet.StageActive && per.DischargeAgo > per.StartAgo) {
 			t.Errorf("%s: start %d days ago, discharge %d days ago", per.Key, per.StartAgo, per.DischargeAgo)
 		}
 	}

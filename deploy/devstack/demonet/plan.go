@@ -273,6 +273,8 @@ func NewPlan(spec Spec) (Plan, error) {
 				per.DischargeAgo = max(1, per.StartAgo-per.StopAfter-10)
 				per.FirstContactAgo = per.StartAgo + 2 + r.IntN(8)
 			}
+			// Intake back-dates a first contact at most 90 days.
+			per.FirstContactAgo = min(per.FirstContactAgo, 89)
 			if st.Admitted() {
 				pay := r.IntN(100)
 				switch {

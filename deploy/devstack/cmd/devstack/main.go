@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -37,12 +38,17 @@ func main() {
 		err = up()
 	case "token":
 		err = token(os.Args[2:])
+	case "demonet":
+		err = demonetCmd(os.Args[2:])
 	case "-h", "--help", "help":
-		fmt.Print(`Usage: devstack [up|token]
+		fmt.Print(`Usage: devstack [up|token|demonet]
   up     start Postgres roles/schemas, NATS (embedded unless NATS_URL), Mailpit, a trace viewer and
          the services; walk demo referrals through the intake funnel and generate the demo
          network (docs/demo.md); stop everything on Ctrl-C
   token  print a dev bearer token: devstack token -role intake -clinics <id,id|*> [-ttl 12h]
+  demonet  generate a demo network into a running stack (make run): devstack demonet
+         [-clinics 3] [-patients 50] [-weeks 8] [-seed 7] [-parallel 6] [-prefix demonet] [-json]
+         (docs/demo.md; another seed and prefix make another network beside the first)
 
 Environment: DATABASE_URL (admin role with CREATEROLE; default the local trellis role),
 NATS_URL (external NATS; default embedded on 127.0.0.1:14222), TRELLIS_RUN_DIR (default .run),
@@ -72,6 +78,41 @@ func token(args []string) error {
 		return err
 	}
 	fmt.Println(tok)
+	return nil
+}
+
+// demonetCmd generates a demo network of the given size into the services of a running dev
+// stack (default ports), for example a bigger one for a benchmark.
+func demonetCmd(args []string) error {
+	d := demonet.Default()
+	fs := flag.NewFlagSet("demonet", flag.ContinueOnError)
+	fs.IntVar(&d.Clinics, "clinics", d.Clinics, "clinics (at most the ones intake knows)")
+	fs.IntVar(&d.PatientsPerClinic, "patients", d.PatientsPerClinic, "people per clinic")
+	fs.IntVar(&d.Weeks, "weeks", d.Weeks, "weeks of history (1 to 12)")
+	fs.Int64Var(&d.Seed, "seed", d.Seed, "seed")
+	fs.IntVar(&d.Parallel, "parallel", d.Parallel, "API calls in flight")
+	fs.IntVar(&d.PayerLagDays, "payer-lag", d.PayerLagDays, "days after the last service the payers answer a claim")
+	fs.StringVar(&d.Prefix, "prefix", d.Prefix, "prefix of the people's keys (another prefix: other people)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	tok, err := auth.MintDev([]byte(devKey), "trellis-dev", "trellis", "devstack-demonet", []string{"admin"}, []string{auth.AllClinics}, time.Hour)
+	if err != nil {
+		return err
+	}
+	url := func(svc string) string { return fmt.Sprintf("http://127.0.0.1:%d", stack.DefaultPorts[svc]) }
+	rep, err := demonet.Generate(context.Background(), demonet.Target{IntakeURL: url("intake"), SchedulingURL: url("scheduling"),
+		BillingURL: url("billing"), Token: tok, Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }}, d)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	fmt.Print(rep.String())
 	return nil
 }
 
