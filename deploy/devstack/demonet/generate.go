@@ -98,10 +98,11 @@ type gen struct {
 }
 
 type personState struct {
-	referral  *intakev1.Referral
-	patientID string
-	episodeID string
-	admitted  bool // by this run (an earlier run's patient may be discharged already)
+	referral   *intakev1.Referral
+	patientID  string
+	episodeID  string
+	admitted   bool // by this run (an earlier run's patient may be discharged already)
+	discharged bool // by this run
 }
 
 func newGen(t Target, plan Plan) *gen {
@@ -571,6 +572,7 @@ func (g *gen) discharged(ctx context.Context) error {
 			IdempotencyKey: g.key(p, "discharge")})); err != nil {
 			return fmt.Errorf("discharge %s: %w", p.Key, err)
 		}
+		st.discharged = true
 		return poll(ctx, Wait, "the discharge of "+p.Key, func() (bool, error) {
 			resp, err := g.sched.GetEnrollment(ctx, connect.NewRequest(&schedulingv1.GetEnrollmentRequest{PatientId: st.patientID}))
 			if connect.CodeOf(err) == connect.CodeNotFound {
@@ -625,26 +627,31 @@ var attendanceEnum = map[string]schedulingv1.AttendanceStatus{
 // attendance records every admitted person's sessions that have ended (up to the discharge
 // date), a group session's places in one call.
 func (g *gen) attendance(ctx context.Context) error {
+	// The plan's dates are days before today: they are the real ones only on the day of the
+	// run that admitted. So a patient discharged by an earlier run is left alone (their
+	// sessions were recorded then), and a current patient's sessions are all read.
 	var admitted []Person
 	for _, p := range g.plan.People {
-		if p.Stage.Admitted() {
+		if p.Stage == StageActive || (p.Stage.Admitted() && g.state[p.Key].discharged) {
 			admitted = append(admitted, p)
 		}
 	}
 	var entries []attendanceEntry
 	err := each(ctx, g.plan.Spec.Parallel, admitted, func(ctx context.Context, p Person) error {
-		resp, err := g.sched.ListPatientSchedule(ctx, connect.NewRequest(&schedulingv1.ListPatientScheduleRequest{
-			PatientId: g.state[p.Key].patientID, FromDate: g.date(p.ClinicIndex, max(p.StartAgo, 0)), ToDate: g.date(p.ClinicIndex, 0)}))
+		req := &schedulingv1.ListPatientScheduleRequest{PatientId: g.state[p.Key].patientID, ToDate: g.date(p.ClinicIndex, 0)}
+		if p.Stage != StageActive {
+			req.FromDate = g.date(p.ClinicIndex, p.StartAgo)
+		}
+		resp, err := g.sched.ListPatientSchedule(ctx, connect.NewRequest(req))
 		if connect.CodeOf(err) == connect.CodeNotFound {
 			return nil // waitlisted: nothing booked
 		}
 		if err != nil {
 			return fmt.Errorf("schedule of %s: %w", p.Key, err)
 		}
-		start := g.date(p.ClinicIndex, p.StartAgo)
-		last := g.date(p.ClinicIndex, -1)
+		start, last := "", g.date(p.ClinicIndex, -1)
 		if p.Stage != StageActive {
-			last = g.date(p.ClinicIndex, p.DischargeAgo)
+			start, last = g.date(p.ClinicIndex, p.StartAgo), g.date(p.ClinicIndex, p.DischargeAgo)
 		}
 		var mine []attendanceEntry
 		for _, a := range resp.Msg.GetAppointments() {
@@ -653,9 +660,13 @@ func (g *gen) attendance(ctx context.Context) error {
 				continue
 			}
 			scheduled := int(a.GetEndsAt().AsTime().Sub(a.GetStartsAt().AsTime()) / time.Minute)
-			d0, _ := time.Parse(time.DateOnly, start)
-			d1, _ := time.Parse(time.DateOnly, a.GetLocalDate())
-			o := p.Attendance(g.plan.Spec.Seed, a.GetLocalDate()+"/"+a.GetServiceType().String(), int(d1.Sub(d0).Hours()/24), scheduled)
+			after := 0 // days after the start: only a dropout's (discharged this run) matter
+			if start != "" {
+				d0, _ := time.Parse(time.DateOnly, start)
+				d1, _ := time.Parse(time.DateOnly, a.GetLocalDate())
+				after = int(d1.Sub(d0).Hours() / 24)
+			}
+			o := p.Attendance(g.plan.Spec.Seed, a.GetLocalDate()+"/"+a.GetServiceType().String(), after, scheduled)
 			mine = append(mine, attendanceEntry{person: p, appt: a, outcome: o})
 		}
 		g.mu.Lock()
