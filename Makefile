@@ -11,7 +11,7 @@ ifdef DATABASE_URL
 export TEST_DATABASE_URL ?= $(DATABASE_URL)
 endif
 
-.PHONY: x12check fuzz help run test test-unit test-e2e lint generate build bench tools mailpit postgres token clean chromium
+.PHONY: x12check fuzz test-faults help run test test-unit test-e2e lint generate build bench tools mailpit postgres token clean chromium
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ run: postgres mailpit ## run the whole network locally with demo data (Ctrl-C st
 
 test: postgres mailpit x12check chromium ## all tests: unit, integration (Postgres + JetStream) and end-to-end
 	TRELLIS_REQUIRE_X12CHECK=1 go test $(GO_TEST_FLAGS) $(addsuffix /...,$(addprefix ./,$(MODULES)))
+
+test-faults: postgres mailpit ## the fault suite: load under kill -9, NATS restarts, cut DB connections, duplicates, poison; then invariants (FAULTS=short|long)
+	TRELLIS_FAULTS=$(or $(FAULTS),short) go test $(GO_TEST_FLAGS) -run '^TestFaults$$' -v ./e2e/
 
 test-e2e: postgres mailpit chromium ## only the end-to-end test
 	go test $(GO_TEST_FLAGS) -v ./e2e/...
@@ -101,6 +104,6 @@ images: ## build the five service images (docker or podman): IMAGE_REPO=trellis 
 			-t $(IMAGE_REPO)/$$s:$(IMAGE_TAG) -t $(IMAGE_REPO)/$$s:latest . || exit 1; \
 	done
 
-deploy-check: ## validate deploy/ offline: Dockerfile lint, compose, helm lint + strict render, alert rules and their unit tests, dashboards, runbooks
-	cd deploy/validate && GOWORK=off go test $(GO_TEST_FLAGS) ./...
-	cd deploy/images/healthcheck && GOWORK=off go test $(GO_TEST_FLAGS) ./...
+deploy-check: tools ## validate deploy/ offline: Dockerfile lint, compose, helm lint + strict render, alert rules and their unit tests, dashboards, runbooks
+	cd deploy/validate && GOWORK=off go vet ./... && GOWORK=off staticcheck ./... && GOWORK=off go test $(GO_TEST_FLAGS) ./...
+	cd deploy/images/healthcheck && GOWORK=off go vet ./... && GOWORK=off go test $(GO_TEST_FLAGS) ./...
