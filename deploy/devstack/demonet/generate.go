@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	_ "time/tzdata" // clinic time zones resolve on machines without a zoneinfo database
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"

@@ -92,7 +92,7 @@ func (g *gen) readBack(ctx context.Context) error {
 		emails[p.Email] = true
 	}
 	mine := g.patients()
-	for ci, c := range g.plan.Clinics {
+	for _, c := range g.plan.Clinics {
 		req := &intakev1.ListReferralsRequest{ClinicId: c.ID, PageSize: 500}
 		for {
 			resp, err := g.intake.ListReferrals(ctx, connect.NewRequest(req))
@@ -142,7 +142,6 @@ func (g *gen) readBack(ctx context.Context) error {
 			}
 			r.WorkItems[q] += len(items.Msg.GetItems())
 		}
-		_ = ci
 	}
 	var admitted []Person
 	for _, p := range g.plan.People {
