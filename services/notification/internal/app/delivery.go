@@ -71,6 +71,10 @@ type DeliveryRepository interface {
 	// TextHistory returns when the patient's texts sent after since went, and which of
 	// phones have opted out of texts; read just before a text is decided.
 	TextHistory(ctx context.Context, patientID string, phones []string, since time.Time) (sent []time.Time, optedOut []string, err error)
+	// LockPatientTexts holds a lock on the patient's texting, shared by every dispatcher of
+	// every replica, until unlock is called (or the process dies): the texting caps are
+	// decided, the text sent and recorded under it, so two replicas cannot both pass a cap.
+	LockPatientTexts(ctx context.Context, patientID string) (unlock func(), err error)
 	// RecordFailure records failed attempt number attempt (a no-op if another dispatcher has
 	// claimed the message since): retry after retryIn, or mark it failed when giveUp.
 	RecordFailure(ctx context.Context, id string, attempt int, code string, retryIn time.Duration, giveUp bool) error

@@ -2,7 +2,9 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -312,5 +314,57 @@ func TestStaffAlertAddresses(t *testing.T) {
 		if r := f.row(t, ids[i]); r.status != "sent" || r.sentTo != want {
 			t.Errorf("alert %d = %+v, want sent to %s", i, r, want)
 		}
+	}
+}
+
+// Two replicas deciding texts for the same patient at once cannot both pass the daily cap:
+// the decision, the send and its record happen under the patient's texting lock. Each
+// patient gets one text and, for the message over the cap, an email.
+func TestTextCapHoldsAcrossReplicas(t *testing.T) {
+	day := time.Date(2026, 6, 10, 15, 0, 0, 0, time.UTC) // 10:00 in Chicago
+	f := setupDelivery(t, day)
+	client, err := sms.New(sms.Config{BaseURL: f.fake.URL, AccountSID: "ACtest", AuthToken: "token", From: "+15555550100",
+		StatusCallback: "https://notify.example.test/webhooks/sms/status", Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := app.NewDispatcher(f.store, f.repo, sender(t, f.sink.Addr), app.DispatcherConfig{
+		Renderer: testRenderer{}, SMS: client, Now: f.clock.now, StaffEmail: "care-team@trellis.local", Batch: 1,
+		Retry: domain.RetryPolicy{MaxAttempts: 3, Base: time.Millisecond, Max: time.Millisecond},
+	}, quiet)
+	one := app.NewDispatcher(f.store, f.repo, sender(t, f.sink.Addr), app.DispatcherConfig{
+		Renderer: testRenderer{}, SMS: client, Now: f.clock.now, StaffEmail: "care-team@trellis.local", Batch: 1,
+		Retry: domain.RetryPolicy{MaxAttempts: 3, Base: time.Millisecond, Max: time.Millisecond},
+	}, quiet)
+	const patients = 8
+	phones := map[string]bool{}
+	for i := range patients {
+		phone := fmt.Sprintf("+1312555%04d", 200+i)
+		phones[phone] = true
+		pid := f.patient(t, fmt.Sprintf("p%d@example.org", i), phone, []string{"email", "sms"}, "", "")
+		f.queue(t, pid, "sms", map[string]string{"date": "Thursday 9:00"}, nil)
+		f.queue(t, pid, "sms", map[string]string{"date": "Friday 9:00"}, nil)
+		// Both replicas take one message each of this patient at the same moment.
+		var wg sync.WaitGroup
+		for _, d := range []*app.Dispatcher{one, other} {
+			wg.Go(func() {
+				if _, err := d.RunOnce(context.Background()); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	texts := map[string]int{}
+	for _, m := range f.fake.Messages() {
+		texts[m.To]++
+	}
+	for phone := range phones {
+		if texts[phone] != 1 {
+			t.Errorf("%s got %d texts, want 1 (the daily cap)", phone, texts[phone])
+		}
+	}
+	if n := len(f.sink.Messages()); n != patients {
+		t.Errorf("%d emails, want %d (each patient's message over the cap)", n, patients)
 	}
 }

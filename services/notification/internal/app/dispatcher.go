@@ -172,6 +172,15 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 // email attempt carries the same Message-ID header (the message id), so a mail sink can drop
 // the repeat.
 func (d *Dispatcher) deliver(ctx context.Context, c Claim) {
+	if c.Audience != domain.AudienceStaff && c.Recipient != nil && d.cfg.SMS != nil {
+		// A text may be decided: the patient's texting history must not change under us.
+		unlock, err := d.repo.LockPatientTexts(ctx, c.PatientID)
+		if err != nil {
+			d.recordFailure(ctx, c, "", &SendError{Code: CodeSendError, Err: err})
+			return
+		}
+		defer unlock()
+	}
 	dec, err := d.decide(ctx, c)
 	if err != nil {
 		// Reading the texting history failed: retry after the usual backoff.

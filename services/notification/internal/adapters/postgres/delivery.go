@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"hash/fnv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,6 +25,29 @@ func (r *Repository) TextHistory(ctx context.Context, patientID string, phones [
 			ARRAY(SELECT phone FROM sms_optouts WHERE opted_out AND phone = ANY($2))`,
 		patientID, phones, since).Scan(&sent, &optedOut)
 	return sent, optedOut, err
+}
+
+// LockPatientTexts implements app.DeliveryRepository with a session advisory lock on a
+// connection held until unlock (a crash closes the connection and releases it).
+func (r *Repository) LockPatientTexts(ctx context.Context, patientID string) (func(), error) {
+	conn, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte("notification-texts:" + patientID))
+	key := int64(h.Sum64())
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
+		conn.Release()
+		return nil, err
+	}
+	return func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, key); err != nil {
+			// Do not hand a connection that may still hold the lock back to the pool.
+			_ = conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+		conn.Release()
+	}, nil
 }
 
 // MarkSentVia implements app.DeliveryRepository. Like MarkSent, a message marked failed by a
