@@ -2,20 +2,22 @@ package bus
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/trellis-health/trellis/pkg/testkit"
 )
 
 // Benchmarks of the bus against real Postgres and embedded JetStream. Compare them as ratios
 // within one run: BenchmarkRawInsertCommit (one single-row INSERT and COMMIT) is the baseline
-// for OutboxWrite and InboxConsume, BenchmarkRawJetStreamPublish for RelayPublish:
+// for OutboxWrite, InboxConsume and ConsumeHop, BenchmarkRawJetStreamPublish for RelayPublish:
 //
-//	go test -run '^$' -bench . -benchtime=2000x ./bus/
+//	go test -run '^$' -bench . -benchtime=2000x ./pkg/bus/
 
 func requirePostgres(b *testing.B) {
 	b.Helper()
@@ -150,20 +152,53 @@ func BenchmarkRawJetStreamPublish(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
-// BenchmarkInboxConsume: a consumer applying pre-published events, one transaction each
-// (inbox insert plus one effect row).
+// BenchmarkInboxConsume: a consumer applying pre-published events (inbox insert plus one
+// effect row each), TxBatch messages per transaction (tx=1 is one transaction per event).
 func BenchmarkInboxConsume(b *testing.B) {
+	for _, n := range []int{1, 4, 16, 32} {
+		b.Run(fmt.Sprintf("tx=%d", n), func(b *testing.B) {
+			benchConsume(b, ConsumerConfig{TxBatch: n}, false, false)
+		})
+	}
+	b.Run("tx=16/no-savepoints", func(b *testing.B) {
+		benchConsume(b, ConsumerConfig{TxBatch: 16}, true, false)
+	})
+}
+
+// BenchmarkConsumeHop: one pipeline hop: each event's inbox row, an effect row and one
+// emitted event in the outbox (what scheduling, billing and notification do per event).
+func BenchmarkConsumeHop(b *testing.B) {
+	for _, n := range []int{1, 16} {
+		b.Run(fmt.Sprintf("tx=%d", n), func(b *testing.B) {
+			benchConsume(b, ConsumerConfig{TxBatch: n}, false, true)
+		})
+	}
+}
+
+func benchConsume(b *testing.B, cfg ConsumerConfig, noSavepoints, emit bool) {
 	requirePostgres(b)
 	f := newFixture(b, fixtureOpts{})
 	seedOutbox(b, f, b.N)
 	f.drain(f.relay(RelayConfig{Batch: 1000}))
-	const name = "bench--consume"
+	cfg.Name = "bench--consume"
+	h := effectHandler(cfg.Name, nil)
+	if emit {
+		effect := h
+		h = func(ctx context.Context, tx *Tx, d *Delivery) error {
+			tx.Emit(Event{Subject: "trellis.test.patient.welcomed.v1", ClinicID: d.Envelope.GetClinicId(),
+				Payload: wrapperspb.String(d.Envelope.GetEventId())})
+			return effect(ctx, tx, d)
+		}
+	}
 	b.ResetTimer()
-	f.startConsumer(ConsumerConfig{Name: name}, effectHandler(name, nil))
+	c := NewConsumer(cfg, f.store, f.js, h, f.log, f.metrics)
+	c.cfg.Stream, c.cfg.Subjects = testStream, []string{testSubject}
+	c.noSavepoints = noSavepoints
+	f.background(c.Run)
 	deadline := time.Now().Add(5 * time.Minute)
-	for f.processed(name, "ok") < float64(b.N) {
+	for f.processed(cfg.Name, "ok") < float64(b.N) {
 		if time.Now().After(deadline) {
-			b.Fatalf("processed %v of %d", f.processed(name, "ok"), b.N)
+			b.Fatalf("processed %v of %d", f.processed(cfg.Name, "ok"), b.N)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}

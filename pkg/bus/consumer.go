@@ -81,7 +81,19 @@ type ConsumerConfig struct {
 	// outage delays events, it does not dead-letter them. Permanent errors are dead-lettered at once.
 	MaxDeliver int
 	Backoff    func(attempt uint64) time.Duration // default 200 ms doubling to 5 min
+	// TxBatch: most messages of a fetched batch applied in one transaction (each one's inbox
+	// row, handler and outbox rows, each under a savepoint), acked after the commit. Default
+	// 16, at most 64 (Postgres caches 64 subtransactions per transaction); 1 applies every
+	// message in a transaction of its own. Fewer are grouped when handlers are slow, so that
+	// a group fits in half of HandlerTimeout, which applies per transaction. See ADR 12.
+	TxBatch int
 }
+
+// DefaultTxBatch is ConsumerConfig.TxBatch when unset; maxTxBatch its ceiling.
+const (
+	DefaultTxBatch = 16
+	maxTxBatch     = 64
+)
 
 func (c *ConsumerConfig) defaults() {
 	if c.Batch <= 0 {
@@ -99,6 +111,10 @@ func (c *ConsumerConfig) defaults() {
 	if c.Backoff == nil {
 		c.Backoff = ExpBackoff(200*time.Millisecond, 5*time.Minute)
 	}
+	if c.TxBatch <= 0 {
+		c.TxBatch = DefaultTxBatch
+	}
+	c.TxBatch = min(c.TxBatch, maxTxBatch)
 }
 
 // ExpBackoff doubles from base for each attempt, capped at ceiling.
@@ -122,6 +138,9 @@ type Consumer struct {
 	metrics *telemetry.Metrics
 	tracer  trace.Tracer
 	ready   atomic.Bool
+	// noSavepoints applies a group without a savepoint per message: any handler error rolls
+	// the whole group back (benchmarks compare the two).
+	noSavepoints bool
 	// avgHandle is a moving average of the time one message takes, in nanoseconds; it sizes
 	// the next fetch so that a batch is done well within AckWait.
 	avgHandle atomic.Int64
@@ -222,12 +241,35 @@ func (c *Consumer) handleBatch(ctx context.Context, batch jetstream.MessageBatch
 			_ = msg.NakWithDelay(time.Second)
 			continue
 		}
+		// Group what has already arrived (never waiting for more) into one transaction.
+		group := []jetstream.Msg{msg}
+		for limit := c.txSize(); len(group) < limit; {
+			next, ok := pending(queue)
+			if !ok {
+				break
+			}
+			group = append(group, next)
+		}
 		start := time.Now()
-		// Finish the message even when shutdown starts mid-way: its transaction is short.
-		c.process(context.WithoutCancel(ctx), msg)
-		waiting.done(msg)
-		took := int64(time.Since(start))
+		// Finish the group even when shutdown starts mid-way: its transaction is short.
+		if len(group) == 1 {
+			c.process(context.WithoutCancel(ctx), msg)
+			waiting.done(msg)
+		} else {
+			c.processGroup(context.WithoutCancel(ctx), group, waiting)
+		}
+		took := int64(time.Since(start)) / int64(len(group))
 		c.avgHandle.Store((c.avgHandle.Load()*7 + took) / 8)
+	}
+}
+
+// pending returns the next message of queue if one is there already.
+func pending(queue <-chan jetstream.Msg) (jetstream.Msg, bool) {
+	select {
+	case m, ok := <-queue:
+		return m, ok
+	default:
+		return nil, false
 	}
 }
 
@@ -276,6 +318,16 @@ func (c *Consumer) fetchSize() int {
 	return int(min(max(int64(c.cfg.AckWait/3)/avg, 1), int64(c.cfg.Batch)))
 }
 
+// txSize is how many messages go in one transaction: TxBatch, fewer when the recent pace
+// says a group that size would not finish in half of HandlerTimeout.
+func (c *Consumer) txSize() int {
+	avg := c.avgHandle.Load()
+	if avg <= 0 || c.cfg.TxBatch <= 1 {
+		return c.cfg.TxBatch
+	}
+	return int(min(max(int64(c.cfg.HandlerTimeout/2)/avg, 1), int64(c.cfg.TxBatch)))
+}
+
 func sleep(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -285,18 +337,34 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// process handles one message and settles it: ack, nak with delay, or dead-letter then term.
+// process handles one message in a transaction of its own and settles it: ack, nak with
+// delay, or dead-letter then term.
 func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
-	start := time.Now()
-	subject := msg.Subject()
-	var delivered uint64 = 1
-	var streamSeq uint64
+	it := c.begin(ctx, msg)
+	c.finish(it, c.handleMsg(it.ctx, msg, it.subject, it.delivered, it.streamSeq))
+}
+
+// received is a message being processed, with its span.
+type received struct {
+	msg       jetstream.Msg
+	ctx       context.Context // carries the span
+	span      trace.Span
+	start     time.Time
+	subject   string
+	delivered uint64
+	streamSeq uint64
+}
+
+// begin starts the message's CONSUMER span (a child of the producer's, from the headers).
+func (c *Consumer) begin(ctx context.Context, msg jetstream.Msg) *received {
+	it := &received{msg: msg, start: time.Now(), subject: msg.Subject(), delivered: 1}
 	if md, err := msg.Metadata(); err == nil {
-		delivered, streamSeq = md.NumDelivered, md.Sequence.Stream
+		it.delivered, it.streamSeq = md.NumDelivered, md.Sequence.Stream
 	}
+	subject, delivered := it.subject, it.delivered
 	carrier := telemetry.HeaderCarrier(msg.Headers())
 	parent := telemetry.Propagator.Extract(ctx, carrier)
-	ctx, span := c.tracer.Start(parent, "process "+subject,
+	it.ctx, it.span = c.tracer.Start(parent, "process "+subject,
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(
 			attribute.String("messaging.system", "nats"),
@@ -306,25 +374,44 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 			attribute.String("messaging.message.id", carrier.Get(HeaderMsgID)),
 			attribute.Int64("messaging.message.delivery_count", int64(delivered)),
 		))
-	defer span.End()
-	outcome := c.handleMsg(ctx, msg, subject, delivered, streamSeq)
-	span.SetAttributes(attribute.String("trellis.outcome", outcome))
+	return it
+}
+
+// finish records the outcome on the span and in the metrics, and ends the span.
+func (c *Consumer) finish(it *received, outcome string) {
+	it.span.SetAttributes(attribute.String("trellis.outcome", outcome))
 	if outcome == "retry" || outcome == "dead_letter" {
-		span.SetStatus(codes.Error, outcome)
+		it.span.SetStatus(codes.Error, outcome)
 	}
-	c.metrics.EventsProcessed.WithLabelValues(c.cfg.Name, subject, outcome).Inc()
-	c.metrics.ProcessingSeconds.WithLabelValues(c.cfg.Name, subject).Observe(time.Since(start).Seconds())
+	it.span.End()
+	c.metrics.EventsProcessed.WithLabelValues(c.cfg.Name, it.subject, outcome).Inc()
+	c.metrics.ProcessingSeconds.WithLabelValues(c.cfg.Name, it.subject).Observe(time.Since(it.start).Seconds())
 }
 
 func (c *Consumer) handleMsg(ctx context.Context, msg jetstream.Msg, subject string, delivered, streamSeq uint64) string {
-	env := &eventsv1.Envelope{}
-	if err := proto.Unmarshal(msg.Data(), env); err != nil || env.GetEventId() == "" || env.GetPayload() == nil {
-		if err == nil {
-			err = errors.New("envelope lacks event_id or payload")
-		}
-		return c.deadLetter(ctx, msg, subject, delivered, streamSeq, fmt.Errorf("decode envelope: %w", err))
+	env, err := decodeEnvelope(msg.Data())
+	if err != nil {
+		return c.deadLetter(ctx, msg, subject, delivered, streamSeq, err)
 	}
 	duplicate, err := c.apply(ctx, subject, env, delivered)
+	return c.settle(ctx, msg, subject, delivered, streamSeq, env, duplicate, err)
+}
+
+// decodeEnvelope unpacks a message's envelope; one without an event id or payload is an error.
+func decodeEnvelope(data []byte) (*eventsv1.Envelope, error) {
+	env := &eventsv1.Envelope{}
+	if err := proto.Unmarshal(data, env); err != nil {
+		return nil, fmt.Errorf("decode envelope: %w", err)
+	}
+	if env.GetEventId() == "" || env.GetPayload() == nil {
+		return nil, errors.New("decode envelope: envelope lacks event_id or payload")
+	}
+	return env, nil
+}
+
+// settle acks, naks with backoff or dead-letters a message after its handling returned err.
+func (c *Consumer) settle(ctx context.Context, msg jetstream.Msg, subject string, delivered, streamSeq uint64,
+	env *eventsv1.Envelope, duplicate bool, err error) string {
 	switch {
 	case err == nil:
 		if ackErr := msg.Ack(); ackErr != nil {

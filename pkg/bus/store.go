@@ -36,6 +36,7 @@ type Tx struct {
 	pgx.Tx
 	events      []Event
 	afterCommit []func()
+	emitted     bool // outbox rows were written (the relay is woken after commit)
 }
 
 // Emit queues events to be written to the outbox in this transaction.
@@ -54,20 +55,32 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) e
 		if err := fn(ctx, tx); err != nil {
 			return err
 		}
-		if len(tx.events) == 0 {
-			return nil
-		}
-		return s.writeOutbox(ctx, ptx, tx.events)
+		return s.flush(ctx, tx)
 	})
 	if err != nil {
 		return err
 	}
-	if len(tx.events) > 0 {
+	if tx.emitted {
 		s.Wake()
 	}
 	for _, fn := range tx.afterCommit {
 		fn()
 	}
+	return nil
+}
+
+// flush writes the events emitted so far in tx to the outbox, with the cause and trace
+// context of ctx. A consumer applying several messages in one transaction flushes after each,
+// so every event names the message that caused it.
+func (s *Store) flush(ctx context.Context, tx *Tx) error {
+	if len(tx.events) == 0 {
+		return nil
+	}
+	if err := s.writeOutbox(ctx, tx.Tx, tx.events); err != nil {
+		return err
+	}
+	tx.events = tx.events[:0]
+	tx.emitted = true
 	return nil
 }
 
