@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -42,7 +43,10 @@ func (c *Consumer) processGroup(ctx context.Context, msgs []jetstream.Msg, waiti
 		m.env, m.undecoded = decodeEnvelope(msg.Data())
 		group[i] = m
 	}
-	err := c.applyGroup(hctx, group)
+	var err error
+	if slices.ContainsFunc(group, func(m *member) bool { return m.undecoded == nil }) {
+		err = c.applyGroup(hctx, group)
+	}
 	// Settle in stream order.
 	for _, m := range group {
 		sctx := context.WithoutCancel(m.ctx)

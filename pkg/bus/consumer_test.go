@@ -353,7 +353,7 @@ func TestConsumerConfigDefaults(t *testing.T) {
 	if c.AckWait <= c.HandlerTimeout {
 		t.Fatalf("AckWait %s must exceed HandlerTimeout %s", c.AckWait, c.HandlerTimeout)
 	}
-	if c.Batch != 32 || c.MaxDeliver != 40 || c.Backoff == nil {
+	if c.Batch != 32 || c.MaxDeliver != 40 || c.Backoff == nil || c.TxBatch != DefaultTxBatch {
 		t.Fatalf("defaults %+v", c)
 	}
 	// A failing dependency must be able to stay down for an hour (a failover, a deploy gone
@@ -364,6 +364,32 @@ func TestConsumerConfigDefaults(t *testing.T) {
 	}
 	if budget < time.Hour {
 		t.Fatalf("default retries give up after %s, want at least an hour", budget)
+	}
+}
+
+func TestTxSizeShrinksWhenHandlersAreSlow(t *testing.T) {
+	c := &Consumer{cfg: ConsumerConfig{TxBatch: 1000}}
+	c.cfg.defaults() // HandlerTimeout 10s
+	if got := c.txSize(); got != maxTxBatch {
+		t.Fatalf("TxBatch 1000: %d, want the ceiling %d", got, maxTxBatch)
+	}
+	c.cfg.TxBatch = 16
+	c.avgHandle.Store(int64(time.Millisecond))
+	if got := c.txSize(); got != 16 {
+		t.Fatalf("fast handlers: %d, want 16", got)
+	}
+	c.avgHandle.Store(int64(time.Second)) // half of HandlerTimeout fits 5 such messages
+	if got := c.txSize(); got != 5 {
+		t.Fatalf("1s handlers: %d, want 5", got)
+	}
+	c.avgHandle.Store(int64(time.Minute))
+	if got := c.txSize(); got != 1 {
+		t.Fatalf("very slow handlers: %d, want 1", got)
+	}
+	c.cfg.TxBatch = 1
+	c.avgHandle.Store(int64(time.Millisecond))
+	if got := c.txSize(); got != 1 {
+		t.Fatalf("TxBatch 1: %d, want 1", got)
 	}
 }
 
