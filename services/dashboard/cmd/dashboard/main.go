@@ -90,7 +90,10 @@ func newSpec(cfg *Config) service.Spec {
 					return &n
 				},
 				DeadLetters: func(ctx context.Context) (map[string]uint64, error) { return deadLetters(ctx, p.JS) },
-				Log:         p.Log, OIDC: oidcConfig(cfg),
+				RecentDeadLetters: func(ctx context.Context) ([]web.DeadLetterItem, error) {
+					return recentDeadLetters(ctx, p.JS, 50)
+				},
+				Log: p.Log, OIDC: oidcConfig(cfg),
 				Billing: web.NewBillingClient(cfg.BillingURL, nil),
 			})
 			if err != nil {
@@ -126,6 +129,40 @@ func deadLetters(ctx context.Context, js jetstream.JetStream) (map[string]uint64
 		if c, ok := strings.CutPrefix(subject, bus.DeadLetterSubject("")); ok && c != "" {
 			out[c] += n
 		}
+	}
+	return out, nil
+}
+
+// recentDeadLetters reads the newest n dead letters' headers and envelope metadata (through
+// pkg/bus: never a payload), newest first.
+func recentDeadLetters(ctx context.Context, js jetstream.JetStream, n int) ([]web.DeadLetterItem, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, bus.DeadLetterStream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Dead letters are removed when replayed, so look back further than n sequences.
+	from := uint64(0)
+	if back := uint64(20 * n); info.State.LastSeq > back {
+		from = info.State.LastSeq - back
+	}
+	dls, err := bus.ListDeadLetters(ctx, js, "", from, 20*n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]web.DeadLetterItem, 0, min(n, len(dls)))
+	for i := len(dls) - 1; i >= 0 && len(out) < n; i-- {
+		d := dls[i]
+		out = append(out, web.DeadLetterItem{Seq: d.Seq, At: d.At, Consumer: d.Consumer, Subject: d.Subject,
+			EventType: d.EventType, Attempts: d.Deliveries, Reason: d.Reason})
 	}
 	return out, nil
 }

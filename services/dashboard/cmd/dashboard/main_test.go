@@ -10,10 +10,12 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -657,5 +659,31 @@ func TestHealthCountsDeadLetters(t *testing.T) {
 	}
 	if got := cells(t, e.page("/health", cookie), "dead-letters", "data-consumer", "some--consumer", "data-field"); got["count"] != "1" {
 		t.Errorf("dead-letters row shows %v", got)
+	}
+	// The newest dead letters are listed with where they came from, why, and how to replay
+	// them; their content never is.
+	dl := nats.NewMsg(bus.DeadLetterSubject("billing--attendance"))
+	dl.Data = []byte("patient payload must not show")
+	for k, v := range map[string]string{bus.HeaderDLConsumer: "billing--attendance", bus.HeaderDLReason: "clinic is not known",
+		bus.HeaderDLSubject: "trellis.scheduling.attendance.recorded.v1", bus.HeaderDLDeliveries: "3"} {
+		dl.Header.Set(k, v)
+	}
+	if _, err := e.JS.PublishMsg(context.Background(), dl); err != nil {
+		t.Fatal(err)
+	}
+	e.json("/api/health.json", cookie, &h)
+	if len(h.Recent) != 2 || h.Recent[0].Consumer != "billing--attendance" || h.Recent[0].Reason != "clinic is not known" ||
+		h.Recent[0].Attempts != 3 || h.Recent[0].Replay != fmt.Sprintf("billing deadletters replay %d", h.Recent[0].Seq) ||
+		h.Recent[1].Consumer != "" || h.Recent[1].Replay != "" {
+		t.Errorf("recent dead letters: %+v", h.Recent)
+	}
+	page := e.page("/health", cookie)
+	got := cells(t, page, "dead-letter-list", "data-seq", strconv.FormatUint(h.Recent[0].Seq, 10), "data-field")
+	if got["reason"] != "clinic is not known" || got["subject"] != "trellis.scheduling.attendance.recorded.v1" ||
+		!strings.Contains(got["replay"], "billing deadletters replay") {
+		t.Errorf("dead-letter-list row shows %v", got)
+	}
+	if strings.Contains(page, "patient payload") {
+		t.Error("the health page shows a dead letter's content")
 	}
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -632,10 +633,27 @@ type DeadLetterRow struct {
 	CountText string `json:"count_text"`
 }
 
+// DeadLetterItem is one dead letter as operators see it: where it came from, why, and the
+// command that replays it once the cause is fixed. Never its payload.
+type DeadLetterItem struct {
+	Seq       uint64    `json:"seq"`
+	At        time.Time `json:"at"`
+	Consumer  string    `json:"consumer"`
+	Subject   string    `json:"subject"`
+	EventType string    `json:"event_type"`
+	Attempts  int       `json:"attempts"`
+	Reason    string    `json:"reason"`
+	// Replay is the owning service's command, e.g. "billing deadletters replay 42".
+	Replay string `json:"replay"`
+	AtText string `json:"at_text"`
+}
+
 // Health is the event-health page's data (GET /api/health.json).
 type Health struct {
 	Streams     []HealthRow     `json:"streams"`
 	DeadLetters []DeadLetterRow `json:"dead_letters"`
+	// The newest dead letters, newest first (at most 50).
+	Recent []DeadLetterItem `json:"recent_dead_letters"`
 	// Why the dead letters could not be counted (omitted when they were).
 	DeadLettersError string `json:"dead_letters_error,omitempty"`
 }
@@ -661,6 +679,22 @@ func (h *Handler) healthAll(ctx context.Context) (Health, error) {
 		}
 	}
 	slices.SortFunc(out.DeadLetters, func(a, b DeadLetterRow) int { return strings.Compare(a.Consumer, b.Consumer) })
+	out.Recent = []DeadLetterItem{}
+	if h.cfg.RecentDeadLetters != nil && len(out.DeadLetters) > 0 {
+		recent, err := h.cfg.RecentDeadLetters(ctx)
+		if err != nil {
+			h.cfg.Log.WarnContext(ctx, "dashboard: dead letters not listed", "error", err)
+			out.DeadLettersError = "The dead-letter stream could not be read; try again."
+			return out, nil
+		}
+		for _, d := range recent {
+			d.AtText = d.At.UTC().Format("2006-01-02 15:04 MST")
+			if svc, _, ok := strings.Cut(d.Consumer, "--"); ok {
+				d.Replay = fmt.Sprintf("%s deadletters replay %d", svc, d.Seq)
+			}
+			out.Recent = append(out.Recent, d)
+		}
+	}
 	return out, nil
 }
 

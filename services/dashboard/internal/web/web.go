@@ -53,8 +53,11 @@ type Config struct {
 	Pending func(ctx context.Context, stream string) *uint64
 	// DeadLetters counts the DEADLETTER stream's messages per consumer (nil: not shown).
 	DeadLetters func(ctx context.Context) (map[string]uint64, error)
-	Now         func() time.Time
-	Log         *slog.Logger
+	// RecentDeadLetters lists the newest dead letters, newest first: metadata and reasons,
+	// never payloads (nil: not shown).
+	RecentDeadLetters func(ctx context.Context) ([]DeadLetterItem, error)
+	Now               func() time.Time
+	Log               *slog.Logger
 	// OIDC turns on sign-in with an OpenID Connect issuer (nil: off).
 	OIDC *OIDC
 	// Billing is billing's RemittanceService (work queues, uploads), called with the user's
