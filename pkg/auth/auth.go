@@ -97,9 +97,12 @@ func NewJWKSVerifier(jwksURL, issuer, audience string, client *http.Client) *Ver
 		methods: []string{"RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA", "PS256"}}
 }
 
-// Verify parses and checks the token: signature, expiry, issuer and audience when configured.
+// Verify parses and checks the token: signature (with one of the verifier's algorithms only:
+// never "none", never HS256 for a JWKS verifier), expiry (required), not-before and issued-at
+// (30 s leeway for clock skew), issuer and audience when configured, and a subject.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
-	opts := []jwt.ParserOption{jwt.WithValidMethods(v.methods), jwt.WithExpirationRequired(), jwt.WithLeeway(30 * time.Second)}
+	opts := []jwt.ParserOption{jwt.WithValidMethods(v.methods), jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
+		jwt.WithLeeway(30 * time.Second)}
 	if v.issuer != "" {
 		opts = append(opts, jwt.WithIssuer(v.issuer))
 	}
@@ -135,47 +138,70 @@ func MintDev(key []byte, issuer, audience, subject string, roles, clinics []stri
 type jwks struct {
 	url     string
 	client  *http.Client
-	mu      sync.RWMutex // guards keys and tried
+	now     func() time.Time // the clock (tests move it); nil: time.Now
+	mu      sync.RWMutex     // guards keys, tried and fetched
 	keys    map[string]any
 	tried   time.Time  // last fetch attempt, successful or not
+	fetched time.Time  // last successful fetch
 	fetchMu sync.Mutex // one fetch at a time
 }
 
 // refetchEvery bounds how often an unknown key id (or a failing issuer) causes a fetch.
 const refetchEvery = 30 * time.Second
 
+// keysMaxAge is how long fetched keys are used before the next token refreshes them, so that a
+// key the issuer withdraws (rotated out or revoked) stops verifying within this time even when
+// no token names an unknown key. While the issuer cannot be reached the last keys stay in use.
+const keysMaxAge = 10 * time.Minute
+
+func (k *jwks) clock() time.Time {
+	if k.now != nil {
+		return k.now()
+	}
+	return time.Now()
+}
+
+// lookup returns the cached key for kid, whether the cache wants a refresh (the key id is
+// unknown, or the keys are older than keysMaxAge) and whether a fetch was tried too recently
+// for another.
+func (k *jwks) lookup(kid string) (key any, ok, wantFetch, recent bool) {
+	now := k.clock()
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	key, ok = k.keys[kid]
+	return key, ok, !ok || now.Sub(k.fetched) >= keysMaxAge, now.Sub(k.tried) < refetchEvery
+}
+
 func (k *jwks) keyfunc(t *jwt.Token) (any, error) {
 	kid, _ := t.Header["kid"].(string)
-	k.mu.RLock()
-	key, ok := k.keys[kid]
-	recent := time.Since(k.tried) < refetchEvery
-	k.mu.RUnlock()
-	if ok {
+	key, ok, wantFetch, recent := k.lookup(kid)
+	if ok && (!wantFetch || recent) {
 		return key, nil // the common case never waits for a fetch
 	}
-	if recent {
+	if !ok && recent {
 		return nil, fmt.Errorf("unknown key id %q", kid)
 	}
 	k.fetchMu.Lock()
 	defer k.fetchMu.Unlock()
-	k.mu.RLock()
-	key, ok = k.keys[kid]
-	recent = time.Since(k.tried) < refetchEvery
-	k.mu.RUnlock()
-	if ok {
-		return key, nil // another caller fetched it meanwhile
+	key, ok, wantFetch, recent = k.lookup(kid)
+	if ok && (!wantFetch || recent) {
+		return key, nil // another caller fetched meanwhile
 	}
-	if recent {
+	if !ok && recent {
 		return nil, fmt.Errorf("unknown key id %q", kid)
 	}
 	keys, err := k.refresh()
+	now := k.clock()
 	k.mu.Lock()
-	k.tried = time.Now() // failures count too: a down issuer is not hammered
+	k.tried = now // failures count too: a down issuer is not hammered
 	if err == nil {
-		k.keys = keys
+		k.keys, k.fetched = keys, now
 	}
 	k.mu.Unlock()
 	if err != nil {
+		if ok {
+			return key, nil // the issuer is unreachable: keep verifying with the last keys
+		}
 		return nil, err
 	}
 	if key, ok := keys[kid]; ok {
