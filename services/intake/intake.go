@@ -13,6 +13,7 @@ import (
 	"github.com/trellis-health/trellis/services/intake/internal/adapters/postgres"
 	"github.com/trellis-health/trellis/services/intake/internal/app"
 	"github.com/trellis-health/trellis/services/intake/internal/domain"
+	"github.com/trellis-health/trellis/services/intake/internal/ports/events"
 	"github.com/trellis-health/trellis/services/intake/internal/ports/rpc"
 	"github.com/trellis-health/trellis/services/intake/migrations"
 )
@@ -33,10 +34,13 @@ func Spec(retention *time.Duration) service.Spec {
 		Summary:     "Intake: admits patients to a clinic's program track and announces each admission.",
 		DefaultAddr: ":8081",
 		Migrations:  migrations.FS,
-		Policy:      rpc.Policy,
-		Setup:       func(ctx context.Context, p *service.Platform) error { return setup(ctx, p, retention) },
+		// Clinics come from scheduling (ClinicConfigured, consumer intake--clinics).
+		Consumes: []string{"scheduling"},
+		Policy:   rpc.Policy,
+		Setup:    func(ctx context.Context, p *service.Platform) error { return setup(ctx, p, retention) },
 		Commands: map[string]func(context.Context, *service.Platform, []string) error{
-			// Clinics are reference data with no API yet: this is the only way to add them.
+			// The demo clinics, for a stack without scheduling; scheduling's ClinicConfigured
+			// is how clinics normally arrive (and wins over seeding).
 			"seed-demo": seedDemo,
 		},
 	}
@@ -53,12 +57,14 @@ func setup(_ context.Context, p *service.Platform, retention *time.Duration) err
 	uc := app.New(p.Store, postgres.Repository{}, p.Log, time.Now)
 	path, h := intakev1connect.NewIntakeServiceHandler(rpc.NewHandler(uc, p.Log), p.Server.HandlerOptions()...)
 	p.Server.Handle(path, h)
+	p.Consume(events.ClinicsConfig(), events.NewClinics(uc, p.Log).Handle)
 	// The stored responses of idempotency keys hold PHI: they are deleted after the retention.
 	p.Go(func(ctx context.Context) error { return uc.RunIdempotencyPruner(ctx, keep, app.PruneInterval) })
 	return nil
 }
 
-// seedDemo upserts the demo clinics (fixed ids, see package demo); running it again is harmless.
+// seedDemo upserts the demo clinics (fixed ids, see package demo); running it again is
+// harmless, and it leaves alone a clinic scheduling has configured.
 func seedDemo(ctx context.Context, p *service.Platform, args []string) error {
 	if len(args) > 0 {
 		return fmt.Errorf("seed-demo takes no arguments, got %q", args)

@@ -32,6 +32,7 @@ type Repository interface {
 	AssessmentStore
 	ConsentStore
 	DischargeStore
+	ClinicStore
 	// Clinic returns the clinic, or nil if there is none with that id.
 	Clinic(ctx context.Context, tx pgx.Tx, id string) (*domain.Clinic, error)
 	AddAdmission(ctx context.Context, tx pgx.Tx, a domain.Admission) error

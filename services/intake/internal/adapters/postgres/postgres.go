@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -60,14 +61,32 @@ func (Repository) AddAdmission(ctx context.Context, tx pgx.Tx, a domain.Admissio
 	return nil
 }
 
-// UpsertClinics inserts the clinics or updates their name and time zone (for seeding).
+// UpsertClinics inserts the clinics, or updates the name and time zone of those only seeding
+// wrote (for seeding: a clinic scheduling has configured keeps what scheduling said).
 func UpsertClinics(ctx context.Context, db DB, clinics []domain.Clinic) error {
 	for _, c := range clinics {
 		if _, err := db.Exec(ctx, `INSERT INTO clinics (id, name, time_zone) VALUES ($1, $2, $3)
-			ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, time_zone = EXCLUDED.time_zone`,
+			ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, time_zone = EXCLUDED.time_zone
+			WHERE clinics.configured_at IS NULL`,
 			c.ID, c.Name, c.TimeZone); err != nil {
 			return fmt.Errorf("upsert clinic %s: %w", c.ID, err)
 		}
 	}
 	return nil
+}
+
+// ApplyClinic implements app.ClinicStore: an insert, or an update when the event is later (by
+// configured_at, then event id) than the one the row holds, or the row holds none (seeded).
+func (Repository) ApplyClinic(ctx context.Context, tx pgx.Tx, c domain.Clinic, at time.Time, eventID string) (bool, error) {
+	tag, err := tx.Exec(ctx, `INSERT INTO clinics (id, name, time_zone, configured_at, configured_event_id)
+		VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, time_zone = EXCLUDED.time_zone,
+			configured_at = EXCLUDED.configured_at, configured_event_id = EXCLUDED.configured_event_id
+		WHERE clinics.configured_at IS NULL
+			OR (clinics.configured_at, clinics.configured_event_id) < (EXCLUDED.configured_at, EXCLUDED.configured_event_id)`,
+		c.ID, c.Name, c.TimeZone, at, eventID)
+	if err != nil {
+		return false, fmt.Errorf("apply clinic: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
 }
