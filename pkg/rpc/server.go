@@ -2,11 +2,14 @@ package rpc
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"sync"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -35,6 +38,7 @@ type Server struct {
 	checks  []Check
 	opts    []connect.HandlerOption
 	metrics *telemetry.Metrics
+	tls     *tls.Config // nil: plain HTTP (h2c)
 }
 
 // NewServer builds the server. Every Connect handler gets, in order: tracing, metrics and
@@ -93,6 +97,28 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(body))
 }
 
+// UseTLS makes the server serve HTTPS (HTTP/1.1 and HTTP/2) with the certificate and key in
+// PEM files (TLS_CERT_FILE, TLS_KEY_FILE); both empty leaves it on plain HTTP. The files are
+// read again when they change (checked at most every 10 s), so a renewed certificate is served
+// without a restart.
+func (s *Server) UseTLS(certFile, keyFile string) error {
+	if certFile == "" && keyFile == "" {
+		return nil
+	}
+	if certFile == "" || keyFile == "" {
+		return errors.New("TLS_CERT_FILE and TLS_KEY_FILE go together: set both or neither")
+	}
+	kp, err := newKeyPairReloader(certFile, keyFile)
+	if err != nil {
+		return fmt.Errorf("TLS_CERT_FILE/TLS_KEY_FILE: %w", err)
+	}
+	s.tls = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: kp.get, NextProtos: []string{"h2", "http/1.1"}}
+	return nil
+}
+
+// TLS reports whether the server serves HTTPS.
+func (s *Server) TLS() bool { return s.tls != nil }
+
 // Serve listens on addr until ctx ends, then shuts down gracefully within grace.
 func (s *Server) Serve(ctx context.Context, addr string, grace time.Duration) error {
 	ln, err := net.Listen("tcp", addr)
@@ -106,9 +132,14 @@ func (s *Server) Serve(ctx context.Context, addr string, grace time.Duration) er
 func (s *Server) ServeListener(ctx context.Context, ln net.Listener, grace time.Duration) error {
 	p := new(http.Protocols)
 	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true) // gRPC without TLS inside the cluster
+	if s.tls != nil {
+		p.SetHTTP2(true)
+		ln = tls.NewListener(ln, s.tls)
+	} else {
+		p.SetUnencryptedHTTP2(true) // gRPC without TLS inside the cluster
+	}
 	srv := &http.Server{Handler: s.mux, Protocols: p, ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+		ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: s.tls}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -125,4 +156,48 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener, grace time.
 		return err
 	}
 	return nil
+}
+
+// keyPairReloader serves a certificate from PEM files and loads them again when their
+// modification time changes, so a renewed certificate (cert-manager, a rotated Secret) is
+// picked up without a restart. A renewal that cannot be loaded keeps the previous pair.
+type keyPairReloader struct {
+	certFile, keyFile string
+	mu                sync.Mutex
+	cert              *tls.Certificate
+	modTime           time.Time
+	checked           time.Time
+}
+
+func newKeyPairReloader(certFile, keyFile string) (*keyPairReloader, error) {
+	k := &keyPairReloader{certFile: certFile, keyFile: keyFile}
+	if err := k.load(); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func (k *keyPairReloader) load() error {
+	st, err := os.Stat(k.certFile)
+	if err != nil {
+		return err
+	}
+	cert, err := tls.LoadX509KeyPair(k.certFile, k.keyFile)
+	if err != nil {
+		return err
+	}
+	k.cert, k.modTime = &cert, st.ModTime()
+	return nil
+}
+
+func (k *keyPairReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if now := time.Now(); now.Sub(k.checked) > 10*time.Second {
+		k.checked = now
+		if st, err := os.Stat(k.certFile); err == nil && !st.ModTime().Equal(k.modTime) {
+			_ = k.load() // on error the previous pair stays
+		}
+	}
+	return k.cert, nil
 }

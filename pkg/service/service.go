@@ -40,7 +40,13 @@ type Base struct {
 	DBSchema        string        `env:"DB_SCHEMA" help:"Postgres schema this service owns (default: the service name)"`
 	DBMaxConns      int           `env:"DB_MAX_CONNS" default:"10" help:"maximum pooled Postgres connections"`
 	NATSURL         string        `env:"NATS_URL" default:"nats://127.0.0.1:4222" secret:"true" help:"NATS server URL(s), comma separated (credentials in it are masked when printed)"`
-	NATSCreds       string        `env:"NATS_CREDS" help:"path to a NATS credentials file (empty: none)"`
+	NATSCreds       string        `env:"NATS_CREDS" help:"path to a NATS credentials file (JWT and seed; empty: none)"`
+	NATSNkeySeed    string        `env:"NATS_NKEY_SEED_FILE" help:"path to this service's NATS nkey seed file (its own user; empty: none)"`
+	NATSTLSCAFile   string        `env:"NATS_TLS_CA_FILE" help:"CA bundle to verify the NATS servers (set: TLS is required)"`
+	NATSTLSCertFile string        `env:"NATS_TLS_CERT_FILE" help:"client certificate for NATS (mutual TLS; with NATS_TLS_KEY_FILE)"`
+	NATSTLSKeyFile  string        `env:"NATS_TLS_KEY_FILE" help:"private key of NATS_TLS_CERT_FILE"`
+	TLSCertFile     string        `env:"TLS_CERT_FILE" help:"serve HTTPS with this certificate (PEM, with its chain; with TLS_KEY_FILE)"`
+	TLSKeyFile      string        `env:"TLS_KEY_FILE" help:"private key of TLS_CERT_FILE"`
 	StreamReplicas  int           `env:"NATS_STREAM_REPLICAS" default:"1" help:"JetStream stream replicas (3 in production)"`
 	StreamStorage   string        `env:"NATS_STREAM_STORAGE" default:"file" help:"JetStream storage: file or memory"`
 	AuthDevMode     bool          `env:"AUTH_DEV_MODE" default:"false" help:"accept locally minted HS256 tokens signed with AUTH_DEV_KEY (dev stacks and tests only)"`
@@ -224,10 +230,11 @@ func withPlatform(ctx context.Context, spec Spec, b *Base, log *slog.Logger, wit
 		Store:   bus.NewStore(pool, spec.Name),
 		Streams: bus.StreamOptions{Replicas: b.StreamReplicas, Storage: b.StreamStorage}}
 	if withBus {
-		opts := []nats.Option{nats.Name(spec.Name), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
-		if b.NATSCreds != "" {
-			opts = append(opts, nats.UserCredentials(b.NATSCreds))
+		opts, err := NATSOptions(spec.Name, b)
+		if err != nil {
+			return err
 		}
+		opts = append(opts, nats.MaxReconnects(-1), nats.ReconnectWait(time.Second))
 		nc, err := nats.Connect(b.NATSURL, opts...)
 		if err != nil {
 			return fmt.Errorf("nats: connect: %w", err)
@@ -306,6 +313,9 @@ func Serve(ctx context.Context, spec Spec, cfg Config, log *slog.Logger, ready c
 		}
 		registerOpsMetrics(p, spec.Name, checks, log)
 		relay := bus.NewRelay(p.Store, p.JS, b.DBSchema, bus.RelayConfig{}, log, p.Metrics)
+		if err := srv.UseTLS(b.TLSCertFile, b.TLSKeyFile); err != nil {
+			return err
+		}
 		ln, err := net.Listen("tcp", b.HTTPAddr)
 		if err != nil {
 			return fmt.Errorf("listen %s: %w", b.HTTPAddr, err)
@@ -319,7 +329,7 @@ func Serve(ctx context.Context, spec Spec, cfg Config, log *slog.Logger, ready c
 		for _, w := range p.workers {
 			g.Go(func() error { return w(gctx) })
 		}
-		log.InfoContext(ctx, "service started", "addr", ln.Addr().String(), "consumers", len(p.consumers))
+		log.InfoContext(ctx, "service started", "addr", ln.Addr().String(), "consumers", len(p.consumers), "https", srv.TLS())
 		if ready != nil {
 			ready <- ln.Addr().String()
 		}
