@@ -76,7 +76,9 @@ func (a *App) WithCompliance(repo ComplianceRepo, cfg domain.RiskConfig) *App {
 }
 
 // evaluateRisks evaluates the risk of each enrollment (once each, in id order, each under its
-// risk lock) in tx. Nothing happens when compliance is not wired.
+// risk lock) in tx, as of the clock read once the lock is held (never before now): a
+// transaction that waited for the lock must not date what it writes before what the holder
+// wrote (an episode cleared before it began). Nothing happens when compliance is not wired.
 func (a *App) evaluateRisks(ctx context.Context, tx *bus.Tx, enrollmentIDs []string, now time.Time) error {
 	if a.compliance == nil {
 		return nil
@@ -87,7 +89,11 @@ func (a *App) evaluateRisks(ctx context.Context, tx *bus.Tx, enrollmentIDs []str
 		if _, err := a.compliance.LockRisk(ctx, tx, id, true); err != nil {
 			return err
 		}
-		if err := a.evaluateRisk(ctx, tx, id, now); err != nil {
+		at := now
+		if t := a.now(); t.After(at) {
+			at = t
+		}
+		if err := a.evaluateRisk(ctx, tx, id, at); err != nil {
 			return err
 		}
 	}
@@ -136,12 +142,18 @@ func (a *App) evaluateRisk(ctx context.Context, tx *bus.Tx, enrollmentID string,
 		// Still at risk, for other reasons: not announced again.
 		return a.compliance.SetReasons(ctx, tx, ep.ID, reasons)
 	case len(reasons) == 0 && open:
-		if err := a.compliance.ClearEpisode(ctx, tx, ep.ID, now); err != nil {
+		// Never before the episode began: a sweep's time is read once for all enrollments,
+		// and an attendance record may open an episode after it.
+		cleared := now
+		if cleared.Before(ep.Since) {
+			cleared = ep.Since
+		}
+		if err := a.compliance.ClearEpisode(ctx, tx, ep.ID, cleared); err != nil {
 			return err
 		}
 		tx.Emit(bus.Event{Subject: SubjectPatientRiskCleared, ClinicID: e.ClinicID, Payload: &schedulingv1.PatientRiskCleared{
 			PatientId: e.PatientID, EnrollmentId: e.ID, ClinicId: e.ClinicID, AtRiskSince: timestamppb.New(ep.Since),
-			ClearedAt: timestamppb.New(now)}})
+			ClearedAt: timestamppb.New(cleared)}})
 	}
 	return nil
 }
