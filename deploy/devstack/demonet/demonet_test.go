@@ -63,8 +63,17 @@ func TestDefaultPlanShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.People) != 150 || len(p.Clinics) != 3 {
+	if len(p.People) != 150 || len(p.Clinics) != 5 {
 		t.Fatalf("people %d clinics %d", len(p.People), len(p.Clinics))
+	}
+	// 5 clinics in 2 time zones; day and evening tracks in each.
+	perZone, dayEvening := map[string]int{}, map[string]map[string]bool{}
+	for _, c := range p.Clinics {
+		perZone[c.TimeZone]++
+		dayEvening[c.ID] = map[string]bool{}
+	}
+	if len(perZone) != 2 || perZone["America/Chicago"] != 3 || perZone["America/Los_Angeles"] != 2 {
+		t.Errorf("clinics per zone = %v", perZone)
 	}
 	n := p.Count()
 	for _, st := range demonet.Stages {
@@ -83,6 +92,7 @@ func TestDefaultPlanShape(t *testing.T) {
 		if !per.Stage.Admitted() {
 			continue
 		}
+		dayEvening[p.Clinics[per.ClinicIndex].ID][per.Track] = true
 		payers[per.Payer]++
 		tracks[per.Track]++
 		if per.StartAgo < 0 {
@@ -96,8 +106,28 @@ func TestDefaultPlanShape(t *testing.T) {
 	if len(payers) != 4 || len(tracks) != 3 || len(zones) < 2 || waiting == 0 {
 		t.Errorf("payers %v tracks %v zones %v waiting %d", payers, tracks, zones, waiting)
 	}
-	if err := (demonet.Spec{Clinics: 5}).Validate(); err == nil || !strings.Contains(err.Error(), "Clinics") {
-		t.Errorf("5 clinics: %v", err)
+	for id, tracks := range dayEvening {
+		if !tracks[demonet.TrackDay] || !tracks[demonet.TrackEvening] {
+			t.Errorf("clinic %s: admitted to tracks %v, want day and evening", id, tracks)
+		}
+	}
+	if err := (demonet.Spec{Clinics: demonet.MaxClinics + 1}).Validate(); err == nil || !strings.Contains(err.Error(), "Clinics") {
+		t.Errorf("%d clinics: %v", demonet.MaxClinics+1, err)
+	}
+	// Every clinic, named or numbered, has its own id, number and fixed contract ids.
+	ids, contracts := map[string]bool{}, map[string]bool{}
+	for _, c := range demonet.Clinics(demonet.MaxClinics) {
+		if ids[c.ID] || c.Number < 1 || (c.TimeZone != "America/Chicago" && c.TimeZone != "America/Los_Angeles" && !c.Seeded) {
+			t.Fatalf("clinic %+v", c)
+		}
+		ids[c.ID] = true
+		for pi := range demonet.Payers {
+			id := demonet.ContractID(c.Number, pi)
+			if contracts[id] || len(id) != 36 {
+				t.Fatalf("contract id %q of clinic %d", id, c.Number)
+			}
+			contracts[id] = true
+		}
 	}
 	if err := (demonet.Spec{Weeks: 20}).Validate(); err == nil || !strings.Contains(err.Error(), "Weeks") {
 		t.Errorf("20 weeks: %v", err)
@@ -230,6 +260,25 @@ func TestGenerateSmall(t *testing.T) {
 	}
 	if got := len(refs.Msg.GetReferrals()); got != len(plan.People) {
 		t.Errorf("%d referrals after two runs, plan has %d people", got, len(plan.People))
+	}
+	// The second clinic is no seeded one: the generator configured it through scheduling's
+	// API, and intake learnt it from scheduling's ClinicConfigured (it took its referrals).
+	made := plan.Clinics[1]
+	if made.Seeded || made.TimeZone == plan.Clinics[0].TimeZone {
+		t.Fatalf("Small's second clinic %+v: want one the generator makes, in another zone", made)
+	}
+	byClinic := map[string]int{}
+	for _, r := range refs.Msg.GetReferrals() {
+		byClinic[r.GetClinicId()]++
+	}
+	tracks := 0
+	for _, tr := range rep.Tracks {
+		if tr.ClinicID == made.ID {
+			tracks++
+		}
+	}
+	if byClinic[made.ID] == 0 || tracks < 2 {
+		t.Errorf("clinic %s: %d referrals, %d tracks", made.ID, byClinic[made.ID], tracks)
 	}
 	if !reflect.DeepEqual(again.Referrals, rep.Referrals) || !reflect.DeepEqual(again.Enrollments, rep.Enrollments) {
 		t.Errorf("second run changed the people: %v %v, first %v %v", again.Referrals, again.Enrollments, rep.Referrals, rep.Enrollments)

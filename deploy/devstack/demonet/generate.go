@@ -58,6 +58,7 @@ func Generate(ctx context.Context, t Target, spec Spec) (Report, error) {
 		fn   func(context.Context) error
 	}{
 		{"configure payers and contracts", g.configure},
+		{"configure the clinics in scheduling; wait for intake to learn them", g.clinics},
 		{"walk referrals through the funnel", g.funnel},
 		{"admit and discharge past patients", g.discharged},
 		{"admit current patients", g.admitActive},
@@ -147,15 +148,18 @@ func (g *gen) key(p Person, step string) string { return p.Key + "-" + step }
 // ---------------------------------------------------------------------------------------
 // Configuration: payers, contracts, billing providers.
 
-// ContractID is the fixed id of the contract of payer index pi with clinic index ci.
-func ContractID(ci, pi int) string {
-	return fmt.Sprintf("0190a000-0000-7000-8004-0000000000%d%d", ci+1, pi+1)
+// ContractID is the fixed id of the contract of payer index pi with the clinic of Number n.
+func ContractID(n, pi int) string {
+	if n <= 9 && pi < 9 {
+		return fmt.Sprintf("0190a000-0000-7000-8004-0000000000%d%d", n, pi+1)
+	}
+	return fmt.Sprintf("0190a000-0000-7000-8004-1%05d%06d", n, pi+1)
 }
 
-// Contract is the contract of payer pp with clinic ci: what the network's payers pay.
-func Contract(ci, pi int, clinicID string) *billingv1.Contract {
+// Contract is the contract of payer index pi with clinic cl: what the network's payers pay.
+func Contract(cl Clinic, pi int) *billingv1.Contract {
 	pp := Payers[pi]
-	c := &billingv1.Contract{ContractId: ContractID(ci, pi), PayerId: pp.Code, ClinicId: clinicID, EffectiveFrom: "2025-01-01"}
+	c := &billingv1.Contract{ContractId: ContractID(cl.Number, pi), PayerId: pp.Code, ClinicId: cl.ID, EffectiveFrom: "2025-01-01"}
 	perService := []*billingv1.ServiceCode{
 		{Service: billingv1.BillableService_BILLABLE_SERVICE_GROUP, ProcedureCode: "90853", RateCents: 9000},
 		{Service: billingv1.BillableService_BILLABLE_SERVICE_INDIVIDUAL, ProcedureCode: "90832", RateCents: 7500, MinMinutes: 16, MaxMinutes: 37},
@@ -208,9 +212,9 @@ func (g *gen) configure(ctx context.Context) error {
 			return fmt.Errorf("payer %s: %w", pp.Code, err)
 		}
 	}
-	for ci, c := range g.plan.Clinics {
+	for _, c := range g.plan.Clinics {
 		for pi := range g.plan.Payers {
-			if _, err := g.bill.UpsertContract(ctx, connect.NewRequest(&billingv1.UpsertContractRequest{Contract: Contract(ci, pi, c.ID)})); err != nil {
+			if _, err := g.bill.UpsertContract(ctx, connect.NewRequest(&billingv1.UpsertContractRequest{Contract: Contract(c, pi)})); err != nil {
 				return fmt.Errorf("contract %s with clinic %s: %w", g.plan.Payers[pi].Code, c.ID, err)
 			}
 		}
@@ -219,7 +223,7 @@ func (g *gen) configure(ctx context.Context) error {
 				return fmt.Errorf("billing provider of %s: %w", c.ID, err)
 			}
 			if _, err := g.claims.SetBillingProvider(ctx, connect.NewRequest(&billingv1.SetBillingProviderRequest{Provider: &billingv1.BillingProvider{
-				ClinicId: c.ID, Name: c.Name, Npi: "1990000014", TaxId: fmt.Sprintf("99000%04d", ci+1), TaxonomyCode: "261QR0405X",
+				ClinicId: c.ID, Name: c.Name, Npi: "1990000014", TaxId: fmt.Sprintf("99000%04d", c.Number), TaxonomyCode: "261QR0405X",
 				AddressLine: "1 Main St", City: "Springfield", State: "IL", PostalCode: "62701"}})); err != nil {
 				return fmt.Errorf("billing provider of %s: %w", c.ID, err)
 			}
@@ -272,18 +276,22 @@ func (g *gen) funnel(ctx context.Context) error {
 	})
 }
 
+// referralRequest is person p's first contact, the same on every run.
+func (g *gen) referralRequest(p Person) *intakev1.CreateReferralRequest {
+	track := intakev1.TrackTime_TRACK_TIME_DAY
+	if p.Track == TrackEvening {
+		track = intakev1.TrackTime_TRACK_TIME_EVENING
+	}
+	return &intakev1.CreateReferralRequest{
+		ClinicId: g.plan.Clinics[p.ClinicIndex].ID, Source: sourceEnum[p.Source], GivenName: p.Given, FamilyName: p.Family, DateOfBirth: p.DOB,
+		Phone: p.Phone, Email: p.Email, PreferredTrack: track,
+		FirstContactAt: timestamppb.New(g.now.Add(-time.Duration(p.FirstContactAgo)*24*time.Hour - 3*time.Hour)),
+		IdempotencyKey: g.key(p, "referral")}
+}
+
 func (g *gen) walk(ctx context.Context, p Person, r *intakev1.Referral) (*intakev1.Referral, error) {
-	clinic := g.plan.Clinics[p.ClinicIndex]
 	if r == nil {
-		track := intakev1.TrackTime_TRACK_TIME_DAY
-		if p.Track == TrackEvening {
-			track = intakev1.TrackTime_TRACK_TIME_EVENING
-		}
-		resp, err := g.intake.CreateReferral(ctx, connect.NewRequest(&intakev1.CreateReferralRequest{
-			ClinicId: clinic.ID, Source: sourceEnum[p.Source], GivenName: p.Given, FamilyName: p.Family, DateOfBirth: p.DOB,
-			Phone: p.Phone, Email: p.Email, PreferredTrack: track,
-			FirstContactAt: timestamppb.New(g.now.Add(-time.Duration(p.FirstContactAgo)*24*time.Hour - 3*time.Hour)),
-			IdempotencyKey: g.key(p, "referral")}))
+		resp, err := g.intake.CreateReferral(ctx, connect.NewRequest(g.referralRequest(p)))
 		if err != nil {
 			return nil, fmt.Errorf("create: %w", err)
 		}

@@ -16,21 +16,76 @@ import (
 	"slices"
 )
 
-// Clinic is a clinic the generator may use. Intake has no clinic API yet: clinics exist only
-// as `intake seed-demo` creates them, so the generator can only use those (KnownClinics).
+// Clinic is a clinic of the network. Seeded clinics are those `intake seed-demo` and
+// `scheduling seed-demo` configure for the dev stack (with their tracks); the generator
+// configures the others itself through scheduling's API (UpsertClinic, rooms, clinicians,
+// tracks), and intake learns them from scheduling's ClinicConfigured event.
 type Clinic struct {
+	Number             int // stable, 1-based: keys and fixed ids derive from it, not from a spec's order
 	ID, Name, TimeZone string
+	City, State, Zip   string
 	AreaCode           string // for the fictional phone numbers of its patients
 	Adolescents        bool   // admits to its adolescent track
+	Seeded             bool   // configured by the stack's seed-demo, not by the generator
+	// Seats, when set, is the capacity of the tracks of a smaller clinic the generator
+	// configures (at most the Spec's SeatsPerTrack): its groups fill up sooner, so the
+	// default network has waitlists.
+	Seats int
 }
 
-// KnownClinics are the clinics intake, scheduling and billing seed for the dev stack (same
-// ids as services/intake/demo), with their tracks adult-day, adult-evening and
-// adolescent-afternoon (12 seats each).
+// TrackSeats is the capacity of clinic c's tracks under spec: SeatsPerTrack, or the clinic's
+// own smaller Seats.
+func (s Spec) TrackSeats(c Clinic) int {
+	s = s.withDefaults()
+	if c.Seats > 0 && !c.Seeded {
+		return min(c.Seats, s.SeatsPerTrack)
+	}
+	return s.SeatsPerTrack
+}
+
+// KnownClinics are the network's clinics, in the order a Spec takes them: the first five
+// are three in America/Chicago and two in America/Los_Angeles (Default); the last two are
+// the stack's other seeded clinics. Seeded ones keep the ids of services/intake/demo; the
+// generator's have fixed ids of their own (ClinicID). Specs of more clinics get numbered
+// ones (Clinics), alternating the two zones.
 var KnownClinics = []Clinic{
-	{ID: "0190a000-0000-7000-8000-000000000001", Name: "Riverside Health Center", TimeZone: "America/Chicago", AreaCode: "312", Adolescents: true},
-	{ID: "0190a000-0000-7000-8000-000000000002", Name: "Lakeview Clinic", TimeZone: "America/New_York", AreaCode: "216"},
-	{ID: "0190a000-0000-7000-8000-000000000003", Name: "Desert Bloom", TimeZone: "America/Phoenix", AreaCode: "602", Adolescents: true},
+	{Number: 1, ID: "0190a000-0000-7000-8000-000000000001", Name: "Riverside Health Center", TimeZone: "America/Chicago",
+		City: "Chicago", State: "IL", Zip: "60607", AreaCode: "312", Adolescents: true, Seeded: true},
+	{Number: 4, ID: ClinicID(4), Name: "Harbor Light Recovery", TimeZone: "America/Los_Angeles",
+		City: "Oakland", State: "CA", Zip: "94607", AreaCode: "510", Adolescents: true},
+	{Number: 5, ID: ClinicID(5), Name: "Northside Counseling Center", TimeZone: "America/Chicago",
+		City: "Milwaukee", State: "WI", Zip: "53212", AreaCode: "414", Seats: 8},
+	{Number: 6, ID: ClinicID(6), Name: "Cascade Outpatient", TimeZone: "America/Los_Angeles",
+		City: "Portland", State: "OR", Zip: "97209", AreaCode: "503", Seats: 8},
+	{Number: 7, ID: ClinicID(7), Name: "Prairie Path Clinic", TimeZone: "America/Chicago",
+		City: "Des Moines", State: "IA", Zip: "50309", AreaCode: "515", Adolescents: true},
+	{Number: 2, ID: "0190a000-0000-7000-8000-000000000002", Name: "Lakeview Clinic", TimeZone: "America/New_York",
+		City: "Cleveland", State: "OH", Zip: "44114", AreaCode: "216", Seeded: true},
+	{Number: 3, ID: "0190a000-0000-7000-8000-000000000003", Name: "Desert Bloom", TimeZone: "America/Phoenix",
+		City: "Phoenix", State: "AZ", Zip: "85018", AreaCode: "602", Adolescents: true, Seeded: true},
+}
+
+// MaxClinics is the most clinics a Spec may ask for.
+const MaxClinics = 99
+
+// ClinicID is the fixed id of the generator's clinic of Number n (seeded clinics, 1 to 3,
+// keep the ids of services/intake/demo).
+func ClinicID(n int) string { return fmt.Sprintf("0190a000-0000-7000-8005-%012d", n) }
+
+// Clinics returns the first n clinics of the network: KnownClinics, then numbered clinics
+// the generator configures (alternately America/Chicago and America/Los_Angeles).
+func Clinics(n int) []Clinic {
+	out := slices.Clone(KnownClinics[:min(n, len(KnownClinics))])
+	for i := len(KnownClinics); i < n; i++ {
+		num := i + 1
+		c := Clinic{Number: num, ID: ClinicID(num), Name: fmt.Sprintf("Trellis Clinic %d", num), TimeZone: "America/Chicago",
+			City: "Springfield", State: "IL", Zip: "62701", AreaCode: "217", Adolescents: i%3 == 0}
+		if i%2 == 1 {
+			c.TimeZone, c.City, c.State, c.Zip, c.AreaCode = "America/Los_Angeles", "Fresno", "CA", "93721", "559"
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // Track codes (scheduling's demo tracks).
@@ -42,10 +97,10 @@ const (
 
 // Spec says how big the network is. The zero value of a field takes Default's.
 type Spec struct {
-	Clinics           int   // how many of KnownClinics (at most len(KnownClinics))
+	Clinics           int   // how many clinics (Clinics(n): KnownClinics first), at most MaxClinics
 	PatientsPerClinic int   // people in each clinic's funnel, admitted or not
 	Weeks             int   // weeks of history (1 to 12: intake back-dates a start at most 90 days)
-	SeatsPerTrack     int   // the tracks' capacity (scheduling's demo: 12)
+	SeatsPerTrack     int   // the tracks' capacity (scheduling's demo: 12; see TrackSeats)
 	Seed              int64 // everything random comes from it
 	Parallel          int   // API calls in flight at once
 	// PayerLagDays: payers answer a claim once its last service is this many days old; the
@@ -56,13 +111,14 @@ type Spec struct {
 	Prefix string
 }
 
-// Default is the network `make run` shows: the three clinics intake knows (three time
-// zones), about 150 people at every stage, 8 weeks of attendance.
+// Default is the network `make run` shows: 5 clinics in 2 time zones (3 in America/Chicago,
+// 2 in America/Los_Angeles), 150 people at every stage, 8 weeks of attendance.
 func Default() Spec {
-	return Spec{Clinics: 3, PatientsPerClinic: 50, Weeks: 8, SeatsPerTrack: 12, Seed: 7, Parallel: 6, PayerLagDays: 14, Prefix: "demonet"}
+	return Spec{Clinics: 5, PatientsPerClinic: 30, Weeks: 8, SeatsPerTrack: 12, Seed: 7, Parallel: 6, PayerLagDays: 14, Prefix: "network"}
 }
 
-// Small is for tests: 2 clinics, 16 people, 3 weeks.
+// Small is for tests: 2 clinics (Riverside, seeded, and Harbor Light, which the generator
+// configures: another time zone), 16 people, 3 weeks.
 func Small() Spec {
 	return Spec{Clinics: 2, PatientsPerClinic: 8, Weeks: 3, SeatsPerTrack: 12, Seed: 11, Parallel: 4, PayerLagDays: 3, Prefix: "demonet-small"}
 }
@@ -97,8 +153,8 @@ func (s Spec) withDefaults() Spec {
 func (s Spec) Validate() error {
 	s = s.withDefaults()
 	switch {
-	case s.Clinics < 1 || s.Clinics > len(KnownClinics):
-		return fmt.Errorf("spec: Clinics must be 1 to %d (intake has no clinic API: only its seeded clinics exist), got %d", len(KnownClinics), s.Clinics)
+	case s.Clinics < 1 || s.Clinics > MaxClinics:
+		return fmt.Errorf("spec: Clinics must be 1 to %d, got %d", MaxClinics, s.Clinics)
 	case s.PatientsPerClinic < 1 || s.PatientsPerClinic > 5000:
 		return fmt.Errorf("spec: PatientsPerClinic must be 1 to 5000, got %d", s.PatientsPerClinic)
 	case s.Weeks < 1 || s.Weeks > 12:
@@ -166,7 +222,7 @@ var Payers = []PayerPlan{
 
 // Person is one fictional person of the plan.
 type Person struct {
-	Key             string // stable: "<prefix>-c<clinic>-p<n>"; idempotency keys derive from it
+	Key             string // stable: "<prefix>-c<clinic number>-p<n>"; idempotency keys derive from it
 	ClinicIndex     int
 	Given, Family   string
 	DOB             string
@@ -219,14 +275,14 @@ func NewPlan(spec Spec) (Plan, error) {
 	if err := spec.Validate(); err != nil {
 		return Plan{}, err
 	}
-	p := Plan{Spec: spec, Clinics: slices.Clone(KnownClinics[:spec.Clinics]), Payers: slices.Clone(Payers)}
+	p := Plan{Spec: spec, Clinics: Clinics(spec.Clinics), Payers: slices.Clone(Payers)}
 	days := spec.Weeks * 7
 	for ci, c := range p.Clinics {
 		r := rand.New(rand.NewPCG(uint64(spec.Seed), uint64(ci)+1))
 		n := spec.PatientsPerClinic
 		stages := clinicStages(n, r)
 		for i, st := range stages {
-			per := Person{Key: fmt.Sprintf("%s-c%d-p%03d", spec.Prefix, ci+1, i+1), ClinicIndex: ci, Stage: st}
+			per := Person{Key: fmt.Sprintf("%s-c%d-p%03d", spec.Prefix, c.Number, i+1), ClinicIndex: ci, Stage: st}
 			per.Given = givenNames[r.IntN(len(givenNames))]
 			per.Family = familyNames[r.IntN(len(familyNames))]
 			per.Email = fmt.Sprintf("%s.%s.%s@example.com", lower(per.Given), lower(per.Family), per.Key)
@@ -287,7 +343,7 @@ func NewPlan(spec Spec) (Plan, error) {
 				default:
 					per.Payer = PayerSelf
 				}
-				per.MemberID = fmt.Sprintf("%s%d%05d", memberPrefix(per.Payer), ci+1, r.IntN(100000))
+				per.MemberID = fmt.Sprintf("%s%d%05d", memberPrefix(per.Payer), c.Number, r.IntN(100000))
 				per.Diagnosis = diagnoses[r.IntN(len(diagnoses))]
 				if per.Payer == PayerMedicaid {
 					per.AuthUnits = 36
@@ -314,7 +370,7 @@ func NewPlan(spec Spec) (Plan, error) {
 		// waits. When a track has more people than seats (one is left for people admitted by
 		// hand), the extra ones start in the coming days: the waitlist.
 		for _, track := range []string{TrackDay, TrackEvening, TrackAdolescent} {
-			extra := countTrack(p.People, ci, track) - (spec.SeatsPerTrack - 1)
+			extra := countTrack(p.People, ci, track) - (spec.TrackSeats(c) - 1)
 			for i := range p.People {
 				per := &p.People[i]
 				if extra > 0 && per.ClinicIndex == ci && per.Stage == StageActive && per.Track == track {

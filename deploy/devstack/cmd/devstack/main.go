@@ -47,7 +47,7 @@ func main() {
          network (docs/demo.md); stop everything on Ctrl-C
   token  print a dev bearer token: devstack token -role intake -clinics <id,id|*> [-ttl 12h]
   demonet  generate a demo network into a running stack (make run): devstack demonet
-         [-clinics 3] [-patients 50] [-weeks 8] [-seed 7] [-parallel 6] [-prefix demonet] [-json]
+         [-clinics 5] [-patients 30] [-weeks 8] [-seed 7] [-parallel 6] [-prefix network] [-json]
          (docs/demo.md; another seed and prefix make another network beside the first)
 
 Environment: DATABASE_URL (admin role with CREATEROLE; default the local trellis role),
@@ -86,7 +86,7 @@ func token(args []string) error {
 func demonetCmd(args []string) error {
 	d := demonet.Default()
 	fs := flag.NewFlagSet("demonet", flag.ContinueOnError)
-	fs.IntVar(&d.Clinics, "clinics", d.Clinics, "clinics (at most the ones intake knows)")
+	fs.IntVar(&d.Clinics, "clinics", d.Clinics, fmt.Sprintf("clinics (at most %d; those the stack does not seed are configured through scheduling)", demonet.MaxClinics))
 	fs.IntVar(&d.PatientsPerClinic, "patients", d.PatientsPerClinic, "people per clinic")
 	fs.IntVar(&d.Weeks, "weeks", d.Weeks, "weeks of history (1 to 12)")
 	fs.Int64Var(&d.Seed, "seed", d.Seed, "seed")
