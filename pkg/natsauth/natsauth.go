@@ -52,7 +52,9 @@ func InboxPrefix(service string) string { return "_INBOX." + service }
 // not listed here cannot be created: the service fails to start in the dev stack, which is
 // how a new consumer is noticed (the end-to-end tests run the dev stack).
 var Services = []Service{
-	{Name: "intake"},
+	{Name: "intake", Consumers: []Consumer{
+		{"SCHEDULING", "intake--clinics"},
+	}},
 	{Name: "scheduling", Consumers: []Consumer{
 		{"INTAKE", "scheduling--admissions"},
 		{"INTAKE", "scheduling--discharges"},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -90,8 +89,8 @@ func (s *Stack) StartReplica(ctx context.Context, name string) (string, string, 
 	return replica, s.URL(replica), nil
 }
 
-// RestartNATS shuts the embedded NATS server down and starts it again on the same port and
-// storage (JetStream file storage survives); clients reconnect on their own. It returns how
+// RestartNATS shuts the embedded NATS server down and starts it again on the same port,
+// users and storage (JetStream file storage survives); clients reconnect on their own. It returns how
 // long NATS was down.
 func (s *Stack) RestartNATS() (time.Duration, error) {
 	if s.nats == nil {
@@ -100,10 +99,7 @@ func (s *Stack) RestartNATS() (time.Duration, error) {
 	start := time.Now()
 	s.nats.Shutdown()
 	s.nats.WaitForShutdown()
-	ns, err := natsserver.NewServer(&natsserver.Options{
-		Host: "127.0.0.1", Port: s.Ports["nats"], JetStream: true, NoSigs: true, NoLog: true,
-		StoreDir: filepath.Join(s.Opts.RunDir, "nats"),
-	})
+	ns, err := natsserver.NewServer(s.natsOpts()) // the same users and permissions
 	if err != nil {
 		return 0, fmt.Errorf("embedded nats: %w", err)
 	}

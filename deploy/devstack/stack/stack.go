@@ -22,6 +22,7 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"github.com/trellis-health/trellis/deploy/devstack/tracesink"
+	"github.com/trellis-health/trellis/pkg/natsauth"
 	"github.com/trellis-health/trellis/pkg/pg"
 )
 
@@ -52,10 +53,13 @@ type Options struct {
 type Stack struct {
 	Opts      Options
 	Ports     map[string]int
-	NATSURL   string
+	NATSURL   string // the admin user's URL (embedded NATS): for the stack's tools and tests, never the services
 	Traces    *tracesink.Sink
 	AdminURL  string // admin URL of the database the services use
 	nats      *natsserver.Server
+	natsOpts  func() *natsserver.Options // the embedded server's options (RestartNATS starts it again with them)
+	natsKeys  string                     // directory of the services' nkey seeds ("": external NATS, no keys)
+	svcNATS   string                     // the URL services connect to (no credentials in it)
 	procs     []*exec.Cmd
 	svcs      map[string]*svcProc // the services' serve processes by name (faults.go)
 	servers   []*http.Server
@@ -157,15 +161,34 @@ func (s *Stack) build(ctx context.Context) (map[string]string, error) {
 	return bins, nil
 }
 
+// startNATS starts the embedded server with the same users and permissions as production
+// (pkg/natsauth): each service connects as its own nkey user (a new key per run, seeds in
+// <run dir>/nats-keys), and the stack and its tests as the admin user through NATSURL. An
+// external NATS (Options.NATSURL) is used as it is, and services connect without keys.
 func (s *Stack) startNATS() error {
 	if s.Opts.NATSURL != "" {
-		s.NATSURL = s.Opts.NATSURL
+		s.NATSURL, s.svcNATS = s.Opts.NATSURL, s.Opts.NATSURL
 		return nil
 	}
-	ns, err := natsserver.NewServer(&natsserver.Options{
+	s.natsKeys = filepath.Join(s.Opts.RunDir, "nats-keys")
+	pubs, err := natsauth.WriteSeeds(s.natsKeys)
+	if err != nil {
+		return fmt.Errorf("embedded nats: keys: %w", err)
+	}
+	_, seed, err := natsauth.NewUserKey() // random enough for a password, URL-safe
+	if err != nil {
+		return err
+	}
+	password := string(seed[2:34])
+	o := &natsserver.Options{
 		Host: "127.0.0.1", Port: s.Ports["nats"], JetStream: true, NoSigs: true, NoLog: true,
 		StoreDir: filepath.Join(s.Opts.RunDir, "nats"),
-	})
+	}
+	if err := natsauth.ConfigureServer(o, pubs, password); err != nil {
+		return err
+	}
+	s.natsOpts = func() *natsserver.Options { return o.Clone() }
+	ns, err := natsserver.NewServer(s.natsOpts())
 	if err != nil {
 		return fmt.Errorf("embedded nats: %w", err)
 	}
@@ -173,7 +196,9 @@ func (s *Stack) startNATS() error {
 	if !ns.ReadyForConnections(10 * time.Second) {
 		return fmt.Errorf("embedded nats did not start on port %d (in use?)", s.Ports["nats"])
 	}
-	s.nats, s.NATSURL = ns, ns.ClientURL()
+	s.nats = ns
+	s.svcNATS = ns.ClientURL()
+	s.NATSURL = fmt.Sprintf("nats://%s:%s@127.0.0.1:%d", natsauth.AdminUser, password, s.Ports["nats"])
 	return nil
 }
 
@@ -245,12 +270,15 @@ func (s *Stack) serviceEnv(svc, dbURL string) []string {
 		"HTTP_ADDR=" + fmt.Sprintf("127.0.0.1:%d", s.Ports[svc]),
 		"DATABASE_URL=" + dbURL,
 		"DB_SCHEMA=" + svc,
-		"NATS_URL=" + s.NATSURL,
+		"NATS_URL=" + s.svcNATS,
 		"AUTH_DEV_KEY=" + s.Opts.DevKey,
 		"AUTH_DEV_MODE=true",
 		"LOG_LEVEL=" + s.Opts.LogLevel,
 		"OTEL_EXPORTER_OTLP_ENDPOINT=" + fmt.Sprintf("http://127.0.0.1:%d", s.Ports["otlp"]),
 		"OTEL_BSP_SCHEDULE_DELAY=200",
+	}
+	if s.natsKeys != "" {
+		env = append(env, "NATS_NKEY_SEED_FILE="+natsauth.SeedFile(s.natsKeys, svc))
 	}
 	if svc == "dashboard" {
 		// The billing page reads billing's work queues and posts its actions and 835 uploads.

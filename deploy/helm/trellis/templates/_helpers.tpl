@@ -93,9 +93,26 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
   value: {{ $v.database.maxConns | quote }}
 - name: NATS_URL
   value: {{ include "trellis.natsURL" $root | quote }}
+{{- if and $v.config.natsCredsSecret $v.config.natsSeedsSecret }}
+{{- fail "config.natsCredsSecret and config.natsSeedsSecret: set one (a service connects as one NATS user)" }}
+{{- end }}
 {{- if $v.config.natsCredsSecret }}
 - name: NATS_CREDS
   value: /etc/nats/creds/creds
+{{- end }}
+{{- if $v.config.natsSeedsSecret }}
+- name: NATS_NKEY_SEED_FILE
+  value: /etc/nats/seed/seed
+{{- end }}
+{{- if $v.config.natsCASecret }}
+- name: NATS_TLS_CA_FILE
+  value: /etc/nats/ca/ca.crt
+{{- end }}
+{{- if $v.config.httpsSecret }}
+- name: TLS_CERT_FILE
+  value: /etc/trellis/tls/tls.crt
+- name: TLS_KEY_FILE
+  value: /etc/trellis/tls/tls.key
 {{- end }}
 - name: NATS_STREAM_REPLICAS
   value: {{ $v.config.streamReplicas | quote }}
