@@ -29,9 +29,12 @@ test-faults: postgres mailpit ## the fault suite: load under kill -9, NATS resta
 test-e2e: postgres mailpit chromium ## only the end-to-end test
 	go test $(GO_TEST_FLAGS) -v ./e2e/...
 
-bench: postgres ## benchmarks against baselines measured in the same run: bus (outbox, relay, inbox), 835 parsing and posting
-	go test -run '^$$' -bench . -benchmem -benchtime=2000x ./pkg/bus/
-	go test -run '^$$' -bench . -benchmem -benchtime=20x ./services/billing/internal/x12/ ./services/billing/cmd/billing/
+bench: postgres mailpit ## Go benchmarks (bus, 835), then the harness: baselines, the whole pipeline, read side, memory -> docs/benchmarks.md (BENCH_SCALE=small: under 3 min)
+	@mkdir -p .run/bench
+	set -o pipefail; { go test -run '^$$' -bench . -benchmem -benchtime=2000x ./pkg/bus/ && \
+		go test -run '^$$' -bench . -benchmem -benchtime=20x ./services/billing/internal/x12/ ./services/billing/cmd/billing/; } | tee .run/bench/gobench.txt
+	cd deploy/bench && GOWORK=off GOFLAGS=-mod=mod go build -o $(BIN)/bench ./cmd/bench
+	$(BIN)/bench -gobench .run/bench/gobench.txt $(BENCH_FLAGS)
 
 # Fuzz targets as "package:Target"; each runs for FUZZTIME (CI: a short run). Their seed
 # corpus (f.Add and testdata/fuzz/) also runs as plain tests in `make test`.

@@ -1,0 +1,435 @@
+// Package bench is Trellis's benchmark harness (issue 9): it measures what this machine can do
+// at all (raw durable single-row commits through pgx, raw JetStream publish-with-ack and
+// consume-and-ack) and, in the same run, what the whole network does with the same hardware
+// (attendance through scheduling's API, billing's charges, the dashboard's projections and
+// notification), the read side, 835 remittance throughput and each service's peak memory.
+// The figures that matter are ratios to the baselines of the same run, because the machines
+// this runs on are shared and noisy.
+//
+// This file holds the pure parts (percentiles, Go benchmark output, the report and its
+// rendering); the command in cmd/bench drives a stack brought up with deploy/devstack/stack.
+package bench
+
+import (
+	"bufio"
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Latency is a summary of a set of durations.
+type Latency struct {
+	N             int
+	P50, P95, P99 time.Duration
+	Max           time.Duration
+}
+
+// Percentile is the nearest-rank percentile p (0 < p <= 100) of sorted durations (0 when
+// there are none).
+func Percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
+	rank = min(max(rank, 1), len(sorted))
+	return sorted[rank-1]
+}
+
+// Summarize sorts a copy of ds and summarizes it.
+func Summarize(ds []time.Duration) Latency {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	l := Latency{N: len(s), P50: Percentile(s, 50), P95: Percentile(s, 95), P99: Percentile(s, 99)}
+	if len(s) > 0 {
+		l.Max = s[len(s)-1]
+	}
+	return l
+}
+
+// GoBench is the custom and standard metrics of `go test -bench` output by benchmark name
+// (without the -GOMAXPROCS suffix), e.g. ["BenchmarkRawInsertCommit"]["tx/s"].
+type GoBench map[string]map[string]float64
+
+// ParseGoBench reads `go test -bench` output; lines that are not results are skipped.
+func ParseGoBench(out string) GoBench {
+	res := GoBench{}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+			continue
+		}
+		if _, err := strconv.Atoi(f[1]); err != nil {
+			continue
+		}
+		name := f[0]
+		if i := strings.LastIndex(name, "-"); i > 0 {
+			if _, err := strconv.Atoi(name[i+1:]); err == nil {
+				name = name[:i]
+			}
+		}
+		m := map[string]float64{}
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				break
+			}
+			m[f[i+1]] = v
+		}
+		res[name] = m
+	}
+	return res
+}
+
+// Hop is one stage of the pipeline in a phase: how many messages it handled and over how
+// long (from the start of the phase to its last progress).
+type Hop struct {
+	Name    string
+	Events  int64
+	Seconds float64
+}
+
+// PerSecond is Events / Seconds (0 when nothing was measured).
+func (h Hop) PerSecond() float64 {
+	if h.Seconds <= 0 {
+		return 0
+	}
+	return float64(h.Events) / h.Seconds
+}
+
+// Phase is one load of attendance: a fixed offered rate, or saturation (Offered 0).
+type Phase struct {
+	Name        string
+	Offered     float64 // events/s offered; 0 for saturation
+	Workers     int     // API calls in flight at most
+	LoadSeconds float64 // how long attendance was sent
+	Accepted    int64   // attendance events the API accepted
+	Errors      int64
+	Skipped     int64 // sends of the fixed rate that found every worker or appointment busy
+	// DrainSeconds: from the start of the phase until every hop had caught up.
+	DrainSeconds float64
+	Hops         []Hop
+	// Latency from the API's answer (attendance accepted) to billing's commit of the charge
+	// work for that attendance version (observed by polling billing's copy).
+	Latency    Latency
+	Unobserved int // accepted versions billing had not committed when the harness stopped waiting
+}
+
+// AcceptedPerSecond is the API's accepted rate over the load.
+func (p Phase) AcceptedPerSecond() float64 {
+	if p.LoadSeconds <= 0 {
+		return 0
+	}
+	return float64(p.Accepted) / p.LoadSeconds
+}
+
+// EndToEndPerSecond is the attendance events that went through every hop per second, from
+// the start of the phase until the last hop caught up.
+func (p Phase) EndToEndPerSecond() float64 {
+	if p.DrainSeconds <= 0 {
+		return 0
+	}
+	return float64(p.Accepted) / p.DrainSeconds
+}
+
+// Endpoint is a read-side timing.
+type Endpoint struct {
+	Group   string // "dashboard" or "billing"
+	Name    string
+	Latency Latency
+	Errors  int
+}
+
+// Report is one run of the harness.
+type Report struct {
+	Scale        string
+	Started      time.Time
+	Elapsed      time.Duration
+	Commit       string
+	Host         string // cores and Postgres durability settings
+	Network      string // what the generator made
+	Appointments int    // appointments attendance was recorded on
+	Concurrency  int
+
+	PGCommitsPerS float64
+	JSPublishPerS float64
+	JSConsumePerS float64
+
+	Phases   []Phase
+	ReadSide []Endpoint
+
+	// 835: parse and balance, and posting, in lines per second (billing's Go benchmarks),
+	// with the raw batched-insert baseline of the posting benchmark.
+	ERAParsePerS, ERAPostPerS, ERAInsertBaselinePerS float64
+	ERASource                                        string
+
+	RSSMB   map[string]float64 // peak resident set (VmHWM) by process
+	GoBench GoBench            // the Go benchmarks make bench ran before the harness
+	Notes   []string
+}
+
+// ERALinesPerS is the rate of parse + balance + post of one 835 (the two stages in series).
+func (r Report) ERALinesPerS() float64 {
+	if r.ERAParsePerS <= 0 || r.ERAPostPerS <= 0 {
+		return 0
+	}
+	return 1 / (1/r.ERAParsePerS + 1/r.ERAPostPerS)
+}
+
+func (r Report) phase(offered bool) *Phase {
+	for i := range r.Phases {
+		if (r.Phases[i].Offered > 0) == offered {
+			return &r.Phases[i]
+		}
+	}
+	return nil
+}
+
+// Summary is the JSON object printed as the harness's last line.
+type Summary struct {
+	Scale                   string  `json:"scale"`
+	PipelineEventsPerS      float64 `json:"pipeline_events_per_s"`
+	BaselinePGCommitsPerS   float64 `json:"baseline_pg_commits_per_s"`
+	PipelineToBaselineRatio float64 `json:"pipeline_to_baseline_ratio"`
+	E2EP50MsAt500           float64 `json:"e2e_p50_ms_at_500"`
+	E2EP99MsAt500           float64 `json:"e2e_p99_ms_at_500"`
+	AcceptedPerSAt500       float64 `json:"accepted_per_s_at_500"`
+	E2EP99MsAtSaturation    float64 `json:"e2e_p99_ms_at_saturation"`
+	DashboardP95Ms          float64 `json:"dashboard_p95_ms"`
+	BillingQueuesP95Ms      float64 `json:"billing_queues_p95_ms"`
+	ERALinesPerS            float64 `json:"era_lines_per_s"`
+	MaxRSSMB                float64 `json:"max_rss_mb"`
+	BaselineJSPublishPerS   float64 `json:"baseline_js_publish_per_s"`
+	BaselineJSConsumePerS   float64 `json:"baseline_js_consume_per_s"`
+	ElapsedS                float64 `json:"elapsed_s"`
+}
+
+func ms(d time.Duration) float64 { return round(float64(d)/float64(time.Millisecond), 1) }
+
+func round(v float64, places int) float64 {
+	p := math.Pow(10, float64(places))
+	return math.Round(v*p) / p
+}
+
+// Summary computes the headline figures.
+func (r Report) Summary() Summary {
+	s := Summary{Scale: r.Scale, BaselinePGCommitsPerS: round(r.PGCommitsPerS, 1),
+		BaselineJSPublishPerS: round(r.JSPublishPerS, 1), BaselineJSConsumePerS: round(r.JSConsumePerS, 1),
+		ERALinesPerS: round(r.ERALinesPerS(), 1), ElapsedS: round(r.Elapsed.Seconds(), 1)}
+	if p := r.phase(false); p != nil {
+		s.PipelineEventsPerS = round(p.EndToEndPerSecond(), 1)
+		s.E2EP99MsAtSaturation = ms(p.Latency.P99)
+	}
+	if r.PGCommitsPerS > 0 {
+		s.PipelineToBaselineRatio = round(s.PipelineEventsPerS/r.PGCommitsPerS, 3)
+	}
+	if p := r.phase(true); p != nil {
+		s.E2EP50MsAt500, s.E2EP99MsAt500 = ms(p.Latency.P50), ms(p.Latency.P99)
+		s.AcceptedPerSAt500 = round(p.AcceptedPerSecond(), 1)
+	}
+	for _, e := range r.ReadSide {
+		switch e.Group {
+		case "dashboard":
+			s.DashboardP95Ms = max(s.DashboardP95Ms, ms(e.Latency.P95))
+		case "billing":
+			s.BillingQueuesP95Ms = max(s.BillingQueuesP95Ms, ms(e.Latency.P95))
+		}
+	}
+	for name, v := range r.RSSMB {
+		if name != HarnessProcess {
+			s.MaxRSSMB = max(s.MaxRSSMB, round(v, 1))
+		}
+	}
+	return s
+}
+
+// JSON is the summary as one line.
+func (r Report) JSON() string {
+	b, _ := json.Marshal(r.Summary())
+	return string(b)
+}
+
+func ratio(v, base float64) string {
+	if base <= 0 || v <= 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.3f", v/base)
+}
+
+func rate(v float64) string {
+	if v <= 0 {
+		return "—"
+	}
+	if v >= 100 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+func msText(d time.Duration) string { return strconv.FormatFloat(ms(d), 'f', 1, 64) }
+
+// Markdown renders the report; before, when not nil, is an earlier run's summary shown beside
+// this one (e.g. before a change to pkg/bus).
+func (r Report) Markdown(before *Summary, beforeLabel string) string {
+	var b strings.Builder
+	s := r.Summary()
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	w("# Benchmarks\n\n")
+	w("Written by the benchmark harness (`make bench`, `deploy/bench`; how it works and how to run it\n")
+	w("bigger: the end of this page). Every figure comes from one run on one machine; compare them as\n")
+	w("ratios to the baselines measured in the same run, not across machines.\n\n")
+	w("Run: %s, scale `%s`, %s, commit %s. %s\n\n", r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Scale,
+		r.Elapsed.Round(time.Second), cmp.Or(r.Commit, "unknown"), r.Host)
+	w("Network: %s Attendance was recorded and corrected on %d appointments, at most %d API calls in flight\n", r.Network, r.Appointments, r.Concurrency)
+	w("(the baselines use the same number of workers).\n\n")
+
+	w("## Headline\n\n")
+	w("| figure | this run | target |")
+	if before != nil {
+		w(" %s |", beforeLabel)
+	}
+	w("\n| --- | --- | --- |")
+	if before != nil {
+		w(" --- |")
+	}
+	w("\n")
+	row := func(name, now, target string, prev string) {
+		w("| %s | %s | %s |", name, now, target)
+		if before != nil {
+			w(" %s |", prev)
+		}
+		w("\n")
+	}
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	var bs Summary
+	if before != nil {
+		bs = *before
+	}
+	row("pipeline events/s (saturation, end to end)", f(s.PipelineEventsPerS), "", f(bs.PipelineEventsPerS))
+	row("baseline durable single-row commits/s", f(s.BaselinePGCommitsPerS), "", f(bs.BaselinePGCommitsPerS))
+	row("`pipeline_to_baseline_ratio`", f(s.PipelineToBaselineRatio), "≥ 0.5", f(bs.PipelineToBaselineRatio))
+	row("accepted events/s at an offered 500/s", f(s.AcceptedPerSAt500), "500", f(bs.AcceptedPerSAt500))
+	row("`e2e_p50_ms_at_500`", f(s.E2EP50MsAt500), "", f(bs.E2EP50MsAt500))
+	row("`e2e_p99_ms_at_500`", f(s.E2EP99MsAt500), "< 100", f(bs.E2EP99MsAt500))
+	row("`dashboard_p95_ms`", f(s.DashboardP95Ms), "< 100", f(bs.DashboardP95Ms))
+	row("billing work queues p95 ms", f(s.BillingQueuesP95Ms), "", f(bs.BillingQueuesP95Ms))
+	row("`era_lines_per_s` (parse + balance + post)", f(s.ERALinesPerS), "> 50,000", f(bs.ERALinesPerS))
+	row("`max_rss_mb` (any service)", f(s.MaxRSSMB), "< 150", f(bs.MaxRSSMB))
+	w("\n")
+
+	w("## Baselines (same run, %d workers)\n\n", r.Concurrency)
+	w("| baseline | per second |\n| --- | --- |\n")
+	w("| Postgres: `BEGIN; INSERT` one outbox-shaped row`; COMMIT` through pgx (durable) | %s |\n", rate(r.PGCommitsPerS))
+	w("| JetStream: publish with ack (async, file storage, message ids) | %s |\n", rate(r.JSPublishPerS))
+	w("| JetStream: fetch and ack (durable pull consumer, batches of 32) | %s |\n\n", rate(r.JSConsumePerS))
+
+	w("## Pipeline\n\n")
+	w("Attendance through scheduling's API (`RecordAttendance`: a first record or a correction, each one\n")
+	w("`AttendanceRecorded` event), then every consumer in the network. Per hop: the messages each stage\n")
+	w("handled in the phase over the time from the start of the phase to its last progress; a JetStream\n")
+	w("consumer's count is its acknowledged deliveries. Ratios are to the Postgres baseline.\n\n")
+	for _, p := range r.Phases {
+		offered := "saturation"
+		if p.Offered > 0 {
+			offered = fmt.Sprintf("offered %.0f events/s", p.Offered)
+		}
+		w("### %s (%s, %d workers, %.0f s of load)\n\n", p.Name, offered, p.Workers, p.LoadSeconds)
+		w("Accepted %d attendance events (%s/s over the load", p.Accepted, rate(p.AcceptedPerSecond()))
+		if p.Errors > 0 {
+			w(", %d errors", p.Errors)
+		}
+		if p.Skipped > 0 {
+			w(", %d sends skipped because every worker or appointment was busy", p.Skipped)
+		}
+		w("); every hop caught up %.1f s after the phase began: **%s events/s end to end** (ratio %s).\n\n",
+			p.DrainSeconds, rate(p.EndToEndPerSecond()), ratio(p.EndToEndPerSecond(), r.PGCommitsPerS))
+		w("| hop | messages | seconds | per second | ratio to baseline |\n| --- | --- | --- | --- | --- |\n")
+		for _, h := range p.Hops {
+			w("| %s | %d | %.1f | %s | %s |\n", h.Name, h.Events, h.Seconds, rate(h.PerSecond()), ratio(h.PerSecond(), r.PGCommitsPerS))
+		}
+		w("\nLatency from attendance accepted by the API to billing's charge work committed: ")
+		if p.Latency.N == 0 {
+			w("not observed.\n\n")
+		} else {
+			w("p50 %s ms, p95 %s ms, p99 %s ms, max %s ms over %d events", msText(p.Latency.P50), msText(p.Latency.P95),
+				msText(p.Latency.P99), msText(p.Latency.Max), p.Latency.N)
+			if p.Unobserved > 0 {
+				w(" (%d more not committed when the harness stopped waiting)", p.Unobserved)
+			}
+			w(".\n\n")
+		}
+	}
+
+	w("## Read side\n\n")
+	w("Sequential requests over the data of this run (the dashboard with an admin session for every\n")
+	w("clinic, billing's work queues through its Connect API).\n\n")
+	w("| endpoint | requests | p50 ms | p95 ms | max ms |\n| --- | --- | --- | --- | --- |\n")
+	for _, e := range r.ReadSide {
+		errs := ""
+		if e.Errors > 0 {
+			errs = fmt.Sprintf(" (%d errors)", e.Errors)
+		}
+		w("| %s `%s`%s | %d | %s | %s | %s |\n", e.Group, e.Name, errs, e.Latency.N, msText(e.Latency.P50), msText(e.Latency.P95), msText(e.Latency.Max))
+	}
+	w("\n")
+
+	w("## Remittance (835)\n\n")
+	w("| stage | lines per second | ratio to raw insert |\n| --- | --- | --- |\n")
+	w("| parse + balance | %s | %s |\n", rate(r.ERAParsePerS), ratio(r.ERAParsePerS, r.ERAInsertBaselinePerS))
+	w("| post (match, ledger, work items, events) | %s | %s |\n", rate(r.ERAPostPerS), ratio(r.ERAPostPerS, r.ERAInsertBaselinePerS))
+	w("| raw batched insert of the lines (baseline) | %s | 1 |\n", rate(r.ERAInsertBaselinePerS))
+	w("| **parse + balance + post** | **%s** | %s |\n\n", rate(r.ERALinesPerS()), ratio(r.ERALinesPerS(), r.ERAInsertBaselinePerS))
+	if v := r.ERALinesPerS(); v > 0 {
+		w("An 835 of 100,000 service lines: about %.0f s at these rates. %s\n\n", 100000/v, r.ERASource)
+	}
+
+	w("## Memory\n\n")
+	w("`max_rss_mb` is the largest of the services; the harness process (which embeds the NATS server)\n")
+	w("is shown for completeness.\n\n")
+	w("| process | peak RSS (VmHWM) MB |\n| --- | --- |\n")
+	names := make([]string, 0, len(r.RSSMB))
+	for n := range r.RSSMB {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		w("| %s | %.1f |\n", n, r.RSSMB[n])
+	}
+	w("\n")
+
+	if len(r.GoBench) > 0 {
+		w("## Go benchmarks of the same run\n\n")
+		w("| benchmark | figures |\n| --- | --- |\n")
+		names := make([]string, 0, len(r.GoBench))
+		for n := range r.GoBench {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		for _, n := range names {
+			units := make([]string, 0, len(r.GoBench[n]))
+			for u := range r.GoBench[n] {
+				units = append(units, u)
+			}
+			slices.Sort(units)
+			var parts []string
+			for _, u := range units {
+				parts = append(parts, fmt.Sprintf("%s %s", strconv.FormatFloat(r.GoBench[n][u], 'f', -1, 64), u))
+			}
+			w("| %s | %s |\n", n, strings.Join(parts, ", "))
+		}
+		w("\n")
+	}
+	if len(r.Notes) > 0 {
+		w("## Notes\n\n")
+		for _, n := range r.Notes {
+			w("- %s\n", n)
+		}
+		w("\n")
+	}
+	return b.String()
+}
