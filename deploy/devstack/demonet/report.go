@@ -194,8 +194,12 @@ func (r Report) String() string {
 	fmt.Fprintf(&b, "  referrals: %s\n", count(r.Referrals, "new", "contacted", "screened", "assessed", "admitted", "referred_out", "closed"))
 	fmt.Fprintf(&b, "  admitted: %s (discharged: %d completed, %d dropped out)\n", count(r.Enrollments, "active", "waitlisted", "ended"),
 		r.Planned[StageCompleted], r.Planned[StageDroppedOut])
+	width := 0
 	for _, t := range r.Tracks {
-		fmt.Fprintf(&b, "    %-24s %-21s %2d/%2d seats, %d waiting\n", t.Clinic, t.Track, t.Enrolled, t.Capacity, t.Waitlisted)
+		width = max(width, len(t.Clinic))
+	}
+	for _, t := range r.Tracks {
+		fmt.Fprintf(&b, "    %-*s %-21s %2d/%2d seats, %d waiting\n", width, t.Clinic, t.Track, t.Enrolled, t.Capacity, t.Waitlisted)
 	}
 	fmt.Fprintf(&b, "  attendance of the sessions that have ended: %d group sessions, %d individual visits: %s\n", r.GroupSessions, r.IndividualSessions,
 		count(r.Attendance, "present", "late", "left_early", "absent", "excused"))
