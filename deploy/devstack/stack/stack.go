@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -224,15 +225,39 @@ func (s *Stack) startMailpit(ctx context.Context) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	err := s.start("mailpit", bin, nil,
-		"--smtp", fmt.Sprintf("127.0.0.1:%d", s.Ports["smtp"]),
-		"--listen", fmt.Sprintf("127.0.0.1:%d", s.Ports["mailui"]),
-		"--database", filepath.Join(dir, fmt.Sprintf("mailpit-%d.db", s.Ports["mailui"])),
-		"--smtp-auth-accept-any", "--smtp-auth-allow-insecure", "--disable-version-check", "--quiet")
-	if err != nil {
-		return err
+	for attempt := 1; ; attempt++ {
+		err := s.start("mailpit", bin, nil,
+			"--smtp", fmt.Sprintf("127.0.0.1:%d", s.Ports["smtp"]),
+			"--listen", fmt.Sprintf("127.0.0.1:%d", s.Ports["mailui"]),
+			"--database", filepath.Join(dir, fmt.Sprintf("mailpit-%d.db", s.Ports["mailui"])),
+			"--smtp-auth-accept-any", "--smtp-auth-allow-insecure", "--disable-version-check", "--quiet")
+		if err != nil {
+			return err
+		}
+		mailpit := s.procs[len(s.procs)-1]
+		err = waitHTTP(ctx, s.URL("mailui")+"/api/v1/info", 30*time.Second)
+		if err == nil || attempt == 3 || !s.portsWerePicked("smtp", "mailui") {
+			return err
+		}
+		// Another process took a port picked for this stack (parallel tests): pick others.
+		_ = mailpit.Process.Kill()
+		for _, name := range []string{"smtp", "mailui"} {
+			if s.Ports[name], err = freePort(); err != nil {
+				return err
+			}
+		}
 	}
-	return waitHTTP(ctx, s.URL("mailui")+"/api/v1/info", 30*time.Second)
+}
+
+// portsWerePicked reports whether the named ports were chosen free at start-up (0 in
+// Options.Ports) rather than asked for: only those may be changed.
+func (s *Stack) portsWerePicked(names ...string) bool {
+	for _, n := range names {
+		if p, ok := s.Opts.Ports[n]; !ok || p != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // provision creates the database (when asked) and each service's role and schema, and returns
@@ -384,12 +409,20 @@ func waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
 }
 
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	// Below Linux's ephemeral range (32768-60999 by default): the kernel hands those out as the
+	// local ports of outgoing connections (to Postgres, NATS, ...), which could take a port
+	// between this check and the child's bind. Random, so that stacks started at the same time
+	// (parallel tests) rarely try the same one; a port in use is skipped.
+	for range 200 {
+		port := 20000 + rand.IntN(12000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port, nil
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("stack: no free port found in 20000-31999")
 }
 
 // prefixWriter writes each line as "[name] line".
