@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"sync"
@@ -71,6 +72,9 @@ func LoadAppointments(ctx context.Context, pool *pgxpool.Pool) ([]*Appointment, 
 		}
 		out = append(out, a)
 	}
+	// A fixed shuffle: calls in flight at once fall on different sessions, as different
+	// clinicians' would, instead of queueing on one group session's lock.
+	rand.New(rand.NewPCG(9, 9)).Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 	return out, rows.Err()
 }
 

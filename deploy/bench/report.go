@@ -168,6 +168,10 @@ type Report struct {
 	ERAParsePerS, ERAPostPerS, ERAInsertBaselinePerS float64
 	ERASource                                        string
 
+	// ScaleFill is what services/dashboard's TestOverviewAtScale logged (100 clinics and a
+	// year of read model filled with SQL; medians of 5 requests), when it was run.
+	ScaleFill []string
+
 	RSSMB   map[string]float64 // peak resident set (VmHWM) by process
 	GoBench GoBench            // the Go benchmarks make bench ran before the harness
 	Notes   []string
@@ -377,6 +381,12 @@ func (r Report) Markdown(before *Summary, beforeLabel string) string {
 		w("| %s `%s`%s | %d | %s | %s | %s |\n", e.Group, e.Name, errs, e.Latency.N, msText(e.Latency.P50), msText(e.Latency.P95), msText(e.Latency.Max))
 	}
 	w("\n")
+
+	if len(r.ScaleFill) > 0 {
+		w("At 100 clinics and a year (`services/dashboard` `TestOverviewAtScale`, DASHBOARD_SCALE=1: the\n")
+		w("dashboard's read model filled with SQL, each endpoint timed 5 times, median (min, max)):\n\n")
+		w("```\n%s\n```\n\n", strings.Join(r.ScaleFill, "\n"))
+	}
 
 	w("## Remittance (835)\n\n")
 	w("| stage | lines per second | ratio to raw insert |\n| --- | --- | --- |\n")

@@ -7,7 +7,8 @@
 //
 // BENCH_SCALE=small is the quick check (under 3 minutes with make bench); the default is a
 // bigger network and longer phases. BENCH_PATIENTS, BENCH_WEEKS, BENCH_WORKERS and
-// BENCH_SECONDS override the size (docs/benchmarks.md, "Going bigger").
+// BENCH_SECONDS override the size (docs/benchmarks.md, "Going bigger"); DATABASE_URL and
+// NATS_URL point it at another Postgres or NATS (a cluster) instead of the local ones.
 package main
 
 import (
@@ -53,6 +54,7 @@ type config struct {
 	baseline, fixed, satDur time.Duration
 	drainCap                time.Duration
 	reads                   int
+	scaleFill               bool // run services/dashboard's TestOverviewAtScale too
 }
 
 func configure() config {
@@ -68,6 +70,10 @@ func configure() config {
 		c.spec = demonet.Default()
 		c.spec.Prefix = "bench"
 		c.baseline, c.fixed, c.satDur, c.drainCap, c.reads = 5*time.Second, 30*time.Second, 30*time.Second, 3*time.Minute, 40
+		c.scaleFill = true
+	}
+	if v := os.Getenv("BENCH_DASHBOARD_SCALE"); v != "" {
+		c.scaleFill = v == "1"
 	}
 	c.spec.Parallel = 8
 	if v := envInt("BENCH_PATIENTS"); v > 0 {
@@ -154,7 +160,11 @@ func run(outPath, goBenchPath, beforePath, beforeLabel string) error {
 	if err != nil {
 		return err
 	}
-	rep.Host = fmt.Sprintf("%d cores (shared), Postgres %s, JetStream file storage (embedded server).", runtime.NumCPU(), settings)
+	broker := "JetStream file storage (embedded server)"
+	if os.Getenv("NATS_URL") != "" {
+		broker = "JetStream at NATS_URL"
+	}
+	rep.Host = fmt.Sprintf("%d cores (shared), Postgres %s, %s.", runtime.NumCPU(), settings, broker)
 
 	// 1. Baselines.
 	logf("baseline: durable single-row commits, %d workers, %s", cfg.workers, cfg.baseline)
@@ -270,6 +280,13 @@ func run(outPath, goBenchPath, beforePath, beforeLabel string) error {
 	rep.ReadSide = append(bench.TimeDashboard(ctx, hc, s.URL("dashboard"), dashboardCookie, tok, cfg.reads),
 		bench.TimeWorkQueues(ctx, hc, s.URL("billing"), tok, cfg.reads)...)
 
+	if cfg.scaleFill {
+		logf("read side at 100 clinics and a year (services/dashboard TestOverviewAtScale)")
+		if rep.ScaleFill, err = scaleFill(ctx, root); err != nil {
+			rep.Notes = append(rep.Notes, "TestOverviewAtScale: "+err.Error())
+		}
+	}
+
 	// 5. Memory, before the stack stops.
 	rep.RSSMB = bench.PeakRSS(filepath.Join(runDir, "bin"))
 
@@ -324,7 +341,7 @@ func up(ctx context.Context, root, runDir, adminURL string, logs *os.File) (*sta
 			ports[name] = freePort(used) // never in the way of make run or another run
 		}
 		s, err := stack.Up(ctx, stack.Options{RepoRoot: root, RunDir: runDir, AdminURL: adminURL, Database: database,
-			Ports: ports, DevKey: devKey, Logs: logs, LogLevel: "warn"})
+			Ports: ports, DevKey: devKey, Logs: logs, LogLevel: "warn", NATSURL: os.Getenv("NATS_URL")})
 		if err != nil {
 			last = err
 			logf("stack did not come up (attempt %d): %v", attempt+1, err)
@@ -455,6 +472,25 @@ func goBenchmarks(ctx context.Context, root, path string, rep *bench.Report) err
 		return fmt.Errorf("no ParseERA/PostRemittance figures in the Go benchmarks' output")
 	}
 	return nil
+}
+
+// scaleFill runs services/dashboard's TestOverviewAtScale and keeps the lines it logs.
+func scaleFill(ctx context.Context, root string) ([]string, error) {
+	cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-run", "^TestOverviewAtScale$", "-v", "./services/dashboard/cmd/dashboard/")
+	cmd.Dir = root
+	cmd.Env = append(withoutGOWORK(os.Environ()), "DASHBOARD_SCALE=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", err, lastLines(string(out), 5))
+	}
+	var lines []string
+	for _, l := range strings.Split(string(out), "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "scale_test.go:") {
+			lines = append(lines, l[strings.Index(l, " ")+1:])
+		}
+	}
+	return lines, nil
 }
 
 func withoutGOWORK(env []string) []string {
