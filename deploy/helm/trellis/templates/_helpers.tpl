@@ -85,7 +85,7 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
       name: {{ $v.database.passwordsSecret }}
       key: {{ .name }}
 - name: DATABASE_URL
-  value: {{ printf "postgres://%s:$(DB_PASSWORD)@%s:%v/%s?sslmode=%s" .name (include "trellis.dbHost" $root) $v.database.port $v.database.name $v.database.sslmode | quote }}
+  value: {{ printf "postgres://%s:$(DB_PASSWORD)@%s:%v/%s?sslmode=%s%s" .name (include "trellis.dbHost" $root) $v.database.port $v.database.name $v.database.sslmode (ternary "&sslrootcert=/etc/trellis/pg/ca.crt" "" (not (empty $v.database.caSecret))) | quote }}
 {{- end }}
 - name: DB_SCHEMA
   value: {{ .name }}
