@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -38,6 +39,12 @@ type Config struct {
 	OIDCClinicsClaim string        `env:"OIDC_CLINICS_CLAIM" default:"clinics" help:"ID token claim with the clinic ids the user may see (* for all)"`
 	SessionKey       string        `env:"DASHBOARD_SESSION_KEY" secret:"true" help:"secret (at least 32 bytes) the sign-in cookie's encryption and session signing keys are derived from (required with OIDC_ISSUER)"`
 	SessionTTL       time.Duration `env:"DASHBOARD_SESSION_TTL" default:"12h" help:"how long an OpenID Connect sign-in lasts"`
+
+	// Dev sign-in attempts per client IP (POST /signin): a token bucket; over it the answer is
+	// 429 with Retry-After (docs/security.md#limits). OpenID Connect sign-in checks credentials
+	// at the issuer, which limits them.
+	SignInRatePerMinute int `env:"DASHBOARD_SIGNIN_RATE_PER_MINUTE" default:"10" help:"dev sign-in requests (POST /signin) per client IP per minute (0: no limit)"`
+	SignInBurst         int `env:"DASHBOARD_SIGNIN_BURST" default:"10" help:"dev sign-in requests a client IP may make at once"`
 }
 
 func main() {
@@ -99,7 +106,13 @@ func newSpec(cfg *Config) service.Spec {
 			if err != nil {
 				return err
 			}
-			h.Register(p.Server.Handle)
+			signins := auth.NewLimiter(cfg.SignInRatePerMinute, cfg.SignInBurst)
+			h.Register(func(pattern string, handler http.Handler) {
+				if pattern == "POST /signin" {
+					handler = signins.Middleware(auth.ClientIP, handler)
+				}
+				p.Server.Handle(pattern, handler)
+			})
 			return nil
 		},
 		Commands: map[string]func(ctx context.Context, p *service.Platform, args []string) error{
