@@ -188,7 +188,7 @@ Press Ctrl-C to stop.
 }
 
 // demoNetwork generates the demo network (docs/demo.md) through the services' APIs: about
-// 150 people at every stage in the three clinics, 8 weeks of attendance, claims and the
+// 150 people at every stage in 5 clinics in 2 time zones, 8 weeks of attendance, claims and the
 // payers' 835s. A second start finds what the first made and adds only what is new.
 func demoNetwork(ctx context.Context, s *stack.Stack) (string, error) {
 	tok, err := s.Token("devstack-demonet", []string{"admin"}, []string{auth.AllClinics}, time.Hour)
