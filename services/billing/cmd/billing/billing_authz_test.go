@@ -1,6 +1,9 @@
 package main
 
 import (
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +12,7 @@ import (
 	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/testkit"
 	"github.com/trellis-health/trellis/pkg/testkit/authztest"
+	"github.com/trellis-health/trellis/pkg/testkit/servicetest"
 	billingv1 "github.com/trellis-health/trellis/proto/gen/trellis/billing/v1"
 )
 
@@ -71,4 +75,43 @@ func TestAuthzEveryRoleEveryRPC(t *testing.T) {
 		{Procedure: "/trellis.billing.v1.RemittanceService/ListWriteOffs", Request: `{"clinicId":` + b + `}`},
 	}
 	authztest.OtherClinic(t, e.URL, m, token, clinicA, clinicB, cases, nil)
+}
+
+// TestUploadIsRateLimited: 835 uploads are limited per caller (BILLING_UPLOAD_RATE_PER_MINUTE,
+// BILLING_UPLOAD_BURST): past the burst the answer is resource_exhausted (HTTP 429) with
+// Retry-After; another caller, and the caller's other calls, are not affected.
+func TestUploadIsRateLimited(t *testing.T) {
+	var cfg Config
+	e := servicetest.Start(t, spec(&cfg), &cfg, map[string]string{"BILLING_UPLOAD_RATE_PER_MINUTE": "1", "BILLING_UPLOAD_BURST": "2"})
+	upload := func(subject string) (int, string, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, e.URL+"/trellis.billing.v1.RemittanceService/UploadRemittance",
+			strings.NewReader(`{"fileName":"x.835","content":"SVNBKm5vdCBhbiA4MzV+"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+e.Token(t, subject, []string{"billing"}, []string{"*"}))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, _ = io.Copy(&b, resp.Body)
+		return resp.StatusCode, resp.Header.Get("Retry-After"), b.String()
+	}
+	for i := range 2 {
+		if code, _, body := upload("clerk-1"); code == http.StatusTooManyRequests {
+			t.Fatalf("upload %d of the burst: 429 %s", i+1, body)
+		}
+	}
+	code, retry, body := upload("clerk-1")
+	if code != http.StatusTooManyRequests || retry == "" || !strings.Contains(body, "resource_exhausted") {
+		t.Fatalf("third upload in a minute: %d, Retry-After %q, %s; want 429 resource_exhausted with Retry-After", code, retry, body)
+	}
+	if code, _, body := upload("clerk-2"); code == http.StatusTooManyRequests {
+		t.Fatalf("another caller: 429 %s", body)
+	}
+	if code, _ := authztest.Call(t, e.URL, "/trellis.billing.v1.RemittanceService/ListRemittances",
+		e.Token(t, "clerk-1", []string{"billing"}, []string{"*"}), "{}"); code != "ok" {
+		t.Fatalf("the limited caller's other calls: %s, want ok", code)
+	}
 }

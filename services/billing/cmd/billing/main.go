@@ -30,6 +30,10 @@ type Config struct {
 	// The patient statement cycle (wire_remittance.go).
 	StatementCycle         time.Duration `env:"BILLING_STATEMENT_CYCLE" default:"720h" help:"at most one statement per patient account within this period (a remittance that moves a balance to the patient issues one at once)"`
 	StatementCheckInterval time.Duration `env:"BILLING_STATEMENT_CHECK_INTERVAL" default:"1h" help:"how often the statement cycle looks for accounts due a statement"`
+	// 835 uploads per caller (the token's subject), a token bucket; over it the answer is
+	// resource_exhausted (HTTP 429) with Retry-After (wire_remittance.go, docs/security.md#limits).
+	UploadRatePerMinute int `env:"BILLING_UPLOAD_RATE_PER_MINUTE" default:"60" help:"835 uploads (UploadRemittance) per caller per minute (0: no limit)"`
+	UploadBurst         int `env:"BILLING_UPLOAD_BURST" default:"60" help:"835 uploads a caller may make at once"`
 }
 
 func main() {

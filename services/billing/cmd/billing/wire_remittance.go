@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"slices"
 
+	"connectrpc.com/connect"
+
+	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/service"
 	"github.com/trellis-health/trellis/proto/gen/trellis/billing/v1/billingv1connect"
 
@@ -23,7 +27,11 @@ var remittancePolicy = rpcport.RemittancePolicy
 func setupRemittance(_ context.Context, p *service.Platform, cfg *Config) error {
 	a := app.NewRemittances(p.Store, postgres.NewRemittances(p.Pool))
 	ledger := patientLedger(p, cfg)
-	p.Server.Handle(billingv1connect.NewRemittanceServiceHandler(rpcport.NewRemittanceServer(a, ledger, p.Log), p.Server.HandlerOptions()...))
+	// Uploads are limited per caller; the limiter runs after authentication (it keys on the
+	// token's subject), being inside the platform's interceptors.
+	uploads := auth.NewLimiter(cfg.UploadRatePerMinute, cfg.UploadBurst).UnaryInterceptor(billingv1connect.RemittanceServiceUploadRemittanceProcedure)
+	opts := append(slices.Clone(p.Server.HandlerOptions()), connect.WithInterceptors(uploads))
+	p.Server.Handle(billingv1connect.NewRemittanceServiceHandler(rpcport.NewRemittanceServer(a, ledger, p.Log), opts...))
 	p.Go(func(ctx context.Context) error {
 		return ledger.RunStatementCycle(ctx, cfg.StatementCheckInterval, func(err error) {
 			p.Log.ErrorContext(ctx, "statement cycle failed; retrying at the next check", "error", err)
