@@ -234,7 +234,17 @@ func withPlatform(ctx context.Context, spec Spec, b *Base, log *slog.Logger, wit
 		if err != nil {
 			return err
 		}
-		opts = append(opts, nats.MaxReconnects(-1), nats.ReconnectWait(time.Second))
+		opts = append(opts, nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
+			// Asynchronous errors, above all permission violations: a refused publish or
+			// subscription names the subject (ids and consumer names only), and a consumer
+			// missing from pkg/natsauth's declaration shows up here.
+			nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+				if errors.Is(err, nats.ErrPermissionViolation) {
+					log.Error("NATS refused an operation this service's user is not allowed (see pkg/natsauth)", "error", err)
+					return
+				}
+				log.Warn("NATS error", "error", err)
+			}))
 		nc, err := nats.Connect(b.NATSURL, opts...)
 		if err != nil {
 			return fmt.Errorf("nats: connect: %w", err)
