@@ -194,11 +194,12 @@ func oidcConfig(cfg *Config) *web.OIDC {
 // durable consumers: a running dashboard creates them again within seconds (a stopped one when
 // it starts), delivering every stream from its start, and the projections fill up again.
 func rebuild(ctx context.Context, cfg *Config, p *service.Platform) error {
-	opts := []nats.Option{nats.Name("dashboard-rebuild")}
-	if cfg.NATSCreds != "" {
-		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
+	// As the dashboard's own NATS user (credentials, nkey, TLS, its inbox prefix).
+	opts, err := service.NATSOptions("dashboard", &cfg.Base)
+	if err != nil {
+		return err
 	}
-	nc, err := nats.Connect(cfg.NATSURL, opts...)
+	nc, err := nats.Connect(cfg.NATSURL, append(opts, nats.Name("dashboard-rebuild"))...)
 	if err != nil {
 		return fmt.Errorf("nats: connect: %w", err)
 	}
