@@ -286,6 +286,12 @@ type Case struct {
 	// EmptyOK: clinic A's token may also get ok with an empty response ("{}"), for a list that
 	// is filtered to the caller's clinics rather than refused.
 	EmptyOK bool
+	// Unscoped: the request names no clinic (a list over every clinic the caller sees). Clinic
+	// A's token may get ok, but the response must not contain clinic B's id nor any of Markers
+	// (ids of B's records); clinic B's token must get ok with one of them in the response
+	// (unless NotOK), so the probe looks where B's data is.
+	Unscoped bool
+	Markers  []string
 }
 
 // ClinicScoped lists m's RPCs whose request names a clinic (a top-level clinic_id or
@@ -304,7 +310,7 @@ func ClinicScoped(t testing.TB, m Matrix) []string {
 
 // OtherClinic runs each case in order: first with a token of the case's role for clinic A only,
 // which must answer permission_denied or not_found (never data; or, when the case says EmptyOK,
-// ok with an empty response), then with the same role for
+// ok with an empty response; or, when it is Unscoped, a response without B's ids), then with the same role for
 // clinic B, which must answer ok (so the request is one that would return or change B's data)
 // unless the case says NotOK. Every RPC ClinicScoped lists must have a case or an entry in
 // exempt saying why not.
@@ -328,16 +334,31 @@ func OtherClinic(t testing.TB, baseURL string, m Matrix, token Tokens, clinicA, 
 			t.Errorf("%s: case role %s is not allowed by the policy", c.Procedure, role)
 			continue
 		}
+		markers := append([]string{clinicB}, c.Markers...)
 		code, body := Call(t, baseURL, c.Procedure, token([]string{role}, []string{clinicA}), c.Request)
 		emptyOK := c.EmptyOK && code == "ok" && strings.TrimSpace(string(body)) == "{}"
-		if code != "permission_denied" && code != "not_found" && !emptyOK {
+		switch {
+		case c.Unscoped:
+			if code != "ok" && code != "permission_denied" && code != "not_found" {
+				t.Errorf("%s (no clinic) with a clinic-A token: %s, want ok, permission_denied or not_found: %s", c.Procedure, code, body)
+			}
+			for _, m := range markers {
+				if strings.Contains(string(body), m) {
+					t.Errorf("%s (no clinic) with a clinic-A token: the response holds clinic B's %s: %s", c.Procedure, m, body)
+				}
+			}
+		case code != "permission_denied" && code != "not_found" && !emptyOK:
 			t.Errorf("%s with a clinic-A token asking about clinic B: %s, want permission_denied or not_found: %s", c.Procedure, code, body)
 		}
 		if c.NotOK {
 			continue
 		}
-		if code, body := Call(t, baseURL, c.Procedure, token([]string{role}, []string{clinicB}), c.Request); code != "ok" {
+		code, body = Call(t, baseURL, c.Procedure, token([]string{role}, []string{clinicB}), c.Request)
+		if code != "ok" {
 			t.Errorf("%s with clinic B's own token: %s, want ok (the probe must ask for data that exists): %s", c.Procedure, code, body)
+		}
+		if c.Unscoped && !slices.ContainsFunc(markers, func(m string) bool { return strings.Contains(string(body), m) }) {
+			t.Errorf("%s (no clinic) with clinic B's own token: none of %v in the response, so the probe proves nothing: %s", c.Procedure, markers, body)
 		}
 	}
 }

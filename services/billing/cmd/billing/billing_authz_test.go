@@ -68,11 +68,17 @@ func TestAuthzEveryRoleEveryRPC(t *testing.T) {
 		{Procedure: "/trellis.billing.v1.CostsService/SetCostRate", Request: `{"clinicId":` + b + `,"hourlyCostCents":6000}`},
 		{Procedure: "/trellis.billing.v1.CostsService/SetFixedCost", Request: `{"clinicId":` + b + `,"month":"2026-03","label":"rent","amountCents":100000}`},
 		{Procedure: "/trellis.billing.v1.CostsService/GetCostReport", Request: `{"clinicId":` + b + `,"from":"2026-03-01","to":"2026-03-31","groupBy":"COST_GROUP_BY_CLINIC"}`},
+		{Procedure: "/trellis.billing.v1.CostsService/GetCostReport", Request: `{"from":"2026-03-01","to":"2026-03-31","groupBy":"COST_GROUP_BY_CLINIC"}`, Unscoped: true},
 		{Procedure: "/trellis.billing.v1.CostsService/EstimatePatientCost", Request: `{"clinicId":` + b + `,"payerId":"medicaid-il","startDate":"2026-03-02","programWeeks":4,"daysPerWeek":3,"minutesPerDay":180}`},
 		{Procedure: "/trellis.billing.v1.RemittanceService/GetPatientBalance", Request: `{"clinicId":` + b + `,"patientId":` + p + `}`},
 		{Procedure: "/trellis.billing.v1.RemittanceService/GetReceivablesAging", Request: `{"clinicId":` + b + `}`},
 		{Procedure: "/trellis.billing.v1.RemittanceService/ListWorkItems", Request: `{"queue":"denial","clinicId":` + b + `}`},
 		{Procedure: "/trellis.billing.v1.RemittanceService/ListWriteOffs", Request: `{"clinicId":` + b + `}`},
+		// Lists over every clinic the caller sees (clinic B has nothing in them here: these check
+		// only that clinic A's answer holds nothing of B's).
+		{Procedure: "/trellis.billing.v1.RemittanceService/GetReceivablesAging", Request: `{}`, Unscoped: true, NotOK: true},
+		{Procedure: "/trellis.billing.v1.RemittanceService/ListWorkItems", Request: `{"queue":"holds"}`, Unscoped: true, NotOK: true},
+		{Procedure: "/trellis.billing.v1.RemittanceService/ListWriteOffs", Request: `{}`, Unscoped: true, NotOK: true},
 	}
 	authztest.OtherClinic(t, e.URL, m, token, clinicA, clinicB, cases, nil)
 }

@@ -73,6 +73,8 @@ func TestAuthzEveryRoleEveryRPC(t *testing.T) {
 		{Procedure: "/trellis.intake.v1.IntakeService/CreateReferral", Request: `{"clinicId":` + b +
 			`,"source":"REFERRAL_SOURCE_SELF","givenName":"Probe","familyName":"Two","email":"probe.two@example.org","idempotencyKey":"authz-referral-2"}`},
 		{Procedure: "/trellis.intake.v1.IntakeService/ListReferrals", Request: `{"clinicId":` + b + `}`},
+		{Procedure: "/trellis.intake.v1.IntakeService/ListReferrals", Request: `{}`, Unscoped: true,
+			Markers: []string{ref.Referral.ReferralID, adm.PatientID}},
 		{Procedure: "/trellis.intake.v1.IntakeService/GetReferral", Request: `{"referralId":` + r + `}`},
 		{Procedure: "/trellis.intake.v1.IntakeService/ChangeReferralStatus", Request: `{"referralId":` + r + `,"status":"REFERRAL_STATUS_CONTACTED"}`},
 		{Procedure: "/trellis.intake.v1.IntakeService/AdmitPatient", Request: `{"givenName":"Probe","familyName":"Three",
