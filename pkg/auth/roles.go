@@ -14,3 +14,7 @@ const (
 
 // Roles lists every role, in the order docs/security.md prints them.
 var Roles = []string{RoleAdmin, RoleOperator, RoleIntakeCoordinator, RoleClinician, RoleScheduler, RoleBilling}
+
+// RoleComplianceOfficer reads the PHI audit trail (GET /audit on every service, pkg/audit).
+// It calls no RPC, so it is not one of Roles (the columns of the role x RPC matrix).
+const RoleComplianceOfficer = "compliance_officer"
