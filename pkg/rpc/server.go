@@ -39,6 +39,7 @@ type Server struct {
 	opts    []connect.HandlerOption
 	metrics *telemetry.Metrics
 	tls     *tls.Config // nil: plain HTTP (h2c)
+	audit   auditor     // the PHI audit trail (audit.go), on after UseAudit
 }
 
 // NewServer builds the server. Every Connect handler gets, in order: tracing, metrics and
@@ -55,8 +56,8 @@ func NewServer(log *slog.Logger, m *telemetry.Metrics, verifier *auth.Verifier, 
 	}
 	s := &Server{mux: http.NewServeMux(), log: log, checks: checks, metrics: m}
 	s.opts = []connect.HandlerOption{connect.WithReadMaxBytes(MaxRequestBytes), connect.WithInterceptors(
-		tracing, observeInterceptor(m, log), causeInterceptor(), authInterceptor(verifier, policy), validateInterceptor(validator),
-		refuseStreaming{},
+		tracing, observeInterceptor(m, log), causeInterceptor(), s.auditCalls(verifier), authInterceptor(verifier, policy),
+		validateInterceptor(validator), s.auditAllowed(), refuseStreaming{},
 	)}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)

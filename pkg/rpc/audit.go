@@ -1,0 +1,248 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/trellis-health/trellis/pkg/audit"
+	"github.com/trellis-health/trellis/pkg/auth"
+	"github.com/trellis-health/trellis/pkg/bus"
+)
+
+// The PHI audit trail of Connect calls (pkg/audit). Two interceptors share one record per call:
+//
+//   - auditCalls, outside authentication, sees every call, refused or not: after it returns, it
+//     writes one row when the request or the response names a patient or a referral (a field
+//     patient_id(s) or referral_id(s), or the id of a Patient or Referral message, at any depth,
+//     in lists and maps too), with the caller, the procedure, read or change, and the outcome
+//     ("ok" or the Connect code). A call refused before the handler (unauthenticated,
+//     permission_denied, invalid_argument) is recorded with what its request names.
+//   - auditAllowed, after authentication and validation, notes the caller and, for a change
+//     whose request names a patient or referral, writes a "started" row before the handler
+//     runs: when that row cannot be written the change is refused (unavailable) and nothing is
+//     changed (fail closed).
+//
+// When the final row cannot be written, a successful call answers unavailable instead of its
+// result: a read discloses nothing that is not on record, and a change (made, or replayed by its
+// idempotency key on a retry) is reported as failed rather than silently unaudited. A call that
+// already failed keeps its error. Auditing is on once the service calls UseAudit.
+
+// auditor is the server's audit state (set by NewServer and UseAudit, read by the interceptors).
+type auditor struct {
+	log      *audit.Log
+	verifier *auth.Verifier
+	slog     *slog.Logger
+}
+
+// UseAudit records every call naming a patient in l, and serves the compliance officer's query
+// API (GET /audit, GET /audit/verify; see audit.Handler) on the server's port. Call it before
+// serving.
+func (s *Server) UseAudit(l *audit.Log) {
+	s.audit.log, s.audit.slog = l, s.log
+	h := audit.Handler(l, s.audit.verifier, s.log)
+	s.mux.Handle("GET /audit", h)
+	s.mux.Handle("GET /audit/verify", h)
+}
+
+type auditCallKey struct{}
+
+// auditCall is what the inner interceptor learns for the outer one.
+type auditCall struct {
+	principal *auth.Principal
+}
+
+// readPrefixes are the method-name prefixes of procedures that only read.
+var readPrefixes = []string{"Get", "List", "Download", "Preview", "Estimate", "Compare", "Search", "Check", "Inspect"}
+
+// accessOf classifies a procedure ("/pkg.Service/Method") by its method name.
+func accessOf(procedure string) audit.Access {
+	method := procedure[strings.LastIndexByte(procedure, '/')+1:]
+	for _, p := range readPrefixes {
+		if strings.HasPrefix(method, p) {
+			return audit.Read
+		}
+	}
+	return audit.Change
+}
+
+// maxIDsPerCall bounds what one call records (pkg/audit writes rows of 100 ids).
+const maxIDsPerCall = 1000
+
+// named are the patient and referral ids a message names.
+type named struct{ patients, referrals []string }
+
+func (n *named) empty() bool { return len(n.patients) == 0 && len(n.referrals) == 0 }
+
+func (n *named) add(kind string, id string) {
+	if id == "" {
+		return
+	}
+	switch kind {
+	case "patient":
+		if len(n.patients) < maxIDsPerCall {
+			n.patients = append(n.patients, id)
+		}
+	case "referral":
+		if len(n.referrals) < maxIDsPerCall {
+			n.referrals = append(n.referrals, id)
+		}
+	}
+}
+
+// idKind says whether field of message msg holds patient or referral ids.
+func idKind(msg protoreflect.Name, field protoreflect.Name) string {
+	switch field {
+	case "patient_id", "patient_ids":
+		return "patient"
+	case "referral_id", "referral_ids":
+		return "referral"
+	case "id":
+		switch msg {
+		case "Patient":
+			return "patient"
+		case "Referral":
+			return "referral"
+		}
+	}
+	return ""
+}
+
+// namedIn collects the ids m names, at any depth.
+func namedIn(m any, n *named) {
+	if pm, ok := m.(proto.Message); ok && pm != nil {
+		collect(pm.ProtoReflect(), n, 0)
+	}
+}
+
+func collect(m protoreflect.Message, n *named, depth int) {
+	if !m.IsValid() || depth > 32 {
+		return
+	}
+	msg := m.Descriptor().Name()
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsMap():
+			if fd.MapValue().Kind() == protoreflect.MessageKind {
+				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+					collect(mv.Message(), n, depth+1)
+					return true
+				})
+			}
+		case fd.Kind() == protoreflect.StringKind:
+			if kind := idKind(msg, fd.Name()); kind != "" {
+				if fd.IsList() {
+					for i := range v.List().Len() {
+						n.add(kind, v.List().Get(i).String())
+					}
+				} else {
+					n.add(kind, v.String())
+				}
+			}
+		case fd.Kind() == protoreflect.MessageKind || fd.Kind() == protoreflect.GroupKind:
+			if fd.IsList() {
+				for i := range v.List().Len() {
+					collect(v.List().Get(i).Message(), n, depth+1)
+				}
+			} else {
+				collect(v.Message(), n, depth+1)
+			}
+		}
+		return true
+	})
+}
+
+func (a *auditor) entry(ctx context.Context, req connect.AnyRequest, p *auth.Principal, n *named, outcome string) audit.Entry {
+	_, requestID := bus.CauseFrom(ctx)
+	e := audit.Entry{RequestID: requestID, Procedure: req.Spec().Procedure, Access: accessOf(req.Spec().Procedure),
+		Outcome: outcome, PatientIDs: n.patients, ReferralIDs: n.referrals, ClientIP: audit.ClientIP(req.Peer().Addr),
+		ForwardedFor: req.Header().Get("X-Forwarded-For"), UserAgent: req.Header().Get("User-Agent")}
+	if p != nil {
+		e.Subject, e.Roles = p.Subject, p.Roles
+	}
+	return e
+}
+
+// write appends e even when the caller has gone (the access happened), within 5 s.
+func (a *auditor) write(ctx context.Context, e audit.Entry) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	err := a.log.Append(wctx, e)
+	if err != nil {
+		a.slog.ErrorContext(ctx, "audit: a call could not be recorded in the audit trail",
+			"procedure", e.Procedure, "outcome", e.Outcome, "error", err)
+	}
+	return err
+}
+
+// auditCalls is the outer interceptor (see above). It keeps v to name the caller of a call
+// refused after its token was verified.
+func (s *Server) auditCalls(v *auth.Verifier) connect.UnaryInterceptorFunc {
+	a := &s.audit
+	a.verifier = v
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			if a.log == nil {
+				return next(ctx, req)
+			}
+			call := &auditCall{}
+			resp, err := next(context.WithValue(ctx, auditCallKey{}, call), req)
+			var n named
+			namedIn(req.Any(), &n)
+			if err == nil && resp != nil {
+				namedIn(resp.Any(), &n)
+			}
+			if n.empty() {
+				return resp, err
+			}
+			outcome := audit.OutcomeOK
+			if err != nil {
+				outcome = connect.CodeOf(err).String()
+			}
+			p := call.principal
+			if p == nil && outcome != connect.CodeUnauthenticated.String() {
+				// Refused by the role check or validation: the token did verify.
+				if raw, ok := strings.CutPrefix(req.Header().Get("Authorization"), "Bearer "); ok && raw != "" {
+					p, _ = a.verifier.Verify(ctx, raw)
+				}
+			}
+			if werr := a.write(ctx, a.entry(ctx, req, p, &n, outcome)); werr != nil && err == nil {
+				return nil, connect.NewError(connect.CodeUnavailable, errors.New(
+					"the call could not be recorded in the audit trail, so its result is withheld; "+
+						"a change may have been made: retry with the same idempotency key"))
+			}
+			return resp, err
+		}
+	}
+}
+
+// auditAllowed is the inner interceptor (see above).
+func (s *Server) auditAllowed() connect.UnaryInterceptorFunc {
+	a := &s.audit
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			call, _ := ctx.Value(auditCallKey{}).(*auditCall)
+			if call == nil || a.log == nil {
+				return next(ctx, req)
+			}
+			call.principal = auth.PrincipalFrom(ctx)
+			if accessOf(req.Spec().Procedure) == audit.Change {
+				var n named
+				namedIn(req.Any(), &n)
+				if !n.empty() {
+					if err := a.write(ctx, a.entry(ctx, req, call.principal, &n, audit.OutcomeStarted)); err != nil {
+						return nil, connect.NewError(connect.CodeUnavailable, errors.New(
+							"the change could not be recorded in the audit trail, so it was not made; try again"))
+					}
+				}
+			}
+			return next(ctx, req)
+		}
+	}
+}
