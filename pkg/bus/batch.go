@@ -72,6 +72,7 @@ func (c *Consumer) processGroup(ctx context.Context, msgs []jetstream.Msg, waiti
 // applyGroup runs the group's handlers in one transaction (see the top of this file). It
 // returns an error only when the transaction as a whole failed.
 func (c *Consumer) applyGroup(hctx context.Context, group []*member) error {
+	defer c.commits.Add(1)
 	return c.store.InTx(hctx, func(_ context.Context, tx *Tx) error {
 		savepoint := false
 		for _, m := range group {

@@ -141,6 +141,9 @@ type Consumer struct {
 	// noSavepoints applies a group without a savepoint per message: any handler error rolls
 	// the whole group back (benchmarks compare the two).
 	noSavepoints bool
+	// commits counts the transactions run to apply messages, committed or not (benchmarks
+	// report events per transaction from it).
+	commits atomic.Int64
 	// avgHandle is a moving average of the time one message takes, in nanoseconds; it sizes
 	// the next fetch so that a batch is done well within AckWait.
 	avgHandle atomic.Int64
@@ -438,6 +441,7 @@ func (c *Consumer) apply(ctx context.Context, subject string, env *eventsv1.Enve
 	d := &Delivery{Subject: subject, Envelope: env, NumDelivered: delivered}
 	hctx, cancel := context.WithTimeout(WithCause(ctx, env.GetCorrelationId(), env.GetEventId()), c.cfg.HandlerTimeout)
 	defer cancel()
+	defer c.commits.Add(1)
 	err = c.store.InTx(hctx, func(ctx context.Context, tx *Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
 			c.cfg.Name, env.GetEventId())
