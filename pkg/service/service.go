@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/trellis-health/trellis/pkg/audit"
 	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/config"
@@ -221,6 +222,9 @@ func withPlatform(ctx context.Context, spec Spec, b *Base, log *slog.Logger, wit
 	if err := bus.Migrate(ctx, pool, b.DBSchema, log); err != nil {
 		return err
 	}
+	if err := audit.Migrate(ctx, pool, b.DBSchema, log); err != nil {
+		return err
+	}
 	if spec.Migrations != nil {
 		if err := pg.Migrate(ctx, pool, b.DBSchema, "goose_db_version", spec.Migrations, log); err != nil {
 			return err
@@ -310,6 +314,7 @@ func Serve(ctx context.Context, spec Spec, cfg Config, log *slog.Logger, ready c
 		if err != nil {
 			return err
 		}
+		srv.UseAudit(audit.New(p.Pool, spec.Name)) // the PHI audit trail, GET /audit
 		p.Server = srv
 		if spec.Setup != nil {
 			if err := spec.Setup(ctx, p); err != nil {
