@@ -24,6 +24,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -149,6 +150,10 @@ type Log struct {
 	pool    *pgxpool.Pool
 	service string
 	now     func() time.Time
+
+	mu      sync.Mutex // guards pending and writing (group commit)
+	pending []*appendReq
+	writing bool
 }
 
 // New returns the audit log of service on pool.
@@ -237,18 +242,80 @@ FROM (SELECT coalesce((SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1), $1
 // lockSQL serializes appends to one schema's chain (on every replica) until the transaction ends.
 const lockSQL = `SELECT pg_advisory_xact_lock(hashtextextended('trellis-audit:' || current_schema(), 0))`
 
-// Append writes the entries at the end of the chain, in one transaction: all or none.
-// Ids that are not UUIDs are dropped; more than MaxIDsPerRow ids make several rows.
+// Append writes the entries at the end of the chain, all or none, and returns once they are
+// committed. Ids that are not UUIDs are dropped; more than MaxIDsPerRow ids make several rows.
+//
+// Appends are serialized (one chain), so concurrent calls are committed together: the first
+// caller writes every entry waiting at that moment in one transaction (one lock, one WAL
+// flush), and the others wait for it (group commit); the next waiting caller writes the next
+// group. When such a group fails, each call's
+// entries are tried again alone, so one call's failure is not another's.
 func (l *Log) Append(ctx context.Context, entries ...Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
+	r := &appendReq{entries: entries, done: make(chan error, 1), lead: make(chan struct{}, 1)}
+	l.mu.Lock()
+	l.pending = append(l.pending, r)
+	if l.writing {
+		l.mu.Unlock()
+		select {
+		case err := <-r.done: // written by another caller (within appendTimeout)
+			return err
+		case <-r.lead: // the previous writer is done: write what is waiting, r first
+		}
+	} else {
+		l.writing = true
+		l.mu.Unlock()
+	}
+	l.mu.Lock()
+	group := l.pending
+	l.pending = nil
+	l.mu.Unlock()
+	l.writeGroup(ctx, group)
+	l.mu.Lock()
+	if len(l.pending) > 0 {
+		l.pending[0].lead <- struct{}{} // hand over: each caller writes at most one group
+	} else {
+		l.writing = false
+	}
+	l.mu.Unlock()
+	return <-r.done
+}
+
+// appendTimeout bounds one group's transaction (the writer may be writing others' entries).
+const appendTimeout = 10 * time.Second
+
+type appendReq struct {
+	entries []Entry
+	done    chan error
+	lead    chan struct{}
+}
+
+func (l *Log) writeGroup(ctx context.Context, group []*appendReq) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), appendTimeout)
+	defer cancel()
+	err := l.write(ctx, group)
+	if err != nil && len(group) > 1 {
+		for _, r := range group {
+			r.done <- l.write(ctx, []*appendReq{r})
+		}
+		return
+	}
+	for _, r := range group {
+		r.done <- err
+	}
+}
+
+func (l *Log) write(ctx context.Context, group []*appendReq) error {
 	b := &pgx.Batch{}
 	b.Queue(lockSQL)
-	for _, e := range entries {
-		for _, r := range split(l.normalize(e)) {
-			b.Queue(insertSQL, r.At, r.Service, r.RequestID, r.Subject, r.Roles, r.Procedure, string(r.Access),
-				r.Outcome, r.PatientIDs, r.ReferralIDs, r.ClientIP, r.ForwardedFor, r.UserAgent, r.Canonical(), genesis)
+	for _, req := range group {
+		for _, e := range req.entries {
+			for _, r := range split(l.normalize(e)) {
+				b.Queue(insertSQL, r.At, r.Service, r.RequestID, r.Subject, r.Roles, r.Procedure, string(r.Access),
+					r.Outcome, r.PatientIDs, r.ReferralIDs, r.ClientIP, r.ForwardedFor, r.UserAgent, r.Canonical(), genesis)
+			}
 		}
 	}
 	err := pg.InTx(ctx, l.pool, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b).Close() })

@@ -21,7 +21,7 @@ import (
 	"github.com/trellis-health/trellis/pkg/testkit"
 )
 
-func migrated(t *testing.T) (*pgxpool.Pool, *audit.Log) {
+func migrated(t testing.TB) (*pgxpool.Pool, *audit.Log) {
 	t.Helper()
 	pool := testkit.Pool(t, "intake")
 	for range 2 { // idempotent
