@@ -23,9 +23,10 @@ and demo network it reuses):
    ` + "`RecordAttendance`" + `, cycling present, late (half the session) and absent: each call differs from
    the current value, so each is a correction and one ` + "`AttendanceRecorded`" + ` event (scheduling's
    rules); it recomputes billing's patient-day (new charges, voids), the dashboard's projections,
-   and, for absences, notification's check-ins. First an open-loop offered load of 500 events/s
+   and, for absences, notification's check-ins. Three phases: a light open-loop load (20 events/s,
+   well below what the machine sustains: the latency floor), the issue's open-loop 500 events/s
    (a send that finds every worker busy is skipped and counted, not queued), then saturation
-   (workers calling back to back). The harness watches the JetStream streams and every durable
+   (workers calling back to back); each phase starts once the previous one has drained. The harness watches the JetStream streams and every durable
    consumer (acknowledged deliveries) and the outboxes until everything is drained; a hop's
    rate is what it handled over the time from the start of the phase to its last progress, and
    end to end is the accepted events over the time until the last hop caught up. Latency is from
@@ -40,9 +41,9 @@ and demo network it reuses):
 7. **Output.** This page, ` + "`.run/bench/report.md`" + ` and ` + "`.run/bench/summary.json`" + `; the last line on
    stdout is the summary JSON. ` + "`-before <summary.json>`" + ` shows an earlier run beside this one.
 
-` + "`BENCH_SCALE=small`" + ` (the generator's small network, 10 s phases) is the quick check and finishes
+` + "`BENCH_SCALE=small`" + ` (the generator's small network widened to 20 people a clinic, 10 s phases) is the quick check and finishes
 in under 3 minutes with the Go benchmarks; the default is the demo network (3 clinics, 150
-people, 8 weeks) and 30 s phases.
+people, 8 weeks), 30 s phases and, for the read side, the dashboard's own 100-clinic fill.
 
 ## Going bigger
 

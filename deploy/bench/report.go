@@ -185,14 +185,18 @@ func (r Report) ERALinesPerS() float64 {
 	return 1 / (1/r.ERAParsePerS + 1/r.ERAPostPerS)
 }
 
-func (r Report) phase(offered bool) *Phase {
+// PhaseAt is the phase with that offered rate (0: saturation), or nil.
+func (r Report) PhaseAt(offered float64) *Phase {
 	for i := range r.Phases {
-		if (r.Phases[i].Offered > 0) == offered {
+		if r.Phases[i].Offered == offered {
 			return &r.Phases[i]
 		}
 	}
 	return nil
 }
+
+// HeadlineRate is the fixed offered load of the issue's latency target.
+const HeadlineRate = 500
 
 // Summary is the JSON object printed as the harness's last line.
 type Summary struct {
@@ -203,6 +207,9 @@ type Summary struct {
 	E2EP50MsAt500           float64 `json:"e2e_p50_ms_at_500"`
 	E2EP99MsAt500           float64 `json:"e2e_p99_ms_at_500"`
 	AcceptedPerSAt500       float64 `json:"accepted_per_s_at_500"`
+	LightOfferedPerS        float64 `json:"light_offered_per_s,omitempty"`
+	E2EP50MsLight           float64 `json:"e2e_p50_ms_light,omitempty"`
+	E2EP99MsLight           float64 `json:"e2e_p99_ms_light,omitempty"`
 	E2EP99MsAtSaturation    float64 `json:"e2e_p99_ms_at_saturation"`
 	DashboardP95Ms          float64 `json:"dashboard_p95_ms"`
 	BillingQueuesP95Ms      float64 `json:"billing_queues_p95_ms"`
@@ -225,16 +232,21 @@ func (r Report) Summary() Summary {
 	s := Summary{Scale: r.Scale, BaselinePGCommitsPerS: round(r.PGCommitsPerS, 1),
 		BaselineJSPublishPerS: round(r.JSPublishPerS, 1), BaselineJSConsumePerS: round(r.JSConsumePerS, 1),
 		ERALinesPerS: round(r.ERALinesPerS(), 1), ElapsedS: round(r.Elapsed.Seconds(), 1)}
-	if p := r.phase(false); p != nil {
+	if p := r.PhaseAt(0); p != nil {
 		s.PipelineEventsPerS = round(p.EndToEndPerSecond(), 1)
 		s.E2EP99MsAtSaturation = ms(p.Latency.P99)
 	}
 	if r.PGCommitsPerS > 0 {
 		s.PipelineToBaselineRatio = round(s.PipelineEventsPerS/r.PGCommitsPerS, 3)
 	}
-	if p := r.phase(true); p != nil {
+	if p := r.PhaseAt(HeadlineRate); p != nil {
 		s.E2EP50MsAt500, s.E2EP99MsAt500 = ms(p.Latency.P50), ms(p.Latency.P99)
 		s.AcceptedPerSAt500 = round(p.AcceptedPerSecond(), 1)
+	}
+	for _, p := range r.Phases {
+		if p.Offered > 0 && p.Offered < HeadlineRate {
+			s.LightOfferedPerS, s.E2EP50MsLight, s.E2EP99MsLight = p.Offered, ms(p.Latency.P50), ms(p.Latency.P99)
+		}
 	}
 	for _, e := range r.ReadSide {
 		switch e.Group {
@@ -320,6 +332,10 @@ func (r Report) Markdown(before *Summary, beforeLabel string) string {
 	row("accepted events/s at an offered 500/s", f(s.AcceptedPerSAt500), "500", f(bs.AcceptedPerSAt500))
 	row("`e2e_p50_ms_at_500`", f(s.E2EP50MsAt500), "", f(bs.E2EP50MsAt500))
 	row("`e2e_p99_ms_at_500`", f(s.E2EP99MsAt500), "< 100", f(bs.E2EP99MsAt500))
+	if s.LightOfferedPerS > 0 {
+		row(fmt.Sprintf("e2e p50 / p99 ms at a light %s events/s", f(s.LightOfferedPerS)), f(s.E2EP50MsLight)+" / "+f(s.E2EP99MsLight), "",
+			f(bs.E2EP50MsLight)+" / "+f(bs.E2EP99MsLight))
+	}
 	row("`dashboard_p95_ms`", f(s.DashboardP95Ms), "< 100", f(bs.DashboardP95Ms))
 	row("billing work queues p95 ms", f(s.BillingQueuesP95Ms), "", f(bs.BillingQueuesP95Ms))
 	row("`era_lines_per_s` (parse + balance + post)", f(s.ERALinesPerS), "> 50,000", f(bs.ERALinesPerS))

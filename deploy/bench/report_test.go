@@ -58,6 +58,8 @@ func sample() Report {
 		Commit: "abc1234", Host: "2 cores.", Network: "a network.", Appointments: 300, Concurrency: 8,
 		PGCommitsPerS: 2000, JSPublishPerS: 40000, JSConsumePerS: 20000,
 		Phases: []Phase{
+			{Name: "Light load", Offered: 20, Workers: 16, LoadSeconds: 5, Accepted: 100, DrainSeconds: 5,
+				Latency: Summarize([]time.Duration{10 * time.Millisecond, 30 * time.Millisecond})},
 			{Name: "Fixed load", Offered: 500, Workers: 50, LoadSeconds: 10, Accepted: 2000, DrainSeconds: 20,
 				Hops:    []Hop{{Name: "published to SCHEDULING (relay)", Events: 2000, Seconds: 10}},
 				Latency: Summarize([]time.Duration{40 * time.Millisecond, 80 * time.Millisecond})},
@@ -79,7 +81,7 @@ func sample() Report {
 func TestSummary(t *testing.T) {
 	s := sample().Summary()
 	want := Summary{Scale: "small", PipelineEventsPerS: 200, BaselinePGCommitsPerS: 2000, PipelineToBaselineRatio: 0.1,
-		E2EP50MsAt500: 40, E2EP99MsAt500: 80, AcceptedPerSAt500: 200, E2EP99MsAtSaturation: 900, DashboardP95Ms: 70,
+		E2EP50MsAt500: 40, E2EP99MsAt500: 80, AcceptedPerSAt500: 200, LightOfferedPerS: 20, E2EP50MsLight: 10, E2EP99MsLight: 30, E2EP99MsAtSaturation: 900, DashboardP95Ms: 70,
 		BillingQueuesP95Ms: 5, ERALinesPerS: 4130.4, MaxRSSMB: 61.3, BaselineJSPublishPerS: 40000, BaselineJSConsumePerS: 20000, ElapsedS: 150}
 	if s != want {
 		t.Fatalf("summary\n got %+v\nwant %+v", s, want)
@@ -111,7 +113,7 @@ func TestMarkdown(t *testing.T) {
 		"p50 40.0 ms, p95 80.0 ms, p99 80.0 ms",
 		"| dashboard `GET /overview` | 2 | 30.0 | 60.0 | 60.0 |",
 		"| **parse + balance + post** | **4130** |",
-		"| billing | 61.2 |", "| BenchmarkRawInsertCommit |",
+		"| billing | 61.2 |", "| e2e p50 / p99 ms at a light 20 events/s | 10 / 30 |", "| BenchmarkRawInsertCommit |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
