@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -39,6 +40,8 @@ type auditor struct {
 	log      *audit.Log
 	verifier *auth.Verifier
 	slog     *slog.Logger
+	rows     *prometheus.CounterVec // trellis_audit_rows_total{access, outcome}
+	failures prometheus.Counter     // trellis_audit_write_failures_total
 }
 
 // UseAudit records every call naming a patient in l, and serves the compliance officer's query
@@ -46,6 +49,19 @@ type auditor struct {
 // serving.
 func (s *Server) UseAudit(l *audit.Log) {
 	s.audit.log, s.audit.slog = l, s.log
+	s.audit.rows = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trellis_audit_rows_total",
+		Help: "Calls recorded in the PHI audit trail, by access (read, change) and outcome (ok, started, a Connect code)."},
+		[]string{"access", "outcome"})
+	s.audit.failures = prometheus.NewCounter(prometheus.CounterOpts{Name: "trellis_audit_write_failures_total",
+		Help: "Calls whose audit row could not be written (refused, or answered unavailable): alert on any."})
+	if s.metrics != nil {
+		reg := prometheus.WrapRegistererWith(prometheus.Labels{"service": l.Service()}, s.metrics.Registry)
+		for _, c := range []prometheus.Collector{s.audit.rows, s.audit.failures} {
+			if err := reg.Register(c); err != nil {
+				s.log.Warn("audit metric not registered", "error", err)
+			}
+		}
+	}
 	h := audit.Handler(l, s.audit.verifier, s.log)
 	s.mux.Handle("GET /audit", h)
 	s.mux.Handle("GET /audit/verify", h)
@@ -174,7 +190,10 @@ func (a *auditor) write(ctx context.Context, e audit.Entry) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	err := a.log.Append(wctx, e)
-	if err != nil {
+	if err == nil {
+		a.rows.WithLabelValues(string(e.Access), e.Outcome).Inc()
+	} else {
+		a.failures.Inc()
 		a.slog.ErrorContext(ctx, "audit: a call could not be recorded in the audit trail",
 			"procedure", e.Procedure, "outcome", e.Outcome, "error", err)
 	}

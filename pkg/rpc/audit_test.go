@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -257,6 +259,16 @@ func TestAuditInterceptorRecordsReadsChangesAndRefusals(t *testing.T) {
 	if v, err := audit.New(h.pool, "intake").Verify(ctx); err != nil || !v.OK || v.Rows != 10 {
 		t.Fatalf("verify %+v err %v", v, err)
 	}
+	m := h.metrics(t)
+	for _, want := range []string{
+		`trellis_audit_rows_total{access="change",outcome="started",service="intake"} 2`,
+		`trellis_audit_rows_total{access="read",outcome="unauthenticated",service="intake"} 1`,
+		`trellis_audit_rows_total{access="read",outcome="ok",service="intake"} 2`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 }
 
 // When the trail cannot be written, a change is not made and a read returns nothing.
@@ -284,6 +296,21 @@ func TestAuditFailsClosed(t *testing.T) {
 	if _, err := h.client.ListCareLevels(ctx, withToken(&intakev1.ListCareLevelsRequest{}, coordTok)); err != nil {
 		t.Fatal(err)
 	}
+	// The started row, the refused change's outcome row and the read's row.
+	if m := h.metrics(t); !strings.Contains(m, `trellis_audit_write_failures_total{service="intake"} 3`) {
+		t.Fatalf("metrics:\n%s", m)
+	}
+}
+
+func (h *auditHarness) metrics(t *testing.T) string {
+	t.Helper()
+	resp, err := h.http.Get(h.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 func getJSON(t *testing.T, h *auditHarness, path, bearer string, status int, into any) {
