@@ -4,9 +4,11 @@ package intake
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"time"
 
+	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/pkg/service"
 	"github.com/trellis-health/trellis/proto/gen/trellis/intake/v1/intakev1connect"
 	"github.com/trellis-health/trellis/services/intake/demo"
@@ -25,10 +27,30 @@ const (
 	SubjectPatientBillingIdentityRecorded = app.SubjectPatientBillingIdentityRecorded
 )
 
+// FieldKeys are the field-encryption keys (docs/security.md#field-encryption): cmd/intake's
+// Config embeds them.
+type FieldKeys struct {
+	Keys    string `env:"FIELD_KEYS" secret:"true" help:"field encryption keys, kid:base64 (32 bytes) comma separated, the first seals new values; required unless AUTH_DEV_MODE=true (then fixed dev keys)"`
+	HashKey string `env:"FIELD_HASH_KEY" secret:"true" help:"key of the lookup hashes of encrypted fields (base64, at least 32 bytes); required with FIELD_KEYS"`
+}
+
 // Spec describes the intake service. retention points at how long idempotency keys are kept
 // (IDEMPOTENCY_RETENTION in cmd/intake's Config); it is read when the service starts, after
 // the configuration is loaded. nil or zero means app.DefaultIdempotencyRetention (30 days).
-func Spec(retention *time.Duration) service.Spec {
+// The fields are encrypted with the fixed dev keys (fieldcrypt.Dev): SpecWithKeys is the
+// service with configured keys.
+func Spec(retention *time.Duration) service.Spec { return SpecWithKeys(retention, nil, nil) }
+
+// SpecWithKeys is Spec with field-encryption keys from the configuration, read when the service
+// starts: keys nil means the fixed dev keys; empty keys are a configuration error naming the
+// variable, unless *devMode (AUTH_DEV_MODE) is true, which takes the dev keys.
+func SpecWithKeys(retention *time.Duration, keys *FieldKeys, devMode *bool) service.Spec {
+	keyring := func() (*fieldcrypt.Keyring, error) {
+		if keys == nil {
+			return fieldcrypt.Dev(), nil
+		}
+		return fieldcrypt.Load(keys.Keys, keys.HashKey, devMode != nil && *devMode)
+	}
 	return service.Spec{
 		Name:        "intake",
 		Summary:     "Intake: admits patients to a clinic's program track and announces each admission.",
@@ -37,16 +59,20 @@ func Spec(retention *time.Duration) service.Spec {
 		// Clinics come from scheduling (ClinicConfigured, consumer intake--clinics).
 		Consumes: []string{"scheduling"},
 		Policy:   rpc.Policy,
-		Setup:    func(ctx context.Context, p *service.Platform) error { return setup(ctx, p, retention) },
+		Setup:    func(ctx context.Context, p *service.Platform) error { return setup(ctx, p, retention, keyring) },
 		Commands: map[string]func(context.Context, *service.Platform, []string) error{
 			// The demo clinics, for a stack without scheduling; scheduling's ClinicConfigured
 			// is how clinics normally arrive (and wins over seeding).
 			"seed-demo": seedDemo,
+			// Encrypts what is still plaintext; -rotate, -rehash for key changes.
+			"encrypt-fields": func(ctx context.Context, p *service.Platform, args []string) error {
+				return encryptFields(ctx, p, args, keyring)
+			},
 		},
 	}
 }
 
-func setup(_ context.Context, p *service.Platform, retention *time.Duration) error {
+func setup(ctx context.Context, p *service.Platform, retention *time.Duration, keyring func() (*fieldcrypt.Keyring, error)) error {
 	keep := app.DefaultIdempotencyRetention
 	if retention != nil && *retention != 0 {
 		keep = *retention
@@ -54,13 +80,60 @@ func setup(_ context.Context, p *service.Platform, retention *time.Duration) err
 	if keep < app.MinIdempotencyRetention {
 		return fmt.Errorf("IDEMPOTENCY_RETENTION is %s; it must be at least %s (clients retry calls for that long)", keep, app.MinIdempotencyRetention)
 	}
-	uc := app.New(p.Store, postgres.Repository{}, p.Log, time.Now)
+	k, err := keyring()
+	if err != nil {
+		return err
+	}
+	// Rows written before field encryption (or by an older binary) are encrypted before the
+	// service serves: it reads only the encrypted columns. Quick when there are none.
+	st, err := postgres.EncryptFields(ctx, p.Pool, k, postgres.EncryptOptions{})
+	if err != nil {
+		return err
+	}
+	if n := total(st.Encrypted); n > 0 {
+		p.Log.InfoContext(ctx, "encrypted plaintext fields", "rows", n)
+	}
+	uc := app.New(p.Store, postgres.Repository{Crypt: k}, p.Log, time.Now)
 	path, h := intakev1connect.NewIntakeServiceHandler(rpc.NewHandler(uc, p.Log), p.Server.HandlerOptions()...)
 	p.Server.Handle(path, h)
 	p.Consume(events.ClinicsConfig(), events.NewClinics(uc, p.Log).Handle)
 	// The stored responses of idempotency keys hold PHI: they are deleted after the retention.
 	p.Go(func(ctx context.Context) error { return uc.RunIdempotencyPruner(ctx, keep, app.PruneInterval) })
 	return nil
+}
+
+// encryptFields is `intake encrypt-fields [-rotate] [-rehash]`: it encrypts what is still
+// plaintext, and re-encrypts under the active key (-rotate) or recomputes the lookup hashes
+// (-rehash) after a key change; it prints counts, never values.
+func encryptFields(ctx context.Context, p *service.Platform, args []string, keyring func() (*fieldcrypt.Keyring, error)) error {
+	fs := flag.NewFlagSet("encrypt-fields", flag.ContinueOnError)
+	rotate := fs.Bool("rotate", false, "re-encrypt values sealed by a key other than the first of FIELD_KEYS")
+	rehash := fs.Bool("rehash", false, "recompute every lookup hash (after FIELD_HASH_KEY changed)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("encrypt-fields takes only -rotate and -rehash, got %q", fs.Args())
+	}
+	k, err := keyring()
+	if err != nil {
+		return err
+	}
+	st, err := postgres.EncryptFields(ctx, p.Pool, k, postgres.EncryptOptions{Rotate: *rotate, Rehash: *rehash})
+	if err != nil {
+		return err
+	}
+	p.Log.InfoContext(ctx, "fields encrypted", "active_key", k.ActiveKeyID(),
+		"encrypted", total(st.Encrypted), "resealed", total(st.Resealed), "rehashed", total(st.Rehashed))
+	return nil
+}
+
+func total(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 // seedDemo upserts the demo clinics (fixed ids, see package demo); running it again is

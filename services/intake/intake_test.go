@@ -112,11 +112,12 @@ func TestAdmitPatient(t *testing.T) {
 
 	// Rows.
 	ctx := context.Background()
-	var clinicID, given, family, dob, email string
-	if err := e.Pool.QueryRow(ctx, `SELECT clinic_id::text, given_name, family_name, date_of_birth::text, contact_email
-		FROM patients WHERE id = $1`, patientID).Scan(&clinicID, &given, &family, &dob, &email); err != nil {
+	var clinicID, given, family string
+	if err := e.Pool.QueryRow(ctx, `SELECT clinic_id::text, given_name, family_name
+		FROM patients WHERE id = $1`, patientID).Scan(&clinicID, &given, &family); err != nil {
 		t.Fatalf("patient row: %v", err)
 	}
+	dob, email := e.sealedField(t, "patients", "date_of_birth", patientID), e.sealedField(t, "patients", "contact_email", patientID)
 	if clinicID != m.ClinicId || given != m.GivenName || family != m.FamilyName || dob != m.DateOfBirth || email != m.ContactEmail {
 		t.Errorf("patient row = %s %s %s %s %s", clinicID, given, family, dob, email)
 	}

@@ -2,12 +2,14 @@ package intake_test
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"sync"
 	"testing"
 
 	"connectrpc.com/connect"
 
+	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
 )
 
@@ -86,7 +88,7 @@ func testConcurrentAdmissions(t *testing.T, e *env) {
 	if n := e.Count(t, "SELECT count(*) FROM episodes WHERE referral_id = $1", r.GetReferralId()); n != 1 {
 		t.Errorf("%d episodes, want 1", n)
 	}
-	if n := e.Count(t, "SELECT count(*) FROM patients WHERE phone = $1", r.GetPhone()); n != 1 { // the referral's phone
+	if n := e.Count(t, "SELECT count(*) FROM patients WHERE phone_hash = $1", phoneHash(t, r.GetPhone())); n != 1 { // the referral's phone
 		t.Errorf("%d patients, want 1", n)
 	}
 	if n := e.history(t, r.GetReferralId(), "admitted"); n != 1 {
@@ -205,7 +207,11 @@ func testConcurrentReferralsOfOnePerson(t *testing.T, e *env) {
 			t.Fatalf("create %d: %v", i, err)
 		}
 	}
-	const pairs = `FROM referral_duplicates d JOIN referrals r ON r.id = d.referral_id WHERE r.email = 'Race.Dup@Example.org'`
+	emailHash, err := fieldcrypt.Dev().Hash(fieldcrypt.KindEmail, "Race.Dup@Example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pairs := `FROM referral_duplicates d JOIN referrals r ON r.id = d.referral_id WHERE r.email_hash = '\x` + hex.EncodeToString(emailHash) + `'`
 	if got, want := e.Count(t, "SELECT count(*) "+pairs), n*(n-1)/2; got != want {
 		t.Errorf("%d pairs flagged, want %d (every pair once)", got, want)
 	}

@@ -958,15 +958,13 @@ func TestDuplicatesMatchPatientsByPhone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var phone, directPhone *string
-	if err := e.Pool.QueryRow(ctx, `SELECT phone FROM patients WHERE id = $1`, patientID).Scan(&phone); err != nil {
+	phone := e.sealedField(t, "patients", "phone", patientID)
+	var directPhone *string
+	if err := e.Pool.QueryRow(ctx, `SELECT phone_enc FROM patients WHERE id = $1`, direct.Msg.GetPatientId()).Scan(&directPhone); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Pool.QueryRow(ctx, `SELECT phone FROM patients WHERE id = $1`, direct.Msg.GetPatientId()).Scan(&directPhone); err != nil {
-		t.Fatal(err)
-	}
-	if phone == nil || *phone != r.GetPhone() || directPhone != nil {
-		t.Fatalf("patient phones = %v (want the referral's %s) and %v (direct admission: want NULL)", phone, r.GetPhone(), directPhone)
+	if phone != r.GetPhone() || directPhone != nil {
+		t.Fatalf("patient phones = %q (want the referral's %s) and %v (direct admission: want NULL)", phone, r.GetPhone(), directPhone)
 	}
 	// The number reaches notification with the contact details (the only subscriber).
 	var body []byte

@@ -23,6 +23,7 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"github.com/trellis-health/trellis/deploy/devstack/tracesink"
+	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/pkg/natsauth"
 	"github.com/trellis-health/trellis/pkg/pg"
 )
@@ -301,6 +302,8 @@ func (s *Stack) serviceEnv(svc, dbURL string) []string {
 		"LOG_LEVEL=" + s.Opts.LogLevel,
 		"OTEL_EXPORTER_OTLP_ENDPOINT=" + fmt.Sprintf("http://127.0.0.1:%d", s.Ports["otlp"]),
 		"OTEL_BSP_SCHEDULE_DELAY=200",
+		"FIELD_KEYS=" + fieldcrypt.DevKeys,        // field encryption: fixed dev keys, never for real data
+		"FIELD_HASH_KEY=" + fieldcrypt.DevHashKey, // (docs/security.md#field-encryption)
 	}
 	if s.natsKeys != "" {
 		env = append(env, "NATS_NKEY_SEED_FILE="+natsauth.SeedFile(s.natsKeys, svc))

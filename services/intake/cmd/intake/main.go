@@ -1,4 +1,4 @@
-// Command intake runs the intake service: `intake [serve|migrate|seed-demo]`, `intake --help`
+// Command intake runs the intake service: `intake [serve|migrate|seed-demo|encrypt-fields]`, `intake --help`
 // lists the configuration.
 package main
 
@@ -14,9 +14,10 @@ import (
 type Config struct {
 	service.Base
 	IdempotencyRetention time.Duration `env:"IDEMPOTENCY_RETENTION" default:"720h" help:"how long idempotency keys, and the responses they replay (which hold PHI), are kept; at least 24h"`
+	intake.FieldKeys
 }
 
 func main() {
 	var cfg Config
-	service.Main(intake.Spec(&cfg.IdempotencyRetention), &cfg)
+	service.Main(intake.SpecWithKeys(&cfg.IdempotencyRetention, &cfg.FieldKeys, &cfg.AuthDevMode), &cfg)
 }

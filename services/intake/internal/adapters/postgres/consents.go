@@ -31,18 +31,25 @@ func (Repository) ConsentPatientClinic(ctx context.Context, tx pgx.Tx, patientID
 }
 
 const consentColumns = `id::text, patient_id::text, clinic_id::text, version, scopes, named_recipients, channels,
-	confidential_email, confidential_phone, coalesce(quiet_start, ''), coalesce(quiet_end, ''), language,
+	confidential_email_enc, confidential_phone_enc, coalesce(quiet_start, ''), coalesce(quiet_end, ''), language,
 	effective_from, expires_at, status, coalesce(supersedes_id::text, ''), revoked_at, revocation_effective_at,
 	revocation_reason, recorded_by, revoked_by, created_at`
 
-func scanConsent(row pgx.Row) (domain.Consent, error) {
+func (r Repository) scanConsent(row pgx.Row) (domain.Consent, error) {
 	var c domain.Consent
 	var expires, revoked, revocationAt *time.Time
+	var email, phone *string
 	err := row.Scan(&c.ID, &c.PatientID, &c.ClinicID, &c.Version, &c.Scopes, &c.NamedRecipients, &c.Channels,
-		&c.ConfidentialEmail, &c.ConfidentialPhone, &c.QuietHours.Start, &c.QuietHours.End, &c.Language,
+		&email, &phone, &c.QuietHours.Start, &c.QuietHours.End, &c.Language,
 		&c.EffectiveFrom, &expires, &c.Status, &c.SupersedesID, &revoked, &revocationAt,
 		&c.RevocationReason, &c.RecordedBy, &c.RevokedBy, &c.CreatedAt)
 	if err != nil {
+		return domain.Consent{}, err
+	}
+	if c.ConfidentialEmail, err = r.open(email, "consents", "confidential_email", c.ID); err != nil {
+		return domain.Consent{}, err
+	}
+	if c.ConfidentialPhone, err = r.open(phone, "consents", "confidential_phone", c.ID); err != nil {
 		return domain.Consent{}, err
 	}
 	c.EffectiveFrom, c.CreatedAt = c.EffectiveFrom.UTC(), c.CreatedAt.UTC()
@@ -51,8 +58,8 @@ func scanConsent(row pgx.Row) (domain.Consent, error) {
 }
 
 // LatestConsent returns the patient's highest consent version, locked, or nil.
-func (Repository) LatestConsent(ctx context.Context, tx pgx.Tx, patientID string) (*domain.Consent, error) {
-	c, err := scanConsent(tx.QueryRow(ctx, `SELECT `+consentColumns+` FROM consents
+func (r Repository) LatestConsent(ctx context.Context, tx pgx.Tx, patientID string) (*domain.Consent, error) {
+	c, err := r.scanConsent(tx.QueryRow(ctx, `SELECT `+consentColumns+` FROM consents
 		WHERE patient_id = $1 ORDER BY version DESC LIMIT 1 FOR UPDATE`, patientID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
@@ -65,7 +72,7 @@ func (Repository) LatestConsent(ctx context.Context, tx pgx.Tx, patientID string
 
 // AddConsent marks superseded (if any) and inserts c, in that order: the partial unique index
 // allows one active consent per patient at any moment.
-func (Repository) AddConsent(ctx context.Context, tx pgx.Tx, c domain.Consent, superseded *domain.Consent) error {
+func (r Repository) AddConsent(ctx context.Context, tx pgx.Tx, c domain.Consent, superseded *domain.Consent) error {
 	if superseded != nil {
 		tag, err := tx.Exec(ctx, `UPDATE consents SET status = $2 WHERE id = $1 AND status = 'active'`, superseded.ID, superseded.Status)
 		if err != nil {
@@ -87,12 +94,20 @@ func (Repository) AddConsent(ctx context.Context, tx pgx.Tx, c domain.Consent, s
 	if recipients == nil {
 		recipients = []domain.NamedRecipient{}
 	}
+	email, err := r.seal(c.ConfidentialEmail, "consents", "confidential_email", c.ID)
+	if err != nil {
+		return err
+	}
+	phone, err := r.seal(c.ConfidentialPhone, "consents", "confidential_phone", c.ID)
+	if err != nil {
+		return err
+	}
 	if _, err := tx.Exec(ctx, `INSERT INTO consents (id, patient_id, clinic_id, version, scopes, named_recipients, channels,
-			confidential_email, confidential_phone, quiet_start, quiet_end, language, effective_from, expires_at, status,
+			confidential_email_enc, confidential_phone_enc, quiet_start, quiet_end, language, effective_from, expires_at, status,
 			supersedes_id, recorded_by, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 		c.ID, c.PatientID, c.ClinicID, c.Version, c.Scopes, recipients, c.Channels,
-		c.ConfidentialEmail, c.ConfidentialPhone, quietStart, quietEnd, c.Language, c.EffectiveFrom, consentNullTime(c.ExpiresAt), c.Status,
+		email, phone, quietStart, quietEnd, c.Language, c.EffectiveFrom, consentNullTime(c.ExpiresAt), c.Status,
 		supersedes, c.RecordedBy, c.CreatedAt); err != nil {
 		return fmt.Errorf("insert consent: %w", err)
 	}
@@ -100,8 +115,8 @@ func (Repository) AddConsent(ctx context.Context, tx pgx.Tx, c domain.Consent, s
 }
 
 // Consent returns the consent with id, locked FOR UPDATE, or domain.ErrNotFound.
-func (Repository) Consent(ctx context.Context, tx pgx.Tx, id string) (domain.Consent, error) {
-	c, err := scanConsent(tx.QueryRow(ctx, `SELECT `+consentColumns+` FROM consents WHERE id = $1 FOR UPDATE`, id))
+func (r Repository) Consent(ctx context.Context, tx pgx.Tx, id string) (domain.Consent, error) {
+	c, err := r.scanConsent(tx.QueryRow(ctx, `SELECT `+consentColumns+` FROM consents WHERE id = $1 FOR UPDATE`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return domain.Consent{}, domain.ErrNotFound
 	}
@@ -122,12 +137,12 @@ func (Repository) SaveRevocation(ctx context.Context, tx pgx.Tx, c domain.Consen
 }
 
 // Consents lists the patient's consents, newest version first.
-func (Repository) Consents(ctx context.Context, tx pgx.Tx, patientID string) ([]domain.Consent, error) {
+func (r Repository) Consents(ctx context.Context, tx pgx.Tx, patientID string) ([]domain.Consent, error) {
 	rows, err := tx.Query(ctx, `SELECT `+consentColumns+` FROM consents WHERE patient_id = $1 ORDER BY version DESC`, patientID)
 	if err != nil {
 		return nil, fmt.Errorf("list consents: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Consent, error) { return scanConsent(r) })
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Consent, error) { return r.scanConsent(row) })
 	if err != nil {
 		return nil, fmt.Errorf("list consents: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/pkg/idempotency"
 	"github.com/trellis-health/trellis/services/intake/internal/app"
 	"github.com/trellis-health/trellis/services/intake/internal/domain"
@@ -22,8 +23,13 @@ type DB interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// Repository implements app.Repository; its idempotency keys are idempotency.Postgres.
-type Repository struct{ idempotency.Postgres }
+// Repository implements app.Repository; its idempotency keys are idempotency.Postgres. Crypt
+// seals and opens the encrypted fields (dates of birth, phone numbers, e-mail addresses,
+// member ids; see fields.go) and hashes those looked up.
+type Repository struct {
+	idempotency.Postgres
+	Crypt *fieldcrypt.Keyring
+}
 
 var _ app.Repository = Repository{}
 
@@ -45,10 +51,35 @@ func (Repository) Clinic(ctx context.Context, tx pgx.Tx, id string) (*domain.Cli
 }
 
 // AddAdmission inserts the patient and their episode.
-func (Repository) AddAdmission(ctx context.Context, tx pgx.Tx, a domain.Admission) error {
-	if _, err := tx.Exec(ctx, `INSERT INTO patients (id, clinic_id, given_name, family_name, date_of_birth, contact_email, phone, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		a.PatientID, a.Clinic.ID, a.GivenName, a.FamilyName, a.DateOfBirth.Time(), a.ContactEmail, orNull(a.Phone), a.AdmittedAt); err != nil {
+func (r Repository) AddAdmission(ctx context.Context, tx pgx.Tx, a domain.Admission) error {
+	var enc, hashes [3]any
+	for i, f := range []struct {
+		column, value string
+		kind          fieldcrypt.Kind
+	}{
+		{"date_of_birth", dateText(a.DateOfBirth), fieldcrypt.KindDateOfBirth},
+		{"contact_email", a.ContactEmail, fieldcrypt.KindEmail},
+		{"phone", a.Phone, fieldcrypt.KindPhone},
+	} {
+		var err error
+		// The phone is optional (NULL); the date of birth and contact e-mail are NOT NULL
+		// columns, sealed even when empty.
+		if enc[i], err = r.seal(f.value, "patients", f.column, a.PatientID); err != nil {
+			return err
+		}
+		if enc[i] == nil && f.column != "phone" {
+			if enc[i], err = r.Crypt.Seal("", fieldcrypt.AAD("patients", f.column, a.PatientID)); err != nil {
+				return err
+			}
+		}
+		if hashes[i], err = r.hash(f.kind, f.value); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO patients (id, clinic_id, given_name, family_name, date_of_birth_enc, date_of_birth_hash,
+			contact_email_enc, contact_email_hash, phone_enc, phone_hash, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		a.PatientID, a.Clinic.ID, a.GivenName, a.FamilyName, enc[0], hashes[0], enc[1], hashes[1], enc[2], hashes[2], a.AdmittedAt); err != nil {
 		return fmt.Errorf("insert patient: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO episodes (id, patient_id, clinic_id, program_track, start_date, status, admitted_at,

@@ -7,10 +7,10 @@ import (
 	"hash/fnv"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/services/intake/internal/app"
 	"github.com/trellis-health/trellis/services/intake/internal/domain"
 )
@@ -19,23 +19,29 @@ import (
 // use the same list).
 const openStatuses = `('new', 'contacted', 'screened', 'assessed')`
 
-const referralColumns = `id::text, clinic_id::text, source, given_name, family_name, date_of_birth,
-	COALESCE(phone, ''), COALESCE(email, ''), COALESCE(preferred_track, ''), notes, first_contact_at, status,
+const referralColumns = `id::text, clinic_id::text, source, given_name, family_name, date_of_birth_enc,
+	phone_enc, email_enc, COALESCE(preferred_track, ''), notes, first_contact_at, status,
 	COALESCE(patient_id::text, ''), created_by, created_at, updated_at`
 
-func scanReferral(row pgx.Row) (domain.Referral, error) {
+func (repo Repository) scanReferral(row pgx.Row) (domain.Referral, error) {
 	var r domain.Referral
-	var dob *time.Time
+	var dob, phone, email *string
 	var status string
-	err := row.Scan(&r.ID, &r.ClinicID, &r.Source, &r.GivenName, &r.FamilyName, &dob, &r.Phone, &r.Email,
+	err := row.Scan(&r.ID, &r.ClinicID, &r.Source, &r.GivenName, &r.FamilyName, &dob, &phone, &email,
 		&r.PreferredTrack, &r.Notes, &r.FirstContactAt, &status, &r.PatientID, &r.CreatedBy, &r.CreatedAt, &r.UpdatedAt)
 	if err != nil {
 		return domain.Referral{}, err
 	}
-	r.Status = domain.ReferralStatus(status)
-	if dob != nil {
-		r.DateOfBirth = domain.NewDate(dob.Date())
+	if r.DateOfBirth, err = repo.openDate(dob, "referrals", r.ID); err != nil {
+		return domain.Referral{}, err
 	}
+	if r.Phone, err = repo.open(phone, "referrals", "phone", r.ID); err != nil {
+		return domain.Referral{}, err
+	}
+	if r.Email, err = repo.open(email, "referrals", "email", r.ID); err != nil {
+		return domain.Referral{}, err
+	}
+	r.Status = domain.ReferralStatus(status)
 	r.FirstContactAt, r.CreatedAt, r.UpdatedAt = r.FirstContactAt.UTC(), r.CreatedAt.UTC(), r.UpdatedAt.UTC()
 	return r, nil
 }
@@ -48,19 +54,30 @@ func orNull(s string) any {
 	return s
 }
 
-func dateOrNull(d domain.Date) any {
-	if d.IsZero() {
-		return nil
-	}
-	return d.Time()
-}
-
 // AddReferral inserts a new referral, its possible duplicates and its first history entry.
-func (Repository) AddReferral(ctx context.Context, tx pgx.Tx, r domain.Referral, dups []domain.Duplicate, created domain.StatusChange) error {
-	if _, err := tx.Exec(ctx, `INSERT INTO referrals (id, clinic_id, source, given_name, family_name, date_of_birth, phone, email,
+func (repo Repository) AddReferral(ctx context.Context, tx pgx.Tx, r domain.Referral, dups []domain.Duplicate, created domain.StatusChange) error {
+	var enc, hashes [3]any
+	for i, f := range []struct {
+		column, value string
+		kind          fieldcrypt.Kind
+	}{
+		{"date_of_birth", dateText(r.DateOfBirth), fieldcrypt.KindDateOfBirth},
+		{"phone", r.Phone, fieldcrypt.KindPhone},
+		{"email", r.Email, fieldcrypt.KindEmail},
+	} {
+		var err error
+		if enc[i], err = repo.seal(f.value, "referrals", f.column, r.ID); err != nil {
+			return err
+		}
+		if hashes[i], err = repo.hash(f.kind, f.value); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO referrals (id, clinic_id, source, given_name, family_name,
+			date_of_birth_enc, date_of_birth_hash, phone_enc, phone_hash, email_enc, email_hash,
 			preferred_track, notes, first_contact_at, status, created_by, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-		r.ID, r.ClinicID, r.Source, r.GivenName, r.FamilyName, dateOrNull(r.DateOfBirth), orNull(r.Phone), orNull(r.Email),
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+		r.ID, r.ClinicID, r.Source, r.GivenName, r.FamilyName, enc[0], hashes[0], enc[1], hashes[1], enc[2], hashes[2],
 		orNull(r.PreferredTrack), r.Notes, r.FirstContactAt, string(r.Status), r.CreatedBy, r.CreatedAt, r.UpdatedAt); err != nil {
 		return fmt.Errorf("insert referral: %w", err)
 	}
@@ -111,36 +128,55 @@ func (Repository) LockMatchKeys(ctx context.Context, tx pgx.Tx, keys []string) e
 }
 
 // DuplicateCandidates returns the open referrals and patients of every clinic that share p's
-// date of birth, phone number or email address (case-insensitive): a superset of what
-// domain.MatchOn matches, since a name match needs the same date of birth too. Phone numbers
-// are stored in E.164 (the API's pattern; a patient's comes from its referral), so equal
-// digits are equal numbers.
-func (Repository) DuplicateCandidates(ctx context.Context, tx pgx.Tx, p domain.Person) ([]domain.Candidate, error) {
-	var phone any
-	if d := domain.PhoneKey(p.Phone); d != "" {
-		phone = "+" + d
+// date of birth, phone number or email address: a superset of what domain.MatchOn matches,
+// since a name match needs the same date of birth too. The values are compared by their keyed
+// hashes (fieldcrypt.Hash: phone numbers as "+" and their digits, e-mail addresses trimmed and
+// lower-cased, as domain.PhoneKey and domain.EmailKey compare them), and the candidates'
+// values decrypted for the rules.
+func (repo Repository) DuplicateCandidates(ctx context.Context, tx pgx.Tx, p domain.Person) ([]domain.Candidate, error) {
+	dob, err := repo.hash(fieldcrypt.KindDateOfBirth, dateText(p.DateOfBirth))
+	if err != nil {
+		return nil, err
+	}
+	phone, err := repo.hash(fieldcrypt.KindPhone, p.Phone)
+	if err != nil {
+		return nil, err
+	}
+	email, err := repo.hash(fieldcrypt.KindEmail, p.Email)
+	if err != nil {
+		return nil, err
 	}
 	rows, err := tx.Query(ctx, `
-		SELECT 'referral', id::text, clinic_id::text, given_name, family_name, date_of_birth, COALESCE(phone, ''), COALESCE(email, '')
+		SELECT 'referral', id::text, clinic_id::text, given_name, family_name, date_of_birth_enc, phone_enc, email_enc
 		FROM referrals
-		WHERE status IN `+openStatuses+` AND (date_of_birth = $1 OR phone = $2 OR lower(email) = lower($3))
+		WHERE status IN `+openStatuses+` AND (date_of_birth_hash = $1 OR phone_hash = $2 OR email_hash = $3)
 		UNION ALL
-		SELECT 'patient', id::text, clinic_id::text, given_name, family_name, date_of_birth, COALESCE(phone, ''), contact_email
+		SELECT 'patient', id::text, clinic_id::text, given_name, family_name, date_of_birth_enc, phone_enc, contact_email_enc
 		FROM patients
-		WHERE date_of_birth = $1 OR phone = $2 OR lower(contact_email) = lower($3)`,
-		dateOrNull(p.DateOfBirth), phone, orNull(strings.TrimSpace(p.Email)))
+		WHERE date_of_birth_hash = $1 OR phone_hash = $2 OR contact_email_hash = $3`,
+		dob, phone, email)
 	if err != nil {
 		return nil, fmt.Errorf("find duplicate candidates: %w", err)
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Candidate, error) {
 		var c domain.Candidate
-		var dob *time.Time
-		if err := row.Scan(&c.Kind, &c.ID, &c.ClinicID, &c.Person.GivenName, &c.Person.FamilyName, &dob,
-			&c.Person.Phone, &c.Person.Email); err != nil {
+		var dob, phone, email *string
+		if err := row.Scan(&c.Kind, &c.ID, &c.ClinicID, &c.Person.GivenName, &c.Person.FamilyName, &dob, &phone, &email); err != nil {
 			return c, err
 		}
-		if dob != nil {
-			c.Person.DateOfBirth = domain.NewDate(dob.Date())
+		table, emailColumn := "referrals", "email"
+		if c.Kind == domain.DuplicatePatient {
+			table, emailColumn = "patients", "contact_email"
+		}
+		var err error
+		if c.Person.DateOfBirth, err = repo.openDate(dob, table, c.ID); err != nil {
+			return c, err
+		}
+		if c.Person.Phone, err = repo.open(phone, table, "phone", c.ID); err != nil {
+			return c, err
+		}
+		if c.Person.Email, err = repo.open(email, table, emailColumn, c.ID); err != nil {
+			return c, err
 		}
 		return c, nil
 	})
@@ -148,12 +184,12 @@ func (Repository) DuplicateCandidates(ctx context.Context, tx pgx.Tx, p domain.P
 
 // Referral returns the referral, or nil if there is none; forUpdate locks its row until the
 // transaction ends.
-func (Repository) Referral(ctx context.Context, tx pgx.Tx, id string, forUpdate bool) (*domain.Referral, error) {
+func (repo Repository) Referral(ctx context.Context, tx pgx.Tx, id string, forUpdate bool) (*domain.Referral, error) {
 	q := `SELECT ` + referralColumns + ` FROM referrals WHERE id = $1`
 	if forUpdate {
 		q += ` FOR UPDATE`
 	}
-	r, err := scanReferral(tx.QueryRow(ctx, q, id))
+	r, err := repo.scanReferral(tx.QueryRow(ctx, q, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -200,13 +236,13 @@ func (Repository) Duplicates(ctx context.Context, tx pgx.Tx, referralIDs []strin
 }
 
 // ListReferrals returns up to q.Limit referrals matching q, by (first_contact_at, id).
-func (Repository) ListReferrals(ctx context.Context, tx pgx.Tx, q app.ReferralQuery) ([]domain.Referral, error) {
+func (repo Repository) ListReferrals(ctx context.Context, tx pgx.Tx, q app.ReferralQuery) ([]domain.Referral, error) {
 	sql, args := listReferralsSQL(q)
 	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list referrals: %w", err)
 	}
-	rs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Referral, error) { return scanReferral(row) })
+	rs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Referral, error) { return repo.scanReferral(row) })
 	if err != nil {
 		return nil, fmt.Errorf("list referrals: %w", err)
 	}
