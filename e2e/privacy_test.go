@@ -20,12 +20,15 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonv1 "go.opentelemetry.io/proto/otlp/common/v1"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trellis-health/trellis/deploy/devstack/stack"
 	"github.com/trellis-health/trellis/pkg/testkit"
+	"github.com/trellis-health/trellis/pkg/testkit/servicetest"
 	billingv1 "github.com/trellis-health/trellis/proto/gen/trellis/billing/v1"
 	"github.com/trellis-health/trellis/proto/gen/trellis/billing/v1/billingv1connect"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
@@ -111,6 +114,24 @@ func TestNoPHIInTelemetry(t *testing.T) {
 	} {
 		if _, err := intake.AdmitPatient(ctx, withToken(connect.NewRequest(bad), admin)); err == nil {
 			t.Fatalf("a bad admission was accepted: %v", bad)
+		}
+	}
+	// Events that consumers refuse, carrying PHI: their reasons end up in logs and dead-letter
+	// headers.
+	poisonEvents(ctx, t, nc)
+	// The dashboard's pages and JSON, read by an operator.
+	for _, p := range []string{"/overview", "/billing", "/health", "/clinics/" + clinicID,
+		"/api/overview.json", "/api/billing.json", "/api/health.json", "/api/clinics/" + clinicID + ".json"} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL("dashboard")+p, nil)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("dashboard %s: %d", p, resp.StatusCode)
 		}
 	}
 	notif := notificationv1connect.NewNotificationServiceClient(http.DefaultClient, s.URL("notification"))
@@ -222,6 +243,44 @@ func mapValues(m map[string]string) func(func(string) bool) {
 			}
 		}
 	}
+}
+
+// poisonEvents publishes, as intake's relay would, events every consumer of them refuses, each
+// carrying a demo person's email and phone, and waits until they are dead-lettered.
+func poisonEvents(ctx context.Context, t *testing.T, nc *nats.Conn) {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadLetters := func() uint64 {
+		st, err := js.Stream(ctx, "DEADLETTER")
+		if err != nil {
+			return 0
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			return 0
+		}
+		return info.State.Msgs
+	}
+	before := deadLetters()
+	p := stack.DemoPeople[0]
+	const subject = "trellis.intake.patient.contact_recorded.v1"
+	bad := &intakev1.PatientContactRecorded{PatientId: "not-a-patient " + p.Given + " " + p.Family, ClinicId: clinicID,
+		PreferredName: p.Given, Email: p.Email, Phone: p.Phone, ClinicTimeZone: "America/Chicago", RecordedAt: timestamppb.Now()}
+	env := servicetest.Envelope(t, bad, clinicID, "intake")
+	body, err := proto.Marshal(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, data := range [][]byte{body, append([]byte{0x0a, 0xff}, []byte(p.Email+" "+p.Phone)...)} {
+		msg := servicetest.Message(subject, fmt.Sprintf("privacy-poison-%d-%d", i, time.Now().UnixNano()), data, env, "")
+		if _, err := js.PublishMsg(ctx, msg); err != nil {
+			t.Fatalf("publish poison: %v", err)
+		}
+	}
+	testkit.Eventually(t, 60*time.Second, "the poison events dead-lettered", func() bool { return deadLetters() >= before+2 })
 }
 
 // startStackWith is startStack with the children's logs going to logs at level.
