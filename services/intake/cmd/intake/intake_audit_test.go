@@ -99,6 +99,33 @@ func TestAuditTrail(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("audit rows\n%q\nwant\n%q", got, want)
 	}
+	// Before admission the person is a referral: asked about by referral_id.
+	code, body = authztest.Call(t, s.URL, "/trellis.intake.v1.IntakeService/CreateReferral", coordinator, `{"clinicId":"`+clinic+`",
+		"source":"REFERRAL_SOURCE_SELF","givenName":"Audit","familyName":"Lindqvist","email":"audit.referral@example.org","idempotencyKey":"audit-referral-1"}`)
+	if code != "ok" {
+		t.Fatalf("create referral: %s %s", code, body)
+	}
+	var ref struct {
+		Referral struct {
+			ReferralID string `json:"referralId"`
+		} `json:"referral"`
+	}
+	if err := json.Unmarshal(body, &ref); err != nil || ref.Referral.ReferralID == "" {
+		t.Fatalf("create referral: %s %v", body, err)
+	}
+	if code, body := authztest.Call(t, s.URL, "/trellis.intake.v1.IntakeService/GetReferral", clinician, `{"referralId":"`+ref.Referral.ReferralID+`"}`); code != "ok" {
+		t.Fatalf("get referral: %s %s", code, body)
+	}
+	page.Rows = nil
+	get("/audit?referral_id="+ref.Referral.ReferralID, officer, http.StatusOK, &page)
+	got = nil
+	for _, r := range page.Rows {
+		got = append(got, r.Subject+" "+r.Procedure[strings.LastIndexByte(r.Procedure, '/')+1:]+" "+r.Outcome)
+	}
+	if want := []string{"coordinator-9 CreateReferral ok", "clinician-4 GetReferral ok", "officer-1 audit ok"}; !slices.Equal(got, want) {
+		t.Fatalf("referral rows %q, want %q", got, want)
+	}
+
 	operator := s.Token(t, "operator-1", []string{"operator"}, []string{auth.AllClinics})
 	get("/audit?patient_id="+adm.PatientID, operator, http.StatusForbidden, nil)
 	var v struct {
@@ -106,13 +133,13 @@ func TestAuditTrail(t *testing.T) {
 		Rows int64 `json:"rows"`
 	}
 	get("/audit/verify", officer, http.StatusOK, &v)
-	if !v.OK || v.Rows < int64(len(want)+1) {
+	if !v.OK || v.Rows < int64(len(want)+4) {
 		t.Fatalf("verify %+v", v)
 	}
 	// Nothing but ids: the admitted person's name and email are in no row.
 	var leaks int
 	if err := s.Pool.QueryRow(context.Background(), `SELECT count(*) FROM audit_log
-		WHERE row_to_json(audit_log)::text ILIKE '%Trail%' OR row_to_json(audit_log)::text ILIKE '%example.org%'`).Scan(&leaks); err != nil || leaks != 0 {
+		WHERE row_to_json(audit_log)::text ILIKE '%Trail%' OR row_to_json(audit_log)::text ILIKE '%Lindqvist%' OR row_to_json(audit_log)::text ILIKE '%example.org%'`).Scan(&leaks); err != nil || leaks != 0 {
 		t.Fatalf("%d rows hold PHI, err %v", leaks, err)
 	}
 }
