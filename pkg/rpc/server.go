@@ -43,8 +43,10 @@ type Server struct {
 }
 
 // NewServer builds the server. Every Connect handler gets, in order: tracing, metrics and
-// logging, request and correlation ids, authentication and role authorization (policy), then protovalidate. Streaming
-// procedures are refused (unimplemented) until those interceptors cover them.
+// logging, request and correlation ids, the PHI audit trail (audit.go; on after UseAudit: it
+// wraps what follows, so refused calls are recorded too), authentication and role authorization
+// (policy), then protovalidate. Streaming procedures are refused (unimplemented) until those
+// interceptors cover them.
 func NewServer(log *slog.Logger, m *telemetry.Metrics, verifier *auth.Verifier, policy Policy, checks ...Check) (*Server, error) {
 	validator, err := protovalidate.New()
 	if err != nil {
