@@ -203,7 +203,8 @@ func TestNoPlaintextIdentifiersInTables(t *testing.T) {
 
 type keysConfig struct {
 	service.Base
-	intake.FieldKeys
+	FieldKeys    string `env:"FIELD_KEYS"`
+	FieldHashKey string `env:"FIELD_HASH_KEY"`
 }
 
 // Rows written before field encryption are encrypted when the service starts (and read back
@@ -311,7 +312,8 @@ func TestEncryptFieldsOfExistingRowsAndRotation(t *testing.T) {
 		t.Setenv("FIELD_HASH_KEY", hash)
 		var kc keysConfig
 		var stderr bytes.Buffer
-		code := service.Run(ctx, intake.SpecWithKeys(nil, &kc.FieldKeys, &kc.AuthDevMode), &kc, args, io.Discard, &stderr)
+		fk := intake.FieldKeys{Keys: &kc.FieldKeys, HashKey: &kc.FieldHashKey, DevMode: &kc.AuthDevMode}
+		code := service.Run(ctx, intake.SpecWithKeys(nil, &fk), &kc, args, io.Discard, &stderr)
 		return code, stderr.String()
 	}
 	if code, out := run("", "", "encrypt-fields"); code == 0 || !strings.Contains(out, "FIELD_KEYS is not set") {

@@ -27,11 +27,11 @@ const (
 	SubjectPatientBillingIdentityRecorded = app.SubjectPatientBillingIdentityRecorded
 )
 
-// FieldKeys are the field-encryption keys (docs/security.md#field-encryption): cmd/intake's
-// Config embeds them.
+// FieldKeys points at the field-encryption settings (docs/security.md#field-encryption), read
+// when the service starts: cmd/intake's FIELD_KEYS, FIELD_HASH_KEY and AUTH_DEV_MODE.
 type FieldKeys struct {
-	Keys    string `env:"FIELD_KEYS" secret:"true" help:"field encryption keys, kid:base64 (32 bytes) comma separated, the first seals new values; required unless AUTH_DEV_MODE=true (then fixed dev keys)"`
-	HashKey string `env:"FIELD_HASH_KEY" secret:"true" help:"key of the lookup hashes of encrypted fields (base64, at least 32 bytes); required with FIELD_KEYS"`
+	Keys, HashKey *string
+	DevMode       *bool
 }
 
 // Spec describes the intake service. retention points at how long idempotency keys are kept
@@ -39,17 +39,23 @@ type FieldKeys struct {
 // the configuration is loaded. nil or zero means app.DefaultIdempotencyRetention (30 days).
 // The fields are encrypted with the fixed dev keys (fieldcrypt.Dev): SpecWithKeys is the
 // service with configured keys.
-func Spec(retention *time.Duration) service.Spec { return SpecWithKeys(retention, nil, nil) }
+func Spec(retention *time.Duration) service.Spec { return SpecWithKeys(retention, nil) }
 
-// SpecWithKeys is Spec with field-encryption keys from the configuration, read when the service
-// starts: keys nil means the fixed dev keys; empty keys are a configuration error naming the
-// variable, unless *devMode (AUTH_DEV_MODE) is true, which takes the dev keys.
-func SpecWithKeys(retention *time.Duration, keys *FieldKeys, devMode *bool) service.Spec {
+// SpecWithKeys is Spec with field-encryption keys from the configuration: keys nil means the
+// fixed dev keys; empty keys are a configuration error naming the variable, unless dev mode
+// is on, which takes the dev keys.
+func SpecWithKeys(retention *time.Duration, keys *FieldKeys) service.Spec {
 	keyring := func() (*fieldcrypt.Keyring, error) {
 		if keys == nil {
 			return fieldcrypt.Dev(), nil
 		}
-		return fieldcrypt.Load(keys.Keys, keys.HashKey, devMode != nil && *devMode)
+		deref := func(s *string) string {
+			if s == nil {
+				return ""
+			}
+			return *s
+		}
+		return fieldcrypt.Load(deref(keys.Keys), deref(keys.HashKey), keys.DevMode != nil && *keys.DevMode)
 	}
 	return service.Spec{
 		Name:        "intake",

@@ -114,6 +114,12 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 - name: TLS_KEY_FILE
   value: /etc/trellis/tls/tls.key
 {{- end }}
+{{- if and (eq .name "intake") $v.config.fieldKeysSecret }}
+- name: FIELD_KEYS
+  valueFrom: { secretKeyRef: { name: {{ $v.config.fieldKeysSecret }}, key: intake-keys } }
+- name: FIELD_HASH_KEY
+  valueFrom: { secretKeyRef: { name: {{ $v.config.fieldKeysSecret }}, key: intake-hash-key } }
+{{- end }}
 - name: NATS_STREAM_REPLICAS
   value: {{ $v.config.streamReplicas | quote }}
 - name: NATS_STREAM_STORAGE
