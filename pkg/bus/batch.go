@@ -47,6 +47,10 @@ func (c *Consumer) processGroup(ctx context.Context, msgs []jetstream.Msg, waiti
 	if slices.ContainsFunc(group, func(m *member) bool { return m.undecoded == nil }) {
 		err = c.applyGroup(hctx, group)
 	}
+	if err != nil {
+		c.log.InfoContext(ctx, "group transaction failed; applying its messages one by one",
+			"messages", len(group), "error", err)
+	}
 	// Settle in stream order.
 	for _, m := range group {
 		sctx := context.WithoutCancel(m.ctx)
@@ -62,10 +66,6 @@ func (c *Consumer) processGroup(ctx context.Context, msgs []jetstream.Msg, waiti
 		}
 		c.finish(m.received, outcome)
 		waiting.done(m.msg)
-	}
-	if err != nil {
-		c.log.InfoContext(ctx, "group transaction failed; applied its messages one by one",
-			"messages", len(group), "error", err)
 	}
 }
 
