@@ -21,8 +21,8 @@ import (
 //
 //   - auditCalls, outside authentication, sees every call, refused or not: after it returns, it
 //     writes one row when the request or the response names a patient or a referral (a field
-//     patient_id(s) or referral_id(s), or the id of a Patient or Referral message, at any depth,
-//     in lists and maps too), with the caller, the procedure, read or change, and the outcome
+//     patient_id(s) or referral_id(s), the id of a Patient or Referral message, or a typed
+//     reference {kind: "patient" or "referral", id}, at any depth, in lists and maps too), with the caller, the procedure, read or change, and the outcome
 //     ("ok" or the Connect code). A call refused before the handler (unauthenticated,
 //     permission_denied, invalid_argument) is recorded with what its request names.
 //   - auditAllowed, after authentication and validation, notes the caller and, for a change
@@ -142,6 +142,14 @@ func collect(m protoreflect.Message, n *named, depth int) {
 		return
 	}
 	msg := m.Descriptor().Name()
+	// A typed reference {kind: "patient" | "referral", id} (intake's PossibleDuplicate).
+	fields := m.Descriptor().Fields()
+	if kf, idf := fields.ByName("kind"), fields.ByName("id"); kf != nil && idf != nil &&
+		kf.Kind() == protoreflect.StringKind && idf.Kind() == protoreflect.StringKind && !kf.IsList() && !idf.IsList() {
+		if kind := m.Get(kf).String(); kind == "patient" || kind == "referral" {
+			n.add(kind, m.Get(idf).String())
+		}
+	}
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		switch {
 		case fd.IsMap():
@@ -223,6 +231,11 @@ func (s *Server) auditCalls(v *auth.Verifier) connect.UnaryInterceptorFunc {
 			outcome := audit.OutcomeOK
 			if err != nil {
 				outcome = connect.CodeOf(err).String()
+			}
+			if outcome == connect.CodeUnauthenticated.String() {
+				// Anyone can send these: one row each at most, so they cannot fill the trail faster.
+				n.patients = n.patients[:min(len(n.patients), audit.MaxIDsPerRow)]
+				n.referrals = n.referrals[:min(len(n.referrals), audit.MaxIDsPerRow)]
 			}
 			p := call.principal
 			if p == nil && outcome != connect.CodeUnauthenticated.String() {
