@@ -216,3 +216,30 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		t.Error("dev mode with only FIELD_KEYS set was accepted")
 	}
 }
+
+func BenchmarkSealOpenHash(b *testing.B) {
+	k := fieldcrypt.Dev()
+	aad := fieldcrypt.AAD("referrals", "email", "0190a000-0000-7000-8000-000000000001")
+	sealed, _ := k.Seal("p.thistlewood@example.net", aad)
+	b.Run("seal", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := k.Seal("p.thistlewood@example.net", aad); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("open", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := k.Open(sealed, aad); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("hash", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := k.Hash(fieldcrypt.KindEmail, "p.thistlewood@example.net"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

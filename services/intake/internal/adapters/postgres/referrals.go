@@ -127,6 +127,17 @@ func (Repository) LockMatchKeys(ctx context.Context, tx pgx.Tx, keys []string) e
 	return nil
 }
 
+// duplicateCandidatesSQL finds the records sharing the hash of a date of birth ($1), phone ($2)
+// or e-mail ($3); the partial hash indexes of migration 00007 serve it.
+const duplicateCandidatesSQL = `
+		SELECT 'referral', id::text, clinic_id::text, given_name, family_name, date_of_birth_enc, phone_enc, email_enc
+		FROM referrals
+		WHERE status IN ` + openStatuses + ` AND (date_of_birth_hash = $1 OR phone_hash = $2 OR email_hash = $3)
+		UNION ALL
+		SELECT 'patient', id::text, clinic_id::text, given_name, family_name, date_of_birth_enc, phone_enc, contact_email_enc
+		FROM patients
+		WHERE date_of_birth_hash = $1 OR phone_hash = $2 OR contact_email_hash = $3`
+
 // DuplicateCandidates returns the open referrals and patients of every clinic that share p's
 // date of birth, phone number or email address: a superset of what domain.MatchOn matches,
 // since a name match needs the same date of birth too. The values are compared by their keyed
@@ -146,15 +157,7 @@ func (repo Repository) DuplicateCandidates(ctx context.Context, tx pgx.Tx, p dom
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.Query(ctx, `
-		SELECT 'referral', id::text, clinic_id::text, given_name, family_name, date_of_birth_enc, phone_enc, email_enc
-		FROM referrals
-		WHERE status IN `+openStatuses+` AND (date_of_birth_hash = $1 OR phone_hash = $2 OR email_hash = $3)
-		UNION ALL
-		SELECT 'patient', id::text, clinic_id::text, given_name, family_name, date_of_birth_enc, phone_enc, contact_email_enc
-		FROM patients
-		WHERE date_of_birth_hash = $1 OR phone_hash = $2 OR contact_email_hash = $3`,
-		dob, phone, email)
+	rows, err := tx.Query(ctx, duplicateCandidatesSQL, dob, phone, email)
 	if err != nil {
 		return nil, fmt.Errorf("find duplicate candidates: %w", err)
 	}
