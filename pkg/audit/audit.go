@@ -79,6 +79,7 @@ type Entry struct {
 	Outcome      string
 	PatientIDs   []string // UUIDs
 	ReferralIDs  []string // UUIDs
+	RecordIDs    []string // other records of a patient the request names: "episode_id=<uuid>"
 	ClientIP     string
 	ForwardedFor string
 	UserAgent    string
@@ -106,13 +107,14 @@ func (r Row) MarshalJSON() ([]byte, error) {
 		Outcome      string   `json:"outcome"`
 		PatientIDs   []string `json:"patient_ids"`
 		ReferralIDs  []string `json:"referral_ids"`
+		RecordIDs    []string `json:"record_ids"`
 		ClientIP     string   `json:"client_ip"`
 		ForwardedFor string   `json:"forwarded_for"`
 		UserAgent    string   `json:"user_agent"`
 		PrevHash     string   `json:"prev_hash"`
 		Hash         string   `json:"hash"`
 	}{r.Seq, r.At.UTC().Format(time.RFC3339Nano), r.Service, r.RequestID, r.Subject, nonNil(r.Roles), r.Procedure,
-		r.Access, r.Outcome, nonNil(r.PatientIDs), nonNil(r.ReferralIDs), r.ClientIP, r.ForwardedFor, r.UserAgent,
+		r.Access, r.Outcome, nonNil(r.PatientIDs), nonNil(r.ReferralIDs), nonNil(r.RecordIDs), r.ClientIP, r.ForwardedFor, r.UserAgent,
 		hex.EncodeToString(r.PrevHash), hex.EncodeToString(r.Hash)})
 }
 
@@ -127,13 +129,20 @@ func nonNil(s []string) []string {
 var genesis = make([]byte, sha256.Size)
 
 // Canonical is the byte string a row's hash covers (after prev_hash): a JSON array of its
-// fields in a fixed order, the time in RFC 3339 with microseconds in UTC.
+// fields in a fixed order, the time in RFC 3339 with microseconds in UTC. A row naming other
+// records (RecordIDs) has the form "v2", with them at the end; other rows keep "v1", the form of
+// the rows written before the column existed.
 func (e Entry) Canonical() []byte {
-	b, _ := json.Marshal([]any{
+	fields := []any{
 		"v1", e.At.UTC().Format("2006-01-02T15:04:05.000000Z"), e.Service, e.RequestID, e.Subject, nonNil(e.Roles),
 		e.Procedure, string(e.Access), e.Outcome, nonNil(e.PatientIDs), nonNil(e.ReferralIDs), e.ClientIP,
 		e.ForwardedFor, e.UserAgent,
-	})
+	}
+	if len(e.RecordIDs) > 0 {
+		fields[0] = "v2"
+		fields = append(fields, e.RecordIDs)
+	}
+	b, _ := json.Marshal(fields)
 	return b
 }
 
@@ -195,6 +204,29 @@ func normalizeIDs(ids []string) []string {
 	return out
 }
 
+// normalizeRefs keeps the "field=<uuid>" references of refs (field: a lower-case name ending in
+// _id), the UUID lower-case, without repeats, at most MaxIDsPerRow.
+func normalizeRefs(refs []string) []string {
+	out := make([]string, 0, len(refs))
+	seen := map[string]bool{}
+	for _, r := range refs {
+		field, id, ok := strings.Cut(r, "=")
+		if !ok || !pg.ValidIdent(field) || !strings.HasSuffix(field, "_id") || len(field) > 40 {
+			continue
+		}
+		u, err := uuid.Parse(id)
+		if err != nil || len(id) != 36 {
+			continue
+		}
+		ref := field + "=" + u.String()
+		if !seen[ref] && len(out) < MaxIDsPerRow {
+			seen[ref] = true
+			out = append(out, ref)
+		}
+	}
+	return out
+}
+
 func (l *Log) normalize(e Entry) Entry {
 	if e.At.IsZero() {
 		e.At = l.now()
@@ -215,6 +247,7 @@ func (l *Log) normalize(e Entry) Entry {
 	e.Procedure = clean(e.Procedure, 256)
 	e.Outcome = clean(e.Outcome, 64)
 	e.PatientIDs, e.ReferralIDs = normalizeIDs(e.PatientIDs), normalizeIDs(e.ReferralIDs)
+	e.RecordIDs = normalizeRefs(e.RecordIDs)
 	e.ClientIP = clean(e.ClientIP, 64)
 	e.ForwardedFor = clean(e.ForwardedFor, 256)
 	e.UserAgent = clean(e.UserAgent, 256)
@@ -229,14 +262,17 @@ func split(e Entry) []Entry {
 		c := e
 		c.PatientIDs, p = p[:min(len(p), MaxIDsPerRow)], p[min(len(p), MaxIDsPerRow):]
 		c.ReferralIDs, r = r[:min(len(r), MaxIDsPerRow)], r[min(len(r), MaxIDsPerRow):]
+		if !first {
+			c.RecordIDs = nil // on the first row
+		}
 		out = append(out, c)
 	}
 	return out
 }
 
 const insertSQL = `INSERT INTO audit_log (at, service, request_id, subject, roles, procedure, access, outcome,
-	patient_ids, referral_ids, client_ip, forwarded_for, user_agent, prev_hash, hash)
-SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9::uuid[], $10::uuid[], $11, $12, $13, h.prev, sha256(h.prev || $14::bytea)
+	patient_ids, referral_ids, client_ip, forwarded_for, user_agent, prev_hash, hash, record_ids)
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9::uuid[], $10::uuid[], $11, $12, $13, h.prev, sha256(h.prev || $14::bytea), $16
 FROM (SELECT coalesce((SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1), $15::bytea) AS prev) h`
 
 // lockSQL serializes appends to one schema's chain (on every replica) until the transaction ends.
@@ -314,7 +350,8 @@ func (l *Log) write(ctx context.Context, group []*appendReq) error {
 		for _, e := range req.entries {
 			for _, r := range split(l.normalize(e)) {
 				b.Queue(insertSQL, r.At, r.Service, r.RequestID, r.Subject, r.Roles, r.Procedure, string(r.Access),
-					r.Outcome, r.PatientIDs, r.ReferralIDs, r.ClientIP, r.ForwardedFor, r.UserAgent, r.Canonical(), genesis)
+					r.Outcome, r.PatientIDs, r.ReferralIDs, r.ClientIP, r.ForwardedFor, r.UserAgent, r.Canonical(), genesis,
+					nonNil(r.RecordIDs))
 			}
 		}
 	}
@@ -326,13 +363,13 @@ func (l *Log) write(ctx context.Context, group []*appendReq) error {
 }
 
 const columns = `seq, at, service, request_id, subject, roles, procedure, access, outcome,
-	patient_ids::text[], referral_ids::text[], client_ip, forwarded_for, user_agent, prev_hash, hash`
+	patient_ids::text[], referral_ids::text[], client_ip, forwarded_for, user_agent, prev_hash, hash, record_ids`
 
 func scanRow(rows pgx.CollectableRow) (Row, error) {
 	var r Row
 	var access string
 	err := rows.Scan(&r.Seq, &r.At, &r.Service, &r.RequestID, &r.Subject, &r.Roles, &r.Procedure, &access, &r.Outcome,
-		&r.PatientIDs, &r.ReferralIDs, &r.ClientIP, &r.ForwardedFor, &r.UserAgent, &r.PrevHash, &r.Hash)
+		&r.PatientIDs, &r.ReferralIDs, &r.ClientIP, &r.ForwardedFor, &r.UserAgent, &r.PrevHash, &r.Hash, &r.RecordIDs)
 	r.Access = Access(access)
 	r.At = r.At.UTC()
 	return r, err
@@ -342,6 +379,7 @@ func scanRow(rows pgx.CollectableRow) (Row, error) {
 type Filter struct {
 	PatientID  string    // rows naming this patient
 	ReferralID string    // rows naming this referral
+	RecordID   string    // rows naming this record (an episode, a consent...): its UUID
 	From, To   time.Time // [From, To); zero: unbounded
 	AfterSeq   int64     // rows after this sequence number (paging)
 	Limit      int       // at most this many (default 100, at most 1000)
@@ -360,6 +398,9 @@ func (l *Log) Query(ctx context.Context, f Filter) ([]Row, error) {
 	}
 	if f.ReferralID != "" {
 		add("referral_ids @> ARRAY[$%d::uuid]", f.ReferralID)
+	}
+	if f.RecordID != "" {
+		add("EXISTS (SELECT 1 FROM unnest(record_ids) r WHERE split_part(r, '=', 2) = $%d)", f.RecordID)
 	}
 	if !f.From.IsZero() {
 		add("at >= $%d", f.From)

@@ -98,6 +98,22 @@ func TestChainAppendQueryVerify(t *testing.T) {
 		t.Fatalf("paging: %+v, err %v", rows, err)
 	}
 
+	// Other records of a patient: "field=<uuid>" only.
+	episode := uuid.NewString()
+	e = entry("/x.v1.S/Discharge")
+	e.Access, e.Outcome = audit.Change, "permission_denied"
+	e.RecordIDs = []string{"episode_id=" + strings.ToUpper(episode), "member_id=ABC123", "Bad=" + episode, "episode_id", "consent_id=x"}
+	if err := l.Append(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	rows, err = l.Query(ctx, audit.Filter{RecordID: episode})
+	if err != nil || len(rows) != 1 || len(rows[0].RecordIDs) != 1 || rows[0].RecordIDs[0] != "episode_id="+episode || len(rows[0].PatientIDs) != 0 {
+		t.Fatalf("by record: %+v, err %v", rows, err)
+	}
+	if v := mustVerify(t, l); !v.OK || v.Rows != 4 {
+		t.Fatalf("verify: %+v", v)
+	}
+
 	// 250 patients make three rows of at most 100 ids.
 	many := make([]string, 250)
 	for i := range many {
@@ -116,7 +132,7 @@ func TestChainAppendQueryVerify(t *testing.T) {
 	if rows, err := l.Query(ctx, audit.Filter{PatientID: many[249]}); err != nil || len(rows) != 1 {
 		t.Fatalf("the 250th patient: %d rows, err %v", len(rows), err)
 	}
-	if v := mustVerify(t, l); !v.OK || v.Rows != 6 {
+	if v := mustVerify(t, l); !v.OK || v.Rows != 7 {
 		t.Fatalf("verify: %+v", v)
 	}
 }

@@ -21,7 +21,7 @@ const QueryProcedure = "GET /audit"
 
 // Handler serves the compliance officer's API on the service's port:
 //
-//	GET /audit?patient_id=&referral_id=&from=&to=&after=&limit=
+//	GET /audit?patient_id=&referral_id=&record_id=&from=&to=&after=&limit=
 //	    {"rows": [...], "next_after": seq}: matching rows, oldest first (from, to: RFC 3339;
 //	    after: the next_after of the previous page; limit: 1-1000, default 100)
 //	GET /audit/verify
@@ -103,6 +103,9 @@ func (h *handler) query(w http.ResponseWriter, r *http.Request) {
 	if id := q.Get("referral_id"); id != "" {
 		e.ReferralIDs = []string{id}
 	}
+	if id := q.Get("record_id"); id != "" {
+		e.RecordIDs = []string{"record_id=" + id}
+	}
 	if p != nil {
 		e.Subject, e.Roles = p.Subject, p.Roles
 	}
@@ -161,7 +164,7 @@ func parseFilter(q map[string][]string) (Filter, *apiError) {
 		return &apiError{Code: "invalid_argument", Field: field, Rule: rule, Error: field + ": " + msg + " [" + rule + "]"}
 	}
 	var f Filter
-	for _, k := range []string{"patient_id", "referral_id"} {
+	for _, k := range []string{"patient_id", "referral_id", "record_id"} {
 		v := get(k)
 		if v == "" {
 			continue
@@ -169,10 +172,13 @@ func parseFilter(q map[string][]string) (Filter, *apiError) {
 		if _, err := uuid.Parse(v); err != nil || len(v) != 36 {
 			return f, bad(k, "string.uuid", "value must be a UUID")
 		}
-		if k == "patient_id" {
+		switch k {
+		case "patient_id":
 			f.PatientID = v
-		} else {
+		case "referral_id":
 			f.ReferralID = v
+		default:
+			f.RecordID = strings.ToLower(v)
 		}
 	}
 	for _, k := range []string{"from", "to"} {

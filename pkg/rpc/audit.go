@@ -24,7 +24,9 @@ import (
 //     patient_id(s) or referral_id(s), the id of a Patient or Referral message, or a typed
 //     reference {kind: "patient" or "referral", id}, at any depth, in lists and maps too), with the caller, the procedure, read or change, and the outcome
 //     ("ok" or the Connect code). A call refused before the handler (unauthenticated,
-//     permission_denied, invalid_argument) is recorded with what its request names.
+//     permission_denied, invalid_argument) is recorded with what its request names. The
+//     request's other records of a patient (episode_id, consent_id, ... : recordFields) are
+//     kept on the row, and a refused call naming only such a record is recorded as well.
 //   - auditAllowed, after authentication and validation, notes the caller and, for a change
 //     whose request names a patient or referral, writes a "started" row before the handler
 //     runs: when that row cannot be written the change is refused (unavailable) and nothing is
@@ -91,10 +93,23 @@ func accessOf(procedure string) audit.Access {
 // maxIDsPerCall bounds what one call records (pkg/audit writes rows of 100 ids).
 const maxIDsPerCall = 1000
 
-// named are the patient and referral ids a message names.
-type named struct{ patients, referrals []string }
+// named are the patient and referral ids a message names, and, in a request, the other records
+// of a patient it names ("episode_id=<uuid>").
+type named struct {
+	patients, referrals, records []string
+	request                      bool // collect records too
+}
 
 func (n *named) empty() bool { return len(n.patients) == 0 && len(n.referrals) == 0 }
+
+// recordFields are the request fields naming one patient's record (not clinic configuration,
+// not batches of many patients such as a remittance or a claim file, and never member_id).
+var recordFields = map[protoreflect.Name]bool{
+	"episode_id": true, "consent_id": true, "coverage_id": true, "assessment_id": true, "enrollment_id": true,
+	"appointment_id": true, "account_id": true, "claim_id": true, "charge_id": true, "authorization_id": true,
+	"work_item_id": true, "write_off_id": true, "statement_id": true, "estimate_id": true, "disclosure_id": true,
+	"message_id": true,
+}
 
 func (n *named) add(kind string, id string) {
 	if id == "" {
@@ -160,6 +175,9 @@ func collect(m protoreflect.Message, n *named, depth int) {
 				})
 			}
 		case fd.Kind() == protoreflect.StringKind:
+			if n.request && recordFields[fd.Name()] && !fd.IsList() && len(n.records) < audit.MaxIDsPerRow {
+				n.records = append(n.records, string(fd.Name())+"="+v.String())
+			}
 			if kind := idKind(msg, fd.Name()); kind != "" {
 				if fd.IsList() {
 					for i := range v.List().Len() {
@@ -185,7 +203,7 @@ func collect(m protoreflect.Message, n *named, depth int) {
 func (a *auditor) entry(ctx context.Context, req connect.AnyRequest, p *auth.Principal, n *named, outcome string) audit.Entry {
 	_, requestID := bus.CauseFrom(ctx)
 	e := audit.Entry{RequestID: requestID, Procedure: req.Spec().Procedure, Access: accessOf(req.Spec().Procedure),
-		Outcome: outcome, PatientIDs: n.patients, ReferralIDs: n.referrals, ClientIP: audit.ClientIP(req.Peer().Addr),
+		Outcome: outcome, PatientIDs: n.patients, ReferralIDs: n.referrals, RecordIDs: n.records, ClientIP: audit.ClientIP(req.Peer().Addr),
 		ForwardedFor: req.Header().Get("X-Forwarded-For"), UserAgent: req.Header().Get("User-Agent")}
 	if p != nil {
 		e.Subject, e.Roles = p.Subject, p.Roles
@@ -220,12 +238,14 @@ func (s *Server) auditCalls(v *auth.Verifier) connect.UnaryInterceptorFunc {
 			}
 			call := &auditCall{}
 			resp, err := next(context.WithValue(ctx, auditCallKey{}, call), req)
-			var n named
+			n := named{request: true}
 			namedIn(req.Any(), &n)
+			n.request = false
 			if err == nil && resp != nil {
 				namedIn(resp.Any(), &n)
 			}
-			if n.empty() {
+			// A refused call naming a patient only through another record is recorded too.
+			if n.empty() && (err == nil || len(n.records) == 0) {
 				return resp, err
 			}
 			outcome := audit.OutcomeOK
@@ -265,7 +285,7 @@ func (s *Server) auditAllowed() connect.UnaryInterceptorFunc {
 			}
 			call.principal = auth.PrincipalFrom(ctx)
 			if accessOf(req.Spec().Procedure) == audit.Change {
-				var n named
+				n := named{request: true}
 				namedIn(req.Any(), &n)
 				if !n.empty() {
 					if err := a.write(ctx, a.entry(ctx, req, call.principal, &n, audit.OutcomeStarted)); err != nil {

@@ -49,6 +49,11 @@ func (s *auditIntake) GrantConsent(_ context.Context, req *connect.Request[intak
 	return connect.NewResponse(&intakev1.GrantConsentResponse{Consent: &intakev1.Consent{PatientId: req.Msg.GetPatientId()}}), nil
 }
 
+func (s *auditIntake) RevokeConsent(_ context.Context, req *connect.Request[intakev1.RevokeConsentRequest]) (*connect.Response[intakev1.RevokeConsentResponse], error) {
+	s.calls.Add(1)
+	return connect.NewResponse(&intakev1.RevokeConsentResponse{Consent: &intakev1.Consent{ConsentId: req.Msg.GetConsentId(), PatientId: s.admitted}}), nil
+}
+
 func (s *auditIntake) AdmitPatient(context.Context, *connect.Request[intakev1.AdmitPatientRequest]) (*connect.Response[intakev1.AdmitPatientResponse], error) {
 	s.calls.Add(1)
 	return connect.NewResponse(&intakev1.AdmitPatientResponse{PatientId: s.admitted, EpisodeId: uuid.NewString()}), nil
@@ -75,6 +80,7 @@ type auditHarness struct {
 var auditPolicy = rpc.Policy{
 	intakev1connect.IntakeServiceListConsentsProcedure:   {"clinician", "admin"},
 	intakev1connect.IntakeServiceGrantConsentProcedure:   {"intake_coordinator", "admin"},
+	intakev1connect.IntakeServiceRevokeConsentProcedure:  {"intake_coordinator", "admin"},
 	intakev1connect.IntakeServiceAdmitPatientProcedure:   {"intake_coordinator", "admin"},
 	intakev1connect.IntakeServiceListReferralsProcedure:  {"intake_coordinator", "admin"},
 	intakev1connect.IntakeServiceListCareLevelsProcedure: {"intake_coordinator", "admin"},
@@ -386,5 +392,40 @@ func TestAuditQueryAPI(t *testing.T) {
 	getJSON(t, h, "/audit/verify", tokenFor(t, "admin-1", []string{auth.AllClinics}, auth.RoleAdmin), http.StatusOK, &v)
 	if !v.OK || v.Rows < 7 {
 		t.Fatalf("verify %+v", v)
+	}
+}
+
+// A call naming a patient only through another record (a consent) keeps that record on its row,
+// and is recorded when refused although it names no patient.
+func TestAuditRecordsOtherRecordsOfAPatient(t *testing.T) {
+	ctx := context.Background()
+	h := startAudited(t)
+	consent := uuid.NewString()
+	revoke := &intakev1.RevokeConsentRequest{ConsentId: consent, WrittenRevocationReceived: true}
+	if _, err := h.client.RevokeConsent(ctx, withToken(revoke, tokenFor(t, "clinician-7", []string{clinic}, "clinician"))); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("err %v", err)
+	}
+	if _, err := h.client.RevokeConsent(ctx, withToken(revoke, tokenFor(t, "coordinator-3", []string{clinic}, "intake_coordinator"))); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := audit.New(h.pool, "intake").Query(ctx, audit.Filter{RecordID: consent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc := intakev1connect.IntakeServiceRevokeConsentProcedure
+	check(t, rows, want{"clinician-7", proc, "permission_denied", audit.Change}, want{"coordinator-3", proc, "ok", audit.Change})
+	if len(rows[0].PatientIDs) != 0 || !slices.Equal(rows[0].RecordIDs, []string{"consent_id=" + consent}) {
+		t.Errorf("refused row: patients %v records %v", rows[0].PatientIDs, rows[0].RecordIDs)
+	}
+	if !slices.Equal(rows[1].PatientIDs, []string{h.impl.admitted}) || !slices.Equal(rows[1].RecordIDs, []string{"consent_id=" + consent}) {
+		t.Errorf("row: patients %v records %v", rows[1].PatientIDs, rows[1].RecordIDs)
+	}
+	// A call naming neither a patient nor a patient's record is not recorded, refused or not.
+	if _, err := h.client.ListCareLevels(ctx, withToken(&intakev1.ListCareLevelsRequest{}, "")); connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Fatalf("err %v", err)
+	}
+	var n int
+	if err := h.pool.QueryRow(ctx, "SELECT count(*) FROM audit_log").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("%d rows, err %v", n, err)
 	}
 }
