@@ -28,7 +28,8 @@ import (
 //     request's other records of a patient (episode_id, consent_id, ... : recordFields) are
 //     kept on the row, and a refused call naming only such a record is recorded as well.
 //   - auditAllowed, after authentication and validation, notes the caller and, for a change
-//     whose request names a patient or referral, writes a "started" row before the handler
+//     whose request names a patient, a referral or another record of a patient, writes a
+//     "started" row before the handler
 //     runs: when that row cannot be written the change is refused (unavailable) and nothing is
 //     changed (fail closed).
 //
@@ -287,7 +288,7 @@ func (s *Server) auditAllowed() connect.UnaryInterceptorFunc {
 			if accessOf(req.Spec().Procedure) == audit.Change {
 				n := named{request: true}
 				namedIn(req.Any(), &n)
-				if !n.empty() {
+				if !n.empty() || len(n.records) > 0 {
 					if err := a.write(ctx, a.entry(ctx, req, call.principal, &n, audit.OutcomeStarted)); err != nil {
 						return nil, connect.NewError(connect.CodeUnavailable, errors.New(
 							"the change could not be recorded in the audit trail, so it was not made; try again"))

@@ -413,19 +413,22 @@ func TestAuditRecordsOtherRecordsOfAPatient(t *testing.T) {
 		t.Fatal(err)
 	}
 	proc := intakev1connect.IntakeServiceRevokeConsentProcedure
-	check(t, rows, want{"clinician-7", proc, "permission_denied", audit.Change}, want{"coordinator-3", proc, "ok", audit.Change})
-	if len(rows[0].PatientIDs) != 0 || !slices.Equal(rows[0].RecordIDs, []string{"consent_id=" + consent}) {
-		t.Errorf("refused row: patients %v records %v", rows[0].PatientIDs, rows[0].RecordIDs)
+	check(t, rows, want{"clinician-7", proc, "permission_denied", audit.Change},
+		want{"coordinator-3", proc, "started", audit.Change}, want{"coordinator-3", proc, "ok", audit.Change})
+	for _, r := range rows[:2] {
+		if len(r.PatientIDs) != 0 || !slices.Equal(r.RecordIDs, []string{"consent_id=" + consent}) {
+			t.Errorf("%s row: patients %v records %v", r.Outcome, r.PatientIDs, r.RecordIDs)
+		}
 	}
-	if !slices.Equal(rows[1].PatientIDs, []string{h.impl.admitted}) || !slices.Equal(rows[1].RecordIDs, []string{"consent_id=" + consent}) {
-		t.Errorf("row: patients %v records %v", rows[1].PatientIDs, rows[1].RecordIDs)
+	if !slices.Equal(rows[2].PatientIDs, []string{h.impl.admitted}) || !slices.Equal(rows[2].RecordIDs, []string{"consent_id=" + consent}) {
+		t.Errorf("row: patients %v records %v", rows[2].PatientIDs, rows[2].RecordIDs)
 	}
 	// A call naming neither a patient nor a patient's record is not recorded, refused or not.
 	if _, err := h.client.ListCareLevels(ctx, withToken(&intakev1.ListCareLevelsRequest{}, "")); connect.CodeOf(err) != connect.CodeUnauthenticated {
 		t.Fatalf("err %v", err)
 	}
 	var n int
-	if err := h.pool.QueryRow(ctx, "SELECT count(*) FROM audit_log").Scan(&n); err != nil || n != 2 {
+	if err := h.pool.QueryRow(ctx, "SELECT count(*) FROM audit_log").Scan(&n); err != nil || n != 3 {
 		t.Fatalf("%d rows, err %v", n, err)
 	}
 }
