@@ -42,20 +42,22 @@ and demo network it reuses):
    stdout is the summary JSON. ` + "`-before <summary.json>`" + ` shows an earlier run beside this one.
 
 ` + "`BENCH_SCALE=small`" + ` (the generator's small network widened to 20 people a clinic, 10 s phases) is the quick check and finishes
-in under 3 minutes with the Go benchmarks; the default is the demo network (3 clinics, 150
-people, 8 weeks), 30 s phases and, for the read side, the dashboard's own 100-clinic fill.
+in under 3 minutes with the Go benchmarks; the default is the demo network (the generator's default
+network: 5 clinics, 150 people, 8 weeks), 30 s phases and, for the read side, the dashboard's own 100-clinic fill.
 
 ## Going bigger
 
-- ` + "`BENCH_PATIENTS=<people a clinic>`" + `, ` + "`BENCH_WEEKS=<1..12>`" + `, ` + "`BENCH_SECONDS=<per phase>`" + `,
-  ` + "`BENCH_WORKERS=<callers>`" + ` size the run. The generator can only use the three clinics intake
-  seeds and back-date an admission 90 days, so the issue's "100 clinics and a year" is not
-  reachable through the APIs today: more people per clinic and longer phases are (each
-  correction is an event, so the phases can run as long as one likes on any network).
+- ` + "`BENCH_CLINICS=<1..99>`" + `, ` + "`BENCH_PATIENTS=<people a clinic>`" + `, ` + "`BENCH_WEEKS=<1..12>`" + `,
+  ` + "`BENCH_SECONDS=<per phase>`" + `, ` + "`BENCH_WORKERS=<callers>`" + ` size the run (the generator configures
+  numbered clinics beyond the seeded ones). A year of history is not reachable through the APIs:
+  intake back-dates an admission at most 90 days, so 12 weeks is the most; each correction is an
+  event, so the phases can run as long as one likes on any network. Generating is the slow part
+  (about a minute for the default network on the shared 2-core machine; it grows with people x
+  weeks).
 - For the read side at 100 clinics and a year, ` + "`DASHBOARD_SCALE=1 go test -run TestOverviewAtScale -v ./services/dashboard/cmd/dashboard/`" + `
   fills the dashboard's read model with SQL (4,000 enrollments, 129,300 attendance rows, 111,300
   charges) and logs the endpoints' times.
-- A year of 100 clinics through the pipeline needs intake to know more clinics (a clinic API or a
-  bigger seed) and either a longer back-dating window for a benchmark build or a replay of
-  generated events into JetStream; both are outside the harness.
+- A year of 100 clinics through the pipeline needs either a longer back-dating window for a
+  benchmark build of intake or a replay of generated events into JetStream; both are outside the
+  harness.
 `
