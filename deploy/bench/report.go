@@ -333,8 +333,11 @@ func (r Report) Markdown(before *Summary, beforeLabel string) string {
 	row("`e2e_p50_ms_at_500`", f(s.E2EP50MsAt500), "", f(bs.E2EP50MsAt500))
 	row("`e2e_p99_ms_at_500`", f(s.E2EP99MsAt500), "< 100", f(bs.E2EP99MsAt500))
 	if s.LightOfferedPerS > 0 {
-		row(fmt.Sprintf("e2e p50 / p99 ms at a light %s events/s", f(s.LightOfferedPerS)), f(s.E2EP50MsLight)+" / "+f(s.E2EP99MsLight), "",
-			f(bs.E2EP50MsLight)+" / "+f(bs.E2EP99MsLight))
+		prev := "—"
+		if bs.LightOfferedPerS > 0 {
+			prev = f(bs.E2EP50MsLight) + " / " + f(bs.E2EP99MsLight)
+		}
+		row(fmt.Sprintf("e2e p50 / p99 ms at a light %s events/s", f(s.LightOfferedPerS)), f(s.E2EP50MsLight)+" / "+f(s.E2EP99MsLight), "", prev)
 	}
 	row("`dashboard_p95_ms`", f(s.DashboardP95Ms), "< 100", f(bs.DashboardP95Ms))
 	row("billing work queues p95 ms", f(s.BillingQueuesP95Ms), "", f(bs.BillingQueuesP95Ms))
