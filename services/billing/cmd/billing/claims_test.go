@@ -15,11 +15,13 @@ import (
 
 	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/pkg/testkit/servicetest"
 	billingv1 "github.com/trellis-health/trellis/proto/gen/trellis/billing/v1"
 	"github.com/trellis-health/trellis/proto/gen/trellis/billing/v1/billingv1connect"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
 
+	"github.com/trellis-health/trellis/services/billing/internal/adapters/postgres"
 	"github.com/trellis-health/trellis/services/billing/internal/x12"
 )
 
@@ -109,6 +111,7 @@ func (e *claimsEnv) claimable(t *testing.T, patient, payer string, consent bool)
 	e.exec(t, `INSERT INTO coverages (id, patient_id, clinic_id, payer_id, member_id, group_number, effective_from,
 		source_updated_at, source_event_id) VALUES ($1, $2, $3, $4, $5, 'GRP1', current_date - 300, now(), $6)`,
 		coverageID, patient, clinicA, payer, "MEM"+patient[len(patient)-6:], bus.NewID())
+	e.sealFixtures(t)
 	if consent {
 		e.exec(t, `INSERT INTO consents (id, patient_id, clinic_id, version, payment, effective_from, source_event_id)
 			VALUES ($1, $2, $3, 1, true, now() - interval '1 day', $4)`, bus.NewID(), patient, clinicA, bus.NewID())
@@ -143,6 +146,15 @@ func (e *claimsEnv) exec(t *testing.T, sql string, args ...any) {
 	t.Helper()
 	if _, err := e.Pool.Exec(context.Background(), sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// sealFixtures encrypts the member ids fixture SQL wrote in plaintext, as billing does at
+// start for rows an older binary wrote (the claims read the encrypted column).
+func (e *claimsEnv) sealFixtures(t *testing.T) {
+	t.Helper()
+	if _, err := postgres.EncryptFields(context.Background(), e.Pool, fieldcrypt.Dev(), postgres.EncryptOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -444,6 +456,7 @@ func TestClaimHoldsAndRelease(t *testing.T) {
 	cov2 := bus.NewID()
 	e.exec(t, `INSERT INTO coverages (id, patient_id, clinic_id, payer_id, member_id, effective_from, source_updated_at, source_event_id)
 		VALUES ($1, $2, $3, 'medicaid-il', 'M2', current_date - 300, now(), $4)`, cov2, p2, clinicA, bus.NewID())
+	e.sealFixtures(t)
 	e.exec(t, `INSERT INTO consents (id, patient_id, clinic_id, version, payment, effective_from, source_event_id)
 		VALUES ($1, $2, $3, 1, true, now() - interval '1 day', $4)`, bus.NewID(), p2, clinicA, bus.NewID())
 	e.identity(t, p2, "Sam", time.Now())
@@ -532,6 +545,7 @@ func TestClaimDataHoldDoesNotBlockTheRun(t *testing.T) {
 	goodCharge := e.readyChargeFixture(t, good, "medicaid-il", e.claimable(t, good, "medicaid-il", true), 3, "")
 	badCharge := e.readyChargeFixture(t, bad, "medicaid-il", e.claimable(t, bad, "medicaid-il", true), 3, "")
 	e.exec(t, `UPDATE coverages SET member_id = 'M*123' WHERE patient_id = $1`, bad)
+	e.sealFixtures(t)
 	const reason = "claim data: MemberID must not contain the separators * : ^ ~"
 
 	run := e.run(t, e.admin)
@@ -559,6 +573,7 @@ func TestClaimDataHoldDoesNotBlockTheRun(t *testing.T) {
 
 	// Fixed: the next run claims it.
 	e.exec(t, `UPDATE coverages SET member_id = 'M123' WHERE patient_id = $1`, bad)
+	e.sealFixtures(t)
 	if fixed := e.run(t, e.admin); len(fixed.GetFiles()) != 1 || len(fixed.GetHeld()) != 0 {
 		t.Fatalf("run after the fix = %v, want one file", fixed)
 	}

@@ -1,6 +1,6 @@
 // Command billing runs the billing service: it opens patient accounts for new enrollments and
 // serves them, payers, contracts and the self-pay sliding scale (BillingService).
-// `billing [serve|migrate|seed-demo]`; `billing --help`.
+// `billing [serve|migrate|seed-demo|encrypt-fields]`; `billing --help`.
 package main
 
 import (
@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/pkg/rpc"
 	"github.com/trellis-health/trellis/pkg/service"
 	"github.com/trellis-health/trellis/proto/gen/trellis/billing/v1/billingv1connect"
@@ -34,6 +35,9 @@ type Config struct {
 	// resource_exhausted (HTTP 429) with Retry-After (wire_remittance.go, docs/security.md#limits).
 	UploadRatePerMinute int `env:"BILLING_UPLOAD_RATE_PER_MINUTE" default:"60" help:"835 uploads (UploadRemittance) per caller per minute (0: no limit)"`
 	UploadBurst         int `env:"BILLING_UPLOAD_BURST" default:"60" help:"835 uploads a caller may make at once"`
+	// Field encryption of dates of birth and member ids (fields.go, docs/security.md#field-encryption).
+	FieldKeys    string `env:"FIELD_KEYS" secret:"true" help:"field encryption keys, kid:base64 (32 bytes) comma separated, the first seals new values; required unless AUTH_DEV_MODE=true (then fixed dev keys)"`
+	FieldHashKey string `env:"FIELD_HASH_KEY" secret:"true" help:"key of the lookup hashes of encrypted fields (base64, at least 32 bytes); required with FIELD_KEYS"`
 }
 
 func main() {
@@ -58,8 +62,14 @@ func spec(cfg *Config) service.Spec {
 		Policy:      policy(),
 		Setup:       func(ctx context.Context, p *service.Platform) error { return setup(ctx, p, cfg) },
 		Commands: map[string]func(context.Context, *service.Platform, []string) error{
-			"seed-demo": seedDemo,   // seed.go
-			"era":       eraCommand, // era.go: `billing era inspect <file>`
+			"seed-demo": func(ctx context.Context, p *service.Platform, args []string) error {
+				return seedDemo(ctx, p, cfg, args)
+			}, // seed.go
+			"era": eraCommand, // era.go: `billing era inspect <file>`
+			// Encrypts what is still plaintext; -rotate after a key change (fields.go).
+			"encrypt-fields": func(ctx context.Context, p *service.Platform, args []string) error {
+				return encryptFields(ctx, p, cfg, args)
+			},
 		},
 	}
 }
@@ -83,12 +93,20 @@ func policy() rpc.Policy {
 }
 
 func setup(ctx context.Context, p *service.Platform, cfg *Config) error {
+	k, err := keyring(cfg)
+	if err != nil {
+		return err
+	}
+	// The adapters read only the encrypted columns' values once this pass is done.
+	if err := encryptAtStart(ctx, p, k); err != nil {
+		return err
+	}
 	a := app.New(postgres.NewAccounts(p.Pool))
 	p.Consume(events.EnrollmentsConfig(), events.NewEnrollments(a, p.Log).Handle)
 	conf := app.NewConfiguration(p.Store, postgres.NewConfig(p.Pool))
 	p.Server.Handle(billingv1connect.NewBillingServiceHandler(rpcport.NewServer(a, conf, p.Log), p.Server.HandlerOptions()...))
-	for _, area := range []func(context.Context, *service.Platform, *Config) error{setupCharges, setupClaims, setupRemittance, setupCosts} {
-		if err := area(ctx, p, cfg); err != nil {
+	for _, area := range []func(context.Context, *service.Platform, *Config, *fieldcrypt.Keyring) error{setupCharges, setupClaims, setupRemittance, setupCosts} {
+		if err := area(ctx, p, cfg, k); err != nil {
 			return err
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 
+	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/pkg/rpc"
 	"github.com/trellis-health/trellis/pkg/service"
 	"github.com/trellis-health/trellis/proto/gen/trellis/billing/v1/billingv1connect"
@@ -22,8 +23,8 @@ var chargesPolicy = rpc.Policy{
 }
 
 // setupCharges wires the charges area: charges from attendance, coverage and consent copies, authorizations.
-func setupCharges(_ context.Context, p *service.Platform, cfg *Config) error {
-	charges := app.NewCharges(p.Store, postgres.NewCharges(p.Pool), patientLedger(p, cfg))
+func setupCharges(_ context.Context, p *service.Platform, cfg *Config, k *fieldcrypt.Keyring) error {
+	charges := app.NewCharges(p.Store, postgres.NewCharges(p.Pool, k), patientLedger(p, cfg))
 	p.Consume(events.AttendanceConfig(), events.NewAttendance(charges, p.Log).Handle)
 	p.Consume(events.CoverageConfig(), events.NewCoverage(charges, p.Log).Handle)
 	p.Consume(events.ConsentConfig(), events.NewConsent(charges, p.Log).Handle)

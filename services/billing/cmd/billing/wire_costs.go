@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 
+	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/pkg/service"
 	"github.com/trellis-health/trellis/proto/gen/trellis/billing/v1/billingv1connect"
 
@@ -18,7 +19,7 @@ import (
 var costsPolicy = rpcport.CostsPolicy
 
 // setupCosts wires the costs area: cost of care delivered and patient cost estimates.
-func setupCosts(_ context.Context, p *service.Platform, _ *Config) error {
+func setupCosts(_ context.Context, p *service.Platform, _ *Config, _ *fieldcrypt.Keyring) error {
 	costs := app.NewCosts(p.Store, postgres.NewCosts(p.Pool), postgres.NewConfig(p.Pool))
 	p.Consume(events.CostsConfig(), events.NewCosts(costs, p.Log).Handle)
 	p.Server.Handle(billingv1connect.NewCostsServiceHandler(rpcport.NewCostsServer(costs, p.Log), p.Server.HandlerOptions()...))

@@ -7,6 +7,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/trellis-health/trellis/pkg/auth"
+	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/pkg/service"
 	"github.com/trellis-health/trellis/proto/gen/trellis/billing/v1/billingv1connect"
 
@@ -24,7 +25,7 @@ var remittancePolicy = rpcport.RemittancePolicy
 // setupRemittance wires the remittance area: 835 remittance upload and posting,
 // reconciliation, work queues and write-offs, receivables, and patient statements (with their
 // cycle).
-func setupRemittance(_ context.Context, p *service.Platform, cfg *Config) error {
+func setupRemittance(_ context.Context, p *service.Platform, cfg *Config, _ *fieldcrypt.Keyring) error {
 	a := app.NewRemittances(p.Store, postgres.NewRemittances(p.Pool))
 	ledger := patientLedger(p, cfg)
 	// Uploads are limited per caller; the limiter runs after authentication (it keys on the

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 
 	"github.com/trellis-health/trellis/services/billing/internal/domain"
 )
@@ -19,12 +20,15 @@ import (
 // Charges holds billing's copies of attendance, coverages and consents, the authorizations
 // and the charges.
 type Charges struct {
-	pool *pgxpool.Pool
-	cfg  *Config
+	pool  *pgxpool.Pool
+	cfg   *Config
+	crypt sealer
 }
 
-// NewCharges returns the repository on pool.
-func NewCharges(pool *pgxpool.Pool) *Charges { return &Charges{pool: pool, cfg: NewConfig(pool)} }
+// NewCharges returns the repository on pool; k seals the coverages' member ids (fields.go).
+func NewCharges(pool *pgxpool.Pool, k *fieldcrypt.Keyring) *Charges {
+	return &Charges{pool: pool, cfg: NewConfig(pool), crypt: sealer{k}}
+}
 
 // LockPatient serializes, until tx ends, everything that decides a patient's charges at a
 // clinic (attendance days, coverage, consent, authorizations): a transaction-scoped advisory
@@ -99,18 +103,22 @@ func (r *Charges) DayAttendance(ctx context.Context, tx *bus.Tx, patientID, clin
 // UpsertCoverage stores c unless a copy updated at the same time or later is stored; it
 // reports whether it changed the row.
 func (r *Charges) UpsertCoverage(ctx context.Context, tx *bus.Tx, c domain.Coverage) (bool, error) {
+	member, err := r.crypt.seal(c.MemberID, "coverages", "member_id", c.ID)
+	if err != nil {
+		return false, err
+	}
 	tag, err := tx.Exec(ctx, `
-		INSERT INTO coverages (id, patient_id, clinic_id, payer_id, plan, member_id, group_number, subscriber_relationship,
+		INSERT INTO coverages (id, patient_id, clinic_id, payer_id, plan, member_id_enc, group_number, subscriber_relationship,
 			effective_from, effective_to, eligibility, priority, source_updated_at, source_event_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 		ON CONFLICT (id) DO UPDATE SET patient_id = excluded.patient_id, clinic_id = excluded.clinic_id,
-			payer_id = excluded.payer_id, plan = excluded.plan, member_id = excluded.member_id,
+			payer_id = excluded.payer_id, plan = excluded.plan, member_id = '', member_id_enc = excluded.member_id_enc,
 			group_number = excluded.group_number, subscriber_relationship = excluded.subscriber_relationship,
 			effective_from = excluded.effective_from, effective_to = excluded.effective_to,
 			eligibility = excluded.eligibility, priority = excluded.priority,
 			source_updated_at = excluded.source_updated_at, source_event_id = excluded.source_event_id
 		WHERE coverages.source_updated_at < excluded.source_updated_at`,
-		c.ID, c.PatientID, c.ClinicID, c.PayerID, c.Plan, c.MemberID, c.GroupNumber, c.SubscriberRelationship,
+		c.ID, c.PatientID, c.ClinicID, c.PayerID, c.Plan, member, c.GroupNumber, c.SubscriberRelationship,
 		c.EffectiveFrom, nullable(c.EffectiveTo), c.Eligibility, c.Priority, c.UpdatedAt, c.SourceEventID)
 	if err != nil {
 		return false, fmt.Errorf("upsert coverage: %w", err)

@@ -9,27 +9,39 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 
 	"github.com/trellis-health/trellis/services/billing/internal/domain"
 )
 
 // Claims holds patient identities, diagnoses, billing providers, claim files, claims, claim
 // lines and disclosures, and moves charges onto claims.
-type Claims struct{ pool *pgxpool.Pool }
+type Claims struct {
+	pool  *pgxpool.Pool
+	crypt sealer
+}
 
-// NewClaims returns the repository on pool.
-func NewClaims(pool *pgxpool.Pool) *Claims { return &Claims{pool: pool} }
+// NewClaims returns the repository on pool; k seals and opens the encrypted fields (dates of
+// birth, member ids: fields.go).
+func NewClaims(pool *pgxpool.Pool, k *fieldcrypt.Keyring) *Claims {
+	return &Claims{pool: pool, crypt: sealer{k}}
+}
 
 // UpsertIdentity stores id unless billing already holds one recorded at the same time or
 // later; it reports whether it wrote.
 func (r *Claims) UpsertIdentity(ctx context.Context, tx *bus.Tx, id domain.PatientIdentity) (bool, error) {
+	dob, err := r.crypt.seal(id.DateOfBirth, "patient_identities", "date_of_birth", id.PatientID)
+	if err != nil {
+		return false, err
+	}
 	tag, err := tx.Exec(ctx, `
-		INSERT INTO patient_identities (patient_id, given_name, family_name, date_of_birth, source_event_id, recorded_at)
+		INSERT INTO patient_identities (patient_id, given_name, family_name, date_of_birth_enc, source_event_id, recorded_at)
 		VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (patient_id) DO UPDATE SET given_name = excluded.given_name, family_name = excluded.family_name,
-			date_of_birth = excluded.date_of_birth, source_event_id = excluded.source_event_id, recorded_at = excluded.recorded_at
+			date_of_birth = NULL, date_of_birth_enc = excluded.date_of_birth_enc,
+			source_event_id = excluded.source_event_id, recorded_at = excluded.recorded_at
 		WHERE patient_identities.recorded_at < excluded.recorded_at`,
-		id.PatientID, id.GivenName, id.FamilyName, id.DateOfBirth, id.SourceEventID, id.RecordedAt)
+		id.PatientID, id.GivenName, id.FamilyName, dob, id.SourceEventID, id.RecordedAt)
 	if err != nil {
 		return false, fmt.Errorf("upsert patient identity: %w", err)
 	}
@@ -133,19 +145,19 @@ const (
 		       coalesce(ch.contract_id::text, ''), coalesce(cv.id::text, ''), ch.service_date::text,
 		       ch.procedure_code, ch.revenue_code, ch.modifiers, ch.units, ch.amount_cents,
 		       coalesce(ct.claim_type, ''), coalesce(ct.timely_filing_days, 0),
-		       coalesce(cv.member_id, ''), coalesce(cv.group_number, ''),
+		       NULLIF(cv.member_id, ''), cv.member_id_enc, coalesce(cv.group_number, ''),
 		       coalesce(cs.id::text, ''),
 		       pi.patient_id IS NOT NULL, coalesce(pi.given_name, ''), coalesce(pi.family_name, ''),
-		       coalesce(pi.date_of_birth::text, ''),
+		       to_char(pi.date_of_birth, 'YYYY-MM-DD'), pi.date_of_birth_enc,
 		       coalesce(pd.codes, '{}'), coalesce(au.number, ''), ch.status`
 	claimLineCols = `ch.id::text, ch.patient_id::text, ch.clinic_id::text, ch.payer_id,
 		       coalesce(ch.contract_id::text, ''), coalesce(cv.id::text, ''), l.service_date::text,
 		       l.procedure_code, l.revenue_code, l.modifiers, l.units, l.charge_cents,
 		       coalesce(ct.claim_type, ''), coalesce(ct.timely_filing_days, 0),
-		       coalesce(cv.member_id, ''), coalesce(cv.group_number, ''),
+		       NULLIF(cv.member_id, ''), cv.member_id_enc, coalesce(cv.group_number, ''),
 		       coalesce(cs.id::text, ''),
 		       pi.patient_id IS NOT NULL, coalesce(pi.given_name, ''), coalesce(pi.family_name, ''),
-		       coalesce(pi.date_of_birth::text, ''),
+		       to_char(pi.date_of_birth, 'YYYY-MM-DD'), pi.date_of_birth_enc,
 		       coalesce(pd.codes, '{}'), coalesce(au.number, ''), ch.status`
 	claimChargeJoins = `
 		LEFT JOIN contracts ct ON ct.id = ch.contract_id
@@ -167,11 +179,25 @@ const (
 		AND EXISTS (SELECT 1 FROM claim_lines vl JOIN charges v ON v.id = vl.charge_id WHERE vl.claim_id = c.id AND v.status = 'void')`
 )
 
-func claimChargeDest(c *domain.ClaimCharge, extra ...any) []any {
+// sealedCols receives the encrypted fields of a claim charge row (claimChargeCols), opened
+// into the charge by open.
+type sealedCols struct{ memberID, memberIDEnc, dob, dobEnc *string }
+
+func claimChargeDest(c *domain.ClaimCharge, s *sealedCols, extra ...any) []any {
 	return append([]any{&c.ID, &c.PatientID, &c.ClinicID, &c.PayerID, &c.ContractID, &c.CoverageID, &c.ServiceDate,
 		&c.ProcedureCode, &c.RevenueCode, &c.Modifiers, &c.Units, &c.AmountCents, &c.ClaimType, &c.TimelyFilingDays,
-		&c.MemberID, &c.GroupNumber, &c.ConsentID, &c.HasIdentity, &c.Identity.GivenName, &c.Identity.FamilyName,
-		&c.Identity.DateOfBirth, &c.Diagnoses, &c.PriorAuthorization, &c.Status}, extra...)
+		&s.memberID, &s.memberIDEnc, &c.GroupNumber, &c.ConsentID, &c.HasIdentity, &c.Identity.GivenName, &c.Identity.FamilyName,
+		&s.dob, &s.dobEnc, &c.Diagnoses, &c.PriorAuthorization, &c.Status}, extra...)
+}
+
+// open decrypts the member id and date of birth the 837 needs into c (after the scan).
+func (r *Claims) open(c *domain.ClaimCharge, s *sealedCols) error {
+	var err error
+	if c.MemberID, err = r.crypt.open(s.memberID, s.memberIDEnc, "coverages", "member_id", c.CoverageID); err != nil {
+		return err
+	}
+	c.Identity.DateOfBirth, err = r.crypt.open(s.dob, s.dobEnc, "patient_identities", "date_of_birth", c.PatientID)
+	return err
 }
 
 // LockReadyCharges locks the clinic's ready charges of a payer (skipping any another run holds)
@@ -196,9 +222,12 @@ func (r *Claims) LockReadyCharges(ctx context.Context, tx *bus.Tx, clinicID, pay
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.ClaimCharge, error) {
 		var c domain.ClaimCharge
-		err := row.Scan(claimChargeDest(&c, &c.ReplacesClaimID, &c.OriginalReference)...)
+		var s sealedCols
+		if err := row.Scan(claimChargeDest(&c, &s, &c.ReplacesClaimID, &c.OriginalReference)...); err != nil {
+			return c, err
+		}
 		c.Identity.PatientID = c.PatientID
-		return c, err
+		return c, r.open(&c, &s)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read ready charges: %w", err)
@@ -244,7 +273,11 @@ func (r *Claims) LockClaimsToCorrect(ctx context.Context, tx *bus.Tx, clinicID, 
 	_, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
 		var claimID string
 		var c domain.ClaimCharge
-		if err := row.Scan(append([]any{&claimID}, claimChargeDest(&c)...)...); err != nil {
+		var s sealedCols
+		if err := row.Scan(append([]any{&claimID}, claimChargeDest(&c, &s)...)...); err != nil {
+			return struct{}{}, err
+		}
+		if err := r.open(&c, &s); err != nil {
 			return struct{}{}, err
 		}
 		c.Identity.PatientID = c.PatientID
