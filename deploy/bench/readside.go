@@ -129,6 +129,72 @@ func PeakRSS(binDir string) map[string]float64 {
 	return out
 }
 
+// CPUSeconds returns the CPU time (user + system) used so far by each service process
+// (Services) and by this process (HarnessProcess: the load generator and the embedded NATS
+// server), in seconds. Clock ticks are taken as 100 a second (Linux's USER_HZ).
+func CPUSeconds(binDir string) map[string]float64 {
+	out := map[string]float64{}
+	if v, ok := cpuOf(strconv.Itoa(os.Getpid())); ok {
+		out[HarnessProcess] = v
+	}
+	for name, pid := range Services(binDir) {
+		if v, ok := cpuOf(strconv.Itoa(pid)); ok {
+			out[name] = v
+		}
+	}
+	// Postgres's processes (every database's: other work on the machine counts too) and the
+	// whole machine, for scale.
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		if comm, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm")); err == nil && strings.TrimSpace(string(comm)) == "postgres" {
+			if v, ok := cpuOf(e.Name()); ok {
+				out[PostgresProcesses] += v
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		f := strings.Fields(line)
+		var busy float64
+		for i, v := range f[1:] {
+			n, _ := strconv.ParseFloat(v, 64)
+			if i != 3 && i != 4 && i < 8 { // not idle, not iowait; guest time is already in user
+				busy += n
+			}
+		}
+		out[WholeMachine] = busy / 100
+	}
+	return out
+}
+
+// Rows of CPUSeconds that are not services.
+const (
+	PostgresProcesses = "postgres (every database on the server)"
+	WholeMachine      = "whole machine (every process)"
+)
+
+func cpuOf(pid string) (float64, bool) {
+	b, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
+	if err != nil {
+		return 0, false
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	// After the comm: state(0) ppid(1) ... utime(11) stime(12).
+	if len(f) < 13 {
+		return 0, false
+	}
+	u, err1 := strconv.ParseFloat(f[11], 64)
+	st, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return (u + st) / 100, true
+}
+
 func vmHWM(pid string) (float64, bool) {
 	b, err := os.ReadFile(filepath.Join("/proc", pid, "status"))
 	if err != nil {

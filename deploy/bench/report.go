@@ -118,6 +118,8 @@ type Phase struct {
 	// work for that attendance version (observed by polling billing's copy).
 	Latency    Latency
 	Unobserved int // accepted versions billing had not committed when the harness stopped waiting
+	// CPU seconds each process used from the start of the phase until it drained.
+	CPU map[string]float64
 }
 
 // AcceptedPerSecond is the API's accepted rate over the load.
@@ -155,6 +157,7 @@ type Report struct {
 	Network      string // what the generator made
 	Appointments int    // appointments attendance was recorded on
 	Concurrency  int
+	Cores        int
 
 	PGCommitsPerS float64
 	JSPublishPerS float64
@@ -374,6 +377,19 @@ func (r Report) Markdown(before *Summary, beforeLabel string) string {
 		w("| hop | messages | seconds | per second | ratio to baseline |\n| --- | --- | --- | --- | --- |\n")
 		for _, h := range p.Hops {
 			w("| %s | %d | %.1f | %s | %s |\n", h.Name, h.Events, h.Seconds, rate(h.PerSecond()), ratio(h.PerSecond(), r.PGCommitsPerS))
+		}
+		if len(p.CPU) > 0 && p.Accepted > 0 {
+			w("\nCPU used from the start of the phase until it drained (%.0f s, %d cores); Postgres and the whole\n", p.DrainSeconds, r.Cores)
+			w("machine include whatever else ran on the machine meanwhile:\n\n")
+			w("| process | CPU seconds | CPU ms per attendance event |\n| --- | --- | --- |\n")
+			names := make([]string, 0, len(p.CPU))
+			for n := range p.CPU {
+				names = append(names, n)
+			}
+			slices.SortFunc(names, func(a, b string) int { return cmp.Compare(p.CPU[b], p.CPU[a]) })
+			for _, n := range names {
+				w("| %s | %.1f | %.2f |\n", n, p.CPU[n], p.CPU[n]*1000/float64(p.Accepted))
+			}
 		}
 		w("\nLatency from attendance accepted by the API to billing's charge work committed: ")
 		if p.Latency.N == 0 {

@@ -64,6 +64,7 @@ func sample() Report {
 				Hops:    []Hop{{Name: "published to SCHEDULING (relay)", Events: 2000, Seconds: 10}},
 				Latency: Summarize([]time.Duration{40 * time.Millisecond, 80 * time.Millisecond})},
 			{Name: "Saturation", Workers: 8, LoadSeconds: 10, Accepted: 3000, DrainSeconds: 15,
+				CPU:     map[string]float64{"billing": 6, "scheduling": 9},
 				Latency: Summarize([]time.Duration{900 * time.Millisecond})},
 		},
 		ReadSide: []Endpoint{
@@ -113,7 +114,7 @@ func TestMarkdown(t *testing.T) {
 		"p50 40.0 ms, p95 80.0 ms, p99 80.0 ms",
 		"| dashboard `GET /overview` | 2 | 30.0 | 60.0 | 60.0 |",
 		"| **parse + balance + post** | **4130** |",
-		"| billing | 61.2 |", "| e2e p50 / p99 ms at a light 20 events/s | 10 / 30 |  | — |", "| BenchmarkRawInsertCommit |",
+		"| billing | 61.2 |", "| scheduling | 9.0 | 3.00 |\n| billing | 6.0 | 2.00 |", "| e2e p50 / p99 ms at a light 20 events/s | 10 / 30 |  | — |", "| BenchmarkRawInsertCommit |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)

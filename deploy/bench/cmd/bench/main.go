@@ -146,7 +146,7 @@ func run(outPath, goBenchPath, beforePath, beforeLabel string) error {
 	if err := stack.DropDatabase(ctx, adminURL, database); err != nil {
 		return fmt.Errorf("drop the previous run's database: %w", err)
 	}
-	rep := bench.Report{Scale: cfg.scale, Started: began, Concurrency: cfg.workers, Commit: cmp.Or(os.Getenv("BENCH_COMMIT"), gitCommit(root))}
+	rep := bench.Report{Scale: cfg.scale, Started: began, Concurrency: cfg.workers, Cores: runtime.NumCPU(), Commit: cmp.Or(os.Getenv("BENCH_COMMIT"), gitCommit(root))}
 
 	logf("bringing the network up (logs: %s)", logFile.Name())
 	s, err := up(ctx, root, runDir, adminURL, logFile)
@@ -249,6 +249,7 @@ func run(outPath, goBenchPath, beforePath, beforeLabel string) error {
 		}
 		prog := bench.NewProgress(start)
 		p := bench.Phase{Name: ph.name, Offered: ph.offered, Workers: cfg.workers}
+		cpu0 := bench.CPUSeconds(filepath.Join(runDir, "bin"))
 		logf("%s: %s of attendance", ph.name, ph.dur)
 		t0 := time.Now()
 		if ph.offered > 0 {
@@ -279,6 +280,12 @@ func run(outPath, goBenchPath, beforePath, beforeLabel string) error {
 		}
 		p.Hops = append([]bench.Hop{{Name: "attendance accepted by scheduling's API", Events: p.Accepted, Seconds: p.LoadSeconds}}, prog.Hops()...)
 		p.DrainSeconds = prog.LastMoved().Sub(start.At).Seconds()
+		p.CPU = map[string]float64{}
+		for name, v := range bench.CPUSeconds(filepath.Join(runDir, "bin")) {
+			if v0, ok := cpu0[name]; ok {
+				p.CPU[name] = v - v0
+			}
+		}
 		lat, unobserved := tracker.Take()
 		p.Latency, p.Unobserved = bench.Summarize(lat), unobserved
 		logf("%s: end to end %.0f events/s, p50 %s p99 %s", ph.name, p.EndToEndPerSecond(), p.Latency.P50, p.Latency.P99)
