@@ -33,6 +33,9 @@ and demo network it reuses):
    the API's answer to the moment billing's copy of that attendance version is visible (billing
    writes the copy and the charges in one transaction), polled every 5 ms read-only from
    billing's schema (a measuring tool may read another service's tables; a service never does).
+   Each phase also records the CPU time each service process, the harness (load generator and
+   embedded NATS), all of Postgres's processes and the whole machine used until it drained
+   (` + "`/proc`" + `), per attendance event: where the time goes when there is no profiler.
 5. **Read side.** The dashboard's overview, billing and health pages and their JSON, with an
    admin session for every clinic, and billing's work queues (` + "`ListWorkItems`" + `), sequentially,
    over the data of the run.
