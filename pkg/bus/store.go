@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/telemetry"
 	eventsv1 "github.com/trellis-health/trellis/proto/gen/trellis/events/v1"
 )
@@ -24,6 +25,7 @@ type Store struct {
 	producer string
 	wake     chan struct{}
 	now      func() time.Time
+	scoped   bool // every transaction sets trellis.clinics from its context (EnableClinicScope)
 }
 
 // NewStore returns a Store for the service named producer.
@@ -50,7 +52,7 @@ func (t *Tx) AfterCommit(fn func()) { t.afterCommit = append(t.afterCommit, fn) 
 // transaction; if fn fails nothing is written and nothing is published.
 func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
 	var tx *Tx
-	err := pgx.BeginFunc(ctx, s.Pool, func(ptx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, s.Pool, s.txOptions(ctx, ""), func(ptx pgx.Tx) error {
 		tx = &Tx{Tx: ptx}
 		if err := fn(ctx, tx); err != nil {
 			return err
@@ -67,6 +69,74 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) e
 		fn()
 	}
 	return nil
+}
+
+// ClinicSetting is the transaction-local Postgres setting that holds a transaction's clinic
+// scope (auth.ClinicScope: clinic ids separated by commas, "*" for every clinic, "" for
+// none); the row-level security policies of a service's tables compare clinic_id with it.
+const ClinicSetting = "trellis.clinics"
+
+// EnableClinicScope makes every transaction of s (InTx, Read) set ClinicSetting from its
+// context (auth.ClinicScope), in the same round trip as its BEGIN, for a service whose tables
+// have row-level security policies on it (docs/security.md#row-level-security). Call it before
+// the store is used. A context with neither a principal nor auth.WithSystemScope gets no
+// clinic: the transaction sees no clinic's rows.
+func (s *Store) EnableClinicScope() { s.scoped = true }
+
+// Read runs fn in a read-only transaction, scoped as InTx is: for queries that change nothing
+// and emit nothing.
+func (s *Store) Read(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	return pgx.BeginTxFunc(ctx, s.Pool, s.txOptions(ctx, pgx.ReadOnly), func(tx pgx.Tx) error { return fn(ctx, tx) })
+}
+
+// txOptions begins a transaction, and with the clinic scope on sets ClinicSetting in the same
+// simple-protocol query (one round trip; the value is a literal: auth.ClinicScope keeps only
+// UUIDs and "*", and anything else is refused here).
+func (s *Store) txOptions(ctx context.Context, mode pgx.TxAccessMode) pgx.TxOptions {
+	opts := pgx.TxOptions{AccessMode: mode}
+	if !s.scoped {
+		return opts
+	}
+	begin := "BEGIN"
+	if mode != "" {
+		begin += " " + string(mode)
+	}
+	opts.BeginQuery = begin + "; SELECT pg_catalog.set_config('" + ClinicSetting + "', '" + literalScope(auth.ClinicScope(ctx)) + "', true)"
+	return opts
+}
+
+// SetClinicScope sets ClinicSetting in tx from ctx (auth.ClinicScope) until tx ends or the next
+// call: for work that changes scope inside a transaction it did not begin, such as an event
+// handler declaring auth.WithSystemScope, or a deliberate cross-clinic query.
+func SetClinicScope(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, "SELECT pg_catalog.set_config('"+ClinicSetting+"', $1, true)", auth.ClinicScope(ctx)); err != nil {
+		return fmt.Errorf("bus: set clinic scope: %w", err)
+	}
+	return nil
+}
+
+// SystemScoped wraps a consumer's handler so that it runs in system scope (every clinic): the
+// handler's context carries auth.WithSystemScope and its transaction's ClinicSetting is "*".
+func SystemScoped(h Handler) Handler {
+	return func(ctx context.Context, tx *Tx, d *Delivery) error {
+		ctx = auth.WithSystemScope(ctx)
+		if err := SetClinicScope(ctx, tx); err != nil {
+			return err
+		}
+		return h(ctx, tx, d)
+	}
+}
+
+// literalScope returns scope if it holds only what a clinic scope can (hex digits, '-', ','
+// and '*'), else "" (no clinic): it is spliced into SQL as a literal.
+func literalScope(scope string) string {
+	for i := 0; i < len(scope); i++ {
+		c := scope[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || c == '-' || c == ',' || c == '*') {
+			return ""
+		}
+	}
+	return scope
 }
 
 // flush writes the events emitted so far in tx to the outbox, with the cause and trace

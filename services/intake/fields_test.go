@@ -213,7 +213,7 @@ type keysConfig struct {
 func TestEncryptFieldsOfExistingRowsAndRotation(t *testing.T) {
 	ctx := context.Background()
 	url := testkit.Database(t)
-	pool, err := pg.Open(ctx, url, "intake", 2)
+	pool, err := pg.Open(ctx, systemURL(t, url), "intake", 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,6 +262,7 @@ func TestEncryptFieldsOfExistingRowsAndRotation(t *testing.T) {
 
 	var cfg testConfig
 	s := servicetest.Start(t, intake.Spec(nil), &cfg, map[string]string{"DATABASE_URL": url, "NATS_STREAM_STORAGE": "memory", "LOG_LEVEL": "info"})
+	systemScoped(t, s)
 	if found := plaintextIn(tableDump(t, pool), secrets...); len(found) > 0 {
 		t.Errorf("plaintext left after the service started: %v", found)
 	}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/trellis-health/trellis/pkg/auth"
+	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/pkg/service"
 	"github.com/trellis-health/trellis/proto/gen/trellis/intake/v1/intakev1connect"
@@ -90,9 +92,14 @@ func setup(ctx context.Context, p *service.Platform, retention *time.Duration, k
 	if err != nil {
 		return err
 	}
+	// Clinic isolation (docs/security.md#row-level-security): every transaction sets the
+	// clinic scope of its context, which the row-level security policies of migration 00008
+	// compare clinic_id with. Calls carry the caller's clinics; background work below declares
+	// system scope (every clinic); anything else sees no clinic's rows.
+	p.Store.EnableClinicScope()
 	// Rows written before field encryption (or by an older binary) are encrypted before the
 	// service serves: it reads only the encrypted columns. Quick when there are none.
-	st, err := postgres.EncryptFields(ctx, p.Pool, k, postgres.EncryptOptions{})
+	st, err := postgres.EncryptFields(auth.WithSystemScope(ctx), p.Pool, k, postgres.EncryptOptions{})
 	if err != nil {
 		return err
 	}
@@ -102,9 +109,11 @@ func setup(ctx context.Context, p *service.Platform, retention *time.Duration, k
 	uc := app.New(p.Store, postgres.Repository{Crypt: k}, p.Log, time.Now)
 	path, h := intakev1connect.NewIntakeServiceHandler(rpc.NewHandler(uc, p.Log), p.Server.HandlerOptions()...)
 	p.Server.Handle(path, h)
-	p.Consume(events.ClinicsConfig(), events.NewClinics(uc, p.Log).Handle)
+	p.Consume(events.ClinicsConfig(), bus.SystemScoped(events.NewClinics(uc, p.Log).Handle))
 	// The stored responses of idempotency keys hold PHI: they are deleted after the retention.
-	p.Go(func(ctx context.Context) error { return uc.RunIdempotencyPruner(ctx, keep, app.PruneInterval) })
+	p.Go(func(ctx context.Context) error {
+		return uc.RunIdempotencyPruner(auth.WithSystemScope(ctx), keep, app.PruneInterval)
+	})
 	return nil
 }
 
@@ -125,7 +134,7 @@ func encryptFields(ctx context.Context, p *service.Platform, args []string, keyr
 	if err != nil {
 		return err
 	}
-	st, err := postgres.EncryptFields(ctx, p.Pool, k, postgres.EncryptOptions{Rotate: *rotate, Rehash: *rehash})
+	st, err := postgres.EncryptFields(auth.WithSystemScope(ctx), p.Pool, k, postgres.EncryptOptions{Rotate: *rotate, Rehash: *rehash})
 	if err != nil {
 		return err
 	}

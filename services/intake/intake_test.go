@@ -46,6 +46,7 @@ func start(t *testing.T) *env {
 	spec := intake.Spec(nil)
 	var cfg testConfig
 	s := servicetest.Start(t, spec, &cfg, map[string]string{"LOG_LEVEL": "debug", "NATS_STREAM_STORAGE": "memory"})
+	systemScoped(t, s)
 	if err := spec.Commands["seed-demo"](context.Background(), &service.Platform{Pool: s.Pool, Log: s.Log}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -508,7 +509,7 @@ func TestSeedDemoCommand(t *testing.T) {
 	if code, _ := run("seed-demo", "extra"); code == 0 {
 		t.Error("seed-demo accepted an argument")
 	}
-	pool, err := pg.Open(context.Background(), dbURL, "intake", 2)
+	pool, err := pg.Open(context.Background(), systemURL(t, dbURL), "intake", 2)
 	if err != nil {
 		t.Fatal(err)
 	}

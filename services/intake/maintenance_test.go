@@ -96,7 +96,7 @@ func TestPruneIdempotencyKeys(t *testing.T) {
 func TestServicePrunesIdempotencyKeys(t *testing.T) {
 	ctx := context.Background()
 	url := testkit.Database(t)
-	pool, err := pg.Open(ctx, url, "intake", 2)
+	pool, err := pg.Open(ctx, systemURL(t, url), "intake", 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +113,7 @@ func TestServicePrunesIdempotencyKeys(t *testing.T) {
 	retention := 7 * 24 * time.Hour
 	var cfg testConfig
 	s := servicetest.Start(t, intake.Spec(&retention), &cfg, map[string]string{"DATABASE_URL": url, "NATS_STREAM_STORAGE": "memory", "LOG_LEVEL": "info"})
+	systemScoped(t, s)
 	testkit.Eventually(t, 10*time.Second, "keys older than 7 days pruned", func() bool {
 		return s.Count(t, "SELECT count(*) FROM idempotency_keys WHERE subject = 'older'") == 0
 	})

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/services/intake/internal/domain"
 )
@@ -132,7 +133,8 @@ type EncryptStats struct {
 // hashes; with opts.Rotate it re-encrypts values under the active key, with opts.Rehash it
 // recomputes every hash. Idempotent, in batches of rows locked FOR UPDATE (running services
 // keep working; two runs at once are harmless). Only counts are returned or logged, never a
-// value.
+// value. The rows of every clinic are only visible in system scope (auth.WithSystemScope in
+// ctx): each batch's transaction sets the clinic scope of ctx.
 func EncryptFields(ctx context.Context, pool *pgxpool.Pool, k *fieldcrypt.Keyring, opts EncryptOptions) (EncryptStats, error) {
 	st := EncryptStats{Encrypted: map[string]int{}, Resealed: map[string]int{}, Rehashed: map[string]int{}}
 	if opts.Batch <= 0 {
@@ -184,6 +186,9 @@ func (r Repository) encryptTable(ctx context.Context, pool *pgxpool.Pool, t encT
 			` ORDER BY ` + strings.Join(t.keys, ", ") + fmt.Sprintf(` LIMIT %d FOR UPDATE`, opts.Batch)
 		n := 0
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if err := bus.SetClinicScope(ctx, tx); err != nil {
+				return err
+			}
 			rows, err := tx.Query(ctx, q, args...)
 			if err != nil {
 				return err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -18,13 +19,38 @@ import (
 	"github.com/trellis-health/trellis/services/intake/migrations"
 )
 
-// migrated is a fresh database with intake's schema.
+// migrated is a fresh database with intake's schema, on a pool in system scope (the clinic
+// scope "*" for the whole session: the tests write and read every clinic's rows).
 func migrated(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	pool := testkit.Pool(t, "intake")
+	pool := scopedPool(t, testkit.Database(t), "*")
+	if _, err := pool.Exec(context.Background(), "CREATE SCHEMA IF NOT EXISTS intake"); err != nil {
+		t.Fatal(err)
+	}
 	if err := pg.Migrate(context.Background(), pool, "intake", "goose_db_version", migrations.FS, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		t.Fatal(err)
 	}
+	return pool
+}
+
+// scopedPool opens a pool on dbURL (search_path intake) whose sessions hold the clinic scope
+// scope ("" for none): the setting the service sets per transaction, set for the session.
+func scopedPool(t *testing.T, dbURL, scope string) *pgxpool.Pool {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	if scope != "" {
+		q.Set("options", strings.TrimSpace(q.Get("options")+" -c trellis.clinics="+scope))
+	}
+	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20") // pgx does not read "+" as a space
+	pool, err := pg.Open(context.Background(), u.String(), "intake", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
 	return pool
 }
 

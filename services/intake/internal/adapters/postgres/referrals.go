@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/services/intake/internal/app"
 	"github.com/trellis-health/trellis/services/intake/internal/domain"
@@ -144,6 +145,11 @@ const duplicateCandidatesSQL = `
 // hashes (fieldcrypt.Hash: phone numbers as "+" and their digits, e-mail addresses trimmed and
 // lower-cased, as domain.PhoneKey and domain.EmailKey compare them), and the candidates'
 // values decrypted for the rules.
+//
+// Finding a person who is already known at another clinic is the point, so this one query
+// runs in system scope (every clinic) and the transaction's clinic scope is restored after it:
+// the only place intake widens a caller's scope (docs/security.md#row-level-security). The
+// app reports to the caller only the candidates of clinics it may see.
 func (repo Repository) DuplicateCandidates(ctx context.Context, tx pgx.Tx, p domain.Person) ([]domain.Candidate, error) {
 	dob, err := repo.hash(fieldcrypt.KindDateOfBirth, dateText(p.DateOfBirth))
 	if err != nil {
@@ -157,32 +163,51 @@ func (repo Repository) DuplicateCandidates(ctx context.Context, tx pgx.Tx, p dom
 	if err != nil {
 		return nil, err
 	}
+	var scope string
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(pg_catalog.current_setting('`+bus.ClinicSetting+`', true), ''),
+		pg_catalog.set_config('`+bus.ClinicSetting+`', '*', true)`).Scan(&scope, nil); err != nil {
+		return nil, fmt.Errorf("find duplicate candidates: widen the clinic scope: %w", err)
+	}
 	rows, err := tx.Query(ctx, duplicateCandidatesSQL, dob, phone, email)
 	if err != nil {
 		return nil, fmt.Errorf("find duplicate candidates: %w", err)
 	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Candidate, error) {
-		var c domain.Candidate
-		var dob, phone, email *string
-		if err := row.Scan(&c.Kind, &c.ID, &c.ClinicID, &c.Person.GivenName, &c.Person.FamilyName, &dob, &phone, &email); err != nil {
-			return c, err
-		}
+	type found struct {
+		kind, id, clinic, given, family string
+		dob, phone, email               *string
+	}
+	raw, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (found, error) {
+		var f found
+		err := row.Scan(&f.kind, &f.id, &f.clinic, &f.given, &f.family, &f.dob, &f.phone, &f.email)
+		return f, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find duplicate candidates: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_catalog.set_config('`+bus.ClinicSetting+`', $1, true)`, scope); err != nil {
+		return nil, fmt.Errorf("find duplicate candidates: restore the clinic scope: %w", err)
+	}
+	out := make([]domain.Candidate, 0, len(raw))
+	for _, f := range raw {
+		c := domain.Candidate{Kind: f.kind, ID: f.id, ClinicID: f.clinic}
+		c.Person.GivenName, c.Person.FamilyName = f.given, f.family
 		table, emailColumn := "referrals", "email"
 		if c.Kind == domain.DuplicatePatient {
 			table, emailColumn = "patients", "contact_email"
 		}
 		var err error
-		if c.Person.DateOfBirth, err = repo.openDate(dob, table, c.ID); err != nil {
-			return c, err
+		if c.Person.DateOfBirth, err = repo.openDate(f.dob, table, c.ID); err != nil {
+			return nil, err
 		}
-		if c.Person.Phone, err = repo.open(phone, table, "phone", c.ID); err != nil {
-			return c, err
+		if c.Person.Phone, err = repo.open(f.phone, table, "phone", c.ID); err != nil {
+			return nil, err
 		}
-		if c.Person.Email, err = repo.open(email, table, emailColumn, c.ID); err != nil {
-			return c, err
+		if c.Person.Email, err = repo.open(f.email, table, emailColumn, c.ID); err != nil {
+			return nil, err
 		}
-		return c, nil
-	})
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // Referral returns the referral, or nil if there is none; forUpdate locks its row until the
