@@ -62,10 +62,8 @@ func spec(cfg *Config) service.Spec {
 		Policy:      policy(),
 		Setup:       func(ctx context.Context, p *service.Platform) error { return setup(ctx, p, cfg) },
 		Commands: map[string]func(context.Context, *service.Platform, []string) error{
-			"seed-demo": func(ctx context.Context, p *service.Platform, args []string) error {
-				return seedDemo(ctx, p, cfg, args)
-			}, // seed.go
-			"era": eraCommand, // era.go: `billing era inspect <file>`
+			"seed-demo": seedDemo,   // seed.go
+			"era":       eraCommand, // era.go: `billing era inspect <file>`
 			// Encrypts what is still plaintext; -rotate after a key change (fields.go).
 			"encrypt-fields": func(ctx context.Context, p *service.Platform, args []string) error {
 				return encryptFields(ctx, p, cfg, args)

@@ -68,7 +68,7 @@ func demoContracts() []domain.Contract {
 // seedDemo configures the demo payers, contracts and sliding scale through the same use cases
 // as the API. Every id is fixed: a second run changes nothing and emits nothing. The
 // ContractConfigured events of the first run wait in the outbox for the service's relay.
-func seedDemo(ctx context.Context, p *service.Platform, conf *Config, args []string) error {
+func seedDemo(ctx context.Context, p *service.Platform, args []string) error {
 	if len(args) > 0 {
 		return fmt.Errorf("seed-demo takes no arguments, got %q", args)
 	}
@@ -93,11 +93,8 @@ func seedDemo(ctx context.Context, p *service.Platform, conf *Config, args []str
 		return fmt.Errorf("sliding scale: %w", err)
 	}
 	// Only billing providers are set here: the claim file sender is not used.
-	k, err := keyring(conf)
-	if err != nil {
-		return err
-	}
-	claims := app.NewClaims(p.Store, postgres.NewClaims(p.Pool, k), x12.Write837, app.X12Sender{})
+	// Nor are the field-encryption keys: billing providers hold no encrypted field.
+	claims := app.NewClaims(p.Store, postgres.NewClaims(p.Pool, nil), x12.Write837, app.X12Sender{})
 	for _, bp := range demoProviders {
 		if _, err := claims.SetBillingProvider(ctx, operator, bp); err != nil {
 			return fmt.Errorf("billing provider %s: %w", bp.ClinicID, err)

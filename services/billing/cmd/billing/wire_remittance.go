@@ -25,8 +25,8 @@ var remittancePolicy = rpcport.RemittancePolicy
 // setupRemittance wires the remittance area: 835 remittance upload and posting,
 // reconciliation, work queues and write-offs, receivables, and patient statements (with their
 // cycle).
-func setupRemittance(_ context.Context, p *service.Platform, cfg *Config, _ *fieldcrypt.Keyring) error {
-	a := app.NewRemittances(p.Store, postgres.NewRemittances(p.Pool))
+func setupRemittance(_ context.Context, p *service.Platform, cfg *Config, k *fieldcrypt.Keyring) error {
+	a := app.NewRemittances(p.Store, postgres.NewRemittances(p.Pool, k))
 	ledger := patientLedger(p, cfg)
 	// Uploads are limited per caller; the limiter runs after authentication (it keys on the
 	// token's subject), being inside the platform's interceptors.

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -357,10 +358,15 @@ func (r *Claims) NextInterchangeNumber(ctx context.Context, tx *bus.Tx) (int64, 
 // corrects onto itself (submitted; a void claim's charges are void and stay) and marks that
 // claim replaced or voided. It fails if any charge is no longer where the run found it.
 func (r *Claims) SaveClaimFile(ctx context.Context, tx *bus.Tx, f domain.ClaimFile, claims []domain.ClaimDraft, recipient string) error {
+	// The 837 holds the member ids and dates of birth (and names, diagnoses): it is sealed too.
+	content, err := r.crypt.seal(f.Content, "claim_files", "content", f.ID)
+	if err != nil {
+		return err
+	}
 	if _, err := tx.Exec(ctx, `
 		INSERT INTO claim_files (id, clinic_id, payer_id, claim_type, interchange_control_number, claim_count, total_cents, content, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		f.ID, f.ClinicID, f.PayerID, f.ClaimType, f.InterchangeControlNumber, f.ClaimCount, f.TotalCents, f.Content, f.CreatedAt); err != nil {
+		f.ID, f.ClinicID, f.PayerID, f.ClaimType, f.InterchangeControlNumber, f.ClaimCount, f.TotalCents, content, f.CreatedAt); err != nil {
 		return fmt.Errorf("insert claim file: %w", err)
 	}
 	for _, d := range claims {
@@ -468,6 +474,12 @@ func (r *Claims) ClaimFile(ctx context.Context, id string) (domain.ClaimFile, bo
 	}
 	if err != nil {
 		return f, false, fmt.Errorf("claim file: %w", err)
+	}
+	// A file not sealed yet (written before migration 00010) is an 837: it starts with ISA.
+	if strings.HasPrefix(f.Content, fieldcrypt.Version+":") {
+		if f.Content, err = r.crypt.open(nil, &f.Content, "claim_files", "content", f.ID); err != nil {
+			return f, false, err
+		}
 	}
 	return f, true, nil
 }

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -13,12 +14,39 @@ import (
 
 // The encrypted fields (migration 00010, docs/security.md#field-encryption): each is sealed
 // into <column>_enc bound to its table, column and row (fieldcrypt.AAD(table, column, row
-// key)). The plaintext column is cleared (NULL, or ” for NOT NULL DEFAULT ” columns) and never
-// written. billing looks none of them up: no hashes.
+// key)). The plaintext column is cleared (NULL, or ” for NOT NULL DEFAULT ” columns) and
+// never written. The files (837 claim files, 835 remittances) are sealed in place: their
+// content column holds the sealed text (an X12 file starts with ISA, a sealed one with v1:).
+// billing looks none of them up: no hashes.
 type encField struct {
-	column string // the plaintext column; the AAD names it
-	plain  string // SQL reading the plaintext as text, NULL when there is none
-	clear  string // what clears it
+	column  string // the plaintext column; the AAD names it
+	plain   string // SQL reading the plaintext as text, NULL when there is none
+	clear   string // what clears it; "" when the sealed value replaces it in place
+	enc     string // the column the sealed value goes to (default <column>_enc)
+	encRead string // SQL reading the sealed value, NULL when there is none (default enc)
+	hex     bool   // bytea: plain reads hex (decoded before sealing), sealed text is written as bytes
+}
+
+func (f encField) encCol() string {
+	if f.enc == "" {
+		return f.column + "_enc"
+	}
+	return f.enc
+}
+
+// param is a sealed value as the enc column takes it.
+func (f encField) param(sealed string) any {
+	if f.hex {
+		return []byte(sealed)
+	}
+	return sealed
+}
+
+func (f encField) encSQL() string {
+	if f.encRead == "" {
+		return f.encCol()
+	}
+	return f.encRead
 }
 
 type encTable struct {
@@ -33,6 +61,15 @@ var encTables = []encTable{
 	}},
 	{name: "coverages", key: "id", fields: []encField{
 		{column: "member_id", plain: "NULLIF(member_id, '')", clear: "''"},
+	}},
+	{name: "claim_files", key: "id", fields: []encField{
+		{column: "content", enc: "content", plain: "CASE WHEN content NOT LIKE 'v1:%' THEN content END",
+			encRead: "CASE WHEN content LIKE 'v1:%' THEN content END"},
+	}},
+	{name: "remittances", key: "id", fields: []encField{
+		{column: "content", enc: "content", hex: true,
+			plain:   "CASE WHEN substring(content FOR 3) <> 'v1:'::bytea THEN encode(content, 'hex') END",
+			encRead: "CASE WHEN substring(content FOR 3) = 'v1:'::bytea THEN convert_from(content, 'UTF8') END"},
 	}},
 }
 
@@ -109,10 +146,10 @@ func (s sealer) encryptTable(ctx context.Context, pool *pgxpool.Pool, t encTable
 	// escaped for LIKE).
 	activePrefix := "'v1:" + strings.ReplaceAll(s.k.ActiveKeyID(), "_", `\_`) + ":%'"
 	for _, f := range t.fields {
-		sel = append(sel, f.plain, f.column+"_enc")
+		sel = append(sel, f.plain, f.encSQL())
 		need = append(need, f.plain+" IS NOT NULL")
 		if opts.Rotate {
-			need = append(need, "("+f.column+"_enc IS NOT NULL AND "+f.column+"_enc NOT LIKE "+activePrefix+")")
+			need = append(need, "("+f.encSQL()+" IS NOT NULL AND "+f.encSQL()+" NOT LIKE "+activePrefix+")")
 		}
 	}
 	// Keyset pagination over the row key (one pass over the table, however rows change).
@@ -178,11 +215,22 @@ func (s sealer) encryptRow(ctx context.Context, tx pgx.Tx, t encTable, key strin
 		case plain[i] != nil:
 			// Plaintext wins over a sealed value: only an older binary writes plaintext, so
 			// it is the later write.
-			sealed, err := s.k.Seal(*plain[i], aad)
+			value := *plain[i]
+			if f.hex {
+				b, err := hex.DecodeString(value)
+				if err != nil {
+					return fmt.Errorf("%s.%s of %s: %w", t.name, f.column, key, err)
+				}
+				value = string(b)
+			}
+			sealed, err := s.k.Seal(value, aad)
 			if err != nil {
 				return err
 			}
-			set = append(set, f.column+"_enc = "+arg(sealed), f.column+" = "+f.clear)
+			set = append(set, f.encCol()+" = "+arg(f.param(sealed)))
+			if f.clear != "" {
+				set = append(set, f.column+" = "+f.clear)
+			}
 			encrypted = true
 		case enc[i] != nil && opts.Rotate:
 			sealed, changed, err := s.k.Reseal(*enc[i], aad)
@@ -190,7 +238,7 @@ func (s sealer) encryptRow(ctx context.Context, tx pgx.Tx, t encTable, key strin
 				return fmt.Errorf("%s.%s of %s: %w", t.name, f.column, key, err)
 			}
 			if changed {
-				set = append(set, f.column+"_enc = "+arg(sealed))
+				set = append(set, f.encCol()+" = "+arg(f.param(sealed)))
 				resealed = true
 			}
 		}

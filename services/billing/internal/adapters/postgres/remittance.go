@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/pkg/idempotency"
 	"github.com/trellis-health/trellis/pkg/money"
 
@@ -23,11 +24,15 @@ import (
 // (WriteOff's) are idempotency.Postgres.
 type Remittances struct {
 	idempotency.Postgres
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	crypt sealer
 }
 
-// NewRemittances returns the repository on pool.
-func NewRemittances(pool *pgxpool.Pool) *Remittances { return &Remittances{pool: pool} }
+// NewRemittances returns the repository on pool; k seals the 835 files' content (they name
+// patients and their member ids: fields.go).
+func NewRemittances(pool *pgxpool.Pool, k *fieldcrypt.Keyring) *Remittances {
+	return &Remittances{pool: pool, crypt: sealer{k}}
+}
 
 type adjustmentJSON struct {
 	Group       string `json:"group"`
@@ -53,10 +58,17 @@ func (r *Remittances) InsertRemittance(ctx context.Context, tx *bus.Tx, rem doma
 	if err != nil {
 		return rem, false, fmt.Errorf("summary: %w", err)
 	}
+	content, err := r.crypt.seal(string(rem.Content), "remittances", "content", rem.ID)
+	if err != nil {
+		return rem, false, err
+	}
+	if content == nil {
+		content = ""
+	}
 	tag, err := tx.Exec(ctx, `
 		INSERT INTO remittances (id, sha256, file_name, payer, content, summary, total_paid_cents, posted_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (sha256) DO NOTHING`,
-		rem.ID, rem.SHA256, rem.FileName, rem.Payer, rem.Content, summary, rem.Summary.TotalPaidCents, rem.PostedAt)
+		rem.ID, rem.SHA256, rem.FileName, rem.Payer, []byte(content.(string)), summary, rem.Summary.TotalPaidCents, rem.PostedAt)
 	if err != nil {
 		return rem, false, fmt.Errorf("insert remittance: %w", err)
 	}
