@@ -170,6 +170,10 @@ type Report struct {
 	// with the raw batched-insert baseline of the posting benchmark.
 	ERAParsePerS, ERAPostPerS, ERAInsertBaselinePerS float64
 	ERASource                                        string
+	// ERABytesPerLine is the size of an 835 per service line in the parse benchmark, and
+	// UploadLimitBytes the largest request billing's API takes.
+	ERABytesPerLine  float64
+	UploadLimitBytes int
 
 	// ScaleFill is what services/dashboard's TestOverviewAtScale logged (100 clinics and a
 	// year of read model filled with SQL; medians of 5 requests), when it was run.
@@ -431,6 +435,17 @@ func (r Report) Markdown(before *Summary, beforeLabel string) string {
 	w("| **parse + balance + post** | **%s** | %s |\n\n", rate(r.ERALinesPerS()), ratio(r.ERALinesPerS(), r.ERAInsertBaselinePerS))
 	if v := r.ERALinesPerS(); v > 0 {
 		w("An 835 of 100,000 service lines: about %.0f s at these rates. %s\n\n", 100000/v, r.ERASource)
+	}
+	if r.ERABytesPerLine > 0 && r.UploadLimitBytes > 0 {
+		w("**Upload size.** An 835 takes about %.0f bytes per service line, so one of 100,000 lines is about %.1f MB;\n",
+			r.ERABytesPerLine, r.ERABytesPerLine*100000/1e6)
+		w("billing's API takes requests of at most %d bytes (`pkg/rpc` `MaxRequestBytes`), about %.0f lines a file.\n",
+			r.UploadLimitBytes, float64(r.UploadLimitBytes)/r.ERABytesPerLine)
+		if r.ERABytesPerLine*100000 > float64(r.UploadLimitBytes) {
+			w("A 100,000-line remittance cannot be uploaded in one file today: it has to be split by the payer\n")
+			w("or taken by another route (a streamed upload, or a file drop billing reads).\n")
+		}
+		w("\n")
 	}
 
 	w("## Memory\n\n")

@@ -38,6 +38,7 @@ import (
 	"github.com/trellis-health/trellis/deploy/devstack/demonet"
 	"github.com/trellis-health/trellis/deploy/devstack/stack"
 	"github.com/trellis-health/trellis/pkg/auth"
+	"github.com/trellis-health/trellis/pkg/rpc"
 )
 
 const (
@@ -485,6 +486,10 @@ func goBenchmarks(ctx context.Context, root, path string, rep *bench.Report) err
 	rep.ERAParsePerS = gb["BenchmarkParseERA/parse+balance"]["lines/s"]
 	rep.ERAPostPerS = gb["BenchmarkPostRemittance/post"]["lines/s"]
 	rep.ERAInsertBaselinePerS = gb["BenchmarkPostRemittance/baseline=insert"]["lines/s"]
+	if mbps, lps := gb["BenchmarkParseERA/parse+balance"]["MB/s"], rep.ERAParsePerS; mbps > 0 && lps > 0 {
+		rep.ERABytesPerLine = mbps * 1e6 / lps
+	}
+	rep.UploadLimitBytes = rpc.MaxRequestBytes
 	rep.ERASource = "From billing's Go benchmarks of this run: `BenchmarkParseERA` (about 5,000 lines per file) and `BenchmarkPostRemittance` (files of 100 claims, 400 lines, posted through the API into a real database); the two stages run one after the other on an upload, so the combined rate is 1 / (1/parse + 1/post)."
 	if rep.ERAParsePerS == 0 || rep.ERAPostPerS == 0 {
 		return fmt.Errorf("no ParseERA/PostRemittance figures in the Go benchmarks' output")
