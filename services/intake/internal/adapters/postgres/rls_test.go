@@ -46,9 +46,9 @@ const (
 
 // serviceRole creates a login role like the one pkg/pg.Provision gives a service (no
 // superuser, no BYPASSRLS) owning schema intake of a fresh database, migrates intake's schema
-// as that role, and returns a pool connected as it (no clinic scope set) and the role's name.
-// The role is dropped when t ends.
-func serviceRole(t *testing.T) (*pgxpool.Pool, string) {
+// as that role, and returns a pool connected as it (no clinic scope set), the role's name and
+// the database's URL as the administrative role. The role is dropped when t ends.
+func serviceRole(t *testing.T) (*pgxpool.Pool, string, string) {
 	t.Helper()
 	ctx := context.Background()
 	adminURL := testkit.Database(t)
@@ -96,7 +96,7 @@ func serviceRole(t *testing.T) (*pgxpool.Pool, string) {
 	if err := pg.Migrate(ctx, pool, "intake", "goose_db_version", migrations.FS, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		t.Fatal(err)
 	}
-	return pool, role
+	return pool, role, adminURL
 }
 
 // seedClinic writes one row of clinic into every table of rlsTables, in system scope, and
@@ -155,7 +155,7 @@ func principalCtx(clinics ...string) context.Context {
 // clinic A every table shows only A's rows, B's rows cannot be counted, updated or deleted, a
 // row cannot be written to (or moved into) clinic B, and without a scope nothing is visible.
 func TestRowLevelSecurityIsolatesClinics(t *testing.T) {
-	pool, role := serviceRole(t)
+	pool, role, adminURL := serviceRole(t)
 	ctx := context.Background()
 	var super, bypass bool
 	if err := pool.QueryRow(ctx, `SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user`).Scan(&super, &bypass); err != nil {
@@ -211,6 +211,7 @@ func TestRowLevelSecurityIsolatesClinics(t *testing.T) {
 	}
 	seedClinic(t, store, rlsClinicA)
 	seedClinic(t, store, rlsClinicB)
+	otherRoles(t, adminURL, role)
 
 	// errRollback ends a transaction that changed something, so each probe starts from the seed.
 	errRollback := errors.New("rollback")
@@ -281,11 +282,68 @@ func TestRowLevelSecurityIsolatesClinics(t *testing.T) {
 	}
 }
 
+// otherRoles checks who else the policies bind, without a clinic scope: a role merely granted
+// SELECT on the tables (a reporting role, or a service role when another role owns the
+// tables) sees nothing; the administrative role, a member of the owner that could take the
+// owner's role and drop the policies anyway, is not bound (it sees both clinics' patients).
+func otherRoles(t *testing.T, adminURL, owner string) {
+	t.Helper()
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	var n int
+	if err := admin.QueryRow(ctx, `SELECT count(*) FROM intake.patients`).Scan(&n); err != nil || n != 2 {
+		t.Errorf("the administrative role sees %d patients (%v), want 2", n, err)
+	}
+	reader, password := owner+"_reader", "reader-pw"
+	var db string
+	if err := admin.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		fmt.Sprintf("CREATE ROLE %s LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '%s'", reader, password),
+		fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s", db, reader),
+		fmt.Sprintf("GRANT USAGE ON SCHEMA intake TO %s", reader),
+		fmt.Sprintf("GRANT SELECT ON ALL TABLES IN SCHEMA intake TO %s", reader),
+	} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), adminURL)
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		_, _ = c.Exec(context.Background(), "DROP OWNED BY "+reader)
+		_, _ = c.Exec(context.Background(), "DROP ROLE "+reader)
+	})
+	u, err := url.Parse(adminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(reader, password)
+	rc, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close(ctx)
+	for _, tb := range rlsTables {
+		if err := rc.QueryRow(ctx, `SELECT count(*) FROM intake.`+tb.name).Scan(&n); err != nil || n != 0 {
+			t.Errorf("a role granted SELECT sees %d rows of %s without a scope (%v), want 0", n, tb.name, err)
+		}
+	}
+}
+
 // The repository, called directly with a caller of clinic A (no app check in between), does
 // not get clinic B's referral from the database, guessed id or not; a caller of B does, and a
 // listing of "every clinic" in A's scope holds only A's referrals.
 func TestRowLevelSecurityStopsGuessedIDs(t *testing.T) {
-	pool, _ := serviceRole(t)
+	pool, _, _ := serviceRole(t)
 	ctx := context.Background()
 	store := bus.NewStore(pool, "intake")
 	store.EnableClinicScope()
