@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -18,10 +16,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/trellis-health/trellis/deploy/devstack/stack"
+	"github.com/trellis-health/trellis/deploy/devstack/stack/stacktest"
 	"github.com/trellis-health/trellis/deploy/devstack/tracesink"
 	"github.com/trellis-health/trellis/pkg/rpc"
 	"github.com/trellis-health/trellis/pkg/testkit"
-	"github.com/trellis-health/trellis/pkg/testkit/servicetest"
 	billingv1 "github.com/trellis-health/trellis/proto/gen/trellis/billing/v1"
 	"github.com/trellis-health/trellis/proto/gen/trellis/billing/v1/billingv1connect"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
@@ -188,37 +186,7 @@ func traceProblems(tr tracesink.Trace) []string {
 
 func startStack(ctx context.Context, t *testing.T) *stack.Stack {
 	t.Helper()
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "bin", "mailpit")); err != nil {
-		t.Fatal("bin/mailpit is missing: run `make mailpit` (make test does)")
-	}
-	ports := map[string]int{}
-	for name := range stack.DefaultPorts {
-		ports[name] = 0
-	}
-	db := fmt.Sprintf("e2e_%d", time.Now().UnixNano())
-	// The children's logs are printed only when the test fails: child processes may still
-	// write after the test ends, when t.Log would panic.
-	logs := &servicetest.LogBuffer{}
-	s, err := stack.Up(ctx, stack.Options{
-		RepoRoot: root, RunDir: t.TempDir(), AdminURL: testkit.AdminURL(), Database: db,
-		Ports: ports, DevKey: "e2e-dev-signing-key-0123", Logs: logs, LogLevel: "info",
-	})
-	if err != nil {
-		t.Logf("service logs:\n%s", logs)
-		t.Fatalf("stack up: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("service logs:\n%s", logs)
-		}
-		s.Close()
-		_ = stack.DropDatabase(context.Background(), testkit.AdminURL(), db)
-	})
-	return s
+	return stacktest.Start(ctx, t, stacktest.Options{Prefix: "e2e", LogLevel: "info"})
 }
 
 func bearer(t *testing.T, s *stack.Stack, roles, clinics []string) string {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -15,9 +14,8 @@ import (
 
 	"github.com/trellis-health/trellis/deploy/devstack/demonet"
 	"github.com/trellis-health/trellis/deploy/devstack/stack"
+	"github.com/trellis-health/trellis/deploy/devstack/stack/stacktest"
 	"github.com/trellis-health/trellis/pkg/auth"
-	"github.com/trellis-health/trellis/pkg/testkit"
-	"github.com/trellis-health/trellis/pkg/testkit/servicetest"
 	billingv1 "github.com/trellis-health/trellis/proto/gen/trellis/billing/v1"
 	"github.com/trellis-health/trellis/proto/gen/trellis/billing/v1/billingv1connect"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
@@ -291,35 +289,7 @@ func TestGenerateSmall(t *testing.T) {
 
 func startStack(ctx context.Context, t *testing.T) *stack.Stack {
 	t.Helper()
-	root, err := filepath.Abs("../../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "bin", "mailpit")); err != nil {
-		t.Fatal("bin/mailpit is missing: run `make mailpit` (make test does)")
-	}
-	ports := map[string]int{}
-	for name := range stack.DefaultPorts {
-		ports[name] = 0
-	}
-	db := fmt.Sprintf("demonet_%d", time.Now().UnixNano())
-	logs := &servicetest.LogBuffer{}
-	s, err := stack.Up(ctx, stack.Options{
-		RepoRoot: root, RunDir: t.TempDir(), AdminURL: testkit.AdminURL(), Database: db,
-		Ports: ports, DevKey: "demonet-test-signing-key-0123", Logs: logs, LogLevel: "warn",
-	})
-	if err != nil {
-		t.Logf("service logs:\n%s", logs)
-		t.Fatalf("stack up: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("service logs:\n%s", logs)
-		}
-		s.Close()
-		_ = stack.DropDatabase(context.Background(), testkit.AdminURL(), db)
-	})
-	return s
+	return stacktest.Start(ctx, t, stacktest.Options{Prefix: "demonet", LogLevel: "warn"})
 }
 
 var httpClient = http.DefaultClient
