@@ -7,7 +7,7 @@ import (
 
 // The clinic scope is what a service's database transactions may see: the clinics of the
 // caller's token, every clinic ("*"), or none. A service that enforces clinic isolation with
-// Postgres row-level security (docs/security.md#row-level-security) sets it in each
+// Postgres row-level security (docs/security.md, "Row-level security") sets it in each
 // transaction (pkg/bus Store.EnableClinicScope) from the context:
 //
 //   - in system scope (WithSystemScope): every clinic. Background work (event consumers,

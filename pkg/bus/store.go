@@ -78,7 +78,7 @@ const ClinicSetting = "trellis.clinics"
 
 // EnableClinicScope makes every transaction of s (InTx, Read) set ClinicSetting from its
 // context (auth.ClinicScope), in the same round trip as its BEGIN, for a service whose tables
-// have row-level security policies on it (docs/security.md#row-level-security). Call it before
+// have row-level security policies on it (docs/security.md, "Row-level security"). Call it before
 // the store is used. A context with neither a principal nor auth.WithSystemScope gets no
 // clinic: the transaction sees no clinic's rows.
 func (s *Store) EnableClinicScope() { s.scoped = true }

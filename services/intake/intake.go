@@ -92,7 +92,7 @@ func setup(ctx context.Context, p *service.Platform, retention *time.Duration, k
 	if err != nil {
 		return err
 	}
-	// Clinic isolation (docs/security.md#row-level-security): every transaction sets the
+	// Clinic isolation (docs/security.md, "Row-level security"): every transaction sets the
 	// clinic scope of its context, which the row-level security policies of migration 00008
 	// compare clinic_id with. Calls carry the caller's clinics; background work below declares
 	// system scope (every clinic); anything else sees no clinic's rows.

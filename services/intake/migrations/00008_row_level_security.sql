@@ -1,5 +1,5 @@
 -- +goose Up
--- Clinic isolation in the database (docs/security.md#row-level-security, ADR 0014): every
+-- Clinic isolation in the database (docs/security.md, "Row-level security"; ADR 0014): every
 -- table holding a clinic's records gets a policy comparing clinic_id with the
 -- transaction-local setting trellis.clinics, which the service sets from the caller's token at
 -- the start of every transaction (pkg/bus Store.EnableClinicScope): clinic ids separated by

@@ -148,7 +148,7 @@ const duplicateCandidatesSQL = `
 //
 // Finding a person who is already known at another clinic is the point, so this one query
 // runs in system scope (every clinic) and the transaction's clinic scope is restored after it:
-// the only place intake widens a caller's scope (docs/security.md#row-level-security). The
+// the only place intake widens a caller's scope (docs/security.md, "Row-level security"). The
 // app reports to the caller only the candidates of clinics it may see.
 func (repo Repository) DuplicateCandidates(ctx context.Context, tx pgx.Tx, p domain.Person) ([]domain.Candidate, error) {
 	dob, err := repo.hash(fieldcrypt.KindDateOfBirth, dateText(p.DateOfBirth))
