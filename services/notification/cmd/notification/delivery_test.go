@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/pkg/testkit"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
 	"github.com/trellis-health/trellis/services/notification/internal/adapters/postgres"
@@ -65,7 +66,7 @@ func (e *env) dvQueue(p patient, hint string, in time.Duration) string {
 		Audience: domain.AudiencePatient, DedupeKey: "test:" + bus.NewID(), SubjectRef: bus.NewID(),
 		Payload: map[string]string{"date": "Thursday, June 11", "time": "9:00 AM"}, DueAt: time.Now().Add(in)}
 	err := pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error {
-		_, err := postgres.New(e.Pool).QueueMessage(ctx, tx, m)
+		_, err := postgres.New(e.Pool, fieldcrypt.Dev()).QueueMessage(ctx, tx, m)
 		return err
 	})
 	if err != nil {
@@ -88,7 +89,11 @@ func (e *env) dvWait(id, status string) (channel, reason string) {
 
 func (e *env) dvOptedOut(phone string) bool {
 	e.t.Helper()
-	return e.Count(e.t, `SELECT count(*) FROM sms_optouts WHERE phone = $1 AND opted_out`, phone) == 1
+	h, err := fieldcrypt.Dev().Hash(fieldcrypt.KindPhone, phone)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.Count(e.t, `SELECT count(*) FROM sms_optouts WHERE phone_hash = $1 AND phone IS NULL AND opted_out`, h) == 1
 }
 
 // A patient who agreed to texts texts STOP: the next message goes by email; after START it is
@@ -99,7 +104,7 @@ func TestDeliverySTOPThenSTARTAndStatusCallbacks(t *testing.T) {
 	ctx := context.Background()
 	p := newPatient(clinicA, "Teodora", "teodora@example.org")
 	e.admitWithContact(p) // phone +13125550100
-	e.waitRecipient(p.id, "phone = '+13125550100'")
+	e.waitRecipient(p.id, "phone_hash IS NOT NULL")
 	e.dvConsent(p, bus.NewID(), 1, intakev1.Channel_CHANNEL_EMAIL, intakev1.Channel_CHANNEL_SMS)
 
 	// A forged STOP (wrong signature) is refused.
@@ -173,7 +178,7 @@ func TestDeliveryTextCapFallsBackToEmail(t *testing.T) {
 	e, sink, fake := dvStart(t, nil)
 	p := newPatient(clinicA, "Wen", "wen@example.org")
 	e.admitWithContact(p)
-	e.waitRecipient(p.id, "phone = '+13125550100'")
+	e.waitRecipient(p.id, "phone_hash IS NOT NULL")
 	e.dvConsent(p, bus.NewID(), 1, intakev1.Channel_CHANNEL_EMAIL, intakev1.Channel_CHANNEL_SMS)
 	if ch, _ := e.dvWait(e.dvQueue(p, "sms", 0), "sent"); ch != "sms" {
 		t.Fatalf("first went by %s", ch)
@@ -192,7 +197,7 @@ func TestDeliveryRevokedConsentCancelsPending(t *testing.T) {
 	e, _, _ := dvStart(t, nil)
 	p := newPatient(clinicA, "Ilse", "ilse@example.org")
 	e.admitWithContact(p)
-	e.waitRecipient(p.id, "phone = '+13125550100'")
+	e.waitRecipient(p.id, "phone_hash IS NOT NULL")
 	v1 := bus.NewID()
 	e.dvConsent(p, v1, 1, intakev1.Channel_CHANNEL_EMAIL)
 	pending := e.dvQueue(p, "email", time.Hour)
@@ -228,7 +233,7 @@ func TestDeliveryFakeProviderMode(t *testing.T) {
 	}
 	p := newPatient(clinicA, "Noor", "noor@example.org")
 	e.admitWithContact(p)
-	e.waitRecipient(p.id, "phone = '+13125550100'")
+	e.waitRecipient(p.id, "phone_hash IS NOT NULL")
 	e.dvConsent(p, bus.NewID(), 1, intakev1.Channel_CHANNEL_SMS)
 	if ch, _ := e.dvWait(e.dvQueue(p, "sms", 0), "sent"); ch != "sms" {
 		t.Fatalf("went by %s", ch)

@@ -33,6 +33,7 @@ type Config struct {
 	RetryMax     time.Duration `env:"NOTIFY_RETRY_MAX" default:"1h" help:"longest delay between send attempts"`
 	DeliveryConfig
 	TemplatesConfig
+	FieldKeysConfig // fields.go
 }
 
 func main() {
@@ -58,6 +59,12 @@ func newSpec(cfg *Config) service.Spec {
 		Migrations:  migrations.FS,
 		Consumes:    []string{"intake", "billing", "scheduling"},
 		Policy:      rpc.Policy,
+		Commands: map[string]func(context.Context, *service.Platform, []string) error{
+			// Encrypts what is still plaintext; -rotate, -rehash after a key change (fields.go).
+			"encrypt-fields": func(ctx context.Context, p *service.Platform, args []string) error {
+				return encryptFields(ctx, p, cfg, args)
+			},
+		},
 		Setup: func(ctx context.Context, p *service.Platform) error {
 			if err := cfg.check(); err != nil {
 				return err
@@ -67,7 +74,15 @@ func newSpec(cfg *Config) service.Spec {
 			if err != nil {
 				return err
 			}
-			repo := postgres.New(p.Pool)
+			k, err := keyring(cfg)
+			if err != nil {
+				return err
+			}
+			// The repository reads the sealed columns once this pass is done.
+			if err := encryptAtStart(ctx, p, k); err != nil {
+				return err
+			}
+			repo := postgres.New(p.Pool, k)
 			a := app.New(repo, p.Log)
 
 			dcfg := app.DispatcherConfig{

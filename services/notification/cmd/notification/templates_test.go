@@ -12,6 +12,7 @@ import (
 
 	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/pkg/rpc"
 	notificationv1 "github.com/trellis-health/trellis/proto/gen/trellis/notification/v1"
 	"github.com/trellis-health/trellis/services/notification/internal/adapters/postgres"
@@ -289,6 +290,11 @@ func TestGetPreferences(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := e.Pool.Exec(ctx, `INSERT INTO sms_optouts (phone, opted_out, updated_at) VALUES ('+13125550177', true, now())`); err != nil {
+		t.Fatal(err)
+	}
+	// Rows as an older binary wrote them: the pass notification runs at start seals and hashes
+	// them (the opt-out is found by the hash of the confidential number).
+	if _, err := postgres.EncryptFields(ctx, e.Pool, fieldcrypt.Dev(), postgres.EncryptOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	get := func(tok, id string) (*notificationv1.Preferences, error) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/services/notification/internal/adapters/sms"
 	"github.com/trellis-health/trellis/services/notification/internal/adapters/sms/smsfake"
 	"github.com/trellis-health/trellis/services/notification/internal/app"
@@ -127,11 +128,21 @@ type row struct {
 func (f *deliveryFixture) row(t *testing.T, id string) row {
 	t.Helper()
 	var r row
-	err := f.pool.QueryRow(context.Background(), `SELECT status, status_reason, channel, sent_to, locale, attempts,
+	var sealed *string
+	err := f.pool.QueryRow(context.Background(), `SELECT status, status_reason, channel, sent_to, sent_to_enc, locale, attempts,
 		template_version, due_at FROM messages WHERE id = $1`, id).
-		Scan(&r.status, &r.reason, &r.channel, &r.sentTo, &r.locale, &r.attempts, &r.version, &r.due)
+		Scan(&r.status, &r.reason, &r.channel, &r.sentTo, &sealed, &r.locale, &r.attempts, &r.version, &r.due)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The address used is kept sealed (docs/security.md#field-encryption), never in plaintext.
+	if r.sentTo != "" {
+		t.Fatalf("message %s: sent_to holds plaintext", id)
+	}
+	if sealed != nil {
+		if r.sentTo, err = fieldcrypt.Dev().Open(*sealed, fieldcrypt.AAD("messages", "sent_to", id)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return r
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/pkg/pg"
 	"github.com/trellis-health/trellis/pkg/testkit"
 	"github.com/trellis-health/trellis/services/notification/internal/adapters/postgres"
@@ -43,7 +44,7 @@ func setup(t *testing.T) fixture {
 	if err := pg.Migrate(ctx, pool, "notification", "goose_db_version", migrations.FS, nil); err != nil {
 		t.Fatal(err)
 	}
-	repo := postgres.New(pool)
+	repo := postgres.New(pool, fieldcrypt.Dev())
 	return fixture{pool: pool, repo: repo, store: bus.NewStore(pool, "notification"), app: app.New(repo, quiet)}
 }
 

@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/trellis-health/trellis/pkg/fieldcrypt"
+
 	"github.com/trellis-health/trellis/services/notification/internal/app"
 	"github.com/trellis-health/trellis/services/notification/internal/domain"
 )
@@ -17,13 +19,31 @@ var _ app.DeliveryRepository = (*Repository)(nil)
 // TextHistory implements app.DeliveryRepository. Every text that went out counts, whatever
 // happened to it afterwards (a text reported undelivered was still sent).
 func (r *Repository) TextHistory(ctx context.Context, patientID string, phones []string, since time.Time) ([]time.Time, []string, error) {
+	// Opt-outs are kept by the keyed hash of the number: the numbers are hashed, and the
+	// hashes found map back to them.
+	byHash := map[string][]string{}
+	hashes := [][]byte{}
+	for _, phone := range phones {
+		h, err := r.crypt.k.Hash(fieldcrypt.KindPhone, phone)
+		if err != nil {
+			return nil, nil, err
+		}
+		if h != nil {
+			byHash[string(h)] = append(byHash[string(h)], phone)
+			hashes = append(hashes, h)
+		}
+	}
 	var sent []time.Time
-	var optedOut []string
+	var found [][]byte
 	err := r.pool.QueryRow(ctx, `
 		SELECT ARRAY(SELECT sent_at FROM messages
 				WHERE patient_id = $1 AND channel = 'sms' AND sent_at IS NOT NULL AND sent_at > $3),
-			ARRAY(SELECT phone FROM sms_optouts WHERE opted_out AND phone = ANY($2))`,
-		patientID, phones, since).Scan(&sent, &optedOut)
+			ARRAY(SELECT phone_hash FROM sms_optouts WHERE opted_out AND phone_hash = ANY($2))`,
+		patientID, hashes, since).Scan(&sent, &found)
+	var optedOut []string
+	for _, h := range found {
+		optedOut = append(optedOut, byHash[string(h)]...)
+	}
 	return sent, optedOut, err
 }
 
@@ -53,11 +73,15 @@ func (r *Repository) LockPatientTexts(ctx context.Context, patientID string) (fu
 // MarkSentVia implements app.DeliveryRepository. Like MarkSent, a message marked failed by a
 // stale attempt is still marked sent: the provider accepted it.
 func (r *Repository) MarkSentVia(ctx context.Context, tx pgx.Tx, id string, s app.SentRecord) (bool, error) {
+	to, err := r.crypt.seal(s.To, "messages", "sent_to", id)
+	if err != nil {
+		return false, err
+	}
 	tag, err := tx.Exec(ctx, `
 		UPDATE messages SET status = 'sent', sent_at = coalesce($2, now()), last_error_code = '', status_reason = '',
-			channel = $3, sent_to = $4, provider_message_id = $5, template_version = $6, locale = $7
+			channel = $3, sent_to = '', sent_to_enc = $4, provider_message_id = $5, template_version = $6, locale = $7
 		WHERE id = $1 AND status NOT IN ('sent', 'delivered')`,
-		id, nullableTime(s.At), s.Channel, s.To, s.ProviderID, s.TemplateVersion, s.Locale)
+		id, nullableTime(s.At), s.Channel, to, s.ProviderID, s.TemplateVersion, s.Locale)
 	if err != nil {
 		return false, err
 	}
@@ -89,21 +113,35 @@ func (r *Repository) Defer(ctx context.Context, id string, attempt int, at time.
 // the same consent again (a redelivery) rewrites it unchanged; a revoked consent stays
 // revoked whatever copy of its grant arrives late.
 func (r *Repository) ApplyConsent(ctx context.Context, tx pgx.Tx, p domain.Preferences) (bool, error) {
+	email, err := r.crypt.seal(p.ConfidentialEmail, "preferences", "confidential_email", p.PatientID)
+	if err != nil {
+		return false, err
+	}
+	phone, err := r.crypt.seal(p.ConfidentialPhone, "preferences", "confidential_phone", p.PatientID)
+	if err != nil {
+		return false, err
+	}
+	phoneHash, err := r.crypt.phoneHash(p.ConfidentialPhone)
+	if err != nil {
+		return false, err
+	}
+	// The plaintext columns stay '': the values are in the sealed columns.
 	tag, err := tx.Exec(ctx, `
-		INSERT INTO preferences (patient_id, clinic_id, consent_id, version, channels, confidential_email,
-			confidential_phone, quiet_start, quiet_end, language, revoked, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, false, $11)
+		INSERT INTO preferences (patient_id, clinic_id, consent_id, version, channels, confidential_email_enc,
+			confidential_phone_enc, confidential_phone_hash, quiet_start, quiet_end, language, revoked, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $12, $8, $9, $10, false, $11)
 		ON CONFLICT (patient_id) DO UPDATE SET
 			clinic_id = EXCLUDED.clinic_id, consent_id = EXCLUDED.consent_id, version = EXCLUDED.version,
-			channels = EXCLUDED.channels, confidential_email = EXCLUDED.confidential_email,
-			confidential_phone = EXCLUDED.confidential_phone, quiet_start = EXCLUDED.quiet_start,
+			channels = EXCLUDED.channels, confidential_email = '', confidential_phone = '',
+			confidential_email_enc = EXCLUDED.confidential_email_enc, confidential_phone_enc = EXCLUDED.confidential_phone_enc,
+			confidential_phone_hash = EXCLUDED.confidential_phone_hash, quiet_start = EXCLUDED.quiet_start,
 			quiet_end = EXCLUDED.quiet_end, language = EXCLUDED.language, revoked = false,
 			updated_at = EXCLUDED.updated_at
 		WHERE NOT (preferences.revoked AND preferences.consent_id = EXCLUDED.consent_id)
 		  AND (preferences.version < EXCLUDED.version
 		       OR (preferences.version = EXCLUDED.version AND preferences.consent_id = EXCLUDED.consent_id))`,
-		p.PatientID, p.ClinicID, p.ConsentID, p.Version, p.Channels, p.ConfidentialEmail, p.ConfidentialPhone,
-		p.Quiet.Start, p.Quiet.End, p.Language, p.At)
+		p.PatientID, p.ClinicID, p.ConsentID, p.Version, p.Channels, email, phone,
+		p.Quiet.Start, p.Quiet.End, p.Language, p.At, phoneHash)
 	if err != nil {
 		return false, err
 	}
@@ -127,12 +165,9 @@ func (r *Repository) RevokeConsent(ctx context.Context, tx pgx.Tx, patientID, cl
 }
 
 // SetSMSOptOut implements app.DeliveryRepository; the latest command wins.
+// The number is kept as its keyed hash (the lookup) and sealed, never in plaintext.
 func (r *Repository) SetSMSOptOut(ctx context.Context, tx pgx.Tx, phone string, optedOut bool, at time.Time) error {
-	_, err := tx.Exec(ctx, `
-		INSERT INTO sms_optouts (phone, opted_out, updated_at) VALUES ($1, $2, $3)
-		ON CONFLICT (phone) DO UPDATE SET opted_out = EXCLUDED.opted_out, updated_at = EXCLUDED.updated_at
-		WHERE sms_optouts.updated_at <= EXCLUDED.updated_at`, phone, optedOut, at)
-	return err
+	return r.crypt.upsertOptOut(ctx, tx, phone, optedOut, at)
 }
 
 // ProviderStatus implements app.DeliveryRepository: only a sent message changes (once).

@@ -8,15 +8,22 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/services/notification/internal/app"
 	"github.com/trellis-health/trellis/services/notification/internal/domain"
 )
 
 // Repository implements app.Repository.
-type Repository struct{ pool *pgxpool.Pool }
+type Repository struct {
+	pool  *pgxpool.Pool
+	crypt crypt
+}
 
-// New returns a repository over pool (search_path set to the notification schema).
-func New(pool *pgxpool.Pool) *Repository { return &Repository{pool: pool} }
+// New returns a repository over pool (search_path set to the notification schema); k seals,
+// opens and hashes the patients' addresses and numbers (fields.go).
+func New(pool *pgxpool.Pool, k *fieldcrypt.Keyring) *Repository {
+	return &Repository{pool: pool, crypt: crypt{k}}
+}
 
 var _ app.Repository = (*Repository)(nil)
 
@@ -40,18 +47,33 @@ func (r *Repository) UpsertAdmission(ctx context.Context, tx pgx.Tx, a domain.Ad
 // UpsertContact implements app.Repository, with the same rule as UpsertAdmission for the
 // clinic and its zone.
 func (r *Repository) UpsertContact(ctx context.Context, tx pgx.Tx, c domain.Contact) error {
-	_, err := tx.Exec(ctx, `
-		INSERT INTO recipients (patient_id, clinic_id, time_zone, preferred_name, email, phone, contact_updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
+	email, err := r.crypt.seal(c.Email, "recipients", "email", c.PatientID)
+	if err != nil {
+		return err
+	}
+	phone, err := r.crypt.seal(c.Phone, "recipients", "phone", c.PatientID)
+	if err != nil {
+		return err
+	}
+	phoneHash, err := r.crypt.phoneHash(c.Phone)
+	if err != nil {
+		return err
+	}
+	// email and phone stay '' (contact known): the values are in the sealed columns.
+	_, err = tx.Exec(ctx, `
+		INSERT INTO recipients (patient_id, clinic_id, time_zone, preferred_name, email, phone, contact_updated_at,
+			email_enc, phone_enc, phone_hash)
+		VALUES ($1, $2, $3, $4, '', '', $5, $6, $7, $8)
 		ON CONFLICT (patient_id) DO UPDATE SET
-			preferred_name = EXCLUDED.preferred_name, email = EXCLUDED.email, phone = EXCLUDED.phone,
+			preferred_name = EXCLUDED.preferred_name, email = '', phone = '',
+			email_enc = EXCLUDED.email_enc, phone_enc = EXCLUDED.phone_enc, phone_hash = EXCLUDED.phone_hash,
 			contact_updated_at = EXCLUDED.contact_updated_at,
 			clinic_id = CASE WHEN EXCLUDED.contact_updated_at >= COALESCE(recipients.admission_updated_at, '-infinity')
 				THEN EXCLUDED.clinic_id ELSE recipients.clinic_id END,
 			time_zone = CASE WHEN EXCLUDED.contact_updated_at >= COALESCE(recipients.admission_updated_at, '-infinity')
 				THEN EXCLUDED.time_zone ELSE recipients.time_zone END
 		WHERE recipients.contact_updated_at IS NULL OR recipients.contact_updated_at <= EXCLUDED.contact_updated_at`,
-		c.PatientID, c.ClinicID, c.TimeZone, c.PreferredName, c.Email, c.Phone, c.At)
+		c.PatientID, c.ClinicID, c.TimeZone, c.PreferredName, c.At, email, phone, phoneHash)
 	return err
 }
 
@@ -141,10 +163,11 @@ func (r *Repository) ClaimDue(ctx context.Context, limit int, lease time.Duratio
 			c.traceparent, c.correlation_id, c.cause_event_id,
 			c.audience, c.team, c.subject_ref, c.payload, c.due_at, c.expires_at,
 			r.patient_id IS NOT NULL, COALESCE(r.clinic_id::text, ''), COALESCE(r.preferred_name, ''),
-			COALESCE(r.email, ''), COALESCE(r.phone, ''), COALESCE(r.time_zone, ''),
+			COALESCE(r.email, ''), r.email_enc, COALESCE(r.phone, ''), r.phone_enc, COALESCE(r.time_zone, ''),
 			COALESCE(r.start_date, '0001-01-01'::date),
 			p.patient_id IS NOT NULL, COALESCE(p.consent_id::text, ''), COALESCE(p.version, 0),
-			COALESCE(p.channels, '{}'), COALESCE(p.confidential_email, ''), COALESCE(p.confidential_phone, ''),
+			COALESCE(p.channels, '{}'), COALESCE(p.confidential_email, ''), p.confidential_email_enc,
+			COALESCE(p.confidential_phone, ''), p.confidential_phone_enc,
 			COALESCE(p.quiet_start, ''), COALESCE(p.quiet_end, ''), COALESCE(p.language, ''), COALESCE(p.revoked, false),
 			COALESCE(s.contact_phone, ''), COALESCE(s.care_team_email, ''), COALESCE(s.billing_email, '')
 		FROM claimed c
@@ -162,13 +185,30 @@ func (r *Repository) ClaimDue(ctx context.Context, limit int, lease time.Duratio
 		var rc domain.Recipient
 		var p domain.Preferences
 		s := &c.Delivery.Settings
+		var emailEnc, phoneEnc, confEmailEnc, confPhoneEnc *string
 		err := row.Scan(&c.ID, &c.PatientID, &c.ClinicID, &c.Kind, &c.Channel, &c.Attempt,
 			&c.Traceparent, &c.CorrelationID, &c.CauseEventID,
 			&c.Audience, &c.Team, &c.SubjectRef, &c.Payload, &c.DueAt, &c.ExpiresAt,
-			&known, &rc.ClinicID, &rc.PreferredName, &rc.Email, &rc.Phone, &rc.TimeZone, &rc.StartDate,
-			&hasPrefs, &p.ConsentID, &p.Version, &p.Channels, &p.ConfidentialEmail, &p.ConfidentialPhone,
+			&known, &rc.ClinicID, &rc.PreferredName, &rc.Email, &emailEnc, &rc.Phone, &phoneEnc, &rc.TimeZone, &rc.StartDate,
+			&hasPrefs, &p.ConsentID, &p.Version, &p.Channels, &p.ConfidentialEmail, &confEmailEnc,
+			&p.ConfidentialPhone, &confPhoneEnc,
 			&p.Quiet.Start, &p.Quiet.End, &p.Language, &p.Revoked,
 			&s.ContactPhone, &s.CareTeamEmail, &s.BillingEmail)
+		if err != nil {
+			return c, err
+		}
+		if rc.Email, err = r.crypt.open(rc.Email, emailEnc, "recipients", "email", c.PatientID); err != nil {
+			return c, err
+		}
+		if rc.Phone, err = r.crypt.open(rc.Phone, phoneEnc, "recipients", "phone", c.PatientID); err != nil {
+			return c, err
+		}
+		if p.ConfidentialEmail, err = r.crypt.open(p.ConfidentialEmail, confEmailEnc, "preferences", "confidential_email", c.PatientID); err != nil {
+			return c, err
+		}
+		if p.ConfidentialPhone, err = r.crypt.open(p.ConfidentialPhone, confPhoneEnc, "preferences", "confidential_phone", c.PatientID); err != nil {
+			return c, err
+		}
 		if known {
 			rc.PatientID = c.PatientID
 			c.Recipient = &rc

@@ -123,15 +123,16 @@ func (c *Content) SaveClinicSettings(ctx context.Context, s app.ClinicSettingsRe
 
 // PreferencesView implements app.ContentRepository: the preferences copy with the
 // confidential addresses reduced to whether they are set, and whether the number texts go to
-// (the confidential one, else the contact one) has opted out.
+// (the confidential one, else the contact one) has opted out (by the numbers' keyed hashes).
 func (c *Content) PreferencesView(ctx context.Context, patientID string) (app.PreferencesView, bool, error) {
 	var v app.PreferencesView
 	err := c.pool.QueryRow(ctx, `
 		SELECT p.patient_id::text, p.clinic_id::text, p.version, p.channels,
-			p.confidential_email <> '', p.confidential_phone <> '',
+			p.confidential_email <> '' OR p.confidential_email_enc IS NOT NULL,
+			p.confidential_phone <> '' OR p.confidential_phone_enc IS NOT NULL,
 			p.quiet_start, p.quiet_end, p.time_zone, p.language, p.revoked, p.updated_at,
 			coalesce((SELECT o.opted_out FROM sms_optouts o
-				WHERE o.phone = coalesce(nullif(p.confidential_phone, ''), nullif(r.phone, ''))), false)
+				WHERE o.phone_hash = coalesce(p.confidential_phone_hash, r.phone_hash)), false)
 		FROM preferences p LEFT JOIN recipients r ON r.patient_id = p.patient_id
 		WHERE p.patient_id = $1`, patientID).
 		Scan(&v.PatientID, &v.ClinicID, &v.ConsentVersion, &v.Channels, &v.HasConfidentialEmail,
