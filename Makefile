@@ -31,8 +31,8 @@ test-e2e: postgres mailpit chromium ## only the end-to-end test
 
 bench: postgres mailpit ## Go benchmarks (bus, 835), then the harness: baselines, the whole pipeline, read side, memory -> docs/benchmarks.md (BENCH_SCALE=small: under 3 min)
 	@mkdir -p .run/bench
-	set -o pipefail; { go test -run '^$$' -bench . -benchmem -benchtime=2000x ./pkg/bus/ && \
-		go test -run '^$$' -bench . -benchmem -benchtime=20x ./services/billing/internal/x12/ ./services/billing/cmd/billing/; } | tee .run/bench/gobench.txt
+	set -o pipefail; { go test -run '^$$' -bench . -benchmem -benchtime=$(if $(filter small,$(BENCH_SCALE)),500x,2000x) ./pkg/bus/ && \
+		go test -run '^$$' -bench . -benchmem -benchtime=$(if $(filter small,$(BENCH_SCALE)),10x,20x) ./services/billing/internal/x12/ ./services/billing/cmd/billing/; } | tee .run/bench/gobench.txt
 	cd deploy/bench && GOWORK=off GOFLAGS=-mod=mod go build -o $(BIN)/bench ./cmd/bench
 	$(BIN)/bench -gobench .run/bench/gobench.txt $(BENCH_FLAGS)
 
