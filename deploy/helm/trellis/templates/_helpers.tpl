@@ -114,11 +114,11 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 - name: TLS_KEY_FILE
   value: /etc/trellis/tls/tls.key
 {{- end }}
-{{- if and (eq .name "intake") $v.config.fieldKeysSecret }}
+{{- if and (has .name (list "intake" "billing" "notification")) $v.config.fieldKeysSecret }}
 - name: FIELD_KEYS
-  valueFrom: { secretKeyRef: { name: {{ $v.config.fieldKeysSecret }}, key: intake-keys } }
+  valueFrom: { secretKeyRef: { name: {{ $v.config.fieldKeysSecret }}, key: {{ .name }}-keys } }
 - name: FIELD_HASH_KEY
-  valueFrom: { secretKeyRef: { name: {{ $v.config.fieldKeysSecret }}, key: intake-hash-key } }
+  valueFrom: { secretKeyRef: { name: {{ $v.config.fieldKeysSecret }}, key: {{ .name }}-hash-key } }
 {{- end }}
 - name: NATS_STREAM_REPLICAS
   value: {{ $v.config.streamReplicas | quote }}
