@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/fieldcrypt"
+	"github.com/trellis-health/trellis/pkg/service"
 	"github.com/trellis-health/trellis/pkg/testkit"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
 	"github.com/trellis-health/trellis/services/notification/internal/adapters/postgres"
@@ -131,5 +133,32 @@ func noPlaintext(t *testing.T, e *env, values ...string) {
 				t.Errorf("table %s holds a seeded number or address in plaintext", table)
 			}
 		}
+	}
+}
+
+// Outside dev mode notification needs its own keys: `encrypt-fields` without them fails naming
+// FIELD_KEYS (serve does too: the same keyring); with them it runs, and it takes only its flags.
+func TestEncryptFieldsCommandNeedsKeys(t *testing.T) {
+	t.Setenv("DATABASE_URL", testkit.Database(t))
+	t.Setenv("LOG_LEVEL", "warn")
+	t.Setenv("AUTH_DEV_MODE", "false")
+	run := func(args ...string) (int, string) {
+		var cfg Config
+		var stderr bytes.Buffer
+		code := service.Run(context.Background(), newSpec(&cfg), &cfg, args, &bytes.Buffer{}, &stderr)
+		return code, stderr.String()
+	}
+	t.Setenv("FIELD_KEYS", "")
+	t.Setenv("FIELD_HASH_KEY", "")
+	if code, out := run("encrypt-fields"); code == 0 || !strings.Contains(out, "FIELD_KEYS is not set") {
+		t.Fatalf("without keys: exit %d, %s", code, out)
+	}
+	t.Setenv("FIELD_KEYS", "k1:"+fieldcrypt.NewKey())
+	t.Setenv("FIELD_HASH_KEY", fieldcrypt.NewKey())
+	if code, out := run("encrypt-fields", "-rotate"); code != 0 {
+		t.Fatalf("with keys: exit %d, %s", code, out)
+	}
+	if code, _ := run("encrypt-fields", "extra"); code == 0 {
+		t.Fatal("encrypt-fields took an argument")
 	}
 }
