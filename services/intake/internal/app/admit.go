@@ -38,9 +38,12 @@ type Repository interface {
 	AddAdmission(ctx context.Context, tx pgx.Tx, a domain.Admission) error
 }
 
-// Transactor runs a unit of work (bus.Store).
+// Transactor runs a unit of work (bus.Store): InTx for changes and the events they emit,
+// Read for queries (a read-only transaction). Both carry the caller's clinic scope, which the
+// tables' row-level security policies apply (docs/security.md, "Row-level security").
 type Transactor interface {
 	InTx(ctx context.Context, fn func(ctx context.Context, tx *bus.Tx) error) error
+	Read(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error
 }
 
 // Intake is intake's command side.

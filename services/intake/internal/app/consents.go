@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trellis-health/trellis/pkg/bus"
@@ -139,7 +140,7 @@ func (s *Intake) RevokeConsent(ctx context.Context, cmd RevokeConsent) (*intakev
 // a clinic canSee refuses, is domain.ErrNotFound.
 func (s *Intake) ListConsents(ctx context.Context, patientID string, canSee func(string) bool) ([]*intakev1.Consent, error) {
 	var out []*intakev1.Consent
-	err := s.tx.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
+	err := s.tx.Read(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := s.visiblePatientClinic(ctx, tx, patientID, canSee, false); err != nil {
 			return err
 		}
@@ -158,7 +159,7 @@ func (s *Intake) ListConsents(ctx context.Context, patientID string, canSee func
 
 // visiblePatientClinic returns the patient's clinic, or domain.ErrNotFound when there is no
 // such patient or the caller cannot see its clinic (not revealing that it exists).
-func (s *Intake) visiblePatientClinic(ctx context.Context, tx *bus.Tx, patientID string, canSee func(string) bool, lock bool) (string, error) {
+func (s *Intake) visiblePatientClinic(ctx context.Context, tx pgx.Tx, patientID string, canSee func(string) bool, lock bool) (string, error) {
 	clinicID, err := s.repo.ConsentPatientClinic(ctx, tx, patientID, lock)
 	if err != nil {
 		return "", err

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trellis-health/trellis/pkg/bus"
@@ -96,7 +97,7 @@ func (s *Intake) SetCoverage(ctx context.Context, cmd SetCoverage) (*intakev1.Co
 // first. An unknown patient, or one at a clinic canSee refuses, is domain.ErrNotFound.
 func (s *Intake) ListCoverage(ctx context.Context, patientID string, canSee func(string) bool) ([]*intakev1.Coverage, error) {
 	var out []*intakev1.Coverage
-	err := s.tx.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
+	err := s.tx.Read(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := s.visiblePatientClinic(ctx, tx, patientID, canSee, false); err != nil {
 			return err
 		}

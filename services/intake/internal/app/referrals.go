@@ -116,7 +116,7 @@ func (s *Intake) CreateReferral(ctx context.Context, cmd CreateReferral) (*intak
 // GetReferral returns a referral the caller may see, else domain.ErrNotFound.
 func (s *Intake) GetReferral(ctx context.Context, sees Viewer, id string) (*intakev1.Referral, error) {
 	var out *intakev1.Referral
-	err := s.tx.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
+	err := s.tx.Read(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		r, err := s.visibleReferral(ctx, tx, sees, id, false)
 		if err != nil {
 			return err
@@ -187,7 +187,7 @@ func (s *Intake) ListReferrals(ctx context.Context, q ListReferrals) (*intakev1.
 	}
 
 	out := &intakev1.ListReferralsResponse{}
-	err := s.tx.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
+	err := s.tx.Read(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		rs, err := s.repo.ListReferrals(ctx, tx, rq)
 		if err != nil {
 			return err
