@@ -76,7 +76,9 @@ func (n planNode) String() string {
 	return s
 }
 
-// The queue's listings read an index in their order and stop at the page's end: no sort.
+// The queue's listings read an index in their order and stop at the page's end: no sort; with
+// the row-level security policy applying the scope of every clinic (the test's session) or of
+// the listed clinic's caller.
 func TestListReferralsPlans(t *testing.T) {
 	pool := migrated(t)
 	ctx := context.Background()
@@ -104,17 +106,25 @@ func TestListReferralsPlans(t *testing.T) {
 		name  string
 		q     app.ReferralQuery
 		index string
+		scope string // the transaction's clinic scope; "": the session's ("*")
 	}{
-		{"one clinic", app.ReferralQuery{ClinicIDs: clinics[:1], Limit: 51}, "referrals_clinic_contact"},
-		{"one clinic, next page", app.ReferralQuery{ClinicIDs: clinics[:1], AfterAt: after, AfterID: clinics[0], Limit: 51}, "referrals_clinic_contact"},
-		{"every clinic", app.ReferralQuery{AllClinics: true, Limit: 51}, "referrals_contact"},
-		{"every clinic, next page", app.ReferralQuery{AllClinics: true, AfterAt: after, AfterID: clinics[0], Limit: 51}, "referrals_contact"},
+		{"one clinic", app.ReferralQuery{ClinicIDs: clinics[:1], Limit: 51}, "referrals_clinic_contact", ""},
+		{"one clinic, next page", app.ReferralQuery{ClinicIDs: clinics[:1], AfterAt: after, AfterID: clinics[0], Limit: 51}, "referrals_clinic_contact", ""},
+		{"one clinic, its caller's scope", app.ReferralQuery{ClinicIDs: clinics[:1], Limit: 51}, "referrals_clinic_contact", clinics[0]},
+		{"one clinic, next page, its caller's scope", app.ReferralQuery{ClinicIDs: clinics[:1], AfterAt: after, AfterID: clinics[0], Limit: 51}, "referrals_clinic_contact", clinics[0]},
+		{"every clinic", app.ReferralQuery{AllClinics: true, Limit: 51}, "referrals_contact", ""},
+		{"every clinic, next page", app.ReferralQuery{AllClinics: true, AfterAt: after, AfterID: clinics[0], Limit: 51}, "referrals_contact", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sql, args := listReferralsSQL(tt.q)
 			var raw []byte
 			err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				if tt.scope != "" {
+					if _, err := tx.Exec(ctx, `SELECT set_config('trellis.clinics', $1, true)`, tt.scope); err != nil {
+						return err
+					}
+				}
 				return tx.QueryRow(ctx, `EXPLAIN (FORMAT JSON) `+sql, args...).Scan(&raw)
 			})
 			if err != nil {
