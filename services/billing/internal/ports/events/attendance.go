@@ -24,7 +24,7 @@ const (
 // AttendanceConfig is the durable consumer of attendance on the SCHEDULING stream.
 func AttendanceConfig() bus.ConsumerConfig {
 	return bus.ConsumerConfig{Name: AttendanceConsumer, Stream: "SCHEDULING",
-		Subjects: []string{SubjectAttendanceRecorded, SubjectAttendanceCorrected}}
+		Subjects: []string{SubjectAttendanceRecorded, SubjectAttendanceCorrected}, TxBatch: lockingTxBatch}
 }
 
 // Attendance handles AttendanceRecorded.

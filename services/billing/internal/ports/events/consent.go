@@ -25,7 +25,7 @@ const (
 // ConsentConfig is the durable consumer of consents on the INTAKE stream.
 func ConsentConfig() bus.ConsumerConfig {
 	return bus.ConsumerConfig{Name: ConsentConsumer, Stream: "INTAKE",
-		Subjects: []string{SubjectConsentGranted, SubjectConsentRevoked}}
+		Subjects: []string{SubjectConsentGranted, SubjectConsentRevoked}, TxBatch: lockingTxBatch}
 }
 
 // Consent handles ConsentGranted and ConsentRevoked.

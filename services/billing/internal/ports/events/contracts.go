@@ -22,7 +22,7 @@ const (
 
 // ContractsConfig is the durable consumer of contract changes on the BILLING stream.
 func ContractsConfig() bus.ConsumerConfig {
-	return bus.ConsumerConfig{Name: ContractsConsumer, Stream: "BILLING", Subjects: []string{SubjectContractConfigured}}
+	return bus.ConsumerConfig{Name: ContractsConsumer, Stream: "BILLING", Subjects: []string{SubjectContractConfigured}, TxBatch: lockingTxBatch}
 }
 
 // Contracts handles ContractConfigured.

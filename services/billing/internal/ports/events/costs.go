@@ -27,7 +27,7 @@ const (
 // CostsConfig is the durable consumer of attendance and completed programs on SCHEDULING.
 func CostsConfig() bus.ConsumerConfig {
 	return bus.ConsumerConfig{Name: CostsConsumer, Stream: "SCHEDULING",
-		Subjects: []string{costsSubjectAttendanceRecorded, costsSubjectAttendanceCorrected, costsSubjectProgramCompleted}}
+		Subjects: []string{costsSubjectAttendanceRecorded, costsSubjectAttendanceCorrected, costsSubjectProgramCompleted}, TxBatch: lockingTxBatch}
 }
 
 // Costs handles AttendanceRecorded (both subjects) and ProgramCompleted.

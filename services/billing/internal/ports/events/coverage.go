@@ -22,7 +22,7 @@ const (
 
 // CoverageConfig is the durable consumer of coverage changes on the INTAKE stream.
 func CoverageConfig() bus.ConsumerConfig {
-	return bus.ConsumerConfig{Name: CoverageConsumer, Stream: "INTAKE", Subjects: []string{SubjectCoverageChanged}}
+	return bus.ConsumerConfig{Name: CoverageConsumer, Stream: "INTAKE", Subjects: []string{SubjectCoverageChanged}, TxBatch: lockingTxBatch}
 }
 
 // Coverage handles CoverageChanged.
