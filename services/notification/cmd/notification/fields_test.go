@@ -35,7 +35,8 @@ func TestFieldsEncryptedAtRest(t *testing.T) {
 			Phone: phone, ClinicTimeZone: "America/Chicago", RecordedAt: timestamppb.Now()})
 	e.waitRecipient(p.id, "phone_hash IS NOT NULL AND email = '' AND email_enc LIKE 'v1:dev1:%'")
 	seq := e.publish("trellis.intake.consent.granted.v1", "intake", p.clinic, bus.NewID(), "", "", &intakev1.ConsentGranted{
-		ConsentId: bus.NewID(), PatientId: p.id, ClinicId: p.clinic, Version: 1, Language: "en",
+		// An id in upper case is the same patient: values are bound to the id as Postgres prints it.
+		ConsentId: bus.NewID(), PatientId: strings.ToUpper(p.id), ClinicId: p.clinic, Version: 1, Language: "en",
 		Channels:          []intakev1.Channel{intakev1.Channel_CHANNEL_EMAIL, intakev1.Channel_CHANNEL_SMS},
 		Scopes:            []intakev1.ConsentScope{intakev1.ConsentScope_CONSENT_SCOPE_TREATMENT},
 		ConfidentialEmail: confEmail, ConfidentialPhone: confPhone})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -81,7 +82,7 @@ func (s sealer) seal(v, table, column, row string) (any, error) {
 	if v == "" {
 		return nil, nil
 	}
-	out, err := s.k.Seal(v, fieldcrypt.AAD(table, column, row))
+	out, err := s.k.Seal(v, fieldcrypt.AAD(table, column, canonical(row)))
 	if err != nil {
 		return nil, fmt.Errorf("encrypt %s.%s: %w", table, column, err)
 	}
@@ -98,7 +99,7 @@ func (s sealer) open(plain, sealed *string, table, column, row string) (string, 
 	if sealed == nil {
 		return "", nil
 	}
-	v, err := s.k.Open(*sealed, fieldcrypt.AAD(table, column, row))
+	v, err := s.k.Open(*sealed, fieldcrypt.AAD(table, column, canonical(row)))
 	if err != nil {
 		return "", fmt.Errorf("decrypt %s.%s of %s: %w", table, column, row, err)
 	}
@@ -256,4 +257,13 @@ func (s sealer) encryptRow(ctx context.Context, tx pgx.Tx, t encTable, key strin
 		st.Resealed[t.name]++
 	}
 	return nil
+}
+
+// canonical is a row key as Postgres prints it (the encryption pass binds values to key::text):
+// a UUID lower-case with dashes whatever form an event gave it in.
+func canonical(row string) string {
+	if u, err := uuid.Parse(row); err == nil {
+		return u.String()
+	}
+	return row
 }

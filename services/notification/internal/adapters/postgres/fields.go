@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -51,7 +52,7 @@ func (c crypt) seal(v, table, column, row string) (any, error) {
 	if v == "" {
 		return nil, nil
 	}
-	s, err := c.k.Seal(v, fieldcrypt.AAD(table, column, row))
+	s, err := c.k.Seal(v, fieldcrypt.AAD(table, column, canonical(row)))
 	if err != nil {
 		return nil, fmt.Errorf("encrypt %s.%s: %w", table, column, err)
 	}
@@ -65,7 +66,7 @@ func (c crypt) open(plain string, sealed *string, table, column, row string) (st
 	if plain != "" || sealed == nil {
 		return plain, nil
 	}
-	v, err := c.k.Open(*sealed, fieldcrypt.AAD(table, column, row))
+	v, err := c.k.Open(*sealed, fieldcrypt.AAD(table, column, canonical(row)))
 	if err != nil {
 		return "", fmt.Errorf("decrypt %s.%s of %s: %w", table, column, row, err)
 	}
@@ -347,4 +348,13 @@ func (c crypt) upsertOptOut(ctx context.Context, tx pgx.Tx, phone string, optedO
 			phone_enc = EXCLUDED.phone_enc
 		WHERE sms_optouts.updated_at <= EXCLUDED.updated_at`, h, sealed, optedOut, at)
 	return err
+}
+
+// canonical is a row key as Postgres prints it (the encryption pass binds values to key::text):
+// a UUID lower-case with dashes whatever form an event gave it in.
+func canonical(row string) string {
+	if u, err := uuid.Parse(row); err == nil {
+		return u.String()
+	}
+	return row
 }
