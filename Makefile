@@ -2,7 +2,7 @@
 SHELL      := /bin/bash
 export PATH := /usr/local/go/bin:$(CURDIR)/bin:$(PATH)
 BIN        := $(CURDIR)/bin
-MODULES    := pkg proto services/intake services/scheduling services/billing services/notification services/dashboard deploy/devstack e2e
+MODULES    := pkg proto services/intake services/scheduling services/billing services/notification services/dashboard deploy/devstack deploy/bench e2e
 SERVICES   := intake scheduling billing notification dashboard
 TOOLS      := $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-connect-go $(BIN)/staticcheck
 GO_TEST_FLAGS ?= -count=1 -timeout 15m
