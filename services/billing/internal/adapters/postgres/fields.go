@@ -64,8 +64,9 @@ var encTables = []encTable{
 		{column: "member_id", plain: "NULLIF(member_id, '')", clear: "''"},
 	}},
 	{name: "claim_files", key: "id", fields: []encField{
-		{column: "content", enc: "content", plain: "CASE WHEN content NOT LIKE 'v1:%' THEN content END",
-			encRead: "CASE WHEN content LIKE 'v1:%' THEN content END"},
+		// substring(... FOR 3) reads only the start of a large (TOASTed) file.
+		{column: "content", enc: "content", plain: "CASE WHEN substring(content FOR 3) <> 'v1:' THEN content END",
+			encRead: "CASE WHEN substring(content FOR 3) = 'v1:' THEN content END"},
 	}},
 	{name: "remittances", key: "id", fields: []encField{
 		{column: "content", enc: "content", hex: true,
