@@ -24,7 +24,8 @@ test: postgres mailpit x12check chromium ## all tests: unit, integration (Postgr
 	TRELLIS_REQUIRE_X12CHECK=1 go test $(GO_TEST_FLAGS) $(addsuffix /...,$(addprefix ./,$(MODULES)))
 
 test-faults: postgres mailpit ## the fault suite: load under kill -9, NATS restarts, cut DB connections, duplicates, poison; then invariants (FAULTS=short|long)
-	TRELLIS_FAULTS=$(or $(FAULTS),short) go test $(GO_TEST_FLAGS) -run '^TestFaults$$' -v ./e2e/
+	TRELLIS_FAULTS=$(or $(FAULTS),short) TRELLIS_FAULTS_PG_RESTART=$(FAULTS_PG_RESTART) \
+		go test $(GO_TEST_FLAGS) -run '^TestFaults$$' -v ./e2e/
 
 test-e2e: postgres mailpit chromium ## only the end-to-end test
 	go test $(GO_TEST_FLAGS) -v ./e2e/...
@@ -41,6 +42,8 @@ bench: postgres mailpit ## Go benchmarks (bus, 835), then the harness: baselines
 FUZZ_TARGETS := ./services/billing/internal/x12:FuzzParseERA ./services/billing/internal/x12:FuzzBalancedERA \
 	./services/billing/internal/x12:FuzzCents ./pkg/rpc:FuzzRequestDecoding
 FUZZTIME ?= 30s
+# The fault suite restarts the local Postgres cluster with this (empty: it does not).
+FAULTS_PG_RESTART ?= $(CURDIR)/scripts/restart-postgres.sh
 
 fuzz: ## fuzz the 835 reader, amounts and every API's request decoding/validation, FUZZTIME each (default 30s)
 	@for t in $(FUZZ_TARGETS); do echo "fuzz $${t#*:} ($(FUZZTIME))"; \

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -89,6 +90,11 @@ func TestFaults(t *testing.T) {
 		func() error { return rep.killAndRestart(ctx, s, "billing-2") },
 		func() error { return rep.killAndRestart(ctx, s, "scheduling-2") },
 		func() error { return rep.killAndRestart(ctx, s, "notification-2") },
+	}
+	// A real Postgres restart when the machine allows it (make test-faults sets the command
+	// for the local cluster; it exits 3 where there is none to restart).
+	if cmd := os.Getenv("TRELLIS_FAULTS_PG_RESTART"); cmd != "" {
+		faults = append(faults, func() error { return rep.restartPostgres(ctx, s, cmd) })
 	}
 	// Faults come every `every` while the generator runs; when it finishes before every fault
 	// has been injected `rounds` times, it runs again (a second pass finds what the first made
@@ -200,6 +206,46 @@ func (r *faultReport) cutPostgres(ctx context.Context, s *stack.Stack) error {
 		WHERE datname = current_database() AND pid <> pg_backend_pid()`)
 	r.recovered("postgres connections cut", time.Since(start))
 	return err
+}
+
+// restartPostgres restarts the Postgres server with cmd and waits until every service is ready
+// again; an exit status of 3 means there was nothing to restart here (counted as skipped).
+func (r *faultReport) restartPostgres(ctx context.Context, s *stack.Stack, cmd string) error {
+	start := time.Now()
+	out, err := exec.CommandContext(ctx, cmd).CombinedOutput()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == 3 {
+		r.Faults["postgres restart skipped"]++
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %v: %s", cmd, err, out)
+	}
+	for _, svc := range stack.Services {
+		if err := waitReady(ctx, s.URL(svc), 60*time.Second); err != nil {
+			return err
+		}
+	}
+	r.recovered("postgres restart", time.Since(start))
+	return nil
+}
+
+func waitReady(ctx context.Context, base string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready %s after a Postgres restart", base, timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // injectDuplicates publishes again, under new message ids (so JetStream does not drop them),
