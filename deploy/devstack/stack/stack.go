@@ -411,18 +411,32 @@ func waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
 	return errors.Join(fmt.Errorf("%s not ready after %s", url, timeout), last)
 }
 
+// handedOut are the ports freePort has returned in this process: a port is free until its
+// user binds it, so without this two picks could fall on the same one.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
 func freePort() (int, error) {
 	// Below Linux's ephemeral range (32768-60999 by default): the kernel hands those out as the
 	// local ports of outgoing connections (to Postgres, NATS, ...), which could take a port
 	// between this check and the child's bind. Random, so that stacks started at the same time
-	// (parallel tests) rarely try the same one; a port in use is skipped.
-	for range 200 {
+	// in other processes rarely try the same one; a port in use, or already handed out by this
+	// process, is skipped.
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for range 500 {
 		port := 20000 + rand.IntN(12000)
+		if handedOut.ports[port] {
+			continue
+		}
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
 			continue
 		}
 		ln.Close()
+		handedOut.ports[port] = true
 		return port, nil
 	}
 	return 0, errors.New("stack: no free port found in 20000-31999")
