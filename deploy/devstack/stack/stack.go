@@ -454,3 +454,22 @@ func prefixWriter(w io.Writer, name string) io.Writer {
 	}()
 	return pw
 }
+
+// RepoRoot is the nearest directory at or above the working directory that holds go.work:
+// the Trellis checkout the dev stack, its tests and the benchmark harness run from.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run from inside the Trellis repository (no go.work found)")
+		}
+		dir = parent
+	}
+}

@@ -127,7 +127,7 @@ func run(outPath, goBenchPath, beforePath, beforeLabel string) error {
 	cfg := configure()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	root, err := repoRoot()
+	root, err := stack.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -545,21 +545,4 @@ func gitCommit(root string) string {
 		return ""
 	}
 	return strings.TrimSpace(string(b))
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("run from inside the Trellis repository (no go.work found)")
-		}
-		dir = parent
-	}
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -117,7 +116,7 @@ func demonetCmd(args []string) error {
 }
 
 func up() error {
-	root, err := repoRoot()
+	root, err := stack.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -236,23 +235,6 @@ decided so far: %d admitted, %d referred out, %d closed.
 		n(intakev1.ReferralStatus_REFERRAL_STATUS_SCREENED), n(intakev1.ReferralStatus_REFERRAL_STATUS_ASSESSED),
 		n(intakev1.ReferralStatus_REFERRAL_STATUS_ADMITTED), n(intakev1.ReferralStatus_REFERRAL_STATUS_REFERRED_OUT),
 		n(intakev1.ReferralStatus_REFERRAL_STATUS_CLOSED))
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("run from inside the Trellis repository (no go.work found)")
-		}
-		dir = parent
-	}
 }
 
 func envOr(k, def string) string {

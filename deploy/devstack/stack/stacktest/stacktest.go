@@ -5,7 +5,6 @@ package stacktest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -31,7 +30,7 @@ type Options struct {
 // Start brings the network up and returns it; the test fails if it cannot.
 func Start(ctx context.Context, t testing.TB, o Options) *stack.Stack {
 	t.Helper()
-	root, err := repoRoot()
+	root, err := stack.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,23 +74,5 @@ func Start(ctx context.Context, t testing.TB, o Options) *stack.Stack {
 func printLogs(t testing.TB, logs io.Writer) {
 	if s, ok := logs.(fmt.Stringer); ok {
 		t.Logf("service logs:\n%s", s)
-	}
-}
-
-// repoRoot is the nearest directory at or above the working directory that holds go.work.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("stacktest: no go.work above the working directory")
-		}
-		dir = parent
 	}
 }
