@@ -7,6 +7,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/trellis-health/trellis/deploy/devstack/stack"
 	"github.com/trellis-health/trellis/pkg/rpc"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
 	schedulingv1 "github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1"
@@ -161,7 +162,7 @@ func (g *gen) intakeKnows(ctx context.Context, c Clinic) error {
 		return nil
 	}
 	attempts := 0
-	err = poll(ctx, Wait, "intake to learn clinic "+c.ID+" from scheduling", func() (bool, error) {
+	err = stack.Poll(ctx, Wait, "intake to learn clinic "+c.ID+" from scheduling", func() (bool, error) {
 		attempts++
 		_, err := g.intake.CreateReferral(ctx, connect.NewRequest(g.referralRequest(g.plan.People[first])))
 		if err == nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/trellis-health/trellis/deploy/devstack/stack"
 	billingv1 "github.com/trellis-health/trellis/proto/gen/trellis/billing/v1"
 	"github.com/trellis-health/trellis/proto/gen/trellis/billing/v1/billingv1connect"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
@@ -536,7 +536,7 @@ func (g *gen) waitEnrollments(ctx context.Context, ps []Person) error {
 		if !g.state[p.Key].admitted {
 			return nil
 		}
-		return poll(ctx, Wait, "the enrollment of "+p.Key, func() (bool, error) {
+		return stack.Poll(ctx, Wait, "the enrollment of "+p.Key, func() (bool, error) {
 			_, err := g.sched.GetEnrollment(ctx, connect.NewRequest(&schedulingv1.GetEnrollmentRequest{PatientId: g.state[p.Key].patientID}))
 			if connect.CodeOf(err) == connect.CodeNotFound {
 				return false, nil
@@ -582,7 +582,7 @@ func (g *gen) discharged(ctx context.Context) error {
 			return fmt.Errorf("discharge %s: %w", p.Key, err)
 		}
 		st.discharged = true
-		return poll(ctx, Wait, "the discharge of "+p.Key, func() (bool, error) {
+		return stack.Poll(ctx, Wait, "the discharge of "+p.Key, func() (bool, error) {
 			resp, err := g.sched.GetEnrollment(ctx, connect.NewRequest(&schedulingv1.GetEnrollmentRequest{PatientId: st.patientID}))
 			if connect.CodeOf(err) == connect.CodeNotFound {
 				return true, nil
@@ -899,7 +899,7 @@ func (g *gen) claim(ctx context.Context, expect map[int]int) error {
 		// until their number has not moved for Settle (a miscount here must not stall the
 		// run: the charges still left go on the next claim run).
 		want, last, moved, n := expect[ci], -1, time.Now(), 0
-		err := poll(ctx, Wait, fmt.Sprintf("%d charges at clinic %s", want, c.ID), func() (bool, error) {
+		err := stack.Poll(ctx, Wait, fmt.Sprintf("%d charges at clinic %s", want, c.ID), func() (bool, error) {
 			cs, err := g.charges(ctx, c.ID, mine)
 			if err != nil {
 				return false, err
@@ -1224,23 +1224,6 @@ func each[T any](ctx context.Context, n int, items []T, fn func(context.Context,
 		return ctx.Err()
 	}
 	return first
-}
-
-// poll calls done every 250 ms until it reports true, fails, or timeout passes.
-func poll(ctx context.Context, timeout time.Duration, what string, done func() (bool, error)) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		ok, err := done()
-		if err != nil || ok {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return errors.New("timed out after " + timeout.String() + " waiting for " + what)
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
 }
 
 func bearer(tok string) connect.UnaryInterceptorFunc {

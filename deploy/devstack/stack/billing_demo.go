@@ -74,7 +74,7 @@ func (s *Stack) SeedBillingDemo(ctx context.Context) (BillingDemo, error) {
 
 	// Scheduling enrolls the patient from PatientAdmitted: wait for the appointments.
 	var appts []*schedulingv1.Appointment
-	err = poll(ctx, 30*time.Second, "the demo patient's appointments", func() (bool, error) {
+	err = Poll(ctx, 30*time.Second, "the demo patient's appointments", func() (bool, error) {
 		resp, err := sched.ListPatientSchedule(ctx, connect.NewRequest(&schedulingv1.ListPatientScheduleRequest{PatientId: out.PatientID}))
 		if connect.CodeOf(err) == connect.CodeNotFound {
 			return false, nil
@@ -119,7 +119,7 @@ func (s *Stack) SeedBillingDemo(ctx context.Context) (BillingDemo, error) {
 	// Billing makes the charges from scheduling's events, and decides them with its copies of
 	// the coverage and consent intake announced: wait until every billable day has a charge
 	// past those gates (ready, or already claimed on an earlier run).
-	err = poll(ctx, 30*time.Second, "a charge per billable day, ready to claim", func() (bool, error) {
+	err = Poll(ctx, 30*time.Second, "a charge per billable day, ready to claim", func() (bool, error) {
 		resp, err := charges.ListCharges(ctx, connect.NewRequest(&billingv1.ListChargesRequest{
 			ClinicId: out.ClinicID, PatientId: out.PatientID, Limit: 500}))
 		if err != nil {
@@ -146,8 +146,9 @@ func (s *Stack) SeedBillingDemo(ctx context.Context) (BillingDemo, error) {
 	return out, nil
 }
 
-// poll calls done every 200 ms until it reports true, fails, or timeout passes.
-func poll(ctx context.Context, timeout time.Duration, what string, done func() (bool, error)) error {
+// Poll calls done every 200 ms until it reports true, fails, or timeout passes (then an error
+// naming what it waited for).
+func Poll(ctx context.Context, timeout time.Duration, what string, done func() (bool, error)) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
