@@ -9,8 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -27,6 +25,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trellis-health/trellis/deploy/devstack/stack"
+	"github.com/trellis-health/trellis/deploy/devstack/stack/stacktest"
 	"github.com/trellis-health/trellis/pkg/testkit"
 	"github.com/trellis-health/trellis/pkg/testkit/servicetest"
 	billingv1 "github.com/trellis-health/trellis/proto/gen/trellis/billing/v1"
@@ -55,7 +54,7 @@ func TestNoPHIInTelemetry(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", otlp.URL+"/v1/traces")
 
 	logs := &lineCapture{}
-	s := startStackWith(ctx, t, logs, "debug")
+	s := stacktest.Start(ctx, t, stacktest.Options{Prefix: "e2e", LogLevel: "debug", Logs: logs})
 
 	nc, err := nats.Connect(s.NATSURL)
 	if err != nil {
@@ -283,42 +282,6 @@ func poisonEvents(ctx context.Context, t *testing.T, nc *nats.Conn) {
 	testkit.Eventually(t, 60*time.Second, "the poison events dead-lettered", func() bool { return deadLetters() >= before+2 })
 }
 
-// startStackWith is startStack with the children's logs going to logs at level.
-func startStackWith(ctx context.Context, t *testing.T, logs io.Writer, level string) *stack.Stack {
-	t.Helper()
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "bin", "mailpit")); err != nil {
-		t.Fatal("bin/mailpit is missing: run `make mailpit` (make test does)")
-	}
-	ports := map[string]int{}
-	for name := range stack.DefaultPorts {
-		ports[name] = 0
-	}
-	db := fmt.Sprintf("e2e_%d", time.Now().UnixNano())
-	s, err := stack.Up(ctx, stack.Options{
-		RepoRoot: root, RunDir: t.TempDir(), AdminURL: testkit.AdminURL(), Database: db,
-		Ports: ports, DevKey: "e2e-dev-signing-key-0123", Logs: logs, LogLevel: level,
-	})
-	if err != nil {
-		if lc, ok := logs.(*lineCapture); ok {
-			t.Logf("service logs:\n%s", strings.Join(lc.lines(), "\n"))
-		}
-		t.Fatalf("stack up: %v", err)
-	}
-	t.Cleanup(func() {
-		if lc, ok := logs.(*lineCapture); ok && t.Failed() {
-			lines := lc.lines()
-			t.Logf("service logs (last 200 lines):\n%s", strings.Join(lines[max(0, len(lines)-200):], "\n"))
-		}
-		s.Close()
-		_ = stack.DropDatabase(context.Background(), testkit.AdminURL(), db)
-	})
-	return s
-}
-
 // phiValue is one seeded value and the pattern that finds it.
 type phiValue struct {
 	what, value string
@@ -421,6 +384,12 @@ func (c *lineCapture) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.buf.Write(p)
+}
+
+// String is the last 200 lines, printed when the test fails.
+func (c *lineCapture) String() string {
+	lines := c.lines()
+	return strings.Join(lines[max(0, len(lines)-200):], "\n")
 }
 
 func (c *lineCapture) lines() []string {
