@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/trellis-health/trellis/pkg/auth"
 	eventsv1 "github.com/trellis-health/trellis/proto/gen/trellis/events/v1"
 )
 
@@ -34,8 +35,9 @@ type member struct {
 // processGroup applies msgs in one transaction and settles each; waiting learns which are done.
 func (c *Consumer) processGroup(ctx context.Context, msgs []jetstream.Msg, waiting *inFlight) {
 	// The handler timeout covers the whole transaction. Message contexts derive from it (for
-	// their spans); settling uses them without the deadline.
-	hctx, cancel := context.WithTimeout(ctx, c.cfg.HandlerTimeout)
+	// their spans); settling uses them without the deadline. Consumers act for no caller: the
+	// transaction and every handler run in system scope (see apply).
+	hctx, cancel := context.WithTimeout(auth.WithSystemScope(ctx), c.cfg.HandlerTimeout)
 	defer cancel()
 	group := make([]*member, len(msgs))
 	for i, msg := range msgs {

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/telemetry"
 	eventsv1 "github.com/trellis-health/trellis/proto/gen/trellis/events/v1"
 )
@@ -437,9 +438,13 @@ func (c *Consumer) settle(ctx context.Context, msg jetstream.Msg, subject string
 
 // apply runs the handler on env in one transaction with the event's inbox row; duplicate
 // means the inbox already had it (nothing was applied).
+//
+// An event is applied for no caller, so the handler's context carries auth.WithSystemScope and,
+// on a store with the clinic scope on, its transaction sees every clinic's rows ("*"). A
+// handler that should see less narrows it itself (SetClinicScope).
 func (c *Consumer) apply(ctx context.Context, subject string, env *eventsv1.Envelope, delivered uint64) (duplicate bool, err error) {
 	d := &Delivery{Subject: subject, Envelope: env, NumDelivered: delivered}
-	hctx, cancel := context.WithTimeout(WithCause(ctx, env.GetCorrelationId(), env.GetEventId()), c.cfg.HandlerTimeout)
+	hctx, cancel := context.WithTimeout(auth.WithSystemScope(WithCause(ctx, env.GetCorrelationId(), env.GetEventId())), c.cfg.HandlerTimeout)
 	defer cancel()
 	defer c.commits.Add(1)
 	err = c.store.InTx(hctx, func(ctx context.Context, tx *Tx) error {

@@ -3,6 +3,8 @@ package bus
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -76,21 +78,8 @@ func TestStoreClinicScope(t *testing.T) {
 	if !errors.As(err, &pgErr) || pgErr.Code != "25006" {
 		t.Errorf("a write in Read: %v, want read_only_sql_transaction", err)
 	}
-	// SetClinicScope and SystemScoped change the scope inside a transaction.
-	err = scoped.InTx(context.Background(), func(ctx context.Context, tx *Tx) error {
-		h := SystemScoped(func(ctx context.Context, tx *Tx, _ *Delivery) error {
-			var v string
-			if err := tx.QueryRow(ctx, `SELECT current_setting('`+ClinicSetting+`')`).Scan(&v); err != nil {
-				return err
-			}
-			if v != "*" || !auth.IsSystemScope(ctx) {
-				t.Errorf("in a SystemScoped handler: %s = %q, system scope %v", ClinicSetting, v, auth.IsSystemScope(ctx))
-			}
-			return nil
-		})
-		if err := h(ctx, tx, &Delivery{}); err != nil {
-			return err
-		}
+	// SetClinicScope changes the scope inside a transaction.
+	err = scoped.InTx(auth.WithSystemScope(context.Background()), func(ctx context.Context, tx *Tx) error {
 		if err := SetClinicScope(scopeOf(scopeClinicB), tx); err != nil {
 			return err
 		}
@@ -105,6 +94,46 @@ func TestStoreClinicScope(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A consumer acts for no caller: every handler runs in system scope, and on a store with the
+// clinic scope on its transaction sees every clinic ("*"), whether messages are applied one per
+// transaction or in groups, and when a dead letter is replayed.
+func TestConsumerRunsInSystemScope(t *testing.T) {
+	t.Parallel()
+	for _, batch := range []int{1, 8} {
+		t.Run(fmt.Sprint("TxBatch ", batch), func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, fixtureOpts{})
+			f.store.EnableClinicScope()
+			name := fmt.Sprintf("test--scope-%d", batch)
+			var mu sync.Mutex
+			seen := map[string]string{}
+			h := effectHandler(name, nil)
+			f.startConsumer(ConsumerConfig{Name: name, TxBatch: batch}, func(ctx context.Context, tx *Tx, d *Delivery) error {
+				var v string
+				if err := tx.QueryRow(ctx, `SELECT current_setting('`+ClinicSetting+`')`).Scan(&v); err != nil {
+					return err
+				}
+				if !auth.IsSystemScope(ctx) {
+					v += " (context not in system scope)"
+				}
+				mu.Lock()
+				seen[d.Envelope.GetEventId()] = v
+				mu.Unlock()
+				return h(ctx, tx, d)
+			})
+			f.publishEvents("a", "b", "c", "d")
+			eventually(t, "four events applied", func() bool { return len(f.effects(name)) == 4 })
+			mu.Lock()
+			defer mu.Unlock()
+			for id, v := range seen {
+				if v != "*" {
+					t.Errorf("event %s: handler saw %s = %q, want \"*\"", id, ClinicSetting, v)
+				}
+			}
+		})
 	}
 }
 

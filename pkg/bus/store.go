@@ -115,18 +115,6 @@ func SetClinicScope(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
-// SystemScoped wraps a consumer's handler so that it runs in system scope (every clinic): the
-// handler's context carries auth.WithSystemScope and its transaction's ClinicSetting is "*".
-func SystemScoped(h Handler) Handler {
-	return func(ctx context.Context, tx *Tx, d *Delivery) error {
-		ctx = auth.WithSystemScope(ctx)
-		if err := SetClinicScope(ctx, tx); err != nil {
-			return err
-		}
-		return h(ctx, tx, d)
-	}
-}
-
 // literalScope returns scope if it holds only what a clinic scope can (hex digits, '-', ','
 // and '*'), else "" (no clinic): it is spliced into SQL as a literal.
 func literalScope(scope string) string {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/trellis-health/trellis/pkg/auth"
-	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/pkg/service"
 	"github.com/trellis-health/trellis/proto/gen/trellis/intake/v1/intakev1connect"
@@ -109,7 +108,7 @@ func setup(ctx context.Context, p *service.Platform, retention *time.Duration, k
 	uc := app.New(p.Store, postgres.Repository{Crypt: k}, p.Log, time.Now)
 	path, h := intakev1connect.NewIntakeServiceHandler(rpc.NewHandler(uc, p.Log), p.Server.HandlerOptions()...)
 	p.Server.Handle(path, h)
-	p.Consume(events.ClinicsConfig(), bus.SystemScoped(events.NewClinics(uc, p.Log).Handle))
+	p.Consume(events.ClinicsConfig(), events.NewClinics(uc, p.Log).Handle)
 	// The stored responses of idempotency keys hold PHI: they are deleted after the retention.
 	p.Go(func(ctx context.Context) error {
 		return uc.RunIdempotencyPruner(auth.WithSystemScope(ctx), keep, app.PruneInterval)
