@@ -58,6 +58,7 @@ type Base struct {
 	LogLevel        string        `env:"LOG_LEVEL" default:"info" help:"debug, info, warn or error"`
 	OTLPEndpoint    string        `env:"OTEL_EXPORTER_OTLP_ENDPOINT" help:"OTLP/HTTP endpoint for traces (empty: not exported)"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" default:"15s" help:"grace period for in-flight work on shutdown"`
+	PprofAddr       string        `env:"PPROF_ADDR" help:"opt-in Go profiler (net/http/pprof at /debug/pprof/) on this address, never the API's port; a bare port binds 127.0.0.1 (empty: off; for diagnosis, never expose it)"`
 }
 
 // Config is implemented by a service's config struct through its embedded Base.
@@ -335,8 +336,16 @@ func Serve(ctx context.Context, spec Spec, cfg Config, log *slog.Logger, ready c
 		if err != nil {
 			return fmt.Errorf("listen %s: %w", b.HTTPAddr, err)
 		}
+		pln, err := pprofListen(b.PprofAddr, ln.Addr().String())
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
 		g, gctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return srv.ServeListener(gctx, ln, b.ShutdownTimeout) })
+		if pln != nil {
+			g.Go(func() error { return servePprof(gctx, pln, log) })
+		}
 		g.Go(func() error { return relay.Run(gctx) })
 		for _, c := range p.consumers {
 			g.Go(func() error { return c.Run(gctx) })
