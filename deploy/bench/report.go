@@ -165,6 +165,10 @@ type Report struct {
 
 	Phases   []Phase
 	ReadSide []Endpoint
+	// PGTime is pg_stat_statements over the saturation phase (nil: not measured).
+	PGTime *PGTime
+	// Profiles are the services' CPU profiles taken during the saturation load, by service.
+	Profiles map[string]string
 
 	// 835: parse and balance, and posting, in lines per second (billing's Go benchmarks),
 	// with the raw batched-insert baseline of the posting benchmark.
@@ -406,6 +410,22 @@ func (r Report) Markdown(before *Summary, beforeLabel string) string {
 			}
 			w(".\n\n")
 		}
+	}
+
+	if r.PGTime != nil {
+		r.PGTime.markdown(w)
+	}
+	if len(r.Profiles) > 0 {
+		w("CPU profiles of the services during the saturation load (`go tool pprof -top <file>`):\n\n")
+		names := make([]string, 0, len(r.Profiles))
+		for n := range r.Profiles {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		for _, n := range names {
+			w("- %s: `%s`\n", n, r.Profiles[n])
+		}
+		w("\n")
 	}
 
 	w("## Read side\n\n")

@@ -125,3 +125,28 @@ func TestMarkdown(t *testing.T) {
 		t.Error("no before column without a before run")
 	}
 }
+
+func TestWherePostgresTimeGoes(t *testing.T) {
+	r := Report{PGTime: &PGTime{Phase: "Saturation", Events: 100, Missing: "pg_stat_statements is not available: must be loaded via shared_preload_libraries"}}
+	md := r.Markdown(nil, "")
+	if !strings.Contains(md, "## Where Postgres time goes") || !strings.Contains(md, "No figures: pg_stat_statements is not available") {
+		t.Fatalf("without the extension the section must say why:\n%s", md)
+	}
+	r.PGTime = &PGTime{Phase: "Saturation", Events: 100,
+		Top: []Statement{{Role: "scheduling", Query: "SELECT a | b FROM " + strings.Repeat("x", 300), Calls: 250, TotalMS: 1234, MeanMS: 4.936, Rows: 250, BlksHit: 10, BlksRead: 2}},
+		ByRole: []Statement{{Role: "scheduling", Query: "300", Calls: 1000, TotalMS: 900, BlksHit: 500}}}
+	md = r.Markdown(nil, "")
+	for _, want := range []string{
+		"| scheduling | 10.00 | 3.00 | 9.00 | 5.00 / 0.00 |", // per event: statements, commits, ms, blocks
+		"| 250 | 2.50 | 1234 | 4.936 | 250 | 10 / 2 |",
+		`SELECT a \| b FROM xxx`, // pipes escaped in a table cell
+		"…`",                     // long text truncated
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, strings.Repeat("x", 200)) {
+		t.Error("statement text not truncated")
+	}
+}

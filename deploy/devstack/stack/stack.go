@@ -49,6 +49,9 @@ type Options struct {
 	DevKey   string         // HS256 key for dev tokens
 	Logs     io.Writer      // where child logs go, prefixed; default os.Stderr
 	LogLevel string
+	// Pprof gives every service an opt-in profiler (PPROF_ADDR) on a free loopback port,
+	// recorded in Ports as "<service>-pprof" (PprofURL): for the benchmark harness.
+	Pprof bool
 }
 
 // Stack is a running network.
@@ -67,6 +70,15 @@ type Stack struct {
 	servers   []*http.Server
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+}
+
+// PprofURL returns the base URL of a service's profiler ("" unless Options.Pprof).
+func (s *Stack) PprofURL(svc string) string {
+	p, ok := s.Ports[svc+"-pprof"]
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d/debug/pprof", p)
 }
 
 // URL returns the base URL of a service or UI by name.
@@ -99,6 +111,13 @@ func Up(ctx context.Context, o Options) (_ *Stack, err error) {
 			}
 		}
 		s.Ports[name] = p
+	}
+	if o.Pprof {
+		for _, svc := range Services {
+			if s.Ports[svc+"-pprof"], err = freePort(); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := os.MkdirAll(o.RunDir, 0o755); err != nil {
 		return nil, err
@@ -304,6 +323,9 @@ func (s *Stack) serviceEnv(svc, dbURL string) []string {
 		"OTEL_BSP_SCHEDULE_DELAY=200",
 		"FIELD_KEYS=" + fieldcrypt.DevKeys,        // field encryption: fixed dev keys, never for real data
 		"FIELD_HASH_KEY=" + fieldcrypt.DevHashKey, // (docs/security.md#field-encryption)
+	}
+	if p, ok := s.Ports[svc+"-pprof"]; ok {
+		env = append(env, fmt.Sprintf("PPROF_ADDR=127.0.0.1:%d", p))
 	}
 	if s.natsKeys != "" {
 		env = append(env, "NATS_NKEY_SEED_FILE="+natsauth.SeedFile(s.natsKeys, svc))

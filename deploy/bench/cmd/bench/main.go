@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	stdnet "net"
 	"net/http"
@@ -27,6 +28,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -231,6 +233,10 @@ func run(outPath, goBenchPath, beforePath, beforeLabel string) error {
 	}
 	rep.Appointments = len(appts)
 
+	// Where Postgres time goes (saturation): pg_stat_statements, when the server preloads it.
+	stats, closeStats := pgStats(ctx, adminURL, pool)
+	defer closeStats()
+
 	// 3. Pipeline.
 	tracker := bench.NewTracker(pool, 5*time.Millisecond)
 	tctx, tcancel := context.WithCancel(ctx)
@@ -250,6 +256,16 @@ func run(outPath, goBenchPath, beforePath, beforeLabel string) error {
 		}
 		prog := bench.NewProgress(start)
 		p := bench.Phase{Name: ph.name, Offered: ph.offered, Workers: cfg.workers}
+		saturation := ph.offered == 0
+		var profiles <-chan map[string]string
+		if saturation {
+			if stats != nil {
+				if err := stats.Reset(ctx); err != nil {
+					logf("pg_stat_statements_reset: %v", err)
+				}
+			}
+			profiles = cpuProfiles(ctx, s, filepath.Join(runDir, "pprof"), ph.dur)
+		}
 		cpu0 := bench.CPUSeconds(filepath.Join(runDir, "bin"))
 		logf("%s: %s of attendance", ph.name, ph.dur)
 		t0 := time.Now()
@@ -286,6 +302,15 @@ func run(outPath, goBenchPath, beforePath, beforeLabel string) error {
 			if v0, ok := cpu0[name]; ok {
 				p.CPU[name] = v - v0
 			}
+		}
+		if saturation {
+			rep.PGTime = &bench.PGTime{Phase: ph.name, Events: p.Accepted, Missing: statsMissing}
+			if stats != nil {
+				if rep.PGTime.Top, rep.PGTime.ByRole, err = stats.Top(ctx, 25); err != nil {
+					rep.PGTime.Missing = "pg_stat_statements could not be read: " + err.Error()
+				}
+			}
+			rep.Profiles = <-profiles
 		}
 		lat, unobserved := tracker.Take()
 		p.Latency, p.Unobserved = bench.Summarize(lat), unobserved
@@ -348,6 +373,98 @@ func run(outPath, goBenchPath, beforePath, beforeLabel string) error {
 	return nil
 }
 
+// statsMissing is why pg_stat_statements is not measured ("" when it is).
+var statsMissing string
+
+// pgStats opens pg_stat_statements in the harness's database: through BENCH_PG_STATS_URL when
+// set (a role that may create the extension, read every role's statements and reset them,
+// e.g. a superuser over the local socket; its database is replaced by the harness's), else
+// through the harness's own pool. Nil (and statsMissing says why) when it is not available.
+func pgStats(ctx context.Context, adminURL string, pool *pgxpool.Pool) (*bench.PGStats, func()) {
+	p := pool
+	closeFn := func() {}
+	if u := os.Getenv("BENCH_PG_STATS_URL"); u != "" {
+		pc, err := pgxpool.ParseConfig(u)
+		if err == nil {
+			pc.ConnConfig.Database, pc.MaxConns = database, 2
+			p, err = pgxpool.NewWithConfig(ctx, pc)
+		}
+		if err != nil {
+			statsMissing = "BENCH_PG_STATS_URL: " + err.Error()
+			logf("where Postgres time goes: %s", statsMissing)
+			return nil, closeFn
+		}
+		closeFn = p.Close
+	}
+	stats, why := bench.OpenPGStats(ctx, p)
+	if stats == nil {
+		statsMissing = why
+		logf("where Postgres time goes: not measured (%s)", why)
+	}
+	return stats, closeFn
+}
+
+// cpuProfiles takes a CPU profile of every service over d (their PPROF_ADDR listeners) into
+// dir, and sends the files written by service when done.
+func cpuProfiles(ctx context.Context, s *stack.Stack, dir string, d time.Duration) <-chan map[string]string {
+	done := make(chan map[string]string, 1)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		logf("profiles: %v", err)
+		done <- nil
+		return done
+	}
+	go func() {
+		var mu sync.Mutex
+		files := map[string]string{}
+		var wg sync.WaitGroup
+		for _, svc := range stack.Services {
+			base := s.PprofURL(svc)
+			if base == "" {
+				continue
+			}
+			wg.Go(func() {
+				path := filepath.Join(dir, svc+".cpu.pb.gz")
+				if err := fetchProfile(ctx, fmt.Sprintf("%s/profile?seconds=%d", base, int(max(d.Seconds(), 1))), path, d); err != nil {
+					logf("profile of %s: %v", svc, err)
+					return
+				}
+				mu.Lock()
+				files[svc] = path
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		done <- files
+	}()
+	return done
+}
+
+func fetchProfile(ctx context.Context, url, path string, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 // up starts the stack on free ports and checks that every service is its own (a port picked
 // free can be taken by another process before the service binds it: then the service exits and
 // someone else answers its readiness check), trying again on other ports.
@@ -360,7 +477,7 @@ func up(ctx context.Context, root, runDir, adminURL string, logs *os.File) (*sta
 			ports[name] = freePort(used) // never in the way of make run or another run
 		}
 		s, err := stack.Up(ctx, stack.Options{RepoRoot: root, RunDir: runDir, AdminURL: adminURL, Database: database,
-			Ports: ports, DevKey: devKey, Logs: logs, LogLevel: "warn", NATSURL: os.Getenv("NATS_URL")})
+			Ports: ports, DevKey: devKey, Logs: logs, LogLevel: "warn", NATSURL: os.Getenv("NATS_URL"), Pprof: true})
 		if err != nil {
 			last = err
 			logf("stack did not come up (attempt %d): %v", attempt+1, err)
