@@ -153,6 +153,7 @@ func startWithBilling(t *testing.T, items map[string][]*billingv1.WorkItem) (*en
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	e := &env{Service: servicetest.Start(t, newSpec(&cfg), &cfg, map[string]string{"BILLING_URL": srv.URL}), t: t}
+	systemScoped(t, e.Service)
 	return e, fake
 }
 

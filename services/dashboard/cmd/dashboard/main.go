@@ -69,6 +69,11 @@ func newSpec(cfg *Config) service.Spec {
 		Migrations:  migrations.FS,
 		Consumes:    []string{"intake", "scheduling", "billing", "notification"},
 		Setup: func(ctx context.Context, p *service.Platform) error {
+			// Row-level security (migration 00007, docs/security.md): every transaction sets the
+			// clinic scope from its context. The projections are consumers, which pkg/bus runs in
+			// system scope; the pages read in the signed-in user's scope (web.withUser);
+			// `dashboard rebuild` declares system scope (Store.Truncate).
+			p.Store.EnableClinicScope()
 			for _, s := range projection.Streams {
 				p.Consume(projection.Consumer(s), projection.Handler(s))
 			}
@@ -78,7 +83,7 @@ func newSpec(cfg *Config) service.Spec {
 			} else if cfg.AuthDevMode {
 				verifier = auth.NewDevVerifier([]byte(cfg.AuthDevKey), cfg.AuthIssuer, cfg.AuthAudience)
 			}
-			h, err := web.New(store.New(p.Pool), web.Config{
+			h, err := web.New(store.New(p.Store), web.Config{
 				Verifier: verifier, DevMode: cfg.AuthDevMode, DevKey: cfg.AuthDevKey,
 				Issuer: cfg.AuthIssuer, Audience: cfg.AuthAudience,
 				Streams: projection.Streams, Consumer: projection.ConsumerName,
@@ -210,7 +215,10 @@ func rebuild(ctx context.Context, cfg *Config, p *service.Platform) error {
 	}
 	// Empty first, then delete: an event a running service applies in between is either replayed
 	// (and applied again, harmlessly) or already in the emptied tables.
-	if err := store.New(p.Pool).Truncate(ctx, consumers()); err != nil {
+	// The platform of a command has the scope off (Setup does not run): turn it on, so this
+	// runs as the service does (Truncate declares system scope).
+	p.Store.EnableClinicScope()
+	if err := store.New(p.Store).Truncate(ctx, consumers()); err != nil {
 		return err
 	}
 	for _, s := range projection.Streams {

@@ -44,7 +44,9 @@ type env struct {
 func start(t *testing.T) *env {
 	t.Helper()
 	var cfg Config
-	return &env{Service: servicetest.Start(t, newSpec(&cfg), &cfg, nil), t: t}
+	s := servicetest.Start(t, newSpec(&cfg), &cfg, nil)
+	systemScoped(t, s)
+	return &env{Service: s, t: t}
 }
 
 var producers = map[string]string{"trellis.intake": "intake", "trellis.scheduling": "scheduling", "trellis.billing": "billing", "trellis.notification": "notification"}
@@ -523,7 +525,7 @@ func TestRebuildReplaysTheStreams(t *testing.T) {
 
 	cfg := Config{}
 	cfg.NATSURL = e.NATS.URL
-	if err := rebuild(context.Background(), &cfg, &service.Platform{Pool: e.Pool, Log: e.Log}); err != nil {
+	if err := rebuild(context.Background(), &cfg, &service.Platform{Pool: e.Pool, Store: serviceStore(t, e.Service), Log: e.Log}); err != nil {
 		t.Fatal(err)
 	}
 	if n := e.Count(t, `SELECT count(*) FROM attendance`); n != 0 {
@@ -631,7 +633,7 @@ func TestTodaysSessions(t *testing.T) {
 
 	cfg := Config{}
 	cfg.NATSURL = e.NATS.URL
-	if err := rebuild(context.Background(), &cfg, &service.Platform{Pool: e.Pool, Log: e.Log}); err != nil {
+	if err := rebuild(context.Background(), &cfg, &service.Platform{Pool: e.Pool, Store: serviceStore(t, e.Service), Log: e.Log}); err != nil {
 		t.Fatal(err)
 	}
 	e.settle()

@@ -232,6 +232,7 @@ func startOIDC(t *testing.T) (*env, *testIssuer) {
 		"OIDC_ISSUER": is.URL, "OIDC_CLIENT_ID": oidcClientID, "OIDC_CLIENT_SECRET": oidcClientSecret,
 		"OIDC_REDIRECT_URL": redirectURL, "DASHBOARD_SESSION_KEY": sessionKey,
 	})
+	systemScoped(t, svc)
 	return &env{Service: svc, t: t}, is
 }
 
@@ -420,6 +421,7 @@ func TestOIDCUserBillingCallsCarryTheIssuersToken(t *testing.T) {
 		"OIDC_ISSUER": is.URL, "OIDC_CLIENT_ID": oidcClientID, "OIDC_CLIENT_SECRET": oidcClientSecret,
 		"OIDC_REDIRECT_URL": redirectURL, "DASHBOARD_SESSION_KEY": sessionKey, "BILLING_URL": billing.URL,
 	})
+	systemScoped(t, svc)
 	e := &env{Service: svc, t: t}
 	b := e.browser()
 	is.next(jwt.MapClaims{"sub": "idp-biller-1", "roles": []string{"billing"}, "clinics": []string{"*"}}, nil)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/services/dashboard/internal/kpi"
 	"github.com/trellis-health/trellis/services/dashboard/internal/store"
 	"github.com/trellis-health/trellis/services/dashboard/internal/web"
@@ -84,7 +85,8 @@ func TestOverviewAtScale(t *testing.T) {
 	measure("billing, a year", "/api/billing.json"+year, &b)
 
 	// Where a year's overview spends its time.
-	st := store.New(e.Pool)
+	st := store.New(serviceStore(t, e.Service))
+	ctx = auth.WithSystemScope(ctx) // the store's transactions in every clinic's scope, as for a user of "*"
 	sc := store.Scope{All: true}
 	rng := kpi.Range{From: today.AddDate(0, 0, -364), To: today}
 	// Inputs and Trends without the program weeks (MinimumWeeks, read once and shared).

@@ -8,8 +8,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/trellis-health/trellis/pkg/auth"
+	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/services/dashboard/internal/kpi"
 )
 
@@ -20,10 +21,26 @@ type Scope struct {
 }
 
 // Store reads the projections.
-type Store struct{ pool *pgxpool.Pool }
+type Store struct{ db *bus.Store }
 
-// New returns a store on pool (search_path = dashboard).
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+// New returns a store on the service's db (search_path = dashboard), which should have the
+// clinic scope on (bus.Store.EnableClinicScope): every read then runs in a read-only
+// transaction scoped to ctx, so the tables' row-level security policies (migration 00007) keep
+// a signed-in user to the clinics of their token even if a query forgot its Scope condition.
+// A ctx without a principal (auth.WithPrincipal) or auth.WithSystemScope sees no clinic's rows.
+func New(db *bus.Store) *Store { return &Store{db: db} }
+
+// read runs fn in one read-only transaction of s in ctx's clinic scope (bus.Store.Read) and
+// returns what fn returns.
+func read[T any](ctx context.Context, s *Store, fn func(tx pgx.Tx) (T, error)) (T, error) {
+	var out T
+	err := s.db.Read(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		var err error
+		out, err = fn(tx)
+		return err
+	})
+	return out, err
+}
 
 // scoped is the SQL condition on column for a scope given as $1 (all) and $2 (ids).
 func scoped(column string) string { return "($1 OR " + column + "::text = ANY($2::text[]))" }
@@ -43,14 +60,16 @@ type Clinic struct {
 
 // Clinics lists the clinics in scope, by name.
 func (s *Store) Clinics(ctx context.Context, sc Scope) ([]Clinic, error) {
-	rows, err := s.pool.Query(ctx, `SELECT clinic_id::text, name, time_zone FROM clinics c WHERE `+scoped("c.clinic_id")+
-		` ORDER BY name = '', name, clinic_id`, sc.All, sc.Clinics)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Clinic, error) {
-		var c Clinic
-		return c, r.Scan(&c.ID, &c.Name, &c.TimeZone)
+	return read(ctx, s, func(tx pgx.Tx) ([]Clinic, error) {
+		rows, err := tx.Query(ctx, `SELECT clinic_id::text, name, time_zone FROM clinics c WHERE `+scoped("c.clinic_id")+
+			` ORDER BY name = '', name, clinic_id`, sc.All, sc.Clinics)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Clinic, error) {
+			var c Clinic
+			return c, r.Scan(&c.ID, &c.Name, &c.TimeZone)
+		})
 	})
 }
 
@@ -71,93 +90,95 @@ func (s *Store) Clinic(ctx context.Context, sc Scope, id string) (Clinic, bool, 
 // Inputs reads each in-scope clinic's KPI inputs for the range r; weeks are the clinics'
 // complete program weeks in r (MinimumWeeks).
 func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks map[string][]kpi.ProgramWeek) (map[string]*kpi.Inputs, error) {
-	out := map[string]*kpi.Inputs{}
-	get := func(id string) *kpi.Inputs {
-		in := out[id]
-		if in == nil {
-			in = &kpi.Inputs{Attendance: map[string]int{}, Discharges: map[string]int{}}
-			out[id] = in
+	return read(ctx, s, func(tx pgx.Tx) (map[string]*kpi.Inputs, error) {
+		out := map[string]*kpi.Inputs{}
+		get := func(id string) *kpi.Inputs {
+			in := out[id]
+			if in == nil {
+				in = &kpi.Inputs{Attendance: map[string]int{}, Discharges: map[string]int{}}
+				out[id] = in
+			}
+			return in
 		}
-		return in
-	}
-	type q struct {
-		sql  string
-		scan func(pgx.Rows) error
-	}
-	queries := []q{
-		{`SELECT clinic_id::text, count(*) FROM enrollments WHERE status = 'active' AND ` + scoped("clinic_id") + ` GROUP BY 1`,
-			func(rows pgx.Rows) error {
-				var id string
-				var n int
-				err := rows.Scan(&id, &n)
-				get(id).Census = n
-				return err
-			}},
-		{`SELECT clinic_id::text, sum(capacity) FROM tracks WHERE active AND ` + scoped("clinic_id") + ` GROUP BY 1`,
-			func(rows pgx.Rows) error {
-				var id string
-				var n int
-				err := rows.Scan(&id, &n)
-				get(id).Capacity = n
-				return err
-			}},
-		{`SELECT clinic_id::text, status, count(*) FROM attendance WHERE local_date BETWEEN $3 AND $4 AND ` + scoped("clinic_id") + ` GROUP BY 1, 2`,
-			func(rows pgx.Rows) error {
-				var id, status string
-				var n int
-				err := rows.Scan(&id, &status, &n)
-				get(id).Attendance[status] = n
-				return err
-			}},
-		{`SELECT a.clinic_id::text, extract(epoch FROM a.admitted_at - a.first_contact_at)::float8 / 86400
-			FROM admissions a LEFT JOIN clinics c USING (clinic_id)
-			WHERE a.first_contact_at IS NOT NULL AND ` + localDate("a.admitted_at") + ` BETWEEN $3 AND $4 AND ` + scoped("a.clinic_id"),
-			func(rows pgx.Rows) error {
-				var id string
-				var d float64
-				err := rows.Scan(&id, &d)
-				in := get(id)
-				in.DaysToAdmission = append(in.DaysToAdmission, max(d, 0))
-				return err
-			}},
-		{`SELECT clinic_id::text, reason, (discharge_date - start_date)::float8 FROM discharges
-			WHERE discharge_date BETWEEN $3 AND $4 AND ` + scoped("clinic_id"),
-			func(rows pgx.Rows) error {
-				var id, reason string
-				var los *float64
-				err := rows.Scan(&id, &reason, &los)
-				in := get(id)
-				in.Discharges[reason]++
-				if los != nil {
-					in.LengthsOfStay = append(in.LengthsOfStay, *los)
+		type q struct {
+			sql  string
+			scan func(pgx.Rows) error
+		}
+		queries := []q{
+			{`SELECT clinic_id::text, count(*) FROM enrollments WHERE status = 'active' AND ` + scoped("clinic_id") + ` GROUP BY 1`,
+				func(rows pgx.Rows) error {
+					var id string
+					var n int
+					err := rows.Scan(&id, &n)
+					get(id).Census = n
+					return err
+				}},
+			{`SELECT clinic_id::text, sum(capacity) FROM tracks WHERE active AND ` + scoped("clinic_id") + ` GROUP BY 1`,
+				func(rows pgx.Rows) error {
+					var id string
+					var n int
+					err := rows.Scan(&id, &n)
+					get(id).Capacity = n
+					return err
+				}},
+			{`SELECT clinic_id::text, status, count(*) FROM attendance WHERE local_date BETWEEN $3 AND $4 AND ` + scoped("clinic_id") + ` GROUP BY 1, 2`,
+				func(rows pgx.Rows) error {
+					var id, status string
+					var n int
+					err := rows.Scan(&id, &status, &n)
+					get(id).Attendance[status] = n
+					return err
+				}},
+			{`SELECT a.clinic_id::text, extract(epoch FROM a.admitted_at - a.first_contact_at)::float8 / 86400
+				FROM admissions a LEFT JOIN clinics c USING (clinic_id)
+				WHERE a.first_contact_at IS NOT NULL AND ` + localDate("a.admitted_at") + ` BETWEEN $3 AND $4 AND ` + scoped("a.clinic_id"),
+				func(rows pgx.Rows) error {
+					var id string
+					var d float64
+					err := rows.Scan(&id, &d)
+					in := get(id)
+					in.DaysToAdmission = append(in.DaysToAdmission, max(d, 0))
+					return err
+				}},
+			{`SELECT clinic_id::text, reason, (discharge_date - start_date)::float8 FROM discharges
+				WHERE discharge_date BETWEEN $3 AND $4 AND ` + scoped("clinic_id"),
+				func(rows pgx.Rows) error {
+					var id, reason string
+					var los *float64
+					err := rows.Scan(&id, &reason, &los)
+					in := get(id)
+					in.Discharges[reason]++
+					if los != nil {
+						in.LengthsOfStay = append(in.LengthsOfStay, *los)
+					}
+					return err
+				}},
+		}
+		for _, qu := range queries {
+			args := []any{sc.All, sc.Clinics}
+			if strings.Contains(qu.sql, "$3") {
+				args = append(args, r.From, r.To)
+			}
+			rows, err := tx.Query(ctx, qu.sql, args...)
+			if err != nil {
+				return nil, err
+			}
+			for rows.Next() {
+				if err := qu.scan(rows); err != nil {
+					rows.Close()
+					return nil, err
 				}
-				return err
-			}},
-	}
-	for _, qu := range queries {
-		args := []any{sc.All, sc.Clinics}
-		if strings.Contains(qu.sql, "$3") {
-			args = append(args, r.From, r.To)
-		}
-		rows, err := s.pool.Query(ctx, qu.sql, args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			if err := qu.scan(rows); err != nil {
-				rows.Close()
+			}
+			if err := rows.Err(); err != nil {
 				return nil, err
 			}
 		}
-		if err := rows.Err(); err != nil {
-			return nil, err
+		for id, ws := range weeks {
+			in := get(id)
+			in.MinimumWeeks, in.MinimumMet = kpi.CountWeeks(ws)
 		}
-	}
-	for id, ws := range weeks {
-		in := get(id)
-		in.MinimumWeeks, in.MinimumMet = kpi.CountWeeks(ws)
-	}
-	return out, nil
+		return out, nil
+	})
 }
 
 // Track is one track's fill.
@@ -173,16 +194,18 @@ type Track struct {
 
 // Tracks lists a clinic's tracks with their active and waitlisted enrollments.
 func (s *Store) Tracks(ctx context.Context, clinicID string) ([]Track, error) {
-	rows, err := s.pool.Query(ctx, `SELECT t.track_id::text, t.track_code, t.program_code, t.capacity, t.active,
-			count(e.*) FILTER (WHERE e.status = 'active'), count(e.*) FILTER (WHERE e.status = 'waitlisted')
-		FROM tracks t LEFT JOIN enrollments e ON e.track_id = t.track_id
-		WHERE t.clinic_id = $1 GROUP BY t.track_id ORDER BY t.track_code, t.track_id`, clinicID)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Track, error) {
-		var t Track
-		return t, r.Scan(&t.ID, &t.Code, &t.Program, &t.Capacity, &t.Open, &t.Active, &t.Waitlisted)
+	return read(ctx, s, func(tx pgx.Tx) ([]Track, error) {
+		rows, err := tx.Query(ctx, `SELECT t.track_id::text, t.track_code, t.program_code, t.capacity, t.active,
+				count(e.*) FILTER (WHERE e.status = 'active'), count(e.*) FILTER (WHERE e.status = 'waitlisted')
+			FROM tracks t LEFT JOIN enrollments e ON e.track_id = t.track_id
+			WHERE t.clinic_id = $1 GROUP BY t.track_id ORDER BY t.track_code, t.track_id`, clinicID)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Track, error) {
+			var t Track
+			return t, r.Scan(&t.ID, &t.Code, &t.Program, &t.Capacity, &t.Open, &t.Active, &t.Waitlisted)
+		})
 	})
 }
 
@@ -205,16 +228,18 @@ func (r Risk) ReasonText() string {
 
 // AtRisk lists a clinic's open episodes of risk of enrollments that have not ended, oldest first.
 func (s *Store) AtRisk(ctx context.Context, clinicID string) ([]Risk, error) {
-	rows, err := s.pool.Query(ctx, `SELECT r.enrollment_id::text, r.patient_id::text, r.reasons, r.since FROM risks r
-		WHERE r.clinic_id = $1 AND r.cleared_at IS NULL
-			AND NOT EXISTS (SELECT 1 FROM enrollments e WHERE e.enrollment_id = r.enrollment_id AND e.status = 'ended')
-		ORDER BY r.since, r.enrollment_id`, clinicID)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Risk, error) {
-		var k Risk
-		return k, r.Scan(&k.EnrollmentID, &k.PatientID, &k.Reasons, &k.Since)
+	return read(ctx, s, func(tx pgx.Tx) ([]Risk, error) {
+		rows, err := tx.Query(ctx, `SELECT r.enrollment_id::text, r.patient_id::text, r.reasons, r.since FROM risks r
+			WHERE r.clinic_id = $1 AND r.cleared_at IS NULL
+				AND NOT EXISTS (SELECT 1 FROM enrollments e WHERE e.enrollment_id = r.enrollment_id AND e.status = 'ended')
+			ORDER BY r.since, r.enrollment_id`, clinicID)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Risk, error) {
+			var k Risk
+			return k, r.Scan(&k.EnrollmentID, &k.PatientID, &k.Reasons, &k.Since)
+		})
 	})
 }
 
@@ -235,20 +260,22 @@ type Session struct {
 // not cancelled, joined with their latest attendance (attended: present, late or left early;
 // absent: absent or excused; the rest not yet recorded).
 func (s *Store) Sessions(ctx context.Context, clinicID string, day time.Time) ([]Session, error) {
-	rows, err := s.pool.Query(ctx, `SELECT coalesce(p.session_id, p.appointment_id)::text, p.service_type,
-			min(p.start_time), max(p.end_time), count(*),
-			count(*) FILTER (WHERE a.status IN ('present', 'late', 'left_early')),
-			count(*) FILTER (WHERE a.status IN ('absent', 'excused')),
-			count(*) FILTER (WHERE a.status IS NULL OR a.status NOT IN ('present', 'late', 'left_early', 'absent', 'excused'))
-		FROM appointments p LEFT JOIN attendance a USING (appointment_id)
-		WHERE p.clinic_id = $1 AND p.local_date = $2 AND p.status <> 'cancelled'
-		GROUP BY 1, 2 ORDER BY 3, 4, 2, 1`, clinicID, day.Format(time.DateOnly))
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Session, error) {
-		var x Session
-		return x, r.Scan(&x.ID, &x.ServiceType, &x.StartTime, &x.EndTime, &x.Scheduled, &x.Attended, &x.Absent, &x.NotRecorded)
+	return read(ctx, s, func(tx pgx.Tx) ([]Session, error) {
+		rows, err := tx.Query(ctx, `SELECT coalesce(p.session_id, p.appointment_id)::text, p.service_type,
+				min(p.start_time), max(p.end_time), count(*),
+				count(*) FILTER (WHERE a.status IN ('present', 'late', 'left_early')),
+				count(*) FILTER (WHERE a.status IN ('absent', 'excused')),
+				count(*) FILTER (WHERE a.status IS NULL OR a.status NOT IN ('present', 'late', 'left_early', 'absent', 'excused'))
+			FROM appointments p LEFT JOIN attendance a USING (appointment_id)
+			WHERE p.clinic_id = $1 AND p.local_date = $2 AND p.status <> 'cancelled'
+			GROUP BY 1, 2 ORDER BY 3, 4, 2, 1`, clinicID, day.Format(time.DateOnly))
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Session, error) {
+			var x Session
+			return x, r.Scan(&x.ID, &x.ServiceType, &x.StartTime, &x.EndTime, &x.Scheduled, &x.Attended, &x.Absent, &x.NotRecorded)
+		})
 	})
 }
 
@@ -264,30 +291,32 @@ type StatusCount struct {
 // Funnel counts a clinic's referrals by current status, of those first contacted in the range
 // (or, when the first contact is not known yet, last changed in it).
 func (s *Store) Funnel(ctx context.Context, clinicID string, r kpi.Range) ([]StatusCount, error) {
-	rows, err := s.pool.Query(ctx, `SELECT f.status, count(*) FROM referrals f LEFT JOIN clinics c USING (clinic_id)
-		WHERE f.clinic_id = $1 AND `+localDate("coalesce(f.first_contact_at, f.status_at)")+` BETWEEN $2 AND $3
-		GROUP BY 1`, clinicID, r.From, r.To)
-	if err != nil {
-		return nil, err
-	}
-	counts := map[string]int{}
-	for rows.Next() {
-		var st string
-		var n int
-		if err := rows.Scan(&st, &n); err != nil {
-			rows.Close()
+	return read(ctx, s, func(tx pgx.Tx) ([]StatusCount, error) {
+		rows, err := tx.Query(ctx, `SELECT f.status, count(*) FROM referrals f LEFT JOIN clinics c USING (clinic_id)
+			WHERE f.clinic_id = $1 AND `+localDate("coalesce(f.first_contact_at, f.status_at)")+` BETWEEN $2 AND $3
+			GROUP BY 1`, clinicID, r.From, r.To)
+		if err != nil {
 			return nil, err
 		}
-		counts[st] = n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	out := make([]StatusCount, 0, len(ReferralStatuses))
-	for _, st := range ReferralStatuses {
-		out = append(out, StatusCount{Status: st, Count: counts[st]})
-	}
-	return out, nil
+		counts := map[string]int{}
+		for rows.Next() {
+			var st string
+			var n int
+			if err := rows.Scan(&st, &n); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			counts[st] = n
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		out := make([]StatusCount, 0, len(ReferralStatuses))
+		for _, st := range ReferralStatuses {
+			out = append(out, StatusCount{Status: st, Count: counts[st]})
+		}
+		return out, nil
+	})
 }
 
 // Flow is the billing flow of a period, in cents.
@@ -302,49 +331,53 @@ type Flow struct {
 // Flow sums, for the range: charges by date of service (voided ones left out), and the claims
 // submitted in it, what was paid on them and what was denied.
 func (s *Store) Flow(ctx context.Context, sc Scope, r kpi.Range) (Flow, error) {
-	var f Flow
-	err := s.pool.QueryRow(ctx, `SELECT coalesce(sum(amount_cents), 0)::bigint FROM charges
-		WHERE status <> 'void' AND service_date BETWEEN $3 AND $4 AND `+scoped("clinic_id"),
-		sc.All, sc.Clinics, r.From, r.To).Scan(&f.Charges)
-	if err != nil {
+	return read(ctx, s, func(tx pgx.Tx) (Flow, error) {
+		var f Flow
+		err := tx.QueryRow(ctx, `SELECT coalesce(sum(amount_cents), 0)::bigint FROM charges
+			WHERE status <> 'void' AND service_date BETWEEN $3 AND $4 AND `+scoped("clinic_id"),
+			sc.All, sc.Clinics, r.From, r.To).Scan(&f.Charges)
+		if err != nil {
+			return f, err
+		}
+		err = tx.QueryRow(ctx, `SELECT coalesce(sum(k.total_cents), 0)::bigint,
+				coalesce(sum(k.paid_cents), 0)::bigint,
+				coalesce(sum(k.total_cents) FILTER (WHERE k.status = 'denied'), 0)::bigint
+			FROM claims k LEFT JOIN clinics c USING (clinic_id)
+			WHERE k.submitted_at IS NOT NULL AND `+localDate("k.submitted_at")+` BETWEEN $3 AND $4 AND `+scoped("k.clinic_id"),
+			sc.All, sc.Clinics, r.From, r.To).Scan(&f.ClaimsSubmitted, &f.Paid, &f.Denied)
+		if err != nil {
+			return f, err
+		}
+		err = tx.QueryRow(ctx, `SELECT coalesce(sum(w.amount_cents), 0)::bigint FROM write_offs w LEFT JOIN clinics c USING (clinic_id)
+			WHERE `+localDate("w.written_off_at")+` BETWEEN $3 AND $4 AND `+scoped("w.clinic_id"),
+			sc.All, sc.Clinics, r.From, r.To).Scan(&f.WrittenOff)
 		return f, err
-	}
-	err = s.pool.QueryRow(ctx, `SELECT coalesce(sum(k.total_cents), 0)::bigint,
-			coalesce(sum(k.paid_cents), 0)::bigint,
-			coalesce(sum(k.total_cents) FILTER (WHERE k.status = 'denied'), 0)::bigint
-		FROM claims k LEFT JOIN clinics c USING (clinic_id)
-		WHERE k.submitted_at IS NOT NULL AND `+localDate("k.submitted_at")+` BETWEEN $3 AND $4 AND `+scoped("k.clinic_id"),
-		sc.All, sc.Clinics, r.From, r.To).Scan(&f.ClaimsSubmitted, &f.Paid, &f.Denied)
-	if err != nil {
-		return f, err
-	}
-	err = s.pool.QueryRow(ctx, `SELECT coalesce(sum(w.amount_cents), 0)::bigint FROM write_offs w LEFT JOIN clinics c USING (clinic_id)
-		WHERE `+localDate("w.written_off_at")+` BETWEEN $3 AND $4 AND `+scoped("w.clinic_id"),
-		sc.All, sc.Clinics, r.From, r.To).Scan(&f.WrittenOff)
-	return f, err
+	})
 }
 
 // WrittenOff sums the write-offs projected so far per work item, of the items ids.
 func (s *Store) WrittenOff(ctx context.Context, ids []string) (map[string]int64, error) {
-	out := map[string]int64{}
-	if len(ids) == 0 {
-		return out, nil
-	}
-	rows, err := s.pool.Query(ctx, `SELECT work_item_id::text, sum(amount_cents)::bigint FROM write_offs
-		WHERE work_item_id::text = ANY($1::text[]) GROUP BY 1`, ids)
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var id string
-		var c int64
-		if err := rows.Scan(&id, &c); err != nil {
-			rows.Close()
+	return read(ctx, s, func(tx pgx.Tx) (map[string]int64, error) {
+		out := map[string]int64{}
+		if len(ids) == 0 {
+			return out, nil
+		}
+		rows, err := tx.Query(ctx, `SELECT work_item_id::text, sum(amount_cents)::bigint FROM write_offs
+			WHERE work_item_id::text = ANY($1::text[]) GROUP BY 1`, ids)
+		if err != nil {
 			return nil, err
 		}
-		out[id] = c
-	}
-	return out, rows.Err()
+		for rows.Next() {
+			var id string
+			var c int64
+			if err := rows.Scan(&id, &c); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] = c
+		}
+		return out, rows.Err()
+	})
 }
 
 // WriteOffReason is a write-off reason with the write-offs made for it.
@@ -357,15 +390,17 @@ type WriteOffReason struct {
 // WriteOffs counts the write-offs made on a clinic-local date in the range, by reason, the
 // largest amount first.
 func (s *Store) WriteOffs(ctx context.Context, sc Scope, r kpi.Range) ([]WriteOffReason, error) {
-	rows, err := s.pool.Query(ctx, `SELECT w.reason, count(*), sum(w.amount_cents)::bigint FROM write_offs w LEFT JOIN clinics c USING (clinic_id)
-		WHERE `+localDate("w.written_off_at")+` BETWEEN $3 AND $4 AND `+scoped("w.clinic_id")+` GROUP BY 1 ORDER BY 3 DESC, 1`,
-		sc.All, sc.Clinics, r.From, r.To)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (WriteOffReason, error) {
-		var w WriteOffReason
-		return w, r.Scan(&w.Reason, &w.Count, &w.AmountCents)
+	return read(ctx, s, func(tx pgx.Tx) ([]WriteOffReason, error) {
+		rows, err := tx.Query(ctx, `SELECT w.reason, count(*), sum(w.amount_cents)::bigint FROM write_offs w LEFT JOIN clinics c USING (clinic_id)
+			WHERE `+localDate("w.written_off_at")+` BETWEEN $3 AND $4 AND `+scoped("w.clinic_id")+` GROUP BY 1 ORDER BY 3 DESC, 1`,
+			sc.All, sc.Clinics, r.From, r.To)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (WriteOffReason, error) {
+			var w WriteOffReason
+			return w, r.Scan(&w.Reason, &w.Count, &w.AmountCents)
+		})
 	})
 }
 
@@ -373,17 +408,19 @@ func (s *Store) WriteOffs(ctx context.Context, sc Scope, r kpi.Range) ([]WriteOf
 // whose newest adjudication falls on a clinic-local date in it and that stand paid, partially
 // paid or denied (reversed claims are left out).
 func (s *Store) ClaimRates(ctx context.Context, sc Scope, r kpi.Range) (kpi.ClaimInputs, error) {
-	var in kpi.ClaimInputs
-	err := s.pool.QueryRow(ctx, `SELECT count(*),
-			count(*) FILTER (WHERE k.status = 'denied'),
-			count(*) FILTER (WHERE k.status = 'paid' AND NOT k.ever_denied AND NOT k.correction AND NOT k.corrected),
-			coalesce(sum(k.total_cents), 0)::bigint, coalesce(sum(k.contractual_cents), 0)::bigint,
-			coalesce(sum(k.paid_cents), 0)::bigint
-		FROM claims k LEFT JOIN clinics c USING (clinic_id)
-		WHERE k.adjudicated_at IS NOT NULL AND k.status IN ('paid', 'partially_paid', 'denied')
-			AND `+localDate("k.adjudicated_at")+` BETWEEN $3 AND $4 AND `+scoped("k.clinic_id"),
-		sc.All, sc.Clinics, r.From, r.To).Scan(&in.Adjudicated, &in.Denied, &in.Clean, &in.ChargedCents, &in.ContractualCents, &in.PaidCents)
-	return in, err
+	return read(ctx, s, func(tx pgx.Tx) (kpi.ClaimInputs, error) {
+		var in kpi.ClaimInputs
+		err := tx.QueryRow(ctx, `SELECT count(*),
+				count(*) FILTER (WHERE k.status = 'denied'),
+				count(*) FILTER (WHERE k.status = 'paid' AND NOT k.ever_denied AND NOT k.correction AND NOT k.corrected),
+				coalesce(sum(k.total_cents), 0)::bigint, coalesce(sum(k.contractual_cents), 0)::bigint,
+				coalesce(sum(k.paid_cents), 0)::bigint
+			FROM claims k LEFT JOIN clinics c USING (clinic_id)
+			WHERE k.adjudicated_at IS NOT NULL AND k.status IN ('paid', 'partially_paid', 'denied')
+				AND `+localDate("k.adjudicated_at")+` BETWEEN $3 AND $4 AND `+scoped("k.clinic_id"),
+			sc.All, sc.Clinics, r.From, r.To).Scan(&in.Adjudicated, &in.Denied, &in.Clean, &in.ChargedCents, &in.ContractualCents, &in.PaidCents)
+		return in, err
+	})
 }
 
 // Aging is one payer's outstanding claims by age bucket, in cents.
@@ -395,29 +432,31 @@ type Aging struct {
 
 // Aging lists, per payer, the claims submitted and not yet decided, by days since submission.
 func (s *Store) Aging(ctx context.Context, sc Scope, now time.Time) ([]Aging, error) {
-	rows, err := s.pool.Query(ctx, `SELECT payer_id, (($3::date) - (submitted_at::date))::int, total_cents FROM claims
-		WHERE status = 'submitted' AND submitted_at IS NOT NULL AND NOT corrected AND `+scoped("clinic_id")+` ORDER BY payer_id`,
-		sc.All, sc.Clinics, now)
-	if err != nil {
-		return nil, err
-	}
-	var out []Aging
-	for rows.Next() {
-		var payer string
-		var days int
-		var cents int64
-		if err := rows.Scan(&payer, &days, &cents); err != nil {
-			rows.Close()
+	return read(ctx, s, func(tx pgx.Tx) ([]Aging, error) {
+		rows, err := tx.Query(ctx, `SELECT payer_id, (($3::date) - (submitted_at::date))::int, total_cents FROM claims
+			WHERE status = 'submitted' AND submitted_at IS NOT NULL AND NOT corrected AND `+scoped("clinic_id")+` ORDER BY payer_id`,
+			sc.All, sc.Clinics, now)
+		if err != nil {
 			return nil, err
 		}
-		if len(out) == 0 || out[len(out)-1].PayerID != payer {
-			out = append(out, Aging{PayerID: payer, Buckets: map[string]int64{}})
+		var out []Aging
+		for rows.Next() {
+			var payer string
+			var days int
+			var cents int64
+			if err := rows.Scan(&payer, &days, &cents); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if len(out) == 0 || out[len(out)-1].PayerID != payer {
+				out = append(out, Aging{PayerID: payer, Buckets: map[string]int64{}})
+			}
+			a := &out[len(out)-1]
+			a.Buckets[kpi.AgingBucket(days)] += cents
+			a.Total += cents
 		}
-		a := &out[len(out)-1]
-		a.Buckets[kpi.AgingBucket(days)] += cents
-		a.Total += cents
-	}
-	return out, rows.Err()
+		return out, rows.Err()
+	})
 }
 
 // Hold is a hold reason with how many charges wait on it.
@@ -428,14 +467,16 @@ type Hold struct {
 
 // Holds counts held charges by reason (the part before any ":" detail), most first.
 func (s *Store) Holds(ctx context.Context, sc Scope) ([]Hold, error) {
-	rows, err := s.pool.Query(ctx, `SELECT coalesce(nullif(trim(split_part(hold_reason, ':', 1)), ''), 'unspecified'), count(*)
-		FROM charges WHERE status = 'held' AND `+scoped("clinic_id")+` GROUP BY 1 ORDER BY 2 DESC, 1`, sc.All, sc.Clinics)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Hold, error) {
-		var h Hold
-		return h, r.Scan(&h.Reason, &h.Count)
+	return read(ctx, s, func(tx pgx.Tx) ([]Hold, error) {
+		rows, err := tx.Query(ctx, `SELECT coalesce(nullif(trim(split_part(hold_reason, ':', 1)), ''), 'unspecified'), count(*)
+			FROM charges WHERE status = 'held' AND `+scoped("clinic_id")+` GROUP BY 1 ORDER BY 2 DESC, 1`, sc.All, sc.Clinics)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Hold, error) {
+			var h Hold
+			return h, r.Scan(&h.Reason, &h.Count)
+		})
 	})
 }
 
@@ -450,26 +491,31 @@ type StreamHealth struct {
 
 // Health reads, per stream, the events applied (the consumer's inbox rows) and the newest one's time.
 func (s *Store) Health(ctx context.Context, streams []string, consumer func(string) string) ([]StreamHealth, error) {
-	out := make([]StreamHealth, 0, len(streams))
-	for _, st := range streams {
-		h := StreamHealth{Stream: st, Consumer: consumer(st)}
-		err := s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM inbox WHERE consumer = $1),
-			(SELECT last_event_at FROM stream_positions WHERE stream = $2)`, h.Consumer, st).Scan(&h.Events, &h.LastEventAt)
-		if err != nil {
-			return nil, err
+	return read(ctx, s, func(tx pgx.Tx) ([]StreamHealth, error) {
+		out := make([]StreamHealth, 0, len(streams))
+		for _, st := range streams {
+			h := StreamHealth{Stream: st, Consumer: consumer(st)}
+			err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM inbox WHERE consumer = $1),
+				(SELECT last_event_at FROM stream_positions WHERE stream = $2)`, h.Consumer, st).Scan(&h.Events, &h.LastEventAt)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, h)
 		}
-		out = append(out, h)
-	}
-	return out, nil
+		return out, nil
+	})
 }
 
 // Projections are the tables `dashboard rebuild` empties (with the consumers' inbox rows).
 var Projections = []string{"clinics", "programs", "tracks", "enrollments", "referrals", "admissions", "attendance", "risks",
 	"completions", "discharges", "charges", "claims", "appointments", "write_offs", "stream_positions"}
 
-// Truncate empties the projections and forgets which events were applied, in one transaction.
+// Truncate empties the projections and forgets which events were applied, in one transaction
+// in system scope (every clinic): it is maintenance (`dashboard rebuild`), not a user's request.
+// (TRUNCATE is not subject to row-level security; the scope keeps the transaction like every
+// other of the service, so a statement added here cannot silently see no rows.)
 func (s *Store) Truncate(ctx context.Context, consumers []string) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return s.db.InTx(auth.WithSystemScope(ctx), func(ctx context.Context, tx *bus.Tx) error {
 		if _, err := tx.Exec(ctx, "TRUNCATE "+strings.Join(Projections, ", ")); err != nil {
 			return err
 		}

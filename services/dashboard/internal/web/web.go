@@ -156,6 +156,14 @@ func (h *Handler) session(r *http.Request) (*auth.Principal, bool) {
 	return nil, false
 }
 
+// withUser is r with the signed-in user's principal in its context (auth.WithPrincipal), set
+// before anything reads the request: the store's transactions take their clinic scope from it
+// (auth.ClinicScope), so the database's row-level security keeps every read of the page to the
+// user's clinics, whatever a query's own clinic condition says (docs/security.md).
+func withUser(r *http.Request, user *auth.Principal) *http.Request {
+	return r.WithContext(auth.WithPrincipal(r.Context(), user))
+}
+
 func (h *Handler) newRequest(r *http.Request, user *auth.Principal) (*request, error) {
 	q := r.URL.Query()
 	rng, err := kpi.ParseRange(q.Get("from"), q.Get("to"), h.cfg.Now().UTC())
@@ -198,6 +206,7 @@ func (h *Handler) page(fn pageFunc) http.Handler {
 			http.Redirect(w, r, "/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
+		r = withUser(r, user)
 		rq, err := h.newRequest(r, user)
 		var v view
 		if err == nil {
@@ -258,6 +267,7 @@ func (h *Handler) api(fn apiFunc) http.Handler {
 			_, _ = w.Write([]byte(`{"error":"sign in at /signin"}` + "\n"))
 			return
 		}
+		r = withUser(r, user)
 		rq, err := h.newRequest(r, user)
 		var out any
 		if err == nil {

@@ -426,6 +426,7 @@ func (h *Handler) action(fn func(w http.ResponseWriter, rq *request)) http.Handl
 			http.Redirect(w, r, "/signin?next="+url.QueryEscape("/billing"), http.StatusSeeOther)
 			return
 		}
+		r = withUser(r, user)
 		rq, err := h.newRequest(r, user)
 		if err != nil {
 			h.fail(w, r, view{User: user}, err)
