@@ -3,10 +3,13 @@ package bus
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -50,7 +53,45 @@ func (t *Tx) AfterCommit(fn func()) { t.afterCommit = append(t.afterCommit, fn) 
 
 // InTx runs fn in a transaction. Events emitted by fn are written to the outbox in the same
 // transaction; if fn fails nothing is written and nothing is published.
+//
+// A transaction that fails with a serialization failure or a deadlock (SQLSTATE 40001, 40P01:
+// Postgres chose it as the victim; nothing of it was kept) is run again, fn included, up to
+// TxAttempts times in all, after a short random pause that grows with each attempt (so two
+// victims of the same cycle do not meet again). fn must therefore do nothing outside tx that
+// cannot be repeated: its events are only queued and its AfterCommit hooks run only after the
+// attempt that committed.
 func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := s.inTx(ctx, fn)
+		if err == nil || attempt >= TxAttempts || !Retryable(err) {
+			return err
+		}
+		t := time.NewTimer(rand.N(txRetryPause << attempt))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// TxAttempts is how many times InTx runs a transaction that Postgres aborted as the victim of
+// a deadlock or a serialization failure; txRetryPause the base of the random pause between.
+const (
+	TxAttempts   = 4
+	txRetryPause = 5 * time.Millisecond
+)
+
+// Retryable reports whether err is a serialization failure or a deadlock: a transaction
+// Postgres rolled back so that another could go on, which succeeds when run again.
+func Retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
+}
+
+// inTx is one attempt of InTx.
+func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
 	var tx *Tx
 	err := pgx.BeginTxFunc(ctx, s.Pool, s.txOptions(ctx, ""), func(ptx pgx.Tx) error {
 		tx = &Tx{Tx: ptx}
