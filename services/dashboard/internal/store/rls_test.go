@@ -1,0 +1,412 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/trellis-health/trellis/pkg/auth"
+	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/pg"
+	"github.com/trellis-health/trellis/pkg/testkit"
+	"github.com/trellis-health/trellis/services/dashboard/internal/kpi"
+	"github.com/trellis-health/trellis/services/dashboard/migrations"
+)
+
+const (
+	rlsClinicA = "0190a000-0000-7000-8000-00000000000a"
+	rlsClinicB = "0190a000-0000-7000-8000-00000000000b"
+)
+
+// rlsTables are the dashboard's projections holding clinic data (a clinic_id column), each
+// with the column that makes a copy of a row a new row (its key; "" for clinics, whose key is
+// clinic_id itself) and a row of a clinic ($1) for the seed: the other values are fixed ids
+// and dates the per-clinic queries below find.
+var rlsTables = []struct{ name, key, insert string }{
+	{"clinics", "", `INSERT INTO clinics (clinic_id, name, time_zone, updated_at) VALUES ($1, 'c', 'UTC', now())`},
+	{"tracks", "track_id", `INSERT INTO tracks VALUES ($2, $1, 'T', 'iop', 10, true, now())`},
+	{"enrollments", "enrollment_id", `INSERT INTO enrollments (enrollment_id, clinic_id, track_id, patient_id, status, start_date, updated_at, seated_at)
+		VALUES ($3, $1, $2, $4, 'active', current_date - 14, now(), now() - interval '14 days')`},
+	{"referrals", "referral_id", `INSERT INTO referrals VALUES (gen_random_uuid(), $1, 'new', now(), now())`},
+	{"admissions", "episode_id", `INSERT INTO admissions VALUES (gen_random_uuid(), $1, $4, now() - interval '2 days', now(), current_date)`},
+	{"attendance", "appointment_id", `INSERT INTO attendance VALUES ($5, $1, $3, $2, 'present', 180, 180, current_date, 1)`},
+	{"risks", "enrollment_id", `INSERT INTO risks VALUES ($3, now(), $1, $4, '{absences}', NULL)`},
+	{"completions", "enrollment_id", `INSERT INTO completions VALUES (gen_random_uuid(), $1, 'iop', current_date, 12, 12)`},
+	{"discharges", "episode_id", `INSERT INTO discharges VALUES (gen_random_uuid(), $1, $4, 'completed', current_date - 90, current_date)`},
+	{"charges", "charge_id", `INSERT INTO charges VALUES (gen_random_uuid(), $1, 'medicaid', 25000, current_date, 'held', 'no_auth', now())`},
+	{"claims", "claim_id", `INSERT INTO claims (claim_id, clinic_id, payer_id, total_cents, status, submitted_at, status_at)
+		VALUES (gen_random_uuid(), $1, 'medicaid', 75000, 'submitted', now(), now())`},
+	{"appointments", "appointment_id", `INSERT INTO appointments VALUES ($5, $1, NULL, 'group', current_date, '09:00', '12:00', 'scheduled', now())`},
+	{"write_offs", "write_off_id", `INSERT INTO write_offs VALUES (gen_random_uuid(), $6, 'denials', NULL, $1, 'medicaid', 1000, 'timely_filing', now())`},
+}
+
+// serviceRole provisions a database as the dev stack does (pg.Provision: a login role that is
+// no superuser and has no BYPASSRLS, owning its schema; the administrative role a member of
+// it), migrates the dashboard's schema as that role and returns a pool connected as it (no
+// clinic scope set) and the database's URL as the administrative role.
+func serviceRole(t *testing.T) (*pgxpool.Pool, string) {
+	t.Helper()
+	ctx := context.Background()
+	adminURL := testkit.Database(t)
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	role, password := "rls_dashboard_"+hex.EncodeToString(b), hex.EncodeToString(b)+"pw"
+	if err := pg.Provision(ctx, adminURL, map[string]string{role: password}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), adminURL)
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		_, _ = c.Exec(context.Background(), "DROP OWNED BY "+role)
+		_, _ = c.Exec(context.Background(), "DROP ROLE "+role)
+	})
+	u, err := pg.ServiceURL(adminURL, role, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pg.Open(ctx, u, role, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := pg.Migrate(ctx, pool, role, "goose_db_version", migrations.FS, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatal(err)
+	}
+	return pool, adminURL
+}
+
+// seeded is one clinic's seed: the ids the per-clinic queries look up.
+type seeded struct{ track, enrollment, patient, appointment, workItem string }
+
+// seedClinic writes one row of clinic into every table of rlsTables, in system scope.
+func seedClinic(t *testing.T, db *bus.Store, clinic string) seeded {
+	t.Helper()
+	s := seeded{bus.NewID(), bus.NewID(), bus.NewID(), bus.NewID(), bus.NewID()}
+	err := db.InTx(auth.WithSystemScope(context.Background()), func(ctx context.Context, tx *bus.Tx) error {
+		for _, tb := range rlsTables {
+			// Every statement gets every parameter: an unused CTE types the ones it does not use.
+			q := "WITH unused AS (SELECT $2::uuid, $3::uuid, $4::uuid, $5::uuid, $6::uuid) " + tb.insert
+			if _, err := tx.Exec(ctx, q, clinic, s.track, s.enrollment, s.patient, s.appointment, s.workItem); err != nil {
+				return errors.Join(errors.New(tb.name), err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// userCtx is a signed-in user of clinics (as the web layer puts the session's principal in the
+// context).
+func userCtx(clinics ...string) context.Context {
+	return auth.WithPrincipal(context.Background(), &auth.Principal{Subject: "rls-test", Roles: []string{"operator"}, Clinics: clinics})
+}
+
+// With the dashboard's own role (not a superuser, no BYPASSRLS, the tables' owner) the database,
+// not the code, keeps each clinic's projections to users of that clinic: in a transaction
+// scoped to clinic A every table shows only A's rows, B's rows cannot be counted, updated or
+// deleted, a row cannot be written to (or moved into) clinic B, and without a scope nothing is
+// visible; the administrative role, a member of the owner, is not bound.
+func TestRowLevelSecurityIsolatesClinics(t *testing.T) {
+	pool, adminURL := serviceRole(t)
+	ctx := context.Background()
+	var super, bypass bool
+	var schema string
+	if err := pool.QueryRow(ctx, `SELECT rolsuper, rolbypassrls, current_schema() FROM pg_roles WHERE rolname = current_user`).Scan(&super, &bypass, &schema); err != nil {
+		t.Fatal(err)
+	}
+	if super || bypass {
+		t.Fatalf("superuser %v, bypassrls %v: the test would prove nothing", super, bypass)
+	}
+
+	// Every table of the schema with a clinic_id column has RLS enabled and forced, is owned by
+	// the service's role and has a policy: a new projection without one fails here.
+	rows, err := pool.Query(ctx, `
+		SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, pg_get_userbyid(c.relowner) = current_user,
+			(SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid)
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')
+			AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'clinic_id' AND NOT a.attisdropped)
+		ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	covered := map[string]bool{}
+	for rows.Next() {
+		var name string
+		var enabled, forced, owned bool
+		var policies int
+		if err := rows.Scan(&name, &enabled, &forced, &owned, &policies); err != nil {
+			t.Fatal(err)
+		}
+		if !enabled || !forced || !owned || policies == 0 {
+			t.Errorf("table %s: row level security %v, forced %v, owned by the service role %v, %d policies", name, enabled, forced, owned, policies)
+		}
+		covered[name] = true
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range rlsTables {
+		if !covered[tb.name] {
+			t.Errorf("table %s is not among the tables with clinic_id", tb.name)
+		}
+	}
+	if len(covered) != len(rlsTables) {
+		t.Errorf("tables with clinic_id: %v; the test covers %d", covered, len(rlsTables))
+	}
+
+	db := bus.NewStore(pool, "dashboard")
+	db.EnableClinicScope()
+	seedClinic(t, db, rlsClinicA)
+	seedClinic(t, db, rlsClinicB)
+
+	// The administrative role could SET ROLE to the owner and drop the policies: not bound.
+	admin, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	var n int
+	if err := admin.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{schema, "claims"}.Sanitize()).Scan(&n); err != nil || n != 2 {
+		t.Errorf("the administrative role sees %d claims (%v), want 2", n, err)
+	}
+
+	errRollback := errors.New("rollback")
+	asA := userCtx(rlsClinicA)
+	for _, tb := range rlsTables {
+		t.Run(tb.name, func(t *testing.T) {
+			var all, ofB int
+			if err := db.Read(auth.WithSystemScope(ctx), func(ctx context.Context, tx pgx.Tx) error {
+				return tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE clinic_id = $1) FROM `+tb.name, rlsClinicB).Scan(&all, &ofB)
+			}); err != nil || all != 2 || ofB != 1 {
+				t.Fatalf("system scope: %d rows, %d of B (%v); want 2 and 1", all, ofB, err)
+			}
+			// Clinic A's scope: A's row only, whatever the query asks for.
+			if err := db.Read(asA, func(ctx context.Context, tx pgx.Tx) error {
+				return tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE clinic_id = $1) FROM `+tb.name, rlsClinicB).Scan(&all, &ofB)
+			}); err != nil || all != 1 || ofB != 0 {
+				t.Errorf("clinic A's scope: %d rows, %d of B (%v); want 1 and 0", all, ofB, err)
+			}
+			if err := db.Read(asA, func(ctx context.Context, tx pgx.Tx) error {
+				return tx.QueryRow(ctx, `SELECT count(*) FROM `+tb.name+` WHERE clinic_id = $1`, rlsClinicB).Scan(&n)
+			}); err != nil || n != 0 {
+				t.Errorf("clinic A's scope counts %d of B's rows (%v)", n, err)
+			}
+			for _, q := range []string{
+				`UPDATE ` + tb.name + ` SET clinic_id = clinic_id WHERE clinic_id = $1`,
+				`DELETE FROM ` + tb.name + ` WHERE clinic_id = $1`,
+			} {
+				var affected int64
+				err := db.InTx(asA, func(ctx context.Context, tx *bus.Tx) error {
+					tag, err := tx.Exec(ctx, q, rlsClinicB)
+					if err != nil {
+						return err
+					}
+					affected = tag.RowsAffected()
+					return errRollback
+				})
+				if !errors.Is(err, errRollback) || affected != 0 {
+					t.Errorf("%s in clinic A's scope: %d rows affected (%v), want 0", q, affected, err)
+				}
+			}
+			// Writing a row of clinic B (a copy of A's row under a new key) or moving A's row to
+			// B is refused by the policy's WITH CHECK (before any unique index is consulted).
+			fresh := ""
+			if tb.key != "" {
+				fresh = `, '` + tb.key + `', gen_random_uuid()`
+			}
+			for _, q := range []string{
+				`INSERT INTO ` + tb.name + ` SELECT (jsonb_populate_record(NULL::` + tb.name + `, to_jsonb(x) ||
+					jsonb_build_object('clinic_id', $1::uuid` + fresh + `))).* FROM ` + tb.name + ` x`,
+				`UPDATE ` + tb.name + ` SET clinic_id = $1`,
+			} {
+				err := db.InTx(asA, func(ctx context.Context, tx *bus.Tx) error {
+					_, err := tx.Exec(ctx, q, rlsClinicB)
+					return err
+				})
+				var pgErr *pgconn.PgError
+				if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
+					t.Errorf("%s in clinic A's scope: %v, want a row-level security violation (42501)", q, err)
+				}
+			}
+			// No principal and no system scope: nothing, in a transaction and outside one.
+			if err := db.Read(ctx, func(ctx context.Context, tx pgx.Tx) error {
+				return tx.QueryRow(ctx, `SELECT count(*) FROM `+tb.name).Scan(&n)
+			}); err != nil || n != 0 {
+				t.Errorf("no scope: %d rows (%v), want 0", n, err)
+			}
+			if err := pool.QueryRow(ctx, `SELECT count(*) FROM `+tb.name).Scan(&n); err != nil || n != 0 {
+				t.Errorf("a bare query without a scope: %d rows (%v), want 0", n, err)
+			}
+		})
+	}
+}
+
+// The store's reads, called directly with a user of clinic A and a Scope that forgets the
+// user's clinics (All) or names clinic B, return none of B's rows: the database's policies
+// hold where the code's clinic condition does not. A user of B, of A and B, or of "*" does see
+// them; a token whose clinics are not clinic ids sees nothing.
+func TestRowLevelSecurityStopsForgottenFilters(t *testing.T) {
+	pool, _ := serviceRole(t)
+	db := bus.NewStore(pool, "dashboard")
+	db.EnableClinicScope()
+	a := seedClinic(t, db, rlsClinicA)
+	b := seedClinic(t, db, rlsClinicB)
+	st := New(db)
+	everything := Scope{All: true}
+	// The seed's dates are the database's current_date: the same day here, even at midnight.
+	var today time.Time
+	if err := pool.QueryRow(context.Background(), `SELECT current_date`).Scan(&today); err != nil {
+		t.Fatal(err)
+	}
+	rng := kpi.Range{From: today.AddDate(0, 0, -27), To: today}
+
+	// seen reads, as the user of ctx, what every page query finds of the seed, by clinic.
+	seen := func(ctx context.Context) map[string][]string {
+		t.Helper()
+		out := map[string][]string{}
+		add := func(what string, clinic string, ok bool) {
+			if ok {
+				out[what] = append(out[what], clinic)
+			}
+		}
+		cs, err := st.Clinics(ctx, everything)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs {
+			add("clinics", c.ID, true)
+		}
+		for clinic, s := range map[string]seeded{rlsClinicA: a, rlsClinicB: b} {
+			_, found, err := st.Clinic(ctx, everything, clinic)
+			add("clinic", clinic, found)
+			tracks, err1 := st.Tracks(ctx, clinic)
+			add("tracks", clinic, len(tracks) == 1 && tracks[0].ID == s.track && tracks[0].Active == 1)
+			risks, err2 := st.AtRisk(ctx, clinic)
+			add("at risk", clinic, len(risks) == 1 && risks[0].PatientID == s.patient)
+			sessions, err3 := st.Sessions(ctx, clinic, today)
+			add("sessions", clinic, len(sessions) == 1 && sessions[0].Attended == 1)
+			funnel, err4 := st.Funnel(ctx, clinic, rng)
+			add("funnel", clinic, funnel[0].Count == 1)
+			wo, err5 := st.WrittenOff(ctx, []string{s.workItem})
+			add("written off", clinic, wo[s.workItem] == 1000)
+			if err := errors.Join(err, err1, err2, err3, err4, err5); err != nil {
+				t.Fatal(err)
+			}
+		}
+		weeks, err := st.MinimumWeeks(ctx, everything, rng, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs, err := st.Inputs(ctx, everything, rng, weeks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for clinic, in := range inputs {
+			add("census", clinic, in.Census == 1)
+		}
+		trends, err := st.Trends(ctx, everything, rng, weeks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for clinic := range trends {
+			add("trends", clinic, true)
+		}
+		// Network-wide sums: one clinic's worth per clinic seen.
+		flow, err := st.Flow(ctx, everything, rng)
+		if err != nil {
+			t.Fatal(err)
+		}
+		holds, err := st.Holds(ctx, everything)
+		if err != nil {
+			t.Fatal(err)
+		}
+		aging, err := st.Aging(ctx, everything, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		wos, err := st.WriteOffs(ctx, everything, rng)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums := []int64{flow.Charges / 25000, flow.ClaimsSubmitted / 75000, flow.WrittenOff / 1000}
+		if len(holds) == 1 {
+			sums = append(sums, int64(holds[0].Count))
+		}
+		if len(aging) == 1 {
+			sums = append(sums, aging[0].Total/75000)
+		}
+		if len(wos) == 1 {
+			sums = append(sums, int64(wos[0].Count))
+		}
+		for _, s := range sums {
+			out["network sums"] = append(out["network sums"], string(rune('0'+s)))
+		}
+		for k := range out {
+			slices.Sort(out[k])
+		}
+		return out
+	}
+	want := func(clinics ...string) map[string][]string {
+		out := map[string][]string{}
+		for _, what := range []string{"clinics", "clinic", "tracks", "at risk", "sessions", "funnel", "written off", "census", "trends"} {
+			if len(clinics) > 0 {
+				out[what] = clinics
+			}
+		}
+		if len(clinics) > 0 {
+			n := string(rune('0' + len(clinics)))
+			out["network sums"] = []string{n, n, n, n, n, n}
+		} else {
+			out["network sums"] = []string{"0", "0", "0"}
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name string
+		ctx  context.Context
+		want map[string][]string
+	}{
+		{"clinic A", userCtx(rlsClinicA), want(rlsClinicA)},
+		{"clinic B", userCtx(rlsClinicB), want(rlsClinicB)},
+		{"clinics A and B", userCtx(rlsClinicA, rlsClinicB), want(rlsClinicA, rlsClinicB)},
+		{"every clinic", userCtx(auth.AllClinics), want(rlsClinicA, rlsClinicB)},
+		{"system scope", auth.WithSystemScope(context.Background()), want(rlsClinicA, rlsClinicB)},
+		{"clinics that are not ids", userCtx("not-a-clinic'; --"), want()},
+		{"no user", context.Background(), want()},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := seen(c.ctx); !mapsEqual(got, c.want) {
+				t.Errorf("seen %v\nwant %v", got, c.want)
+			}
+		})
+	}
+}
+
+func mapsEqual(a, b map[string][]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if !slices.Equal(v, b[k]) {
+			return false
+		}
+	}
+	return true
+}
