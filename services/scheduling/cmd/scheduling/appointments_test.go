@@ -38,9 +38,9 @@ func staffClinic(t *testing.T, s *servicetest.Service, trackID string) (room, co
 		{`UPDATE tracks SET room_id = $1 WHERE clinic_id = $2`, []any{room, clinicA}},
 		{`INSERT INTO clinicians (id, clinic_id, display_name, role) VALUES ($1, $4, 'C', 'counselor'),
 			($2, $4, 'T', 'therapist'), ($3, $4, 'P', 'prescriber')`, []any{counselor, therapist, prescriber, clinicA}},
-		{`INSERT INTO clinician_availability (clinician_id, weekday, start_time, end_time) VALUES
-			($1, 1, '08:00', '22:00'), ($1, 3, '08:00', '22:00'), ($1, 4, '08:00', '22:00'),
-			($2, 2, '09:00', '17:00'), ($2, 5, '09:00', '17:00'), ($3, 5, '13:00', '15:00')`, []any{counselor, therapist, prescriber}},
+		{`INSERT INTO clinician_availability (clinician_id, clinic_id, weekday, start_time, end_time) VALUES
+			($1, $4, 1, '08:00', '22:00'), ($1, $4, 3, '08:00', '22:00'), ($1, $4, 4, '08:00', '22:00'),
+			($2, $4, 2, '09:00', '17:00'), ($2, $4, 5, '09:00', '17:00'), ($3, $4, 5, '13:00', '15:00')`, []any{counselor, therapist, prescriber, clinicA}},
 	} {
 		if _, err := s.Pool.Exec(ctx, q.sql, q.args...); err != nil {
 			t.Fatalf("staff clinic: %v", err)

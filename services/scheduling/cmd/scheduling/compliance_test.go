@@ -9,12 +9,14 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/testkit/servicetest"
 	schedulingv1 "github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1"
 	"github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1/schedulingv1connect"
 
 	"github.com/trellis-health/trellis/services/scheduling/internal/app"
+	"github.com/trellis-health/trellis/services/scheduling/internal/testscope"
 )
 
 const (
@@ -30,6 +32,7 @@ func startWithApp(t *testing.T) (*servicetest.Service, *app.App) {
 	var cfg Config
 	var a *app.App
 	s := servicetest.Start(t, specWith(&cfg, func(x *app.App) { a = x }), &cfg, nil)
+	testscope.SystemScoped(t, s)
 	if a == nil {
 		t.Fatal("no app")
 	}
@@ -164,14 +167,14 @@ func TestComplianceAndRisk(t *testing.T) {
 	// Two complete weeks under the minimum (the recorded sessions were moved before the
 	// program started): the sweep flags the patient, once.
 	at := func(days int) time.Time { return monday.AddDate(0, 0, days).Add(18 * time.Hour) } // 12:00 or 13:00 in Chicago
-	if err := a.SweepCompliance(ctx, at(13)); err != nil {
+	if err := a.SweepCompliance(auth.WithSystemScope(ctx), at(13)); err != nil {
 		t.Fatal(err)
 	}
 	if ev := atRiskEvents(t, s); len(ev) != 1 {
 		t.Fatalf("PatientAtRisk events = %d with one complete week, want 1", len(ev))
 	}
 	for range 2 {
-		if err := a.SweepCompliance(ctx, at(14)); err != nil {
+		if err := a.SweepCompliance(auth.WithSystemScope(ctx), at(14)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -182,14 +185,14 @@ func TestComplianceAndRisk(t *testing.T) {
 	}
 
 	// The program's last day passed: completed, announced once; the step-down weeks clear the risk.
-	if err := a.SweepCompliance(ctx, at(83)); err != nil {
+	if err := a.SweepCompliance(auth.WithSystemScope(ctx), at(83)); err != nil {
 		t.Fatal(err)
 	}
 	if ev := completedEvents(t, s); len(ev) != 0 {
 		t.Fatalf("completed on its last day: %v", ev)
 	}
 	for range 2 {
-		if err := a.SweepCompliance(ctx, at(84)); err != nil {
+		if err := a.SweepCompliance(auth.WithSystemScope(ctx), at(84)); err != nil {
 			t.Fatal(err)
 		}
 	}

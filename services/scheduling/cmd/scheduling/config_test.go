@@ -26,6 +26,7 @@ import (
 	"github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1/schedulingv1connect"
 
 	"github.com/trellis-health/trellis/services/scheduling/demo"
+	"github.com/trellis-health/trellis/services/scheduling/internal/testscope"
 )
 
 const (
@@ -44,6 +45,7 @@ func startConfig(t *testing.T, env map[string]string) *configEnv {
 	t.Helper()
 	var cfg Config
 	s := servicetest.Start(t, spec(), &cfg, env)
+	testscope.SystemScoped(t, s)
 	return &configEnv{Service: s, client: schedulingv1connect.NewSchedulingServiceClient(http.DefaultClient, s.URL)}
 }
 
@@ -645,7 +647,7 @@ func TestSeedDemoIsIdempotent(t *testing.T) {
 		code := service.Run(context.Background(), spec(), &cfg, args, &bytes.Buffer{}, &stderr)
 		return code, stderr.String()
 	}
-	pool, err := pg.Open(context.Background(), dbURL, "scheduling", 2)
+	pool, err := pg.Open(context.Background(), testscope.SystemURL(t, dbURL), "scheduling", 2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -275,7 +275,8 @@ func TestConcurrentAdmissionsForTheLastSeat(t *testing.T) {
 	admit(t, s, bus.NewID(), clinicA, "adult-evening")
 
 	store := bus.NewStore(s.Pool, "scheduling")
-	h := events.NewAdmissions(app.New(store, postgres.NewEnrollments(s.Pool)), s.Log)
+	store.EnableClinicScope()
+	h := events.NewAdmissions(app.New(store, postgres.NewEnrollments(store)), s.Log)
 	const racers = 4
 	envs := make([]*eventsv1.Envelope, racers)
 	for i := range envs {
@@ -289,7 +290,8 @@ func TestConcurrentAdmissionsForTheLastSeat(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			errs <- store.InTx(context.Background(), func(ctx context.Context, tx *bus.Tx) error {
+			// As the consumer runs it: in system scope.
+			errs <- store.InTx(auth.WithSystemScope(context.Background()), func(ctx context.Context, tx *bus.Tx) error {
 				return h.Handle(ctx, tx, &bus.Delivery{Subject: subjectAdmitted, Envelope: env, NumDelivered: 1})
 			})
 		}()

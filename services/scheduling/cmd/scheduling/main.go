@@ -8,6 +8,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/service"
 	"github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1/schedulingv1connect"
 
@@ -70,11 +71,14 @@ func setup(_ context.Context, p *service.Platform, cfg *Config, onApp func(*app.
 	if every <= 0 {
 		every = 24 * time.Hour
 	}
-	a := newApp(p).WithCompliance(postgres.NewCompliance(p.Pool), risk)
+	a := newApp(p).WithCompliance(postgres.NewCompliance(p.Store), risk)
 	if onApp != nil {
 		onApp(a)
 	}
-	p.Go(func(ctx context.Context) error { return a.RunComplianceWorker(ctx, every, time.Now, p.Log) })
+	// The sweep evaluates every clinic's enrollments: system scope (consumers have it already).
+	p.Go(func(ctx context.Context) error {
+		return a.RunComplianceWorker(auth.WithSystemScope(ctx), every, time.Now, p.Log)
+	})
 	p.Consume(events.AdmissionsConfig(), events.NewAdmissions(a, p.Log).Handle)
 	p.Consume(events.DischargesConfig(), events.NewDischarges(a, p.Log).Handle)
 	p.Consume(events.ConsentsConfig(), events.NewConsents(a, p.Log).Handle)
@@ -82,10 +86,13 @@ func setup(_ context.Context, p *service.Platform, cfg *Config, onApp func(*app.
 	return nil
 }
 
-// newApp builds the application layer over the platform's store and pool (serve and the
-// subcommands share it).
+// newApp builds the application layer over the platform's store (serve and the subcommands
+// share it). Every transaction of the store carries the clinic scope of its context (the
+// caller's token, or auth.WithSystemScope), which the tables' row-level security policies
+// compare with (migration 00009); the repositories read through the store, never the pool.
 func newApp(p *service.Platform) *app.App {
-	appts := postgres.NewAppointments(p.Pool)
-	return app.New(p.Store, postgres.NewEnrollments(p.Pool)).WithConfiguration(postgres.NewConfig(p.Pool)).
-		WithAppointments(appts, p.Log).WithFamilyConsents(appts).WithAttendance(postgres.NewAttendance(p.Pool))
+	p.Store.EnableClinicScope()
+	appts := postgres.NewAppointments(p.Store)
+	return app.New(p.Store, postgres.NewEnrollments(p.Store)).WithConfiguration(postgres.NewConfig(p.Store)).
+		WithAppointments(appts, p.Log).WithFamilyConsents(appts).WithAttendance(postgres.NewAttendance())
 }

@@ -19,6 +19,8 @@ func seedDemo(ctx context.Context, p *service.Platform, args []string) error {
 	if len(args) > 0 {
 		return fmt.Errorf("seed-demo takes no arguments, got %q", args)
 	}
+	// A command has no caller: its transactions act for every clinic (row-level security).
+	ctx = auth.WithSystemScope(ctx)
 	a := newApp(p).ForSeeding()
 	operator := &auth.Principal{Subject: "seed-demo", Roles: []string{"admin"}, Clinics: []string{auth.AllClinics}}
 	for _, m := range demo.Programs() {

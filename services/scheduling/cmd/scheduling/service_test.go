@@ -23,6 +23,8 @@ import (
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
 	schedulingv1 "github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1"
 	"github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1/schedulingv1connect"
+
+	"github.com/trellis-health/trellis/services/scheduling/internal/testscope"
 )
 
 const (
@@ -43,7 +45,9 @@ func TestMain(m *testing.M) {
 func start(t *testing.T) *servicetest.Service {
 	t.Helper()
 	var cfg Config
-	return servicetest.Start(t, spec(), &cfg, nil)
+	s := servicetest.Start(t, spec(), &cfg, nil)
+	testscope.SystemScoped(t, s)
+	return s
 }
 
 // envelope wraps payload as intake's relay would.

@@ -16,6 +16,7 @@ import (
 	"github.com/trellis-health/trellis/pkg/testkit"
 	eventsv1 "github.com/trellis-health/trellis/proto/gen/trellis/events/v1"
 	schedulingv1 "github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1"
+	"github.com/trellis-health/trellis/services/scheduling/internal/testscope"
 
 	"github.com/trellis-health/trellis/services/scheduling/internal/adapters/postgres"
 	"github.com/trellis-health/trellis/services/scheduling/internal/app"
@@ -29,10 +30,21 @@ const (
 	clinicB = "0192f0c0-0000-7000-8000-0000000000c2"
 )
 
+// setup migrates a fresh database and returns the test's own pool, which reads and writes in
+// every clinic (trellis.clinics=* for its sessions), and the app over a store on a pool
+// without a default scope: the app's transactions carry the scope of their context, so the
+// row-level security policies (migration 00009) bind it as they bind the service (the tests
+// connect as the tables' owner). A use case that forgets its scope sees nothing here.
 func setup(t *testing.T) (*pgxpool.Pool, *bus.Store, *app.App) {
 	t.Helper()
 	ctx := context.Background()
-	pool := testkit.Pool(t, "scheduling")
+	dbURL := testkit.Database(t)
+	pool, err := pg.Open(ctx, testscope.SystemURL(t, dbURL), "scheduling", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	exec(t, pool, "CREATE SCHEMA scheduling")
 	if err := bus.Migrate(ctx, pool, "scheduling", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -44,8 +56,14 @@ func setup(t *testing.T) (*pgxpool.Pool, *bus.Store, *app.App) {
 	for _, c := range []string{clinicA, clinicB} {
 		exec(t, pool, `INSERT INTO clinics (id, name, time_zone) VALUES ($1, 'Clinic', 'America/Chicago')`, c)
 	}
-	store := bus.NewStore(pool, "scheduling")
-	return pool, store, app.New(store, postgres.NewEnrollments(pool))
+	appPool, err := pg.Open(ctx, dbURL, "scheduling", 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(appPool.Close)
+	store := bus.NewStore(appPool, "scheduling")
+	store.EnableClinicScope()
+	return pool, store, app.New(store, postgres.NewEnrollments(store))
 }
 
 func exec(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) {
@@ -82,7 +100,7 @@ func enroll(t *testing.T, store *bus.Store, a *app.App, eventID string, adm doma
 	t.Helper()
 	var e domain.Enrollment
 	var created bool
-	ctx := bus.WithCause(context.Background(), "corr-"+eventID, eventID)
+	ctx := bus.WithCause(auth.WithSystemScope(context.Background()), "corr-"+eventID, eventID)
 	err := store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
 		var err error
 		e, created, err = a.EnrollAdmitted(ctx, tx, eventID, adm)
@@ -332,7 +350,7 @@ func TestSeatRace(t *testing.T) {
 					defer wg.Done()
 					<-start
 					ev := bus.NewID()
-					err := store.InTx(context.Background(), func(ctx context.Context, tx *bus.Tx) error {
+					err := store.InTx(auth.WithSystemScope(context.Background()), func(ctx context.Context, tx *bus.Tx) error {
 						_, created, err := a.EnrollAdmitted(ctx, tx, ev, admission(bus.NewID(), clinicA, "adult-evening"))
 						if err == nil && !created {
 							err = errors.New("not created")
@@ -382,7 +400,7 @@ func discharge(t *testing.T, store *bus.Store, a *app.App, d domain.Discharge) [
 	t.Helper()
 	var ended []domain.Enrollment
 	ev := bus.NewID()
-	err := store.InTx(bus.WithCause(context.Background(), ev, ev), func(ctx context.Context, tx *bus.Tx) error {
+	err := store.InTx(bus.WithCause(auth.WithSystemScope(context.Background()), ev, ev), func(ctx context.Context, tx *bus.Tx) error {
 		var err error
 		ended, err = a.Discharge(ctx, tx, ev, d)
 		return err
@@ -394,8 +412,9 @@ func discharge(t *testing.T, store *bus.Store, a *app.App, d domain.Discharge) [
 }
 
 func switchTrack(a *app.App, e, code, key string) (*schedulingv1.SwitchTrackResponse, error) {
-	return a.SwitchTrack(context.Background(), app.SwitchTrack{
-		Caller: "scheduler-1", Viewer: &auth.Principal{Subject: "scheduler-1", Clinics: []string{clinicA}},
+	viewer := &auth.Principal{Subject: "scheduler-1", Clinics: []string{clinicA}}
+	return a.SwitchTrack(auth.WithPrincipal(context.Background(), viewer), app.SwitchTrack{
+		Caller: "scheduler-1", Viewer: viewer,
 		IdempotencyKey: key, RequestHash: []byte(e + code), EnrollmentID: e, TrackCode: code, Reason: "new job",
 	})
 }
@@ -442,7 +461,7 @@ func TestDischargeRacingItsAdmission(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				errs <- store.InTx(context.Background(), f)
+				errs <- store.InTx(auth.WithSystemScope(context.Background()), f)
 			}()
 		}
 		close(start)
@@ -497,7 +516,7 @@ func TestConcurrentDischargesAndSwitchesDoNotDeadlock(t *testing.T) {
 		for _, adm := range []domain.Admission{one[i], two[i]} {
 			run(func() error {
 				ev := bus.NewID()
-				return store.InTx(context.Background(), func(ctx context.Context, tx *bus.Tx) error {
+				return store.InTx(auth.WithSystemScope(context.Background()), func(ctx context.Context, tx *bus.Tx) error {
 					_, err := a.Discharge(ctx, tx, ev, domain.Discharge{PatientID: adm.PatientID, EpisodeID: adm.EpisodeID, ClinicID: clinicA})
 					return err
 				})
@@ -563,7 +582,8 @@ func TestGetEnrollment(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e, err := a.GetEnrollment(ctx, &auth.Principal{Subject: "u", Clinics: tt.clinics}, tt.patient)
+			viewer := &auth.Principal{Subject: "u", Clinics: tt.clinics}
+			e, err := a.GetEnrollment(auth.WithPrincipal(ctx, viewer), viewer, tt.patient)
 			if tt.wantClinic == "" {
 				if !errors.Is(err, domain.ErrNotFound) {
 					t.Fatalf("err = %v, want ErrNotFound", err)
@@ -593,8 +613,8 @@ func eveningTrack(clinicID, code string, capacity int, roomID string) domain.Tra
 // later with their code: they are linked to it when it is created.
 func TestCreatingATrackLinksOlderEnrollments(t *testing.T) {
 	pool, store, a := setup(t)
-	a = a.WithConfiguration(postgres.NewConfig(pool))
-	ctx := context.Background()
+	a = a.WithConfiguration(postgres.NewConfig(store))
+	ctx := auth.WithPrincipal(context.Background(), admin())
 	old := bus.NewID()
 	exec(t, pool, `INSERT INTO enrollments (id, patient_id, clinic_id, program_track, start_date, status, source_event_id, enrolled_at)
 		VALUES ($1, $2, $3, 'adult-evening', '2025-12-01', 'active', $4, now())`, old, patient, clinicA, bus.NewID())
@@ -623,9 +643,9 @@ func TestCreatingATrackLinksOlderEnrollments(t *testing.T) {
 
 // A room's seats cannot drop below the capacity of an active track meeting in it.
 func TestRoomSeatsCoverItsTracks(t *testing.T) {
-	pool, _, a := setup(t)
-	a = a.WithConfiguration(postgres.NewConfig(pool))
-	ctx := context.Background()
+	pool, store, a := setup(t)
+	a = a.WithConfiguration(postgres.NewConfig(store))
+	ctx := auth.WithPrincipal(context.Background(), admin())
 	room, err := a.UpsertRoom(ctx, admin(), domain.Room{ClinicID: clinicA, Name: "Group room", Seats: 12})
 	if err != nil {
 		t.Fatal(err)
@@ -668,8 +688,8 @@ func TestPendingSwitchIndex(t *testing.T) {
 // it is inactive wait for that.
 func TestReactivatingATrackFillsItsWaitlist(t *testing.T) {
 	pool, store, a := setup(t)
-	a = a.WithConfiguration(postgres.NewConfig(pool))
-	ctx := context.Background()
+	a = a.WithConfiguration(postgres.NewConfig(store))
+	ctx := auth.WithPrincipal(context.Background(), admin())
 	tr, err := a.UpsertTrack(ctx, admin(), "admin-1", eveningTrack(clinicA, "adult-evening", 1, ""))
 	if err != nil {
 		t.Fatal(err)

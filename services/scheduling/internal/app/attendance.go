@@ -182,7 +182,7 @@ func (a *App) recordEntries(ctx context.Context, tx *bus.Tx, cmd RecordAttendanc
 			out[i] = AttendanceProto(*t.Current)
 			continue
 		}
-		rec := domain.AttendanceRecord{AppointmentID: t.ID, Status: e.Status, MinutesAttended: minutes[i],
+		rec := domain.AttendanceRecord{AppointmentID: t.ID, ClinicID: t.ClinicID, Status: e.Status, MinutesAttended: minutes[i],
 			ScheduledMinutes: domain.ScheduledMinutes(t.Appointment), Version: version, RecordedBy: cmd.Caller, RecordedAt: now}
 		recs = append(recs, rec)
 		out[i] = AttendanceProto(rec)

@@ -29,6 +29,7 @@ const (
 // AttendanceRecord is one version of an appointment's attendance.
 type AttendanceRecord struct {
 	AppointmentID    string
+	ClinicID         string // the appointment's clinic, stored with each version (row-level security); set when recording
 	Status           string
 	MinutesAttended  int
 	ScheduledMinutes int

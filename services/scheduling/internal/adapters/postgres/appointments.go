@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trellis-health/trellis/pkg/bus"
 
@@ -17,10 +16,11 @@ import (
 
 // Appointments is the sessions, appointments and appointment_history tables
 // (00004_appointments.sql).
-type Appointments struct{ pool *pgxpool.Pool }
+type Appointments struct{ db Reader }
 
-// NewAppointments returns the repository on pool.
-func NewAppointments(pool *pgxpool.Pool) *Appointments { return &Appointments{pool: pool} }
+// NewAppointments returns the repository; its reads outside a unit of work run in db's
+// scoped read-only transactions.
+func NewAppointments(db Reader) *Appointments { return &Appointments{db: db} }
 
 var _ app.Appointments = (*Appointments)(nil)
 
@@ -205,8 +205,8 @@ func (r *Appointments) CancelFuture(ctx context.Context, tx *bus.Tx, enrollmentI
 		AND id IN (SELECT session_id FROM appointments WHERE id = ANY($1::uuid[]))`, ids); err != nil {
 		return nil, fmt.Errorf("cancel sessions: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO appointment_history (appointment_id, change, reason, actor, at)
-		SELECT unnest($1::uuid[]), 'cancelled', $2, $3, $4`, ids, reason, actor, now); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO appointment_history (appointment_id, clinic_id, change, reason, actor, at)
+		SELECT a.id, a.clinic_id, 'cancelled', $2, $3, $4 FROM appointments a WHERE a.id = ANY($1::uuid[])`, ids, reason, actor, now); err != nil {
 		return nil, fmt.Errorf("insert appointment history: %w", err)
 	}
 	return collectAppointments(tx.Query(ctx, `SELECT `+appointmentColumns+appointmentFrom+
@@ -242,7 +242,7 @@ func (r *Appointments) Move(ctx context.Context, tx *bus.Tx, a domain.Appointmen
 		a.ID, now); err != nil {
 		return fmt.Errorf("update appointment: %w", err)
 	}
-	return r.history(ctx, tx, a.ID, "rescheduled", &a.StartsAt, reason, actor, now)
+	return r.history(ctx, tx, a, "rescheduled", &a.StartsAt, reason, actor, now)
 }
 
 // Cancel cancels one appointment (and its session unless a group session), with history.
@@ -256,12 +256,12 @@ func (r *Appointments) Cancel(ctx context.Context, tx *bus.Tx, a domain.Appointm
 			return fmt.Errorf("cancel session: %w", err)
 		}
 	}
-	return r.history(ctx, tx, a.ID, "cancelled", nil, reason, actor, now)
+	return r.history(ctx, tx, a, "cancelled", nil, reason, actor, now)
 }
 
-func (r *Appointments) history(ctx context.Context, tx *bus.Tx, id, change string, previous *time.Time, reason, actor string, now time.Time) error {
-	if _, err := tx.Exec(ctx, `INSERT INTO appointment_history (appointment_id, change, previous_start, reason, actor, at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, id, change, previous, reason, actor, now); err != nil {
+func (r *Appointments) history(ctx context.Context, tx *bus.Tx, a domain.Appointment, change string, previous *time.Time, reason, actor string, now time.Time) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO appointment_history (appointment_id, clinic_id, change, previous_start, reason, actor, at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, a.ID, a.ClinicID, change, previous, reason, actor, now); err != nil {
 		return fmt.Errorf("insert appointment history: %w", err)
 	}
 	return nil
@@ -270,26 +270,22 @@ func (r *Appointments) history(ctx context.Context, tx *bus.Tx, id, change strin
 // ForPatient lists a patient's appointments with local dates in [from, to] (zero: open),
 // in clinics, by start.
 func (r *Appointments) ForPatient(ctx context.Context, patientID string, clinics []string, from, to time.Time) ([]domain.Appointment, error) {
-	return collectAppointments(r.pool.Query(ctx, `SELECT `+appointmentColumns+appointmentFrom+`
+	return read(ctx, r.db, collectAppointments, `SELECT `+appointmentColumns+appointmentFrom+`
 		WHERE a.patient_id = $1 AND a.clinic_id = ANY($2::uuid[])
 		  AND ($3::date IS NULL OR s.local_date >= $3) AND ($4::date IS NULL OR s.local_date <= $4)
-		ORDER BY s.starts_at, a.id`, patientID, clinics, orNull(from), orNull(to)))
+		ORDER BY s.starts_at, a.id`, patientID, clinics, orNull(from), orNull(to))
 }
 
 // ClinicDay lists a clinic's appointments on a local date (optionally one clinician's), by start.
 func (r *Appointments) ClinicDay(ctx context.Context, clinicID string, date time.Time, clinicianID string) ([]domain.Appointment, error) {
-	return collectAppointments(r.pool.Query(ctx, `SELECT `+appointmentColumns+appointmentFrom+`
+	return read(ctx, r.db, collectAppointments, `SELECT `+appointmentColumns+appointmentFrom+`
 		WHERE s.clinic_id = $1 AND s.local_date = $2 AND ($3 = '' OR s.clinician_id::text = $3)
-		ORDER BY s.starts_at, s.id, a.id`, clinicID, date, clinicianID))
+		ORDER BY s.starts_at, s.id, a.id`, clinicID, date, clinicianID)
 }
 
 // PatientClinics lists the clinics where a patient has enrollments.
 func (r *Appointments) PatientClinics(ctx context.Context, patientID string) ([]string, error) {
-	rows, err := r.pool.Query(ctx, `SELECT DISTINCT clinic_id::text FROM enrollments WHERE patient_id = $1`, patientID)
-	if err != nil {
-		return nil, fmt.Errorf("query patient clinics: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	out, err := read(ctx, r.db, textColumn, `SELECT DISTINCT clinic_id::text FROM enrollments WHERE patient_id = $1`, patientID)
 	if err != nil {
 		return nil, fmt.Errorf("read patient clinics: %w", err)
 	}

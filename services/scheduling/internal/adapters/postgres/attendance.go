@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trellis-health/trellis/pkg/bus"
 
@@ -15,10 +14,11 @@ import (
 )
 
 // Attendance is the attendance table and its attendance_current view (00006_attendance.sql).
-type Attendance struct{ pool *pgxpool.Pool }
+// Every method runs in the caller's unit of work.
+type Attendance struct{}
 
-// NewAttendance returns the repository on pool.
-func NewAttendance(pool *pgxpool.Pool) *Attendance { return &Attendance{pool: pool} }
+// NewAttendance returns the repository.
+func NewAttendance() *Attendance { return &Attendance{} }
 
 var _ app.AttendanceRepo = (*Attendance)(nil)
 
@@ -79,9 +79,9 @@ func (r *Attendance) SessionTargets(ctx context.Context, tx *bus.Tx, sessionID s
 func (r *Attendance) AppendAttendance(ctx context.Context, tx *bus.Tx, recs []domain.AttendanceRecord) error {
 	b := &pgx.Batch{}
 	for _, a := range recs {
-		b.Queue(`INSERT INTO attendance (appointment_id, version, status, minutes_attended, scheduled_minutes, recorded_by, recorded_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, a.AppointmentID, a.Version, a.Status, a.MinutesAttended, a.ScheduledMinutes,
-			a.RecordedBy, a.RecordedAt)
+		b.Queue(`INSERT INTO attendance (appointment_id, clinic_id, version, status, minutes_attended, scheduled_minutes, recorded_by, recorded_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, a.AppointmentID, a.ClinicID, a.Version, a.Status, a.MinutesAttended,
+			a.ScheduledMinutes, a.RecordedBy, a.RecordedAt)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("insert attendance: %w", err)

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trellis-health/trellis/pkg/bus"
 
@@ -16,10 +15,11 @@ import (
 
 // Compliance is the risk_episodes and program_completions tables (00007_risk.sql) and what
 // compliance reads from enrollments, appointments and attendance.
-type Compliance struct{ pool *pgxpool.Pool }
+type Compliance struct{ db Reader }
 
-// NewCompliance returns the repository on pool.
-func NewCompliance(pool *pgxpool.Pool) *Compliance { return &Compliance{pool: pool} }
+// NewCompliance returns the repository; ActiveEnrollments runs in db's scoped read-only
+// transactions.
+func NewCompliance(db Reader) *Compliance { return &Compliance{db: db} }
 
 var _ app.ComplianceRepo = (*Compliance)(nil)
 
@@ -119,8 +119,9 @@ func (r *Compliance) ClearEpisode(ctx context.Context, tx *bus.Tx, id string, at
 // AddCompletion records an enrollment's completion unless recorded already; it reports
 // whether it inserted.
 func (r *Compliance) AddCompletion(ctx context.Context, tx *bus.Tx, c app.Completion) (bool, error) {
-	tag, err := tx.Exec(ctx, `INSERT INTO program_completions (enrollment_id, completed_on, weeks, weeks_meeting_minimum, recorded_at)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (enrollment_id) DO NOTHING`,
+	// The enrollment's clinic goes with the row (row-level security).
+	tag, err := tx.Exec(ctx, `INSERT INTO program_completions (enrollment_id, clinic_id, completed_on, weeks, weeks_meeting_minimum, recorded_at)
+		SELECT e.id, e.clinic_id, $2, $3, $4, $5 FROM enrollments e WHERE e.id = $1 ON CONFLICT (enrollment_id) DO NOTHING`,
 		c.EnrollmentID, c.CompletedOn, c.Weeks, c.WeeksMeetingMinimum, c.RecordedAt)
 	if err != nil {
 		return false, fmt.Errorf("insert program completion: %w", err)
@@ -130,11 +131,7 @@ func (r *Compliance) AddCompletion(ctx context.Context, tx *bus.Tx, c app.Comple
 
 // ActiveEnrollments lists the ids of active enrollments with a program.
 func (r *Compliance) ActiveEnrollments(ctx context.Context) ([]string, error) {
-	rows, err := r.pool.Query(ctx, `SELECT id::text FROM enrollments WHERE status = 'active' AND program_code IS NOT NULL ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("query active enrollments: %w", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	ids, err := read(ctx, r.db, textColumn, `SELECT id::text FROM enrollments WHERE status = 'active' AND program_code IS NOT NULL ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("read active enrollments: %w", err)
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/pg"
@@ -18,10 +17,11 @@ import (
 // Config is the clinic configuration tables (00002_configuration.sql): clinics, rooms,
 // clinicians with their availability, programs and tracks. Times of day are stored as `time`
 // and read back as "HH:MM".
-type Config struct{ pool *pgxpool.Pool }
+type Config struct{ db Reader }
 
-// NewConfig returns the repository on pool (search_path is the scheduling schema).
-func NewConfig(pool *pgxpool.Pool) *Config { return &Config{pool: pool} }
+// NewConfig returns the repository; its lists run in db's scoped read-only transactions
+// (search_path is the scheduling schema).
+func NewConfig(db Reader) *Config { return &Config{db: db} }
 
 // address is the jsonb form of a clinic's address.
 type address struct {
@@ -83,19 +83,20 @@ func (r *Config) SaveClinic(ctx context.Context, tx *bus.Tx, c domain.Clinic) er
 
 // Clinics lists every clinic by name.
 func (r *Config) Clinics(ctx context.Context) ([]domain.Clinic, error) {
-	return list(ctx, r.pool, scanClinic, "clinics", `SELECT `+clinicColumns+` FROM clinics ORDER BY name, id`)
+	return list(ctx, r.db, scanClinic, "clinics", `SELECT `+clinicColumns+` FROM clinics ORDER BY name, id`)
 }
 
-func list[T any](ctx context.Context, pool *pgxpool.Pool, scan func(pgx.Row) (T, error), what, sql string, args ...any) ([]T, error) {
-	rows, err := pool.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, fmt.Errorf("query %s: %w", what, err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (T, error) { return scan(row) })
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", what, err)
-	}
-	return out, nil
+func list[T any](ctx context.Context, db Reader, scan func(pgx.Row) (T, error), what, sql string, args ...any) ([]T, error) {
+	return read(ctx, db, func(rows pgx.Rows, err error) ([]T, error) {
+		if err != nil {
+			return nil, fmt.Errorf("query %s: %w", what, err)
+		}
+		out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (T, error) { return scan(row) })
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", what, err)
+		}
+		return out, nil
+	}, sql, args...)
 }
 
 func scanRoom(row pgx.Row) (domain.Room, error) {
@@ -171,9 +172,9 @@ func (r *Config) SaveClinician(ctx context.Context, tx *bus.Tx, c domain.Clinici
 		days[i], starts[i], ends[i] = w.Weekday, string(w.Start), string(w.End)
 	}
 	if _, err := tx.Exec(ctx, `
-		INSERT INTO clinician_availability (clinician_id, weekday, start_time, end_time)
-		SELECT $1, d, s::time, e::time FROM unnest($2::int[], $3::text[], $4::text[]) AS w (d, s, e)`,
-		c.ID, days, starts, ends); err != nil {
+		INSERT INTO clinician_availability (clinician_id, clinic_id, weekday, start_time, end_time)
+		SELECT $1, $5, d, s::time, e::time FROM unnest($2::int[], $3::text[], $4::text[]) AS w (d, s, e)`,
+		c.ID, days, starts, ends, c.ClinicID); err != nil {
 		return fmt.Errorf("save availability: %w", err)
 	}
 	return nil
@@ -181,7 +182,7 @@ func (r *Config) SaveClinician(ctx context.Context, tx *bus.Tx, c domain.Clinici
 
 // Clinicians lists a clinic's clinicians by name.
 func (r *Config) Clinicians(ctx context.Context, clinicID string) ([]domain.Clinician, error) {
-	return list(ctx, r.pool, scanClinician, "clinicians",
+	return list(ctx, r.db, scanClinician, "clinicians",
 		`SELECT `+clinicianColumns+` FROM clinicians c WHERE c.clinic_id = $1 ORDER BY c.display_name, c.id`, clinicID)
 }
 
@@ -212,7 +213,7 @@ func (r *Config) SaveProgram(ctx context.Context, tx *bus.Tx, p domain.Program) 
 
 // Programs lists every program by code.
 func (r *Config) Programs(ctx context.Context) ([]domain.Program, error) {
-	return list(ctx, r.pool, scanProgram, "programs", `SELECT `+programColumns+` FROM programs ORDER BY code`)
+	return list(ctx, r.db, scanProgram, "programs", `SELECT `+programColumns+` FROM programs ORDER BY code`)
 }
 
 const trackColumns = `t.id::text, t.clinic_id::text, t.program_code, t.code, t.time_of_day, t.weekdays,
@@ -273,7 +274,7 @@ func (r *Config) RoomTracks(ctx context.Context, tx *bus.Tx, roomID string) ([]d
 // Tracks lists a clinic's tracks by code with their fill: enrollments holding a seat (status
 // active) and waiting for one (status waitlisted).
 func (r *Config) Tracks(ctx context.Context, clinicID string) ([]domain.TrackFill, error) {
-	return list(ctx, r.pool, func(row pgx.Row) (domain.TrackFill, error) {
+	return list(ctx, r.db, func(row pgx.Row) (domain.TrackFill, error) {
 		var f domain.TrackFill
 		err := row.Scan(scanTrackInto(&f.Track, &f.Enrolled, &f.Waitlisted)...)
 		return f, err

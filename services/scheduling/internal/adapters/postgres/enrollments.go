@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/idempotency"
@@ -21,11 +20,12 @@ import (
 // idempotency keys of enrollment calls (00001_init.sql, 00003_enrollment_seats.sql).
 type Enrollments struct {
 	idempotency.Postgres // the idempotency keys of enrollment calls
-	pool                 *pgxpool.Pool
+	db                   Reader
 }
 
-// NewEnrollments returns the repository on pool (search_path is the scheduling schema).
-func NewEnrollments(pool *pgxpool.Pool) *Enrollments { return &Enrollments{pool: pool} }
+// NewEnrollments returns the repository; its reads outside a unit of work run in db's scoped
+// read-only transactions (search_path is the scheduling schema).
+func NewEnrollments(db Reader) *Enrollments { return &Enrollments{db: db} }
 
 var _ app.Enrollments = (*Enrollments)(nil)
 
@@ -212,35 +212,40 @@ func (r *Enrollments) RecordDischarge(ctx context.Context, tx *bus.Tx, d domain.
 
 // ForPatient returns the patient's enrollments in every clinic.
 func (r *Enrollments) ForPatient(ctx context.Context, patientID string) ([]domain.Enrollment, error) {
-	return collectEnrollments(r.pool.Query(ctx, `SELECT `+enrollmentColumns+` FROM enrollments e WHERE e.patient_id = $1`, patientID))
+	return read(ctx, r.db, collectEnrollments, `SELECT `+enrollmentColumns+` FROM enrollments e WHERE e.patient_id = $1`, patientID)
 }
 
 // TrackByID reads a track without locking it.
-func (r *Enrollments) TrackByID(ctx context.Context, id string) (domain.Track, bool, error) {
-	return one(r.pool.QueryRow(ctx, `SELECT `+trackColumns+` FROM tracks t WHERE t.id = $1`, id), scanTrack, "track")
+func (r *Enrollments) TrackByID(ctx context.Context, id string) (t domain.Track, found bool, err error) {
+	err = r.db.Read(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		t, found, err = one(tx.QueryRow(ctx, `SELECT `+trackColumns+` FROM tracks t WHERE t.id = $1`, id), scanTrack, "track")
+		return err
+	})
+	return t, found, err
 }
 
 // Waitlist returns a track's queue in order.
 func (r *Enrollments) Waitlist(ctx context.Context, trackID string) ([]domain.Enrollment, error) {
-	return collectEnrollments(r.pool.Query(ctx, `SELECT `+enrollmentColumns+` FROM enrollments e
-		WHERE e.track_id = $1 AND e.status = 'waitlisted'`+waitlistOrder, trackID))
+	return read(ctx, r.db, collectEnrollments, `SELECT `+enrollmentColumns+` FROM enrollments e
+		WHERE e.track_id = $1 AND e.status = 'waitlisted'`+waitlistOrder, trackID)
 }
 
 // History returns an enrollment's status changes, oldest first.
 func (r *Enrollments) History(ctx context.Context, enrollmentID string) ([]domain.HistoryEntry, error) {
-	rows, err := r.pool.Query(ctx, `SELECT id::text, enrollment_id::text, clinic_id::text, COALESCE(from_status, ''),
+	return read(ctx, r.db, func(rows pgx.Rows, err error) ([]domain.HistoryEntry, error) {
+		if err != nil {
+			return nil, fmt.Errorf("query enrollment history: %w", err)
+		}
+		out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.HistoryEntry, error) {
+			var h domain.HistoryEntry
+			err := row.Scan(&h.ID, &h.EnrollmentID, &h.ClinicID, &h.From, &h.To, &h.Reason, &h.Note, &h.At, &h.Actor)
+			h.At = h.At.UTC()
+			return h, err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read enrollment history: %w", err)
+		}
+		return out, nil
+	}, `SELECT id::text, enrollment_id::text, clinic_id::text, COALESCE(from_status, ''),
 		to_status, reason, note, at, actor FROM enrollment_history WHERE enrollment_id = $1 ORDER BY at, id`, enrollmentID)
-	if err != nil {
-		return nil, fmt.Errorf("query enrollment history: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.HistoryEntry, error) {
-		var h domain.HistoryEntry
-		err := row.Scan(&h.ID, &h.EnrollmentID, &h.ClinicID, &h.From, &h.To, &h.Reason, &h.Note, &h.At, &h.Actor)
-		h.At = h.At.UTC()
-		return h, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read enrollment history: %w", err)
-	}
-	return out, nil
 }

@@ -102,8 +102,8 @@ func (r *Appointments) CancelFamily(ctx context.Context, tx *bus.Tx, patientID, 
 		WHERE id IN (SELECT session_id FROM appointments WHERE id = ANY($1::uuid[]))`, ids); err != nil {
 		return nil, fmt.Errorf("cancel family sessions: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO appointment_history (appointment_id, change, reason, actor, at)
-		SELECT unnest($1::uuid[]), 'cancelled', $2, $3, $4`, ids, reason, actor, now); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO appointment_history (appointment_id, clinic_id, change, reason, actor, at)
+		SELECT a.id, a.clinic_id, 'cancelled', $2, $3, $4 FROM appointments a WHERE a.id = ANY($1::uuid[])`, ids, reason, actor, now); err != nil {
 		return nil, fmt.Errorf("insert appointment history: %w", err)
 	}
 	return collectAppointments(tx.Query(ctx, `SELECT `+appointmentColumns+appointmentFrom+
