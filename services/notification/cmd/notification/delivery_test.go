@@ -20,6 +20,7 @@ import (
 	"github.com/trellis-health/trellis/services/notification/internal/adapters/sms/smsfake"
 	"github.com/trellis-health/trellis/services/notification/internal/app"
 	"github.com/trellis-health/trellis/services/notification/internal/domain"
+	"github.com/trellis-health/trellis/services/notification/internal/notifytest"
 	"github.com/trellis-health/trellis/services/notification/internal/smtptest"
 )
 
@@ -66,7 +67,7 @@ func (e *env) dvQueue(p patient, hint string, in time.Duration) string {
 		Audience: domain.AudiencePatient, DedupeKey: "test:" + bus.NewID(), SubjectRef: bus.NewID(),
 		Payload: map[string]string{"date": "Thursday, June 11", "time": "9:00 AM"}, DueAt: time.Now().Add(in)}
 	err := pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error {
-		_, err := postgres.New(e.Pool, fieldcrypt.Dev()).QueueMessage(ctx, tx, m)
+		_, err := postgres.New(notifytest.Store(e.Pool), fieldcrypt.Dev()).QueueMessage(ctx, tx, m)
 		return err
 	})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/pkg/service"
 	"github.com/trellis-health/trellis/services/notification/internal/adapters/postgres"
@@ -24,7 +25,8 @@ func keyring(cfg *Config) (*fieldcrypt.Keyring, error) {
 }
 
 // encryptAtStart encrypts the rows still holding plaintext (written before migration 00004,
-// or by an older binary) before the service serves. Quick when there are none.
+// or by an older binary) before the service serves. Quick when there are none. ctx must be in
+// system scope (every clinic's rows).
 func encryptAtStart(ctx context.Context, p *service.Platform, k *fieldcrypt.Keyring) error {
 	st, err := postgres.EncryptFields(ctx, p.Pool, k, postgres.EncryptOptions{})
 	if err != nil {
@@ -53,7 +55,8 @@ func encryptFields(ctx context.Context, p *service.Platform, cfg *Config, args [
 	if err != nil {
 		return err
 	}
-	st, err := postgres.EncryptFields(ctx, p.Pool, k, postgres.EncryptOptions{Rotate: *rotate, Rehash: *rehash})
+	// Every clinic's rows: system scope.
+	st, err := postgres.EncryptFields(auth.WithSystemScope(ctx), p.Pool, k, postgres.EncryptOptions{Rotate: *rotate, Rehash: *rehash})
 	if err != nil {
 		return err
 	}

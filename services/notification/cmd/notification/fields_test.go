@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/pkg/service"
@@ -66,7 +67,7 @@ func TestFieldsEncryptedAtRest(t *testing.T) {
 	if _, err := e.Pool.Exec(ctx, `INSERT INTO sms_optouts (phone, opted_out, updated_at) VALUES ($1, true, now())`, legacyPhone); err != nil {
 		t.Fatal(err)
 	}
-	st, err := postgres.EncryptFields(ctx, e.Pool, fieldcrypt.Dev(), postgres.EncryptOptions{})
+	st, err := postgres.EncryptFields(auth.WithSystemScope(ctx), e.Pool, fieldcrypt.Dev(), postgres.EncryptOptions{})
 	if err != nil || st.Encrypted["sms_optouts"] != 1 || len(st.Encrypted) != 1 {
 		t.Fatalf("encrypt pass = %+v, %v; want the one opt-out", st, err)
 	}
@@ -83,7 +84,7 @@ func TestFieldsEncryptedAtRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err = postgres.EncryptFields(ctx, e.Pool, k2, postgres.EncryptOptions{Rotate: true, Rehash: true})
+	st, err = postgres.EncryptFields(auth.WithSystemScope(ctx), e.Pool, k2, postgres.EncryptOptions{Rotate: true, Rehash: true})
 	if err != nil || st.Resealed["recipients"] != 1 || st.Resealed["preferences"] != 1 || st.Resealed["messages"] != 2 ||
 		st.Resealed["sms_optouts"] != 2 || st.Rehashed["recipients"] != 1 || st.Rehashed["sms_optouts"] != 2 {
 		t.Fatalf("rotate and rehash = %+v, %v", st, err)

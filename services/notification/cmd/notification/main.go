@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/service"
 	"github.com/trellis-health/trellis/services/notification/internal/adapters/postgres"
 	"github.com/trellis-health/trellis/services/notification/internal/adapters/smtp"
@@ -78,11 +79,19 @@ func newSpec(cfg *Config) service.Spec {
 			if err != nil {
 				return err
 			}
+			// Clinic isolation (docs/security.md, "Row-level security"): every transaction sets
+			// the clinic scope of its context, which the row-level security policies of
+			// migration 00005 compare clinic_id with. API calls carry the caller's clinics;
+			// consumers run in system scope (pkg/bus), and the work below that acts for no
+			// caller declares it (auth.WithSystemScope): the encryption pass, the dispatcher,
+			// the dead-letter watcher (wire_triggers.go) and the SMS webhooks (ports/http).
+			// Anything else sees no clinic's rows.
+			p.Store.EnableClinicScope()
 			// The repository reads the sealed columns once this pass is done.
-			if err := encryptAtStart(ctx, p, k); err != nil {
+			if err := encryptAtStart(auth.WithSystemScope(ctx), p, k); err != nil {
 				return err
 			}
-			repo := postgres.New(p.Pool, k)
+			repo := postgres.New(p.Store, k)
 			a := app.New(repo, p.Log)
 
 			dcfg := app.DispatcherConfig{
@@ -96,8 +105,9 @@ func newSpec(cfg *Config) service.Spec {
 			dcfg.Renderer = setupTemplates(p, cfg.TemplatesConfig, a) // templates, and the API
 			d := app.NewDispatcher(p.Store, repo, sender, dcfg, p.Log)
 			// A platform worker: it stops with the service after finishing the message in
-			// hand, and Serve waits for it before closing Postgres and NATS.
-			p.Go(d.Run)
+			// hand, and Serve waits for it before closing Postgres and NATS. It sends every
+			// clinic's messages: system scope.
+			p.Go(func(ctx context.Context) error { return d.Run(auth.WithSystemScope(ctx)) })
 
 			h := events.Handlers{App: a, Queued: d.Wake}
 			admissions, contacts, accounts := events.Consumers()

@@ -34,6 +34,7 @@ import (
 	notificationv1 "github.com/trellis-health/trellis/proto/gen/trellis/notification/v1"
 	"github.com/trellis-health/trellis/proto/gen/trellis/notification/v1/notificationv1connect"
 	"github.com/trellis-health/trellis/services/notification/internal/domain"
+	"github.com/trellis-health/trellis/services/notification/internal/notifytest"
 	"github.com/trellis-health/trellis/services/notification/internal/smtptest"
 )
 
@@ -71,7 +72,13 @@ func start(t *testing.T, smtpAddr string, extra map[string]string) *env {
 	}
 	maps.Copy(vars, extra)
 	var cfg Config
-	return &env{Service: servicetest.Start(t, newSpec(&cfg), &cfg, vars), t: t}
+	s := servicetest.Start(t, newSpec(&cfg), &cfg, vars)
+	// The service connects as the role that owns its tables, so the row-level security
+	// policies (migration 00005) bind it; the test's own pool (s.Pool, which s.Count uses)
+	// reads and writes every clinic's rows.
+	s.Pool.Close()
+	s.Pool = notifytest.Open(t, notifytest.SystemURL(t, s.DatabaseURL), 4)
+	return &env{Service: s, t: t}
 }
 
 // downAddr returns a local address nothing listens on.

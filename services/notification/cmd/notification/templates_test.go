@@ -18,6 +18,7 @@ import (
 	"github.com/trellis-health/trellis/services/notification/internal/adapters/postgres"
 	"github.com/trellis-health/trellis/services/notification/internal/app"
 	"github.com/trellis-health/trellis/services/notification/internal/domain"
+	"github.com/trellis-health/trellis/services/notification/internal/notifytest"
 )
 
 // authed wraps msg in a request carrying tok.
@@ -64,11 +65,12 @@ func TestTemplatesVersionsAndFallback(t *testing.T) {
 			t.Fatalf("save %s/%s/%s: version %d, %v; want %d", clinic, channel, locale, v, err, want)
 		}
 	}
-	// The renderer the dispatcher uses, over the service's database.
-	content := app.NewContent(postgres.NewContent(e.Pool), domain.NewChecker(nil), e.Log, nil)
+	// The renderer the dispatcher uses, over the service's database, in system scope as the
+	// dispatcher runs.
+	content := app.NewContent(postgres.NewContent(notifytest.Store(e.Pool)), domain.NewChecker(nil), e.Log, nil)
 	render := func(clinic, locale string) (domain.Rendered, int) {
 		t.Helper()
-		r, v, err := content.Render(ctx, domain.RenderInput{ClinicID: clinic, Kind: domain.KindReminder,
+		r, v, err := content.Render(auth.WithSystemScope(ctx), domain.RenderInput{ClinicID: clinic, Kind: domain.KindReminder,
 			Channel: domain.ChannelSMS, Locale: locale, ClinicPhone: "+13125550100",
 			Payload: map[string]string{"date": "Monday, March 2", "time": "6:00 PM"}})
 		if err != nil {
@@ -294,7 +296,7 @@ func TestGetPreferences(t *testing.T) {
 	}
 	// Rows as an older binary wrote them: the pass notification runs at start seals and hashes
 	// them (the opt-out is found by the hash of the confidential number).
-	if _, err := postgres.EncryptFields(ctx, e.Pool, fieldcrypt.Dev(), postgres.EncryptOptions{}); err != nil {
+	if _, err := postgres.EncryptFields(auth.WithSystemScope(ctx), e.Pool, fieldcrypt.Dev(), postgres.EncryptOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	get := func(tok, id string) (*notificationv1.Preferences, error) {

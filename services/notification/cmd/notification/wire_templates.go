@@ -18,7 +18,7 @@ type TemplatesConfig struct {
 // dispatcher uses, and the NotificationService API (history, templates, preview,
 // preferences, clinic settings). It returns the renderer.
 func setupTemplates(p *service.Platform, cfg TemplatesConfig, a *app.App) *app.Content {
-	content := app.NewContent(postgres.NewContent(p.Pool), domain.NewChecker(cfg.BlockedWords), p.Log, nil)
+	content := app.NewContent(postgres.NewContent(p.Store), domain.NewChecker(cfg.BlockedWords), p.Log, nil)
 	srv := rpc.Server{App: a, Content: content, Log: p.Log}
 	p.Server.Handle(notificationv1connect.NewNotificationServiceHandler(srv, p.Server.HandlerOptions()...))
 	return content

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 
+	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/service"
 	"github.com/trellis-health/trellis/services/notification/internal/adapters/postgres"
 	"github.com/trellis-health/trellis/services/notification/internal/app"
@@ -23,6 +24,7 @@ func setupTriggers(ctx context.Context, p *service.Platform, repo *postgres.Repo
 	if _, err := w.Ensure(ctx); err != nil {
 		return err
 	}
-	p.Go(w.Run)
+	// It alerts about every clinic's dead letters: system scope.
+	p.Go(func(ctx context.Context) error { return w.Run(auth.WithSystemScope(ctx)) })
 	return nil
 }

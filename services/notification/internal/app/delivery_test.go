@@ -61,7 +61,7 @@ func setupDelivery(t *testing.T, now time.Time) *deliveryFixture {
 		Renderer: testRenderer{}, SMS: client, Now: c.now, StaffEmail: "care-team@trellis.local",
 		Retry: domain.RetryPolicy{MaxAttempts: 3, Base: time.Millisecond, Max: time.Millisecond},
 	}, quiet)
-	if _, err := f.pool.Exec(context.Background(), `INSERT INTO clinic_settings (clinic_id, contact_phone) VALUES ($1, $2)
+	if _, err := f.pool.Exec(sys(), `INSERT INTO clinic_settings (clinic_id, contact_phone) VALUES ($1, $2)
 		ON CONFLICT (clinic_id) DO UPDATE SET contact_phone = EXCLUDED.contact_phone`, clinic, clinicPhone); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func setupDelivery(t *testing.T, now time.Time) *deliveryFixture {
 // patient stores a complete recipient copy (Chicago) and, when channels is not nil, a consent.
 func (f *deliveryFixture) patient(t *testing.T, email, phone string, channels []string, quietStart, quietEnd string) string {
 	t.Helper()
-	ctx := context.Background()
+	ctx := sys()
 	pid := bus.NewID()
 	adm, err := domain.NewAdmission(pid, clinic, "America/Chicago", "2026-03-02", time.Now())
 	if err != nil {
@@ -109,7 +109,7 @@ func (f *deliveryFixture) queue(t *testing.T, pid, hint string, payload map[stri
 	t.Helper()
 	m := app.NewMessage{ID: bus.NewID(), PatientID: pid, ClinicID: clinic, Kind: domain.KindReminder, Channel: hint,
 		Audience: domain.AudiencePatient, DedupeKey: "test:" + bus.NewID(), Payload: payload, ExpiresAt: expires}
-	err := f.store.InTx(context.Background(), func(ctx context.Context, tx *bus.Tx) error {
+	err := f.store.InTx(sys(), func(ctx context.Context, tx *bus.Tx) error {
 		_, err := f.repo.QueueMessage(ctx, tx, m)
 		return err
 	})
@@ -129,7 +129,7 @@ func (f *deliveryFixture) row(t *testing.T, id string) row {
 	t.Helper()
 	var r row
 	var sealed *string
-	err := f.pool.QueryRow(context.Background(), `SELECT status, status_reason, channel, sent_to, sent_to_enc, locale, attempts,
+	err := f.pool.QueryRow(sys(), `SELECT status, status_reason, channel, sent_to, sent_to_enc, locale, attempts,
 		template_version, due_at FROM messages WHERE id = $1`, id).
 		Scan(&r.status, &r.reason, &r.channel, &r.sentTo, &sealed, &r.locale, &r.attempts, &r.version, &r.due)
 	if err != nil {
@@ -149,7 +149,7 @@ func (f *deliveryFixture) row(t *testing.T, id string) row {
 
 func (f *deliveryFixture) run(t *testing.T) {
 	t.Helper()
-	if _, err := f.d.RunOnce(context.Background()); err != nil {
+	if _, err := f.d.RunOnce(sys()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -256,7 +256,7 @@ func TestProviderFailuresAndReports(t *testing.T) {
 		t.Fatalf("after the outage = %+v", r)
 	}
 	var code string
-	_ = f.pool.QueryRow(context.Background(), `SELECT last_error_code FROM messages WHERE id = $1`, id).Scan(&code)
+	_ = f.pool.QueryRow(sys(), `SELECT last_error_code FROM messages WHERE id = $1`, id).Scan(&code)
 	if code != sms.CodeUnavailable {
 		t.Errorf("last_error_code = %q", code)
 	}
@@ -286,7 +286,7 @@ func TestProviderFailuresAndReports(t *testing.T) {
 	del := app.NewDelivery(f.store, f.repo, quiet)
 	sid := f.fake.Messages()[0].SID
 	for range 2 {
-		if err := del.ProviderStatus(context.Background(), sid, "delivered", ""); err != nil {
+		if err := del.ProviderStatus(sys(), sid, "delivered", ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -304,14 +304,14 @@ func TestProviderFailuresAndReports(t *testing.T) {
 // Staff alerts go to the clinic's team address, else the network's.
 func TestStaffAlertAddresses(t *testing.T) {
 	f := setupDelivery(t, time.Now())
-	if _, err := f.pool.Exec(context.Background(), `UPDATE clinic_settings SET billing_email = 'billing@clinic.example' WHERE clinic_id = $1`, clinic); err != nil {
+	if _, err := f.pool.Exec(sys(), `UPDATE clinic_settings SET billing_email = 'billing@clinic.example' WHERE clinic_id = $1`, clinic); err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
 	for _, team := range []string{domain.TeamBilling, domain.TeamCareTeam} {
 		m := app.NewMessage{ID: bus.NewID(), ClinicID: clinic, Kind: domain.KindStaffAtRisk, Channel: "email",
 			Audience: domain.AudienceStaff, Team: team, DedupeKey: "test:" + bus.NewID()}
-		err := f.store.InTx(context.Background(), func(ctx context.Context, tx *bus.Tx) error {
+		err := f.store.InTx(sys(), func(ctx context.Context, tx *bus.Tx) error {
 			_, err := f.repo.QueueMessage(ctx, tx, m)
 			return err
 		})
@@ -359,7 +359,7 @@ func TestTextCapHoldsAcrossReplicas(t *testing.T) {
 		var wg sync.WaitGroup
 		for _, d := range []*app.Dispatcher{one, other} {
 			wg.Go(func() {
-				if _, err := d.RunOnce(context.Background()); err != nil {
+				if _, err := d.RunOnce(sys()); err != nil {
 					t.Error(err)
 				}
 			})

@@ -11,16 +11,16 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/fieldcrypt"
-	"github.com/trellis-health/trellis/pkg/pg"
 	"github.com/trellis-health/trellis/pkg/testkit"
 	"github.com/trellis-health/trellis/services/notification/internal/adapters/postgres"
 	"github.com/trellis-health/trellis/services/notification/internal/adapters/smtp"
 	"github.com/trellis-health/trellis/services/notification/internal/app"
 	"github.com/trellis-health/trellis/services/notification/internal/domain"
+	"github.com/trellis-health/trellis/services/notification/internal/notifytest"
 	"github.com/trellis-health/trellis/services/notification/internal/smtptest"
-	"github.com/trellis-health/trellis/services/notification/migrations"
 )
 
 const clinic = "0190a000-0000-7000-8000-00000000000a"
@@ -34,25 +34,27 @@ type fixture struct {
 	app   *app.App
 }
 
+// setup migrates a fresh database. The store scopes every transaction to its context's
+// clinics, as the service's does, over a pool without a session scope; f.pool, for the test's
+// own checks, reads every clinic. The tests run the dispatcher in system scope (sys), as the
+// service does.
 func setup(t *testing.T) fixture {
 	t.Helper()
-	ctx := context.Background()
-	pool := testkit.Pool(t, "notification")
-	if err := bus.Migrate(ctx, pool, "notification", nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := pg.Migrate(ctx, pool, "notification", "goose_db_version", migrations.FS, nil); err != nil {
-		t.Fatal(err)
-	}
-	repo := postgres.New(pool, fieldcrypt.Dev())
-	return fixture{pool: pool, repo: repo, store: bus.NewStore(pool, "notification"), app: app.New(repo, quiet)}
+	pool, system := notifytest.Pools(t)
+	notifytest.Migrate(t, pool)
+	store := notifytest.Store(pool)
+	repo := postgres.New(store, fieldcrypt.Dev())
+	return fixture{pool: system, repo: repo, store: store, app: app.New(repo, quiet)}
 }
+
+// sys is a context in system scope (every clinic).
+func sys() context.Context { return auth.WithSystemScope(context.Background()) }
 
 // welcome records a patient's admission and contact details and queues their welcome, as the
 // consumers would; until both facts are in, the welcome is refused as not ready.
 func (f fixture) welcome(t *testing.T, email string) string {
 	t.Helper()
-	ctx := context.Background()
+	ctx := sys()
 	pid := bus.NewID()
 	adm, err := domain.NewAdmission(pid, clinic, "America/Chicago", "2026-03-02", time.Now())
 	if err != nil {
@@ -94,7 +96,7 @@ func (f fixture) welcome(t *testing.T, email string) string {
 // The welcome waits for the contact details as well as the admission.
 func TestQueueWelcomeWaitsForBothFacts(t *testing.T) {
 	f := setup(t)
-	ctx := context.Background()
+	ctx := sys()
 	pid := bus.NewID()
 	adm, err := domain.NewAdmission(pid, clinic, "America/Chicago", "2026-03-02", time.Now())
 	if err != nil {
@@ -130,7 +132,7 @@ func TestQueueWelcomeWaitsForBothFacts(t *testing.T) {
 func (f fixture) count(t *testing.T, q string) int {
 	t.Helper()
 	var n int
-	if err := f.pool.QueryRow(context.Background(), q).Scan(&n); err != nil {
+	if err := f.pool.QueryRow(sys(), q).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -154,7 +156,7 @@ func TestDispatchersOnTwoReplicasSendEachMessageOnce(t *testing.T) {
 	for range n {
 		f.welcome(t, "someone@example.org")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(sys())
 	var wg sync.WaitGroup
 	for range 2 {
 		d := app.NewDispatcher(f.store, f.repo, sender(t, sink.Addr),
@@ -205,7 +207,7 @@ func TestResendKeepsTheMessageID(t *testing.T) {
 	pid := f.welcome(t, "someone@example.org")
 	d := app.NewDispatcher(f.store, f.repo, &acceptedButLost{Sender: sender(t, sink.Addr)},
 		app.DispatcherConfig{Retry: domain.RetryPolicy{MaxAttempts: 3, Base: time.Millisecond, Max: time.Millisecond}}, quiet)
-	ctx := context.Background()
+	ctx := sys()
 	for i := 0; i < 2; i++ {
 		time.Sleep(5 * time.Millisecond)
 		if _, err := d.RunOnce(ctx); err != nil {

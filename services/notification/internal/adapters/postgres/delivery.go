@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 
 	"github.com/trellis-health/trellis/services/notification/internal/app"
@@ -35,11 +36,13 @@ func (r *Repository) TextHistory(ctx context.Context, patientID string, phones [
 	}
 	var sent []time.Time
 	var found [][]byte
-	err := r.pool.QueryRow(ctx, `
-		SELECT ARRAY(SELECT sent_at FROM messages
-				WHERE patient_id = $1 AND channel = 'sms' AND sent_at IS NOT NULL AND sent_at > $3),
-			ARRAY(SELECT phone_hash FROM sms_optouts WHERE opted_out AND phone_hash = ANY($2))`,
-		patientID, hashes, since).Scan(&sent, &found)
+	err := r.store.Read(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `
+			SELECT ARRAY(SELECT sent_at FROM messages
+					WHERE patient_id = $1 AND channel = 'sms' AND sent_at IS NOT NULL AND sent_at > $3),
+				ARRAY(SELECT phone_hash FROM sms_optouts WHERE opted_out AND phone_hash = ANY($2))`,
+			patientID, hashes, since).Scan(&sent, &found)
+	})
 	var optedOut []string
 	for _, h := range found {
 		optedOut = append(optedOut, byHash[string(h)]...)
@@ -48,9 +51,10 @@ func (r *Repository) TextHistory(ctx context.Context, patientID string, phones [
 }
 
 // LockPatientTexts implements app.DeliveryRepository with a session advisory lock on a
-// connection held until unlock (a crash closes the connection and releases it).
+// connection held until unlock (a crash closes the connection and releases it). An advisory
+// lock reads no table, so it needs no clinic scope: the connection is used for nothing else.
 func (r *Repository) LockPatientTexts(ctx context.Context, patientID string) (func(), error) {
-	conn, err := r.pool.Acquire(ctx)
+	conn, err := r.store.Pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -103,10 +107,12 @@ func (r *Repository) Settle(ctx context.Context, tx pgx.Tx, id string, attempt i
 
 // Defer implements app.DeliveryRepository: the attempt is given back.
 func (r *Repository) Defer(ctx context.Context, id string, attempt int, at time.Time) error {
-	_, err := r.pool.Exec(ctx, `
-		UPDATE messages SET attempts = attempts - 1, due_at = $3, next_attempt_at = $3
-		WHERE id = $1 AND attempts = $2 AND status = 'queued'`, id, attempt, at)
-	return err
+	return r.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
+		_, err := tx.Exec(ctx, `
+			UPDATE messages SET attempts = attempts - 1, due_at = $3, next_attempt_at = $3
+			WHERE id = $1 AND attempts = $2 AND status = 'queued'`, id, attempt, at)
+		return err
+	})
 }
 
 // ApplyConsent implements app.DeliveryRepository. A higher version replaces the stored one;

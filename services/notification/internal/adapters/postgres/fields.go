@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 )
 
@@ -105,7 +106,8 @@ type EncryptStats struct {
 // hashes, and turns plaintext opt-outs into hashed ones; with opts.Rotate it re-encrypts
 // values under the active key, with opts.Rehash it recomputes every hash. Idempotent, in
 // batches of rows locked FOR UPDATE (running services keep working). Only counts are
-// returned, never a value.
+// returned, never a value. The rows of every clinic are only visible in system scope
+// (auth.WithSystemScope in ctx): each batch's transaction sets the clinic scope of ctx.
 func EncryptFields(ctx context.Context, pool *pgxpool.Pool, k *fieldcrypt.Keyring, opts EncryptOptions) (EncryptStats, error) {
 	st := EncryptStats{Encrypted: map[string]int{}, Resealed: map[string]int{}, Rehashed: map[string]int{}}
 	if opts.Batch <= 0 {
@@ -146,6 +148,9 @@ func (c crypt) encryptTable(ctx context.Context, pool *pgxpool.Pool, t encTable,
 			AND ($1::uuid IS NULL OR ` + t.key + ` > $1::uuid) ORDER BY ` + t.key + fmt.Sprintf(` LIMIT %d FOR UPDATE`, opts.Batch)
 		n := 0
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if err := bus.SetClinicScope(ctx, tx); err != nil {
+				return err
+			}
 			rows, err := tx.Query(ctx, q, after)
 			if err != nil {
 				return err
@@ -272,7 +277,12 @@ var optOutAAD = fieldcrypt.AAD("sms_optouts", "phone")
 // re-seals the numbers under the active key, with opts.Rehash it recomputes their hashes. One
 // transaction: opt-outs are few.
 func (c crypt) hashOptOuts(ctx context.Context, pool *pgxpool.Pool, opts EncryptOptions, st EncryptStats) error {
+	// sms_optouts is not per clinic (no policy, migration 00005); the scope is set all the
+	// same, like every transaction's, should the pass ever touch a clinic's table here.
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if err := bus.SetClinicScope(ctx, tx); err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, `SELECT phone, phone_enc, opted_out, updated_at FROM sms_optouts
 			WHERE phone IS NOT NULL OR $1 OR ($2 AND phone_enc NOT LIKE $3) FOR UPDATE`,
 			opts.Rehash, opts.Rotate, "v1:"+strings.ReplaceAll(c.k.ActiveKeyID(), "_", `\_`)+":%")

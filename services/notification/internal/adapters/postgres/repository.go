@@ -6,23 +6,26 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/services/notification/internal/app"
 	"github.com/trellis-health/trellis/services/notification/internal/domain"
 )
 
-// Repository implements app.Repository.
+// Repository implements app.Repository. The methods that take no tx run their own
+// transaction of store (Read or InTx), so each is scoped to the clinics of its context
+// (row-level security, migration 00005): the caller's, or every clinic for background work
+// in auth.WithSystemScope (the dispatcher).
 type Repository struct {
-	pool  *pgxpool.Pool
+	store *bus.Store
 	crypt crypt
 }
 
-// New returns a repository over pool (search_path set to the notification schema); k seals,
-// opens and hashes the patients' addresses and numbers (fields.go).
-func New(pool *pgxpool.Pool, k *fieldcrypt.Keyring) *Repository {
-	return &Repository{pool: pool, crypt: crypt{k}}
+// New returns a repository over store (its pool's search_path set to the notification
+// schema); k seals, opens and hashes the patients' addresses and numbers (fields.go).
+func New(store *bus.Store, k *fieldcrypt.Keyring) *Repository {
+	return &Repository{store: store, crypt: crypt{k}}
 }
 
 var _ app.Repository = (*Repository)(nil)
@@ -143,8 +146,16 @@ func nullableTime(t time.Time) any {
 // so they stay invisible to others after this statement's transaction ends. The recipient copy,
 // the patient's preferences and the clinic's settings are read at claim time, so a send uses
 // the newest contact details and consent.
-func (r *Repository) ClaimDue(ctx context.Context, limit int, lease time.Duration) ([]app.Claim, error) {
-	rows, err := r.pool.Query(ctx, `
+func (r *Repository) ClaimDue(ctx context.Context, limit int, lease time.Duration) (claims []app.Claim, err error) {
+	err = r.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
+		claims, err = r.claimDue(ctx, tx, limit, lease)
+		return err
+	})
+	return claims, err
+}
+
+func (r *Repository) claimDue(ctx context.Context, tx pgx.Tx, limit int, lease time.Duration) ([]app.Claim, error) {
+	rows, err := tx.Query(ctx, `
 		WITH due AS (
 			SELECT id FROM messages
 			WHERE status = 'queued' AND next_attempt_at <= now()
@@ -236,29 +247,36 @@ func (r *Repository) MarkSent(ctx context.Context, tx pgx.Tx, id string) (bool, 
 // RecordFailure implements app.Repository. The attempt number fences stale dispatchers: a
 // dispatcher whose lease ran out cannot overwrite the outcome of a newer attempt.
 func (r *Repository) RecordFailure(ctx context.Context, id string, attempt int, code string, retryIn time.Duration, giveUp bool) error {
-	_, err := r.pool.Exec(ctx, `
-		UPDATE messages SET last_error_code = $3,
-			status = CASE WHEN $4 THEN 'failed' ELSE status END,
-			next_attempt_at = CASE WHEN $4 THEN next_attempt_at ELSE now() + make_interval(secs => $5) END
-		WHERE id = $1 AND attempts = $2 AND status = 'queued'`,
-		id, attempt, code, giveUp, retryIn.Seconds())
-	return err
+	return r.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
+		_, err := tx.Exec(ctx, `
+			UPDATE messages SET last_error_code = $3,
+				status = CASE WHEN $4 THEN 'failed' ELSE status END,
+				next_attempt_at = CASE WHEN $4 THEN next_attempt_at ELSE now() + make_interval(secs => $5) END
+			WHERE id = $1 AND attempts = $2 AND status = 'queued'`,
+			id, attempt, code, giveUp, retryIn.Seconds())
+		return err
+	})
 }
 
-// ListMessages implements app.Repository.
-func (r *Repository) ListMessages(ctx context.Context, patientID string) ([]domain.Message, error) {
-	rows, err := r.pool.Query(ctx, `
-		SELECT id::text, patient_id::text, clinic_id::text, kind, channel, status, attempts,
-			last_error_code, created_at, sent_at
-		FROM messages WHERE patient_id = $1
-		ORDER BY created_at DESC, id DESC`, patientID)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Message, error) {
-		var m domain.Message
-		err := row.Scan(&m.ID, &m.PatientID, &m.ClinicID, &m.Kind, &m.Channel, &m.Status, &m.Attempts,
-			&m.LastErrorCode, &m.CreatedAt, &m.SentAt)
-		return m, err
+// ListMessages implements app.Repository: only the messages of the clinics in the scope of
+// ctx (the caller's) are read.
+func (r *Repository) ListMessages(ctx context.Context, patientID string) (msgs []domain.Message, err error) {
+	err = r.store.Read(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			SELECT id::text, patient_id::text, clinic_id::text, kind, channel, status, attempts,
+				last_error_code, created_at, sent_at
+			FROM messages WHERE patient_id = $1
+			ORDER BY created_at DESC, id DESC`, patientID)
+		if err != nil {
+			return err
+		}
+		msgs, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Message, error) {
+			var m domain.Message
+			err := row.Scan(&m.ID, &m.PatientID, &m.ClinicID, &m.Kind, &m.Channel, &m.Status, &m.Attempts,
+				&m.LastErrorCode, &m.CreatedAt, &m.SentAt)
+			return m, err
+		})
+		return err
 	})
+	return msgs, err
 }

@@ -11,30 +11,31 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/pkg/pg"
-	"github.com/trellis-health/trellis/pkg/testkit"
 	"github.com/trellis-health/trellis/services/notification/internal/adapters/postgres"
 	"github.com/trellis-health/trellis/services/notification/internal/app"
 	"github.com/trellis-health/trellis/services/notification/internal/domain"
+	"github.com/trellis-health/trellis/services/notification/internal/notifytest"
 	"github.com/trellis-health/trellis/services/notification/migrations"
 )
 
 const clinic = "0190a000-0000-7000-8000-00000000000a"
 
+// setup migrates a fresh database and returns a pool in system scope, for the test's own
+// transactions and checks, and the repository over a scoped store on a pool without a
+// session scope (as the service's): its own transactions see the clinics of their context.
 func setup(t *testing.T) (*pgxpool.Pool, *postgres.Repository) {
 	t.Helper()
-	ctx := context.Background()
-	pool := testkit.Pool(t, "notification")
-	if err := bus.Migrate(ctx, pool, "notification", nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := pg.Migrate(ctx, pool, "notification", "goose_db_version", migrations.FS, nil); err != nil {
-		t.Fatal(err)
-	}
-	return pool, postgres.New(pool, fieldcrypt.Dev())
+	pool, system := notifytest.Pools(t)
+	notifytest.Migrate(t, pool)
+	return system, postgres.New(notifytest.Store(pool), fieldcrypt.Dev())
 }
+
+// sys is a context in system scope (every clinic), as the dispatcher runs in.
+func sys() context.Context { return auth.WithSystemScope(context.Background()) }
 
 func inTx(t *testing.T, pool *pgxpool.Pool, fn func(pgx.Tx) error) {
 	t.Helper()
@@ -96,7 +97,7 @@ func queue(t *testing.T, pool *pgxpool.Pool, repo *postgres.Repository, patientI
 // Each source (admission, contact details) is replaced only by a newer event of its own kind,
 // whatever the order of arrival, and never clears the other source.
 func TestUpsertKeepsTheLatestFactPerSource(t *testing.T) {
-	ctx := context.Background()
+	ctx := sys()
 	pool, repo := setup(t)
 	t0 := time.Now()
 	ready := func(pid string) bool {
@@ -159,7 +160,7 @@ func TestUpsertKeepsTheLatestFactPerSource(t *testing.T) {
 
 // The clinic's zone comes from the newer fact of either kind.
 func TestTimeZoneFollowsTheNewerFact(t *testing.T) {
-	ctx := context.Background()
+	ctx := sys()
 	pool, repo := setup(t)
 	pid := bus.NewID()
 	t0 := time.Now()
@@ -200,7 +201,7 @@ func TestQueueMessageOncePerDedupeKey(t *testing.T) {
 }
 
 func TestClaimDueLeasesAndFences(t *testing.T) {
-	ctx := context.Background()
+	ctx := sys()
 	pool, repo := setup(t)
 	pid := bus.NewID()
 	inTx(t, pool, func(tx pgx.Tx) error {
@@ -277,7 +278,7 @@ func TestClaimDueLeasesAndFences(t *testing.T) {
 
 // Concurrent claimers (replicas) never get the same message.
 func TestClaimDueSkipsLockedRows(t *testing.T) {
-	ctx := context.Background()
+	ctx := sys()
 	pool, repo := setup(t)
 	const n = 60
 	for range n {
@@ -319,8 +320,8 @@ func TestClaimDueSkipsLockedRows(t *testing.T) {
 // Recipient copies stored before 00002 came from PatientAdmitted, which carried the contact
 // details too: they stay complete, so their welcome is not held back.
 func TestMigrationKeepsEarlierCopiesComplete(t *testing.T) {
-	ctx := context.Background()
-	pool := testkit.Pool(t, "notification")
+	ctx := sys()
+	plain, pool := notifytest.Pools(t)
 	first, err := fs.ReadFile(migrations.FS, "00001_init.sql")
 	if err != nil {
 		t.Fatal(err)
@@ -333,10 +334,12 @@ func TestMigrationKeepsEarlierCopiesComplete(t *testing.T) {
 		VALUES ($1, $2, 'Sam', 'a@example.org', 'America/Chicago', '2026-03-02', now())`, pid, clinic); err != nil {
 		t.Fatal(err)
 	}
-	if err := pg.Migrate(ctx, pool, "notification", "goose_db_version", migrations.FS, nil); err != nil {
+	// The rest as the service runs them: without a session scope (row-level security,
+	// 00005, comes on over the existing rows).
+	if err := pg.Migrate(ctx, plain, "notification", "goose_db_version", migrations.FS, nil); err != nil {
 		t.Fatal(err)
 	}
-	repo := postgres.New(pool, fieldcrypt.Dev())
+	repo := postgres.New(notifytest.Store(plain), fieldcrypt.Dev())
 	var ok bool
 	inTx(t, pool, func(tx pgx.Tx) error {
 		var err error

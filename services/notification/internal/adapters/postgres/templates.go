@@ -7,18 +7,40 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/services/notification/internal/app"
 	"github.com/trellis-health/trellis/services/notification/internal/domain"
 )
 
 // Content stores the templates and the clinic settings, and reads the preferences and the
-// message history for the API (app.ContentRepository).
-type Content struct{ pool *pgxpool.Pool }
+// message history for the API (app.ContentRepository). Every method runs in a transaction of
+// the store scoped to the clinics of its context (row-level security, migration 00005): the
+// caller's for the API, every clinic for the dispatcher's rendering (auth.WithSystemScope).
+type Content struct{ store *bus.Store }
 
-// NewContent returns the content store over pool.
-func NewContent(pool *pgxpool.Pool) *Content { return &Content{pool: pool} }
+// NewContent returns the content store over store.
+func NewContent(store *bus.Store) *Content { return &Content{store: store} }
+
+// query collects the rows of one query in a read-only transaction of c's store.
+func query[T any](ctx context.Context, c *Content, scan pgx.RowToFunc[T], sql string, args ...any) (out []T, err error) {
+	err = c.store.Read(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, scan)
+		return err
+	})
+	return out, err
+}
+
+// queryRow scans the one row of a query, in a read-only transaction of c's store.
+func queryRow(ctx context.Context, c *Content, sql string, args []any, dest ...any) error {
+	return c.store.Read(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		return tx.QueryRow(ctx, sql, args...).Scan(dest...)
+	})
+}
 
 var _ app.ContentRepository = (*Content)(nil)
 
@@ -46,28 +68,20 @@ func scanTemplate(row pgx.CollectableRow) (app.StoredTemplate, error) {
 // NewestTemplates implements app.ContentRepository: the newest version per owner (the clinic,
 // the network) and locale of kind on channel.
 func (c *Content) NewestTemplates(ctx context.Context, clinicID, kind, channel string, locales []string) ([]app.StoredTemplate, error) {
-	rows, err := c.pool.Query(ctx, `
+	return query(ctx, c, scanTemplate, `
 		SELECT DISTINCT ON (clinic_id, locale) `+templateColumns+`
 		FROM templates
 		WHERE (clinic_id IS NULL OR clinic_id = $1) AND kind = $2 AND channel = $3 AND locale = ANY($4)
 		ORDER BY clinic_id, locale, version DESC`, ownerClinic(clinicID), kind, channel, locales)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, scanTemplate)
 }
 
 // AllNewestTemplates implements app.ContentRepository.
 func (c *Content) AllNewestTemplates(ctx context.Context, clinicID string) ([]app.StoredTemplate, error) {
-	rows, err := c.pool.Query(ctx, `
+	return query(ctx, c, scanTemplate, `
 		SELECT DISTINCT ON (clinic_id, kind, channel, locale) `+templateColumns+`
 		FROM templates
 		WHERE clinic_id IS NULL OR clinic_id = $1
 		ORDER BY clinic_id, kind, channel, locale, version DESC`, ownerClinic(clinicID))
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, scanTemplate)
 }
 
 // SaveTemplate implements app.ContentRepository: it stores t as the next version of its
@@ -75,7 +89,7 @@ func (c *Content) AllNewestTemplates(ctx context.Context, clinicID string) ([]ap
 // transaction-scoped advisory lock, so each gets its own version.
 func (c *Content) SaveTemplate(ctx context.Context, id string, t app.StoredTemplate) (int, error) {
 	var version int
-	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+	err := c.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
 		key := fmt.Sprintf("templates:%s:%s:%s:%s", t.ClinicID, t.Kind, t.Channel, t.Locale)
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, key); err != nil {
 			return err
@@ -95,10 +109,10 @@ func (c *Content) SaveTemplate(ctx context.Context, id string, t app.StoredTempl
 func (c *Content) ClinicSettings(ctx context.Context, clinicID string) (app.ClinicSettingsRecord, bool, error) {
 	s := app.ClinicSettingsRecord{ClinicID: clinicID}
 	var updated time.Time
-	err := c.pool.QueryRow(ctx, `
+	err := queryRow(ctx, c, `
 		SELECT reminder_offsets_minutes, contact_phone, care_team_email, billing_email, updated_at
-		FROM clinic_settings WHERE clinic_id = $1`, clinicID).
-		Scan(&s.ReminderOffsets, &s.ContactPhone, &s.CareTeamEmail, &s.BillingEmail, &updated)
+		FROM clinic_settings WHERE clinic_id = $1`, []any{clinicID},
+		&s.ReminderOffsets, &s.ContactPhone, &s.CareTeamEmail, &s.BillingEmail, &updated)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return app.ClinicSettingsRecord{}, false, nil
 	}
@@ -111,14 +125,16 @@ func (c *Content) ClinicSettings(ctx context.Context, clinicID string) (app.Clin
 
 // SaveClinicSettings implements app.ContentRepository.
 func (c *Content) SaveClinicSettings(ctx context.Context, s app.ClinicSettingsRecord) error {
-	_, err := c.pool.Exec(ctx, `
-		INSERT INTO clinic_settings (clinic_id, reminder_offsets_minutes, contact_phone, care_team_email, billing_email, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (clinic_id) DO UPDATE SET reminder_offsets_minutes = EXCLUDED.reminder_offsets_minutes,
-			contact_phone = EXCLUDED.contact_phone, care_team_email = EXCLUDED.care_team_email,
-			billing_email = EXCLUDED.billing_email, updated_at = EXCLUDED.updated_at`,
-		s.ClinicID, s.ReminderOffsets, s.ContactPhone, s.CareTeamEmail, s.BillingEmail, s.UpdatedAt.UTC())
-	return err
+	return c.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
+		_, err := tx.Exec(ctx, `
+			INSERT INTO clinic_settings (clinic_id, reminder_offsets_minutes, contact_phone, care_team_email, billing_email, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (clinic_id) DO UPDATE SET reminder_offsets_minutes = EXCLUDED.reminder_offsets_minutes,
+				contact_phone = EXCLUDED.contact_phone, care_team_email = EXCLUDED.care_team_email,
+				billing_email = EXCLUDED.billing_email, updated_at = EXCLUDED.updated_at`,
+			s.ClinicID, s.ReminderOffsets, s.ContactPhone, s.CareTeamEmail, s.BillingEmail, s.UpdatedAt.UTC())
+		return err
+	})
 }
 
 // PreferencesView implements app.ContentRepository: the preferences copy with the
@@ -126,7 +142,7 @@ func (c *Content) SaveClinicSettings(ctx context.Context, s app.ClinicSettingsRe
 // (the confidential one, else the contact one) has opted out (by the numbers' keyed hashes).
 func (c *Content) PreferencesView(ctx context.Context, patientID string) (app.PreferencesView, bool, error) {
 	var v app.PreferencesView
-	err := c.pool.QueryRow(ctx, `
+	err := queryRow(ctx, c, `
 		SELECT p.patient_id::text, p.clinic_id::text, p.version, p.channels,
 			p.confidential_email <> '' OR p.confidential_email_enc IS NOT NULL,
 			p.confidential_phone <> '' OR p.confidential_phone_enc IS NOT NULL,
@@ -134,10 +150,10 @@ func (c *Content) PreferencesView(ctx context.Context, patientID string) (app.Pr
 			coalesce((SELECT o.opted_out FROM sms_optouts o
 				WHERE o.phone_hash = coalesce(p.confidential_phone_hash, r.phone_hash)), false)
 		FROM preferences p LEFT JOIN recipients r ON r.patient_id = p.patient_id
-		WHERE p.patient_id = $1`, patientID).
-		Scan(&v.PatientID, &v.ClinicID, &v.ConsentVersion, &v.Channels, &v.HasConfidentialEmail,
-			&v.HasConfidentialPhone, &v.QuietStart, &v.QuietEnd, &v.TimeZone, &v.Language, &v.Revoked,
-			&v.UpdatedAt, &v.SMSOptedOut)
+		WHERE p.patient_id = $1`, []any{patientID},
+		&v.PatientID, &v.ClinicID, &v.ConsentVersion, &v.Channels, &v.HasConfidentialEmail,
+		&v.HasConfidentialPhone, &v.QuietStart, &v.QuietEnd, &v.TimeZone, &v.Language, &v.Revoked,
+		&v.UpdatedAt, &v.SMSOptedOut)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return app.PreferencesView{}, false, nil
 	}
@@ -147,21 +163,17 @@ func (c *Content) PreferencesView(ctx context.Context, patientID string) (app.Pr
 // MessageHistory implements app.ContentRepository: the patient's messages, newest first,
 // without their payload or the address they went to.
 func (c *Content) MessageHistory(ctx context.Context, patientID string) ([]app.HistoryEntry, error) {
-	rows, err := c.pool.Query(ctx, `
-		SELECT id::text, patient_id::text, clinic_id::text, kind, channel, audience, team, status,
-			status_reason, attempts, last_error_code, created_at, due_at, sent_at, delivered_at,
-			template_version, locale
-		FROM messages WHERE patient_id = $1
-		ORDER BY created_at DESC, id DESC`, patientID)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (app.HistoryEntry, error) {
+	return query(ctx, c, func(row pgx.CollectableRow) (app.HistoryEntry, error) {
 		var h app.HistoryEntry
 		m := &h.Message
 		err := row.Scan(&m.ID, &m.PatientID, &m.ClinicID, &m.Kind, &m.Channel, &m.Audience, &m.Team, &m.Status,
 			&m.StatusReason, &m.Attempts, &m.LastErrorCode, &m.CreatedAt, &m.DueAt, &m.SentAt, &m.DeliveredAt,
 			&h.TemplateVersion, &h.Locale)
 		return h, err
-	})
+	}, `
+		SELECT id::text, patient_id::text, clinic_id::text, kind, channel, audience, team, status,
+			status_reason, attempts, last_error_code, created_at, due_at, sent_at, delivered_at,
+			template_version, locale
+		FROM messages WHERE patient_id = $1
+		ORDER BY created_at DESC, id DESC`, patientID)
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/services/notification/internal/adapters/sms"
 	"github.com/trellis-health/trellis/services/notification/internal/app"
 )
@@ -39,7 +40,10 @@ func (h Webhooks) Mount(handle func(pattern string, handler http.Handler)) {
 	handle("POST "+PathStatus, http.HandlerFunc(h.status))
 }
 
-// verify parses the form and checks its signature; on failure it has answered.
+// verify parses the form and checks its signature; on failure it has answered. A verified
+// request acts for no caller but the provider (a number's STOP, a message's delivery report,
+// of any clinic): the handlers run in system scope (auth.WithSystemScope), which the
+// signature, not a token, allows.
 func (h Webhooks) verify(w http.ResponseWriter, r *http.Request) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	if err := r.ParseForm(); err != nil {
@@ -73,7 +77,7 @@ func (h Webhooks) inbound(w http.ResponseWriter, r *http.Request) {
 	}
 	from := strings.TrimSpace(r.PostForm.Get("From"))
 	if from != "" {
-		if _, err := h.Delivery.SMSKeyword(r.Context(), from, r.PostForm.Get("Body")); err != nil {
+		if _, err := h.Delivery.SMSKeyword(auth.WithSystemScope(r.Context()), from, r.PostForm.Get("Body")); err != nil {
 			h.Log.ErrorContext(r.Context(), "inbound text not applied", "error", err)
 			http.Error(w, "try again", http.StatusInternalServerError)
 			return
@@ -91,7 +95,7 @@ func (h Webhooks) status(w http.ResponseWriter, r *http.Request) {
 	}
 	final, reason := sms.Outcome(r.PostForm.Get("MessageStatus"), r.PostForm.Get("ErrorCode"))
 	if final != "" {
-		if err := h.Delivery.ProviderStatus(r.Context(), r.PostForm.Get("MessageSid"), final, reason); err != nil {
+		if err := h.Delivery.ProviderStatus(auth.WithSystemScope(r.Context()), r.PostForm.Get("MessageSid"), final, reason); err != nil {
 			h.Log.ErrorContext(r.Context(), "delivery report not applied", "error", err)
 			http.Error(w, "try again", http.StatusInternalServerError)
 			return
