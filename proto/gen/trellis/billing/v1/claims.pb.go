@@ -839,7 +839,10 @@ type DownloadClaimFileResponse struct {
 	// A file name for the download: "837P-<ISA13>.x12" or "837I-<ISA13>.x12".
 	FileName string `protobuf:"bytes,2,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
 	// The X12 interchange, as sent to the payer.
-	Content       []byte `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"`
+	Content []byte `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"`
+	// The patients whose claims the file holds: a download discloses their records to the
+	// caller, so the audit trail records them (pkg/rpc reads patient_ids in responses).
+	PatientIds    []string `protobuf:"bytes,4,rep,name=patient_ids,json=patientIds,proto3" json:"patient_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -891,6 +894,13 @@ func (x *DownloadClaimFileResponse) GetFileName() string {
 func (x *DownloadClaimFileResponse) GetContent() []byte {
 	if x != nil {
 		return x.Content
+	}
+	return nil
+}
+
+func (x *DownloadClaimFileResponse) GetPatientIds() []string {
+	if x != nil {
+		return x.PatientIds
 	}
 	return nil
 }
@@ -1562,11 +1572,13 @@ const file_trellis_billing_v1_claims_proto_rawDesc = "" +
 	"\x16ListClaimFilesResponse\x127\n" +
 	"\x05files\x18\x01 \x03(\v2!.trellis.billing.v1.ClaimFileInfoR\x05files\"=\n" +
 	"\x18DownloadClaimFileRequest\x12!\n" +
-	"\afile_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06fileId\"\x89\x01\n" +
+	"\afile_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06fileId\"\xaa\x01\n" +
 	"\x19DownloadClaimFileResponse\x125\n" +
 	"\x04file\x18\x01 \x01(\v2!.trellis.billing.v1.ClaimFileInfoR\x04file\x12\x1b\n" +
 	"\tfile_name\x18\x02 \x01(\tR\bfileName\x12\x18\n" +
-	"\acontent\x18\x03 \x01(\fR\acontent\"\xa9\x01\n" +
+	"\acontent\x18\x03 \x01(\fR\acontent\x12\x1f\n" +
+	"\vpatient_ids\x18\x04 \x03(\tR\n" +
+	"patientIds\"\xa9\x01\n" +
 	"\x11ListClaimsRequest\x12%\n" +
 	"\tclinic_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bclinicId\x12*\n" +
 	"\n" +
