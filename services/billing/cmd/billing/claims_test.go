@@ -153,7 +153,7 @@ func (e *claimsEnv) exec(t *testing.T, sql string, args ...any) {
 // start for rows an older binary wrote (the claims read the encrypted column).
 func (e *claimsEnv) sealFixtures(t *testing.T) {
 	t.Helper()
-	if _, err := postgres.EncryptFields(context.Background(), e.Pool, fieldcrypt.Dev(), postgres.EncryptOptions{}); err != nil {
+	if _, err := postgres.EncryptFields(auth.WithSystemScope(context.Background()), e.Pool, fieldcrypt.Dev(), postgres.EncryptOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }

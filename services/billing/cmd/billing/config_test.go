@@ -330,7 +330,7 @@ func TestSeedDemoIsIdempotent(t *testing.T) {
 		code := service.Run(context.Background(), spec(&cfg), &cfg, args, &bytes.Buffer{}, &stderr)
 		return code, stderr.String()
 	}
-	pool, err := pg.Open(context.Background(), dbURL, "billing", 2)
+	pool, err := pg.Open(context.Background(), systemURL(t, dbURL), "billing", 2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -319,8 +319,8 @@ func insertPaidClaimFixture(t *testing.T, e *costsEnv, contractID, patient, date
 			status, paid_cents, first_service_date, last_service_date)
 			VALUES ($1, $2, 'FIXTURE1', $3, $4, 'medicaid-il', $5, '837I', $6, 'paid', $7, $8, $8)`,
 			[]any{claim, file, clinicA, patient, contractID, amount, paidCents, date}},
-		{`INSERT INTO claim_lines (claim_id, line_number, charge_id, line_control_number, procedure_code, units, charge_cents, service_date)
-			VALUES ($1, 1, $2, 'FIXTURE1-1', 'H0015', 1, $3, $4)`, []any{claim, chargeID, amount, date}},
+		{`INSERT INTO claim_lines (claim_id, line_number, charge_id, line_control_number, procedure_code, units, charge_cents, service_date, clinic_id)
+			VALUES ($1, 1, $2, 'FIXTURE1-1', 'H0015', 1, $3, $4, $5)`, []any{claim, chargeID, amount, date, clinicA}},
 	} {
 		if _, err := e.Pool.Exec(ctx, q.sql, q.args...); err != nil {
 			t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/pkg/service"
 
@@ -21,7 +22,7 @@ func keyring(cfg *Config) (*fieldcrypt.Keyring, error) {
 // encryptAtStart encrypts the rows still holding plaintext (written before migration 00010,
 // or by an older binary) before the service serves. Quick when there are none.
 func encryptAtStart(ctx context.Context, p *service.Platform, k *fieldcrypt.Keyring) error {
-	st, err := postgres.EncryptFields(ctx, p.Pool, k, postgres.EncryptOptions{})
+	st, err := postgres.EncryptFields(auth.WithSystemScope(ctx), p.Pool, k, postgres.EncryptOptions{})
 	if err != nil {
 		return err
 	}
@@ -47,7 +48,7 @@ func encryptFields(ctx context.Context, p *service.Platform, cfg *Config, args [
 	if err != nil {
 		return err
 	}
-	st, err := postgres.EncryptFields(ctx, p.Pool, k, postgres.EncryptOptions{Rotate: *rotate})
+	st, err := postgres.EncryptFields(auth.WithSystemScope(ctx), p.Pool, k, postgres.EncryptOptions{Rotate: *rotate})
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/pkg/service"
@@ -63,11 +64,11 @@ func TestFieldsEncryptedAtRest(t *testing.T) {
 	remID, file835 := bus.NewID(), []byte("ISA*00~NM1*QC*1*ROE*SAM****MI*"+legacyMember+"~\xff")
 	e.exec(t, `INSERT INTO remittances (id, sha256, content, summary, total_paid_cents, posted_at)
 		VALUES ($1, 'legacy', $2, '{}', 0, now())`, remID, file835)
-	st, err := postgres.EncryptFields(ctx, e.Pool, fieldcrypt.Dev(), postgres.EncryptOptions{})
+	st, err := postgres.EncryptFields(auth.WithSystemScope(ctx), e.Pool, fieldcrypt.Dev(), postgres.EncryptOptions{})
 	if err != nil || st.Encrypted["coverages"] != 1 || st.Encrypted["patient_identities"] != 1 || st.Encrypted["remittances"] != 1 {
 		t.Fatalf("encrypt pass = %+v, %v; want one coverage, one identity, one remittance", st, err)
 	}
-	if st, err := postgres.EncryptFields(ctx, e.Pool, fieldcrypt.Dev(), postgres.EncryptOptions{}); err != nil || len(st.Encrypted) != 0 {
+	if st, err := postgres.EncryptFields(auth.WithSystemScope(ctx), e.Pool, fieldcrypt.Dev(), postgres.EncryptOptions{}); err != nil || len(st.Encrypted) != 0 {
 		t.Fatalf("second pass = %+v, %v; want nothing to do", st, err)
 	}
 	var sealed []byte
@@ -106,7 +107,7 @@ func TestFieldsEncryptedAtRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err = postgres.EncryptFields(ctx, e.Pool, k2, postgres.EncryptOptions{Rotate: true})
+	st, err = postgres.EncryptFields(auth.WithSystemScope(ctx), e.Pool, k2, postgres.EncryptOptions{Rotate: true})
 	if err != nil || st.Resealed["coverages"] < 2 || st.Resealed["patient_identities"] != 2 ||
 		st.Resealed["claim_files"] != 1 || st.Resealed["remittances"] != 1 {
 		t.Fatalf("rotate = %+v, %v", st, err)
@@ -114,7 +115,7 @@ func TestFieldsEncryptedAtRest(t *testing.T) {
 	if n := e.Count(t, `SELECT count(*) FROM coverages WHERE member_id_enc LIKE 'v1:dev1:%'`); n != 0 {
 		t.Errorf("%d member ids still sealed by the old key", n)
 	}
-	if st, err := postgres.EncryptFields(ctx, e.Pool, k2, postgres.EncryptOptions{Rotate: true}); err != nil || len(st.Resealed) != 0 {
+	if st, err := postgres.EncryptFields(auth.WithSystemScope(ctx), e.Pool, k2, postgres.EncryptOptions{Rotate: true}); err != nil || len(st.Resealed) != 0 {
 		t.Errorf("second rotation = %+v, %v; want nothing left", st, err)
 	}
 }

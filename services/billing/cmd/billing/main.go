@@ -75,7 +75,7 @@ func spec(cfg *Config) service.Spec {
 // patientLedger is the patient ledger (self-pay charges and the statement cycle) the charges
 // and remittance areas share.
 func patientLedger(p *service.Platform, cfg *Config) *app.PatientLedger {
-	return app.NewPatientLedger(p.Store, postgres.NewLedger(p.Pool), app.New(postgres.NewAccounts(p.Pool)), cfg.StatementCycle)
+	return app.NewPatientLedger(p.Store, postgres.NewLedger(), app.New(postgres.NewAccounts(p.Store)), cfg.StatementCycle)
 }
 
 // policy is the role policy of every billing procedure: the accounts and configuration
@@ -95,13 +95,19 @@ func setup(ctx context.Context, p *service.Platform, cfg *Config) error {
 	if err != nil {
 		return err
 	}
+	// Clinic isolation (docs/security.md, "Row-level security"): every transaction sets the
+	// clinic scope of its context, which the row-level security policies of migration 00011
+	// compare clinic_id with. Calls carry the caller's clinics, consumers run in system scope
+	// (pkg/bus), and the background work here declares it (auth.WithSystemScope); anything
+	// else sees no clinic's rows.
+	p.Store.EnableClinicScope()
 	// The adapters read only the encrypted columns' values once this pass is done.
 	if err := encryptAtStart(ctx, p, k); err != nil {
 		return err
 	}
-	a := app.New(postgres.NewAccounts(p.Pool))
+	a := app.New(postgres.NewAccounts(p.Store))
 	p.Consume(events.EnrollmentsConfig(), events.NewEnrollments(a, p.Log).Handle)
-	conf := app.NewConfiguration(p.Store, postgres.NewConfig(p.Pool))
+	conf := app.NewConfiguration(p.Store, postgres.NewConfig(p.Store))
 	p.Server.Handle(billingv1connect.NewBillingServiceHandler(rpcport.NewServer(a, conf, p.Log), p.Server.HandlerOptions()...))
 	for _, area := range []func(context.Context, *service.Platform, *Config, *fieldcrypt.Keyring) error{setupCharges, setupClaims, setupRemittance, setupCosts} {
 		if err := area(ctx, p, cfg, k); err != nil {

@@ -40,7 +40,7 @@ type remitEnv struct {
 func startRemit(t testing.TB) *remitEnv {
 	t.Helper()
 	var cfg Config
-	s := servicetest.Start(t, spec(&cfg), &cfg, nil)
+	s := systemScoped(t, servicetest.Start(t, spec(&cfg), &cfg, nil))
 	e := &remitEnv{Service: s, client: billingv1connect.NewRemittanceServiceClient(http.DefaultClient, s.URL)}
 	e.admin = s.Token(t, "admin-1", []string{"billing"}, []string{auth.AllClinics})
 	e.sql(t, `INSERT INTO payers (code, name, kind, x12_payer_id) VALUES ($1, 'Remit Payer', 'commercial', 'RP01')`, remitPayer)
@@ -111,8 +111,8 @@ func (e *remitEnv) claimFixture(t testing.TB, daysAgo int, claims ...*fixtureCla
 				service_date, service, procedure_code, units, rate_cents, amount_cents, status, source_event_ids, appointment_ids, claim_id)
 				VALUES ($1::uuid, 'fixture:' || $1::text, $2, $3, $4, $5, $6, $7, 'per_diem', $8, 1, $9, $9, 'submitted', '{}', '{}', $10)`,
 				l.ChargeID, c.Patient, c.Clinic, bus.NewID(), remitPayer, contract, l.Date, l.Code, l.Cents, c.ID)
-			e.sql(t, `INSERT INTO claim_lines (claim_id, line_number, charge_id, line_control_number, procedure_code, units, charge_cents, service_date)
-				VALUES ($1, $2, $3, $4, $5, 1, $6, $7)`, c.ID, i+1, l.ChargeID, l.LineControl, l.Code, l.Cents, l.Date)
+			e.sql(t, `INSERT INTO claim_lines (claim_id, line_number, charge_id, line_control_number, procedure_code, units, charge_cents, service_date, clinic_id)
+				VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8)`, c.ID, i+1, l.ChargeID, l.LineControl, l.Code, l.Cents, l.Date, c.Clinic)
 		}
 	}
 }

@@ -72,7 +72,12 @@ func seedDemo(ctx context.Context, p *service.Platform, args []string) error {
 	if len(args) > 0 {
 		return fmt.Errorf("seed-demo takes no arguments, got %q", args)
 	}
-	cfg := app.NewConfiguration(p.Store, postgres.NewConfig(p.Pool))
+	// A command is background work: system scope, with the store scoped like the service's
+	// (Setup, which enables it, does not run for commands; an unscoped transaction would see
+	// none of the rows the policies of migration 00011 cover, and could write none).
+	p.Store.EnableClinicScope()
+	ctx = auth.WithSystemScope(ctx)
+	cfg := app.NewConfiguration(p.Store, postgres.NewConfig(p.Store))
 	operator := &auth.Principal{Subject: "seed-demo", Roles: []string{"admin"}, Clinics: []string{auth.AllClinics}}
 	for _, payer := range demoPayers {
 		if _, err := cfg.UpsertPayer(ctx, operator, payer); err != nil {
@@ -94,7 +99,7 @@ func seedDemo(ctx context.Context, p *service.Platform, args []string) error {
 	}
 	// Only billing providers are set here: the claim file sender is not used.
 	// Nor are the field-encryption keys: billing providers hold no encrypted field.
-	claims := app.NewClaims(p.Store, postgres.NewClaims(p.Pool, nil), x12.Write837, app.X12Sender{})
+	claims := app.NewClaims(p.Store, postgres.NewClaims(p.Store, nil), x12.Write837, app.X12Sender{})
 	for _, bp := range demoProviders {
 		if _, err := claims.SetBillingProvider(ctx, operator, bp); err != nil {
 			return fmt.Errorf("billing provider %s: %w", bp.ClinicID, err)

@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 func start(t *testing.T) *servicetest.Service {
 	t.Helper()
 	var cfg Config
-	return servicetest.Start(t, spec(&cfg), &cfg, nil)
+	return systemScoped(t, servicetest.Start(t, spec(&cfg), &cfg, nil))
 }
 
 // contractsSettled waits until billing has applied its own n ContractConfigured events (the

@@ -24,7 +24,7 @@ var chargesPolicy = rpc.Policy{
 
 // setupCharges wires the charges area: charges from attendance, coverage and consent copies, authorizations.
 func setupCharges(_ context.Context, p *service.Platform, cfg *Config, k *fieldcrypt.Keyring) error {
-	charges := app.NewCharges(p.Store, postgres.NewCharges(p.Pool, k), patientLedger(p, cfg))
+	charges := app.NewCharges(p.Store, postgres.NewCharges(p.Store, k), patientLedger(p, cfg))
 	p.Consume(events.AttendanceConfig(), events.NewAttendance(charges, p.Log).Handle)
 	p.Consume(events.CoverageConfig(), events.NewCoverage(charges, p.Log).Handle)
 	p.Consume(events.ConsentConfig(), events.NewConsent(charges, p.Log).Handle)

@@ -22,7 +22,7 @@ var claimsPolicy = rpcport.ClaimsPolicy
 func setupClaims(_ context.Context, p *service.Platform, cfg *Config, k *fieldcrypt.Keyring) error {
 	sender := app.X12Sender{SubmitterID: cfg.X12SubmitterID, SubmitterName: cfg.X12SubmitterName,
 		SubmitterPhone: cfg.X12SubmitterPhone, Usage: cfg.X12Usage}
-	claims := app.NewClaims(p.Store, postgres.NewClaims(p.Pool, k), x12.Write837, sender)
+	claims := app.NewClaims(p.Store, postgres.NewClaims(p.Store, k), x12.Write837, sender)
 	p.Consume(events.IdentityConfig(), events.NewIdentities(claims, p.Log).Handle)
 	p.Server.Handle(billingv1connect.NewClaimsServiceHandler(rpcport.NewClaimsServer(claims, p.Log), p.Server.HandlerOptions()...))
 	return nil

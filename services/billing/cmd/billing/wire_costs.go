@@ -20,7 +20,7 @@ var costsPolicy = rpcport.CostsPolicy
 
 // setupCosts wires the costs area: cost of care delivered and patient cost estimates.
 func setupCosts(_ context.Context, p *service.Platform, _ *Config, _ *fieldcrypt.Keyring) error {
-	costs := app.NewCosts(p.Store, postgres.NewCosts(p.Pool), postgres.NewConfig(p.Pool))
+	costs := app.NewCosts(p.Store, postgres.NewCosts(p.Store), postgres.NewConfig(p.Store))
 	p.Consume(events.CostsConfig(), events.NewCosts(costs, p.Log).Handle)
 	p.Server.Handle(billingv1connect.NewCostsServiceHandler(rpcport.NewCostsServer(costs, p.Log), p.Server.HandlerOptions()...))
 	return nil

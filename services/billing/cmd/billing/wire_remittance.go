@@ -26,15 +26,16 @@ var remittancePolicy = rpcport.RemittancePolicy
 // reconciliation, work queues and write-offs, receivables, and patient statements (with their
 // cycle).
 func setupRemittance(_ context.Context, p *service.Platform, cfg *Config, k *fieldcrypt.Keyring) error {
-	a := app.NewRemittances(p.Store, postgres.NewRemittances(p.Pool, k))
+	a := app.NewRemittances(p.Store, postgres.NewRemittances(p.Store, k))
 	ledger := patientLedger(p, cfg)
 	// Uploads are limited per caller; the limiter runs after authentication (it keys on the
 	// token's subject), being inside the platform's interceptors.
 	uploads := auth.NewLimiter(cfg.UploadRatePerMinute, cfg.UploadBurst).UnaryInterceptor(billingv1connect.RemittanceServiceUploadRemittanceProcedure)
 	opts := append(slices.Clone(p.Server.HandlerOptions()), connect.WithInterceptors(uploads))
 	p.Server.Handle(billingv1connect.NewRemittanceServiceHandler(rpcport.NewRemittanceServer(a, ledger, p.Log), opts...))
+	// The statement cycle is network-wide background work: system scope (every clinic's accounts).
 	p.Go(func(ctx context.Context) error {
-		return ledger.RunStatementCycle(ctx, cfg.StatementCheckInterval, func(err error) {
+		return ledger.RunStatementCycle(auth.WithSystemScope(ctx), cfg.StatementCheckInterval, func(err error) {
 			p.Log.ErrorContext(ctx, "statement cycle failed; retrying at the next check", "error", err)
 		})
 	})

@@ -40,7 +40,7 @@ type writeOffEnv struct {
 func startWriteOffs(t testing.TB) *writeOffEnv {
 	t.Helper()
 	var cfg Config
-	s := servicetest.Start(t, spec(&cfg), &cfg, map[string]string{"LOG_LEVEL": "info"})
+	s := systemScoped(t, servicetest.Start(t, spec(&cfg), &cfg, map[string]string{"LOG_LEVEL": "info"}))
 	e := &remitEnv{Service: s, client: billingv1connect.NewRemittanceServiceClient(http.DefaultClient, s.URL)}
 	e.admin = s.Token(t, "admin-1", []string{"billing"}, []string{auth.AllClinics})
 	e.sql(t, `INSERT INTO payers (code, name, kind, x12_payer_id) VALUES ($1, 'Remit Payer', 'commercial', 'RP01')`, remitPayer)

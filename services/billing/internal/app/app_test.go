@@ -37,7 +37,19 @@ func setup(t *testing.T) (*pgxpool.Pool, *bus.Store, *app.App) {
 	if err := pg.Migrate(ctx, pool, "billing", "goose_db_version", migrations.FS, nil); err != nil {
 		t.Fatal(err)
 	}
-	return pool, bus.NewStore(pool, "billing"), app.New(postgres.NewAccounts(pool))
+	// The store is scoped as the service's is (row-level security binds the tables' owner,
+	// which this pool's role is); the test's own queries run in a pool with every clinic's
+	// scope for the session.
+	store := bus.NewStore(pool, "billing")
+	store.EnableClinicScope()
+	cfg := pool.Config()
+	cfg.ConnConfig.RuntimeParams["trellis.clinics"] = auth.AllClinics
+	all, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(all.Close)
+	return all, store, app.New(postgres.NewAccounts(store))
 }
 
 func count(t *testing.T, pool *pgxpool.Pool, sql string) int {
@@ -53,7 +65,8 @@ func count(t *testing.T, pool *pgxpool.Pool, sql string) int {
 func open(t *testing.T, store *bus.Store, a *app.App, eventID string, e domain.Enrollment) (bool, error) {
 	t.Helper()
 	var opened bool
-	ctx := bus.WithCause(context.Background(), "corr-"+eventID, eventID)
+	// In system scope, as a consumer runs.
+	ctx := bus.WithCause(auth.WithSystemScope(context.Background()), "corr-"+eventID, eventID)
 	err := store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
 		var err error
 		_, opened, err = a.OpenAccount(ctx, tx, eventID, e)
@@ -158,7 +171,9 @@ func TestGetAccount(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			acc, err := a.GetAccount(context.Background(), &auth.Principal{Subject: "u", Clinics: tt.clinics}, tt.patient)
+			// The caller's token is in the context, as pkg/rpc puts it: its clinics are the scope.
+			viewer := &auth.Principal{Subject: "u", Clinics: tt.clinics}
+			acc, err := a.GetAccount(auth.WithPrincipal(context.Background(), viewer), viewer, tt.patient)
 			if tt.wantClinic == "" {
 				if !errors.Is(err, domain.ErrNotFound) {
 					t.Fatalf("err = %v, want ErrNotFound", err)

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/bus"
 	billingv1 "github.com/trellis-health/trellis/proto/gen/trellis/billing/v1"
 
@@ -169,6 +170,11 @@ func (c *Claims) CreateClaimFiles(ctx context.Context, viewer domain.Viewer, cli
 	if err := forbiddenClinic(viewer, clinicID); err != nil {
 		return run, err
 	}
+	// The run works in system scope, deliberately: the caller may see clinicID (checked just
+	// above) and every query of the run names clinicID, but the claims need the patients'
+	// billing identities (patient_identities), which are per patient across clinics and
+	// visible to no clinic's scope (migration 00011), only to every clinic's.
+	ctx = auth.WithSystemScope(ctx)
 	provider, ok, err := c.repo.BillingProvider(ctx, clinicID)
 	if err != nil {
 		return run, err

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/fieldcrypt"
@@ -20,14 +19,14 @@ import (
 // Charges holds billing's copies of attendance, coverages and consents, the authorizations
 // and the charges.
 type Charges struct {
-	pool  *pgxpool.Pool
+	store *bus.Store
 	cfg   *Config
 	crypt sealer
 }
 
-// NewCharges returns the repository on pool; k seals the coverages' member ids (fields.go).
-func NewCharges(pool *pgxpool.Pool, k *fieldcrypt.Keyring) *Charges {
-	return &Charges{pool: pool, cfg: NewConfig(pool), crypt: sealer{k}}
+// NewCharges returns the repository on store's pool; k seals the coverages' member ids (fields.go).
+func NewCharges(store *bus.Store, k *fieldcrypt.Keyring) *Charges {
+	return &Charges{store: store, cfg: NewConfig(store), crypt: sealer{k}}
 }
 
 // LockPatient serializes, until tx ends, everything that decides a patient's charges at a
@@ -394,12 +393,14 @@ func (r *Charges) SetNotified(ctx context.Context, tx *bus.Tx, id string, nearly
 
 // ListAuthorizations returns a clinic's authorizations (one patient's when patientID is set).
 func (r *Charges) ListAuthorizations(ctx context.Context, clinicID, patientID string) ([]domain.Authorization, error) {
-	rows, err := r.pool.Query(ctx, `SELECT `+authCols+` FROM authorizations
-		WHERE clinic_id = $1 AND ($2 = '' OR patient_id::text = $2) ORDER BY patient_id, starts_on, id`, clinicID, patientID)
-	if err != nil {
-		return nil, fmt.Errorf("query authorizations: %w", err)
-	}
-	return pgx.CollectRows(rows, scanAuth)
+	return read(ctx, r.store, func(q querier) ([]domain.Authorization, error) {
+		rows, err := q.Query(ctx, `SELECT `+authCols+` FROM authorizations
+			WHERE clinic_id = $1 AND ($2 = '' OR patient_id::text = $2) ORDER BY patient_id, starts_on, id`, clinicID, patientID)
+		if err != nil {
+			return nil, fmt.Errorf("query authorizations: %w", err)
+		}
+		return pgx.CollectRows(rows, scanAuth)
+	})
 }
 
 // errBadPageToken: the page token was not one this service wrote.
@@ -409,49 +410,51 @@ var errBadPageToken = &domain.ValidationError{Violations: []domain.Violation{
 // ListCharges returns a page of charges by service date and id, and the token of the next
 // page ("" on the last).
 func (r *Charges) ListCharges(ctx context.Context, f domain.ChargeFilter) ([]domain.Charge, string, error) {
-	where := []string{"clinic_id = $1"}
-	args := []any{f.ClinicID}
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
-	if f.PatientID != "" {
-		add("patient_id = $%d", f.PatientID)
-	}
-	if f.Status != "" {
-		add("status = $%d", f.Status)
-	}
-	if f.From != "" {
-		add("service_date >= $%d", f.From)
-	}
-	if f.To != "" {
-		add("service_date <= $%d", f.To)
-	}
-	if f.After != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(f.After)
-		date, id, ok := strings.Cut(string(raw), "|")
-		if _, errDate := time.Parse(time.DateOnly, date); err != nil || !ok || errDate != nil {
-			return nil, "", errBadPageToken
+	return read2(ctx, r.store, func(q querier) ([]domain.Charge, string, error) {
+		where := []string{"clinic_id = $1"}
+		args := []any{f.ClinicID}
+		add := func(cond string, v any) {
+			args = append(args, v)
+			where = append(where, fmt.Sprintf(cond, len(args)))
 		}
-		if _, err := domain.ParseID(id); err != nil {
-			return nil, "", errBadPageToken
+		if f.PatientID != "" {
+			add("patient_id = $%d", f.PatientID)
 		}
-		args = append(args, date, id)
-		where = append(where, fmt.Sprintf("(service_date, id) > ($%d::date, $%d::uuid)", len(args)-1, len(args)))
-	}
-	args = append(args, f.Limit+1)
-	cs, err := r.charges(ctx, r.pool, "WHERE "+strings.Join(where, " AND ")+
-		fmt.Sprintf(" ORDER BY service_date, id LIMIT $%d", len(args)), args...)
-	if err != nil {
-		return nil, "", err
-	}
-	next := ""
-	if len(cs) > f.Limit {
-		cs = cs[:f.Limit]
-		last := cs[len(cs)-1]
-		next = base64.RawURLEncoding.EncodeToString([]byte(last.ServiceDate + "|" + last.ID))
-	}
-	return cs, next, nil
+		if f.Status != "" {
+			add("status = $%d", f.Status)
+		}
+		if f.From != "" {
+			add("service_date >= $%d", f.From)
+		}
+		if f.To != "" {
+			add("service_date <= $%d", f.To)
+		}
+		if f.After != "" {
+			raw, err := base64.RawURLEncoding.DecodeString(f.After)
+			date, id, ok := strings.Cut(string(raw), "|")
+			if _, errDate := time.Parse(time.DateOnly, date); err != nil || !ok || errDate != nil {
+				return nil, "", errBadPageToken
+			}
+			if _, err := domain.ParseID(id); err != nil {
+				return nil, "", errBadPageToken
+			}
+			args = append(args, date, id)
+			where = append(where, fmt.Sprintf("(service_date, id) > ($%d::date, $%d::uuid)", len(args)-1, len(args)))
+		}
+		args = append(args, f.Limit+1)
+		cs, err := r.charges(ctx, q, "WHERE "+strings.Join(where, " AND ")+
+			fmt.Sprintf(" ORDER BY service_date, id LIMIT $%d", len(args)), args...)
+		if err != nil {
+			return nil, "", err
+		}
+		next := ""
+		if len(cs) > f.Limit {
+			cs = cs[:f.Limit]
+			last := cs[len(cs)-1]
+			next = base64.RawURLEncoding.EncodeToString([]byte(last.ServiceDate + "|" + last.ID))
+		}
+		return cs, next, nil
+	})
 }
 
 // PayerExists reports whether a payer has code.

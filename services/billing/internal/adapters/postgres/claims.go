@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/fieldcrypt"
@@ -18,14 +17,14 @@ import (
 // Claims holds patient identities, diagnoses, billing providers, claim files, claims, claim
 // lines and disclosures, and moves charges onto claims.
 type Claims struct {
-	pool  *pgxpool.Pool
+	store *bus.Store
 	crypt sealer
 }
 
-// NewClaims returns the repository on pool; k seals and opens the encrypted fields (dates of
+// NewClaims returns the repository on store's pool; k seals and opens the encrypted fields (dates of
 // birth, member ids: fields.go).
-func NewClaims(pool *pgxpool.Pool, k *fieldcrypt.Keyring) *Claims {
-	return &Claims{pool: pool, crypt: sealer{k}}
+func NewClaims(store *bus.Store, k *fieldcrypt.Keyring) *Claims {
+	return &Claims{store: store, crypt: sealer{k}}
 }
 
 // UpsertIdentity stores id unless billing already holds one recorded at the same time or
@@ -93,18 +92,20 @@ func (r *Claims) SaveBillingProvider(ctx context.Context, tx *bus.Tx, p domain.B
 
 // BillingProvider returns the clinic's billing provider; ok is false if none is set.
 func (r *Claims) BillingProvider(ctx context.Context, clinicID string) (domain.BillingProvider, bool, error) {
-	var p domain.BillingProvider
-	err := r.pool.QueryRow(ctx, `
-		SELECT clinic_id::text, name, npi, tax_id, taxonomy_code, address_line, city, state, postal_code
-		FROM billing_providers WHERE clinic_id = $1`, clinicID).
-		Scan(&p.ClinicID, &p.Name, &p.NPI, &p.TaxID, &p.Taxonomy, &p.AddressLine, &p.City, &p.State, &p.PostalCode)
-	if err == pgx.ErrNoRows {
-		return p, false, nil
-	}
-	if err != nil {
-		return p, false, fmt.Errorf("billing provider: %w", err)
-	}
-	return p, true, nil
+	return read2(ctx, r.store, func(q querier) (domain.BillingProvider, bool, error) {
+		var p domain.BillingProvider
+		err := q.QueryRow(ctx, `
+			SELECT clinic_id::text, name, npi, tax_id, taxonomy_code, address_line, city, state, postal_code
+			FROM billing_providers WHERE clinic_id = $1`, clinicID).
+			Scan(&p.ClinicID, &p.Name, &p.NPI, &p.TaxID, &p.Taxonomy, &p.AddressLine, &p.City, &p.State, &p.PostalCode)
+		if err == pgx.ErrNoRows {
+			return p, false, nil
+		}
+		if err != nil {
+			return p, false, fmt.Errorf("billing provider: %w", err)
+		}
+		return p, true, nil
+	})
 }
 
 // SaveDiagnoses replaces the patient's diagnoses at the clinic.
@@ -122,19 +123,21 @@ func (r *Claims) SaveDiagnoses(ctx context.Context, tx *bus.Tx, patientID, clini
 // (or charges held for their claim data, which each run tries again, or claims to correct),
 // self-pay excluded (its charges are billed to the patient, not claimed).
 func (r *Claims) ReadyPayers(ctx context.Context, clinicID, payerID string) ([]domain.Payer, error) {
-	rows, err := r.pool.Query(ctx, `
-		SELECT p.code, p.name, p.kind, p.x12_payer_id FROM payers p
-		WHERE p.kind <> 'self_pay' AND ($2 = '' OR p.code = $2)
-		  AND (EXISTS (SELECT 1 FROM charges c WHERE c.clinic_id = $1 AND c.payer_id = p.code
-		               AND (c.status = 'ready' OR (c.status = 'held' AND starts_with(c.hold_reason, $3))))
-		    OR EXISTS (SELECT 1 FROM claims c WHERE c.clinic_id = $1 AND c.payer_id = p.code AND `+toCorrect+`))
-		ORDER BY p.code`, clinicID, payerID, domain.ClaimHoldData+":")
-	if err != nil {
-		return nil, fmt.Errorf("ready payers: %w", err)
-	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Payer, error) {
-		var p domain.Payer
-		return p, row.Scan(&p.Code, &p.Name, &p.Kind, &p.X12PayerID)
+	return read(ctx, r.store, func(q querier) ([]domain.Payer, error) {
+		rows, err := q.Query(ctx, `
+			SELECT p.code, p.name, p.kind, p.x12_payer_id FROM payers p
+			WHERE p.kind <> 'self_pay' AND ($2 = '' OR p.code = $2)
+			  AND (EXISTS (SELECT 1 FROM charges c WHERE c.clinic_id = $1 AND c.payer_id = p.code
+			               AND (c.status = 'ready' OR (c.status = 'held' AND starts_with(c.hold_reason, $3))))
+			    OR EXISTS (SELECT 1 FROM claims c WHERE c.clinic_id = $1 AND c.payer_id = p.code AND `+toCorrect+`))
+			ORDER BY p.code`, clinicID, payerID, domain.ClaimHoldData+":")
+		if err != nil {
+			return nil, fmt.Errorf("ready payers: %w", err)
+		}
+		return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Payer, error) {
+			var p domain.Payer
+			return p, row.Scan(&p.Code, &p.Name, &p.Kind, &p.X12PayerID)
+		})
 	})
 }
 
@@ -391,10 +394,10 @@ func (r *Claims) SaveClaimFile(ctx context.Context, tx *bus.Tx, f domain.ClaimFi
 			ids[i] = c.ID
 			if _, err := tx.Exec(ctx, `
 				INSERT INTO claim_lines (claim_id, line_number, charge_id, line_control_number, procedure_code, revenue_code,
-					modifiers, units, charge_cents, service_date)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+					modifiers, units, charge_cents, service_date, clinic_id)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 				d.ID, i+1, c.ID, domain.LineControlNumber(d.ControlNumber, i+1), c.ProcedureCode, c.RevenueCode,
-				nonNil(c.Modifiers), c.Units, c.AmountCents, c.ServiceDate); err != nil {
+				nonNil(c.Modifiers), c.Units, c.AmountCents, c.ServiceDate, f.ClinicID); err != nil {
 				return fmt.Errorf("insert claim line: %w", err)
 			}
 		}
@@ -453,97 +456,105 @@ func scanClaimFile(row pgx.Row, withContent bool) (domain.ClaimFile, error) {
 
 // ClaimFiles lists the clinic's files (of payerID, or all), newest first, without content.
 func (r *Claims) ClaimFiles(ctx context.Context, clinicID, payerID string) ([]domain.ClaimFile, error) {
-	rows, err := r.pool.Query(ctx, `SELECT `+claimFileCols+` FROM claim_files f
-		WHERE f.clinic_id = $1 AND ($2 = '' OR f.payer_id = $2)
-		ORDER BY f.created_at DESC, f.interchange_control_number DESC`, clinicID, payerID)
-	if err != nil {
-		return nil, fmt.Errorf("query claim files: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.ClaimFile, error) { return scanClaimFile(row, false) })
-	if err != nil {
-		return nil, fmt.Errorf("read claim files: %w", err)
-	}
-	return out, nil
+	return read(ctx, r.store, func(q querier) ([]domain.ClaimFile, error) {
+		rows, err := q.Query(ctx, `SELECT `+claimFileCols+` FROM claim_files f
+			WHERE f.clinic_id = $1 AND ($2 = '' OR f.payer_id = $2)
+			ORDER BY f.created_at DESC, f.interchange_control_number DESC`, clinicID, payerID)
+		if err != nil {
+			return nil, fmt.Errorf("query claim files: %w", err)
+		}
+		out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.ClaimFile, error) { return scanClaimFile(row, false) })
+		if err != nil {
+			return nil, fmt.Errorf("read claim files: %w", err)
+		}
+		return out, nil
+	})
 }
 
 // ClaimFile returns one file with its content; ok is false if there is none.
 func (r *Claims) ClaimFile(ctx context.Context, id string) (domain.ClaimFile, bool, error) {
-	f, err := scanClaimFile(r.pool.QueryRow(ctx, `SELECT `+claimFileCols+`, f.content FROM claim_files f WHERE f.id = $1`, id), true)
-	if err == pgx.ErrNoRows {
-		return f, false, nil
-	}
-	if err != nil {
-		return f, false, fmt.Errorf("claim file: %w", err)
-	}
-	// A file not sealed yet (written before migration 00010) is an 837: it starts with ISA.
-	if strings.HasPrefix(f.Content, fieldcrypt.Version+":") {
-		if f.Content, err = r.crypt.open(nil, &f.Content, "claim_files", "content", f.ID); err != nil {
-			return f, false, err
+	return read2(ctx, r.store, func(q querier) (domain.ClaimFile, bool, error) {
+		f, err := scanClaimFile(q.QueryRow(ctx, `SELECT `+claimFileCols+`, f.content FROM claim_files f WHERE f.id = $1`, id), true)
+		if err == pgx.ErrNoRows {
+			return f, false, nil
 		}
-	}
-	return f, true, nil
+		if err != nil {
+			return f, false, fmt.Errorf("claim file: %w", err)
+		}
+		// A file not sealed yet (written before migration 00010) is an 837: it starts with ISA.
+		if strings.HasPrefix(f.Content, fieldcrypt.Version+":") {
+			if f.Content, err = r.crypt.open(nil, &f.Content, "claim_files", "content", f.ID); err != nil {
+				return f, false, err
+			}
+		}
+		return f, true, nil
+	})
 }
 
 // ListClaims lists the clinic's claims (of patientID and in status, when not empty), newest
 // first, with their lines.
 func (r *Claims) ListClaims(ctx context.Context, clinicID, patientID, status string) ([]domain.Claim, error) {
-	rows, err := r.pool.Query(ctx, `
-		SELECT id::text, file_id::text, control_number, clinic_id::text, patient_id::text, payer_id, contract_id::text,
-		       claim_type, frequency_code, coalesce(replaces_claim_id::text, ''), status, total_cents,
-		       first_service_date::text, last_service_date::text, submitted_at, coalesce(corrected_by_claim_id::text, '')
-		FROM claims WHERE clinic_id = $1 AND ($2 = '' OR patient_id::text = $2) AND ($3 = '' OR status = $3)
-		ORDER BY submitted_at DESC, control_number`, clinicID, patientID, status)
-	if err != nil {
-		return nil, fmt.Errorf("query claims: %w", err)
-	}
-	claims, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Claim, error) {
-		var c domain.Claim
-		err := row.Scan(&c.ID, &c.FileID, &c.ControlNumber, &c.ClinicID, &c.PatientID, &c.PayerID, &c.ContractID,
-			&c.ClaimType, &c.FrequencyCode, &c.ReplacesClaimID, &c.Status, &c.TotalCents, &c.FirstServiceDate,
-			&c.LastServiceDate, &c.SubmittedAt, &c.CorrectedByClaimID)
-		return c, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read claims: %w", err)
-	}
-	for i := range claims {
-		rows, err := r.pool.Query(ctx, `
-			SELECT line_number, charge_id::text, line_control_number, procedure_code, revenue_code, modifiers, units,
-			       charge_cents, service_date::text
-			FROM claim_lines WHERE claim_id = $1 ORDER BY line_number`, claims[i].ID)
+	return read(ctx, r.store, func(q querier) ([]domain.Claim, error) {
+		rows, err := q.Query(ctx, `
+			SELECT id::text, file_id::text, control_number, clinic_id::text, patient_id::text, payer_id, contract_id::text,
+			       claim_type, frequency_code, coalesce(replaces_claim_id::text, ''), status, total_cents,
+			       first_service_date::text, last_service_date::text, submitted_at, coalesce(corrected_by_claim_id::text, '')
+			FROM claims WHERE clinic_id = $1 AND ($2 = '' OR patient_id::text = $2) AND ($3 = '' OR status = $3)
+			ORDER BY submitted_at DESC, control_number`, clinicID, patientID, status)
 		if err != nil {
-			return nil, fmt.Errorf("query claim lines: %w", err)
+			return nil, fmt.Errorf("query claims: %w", err)
 		}
-		claims[i].Lines, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.ClaimLine, error) {
-			var l domain.ClaimLine
-			err := row.Scan(&l.LineNumber, &l.ChargeID, &l.ControlNumber, &l.ProcedureCode, &l.RevenueCode, &l.Modifiers,
-				&l.Units, &l.ChargeCents, &l.ServiceDate)
-			return l, err
+		claims, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Claim, error) {
+			var c domain.Claim
+			err := row.Scan(&c.ID, &c.FileID, &c.ControlNumber, &c.ClinicID, &c.PatientID, &c.PayerID, &c.ContractID,
+				&c.ClaimType, &c.FrequencyCode, &c.ReplacesClaimID, &c.Status, &c.TotalCents, &c.FirstServiceDate,
+				&c.LastServiceDate, &c.SubmittedAt, &c.CorrectedByClaimID)
+			return c, err
 		})
 		if err != nil {
-			return nil, fmt.Errorf("read claim lines: %w", err)
+			return nil, fmt.Errorf("read claims: %w", err)
 		}
-	}
-	return claims, nil
+		for i := range claims {
+			rows, err := q.Query(ctx, `
+				SELECT line_number, charge_id::text, line_control_number, procedure_code, revenue_code, modifiers, units,
+				       charge_cents, service_date::text
+				FROM claim_lines WHERE claim_id = $1 ORDER BY line_number`, claims[i].ID)
+			if err != nil {
+				return nil, fmt.Errorf("query claim lines: %w", err)
+			}
+			claims[i].Lines, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.ClaimLine, error) {
+				var l domain.ClaimLine
+				err := row.Scan(&l.LineNumber, &l.ChargeID, &l.ControlNumber, &l.ProcedureCode, &l.RevenueCode, &l.Modifiers,
+					&l.Units, &l.ChargeCents, &l.ServiceDate)
+				return l, err
+			})
+			if err != nil {
+				return nil, fmt.Errorf("read claim lines: %w", err)
+			}
+		}
+		return claims, nil
+	})
 }
 
 // Disclosures is the patient's accounting of disclosures at the clinic, oldest first.
 func (r *Claims) Disclosures(ctx context.Context, patientID, clinicID string) ([]domain.Disclosure, error) {
-	rows, err := r.pool.Query(ctx, `
-		SELECT id::text, patient_id::text, clinic_id::text, recipient, purpose, consent_id::text, claim_id::text,
-		       description, disclosed_at
-		FROM disclosures WHERE patient_id = $1 AND clinic_id = $2 ORDER BY disclosed_at, id`, patientID, clinicID)
-	if err != nil {
-		return nil, fmt.Errorf("query disclosures: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Disclosure, error) {
-		var d domain.Disclosure
-		err := row.Scan(&d.ID, &d.PatientID, &d.ClinicID, &d.Recipient, &d.Purpose, &d.ConsentID, &d.ClaimID,
-			&d.Description, &d.DisclosedAt)
-		return d, err
+	return read(ctx, r.store, func(q querier) ([]domain.Disclosure, error) {
+		rows, err := q.Query(ctx, `
+			SELECT id::text, patient_id::text, clinic_id::text, recipient, purpose, consent_id::text, claim_id::text,
+			       description, disclosed_at
+			FROM disclosures WHERE patient_id = $1 AND clinic_id = $2 ORDER BY disclosed_at, id`, patientID, clinicID)
+		if err != nil {
+			return nil, fmt.Errorf("query disclosures: %w", err)
+		}
+		out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Disclosure, error) {
+			var d domain.Disclosure
+			err := row.Scan(&d.ID, &d.PatientID, &d.ClinicID, &d.Recipient, &d.Purpose, &d.ConsentID, &d.ClaimID,
+				&d.Description, &d.DisclosedAt)
+			return d, err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read disclosures: %w", err)
+		}
+		return out, nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("read disclosures: %w", err)
-	}
-	return out, nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trellis-health/trellis/pkg/bus"
 
@@ -16,10 +15,10 @@ import (
 
 // Costs holds clinician rates, fixed costs, the delivered sessions and patient-days derived
 // from attendance, completed episodes and estimates (migration 00006).
-type Costs struct{ pool *pgxpool.Pool }
+type Costs struct{ store *bus.Store }
 
-// NewCosts returns the repository on pool.
-func NewCosts(pool *pgxpool.Pool) *Costs { return &Costs{pool: pool} }
+// NewCosts returns the repository on store's pool.
+func NewCosts(store *bus.Store) *Costs { return &Costs{store: store} }
 
 // ApplyAttendance keeps f if it is a newer version of its appointment than the one kept, and
 // recomputes the delivered session and patient-day it touches (before and after). It reports
@@ -155,106 +154,108 @@ func (r *Costs) SetFixedCost(ctx context.Context, tx *bus.Tx, c domain.FixedCost
 // ReportData reads the sums a cost report is built from, for service dates from..to and the
 // clinics (nil: every clinic). It also counts the sessions costed at 0 for want of a rate.
 func (r *Costs) ReportData(ctx context.Context, from, to string, clinics []string) (in domain.ReportInput, withoutRate int64, err error) {
-	const clinicFilter = `($3::uuid[] IS NULL OR %s.clinic_id = ANY($3::uuid[]))`
-	f := func(alias string) string { return fmt.Sprintf(clinicFilter, alias) }
+	return read2(ctx, r.store, func(q querier) (domain.ReportInput, int64, error) {
+		const clinicFilter = `($3::uuid[] IS NULL OR %s.clinic_id = ANY($3::uuid[]))`
+		f := func(alias string) string { return fmt.Sprintf(clinicFilter, alias) }
 
-	// Clinician time: the clinician's rate, else the clinic default, else 0 (counted).
-	rows, err := r.pool.Query(ctx, `
-		SELECT s.clinic_id::text, s.program_code, sum(s.scheduled_minutes)::bigint,
-			sum(s.scheduled_minutes::bigint * coalesce(own.hourly_cost_cents, dflt.hourly_cost_cents, 0))::bigint,
-			count(*) FILTER (WHERE own.hourly_cost_cents IS NULL AND dflt.hourly_cost_cents IS NULL)
-		FROM delivered_sessions s
-		LEFT JOIN cost_rates own ON own.clinic_id = s.clinic_id AND own.clinician_id = s.clinician_id AND s.clinician_id <> ''
-		LEFT JOIN cost_rates dflt ON dflt.clinic_id = s.clinic_id AND dflt.clinician_id = ''
-		WHERE s.local_date BETWEEN $1 AND $2 AND `+f("s")+`
-		GROUP BY 1, 2`, from, to, clinics)
-	if err != nil {
-		return in, 0, fmt.Errorf("query sessions: %w", err)
-	}
-	in.Sessions, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.SessionMinutes, error) {
-		var s domain.SessionMinutes
-		var n int64
-		err := row.Scan(&s.ClinicID, &s.ProgramCode, &s.Minutes, &s.MinuteCents, &n)
-		withoutRate += n
-		return s, err
+		// Clinician time: the clinician's rate, else the clinic default, else 0 (counted).
+		rows, err := q.Query(ctx, `
+			SELECT s.clinic_id::text, s.program_code, sum(s.scheduled_minutes)::bigint,
+				sum(s.scheduled_minutes::bigint * coalesce(own.hourly_cost_cents, dflt.hourly_cost_cents, 0))::bigint,
+				count(*) FILTER (WHERE own.hourly_cost_cents IS NULL AND dflt.hourly_cost_cents IS NULL)
+			FROM delivered_sessions s
+			LEFT JOIN cost_rates own ON own.clinic_id = s.clinic_id AND own.clinician_id = s.clinician_id AND s.clinician_id <> ''
+			LEFT JOIN cost_rates dflt ON dflt.clinic_id = s.clinic_id AND dflt.clinician_id = ''
+			WHERE s.local_date BETWEEN $1 AND $2 AND `+f("s")+`
+			GROUP BY 1, 2`, from, to, clinics)
+		if err != nil {
+			return in, 0, fmt.Errorf("query sessions: %w", err)
+		}
+		in.Sessions, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.SessionMinutes, error) {
+			var s domain.SessionMinutes
+			var n int64
+			err := row.Scan(&s.ClinicID, &s.ProgramCode, &s.Minutes, &s.MinuteCents, &n)
+			withoutRate += n
+			return s, err
+		})
+		if err != nil {
+			return in, 0, fmt.Errorf("read sessions: %w", err)
+		}
+
+		rows, err = q.Query(ctx, `
+			SELECT fc.clinic_id::text, fc.month::text, fc.label, fc.amount_cents FROM fixed_costs fc
+			WHERE fc.month BETWEEN date_trunc('month', $1::date)::date AND $2 AND `+f("fc")+`
+			ORDER BY 1, 2, 3`, from, to, clinics)
+		if err != nil {
+			return in, 0, fmt.Errorf("query fixed costs: %w", err)
+		}
+		in.FixedCosts, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.FixedCost, error) {
+			var c domain.FixedCost
+			return c, row.Scan(&c.ClinicID, &c.Month, &c.Label, &c.AmountCents)
+		})
+		if err != nil {
+			return in, 0, fmt.Errorf("read fixed costs: %w", err)
+		}
+
+		// Attended patient-days, each with the payer of that day's charges (the first by payer id
+		// when several; "" without a charge).
+		in.Days, err = r.counts(ctx, q, `
+			SELECT d.clinic_id::text, d.program_code, coalesce(c.payer_id, ''), count(*)
+			FROM patient_days d
+			LEFT JOIN LATERAL (SELECT payer_id FROM charges ch WHERE ch.patient_id = d.patient_id AND ch.clinic_id = d.clinic_id
+				AND ch.service_date = d.local_date AND ch.status <> 'void' ORDER BY payer_id LIMIT 1) c ON true
+			WHERE d.local_date BETWEEN $1 AND $2 AND `+f("d")+`
+			GROUP BY 1, 2, 3`, from, to, clinics)
+		if err != nil {
+			return in, 0, fmt.Errorf("patient-days: %w", err)
+		}
+		// Completed episodes, each with the payer of the patient's last charge up to completion.
+		in.Episodes, err = r.counts(ctx, q, `
+			SELECT e.clinic_id::text, e.program_code, coalesce(c.payer_id, ''), count(*)
+			FROM completed_episodes e
+			LEFT JOIN LATERAL (SELECT payer_id FROM charges ch WHERE ch.patient_id = e.patient_id AND ch.clinic_id = e.clinic_id
+				AND ch.service_date <= e.completed_on AND ch.status <> 'void' ORDER BY service_date DESC, payer_id LIMIT 1) c ON true
+			WHERE e.completed_on BETWEEN $1 AND $2 AND `+f("e")+`
+			GROUP BY 1, 2, 3`, from, to, clinics)
+		if err != nil {
+			return in, 0, fmt.Errorf("episodes: %w", err)
+		}
+
+		// Charges: non-void, by service date; the program is the patient-day's, else the
+		// program of the charge's first appointment.
+		rows, err = q.Query(ctx, `
+			SELECT ch.clinic_id::text,
+				coalesce(d.program_code, (SELECT program_code FROM cost_attendance a WHERE a.appointment_id = ch.appointment_ids[1]), ''),
+				ch.payer_id, sum(ch.amount_cents)::bigint
+			FROM charges ch
+			LEFT JOIN patient_days d ON d.patient_id = ch.patient_id AND d.clinic_id = ch.clinic_id AND d.local_date = ch.service_date
+			WHERE ch.status <> 'void' AND ch.service_date BETWEEN $1 AND $2 AND `+f("ch")+`
+			GROUP BY 1, 2, 3`, from, to, clinics)
+		if err != nil {
+			return in, 0, fmt.Errorf("query charges: %w", err)
+		}
+		in.Revenue, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Revenue, error) {
+			var rv domain.Revenue
+			return rv, row.Scan(&rv.ClinicID, &rv.ProgramCode, &rv.PayerID, &rv.ChargedCents)
+		})
+		if err != nil {
+			return in, 0, fmt.Errorf("read charges: %w", err)
+		}
+
+		paid, err := r.paid(ctx, q, from, to, clinics)
+		if err != nil {
+			return in, 0, err
+		}
+		in.Revenue = append(in.Revenue, paid...)
+		return in, withoutRate, nil
 	})
-	if err != nil {
-		return in, 0, fmt.Errorf("read sessions: %w", err)
-	}
-
-	rows, err = r.pool.Query(ctx, `
-		SELECT fc.clinic_id::text, fc.month::text, fc.label, fc.amount_cents FROM fixed_costs fc
-		WHERE fc.month BETWEEN date_trunc('month', $1::date)::date AND $2 AND `+f("fc")+`
-		ORDER BY 1, 2, 3`, from, to, clinics)
-	if err != nil {
-		return in, 0, fmt.Errorf("query fixed costs: %w", err)
-	}
-	in.FixedCosts, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.FixedCost, error) {
-		var c domain.FixedCost
-		return c, row.Scan(&c.ClinicID, &c.Month, &c.Label, &c.AmountCents)
-	})
-	if err != nil {
-		return in, 0, fmt.Errorf("read fixed costs: %w", err)
-	}
-
-	// Attended patient-days, each with the payer of that day's charges (the first by payer id
-	// when several; "" without a charge).
-	in.Days, err = r.counts(ctx, `
-		SELECT d.clinic_id::text, d.program_code, coalesce(c.payer_id, ''), count(*)
-		FROM patient_days d
-		LEFT JOIN LATERAL (SELECT payer_id FROM charges ch WHERE ch.patient_id = d.patient_id AND ch.clinic_id = d.clinic_id
-			AND ch.service_date = d.local_date AND ch.status <> 'void' ORDER BY payer_id LIMIT 1) c ON true
-		WHERE d.local_date BETWEEN $1 AND $2 AND `+f("d")+`
-		GROUP BY 1, 2, 3`, from, to, clinics)
-	if err != nil {
-		return in, 0, fmt.Errorf("patient-days: %w", err)
-	}
-	// Completed episodes, each with the payer of the patient's last charge up to completion.
-	in.Episodes, err = r.counts(ctx, `
-		SELECT e.clinic_id::text, e.program_code, coalesce(c.payer_id, ''), count(*)
-		FROM completed_episodes e
-		LEFT JOIN LATERAL (SELECT payer_id FROM charges ch WHERE ch.patient_id = e.patient_id AND ch.clinic_id = e.clinic_id
-			AND ch.service_date <= e.completed_on AND ch.status <> 'void' ORDER BY service_date DESC, payer_id LIMIT 1) c ON true
-		WHERE e.completed_on BETWEEN $1 AND $2 AND `+f("e")+`
-		GROUP BY 1, 2, 3`, from, to, clinics)
-	if err != nil {
-		return in, 0, fmt.Errorf("episodes: %w", err)
-	}
-
-	// Charges: non-void, by service date; the program is the patient-day's, else the
-	// program of the charge's first appointment.
-	rows, err = r.pool.Query(ctx, `
-		SELECT ch.clinic_id::text,
-			coalesce(d.program_code, (SELECT program_code FROM cost_attendance a WHERE a.appointment_id = ch.appointment_ids[1]), ''),
-			ch.payer_id, sum(ch.amount_cents)::bigint
-		FROM charges ch
-		LEFT JOIN patient_days d ON d.patient_id = ch.patient_id AND d.clinic_id = ch.clinic_id AND d.local_date = ch.service_date
-		WHERE ch.status <> 'void' AND ch.service_date BETWEEN $1 AND $2 AND `+f("ch")+`
-		GROUP BY 1, 2, 3`, from, to, clinics)
-	if err != nil {
-		return in, 0, fmt.Errorf("query charges: %w", err)
-	}
-	in.Revenue, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Revenue, error) {
-		var rv domain.Revenue
-		return rv, row.Scan(&rv.ClinicID, &rv.ProgramCode, &rv.PayerID, &rv.ChargedCents)
-	})
-	if err != nil {
-		return in, 0, fmt.Errorf("read charges: %w", err)
-	}
-
-	paid, err := r.paid(ctx, from, to, clinics)
-	if err != nil {
-		return in, 0, err
-	}
-	in.Revenue = append(in.Revenue, paid...)
-	return in, withoutRate, nil
 }
 
 // paid spreads each claim's payer payment over its lines in proportion to their charges
 // (domain.AllocateByWeight: the parts sum to the payment) and keeps the lines with service dates in
 // the range. Reversed claims count nothing.
-func (r *Costs) paid(ctx context.Context, from, to string, clinics []string) ([]domain.Revenue, error) {
-	rows, err := r.pool.Query(ctx, `
+func (r *Costs) paid(ctx context.Context, q querier, from, to string, clinics []string) ([]domain.Revenue, error) {
+	rows, err := q.Query(ctx, `
 		SELECT c.id::text, c.paid_cents, cl.charge_cents, cl.service_date BETWEEN $1 AND $2,
 			c.clinic_id::text, c.payer_id,
 			coalesce(d.program_code, (SELECT program_code FROM cost_attendance a WHERE a.appointment_id = ch.appointment_ids[1]), '')
@@ -303,8 +304,8 @@ func (r *Costs) paid(ctx context.Context, from, to string, clinics []string) ([]
 	return out, nil
 }
 
-func (r *Costs) counts(ctx context.Context, sql string, args ...any) ([]domain.DayCount, error) {
-	rows, err := r.pool.Query(ctx, sql, args...)
+func (r *Costs) counts(ctx context.Context, q querier, sql string, args ...any) ([]domain.DayCount, error) {
+	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -341,37 +342,41 @@ func (r *Costs) SaveEstimate(ctx context.Context, tx *bus.Tx, e domain.Estimate,
 
 // Estimate returns a stored estimate; ok is false if there is none.
 func (r *Costs) Estimate(ctx context.Context, id string) (e domain.Estimate, ok bool, err error) {
-	var result []byte
-	err = r.pool.QueryRow(ctx, `SELECT result FROM estimates WHERE id = $1`, id).Scan(&result)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return e, false, nil
-	}
-	if err != nil {
-		return e, false, fmt.Errorf("read estimate: %w", err)
-	}
-	if err := json.Unmarshal(result, &e); err != nil {
-		return e, false, fmt.Errorf("decode estimate: %w", err)
-	}
-	return e, true, nil
+	return read2(ctx, r.store, func(q querier) (domain.Estimate, bool, error) {
+		var result []byte
+		err = q.QueryRow(ctx, `SELECT result FROM estimates WHERE id = $1`, id).Scan(&result)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return e, false, nil
+		}
+		if err != nil {
+			return e, false, fmt.Errorf("read estimate: %w", err)
+		}
+		if err := json.Unmarshal(result, &e); err != nil {
+			return e, false, fmt.Errorf("decode estimate: %w", err)
+		}
+		return e, true, nil
+	})
 }
 
 // Actuals returns a patient's non-void charges at a clinic from since, and the patient
 // responsibility so far: charges billed to the patient plus the patient responsibility of the
 // patient's claims (not reversed) from since.
 func (r *Costs) Actuals(ctx context.Context, patientID, clinicID, since string) (charged, patientResp int64, err error) {
-	var billed, claimResp int64
-	if err := r.pool.QueryRow(ctx, `
-		SELECT coalesce(sum(amount_cents), 0)::bigint,
-			coalesce(sum(amount_cents) FILTER (WHERE status = 'patient_billed'), 0)::bigint
-		FROM charges WHERE patient_id = $1 AND clinic_id = $2 AND status <> 'void' AND service_date >= $3`,
-		patientID, clinicID, since).Scan(&charged, &billed); err != nil {
-		return 0, 0, fmt.Errorf("actual charges: %w", err)
-	}
-	if err := r.pool.QueryRow(ctx, `
-		SELECT coalesce(sum(patient_resp_cents), 0)::bigint FROM claims
-		WHERE patient_id = $1 AND clinic_id = $2 AND status <> 'reversed' AND first_service_date >= $3`,
-		patientID, clinicID, since).Scan(&claimResp); err != nil {
-		return 0, 0, fmt.Errorf("claims patient responsibility: %w", err)
-	}
-	return charged, billed + claimResp, nil
+	return read2(ctx, r.store, func(q querier) (int64, int64, error) {
+		var billed, claimResp int64
+		if err := q.QueryRow(ctx, `
+			SELECT coalesce(sum(amount_cents), 0)::bigint,
+				coalesce(sum(amount_cents) FILTER (WHERE status = 'patient_billed'), 0)::bigint
+			FROM charges WHERE patient_id = $1 AND clinic_id = $2 AND status <> 'void' AND service_date >= $3`,
+			patientID, clinicID, since).Scan(&charged, &billed); err != nil {
+			return 0, 0, fmt.Errorf("actual charges: %w", err)
+		}
+		if err := q.QueryRow(ctx, `
+			SELECT coalesce(sum(patient_resp_cents), 0)::bigint FROM claims
+			WHERE patient_id = $1 AND clinic_id = $2 AND status <> 'reversed' AND first_service_date >= $3`,
+			patientID, clinicID, since).Scan(&claimResp); err != nil {
+			return 0, 0, fmt.Errorf("claims patient responsibility: %w", err)
+		}
+		return charged, billed + claimResp, nil
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 )
 
@@ -126,7 +127,8 @@ type EncryptStats struct {
 // 00010, or by an older binary during a rolling update) and clears the plaintext; with
 // opts.Rotate it re-encrypts values under the active key. Idempotent, in batches of rows
 // locked FOR UPDATE (running services keep working; two runs at once are harmless). Only
-// counts are returned, never a value.
+// counts are returned, never a value. ctx must be in auth.WithSystemScope to see every
+// clinic's rows (migration 00011).
 func EncryptFields(ctx context.Context, pool *pgxpool.Pool, k *fieldcrypt.Keyring, opts EncryptOptions) (EncryptStats, error) {
 	st := EncryptStats{Encrypted: map[string]int{}, Resealed: map[string]int{}}
 	if opts.Batch <= 0 {
@@ -161,6 +163,11 @@ func (s sealer) encryptTable(ctx context.Context, pool *pgxpool.Pool, t encTable
 			AND ($1::uuid IS NULL OR ` + t.key + ` > $1::uuid) ORDER BY ` + t.key + fmt.Sprintf(` LIMIT %d FOR UPDATE`, opts.Batch)
 		n := 0
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			// The clinic scope of ctx (callers pass auth.WithSystemScope: the pass covers
+			// every clinic's rows; without it the row-level security policies hide them all).
+			if err := bus.SetClinicScope(ctx, tx); err != nil {
+				return err
+			}
 			rows, err := tx.Query(ctx, q, after)
 			if err != nil {
 				return err

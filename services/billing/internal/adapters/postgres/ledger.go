@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/money"
@@ -15,10 +14,10 @@ import (
 )
 
 // Ledger is the patient ledger's self-pay entries and the statement cycle.
-type Ledger struct{ pool *pgxpool.Pool }
+type Ledger struct{}
 
-// NewLedger returns the repository on pool.
-func NewLedger(pool *pgxpool.Pool) *Ledger { return &Ledger{pool: pool} }
+// NewLedger returns the repository (every method works in a transaction it is given).
+func NewLedger() *Ledger { return &Ledger{} }
 
 // AccountID returns the patient's account at the clinic.
 func (r *Ledger) AccountID(ctx context.Context, tx *bus.Tx, patientID, clinicID string) (string, bool, error) {
@@ -37,8 +36,9 @@ func (r *Ledger) AccountID(ctx context.Context, tx *bus.Tx, patientID, clinicID 
 // an entry with the same ref already there posts nothing.
 func (r *Ledger) PostCharge(ctx context.Context, tx *bus.Tx, accountID, chargeID, ref string, amount money.Cents, at time.Time) (bool, error) {
 	tag, err := tx.Exec(ctx, `
-		WITH ins AS (INSERT INTO ledger_entries (id, account_id, kind, amount_cents, ref, charge_id, created_at)
-			VALUES ($1, $2, 'self_pay_charge', $3, $4, $5, $6) ON CONFLICT (ref) DO NOTHING
+		WITH ins AS (INSERT INTO ledger_entries (id, account_id, kind, amount_cents, ref, charge_id, created_at, clinic_id)
+			SELECT $1, a.id, 'self_pay_charge', $3, $4, $5, $6, a.clinic_id FROM accounts a WHERE a.id = $2
+			ON CONFLICT (ref) DO NOTHING
 			RETURNING account_id, amount_cents)
 		UPDATE accounts a SET balance_cents = a.balance_cents + ins.amount_cents FROM ins WHERE a.id = ins.account_id`,
 		bus.NewID(), accountID, int64(amount), ref, chargeID, at)
@@ -76,8 +76,8 @@ func (r *Ledger) DueStatements(ctx context.Context, tx *bus.Tx, notBefore time.T
 
 // AddStatement stores a statement of the cycle (no remittance).
 func (r *Ledger) AddStatement(ctx context.Context, tx *bus.Tx, s domain.StatementIssued) error {
-	if _, err := tx.Exec(ctx, `INSERT INTO statements (id, account_id, balance_cents, due_date, issued_at)
-		VALUES ($1, $2, $3, $4, $5)`, s.ID, s.AccountID, int64(s.Balance), s.DueDate, s.IssuedAt); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO statements (id, account_id, balance_cents, due_date, issued_at, clinic_id)
+		VALUES ($1, $2, $3, $4, $5, $6)`, s.ID, s.AccountID, int64(s.Balance), s.DueDate, s.IssuedAt, s.ClinicID); err != nil {
 		return fmt.Errorf("insert statement: %w", err)
 	}
 	return nil

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/fieldcrypt"
@@ -24,14 +23,14 @@ import (
 // (WriteOff's) are idempotency.Postgres.
 type Remittances struct {
 	idempotency.Postgres
-	pool  *pgxpool.Pool
+	store *bus.Store
 	crypt sealer
 }
 
-// NewRemittances returns the repository on pool; k seals the 835 files' content (they name
+// NewRemittances returns the repository on store's pool; k seals the 835 files' content (they name
 // patients and their member ids: fields.go).
-func NewRemittances(pool *pgxpool.Pool, k *fieldcrypt.Keyring) *Remittances {
-	return &Remittances{pool: pool, crypt: sealer{k}}
+func NewRemittances(store *bus.Store, k *fieldcrypt.Keyring) *Remittances {
+	return &Remittances{store: store, crypt: sealer{k}}
 }
 
 type adjustmentJSON struct {
@@ -115,9 +114,11 @@ func (r *Remittances) remittances(ctx context.Context, q querier, where string, 
 // ListRemittances returns the newest remittances that touch a clinic of scope (every
 // remittance for an all-clinics scope).
 func (r *Remittances) ListRemittances(ctx context.Context, scope domain.Scope, limit int) ([]domain.Remittance, error) {
-	return r.remittances(ctx, r.pool, `WHERE $1::boolean OR EXISTS (SELECT 1 FROM remittance_claims rc
-		WHERE rc.remittance_id = remittances.id AND rc.clinic_id::text = ANY($2::text[]))
-		ORDER BY posted_at DESC, id LIMIT $3`, scope.All, scope.Clinics, limit)
+	return read(ctx, r.store, func(q querier) ([]domain.Remittance, error) {
+		return r.remittances(ctx, q, `WHERE $1::boolean OR EXISTS (SELECT 1 FROM remittance_claims rc
+			WHERE rc.remittance_id = remittances.id AND rc.clinic_id::text = ANY($2::text[]))
+			ORDER BY posted_at DESC, id LIMIT $3`, scope.All, scope.Clinics, limit)
+	})
 }
 
 // LoadClaims returns the claims with these control numbers (CLM01), locked until tx ends,
@@ -248,11 +249,12 @@ func (r *Remittances) SavePosting(ctx context.Context, tx *bus.Tx, remittanceID 
 			}
 			b.Queue(`INSERT INTO remittance_lines (id, remittance_claim_id, position, claim_id, line_number, charge_id,
 				procedure_code, service_date, line_control, expected_cents, charged_cents, paid_cents, patient_resp_cents,
-				contractual_cents, variance_cents, adjustments, remarks, classification)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+				contractual_cents, variance_cents, adjustments, remarks, classification, clinic_id)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
 				l.ID, c.ID, l.Position, nullable(claimID), nullableInt(l.LineNumber), nullable(l.ChargeID), l.ProcedureCode,
 				l.ServiceDate, l.LineControl, l.Result.Expected, l.Charged, l.Result.Paid, l.Result.PatientResp,
-				l.Result.Contractual, l.Result.Variance, adjustmentsJSON(l.Adjustments), remarks, l.Result.Classification)
+				l.Result.Contractual, l.Result.Variance, adjustmentsJSON(l.Adjustments), remarks, l.Result.Classification,
+				nullable(c.ClinicID))
 		}
 	}
 	for _, w := range p.WorkItems {
@@ -295,8 +297,8 @@ func (r *Remittances) PostLedger(ctx context.Context, tx *bus.Tx, remittanceID s
 		var c domain.AccountChange
 		err := tx.QueryRow(ctx, `
 			WITH acc AS (SELECT id FROM accounts WHERE patient_id = $2 AND clinic_id = $3 FOR UPDATE),
-			ins AS (INSERT INTO ledger_entries (id, account_id, kind, amount_cents, ref, claim_id, remittance_id, created_at)
-				SELECT $1, acc.id, $4, $5, $6, $7, $8, $9 FROM acc ON CONFLICT (ref) DO NOTHING
+			ins AS (INSERT INTO ledger_entries (id, account_id, kind, amount_cents, ref, claim_id, remittance_id, created_at, clinic_id)
+				SELECT $1, acc.id, $4, $5, $6, $7, $8, $9, $3 FROM acc ON CONFLICT (ref) DO NOTHING
 				RETURNING account_id, amount_cents)
 			UPDATE accounts a SET balance_cents = a.balance_cents + ins.amount_cents FROM ins WHERE a.id = ins.account_id
 			RETURNING a.id::text, a.patient_id::text, a.clinic_id::text, a.balance_cents`,
@@ -321,8 +323,8 @@ func (r *Remittances) PostLedger(ctx context.Context, tx *bus.Tx, remittanceID s
 
 // AddStatement stores a statement.
 func (r *Remittances) AddStatement(ctx context.Context, tx *bus.Tx, s domain.StatementIssued) error {
-	_, err := tx.Exec(ctx, `INSERT INTO statements (id, account_id, balance_cents, due_date, remittance_id, issued_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, s.ID, s.AccountID, s.Balance, s.DueDate, nullable(s.RemittanceID), s.IssuedAt)
+	_, err := tx.Exec(ctx, `INSERT INTO statements (id, account_id, balance_cents, due_date, remittance_id, issued_at, clinic_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, s.ID, s.AccountID, s.Balance, s.DueDate, nullable(s.RemittanceID), s.IssuedAt, s.ClinicID)
 	if err != nil {
 		return fmt.Errorf("insert statement: %w", err)
 	}
@@ -342,31 +344,35 @@ func scanWorkItem(row pgx.CollectableRow) (domain.WorkItem, error) {
 // WorkItems lists a stored queue in scope (clinic: only that clinic; status: only that
 // status), oldest first. Items without a clinic are in the all-clinics scope only.
 func (r *Remittances) WorkItems(ctx context.Context, scope domain.Scope, queue, clinic, status string) ([]domain.WorkItem, error) {
-	rows, err := r.pool.Query(ctx, `SELECT `+workItemCols+` FROM work_items
-		WHERE queue = $1 AND ($2::boolean OR clinic_id::text = ANY($3::text[]))
-		  AND ($4 = '' OR clinic_id::text = $4) AND ($5 = '' OR status = $5)
-		ORDER BY created_at, id LIMIT 1000`, queue, scope.All, scope.Clinics, clinic, status)
-	if err != nil {
-		return nil, fmt.Errorf("query work items: %w", err)
-	}
-	return pgx.CollectRows(rows, scanWorkItem)
+	return read(ctx, r.store, func(q querier) ([]domain.WorkItem, error) {
+		rows, err := q.Query(ctx, `SELECT `+workItemCols+` FROM work_items
+			WHERE queue = $1 AND ($2::boolean OR clinic_id::text = ANY($3::text[]))
+			  AND ($4 = '' OR clinic_id::text = $4) AND ($5 = '' OR status = $5)
+			ORDER BY created_at, id LIMIT 1000`, queue, scope.All, scope.Clinics, clinic, status)
+		if err != nil {
+			return nil, fmt.Errorf("query work items: %w", err)
+		}
+		return pgx.CollectRows(rows, scanWorkItem)
+	})
 }
 
 // HeldCharges lists the held charges in scope as work items of the holds queue (id: the
 // charge id, reason: the hold reason, amount: the charge).
 func (r *Remittances) HeldCharges(ctx context.Context, scope domain.Scope, clinic string) ([]domain.WorkItem, error) {
-	rows, err := r.pool.Query(ctx, `
-		SELECT id::text, clinic_id::text, payer_id, coalesce(claim_id::text, ''), amount_cents, hold_reason, created_at, updated_at
-		FROM charges WHERE status = 'held' AND ($1::boolean OR clinic_id::text = ANY($2::text[]))
-		  AND ($3 = '' OR clinic_id::text = $3)
-		ORDER BY created_at, id LIMIT 1000`, scope.All, scope.Clinics, clinic)
-	if err != nil {
-		return nil, fmt.Errorf("query held charges: %w", err)
-	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.WorkItem, error) {
-		w := domain.WorkItem{Queue: domain.QueueHolds, Status: domain.WorkOpen, AppealStatus: domain.AppealNone}
-		err := row.Scan(&w.ID, &w.ClinicID, &w.PayerID, &w.ClaimID, &w.Amount, &w.Reason, &w.CreatedAt, &w.UpdatedAt)
-		return w, err
+	return read(ctx, r.store, func(q querier) ([]domain.WorkItem, error) {
+		rows, err := q.Query(ctx, `
+			SELECT id::text, clinic_id::text, payer_id, coalesce(claim_id::text, ''), amount_cents, hold_reason, created_at, updated_at
+			FROM charges WHERE status = 'held' AND ($1::boolean OR clinic_id::text = ANY($2::text[]))
+			  AND ($3 = '' OR clinic_id::text = $3)
+			ORDER BY created_at, id LIMIT 1000`, scope.All, scope.Clinics, clinic)
+		if err != nil {
+			return nil, fmt.Errorf("query held charges: %w", err)
+		}
+		return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.WorkItem, error) {
+			w := domain.WorkItem{Queue: domain.QueueHolds, Status: domain.WorkOpen, AppealStatus: domain.AppealNone}
+			err := row.Scan(&w.ID, &w.ClinicID, &w.PayerID, &w.ClaimID, &w.Amount, &w.Reason, &w.CreatedAt, &w.UpdatedAt)
+			return w, err
+		})
 	})
 }
 
@@ -399,81 +405,87 @@ func (r *Remittances) SaveWorkItem(ctx context.Context, tx *bus.Tx, w domain.Wor
 // corrected claim (replaced or voided) is owed through its replacement; a void claim owes
 // nothing.
 func (r *Remittances) ClaimReceivables(ctx context.Context, scope domain.Scope, clinic string) ([]domain.ClaimReceivable, error) {
-	rows, err := r.pool.Query(ctx, `
-		SELECT c.payer_id, c.clinic_id::text, c.submitted_at, c.total_cents, c.paid_cents, coalesce(p.contractual, 0), c.patient_resp_cents,
-			coalesce(w.written_off, 0)
-		FROM claims c LEFT JOIN LATERAL (
-			SELECT sum(rc.contractual_cents) AS contractual FROM remittance_claims rc
-			WHERE rc.claim_id = c.id AND rc.classification = 'posted' AND rc.reversed_by IS NULL) p ON true
-		LEFT JOIN LATERAL (
-			SELECT sum(wo.amount_cents) AS written_off FROM write_offs wo
-			JOIN remittance_claims rc ON rc.id = wo.remittance_claim_id AND rc.classification = 'posted' AND rc.reversed_by IS NULL
-			WHERE wo.claim_id = c.id) w ON true
-		WHERE c.status IN ('submitted', 'partially_paid', 'denied', 'reversed') AND c.frequency_code <> '8'
-		  AND ($1::boolean OR c.clinic_id::text = ANY($2::text[])) AND ($3 = '' OR c.clinic_id::text = $3)`,
-		scope.All, scope.Clinics, clinic)
-	if err != nil {
-		return nil, fmt.Errorf("query receivables: %w", err)
-	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.ClaimReceivable, error) {
-		var c domain.ClaimReceivable
-		var total, paid, contractual, pr, writtenOff money.Cents
-		err := row.Scan(&c.PayerID, &c.ClinicID, &c.SubmittedAt, &total, &paid, &contractual, &pr, &writtenOff)
-		c.Outstanding = domain.Outstanding(total, paid, contractual, pr, writtenOff)
-		return c, err
+	return read(ctx, r.store, func(q querier) ([]domain.ClaimReceivable, error) {
+		rows, err := q.Query(ctx, `
+			SELECT c.payer_id, c.clinic_id::text, c.submitted_at, c.total_cents, c.paid_cents, coalesce(p.contractual, 0), c.patient_resp_cents,
+				coalesce(w.written_off, 0)
+			FROM claims c LEFT JOIN LATERAL (
+				SELECT sum(rc.contractual_cents) AS contractual FROM remittance_claims rc
+				WHERE rc.claim_id = c.id AND rc.classification = 'posted' AND rc.reversed_by IS NULL) p ON true
+			LEFT JOIN LATERAL (
+				SELECT sum(wo.amount_cents) AS written_off FROM write_offs wo
+				JOIN remittance_claims rc ON rc.id = wo.remittance_claim_id AND rc.classification = 'posted' AND rc.reversed_by IS NULL
+				WHERE wo.claim_id = c.id) w ON true
+			WHERE c.status IN ('submitted', 'partially_paid', 'denied', 'reversed') AND c.frequency_code <> '8'
+			  AND ($1::boolean OR c.clinic_id::text = ANY($2::text[])) AND ($3 = '' OR c.clinic_id::text = $3)`,
+			scope.All, scope.Clinics, clinic)
+		if err != nil {
+			return nil, fmt.Errorf("query receivables: %w", err)
+		}
+		return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.ClaimReceivable, error) {
+			var c domain.ClaimReceivable
+			var total, paid, contractual, pr, writtenOff money.Cents
+			err := row.Scan(&c.PayerID, &c.ClinicID, &c.SubmittedAt, &total, &paid, &contractual, &pr, &writtenOff)
+			c.Outstanding = domain.Outstanding(total, paid, contractual, pr, writtenOff)
+			return c, err
+		})
 	})
 }
 
 // PatientReceivables returns the accounts in scope that owe something.
 func (r *Remittances) PatientReceivables(ctx context.Context, scope domain.Scope, clinic string) ([]domain.PatientReceivable, error) {
-	rows, err := r.pool.Query(ctx, `
-		SELECT a.clinic_id::text, coalesce((SELECT min(issued_at) FROM statements s WHERE s.account_id = a.id), now()), a.balance_cents
-		FROM accounts a WHERE a.balance_cents > 0
-		  AND ($1::boolean OR a.clinic_id::text = ANY($2::text[])) AND ($3 = '' OR a.clinic_id::text = $3)`,
-		scope.All, scope.Clinics, clinic)
-	if err != nil {
-		return nil, fmt.Errorf("query patient receivables: %w", err)
-	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.PatientReceivable, error) {
-		var p domain.PatientReceivable
-		return p, row.Scan(&p.ClinicID, &p.Since, &p.Balance)
+	return read(ctx, r.store, func(q querier) ([]domain.PatientReceivable, error) {
+		rows, err := q.Query(ctx, `
+			SELECT a.clinic_id::text, coalesce((SELECT min(issued_at) FROM statements s WHERE s.account_id = a.id), now()), a.balance_cents
+			FROM accounts a WHERE a.balance_cents > 0
+			  AND ($1::boolean OR a.clinic_id::text = ANY($2::text[])) AND ($3 = '' OR a.clinic_id::text = $3)`,
+			scope.All, scope.Clinics, clinic)
+		if err != nil {
+			return nil, fmt.Errorf("query patient receivables: %w", err)
+		}
+		return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.PatientReceivable, error) {
+			var p domain.PatientReceivable
+			return p, row.Scan(&p.ClinicID, &p.Since, &p.Balance)
+		})
 	})
 }
 
 // PatientBalance returns the patient's account at clinic; ok is false if there is none.
 func (r *Remittances) PatientBalance(ctx context.Context, patientID, clinicID string) (domain.PatientBalance, bool, error) {
-	var b domain.PatientBalance
-	err := r.pool.QueryRow(ctx, `SELECT id::text, balance_cents FROM accounts WHERE patient_id = $1 AND clinic_id = $2`,
-		patientID, clinicID).Scan(&b.AccountID, &b.Balance)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return b, false, nil
-	}
-	if err != nil {
-		return b, false, fmt.Errorf("query account: %w", err)
-	}
-	rows, err := r.pool.Query(ctx, `
-		SELECT id::text, kind, coalesce(claim_id::text, ''), coalesce(remittance_id::text, ''), amount_cents, created_at
-		FROM ledger_entries WHERE account_id = $1 ORDER BY created_at, id`, b.AccountID)
-	if err != nil {
-		return b, false, fmt.Errorf("query ledger: %w", err)
-	}
-	b.Entries, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.LedgerRow, error) {
-		var l domain.LedgerRow
-		return l, row.Scan(&l.ID, &l.Kind, &l.ClaimID, &l.RemittanceID, &l.Amount, &l.CreatedAt)
+	return read2(ctx, r.store, func(q querier) (domain.PatientBalance, bool, error) {
+		var b domain.PatientBalance
+		err := q.QueryRow(ctx, `SELECT id::text, balance_cents FROM accounts WHERE patient_id = $1 AND clinic_id = $2`,
+			patientID, clinicID).Scan(&b.AccountID, &b.Balance)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return b, false, nil
+		}
+		if err != nil {
+			return b, false, fmt.Errorf("query account: %w", err)
+		}
+		rows, err := q.Query(ctx, `
+			SELECT id::text, kind, coalesce(claim_id::text, ''), coalesce(remittance_id::text, ''), amount_cents, created_at
+			FROM ledger_entries WHERE account_id = $1 ORDER BY created_at, id`, b.AccountID)
+		if err != nil {
+			return b, false, fmt.Errorf("query ledger: %w", err)
+		}
+		b.Entries, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.LedgerRow, error) {
+			var l domain.LedgerRow
+			return l, row.Scan(&l.ID, &l.Kind, &l.ClaimID, &l.RemittanceID, &l.Amount, &l.CreatedAt)
+		})
+		if err != nil {
+			return b, false, fmt.Errorf("read ledger: %w", err)
+		}
+		var s domain.StatementIssued
+		err = q.QueryRow(ctx, `SELECT id::text, balance_cents, due_date::text, issued_at FROM statements
+			WHERE account_id = $1 ORDER BY issued_at DESC, id DESC LIMIT 1`, b.AccountID).Scan(&s.ID, &s.Balance, &s.DueDate, &s.IssuedAt)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			return b, false, fmt.Errorf("query statement: %w", err)
+		default:
+			s.AccountID = b.AccountID
+			b.LastStatement = &s
+		}
+		return b, true, nil
 	})
-	if err != nil {
-		return b, false, fmt.Errorf("read ledger: %w", err)
-	}
-	var s domain.StatementIssued
-	err = r.pool.QueryRow(ctx, `SELECT id::text, balance_cents, due_date::text, issued_at FROM statements
-		WHERE account_id = $1 ORDER BY issued_at DESC, id DESC LIMIT 1`, b.AccountID).Scan(&s.ID, &s.Balance, &s.DueDate, &s.IssuedAt)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-	case err != nil:
-		return b, false, fmt.Errorf("query statement: %w", err)
-	default:
-		s.AccountID = b.AccountID
-		b.LastStatement = &s
-	}
-	return b, true, nil
 }

@@ -77,19 +77,21 @@ func (r *Remittances) AddWriteOff(ctx context.Context, tx *bus.Tx, wo domain.Wri
 // ListWriteOffs returns the newest write-offs in scope (clinic, claim: only that one; empty:
 // any), at most limit.
 func (r *Remittances) ListWriteOffs(ctx context.Context, scope domain.Scope, clinic, claim string, limit int) ([]domain.WriteOff, error) {
-	rows, err := r.pool.Query(ctx, `
-		SELECT id::text, work_item_id::text, queue, claim_id::text, clinic_id::text, payer_id, amount_cents, reason, note,
-			written_off_by, created_at
-		FROM write_offs
-		WHERE ($1::boolean OR clinic_id::text = ANY($2::text[])) AND ($3 = '' OR clinic_id::text = $3)
-		  AND ($4 = '' OR claim_id::text = $4)
-		ORDER BY created_at DESC, id DESC LIMIT $5`, scope.All, scope.Clinics, clinic, claim, limit)
-	if err != nil {
-		return nil, fmt.Errorf("query write-offs: %w", err)
-	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.WriteOff, error) {
-		var w domain.WriteOff
-		return w, row.Scan(&w.ID, &w.WorkItemID, &w.Queue, &w.ClaimID, &w.ClinicID, &w.PayerID, &w.Amount, &w.Reason, &w.Note,
-			&w.WrittenOffBy, &w.CreatedAt)
+	return read(ctx, r.store, func(q querier) ([]domain.WriteOff, error) {
+		rows, err := q.Query(ctx, `
+			SELECT id::text, work_item_id::text, queue, claim_id::text, clinic_id::text, payer_id, amount_cents, reason, note,
+				written_off_by, created_at
+			FROM write_offs
+			WHERE ($1::boolean OR clinic_id::text = ANY($2::text[])) AND ($3 = '' OR clinic_id::text = $3)
+			  AND ($4 = '' OR claim_id::text = $4)
+			ORDER BY created_at DESC, id DESC LIMIT $5`, scope.All, scope.Clinics, clinic, claim, limit)
+		if err != nil {
+			return nil, fmt.Errorf("query write-offs: %w", err)
+		}
+		return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.WriteOff, error) {
+			var w domain.WriteOff
+			return w, row.Scan(&w.ID, &w.WorkItemID, &w.Queue, &w.ClaimID, &w.ClinicID, &w.PayerID, &w.Amount, &w.Reason, &w.Note,
+				&w.WrittenOffBy, &w.CreatedAt)
+		})
 	})
 }
