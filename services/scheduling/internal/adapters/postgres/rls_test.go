@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -378,5 +379,60 @@ func TestRowLevelSecurityStopsGuessedIDs(t *testing.T) {
 	}
 	if ids, err := compliance.ActiveEnrollments(context.Background()); err != nil || len(ids) != 0 {
 		t.Errorf("no scope: %d active enrollments (%v), want 0", len(ids), err)
+	}
+}
+
+// The policies leave the plans of RecordAttendance's lookups (the busiest path of the system)
+// as they were: the same index scans, the policies' conditions a filter on top of them, each
+// function call an InitPlan evaluated once per statement, never a SubPlan run per row.
+func TestRowLevelSecurityKeepsAttendancePlans(t *testing.T) {
+	pool, _, store, a, _ := rlsSetup(t)
+	ctx := auth.WithSystemScope(context.Background())
+	// 5,000 more appointments of clinic A (a session each, on the seeded enrollment), with
+	// attendance, so that the planner prefers the indexes it uses in production.
+	if err := store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
+		_, err := tx.Exec(ctx, `
+			WITH s AS (
+				INSERT INTO sessions (id, clinic_id, service_type, local_date, start_time, end_time, starts_at, ends_at)
+				SELECT gen_random_uuid(), $1, 'individual', '2026-03-02'::date + i % 60, '10:00', '11:00',
+					'2026-03-02 16:00Z'::timestamptz + i * interval '1 hour', '2026-03-02 17:00Z'::timestamptz + i * interval '1 hour'
+				FROM generate_series(1, 5000) i RETURNING id),
+			ap AS (
+				INSERT INTO appointments (id, session_id, enrollment_id, patient_id, clinic_id)
+				SELECT gen_random_uuid(), s.id, $2, $3, $1 FROM s RETURNING id)
+			INSERT INTO attendance (appointment_id, clinic_id, version, status, minutes_attended, scheduled_minutes, recorded_by)
+			SELECT id, $1, 1, 'present', 60, 60, 'seed' FROM ap`, rlsClinicA, a.enrollment, a.patient)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(context.Background(), `ANALYZE sessions, appointments, attendance, enrollments`); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ name, sql, arg, index string }{
+		{"AppointmentSession", `SELECT session_id::text, clinic_id::text FROM appointments WHERE id = $1`, a.appointment, "appointments_pkey"},
+		{"LockSession", `SELECT clinic_id::text FROM sessions WHERE id = $1 FOR UPDATE`, a.session, "sessions_pkey"},
+		{"SessionTargets", `SELECT ` + appointmentColumns + `, COALESCE(e.program_code, ''), att.status` + appointmentFrom + `
+			JOIN enrollments e ON e.id = a.enrollment_id
+			LEFT JOIN attendance_current att ON att.appointment_id = a.id
+			WHERE a.session_id = $1 ORDER BY a.id`, a.session, "appointments_session_id_enrollment_id_key"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var plan []string
+			if err := store.InTx(principalCtx(rlsClinicA), func(ctx context.Context, tx *bus.Tx) error {
+				rows, err := tx.Query(ctx, `EXPLAIN (COSTS OFF) `+tt.sql, tt.arg)
+				if err != nil {
+					return err
+				}
+				plan, err = pgx.CollectRows(rows, pgx.RowTo[string])
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			text := strings.Join(plan, "\n")
+			if !strings.Contains(text, " using "+tt.index+" on ") || !strings.Contains(text, "InitPlan") || strings.Contains(text, "SubPlan") {
+				t.Errorf("plan in clinic A's scope:\n%s\nwant a scan of %s, the policy's conditions as InitPlans and no SubPlan", text, tt.index)
+			}
+		})
 	}
 }
