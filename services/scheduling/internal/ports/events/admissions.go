@@ -23,7 +23,7 @@ const (
 
 // AdmissionsConfig is the durable consumer of admissions on the INTAKE stream.
 func AdmissionsConfig() bus.ConsumerConfig {
-	return bus.ConsumerConfig{Name: AdmissionsConsumer, Stream: "INTAKE", Subjects: []string{SubjectAdmitted}}
+	return bus.ConsumerConfig{Name: AdmissionsConsumer, Stream: "INTAKE", Subjects: []string{SubjectAdmitted}, TxBatch: clinicLockTxBatch}
 }
 
 // Admissions handles PatientAdmitted.

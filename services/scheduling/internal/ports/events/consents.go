@@ -27,7 +27,7 @@ const (
 // stream (one consumer, so a patient's grants and revocations are applied in order).
 func ConsentsConfig() bus.ConsumerConfig {
 	return bus.ConsumerConfig{Name: ConsentsConsumer, Stream: "INTAKE",
-		Subjects: []string{SubjectConsentGranted, SubjectConsentRevoked}}
+		Subjects: []string{SubjectConsentGranted, SubjectConsentRevoked}, TxBatch: clinicLockTxBatch}
 }
 
 // Consents handles ConsentGranted and ConsentRevoked.

@@ -22,7 +22,7 @@ const (
 
 // DischargesConfig is the durable consumer of discharges on the INTAKE stream.
 func DischargesConfig() bus.ConsumerConfig {
-	return bus.ConsumerConfig{Name: DischargesConsumer, Stream: "INTAKE", Subjects: []string{SubjectDischarged}}
+	return bus.ConsumerConfig{Name: DischargesConsumer, Stream: "INTAKE", Subjects: []string{SubjectDischarged}, TxBatch: clinicLockTxBatch}
 }
 
 // Discharges handles PatientDischarged.
