@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -464,5 +467,108 @@ func TestRowLevelSecurityStopsGuessedIDs(t *testing.T) {
 	}
 	if in, _, err := costs.ReportData(asA, "2026-03-01", "2026-03-31", nil); err != nil || len(in.Sessions) != 1 || in.Sessions[0].ClinicID != rlsClinicA {
 		t.Errorf("a cost report of every clinic in A's scope: sessions %v (%v), want A's only", in.Sessions, err)
+	}
+}
+
+// Migration 00011 runs on a database with rows: the children's new clinic_id columns are
+// filled from their parents (an unmatched 835 claim's lines keep none), and the policies then
+// hold every clinic's rows to its scope.
+func TestRowLevelSecurityMigrationOnExistingRows(t *testing.T) {
+	ctx := context.Background()
+	pool := testkit.Pool(t, "billing")
+	if err := bus.Migrate(ctx, pool, "billing", nil); err != nil {
+		t.Fatal(err)
+	}
+	before := fstest.MapFS{}
+	entries, err := fs.ReadDir(migrations.FS, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "00011_") {
+			continue
+		}
+		b, err := fs.ReadFile(migrations.FS, e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[e.Name()] = &fstest.MapFile{Data: b}
+	}
+	if err := pg.Migrate(ctx, pool, "billing", "goose_db_version", before, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The previous release's rows: clinic A's account, contract, claim, an 835 paying it and
+	// naming an unknown claim, a ledger entry and a statement.
+	account, contract, file, claim, charge, rem, rc, rcUnmatched := bus.NewID(), bus.NewID(), bus.NewID(), bus.NewID(),
+		bus.NewID(), bus.NewID(), bus.NewID(), bus.NewID()
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO payers (code, name, kind) VALUES ($1, 'RLS', 'commercial')`, []any{rlsPayer}},
+		{`INSERT INTO accounts (id, patient_id, clinic_id, enrollment_id, source_event_id)
+			VALUES ($1, gen_random_uuid(), $2, gen_random_uuid(), gen_random_uuid())`, []any{account, rlsClinicA}},
+		{`INSERT INTO contracts (id, payer_id, clinic_id, billing_mode, claim_type, effective_from)
+			VALUES ($1, $2, $3, 'per_diem', '837I', '2026-01-01')`, []any{contract, rlsPayer, rlsClinicA}},
+		{`INSERT INTO contract_codes (contract_id, position, service, procedure_code, rate_cents) VALUES ($1, 0, 'per_diem', 'H0015', 1)`,
+			[]any{contract}},
+		{`INSERT INTO charges (id, billable_unit, patient_id, clinic_id, enrollment_id, service_date, service, rate_cents,
+				amount_cents, status, source_event_ids, appointment_ids)
+			VALUES ($1::uuid, 'm:' || $1::text, gen_random_uuid(), $2, gen_random_uuid(), '2026-03-02', 'per_diem', 1, 1,
+				'submitted', '{}', '{}')`, []any{charge, rlsClinicA}},
+		{`INSERT INTO claim_files (id, clinic_id, payer_id, claim_type, interchange_control_number, claim_count, total_cents, content)
+			VALUES ($1, $2, $3, '837I', 7, 1, 1, '')`, []any{file, rlsClinicA, rlsPayer}},
+		{`INSERT INTO claims (id, file_id, control_number, clinic_id, patient_id, payer_id, contract_id, claim_type, total_cents,
+				first_service_date, last_service_date)
+			VALUES ($1, $2, 'M1', $3, gen_random_uuid(), $4, $5, '837I', 1, '2026-03-02', '2026-03-02')`,
+			[]any{claim, file, rlsClinicA, rlsPayer, contract}},
+		{`INSERT INTO claim_lines (claim_id, line_number, charge_id, line_control_number, procedure_code, units, charge_cents, service_date)
+			VALUES ($1, 1, $2, 'M1-1', 'H0015', 1, 1, '2026-03-02')`, []any{claim, charge}},
+		{`INSERT INTO remittances (id, sha256, content, summary, total_paid_cents, posted_at)
+			VALUES ($1::uuid, $1::text, '', '{}', 0, now())`, []any{rem}},
+		{`INSERT INTO remittance_claims (id, remittance_id, position, claim_id, clinic_id, patient_control, status_code,
+				charged_cents, paid_cents, patient_resp_cents, classification)
+			VALUES ($1, $2, 1, $3, $4, 'M1', '1', 1, 1, 0, 'posted'),
+				($5, $2, 2, NULL, NULL, 'NOPE', '1', 1, 1, 0, 'unmatched')`, []any{rc, rem, claim, rlsClinicA, rcUnmatched}},
+		{`INSERT INTO remittance_lines (id, remittance_claim_id, position, expected_cents, charged_cents, paid_cents,
+				patient_resp_cents, contractual_cents, variance_cents, classification)
+			VALUES (gen_random_uuid(), $1, 1, 1, 1, 1, 0, 0, 0, 'paid'), (gen_random_uuid(), $2, 1, 0, 1, 1, 0, 0, 0, 'unmatched')`,
+			[]any{rc, rcUnmatched}},
+		{`INSERT INTO ledger_entries (id, account_id, kind, amount_cents, ref, created_at)
+			VALUES (gen_random_uuid(), $1, 'payment', 1, 'm', now())`, []any{account}},
+		{`INSERT INTO statements (id, account_id, balance_cents, due_date, issued_at)
+			VALUES (gen_random_uuid(), $1, 1, '2026-04-01', now())`, []any{account}},
+	} {
+		if _, err := pool.Exec(ctx, q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	if err := pg.Migrate(ctx, pool, "billing", "goose_db_version", migrations.FS, nil); err != nil {
+		t.Fatal(err)
+	}
+	store := bus.NewStore(pool, "billing")
+	store.EnableClinicScope()
+	for _, tc := range []struct {
+		table                string
+		inA, noClinic, inAll int
+	}{
+		{"claim_lines", 1, 0, 1}, {"contract_codes", 1, 0, 1}, {"ledger_entries", 1, 0, 1}, {"statements", 1, 0, 1},
+		{"remittance_lines", 1, 1, 2},
+	} {
+		var inA, noClinic, inAll int
+		if err := store.Read(principalCtx(rlsClinicA), func(ctx context.Context, tx pgx.Tx) error {
+			return tx.QueryRow(ctx, `SELECT count(*) FROM `+tc.table).Scan(&inA)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Read(auth.WithSystemScope(ctx), func(ctx context.Context, tx pgx.Tx) error {
+			return tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE clinic_id IS NULL), count(*) FROM `+tc.table).Scan(&noClinic, &inAll)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if inA != tc.inA || noClinic != tc.noClinic || inAll != tc.inAll {
+			t.Errorf("%s after the migration: %d rows in clinic A's scope, %d without a clinic, %d in all; want %d, %d, %d",
+				tc.table, inA, noClinic, inAll, tc.inA, tc.noClinic, tc.inAll)
+		}
 	}
 }
