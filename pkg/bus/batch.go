@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
@@ -76,6 +77,9 @@ func (c *Consumer) processGroup(ctx context.Context, msgs []jetstream.Msg, waiti
 func (c *Consumer) applyGroup(hctx context.Context, group []*member) error {
 	defer c.commits.Add(1)
 	return c.store.InTx(hctx, func(_ context.Context, tx *Tx) error {
+		if err := c.lockGroup(hctx, tx, group); err != nil {
+			return err
+		}
 		savepoint := false
 		for _, m := range group {
 			if m.undecoded != nil {
@@ -124,4 +128,30 @@ func (c *Consumer) applyGroup(hctx context.Context, group []*member) error {
 		}
 		return nil
 	})
+}
+
+// lockGroup takes the advisory locks of every message of the group (ConsumerConfig.LockKeys)
+// in one statement, in sorted order, before anything else of the transaction: a fixed order
+// for every group, so two groups (or a group and an API call taking one of the locks) cannot
+// wait for each other in a cycle.
+func (c *Consumer) lockGroup(ctx context.Context, tx *Tx, group []*member) error {
+	if c.cfg.LockKeys == nil {
+		return nil
+	}
+	var keys []string
+	for _, m := range group {
+		if m.undecoded == nil {
+			keys = append(keys, c.cfg.LockKeys(&Delivery{Subject: m.subject, Envelope: m.env, NumDelivered: m.delivered})...)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	// unnest yields the array in order; the locks are taken row by row in that order.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k`, keys); err != nil {
+		return fmt.Errorf("bus: lock the group's keys: %w", err)
+	}
+	return nil
 }

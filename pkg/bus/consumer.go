@@ -88,6 +88,13 @@ type ConsumerConfig struct {
 	// message in a transaction of its own. Fewer are grouped when handlers are slow, so that
 	// a group fits in half of HandlerTimeout, which applies per transaction. See ADR 12.
 	TxBatch int
+	// LockKeys, when set, names the advisory locks a message's handler takes (the text whose
+	// hashtextextended(key, 0) it passes to pg_advisory_xact_lock). A group's transaction then
+	// takes every key of the group first, sorted, before any handler runs, so groups holding
+	// several patients' locks never deadlock with each other or with single-lock callers such
+	// as the API; the handlers' own lock calls find them held (advisory locks are re-entrant).
+	// Without it, consumers whose handlers lock should keep TxBatch 1.
+	LockKeys func(d *Delivery) []string
 }
 
 // DefaultTxBatch is ConsumerConfig.TxBatch when unset; maxTxBatch its ceiling.
