@@ -36,6 +36,19 @@ and demo network it reuses):
    Each phase also records the CPU time each service process, the harness (load generator and
    embedded NATS), all of Postgres's processes and the whole machine used until it drained
    (` + "`/proc`" + `), per attendance event: where the time goes when there is no profiler.
+   **Where Postgres time goes.** When the server preloads ` + "`pg_stat_statements`" + `
+   (` + "`shared_preload_libraries`" + `), the harness creates the extension in its database, resets it as
+   the saturation phase begins and, once the phase has drained, reads the 25 statements of its
+   database with the largest total execution time and the totals of each role (each service logs
+   in as its own role): statements, commits (` + "`COMMIT`" + ` calls) and execution milliseconds per
+   attendance event accepted in the phase. Execution time includes lock waits, not planning or
+   round trips. Creating, resetting and reading every role's statements need a privileged role:
+   ` + "`BENCH_PG_STATS_URL`" + ` names one (e.g. ` + "`host=/var/run/postgresql user=postgres`" + `; its database
+   is replaced by the harness's), else the harness's own role is tried; without the extension
+   (CI) the section says why and the rest of the run is unchanged. **CPU profiles**: every
+   service runs with ` + "`PPROF_ADDR`" + ` on a free loopback port, and during the saturation load the
+   harness takes a CPU profile of each into ` + "`.run/bench/pprof/<service>.cpu.pb.gz`" + `
+   (` + "`go tool pprof -top .run/bench/bin/<service> <file>`" + `).
 5. **Read side.** The dashboard's overview, billing and health pages and their JSON, with an
    admin session for every clinic, and billing's work queues (` + "`ListWorkItems`" + `), sequentially,
    over the data of the run.

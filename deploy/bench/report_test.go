@@ -133,7 +133,7 @@ func TestWherePostgresTimeGoes(t *testing.T) {
 		t.Fatalf("without the extension the section must say why:\n%s", md)
 	}
 	r.PGTime = &PGTime{Phase: "Saturation", Events: 100,
-		Top: []Statement{{Role: "scheduling", Query: "SELECT a | b FROM " + strings.Repeat("x", 300), Calls: 250, TotalMS: 1234, MeanMS: 4.936, Rows: 250, BlksHit: 10, BlksRead: 2}},
+		Top:    []Statement{{Role: "scheduling", Query: "SELECT a | b FROM " + strings.Repeat("x", 300), Calls: 250, TotalMS: 1234, MeanMS: 4.936, Rows: 250, BlksHit: 10, BlksRead: 2}},
 		ByRole: []Statement{{Role: "scheduling", Query: "300", Calls: 1000, TotalMS: 900, BlksHit: 500}}}
 	md = r.Markdown(nil, "")
 	for _, want := range []string{
