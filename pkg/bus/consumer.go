@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -95,6 +96,14 @@ type ConsumerConfig struct {
 	// as the API; the handlers' own lock calls find them held (advisory locks are re-entrant).
 	// Without it, consumers whose handlers lock should keep TxBatch 1.
 	LockKeys func(d *Delivery) []string
+	// Partitions, with PartitionKey, applies a fetched batch with that many workers at once:
+	// messages of one key (e.g. patient and clinic) go to the same worker, in stream order;
+	// different keys run concurrently, each worker in its own transactions. For handlers whose
+	// work is bounded by round trips rather than by Postgres: the messages of different keys
+	// must not depend on each other's order. Default 1 (one message after the other), at most
+	// 16; each busy partition holds a pooled connection (DB_MAX_CONNS).
+	Partitions   int
+	PartitionKey func(d *Delivery) string
 }
 
 // DefaultTxBatch is ConsumerConfig.TxBatch when unset; maxTxBatch its ceiling.
@@ -123,7 +132,11 @@ func (c *ConsumerConfig) defaults() {
 		c.TxBatch = DefaultTxBatch
 	}
 	c.TxBatch = min(c.TxBatch, maxTxBatch)
+	c.Partitions = min(max(c.Partitions, 1), maxPartitions)
 }
+
+// maxPartitions bounds ConsumerConfig.Partitions: each partition may hold a pooled connection.
+const maxPartitions = 16
 
 // ExpBackoff doubles from base for each attempt, capped at ceiling.
 func ExpBackoff(base, ceiling time.Duration) func(uint64) time.Duration {
@@ -245,6 +258,42 @@ func (c *Consumer) handleBatch(ctx context.Context, batch jetstream.MessageBatch
 	}()
 	stop := waiting.heartbeat(c.cfg.AckWait / 3)
 	defer stop()
+	if c.cfg.Partitions <= 1 || c.cfg.PartitionKey == nil {
+		c.work(ctx, queue, waiting)
+		return
+	}
+	// Partitions: each message goes to the worker of its key's partition, so one key's
+	// messages keep their stream order while other keys' are applied meanwhile, each worker
+	// in transactions of its own. The batch is done when every worker is.
+	parts := make([]chan jetstream.Msg, c.cfg.Partitions)
+	var wg sync.WaitGroup
+	for i := range parts {
+		parts[i] = make(chan jetstream.Msg, c.cfg.Batch)
+		wg.Go(func() { c.work(ctx, parts[i], waiting) })
+	}
+	for msg := range queue {
+		parts[c.partition(msg)] <- msg
+	}
+	for _, p := range parts {
+		close(p)
+	}
+	wg.Wait()
+}
+
+// partition is the worker of msg's key (0 for a message that cannot be decoded: it is
+// dead-lettered there).
+func (c *Consumer) partition(msg jetstream.Msg) int {
+	env, err := decodeEnvelope(msg.Data())
+	if err != nil {
+		return 0
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(c.cfg.PartitionKey(&Delivery{Subject: msg.Subject(), Envelope: env})))
+	return int(h.Sum32() % uint32(c.cfg.Partitions))
+}
+
+// work applies the messages of queue in order, grouping what has already arrived.
+func (c *Consumer) work(ctx context.Context, queue <-chan jetstream.Msg, waiting *inFlight) {
 	for msg := range queue {
 		if ctx.Err() != nil {
 			// Shutting down: hand the rest back now rather than after AckWait.
