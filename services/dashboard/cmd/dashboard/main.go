@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/trellis-health/trellis/pkg/audit"
 	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/service"
@@ -107,6 +108,9 @@ func newSpec(cfg *Config) service.Spec {
 				},
 				Log: p.Log, OIDC: oidcConfig(cfg),
 				Billing: web.NewBillingClient(cfg.BillingURL, nil),
+				// The pages' reads of patient data go to the same audit_log as GET /audit serves
+				// (pkg/service's log of the same table: the chain is locked in the database).
+				Audit: audit.New(p.Pool, "dashboard"),
 			})
 			if err != nil {
 				return err

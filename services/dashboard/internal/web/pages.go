@@ -396,8 +396,14 @@ func (h *Handler) clinicOf(ctx context.Context, rq *request, id string) (ClinicP
 		return p, err
 	}
 	p.AtRisk = make([]RiskRow, 0, len(risks))
+	var patients, records []string
 	for _, k := range risks {
 		p.AtRisk = append(p.AtRisk, RiskRow{Risk: k, ReasonsText: k.ReasonText(), SinceText: when(k.Since)})
+		patients, records = append(patients, k.PatientID), append(records, "enrollment_id="+k.EnrollmentID)
+	}
+	// The at-risk list names patients: on record before it is shown (page and JSON alike).
+	if err := h.recordRead(ctx, rq, patients, records); err != nil {
+		return p, err
 	}
 	if p.Tracks == nil {
 		p.Tracks = []store.Track{}
@@ -574,6 +580,24 @@ func (h *Handler) billingData(ctx context.Context, rq *request) (any, error) {
 func (h *Handler) billing(ctx context.Context, rq *request) (view, error) {
 	b, work, err := h.billingWork(ctx, rq)
 	if err != nil {
+		return view{}, err
+	}
+	// The work queues list claims of patients (billing's work items name the claim, not the
+	// patient): on record before the page shows them. The JSON endpoint leaves the items out.
+	var records []string
+	for _, q := range work.Queues {
+		for _, it := range q.Items {
+			if q.Name == "holds" {
+				records = append(records, "charge_id="+it.ID) // a held charge is its own item
+			} else {
+				records = append(records, "work_item_id="+it.ID)
+			}
+			if it.ClaimID != "" {
+				records = append(records, "claim_id="+it.ClaimID)
+			}
+		}
+	}
+	if err := h.recordRead(ctx, rq, nil, records); err != nil {
 		return view{}, err
 	}
 	cents := map[string]int64{"charges": b.FlowCents.Charges, "claims_submitted": b.FlowCents.ClaimsSubmitted,

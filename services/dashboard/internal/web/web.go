@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/trellis-health/trellis/pkg/audit"
 	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/services/dashboard/internal/kpi"
 	"github.com/trellis-health/trellis/services/dashboard/internal/store"
@@ -63,6 +64,8 @@ type Config struct {
 	// Billing is billing's RemittanceService (work queues, uploads), called with the user's
 	// token; nil: the billing page says billing is not configured.
 	Billing BillingClient
+	// Audit records the pages that show patient-level rows (audit.go); nil: not recorded.
+	Audit *audit.Log
 }
 
 // Handler serves the dashboard.
