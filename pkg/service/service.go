@@ -371,6 +371,14 @@ func Serve(ctx context.Context, spec Spec, cfg Config, log *slog.Logger, ready c
 
 func newVerifier(b *Base, log *slog.Logger) (*auth.Verifier, error) {
 	switch {
+	case b.AuthJWKSURL != "" && b.AuthDevMode:
+		// Dev mode also turns on dev defaults elsewhere (the public field-encryption dev keys when
+		// FIELD_KEYS is empty): with real tokens verified nothing would say so.
+		return nil, errors.New("AUTH_DEV_MODE=true with AUTH_JWKS_URL: dev mode is for local stacks only; unset AUTH_DEV_MODE in production")
+	case b.AuthJWKSURL != "" && (b.AuthIssuer == "" || b.AuthAudience == ""):
+		// An empty value would turn the check off: any token of the same identity provider,
+		// issued for another application, would be accepted.
+		return nil, errors.New("AUTH_JWKS_URL needs AUTH_ISSUER and AUTH_AUDIENCE: tokens are checked against both")
 	case b.AuthJWKSURL != "":
 		return auth.NewJWKSVerifier(b.AuthJWKSURL, b.AuthIssuer, b.AuthAudience, nil), nil
 	case b.AuthDevKey != "" && !b.AuthDevMode:

@@ -172,6 +172,35 @@ func TestServeNeedsAnAuthMode(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "AUTH_DEV_MODE") {
 		t.Fatalf("dev key without dev mode: err %v", err)
 	}
+	// Real tokens (JWKS) with dev mode left on, or with the issuer or audience check emptied
+	// (the environment cannot empty them, an empty value takes the default; a config built in
+	// code can), are refused before anything starts.
+	for _, tc := range []struct {
+		name   string
+		env    map[string]string
+		mutate func(*service.Base)
+		want   string
+	}{
+		{"dev mode left on", map[string]string{"AUTH_DEV_MODE": "true", "AUTH_DEV_KEY": "dev-key-for-tests-0123"}, nil, "AUTH_DEV_MODE=true with AUTH_JWKS_URL"},
+		{"no issuer", nil, func(b *service.Base) { b.AuthIssuer = "" }, "AUTH_ISSUER and AUTH_AUDIENCE"},
+		{"no audience", nil, func(b *service.Base) { b.AuthAudience = "" }, "AUTH_ISSUER and AUTH_AUDIENCE"},
+	} {
+		env := map[string]string{"DATABASE_URL": "postgres://x@127.0.0.1:1/x", "AUTH_JWKS_URL": "https://idp.example/jwks"}
+		for k, v := range tc.env {
+			env[k] = v
+		}
+		cfg = demoConfig{}
+		if err := service.LoadConfig(spec, &cfg, env); err != nil {
+			t.Fatal(err)
+		}
+		if tc.mutate != nil {
+			tc.mutate(&cfg.Base)
+		}
+		err = service.Serve(context.Background(), spec, &cfg, slog.New(slog.DiscardHandler), nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err %v, want %q", tc.name, err, tc.want)
+		}
+	}
 }
 
 func TestRunHelpAndConfigErrors(t *testing.T) {
