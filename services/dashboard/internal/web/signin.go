@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"strings"
 
@@ -11,14 +12,37 @@ import (
 	"github.com/trellis-health/trellis/pkg/auth"
 )
 
-// safeNext keeps a post-sign-in redirect on this site.
+// safeNext keeps a post-sign-in redirect on this site: a path of this site (with its query),
+// else /overview. Browsers read a backslash as "/" and drop tabs and line breaks, and http.Redirect
+// cleans the path, so "/./\evil.example" or "/%09/evil.example" would leave the site: such bytes
+// are refused outright, and the path is judged and sent cleaned (docs/security.md, issue 10).
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.HasPrefix(next, "/signin") || strings.HasPrefix(next, "/signout") {
-		return "/overview"
+	const home = "/overview"
+	if !strings.HasPrefix(next, "/") || strings.ContainsFunc(next, unsafeInURL) {
+		return home
 	}
-	return next
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return home
+	}
+	// The decoded path: "%5C" or "%09" in it would come back out of Redirect's cleaning.
+	if strings.ContainsFunc(u.Path, unsafeInURL) {
+		return home
+	}
+	clean := path.Clean(u.Path)
+	if strings.HasSuffix(u.Path, "/") && clean != "/" {
+		clean += "/" // as http.Redirect keeps it
+	}
+	if !strings.HasPrefix(clean, "/") || strings.HasPrefix(clean, "//") ||
+		strings.HasPrefix(clean, "/signin") || strings.HasPrefix(clean, "/signout") {
+		return home
+	}
+	u.Path, u.RawPath, u.Fragment, u.RawFragment = clean, "", "", ""
+	return u.RequestURI()
 }
+
+// unsafeInURL: a backslash, which browsers read as "/", or a control byte, which they drop.
+func unsafeInURL(r rune) bool { return r == '\\' || r < 0x20 || r == 0x7f }
 
 // signinChoices is the sign-in page's Data: the ways to sign in besides the dev form.
 type signinChoices struct {
