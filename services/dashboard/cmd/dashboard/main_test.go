@@ -499,8 +499,23 @@ func TestSignInAndClinicScoping(t *testing.T) {
 		t.Errorf("a bad date: %d", code)
 	}
 
-	// Sign out clears the session cookie (and the issuer's token, kept after an OIDC sign-in).
-	code, h, _ := e.get("/signout", cookie)
+	// Sign out is a POST with the session's CSRF token (issue 10, finding 11): a link, or a
+	// form on another site, signs nobody out.
+	if code, h, _ := e.get("/signout", cookie); code != http.StatusMethodNotAllowed || h.Get("Set-Cookie") != "" {
+		t.Errorf("GET /signout: %d %q, want 405 and no cookie change", code, h.Get("Set-Cookie"))
+	}
+	for _, form := range []url.Values{nil, {"csrf": {"forged"}}, {"csrf": {csrfFor("another-session")}}} {
+		if code, h, _ := e.post("/signout", cookie, form); code != http.StatusForbidden || h.Get("Set-Cookie") != "" {
+			t.Errorf("POST /signout with %v: %d %q, want 403 and no cookie change", form, code, h.Get("Set-Cookie"))
+		}
+	}
+	// Sign out clears the session cookie (and the issuer's token, kept after an OIDC sign-in):
+	// the page's sign-out form carries the token.
+	page = e.page("/overview", cookie)
+	if !strings.Contains(page, `<form class="inline signout" method="post" action="/signout">`) {
+		t.Errorf("no sign-out form on the page")
+	}
+	code, h, _ := e.post("/signout", cookie, url.Values{"csrf": {csrfOf(t, page)}})
 	resp := http.Response{Header: h}
 	cleared := map[string]bool{}
 	for _, c := range resp.Cookies() {

@@ -185,6 +185,18 @@ func (b *browser) get(u string) (*http.Response, string) {
 	return resp, string(body)
 }
 
+// post sends a form to path on the dashboard.
+func (b *browser) post(path string, form url.Values) (*http.Response, string) {
+	b.t.Helper()
+	resp, err := b.PostForm("http://"+dashboardHost+path, form)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
 // authorize starts a sign-in at /auth/login and lets the issuer answer: the callback URL.
 func (b *browser) authorize(is *testIssuer, next string) *url.URL {
 	b.t.Helper()
@@ -297,12 +309,14 @@ func TestOIDCSignIn(t *testing.T) {
 			t.Errorf("a callback in another browser: %d", resp.StatusCode)
 		}
 
-		// Sign out: the session is gone, and the page links to the issuer's end of session.
-		resp, _ = b.get("/signout")
+		// Sign out (the page's form, with its CSRF token): the session is gone, and the page
+		// links to the issuer's end of session.
+		_, page := b.get("/overview")
+		resp, _ = b.post("/signout", url.Values{"csrf": {csrfOf(t, page)}})
 		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/signin?signed_out=1" {
 			t.Errorf("sign out: %d to %s", resp.StatusCode, resp.Header.Get("Location"))
 		}
-		_, page := b.get("/signin?signed_out=1")
+		_, page = b.get("/signin?signed_out=1")
 		if !strings.Contains(page, `id="end-session" href="`+is.URL+`/logout?client_id=`+oidcClientID+`"`) {
 			t.Errorf("signed-out page has no end-session link: %s", page)
 		}

@@ -118,7 +118,19 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, v.Next, http.StatusSeeOther)
 }
 
+// signout is POST /signout with the session's CSRF token: it clears the session cookies. A
+// request without the token (a link or form on another site) changes nothing (issue 10,
+// finding 11). The token itself stays valid until it expires: sessions are stateless.
 func (h *Handler) signout(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	if raw := rawToken(r); raw != "" && !validCSRF(raw, r.PostFormValue("csrf")) {
+		http.Error(w, "This sign-out did not come from this dashboard: you are still signed in.", http.StatusForbidden)
+		return
+	}
 	for _, name := range []string{CookieName, UpstreamCookieName} {
 		http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", HttpOnly: true, Secure: r.TLS != nil,
 			SameSite: http.SameSiteLaxMode, MaxAge: -1})

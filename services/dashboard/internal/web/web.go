@@ -105,7 +105,7 @@ func (h *Handler) Register(handle func(pattern string, h http.Handler)) {
 	handle("GET /{$}", http.RedirectHandler("/overview", http.StatusSeeOther))
 	handle("GET /signin", http.HandlerFunc(h.signinForm))
 	handle("POST /signin", http.HandlerFunc(h.signin))
-	handle("GET /signout", http.HandlerFunc(h.signout))
+	handle("POST /signout", http.HandlerFunc(h.signout))
 	handle("GET /auth/login", http.HandlerFunc(h.oidcLogin))
 	handle("GET /auth/callback", http.HandlerFunc(h.oidcCallback))
 	handle("GET /overview", h.page(h.overview))
@@ -196,8 +196,10 @@ type view struct {
 	Data     any
 	Error    string
 	Next     string
-	Roles    []string
-	DevMode  bool
+	// CSRF is the session's token for the forms every page has (sign out); "" when signed out.
+	CSRF    string
+	Roles   []string
+	DevMode bool
 }
 
 type pageFunc func(ctx context.Context, rq *request) (view, error)
@@ -216,7 +218,7 @@ func (h *Handler) page(fn pageFunc) http.Handler {
 			v, err = fn(r.Context(), rq)
 		}
 		if rq != nil {
-			v.User = user
+			v.User, v.CSRF = user, csrfToken(rawToken(r))
 			if v.Clinics == nil {
 				v.Clinics, _ = h.store.Clinics(r.Context(), rq.scope)
 			}
@@ -243,6 +245,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, v view, err error
 		h.cfg.Log.ErrorContext(r.Context(), "dashboard page failed", "path", r.URL.Path, "error", err)
 	}
 	v.Title, v.Error, v.API = http.StatusText(status), msg, ""
+	if v.User != nil {
+		v.CSRF = csrfToken(rawToken(r))
+	}
 	h.render(w, "error", status, v)
 }
 

@@ -532,7 +532,7 @@ func (h *Handler) uploadRemittance(w http.ResponseWriter, rq *request) {
 // billingPage renders the billing page with a notice, a problem or an upload's summary.
 func (h *Handler) billingPage(w http.ResponseWriter, rq *request, status int, notice string, p *billingProblem, up *UploadSummary) {
 	v, err := h.billing(rq.r.Context(), rq)
-	v.User = rq.user
+	v.User, v.CSRF = rq.user, csrfToken(rawToken(rq.r))
 	if v.Clinics == nil {
 		v.Clinics, _ = h.store.Clinics(rq.r.Context(), rq.scope)
 	}
