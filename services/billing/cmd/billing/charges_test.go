@@ -47,7 +47,7 @@ type chargesEnv struct {
 // startCharges runs billing with the payers medicaid-il (per diem, 180 minutes, H0015 $250;
 // authorization required when auth is true), acme-health (per service) and self-pay
 // contracted at clinic A, configured through the configuration API.
-func startCharges(t *testing.T, auth bool) *chargesEnv {
+func startCharges(t testing.TB, auth bool) *chargesEnv {
 	s := start(t)
 	e := &chargesEnv{Service: s, cfg: billingv1connect.NewBillingServiceClient(http.DefaultClient, s.URL),
 		charges: billingv1connect.NewChargesServiceClient(http.DefaultClient, s.URL)}
@@ -94,7 +94,7 @@ type session struct {
 	hour          int
 }
 
-func (e *chargesEnv) attend(t *testing.T, s session) (*eventsv1.Envelope, uint64) {
+func (e *chargesEnv) attend(t testing.TB, s session) (*eventsv1.Envelope, uint64) {
 	t.Helper()
 	if s.status == 0 {
 		s.status = schedulingv1.AttendanceStatus_ATTENDANCE_STATUS_PRESENT
@@ -126,27 +126,27 @@ func (e *chargesEnv) attend(t *testing.T, s session) (*eventsv1.Envelope, uint64
 // enrollmentOf: one enrollment per patient, derived from its id.
 func enrollmentOf(patient string) string { return patient[:24] + "eeeeeeeeeeee" }
 
-func (e *chargesEnv) intake(t *testing.T, subject, consumer string, m proto.Message) {
+func (e *chargesEnv) intake(t testing.TB, subject, consumer string, m proto.Message) {
 	t.Helper()
 	env := servicetest.Envelope(t, m, clinicA, "intake")
 	seq := e.Publish(t, subject, env.GetEventId(), env, "")
 	e.Settled(t, "INTAKE", consumer, seq)
 }
 
-func (e *chargesEnv) coverage(t *testing.T, patient, payer string, updated time.Time) string {
+func (e *chargesEnv) coverage(t testing.TB, patient, payer string, updated time.Time) string {
 	id := bus.NewID()
 	e.coverageID(t, id, patient, payer, updated)
 	return id
 }
 
-func (e *chargesEnv) coverageID(t *testing.T, id, patient, payer string, updated time.Time) {
+func (e *chargesEnv) coverageID(t testing.TB, id, patient, payer string, updated time.Time) {
 	e.intake(t, subjCoverageChanged, "billing--coverage", &intakev1.CoverageChanged{Coverage: &intakev1.Coverage{
 		CoverageId: id, PatientId: patient, ClinicId: clinicA, PayerId: payer, MemberId: "M123",
 		EffectiveFrom: "2026-01-01", Priority: intakev1.CoveragePriority_COVERAGE_PRIORITY_PRIMARY,
 		Eligibility: intakev1.Eligibility_ELIGIBILITY_ELIGIBLE, UpdatedAt: timestamppb.New(updated)}})
 }
 
-func (e *chargesEnv) consent(t *testing.T, patient string) string {
+func (e *chargesEnv) consent(t testing.TB, patient string) string {
 	id := bus.NewID()
 	e.intake(t, subjConsentGranted, "billing--consent", &intakev1.ConsentGranted{ConsentId: id, PatientId: patient,
 		ClinicId: clinicA, Version: 1, Scopes: []intakev1.ConsentScope{intakev1.ConsentScope_CONSENT_SCOPE_TREATMENT,

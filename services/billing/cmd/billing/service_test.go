@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 
 // start runs the whole service in-process (service.Serve) on a fresh database and an embedded
 // JetStream server, as `billing serve` would.
-func start(t *testing.T) *servicetest.Service {
+func start(t testing.TB) *servicetest.Service {
 	t.Helper()
 	var cfg Config
 	return systemScoped(t, servicetest.Start(t, spec(&cfg), &cfg, nil))
@@ -57,7 +57,7 @@ func contractsSettled(t *testing.T, s *servicetest.Service, n int) {
 }
 
 // envelope wraps payload as scheduling's relay would.
-func envelope(t *testing.T, payload proto.Message, clinicID string) *eventsv1.Envelope {
+func envelope(t testing.TB, payload proto.Message, clinicID string) *eventsv1.Envelope {
 	return servicetest.Envelope(t, payload, clinicID, "scheduling")
 }
 
