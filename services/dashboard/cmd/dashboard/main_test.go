@@ -658,7 +658,7 @@ func TestTodaysSessions(t *testing.T) {
 // The health page counts the DEADLETTER stream's messages per consumer, from the stream's state.
 func TestHealthCountsDeadLetters(t *testing.T) {
 	e := start(t)
-	cookie := e.signIn("operator", clinicA)
+	cookie := e.signIn("operator", "*")
 	var h web.Health
 	e.json("/api/health.json", cookie, &h)
 	if len(h.DeadLetters) != 0 || h.DeadLettersError != "" {
@@ -702,5 +702,25 @@ func TestHealthCountsDeadLetters(t *testing.T) {
 	}
 	if strings.Contains(page, "patient payload") {
 		t.Error("the health page shows a dead letter's content")
+	}
+	// Dead letters come from every clinic's events: a user of some clinics sees the streams'
+	// health and no dead letter, counts or reasons (issue 10, finding 7).
+	for _, clinics := range []string{clinicA, clinicA + "," + clinicB} {
+		scoped := e.signIn("operator", clinics)
+		var hs web.Health
+		e.json("/api/health.json", scoped, &hs)
+		if !hs.DeadLettersHidden || hs.DeadLetters != nil || hs.Recent != nil || len(hs.Streams) != 4 {
+			t.Errorf("health JSON for clinics %s: %+v", clinics, hs)
+		}
+		code, _, body := e.get("/api/health.json", scoped)
+		page := e.page("/health", scoped)
+		for _, leak := range []string{"billing--attendance", "some--consumer", "clinic is not known", "deadletters replay"} {
+			if strings.Contains(body, leak) || strings.Contains(page, leak) {
+				t.Errorf("clinics %s: the health page or JSON (%d) shows %q", clinics, code, leak)
+			}
+		}
+		if !strings.Contains(page, `id="dead-letters-hidden"`) || !strings.Contains(page, `<table id="events">`) {
+			t.Errorf("clinics %s: the health page does not say why dead letters are not shown, or lacks the streams", clinics)
+		}
 	}
 }

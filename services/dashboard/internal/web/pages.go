@@ -680,12 +680,20 @@ type Health struct {
 	Recent []DeadLetterItem `json:"recent_dead_letters"`
 	// Why the dead letters could not be counted (omitted when they were).
 	DeadLettersError string `json:"dead_letters_error,omitempty"`
+	// DeadLettersHidden: the user's token does not cover every clinic, so the dead letters
+	// (null above) are not shown: they come from every clinic's events, and their reasons can
+	// quote what an event held (issue 10, finding 7).
+	DeadLettersHidden bool `json:"dead_letters_hidden,omitempty"`
 }
 
-func (h *Handler) healthAll(ctx context.Context) (Health, error) {
+// healthAll is the event-health page's data; the dead letters only when allClinics.
+func (h *Handler) healthAll(ctx context.Context, allClinics bool) (Health, error) {
 	rows, err := h.healthOf(ctx)
 	if err != nil {
 		return Health{}, err
+	}
+	if !allClinics {
+		return Health{Streams: rows, DeadLettersHidden: true}, nil
 	}
 	out := Health{Streams: rows, DeadLetters: []DeadLetterRow{}}
 	if h.cfg.DeadLetters == nil {
@@ -722,11 +730,11 @@ func (h *Handler) healthAll(ctx context.Context) (Health, error) {
 	return out, nil
 }
 
-func (h *Handler) healthData(ctx context.Context, _ *request) (any, error) {
-	return h.healthAll(ctx)
+func (h *Handler) healthData(ctx context.Context, rq *request) (any, error) {
+	return h.healthAll(ctx, rq.scope.All)
 }
 
-func (h *Handler) health(ctx context.Context, _ *request) (view, error) {
-	d, err := h.healthAll(ctx)
+func (h *Handler) health(ctx context.Context, rq *request) (view, error) {
+	d, err := h.healthAll(ctx, rq.scope.All)
 	return view{Title: "Event health", Page: "health", API: "/api/health.json", Data: d}, err
 }

@@ -112,7 +112,7 @@
         set(tr.querySelector('td[data-field="last_event_at"]'), s.last_event_text);
         set(tr.querySelector('td[data-field="pending"]'), s.pending_text);
       });
-      if (!d.dead_letters_error) {
+      if (!d.dead_letters_error && !d.dead_letters_hidden) {
         rows("dead-letters", d.dead_letters || [], function (x) {
           var tr = document.createElement("tr"); tr.setAttribute("data-consumer", x.consumer);
           tr.appendChild(cell("th", x.consumer, null, null, "row"));
