@@ -667,7 +667,8 @@ func BenchmarkPostRemittance(b *testing.B) {
 	const claimsPerFile, linesPerClaim = 100, 4
 	b.Run("baseline=insert", func(b *testing.B) {
 		ctx := context.Background()
-		e.sql(b, `CREATE TABLE bench_lines (id uuid PRIMARY KEY, claim text NOT NULL, code text NOT NULL,
+		// IF NOT EXISTS: with -count N the sub-benchmark runs N times on the same database.
+		e.sql(b, `CREATE TABLE IF NOT EXISTS bench_lines (id uuid PRIMARY KEY, claim text NOT NULL, code text NOT NULL,
 			service_date date NOT NULL, charged bigint NOT NULL, paid bigint NOT NULL, adjustments jsonb NOT NULL)`)
 		lines := 0
 		for b.Loop() {
@@ -692,13 +693,15 @@ func BenchmarkPostRemittance(b *testing.B) {
 		}
 		b.ReportMetric(float64(lines)/b.Elapsed().Seconds(), "lines/s")
 	})
+	run := 0
 	b.Run("post", func(b *testing.B) {
+		run++ // with -count N this runs N times on the same database: control numbers stay unique
 		lines := 0
 		for i := 0; b.Loop(); i++ {
 			b.StopTimer()
 			var claims []*fixtureClaim
 			for c := range claimsPerFile {
-				fc := &fixtureClaim{Control: fmt.Sprintf("B%dC%d", i, c), Clinic: clinicA, Patient: bus.NewID()}
+				fc := &fixtureClaim{Control: fmt.Sprintf("B%dR%dC%d", i, run, c), Clinic: clinicA, Patient: bus.NewID()}
 				for d := range linesPerClaim {
 					fc.Lines = append(fc.Lines, fixtureLine{Code: "H0015", Date: fmt.Sprintf("2026-03-%02d", d+1), Cents: 15000})
 				}
@@ -713,7 +716,7 @@ func BenchmarkPostRemittance(b *testing.B) {
 				}
 				ec = append(ec, eraClaim{Control: c.Control, Status: "1", Lines: ls})
 			}
-			file := era835(fmt.Sprintf("BENCH%d", i), ec...)
+			file := era835(fmt.Sprintf("BENCH%dR%d", i, run), ec...)
 			b.StartTimer()
 			e.upload(b, e.admin, file)
 			lines += claimsPerFile * linesPerClaim

@@ -26,7 +26,8 @@ type LedgerRepo interface {
 	// DueStatements returns, locked, the accounts that owe something, had ledger activity
 	// since their last statement, and had no statement since notBefore; at most limit.
 	DueStatements(ctx context.Context, tx *bus.Tx, notBefore time.Time, limit int) ([]domain.AccountChange, error)
-	AddStatement(ctx context.Context, tx *bus.Tx, s domain.StatementIssued) error
+	// AddStatements stores statements (in one statement).
+	AddStatements(ctx context.Context, tx *bus.Tx, list []domain.StatementIssued) error
 }
 
 // PatientLedger posts what patients owe for their own care: self-pay charges (status
@@ -114,12 +115,15 @@ func (l *PatientLedger) issue(ctx context.Context) (int, error) {
 			if err != nil {
 				return err
 			}
-			for _, a := range due {
-				s := domain.StatementIssued{ID: l.newID(), AccountID: a.AccountID, PatientID: a.PatientID, ClinicID: a.ClinicID,
+			list := make([]domain.StatementIssued, len(due))
+			for i, a := range due {
+				list[i] = domain.StatementIssued{ID: l.newID(), AccountID: a.AccountID, PatientID: a.PatientID, ClinicID: a.ClinicID,
 					DueDate: domain.StatementDueDate(now), Balance: a.Balance, IssuedAt: now}
-				if err := l.repo.AddStatement(ctx, tx, s); err != nil {
-					return err
-				}
+			}
+			if err := l.repo.AddStatements(ctx, tx, list); err != nil {
+				return err
+			}
+			for _, s := range list {
 				tx.Emit(bus.Event{Subject: SubjectStatementReady, ClinicID: s.ClinicID, Payload: &billingv1.StatementReady{
 					StatementId: s.ID, AccountId: s.AccountID, PatientId: s.PatientID, ClinicId: s.ClinicID,
 					BalanceCents: int64(s.Balance), DueDate: s.DueDate, IssuedAt: timestamppb.New(s.IssuedAt)}})

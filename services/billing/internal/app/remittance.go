@@ -35,7 +35,7 @@ type RemittanceRepo interface {
 	LoadClaims(ctx context.Context, tx *bus.Tx, controls []string) (map[string]*domain.BilledClaim, error)
 	SavePosting(ctx context.Context, tx *bus.Tx, remittanceID string, p domain.Posting) error
 	PostLedger(ctx context.Context, tx *bus.Tx, remittanceID string, entries []domain.LedgerPosting, newID func() string, at time.Time) ([]domain.AccountChange, error)
-	AddStatement(ctx context.Context, tx *bus.Tx, s domain.StatementIssued) error
+	AddStatements(ctx context.Context, tx *bus.Tx, list []domain.StatementIssued) error
 	WorkItems(ctx context.Context, scope domain.Scope, queue, clinic, status string) ([]domain.WorkItem, error)
 	HeldCharges(ctx context.Context, scope domain.Scope, clinic string) ([]domain.WorkItem, error)
 	LockWorkItem(ctx context.Context, tx *bus.Tx, id string) (domain.WorkItem, bool, error)
@@ -139,17 +139,20 @@ func (r *Remittances) UploadRemittance(ctx context.Context, viewer domain.Viewer
 }
 
 // issueStatements stores and announces a statement for each account whose balance rose and
-// is owed.
+// is owed (all in one statement).
 func (r *Remittances) issueStatements(ctx context.Context, tx *bus.Tx, rem domain.Remittance, changes []domain.AccountChange) error {
+	var list []domain.StatementIssued
 	for _, c := range changes {
 		if c.Delta <= 0 || c.Balance <= 0 {
 			continue
 		}
-		s := domain.StatementIssued{ID: r.newID(), AccountID: c.AccountID, PatientID: c.PatientID, ClinicID: c.ClinicID,
-			DueDate: domain.StatementDueDate(rem.PostedAt), RemittanceID: rem.ID, Balance: c.Balance, IssuedAt: rem.PostedAt}
-		if err := r.repo.AddStatement(ctx, tx, s); err != nil {
-			return err
-		}
+		list = append(list, domain.StatementIssued{ID: r.newID(), AccountID: c.AccountID, PatientID: c.PatientID, ClinicID: c.ClinicID,
+			DueDate: domain.StatementDueDate(rem.PostedAt), RemittanceID: rem.ID, Balance: c.Balance, IssuedAt: rem.PostedAt})
+	}
+	if err := r.repo.AddStatements(ctx, tx, list); err != nil {
+		return err
+	}
+	for _, s := range list {
 		tx.Emit(bus.Event{Subject: SubjectStatementReady, ClinicID: s.ClinicID, Payload: &billingv1.StatementReady{
 			StatementId: s.ID, AccountId: s.AccountID, PatientId: s.PatientID, ClinicId: s.ClinicID,
 			BalanceCents: int64(s.Balance), DueDate: s.DueDate, IssuedAt: timestamppb.New(s.IssuedAt)}})

@@ -74,11 +74,30 @@ func (r *Ledger) DueStatements(ctx context.Context, tx *bus.Tx, notBefore time.T
 	})
 }
 
-// AddStatement stores a statement of the cycle (no remittance).
-func (r *Ledger) AddStatement(ctx context.Context, tx *bus.Tx, s domain.StatementIssued) error {
-	if _, err := tx.Exec(ctx, `INSERT INTO statements (id, account_id, balance_cents, due_date, issued_at, clinic_id)
-		VALUES ($1, $2, $3, $4, $5, $6)`, s.ID, s.AccountID, int64(s.Balance), s.DueDate, s.IssuedAt, s.ClinicID); err != nil {
-		return fmt.Errorf("insert statement: %w", err)
+// AddStatements stores statements of the cycle (no remittance), in one statement.
+func (r *Ledger) AddStatements(ctx context.Context, tx *bus.Tx, list []domain.StatementIssued) error {
+	return insertStatements(ctx, tx, list)
+}
+
+// insertStatements stores statements in one INSERT of arrays (a remittance's or a cycle's
+// hundreds of statements in one round trip, not one each).
+func insertStatements(ctx context.Context, tx *bus.Tx, list []domain.StatementIssued) error {
+	if len(list) == 0 {
+		return nil
+	}
+	n := len(list)
+	ids, accounts, dues, remittances, clinics := make([]string, n), make([]string, n), make([]string, n), make([]*string, n), make([]string, n)
+	balances, issued := make([]int64, n), make([]time.Time, n)
+	for i, s := range list {
+		ids[i], accounts[i], dues[i], remittances[i], clinics[i] = s.ID, s.AccountID, s.DueDate, nullable(s.RemittanceID), s.ClinicID
+		balances[i], issued[i] = int64(s.Balance), s.IssuedAt
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO statements (id, account_id, balance_cents, due_date, remittance_id, issued_at, clinic_id)
+		SELECT v.id::uuid, v.account_id::uuid, v.balance, v.due_date::date, v.remittance_id::uuid, v.issued_at, v.clinic_id::uuid
+		FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::timestamptz[], $7::text[])
+		     AS v(id, account_id, balance, due_date, remittance_id, issued_at, clinic_id)`,
+		ids, accounts, balances, dues, remittances, issued, clinics); err != nil {
+		return fmt.Errorf("insert statements: %w", err)
 	}
 	return nil
 }
