@@ -47,8 +47,8 @@ type WriteOffCommand struct {
 // nothing is left, and BalanceWrittenOff emitted (without the note). An item of a clinic the
 // viewer cannot see, or none, is ErrNotFound; a held charge (holds queue) is refused like
 // any other queue. With an idempotency key, a repeat of the same request answers the first
-// response (replayed) and changes nothing; the key with another request is
-// idempotency.ErrKeyReused.
+// response (replayed) and changes nothing, once the viewer is checked to still see its clinic;
+// the key with another request is idempotency.ErrKeyReused.
 func (r *Remittances) WriteOff(ctx context.Context, cmd WriteOffCommand) (out *billingv1.WriteOffResponse, replayed bool, err error) {
 	err = r.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
 		if cmd.IdempotencyKey == "" {
@@ -58,6 +58,12 @@ func (r *Remittances) WriteOff(ctx context.Context, cmd WriteOffCommand) (out *b
 		call := idempotency.Call{Caller: cmd.Caller, Key: cmd.IdempotencyKey, Hash: cmd.RequestHash}
 		out, replayed, err = idempotency.Once(ctx, tx, r.repo, call, &billingv1.WriteOffResponse{},
 			func() (*billingv1.WriteOffResponse, error) { return r.writeOff(ctx, tx, cmd) })
+		// A replay answers the stored response without writeOff's clinic check: check it again,
+		// so a caller who has lost the clinic since gets ErrNotFound, not the write-off and the
+		// item (issue 10, finding 8).
+		if err == nil && replayed && !cmd.Viewer.CanSeeClinic(cmp.Or(out.GetWriteOff().GetClinicId(), auth.AllClinics)) {
+			return domain.ErrNotFound
+		}
 		return err
 	})
 	if err != nil {
