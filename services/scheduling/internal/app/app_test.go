@@ -35,7 +35,7 @@ const (
 // without a default scope: the app's transactions carry the scope of their context, so the
 // row-level security policies (migration 00009) bind it as they bind the service (the tests
 // connect as the tables' owner). A use case that forgets its scope sees nothing here.
-func setup(t *testing.T) (*pgxpool.Pool, *bus.Store, *app.App) {
+func setup(t testing.TB) (*pgxpool.Pool, *bus.Store, *app.App) {
 	t.Helper()
 	ctx := context.Background()
 	dbURL := testkit.Database(t)
@@ -66,7 +66,7 @@ func setup(t *testing.T) (*pgxpool.Pool, *bus.Store, *app.App) {
 	return pool, store, app.New(store, postgres.NewEnrollments(store))
 }
 
-func exec(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) {
+func exec(t testing.TB, pool *pgxpool.Pool, sql string, args ...any) {
 	t.Helper()
 	if _, err := pool.Exec(context.Background(), sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
