@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -23,7 +24,8 @@ import (
 // Config is notification's configuration.
 type Config struct {
 	service.Base
-	SMTPAddr     string        `env:"SMTP_ADDR" default:"127.0.0.1:1025" help:"SMTP server host:port (STARTTLS is used when offered)"`
+	SMTPAddr     string        `env:"SMTP_ADDR" default:"127.0.0.1:1025" help:"SMTP server host:port (TLS as SMTP_TLS says)"`
+	SMTPTLS      string        `env:"SMTP_TLS" help:"require (STARTTLS, refuse to send without it), starttls-optional (STARTTLS when offered, else clear text; dev stacks) or implicit (TLS from the first byte, port 465); empty: require, starttls-optional with AUTH_DEV_MODE=true"`
 	SMTPFrom     string        `env:"SMTP_FROM" default:"Care Team <care@trellis.local>" help:"sender address; keep it neutral (it must not name the kind of care)"`
 	SMTPUsername string        `env:"SMTP_USERNAME" help:"SMTP AUTH PLAIN user (empty: no auth)"`
 	SMTPPassword string        `env:"SMTP_PASSWORD" secret:"true" help:"SMTP AUTH PLAIN password"`
@@ -43,12 +45,30 @@ func main() {
 }
 
 // check refuses settings that would break the privacy rules: the sender is what a patient's
-// inbox shows first, so it must not name the kind of care.
+// inbox shows first, so it must not name the kind of care; the fake SMS provider serves every
+// text it records to anyone (GET /fake-sms/messages), so only a dev stack may run it.
 func (c *Config) check() error {
 	if found := domain.SensitiveTermsIn(c.SMTPFrom); len(found) > 0 {
 		return fmt.Errorf("SMTP_FROM must be neutral; it names %q", found)
 	}
+	if c.SMSProviderURL == fakeMode && !c.AuthDevMode {
+		return errors.New("SMS_PROVIDER_URL=fake needs AUTH_DEV_MODE=true: the fake provider sends nothing and shows every text to anyone (dev stacks only)")
+	}
+	if _, err := c.smtpTLS(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// smtpTLS is SMTP_TLS, or its default: TLS required, optional in dev mode (Mailpit has none).
+func (c *Config) smtpTLS() (smtp.TLSMode, error) {
+	switch {
+	case c.SMTPTLS != "":
+		return smtp.ParseTLSMode(c.SMTPTLS)
+	case c.AuthDevMode:
+		return smtp.TLSOptional, nil
+	}
+	return smtp.TLSRequire, nil
 }
 
 // newSpec describes the service; cfg is read when Setup runs, after it has been loaded.
@@ -70,8 +90,15 @@ func newSpec(cfg *Config) service.Spec {
 			if err := cfg.check(); err != nil {
 				return err
 			}
+			tlsMode, err := cfg.smtpTLS()
+			if err != nil {
+				return err
+			}
+			if tlsMode == smtp.TLSOptional {
+				p.Log.Warn("SMTP_TLS=starttls-optional: email goes in clear text when the SMTP server does not offer STARTTLS (dev only)")
+			}
 			sender, err := smtp.New(smtp.Config{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom,
-				Username: cfg.SMTPUsername, Password: cfg.SMTPPassword, Timeout: cfg.SMTPTimeout})
+				Username: cfg.SMTPUsername, Password: cfg.SMTPPassword, Timeout: cfg.SMTPTimeout, TLS: tlsMode})
 			if err != nil {
 				return err
 			}

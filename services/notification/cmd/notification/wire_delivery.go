@@ -18,7 +18,7 @@ import (
 // DeliveryConfig configures delivery (embedded in Config): SMS provider, texting caps, staff
 // alert address.
 type DeliveryConfig struct {
-	SMSProviderURL      string        `env:"SMS_PROVIDER_URL" help:"base URL of a Twilio-compatible SMS API (e.g. https://api.twilio.com); empty: texting disabled (patients get email); \"fake\": a local fake provider mounted at /fake-sms/ records texts instead of sending them (dev only)"`
+	SMSProviderURL      string        `env:"SMS_PROVIDER_URL" help:"base URL of a Twilio-compatible SMS API (e.g. https://api.twilio.com); empty: texting disabled (patients get email); \"fake\": a local fake provider mounted at /fake-sms/ records texts instead of sending them (needs AUTH_DEV_MODE=true)"`
 	SMSAccountSID       string        `env:"SMS_ACCOUNT_SID" help:"SMS provider account sid"`
 	SMSAuthToken        string        `env:"SMS_AUTH_TOKEN" secret:"true" help:"SMS provider auth token (API auth and webhook signatures)"`
 	SMSFrom             string        `env:"SMS_FROM" help:"sending number, E.164"`

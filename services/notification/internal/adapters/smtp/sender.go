@@ -1,11 +1,13 @@
-// Package smtp sends notification's email over SMTP (net/smtp): STARTTLS when the server
-// offers it, PLAIN auth when configured (net/smtp refuses it without TLS except on localhost).
+// Package smtp sends notification's email over SMTP (net/smtp): over TLS as Config.TLS says
+// (STARTTLS required or optional, or implicit TLS), PLAIN auth when configured
+// (net/smtp refuses it without TLS except on localhost).
 package smtp
 
 import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -22,13 +24,38 @@ import (
 	"github.com/trellis-health/trellis/services/notification/internal/app"
 )
 
+// TLSMode says how a message is protected on its way to the SMTP server (SMTP_TLS).
+type TLSMode string
+
+const (
+	// TLSRequire upgrades with STARTTLS and refuses to send (CodeTLS) when the server does not
+	// offer it: a relay without TLS, or someone in between who strips the offer, gets nothing.
+	TLSRequire TLSMode = "require"
+	// TLSOptional upgrades with STARTTLS when the server offers it, else sends in clear text
+	// (dev stacks: Mailpit has no TLS).
+	TLSOptional TLSMode = "starttls-optional"
+	// TLSImplicit speaks TLS from the first byte (submissions port 465).
+	TLSImplicit TLSMode = "implicit"
+)
+
+// ParseTLSMode reads SMTP_TLS.
+func ParseTLSMode(s string) (TLSMode, error) {
+	switch m := TLSMode(s); m {
+	case TLSRequire, TLSOptional, TLSImplicit:
+		return m, nil
+	}
+	return "", fmt.Errorf("smtp: TLS mode %q: want %s, %s or %s", s, TLSRequire, TLSOptional, TLSImplicit)
+}
+
 // Config is the SMTP connection.
 type Config struct {
 	Addr     string // host:port
 	From     string // RFC 5322 address, e.g. "Care Team <care@trellis.local>"
 	Username string // empty: no AUTH
 	Password string
-	Timeout  time.Duration // whole conversation, default 30s
+	Timeout  time.Duration  // whole conversation, default 30s
+	TLS      TLSMode        // "" is TLSOptional, as before SMTP_TLS; the service sets it (require unless dev mode)
+	RootCAs  *x509.CertPool // CAs the server's certificate is checked against (nil: the system's)
 }
 
 // Sender implements app.Sender.
@@ -59,6 +86,12 @@ func New(cfg Config) (*Sender, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
 	}
+	if cfg.TLS == "" {
+		cfg.TLS = TLSOptional
+	}
+	if _, err := ParseTLSMode(string(cfg.TLS)); err != nil {
+		return nil, err
+	}
 	return &Sender{cfg: cfg, host: host, from: from, domain: domain, now: time.Now}, nil
 }
 
@@ -69,7 +102,7 @@ func (s *Sender) Timeout() time.Duration { return s.cfg.Timeout }
 const (
 	CodeUnavailable       = "smtp_unavailable"        // cannot connect, connection lost
 	CodeTimeout           = "smtp_timeout"            // no answer in time
-	CodeTLS               = "smtp_tls"                // STARTTLS failed
+	CodeTLS               = "smtp_tls"                // TLS failed, or required and not offered
 	CodeAuth              = "smtp_auth"               // credentials refused (an operator fixes it; retried)
 	CodeTempFail          = "smtp_tempfail"           // 4xx reply
 	CodeRecipientRejected = "smtp_recipient_rejected" // 5xx to RCPT TO
@@ -105,6 +138,16 @@ func (s *Sender) Send(ctx context.Context, m app.OutgoingEmail) error {
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
+	if s.cfg.TLS == TLSImplicit {
+		tc := tls.Client(conn, s.tlsConfig())
+		if err := tc.HandshakeContext(ctx); err != nil {
+			if isNetErr(ctx, err) {
+				return fail("tls", err)
+			}
+			return &app.SendError{Code: CodeTLS, Err: err}
+		}
+		conn = tc // net/smtp sees a *tls.Conn: no STARTTLS, and PLAIN auth is allowed
+	}
 	c, err := smtp.NewClient(conn, s.host)
 	if err != nil {
 		return fail("greeting", err)
@@ -113,13 +156,20 @@ func (s *Sender) Send(ctx context.Context, m app.OutgoingEmail) error {
 	if err := c.Hello(helloName()); err != nil {
 		return fail("hello", err)
 	}
-	if ok, _ := c.Extension("STARTTLS"); ok {
-		if err := c.StartTLS(&tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12}); err != nil {
+	offered, _ := c.Extension("STARTTLS")
+	switch {
+	case s.cfg.TLS == TLSImplicit:
+	case offered:
+		if err := c.StartTLS(s.tlsConfig()); err != nil {
 			if isNetErr(ctx, err) {
 				return fail("tls", err)
 			}
 			return &app.SendError{Code: CodeTLS, Err: err}
 		}
+	case s.cfg.TLS == TLSRequire:
+		// Nothing of the message has been sent yet. Retried: an operator fixes the relay or
+		// SMTP_TLS, and sees smtp_tls as the message's error until then.
+		return &app.SendError{Code: CodeTLS, Err: errNoSTARTTLS}
 	}
 	if s.cfg.Username != "" {
 		if err := c.Auth(smtp.PlainAuth("", s.cfg.Username, s.cfg.Password, s.host)); err != nil {
@@ -148,6 +198,13 @@ func (s *Sender) Send(ctx context.Context, m app.OutgoingEmail) error {
 	// The message is accepted; a failed QUIT changes nothing.
 	_ = c.Quit()
 	return nil
+}
+
+// errNoSTARTTLS: TLSRequire, and the server does not offer STARTTLS.
+var errNoSTARTTLS = errors.New("smtp: the server does not offer STARTTLS and TLS is required (SMTP_TLS=require)")
+
+func (s *Sender) tlsConfig() *tls.Config {
+	return &tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12, RootCAs: s.cfg.RootCAs}
 }
 
 // compose writes the RFC 5322 message: plain text, UTF-8, quoted-printable, with the message

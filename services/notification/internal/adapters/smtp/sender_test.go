@@ -23,7 +23,9 @@ func email(to string) app.OutgoingEmail {
 
 func newSender(t *testing.T, addr, user, pass string, timeout time.Duration) *smtp.Sender {
 	t.Helper()
-	s, err := smtp.New(smtp.Config{Addr: addr, From: "Care Team <care@trellis.local>", Username: user, Password: pass, Timeout: timeout})
+	// smtptest's sink has no TLS: these tests are about everything but TLS (tls_test.go).
+	s, err := smtp.New(smtp.Config{Addr: addr, From: "Care Team <care@trellis.local>", Username: user, Password: pass, Timeout: timeout,
+		TLS: smtp.TLSOptional})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +137,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	for _, c := range []smtp.Config{
 		{Addr: "no-port", From: "care@trellis.local"},
 		{Addr: "127.0.0.1:25", From: "not an address"},
+		{Addr: "127.0.0.1:25", From: "care@trellis.local", TLS: "starttls"},
 	} {
 		if _, err := smtp.New(c); err == nil {
 			t.Errorf("New(%+v) accepted", c)
