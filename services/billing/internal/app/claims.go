@@ -39,6 +39,7 @@ type ClaimsRepo interface {
 	SaveClaimFile(ctx context.Context, tx *bus.Tx, f domain.ClaimFile, claims []domain.ClaimDraft, recipient string) error
 	ClaimFiles(ctx context.Context, clinicID, payerID string) ([]domain.ClaimFile, error)
 	ClaimFile(ctx context.Context, id string) (domain.ClaimFile, bool, error)
+	ClaimFilePatients(ctx context.Context, fileID string) ([]string, error)
 	ListClaims(ctx context.Context, clinicID, patientID, status string) ([]domain.Claim, error)
 	Disclosures(ctx context.Context, patientID, clinicID string) ([]domain.Disclosure, error)
 }
@@ -409,6 +410,21 @@ func (c *Claims) ClaimFile(ctx context.Context, viewer domain.Viewer, id string)
 		return domain.ClaimFile{}, domain.ErrNotFound
 	}
 	return f, nil
+}
+
+// ClaimFileForDownload is ClaimFile with the patients whose claims the file holds: a download
+// discloses their records, so the handler names them in its response and the audit trail
+// records them (DownloadClaimFileResponse.patient_ids; issue 10, finding 5).
+func (c *Claims) ClaimFileForDownload(ctx context.Context, viewer domain.Viewer, id string) (domain.ClaimFile, []string, error) {
+	f, err := c.ClaimFile(ctx, viewer, id)
+	if err != nil {
+		return f, nil, err
+	}
+	patients, err := c.repo.ClaimFilePatients(ctx, f.ID)
+	if err != nil {
+		return domain.ClaimFile{}, nil, err
+	}
+	return f, patients, nil
 }
 
 // ListClaims lists a clinic's claims (of a patient and in a status, when given).

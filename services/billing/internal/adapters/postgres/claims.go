@@ -491,6 +491,22 @@ func (r *Claims) ClaimFile(ctx context.Context, id string) (domain.ClaimFile, bo
 	})
 }
 
+// ClaimFilePatients lists the patients whose claims file fileID holds, sorted (for the audit
+// trail of a download).
+func (r *Claims) ClaimFilePatients(ctx context.Context, fileID string) ([]string, error) {
+	return read(ctx, r.store, func(q querier) ([]string, error) {
+		rows, err := q.Query(ctx, `SELECT DISTINCT patient_id::text FROM claims WHERE file_id = $1 ORDER BY 1`, fileID)
+		if err != nil {
+			return nil, fmt.Errorf("query claim file patients: %w", err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, fmt.Errorf("read claim file patients: %w", err)
+		}
+		return ids, nil
+	})
+}
+
 // ListClaims lists the clinic's claims (of patientID and in status, when not empty), newest
 // first, with their lines.
 func (r *Claims) ListClaims(ctx context.Context, clinicID, patientID, status string) ([]domain.Claim, error) {
