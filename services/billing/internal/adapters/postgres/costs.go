@@ -23,92 +23,121 @@ func NewCosts(store *bus.Store) *Costs { return &Costs{store: store} }
 // ApplyAttendance keeps f if it is a newer version of its appointment than the one kept, and
 // recomputes the delivered session and patient-day it touches (before and after). It reports
 // whether f was newer. A replayed or older version changes nothing.
+//
+// The common case is one round trip: the locks, the upsert (which returns where the
+// appointment was before) and the two projections are sent as one pipelined batch, executed
+// in order. The projections are recomputed even when the version was not newer: they are
+// derived from cost_attendance only and write nothing when their values do not change.
 func (r *Costs) ApplyAttendance(ctx context.Context, tx *bus.Tx, f domain.AttendanceFact) (bool, error) {
-	// Serialize the recomputation of one patient-day and one session across appointments.
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('billing.costs.day:' || $1 || ':' || $2, 0))`,
-		f.PatientID, f.LocalDate); err != nil {
-		return false, fmt.Errorf("lock patient-day: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('billing.costs.session:' || $1, 0))`, f.SessionKey); err != nil {
-		return false, fmt.Errorf("lock session: %w", err)
-	}
-	var oldSession, oldPatient, oldClinic, oldDate string
-	err := tx.QueryRow(ctx, `SELECT session_key, patient_id::text, clinic_id::text, local_date::text
-		FROM cost_attendance WHERE appointment_id = $1 FOR UPDATE`, f.AppointmentID).
-		Scan(&oldSession, &oldPatient, &oldClinic, &oldDate)
-	existed := err == nil
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return false, fmt.Errorf("read cost attendance: %w", err)
-	}
-	tag, err := tx.Exec(ctx, `
-		INSERT INTO cost_attendance (appointment_id, patient_id, clinic_id, program_code, clinician_id, session_key,
-			local_date, attended_minutes, scheduled_minutes, version, source_event_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-		ON CONFLICT (appointment_id) DO UPDATE SET patient_id = excluded.patient_id, clinic_id = excluded.clinic_id,
-			program_code = excluded.program_code, clinician_id = excluded.clinician_id, session_key = excluded.session_key,
-			local_date = excluded.local_date, attended_minutes = excluded.attended_minutes,
-			scheduled_minutes = excluded.scheduled_minutes, version = excluded.version,
-			source_event_id = excluded.source_event_id
-		WHERE cost_attendance.version < excluded.version`,
+	batch := &pgx.Batch{}
+	// Serialize the recomputation of one patient-day and one session across appointments
+	// (billing--costs declares the same keys, so a group of messages holds them already).
+	lockCosts(batch, domain.CostsDayLockKey(f.PatientID, f.LocalDate), domain.CostsSessionLockKey(f.SessionKey))
+	var applied bool
+	var oldSession, oldPatient, oldClinic, oldDate *string
+	batch.Queue(`
+		WITH prev AS (
+			SELECT session_key, patient_id::text, clinic_id::text, local_date::text FROM cost_attendance
+			WHERE appointment_id = $1 FOR UPDATE),
+		up AS (
+			INSERT INTO cost_attendance (appointment_id, patient_id, clinic_id, program_code, clinician_id, session_key,
+				local_date, attended_minutes, scheduled_minutes, version, source_event_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+			ON CONFLICT (appointment_id) DO UPDATE SET patient_id = excluded.patient_id, clinic_id = excluded.clinic_id,
+				program_code = excluded.program_code, clinician_id = excluded.clinician_id, session_key = excluded.session_key,
+				local_date = excluded.local_date, attended_minutes = excluded.attended_minutes,
+				scheduled_minutes = excluded.scheduled_minutes, version = excluded.version,
+				source_event_id = excluded.source_event_id
+			WHERE cost_attendance.version < excluded.version
+			RETURNING 1)
+		SELECT EXISTS (SELECT 1 FROM up), prev.* FROM (SELECT 1) one LEFT JOIN prev ON true`,
 		f.AppointmentID, f.PatientID, f.ClinicID, f.ProgramCode, f.ClinicianID, f.SessionKey, f.LocalDate,
-		f.AttendedMinutes, f.ScheduledMinutes, f.Version, f.SourceEventID)
-	if err != nil {
-		return false, fmt.Errorf("upsert cost attendance: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return false, nil
-	}
-	if existed && (oldSession != f.SessionKey) {
-		if err := r.recomputeSession(ctx, tx, oldSession); err != nil {
-			return false, err
+		f.AttendedMinutes, f.ScheduledMinutes, f.Version, f.SourceEventID).QueryRow(func(row pgx.Row) error {
+		if err := row.Scan(&applied, &oldSession, &oldPatient, &oldClinic, &oldDate); err != nil {
+			return fmt.Errorf("upsert cost attendance: %w", err)
 		}
-	}
-	if existed && (oldPatient != f.PatientID || oldClinic != f.ClinicID || oldDate != f.LocalDate) {
-		if err := r.recomputeDay(ctx, tx, oldPatient, oldClinic, oldDate); err != nil {
-			return false, err
-		}
-	}
-	if err := r.recomputeSession(ctx, tx, f.SessionKey); err != nil {
+		return nil
+	})
+	queueSession(batch, f.SessionKey)
+	queueDay(batch, f.PatientID, f.ClinicID, f.LocalDate)
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return false, err
 	}
-	return true, r.recomputeDay(ctx, tx, f.PatientID, f.ClinicID, f.LocalDate)
+	if !applied || oldSession == nil {
+		return applied, nil
+	}
+	// A correction moved the appointment to another session or day (rare): recompute the
+	// ones it left, under their locks too.
+	moved := &pgx.Batch{}
+	var keys []string
+	if *oldSession != f.SessionKey {
+		keys = append(keys, domain.CostsSessionLockKey(*oldSession))
+	}
+	if *oldPatient != f.PatientID || *oldClinic != f.ClinicID || *oldDate != f.LocalDate {
+		keys = append(keys, domain.CostsDayLockKey(*oldPatient, *oldDate))
+	}
+	if len(keys) == 0 {
+		return true, nil
+	}
+	lockCosts(moved, keys...)
+	if *oldSession != f.SessionKey {
+		queueSession(moved, *oldSession)
+	}
+	if *oldPatient != f.PatientID || *oldClinic != f.ClinicID || *oldDate != f.LocalDate {
+		queueDay(moved, *oldPatient, *oldClinic, *oldDate)
+	}
+	return true, tx.SendBatch(ctx, moved).Close()
 }
 
-// recomputeSession derives a delivered session from the attendance of its appointments: the
-// longest scheduled length, the clinic, clinician and program of its appointments.
-func (r *Costs) recomputeSession(ctx context.Context, tx *bus.Tx, key string) error {
-	if _, err := tx.Exec(ctx, `DELETE FROM delivered_sessions WHERE session_key = $1`, key); err != nil {
-		return fmt.Errorf("clear delivered session: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `
+// lockCosts queues the advisory locks of keys, taken in the order given (as pkg/bus takes a
+// group's declared keys: one row per key, in array order).
+func lockCosts(b *pgx.Batch, keys ...string) {
+	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k`,
+		keys)
+}
+
+// queueSession queues the recomputation of a delivered session from the attendance of its
+// appointments (the longest scheduled length, the clinic, clinician and program of its
+// appointments), in one statement: upserted when it has attendance, deleted when none is
+// left; a row whose values stay the same is not rewritten.
+func queueSession(b *pgx.Batch, key string) {
+	b.Queue(`
+		WITH agg AS (
+			SELECT session_key, (array_agg(clinic_id ORDER BY appointment_id))[1] AS clinic_id, max(clinician_id) AS clinician_id,
+				max(program_code) AS program_code, min(local_date) AS local_date, max(scheduled_minutes) AS scheduled_minutes
+			FROM cost_attendance WHERE session_key = $1 GROUP BY session_key),
+		del AS (DELETE FROM delivered_sessions WHERE session_key = $1 AND NOT EXISTS (SELECT 1 FROM agg))
 		INSERT INTO delivered_sessions (session_key, clinic_id, clinician_id, program_code, local_date, scheduled_minutes)
-		SELECT session_key, (array_agg(clinic_id ORDER BY appointment_id))[1], max(clinician_id), max(program_code),
-			min(local_date), max(scheduled_minutes)
-		FROM cost_attendance WHERE session_key = $1 GROUP BY session_key`, key); err != nil {
-		return fmt.Errorf("derive delivered session: %w", err)
-	}
-	return nil
+		SELECT session_key, clinic_id, clinician_id, program_code, local_date, scheduled_minutes FROM agg
+		ON CONFLICT (session_key) DO UPDATE SET clinic_id = excluded.clinic_id, clinician_id = excluded.clinician_id,
+			program_code = excluded.program_code, local_date = excluded.local_date, scheduled_minutes = excluded.scheduled_minutes
+		WHERE (delivered_sessions.clinic_id, delivered_sessions.clinician_id, delivered_sessions.program_code,
+			delivered_sessions.local_date, delivered_sessions.scheduled_minutes) IS DISTINCT FROM
+			(excluded.clinic_id, excluded.clinician_id, excluded.program_code, excluded.local_date, excluded.scheduled_minutes)`,
+		key)
 }
 
-// recomputeDay derives a patient-day from the attendance of the patient's appointments that
-// day: the attended minutes summed, the program of the longest attended session; no row when
-// nothing was attended.
-func (r *Costs) recomputeDay(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string) error {
-	if _, err := tx.Exec(ctx, `DELETE FROM patient_days WHERE patient_id = $1 AND clinic_id = $2 AND local_date = $3`,
-		patientID, clinicID, date); err != nil {
-		return fmt.Errorf("clear patient-day: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `
+// queueDay queues the recomputation of a patient-day from the attendance of the patient's
+// appointments that day (the attended minutes summed, the program of the longest attended
+// session; no row when nothing was attended), in one statement like queueSession.
+func queueDay(b *pgx.Batch, patientID, clinicID, date string) {
+	b.Queue(`
+		WITH agg AS (
+			SELECT patient_id, clinic_id, local_date,
+				(array_agg(program_code ORDER BY attended_minutes DESC, program_code) FILTER (WHERE attended_minutes > 0))[1] AS program_code,
+				sum(attended_minutes) AS attended_minutes
+			FROM cost_attendance WHERE patient_id = $1 AND clinic_id = $2 AND local_date = $3
+			GROUP BY patient_id, clinic_id, local_date
+			HAVING sum(attended_minutes) > 0),
+		del AS (DELETE FROM patient_days WHERE patient_id = $1 AND clinic_id = $2 AND local_date = $3
+			AND NOT EXISTS (SELECT 1 FROM agg))
 		INSERT INTO patient_days (patient_id, clinic_id, local_date, program_code, attended_minutes)
-		SELECT patient_id, clinic_id, local_date,
-			(array_agg(program_code ORDER BY attended_minutes DESC, program_code) FILTER (WHERE attended_minutes > 0))[1],
-			sum(attended_minutes)
-		FROM cost_attendance WHERE patient_id = $1 AND clinic_id = $2 AND local_date = $3
-		GROUP BY patient_id, clinic_id, local_date
-		HAVING sum(attended_minutes) > 0`, patientID, clinicID, date); err != nil {
-		return fmt.Errorf("derive patient-day: %w", err)
-	}
-	return nil
+		SELECT patient_id, clinic_id, local_date, program_code, attended_minutes FROM agg
+		ON CONFLICT (patient_id, clinic_id, local_date) DO UPDATE SET program_code = excluded.program_code,
+			attended_minutes = excluded.attended_minutes
+		WHERE (patient_days.program_code, patient_days.attended_minutes) IS DISTINCT FROM
+			(excluded.program_code, excluded.attended_minutes)`,
+		patientID, clinicID, date)
 }
 
 // RecordEpisode stores a completed episode once per enrollment; it reports whether it is new.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/trellis-health/trellis/pkg/bus"
 	schedulingv1 "github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1"
@@ -21,10 +22,41 @@ const (
 	SubjectAttendanceCorrected = "trellis.scheduling.attendance.corrected.v1"
 )
 
-// AttendanceConfig is the durable consumer of attendance on the SCHEDULING stream.
+// AttendanceConfig is the durable consumer of attendance on the SCHEDULING stream. Its handler
+// locks the patient's charges at the clinic (domain.ChargesLockKey), so a group of up to
+// TxBatch messages declares those keys and takes them first, sorted (no deadlock between
+// groups or with the API), and AttendancePartitions workers apply different patients at once,
+// each patient's messages in stream order (the handler is bound by round trips, not by
+// Postgres; docs/billing.md, "Consumers").
 func AttendanceConfig() bus.ConsumerConfig {
 	return bus.ConsumerConfig{Name: AttendanceConsumer, Stream: "SCHEDULING",
-		Subjects: []string{SubjectAttendanceRecorded, SubjectAttendanceCorrected}, TxBatch: lockingTxBatch}
+		Subjects: []string{SubjectAttendanceRecorded, SubjectAttendanceCorrected}, TxBatch: 16,
+		LockKeys: chargesLockKeys, Partitions: AttendancePartitions, PartitionKey: attendancePatient}
+}
+
+// AttendancePartitions is the number of workers of billing--attendance and billing--costs; each
+// busy one holds a pooled connection (DB_MAX_CONNS).
+const AttendancePartitions = 4
+
+// attendancePatient is the partition key of billing--attendance: the patient at the clinic,
+// which is what its handler serializes on.
+func attendancePatient(d *bus.Delivery) string {
+	var m schedulingv1.AttendanceRecorded
+	if d.Decode(&m) != nil {
+		return ""
+	}
+	return domain.ChargesLockKey(strings.ToLower(m.GetPatientId()), strings.ToLower(m.GetClinicId()))
+}
+
+// chargesLockKeys declares the lock Charges.RecordAttendance takes (LockPatient, with the ids
+// as validation normalizes them: lower case). A payload that does not decode declares none:
+// its handler fails before locking.
+func chargesLockKeys(d *bus.Delivery) []string {
+	var m schedulingv1.AttendanceRecorded
+	if d.Decode(&m) != nil {
+		return nil
+	}
+	return []string{domain.ChargesLockKey(strings.ToLower(m.GetPatientId()), strings.ToLower(m.GetClinicId()))}
 }
 
 // Attendance handles AttendanceRecorded.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 
 	"github.com/trellis-health/trellis/pkg/bus"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
@@ -22,10 +23,31 @@ const (
 	SubjectConsentRevoked = "trellis.intake.consent.revoked.v1"
 )
 
-// ConsentConfig is the durable consumer of consents on the INTAKE stream.
+// ConsentConfig is the durable consumer of consents on the INTAKE stream. Its handler locks the
+// patient's charges (as billing--attendance does), so groups declare that key.
 func ConsentConfig() bus.ConsumerConfig {
 	return bus.ConsumerConfig{Name: ConsentConsumer, Stream: "INTAKE",
-		Subjects: []string{SubjectConsentGranted, SubjectConsentRevoked}, TxBatch: lockingTxBatch}
+		Subjects: []string{SubjectConsentGranted, SubjectConsentRevoked}, TxBatch: 16, LockKeys: consentLockKeys}
+}
+
+// consentLockKeys declares the lock GrantConsent and RevokeConsent take (a revocation of other
+// scopes takes none; declaring it anyway only holds it for the group).
+func consentLockKeys(d *bus.Delivery) []string {
+	var patient, clinic string
+	if d.Subject == SubjectConsentRevoked {
+		var m intakev1.ConsentRevoked
+		if d.Decode(&m) != nil {
+			return nil
+		}
+		patient, clinic = m.GetPatientId(), m.GetClinicId()
+	} else {
+		var m intakev1.ConsentGranted
+		if d.Decode(&m) != nil {
+			return nil
+		}
+		patient, clinic = m.GetPatientId(), m.GetClinicId()
+	}
+	return []string{domain.ChargesLockKey(strings.ToLower(patient), strings.ToLower(clinic))}
 }
 
 // Consent handles ConsentGranted and ConsentRevoked.

@@ -20,9 +20,13 @@ const (
 	SubjectContractConfigured = app.SubjectContractConfigured
 )
 
-// ContractsConfig is the durable consumer of contract changes on the BILLING stream.
+// ContractsConfig is the durable consumer of contract changes on the BILLING stream. One
+// message per transaction: its handler locks every patient with charges the contract may
+// affect, found by a query, so a group could not declare its locks (LockKeys) in advance;
+// several such messages in one transaction would hold many patients' locks taken message by
+// message, which deadlocked with the other consumers. Contract changes are rare.
 func ContractsConfig() bus.ConsumerConfig {
-	return bus.ConsumerConfig{Name: ContractsConsumer, Stream: "BILLING", Subjects: []string{SubjectContractConfigured}, TxBatch: lockingTxBatch}
+	return bus.ConsumerConfig{Name: ContractsConsumer, Stream: "BILLING", Subjects: []string{SubjectContractConfigured}, TxBatch: 1}
 }
 
 // Contracts handles ContractConfigured.

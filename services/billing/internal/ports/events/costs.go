@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/trellis-health/trellis/pkg/bus"
 	schedulingv1 "github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1"
@@ -24,10 +25,44 @@ const (
 	costsSubjectProgramCompleted    = "trellis.scheduling.program.completed.v1"
 )
 
-// CostsConfig is the durable consumer of attendance and completed programs on SCHEDULING.
+// CostsConfig is the durable consumer of attendance and completed programs on SCHEDULING. Its
+// handler locks the patient-day and the session it recomputes: a group declares those keys
+// (taken first, sorted), and the partitions apply different sessions at once, each session's
+// messages in stream order.
 func CostsConfig() bus.ConsumerConfig {
 	return bus.ConsumerConfig{Name: CostsConsumer, Stream: "SCHEDULING",
-		Subjects: []string{costsSubjectAttendanceRecorded, costsSubjectAttendanceCorrected, costsSubjectProgramCompleted}, TxBatch: lockingTxBatch}
+		Subjects: []string{costsSubjectAttendanceRecorded, costsSubjectAttendanceCorrected, costsSubjectProgramCompleted},
+		TxBatch:  16, LockKeys: costsLockKeys, Partitions: AttendancePartitions, PartitionKey: costsSession}
+}
+
+// costsLockKeys declares the locks Costs.ApplyAttendance takes for an attendance message (a
+// correction that moves an appointment also locks the session and day it leaves, which only
+// the handler knows: rare, and a deadlock there is retried). ProgramCompleted locks nothing.
+func costsLockKeys(d *bus.Delivery) []string {
+	var m schedulingv1.AttendanceRecorded
+	if d.Subject == costsSubjectProgramCompleted || d.Decode(&m) != nil {
+		return nil
+	}
+	return []string{domain.CostsDayLockKey(strings.ToLower(m.GetPatientId()), m.GetLocalDate()),
+		domain.CostsSessionLockKey(costsSessionKey(&m))}
+}
+
+// costsSessionKey is the session key domain.NewAttendanceFact derives: the session id, or the
+// appointment id (normalized) when there is none.
+func costsSessionKey(m *schedulingv1.AttendanceRecorded) string {
+	if m.GetSessionId() == "" {
+		return strings.ToLower(m.GetAppointmentId())
+	}
+	return m.GetSessionId()
+}
+
+// costsSession is the partition key of billing--costs: the session ("" for ProgramCompleted).
+func costsSession(d *bus.Delivery) string {
+	var m schedulingv1.AttendanceRecorded
+	if d.Subject == costsSubjectProgramCompleted || d.Decode(&m) != nil {
+		return ""
+	}
+	return costsSessionKey(&m)
 }
 
 // Costs handles AttendanceRecorded (both subjects) and ProgramCompleted.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/trellis-health/trellis/pkg/bus"
 	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
@@ -20,9 +21,21 @@ const (
 	SubjectCoverageChanged = "trellis.intake.coverage.changed.v1"
 )
 
-// CoverageConfig is the durable consumer of coverage changes on the INTAKE stream.
+// CoverageConfig is the durable consumer of coverage changes on the INTAKE stream. Its handler
+// locks the patient's charges (as billing--attendance does), so groups declare that key.
 func CoverageConfig() bus.ConsumerConfig {
-	return bus.ConsumerConfig{Name: CoverageConsumer, Stream: "INTAKE", Subjects: []string{SubjectCoverageChanged}, TxBatch: lockingTxBatch}
+	return bus.ConsumerConfig{Name: CoverageConsumer, Stream: "INTAKE", Subjects: []string{SubjectCoverageChanged},
+		TxBatch: 16, LockKeys: coverageLockKeys}
+}
+
+// coverageLockKeys declares the lock RecordCoverage takes.
+func coverageLockKeys(d *bus.Delivery) []string {
+	var m intakev1.CoverageChanged
+	if d.Decode(&m) != nil {
+		return nil
+	}
+	cv := m.GetCoverage()
+	return []string{domain.ChargesLockKey(strings.ToLower(cv.GetPatientId()), strings.ToLower(cv.GetClinicId()))}
 }
 
 // Coverage handles CoverageChanged.
