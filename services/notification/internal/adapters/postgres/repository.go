@@ -3,6 +3,8 @@ package postgres
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -112,19 +114,43 @@ func (r *Repository) QueueMessage(ctx context.Context, tx pgx.Tx, m app.NewMessa
 	return tag.RowsAffected() == 1, nil
 }
 
-// CancelQueued implements app.Repository.
+// CancelQueued implements app.Repository. The statement names only the conditions given
+// (cancelQueuedSQL), so each variant gets a plan on its index even as a prepared statement's
+// generic plan.
 func (r *Repository) CancelQueued(ctx context.Context, tx pgx.Tx, patientID, subjectRef string, kinds []string, reason string) (int, error) {
-	tag, err := tx.Exec(ctx, `
-		UPDATE messages SET status = 'cancelled', status_reason = $4
-		WHERE status = 'queued'
-		  AND ($1 = '' OR patient_id = $1::uuid)
-		  AND ($2 = '' OR subject_ref = $2)
-		  AND (coalesce(cardinality($3::text[]), 0) = 0 OR kind = ANY($3))`,
-		patientID, subjectRef, kinds, reason)
+	sql, args := cancelQueuedSQL(patientID, subjectRef, kinds, reason)
+	tag, err := tx.Exec(ctx, sql, args...)
 	if err != nil {
 		return 0, err
 	}
 	return int(tag.RowsAffected()), nil
+}
+
+// cancelQueuedSQL builds CancelQueued's UPDATE from the conditions given: an empty patient,
+// subject or kinds list adds no condition. A catch-all form (each condition OR-ed with "its
+// parameter is empty") would be one statement for every call, but pgx prepares it, and after
+// five executions Postgres switches to a generic plan, which cannot use messages_subject_idx
+// or messages_patient_idx for a condition that may be switched off: it scanned every queued
+// message, growing with the queue (perf finding N1). There are at most eight texts, each
+// prepared once per connection.
+func cancelQueuedSQL(patientID, subjectRef string, kinds []string, reason string) (string, []any) {
+	var sb strings.Builder
+	sb.WriteString(`UPDATE messages SET status = 'cancelled', status_reason = $1 WHERE status = 'queued'`)
+	args := []any{reason}
+	cond := func(format string, arg any) {
+		args = append(args, arg)
+		fmt.Fprintf(&sb, format, len(args))
+	}
+	if patientID != "" {
+		cond(` AND patient_id = $%d::uuid`, patientID)
+	}
+	if subjectRef != "" {
+		cond(` AND subject_ref = $%d`, subjectRef)
+	}
+	if len(kinds) > 0 {
+		cond(` AND kind = ANY($%d::text[])`, kinds)
+	}
+	return sb.String(), args
 }
 
 func nullableID(s string) any {

@@ -1,0 +1,4 @@
+package postgres
+
+// CancelQueuedSQL is the statement CancelQueued runs, for the plan test.
+var CancelQueuedSQL = cancelQueuedSQL
