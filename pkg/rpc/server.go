@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,6 +25,25 @@ import (
 // MaxRequestBytes caps a request body (Connect reads it before any interceptor runs, so this
 // also bounds what an unauthenticated caller can make the server hold).
 const MaxRequestBytes = 1 << 20
+
+// MaxUploadBytes is the default cap of the few procedures that take a file (billing's
+// UploadRemittance: an 835 of 100,000 service lines is ~15-20 MB), raised for them alone with
+// WithRequestLimit.
+const MaxUploadBytes = 64 << 20
+
+// WithRequestLimit raises the request cap of the named procedures (e.g.
+// "/trellis.billing.v1.RemittanceService/UploadRemittance") to max bytes; every other procedure
+// of the handler keeps MaxRequestBytes. Add it after HandlerOptions() (the later option wins).
+// Connect reads the body before the interceptors run, so an unauthenticated caller can make the
+// server hold max bytes per call of these procedures: keep them few.
+func WithRequestLimit(max int, procedures ...string) connect.HandlerOption {
+	return connect.WithConditionalHandlerOptions(func(spec connect.Spec) []connect.HandlerOption {
+		if slices.Contains(procedures, spec.Procedure) {
+			return []connect.HandlerOption{connect.WithReadMaxBytes(max)}
+		}
+		return nil
+	})
+}
 
 // Check is a readiness probe: nil means ready.
 type Check struct {
