@@ -19,14 +19,29 @@ and demo network it reuses):
    from a durable pull consumer in batches of 32.
 3. **Network.** ` + "`demonet.Generate`" + ` makes the demo network through the services' APIs (referrals,
    admissions, schedules, weeks of attendance, claims, 835s, billing work).
-4. **Pipeline.** Attendance on every appointment whose session has started, through
-   ` + "`RecordAttendance`" + `, cycling present, late (half the session) and absent: each call differs from
-   the current value, so each is a correction and one ` + "`AttendanceRecorded`" + ` event (scheduling's
-   rules); it recomputes billing's patient-day (new charges, voids), the dashboard's projections,
-   and, for absences, notification's check-ins. Three phases: a light open-loop load (20 events/s,
-   well below what the machine sustains: the latency floor), the issue's open-loop 500 events/s
-   (a send that finds every worker busy is skipped and counted, not queued), then saturation
-   (workers calling back to back); each phase starts once the previous one has drained. The harness watches the JetStream streams and every durable
+4. **Pipeline.** Attendance on every appointment whose session has started, cycling present,
+   late (half the session) and absent: each value differs from the current one, so each is a
+   correction and one ` + "`AttendanceRecorded`" + ` event (scheduling's rules); it recomputes billing's
+   patient-day (new charges, voids), the dashboard's projections, and, for absences,
+   notification's check-ins. Two modes. **One correction per call**: one ` + "`RecordAttendance`" + `
+   call per appointment, so one event per API call and per scheduling transaction (session lock,
+   idempotency record, outbox row, compliance check): the worst case, and the mode of the
+   unsuffixed keys (` + "`pipeline_events_per_s`" + `, ` + "`e2e_p99_ms_at_500`" + `, ...). **A session per call**:
+   one ` + "`RecordGroupAttendance`" + ` call per session with every place's next value (every entry or none,
+   one event per place, one transaction for all), which is how clinic staff record a group
+   session's attendance; its keys end in ` + "`_sessions`" + `. Scheduling takes any started session, group
+   or individual, with entries that are its scheduled places (at most 100 a call): the harness
+   groups the same appointments by session (read-only from scheduling's tables), so an individual
+   visit is a call of one entry. Both are reported because the first bounds what the pipeline
+   does when every event costs a call, and the second is the load clinics actually send. Five
+   phases: a light open-loop load (20 events/s, one correction per call, well below what the
+   machine sustains: the latency floor), the issue's open-loop 500 events/s in each mode (for
+   sessions, offered as 500 / mean places a session calls per second, so the calls carry 500
+   events/s; a call that finds every worker, appointment or session busy is skipped and counted,
+   not queued), then saturation in each mode (workers calling back to back; a session has at
+   most one call in flight, so at most half as many workers as sessions); each phase starts
+   once the previous one has drained. Where Postgres time goes and the CPU profiles (below)
+   are taken over the saturation one correction per call. The harness watches the JetStream streams and every durable
    consumer (acknowledged deliveries) and the outboxes until everything is drained; a hop's
    rate is what it handled over the time from the start of the phase to its last progress, and
    end to end is the accepted events over the time until the last hop caught up. Latency is from
@@ -38,8 +53,9 @@ and demo network it reuses):
    (` + "`/proc`" + `), per attendance event: where the time goes when there is no profiler.
    **Where Postgres time goes.** When the server preloads ` + "`pg_stat_statements`" + `
    (` + "`shared_preload_libraries`" + `), the harness creates the extension in its database, resets it as
-   the saturation phase begins and, once the phase has drained, reads the 25 statements of its
-   database with the largest total execution time and the totals of each role (each service logs
+   the saturation phase (one correction per call) begins and, once the phase has drained, reads
+   the 25 statements of its database with the largest total execution time and the totals of
+   each role (each service logs
    in as its own role): statements, commits (` + "`COMMIT`" + ` calls) and execution milliseconds per
    attendance event accepted in the phase. Execution time includes lock waits, not planning or
    round trips. Creating, resetting and reading every role's statements need a privileged role:
@@ -58,7 +74,7 @@ and demo network it reuses):
    stdout is the summary JSON. ` + "`-before <summary.json>`" + ` shows an earlier run beside this one.
 
 ` + "`BENCH_SCALE=small`" + ` (the generator's small network widened to 20 people a clinic, 10 s phases) is the quick check and finishes
-in under 3 minutes with the Go benchmarks; the default is the demo network (the generator's default
+in under 4 minutes with the Go benchmarks; the default is the demo network (the generator's default
 network: 5 clinics, 150 people, 8 weeks), 30 s phases and, for the read side, the dashboard's own 100-clinic fill.
 
 ## Going bigger

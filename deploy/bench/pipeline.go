@@ -24,8 +24,9 @@ import (
 // is a new version and one AttendanceRecorded event).
 type Appointment struct {
 	ID        string
-	Scheduled int32 // minutes
-	step      int   // index in cycle of the current value
+	Session   string // its session's id
+	Scheduled int32  // minutes
+	step      int    // index in cycle of the current value
 	busy      atomic.Bool
 }
 
@@ -45,7 +46,7 @@ var statusStep = map[string]int{"present": 0, "late": 1, "left_early": 1, "absen
 // with their current attendance.
 func LoadAppointments(ctx context.Context, pool *pgxpool.Pool) ([]*Appointment, error) {
 	rows, err := pool.Query(ctx, `
-		SELECT a.id::text, (extract(epoch FROM s.ends_at - s.starts_at) / 60)::int, coalesce(c.status, '')
+		SELECT a.id::text, a.session_id::text, (extract(epoch FROM s.ends_at - s.starts_at) / 60)::int, coalesce(c.status, '')
 		FROM scheduling.appointments a
 		JOIN scheduling.sessions s ON s.id = a.session_id
 		LEFT JOIN (SELECT DISTINCT ON (appointment_id) appointment_id, status FROM scheduling.attendance
@@ -60,7 +61,7 @@ func LoadAppointments(ctx context.Context, pool *pgxpool.Pool) ([]*Appointment, 
 	for rows.Next() {
 		a := &Appointment{}
 		var status string
-		if err := rows.Scan(&a.ID, &a.Scheduled, &status); err != nil {
+		if err := rows.Scan(&a.ID, &a.Session, &a.Scheduled, &status); err != nil {
 			return nil, err
 		}
 		if a.Scheduled < 2 {
@@ -78,19 +79,115 @@ func LoadAppointments(ctx context.Context, pool *pgxpool.Pool) ([]*Appointment, 
 	return out, rows.Err()
 }
 
-// Driver records attendance through scheduling's API.
+// MaxSessionEntries is the most entries RecordGroupAttendance takes in one call.
+const MaxSessionEntries = 100
+
+// Session is the places of one session that the driver records in one RecordGroupAttendance
+// call (a session of more than MaxSessionEntries places is split into several).
+type Session struct {
+	ID    string
+	Appts []*Appointment
+	busy  atomic.Bool
+}
+
+// Sessions groups appointments by their session, in the order each session first appears in
+// appts (LoadAppointments shuffles them, so calls in flight at once fall on different
+// sessions). Scheduling's RecordGroupAttendance takes any session, group or individual, whose
+// start has passed, with entries that are scheduled places of that session (a cancelled place
+// is refused; every entry or none is recorded): LoadAppointments reads exactly those.
+func Sessions(appts []*Appointment) []*Session {
+	var out []*Session
+	open := map[string]*Session{}
+	for _, a := range appts {
+		s := open[a.Session]
+		if s == nil || len(s.Appts) == MaxSessionEntries {
+			s = &Session{ID: a.Session}
+			open[a.Session] = s
+			out = append(out, s)
+		}
+		s.Appts = append(s.Appts, a)
+	}
+	return out
+}
+
+// Mode is how the driver records attendance.
+type Mode int
+
+const (
+	// PerAppointment is one RecordAttendance call per correction: one event per API call
+	// and per scheduling transaction, the worst case.
+	PerAppointment Mode = iota
+	// PerSession is one RecordGroupAttendance call per session with every place's next value,
+	// as staff record a group session: one event per place, one call and transaction for all.
+	PerSession
+)
+
+// Label names the mode in the report.
+func (m Mode) Label() string {
+	if m == PerSession {
+		return "a session per call"
+	}
+	return "one correction per call"
+}
+
+// Driver records attendance through scheduling's API, one appointment or one session a call.
+// The two modes share the appointments (and their current values) and run one after the
+// other, never at once.
 type Driver struct {
-	Client  schedulingv1connect.SchedulingServiceClient
-	Appts   []*Appointment
-	Tracker *Tracker
-	RunID   string // scopes idempotency keys
+	Client   schedulingv1connect.SchedulingServiceClient
+	Appts    []*Appointment
+	Sessions []*Session // Sessions(Appts)
+	Tracker  *Tracker
+	RunID    string // scopes idempotency keys
 
 	next     atomic.Int64
 	seq      atomic.Int64
+	calls    atomic.Int64
 	accepted atomic.Int64
 	errs     atomic.Int64
 	busy     atomic.Int64
 	lastErr  atomic.Value
+}
+
+// Load is what a phase's calls did.
+type Load struct {
+	Calls    int64 // API calls accepted
+	Accepted int64 // attendance events they carried
+	Errors   int64 // failed calls
+	Skipped  int64 // calls of a fixed rate not made: every worker, appointment or session busy
+}
+
+// EventsPerCall is the mean number of events a call of mode carries.
+func (d *Driver) EventsPerCall(m Mode) float64 {
+	if m == PerSession && len(d.Sessions) > 0 {
+		return float64(len(d.Appts)) / float64(len(d.Sessions))
+	}
+	return 1
+}
+
+func (d *Driver) call(ctx context.Context, m Mode) {
+	if m == PerSession {
+		d.session(ctx)
+	} else {
+		d.one(ctx)
+	}
+}
+
+func (d *Driver) failed(ctx context.Context, err error) {
+	if ctx.Err() == nil {
+		d.errs.Add(1)
+		d.lastErr.Store(err.Error())
+	}
+}
+
+// entry is a's next value in the cycle.
+func entry(a *Appointment) (*schedulingv1.AttendanceEntry, int) {
+	step := (a.step + 1) % len(cycle)
+	e := &schedulingv1.AttendanceEntry{AppointmentId: a.ID, Status: cycle[step]}
+	if cycle[step] == schedulingv1.AttendanceStatus_ATTENDANCE_STATUS_LATE {
+		e.MinutesAttended = a.Scheduled / 2
+	}
+	return e, step
 }
 
 // NewSchedulingClient is a Connect client with a bearer token.
@@ -123,26 +220,71 @@ func (d *Driver) one(ctx context.Context) {
 		return
 	}
 	defer a.busy.Store(false)
-	step := (a.step + 1) % len(cycle)
-	e := &schedulingv1.AttendanceEntry{AppointmentId: a.ID, Status: cycle[step]}
-	if cycle[step] == schedulingv1.AttendanceStatus_ATTENDANCE_STATUS_LATE {
-		e.MinutesAttended = a.Scheduled / 2
-	}
+	e, step := entry(a)
 	resp, err := d.Client.RecordAttendance(ctx, connect.NewRequest(&schedulingv1.RecordAttendanceRequest{
 		Entry: e, IdempotencyKey: fmt.Sprintf("bench-%s-%d", d.RunID, d.seq.Add(1))}))
 	if err != nil {
-		if ctx.Err() == nil {
-			d.errs.Add(1)
-			d.lastErr.Store(err.Error())
-		}
+		d.failed(ctx, err)
 		return
 	}
 	accepted := time.Now()
 	a.step = step
+	d.calls.Add(1)
 	d.accepted.Add(1)
 	if d.Tracker != nil {
 		d.Tracker.Add(a.ID, resp.Msg.GetAttendance().GetVersion(), accepted)
 	}
+}
+
+// session records the next value of every place of the next free session in one call: each
+// entry differs from its place's current value, so each is one event.
+func (d *Driver) session(ctx context.Context) {
+	var s *Session
+	for range len(d.Sessions) {
+		c := d.Sessions[int(d.next.Add(1)-1)%len(d.Sessions)]
+		if c.busy.CompareAndSwap(false, true) {
+			s = c
+			break
+		}
+	}
+	if s == nil { // every session has a call in flight
+		d.busy.Add(1)
+		return
+	}
+	defer s.busy.Store(false)
+	entries := make([]*schedulingv1.AttendanceEntry, len(s.Appts))
+	steps := make([]int, len(s.Appts))
+	for i, a := range s.Appts {
+		entries[i], steps[i] = entry(a)
+	}
+	resp, err := d.Client.RecordGroupAttendance(ctx, connect.NewRequest(&schedulingv1.RecordGroupAttendanceRequest{
+		SessionId: s.ID, Entries: entries, IdempotencyKey: fmt.Sprintf("bench-%s-%d", d.RunID, d.seq.Add(1))}))
+	if err != nil {
+		d.failed(ctx, err)
+		return
+	}
+	accepted := time.Now()
+	got := resp.Msg.GetAttendance() // in the order of the entries
+	if len(got) != len(s.Appts) {
+		d.failed(ctx, fmt.Errorf("RecordGroupAttendance answered %d entries for %d", len(got), len(s.Appts)))
+		return
+	}
+	d.calls.Add(1)
+	d.accepted.Add(int64(len(s.Appts)))
+	for i, a := range s.Appts {
+		a.step = steps[i]
+		if d.Tracker != nil {
+			d.Tracker.Add(a.ID, got[i].GetVersion(), accepted)
+		}
+	}
+}
+
+func (d *Driver) load() Load {
+	return Load{Calls: d.calls.Load(), Accepted: d.accepted.Load(), Errors: d.errs.Load(), Skipped: d.busy.Load()}
+}
+
+func (l Load) since(l0 Load) Load {
+	return Load{Calls: l.Calls - l0.Calls, Accepted: l.Accepted - l0.Accepted, Errors: l.Errors - l0.Errors, Skipped: l.Skipped - l0.Skipped}
 }
 
 // LastError is the last API error, if any.
@@ -151,25 +293,27 @@ func (d *Driver) LastError() string {
 	return s
 }
 
-// Fixed offers rate calls per second for dur with at most workers in flight; a call that
-// finds every worker (or every appointment) busy is skipped (counted), not queued, so the
-// offered load stays open.
-func (d *Driver) Fixed(ctx context.Context, rate float64, workers int, dur time.Duration) (accepted, errs, skipped int64) {
-	a0, e0, b0 := d.accepted.Load(), d.errs.Load(), d.busy.Load()
+// Fixed offers rate events per second for dur in calls of mode m (rate / EventsPerCall(m)
+// calls per second) with at most workers in flight; a call that finds every worker (or every
+// appointment or session) busy is skipped (counted), not queued, so the offered load stays
+// open.
+func (d *Driver) Fixed(ctx context.Context, m Mode, rate float64, workers int, dur time.Duration) Load {
+	l0 := d.load()
+	callRate := rate / d.EventsPerCall(m)
 	sem := make(chan struct{}, workers)
 	var wg sync.WaitGroup
 	began := time.Now()
-	var issued int64
+	var issued, skipped int64
 	for ctx.Err() == nil {
 		el := time.Since(began)
 		if el >= dur {
 			break
 		}
-		due := int64(el.Seconds() * rate)
+		due := int64(el.Seconds() * callRate)
 		for ; issued < due; issued++ {
 			select {
 			case sem <- struct{}{}:
-				wg.Go(func() { defer func() { <-sem }(); d.one(ctx) })
+				wg.Go(func() { defer func() { <-sem }(); d.call(ctx, m) })
 			default:
 				skipped++
 			}
@@ -177,23 +321,25 @@ func (d *Driver) Fixed(ctx context.Context, rate float64, workers int, dur time.
 		time.Sleep(time.Millisecond)
 	}
 	wg.Wait()
-	return d.accepted.Load() - a0, d.errs.Load() - e0, skipped + d.busy.Load() - b0
+	l := d.load().since(l0)
+	l.Skipped += skipped
+	return l
 }
 
-// Saturate runs workers callers back to back for dur.
-func (d *Driver) Saturate(ctx context.Context, workers int, dur time.Duration) (accepted, errs int64) {
-	a0, e0 := d.accepted.Load(), d.errs.Load()
+// Saturate runs workers callers of mode m back to back for dur.
+func (d *Driver) Saturate(ctx context.Context, m Mode, workers int, dur time.Duration) Load {
+	l0 := d.load()
 	deadline := time.Now().Add(dur)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
 			for time.Now().Before(deadline) && ctx.Err() == nil {
-				d.one(ctx)
+				d.call(ctx, m)
 			}
 		})
 	}
 	wg.Wait()
-	return d.accepted.Load() - a0, d.errs.Load() - e0
+	return d.load().since(l0)
 }
 
 // Tracker observes when billing has committed each accepted attendance version: it polls

@@ -102,15 +102,18 @@ func (h Hop) PerSecond() float64 {
 	return float64(h.Events) / h.Seconds
 }
 
-// Phase is one load of attendance: a fixed offered rate, or saturation (Offered 0).
+// Phase is one load of attendance: a fixed offered rate, or saturation (Offered 0), in one
+// of the driver's modes.
 type Phase struct {
 	Name        string
+	Mode        Mode    // one correction per call (the zero value) or a session per call
 	Offered     float64 // events/s offered; 0 for saturation
 	Workers     int     // API calls in flight at most
 	LoadSeconds float64 // how long attendance was sent
-	Accepted    int64   // attendance events the API accepted
-	Errors      int64
-	Skipped     int64 // sends of the fixed rate that found every worker or appointment busy
+	Calls       int64   // API calls accepted
+	Accepted    int64   // attendance events the API accepted (the calls' entries)
+	Errors      int64   // failed calls
+	Skipped     int64   // calls of the fixed rate not made: every worker, appointment or session busy
 	// DrainSeconds: from the start of the phase until every hop had caught up.
 	DrainSeconds float64
 	Hops         []Hop
@@ -128,6 +131,14 @@ func (p Phase) AcceptedPerSecond() float64 {
 		return 0
 	}
 	return float64(p.Accepted) / p.LoadSeconds
+}
+
+// EventsPerCall is the mean number of events an accepted call carried.
+func (p Phase) EventsPerCall() float64 {
+	if p.Calls <= 0 {
+		return 0
+	}
+	return float64(p.Accepted) / float64(p.Calls)
 }
 
 // EndToEndPerSecond is the attendance events that went through every hop per second, from
@@ -156,6 +167,7 @@ type Report struct {
 	Host         string // cores and Postgres durability settings
 	Network      string // what the generator made
 	Appointments int    // appointments attendance was recorded on
+	Sessions     int    // the sessions they belong to (calls of a session per call)
 	Concurrency  int
 	Cores        int
 
@@ -196,10 +208,10 @@ func (r Report) ERALinesPerS() float64 {
 	return 1 / (1/r.ERAParsePerS + 1/r.ERAPostPerS)
 }
 
-// PhaseAt is the phase with that offered rate (0: saturation), or nil.
-func (r Report) PhaseAt(offered float64) *Phase {
+// PhaseAt is the phase of mode m with that offered rate (0: saturation), or nil.
+func (r Report) PhaseAt(offered float64, m Mode) *Phase {
 	for i := range r.Phases {
-		if r.Phases[i].Offered == offered {
+		if r.Phases[i].Offered == offered && r.Phases[i].Mode == m {
 			return &r.Phases[i]
 		}
 	}
@@ -209,7 +221,9 @@ func (r Report) PhaseAt(offered float64) *Phase {
 // HeadlineRate is the fixed offered load of the issue's latency target.
 const HeadlineRate = 500
 
-// Summary is the JSON object printed as the harness's last line.
+// Summary is the JSON object printed as the harness's last line. The keys without a suffix
+// are the pipeline driven one correction per call (PerAppointment); those ending in _sessions
+// the same phases driven a session per call (PerSession).
 type Summary struct {
 	Scale                   string  `json:"scale"`
 	PipelineEventsPerS      float64 `json:"pipeline_events_per_s"`
@@ -222,13 +236,22 @@ type Summary struct {
 	E2EP50MsLight           float64 `json:"e2e_p50_ms_light,omitempty"`
 	E2EP99MsLight           float64 `json:"e2e_p99_ms_light,omitempty"`
 	E2EP99MsAtSaturation    float64 `json:"e2e_p99_ms_at_saturation"`
-	DashboardP95Ms          float64 `json:"dashboard_p95_ms"`
-	BillingQueuesP95Ms      float64 `json:"billing_queues_p95_ms"`
-	ERALinesPerS            float64 `json:"era_lines_per_s"`
-	MaxRSSMB                float64 `json:"max_rss_mb"`
-	BaselineJSPublishPerS   float64 `json:"baseline_js_publish_per_s"`
-	BaselineJSConsumePerS   float64 `json:"baseline_js_consume_per_s"`
-	ElapsedS                float64 `json:"elapsed_s"`
+
+	PipelineEventsPerSSessions      float64 `json:"pipeline_events_per_s_sessions"`
+	PipelineToBaselineRatioSessions float64 `json:"pipeline_to_baseline_ratio_sessions"`
+	E2EP50MsAt500Sessions           float64 `json:"e2e_p50_ms_at_500_sessions"`
+	E2EP99MsAt500Sessions           float64 `json:"e2e_p99_ms_at_500_sessions"`
+	AcceptedPerSAt500Sessions       float64 `json:"accepted_per_s_at_500_sessions"`
+	E2EP99MsAtSaturationSessions    float64 `json:"e2e_p99_ms_at_saturation_sessions"`
+	EventsPerCallSessions           float64 `json:"events_per_call_sessions"`
+
+	DashboardP95Ms        float64 `json:"dashboard_p95_ms"`
+	BillingQueuesP95Ms    float64 `json:"billing_queues_p95_ms"`
+	ERALinesPerS          float64 `json:"era_lines_per_s"`
+	MaxRSSMB              float64 `json:"max_rss_mb"`
+	BaselineJSPublishPerS float64 `json:"baseline_js_publish_per_s"`
+	BaselineJSConsumePerS float64 `json:"baseline_js_consume_per_s"`
+	ElapsedS              float64 `json:"elapsed_s"`
 }
 
 func ms(d time.Duration) float64 { return round(float64(d)/float64(time.Millisecond), 1) }
@@ -243,19 +266,32 @@ func (r Report) Summary() Summary {
 	s := Summary{Scale: r.Scale, BaselinePGCommitsPerS: round(r.PGCommitsPerS, 1),
 		BaselineJSPublishPerS: round(r.JSPublishPerS, 1), BaselineJSConsumePerS: round(r.JSConsumePerS, 1),
 		ERALinesPerS: round(r.ERALinesPerS(), 1), ElapsedS: round(r.Elapsed.Seconds(), 1)}
-	if p := r.PhaseAt(0); p != nil {
+	if p := r.PhaseAt(0, PerAppointment); p != nil {
 		s.PipelineEventsPerS = round(p.EndToEndPerSecond(), 1)
 		s.E2EP99MsAtSaturation = ms(p.Latency.P99)
 	}
+	if p := r.PhaseAt(0, PerSession); p != nil {
+		s.PipelineEventsPerSSessions = round(p.EndToEndPerSecond(), 1)
+		s.E2EP99MsAtSaturationSessions = ms(p.Latency.P99)
+		s.EventsPerCallSessions = round(p.EventsPerCall(), 1)
+	}
 	if r.PGCommitsPerS > 0 {
 		s.PipelineToBaselineRatio = round(s.PipelineEventsPerS/r.PGCommitsPerS, 3)
+		s.PipelineToBaselineRatioSessions = round(s.PipelineEventsPerSSessions/r.PGCommitsPerS, 3)
 	}
-	if p := r.PhaseAt(HeadlineRate); p != nil {
+	if p := r.PhaseAt(HeadlineRate, PerAppointment); p != nil {
 		s.E2EP50MsAt500, s.E2EP99MsAt500 = ms(p.Latency.P50), ms(p.Latency.P99)
 		s.AcceptedPerSAt500 = round(p.AcceptedPerSecond(), 1)
 	}
+	if p := r.PhaseAt(HeadlineRate, PerSession); p != nil {
+		s.E2EP50MsAt500Sessions, s.E2EP99MsAt500Sessions = ms(p.Latency.P50), ms(p.Latency.P99)
+		s.AcceptedPerSAt500Sessions = round(p.AcceptedPerSecond(), 1)
+		if s.EventsPerCallSessions == 0 {
+			s.EventsPerCallSessions = round(p.EventsPerCall(), 1)
+		}
+	}
 	for _, p := range r.Phases {
-		if p.Offered > 0 && p.Offered < HeadlineRate {
+		if p.Offered > 0 && p.Offered < HeadlineRate && p.Mode == PerAppointment {
 			s.LightOfferedPerS, s.E2EP50MsLight, s.E2EP99MsLight = p.Offered, ms(p.Latency.P50), ms(p.Latency.P99)
 		}
 	}
@@ -312,8 +348,8 @@ func (r Report) Markdown(before *Summary, beforeLabel string) string {
 	w("ratios to the baselines measured in the same run, not across machines.\n\n")
 	w("Run: %s, scale `%s`, %s, commit %s. %s\n\n", r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Scale,
 		r.Elapsed.Round(time.Second), cmp.Or(r.Commit, "unknown"), r.Host)
-	w("Network: %s Attendance was recorded and corrected on %d appointments, at most %d API calls in flight\n", r.Network, r.Appointments, r.Concurrency)
-	w("(the baselines use the same number of workers).\n\n")
+	w("Network: %s Attendance was recorded and corrected on %d appointments of %d sessions, at most %d API calls\n", r.Network, r.Appointments, r.Sessions, r.Concurrency)
+	w("in flight (the baselines use the same number of workers).\n\n")
 
 	w("## Headline\n\n")
 	w("| figure | this run | target |")
@@ -337,12 +373,28 @@ func (r Report) Markdown(before *Summary, beforeLabel string) string {
 	if before != nil {
 		bs = *before
 	}
-	row("pipeline events/s (saturation, end to end)", f(s.PipelineEventsPerS), "", f(bs.PipelineEventsPerS))
+	// An earlier run without the session mode has no figure for it (not a 0).
+	fs := func(v float64) string {
+		if v == 0 && bs.EventsPerCallSessions == 0 {
+			return "—"
+		}
+		return f(v)
+	}
+	one, sess := PerAppointment.Label(), PerSession.Label()
 	row("baseline durable single-row commits/s", f(s.BaselinePGCommitsPerS), "", f(bs.BaselinePGCommitsPerS))
-	row("`pipeline_to_baseline_ratio`", f(s.PipelineToBaselineRatio), "≥ 0.5", f(bs.PipelineToBaselineRatio))
-	row("accepted events/s at an offered 500/s", f(s.AcceptedPerSAt500), "500", f(bs.AcceptedPerSAt500))
-	row("`e2e_p50_ms_at_500`", f(s.E2EP50MsAt500), "", f(bs.E2EP50MsAt500))
-	row("`e2e_p99_ms_at_500`", f(s.E2EP99MsAt500), "< 100", f(bs.E2EP99MsAt500))
+	row("pipeline events/s (saturation, end to end), "+one, f(s.PipelineEventsPerS), "", f(bs.PipelineEventsPerS))
+	row("`pipeline_to_baseline_ratio` ("+one+")", f(s.PipelineToBaselineRatio), "≥ 0.5", f(bs.PipelineToBaselineRatio))
+	row("accepted events/s at an offered 500/s, "+one, f(s.AcceptedPerSAt500), "500", f(bs.AcceptedPerSAt500))
+	row("`e2e_p50_ms_at_500` ("+one+")", f(s.E2EP50MsAt500), "", f(bs.E2EP50MsAt500))
+	row("`e2e_p99_ms_at_500` ("+one+")", f(s.E2EP99MsAt500), "< 100", f(bs.E2EP99MsAt500))
+	if s.EventsPerCallSessions > 0 || bs.EventsPerCallSessions > 0 {
+		row(fmt.Sprintf("pipeline events/s (saturation, end to end), %s (%s events a call)", sess, f(s.EventsPerCallSessions)),
+			f(s.PipelineEventsPerSSessions), "", fs(bs.PipelineEventsPerSSessions))
+		row("`pipeline_to_baseline_ratio_sessions`", f(s.PipelineToBaselineRatioSessions), "≥ 0.5", fs(bs.PipelineToBaselineRatioSessions))
+		row("`accepted_per_s_at_500_sessions` (events/s at an offered 500/s, "+sess+")", f(s.AcceptedPerSAt500Sessions), "500", fs(bs.AcceptedPerSAt500Sessions))
+		row("`e2e_p50_ms_at_500_sessions`", f(s.E2EP50MsAt500Sessions), "", fs(bs.E2EP50MsAt500Sessions))
+		row("`e2e_p99_ms_at_500_sessions`", f(s.E2EP99MsAt500Sessions), "< 100", fs(bs.E2EP99MsAt500Sessions))
+	}
 	if s.LightOfferedPerS > 0 {
 		prev := "—"
 		if bs.LightOfferedPerS > 0 {
@@ -363,22 +415,37 @@ func (r Report) Markdown(before *Summary, beforeLabel string) string {
 	w("| JetStream: fetch and ack (durable pull consumer, batches of 32) | %s |\n\n", rate(r.JSConsumePerS))
 
 	w("## Pipeline\n\n")
-	w("Attendance through scheduling's API (`RecordAttendance`: a first record or a correction, each one\n")
-	w("`AttendanceRecorded` event), then every consumer in the network. Per hop: the messages each stage\n")
-	w("handled in the phase over the time from the start of the phase to its last progress; a JetStream\n")
-	w("consumer's count is its acknowledged deliveries. Ratios are to the Postgres baseline.\n\n")
+	w("Attendance through scheduling's API, then every consumer in the network, in two modes: **%s**\n", one)
+	w("(`RecordAttendance`: each call a first record or a correction of one appointment, one\n")
+	w("`AttendanceRecorded` event per call and per scheduling transaction: the worst case) and **%s**\n", sess)
+	w("(`RecordGroupAttendance`: every place of a session in one call and one transaction, one event per\n")
+	w("place: how staff record a group session). Per hop: the messages each stage handled in the phase\n")
+	w("over the time from the start of the phase to its last progress; a JetStream consumer's count is\n")
+	w("its acknowledged deliveries. Ratios are to the Postgres baseline.\n\n")
+	w("| phase | mode | calls/s | events a call | accepted events/s | end to end events/s | ratio to baseline | p50 ms | p99 ms |\n")
+	w("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, p := range r.Phases {
+		callsPerS := 0.0
+		if p.LoadSeconds > 0 {
+			callsPerS = float64(p.Calls) / p.LoadSeconds
+		}
+		w("| %s | %s | %s | %.1f | %s | %s | %s | %s | %s |\n", p.Name, p.Mode.Label(), rate(callsPerS), p.EventsPerCall(),
+			rate(p.AcceptedPerSecond()), rate(p.EndToEndPerSecond()), ratio(p.EndToEndPerSecond(), r.PGCommitsPerS),
+			msText(p.Latency.P50), msText(p.Latency.P99))
+	}
+	w("\n")
 	for _, p := range r.Phases {
 		offered := "saturation"
 		if p.Offered > 0 {
 			offered = fmt.Sprintf("offered %.0f events/s", p.Offered)
 		}
-		w("### %s (%s, %d workers, %.0f s of load)\n\n", p.Name, offered, p.Workers, p.LoadSeconds)
-		w("Accepted %d attendance events (%s/s over the load", p.Accepted, rate(p.AcceptedPerSecond()))
+		w("### %s (%s, %s, %d workers, %.0f s of load)\n\n", p.Name, p.Mode.Label(), offered, p.Workers, p.LoadSeconds)
+		w("Accepted %d attendance events in %d calls (%s events/s over the load", p.Accepted, p.Calls, rate(p.AcceptedPerSecond()))
 		if p.Errors > 0 {
-			w(", %d errors", p.Errors)
+			w(", %d calls failed", p.Errors)
 		}
 		if p.Skipped > 0 {
-			w(", %d sends skipped because every worker or appointment was busy", p.Skipped)
+			w(", %d calls skipped because every worker, appointment or session was busy", p.Skipped)
 		}
 		w("); every hop caught up %.1f s after the phase began: **%s events/s end to end** (ratio %s).\n\n",
 			p.DrainSeconds, rate(p.EndToEndPerSecond()), ratio(p.EndToEndPerSecond(), r.PGCommitsPerS))

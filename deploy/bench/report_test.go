@@ -2,6 +2,8 @@ package bench
 
 import (
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -58,14 +60,19 @@ func sample() Report {
 		Commit: "abc1234", Host: "2 cores.", Network: "a network.", Appointments: 300, Concurrency: 8,
 		PGCommitsPerS: 2000, JSPublishPerS: 40000, JSConsumePerS: 20000,
 		Phases: []Phase{
-			{Name: "Light load", Offered: 20, Workers: 16, LoadSeconds: 5, Accepted: 100, DrainSeconds: 5,
+			{Name: "Light load", Offered: 20, Workers: 16, LoadSeconds: 5, Calls: 100, Accepted: 100, DrainSeconds: 5,
 				Latency: Summarize([]time.Duration{10 * time.Millisecond, 30 * time.Millisecond})},
-			{Name: "Fixed load", Offered: 500, Workers: 50, LoadSeconds: 10, Accepted: 2000, DrainSeconds: 20,
+			{Name: "Fixed load", Offered: 500, Workers: 50, LoadSeconds: 10, Calls: 2000, Accepted: 2000, DrainSeconds: 20,
 				Hops:    []Hop{{Name: "published to SCHEDULING (relay)", Events: 2000, Seconds: 10}},
 				Latency: Summarize([]time.Duration{40 * time.Millisecond, 80 * time.Millisecond})},
-			{Name: "Saturation", Workers: 8, LoadSeconds: 10, Accepted: 3000, DrainSeconds: 15,
+			// The same rate offered as sessions of 10 places: 50 calls a second.
+			{Name: "Fixed load", Mode: PerSession, Offered: 500, Workers: 16, LoadSeconds: 10, Calls: 500, Accepted: 5000, DrainSeconds: 12,
+				Latency: Summarize([]time.Duration{20 * time.Millisecond, 60 * time.Millisecond})},
+			{Name: "Saturation", Workers: 8, LoadSeconds: 10, Calls: 3000, Accepted: 3000, DrainSeconds: 15,
 				CPU:     map[string]float64{"billing": 6, "scheduling": 9},
 				Latency: Summarize([]time.Duration{900 * time.Millisecond})},
+			{Name: "Saturation", Mode: PerSession, Workers: 8, LoadSeconds: 10, Calls: 600, Accepted: 6000, DrainSeconds: 12, Skipped: 7,
+				Latency: Summarize([]time.Duration{300 * time.Millisecond})},
 		},
 		ReadSide: []Endpoint{
 			{Group: "dashboard", Name: "GET /overview", Latency: Summarize([]time.Duration{30 * time.Millisecond, 60 * time.Millisecond})},
@@ -83,7 +90,10 @@ func TestSummary(t *testing.T) {
 	s := sample().Summary()
 	want := Summary{Scale: "small", PipelineEventsPerS: 200, BaselinePGCommitsPerS: 2000, PipelineToBaselineRatio: 0.1,
 		E2EP50MsAt500: 40, E2EP99MsAt500: 80, AcceptedPerSAt500: 200, LightOfferedPerS: 20, E2EP50MsLight: 10, E2EP99MsLight: 30, E2EP99MsAtSaturation: 900, DashboardP95Ms: 70,
-		BillingQueuesP95Ms: 5, ERALinesPerS: 4130.4, MaxRSSMB: 61.3, BaselineJSPublishPerS: 40000, BaselineJSConsumePerS: 20000, ElapsedS: 150}
+		BillingQueuesP95Ms: 5, ERALinesPerS: 4130.4, MaxRSSMB: 61.3, BaselineJSPublishPerS: 40000, BaselineJSConsumePerS: 20000, ElapsedS: 150,
+		// A session per call: its own phases, not the per-appointment ones.
+		PipelineEventsPerSSessions: 500, PipelineToBaselineRatioSessions: 0.25, E2EP50MsAt500Sessions: 20, E2EP99MsAt500Sessions: 60,
+		AcceptedPerSAt500Sessions: 500, E2EP99MsAtSaturationSessions: 300, EventsPerCallSessions: 10}
 	if s != want {
 		t.Fatalf("summary\n got %+v\nwant %+v", s, want)
 	}
@@ -92,7 +102,9 @@ func TestSummary(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"pipeline_events_per_s", "baseline_pg_commits_per_s", "pipeline_to_baseline_ratio",
-		"e2e_p99_ms_at_500", "dashboard_p95_ms", "era_lines_per_s", "max_rss_mb"} {
+		"e2e_p99_ms_at_500", "dashboard_p95_ms", "era_lines_per_s", "max_rss_mb",
+		"pipeline_events_per_s_sessions", "pipeline_to_baseline_ratio_sessions", "e2e_p99_ms_at_500_sessions",
+		"e2e_p50_ms_at_500_sessions", "accepted_per_s_at_500_sessions"} {
 		if _, ok := back[k]; !ok {
 			t.Errorf("JSON lacks %s: %s", k, sample().JSON())
 		}
@@ -107,7 +119,19 @@ func TestMarkdown(t *testing.T) {
 	before := Summary{PipelineEventsPerS: 100, PipelineToBaselineRatio: 0.05}
 	md := r.Markdown(&before, "before batching")
 	for _, want := range []string{
-		"# Benchmarks", "| `pipeline_to_baseline_ratio` | 0.1 | ≥ 0.5 | 0.05 |", "before batching",
+		"# Benchmarks", "| `pipeline_to_baseline_ratio` (one correction per call) | 0.1 | ≥ 0.5 | 0.05 |", "before batching",
+		// The session mode beside it; the earlier run did not measure it: a dash, not a 0.
+		"| pipeline events/s (saturation, end to end), a session per call (10 events a call) | 500 |  | — |",
+		"| `pipeline_to_baseline_ratio_sessions` | 0.25 | ≥ 0.5 | — |",
+		"| `accepted_per_s_at_500_sessions` (events/s at an offered 500/s, a session per call) | 500 | 500 | — |",
+		"| `e2e_p50_ms_at_500_sessions` | 20 |  | — |", "| `e2e_p99_ms_at_500_sessions` | 60 | < 100 | — |",
+		// Both modes side by side, then each phase.
+		"| Fixed load | one correction per call | 200 | 1.0 | 200 | 100 | 0.050 | 40.0 | 80.0 |",
+		"| Fixed load | a session per call | 50.0 | 10.0 | 500 | 417 | 0.208 | 20.0 | 60.0 |",
+		"| Saturation | a session per call | 60.0 | 10.0 | 600 | 500 | 0.250 | 300.0 | 300.0 |",
+		"### Saturation (a session per call, saturation, 8 workers, 10 s of load)",
+		"Accepted 6000 attendance events in 600 calls (600 events/s over the load, 7 calls skipped",
+		"**500 events/s end to end** (ratio 0.250)",
 		"| JetStream: publish with ack (async, file storage, message ids) | 40000 |",
 		"**200 events/s end to end** (ratio 0.100)",
 		"| published to SCHEDULING (relay) | 2000 | 10.0 | 200 | 0.100 |",
@@ -123,6 +147,39 @@ func TestMarkdown(t *testing.T) {
 	}
 	if strings.Contains(r.Markdown(nil, ""), "before batching") {
 		t.Error("no before column without a before run")
+	}
+	before.PipelineToBaselineRatioSessions, before.EventsPerCallSessions = 0.125, 9
+	if md := r.Markdown(&before, "before"); !strings.Contains(md, "| `pipeline_to_baseline_ratio_sessions` | 0.25 | ≥ 0.5 | 0.125 |") {
+		t.Errorf("an earlier run with the session mode shows its figures:\n%s", md)
+	}
+	// A report without session phases (an older run) has no session rows.
+	r.Phases = slices.DeleteFunc(r.Phases, func(p Phase) bool { return p.Mode == PerSession })
+	if md := r.Markdown(nil, ""); strings.Contains(md, "_sessions`") {
+		t.Errorf("session rows without session phases:\n%s", md)
+	}
+}
+
+func TestSessions(t *testing.T) {
+	var appts []*Appointment
+	for i := range 105 {
+		appts = append(appts, &Appointment{ID: fmt.Sprint("a", i), Session: "big"})
+		if i%50 == 0 {
+			appts = append(appts, &Appointment{ID: fmt.Sprint("s", i), Session: "small"})
+		}
+	}
+	ss := Sessions(appts)
+	var got []string
+	for _, s := range ss {
+		got = append(got, fmt.Sprintf("%s:%d:%s", s.ID, len(s.Appts), s.Appts[0].ID))
+	}
+	// In order of first appearance; a session of more than 100 places is split.
+	want := []string{"big:100:a0", "small:3:s0", "big:5:a100"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("sessions %v, want %v", got, want)
+	}
+	d := &Driver{Appts: appts, Sessions: ss}
+	if d.EventsPerCall(PerSession) != 36 || d.EventsPerCall(PerAppointment) != 1 {
+		t.Fatalf("events a call: %v, %v", d.EventsPerCall(PerSession), d.EventsPerCall(PerAppointment))
 	}
 }
 

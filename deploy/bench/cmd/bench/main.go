@@ -1,11 +1,12 @@
 // Command bench is Trellis's benchmark harness (issue 9, `make bench`): it brings the whole
 // network up on this machine (deploy/devstack/stack, services as in production), measures the
 // raw baselines, generates a demo network (deploy/devstack/demonet), drives attendance
-// through scheduling's API at a fixed 500 events/s and at saturation, times the read side,
+// through scheduling's API at a fixed 500 events/s and at saturation, each both one correction
+// per call (RecordAttendance) and a session per call (RecordGroupAttendance), times the read side,
 // reads the 835 figures of billing's Go benchmarks and every service's peak memory, then
 // writes docs/benchmarks.md and prints one JSON object as its last line.
 //
-// BENCH_SCALE=small is the quick check (under 3 minutes with make bench); the default is a
+// BENCH_SCALE=small is the quick check (under 4 minutes with make bench); the default is a
 // bigger network and longer phases. BENCH_CLINICS, BENCH_PATIENTS, BENCH_WEEKS, BENCH_WORKERS
 // and BENCH_SECONDS override the size (docs/benchmarks.md, "Going bigger"); DATABASE_URL and
 // NATS_URL point it at another Postgres or NATS (a cluster) instead of the local ones.
@@ -232,6 +233,8 @@ func run(outPath, goBenchPath, beforePath, beforeLabel string) error {
 		return fmt.Errorf("the network has only %d appointments that have started: too few to drive", len(appts))
 	}
 	rep.Appointments = len(appts)
+	sessions := bench.Sessions(appts)
+	rep.Sessions = len(sessions)
 
 	// Where Postgres time goes (saturation): pg_stat_statements, when the server preloads it.
 	stats, closeStats := pgStats(ctx, adminURL, pool)
@@ -243,22 +246,33 @@ func run(outPath, goBenchPath, beforePath, beforeLabel string) error {
 	defer tcancel()
 	go tracker.Run(tctx)
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 60 * time.Second}
-	drv := &bench.Driver{Client: bench.NewSchedulingClient(hc, s.URL("scheduling"), tok), Appts: appts, Tracker: tracker,
-		RunID: strconv.FormatInt(began.UnixNano(), 36)}
+	drv := &bench.Driver{Client: bench.NewSchedulingClient(hc, s.URL("scheduling"), tok), Appts: appts, Sessions: sessions,
+		Tracker: tracker, RunID: strconv.FormatInt(began.UnixNano(), 36)}
+	one, sess := bench.PerAppointment, bench.PerSession
 	for _, ph := range []struct {
 		name    string
+		mode    bench.Mode
 		offered float64
 		dur     time.Duration
-	}{{"Light load", cfg.light, cfg.fixed / 2}, {"Fixed load", bench.HeadlineRate, cfg.fixed}, {"Saturation", 0, cfg.satDur}} {
+	}{
+		{"Light load", one, cfg.light, cfg.fixed / 2},
+		{"Fixed load", one, bench.HeadlineRate, cfg.fixed},
+		{"Fixed load", sess, bench.HeadlineRate, cfg.fixed},
+		{"Saturation", one, 0, cfg.satDur},
+		{"Saturation", sess, 0, cfg.satDur},
+	} {
 		start, err := bench.Snap(ctx, js)
 		if err != nil {
 			return err
 		}
 		prog := bench.NewProgress(start)
-		p := bench.Phase{Name: ph.name, Offered: ph.offered, Workers: cfg.workers}
+		p := bench.Phase{Name: ph.name, Mode: ph.mode, Offered: ph.offered, Workers: cfg.workers}
 		saturation := ph.offered == 0
+		// Where Postgres time goes and the profiles: over the saturation one correction per
+		// call, the worst case.
+		profiled := saturation && ph.mode == one
 		var profiles <-chan map[string]string
-		if saturation {
+		if profiled {
 			if stats != nil {
 				if err := stats.Reset(ctx); err != nil {
 					logf("pg_stat_statements_reset: %v", err)
@@ -267,29 +281,37 @@ func run(outPath, goBenchPath, beforePath, beforeLabel string) error {
 			profiles = cpuProfiles(ctx, s, filepath.Join(runDir, "pprof"), ph.dur)
 		}
 		cpu0 := bench.CPUSeconds(filepath.Join(runDir, "bin"))
-		logf("%s: %s of attendance", ph.name, ph.dur)
+		label := ph.name + " (" + ph.mode.Label() + ")"
+		logf("%s: %s of attendance", label, ph.dur)
 		t0 := time.Now()
+		var l bench.Load
 		if ph.offered > 0 {
 			// Enough workers in flight for the rate at up to 100 ms a call.
-			p.Workers = max(cfg.workers, int(ph.offered/10))
+			p.Workers = max(cfg.workers, int(ph.offered/drv.EventsPerCall(ph.mode)/10))
 			if ph.offered < bench.HeadlineRate {
 				p.Workers = cfg.workers
 			}
-			p.Accepted, p.Errors, p.Skipped = drv.Fixed(ctx, ph.offered, p.Workers, ph.dur)
+			l = drv.Fixed(ctx, ph.mode, ph.offered, p.Workers, ph.dur)
+			p.Skipped = l.Skipped
 		} else {
-			p.Accepted, p.Errors = drv.Saturate(ctx, cfg.workers, ph.dur)
+			if ph.mode == sess {
+				// Callers beyond half the sessions would mostly find theirs busy.
+				p.Workers = max(1, min(cfg.workers, len(sessions)/2))
+			}
+			l = drv.Saturate(ctx, ph.mode, p.Workers, ph.dur)
 		}
+		p.Calls, p.Accepted, p.Errors = l.Calls, l.Accepted, l.Errors
 		p.LoadSeconds = time.Since(t0).Seconds()
 		if p.Errors > 0 {
-			rep.Notes = append(rep.Notes, fmt.Sprintf("%s: %d attendance calls failed; the last: %s", ph.name, p.Errors, drv.LastError()))
+			rep.Notes = append(rep.Notes, fmt.Sprintf("%s: %d attendance calls failed; the last: %s", label, p.Errors, drv.LastError()))
 		}
-		logf("%s: %d accepted (%.0f/s), waiting for every hop", ph.name, p.Accepted, p.AcceptedPerSecond())
+		logf("%s: %d accepted in %d calls (%.0f events/s), waiting for every hop", label, p.Accepted, p.Calls, p.AcceptedPerSecond())
 		drained, err := settle(ctx, js, pool, prog, cfg.drainCap)
 		if err != nil {
 			return err
 		}
 		if !drained {
-			rep.Notes = append(rep.Notes, fmt.Sprintf("%s: the pipeline had not caught up %s after the load; its figures count what was done by then.", ph.name, cfg.drainCap))
+			rep.Notes = append(rep.Notes, fmt.Sprintf("%s: the pipeline had not caught up %s after the load; its figures count what was done by then.", label, cfg.drainCap))
 		}
 		// Let the tracker see billing's last commits.
 		for i := 0; i < 100 && tracker.Pending() > 0; i++ {
@@ -303,8 +325,8 @@ func run(outPath, goBenchPath, beforePath, beforeLabel string) error {
 				p.CPU[name] = v - v0
 			}
 		}
-		if saturation {
-			rep.PGTime = &bench.PGTime{Phase: ph.name, Events: p.Accepted, Missing: statsMissing}
+		if profiled {
+			rep.PGTime = &bench.PGTime{Phase: label, Events: p.Accepted, Missing: statsMissing}
 			if stats != nil {
 				if rep.PGTime.Top, rep.PGTime.ByRole, err = stats.Top(ctx, 25); err != nil {
 					rep.PGTime.Missing = "pg_stat_statements could not be read: " + err.Error()
@@ -314,7 +336,7 @@ func run(outPath, goBenchPath, beforePath, beforeLabel string) error {
 		}
 		lat, unobserved := tracker.Take()
 		p.Latency, p.Unobserved = bench.Summarize(lat), unobserved
-		logf("%s: end to end %.0f events/s, p50 %s p99 %s", ph.name, p.EndToEndPerSecond(), p.Latency.P50, p.Latency.P99)
+		logf("%s: end to end %.0f events/s, p50 %s p99 %s", label, p.EndToEndPerSecond(), p.Latency.P50, p.Latency.P99)
 		rep.Phases = append(rep.Phases, p)
 	}
 	tcancel()
@@ -649,7 +671,7 @@ func lastLines(s string, n int) string {
 }
 
 func scaleNote(cfg config) string {
-	return fmt.Sprintf("Scale `%s`: %d clinics, %d people a clinic, %d weeks of history; %s at %.0f/s, %s at 500/s and %s at saturation. "+
+	return fmt.Sprintf("Scale `%s`: %d clinics, %d people a clinic, %d weeks of history; %s at %.0f/s, %s at 500/s and %s at saturation (the last two in each mode). "+
 		"The issue's 100 clinics and a year cannot be made through the APIs today: the generator makes up to %d clinics (BENCH_CLINICS), but intake back-dates an admission at most 90 days, so at most 12 weeks of history; see \"Going bigger\".",
 		cfg.scale, cfg.spec.Clinics, cfg.spec.PatientsPerClinic, cfg.spec.Weeks, cfg.fixed/2, cfg.light, cfg.fixed, cfg.satDur, demonet.MaxClinics)
 }
