@@ -12,6 +12,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/trellis-health/trellis/pkg/auth"
@@ -654,6 +655,45 @@ func TestRemittancePostingProperties(t *testing.T) {
 	var remits int
 	if err := e.Pool.QueryRow(ctx, `SELECT count(*) FROM remittances`).Scan(&remits); err != nil || remits != 12 {
 		t.Fatalf("remittances = %d (%v), want 12", remits, err)
+	}
+}
+
+// An 835 larger than the 1 MiB every other procedure takes is accepted by UploadRemittance
+// (up to rpc.MaxUploadBytes), while a request of the same size to another procedure of the
+// remittance service is refused before it is read.
+func TestLargeRemittanceUpload(t *testing.T) {
+	e := startRemit(t)
+	claim := func(i int) eraClaim {
+		// Unmatched claims (billing sent none): each opens one work item.
+		return eraClaim{Control: fmt.Sprintf("LARGE%033d", i), Status: "1", Charged: 15000, Paid: 12500}
+	}
+	perClaim := len(era835("LARGE", claim(0), claim(1))) - len(era835("LARGE", claim(0)))
+	var claims []eraClaim
+	for i := range (2<<20)/perClaim + 1 {
+		claims = append(claims, claim(i))
+	}
+	file := era835("LARGE", claims...)
+	if len(file) < 2<<20 {
+		t.Fatalf("file of %d bytes, want at least 2 MiB", len(file))
+	}
+	s := e.upload(t, e.admin, file)
+	if int(s.GetClaims()) != len(claims) || s.GetMatchedClaims() != 0 || int(s.GetWorkItems()) != len(claims) {
+		t.Fatalf("summary of the %d-byte file: claims %d matched %d work items %d, want %d unmatched",
+			len(file), s.GetClaims(), s.GetMatchedClaims(), s.GetWorkItems(), len(claims))
+	}
+	if n := e.Count(t, `SELECT count(*) FROM remittance_claims`); n != len(claims) {
+		t.Fatalf("remittance claims stored = %d, want %d", n, len(claims))
+	}
+	// The same size to another procedure: resource_exhausted (padded with an unknown field,
+	// which the server would otherwise read and ignore).
+	pad := protowire.AppendBytes(protowire.AppendTag(nil, 9999, protowire.BytesType), make([]byte, 2<<20))
+	msg := &billingv1.ListWorkItemsRequest{Queue: "unmatched"}
+	msg.ProtoReflect().SetUnknown(pad)
+	_, err := e.client.ListWorkItems(context.Background(), req(e.admin, msg))
+	wantCode(t, err, connect.CodeResourceExhausted)
+	msg.ProtoReflect().SetUnknown(nil)
+	if _, err := e.client.ListWorkItems(context.Background(), req(e.admin, msg)); err != nil {
+		t.Fatalf("small ListWorkItems: %v", err)
 	}
 }
 

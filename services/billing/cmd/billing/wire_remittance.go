@@ -8,6 +8,7 @@ import (
 
 	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/fieldcrypt"
+	"github.com/trellis-health/trellis/pkg/rpc"
 	"github.com/trellis-health/trellis/pkg/service"
 	"github.com/trellis-health/trellis/proto/gen/trellis/billing/v1/billingv1connect"
 
@@ -31,7 +32,10 @@ func setupRemittance(_ context.Context, p *service.Platform, cfg *Config, k *fie
 	// Uploads are limited per caller; the limiter runs after authentication (it keys on the
 	// token's subject), being inside the platform's interceptors.
 	uploads := auth.NewLimiter(cfg.UploadRatePerMinute, cfg.UploadBurst).UnaryInterceptor(billingv1connect.RemittanceServiceUploadRemittanceProcedure)
-	opts := append(slices.Clone(p.Server.HandlerOptions()), connect.WithInterceptors(uploads))
+	// An 835 can be large (100,000 service lines are ~15-20 MB): UploadRemittance alone takes
+	// requests up to rpc.MaxUploadBytes; the area's other procedures keep rpc.MaxRequestBytes.
+	opts := append(slices.Clone(p.Server.HandlerOptions()), connect.WithInterceptors(uploads),
+		rpc.WithRequestLimit(rpc.MaxUploadBytes, billingv1connect.RemittanceServiceUploadRemittanceProcedure))
 	p.Server.Handle(billingv1connect.NewRemittanceServiceHandler(rpcport.NewRemittanceServer(a, ledger, p.Log), opts...))
 	// The statement cycle is network-wide background work: system scope (every clinic's accounts).
 	p.Go(func(ctx context.Context) error {

@@ -33,9 +33,9 @@ import (
 // ActionRoles may use the action forms (billing refuses the others anyway).
 var ActionRoles = []string{"billing", "admin"}
 
-// MaxUploadBytes caps an uploaded 835: billing takes requests up to 1 MiB (rpc.MaxRequestBytes),
-// and the request carries the file name too.
-const MaxUploadBytes = rpc.MaxRequestBytes - 4<<10
+// MaxUploadBytes caps an uploaded 835: billing's UploadRemittance takes requests up to
+// rpc.MaxUploadBytes (64 MiB; its other procedures 1 MiB), and the request carries the file name too.
+const MaxUploadBytes = rpc.MaxUploadBytes - 4<<10
 
 // billingTimeout bounds each call to billing.
 const billingTimeout = 10 * time.Second
