@@ -179,13 +179,15 @@ func (s *ClaimsServer) DownloadClaimFile(ctx context.Context, req *connect.Reque
 	if err != nil {
 		return nil, err
 	}
-	f, err := s.claims.ClaimFile(ctx, p, req.Msg.GetFileId())
+	// The file's patients are named in the response, so the audit trail records the download
+	// against each of them (pkg/rpc reads patient_ids).
+	f, patients, err := s.claims.ClaimFileForDownload(ctx, p, req.Msg.GetFileId())
 	if err != nil {
 		return nil, domainError(ctx, s.log, "download claim file", err)
 	}
 	s.log.InfoContext(ctx, "claim file downloaded", "file_id", f.ID, "clinic_id", f.ClinicID, "caller", p.Subject)
 	return connect.NewResponse(&billingv1.DownloadClaimFileResponse{File: claimsFileToProto(f), FileName: f.FileName(),
-		Content: []byte(f.Content)}), nil
+		Content: []byte(f.Content), PatientIds: patients}), nil
 }
 
 // ListClaims lists a clinic's claims with their lines.
