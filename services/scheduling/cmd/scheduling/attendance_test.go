@@ -133,6 +133,11 @@ func TestAttendance(t *testing.T) {
 	if err != nil || !again.Msg.GetReplayed() || !proto.Equal(again.Msg.GetAttendance(), one.Msg.GetAttendance()) {
 		t.Fatalf("replay = %v, %v", again, err)
 	}
+	// The same caller after losing the clinic: not found, and the stored attendance is not
+	// replayed (the clinic is checked before the idempotency key); the same for a group call.
+	lost := s.Token(t, "clinician-1", []string{"clinician"}, []string{clinicB})
+	_, err = record(lost, "key-att-1", entry(ind1, present, 5))
+	wantCode(t, err, connect.CodeNotFound)
 	_, err = record(clinician, "key-att-1", entry(ind1, absent, 0))
 	wantCode(t, err, connect.CodeFailedPrecondition) // the key with another request
 	rec := attendanceEvents(t, s, subjectAttendanceRecorded)
@@ -147,6 +152,12 @@ func TestAttendance(t *testing.T) {
 	if err != nil || len(g.Msg.GetAttendance()) != 3 {
 		t.Fatalf("group = %v, %v", g, err)
 	}
+	if again, err := group(clinician, "key-att-2", monSession, entry(g1, present, 0), entry(g2, late, 150), entry(g3, absent, 30)); err != nil ||
+		!again.Msg.GetReplayed() || !proto.Equal(again.Msg, &schedulingv1.RecordGroupAttendanceResponse{Attendance: g.Msg.GetAttendance(), Replayed: true}) {
+		t.Fatalf("group replay = %v, %v", again, err)
+	}
+	_, err = group(lost, "key-att-2", monSession, entry(g1, present, 0), entry(g2, late, 150), entry(g3, absent, 30))
+	wantCode(t, err, connect.CodeNotFound)
 	if got := g.Msg.GetAttendance(); got[0].GetMinutesAttended() != 180 || got[1].GetMinutesAttended() != 150 || got[2].GetMinutesAttended() != 0 ||
 		got[1].GetAppointmentId() != g2 {
 		t.Fatalf("group attendance = %v", got)

@@ -29,16 +29,22 @@ type AttendanceTarget struct {
 }
 
 // AttendanceRepo stores attendance versions (implemented by adapters/postgres). Every write
-// holds the row lock of the appointments' session (LockSession), so two clinicians recording
-// one session serialise.
+// holds a lock that serialises the writers of an appointment's versions: a group call the
+// row lock of its session (LockSession), a call for one appointment the appointment's row and
+// its session's in share mode (LockAppointment), so two clinicians correcting one appointment,
+// or a session and one of its places, wait for each other, while corrections of different
+// places of a session do not.
 type AttendanceRepo interface {
 	// LockSession locks a session's row and returns its clinic.
 	LockSession(ctx context.Context, tx *bus.Tx, sessionID string) (clinicID string, found bool, err error)
-	// AppointmentSession returns an appointment's session and clinic (without locking).
-	AppointmentSession(ctx context.Context, tx *bus.Tx, appointmentID string) (sessionID, clinicID string, found bool, err error)
+	// LockAppointment locks an appointment's row, and its session's against LockSession,
+	// and returns its session and clinic.
+	LockAppointment(ctx context.Context, tx *bus.Tx, appointmentID string) (sessionID, clinicID string, found bool, err error)
 	// SessionTargets returns the appointments of a session (scheduled and cancelled) with their
 	// current attendance, in id order.
 	SessionTargets(ctx context.Context, tx *bus.Tx, sessionID string) ([]AttendanceTarget, error)
+	// AppointmentTarget returns one appointment as SessionTargets does (none if unknown).
+	AppointmentTarget(ctx context.Context, tx *bus.Tx, appointmentID string) ([]AttendanceTarget, error)
 	// AppendAttendance inserts new versions.
 	AppendAttendance(ctx context.Context, tx *bus.Tx, recs []domain.AttendanceRecord) error
 }
@@ -72,8 +78,11 @@ type RecordAttendance struct {
 // RecordAttendance records one appointment's attendance (cmd.SessionID empty, one entry) or a
 // session's (every entry or none), at most once per idempotency key. A record over an existing
 // one is a correction (a new version, announced on the corrected subject with the previous
-// values); the same values again change nothing and announce nothing. The session's row is
-// locked first. A session or appointment of a clinic viewer cannot see is domain.ErrNotFound.
+// values); the same values again change nothing and announce nothing. The session's row (a
+// group call) or the appointment's (one appointment) is locked first, and the versions are
+// read under the lock. A session or appointment of a clinic viewer cannot see is
+// domain.ErrNotFound, a replay included: the clinic is checked before the idempotency key, so
+// a caller who lost access to it never gets the stored response.
 func (a *App) RecordAttendance(ctx context.Context, cmd RecordAttendance) (out []*schedulingv1.Attendance, replayed bool, err error) {
 	r := a.attendance
 	if r == nil {
@@ -81,27 +90,31 @@ func (a *App) RecordAttendance(ctx context.Context, cmd RecordAttendance) (out [
 	}
 	group := cmd.SessionID != ""
 	err = a.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
+		var clinicID string
+		var found bool
+		var err error
+		if group {
+			clinicID, found, err = r.LockSession(ctx, tx, cmd.SessionID)
+		} else {
+			_, clinicID, found, err = r.LockAppointment(ctx, tx, cmd.Entries[0].AppointmentID)
+		}
+		if err != nil {
+			return err
+		}
+		if !found || !cmd.Viewer.CanSeeClinic(clinicID) {
+			return domain.ErrNotFound
+		}
 		call := idempotency.Call{Caller: cmd.Caller, Key: cmd.IdempotencyKey, Hash: cmd.RequestHash}
 		resp, again, err := idempotency.Once(ctx, tx, a.enrollments, call, &schedulingv1.RecordGroupAttendanceResponse{}, func() (*schedulingv1.RecordGroupAttendanceResponse, error) {
-			sessionID := cmd.SessionID
-			if !group {
-				sid, clinicID, found, err := r.AppointmentSession(ctx, tx, cmd.Entries[0].AppointmentID)
-				if err != nil {
-					return nil, err
-				}
-				if !found || !cmd.Viewer.CanSeeClinic(clinicID) {
-					return nil, domain.ErrNotFound
-				}
-				sessionID = sid
+			// Read under the lock (a statement after it: its snapshot includes whatever the
+			// previous holder committed), so the next version and the previous values are right.
+			var targets []AttendanceTarget
+			var err error
+			if group {
+				targets, err = r.SessionTargets(ctx, tx, cmd.SessionID)
+			} else {
+				targets, err = r.AppointmentTarget(ctx, tx, cmd.Entries[0].AppointmentID)
 			}
-			clinicID, found, err := r.LockSession(ctx, tx, sessionID)
-			if err != nil {
-				return nil, err
-			}
-			if !found || !cmd.Viewer.CanSeeClinic(clinicID) {
-				return nil, domain.ErrNotFound
-			}
-			targets, err := r.SessionTargets(ctx, tx, sessionID)
 			if err != nil {
 				return nil, err
 			}

@@ -16,12 +16,12 @@ import (
 	"github.com/trellis-health/trellis/services/scheduling/internal/domain"
 )
 
-// seedAttendanceHistory gives clinic A a realistic attendance history, through the test's
-// pool (which sees every clinic): 2,800 past enrollments of 36 individual visits each, all
-// recorded (100,800 attendance rows), and a current group of 10 active enrollments on one
+// seedAttendanceHistory gives clinic A an attendance history, through the test's pool (which
+// sees every clinic): past enrollments (2,800 for a realistic history) of 36 individual
+// visits each, all recorded (100,800 attendance rows), and a current group of 10 active enrollments on one
 // track with 36 past group sessions, every place recorded present (360 rows). It returns
 // the group's sessions, oldest first.
-func seedAttendanceHistory(tb testing.TB, pool *pgxpool.Pool) []string {
+func seedAttendanceHistory(tb testing.TB, pool *pgxpool.Pool, past int) []string {
 	tb.Helper()
 	ctx := context.Background()
 	tx, err := pool.Begin(ctx)
@@ -36,7 +36,7 @@ func seedAttendanceHistory(tb testing.TB, pool *pgxpool.Pool) []string {
 	}{
 		{`INSERT INTO tracks (id, clinic_id, program_code, code, time_of_day, weekdays, start_time, end_time, capacity)
 			VALUES ($2, $1, 'adult-iop', 'evening', 'evening', '{1,3,4}', '18:00', '21:00', 12)`, []any{clinicA, track}},
-		{`CREATE TEMP TABLE h ON COMMIT DROP AS SELECT gen_random_uuid() AS e, gen_random_uuid() AS p, n FROM generate_series(1, 2800) n`, nil},
+		{`CREATE TEMP TABLE h ON COMMIT DROP AS SELECT gen_random_uuid() AS e, gen_random_uuid() AS p, n FROM generate_series(1, $1::int) n`, []any{past}},
 		{`INSERT INTO enrollments (id, patient_id, clinic_id, program_track, start_date, status, program_code, enrolled_at, ended_at, end_reason)
 			SELECT e, p, $1, 'evening', date '2025-01-06' + (n % 300), 'ended', 'adult-iop', now(), now(), 'discharged' FROM h`, []any{clinicA}},
 		{`CREATE TEMP TABLE v ON COMMIT DROP AS SELECT h.e, h.p, gen_random_uuid() AS s, gen_random_uuid() AS a,
@@ -115,7 +115,7 @@ func wireAttendance(a *app.App, store *bus.Store) *app.App {
 func BenchmarkRecordAttendance(b *testing.B) {
 	pool, store, a := setup(b)
 	wireAttendance(a, store)
-	sessions := seedAttendanceHistory(b, pool)
+	sessions := seedAttendanceHistory(b, pool, 2800)
 	appt := places(b, pool, sessions[len(sessions)-1])[0]
 	clinician := &auth.Principal{Subject: "clinician-1", Roles: []string{"clinician"}, Clinics: []string{clinicA}}
 	ctx := auth.WithPrincipal(context.Background(), clinician)

@@ -22,9 +22,9 @@ func NewAttendance() *Attendance { return &Attendance{} }
 
 var _ app.AttendanceRepo = (*Attendance)(nil)
 
-// LockSession locks a session's row (FOR UPDATE) and returns its clinic.
+// LockSession locks a session's row (FOR UPDATE) and returns its clinic: a group call.
 func (r *Attendance) LockSession(ctx context.Context, tx *bus.Tx, sessionID string) (string, bool, error) {
-	return one(tx.QueryRow(ctx, `SELECT clinic_id::text FROM sessions WHERE id = $1 FOR UPDATE`, sessionID),
+	return one(tx.QueryRow(ctx, lockSessionSQL, sessionID),
 		func(row pgx.Row) (string, error) {
 			var s string
 			err := row.Scan(&s)
@@ -32,24 +32,47 @@ func (r *Attendance) LockSession(ctx context.Context, tx *bus.Tx, sessionID stri
 		}, "session")
 }
 
-// AppointmentSession returns an appointment's session and clinic.
-func (r *Attendance) AppointmentSession(ctx context.Context, tx *bus.Tx, appointmentID string) (string, string, bool, error) {
+// lockSessionSQL: a group call's lock.
+const lockSessionSQL = `SELECT clinic_id::text FROM sessions WHERE id = $1 FOR UPDATE`
+
+// LockAppointment locks an appointment's row (FOR NO KEY UPDATE) and its session's in share
+// mode (FOR KEY SHARE), in one statement, and returns its session and clinic: a call for one
+// appointment. Two such calls wait for each other only when they name the same appointment;
+// a group call's session lock (FOR UPDATE) waits for them and they for it. NO KEY UPDATE (not
+// FOR UPDATE) so that a group call's attendance insert, whose foreign key check takes KEY
+// SHARE on the appointment while it holds the session, never waits for a call holding the
+// appointment and waiting for the session (that cycle would be a deadlock).
+func (r *Attendance) LockAppointment(ctx context.Context, tx *bus.Tx, appointmentID string) (string, string, bool, error) {
 	var sessionID, clinicID string
-	_, found, err := one(tx.QueryRow(ctx, `SELECT session_id::text, clinic_id::text FROM appointments WHERE id = $1`, appointmentID),
+	_, found, err := one(tx.QueryRow(ctx, lockAppointmentSQL, appointmentID),
 		func(row pgx.Row) (struct{}, error) { return struct{}{}, row.Scan(&sessionID, &clinicID) }, "appointment")
 	return sessionID, clinicID, found, err
 }
 
+const lockAppointmentSQL = `SELECT a.session_id::text, a.clinic_id::text FROM appointments a JOIN sessions s ON s.id = a.session_id
+	WHERE a.id = $1 FOR NO KEY UPDATE OF a FOR KEY SHARE OF s`
+
 // SessionTargets returns a session's appointments with their enrollment's program and track
 // and their current attendance, in id order.
 func (r *Attendance) SessionTargets(ctx context.Context, tx *bus.Tx, sessionID string) ([]app.AttendanceTarget, error) {
-	rows, err := tx.Query(ctx, `SELECT `+appointmentColumns+`, COALESCE(e.program_code, ''), COALESCE(e.track_id::text, ''),
-		att.status, att.minutes_attended, att.scheduled_minutes, att.version, att.recorded_by, att.recorded_at`+appointmentFrom+`
+	return collectTargets(tx.Query(ctx, targetsSQL+` WHERE a.session_id = $1 ORDER BY a.id`, sessionID))
+}
+
+// AppointmentTarget returns one appointment as SessionTargets does (none if it does not exist).
+func (r *Attendance) AppointmentTarget(ctx context.Context, tx *bus.Tx, appointmentID string) ([]app.AttendanceTarget, error) {
+	return collectTargets(tx.Query(ctx, targetsSQL+` WHERE a.id = $1`, appointmentID))
+}
+
+// targetsSQL reads appointments as attendance targets (a WHERE clause follows). The current
+// version is attendance_current's: one probe of attendance_pkey per appointment (00010).
+const targetsSQL = `SELECT ` + appointmentColumns + `, COALESCE(e.program_code, ''), COALESCE(e.track_id::text, ''),
+		att.status, att.minutes_attended, att.scheduled_minutes, att.version, att.recorded_by, att.recorded_at` + appointmentFrom + `
 		JOIN enrollments e ON e.id = a.enrollment_id
-		LEFT JOIN attendance_current att ON att.appointment_id = a.id
-		WHERE a.session_id = $1 ORDER BY a.id`, sessionID)
+		LEFT JOIN attendance_current att ON att.appointment_id = a.id`
+
+func collectTargets(rows pgx.Rows, err error) ([]app.AttendanceTarget, error) {
 	if err != nil {
-		return nil, fmt.Errorf("query session attendance: %w", err)
+		return nil, fmt.Errorf("query attendance targets: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (app.AttendanceTarget, error) {
 		var t app.AttendanceTarget
@@ -70,7 +93,7 @@ func (r *Attendance) SessionTargets(ctx context.Context, tx *bus.Tx, sessionID s
 		return t, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read session attendance: %w", err)
+		return nil, fmt.Errorf("read attendance targets: %w", err)
 	}
 	return out, nil
 }

@@ -60,10 +60,7 @@ func (r *Compliance) Facts(ctx context.Context, tx *bus.Tx, enrollmentID string)
 		return f, found, err
 	}
 	e.StartDate = e.StartDate.UTC()
-	rows, err := tx.Query(ctx, `SELECT s.local_date, s.starts_at, att.status, att.minutes_attended
-		FROM appointments a JOIN sessions s ON s.id = a.session_id
-		JOIN attendance_current att ON att.appointment_id = a.id
-		WHERE a.enrollment_id = $1 AND a.status = 'scheduled' ORDER BY s.starts_at, a.id`, enrollmentID)
+	rows, err := tx.Query(ctx, attendedVisitsSQL, enrollmentID)
 	if err != nil {
 		return f, false, fmt.Errorf("query attended visits: %w", err)
 	}
@@ -78,6 +75,12 @@ func (r *Compliance) Facts(ctx context.Context, tx *bus.Tx, enrollmentID string)
 	}
 	return f, true, nil
 }
+
+// attendedVisitsSQL reads an enrollment's scheduled appointments with attendance.
+const attendedVisitsSQL = `SELECT s.local_date, s.starts_at, att.status, att.minutes_attended
+		FROM appointments a JOIN sessions s ON s.id = a.session_id
+		JOIN attendance_current att ON att.appointment_id = a.id
+		WHERE a.enrollment_id = $1 AND a.status = 'scheduled' ORDER BY s.starts_at, a.id`
 
 // OpenEpisode returns the enrollment's open risk episode.
 func (r *Compliance) OpenEpisode(ctx context.Context, tx *bus.Tx, enrollmentID string) (app.RiskEpisode, bool, error) {
@@ -141,10 +144,7 @@ func (r *Compliance) ActiveEnrollments(ctx context.Context) ([]string, error) {
 // History returns the enrollment's appointments (scheduled and cancelled) that started at or
 // before now, with their current attendance, by start.
 func (r *Compliance) History(ctx context.Context, tx *bus.Tx, enrollmentID string, now time.Time) ([]app.AttendanceTarget, error) {
-	rows, err := tx.Query(ctx, `SELECT `+appointmentColumns+`,
-		att.status, att.minutes_attended, att.scheduled_minutes, att.version, att.recorded_by, att.recorded_at`+appointmentFrom+`
-		LEFT JOIN attendance_current att ON att.appointment_id = a.id
-		WHERE a.enrollment_id = $1 AND s.starts_at <= $2 ORDER BY s.starts_at, a.id`, enrollmentID, now)
+	rows, err := tx.Query(ctx, historySQL, enrollmentID, now)
 	if err != nil {
 		return nil, fmt.Errorf("query attendance history: %w", err)
 	}
@@ -171,3 +171,9 @@ func (r *Compliance) History(ctx context.Context, tx *bus.Tx, enrollmentID strin
 	}
 	return out, nil
 }
+
+// historySQL reads an enrollment's appointments started by $2 with their current attendance.
+const historySQL = `SELECT ` + appointmentColumns + `,
+		att.status, att.minutes_attended, att.scheduled_minutes, att.version, att.recorded_by, att.recorded_at` + appointmentFrom + `
+		LEFT JOIN attendance_current att ON att.appointment_id = a.id
+		WHERE a.enrollment_id = $1 AND s.starts_at <= $2 ORDER BY s.starts_at, a.id`

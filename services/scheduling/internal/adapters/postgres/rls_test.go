@@ -384,7 +384,9 @@ func TestRowLevelSecurityStopsGuessedIDs(t *testing.T) {
 
 // The policies leave the plans of RecordAttendance's lookups (the busiest path of the system)
 // as they were: the same index scans, the policies' conditions a filter on top of them, each
-// function call an InitPlan evaluated once per statement, never a SubPlan run per row.
+// function call an InitPlan evaluated once per statement, never a SubPlan run per row. The
+// current attendance of an appointment is one backward probe of attendance_pkey, never a
+// scan of all history (attendance_current, migration 00010).
 func TestRowLevelSecurityKeepsAttendancePlans(t *testing.T) {
 	pool, _, store, a, _ := rlsSetup(t)
 	ctx := auth.WithSystemScope(context.Background())
@@ -410,12 +412,11 @@ func TestRowLevelSecurityKeepsAttendancePlans(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct{ name, sql, arg, index string }{
-		{"AppointmentSession", `SELECT session_id::text, clinic_id::text FROM appointments WHERE id = $1`, a.appointment, "appointments_pkey"},
-		{"LockSession", `SELECT clinic_id::text FROM sessions WHERE id = $1 FOR UPDATE`, a.session, "sessions_pkey"},
-		{"SessionTargets", `SELECT ` + appointmentColumns + `, COALESCE(e.program_code, ''), att.status` + appointmentFrom + `
-			JOIN enrollments e ON e.id = a.enrollment_id
-			LEFT JOIN attendance_current att ON att.appointment_id = a.id
-			WHERE a.session_id = $1 ORDER BY a.id`, a.session, "appointments_session_id_enrollment_id_key"},
+		{"LockAppointment", lockAppointmentSQL, a.appointment, "appointments_pkey"},
+		{"LockSession", lockSessionSQL, a.session, "sessions_pkey"},
+		{"SessionTargets", targetsSQL + ` WHERE a.session_id = $1 ORDER BY a.id`, a.session, "appointments_session_id_enrollment_id_key"},
+		{"AppointmentTarget", targetsSQL + ` WHERE a.id = $1`, a.appointment, "appointments_pkey"},
+		{"Facts visits", attendedVisitsSQL, a.enrollment, "attendance_pkey"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var plan []string
@@ -432,6 +433,12 @@ func TestRowLevelSecurityKeepsAttendancePlans(t *testing.T) {
 			text := strings.Join(plan, "\n")
 			if !strings.Contains(text, " using "+tt.index+" on ") || !strings.Contains(text, "InitPlan") || strings.Contains(text, "SubPlan") {
 				t.Errorf("plan in clinic A's scope:\n%s\nwant a scan of %s, the policy's conditions as InitPlans and no SubPlan", text, tt.index)
+			}
+			// The current attendance version: one probe of attendance_pkey per appointment,
+			// never a scan of the whole history (attendance_current, migration 00010).
+			if strings.Contains(text, "attendance") && (strings.Contains(text, "Seq Scan on attendance") ||
+				!strings.Contains(text, "Index Scan Backward using attendance_pkey on attendance")) {
+				t.Errorf("plan in clinic A's scope:\n%s\nwant the current attendance as a backward probe of attendance_pkey", text)
 			}
 		})
 	}
