@@ -199,10 +199,20 @@ func TestAppointmentsGeneratedAndCancelledOnDischarge(t *testing.T) {
 	if err := s.Pool.QueryRow(ctx, `SELECT id::text FROM enrollments WHERE patient_id = $1`, p2).Scan(&enrollmentID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := client.SwitchTrack(ctx, call(scheduler, &schedulingv1.SwitchTrackRequest{EnrollmentId: enrollmentID,
-		TrackCode: "adult-day", Reason: "works evenings now", IdempotencyKey: "switch-key-1"})); err != nil {
+	switchReq := func() *schedulingv1.SwitchTrackRequest {
+		return &schedulingv1.SwitchTrackRequest{EnrollmentId: enrollmentID, TrackCode: "adult-day", Reason: "works evenings now",
+			IdempotencyKey: "switch-key-1"}
+	}
+	if _, err := client.SwitchTrack(ctx, call(scheduler, switchReq())); err != nil {
 		t.Fatal(err)
 	}
+	// A replay by the same caller is replayed; after losing the clinic it is not found, and
+	// the stored response is not handed out (the clinic is checked before the idempotency key).
+	if again, err := client.SwitchTrack(ctx, call(scheduler, switchReq())); err != nil || !again.Msg.GetReplayed() {
+		t.Fatalf("switch replay = %v, %v", again, err)
+	}
+	_, err := client.SwitchTrack(ctx, call(s.Token(t, "scheduler-1", []string{"scheduler"}, []string{clinicB}), switchReq()))
+	wantCode(t, err, connect.CodeNotFound)
 	s.Relayed(t)
 	got := kinds(t, s, p2)
 	if got["group cancelled clinic"] != 36 || got["individual cancelled clinic"] != 12 || got["group scheduled"] == 0 ||
@@ -322,6 +332,11 @@ func TestAppointmentRPCs(t *testing.T) {
 	if err != nil || !again.Msg.GetReplayed() || !proto.Equal(again.Msg.GetAppointment(), moved.Msg.GetAppointment()) {
 		t.Fatalf("replay = %v, %v", again, err)
 	}
+	// The same caller after losing the clinic: the appointment is not found, and the stored
+	// response is not replayed (the clinic is checked before the idempotency key).
+	lost := tok("clinician-1", []string{"clinician"}, clinicB)
+	_, err = client.RescheduleAppointment(ctx, call(lost, move(ind1.GetAppointmentId(), tuesday, "11:00", "key-move-1")))
+	wantCode(t, err, connect.CodeNotFound)
 	_, err = client.RescheduleAppointment(ctx, call(clinician, move(ind1.GetAppointmentId(), tuesday, "12:00", "key-move-1")))
 	wantCode(t, err, connect.CodeFailedPrecondition) // the key with another request
 	s.Relayed(t)

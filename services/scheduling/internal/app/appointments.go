@@ -325,10 +325,15 @@ func (a *App) RescheduleAppointment(ctx context.Context, cmd RescheduleAppointme
 	var out *schedulingv1.RescheduleAppointmentResponse
 	var replayed bool
 	err := a.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
-		var err error
+		// Visibility first, so a replay never hands the stored response to a caller who lost
+		// access to the clinic.
+		ap, err := a.visibleAppointment(ctx, tx, cmd.Viewer, cmd.AppointmentID)
+		if err != nil {
+			return err
+		}
 		call := idempotency.Call{Caller: cmd.Caller, Key: cmd.IdempotencyKey, Hash: cmd.RequestHash}
 		out, replayed, err = idempotency.Once(ctx, tx, a.enrollments, call, &schedulingv1.RescheduleAppointmentResponse{}, func() (*schedulingv1.RescheduleAppointmentResponse, error) {
-			ap, tz, err := a.lockAppointment(ctx, tx, cmd.Viewer, cmd.AppointmentID)
+			ap, tz, err := a.lockVisibleAppointment(ctx, tx, ap)
 			if err != nil {
 				return nil, err
 			}
@@ -419,18 +424,36 @@ func (a *App) CancelAppointment(ctx context.Context, viewer domain.Viewer, actor
 // lockAppointment reads an appointment viewer may see, takes its clinic's booking lock, then
 // locks and re-reads it; it returns the clinic's time zone too.
 func (a *App) lockAppointment(ctx context.Context, tx *bus.Tx, viewer domain.Viewer, id string) (domain.Appointment, string, error) {
-	r := a.appts.repo
-	ap, found, err := r.Appointment(ctx, tx, id, false)
+	ap, err := a.visibleAppointment(ctx, tx, viewer, id)
 	if err != nil {
 		return ap, "", err
 	}
-	if !found || viewer == nil || !viewer.CanSeeClinic(ap.ClinicID) {
-		return ap, "", domain.ErrNotFound
+	return a.lockVisibleAppointment(ctx, tx, ap)
+}
+
+// visibleAppointment reads an appointment (without locking) that viewer may see; another
+// clinic's, or none, is domain.ErrNotFound.
+func (a *App) visibleAppointment(ctx context.Context, tx *bus.Tx, viewer domain.Viewer, id string) (domain.Appointment, error) {
+	ap, found, err := a.appts.repo.Appointment(ctx, tx, id, false)
+	if err != nil {
+		return ap, err
 	}
+	if !found || viewer == nil || !viewer.CanSeeClinic(ap.ClinicID) {
+		return ap, domain.ErrNotFound
+	}
+	return ap, nil
+}
+
+// lockVisibleAppointment takes the booking lock of ap's clinic, then locks and re-reads ap;
+// it returns the clinic's time zone too.
+func (a *App) lockVisibleAppointment(ctx context.Context, tx *bus.Tx, ap domain.Appointment) (domain.Appointment, string, error) {
+	r := a.appts.repo
+	id := ap.ID
 	if err := r.LockBookings(ctx, tx, ap.ClinicID); err != nil {
 		return ap, "", err
 	}
-	if ap, _, err = r.Appointment(ctx, tx, id, true); err != nil {
+	ap, _, err := r.Appointment(ctx, tx, id, true)
+	if err != nil {
 		return ap, "", err
 	}
 	tz, err := r.ClinicTimeZone(ctx, tx, ap.ClinicID)

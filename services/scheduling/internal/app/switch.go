@@ -41,10 +41,18 @@ func (a *App) SwitchTrack(ctx context.Context, cmd SwitchTrack) (*schedulingv1.S
 	var out *schedulingv1.SwitchTrackResponse
 	var replayed bool
 	err := a.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
-		var err error
+		// Visibility first, so a replay never hands the stored response to a caller who lost
+		// access to the clinic.
+		e, found, err := a.enrollments.Enrollment(ctx, tx, cmd.EnrollmentID)
+		if err != nil {
+			return err
+		}
+		if !found || cmd.Viewer == nil || !cmd.Viewer.CanSeeClinic(e.ClinicID) {
+			return domain.ErrNotFound
+		}
 		call := idempotency.Call{Caller: cmd.Caller, Key: cmd.IdempotencyKey, Hash: cmd.RequestHash}
 		out, replayed, err = idempotency.Once(ctx, tx, a.enrollments, call, &schedulingv1.SwitchTrackResponse{}, func() (*schedulingv1.SwitchTrackResponse, error) {
-			e, err := a.switchTrack(ctx, tx, cmd)
+			e, err := a.switchTrack(ctx, tx, cmd, e)
 			if err != nil {
 				return nil, err
 			}
@@ -59,14 +67,8 @@ func (a *App) SwitchTrack(ctx context.Context, cmd SwitchTrack) (*schedulingv1.S
 	return out, nil
 }
 
-func (a *App) switchTrack(ctx context.Context, tx *bus.Tx, cmd SwitchTrack) (domain.Enrollment, error) {
-	e, found, err := a.enrollments.Enrollment(ctx, tx, cmd.EnrollmentID)
-	if err != nil {
-		return e, err
-	}
-	if !found || cmd.Viewer == nil || !cmd.Viewer.CanSeeClinic(e.ClinicID) {
-		return e, domain.ErrNotFound
-	}
+// switchTrack switches e, an enrollment the caller may see (read without locks).
+func (a *App) switchTrack(ctx context.Context, tx *bus.Tx, cmd SwitchTrack, e domain.Enrollment) (domain.Enrollment, error) {
 	u, err := a.lockClinic(ctx, tx, e.ClinicID, cmd.Caller)
 	if err != nil {
 		return e, err
