@@ -73,7 +73,7 @@ and demo network it reuses):
 7. **Output.** This page, ` + "`.run/bench/report.md`" + ` and ` + "`.run/bench/summary.json`" + `; the last line on
    stdout is the summary JSON. ` + "`-before <summary.json>`" + ` shows an earlier run beside this one.
 
-` + "`BENCH_SCALE=small`" + ` (the generator's small network widened to 20 people a clinic, 10 s phases) is the quick check and finishes
+` + "`BENCH_SCALE=small`" + ` (the generator's small network widened to 20 people a clinic, 7 s phases) is the quick check and finishes
 in under 4 minutes with the Go benchmarks; the default is the demo network (the generator's default
 network: 5 clinics, 150 people, 8 weeks), 30 s phases and, for the read side, the dashboard's own 100-clinic fill.
 

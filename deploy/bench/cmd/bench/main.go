@@ -69,7 +69,8 @@ func configure() config {
 		c.spec = demonet.Small()
 		c.spec.PatientsPerClinic = 20 // the generator's small network, a little wider: more appointments to correct
 		c.spec.Prefix = "bench-small"
-		c.baseline, c.fixed, c.satDur, c.drainCap, c.reads = 3*time.Second, 10*time.Second, 10*time.Second, 45*time.Second, 15
+		// 7 s phases: five of them (two modes) and their drains fit the quick check's few minutes.
+		c.baseline, c.fixed, c.satDur, c.drainCap, c.reads = 3*time.Second, 7*time.Second, 7*time.Second, 45*time.Second, 15
 	default:
 		c.scale = "default"
 		c.spec = demonet.Default()
