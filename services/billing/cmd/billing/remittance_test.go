@@ -658,6 +658,73 @@ func TestRemittancePostingProperties(t *testing.T) {
 	}
 }
 
+// One file that posts a claim, reverses it (22) and posts it again leaves exactly what the
+// same three CLPs leave when uploaded as three files one after the other: the posting's
+// set-based writes fold a claim's repeated updates and keep a charge's repeated status
+// changes in file order.
+func TestRemittancePostReverseRepostInOneFile(t *testing.T) {
+	e := startRemit(t)
+	ctx := context.Background()
+	lines := func() []fixtureLine {
+		return []fixtureLine{{Code: "H0015", Date: "2026-03-02", Cents: 15000}, {Code: "H0015", Date: "2026-03-03", Cents: 15000}}
+	}
+	one := &fixtureClaim{Control: "ONEFILE", Clinic: clinicA, Patient: bus.NewID(), Lines: lines()}
+	three := &fixtureClaim{Control: "THREEFILES", Clinic: clinicA, Patient: bus.NewID(), Lines: lines()}
+	e.claimFixture(t, 20, one, three)
+	clps := func(c *fixtureClaim) []eraClaim {
+		return []eraClaim{
+			{Control: c.Control, Status: "1", Lines: []eraLine{
+				paidLine(c.Lines[0], eraAdj{"CO", "45", 1000}, eraAdj{"PR", "2", 2000}), paidLine(c.Lines[1], eraAdj{"CO", "45", 1000})}},
+			{Control: c.Control, Status: "22", Lines: []eraLine{
+				{Code: "H0015", Date: c.Lines[0].Date, LineControl: c.Lines[0].LineControl, Charged: -15000, Paid: -12000,
+					Adjs: []eraAdj{{"CO", "45", -1000}, {"PR", "2", -2000}}},
+				{Code: "H0015", Date: c.Lines[1].Date, LineControl: c.Lines[1].LineControl, Charged: -15000, Paid: -14000,
+					Adjs: []eraAdj{{"CO", "45", -1000}}}}},
+			{Control: c.Control, Status: "1", Lines: []eraLine{
+				paidLine(c.Lines[0], eraAdj{"CO", "45", 1000}, eraAdj{"PR", "3", 500}), paidLine(c.Lines[1], eraAdj{"CO", "45", 3000})}},
+		}
+	}
+	e.upload(t, e.admin, era835("ONE", clps(one)...))
+	for i, clp := range clps(three) {
+		e.upload(t, e.admin, era835(fmt.Sprintf("THREE%d", i), clp))
+	}
+	// What each claim's posting left, compared between the two.
+	state := func(c *fixtureClaim) string {
+		var claim string
+		if err := e.Pool.QueryRow(ctx, `SELECT status || ' paid=' || paid_cents || ' pr=' || patient_resp_cents FROM claims WHERE id = $1`,
+			c.ID).Scan(&claim); err != nil {
+			t.Fatal(err)
+		}
+		var charges, ledger, items, postings string
+		if err := e.Pool.QueryRow(ctx, `SELECT string_agg(status, ',' ORDER BY service_date) FROM charges WHERE claim_id = $1`,
+			c.ID).Scan(&charges); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Pool.QueryRow(ctx, `SELECT coalesce(string_agg(kind || ':' || amount_cents, ',' ORDER BY amount_cents), '')
+			FROM ledger_entries WHERE claim_id = $1`, c.ID).Scan(&ledger); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Pool.QueryRow(ctx, `SELECT coalesce(string_agg(queue || ':' || status || ':' || amount_cents, ',' ORDER BY queue, status, amount_cents), '')
+			FROM work_items WHERE claim_id = $1`, c.ID).Scan(&items); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Pool.QueryRow(ctx, `SELECT string_agg(classification || ':' || paid_cents || ':' || (reversed_by IS NOT NULL), ',' ORDER BY classification, paid_cents)
+			FROM remittance_claims WHERE claim_id = $1`, c.ID).Scan(&postings); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("claim %s; charges %s; ledger %s; items %s; postings %s; balance %d",
+			claim, charges, ledger, items, postings, e.balance(t, c.Patient, c.Clinic))
+	}
+	got, want := state(one), state(three)
+	if got != want {
+		t.Fatalf("one file:    %s\nthree files: %s", got, want)
+	}
+	// And it is the corrected posting: paid 26,000 - 4,000 CO - 500 PR, balance 500.
+	if !strings.HasPrefix(got, "claim paid paid=25500 pr=500; charges paid,paid;") || !strings.HasSuffix(got, "balance 500") {
+		t.Fatalf("state %s", got)
+	}
+}
+
 // An 835 larger than the 1 MiB every other procedure takes is accepted by UploadRemittance
 // (up to rpc.MaxUploadBytes), while a request of the same size to another procedure of the
 // remittance service is refused before it is read.
