@@ -24,8 +24,8 @@ func (s *Store) MinimumWeeks(ctx context.Context, sc Scope, r kpi.Range, now tim
 			JOIN programs p ON p.program_code = t.program_code
 			LEFT JOIN clinics c ON c.clinic_id = e.clinic_id
 			WHERE e.start_date IS NOT NULL AND e.start_date <= $4
-				AND (e.ended_at IS NULL OR `+localDate("e.ended_at")+` >= $3::date - 6) AND `+scoped("e.clinic_id"),
-			sc.All, sc.Clinics, r.From, r.To)
+				AND (e.ended_at IS NULL OR `+localDate("e.ended_at")+` >= $3::date - 6) AND `+sc.where("e.clinic_id"),
+			sc.All, sc.ids(), r.From, r.To)
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/trellis-health/trellis/pkg/auth"
@@ -42,8 +43,29 @@ func read[T any](ctx context.Context, s *Store, fn func(tx pgx.Tx) (T, error)) (
 	return out, err
 }
 
-// scoped is the SQL condition on column for a scope given as $1 (all) and $2 (ids).
-func scoped(column string) string { return "($1 OR " + column + "::text = ANY($2::text[]))" }
+// where is the SQL condition on column for the scope sc, whose values the query passes as $1
+// (sc.All) and $2 (sc.ids()). The ids are compared as uuid[], so the clinic_id indexes apply
+// (a clinic_id::text comparison could use none of them). The two forms are two statement
+// texts: for a list of clinics the condition has no OR, so the index also serves a prepared
+// statement's generic plan, which a catch-all "$1 OR ..." could not use (perf finding N1).
+func (sc Scope) where(column string) string {
+	if sc.All {
+		return "($1 OR " + column + " = ANY($2::uuid[]))"
+	}
+	return "(" + column + " = ANY($2::uuid[]) AND NOT $1)"
+}
+
+// ids is sc.Clinics in canonical uuid form, leaving out what is no uuid (which names no
+// clinic; as uuid[] it would fail the query).
+func (sc Scope) ids() []string {
+	out := make([]string, 0, len(sc.Clinics))
+	for _, c := range sc.Clinics {
+		if u, err := uuid.Parse(c); err == nil {
+			out = append(out, u.String())
+		}
+	}
+	return out
+}
 
 // localDate is the clinic-local date of a timestamp column, in the clinic's time zone.
 func localDate(column string) string {
@@ -61,8 +83,8 @@ type Clinic struct {
 // Clinics lists the clinics in scope, by name.
 func (s *Store) Clinics(ctx context.Context, sc Scope) ([]Clinic, error) {
 	return read(ctx, s, func(tx pgx.Tx) ([]Clinic, error) {
-		rows, err := tx.Query(ctx, `SELECT clinic_id::text, name, time_zone FROM clinics c WHERE `+scoped("c.clinic_id")+
-			` ORDER BY name = '', name, clinic_id`, sc.All, sc.Clinics)
+		rows, err := tx.Query(ctx, `SELECT clinic_id::text, name, time_zone FROM clinics c WHERE `+sc.where("c.clinic_id")+
+			` ORDER BY name = '', name, clinic_id`, sc.All, sc.ids())
 		if err != nil {
 			return nil, err
 		}
@@ -105,7 +127,7 @@ func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks map[str
 			scan func(pgx.Rows) error
 		}
 		queries := []q{
-			{`SELECT clinic_id::text, count(*) FROM enrollments WHERE status = 'active' AND ` + scoped("clinic_id") + ` GROUP BY 1`,
+			{`SELECT clinic_id::text, count(*) FROM enrollments WHERE status = 'active' AND ` + sc.where("clinic_id") + ` GROUP BY 1`,
 				func(rows pgx.Rows) error {
 					var id string
 					var n int
@@ -113,7 +135,7 @@ func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks map[str
 					get(id).Census = n
 					return err
 				}},
-			{`SELECT clinic_id::text, sum(capacity) FROM tracks WHERE active AND ` + scoped("clinic_id") + ` GROUP BY 1`,
+			{`SELECT clinic_id::text, sum(capacity) FROM tracks WHERE active AND ` + sc.where("clinic_id") + ` GROUP BY 1`,
 				func(rows pgx.Rows) error {
 					var id string
 					var n int
@@ -121,7 +143,7 @@ func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks map[str
 					get(id).Capacity = n
 					return err
 				}},
-			{`SELECT clinic_id::text, status, count(*) FROM attendance WHERE local_date BETWEEN $3 AND $4 AND ` + scoped("clinic_id") + ` GROUP BY 1, 2`,
+			{`SELECT clinic_id::text, status, count(*) FROM attendance WHERE local_date BETWEEN $3 AND $4 AND ` + sc.where("clinic_id") + ` GROUP BY 1, 2`,
 				func(rows pgx.Rows) error {
 					var id, status string
 					var n int
@@ -131,7 +153,7 @@ func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks map[str
 				}},
 			{`SELECT a.clinic_id::text, extract(epoch FROM a.admitted_at - a.first_contact_at)::float8 / 86400
 				FROM admissions a LEFT JOIN clinics c USING (clinic_id)
-				WHERE a.first_contact_at IS NOT NULL AND ` + localDate("a.admitted_at") + ` BETWEEN $3 AND $4 AND ` + scoped("a.clinic_id"),
+				WHERE a.first_contact_at IS NOT NULL AND ` + localDate("a.admitted_at") + ` BETWEEN $3 AND $4 AND ` + sc.where("a.clinic_id"),
 				func(rows pgx.Rows) error {
 					var id string
 					var d float64
@@ -141,7 +163,7 @@ func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks map[str
 					return err
 				}},
 			{`SELECT clinic_id::text, reason, (discharge_date - start_date)::float8 FROM discharges
-				WHERE discharge_date BETWEEN $3 AND $4 AND ` + scoped("clinic_id"),
+				WHERE discharge_date BETWEEN $3 AND $4 AND ` + sc.where("clinic_id"),
 				func(rows pgx.Rows) error {
 					var id, reason string
 					var los *float64
@@ -155,7 +177,7 @@ func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks map[str
 				}},
 		}
 		for _, qu := range queries {
-			args := []any{sc.All, sc.Clinics}
+			args := []any{sc.All, sc.ids()}
 			if strings.Contains(qu.sql, "$3") {
 				args = append(args, r.From, r.To)
 			}
@@ -334,8 +356,8 @@ func (s *Store) Flow(ctx context.Context, sc Scope, r kpi.Range) (Flow, error) {
 	return read(ctx, s, func(tx pgx.Tx) (Flow, error) {
 		var f Flow
 		err := tx.QueryRow(ctx, `SELECT coalesce(sum(amount_cents), 0)::bigint FROM charges
-			WHERE status <> 'void' AND service_date BETWEEN $3 AND $4 AND `+scoped("clinic_id"),
-			sc.All, sc.Clinics, r.From, r.To).Scan(&f.Charges)
+			WHERE status <> 'void' AND service_date BETWEEN $3 AND $4 AND `+sc.where("clinic_id"),
+			sc.All, sc.ids(), r.From, r.To).Scan(&f.Charges)
 		if err != nil {
 			return f, err
 		}
@@ -343,14 +365,14 @@ func (s *Store) Flow(ctx context.Context, sc Scope, r kpi.Range) (Flow, error) {
 				coalesce(sum(k.paid_cents), 0)::bigint,
 				coalesce(sum(k.total_cents) FILTER (WHERE k.status = 'denied'), 0)::bigint
 			FROM claims k LEFT JOIN clinics c USING (clinic_id)
-			WHERE k.submitted_at IS NOT NULL AND `+localDate("k.submitted_at")+` BETWEEN $3 AND $4 AND `+scoped("k.clinic_id"),
-			sc.All, sc.Clinics, r.From, r.To).Scan(&f.ClaimsSubmitted, &f.Paid, &f.Denied)
+			WHERE k.submitted_at IS NOT NULL AND `+localDate("k.submitted_at")+` BETWEEN $3 AND $4 AND `+sc.where("k.clinic_id"),
+			sc.All, sc.ids(), r.From, r.To).Scan(&f.ClaimsSubmitted, &f.Paid, &f.Denied)
 		if err != nil {
 			return f, err
 		}
 		err = tx.QueryRow(ctx, `SELECT coalesce(sum(w.amount_cents), 0)::bigint FROM write_offs w LEFT JOIN clinics c USING (clinic_id)
-			WHERE `+localDate("w.written_off_at")+` BETWEEN $3 AND $4 AND `+scoped("w.clinic_id"),
-			sc.All, sc.Clinics, r.From, r.To).Scan(&f.WrittenOff)
+			WHERE `+localDate("w.written_off_at")+` BETWEEN $3 AND $4 AND `+sc.where("w.clinic_id"),
+			sc.All, sc.ids(), r.From, r.To).Scan(&f.WrittenOff)
 		return f, err
 	})
 }
@@ -392,8 +414,8 @@ type WriteOffReason struct {
 func (s *Store) WriteOffs(ctx context.Context, sc Scope, r kpi.Range) ([]WriteOffReason, error) {
 	return read(ctx, s, func(tx pgx.Tx) ([]WriteOffReason, error) {
 		rows, err := tx.Query(ctx, `SELECT w.reason, count(*), sum(w.amount_cents)::bigint FROM write_offs w LEFT JOIN clinics c USING (clinic_id)
-			WHERE `+localDate("w.written_off_at")+` BETWEEN $3 AND $4 AND `+scoped("w.clinic_id")+` GROUP BY 1 ORDER BY 3 DESC, 1`,
-			sc.All, sc.Clinics, r.From, r.To)
+			WHERE `+localDate("w.written_off_at")+` BETWEEN $3 AND $4 AND `+sc.where("w.clinic_id")+` GROUP BY 1 ORDER BY 3 DESC, 1`,
+			sc.All, sc.ids(), r.From, r.To)
 		if err != nil {
 			return nil, err
 		}
@@ -417,8 +439,8 @@ func (s *Store) ClaimRates(ctx context.Context, sc Scope, r kpi.Range) (kpi.Clai
 				coalesce(sum(k.paid_cents), 0)::bigint
 			FROM claims k LEFT JOIN clinics c USING (clinic_id)
 			WHERE k.adjudicated_at IS NOT NULL AND k.status IN ('paid', 'partially_paid', 'denied')
-				AND `+localDate("k.adjudicated_at")+` BETWEEN $3 AND $4 AND `+scoped("k.clinic_id"),
-			sc.All, sc.Clinics, r.From, r.To).Scan(&in.Adjudicated, &in.Denied, &in.Clean, &in.ChargedCents, &in.ContractualCents, &in.PaidCents)
+				AND `+localDate("k.adjudicated_at")+` BETWEEN $3 AND $4 AND `+sc.where("k.clinic_id"),
+			sc.All, sc.ids(), r.From, r.To).Scan(&in.Adjudicated, &in.Denied, &in.Clean, &in.ChargedCents, &in.ContractualCents, &in.PaidCents)
 		return in, err
 	})
 }
@@ -434,8 +456,8 @@ type Aging struct {
 func (s *Store) Aging(ctx context.Context, sc Scope, now time.Time) ([]Aging, error) {
 	return read(ctx, s, func(tx pgx.Tx) ([]Aging, error) {
 		rows, err := tx.Query(ctx, `SELECT payer_id, (($3::date) - (submitted_at::date))::int, total_cents FROM claims
-			WHERE status = 'submitted' AND submitted_at IS NOT NULL AND NOT corrected AND `+scoped("clinic_id")+` ORDER BY payer_id`,
-			sc.All, sc.Clinics, now)
+			WHERE status = 'submitted' AND submitted_at IS NOT NULL AND NOT corrected AND `+sc.where("clinic_id")+` ORDER BY payer_id`,
+			sc.All, sc.ids(), now)
 		if err != nil {
 			return nil, err
 		}
@@ -469,7 +491,7 @@ type Hold struct {
 func (s *Store) Holds(ctx context.Context, sc Scope) ([]Hold, error) {
 	return read(ctx, s, func(tx pgx.Tx) ([]Hold, error) {
 		rows, err := tx.Query(ctx, `SELECT coalesce(nullif(trim(split_part(hold_reason, ':', 1)), ''), 'unspecified'), count(*)
-			FROM charges WHERE status = 'held' AND `+scoped("clinic_id")+` GROUP BY 1 ORDER BY 2 DESC, 1`, sc.All, sc.Clinics)
+			FROM charges WHERE status = 'held' AND `+sc.where("clinic_id")+` GROUP BY 1 ORDER BY 2 DESC, 1`, sc.All, sc.ids())
 		if err != nil {
 			return nil, err
 		}

@@ -37,7 +37,7 @@ func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks map[str
 			scan func(pgx.Rows) error
 		}{
 			{`SELECT clinic_id::text, local_date, status, count(*) FROM attendance
-				WHERE local_date BETWEEN $3 AND $4 AND ` + scoped("clinic_id") + ` GROUP BY 1, 2, 3`,
+				WHERE local_date BETWEEN $3 AND $4 AND ` + sc.where("clinic_id") + ` GROUP BY 1, 2, 3`,
 				func(rows pgx.Rows) error {
 					var id, status string
 					var d time.Time
@@ -47,7 +47,7 @@ func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks map[str
 					return err
 				}},
 			{`SELECT a.clinic_id::text, ` + localDate("a.admitted_at") + `, count(*) FROM admissions a LEFT JOIN clinics c USING (clinic_id)
-				WHERE ` + localDate("a.admitted_at") + ` BETWEEN $3 AND $4 AND ` + scoped("a.clinic_id") + ` GROUP BY 1, 2`,
+				WHERE ` + localDate("a.admitted_at") + ` BETWEEN $3 AND $4 AND ` + sc.where("a.clinic_id") + ` GROUP BY 1, 2`,
 				func(rows pgx.Rows) error {
 					var id string
 					var d time.Time
@@ -63,7 +63,7 @@ func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks map[str
 				SELECT e.clinic_id::text, weeks.last, count(*) FROM enrollments e LEFT JOIN clinics c ON c.clinic_id = e.clinic_id
 					JOIN weeks ON ` + localDate("e.seated_at") + ` <= weeks.last
 				WHERE e.seated_at IS NOT NULL
-					AND (e.ended_at IS NULL OR ` + localDate("e.ended_at") + ` > weeks.last) AND ` + scoped("e.clinic_id") + `
+					AND (e.ended_at IS NULL OR ` + localDate("e.ended_at") + ` > weeks.last) AND ` + sc.where("e.clinic_id") + `
 				GROUP BY 1, 2`,
 				func(rows pgx.Rows) error {
 					var id string
@@ -75,7 +75,7 @@ func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks map[str
 				}},
 		}
 		for _, q := range queries {
-			rows, err := tx.Query(ctx, q.sql, sc.All, sc.Clinics, r.From, r.To)
+			rows, err := tx.Query(ctx, q.sql, sc.All, sc.ids(), r.From, r.To)
 			if err != nil {
 				return nil, err
 			}
@@ -117,8 +117,8 @@ func (s *Store) FlowWeeks(ctx context.Context, sc Scope, r kpi.Range) (map[time.
 			return f
 		}
 		rows, err := tx.Query(ctx, `SELECT service_date, coalesce(sum(amount_cents), 0)::bigint FROM charges
-			WHERE status <> 'void' AND service_date BETWEEN $3 AND $4 AND `+scoped("clinic_id")+` GROUP BY 1`,
-			sc.All, sc.Clinics, r.From, r.To)
+			WHERE status <> 'void' AND service_date BETWEEN $3 AND $4 AND `+sc.where("clinic_id")+` GROUP BY 1`,
+			sc.All, sc.ids(), r.From, r.To)
 		if err != nil {
 			return nil, err
 		}
@@ -137,8 +137,8 @@ func (s *Store) FlowWeeks(ctx context.Context, sc Scope, r kpi.Range) (map[time.
 		rows, err = tx.Query(ctx, `SELECT `+localDate("k.submitted_at")+`, coalesce(sum(k.total_cents), 0)::bigint,
 				coalesce(sum(k.paid_cents), 0)::bigint, coalesce(sum(k.total_cents) FILTER (WHERE k.status = 'denied'), 0)::bigint
 			FROM claims k LEFT JOIN clinics c USING (clinic_id)
-			WHERE k.submitted_at IS NOT NULL AND `+localDate("k.submitted_at")+` BETWEEN $3 AND $4 AND `+scoped("k.clinic_id")+` GROUP BY 1`,
-			sc.All, sc.Clinics, r.From, r.To)
+			WHERE k.submitted_at IS NOT NULL AND `+localDate("k.submitted_at")+` BETWEEN $3 AND $4 AND `+sc.where("k.clinic_id")+` GROUP BY 1`,
+			sc.All, sc.ids(), r.From, r.To)
 		if err != nil {
 			return nil, err
 		}
@@ -159,8 +159,8 @@ func (s *Store) FlowWeeks(ctx context.Context, sc Scope, r kpi.Range) (map[time.
 		}
 		rows, err = tx.Query(ctx, `SELECT `+localDate("w.written_off_at")+`, sum(w.amount_cents)::bigint
 			FROM write_offs w LEFT JOIN clinics c USING (clinic_id)
-			WHERE `+localDate("w.written_off_at")+` BETWEEN $3 AND $4 AND `+scoped("w.clinic_id")+` GROUP BY 1`,
-			sc.All, sc.Clinics, r.From, r.To)
+			WHERE `+localDate("w.written_off_at")+` BETWEEN $3 AND $4 AND `+sc.where("w.clinic_id")+` GROUP BY 1`,
+			sc.All, sc.ids(), r.From, r.To)
 		if err != nil {
 			return nil, err
 		}
