@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -485,7 +484,7 @@ func TestRowLevelSecurityMigrationOnExistingRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), "00011_") {
+		if e.Name() >= "00011_" { // the release before 00011: later migrations come after it
 			continue
 		}
 		b, err := fs.ReadFile(migrations.FS, e.Name())
