@@ -26,23 +26,21 @@ const (
 // ChargesRepo stores the charges area (implemented by adapters/postgres).
 type ChargesRepo interface {
 	LockPatient(ctx context.Context, tx *bus.Tx, patientID, clinicID string) error
+	// UpsertAttendance takes the patient lock (LockPatient) itself, in the same round trip.
 	UpsertAttendance(ctx context.Context, tx *bus.Tx, a domain.Attendance) (changed bool, oldDate string, err error)
-	DayAttendance(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string) ([]domain.Attendance, error)
+	// DayInputs reads everything recomputing a day needs in one round trip, after recounting
+	// the usage of the authorizations in refresh.
+	DayInputs(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string, refresh []string) (domain.DayInputs, error)
 	UpsertCoverage(ctx context.Context, tx *bus.Tx, c domain.Coverage) (bool, error)
-	PrimaryCoverage(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string) (domain.Coverage, bool, error)
-	PayerKind(ctx context.Context, tx *bus.Tx, code string) (string, bool, error)
 	PayerExists(ctx context.Context, tx *bus.Tx, code string) (bool, error)
-	ContractOn(ctx context.Context, tx *bus.Tx, payerID, clinicID, date string) (domain.Contract, bool, error)
 	UpsertConsent(ctx context.Context, tx *bus.Tx, c domain.Consent) (bool, error)
 	RevokeConsent(ctx context.Context, tx *bus.Tx, c domain.Consent) (bool, error)
 	Consents(ctx context.Context, tx *bus.Tx, patientID, clinicID string) ([]domain.Consent, error)
-	DayCharges(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string) ([]domain.Charge, error)
 	Days(ctx context.Context, tx *bus.Tx, patientID, clinicID string, statuses, reasons []string) ([]string, error)
 	PatientsToReprice(ctx context.Context, tx *bus.Tx, clinicID, payerID string) ([]string, error)
 	ReadyCharges(ctx context.Context, tx *bus.Tx, patientID, clinicID string) ([]domain.Charge, error)
 	InsertCharge(ctx context.Context, tx *bus.Tx, c domain.Charge) error
 	SetChargeStatus(ctx context.Context, tx *bus.Tx, c domain.Charge) error
-	Authorizations(ctx context.Context, tx *bus.Tx, patientID, clinicID, payerID, service string) ([]domain.Authorization, error)
 	Authorization(ctx context.Context, tx *bus.Tx, id string) (domain.Authorization, bool, error)
 	SaveAuthorization(ctx context.Context, tx *bus.Tx, a domain.Authorization) error
 	RefreshUsage(ctx context.Context, tx *bus.Tx, id string) (domain.AuthorizationUse, error)
@@ -82,9 +80,7 @@ func (c *Charges) RecordAttendance(ctx context.Context, tx *bus.Tx, a domain.Att
 	if err != nil {
 		return false, err
 	}
-	if err := c.repo.LockPatient(ctx, tx, a.PatientID, a.ClinicID); err != nil {
-		return false, err
-	}
+	// The patient lock is taken by UpsertAttendance, in the same round trip.
 	changed, oldDate, err := c.repo.UpsertAttendance(ctx, tx, a)
 	if err != nil || !changed {
 		return false, err
@@ -230,7 +226,7 @@ func (c *Charges) reevaluate(ctx context.Context, tx *bus.Tx, patientID, clinicI
 // names it as replaced if it went to a payer); a unit no longer billable is voided. The caller
 // holds the patient lock.
 func (c *Charges) recomputeDay(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string) error {
-	touched := map[string]bool{}
+	touched := newUsage()
 	freed, err := c.recomputeOneDay(ctx, tx, patientID, clinicID, date, touched)
 	if err != nil {
 		return err
@@ -254,38 +250,75 @@ func (c *Charges) recomputeDay(ctx context.Context, tx *bus.Tx, patientID, clini
 	}
 	// Usage events once, on the final counts: a unit given back and taken again in the same
 	// transaction crosses no threshold.
-	return c.refreshUsage(ctx, tx, touched)
+	return c.announceUsage(ctx, tx, touched)
+}
+
+// usage tracks the authorizations a recomputation used or freed units of (touched, to
+// announce), those whose stored used units are stale (dirty: a charge holding their units
+// was inserted, voided or moved since the last recount) and the last recount of each. Used
+// units are recounted only when read next (the next day's inputs, the announcement), not
+// after every change (issue 9, B4).
+type usage struct {
+	touched, dirty map[string]bool
+	counted        map[string]domain.AuthorizationUse
+}
+
+func newUsage() *usage {
+	return &usage{touched: map[string]bool{}, dirty: map[string]bool{}, counted: map[string]domain.AuthorizationUse{}}
+}
+
+// changed records that a charge holding units of id was written.
+func (u *usage) changed(id string) {
+	u.touched[id], u.dirty[id] = true, true
+}
+
+// stale returns the dirty authorizations, sorted.
+func (u *usage) stale() []string {
+	ids := make([]string, 0, len(u.dirty))
+	for id := range u.dirty {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// recounted records recounts.
+func (u *usage) recounted(us ...domain.AuthorizationUse) {
+	for _, x := range us {
+		u.counted[x.ID] = x
+		delete(u.dirty, x.ID)
+	}
+}
+
+// refresh recounts the dirty authorizations now.
+func (c *Charges) refresh(ctx context.Context, tx *bus.Tx, u *usage) error {
+	for _, id := range u.stale() {
+		x, err := c.repo.RefreshUsage(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		u.recounted(x)
+	}
+	return nil
 }
 
 // recomputeOneDay is recomputeDay for one day; freed reports whether a void gave
 // authorization units back. The authorizations it used or freed are added to touched, with
 // their used units recounted (the caller announces usage).
-func (c *Charges) recomputeOneDay(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string, touched map[string]bool) (freed bool, err error) {
-	sessions, err := c.repo.DayAttendance(ctx, tx, patientID, clinicID, date)
+func (c *Charges) recomputeOneDay(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string, touched *usage) (freed bool, err error) {
+	// Everything the day depends on, in one round trip (with the recount of the usage an
+	// earlier day of this recomputation changed, so that the authorizations read are current).
+	in, err := c.repo.DayInputs(ctx, tx, patientID, clinicID, date, touched.stale())
 	if err != nil {
 		return false, err
 	}
-	cov, hasCov, err := c.repo.PrimaryCoverage(ctx, tx, patientID, clinicID, date)
-	if err != nil {
-		return false, err
-	}
+	touched.recounted(in.Refreshed...)
+	sessions, cov, hasCov := in.Sessions, in.Coverage, in.HasCoverage
 	var contract *domain.Contract
 	selfPay := false
-	if hasCov {
-		kind, known, err := c.repo.PayerKind(ctx, tx, cov.PayerID)
-		if err != nil {
-			return false, err
-		}
-		if known {
-			ct, ok, err := c.repo.ContractOn(ctx, tx, cov.PayerID, clinicID, date)
-			if err != nil {
-				return false, err
-			}
-			if ok {
-				contract = &ct
-				selfPay = kind == domain.KindSelfPay
-			}
-		}
+	if hasCov && in.PayerKnown && in.HasContract {
+		contract = &in.Contract
+		selfPay = in.PayerKind == domain.KindSelfPay
 	}
 	contractID := ""
 	if contract != nil {
@@ -296,10 +329,7 @@ func (c *Charges) recomputeOneDay(ctx context.Context, tx *bus.Tx, patientID, cl
 	for _, l := range lines {
 		wanted[l.BillableUnit] = l
 	}
-	existing, err := c.repo.DayCharges(ctx, tx, patientID, clinicID, date)
-	if err != nil {
-		return false, err
-	}
+	existing := in.Charges
 
 	// Voids first: they give their authorization units back.
 	kept := map[string]domain.Charge{}
@@ -321,12 +351,13 @@ func (c *Charges) recomputeOneDay(ctx context.Context, tx *bus.Tx, patientID, cl
 			return false, err
 		}
 		if ex.AuthorizationID != "" {
-			touched[ex.AuthorizationID] = true
+			touched.changed(ex.AuthorizationID)
 			freed = true
 		}
 	}
-	for id := range touched {
-		if _, err := c.repo.RefreshUsage(ctx, tx, id); err != nil {
+	if freed {
+		// The units given back are available to the charges below: recount them now.
+		if err := c.refresh(ctx, tx, touched); err != nil {
 			return false, err
 		}
 	}
@@ -348,8 +379,11 @@ func (c *Charges) recomputeOneDay(ctx context.Context, tx *bus.Tx, patientID, cl
 			} else {
 				list, ok := auths[l.Service]
 				if !ok {
-					if list, err = c.repo.Authorizations(ctx, tx, patientID, clinicID, cov.PayerID, l.Service); err != nil {
-						return false, err
+					list = in.AuthorizationsFor(cov.PayerID, l.Service)
+					for i, a := range list { // the used units as last recounted (after the voids above)
+						if x, ok := touched.counted[a.ID]; ok {
+							list[i].UsedUnits = x.UsedUnits
+						}
 					}
 					auths[l.Service] = list
 				}
@@ -366,16 +400,12 @@ func (c *Charges) recomputeOneDay(ctx context.Context, tx *bus.Tx, patientID, cl
 						}
 					}
 					used[authID] += l.Units
-					touched[authID] = true
 				}
 			}
 		}
 		if gates.HasContract && !selfPay && gates.AuthHold == "" {
 			if consent == nil {
-				ok, err := c.hasConsent(ctx, tx, patientID, clinicID)
-				if err != nil {
-					return false, err
-				}
+				ok := domain.HasPaymentConsent(in.Consents, c.now())
 				consent = &ok
 			}
 			gates.HasConsent = *consent
@@ -383,7 +413,7 @@ func (c *Charges) recomputeOneDay(ctx context.Context, tx *bus.Tx, patientID, cl
 		// A charge waiting for consent keeps the units it was given.
 		status, hold := domain.Decide(gates)
 		if isKept && ex.AuthorizationID != "" && ex.AuthorizationID != authID {
-			touched[ex.AuthorizationID] = true
+			touched.changed(ex.AuthorizationID)
 		}
 		if isKept && status == domain.ChargeReady && ex.Status == domain.ChargeHeld && !domain.OwnHold(ex.HoldReason) {
 			continue // held by claims for a reason of its own: claims releases it
@@ -392,6 +422,9 @@ func (c *Charges) recomputeOneDay(ctx context.Context, tx *bus.Tx, patientID, cl
 			if ex.Status != status || ex.HoldReason != hold || ex.AuthorizationID != authID {
 				if err := c.setStatus(ctx, tx, ex, status, hold, authID, authUnits); err != nil {
 					return false, err
+				}
+				if authID != "" && authID != ex.AuthorizationID {
+					touched.changed(authID)
 				}
 			}
 			continue
@@ -402,6 +435,9 @@ func (c *Charges) recomputeOneDay(ctx context.Context, tx *bus.Tx, patientID, cl
 		if err := c.repo.InsertCharge(ctx, tx, ch); err != nil {
 			return false, err
 		}
+		if authID != "" {
+			touched.changed(authID)
+		}
 		if ch.Status == domain.ChargePatientBilled {
 			if err := c.ledger.Billed(ctx, tx, ch); err != nil {
 				return false, err
@@ -410,28 +446,23 @@ func (c *Charges) recomputeOneDay(ctx context.Context, tx *bus.Tx, patientID, cl
 		tx.Emit(bus.Event{Subject: SubjectChargeCreated, ClinicID: clinicID,
 			Payload: &billingv1.ChargeCreated{Charge: ChargeToProto(ch)}})
 	}
-	for id := range touched {
-		if _, err := c.repo.RefreshUsage(ctx, tx, id); err != nil {
-			return false, err
-		}
-	}
 	return freed, nil
 }
 
-// refreshUsage recounts the used units of the authorizations and emits AuthorizationUsage
-// once per crossing of 80% and of 100% (a crossing back below, after voids or more units,
-// arms the notice again).
-func (c *Charges) refreshUsage(ctx context.Context, tx *bus.Tx, ids map[string]bool) error {
-	sorted := make([]string, 0, len(ids))
-	for id := range ids {
+// announceUsage recounts the used units of the touched authorizations (those not recounted
+// since their last change) and emits AuthorizationUsage once per crossing of 80% and of 100%
+// (a crossing back below, after voids or more units, arms the notice again).
+func (c *Charges) announceUsage(ctx context.Context, tx *bus.Tx, touched *usage) error {
+	if err := c.refresh(ctx, tx, touched); err != nil {
+		return err
+	}
+	sorted := make([]string, 0, len(touched.touched))
+	for id := range touched.touched {
 		sorted = append(sorted, id)
 	}
 	slices.Sort(sorted)
 	for _, id := range sorted {
-		u, err := c.repo.RefreshUsage(ctx, tx, id)
-		if err != nil {
-			return err
-		}
+		u := touched.counted[id]
 		nearly := domain.NearlyUsed(u.AuthorizedUnits, u.UsedUnits)
 		exhausted := domain.Exhausted(u.AuthorizedUnits, u.UsedUnits)
 		if nearly && !u.NearlyUsedNotified {
@@ -521,7 +552,9 @@ func (c *Charges) UpsertAuthorization(ctx context.Context, viewer domain.Viewer,
 		if err := c.repo.SaveAuthorization(ctx, tx, out); err != nil {
 			return err
 		}
-		if err := c.refreshUsage(ctx, tx, map[string]bool{out.ID: true}); err != nil {
+		touched := newUsage()
+		touched.changed(out.ID) // its authorized units may have changed: recount and announce
+		if err := c.announceUsage(ctx, tx, touched); err != nil {
 			return err
 		}
 		if err := c.reevaluate(ctx, tx, out.PatientID, out.ClinicID, "authorization"); err != nil {

@@ -42,7 +42,7 @@ func (c *countingTracer) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatc
 
 // benchPool migrates billing on a fresh database and returns a store (clinic scope enabled,
 // as Setup does) on a pool whose connections count statements and round trips.
-func benchPool(b *testing.B) (*bus.Store, *countingTracer) {
+func benchPool(b testing.TB) (*bus.Store, *countingTracer) {
 	b.Helper()
 	ctx := context.Background()
 	tracer := &countingTracer{}
@@ -86,7 +86,7 @@ func benchPatient(i int) string { return fmt.Sprintf("0190b000-0000-7000-8000-%0
 
 // seedAttendanceBench configures a per-service payer contract that requires authorization,
 // and gives every patient a primary coverage, a payment consent and an authorization.
-func seedAttendanceBench(b *testing.B, store *bus.Store, charges *app.Charges, repo *Charges) {
+func seedAttendanceBench(b testing.TB, store *bus.Store, charges *app.Charges, repo *Charges) {
 	b.Helper()
 	ctx := auth.WithSystemScope(context.Background())
 	if err := store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {

@@ -3,7 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/base64"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -34,8 +34,8 @@ func NewCharges(store *bus.Store, k *fieldcrypt.Keyring) *Charges {
 // lock on the patient and clinic. Authorizations span days, so the lock covers the patient's
 // days, not one day.
 func (r *Charges) LockPatient(ctx context.Context, tx *bus.Tx, patientID, clinicID string) error {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('billing.charges:' || $1 || ':' || $2, 0))`,
-		patientID, clinicID); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`,
+		domain.ChargesLockKey(patientID, clinicID)); err != nil {
 		return fmt.Errorf("lock patient charges: %w", err)
 	}
 	return nil
@@ -48,30 +48,36 @@ func nullableTime(t time.Time) any {
 	return t
 }
 
-// UpsertAttendance stores a unless a version at least as new is stored. It reports whether it
+// UpsertAttendance locks the patient's charges at the clinic (as LockPatient) and stores a
+// unless a version at least as new is stored, in one round trip. It reports whether it
 // changed the row and the local date the appointment had before ("" if new or unchanged).
 func (r *Charges) UpsertAttendance(ctx context.Context, tx *bus.Tx, a domain.Attendance) (changed bool, oldDate string, err error) {
 	var prev *string
-	if err := tx.QueryRow(ctx, `SELECT local_date::text FROM attendance WHERE appointment_id = $1 FOR UPDATE`,
-		a.AppointmentID).Scan(&prev); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return false, "", fmt.Errorf("read attendance: %w", err)
-	}
-	tag, err := tx.Exec(ctx, `
-		INSERT INTO attendance (appointment_id, patient_id, clinic_id, enrollment_id, program_code, service_type,
-			clinician_id, session_id, local_date, starts_at, status, minutes_attended, scheduled_minutes, version, source_event_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-		ON CONFLICT (appointment_id) DO UPDATE SET patient_id = excluded.patient_id, clinic_id = excluded.clinic_id,
-			enrollment_id = excluded.enrollment_id, program_code = excluded.program_code, service_type = excluded.service_type,
-			clinician_id = excluded.clinician_id, session_id = excluded.session_id, local_date = excluded.local_date,
-			starts_at = excluded.starts_at, status = excluded.status, minutes_attended = excluded.minutes_attended,
-			scheduled_minutes = excluded.scheduled_minutes, version = excluded.version, source_event_id = excluded.source_event_id
-		WHERE attendance.version < excluded.version`,
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, domain.ChargesLockKey(a.PatientID, a.ClinicID))
+	// prev reads the row as it was before the upsert (a statement's parts share one snapshot)
+	// and locks it.
+	b.Queue(`
+		WITH prev AS (SELECT local_date::text AS d FROM attendance WHERE appointment_id = $1 FOR UPDATE),
+		up AS (
+			INSERT INTO attendance (appointment_id, patient_id, clinic_id, enrollment_id, program_code, service_type,
+				clinician_id, session_id, local_date, starts_at, status, minutes_attended, scheduled_minutes, version, source_event_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+			ON CONFLICT (appointment_id) DO UPDATE SET patient_id = excluded.patient_id, clinic_id = excluded.clinic_id,
+				enrollment_id = excluded.enrollment_id, program_code = excluded.program_code, service_type = excluded.service_type,
+				clinician_id = excluded.clinician_id, session_id = excluded.session_id, local_date = excluded.local_date,
+				starts_at = excluded.starts_at, status = excluded.status, minutes_attended = excluded.minutes_attended,
+				scheduled_minutes = excluded.scheduled_minutes, version = excluded.version, source_event_id = excluded.source_event_id
+			WHERE attendance.version < excluded.version
+			RETURNING 1)
+		SELECT EXISTS (SELECT 1 FROM up), (SELECT d FROM prev)`,
 		a.AppointmentID, a.PatientID, a.ClinicID, a.EnrollmentID, a.ProgramCode, a.Service, a.ClinicianID, a.SessionID,
-		a.LocalDate, a.StartsAt, a.Status, a.MinutesAttended, a.ScheduledMinutes, a.Version, a.SourceEventID)
-	if err != nil {
-		return false, "", fmt.Errorf("upsert attendance: %w", err)
+		a.LocalDate, a.StartsAt, a.Status, a.MinutesAttended, a.ScheduledMinutes, a.Version, a.SourceEventID).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&changed, &prev) })
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return false, "", fmt.Errorf("lock patient charges and upsert attendance: %w", err)
 	}
-	if tag.RowsAffected() == 0 {
+	if !changed {
 		return false, "", nil
 	}
 	if prev != nil {
@@ -80,23 +86,116 @@ func (r *Charges) UpsertAttendance(ctx context.Context, tx *bus.Tx, a domain.Att
 	return true, oldDate, nil
 }
 
-// DayAttendance returns the attendance of a patient's day at a clinic.
-func (r *Charges) DayAttendance(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string) ([]domain.Attendance, error) {
-	rows, err := tx.Query(ctx, `
-		SELECT appointment_id::text, patient_id::text, clinic_id::text, enrollment_id::text, program_code, service_type,
-			clinician_id, session_id, local_date::text, starts_at, status, minutes_attended, scheduled_minutes, version,
-			source_event_id::text
-		FROM attendance WHERE patient_id = $1 AND clinic_id = $2 AND local_date = $3`, patientID, clinicID, date)
-	if err != nil {
-		return nil, fmt.Errorf("query attendance: %w", err)
+// dayAttendanceSQL reads the attendance of a patient's day at a clinic.
+const dayAttendanceSQL = `
+	SELECT appointment_id::text, patient_id::text, clinic_id::text, enrollment_id::text, program_code, service_type,
+		clinician_id, session_id, local_date::text, starts_at, status, minutes_attended, scheduled_minutes, version,
+		source_event_id::text
+	FROM attendance WHERE patient_id = $1 AND clinic_id = $2 AND local_date = $3`
+
+func scanAttendance(row pgx.CollectableRow) (domain.Attendance, error) {
+	var a domain.Attendance
+	err := row.Scan(&a.AppointmentID, &a.PatientID, &a.ClinicID, &a.EnrollmentID, &a.ProgramCode, &a.Service,
+		&a.ClinicianID, &a.SessionID, &a.LocalDate, &a.StartsAt, &a.Status, &a.MinutesAttended, &a.ScheduledMinutes,
+		&a.Version, &a.SourceEventID)
+	return a, err
+}
+
+// dayReferenceSQL reads in one statement what PrimaryCoverage, PayerKind and ContractOn read
+// one after the other: the primary coverage, its payer's kind (NULL: unknown payer) and, for a
+// known payer, its contract with the clinic on the day (the earliest effective, as ContractOn)
+// with the contract's codes in position order as JSON.
+const dayReferenceSQL = `
+	SELECT cv.id::text, cv.payer_id, p.kind, ct.id::text, coalesce(ct.billing_mode, ''), coalesce(ct.claim_type, ''),
+		coalesce(ct.per_diem_minimum_minutes, 0), coalesce(ct.below_minimum, ''), coalesce(ct.timely_filing_days, 0),
+		coalesce(ct.effective_from::text, ''), coalesce(ct.effective_to::text, ''), coalesce(ct.requires_authorization, false),
+		coalesce(codes.list, '[]')
+	FROM (SELECT id, payer_id FROM coverages
+		WHERE patient_id = $1 AND clinic_id = $2 AND priority = 1 AND eligibility <> 'ineligible'
+		  AND effective_from <= $3 AND (effective_to IS NULL OR effective_to >= $3)
+		ORDER BY effective_from DESC, source_updated_at DESC, id LIMIT 1) cv
+	LEFT JOIN payers p ON p.code = cv.payer_id
+	LEFT JOIN LATERAL (SELECT * FROM contracts c
+		WHERE p.code IS NOT NULL AND c.payer_id = cv.payer_id AND c.clinic_id = $2 AND c.effective_from <= $3
+		  AND (c.effective_to IS NULL OR c.effective_to >= $3)
+		ORDER BY c.effective_from, c.id LIMIT 1) ct ON true
+	LEFT JOIN LATERAL (SELECT json_agg(json_build_object('Service', service, 'ProcedureCode', procedure_code,
+			'RevenueCode', revenue_code, 'Modifiers', modifiers, 'RateCents', rate_cents, 'MinMinutes', min_minutes,
+			'MaxMinutes', max_minutes) ORDER BY position) AS list
+		FROM contract_codes WHERE contract_id = ct.id) codes ON true`
+
+// DayInputs reads what recomputing a patient's day at a clinic needs (domain.DayInputs) in one
+// pipelined batch, in this order: the usage of the authorizations in refresh recounted (as
+// RefreshUsage), the day's attendance, the coverage, payer and contract, the day's charges
+// that are not void (locked until tx ends), the consents and the authorizations.
+func (r *Charges) DayInputs(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string, refresh []string) (domain.DayInputs, error) {
+	var in domain.DayInputs
+	b := &pgx.Batch{}
+	for _, id := range refresh {
+		b.Queue(refreshUsageSQL, id).QueryRow(func(row pgx.Row) error {
+			u, err := scanUsage(row)
+			in.Refreshed = append(in.Refreshed, u)
+			return err
+		})
 	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Attendance, error) {
-		var a domain.Attendance
-		err := row.Scan(&a.AppointmentID, &a.PatientID, &a.ClinicID, &a.EnrollmentID, &a.ProgramCode, &a.Service,
-			&a.ClinicianID, &a.SessionID, &a.LocalDate, &a.StartsAt, &a.Status, &a.MinutesAttended, &a.ScheduledMinutes,
-			&a.Version, &a.SourceEventID)
-		return a, err
+	b.Queue(dayAttendanceSQL, patientID, clinicID, date).Query(func(rows pgx.Rows) (err error) {
+		in.Sessions, err = pgx.CollectRows(rows, scanAttendance)
+		return err
 	})
+	b.Queue(dayReferenceSQL, patientID, clinicID, date).Query(func(rows pgx.Rows) error {
+		var (
+			kind, contractID *string
+			codes            []byte
+			c                = &in.Contract
+		)
+		found := false
+		for rows.Next() {
+			found = true
+			if err := rows.Scan(&in.Coverage.ID, &in.Coverage.PayerID, &kind, &contractID, &c.Mode, &c.ClaimType,
+				&c.PerDiemMinimumMinutes, &c.BelowMinimum, &c.TimelyFilingDays, &c.EffectiveFrom, &c.EffectiveTo,
+				&c.RequiresAuthorization, &codes); err != nil {
+				return err
+			}
+		}
+		if err := rows.Err(); err != nil || !found {
+			return err
+		}
+		in.HasCoverage = true
+		if kind != nil {
+			in.PayerKind, in.PayerKnown = *kind, true
+		}
+		if contractID == nil {
+			in.Contract = domain.Contract{}
+			return nil
+		}
+		c.ID, c.PayerID, c.ClinicID, in.HasContract = *contractID, in.Coverage.PayerID, clinicID, true
+		if err := json.Unmarshal(codes, &c.Codes); err != nil {
+			return fmt.Errorf("contract codes: %w", err)
+		}
+		for i := range c.Codes {
+			if c.Codes[i].Modifiers == nil {
+				c.Codes[i].Modifiers = []string{}
+			}
+		}
+		return nil
+	})
+	b.Queue(`SELECT `+chargeCols+` FROM charges `+dayChargesWhere, patientID, clinicID, date).Query(func(rows pgx.Rows) (err error) {
+		in.Charges, err = pgx.CollectRows(rows, scanCharge)
+		return err
+	})
+	b.Queue(consentsSQL, patientID, clinicID).Query(func(rows pgx.Rows) (err error) {
+		in.Consents, err = pgx.CollectRows(rows, scanConsent)
+		return err
+	})
+	b.Queue(`SELECT `+authCols+` FROM authorizations WHERE patient_id = $1 AND clinic_id = $2 ORDER BY ends_on, starts_on, id`,
+		patientID, clinicID).Query(func(rows pgx.Rows) (err error) {
+		in.Authorizations, err = pgx.CollectRows(rows, scanAuth)
+		return err
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return in, fmt.Errorf("read the day's inputs: %w", err)
+	}
+	return in, nil
 }
 
 // UpsertCoverage stores c unless a copy updated at the same time or later is stored; it
@@ -123,47 +222,6 @@ func (r *Charges) UpsertCoverage(ctx context.Context, tx *bus.Tx, c domain.Cover
 		return false, fmt.Errorf("upsert coverage: %w", err)
 	}
 	return tag.RowsAffected() == 1, nil
-}
-
-// PrimaryCoverage returns the patient's primary coverage at the clinic effective on date and
-// not known ineligible (the latest starting, if several); ok is false if there is none.
-func (r *Charges) PrimaryCoverage(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string) (domain.Coverage, bool, error) {
-	var c domain.Coverage
-	err := tx.QueryRow(ctx, `
-		SELECT id::text, payer_id FROM coverages
-		WHERE patient_id = $1 AND clinic_id = $2 AND priority = 1 AND eligibility <> 'ineligible'
-		  AND effective_from <= $3 AND (effective_to IS NULL OR effective_to >= $3)
-		ORDER BY effective_from DESC, source_updated_at DESC, id LIMIT 1`, patientID, clinicID, date).Scan(&c.ID, &c.PayerID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return c, false, nil
-	}
-	if err != nil {
-		return c, false, fmt.Errorf("primary coverage: %w", err)
-	}
-	return c, true, nil
-}
-
-// PayerKind returns the kind of the payer with code; ok is false if there is none.
-func (r *Charges) PayerKind(ctx context.Context, tx *bus.Tx, code string) (string, bool, error) {
-	var kind string
-	err := tx.QueryRow(ctx, `SELECT kind FROM payers WHERE code = $1`, code).Scan(&kind)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, fmt.Errorf("payer kind: %w", err)
-	}
-	return kind, true, nil
-}
-
-// ContractOn returns the payer's contract with the clinic effective on date.
-func (r *Charges) ContractOn(ctx context.Context, tx *bus.Tx, payerID, clinicID, date string) (domain.Contract, bool, error) {
-	cs, err := r.cfg.contracts(ctx, tx, `WHERE payer_id = $1 AND clinic_id = $2 AND effective_from <= $3
-		AND (effective_to IS NULL OR effective_to >= $3)`, payerID, clinicID, date)
-	if err != nil || len(cs) == 0 {
-		return domain.Contract{}, false, err
-	}
-	return cs[0], true, nil
 }
 
 // UpsertConsent stores a granted consent version unless one as new is stored; a revocation
@@ -201,26 +259,30 @@ func (r *Charges) RevokeConsent(ctx context.Context, tx *bus.Tx, c domain.Consen
 
 // Consents returns the patient's consent versions at the clinic.
 func (r *Charges) Consents(ctx context.Context, tx *bus.Tx, patientID, clinicID string) ([]domain.Consent, error) {
-	rows, err := tx.Query(ctx, `
-		SELECT id::text, patient_id::text, clinic_id::text, version, payment, effective_from,
-			coalesce(expires_at, 'epoch'), coalesce(revoked_at, 'epoch'), coalesce(supersedes::text, ''), source_event_id::text
-		FROM consents WHERE patient_id = $1 AND clinic_id = $2`, patientID, clinicID)
+	rows, err := tx.Query(ctx, consentsSQL, patientID, clinicID)
 	if err != nil {
 		return nil, fmt.Errorf("query consents: %w", err)
 	}
+	return pgx.CollectRows(rows, scanConsent)
+}
+
+const consentsSQL = `
+	SELECT id::text, patient_id::text, clinic_id::text, version, payment, effective_from,
+		coalesce(expires_at, 'epoch'), coalesce(revoked_at, 'epoch'), coalesce(supersedes::text, ''), source_event_id::text
+	FROM consents WHERE patient_id = $1 AND clinic_id = $2`
+
+func scanConsent(row pgx.CollectableRow) (domain.Consent, error) {
 	epoch := time.Unix(0, 0)
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Consent, error) {
-		var c domain.Consent
-		err := row.Scan(&c.ID, &c.PatientID, &c.ClinicID, &c.Version, &c.Payment, &c.EffectiveFrom, &c.ExpiresAt,
-			&c.RevokedAt, &c.Supersedes, &c.SourceEventID)
-		if c.ExpiresAt.Equal(epoch) {
-			c.ExpiresAt = time.Time{}
-		}
-		if c.RevokedAt.Equal(epoch) {
-			c.RevokedAt = time.Time{}
-		}
-		return c, err
-	})
+	var c domain.Consent
+	err := row.Scan(&c.ID, &c.PatientID, &c.ClinicID, &c.Version, &c.Payment, &c.EffectiveFrom, &c.ExpiresAt,
+		&c.RevokedAt, &c.Supersedes, &c.SourceEventID)
+	if c.ExpiresAt.Equal(epoch) {
+		c.ExpiresAt = time.Time{}
+	}
+	if c.RevokedAt.Equal(epoch) {
+		c.RevokedAt = time.Time{}
+	}
+	return c, err
 }
 
 const chargeCols = `id::text, billable_unit, patient_id::text, clinic_id::text, enrollment_id::text, payer_id,
@@ -234,35 +296,43 @@ func (r *Charges) charges(ctx context.Context, q querier, where string, args ...
 	if err != nil {
 		return nil, fmt.Errorf("query charges: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Charge, error) {
-		var c domain.Charge
-		err := row.Scan(&c.ID, &c.BillableUnit, &c.PatientID, &c.ClinicID, &c.EnrollmentID, &c.PayerID, &c.ContractID,
-			&c.CoverageID, &c.ServiceDate, &c.Service, &c.ProcedureCode, &c.RevenueCode, &c.Modifiers, &c.Units, &c.Minutes,
-			&c.RateCents, &c.AmountCents, &c.Status, &c.HoldReason, &c.SourceEventIDs, &c.AppointmentIDs,
-			&c.ReplacesChargeID, &c.AuthorizationID, &c.AuthorizedUnits, &c.ClaimID)
-		return c, err
-	})
+	out, err := pgx.CollectRows(rows, scanCharge)
 	if err != nil {
 		return nil, fmt.Errorf("read charges: %w", err)
 	}
 	return out, nil
 }
 
-// DayCharges returns the charges of a patient's day at a clinic that are not void, locked
-// until tx ends (so claims cannot submit one while it is being replaced).
-func (r *Charges) DayCharges(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string) ([]domain.Charge, error) {
-	return r.charges(ctx, tx, `WHERE patient_id = $1 AND clinic_id = $2 AND service_date = $3 AND status <> 'void'
-		ORDER BY billable_unit FOR UPDATE`, patientID, clinicID, date)
+func scanCharge(row pgx.CollectableRow) (domain.Charge, error) {
+	var c domain.Charge
+	err := row.Scan(&c.ID, &c.BillableUnit, &c.PatientID, &c.ClinicID, &c.EnrollmentID, &c.PayerID, &c.ContractID,
+		&c.CoverageID, &c.ServiceDate, &c.Service, &c.ProcedureCode, &c.RevenueCode, &c.Modifiers, &c.Units, &c.Minutes,
+		&c.RateCents, &c.AmountCents, &c.Status, &c.HoldReason, &c.SourceEventIDs, &c.AppointmentIDs,
+		&c.ReplacesChargeID, &c.AuthorizationID, &c.AuthorizedUnits, &c.ClaimID)
+	return c, err
 }
+
+// dayChargesWhere selects a patient's day's charges that are not void (charges_patient_day_idx).
+const dayChargesWhere = `WHERE patient_id = $1 AND clinic_id = $2 AND service_date = $3 AND status <> 'void'
+	ORDER BY billable_unit FOR UPDATE`
 
 // Days returns the service dates of the patient's charges at the clinic in one of statuses
 // whose hold reason starts with one of reasons ("" matches any), oldest first.
+//
+// Held charges only (what recomputeDay and reevaluate ask, per event) get a query of their own
+// with the status written in the SQL: pgx prepares statements, and the generic plan Postgres
+// switches to after five executions cannot use the partial index charges_held_idx for
+// `status = ANY($3)` (it read hundreds of blocks per call, issue 9, B7).
 func (r *Charges) Days(ctx context.Context, tx *bus.Tx, patientID, clinicID string, statuses, reasons []string) ([]string, error) {
+	status, args := `status = ANY($4)`, []any{patientID, clinicID, reasons, statuses}
+	if len(statuses) == 1 && statuses[0] == domain.ChargeHeld {
+		status, args = `status = 'held'`, args[:3]
+	}
 	rows, err := tx.Query(ctx, `
 		SELECT DISTINCT service_date::text FROM charges
-		WHERE patient_id = $1 AND clinic_id = $2 AND status = ANY($3)
-		  AND EXISTS (SELECT 1 FROM unnest($4::text[]) r WHERE starts_with(hold_reason, r))
-		ORDER BY 1`, patientID, clinicID, statuses, reasons)
+		WHERE patient_id = $1 AND clinic_id = $2 AND `+status+`
+		  AND EXISTS (SELECT 1 FROM unnest($3::text[]) r WHERE starts_with(hold_reason, r))
+		ORDER BY 1`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query charge days: %w", err)
 	}
@@ -326,18 +396,6 @@ func scanAuth(row pgx.CollectableRow) (domain.Authorization, error) {
 	return a, err
 }
 
-// Authorizations returns the patient's authorizations of a payer and service at the clinic,
-// those ending first first.
-func (r *Charges) Authorizations(ctx context.Context, tx *bus.Tx, patientID, clinicID, payerID, service string) ([]domain.Authorization, error) {
-	rows, err := tx.Query(ctx, `SELECT `+authCols+` FROM authorizations
-		WHERE patient_id = $1 AND clinic_id = $2 AND payer_id = $3 AND service = $4 ORDER BY ends_on, starts_on, id`,
-		patientID, clinicID, payerID, service)
-	if err != nil {
-		return nil, fmt.Errorf("query authorizations: %w", err)
-	}
-	return pgx.CollectRows(rows, scanAuth)
-}
-
 // Authorization returns the authorization with id, locked until tx ends.
 func (r *Charges) Authorization(ctx context.Context, tx *bus.Tx, id string) (domain.Authorization, bool, error) {
 	rows, err := tx.Query(ctx, `SELECT `+authCols+` FROM authorizations WHERE id = $1 FOR UPDATE`, id)
@@ -367,19 +425,25 @@ func (r *Charges) SaveAuthorization(ctx context.Context, tx *bus.Tx, a domain.Au
 
 // RefreshUsage sets the authorization's used units to the units its non-void charges hold.
 func (r *Charges) RefreshUsage(ctx context.Context, tx *bus.Tx, id string) (domain.AuthorizationUse, error) {
-	var u domain.AuthorizationUse
-	a := &u.Authorization
-	err := tx.QueryRow(ctx, `
-		UPDATE authorizations SET used_units = (SELECT coalesce(sum(authorized_units), 0) FROM charges
-			WHERE authorization_id = $1 AND status <> 'void'), updated_at = now()
-		WHERE id = $1
-		RETURNING `+authCols+`, nearly_used_notified, exhausted_notified`, id).
-		Scan(&a.ID, &a.PatientID, &a.ClinicID, &a.PayerID, &a.Service, &a.Number, &a.AuthorizedUnits, &a.UsedUnits,
-			&a.StartsOn, &a.EndsOn, &u.NearlyUsedNotified, &u.ExhaustedNotified)
+	u, err := scanUsage(tx.QueryRow(ctx, refreshUsageSQL, id))
 	if err != nil {
 		return u, fmt.Errorf("refresh authorization usage: %w", err)
 	}
 	return u, nil
+}
+
+const refreshUsageSQL = `
+	UPDATE authorizations SET used_units = (SELECT coalesce(sum(authorized_units), 0) FROM charges
+		WHERE authorization_id = $1 AND status <> 'void'), updated_at = now()
+	WHERE id = $1
+	RETURNING ` + authCols + `, nearly_used_notified, exhausted_notified`
+
+func scanUsage(row pgx.Row) (domain.AuthorizationUse, error) {
+	var u domain.AuthorizationUse
+	a := &u.Authorization
+	err := row.Scan(&a.ID, &a.PatientID, &a.ClinicID, &a.PayerID, &a.Service, &a.Number, &a.AuthorizedUnits, &a.UsedUnits,
+		&a.StartsOn, &a.EndsOn, &u.NearlyUsedNotified, &u.ExhaustedNotified)
+	return u, err
 }
 
 // SetNotified records which usage notices stand for the authorization's current crossing.
