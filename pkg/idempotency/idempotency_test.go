@@ -187,3 +187,117 @@ func TestPruneIdempotencyKeys(t *testing.T) {
 		t.Fatalf("pruned %d, want 1, leaving the new key", n)
 	}
 }
+
+// A call racing a call with the same key waits for it, then replays its response (its claim
+// statement could not see the row committed while it waited: the key is read again).
+func TestOnceWaitsForARacingCall(t *testing.T) {
+	pool := newPool(t)
+	ctx := context.Background()
+	call := idempotency.Call{Caller: "alice", Key: "k1", Hash: hash(t, "/Create", "a")}
+	first, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = first.Rollback(ctx) }()
+	if _, _, err := idempotency.Once(ctx, first, idempotency.Postgres{}, call, &wrapperspb.StringValue{},
+		func() (*wrapperspb.StringValue, error) { return wrapperspb.String("first"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		got      string
+		replayed bool
+		err      error
+	}
+	done := make(chan result, 1)
+	runs := 0
+	go func() {
+		got, replayed, err := once(t, pool, call, "second", nil, &runs)
+		done <- result{got, replayed, err}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("the racing call did not wait for the first: %+v", r)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := first.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil || !r.replayed || r.got != "first" || runs != 0 {
+		t.Fatalf("racing call: %+v, runs=%d; want the first response replayed", r, runs)
+	}
+}
+
+// onceClaimed runs idempotency.OnceClaimed with the claim sent in one batch with a statement
+// of the caller's (as a lookup that checks access would be), and reports whether that
+// statement's result was there before do ran.
+func onceClaimed(t *testing.T, pool *pgxpool.Pool, call idempotency.Call, out string, runs *int) (string, bool, error) {
+	t.Helper()
+	var got string
+	var replayed bool
+	err := pg.InTx(context.Background(), pool, func(tx pgx.Tx) error {
+		c := idempotency.NewClaim(idempotency.Postgres{}, call)
+		b := &pgx.Batch{}
+		var looked int
+		b.Queue(`SELECT 42`).QueryRow(func(row pgx.Row) error { return row.Scan(&looked) })
+		c.Queue(b)
+		if err := tx.SendBatch(context.Background(), b).Close(); err != nil {
+			return err
+		}
+		if looked != 42 {
+			return errors.New("the caller's statement did not run")
+		}
+		resp, r, err := idempotency.OnceClaimed(context.Background(), tx, c, &wrapperspb.StringValue{},
+			func() (*wrapperspb.StringValue, error) {
+				*runs++
+				return wrapperspb.String(out), nil
+			})
+		if err != nil {
+			return err
+		}
+		got, replayed = resp.GetValue(), r
+		return nil
+	})
+	return got, replayed, err
+}
+
+// A claim sent with the caller's statements behaves as Once: a new key runs the call, a repeat
+// replays it, another request under the key is refused; a claim not queued is made by
+// OnceClaimed itself.
+func TestOnceClaimed(t *testing.T) {
+	pool := newPool(t)
+	runs := 0
+	call := idempotency.Call{Caller: "alice", Key: "k1", Hash: hash(t, "/Create", "a")}
+	got, replayed, err := onceClaimed(t, pool, call, "first", &runs)
+	if err != nil || replayed || got != "first" || runs != 1 {
+		t.Fatalf("new key: got %q replayed=%v err=%v runs=%d", got, replayed, err, runs)
+	}
+	got, replayed, err = onceClaimed(t, pool, call, "second", &runs)
+	if err != nil || !replayed || got != "first" || runs != 1 {
+		t.Fatalf("replay: got %q replayed=%v err=%v runs=%d", got, replayed, err, runs)
+	}
+	// Once sees the same key.
+	if got, replayed, err = once(t, pool, call, "third", nil, &runs); err != nil || !replayed || got != "first" {
+		t.Fatalf("Once after OnceClaimed: got %q replayed=%v err=%v", got, replayed, err)
+	}
+	reused := idempotency.Call{Caller: "alice", Key: "k1", Hash: hash(t, "/Create", "b")}
+	if _, _, err := onceClaimed(t, pool, reused, "other", &runs); !errors.Is(err, idempotency.ErrKeyReused) || runs != 1 {
+		t.Fatalf("reuse: err=%v runs=%d, want ErrKeyReused and no run", err, runs)
+	}
+	// Not queued: claimed by OnceClaimed.
+	err = pg.InTx(context.Background(), pool, func(tx pgx.Tx) error {
+		c := idempotency.NewClaim(idempotency.Postgres{}, idempotency.Call{Caller: "bob", Key: "k1", Hash: hash(t, "/Create", "a")})
+		resp, r, err := idempotency.OnceClaimed(context.Background(), tx, c, &wrapperspb.StringValue{},
+			func() (*wrapperspb.StringValue, error) { return wrapperspb.String("bob's"), nil })
+		if err == nil && (r || resp.GetValue() != "bob's") {
+			err = errors.New("not queued: replayed or wrong response")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := keys(t, pool); n != 2 {
+		t.Fatalf("%d keys stored, want 2", n)
+	}
+}
