@@ -35,11 +35,12 @@ type AttendanceTarget struct {
 // or a session and one of its places, wait for each other, while corrections of different
 // places of a session do not.
 type AttendanceRepo interface {
-	// LockSession locks a session's row and returns its clinic.
-	LockSession(ctx context.Context, tx *bus.Tx, sessionID string) (clinicID string, found bool, err error)
+	// LockSession locks a session's row and returns its clinic; claim, if not nil, is sent in
+	// the same round trip (after the lock).
+	LockSession(ctx context.Context, tx *bus.Tx, sessionID string, claim *idempotency.Claim) (clinicID string, found bool, err error)
 	// LockAppointment locks an appointment's row, and its session's against LockSession,
-	// and returns its session and clinic.
-	LockAppointment(ctx context.Context, tx *bus.Tx, appointmentID string) (sessionID, clinicID string, found bool, err error)
+	// and returns its session and clinic; claim as for LockSession.
+	LockAppointment(ctx context.Context, tx *bus.Tx, appointmentID string, claim *idempotency.Claim) (sessionID, clinicID string, found bool, err error)
 	// SessionTargets returns the appointments of a session (scheduled and cancelled) with their
 	// current attendance, in id order.
 	SessionTargets(ctx context.Context, tx *bus.Tx, sessionID string) ([]AttendanceTarget, error)
@@ -90,13 +91,16 @@ func (a *App) RecordAttendance(ctx context.Context, cmd RecordAttendance) (out [
 	}
 	group := cmd.SessionID != ""
 	err = a.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
+		// The idempotency key is claimed in the lock's round trip, but looked at only once the
+		// clinic is checked; a refused caller's claim is undone with the transaction.
+		claim := idempotency.NewClaim(a.enrollments, idempotency.Call{Caller: cmd.Caller, Key: cmd.IdempotencyKey, Hash: cmd.RequestHash})
 		var clinicID string
 		var found bool
 		var err error
 		if group {
-			clinicID, found, err = r.LockSession(ctx, tx, cmd.SessionID)
+			clinicID, found, err = r.LockSession(ctx, tx, cmd.SessionID, claim)
 		} else {
-			_, clinicID, found, err = r.LockAppointment(ctx, tx, cmd.Entries[0].AppointmentID)
+			_, clinicID, found, err = r.LockAppointment(ctx, tx, cmd.Entries[0].AppointmentID, claim)
 		}
 		if err != nil {
 			return err
@@ -104,8 +108,7 @@ func (a *App) RecordAttendance(ctx context.Context, cmd RecordAttendance) (out [
 		if !found || !cmd.Viewer.CanSeeClinic(clinicID) {
 			return domain.ErrNotFound
 		}
-		call := idempotency.Call{Caller: cmd.Caller, Key: cmd.IdempotencyKey, Hash: cmd.RequestHash}
-		resp, again, err := idempotency.Once(ctx, tx, a.enrollments, call, &schedulingv1.RecordGroupAttendanceResponse{}, func() (*schedulingv1.RecordGroupAttendanceResponse, error) {
+		resp, again, err := idempotency.OnceClaimed(ctx, tx, claim, &schedulingv1.RecordGroupAttendanceResponse{}, func() (*schedulingv1.RecordGroupAttendanceResponse, error) {
 			// Read under the lock (a statement after it: its snapshot includes whatever the
 			// previous holder committed), so the next version and the previous values are right.
 			var targets []AttendanceTarget

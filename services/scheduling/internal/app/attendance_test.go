@@ -129,7 +129,7 @@ func TestOneAppointmentLocksItsPlaceOnly(t *testing.T) {
 		defer close(done)
 		_, ctx := clinicianOf("holder", clinicA)
 		err := store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
-			_, _, found, err := postgres.NewAttendance().LockAppointment(ctx, tx, appts[0])
+			_, _, found, err := postgres.NewAttendance().LockAppointment(ctx, tx, appts[0], nil)
 			if err == nil && !found {
 				err = fmt.Errorf("appointment not found")
 			}

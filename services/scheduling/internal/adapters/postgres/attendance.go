@@ -2,12 +2,14 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/idempotency"
 
 	"github.com/trellis-health/trellis/services/scheduling/internal/app"
 	"github.com/trellis-health/trellis/services/scheduling/internal/domain"
@@ -22,14 +24,15 @@ func NewAttendance() *Attendance { return &Attendance{} }
 
 var _ app.AttendanceRepo = (*Attendance)(nil)
 
-// LockSession locks a session's row (FOR UPDATE) and returns its clinic: a group call.
-func (r *Attendance) LockSession(ctx context.Context, tx *bus.Tx, sessionID string) (string, bool, error) {
-	return one(tx.QueryRow(ctx, lockSessionSQL, sessionID),
-		func(row pgx.Row) (string, error) {
-			var s string
-			err := row.Scan(&s)
-			return s, err
-		}, "session")
+// LockSession locks a session's row (FOR UPDATE) and returns its clinic: a group call. claim,
+// if not nil, is sent in the same round trip, after the lock.
+func (r *Attendance) LockSession(ctx context.Context, tx *bus.Tx, sessionID string, claim *idempotency.Claim) (string, bool, error) {
+	var clinicID string
+	found, err := lockWith(ctx, tx, claim, lockSessionSQL, sessionID, &clinicID)
+	if err != nil {
+		return "", false, fmt.Errorf("lock session: %w", err)
+	}
+	return clinicID, found, nil
 }
 
 // lockSessionSQL: a group call's lock.
@@ -41,16 +44,38 @@ const lockSessionSQL = `SELECT clinic_id::text FROM sessions WHERE id = $1 FOR U
 // a group call's session lock (FOR UPDATE) waits for them and they for it. NO KEY UPDATE (not
 // FOR UPDATE) so that a group call's attendance insert, whose foreign key check takes KEY
 // SHARE on the appointment while it holds the session, never waits for a call holding the
-// appointment and waiting for the session (that cycle would be a deadlock).
-func (r *Attendance) LockAppointment(ctx context.Context, tx *bus.Tx, appointmentID string) (string, string, bool, error) {
+// appointment and waiting for the session (that cycle would be a deadlock). claim, if not nil,
+// is sent in the same round trip, after the lock.
+func (r *Attendance) LockAppointment(ctx context.Context, tx *bus.Tx, appointmentID string, claim *idempotency.Claim) (string, string, bool, error) {
 	var sessionID, clinicID string
-	_, found, err := one(tx.QueryRow(ctx, lockAppointmentSQL, appointmentID),
-		func(row pgx.Row) (struct{}, error) { return struct{}{}, row.Scan(&sessionID, &clinicID) }, "appointment")
-	return sessionID, clinicID, found, err
+	found, err := lockWith(ctx, tx, claim, lockAppointmentSQL, appointmentID, &sessionID, &clinicID)
+	if err != nil {
+		return "", "", false, fmt.Errorf("lock appointment: %w", err)
+	}
+	return sessionID, clinicID, found, nil
 }
 
 const lockAppointmentSQL = `SELECT a.session_id::text, a.clinic_id::text FROM appointments a JOIN sessions s ON s.id = a.session_id
 	WHERE a.id = $1 FOR NO KEY UPDATE OF a FOR KEY SHARE OF s`
+
+// lockWith runs a lock statement returning one row (scanned into dest; found false when
+// none) with claim, if not nil, in one round trip.
+func lockWith(ctx context.Context, tx *bus.Tx, claim *idempotency.Claim, sql, id string, dest ...any) (bool, error) {
+	found := false
+	b := &pgx.Batch{}
+	b.Queue(sql, id).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(dest...)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		found = err == nil
+		return err
+	})
+	if claim != nil {
+		claim.Queue(b)
+	}
+	return found, tx.SendBatch(ctx, b).Close()
+}
 
 // SessionTargets returns a session's appointments with their enrollment's program and track
 // and their current attendance, in id order.

@@ -343,7 +343,7 @@ func TestRowLevelSecurityStopsGuessedIDs(t *testing.T) {
 		_, found, err := appts.Appointment(ctx, tx, b.appointment, true)
 		return found, err
 	}) || inTx(asA, func(ctx context.Context, tx *bus.Tx) (bool, error) {
-		_, found, err := attendance.LockSession(ctx, tx, b.session)
+		_, found, err := attendance.LockSession(ctx, tx, b.session, nil)
 		return found, err
 	}) || inTx(asA, func(ctx context.Context, tx *bus.Tx) (bool, error) {
 		targets, err := attendance.SessionTargets(ctx, tx, b.session)
