@@ -21,6 +21,8 @@ import (
 	billingv1 "github.com/trellis-health/trellis/proto/gen/trellis/billing/v1"
 	"github.com/trellis-health/trellis/proto/gen/trellis/billing/v1/billingv1connect"
 	eventsv1 "github.com/trellis-health/trellis/proto/gen/trellis/events/v1"
+
+	"github.com/trellis-health/trellis/services/billing/internal/domain"
 )
 
 const (
@@ -722,6 +724,53 @@ func TestRemittancePostReverseRepostInOneFile(t *testing.T) {
 	// And it is the corrected posting: paid 26,000 - 4,000 CO - 500 PR, balance 500.
 	if !strings.HasPrefix(got, "claim paid paid=25500 pr=500; charges paid,paid;") || !strings.HasSuffix(got, "balance 500") {
 		t.Fatalf("state %s", got)
+	}
+}
+
+// A posting takes its patients' charges locks (the lock the attendance, consent and coverage
+// consumers take first) before it touches their rows: while another transaction holds a
+// patient's lock, an 835 paying that patient's claim waits, then posts once it is released.
+func TestRemittanceWaitsForPatientChargesLock(t *testing.T) {
+	e := startRemit(t)
+	ctx := context.Background()
+	c := &fixtureClaim{Control: "LOCKED1", Clinic: clinicA, Patient: bus.NewID(),
+		Lines: []fixtureLine{{Code: "H0015", Date: "2026-03-02", Cents: 15000}}}
+	e.claimFixture(t, 20, c)
+	holder, err := e.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = holder.Rollback(ctx) }()
+	if _, err := holder.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, domain.ChargesLockKey(c.Patient, c.Clinic)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.client.UploadRemittance(ctx, req(e.admin, &billingv1.UploadRemittanceRequest{FileName: "era.835",
+			Content: []byte(era835("LOCKED", eraClaim{Control: c.Control, Status: "1", Lines: []eraLine{paidLine(c.Lines[0])}}))}))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("the posting finished while the patient's charges lock was held: %v", err)
+	case <-time.After(700 * time.Millisecond):
+	}
+	if got := e.status(t, "charges", c.Lines[0].ChargeID); got != "submitted" {
+		t.Fatalf("charge %s while the lock is held", got)
+	}
+	if err := holder.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("upload: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the posting did not finish after the lock was released")
+	}
+	if got := e.status(t, "charges", c.Lines[0].ChargeID); got != "paid" {
+		t.Fatalf("charge %s after the posting", got)
 	}
 }
 

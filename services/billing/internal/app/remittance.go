@@ -32,6 +32,7 @@ type RemittanceRepo interface {
 	InsertRemittance(ctx context.Context, tx *bus.Tx, r domain.Remittance) (domain.Remittance, bool, error)
 	FinishRemittance(ctx context.Context, tx *bus.Tx, r domain.Remittance) error
 	ListRemittances(ctx context.Context, scope domain.Scope, limit int) ([]domain.Remittance, error)
+	LockClaimPatients(ctx context.Context, tx *bus.Tx, controls []string) error
 	LoadClaims(ctx context.Context, tx *bus.Tx, controls []string) (map[string]*domain.BilledClaim, error)
 	SavePosting(ctx context.Context, tx *bus.Tx, remittanceID string, p domain.Posting) error
 	PostLedger(ctx context.Context, tx *bus.Tx, remittanceID string, entries []domain.LedgerPosting, newID func() string, at time.Time) ([]domain.AccountChange, error)
@@ -111,6 +112,10 @@ func (r *Remittances) UploadRemittance(ctx context.Context, viewer domain.Viewer
 			for _, c := range t.Claims {
 				controls = append(controls, c.PatientControlNumber)
 			}
+		}
+		// The patients' charges locks first, sorted, then the rows (claims, charges, accounts).
+		if err := r.repo.LockClaimPatients(ctx, tx, controls); err != nil {
+			return err
 		}
 		claims, err := r.repo.LoadClaims(ctx, tx, controls)
 		if err != nil {

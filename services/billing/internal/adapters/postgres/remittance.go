@@ -123,6 +123,40 @@ func (r *Remittances) ListRemittances(ctx context.Context, scope domain.Scope, l
 	})
 }
 
+// LockClaimPatients takes, until tx ends, the charges lock (domain.ChargesLockKey, as
+// Charges.LockPatient and the charge consumers' LockKeys) of every patient whose claims the
+// control numbers name (and of the claims they correct), sorted as pkg/bus sorts a group's
+// keys. A posting takes them before any row lock: the attendance consumer's groups take the
+// same locks first too, so a posting and a consumer never hold rows the other waits for
+// (charges, accounts) in a cycle. A claim's patient never changes, so reading them unlocked
+// first is safe.
+func (r *Remittances) LockClaimPatients(ctx context.Context, tx *bus.Tx, controls []string) error {
+	if len(controls) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT DISTINCT c.patient_id::text, c.clinic_id::text FROM claims c
+		WHERE c.control_number = ANY($1)
+		   OR c.id IN (SELECT replaces_claim_id FROM claims WHERE control_number = ANY($1))`, controls)
+	if err != nil {
+		return fmt.Errorf("query claim patients: %w", err)
+	}
+	keys, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (string, error) {
+		var patient, clinic string
+		err := row.Scan(&patient, &clinic)
+		return domain.ChargesLockKey(patient, clinic), err
+	})
+	if err != nil || len(keys) == 0 {
+		return err
+	}
+	slices.Sort(keys)
+	// unnest yields the array in order; the locks are taken row by row in that order.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k`, keys); err != nil {
+		return fmt.Errorf("lock claim patients: %w", err)
+	}
+	return nil
+}
+
 // LoadClaims returns the claims with these control numbers (CLM01), locked until tx ends,
 // with their lines, their charges' statuses (domain.ChargeOnOtherClaim for a charge that moved
 // on to a correction) and their active posting; a correction also with the claim it corrects
@@ -419,9 +453,10 @@ func queueClaimUpdates(b *pgx.Batch, updates []domain.ClaimUpdate) {
 }
 
 // queueChargeChanges moves charges from one status to another (only if still in the from
-// status). Charges changed once in the file (nearly all) go in one statement that locks them
-// in id order first; a charge changed several times (posted, reversed, posted again) keeps
-// its row-by-row statements in file order, since each step depends on the one before.
+// status). Charges changed once in the file (nearly all) go in one statement, in id order (the
+// posting holds its patients' charges locks already: LockClaimPatients); a charge changed
+// several times (posted, reversed, posted again) keeps its row-by-row statements in file
+// order, since each step depends on the one before.
 func queueChargeChanges(b *pgx.Batch, changes []domain.ChargeChange) {
 	if len(changes) == 0 {
 		return
@@ -430,22 +465,23 @@ func queueChargeChanges(b *pgx.Batch, changes []domain.ChargeChange) {
 	for _, c := range changes {
 		count[c.ChargeID]++
 	}
-	var ids, from, to []string
-	var repeated []domain.ChargeChange
+	var once, repeated []domain.ChargeChange
 	for _, c := range changes {
 		if count[c.ChargeID] > 1 {
 			repeated = append(repeated, c)
-			continue
+		} else {
+			once = append(once, c)
 		}
-		ids, from, to = append(ids, c.ChargeID), append(from, c.From), append(to, c.To)
 	}
-	if len(ids) > 0 {
-		b.Queue(`WITH v AS (SELECT v.id::uuid AS id, v.from_status, v.to_status
-		                FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, from_status, to_status)),
-		     locked AS (SELECT c.id FROM charges c WHERE c.id IN (SELECT id FROM v) ORDER BY c.id FOR UPDATE)
-		UPDATE charges c SET status = v.to_status, updated_at = now()
-		FROM v JOIN locked ON locked.id = v.id
-		WHERE c.id = v.id AND c.status = v.from_status`, ids, from, to)
+	if len(once) > 0 {
+		slices.SortFunc(once, func(a, b domain.ChargeChange) int { return cmp.Compare(a.ChargeID, b.ChargeID) })
+		ids, from, to := make([]string, len(once)), make([]string, len(once)), make([]string, len(once))
+		for i, c := range once {
+			ids[i], from[i], to[i] = c.ChargeID, c.From, c.To
+		}
+		b.Queue(`UPDATE charges c SET status = v.to_status, updated_at = now()
+		FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, from_status, to_status)
+		WHERE c.id = v.id::uuid AND c.status = v.from_status`, ids, from, to)
 	}
 	for _, c := range repeated {
 		b.Queue(`UPDATE charges SET status = $3, updated_at = now() WHERE id = $1 AND status = $2`, c.ChargeID, c.From, c.To)
