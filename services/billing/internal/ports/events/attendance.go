@@ -27,7 +27,7 @@ const (
 // TxBatch messages declares those keys and takes them first, sorted (no deadlock between
 // groups or with the API), and AttendancePartitions workers apply different patients at once,
 // each patient's messages in stream order (the handler is bound by round trips, not by
-// Postgres; docs/billing.md, "Consumers").
+// Postgres; docs/billing.md, Charges, "How the consumers apply events").
 func AttendanceConfig() bus.ConsumerConfig {
 	return bus.ConsumerConfig{Name: AttendanceConsumer, Stream: "SCHEDULING",
 		Subjects: []string{SubjectAttendanceRecorded, SubjectAttendanceCorrected}, TxBatch: 16,
