@@ -30,7 +30,7 @@ test-faults: postgres mailpit ## the fault suite: load under kill -9, NATS resta
 test-e2e: postgres mailpit chromium ## only the end-to-end test
 	go test $(GO_TEST_FLAGS) -v ./e2e/...
 
-bench: postgres mailpit ## Go benchmarks (bus, 835), then the harness: baselines, the whole pipeline, read side, memory -> docs/benchmarks.md (BENCH_SCALE=small: under 3 min)
+bench: postgres mailpit ## Go benchmarks (bus, 835), then the harness: baselines, the whole pipeline, read side, memory -> docs/benchmarks.md (BENCH_SCALE=small: about 4 min)
 	@mkdir -p .run/bench
 	set -o pipefail; { go test -run '^$$' -bench . -benchmem -benchtime=$(if $(filter small,$(BENCH_SCALE)),500x,2000x) ./pkg/bus/ && \
 		go test -run '^$$' -bench . -benchmem -benchtime=$(if $(filter small,$(BENCH_SCALE)),10x,20x) ./services/billing/internal/x12/ ./services/billing/cmd/billing/; } | tee .run/bench/gobench.txt
