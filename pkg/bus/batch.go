@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/trellis-health/trellis/pkg/auth"
+	"github.com/trellis-health/trellis/pkg/pg"
 	eventsv1 "github.com/trellis-health/trellis/proto/gen/trellis/events/v1"
 )
 
@@ -52,7 +53,7 @@ func (c *Consumer) processGroup(ctx context.Context, msgs []jetstream.Msg, waiti
 	}
 	if err != nil {
 		c.log.InfoContext(ctx, "group transaction failed; applying its messages one by one",
-			"messages", len(group), "error", err)
+			"messages", len(group), "error", pg.Redact(err))
 	}
 	// Settle in stream order.
 	for _, m := range group {

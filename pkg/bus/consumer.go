@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/trellis-health/trellis/pkg/auth"
+	"github.com/trellis-health/trellis/pkg/pg"
 	"github.com/trellis-health/trellis/pkg/telemetry"
 	eventsv1 "github.com/trellis-health/trellis/proto/gen/trellis/events/v1"
 )
@@ -486,7 +487,7 @@ func (c *Consumer) settle(ctx context.Context, msg jetstream.Msg, subject string
 	default:
 		delay := c.cfg.Backoff(delivered)
 		c.log.WarnContext(ctx, "event handling failed; will retry", "subject", subject,
-			"event_id", env.GetEventId(), "attempt", delivered, "retry_in", delay.String(), "error", err)
+			"event_id", env.GetEventId(), "attempt", delivered, "retry_in", delay.String(), "error", pg.Redact(err))
 		_ = msg.NakWithDelay(delay)
 		return "retry"
 	}
@@ -521,7 +522,8 @@ func (c *Consumer) apply(ctx context.Context, subject string, env *eventsv1.Enve
 // deadLetter copies the message with its reason to the dead-letter stream, then terminates it.
 // If the copy cannot be stored the message is retried instead: nothing is dropped silently.
 func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, subject string, delivered, streamSeq uint64, cause error) string {
-	reason := cause.Error()
+	// A Postgres message can quote the event's values; the reason is shown to operators.
+	reason := pg.Redact(cause)
 	if len(reason) > 512 {
 		reason = reason[:512]
 	}

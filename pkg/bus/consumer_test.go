@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"strconv"
 	"strings"
@@ -496,5 +497,23 @@ func TestConsumerBatchOutlastingAckWaitIsNotRedelivered(t *testing.T) {
 	}
 	if n := f.processed(name, "ok"); n != 10 {
 		t.Fatalf("%v applied, want 10", n)
+	}
+}
+
+// A dead letter's reason, which operators read, keeps only the SQL state of a Postgres error:
+// Postgres quotes the values a statement was given.
+func TestDeadLetterReasonKeepsNoPostgresValues(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{})
+	const name = "test--pgreason"
+	f.publishRaw(testSubject, "q", f.envelopeBytes(event("quoting")))
+	f.startConsumer(ConsumerConfig{Name: name}, func(ctx context.Context, tx *Tx, d *Delivery) error {
+		_, err := tx.Exec(ctx, `SELECT $1::date`, "birth date of Jane Roe")
+		return Permanent(fmt.Errorf("apply: %w", err))
+	})
+	eventually(t, "a dead letter", func() bool { return len(f.streamMsgs(DeadLetterStream)) == 1 })
+	r := f.streamMsgs(DeadLetterStream)[0].Header.Get(HeaderDLReason)
+	if strings.Contains(r, "Jane") || !strings.Contains(r, "apply: postgres error SQLSTATE 22007") {
+		t.Errorf("dead letter reason %q", r)
 	}
 }

@@ -10,8 +10,10 @@ import (
 	"io/fs"
 	"log/slog"
 	"regexp"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -113,4 +115,27 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema, table string, fsys
 func IsUniqueViolation(err error) bool {
 	var pgErr interface{ SQLState() string }
 	return errors.As(err, &pgErr) && pgErr.SQLState() == "23505"
+}
+
+// Redact returns err's text for logs and dead-letter reasons with every Postgres error in it
+// reduced to what cannot hold patient data: its SQL state, and the constraint, table and column
+// it names (schema names). A Postgres message can quote the values of a statement ("invalid
+// input syntax for type date: ..."), so it is dropped; the text the code wrapped around it
+// ("lock patient charges: ...") is kept. Errors that are not from Postgres are returned as they
+// are.
+func Redact(err error) string {
+	if err == nil {
+		return ""
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return err.Error()
+	}
+	safe := "postgres error SQLSTATE " + pgErr.Code
+	for _, kv := range [][2]string{{"constraint", pgErr.ConstraintName}, {"table", pgErr.TableName}, {"column", pgErr.ColumnName}} {
+		if kv[1] != "" {
+			safe += " " + kv[0] + " " + kv[1]
+		}
+	}
+	return strings.ReplaceAll(err.Error(), pgErr.Error(), safe)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -289,5 +290,34 @@ func TestServiceURL(t *testing.T) {
 	}
 	if u != "postgres://intake:p%40ss%2Fword@db:5432/trellis?sslmode=disable" {
 		t.Fatalf("url %q", u)
+	}
+}
+
+// A Postgres error that quotes a value keeps only its SQL state and the names it gives; the
+// caller's own wrapping and errors not from Postgres are kept as they are.
+func TestRedact(t *testing.T) {
+	pool := testkit.Pool(t, "redact")
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, `SELECT $1::date`, "1984-13-45 Jane Roe")
+	wrapped := fmt.Errorf("record birth date: %w", err)
+	got := pg.Redact(wrapped)
+	if strings.Contains(got, "Jane") || strings.Contains(got, "1984") {
+		t.Errorf("Redact kept the quoted value: %q", got)
+	}
+	if !strings.HasPrefix(got, "record birth date: postgres error SQLSTATE 22") {
+		t.Errorf("Redact(%q) = %q", wrapped, got)
+	}
+	if _, err := pool.Exec(ctx, `CREATE TABLE redact.t (email text CONSTRAINT t_email UNIQUE)`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = pool.Exec(ctx, `INSERT INTO redact.t VALUES ('x@example.com'), ('x@example.com')`)
+	if got := pg.Redact(err); strings.Contains(got, "example") || !strings.Contains(got, "SQLSTATE 23505 constraint t_email table t") {
+		t.Errorf("unique violation: %q", got)
+	}
+	if got := pg.Redact(errors.New("clinic is not known")); got != "clinic is not known" {
+		t.Errorf("not a Postgres error: %q", got)
+	}
+	if pg.Redact(nil) != "" {
+		t.Error("Redact(nil) is not empty")
 	}
 }

@@ -10,11 +10,11 @@ import (
 	"buf.build/go/protovalidate"
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgconn"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/bus"
+	"github.com/trellis-health/trellis/pkg/pg"
 	"github.com/trellis-health/trellis/pkg/telemetry"
 )
 
@@ -119,13 +119,8 @@ func observeInterceptor(m *telemetry.Metrics, log *slog.Logger) connect.UnaryInt
 			if code == "unknown" {
 				// An error the handler did not classify: operators need it, but Postgres
 				// messages can quote input values, so for those only the SQL state and the
-				// constraint are logged.
-				var pgErr *pgconn.PgError
-				if errors.As(err, &pgErr) {
-					attrs = append(attrs, "sqlstate", pgErr.Code, "constraint", pgErr.ConstraintName)
-				} else {
-					attrs = append(attrs, "error", err.Error())
-				}
+				// names of the constraint, table and column are logged.
+				attrs = append(attrs, "error", pg.Redact(err))
 			}
 			log.Log(ctx, level, "rpc", attrs...)
 			if code == "unknown" {
