@@ -82,6 +82,7 @@ func (c *Consumer) applyGroup(hctx context.Context, group []*member) error {
 			return err
 		}
 		savepoint := false
+		var applied []*Delivery
 		for _, m := range group {
 			if m.undecoded != nil {
 				continue
@@ -115,6 +116,7 @@ func (c *Consumer) applyGroup(hctx context.Context, group []*member) error {
 				err = c.store.flush(mctx, tx)
 			}
 			if err == nil {
+				applied = append(applied, d)
 				continue
 			}
 			// Nothing of this message stays: its events, its after-commit hooks, its writes.
@@ -127,7 +129,10 @@ func (c *Consumer) applyGroup(hctx context.Context, group []*member) error {
 			}
 			m.err = err
 		}
-		return nil
+		if c.cfg.AfterApply == nil || len(applied) == 0 {
+			return nil
+		}
+		return c.cfg.AfterApply(hctx, tx, applied)
 	})
 }
 

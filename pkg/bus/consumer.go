@@ -105,6 +105,14 @@ type ConsumerConfig struct {
 	// 16; each busy partition holds a pooled connection (DB_MAX_CONNS).
 	Partitions   int
 	PartitionKey func(d *Delivery) string
+	// AfterApply, when set, runs once per transaction that applied messages (a TxBatch group,
+	// or one message), after their handlers and before the commit, with the deliveries whose
+	// handlers succeeded in it (not the duplicates, not those rolled back to their savepoint),
+	// in stream order: for a write that belongs to the group rather than to each message, such
+	// as the dashboard's newest event time per stream (one statement per transaction instead
+	// of one per message, and its row locked only until the commit that follows). Its error
+	// fails the transaction as a whole: a group is then applied one message per transaction.
+	AfterApply func(ctx context.Context, tx *Tx, applied []*Delivery) error
 }
 
 // DefaultTxBatch is ConsumerConfig.TxBatch when unset; maxTxBatch its ceiling.
@@ -514,7 +522,10 @@ func (c *Consumer) apply(ctx context.Context, subject string, env *eventsv1.Enve
 			duplicate = true
 			return nil
 		}
-		return c.handle(ctx, tx, d)
+		if err := c.handle(ctx, tx, d); err != nil || c.cfg.AfterApply == nil {
+			return err
+		}
+		return c.cfg.AfterApply(ctx, tx, []*Delivery{d})
 	})
 	return duplicate, err
 }

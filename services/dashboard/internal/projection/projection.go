@@ -63,12 +63,36 @@ var Streams = []string{"INTAKE", "SCHEDULING", "BILLING", "NOTIFICATION"}
 // ConsumerName is the durable consumer of stream: "dashboard--intake".
 func ConsumerName(stream string) string { return "dashboard--" + strings.ToLower(stream) }
 
-// Consumer is the configuration of stream's durable consumer.
+// Consumer is the configuration of stream's durable consumer. The stream's position (the
+// newest occurred_at applied, for /health) is written once per transaction, after the
+// handlers of its messages (AfterApply): one statement per group instead of one per event,
+// and the stream's single stream_positions row is locked only from there to the commit, so
+// two replicas' groups of one stream do not queue behind each other's whole group.
 func Consumer(stream string) bus.ConsumerConfig {
-	return bus.ConsumerConfig{Name: ConsumerName(stream), Stream: stream, Subjects: Subjects[stream]}
+	return bus.ConsumerConfig{Name: ConsumerName(stream), Stream: stream, Subjects: Subjects[stream],
+		AfterApply: func(ctx context.Context, tx *bus.Tx, applied []*bus.Delivery) error {
+			return advance(ctx, tx, stream, applied)
+		}}
 }
 
-// Handler applies one stream's events.
+// advance moves stream's position to the newest occurred_at of applied (never back).
+func advance(ctx context.Context, tx *bus.Tx, stream string, applied []*bus.Delivery) error {
+	var newest time.Time
+	for _, d := range applied {
+		if at := d.Envelope.GetOccurredAt().AsTime(); at.After(newest) {
+			newest = at
+		}
+	}
+	if newest.IsZero() {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO stream_positions (stream, last_event_at) VALUES ($1, $2)
+		ON CONFLICT (stream) DO UPDATE SET last_event_at = greatest(stream_positions.last_event_at, excluded.last_event_at)`,
+		stream, newest)
+	return err
+}
+
+// Handler applies one stream's events. The stream's position is the consumer's (Consumer).
 func Handler(stream string) bus.Handler {
 	return func(ctx context.Context, tx *bus.Tx, d *bus.Delivery) error {
 		at := d.Envelope.GetOccurredAt().AsTime()
@@ -84,12 +108,6 @@ func Handler(stream string) bus.Handler {
 		case "BILLING":
 			err = billing(ctx, tx, d, at)
 		}
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO stream_positions (stream, last_event_at) VALUES ($1, $2)
-			ON CONFLICT (stream) DO UPDATE SET last_event_at = greatest(stream_positions.last_event_at, excluded.last_event_at)`,
-			stream, at)
 		return err
 	}
 }
