@@ -3,6 +3,8 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -130,4 +132,35 @@ func BenchmarkRecordAttendance(b *testing.B) {
 			b.Fatalf("call %d: %v, replayed %v, %v", i, out, replayed, err)
 		}
 	}
+}
+
+// BenchmarkRecordAttendanceParallel is clinicians correcting different places of one group
+// session at the same time (10 callers, a place each, as BenchmarkRecordAttendance): a call
+// for one appointment locks that appointment, so they do not queue behind one another for
+// the session's row.
+func BenchmarkRecordAttendanceParallel(b *testing.B) {
+	pool, store, a := setup(b)
+	wireAttendance(a, store)
+	sessions := seedAttendanceHistory(b, pool, 2800)
+	appts := places(b, pool, sessions[len(sessions)-1])
+	var next atomic.Int32
+	b.SetParallelism(len(appts) / runtime.GOMAXPROCS(0))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		n := int(next.Add(1)) - 1
+		appt := appts[n%len(appts)]
+		clinician := &auth.Principal{Subject: fmt.Sprintf("clinician-%d", n), Roles: []string{"clinician"}, Clinics: []string{clinicA}}
+		ctx := auth.WithPrincipal(context.Background(), clinician)
+		statuses := []string{domain.AttendanceAbsent, domain.AttendancePresent}
+		for i := 0; pb.Next(); i++ {
+			_, _, err := a.RecordAttendance(ctx, app.RecordAttendance{
+				Caller: clinician.Subject, Viewer: clinician, IdempotencyKey: fmt.Sprintf("bench-%d", i), RequestHash: []byte{byte(i)},
+				Entries: []app.AttendanceEntry{{AppointmentID: appt, Status: statuses[i%2]}},
+			})
+			if err != nil {
+				b.Errorf("caller %d, call %d: %v", n, i, err)
+				return
+			}
+		}
+	})
 }
