@@ -526,7 +526,7 @@ func (r Report) Markdown(before *Summary, beforeLabel string) string {
 	if r.ERABytesPerLine > 0 && r.UploadLimitBytes > 0 {
 		w("**Upload size.** An 835 takes about %.0f bytes per service line, so one of 100,000 lines is about %.1f MB;\n",
 			r.ERABytesPerLine, r.ERABytesPerLine*100000/1e6)
-		w("billing's API takes requests of at most %d bytes (`pkg/rpc` `MaxRequestBytes`), about %.0f lines a file.\n",
+		w("billing's UploadRemittance takes requests of at most %d bytes (`pkg/rpc` `MaxUploadBytes`), about %.0f lines a file.\n",
 			r.UploadLimitBytes, float64(r.UploadLimitBytes)/r.ERABytesPerLine)
 		if r.ERABytesPerLine*100000 > float64(r.UploadLimitBytes) {
 			w("A 100,000-line remittance cannot be uploaded in one file today: it has to be split by the payer\n")

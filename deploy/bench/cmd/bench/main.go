@@ -629,7 +629,7 @@ func goBenchmarks(ctx context.Context, root, path string, rep *bench.Report) err
 	if mbps, lps := gb["BenchmarkParseERA/parse+balance"]["MB/s"], rep.ERAParsePerS; mbps > 0 && lps > 0 {
 		rep.ERABytesPerLine = mbps * 1e6 / lps
 	}
-	rep.UploadLimitBytes = rpc.MaxRequestBytes
+	rep.UploadLimitBytes = rpc.MaxUploadBytes
 	rep.ERASource = "From billing's Go benchmarks of this run: `BenchmarkParseERA` (about 5,000 lines per file) and `BenchmarkPostRemittance` (files of 100 claims, 400 lines, posted through the API into a real database); the two stages run one after the other on an upload, so the combined rate is 1 / (1/parse + 1/post)."
 	if rep.ERAParsePerS == 0 || rep.ERAPostPerS == 0 {
 		return fmt.Errorf("no ParseERA/PostRemittance figures in the Go benchmarks' output")
