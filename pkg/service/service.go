@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -71,6 +72,9 @@ type Spec struct {
 	Name        string // "intake": also the default schema, stream context and log field
 	Summary     string
 	DefaultAddr string // e.g. ":8081"
+	// DefaultDBMaxConns overrides DB_MAX_CONNS's default (10) for a service whose consumers
+	// apply partitions concurrently, each holding a connection (0: the common default).
+	DefaultDBMaxConns int
 	Migrations  fs.FS  // the service's own goose migrations (SQL at the root)
 	Consumes    []string
 	Policy      rpc.Policy
@@ -111,7 +115,7 @@ func Main(spec Spec, cfg Config) {
 
 // Run is Main without the exit, for tests: it returns the process exit code.
 func Run(ctx context.Context, spec Spec, cfg Config, args []string, stdout, stderr io.Writer) int {
-	defaults := map[string]string{"HTTP_ADDR": spec.DefaultAddr, "DB_SCHEMA": spec.Name}
+	defaults := specDefaults(spec)
 	cmd := "serve"
 	if len(args) > 0 {
 		cmd, args = args[0], args[1:]
@@ -264,9 +268,18 @@ func withPlatform(ctx context.Context, spec Spec, b *Base, log *slog.Logger, wit
 	return fn(ctx, p)
 }
 
+// specDefaults are the spec's defaults for the common settings, over the Base tags' defaults.
+func specDefaults(spec Spec) map[string]string {
+	d := map[string]string{"HTTP_ADDR": spec.DefaultAddr, "DB_SCHEMA": spec.Name}
+	if spec.DefaultDBMaxConns > 0 {
+		d["DB_MAX_CONNS"] = strconv.Itoa(spec.DefaultDBMaxConns)
+	}
+	return d
+}
+
 // LoadConfig fills cfg from env (a map, for tests and tools) with the same defaults Run applies.
 func LoadConfig(spec Spec, cfg Config, env map[string]string) error {
-	defaults := map[string]string{"HTTP_ADDR": spec.DefaultAddr, "DB_SCHEMA": spec.Name}
+	defaults := specDefaults(spec)
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	return config.LoadFrom(cfg, config.WithDefaults(lookup, defaults))
 }

@@ -275,3 +275,21 @@ func TestRunMigrateAndCommands(t *testing.T) {
 		t.Fatalf("unknown command: exit %d stderr %q", code, errOut.String())
 	}
 }
+
+// A spec's DB_MAX_CONNS default replaces the common one; the environment still wins.
+func TestSpecDefaultDBMaxConns(t *testing.T) {
+	var cfg demoConfig
+	spec := demoSpec(nil, &cfg)
+	env := map[string]string{"DATABASE_URL": "postgres://x@127.0.0.1:1/x"}
+	if err := service.LoadConfig(spec, &cfg, env); err != nil || cfg.DBMaxConns != 10 {
+		t.Fatalf("common default: %d (%v), want 10", cfg.DBMaxConns, err)
+	}
+	spec.DefaultDBMaxConns = 20
+	if err := service.LoadConfig(spec, &cfg, env); err != nil || cfg.DBMaxConns != 20 {
+		t.Fatalf("spec default: %d (%v), want 20", cfg.DBMaxConns, err)
+	}
+	env["DB_MAX_CONNS"] = "7"
+	if err := service.LoadConfig(spec, &cfg, env); err != nil || cfg.DBMaxConns != 7 {
+		t.Fatalf("environment: %d (%v), want 7", cfg.DBMaxConns, err)
+	}
+}

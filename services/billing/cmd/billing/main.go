@@ -57,10 +57,12 @@ func spec(cfg *Config) service.Spec {
 		Name:        "billing",
 		Summary:     "patient accounts, charges, claims and remittances",
 		DefaultAddr: ":8083",
-		Migrations:  migrations.FS,
-		Consumes:    []string{"scheduling", "intake"},
-		Policy:      policy(),
-		Setup:       func(ctx context.Context, p *service.Platform) error { return setup(ctx, p, cfg) },
+		// billing--attendance and billing--costs apply 4 partitions each, a connection apiece.
+		DefaultDBMaxConns: 20,
+		Migrations:        migrations.FS,
+		Consumes:          []string{"scheduling", "intake"},
+		Policy:            policy(),
+		Setup:             func(ctx context.Context, p *service.Platform) error { return setup(ctx, p, cfg) },
 		Commands: map[string]func(context.Context, *service.Platform, []string) error{
 			"seed-demo": seedDemo,   // seed.go
 			"era":       eraCommand, // era.go: `billing era inspect <file>`
