@@ -75,9 +75,9 @@ type Spec struct {
 	// DefaultDBMaxConns overrides DB_MAX_CONNS's default (10) for a service whose consumers
 	// apply partitions concurrently, each holding a connection (0: the common default).
 	DefaultDBMaxConns int
-	Migrations  fs.FS  // the service's own goose migrations (SQL at the root)
-	Consumes    []string
-	Policy      rpc.Policy
+	Migrations        fs.FS // the service's own goose migrations (SQL at the root)
+	Consumes          []string
+	Policy            rpc.Policy
 	// Setup registers the service's handlers and consumers on the platform.
 	Setup func(ctx context.Context, p *Platform) error
 	// Commands are extra subcommands (e.g. "seed-demo"), run after migrations are applied.
