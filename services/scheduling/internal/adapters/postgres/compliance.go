@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -43,36 +44,43 @@ func (r *Compliance) LockRisk(ctx context.Context, tx *bus.Tx, enrollmentID stri
 	return got, nil
 }
 
-// Facts reads an enrollment with its program, clinic time zone and recorded attendance.
-// Enrollments without a program (older than seats) are not found.
+// Facts reads an enrollment with its program, clinic time zone and recorded attendance, in one
+// round trip (the two reads are pipelined). Enrollments without a program (older than seats)
+// are not found.
 func (r *Compliance) Facts(ctx context.Context, tx *bus.Tx, enrollmentID string) (app.ComplianceFacts, bool, error) {
 	var f app.ComplianceFacts
 	e := &f.Enrollment
-	_, found, err := one(tx.QueryRow(ctx, `SELECT e.id::text, e.patient_id::text, e.clinic_id::text, e.status, e.start_date,
+	found := false
+	b := &pgx.Batch{}
+	b.Queue(`SELECT e.id::text, e.patient_id::text, e.clinic_id::text, e.status, e.start_date,
 		e.program_code, p.length_weeks, p.weekly_minimum_minutes, c.time_zone
 		FROM enrollments e JOIN programs p ON p.code = e.program_code JOIN clinics c ON c.id = e.clinic_id
-		WHERE e.id = $1`, enrollmentID),
-		func(row pgx.Row) (struct{}, error) {
-			return struct{}{}, row.Scan(&e.ID, &e.PatientID, &e.ClinicID, &e.Status, &e.StartDate, &e.ProgramCode,
-				&f.LengthWeeks, &f.WeeklyMinimum, &f.TimeZone)
-		}, "enrollment")
-	if err != nil || !found {
-		return f, found, err
+		WHERE e.id = $1`, enrollmentID).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&e.ID, &e.PatientID, &e.ClinicID, &e.Status, &e.StartDate, &e.ProgramCode,
+			&f.LengthWeeks, &f.WeeklyMinimum, &f.TimeZone)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		found = err == nil
+		return err
+	})
+	b.Queue(attendedVisitsSQL, enrollmentID).Query(func(rows pgx.Rows) error {
+		var err error
+		f.Visits, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.AttendedVisit, error) {
+			var v domain.AttendedVisit
+			err := row.Scan(&v.Date, &v.StartsAt, &v.Status, &v.Minutes)
+			v.Date, v.StartsAt = v.Date.UTC(), v.StartsAt.UTC()
+			return v, err
+		})
+		return err
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return f, false, fmt.Errorf("read compliance facts: %w", err)
+	}
+	if !found {
+		return app.ComplianceFacts{}, false, nil
 	}
 	e.StartDate = e.StartDate.UTC()
-	rows, err := tx.Query(ctx, attendedVisitsSQL, enrollmentID)
-	if err != nil {
-		return f, false, fmt.Errorf("query attended visits: %w", err)
-	}
-	f.Visits, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.AttendedVisit, error) {
-		var v domain.AttendedVisit
-		err := row.Scan(&v.Date, &v.StartsAt, &v.Status, &v.Minutes)
-		v.Date, v.StartsAt = v.Date.UTC(), v.StartsAt.UTC()
-		return v, err
-	})
-	if err != nil {
-		return f, false, fmt.Errorf("read attended visits: %w", err)
-	}
 	return f, true, nil
 }
 
