@@ -2,101 +2,48 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/url"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/pkg/pg"
-	"github.com/trellis-health/trellis/pkg/testkit"
+	"github.com/trellis-health/trellis/pkg/testkit/rlstest"
 	"github.com/trellis-health/trellis/services/intake/internal/app"
 	"github.com/trellis-health/trellis/services/intake/migrations"
 )
 
 // rlsTables are the intake tables that hold clinic data (a clinic_id column), each with the
 // column that makes a copy of a row a new row (its key) and a fresh value for it.
-var rlsTables = []struct{ name, key, fresh string }{
-	{"patients", "id", "gen_random_uuid()"},
-	{"episodes", "id", "gen_random_uuid()"},
-	{"referrals", "id", "gen_random_uuid()"},
-	{"referral_duplicates", "other_id", "gen_random_uuid()"},
-	{"referral_status_history", "id", "gen_random_uuid()"},
-	{"assessments", "id", "gen_random_uuid()"},
-	{"consents", "id", "gen_random_uuid()"},
-	{"coverages", "id", "gen_random_uuid()"},
-	{"coverage_versions", "version", "2"},
+var rlsTables = []rlstest.Table{
+	{Name: "patients", Fresh: map[string]string{"id": "gen_random_uuid()"}},
+	{Name: "episodes", Fresh: map[string]string{"id": "gen_random_uuid()"}},
+	{Name: "referrals", Fresh: map[string]string{"id": "gen_random_uuid()"}},
+	{Name: "referral_duplicates", Fresh: map[string]string{"other_id": "gen_random_uuid()"}},
+	{Name: "referral_status_history", Fresh: map[string]string{"id": "gen_random_uuid()"}},
+	{Name: "assessments", Fresh: map[string]string{"id": "gen_random_uuid()"}},
+	{Name: "consents", Fresh: map[string]string{"id": "gen_random_uuid()"}},
+	{Name: "coverages", Fresh: map[string]string{"id": "gen_random_uuid()"}},
+	{Name: "coverage_versions", Fresh: map[string]string{"version": "2"}},
 }
 
-const (
-	rlsClinicA = "0190a000-0000-7000-8000-00000000000a"
-	rlsClinicB = "0190a000-0000-7000-8000-00000000000b"
-)
-
-// serviceRole creates a login role like the one pkg/pg.Provision gives a service (no
-// superuser, no BYPASSRLS) owning schema intake of a fresh database, migrates intake's schema
-// as that role, and returns a pool connected as it (no clinic scope set), the role's name and
-// the database's URL as the administrative role. The role is dropped when t ends.
-func serviceRole(t *testing.T) (*pgxpool.Pool, string, string) {
+// serviceRole is intake's own role (rlstest.ServiceRole) with intake's schema migrated and
+// clinics A and B in the clinics table.
+func serviceRole(t *testing.T) *rlstest.Role {
 	t.Helper()
-	ctx := context.Background()
-	adminURL := testkit.Database(t)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	role, password := "rls_intake_"+hex.EncodeToString(b), hex.EncodeToString(b)+"pw"
-	admin, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	var db string
-	if err := admin.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
-		fmt.Sprintf("CREATE ROLE %s LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '%s'", role, password),
-		fmt.Sprintf("GRANT %s TO CURRENT_USER", role),
-		fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s", db, role),
-		fmt.Sprintf("CREATE SCHEMA intake AUTHORIZATION %s", role),
-	} {
-		if _, err := admin.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), adminURL)
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		_, _ = c.Exec(context.Background(), "DROP OWNED BY "+role)
-		_, _ = c.Exec(context.Background(), "DROP ROLE "+role)
+	r := rlstest.ServiceRole(t, "intake", func(ctx context.Context, pool *pgxpool.Pool) error {
+		return pg.Migrate(ctx, pool, "intake", "goose_db_version", migrations.FS, nil)
 	})
-	u, err := url.Parse(adminURL)
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range []string{rlstest.ClinicA, rlstest.ClinicB} {
+		if _, err := r.Pool.Exec(context.Background(), `INSERT INTO clinics (id, name, time_zone) VALUES ($1, 'c', 'UTC')`, c); err != nil {
+			t.Fatal(err)
+		}
 	}
-	u.User = url.UserPassword(role, password)
-	pool, err := pg.Open(ctx, u.String(), "intake", 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if err := pg.Migrate(ctx, pool, "intake", "goose_db_version", migrations.FS, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		t.Fatal(err)
-	}
-	return pool, role, adminURL
+	return r
 }
 
 // seedClinic writes one row of clinic into every table of rlsTables, in system scope, and
@@ -145,215 +92,28 @@ func seedClinic(t *testing.T, store *bus.Store, clinic string) (patient, referra
 	return patient, referral
 }
 
-// principalCtx is a caller of clinics (as pkg/rpc puts the token's principal in the context).
-func principalCtx(clinics ...string) context.Context {
-	return auth.WithPrincipal(context.Background(), &auth.Principal{Subject: "rls-test", Roles: []string{"admin"}, Clinics: clinics})
-}
-
 // With intake's own role (not a superuser, no BYPASSRLS, the tables' owner) the database, not
 // the code, keeps each clinic's rows to callers of that clinic: in a transaction scoped to
 // clinic A every table shows only A's rows, B's rows cannot be counted, updated or deleted, a
-// row cannot be written to (or moved into) clinic B, and without a scope nothing is visible.
+// row cannot be written to (or moved into) clinic B, and without a scope nothing is visible; a
+// role granted SELECT sees nothing, the administrative role both clinics' patients.
 func TestRowLevelSecurityIsolatesClinics(t *testing.T) {
-	pool, role, adminURL := serviceRole(t)
-	ctx := context.Background()
-	var super, bypass bool
-	if err := pool.QueryRow(ctx, `SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user`).Scan(&super, &bypass); err != nil {
-		t.Fatal(err)
-	}
-	if super || bypass {
-		t.Fatalf("role %s: superuser %v, bypassrls %v: the test would prove nothing", role, super, bypass)
-	}
-
-	// Every table of the schema with a clinic_id column has RLS enabled and forced and a
-	// policy: a new table holding clinic data without one fails here.
-	rows, err := pool.Query(ctx, `
-		SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, pg_get_userbyid(c.relowner) = current_user,
-			(SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid)
-		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE n.nspname = 'intake' AND c.relkind = 'r'
-			AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'clinic_id' AND NOT a.attisdropped)
-		ORDER BY 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	covered := map[string]bool{}
-	for rows.Next() {
-		var name string
-		var enabled, forced, owned bool
-		var policies int
-		if err := rows.Scan(&name, &enabled, &forced, &owned, &policies); err != nil {
-			t.Fatal(err)
-		}
-		if !enabled || !forced || !owned || policies == 0 {
-			t.Errorf("table %s: row level security %v, forced %v, owned by the service role %v, %d policies", name, enabled, forced, owned, policies)
-		}
-		covered[name] = true
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	for _, tb := range rlsTables {
-		if !covered[tb.name] {
-			t.Errorf("table %s is not among the tables with clinic_id", tb.name)
-		}
-	}
-	if len(covered) != len(rlsTables) {
-		t.Errorf("tables with clinic_id: %v; the test covers %d", covered, len(rlsTables))
-	}
-
-	store := bus.NewStore(pool, "intake")
-	store.EnableClinicScope()
-	for _, c := range []string{rlsClinicA, rlsClinicB} {
-		if _, err := pool.Exec(ctx, `INSERT INTO clinics (id, name, time_zone) VALUES ($1, 'c', 'UTC')`, c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	seedClinic(t, store, rlsClinicA)
-	seedClinic(t, store, rlsClinicB)
-	otherRoles(t, adminURL, role)
-
-	// errRollback ends a transaction that changed something, so each probe starts from the seed.
-	errRollback := errors.New("rollback")
-	asA := principalCtx(rlsClinicA)
-	for _, tb := range rlsTables {
-		t.Run(tb.name, func(t *testing.T) {
-			var all, ofB int
-			if err := store.Read(auth.WithSystemScope(ctx), func(ctx context.Context, tx pgx.Tx) error {
-				return tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE clinic_id = $1) FROM `+tb.name, rlsClinicB).Scan(&all, &ofB)
-			}); err != nil || all != 2 || ofB != 1 {
-				t.Fatalf("system scope: %d rows, %d of B (%v); want 2 and 1", all, ofB, err)
-			}
-			// Clinic A's scope: A's row only, whatever the query asks for.
-			if err := store.Read(asA, func(ctx context.Context, tx pgx.Tx) error {
-				return tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE clinic_id = $1) FROM `+tb.name, rlsClinicB).Scan(&all, &ofB)
-			}); err != nil || all != 1 || ofB != 0 {
-				t.Errorf("clinic A's scope: %d rows, %d of B (%v); want 1 and 0", all, ofB, err)
-			}
-			var n int
-			if err := store.Read(asA, func(ctx context.Context, tx pgx.Tx) error {
-				return tx.QueryRow(ctx, `SELECT count(*) FROM `+tb.name+` WHERE clinic_id = $1`, rlsClinicB).Scan(&n)
-			}); err != nil || n != 0 {
-				t.Errorf("clinic A's scope counts %d of B's rows (%v)", n, err)
-			}
-			for _, q := range []string{
-				`UPDATE ` + tb.name + ` SET clinic_id = clinic_id WHERE clinic_id = $1`,
-				`DELETE FROM ` + tb.name + ` WHERE clinic_id = $1`,
-			} {
-				var affected int64
-				err := store.InTx(asA, func(ctx context.Context, tx *bus.Tx) error {
-					tag, err := tx.Exec(ctx, q, rlsClinicB)
-					if err != nil {
-						return err
-					}
-					affected = tag.RowsAffected()
-					return errRollback
-				})
-				if !errors.Is(err, errRollback) || affected != 0 {
-					t.Errorf("%s in clinic A's scope: %d rows affected (%v), want 0", q, affected, err)
-				}
-			}
-			// Writing a row of clinic B (a copy of A's row under a new key) or moving A's row
-			// to B is refused by the policy's WITH CHECK.
-			for _, q := range []string{
-				`INSERT INTO ` + tb.name + ` SELECT (jsonb_populate_record(NULL::` + tb.name + `, to_jsonb(x) ||
-					jsonb_build_object('clinic_id', $1::uuid, '` + tb.key + `', ` + tb.fresh + `))).* FROM ` + tb.name + ` x`,
-				`UPDATE ` + tb.name + ` SET clinic_id = $1`,
-			} {
-				err := store.InTx(asA, func(ctx context.Context, tx *bus.Tx) error {
-					_, err := tx.Exec(ctx, q, rlsClinicB)
-					return err
-				})
-				var pgErr *pgconn.PgError
-				if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
-					t.Errorf("%s in clinic A's scope: %v, want a row-level security violation (42501)", q, err)
-				}
-			}
-			// No principal and no system scope: nothing, in a transaction and outside one.
-			if err := store.Read(ctx, func(ctx context.Context, tx pgx.Tx) error {
-				return tx.QueryRow(ctx, `SELECT count(*) FROM `+tb.name).Scan(&n)
-			}); err != nil || n != 0 {
-				t.Errorf("no scope: %d rows (%v), want 0", n, err)
-			}
-			if err := pool.QueryRow(ctx, `SELECT count(*) FROM `+tb.name).Scan(&n); err != nil || n != 0 {
-				t.Errorf("a bare query without a scope: %d rows (%v), want 0", n, err)
-			}
-		})
-	}
-}
-
-// otherRoles checks who else the policies bind, without a clinic scope: a role merely granted
-// SELECT on the tables (a reporting role, or a service role when another role owns the
-// tables) sees nothing; the administrative role, a member of the owner that could take the
-// owner's role and drop the policies anyway, is not bound (it sees both clinics' patients).
-func otherRoles(t *testing.T, adminURL, owner string) {
-	t.Helper()
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	var n int
-	if err := admin.QueryRow(ctx, `SELECT count(*) FROM intake.patients`).Scan(&n); err != nil || n != 2 {
-		t.Errorf("the administrative role sees %d patients (%v), want 2", n, err)
-	}
-	reader, password := owner+"_reader", "reader-pw"
-	var db string
-	if err := admin.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
-		fmt.Sprintf("CREATE ROLE %s LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '%s'", reader, password),
-		fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s", db, reader),
-		fmt.Sprintf("GRANT USAGE ON SCHEMA intake TO %s", reader),
-		fmt.Sprintf("GRANT SELECT ON ALL TABLES IN SCHEMA intake TO %s", reader),
-	} {
-		if _, err := admin.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), adminURL)
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		_, _ = c.Exec(context.Background(), "DROP OWNED BY "+reader)
-		_, _ = c.Exec(context.Background(), "DROP ROLE "+reader)
-	})
-	u, err := url.Parse(adminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.User = url.UserPassword(reader, password)
-	rc, err := pgx.Connect(ctx, u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close(ctx)
-	for _, tb := range rlsTables {
-		if err := rc.QueryRow(ctx, `SELECT count(*) FROM intake.`+tb.name).Scan(&n); err != nil || n != 0 {
-			t.Errorf("a role granted SELECT sees %d rows of %s without a scope (%v), want 0", n, tb.name, err)
-		}
-	}
+	r := serviceRole(t)
+	rlstest.CheckCatalog(t, r.Pool, rlstest.Names(rlsTables)...)
+	store := r.Store()
+	seedClinic(t, store, rlstest.ClinicA)
+	seedClinic(t, store, rlstest.ClinicB)
+	rlstest.OtherRoles(t, r, "patients", rlsTables...)
+	rlstest.Probe(t, store, r.Pool, rlsTables...)
 }
 
 // The repository, called directly with a caller of clinic A (no app check in between), does
 // not get clinic B's referral from the database, guessed id or not; a caller of B does, and a
 // listing of "every clinic" in A's scope holds only A's referrals.
 func TestRowLevelSecurityStopsGuessedIDs(t *testing.T) {
-	pool, _, _ := serviceRole(t)
-	ctx := context.Background()
-	store := bus.NewStore(pool, "intake")
-	store.EnableClinicScope()
-	for _, c := range []string{rlsClinicA, rlsClinicB} {
-		if _, err := pool.Exec(ctx, `INSERT INTO clinics (id, name, time_zone) VALUES ($1, 'c', 'UTC')`, c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	_, refA := seedClinic(t, store, rlsClinicA)
-	_, refB := seedClinic(t, store, rlsClinicB)
+	store := serviceRole(t).Store()
+	_, refA := seedClinic(t, store, rlstest.ClinicA)
+	_, refB := seedClinic(t, store, rlstest.ClinicB)
 	repo := Repository{Crypt: fieldcrypt.Dev()}
 	get := func(ctx context.Context, id string) (found bool) {
 		t.Helper()
@@ -367,20 +127,20 @@ func TestRowLevelSecurityStopsGuessedIDs(t *testing.T) {
 		}
 		return found
 	}
-	if get(principalCtx(rlsClinicA), refB) {
+	if get(rlstest.Caller(rlstest.ClinicA), refB) {
 		t.Error("clinic A's scope read clinic B's referral")
 	}
-	if !get(principalCtx(rlsClinicA), refA) || !get(principalCtx(rlsClinicB), refB) {
+	if !get(rlstest.Caller(rlstest.ClinicA), refA) || !get(rlstest.Caller(rlstest.ClinicB), refB) {
 		t.Error("a clinic's own referral is not found")
 	}
-	if !get(principalCtx(auth.AllClinics), refB) || !get(principalCtx(rlsClinicA, rlsClinicB), refB) {
+	if !get(rlstest.Caller(auth.AllClinics), refB) || !get(rlstest.Caller(rlstest.ClinicA, rlstest.ClinicB), refB) {
 		t.Error("a caller of every clinic, or of A and B, does not find B's referral")
 	}
-	if get(principalCtx("not-a-clinic-id'; --"), refA) {
+	if get(rlstest.Caller("not-a-clinic-id'; --"), refA) {
 		t.Error("a caller whose clinics are not clinic ids sees a referral")
 	}
 	var listed []string
-	if err := store.InTx(principalCtx(rlsClinicA), func(ctx context.Context, tx *bus.Tx) error {
+	if err := store.InTx(rlstest.Caller(rlstest.ClinicA), func(ctx context.Context, tx *bus.Tx) error {
 		rs, err := repo.ListReferrals(ctx, tx, app.ReferralQuery{AllClinics: true, Limit: 10})
 		for _, r := range rs {
 			listed = append(listed, r.ClinicID)
@@ -389,7 +149,7 @@ func TestRowLevelSecurityStopsGuessedIDs(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if len(listed) != 1 || listed[0] != rlsClinicA {
+	if len(listed) != 1 || listed[0] != rlstest.ClinicA {
 		t.Errorf("every clinic listed in A's scope: clinics %v, want only A", listed)
 	}
 }
@@ -398,30 +158,7 @@ func TestRowLevelSecurityStopsGuessedIDs(t *testing.T) {
 // scope computes only the "*" test, and one in a clinic's scope over that clinic's rows also the
 // scope's ids, never the exemption's catalog lookup (the costly one).
 func TestRowLevelSecurityChecksTheExemptionLast(t *testing.T) {
-	pool, _, _ := serviceRole(t)
-	ctx := context.Background()
-	store := bus.NewStore(pool, "intake")
-	store.EnableClinicScope()
-	if _, err := pool.Exec(ctx, `INSERT INTO clinics (id, name, time_zone) VALUES ($1, 'c', 'UTC')`, rlsClinicA); err != nil {
-		t.Fatal(err)
-	}
-	_, refA := seedClinic(t, store, rlsClinicA)
-	for _, tc := range []struct {
-		name string
-		ctx  context.Context
-		want int
-	}{
-		{"system scope", auth.WithSystemScope(ctx), 1},
-		{"clinic A's scope, A's row", principalCtx(rlsClinicA), 2},
-	} {
-		err := store.InTx(tc.ctx, func(ctx context.Context, tx *bus.Tx) error {
-			if got := testkit.InitPlansRun(t, ctx, tx, `SELECT id FROM referrals WHERE id = $1`, refA); got != tc.want {
-				t.Errorf("%s: %d of the policy's conditions computed, want %d", tc.name, got, tc.want)
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	store := serviceRole(t).Store()
+	_, refA := seedClinic(t, store, rlstest.ClinicA)
+	rlstest.Conditions(t, store, `SELECT id FROM referrals WHERE id = $1`, refA)
 }
