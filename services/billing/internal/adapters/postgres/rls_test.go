@@ -2,14 +2,12 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"testing"
 	"testing/fstest"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trellis-health/trellis/pkg/auth"
@@ -17,18 +15,28 @@ import (
 	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/pkg/pg"
 	"github.com/trellis-health/trellis/pkg/testkit"
+	"github.com/trellis-health/trellis/pkg/testkit/rlstest"
 
 	"github.com/trellis-health/trellis/services/billing/internal/domain"
 	"github.com/trellis-health/trellis/services/billing/migrations"
 )
 
 // rlsTables are the billing tables that hold clinic data in a clinic_id column; the catalog
-// check below fails when a table with clinic_id is missing here or has no policy.
-var rlsTables = []string{"accounts", "contracts", "contract_codes", "coverages", "consents", "attendance",
+// check below fails when a table with clinic_id is missing here or has no policy. A copy of a
+// row needs no fresh keys: the policy's WITH CHECK comes before any key or constraint.
+var rlsTables = tables("accounts", "contracts", "contract_codes", "coverages", "consents", "attendance",
 	"authorizations", "charges", "patient_diagnoses", "billing_providers", "claim_files", "claims", "claim_lines",
 	"disclosures", "remittance_claims", "remittance_lines", "work_items", "ledger_entries", "statements",
 	"cost_rates", "fixed_costs", "cost_attendance", "delivered_sessions", "patient_days", "completed_episodes",
-	"estimates", "write_offs"}
+	"estimates", "write_offs")
+
+func tables(names ...string) []rlstest.Table {
+	out := make([]rlstest.Table, len(names))
+	for i, n := range names {
+		out[i] = rlstest.Table{Name: n}
+	}
+	return out
+}
 
 // rlsSystemOnly are the tables without clinic_id that have a policy of their own (migration
 // 00011): patient_identities (every clinic's scope only) and remittances (written in every
@@ -36,42 +44,34 @@ var rlsTables = []string{"accounts", "contracts", "contract_codes", "coverages",
 var rlsSystemOnly = []string{"patient_identities", "remittances"}
 
 const (
-	rlsClinicA = "0190a000-0000-7000-8000-00000000000a"
-	rlsClinicB = "0190a000-0000-7000-8000-00000000000b"
+	rlsClinicA = rlstest.ClinicA
+	rlsClinicB = rlstest.ClinicB
 	rlsPayer   = "rls-payer"
 )
 
-// ownerPool migrates billing's schema on a fresh database and returns a pool connected as
-// the tables' owner (not a superuser, no BYPASSRLS: checked), without a clinic scope, as the
-// service connects, and a store on it with the clinic scope enabled, as Setup does. (Intake's
-// rls_test.go also provisions a separate service role to check who else the policies bind;
-// the policies and the function that decides it are the same here.)
-func ownerPool(t *testing.T) (*pgxpool.Pool, *bus.Store) {
+// principalCtx is a caller of clinics (as pkg/rpc puts the token's principal in the context).
+var principalCtx = rlstest.Caller
+
+// ownerPool migrates billing's schema as billing's own role (rlstest.ServiceRole: not a
+// superuser, no BYPASSRLS, the tables' owner) and returns a pool connected as it, without a
+// clinic scope, as the service connects, and a store on it with the clinic scope enabled, as
+// Setup does.
+func ownerPool(t *testing.T) (*rlstest.Role, *bus.Store) {
 	t.Helper()
-	ctx := context.Background()
-	pool := testkit.Pool(t, "billing")
-	if err := bus.Migrate(ctx, pool, "billing", nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := pg.Migrate(ctx, pool, "billing", "goose_db_version", migrations.FS, nil); err != nil {
-		t.Fatal(err)
-	}
-	var super, bypass bool
-	if err := pool.QueryRow(ctx, `SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user`).Scan(&super, &bypass); err != nil {
-		t.Fatal(err)
-	}
-	if super || bypass {
-		t.Fatalf("the test role is a superuser (%v) or bypasses RLS (%v): the test would prove nothing", super, bypass)
-	}
-	store := bus.NewStore(pool, "billing")
-	store.EnableClinicScope()
-	if err := store.InTx(auth.WithSystemScope(ctx), func(ctx context.Context, tx *bus.Tx) error {
+	r := rlstest.ServiceRole(t, "billing", func(ctx context.Context, pool *pgxpool.Pool) error {
+		if err := bus.Migrate(ctx, pool, "billing", nil); err != nil {
+			return err
+		}
+		return pg.Migrate(ctx, pool, "billing", "goose_db_version", migrations.FS, nil)
+	})
+	store := r.Store()
+	if err := store.InTx(auth.WithSystemScope(context.Background()), func(ctx context.Context, tx *bus.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO payers (code, name, kind, x12_payer_id) VALUES ($1, 'RLS', 'commercial', 'RLS1')`, rlsPayer)
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return pool, store
+	return r, store
 }
 
 // rlsSeed is what seedClinic wrote for one clinic.
@@ -174,154 +174,20 @@ func seedClinic(t *testing.T, store *bus.Store, clinic string, icn int) rlsSeed 
 	return s
 }
 
-// principalCtx is a caller of clinics (as pkg/rpc puts the token's principal in the context).
-func principalCtx(clinics ...string) context.Context {
-	return auth.WithPrincipal(context.Background(), &auth.Principal{Subject: "rls-test", Roles: []string{"admin"}, Clinics: clinics})
-}
-
-func isRLSViolation(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "42501"
-}
-
 // With billing's tables' owner (not a superuser, no BYPASSRLS) the database, not the code,
 // keeps each clinic's rows to callers of that clinic: in a transaction scoped to clinic A
 // every table shows only A's rows, B's rows cannot be counted, updated or deleted, a row
 // cannot be written to (or moved into) clinic B, and without a scope nothing is visible.
 func TestRowLevelSecurityIsolatesClinics(t *testing.T) {
-	pool, store := ownerPool(t)
+	r, store := ownerPool(t)
 	ctx := context.Background()
-
-	// Every table of the schema with a clinic_id column has RLS enabled and forced and a
-	// policy: a new table holding clinic data without one fails here.
-	rows, err := pool.Query(ctx, `
-		SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, pg_get_userbyid(c.relowner) = current_user,
-			(SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid),
-			EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'clinic_id' AND NOT a.attisdropped)
-		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE n.nspname = 'billing' AND c.relkind = 'r'
-		ORDER BY 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	withClinic, withPolicy := map[string]bool{}, map[string]bool{}
-	for rows.Next() {
-		var name string
-		var enabled, forced, owned, hasClinic bool
-		var policies int
-		if err := rows.Scan(&name, &enabled, &forced, &owned, &policies, &hasClinic); err != nil {
-			t.Fatal(err)
-		}
-		if hasClinic && (!enabled || !forced || !owned || policies == 0) {
-			t.Errorf("table %s: row level security %v, forced %v, owned by the service role %v, %d policies", name, enabled, forced, owned, policies)
-		}
-		withClinic[name] = hasClinic
-		withPolicy[name] = enabled && forced && policies > 0
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	for _, tb := range rlsTables {
-		if !withClinic[tb] {
-			t.Errorf("table %s has no clinic_id", tb)
-		}
-	}
-	if n := len(rlsTables); func() int {
-		c := 0
-		for _, v := range withClinic {
-			if v {
-				c++
-			}
-		}
-		return c
-	}() != n {
-		t.Errorf("tables with clinic_id: %v; the test covers %d", withClinic, n)
-	}
-	for _, tb := range rlsSystemOnly {
-		if !withPolicy[tb] {
-			t.Errorf("table %s has no forced policy", tb)
-		}
-	}
-
+	rlstest.CheckCatalog(t, r.Pool, rlstest.Names(rlsTables)...)
+	rlstest.CheckForced(t, r.Pool, rlsSystemOnly...)
 	a := seedClinic(t, store, rlsClinicA, 1)
 	b := seedClinic(t, store, rlsClinicB, 2)
-
-	// errRollback ends a transaction that changed something, so each probe starts from the seed.
-	errRollback := errors.New("rollback")
+	rlstest.OtherRoles(t, r, "accounts", rlsTables...)
+	rlstest.Probe(t, store, r.Pool, rlsTables...)
 	asA := principalCtx(rlsClinicA)
-	for _, tb := range rlsTables {
-		t.Run(tb, func(t *testing.T) {
-			var all, ofB int
-			if err := store.Read(auth.WithSystemScope(ctx), func(ctx context.Context, tx pgx.Tx) error {
-				return tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE clinic_id = $1) FROM `+tb, rlsClinicB).Scan(&all, &ofB)
-			}); err != nil || all != 2 || ofB != 1 {
-				t.Fatalf("system scope: %d rows, %d of B (%v); want 2 and 1", all, ofB, err)
-			}
-			// The policy tests the scope first and the exemption (a catalog lookup) last
-			// (migration 00013): system scope computes one condition, A's scope over A's row two.
-			for _, sc := range []struct {
-				ctx  context.Context
-				want int
-			}{{auth.WithSystemScope(ctx), 1}, {asA, 2}} {
-				if err := store.Read(sc.ctx, func(ctx context.Context, tx pgx.Tx) error {
-					if got := testkit.InitPlansRun(t, ctx, tx, `SELECT * FROM `+tb+` WHERE clinic_id = $1`, rlsClinicA); got != sc.want {
-						t.Errorf("%d of the policy's conditions computed, want %d", got, sc.want)
-					}
-					return nil
-				}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			// Clinic A's scope: A's row only, whatever the query asks for.
-			if err := store.Read(asA, func(ctx context.Context, tx pgx.Tx) error {
-				return tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE clinic_id = $1) FROM `+tb, rlsClinicB).Scan(&all, &ofB)
-			}); err != nil || all != 1 || ofB != 0 {
-				t.Errorf("clinic A's scope: %d rows, %d of B (%v); want 1 and 0", all, ofB, err)
-			}
-			for _, q := range []string{
-				`UPDATE ` + tb + ` SET clinic_id = clinic_id WHERE clinic_id = $1`,
-				`DELETE FROM ` + tb + ` WHERE clinic_id = $1`,
-			} {
-				var affected int64
-				err := store.InTx(asA, func(ctx context.Context, tx *bus.Tx) error {
-					tag, err := tx.Exec(ctx, q, rlsClinicB)
-					if err != nil {
-						return err
-					}
-					affected = tag.RowsAffected()
-					return errRollback
-				})
-				if !errors.Is(err, errRollback) || affected != 0 {
-					t.Errorf("%s in clinic A's scope: %d rows affected (%v), want 0", q, affected, err)
-				}
-			}
-			// Writing a row of clinic B (a copy of A's row; the policy's WITH CHECK comes
-			// before any key or constraint) or moving A's row to B is refused.
-			for _, q := range []string{
-				`INSERT INTO ` + tb + ` SELECT (jsonb_populate_record(NULL::` + tb + `, to_jsonb(x) ||
-					jsonb_build_object('clinic_id', $1::uuid))).* FROM ` + tb + ` x`,
-				`UPDATE ` + tb + ` SET clinic_id = $1`,
-			} {
-				err := store.InTx(asA, func(ctx context.Context, tx *bus.Tx) error {
-					_, err := tx.Exec(ctx, q, rlsClinicB)
-					return err
-				})
-				if !isRLSViolation(err) {
-					t.Errorf("%s in clinic A's scope: %v, want a row-level security violation (42501)", q, err)
-				}
-			}
-			// No principal and no system scope: nothing, in a transaction and outside one.
-			var n int
-			if err := store.Read(ctx, func(ctx context.Context, tx pgx.Tx) error {
-				return tx.QueryRow(ctx, `SELECT count(*) FROM `+tb).Scan(&n)
-			}); err != nil || n != 0 {
-				t.Errorf("no scope: %d rows (%v), want 0", n, err)
-			}
-			if err := pool.QueryRow(ctx, `SELECT count(*) FROM `+tb).Scan(&n); err != nil || n != 0 {
-				t.Errorf("a bare query without a scope: %d rows (%v), want 0", n, err)
-			}
-		})
-	}
 
 	t.Run("patient_identities", func(t *testing.T) {
 		count := func(ctx context.Context) int {
@@ -344,7 +210,7 @@ func TestRowLevelSecurityIsolatesClinics(t *testing.T) {
 				VALUES (gen_random_uuid(), 'G', 'F', '1980-01-01', gen_random_uuid(), now())`)
 			return err
 		})
-		if !isRLSViolation(err) {
+		if !rlstest.IsViolation(err) {
 			t.Errorf("an identity written in clinic A's scope: %v, want 42501", err)
 		}
 	})
@@ -407,7 +273,7 @@ func TestRowLevelSecurityIsolatesClinics(t *testing.T) {
 				affected = tag.RowsAffected()
 				return err
 			})
-			if !isRLSViolation(err) {
+			if !rlstest.IsViolation(err) {
 				t.Errorf("%s in clinic A's scope: %v (%d rows), want 42501", q, err, affected)
 			}
 		}
