@@ -7,8 +7,6 @@ package notifytest
 
 import (
 	"context"
-	"net/url"
-	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -16,6 +14,7 @@ import (
 	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/pg"
 	"github.com/trellis-health/trellis/pkg/testkit"
+	"github.com/trellis-health/trellis/pkg/testkit/rlstest"
 	"github.com/trellis-health/trellis/services/notification/migrations"
 )
 
@@ -23,20 +22,9 @@ import (
 const Schema = "notification"
 
 // SystemURL is dbURL with the clinic scope "*" (every clinic) set for the whole session
-// (-c trellis.clinics=*), for the tests' own connections only: the service never sets a
-// session scope (a Store transaction sets its own, SET LOCAL, which overrides this one).
-func SystemURL(t testing.TB, dbURL string) string {
-	t.Helper()
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("options", strings.TrimSpace(q.Get("options")+" -c "+bus.ClinicSetting+"=*"))
-	// pgx does not read "+" as a space.
-	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
-	return u.String()
-}
+// (rlstest.SystemURL), for the tests' own connections only: the service never sets a session
+// scope (a Store transaction sets its own, SET LOCAL, which overrides this one).
+func SystemURL(t testing.TB, dbURL string) string { return rlstest.SystemURL(t, dbURL) }
 
 // Open opens a pool on dbURL with search_path notification, closed when t ends.
 func Open(t testing.TB, dbURL string, conns int32) *pgxpool.Pool {
