@@ -2,30 +2,24 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"io"
-	"log/slog"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/pg"
-	"github.com/trellis-health/trellis/pkg/testkit"
+	"github.com/trellis-health/trellis/pkg/testkit/rlstest"
 	"github.com/trellis-health/trellis/services/dashboard/internal/kpi"
 	"github.com/trellis-health/trellis/services/dashboard/migrations"
 )
 
 const (
-	rlsClinicA = "0190a000-0000-7000-8000-00000000000a"
-	rlsClinicB = "0190a000-0000-7000-8000-00000000000b"
+	rlsClinicA = rlstest.ClinicA
+	rlsClinicB = rlstest.ClinicB
 )
 
 // rlsTables are the dashboard's projections holding clinic data (a clinic_id column), each
@@ -50,42 +44,28 @@ var rlsTables = []struct{ name, key, insert string }{
 	{"write_offs", "write_off_id", `INSERT INTO write_offs VALUES (gen_random_uuid(), $6, 'denials', NULL, $1, 'medicaid', 1000, 'timely_filing', now())`},
 }
 
-// serviceRole provisions a database as the dev stack does (pg.Provision: a login role that is
-// no superuser and has no BYPASSRLS, owning its schema; the administrative role a member of
-// it), migrates the dashboard's schema as that role and returns a pool connected as it (no
-// clinic scope set) and the database's URL as the administrative role.
-func serviceRole(t *testing.T) (*pgxpool.Pool, string) {
-	t.Helper()
-	ctx := context.Background()
-	adminURL := testkit.Database(t)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	role, password := "rls_dashboard_"+hex.EncodeToString(b), hex.EncodeToString(b)+"pw"
-	if err := pg.Provision(ctx, adminURL, map[string]string{role: password}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), adminURL)
-		if err != nil {
-			return
+// probeTables are rlsTables as rlstest probes them: a copy of a row is a new row under a
+// fresh key.
+func probeTables() []rlstest.Table {
+	out := make([]rlstest.Table, len(rlsTables))
+	for i, tb := range rlsTables {
+		out[i] = rlstest.Table{Name: tb.name}
+		if tb.key != "" {
+			out[i].Fresh = map[string]string{tb.key: "gen_random_uuid()"}
 		}
-		defer c.Close(context.Background())
-		_, _ = c.Exec(context.Background(), "DROP OWNED BY "+role)
-		_, _ = c.Exec(context.Background(), "DROP ROLE "+role)
+	}
+	return out
+}
+
+// serviceRole is the dashboard's own role (rlstest.ServiceRole: a login role that is no
+// superuser and has no BYPASSRLS, owning its schema; the administrative role a member of it)
+// with the dashboard's schema migrated as it, and a pool connected as it (no clinic scope set).
+func serviceRole(t *testing.T) (*pgxpool.Pool, *rlstest.Role) {
+	t.Helper()
+	r := rlstest.ServiceRole(t, "dashboard", func(ctx context.Context, pool *pgxpool.Pool) error {
+		return pg.Migrate(ctx, pool, "dashboard", "goose_db_version", migrations.FS, nil)
 	})
-	u, err := pg.ServiceURL(adminURL, role, password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pg.Open(ctx, u, role, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if err := pg.Migrate(ctx, pool, role, "goose_db_version", migrations.FS, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		t.Fatal(err)
-	}
-	return pool, adminURL
+	return r.Pool, r
 }
 
 // seeded is one clinic's seed: the ids the per-clinic queries look up.
@@ -121,156 +101,17 @@ func userCtx(clinics ...string) context.Context {
 // not the code, keeps each clinic's projections to users of that clinic: in a transaction
 // scoped to clinic A every table shows only A's rows, B's rows cannot be counted, updated or
 // deleted, a row cannot be written to (or moved into) clinic B, and without a scope nothing is
-// visible; the administrative role, a member of the owner, is not bound.
+// visible; a role granted SELECT sees nothing; the administrative role, a member of the owner,
+// is not bound.
 func TestRowLevelSecurityIsolatesClinics(t *testing.T) {
-	pool, adminURL := serviceRole(t)
-	ctx := context.Background()
-	var super, bypass bool
-	var schema string
-	if err := pool.QueryRow(ctx, `SELECT rolsuper, rolbypassrls, current_schema() FROM pg_roles WHERE rolname = current_user`).Scan(&super, &bypass, &schema); err != nil {
-		t.Fatal(err)
-	}
-	if super || bypass {
-		t.Fatalf("superuser %v, bypassrls %v: the test would prove nothing", super, bypass)
-	}
-
-	// Every table of the schema with a clinic_id column has RLS enabled and forced, is owned by
-	// the service's role and has a policy: a new projection without one fails here.
-	rows, err := pool.Query(ctx, `
-		SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, pg_get_userbyid(c.relowner) = current_user,
-			(SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid)
-		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')
-			AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'clinic_id' AND NOT a.attisdropped)
-		ORDER BY 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	covered := map[string]bool{}
-	for rows.Next() {
-		var name string
-		var enabled, forced, owned bool
-		var policies int
-		if err := rows.Scan(&name, &enabled, &forced, &owned, &policies); err != nil {
-			t.Fatal(err)
-		}
-		if !enabled || !forced || !owned || policies == 0 {
-			t.Errorf("table %s: row level security %v, forced %v, owned by the service role %v, %d policies", name, enabled, forced, owned, policies)
-		}
-		covered[name] = true
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	for _, tb := range rlsTables {
-		if !covered[tb.name] {
-			t.Errorf("table %s is not among the tables with clinic_id", tb.name)
-		}
-	}
-	if len(covered) != len(rlsTables) {
-		t.Errorf("tables with clinic_id: %v; the test covers %d", covered, len(rlsTables))
-	}
-
-	db := bus.NewStore(pool, "dashboard")
-	db.EnableClinicScope()
+	pool, r := serviceRole(t)
+	tables := probeTables()
+	rlstest.CheckCatalog(t, pool, rlstest.Names(tables)...)
+	db := r.Store()
 	seedClinic(t, db, rlsClinicA)
 	seedClinic(t, db, rlsClinicB)
-
-	// The administrative role could SET ROLE to the owner and drop the policies: not bound.
-	admin, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	var n int
-	if err := admin.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{schema, "claims"}.Sanitize()).Scan(&n); err != nil || n != 2 {
-		t.Errorf("the administrative role sees %d claims (%v), want 2", n, err)
-	}
-
-	errRollback := errors.New("rollback")
-	asA := userCtx(rlsClinicA)
-	for _, tb := range rlsTables {
-		t.Run(tb.name, func(t *testing.T) {
-			var all, ofB int
-			if err := db.Read(auth.WithSystemScope(ctx), func(ctx context.Context, tx pgx.Tx) error {
-				return tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE clinic_id = $1) FROM `+tb.name, rlsClinicB).Scan(&all, &ofB)
-			}); err != nil || all != 2 || ofB != 1 {
-				t.Fatalf("system scope: %d rows, %d of B (%v); want 2 and 1", all, ofB, err)
-			}
-			// The policy tests the scope first and the exemption (a catalog lookup) last
-			// (migration 00008): system scope computes one condition, A's scope over A's row two.
-			for _, sc := range []struct {
-				ctx  context.Context
-				want int
-			}{{auth.WithSystemScope(ctx), 1}, {asA, 2}} {
-				if err := db.Read(sc.ctx, func(ctx context.Context, tx pgx.Tx) error {
-					if got := testkit.InitPlansRun(t, ctx, tx, `SELECT * FROM `+tb.name+` WHERE clinic_id = $1`, rlsClinicA); got != sc.want {
-						t.Errorf("%d of the policy's conditions computed, want %d", got, sc.want)
-					}
-					return nil
-				}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			// Clinic A's scope: A's row only, whatever the query asks for.
-			if err := db.Read(asA, func(ctx context.Context, tx pgx.Tx) error {
-				return tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE clinic_id = $1) FROM `+tb.name, rlsClinicB).Scan(&all, &ofB)
-			}); err != nil || all != 1 || ofB != 0 {
-				t.Errorf("clinic A's scope: %d rows, %d of B (%v); want 1 and 0", all, ofB, err)
-			}
-			if err := db.Read(asA, func(ctx context.Context, tx pgx.Tx) error {
-				return tx.QueryRow(ctx, `SELECT count(*) FROM `+tb.name+` WHERE clinic_id = $1`, rlsClinicB).Scan(&n)
-			}); err != nil || n != 0 {
-				t.Errorf("clinic A's scope counts %d of B's rows (%v)", n, err)
-			}
-			for _, q := range []string{
-				`UPDATE ` + tb.name + ` SET clinic_id = clinic_id WHERE clinic_id = $1`,
-				`DELETE FROM ` + tb.name + ` WHERE clinic_id = $1`,
-			} {
-				var affected int64
-				err := db.InTx(asA, func(ctx context.Context, tx *bus.Tx) error {
-					tag, err := tx.Exec(ctx, q, rlsClinicB)
-					if err != nil {
-						return err
-					}
-					affected = tag.RowsAffected()
-					return errRollback
-				})
-				if !errors.Is(err, errRollback) || affected != 0 {
-					t.Errorf("%s in clinic A's scope: %d rows affected (%v), want 0", q, affected, err)
-				}
-			}
-			// Writing a row of clinic B (a copy of A's row under a new key) or moving A's row to
-			// B is refused by the policy's WITH CHECK (before any unique index is consulted).
-			fresh := ""
-			if tb.key != "" {
-				fresh = `, '` + tb.key + `', gen_random_uuid()`
-			}
-			for _, q := range []string{
-				`INSERT INTO ` + tb.name + ` SELECT (jsonb_populate_record(NULL::` + tb.name + `, to_jsonb(x) ||
-					jsonb_build_object('clinic_id', $1::uuid` + fresh + `))).* FROM ` + tb.name + ` x`,
-				`UPDATE ` + tb.name + ` SET clinic_id = $1`,
-			} {
-				err := db.InTx(asA, func(ctx context.Context, tx *bus.Tx) error {
-					_, err := tx.Exec(ctx, q, rlsClinicB)
-					return err
-				})
-				var pgErr *pgconn.PgError
-				if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
-					t.Errorf("%s in clinic A's scope: %v, want a row-level security violation (42501)", q, err)
-				}
-			}
-			// No principal and no system scope: nothing, in a transaction and outside one.
-			if err := db.Read(ctx, func(ctx context.Context, tx pgx.Tx) error {
-				return tx.QueryRow(ctx, `SELECT count(*) FROM `+tb.name).Scan(&n)
-			}); err != nil || n != 0 {
-				t.Errorf("no scope: %d rows (%v), want 0", n, err)
-			}
-			if err := pool.QueryRow(ctx, `SELECT count(*) FROM `+tb.name).Scan(&n); err != nil || n != 0 {
-				t.Errorf("a bare query without a scope: %d rows (%v), want 0", n, err)
-			}
-		})
-	}
+	rlstest.OtherRoles(t, r, "claims", tables...)
+	rlstest.Probe(t, db, pool, tables...)
 }
 
 // The store's reads, called directly with a user of clinic A and a Scope that forgets the
@@ -278,9 +119,8 @@ func TestRowLevelSecurityIsolatesClinics(t *testing.T) {
 // hold where the code's clinic condition does not. A user of B, of A and B, or of "*" does see
 // them; a token whose clinics are not clinic ids sees nothing.
 func TestRowLevelSecurityStopsForgottenFilters(t *testing.T) {
-	pool, _ := serviceRole(t)
-	db := bus.NewStore(pool, "dashboard")
-	db.EnableClinicScope()
+	pool, r := serviceRole(t)
+	db := r.Store()
 	a := seedClinic(t, db, rlsClinicA)
 	b := seedClinic(t, db, rlsClinicB)
 	st := New(db)
