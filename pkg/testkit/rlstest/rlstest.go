@@ -427,3 +427,25 @@ func SystemScoped(t testing.TB, s *servicetest.Service, schema string) *servicet
 	t.Cleanup(pool.Close)
 	return s
 }
+
+// Stmt is a statement and its arguments.
+type Stmt struct {
+	SQL  string
+	Args []any
+}
+
+// Seed runs stmts in one transaction of store in system scope (a clinic's seed rows).
+func Seed(t testing.TB, store *bus.Store, stmts ...Stmt) {
+	t.Helper()
+	err := store.InTx(auth.WithSystemScope(context.Background()), func(ctx context.Context, tx *bus.Tx) error {
+		for _, q := range stmts {
+			if _, err := tx.Exec(ctx, q.SQL, q.Args...); err != nil {
+				return fmt.Errorf("%s: %w", q.SQL, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
