@@ -87,90 +87,77 @@ func seedClinic(t *testing.T, store *bus.Store, clinic string, icn int) rlsSeed 
 		workItem: bus.NewID(), estimate: bus.NewID()}
 	account, contract, consent, charge, rc := bus.NewID(), bus.NewID(), bus.NewID(), bus.NewID(), bus.NewID()
 	control := fmt.Sprintf("RLS%d", icn)
-	err := store.InTx(auth.WithSystemScope(context.Background()), func(ctx context.Context, tx *bus.Tx) error {
-		for _, q := range []struct {
-			sql  string
-			args []any
-		}{
-			{`INSERT INTO accounts (id, patient_id, clinic_id, enrollment_id, source_event_id)
-				VALUES ($1, $2, $3, gen_random_uuid(), gen_random_uuid())`, []any{account, s.patient, clinic}},
-			{`INSERT INTO contracts (id, payer_id, clinic_id, billing_mode, claim_type, effective_from)
-				VALUES ($1, $2, $3, 'per_diem', '837I', '2026-01-01')`, []any{contract, rlsPayer, clinic}},
-			{`INSERT INTO contract_codes (contract_id, position, service, procedure_code, rate_cents, clinic_id)
-				VALUES ($1, 0, 'per_diem', 'H0015', 10000, $2)`, []any{contract, clinic}},
-			{`INSERT INTO coverages (id, patient_id, clinic_id, payer_id, effective_from, source_updated_at, source_event_id)
-				VALUES (gen_random_uuid(), $1, $2, $3, '2026-01-01', now(), gen_random_uuid())`, []any{s.patient, clinic, rlsPayer}},
-			{`INSERT INTO consents (id, patient_id, clinic_id, version, payment, effective_from, source_event_id)
-				VALUES ($1, $2, $3, 1, true, now(), gen_random_uuid())`, []any{consent, s.patient, clinic}},
-			{`INSERT INTO attendance (appointment_id, patient_id, clinic_id, enrollment_id, service_type, local_date, starts_at,
-					status, minutes_attended, scheduled_minutes, version, source_event_id)
-				VALUES (gen_random_uuid(), $1, $2, gen_random_uuid(), 'group', '2026-03-02', now(), 'present', 60, 60, 1,
-					gen_random_uuid())`, []any{s.patient, clinic}},
-			{`INSERT INTO authorizations (id, patient_id, clinic_id, payer_id, service, authorized_units, starts_on, ends_on)
-				VALUES (gen_random_uuid(), $1, $2, $3, 'per_diem', 10, '2026-01-01', '2026-12-31')`, []any{s.patient, clinic, rlsPayer}},
-			{`INSERT INTO charges (id, billable_unit, patient_id, clinic_id, enrollment_id, service_date, service, rate_cents,
-					amount_cents, status, source_event_ids, appointment_ids)
-				VALUES ($1::uuid, 'rls:' || $1::text, $2, $3, gen_random_uuid(), '2026-03-02', 'per_diem', 10000, 10000, 'submitted',
-					'{}', '{}')`, []any{charge, s.patient, clinic}},
-			{`INSERT INTO patient_diagnoses (patient_id, clinic_id, codes) VALUES ($1, $2, '{F11.20}')`, []any{s.patient, clinic}},
-			{`INSERT INTO billing_providers (clinic_id, name, npi, tax_id, address_line, city, state, postal_code)
-				VALUES ($1, 'P', '1234567890', '123456789', '1 Main St', 'Chicago', 'IL', '60601')`, []any{clinic}},
-			{`INSERT INTO patient_identities (patient_id, given_name, family_name, date_of_birth, source_event_id, recorded_at)
-				VALUES ($1, 'G', 'F', '1980-01-01', gen_random_uuid(), now())`, []any{s.patient}},
-			{`INSERT INTO claim_files (id, clinic_id, payer_id, claim_type, interchange_control_number, claim_count, total_cents, content)
-				VALUES ($1, $2, $3, '837I', $4, 1, 10000, 'ISA*fixture')`, []any{s.file, clinic, rlsPayer, icn}},
-			{`INSERT INTO claims (id, file_id, control_number, clinic_id, patient_id, payer_id, contract_id, claim_type,
-					total_cents, first_service_date, last_service_date)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, '837I', 10000, '2026-03-02', '2026-03-02')`,
-				[]any{s.claim, s.file, control, clinic, s.patient, rlsPayer, contract}},
-			{`INSERT INTO claim_lines (claim_id, line_number, charge_id, line_control_number, procedure_code, units,
-					charge_cents, service_date, clinic_id)
-				VALUES ($1, 1, $2, $3, 'H0015', 1, 10000, '2026-03-02', $4)`, []any{s.claim, charge, control + "-1", clinic}},
-			{`INSERT INTO disclosures (id, patient_id, clinic_id, recipient, purpose, consent_id, claim_id, description)
-				VALUES (gen_random_uuid(), $1, $2, 'RLS', 'payment', $3, $4, 'claim')`, []any{s.patient, clinic, consent, s.claim}},
-			{`INSERT INTO remittances (id, sha256, content, summary, total_paid_cents, posted_at)
-				VALUES ($1::uuid, $1::text, '', '{}', 0, now())`, []any{s.remittance}},
-			{`INSERT INTO remittance_claims (id, remittance_id, position, claim_id, clinic_id, patient_control, status_code,
-					charged_cents, paid_cents, patient_resp_cents, classification)
-				VALUES ($1, $2, 1, $3, $4, $5, '4', 10000, 0, 0, 'posted')`, []any{rc, s.remittance, s.claim, clinic, control}},
-			{`INSERT INTO remittance_lines (id, remittance_claim_id, position, expected_cents, charged_cents, paid_cents,
-					patient_resp_cents, contractual_cents, variance_cents, classification, clinic_id)
-				VALUES (gen_random_uuid(), $1, 1, 10000, 10000, 0, 0, 0, 10000, 'denied', $2)`, []any{rc, clinic}},
-			{`INSERT INTO work_items (id, queue, ref, remittance_id, claim_id, clinic_id, payer_id, amount_cents, created_at, updated_at)
-				VALUES ($1, 'denial', 'claim:' || $2::text, $3, $4, $5, $6, 10000, now(), now())`,
-				[]any{s.workItem, rc, s.remittance, s.claim, clinic, rlsPayer}},
-			{`INSERT INTO write_offs (id, work_item_id, queue, claim_id, clinic_id, payer_id, remittance_claim_id, amount_cents,
-					reason, written_off_by, created_at)
-				VALUES (gen_random_uuid(), $1, 'denial', $2, $3, $4, $5, 100, 'small_balance', 'rls', now())`,
-				[]any{s.workItem, s.claim, clinic, rlsPayer, rc}},
-			{`INSERT INTO ledger_entries (id, account_id, kind, amount_cents, ref, created_at, clinic_id)
-				VALUES (gen_random_uuid(), $1::uuid, 'payment', 100, 'rls:' || $1::text, now(), $2)`, []any{account, clinic}},
-			{`INSERT INTO statements (id, account_id, balance_cents, due_date, issued_at, clinic_id)
-				VALUES (gen_random_uuid(), $1, 100, '2026-04-01', now(), $2)`, []any{account, clinic}},
-			{`INSERT INTO cost_rates (clinic_id, hourly_cost_cents) VALUES ($1, 5000)`, []any{clinic}},
-			{`INSERT INTO fixed_costs (clinic_id, month, label, amount_cents) VALUES ($1, '2026-03-01', 'rent', 100)`, []any{clinic}},
-			{`INSERT INTO cost_attendance (appointment_id, patient_id, clinic_id, session_key, local_date, attended_minutes,
-					scheduled_minutes, version, source_event_id)
-				VALUES (gen_random_uuid(), $1, $2::uuid, 'k-' || $2::text, '2026-03-02', 60, 60, 1, gen_random_uuid())`, []any{s.patient, clinic}},
-			{`INSERT INTO delivered_sessions (session_key, clinic_id, local_date, scheduled_minutes)
-				VALUES ('k-' || $1::text, $1::uuid, '2026-03-02', 60)`, []any{clinic}},
-			{`INSERT INTO patient_days (patient_id, clinic_id, local_date, attended_minutes) VALUES ($1, $2, '2026-03-02', 60)`,
-				[]any{s.patient, clinic}},
-			{`INSERT INTO completed_episodes (enrollment_id, patient_id, clinic_id, completed_on, source_event_id)
-				VALUES (gen_random_uuid(), $1, $2, '2026-03-02', gen_random_uuid())`, []any{s.patient, clinic}},
-			{`INSERT INTO estimates (id, clinic_id, patient_id, start_date, good_faith, total_charges_cents, payer_cents,
-					patient_cents, inputs, result)
-				VALUES ($1, $2, $3, '2026-03-02', false, 0, 0, 0, '{}', '{}')`, []any{s.estimate, clinic, s.patient}},
-		} {
-			if _, err := tx.Exec(ctx, q.sql, q.args...); err != nil {
-				return fmt.Errorf("%s: %w", q.sql, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rlstest.Seed(t, store, []rlstest.Stmt{
+		{SQL: `INSERT INTO accounts (id, patient_id, clinic_id, enrollment_id, source_event_id)
+			VALUES ($1, $2, $3, gen_random_uuid(), gen_random_uuid())`, Args: []any{account, s.patient, clinic}},
+		{SQL: `INSERT INTO contracts (id, payer_id, clinic_id, billing_mode, claim_type, effective_from)
+			VALUES ($1, $2, $3, 'per_diem', '837I', '2026-01-01')`, Args: []any{contract, rlsPayer, clinic}},
+		{SQL: `INSERT INTO contract_codes (contract_id, position, service, procedure_code, rate_cents, clinic_id)
+			VALUES ($1, 0, 'per_diem', 'H0015', 10000, $2)`, Args: []any{contract, clinic}},
+		{SQL: `INSERT INTO coverages (id, patient_id, clinic_id, payer_id, effective_from, source_updated_at, source_event_id)
+			VALUES (gen_random_uuid(), $1, $2, $3, '2026-01-01', now(), gen_random_uuid())`, Args: []any{s.patient, clinic, rlsPayer}},
+		{SQL: `INSERT INTO consents (id, patient_id, clinic_id, version, payment, effective_from, source_event_id)
+			VALUES ($1, $2, $3, 1, true, now(), gen_random_uuid())`, Args: []any{consent, s.patient, clinic}},
+		{SQL: `INSERT INTO attendance (appointment_id, patient_id, clinic_id, enrollment_id, service_type, local_date, starts_at,
+				status, minutes_attended, scheduled_minutes, version, source_event_id)
+			VALUES (gen_random_uuid(), $1, $2, gen_random_uuid(), 'group', '2026-03-02', now(), 'present', 60, 60, 1,
+				gen_random_uuid())`, Args: []any{s.patient, clinic}},
+		{SQL: `INSERT INTO authorizations (id, patient_id, clinic_id, payer_id, service, authorized_units, starts_on, ends_on)
+			VALUES (gen_random_uuid(), $1, $2, $3, 'per_diem', 10, '2026-01-01', '2026-12-31')`, Args: []any{s.patient, clinic, rlsPayer}},
+		{SQL: `INSERT INTO charges (id, billable_unit, patient_id, clinic_id, enrollment_id, service_date, service, rate_cents,
+				amount_cents, status, source_event_ids, appointment_ids)
+			VALUES ($1::uuid, 'rls:' || $1::text, $2, $3, gen_random_uuid(), '2026-03-02', 'per_diem', 10000, 10000, 'submitted',
+				'{}', '{}')`, Args: []any{charge, s.patient, clinic}},
+		{SQL: `INSERT INTO patient_diagnoses (patient_id, clinic_id, codes) VALUES ($1, $2, '{F11.20}')`, Args: []any{s.patient, clinic}},
+		{SQL: `INSERT INTO billing_providers (clinic_id, name, npi, tax_id, address_line, city, state, postal_code)
+			VALUES ($1, 'P', '1234567890', '123456789', '1 Main St', 'Chicago', 'IL', '60601')`, Args: []any{clinic}},
+		{SQL: `INSERT INTO patient_identities (patient_id, given_name, family_name, date_of_birth, source_event_id, recorded_at)
+			VALUES ($1, 'G', 'F', '1980-01-01', gen_random_uuid(), now())`, Args: []any{s.patient}},
+		{SQL: `INSERT INTO claim_files (id, clinic_id, payer_id, claim_type, interchange_control_number, claim_count, total_cents, content)
+			VALUES ($1, $2, $3, '837I', $4, 1, 10000, 'ISA*fixture')`, Args: []any{s.file, clinic, rlsPayer, icn}},
+		{SQL: `INSERT INTO claims (id, file_id, control_number, clinic_id, patient_id, payer_id, contract_id, claim_type,
+				total_cents, first_service_date, last_service_date)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, '837I', 10000, '2026-03-02', '2026-03-02')`,
+			Args: []any{s.claim, s.file, control, clinic, s.patient, rlsPayer, contract}},
+		{SQL: `INSERT INTO claim_lines (claim_id, line_number, charge_id, line_control_number, procedure_code, units,
+				charge_cents, service_date, clinic_id)
+			VALUES ($1, 1, $2, $3, 'H0015', 1, 10000, '2026-03-02', $4)`, Args: []any{s.claim, charge, control + "-1", clinic}},
+		{SQL: `INSERT INTO disclosures (id, patient_id, clinic_id, recipient, purpose, consent_id, claim_id, description)
+			VALUES (gen_random_uuid(), $1, $2, 'RLS', 'payment', $3, $4, 'claim')`, Args: []any{s.patient, clinic, consent, s.claim}},
+		{SQL: `INSERT INTO remittances (id, sha256, content, summary, total_paid_cents, posted_at)
+			VALUES ($1::uuid, $1::text, '', '{}', 0, now())`, Args: []any{s.remittance}},
+		{SQL: `INSERT INTO remittance_claims (id, remittance_id, position, claim_id, clinic_id, patient_control, status_code,
+				charged_cents, paid_cents, patient_resp_cents, classification)
+			VALUES ($1, $2, 1, $3, $4, $5, '4', 10000, 0, 0, 'posted')`, Args: []any{rc, s.remittance, s.claim, clinic, control}},
+		{SQL: `INSERT INTO remittance_lines (id, remittance_claim_id, position, expected_cents, charged_cents, paid_cents,
+				patient_resp_cents, contractual_cents, variance_cents, classification, clinic_id)
+			VALUES (gen_random_uuid(), $1, 1, 10000, 10000, 0, 0, 0, 10000, 'denied', $2)`, Args: []any{rc, clinic}},
+		{SQL: `INSERT INTO work_items (id, queue, ref, remittance_id, claim_id, clinic_id, payer_id, amount_cents, created_at, updated_at)
+			VALUES ($1, 'denial', 'claim:' || $2::text, $3, $4, $5, $6, 10000, now(), now())`,
+			Args: []any{s.workItem, rc, s.remittance, s.claim, clinic, rlsPayer}},
+		{SQL: `INSERT INTO write_offs (id, work_item_id, queue, claim_id, clinic_id, payer_id, remittance_claim_id, amount_cents,
+				reason, written_off_by, created_at)
+			VALUES (gen_random_uuid(), $1, 'denial', $2, $3, $4, $5, 100, 'small_balance', 'rls', now())`,
+			Args: []any{s.workItem, s.claim, clinic, rlsPayer, rc}},
+		{SQL: `INSERT INTO ledger_entries (id, account_id, kind, amount_cents, ref, created_at, clinic_id)
+			VALUES (gen_random_uuid(), $1::uuid, 'payment', 100, 'rls:' || $1::text, now(), $2)`, Args: []any{account, clinic}},
+		{SQL: `INSERT INTO statements (id, account_id, balance_cents, due_date, issued_at, clinic_id)
+			VALUES (gen_random_uuid(), $1, 100, '2026-04-01', now(), $2)`, Args: []any{account, clinic}},
+		{SQL: `INSERT INTO cost_rates (clinic_id, hourly_cost_cents) VALUES ($1, 5000)`, Args: []any{clinic}},
+		{SQL: `INSERT INTO fixed_costs (clinic_id, month, label, amount_cents) VALUES ($1, '2026-03-01', 'rent', 100)`, Args: []any{clinic}},
+		{SQL: `INSERT INTO cost_attendance (appointment_id, patient_id, clinic_id, session_key, local_date, attended_minutes,
+				scheduled_minutes, version, source_event_id)
+			VALUES (gen_random_uuid(), $1, $2::uuid, 'k-' || $2::text, '2026-03-02', 60, 60, 1, gen_random_uuid())`, Args: []any{s.patient, clinic}},
+		{SQL: `INSERT INTO delivered_sessions (session_key, clinic_id, local_date, scheduled_minutes)
+			VALUES ('k-' || $1::text, $1::uuid, '2026-03-02', 60)`, Args: []any{clinic}},
+		{SQL: `INSERT INTO patient_days (patient_id, clinic_id, local_date, attended_minutes) VALUES ($1, $2, '2026-03-02', 60)`,
+			Args: []any{s.patient, clinic}},
+		{SQL: `INSERT INTO completed_episodes (enrollment_id, patient_id, clinic_id, completed_on, source_event_id)
+			VALUES (gen_random_uuid(), $1, $2, '2026-03-02', gen_random_uuid())`, Args: []any{s.patient, clinic}},
+		{SQL: `INSERT INTO estimates (id, clinic_id, patient_id, start_date, good_faith, total_charges_cents, payer_cents,
+				patient_cents, inputs, result)
+			VALUES ($1, $2, $3, '2026-03-02', false, 0, 0, 0, '{}', '{}')`, Args: []any{s.estimate, clinic, s.patient}},
+	}...)
 	return s
 }
 

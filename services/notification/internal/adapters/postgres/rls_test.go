@@ -58,35 +58,22 @@ func ownerRole(t *testing.T) *rlstest.Role {
 func seedClinic(t *testing.T, store *bus.Store, clinic string) (patient string) {
 	t.Helper()
 	patient = bus.NewID()
-	err := store.InTx(auth.WithSystemScope(context.Background()), func(ctx context.Context, tx *bus.Tx) error {
-		for _, q := range []struct {
-			sql  string
-			args []any
-		}{
-			{`INSERT INTO recipients (patient_id, clinic_id, preferred_name, email, phone, time_zone, start_date,
-					admission_updated_at, contact_updated_at)
-				VALUES ($1, $2, 'Sam', '', '', 'America/Chicago', '2026-03-02', now(), now())`, []any{patient, clinic}},
-			{`INSERT INTO messages (id, patient_id, clinic_id, kind, channel, dedupe_key, status, sent_at)
-				VALUES (gen_random_uuid(), $1, $2, 'welcome', 'email', 'welcome:' || gen_random_uuid(), 'sent', now())`, []any{patient, clinic}},
-			{`INSERT INTO preferences (patient_id, clinic_id, consent_id, version, channels, updated_at)
-				VALUES ($1, $2, gen_random_uuid(), 1, '{email}', now())`, []any{patient, clinic}},
-			{`INSERT INTO appointments (appointment_id, patient_id, clinic_id, local_date, start_time, end_time, starts_at,
-					time_zone, status, updated_at)
-				VALUES (gen_random_uuid(), $1, $2, '2026-03-02', '18:00', '19:00', now(), 'America/Chicago', 'scheduled', now())`,
-				[]any{patient, clinic}},
-			{`INSERT INTO clinic_settings (clinic_id, contact_phone) VALUES ($1, '+13125550100')`, []any{clinic}},
-			{`INSERT INTO templates (id, clinic_id, kind, channel, locale, version, body)
-				VALUES (gen_random_uuid(), $1, 'reminder', 'sms', 'en', 1, 'See you {{date}}.')`, []any{clinic}},
-		} {
-			if _, err := tx.Exec(ctx, q.sql, q.args...); err != nil {
-				return fmt.Errorf("%s: %w", q.sql, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rlstest.Seed(t, store, []rlstest.Stmt{
+		{SQL: `INSERT INTO recipients (patient_id, clinic_id, preferred_name, email, phone, time_zone, start_date,
+				admission_updated_at, contact_updated_at)
+			VALUES ($1, $2, 'Sam', '', '', 'America/Chicago', '2026-03-02', now(), now())`, Args: []any{patient, clinic}},
+		{SQL: `INSERT INTO messages (id, patient_id, clinic_id, kind, channel, dedupe_key, status, sent_at)
+			VALUES (gen_random_uuid(), $1, $2, 'welcome', 'email', 'welcome:' || gen_random_uuid(), 'sent', now())`, Args: []any{patient, clinic}},
+		{SQL: `INSERT INTO preferences (patient_id, clinic_id, consent_id, version, channels, updated_at)
+			VALUES ($1, $2, gen_random_uuid(), 1, '{email}', now())`, Args: []any{patient, clinic}},
+		{SQL: `INSERT INTO appointments (appointment_id, patient_id, clinic_id, local_date, start_time, end_time, starts_at,
+				time_zone, status, updated_at)
+			VALUES (gen_random_uuid(), $1, $2, '2026-03-02', '18:00', '19:00', now(), 'America/Chicago', 'scheduled', now())`,
+			Args: []any{patient, clinic}},
+		{SQL: `INSERT INTO clinic_settings (clinic_id, contact_phone) VALUES ($1, '+13125550100')`, Args: []any{clinic}},
+		{SQL: `INSERT INTO templates (id, clinic_id, kind, channel, locale, version, body)
+			VALUES (gen_random_uuid(), $1, 'reminder', 'sms', 'en', 1, 'See you {{date}}.')`, Args: []any{clinic}},
+	}...)
 	return patient
 }
 
