@@ -46,7 +46,8 @@ and demo network it reuses):
    rate is what it handled over the time from the start of the phase to its last progress, and
    end to end is the accepted events over the time until the last hop caught up. Latency is from
    the API's answer to the moment billing's copy of that attendance version is visible (billing
-   writes the copy and the charges in one transaction), polled every 5 ms read-only from
+   writes the copy and the charges in one transaction), polled every 5 ms (plus 50 µs per
+   version still pending, so that the harness's reads do not grow with a backlog) read-only from
    billing's schema (a measuring tool may read another service's tables; a service never does).
    Each phase also records the CPU time each service process, the harness (load generator and
    embedded NATS), all of Postgres's processes and the whole machine used until it drained
