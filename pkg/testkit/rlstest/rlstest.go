@@ -280,13 +280,15 @@ func Probe(t *testing.T, store *bus.Store, pool *pgxpool.Pool, tables ...Table) 
 				}
 			}
 			// Writing a row of clinic B (a copy of A's row under fresh keys; the policy's WITH
-			// CHECK comes before any unique index) or moving A's row to B is refused.
+			// CHECK comes before any unique index) or moving A's row to B is refused. OVERRIDING
+			// SYSTEM VALUE lets the copy carry a fresh value of a GENERATED ALWAYS identity key
+			// (scheduling's appointment_history); it is a no-op on tables without one.
 			fresh := "'" + col + "', $1::uuid"
 			for _, c := range slices.Sorted(maps.Keys(tb.Fresh)) {
 				fresh += ", '" + c + "', " + tb.Fresh[c]
 			}
 			for _, q := range []string{
-				`INSERT INTO ` + tb.Name + ` SELECT (jsonb_populate_record(NULL::` + tb.Name + `, to_jsonb(x) ||
+				`INSERT INTO ` + tb.Name + ` OVERRIDING SYSTEM VALUE SELECT (jsonb_populate_record(NULL::` + tb.Name + `, to_jsonb(x) ||
 					jsonb_build_object(` + fresh + `))).* FROM ` + tb.Name + ` x WHERE ` + tb.rows(),
 				`UPDATE ` + tb.Name + ` SET ` + col + ` = $1 WHERE ` + tb.rows(),
 			} {
