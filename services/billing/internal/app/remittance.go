@@ -76,6 +76,8 @@ func remitScope(viewer domain.Viewer) domain.Scope {
 type Upload struct {
 	Remittance domain.Remittance
 	Duplicate  bool
+	// PatientIDs are the patients of the claims the file matched, sorted (none for a duplicate).
+	PatientIDs []string
 }
 
 // UploadRemittance parses content as an 835 and posts it in one transaction (see
@@ -137,10 +139,22 @@ func (r *Remittances) UploadRemittance(ctx context.Context, viewer domain.Viewer
 			return err
 		}
 		r.emitPosting(tx, rem, plan)
-		out = Upload{Remittance: rem}
+		out = Upload{Remittance: rem, PatientIDs: claimPatients(claims)}
 		return nil
 	})
 	return out, err
+}
+
+// claimPatients are the distinct patients of claims, sorted.
+func claimPatients(claims map[string]*domain.BilledClaim) []string {
+	var out []string
+	for _, c := range claims {
+		if c.PatientID != "" {
+			out = append(out, c.PatientID)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // issueStatements stores and announces a statement for each account whose balance rose and

@@ -159,8 +159,12 @@ func (x *UploadRemittanceRequest) GetFileName() string {
 }
 
 type UploadRemittanceResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Summary       *RemittanceSummary     `protobuf:"bytes,1,opt,name=summary,proto3" json:"summary,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Summary *RemittanceSummary     `protobuf:"bytes,1,opt,name=summary,proto3" json:"summary,omitempty"`
+	// The patients whose claims the file paid or denied (the claims it matched): the upload
+	// discloses their records, so the audit trail records them (pkg/rpc reads patient_ids).
+	// Empty for a file posted before.
+	PatientIds    []string `protobuf:"bytes,2,rep,name=patient_ids,json=patientIds,proto3" json:"patient_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -198,6 +202,13 @@ func (*UploadRemittanceResponse) Descriptor() ([]byte, []int) {
 func (x *UploadRemittanceResponse) GetSummary() *RemittanceSummary {
 	if x != nil {
 		return x.Summary
+	}
+	return nil
+}
+
+func (x *UploadRemittanceResponse) GetPatientIds() []string {
+	if x != nil {
+		return x.PatientIds
 	}
 	return nil
 }
@@ -1845,9 +1856,11 @@ const file_trellis_billing_v1_remittance_proto_rawDesc = "" +
 	"\x06issued\x18\x01 \x01(\x05R\x06issued\"c\n" +
 	"\x17UploadRemittanceRequest\x12!\n" +
 	"\acontent\x18\x01 \x01(\fB\a\xbaH\x04z\x02\x10\x01R\acontent\x12%\n" +
-	"\tfile_name\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xff\x01R\bfileName\"[\n" +
+	"\tfile_name\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xff\x01R\bfileName\"|\n" +
 	"\x18UploadRemittanceResponse\x12?\n" +
-	"\asummary\x18\x01 \x01(\v2%.trellis.billing.v1.RemittanceSummaryR\asummary\"\x85\x04\n" +
+	"\asummary\x18\x01 \x01(\v2%.trellis.billing.v1.RemittanceSummaryR\asummary\x12\x1f\n" +
+	"\vpatient_ids\x18\x02 \x03(\tR\n" +
+	"patientIds\"\x85\x04\n" +
 	"\x11RemittanceSummary\x12#\n" +
 	"\rremittance_id\x18\x01 \x01(\tR\fremittanceId\x12\x1c\n" +
 	"\tduplicate\x18\x02 \x01(\bR\tduplicate\x12\x14\n" +

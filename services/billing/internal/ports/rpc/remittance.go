@@ -76,7 +76,10 @@ func (s *RemittanceServer) UploadRemittance(ctx context.Context, req *connect.Re
 			"matched_claims", up.Remittance.MatchedClaims, "unmatched_lines", up.Remittance.UnmatchedLines,
 			"deviations", len(up.Remittance.Summary.Deviations))
 	}
-	return connect.NewResponse(&billingv1.UploadRemittanceResponse{Summary: summaryToProto(up.Remittance, up.Duplicate)}), nil
+	// The matched claims' patients are named, so the audit trail records the upload against
+	// each of them (a file names other patients it could not match only by name: not recorded).
+	return connect.NewResponse(&billingv1.UploadRemittanceResponse{Summary: summaryToProto(up.Remittance, up.Duplicate),
+		PatientIds: up.PatientIDs}), nil
 }
 
 // ListRemittances lists posted remittances.
