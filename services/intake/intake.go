@@ -4,12 +4,12 @@ package intake
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"time"
 
 	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/fieldcrypt"
+	"github.com/trellis-health/trellis/pkg/fieldcrypt/backfill"
 	"github.com/trellis-health/trellis/pkg/service"
 	"github.com/trellis-health/trellis/proto/gen/trellis/intake/v1/intakev1connect"
 	"github.com/trellis-health/trellis/services/intake/demo"
@@ -120,26 +120,10 @@ func setup(ctx context.Context, p *service.Platform, retention *time.Duration, k
 // plaintext, and re-encrypts under the active key (-rotate) or recomputes the lookup hashes
 // (-rehash) after a key change; it prints counts, never values.
 func encryptFields(ctx context.Context, p *service.Platform, args []string, keyring func() (*fieldcrypt.Keyring, error)) error {
-	fs := flag.NewFlagSet("encrypt-fields", flag.ContinueOnError)
-	rotate := fs.Bool("rotate", false, "re-encrypt values sealed by a key other than the first of FIELD_KEYS")
-	rehash := fs.Bool("rehash", false, "recompute every lookup hash (after FIELD_HASH_KEY changed)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("encrypt-fields takes only -rotate and -rehash, got %q", fs.Args())
-	}
-	k, err := keyring()
-	if err != nil {
-		return err
-	}
-	st, err := postgres.EncryptFields(auth.WithSystemScope(ctx), p.Pool, k, postgres.EncryptOptions{Rotate: *rotate, Rehash: *rehash})
-	if err != nil {
-		return err
-	}
-	p.Log.InfoContext(ctx, "fields encrypted", "active_key", k.ActiveKeyID(),
-		"encrypted", total(st.Encrypted), "resealed", total(st.Resealed), "rehashed", total(st.Rehashed))
-	return nil
+	return backfill.Command(ctx, p.Log, args, true, keyring,
+		func(ctx context.Context, k *fieldcrypt.Keyring, opts backfill.Options) (backfill.Stats, error) {
+			return postgres.EncryptFields(ctx, p.Pool, k, opts)
+		})
 }
 
 func total(m map[string]int) int {
