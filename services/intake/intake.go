@@ -120,10 +120,7 @@ func setup(ctx context.Context, p *service.Platform, retention *time.Duration, k
 // plaintext, and re-encrypts under the active key (-rotate) or recomputes the lookup hashes
 // (-rehash) after a key change; it prints counts, never values.
 func encryptFields(ctx context.Context, p *service.Platform, args []string, keyring func() (*fieldcrypt.Keyring, error)) error {
-	return backfill.Command(ctx, p.Log, args, true, keyring,
-		func(ctx context.Context, k *fieldcrypt.Keyring, opts backfill.Options) (backfill.Stats, error) {
-			return postgres.EncryptFields(ctx, p.Pool, k, opts)
-		})
+	return backfill.Command(ctx, p.Log, p.Pool, args, true, keyring, postgres.EncryptFields)
 }
 
 func total(m map[string]int) int {

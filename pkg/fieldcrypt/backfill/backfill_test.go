@@ -275,17 +275,17 @@ func TestCommandAndAtStart(t *testing.T) {
 	keyring := func() (*fieldcrypt.Keyring, error) { keys++; return fieldcrypt.Dev(), nil }
 	var gotOpts Options
 	var scoped bool
-	pass := func(ctx context.Context, k *fieldcrypt.Keyring, opts Options) (Stats, error) {
+	pass := func(ctx context.Context, _ *pgxpool.Pool, k *fieldcrypt.Keyring, opts Options) (Stats, error) {
 		gotOpts, scoped = opts, auth.IsSystemScope(ctx)
 		st := NewStats()
 		st.Encrypted["a"], st.Encrypted["b"], st.Resealed["a"], st.Rehashed["b"] = 2, 3, 4, 5
 		return st, nil
 	}
 	ctx := context.Background()
-	if err := Command(ctx, log, []string{"-bogus"}, true, keyring, pass); err == nil || keys != 0 {
+	if err := Command(ctx, log, nil, []string{"-bogus"}, true, keyring, pass); err == nil || keys != 0 {
 		t.Fatalf("bad flag: err %v, keyring read %d times", err, keys)
 	}
-	if err := Command(ctx, log, []string{"-rotate", "-rehash"}, true, keyring, pass); err != nil {
+	if err := Command(ctx, log, nil, []string{"-rotate", "-rehash"}, true, keyring, pass); err != nil {
 		t.Fatal(err)
 	}
 	if !scoped || gotOpts != (Options{Rotate: true, Rehash: true}) {
@@ -295,19 +295,19 @@ func TestCommandAndAtStart(t *testing.T) {
 		t.Errorf("logged %q", out)
 	}
 	logged.Reset()
-	if err := Command(ctx, log, []string{"-rotate"}, false, keyring, pass); err != nil {
+	if err := Command(ctx, log, nil, []string{"-rotate"}, false, keyring, pass); err != nil {
 		t.Fatal(err)
 	}
 	if out := logged.String(); strings.Contains(out, "rehashed") {
 		t.Errorf("without hashes logged %q", out)
 	}
 	noKeys := errors.New("FIELD_KEYS is not set")
-	if err := Command(ctx, log, nil, true, func() (*fieldcrypt.Keyring, error) { return nil, noKeys }, pass); !errors.Is(err, noKeys) {
+	if err := Command(ctx, log, nil, nil, true, func() (*fieldcrypt.Keyring, error) { return nil, noKeys }, pass); !errors.Is(err, noKeys) {
 		t.Errorf("without keys: %v", err)
 	}
 	gotOpts, scoped = Options{Rotate: true}, false
 	logged.Reset()
-	if err := AtStart(ctx, log, fieldcrypt.Dev(), pass); err != nil {
+	if err := AtStart(ctx, log, nil, fieldcrypt.Dev(), pass); err != nil {
 		t.Fatal(err)
 	}
 	if !scoped || gotOpts != (Options{}) || !strings.Contains(logged.String(), "rows=5") {

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 )
 
-// Pass is a service's encryption pass over its own tables (its EncryptFields).
-type Pass func(ctx context.Context, k *fieldcrypt.Keyring, opts Options) (Stats, error)
+// Pass is a service's encryption pass over its own tables on pool (its EncryptFields).
+type Pass func(ctx context.Context, pool *pgxpool.Pool, k *fieldcrypt.Keyring, opts Options) (Stats, error)
 
 // ParseFlags parses the arguments of an `encrypt-fields` command: -rotate, and -rehash when
 // the service has lookup hashes (hashes); nothing else.
@@ -38,7 +40,7 @@ func ParseFlags(args []string, hashes bool) (Options, error) {
 // encrypts what is still plaintext, and re-encrypts under the active key (-rotate) or
 // recomputes the lookup hashes (-rehash) after a key change, in system scope (every clinic's
 // rows); it logs counts, never values. The flags are checked before the keys.
-func Command(ctx context.Context, log *slog.Logger, args []string, hashes bool, keyring func() (*fieldcrypt.Keyring, error), pass Pass) error {
+func Command(ctx context.Context, log *slog.Logger, pool *pgxpool.Pool, args []string, hashes bool, keyring func() (*fieldcrypt.Keyring, error), pass Pass) error {
 	opts, err := ParseFlags(args, hashes)
 	if err != nil {
 		return err
@@ -47,7 +49,7 @@ func Command(ctx context.Context, log *slog.Logger, args []string, hashes bool, 
 	if err != nil {
 		return err
 	}
-	st, err := pass(auth.WithSystemScope(ctx), k, opts)
+	st, err := pass(auth.WithSystemScope(ctx), pool, k, opts)
 	if err != nil {
 		return err
 	}
@@ -62,8 +64,8 @@ func Command(ctx context.Context, log *slog.Logger, args []string, hashes bool, 
 // AtStart is the pass a service runs before it serves, in system scope: it encrypts the rows
 // still holding plaintext (written before field encryption, or by an older binary) and logs
 // how many. Quick when there are none.
-func AtStart(ctx context.Context, log *slog.Logger, k *fieldcrypt.Keyring, pass Pass) error {
-	st, err := pass(auth.WithSystemScope(ctx), k, Options{})
+func AtStart(ctx context.Context, log *slog.Logger, pool *pgxpool.Pool, k *fieldcrypt.Keyring, pass Pass) error {
+	st, err := pass(auth.WithSystemScope(ctx), pool, k, Options{})
 	if err != nil {
 		return err
 	}

@@ -17,22 +17,16 @@ func keyring(cfg *Config) (*fieldcrypt.Keyring, error) {
 	return fieldcrypt.Load(cfg.FieldKeys, cfg.FieldHashKey, cfg.AuthDevMode)
 }
 
-// pass is billing's encryption pass over its tables on p's database.
-func pass(p *service.Platform) backfill.Pass {
-	return func(ctx context.Context, k *fieldcrypt.Keyring, opts backfill.Options) (backfill.Stats, error) {
-		return postgres.EncryptFields(ctx, p.Pool, k, opts)
-	}
-}
-
 // encryptAtStart encrypts the rows still holding plaintext (written before migration 00010,
 // or by an older binary) before the service serves, in system scope. Quick when there are none.
 func encryptAtStart(ctx context.Context, p *service.Platform, k *fieldcrypt.Keyring) error {
-	return backfill.AtStart(ctx, p.Log, k, pass(p))
+	return backfill.AtStart(ctx, p.Log, p.Pool, k, postgres.EncryptFields)
 }
 
 // encryptFields is `billing encrypt-fields [-rotate]`: it encrypts what is still plaintext,
 // and re-encrypts under the active key (-rotate) after a key change; it prints counts, never
 // values. No -rehash: billing keeps no lookup hashes.
 func encryptFields(ctx context.Context, p *service.Platform, cfg *Config, args []string) error {
-	return backfill.Command(ctx, p.Log, args, false, func() (*fieldcrypt.Keyring, error) { return keyring(cfg) }, pass(p))
+	keys := func() (*fieldcrypt.Keyring, error) { return keyring(cfg) }
+	return backfill.Command(ctx, p.Log, p.Pool, args, false, keys, postgres.EncryptFields)
 }

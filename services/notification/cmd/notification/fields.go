@@ -22,23 +22,17 @@ func keyring(cfg *Config) (*fieldcrypt.Keyring, error) {
 	return fieldcrypt.Load(cfg.FieldKeys, cfg.FieldHashKey, cfg.AuthDevMode)
 }
 
-// pass is notification's encryption pass over its tables and opt-outs on p's database.
-func pass(p *service.Platform) backfill.Pass {
-	return func(ctx context.Context, k *fieldcrypt.Keyring, opts backfill.Options) (backfill.Stats, error) {
-		return postgres.EncryptFields(ctx, p.Pool, k, opts)
-	}
-}
-
 // encryptAtStart encrypts the rows still holding plaintext (written before migration 00004,
 // or by an older binary) before the service serves, in system scope (every clinic's rows).
 // Quick when there are none.
 func encryptAtStart(ctx context.Context, p *service.Platform, k *fieldcrypt.Keyring) error {
-	return backfill.AtStart(ctx, p.Log, k, pass(p))
+	return backfill.AtStart(ctx, p.Log, p.Pool, k, postgres.EncryptFields)
 }
 
 // encryptFields is `notification encrypt-fields [-rotate] [-rehash]`: it encrypts what is
 // still plaintext, and re-encrypts under the active key (-rotate) or recomputes the lookup
 // hashes (-rehash) after a key change; it prints counts, never values.
 func encryptFields(ctx context.Context, p *service.Platform, cfg *Config, args []string) error {
-	return backfill.Command(ctx, p.Log, args, true, func() (*fieldcrypt.Keyring, error) { return keyring(cfg) }, pass(p))
+	keys := func() (*fieldcrypt.Keyring, error) { return keyring(cfg) }
+	return backfill.Command(ctx, p.Log, p.Pool, args, true, keys, postgres.EncryptFields)
 }
