@@ -98,12 +98,8 @@ func setup(ctx context.Context, p *service.Platform, retention *time.Duration, k
 	p.Store.EnableClinicScope()
 	// Rows written before field encryption (or by an older binary) are encrypted before the
 	// service serves: it reads only the encrypted columns. Quick when there are none.
-	st, err := postgres.EncryptFields(auth.WithSystemScope(ctx), p.Pool, k, postgres.EncryptOptions{})
-	if err != nil {
+	if err := backfill.AtStart(ctx, p.Log, p.Pool, k, postgres.EncryptFields); err != nil {
 		return err
-	}
-	if n := total(st.Encrypted); n > 0 {
-		p.Log.InfoContext(ctx, "encrypted plaintext fields", "rows", n)
 	}
 	uc := app.New(p.Store, postgres.Repository{Crypt: k}, p.Log, time.Now)
 	path, h := intakev1connect.NewIntakeServiceHandler(rpc.NewHandler(uc, p.Log), p.Server.HandlerOptions()...)
@@ -121,14 +117,6 @@ func setup(ctx context.Context, p *service.Platform, retention *time.Duration, k
 // (-rehash) after a key change; it prints counts, never values.
 func encryptFields(ctx context.Context, p *service.Platform, args []string, keyring func() (*fieldcrypt.Keyring, error)) error {
 	return backfill.Command(ctx, p.Log, p.Pool, args, true, keyring, postgres.EncryptFields)
-}
-
-func total(m map[string]int) int {
-	n := 0
-	for _, v := range m {
-		n += v
-	}
-	return n
 }
 
 // seedDemo upserts the demo clinics (fixed ids, see package demo); running it again is
