@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/trellis-health/trellis/pkg/auth"
 	"github.com/trellis-health/trellis/pkg/bus"
 	"github.com/trellis-health/trellis/pkg/fieldcrypt"
 	"github.com/trellis-health/trellis/services/intake/internal/app"
@@ -163,9 +164,9 @@ func (repo Repository) DuplicateCandidates(ctx context.Context, tx pgx.Tx, p dom
 	if err != nil {
 		return nil, err
 	}
-	var scope string
-	if err := tx.QueryRow(ctx, `SELECT COALESCE(pg_catalog.current_setting('`+bus.ClinicSetting+`', true), ''),
-		pg_catalog.set_config('`+bus.ClinicSetting+`', '*', true)`).Scan(&scope, nil); err != nil {
+	// The one deliberate widening (docs/security.md): every clinic for this query, then the
+	// caller's scope again.
+	if err := bus.SetClinicScope(auth.WithSystemScope(ctx), tx); err != nil {
 		return nil, fmt.Errorf("find duplicate candidates: widen the clinic scope: %w", err)
 	}
 	rows, err := tx.Query(ctx, duplicateCandidatesSQL, dob, phone, email)
@@ -184,7 +185,7 @@ func (repo Repository) DuplicateCandidates(ctx context.Context, tx pgx.Tx, p dom
 	if err != nil {
 		return nil, fmt.Errorf("find duplicate candidates: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `SELECT pg_catalog.set_config('`+bus.ClinicSetting+`', $1, true)`, scope); err != nil {
+	if err := bus.SetClinicScope(ctx, tx); err != nil {
 		return nil, fmt.Errorf("find duplicate candidates: restore the clinic scope: %w", err)
 	}
 	out := make([]domain.Candidate, 0, len(raw))
