@@ -88,7 +88,7 @@ BEGIN
             'claim_lines', 'disclosures', 'remittance_claims', 'remittance_lines', 'work_items', 'ledger_entries',
             'statements', 'cost_rates', 'fixed_costs', 'cost_attendance', 'delivered_sessions', 'patient_days',
             'completed_episodes', 'estimates', 'write_offs'] LOOP
-        cond := format('(SELECT clinic_scope_exempt(%L::regclass)) OR (SELECT clinic_scope_all()) OR clinic_id = ANY ((SELECT clinic_scope_ids())::uuid[])', t);
+        cond := format('(SELECT clinic_scope_all()) OR clinic_id = ANY ((SELECT clinic_scope_ids())::uuid[]) OR (SELECT clinic_scope_exempt(%L::regclass))', t);
         EXECUTE format('CREATE POLICY clinic_isolation ON %I USING (%s) WITH CHECK (%s)', t, cond, cond);
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
@@ -98,16 +98,17 @@ $$;
 -- +goose StatementEnd
 
 CREATE POLICY clinic_isolation ON patient_identities
-    USING ((SELECT clinic_scope_exempt('patient_identities'::regclass)) OR (SELECT clinic_scope_all()))
-    WITH CHECK ((SELECT clinic_scope_exempt('patient_identities'::regclass)) OR (SELECT clinic_scope_all()));
+    USING ((SELECT clinic_scope_all()) OR (SELECT clinic_scope_exempt('patient_identities'::regclass)))
+    WITH CHECK ((SELECT clinic_scope_all()) OR (SELECT clinic_scope_exempt('patient_identities'::regclass)));
 ALTER TABLE patient_identities ENABLE ROW LEVEL SECURITY;
 ALTER TABLE patient_identities FORCE ROW LEVEL SECURITY;
 
 CREATE POLICY clinic_isolation ON remittances
-    USING ((SELECT clinic_scope_exempt('remittances'::regclass)) OR (SELECT clinic_scope_all())
+    USING ((SELECT clinic_scope_all())
         OR EXISTS (SELECT 1 FROM remittance_claims rc WHERE rc.remittance_id = remittances.id
-            AND rc.clinic_id = ANY ((SELECT clinic_scope_ids())::uuid[])))
-    WITH CHECK ((SELECT clinic_scope_exempt('remittances'::regclass)) OR (SELECT clinic_scope_all()));
+            AND rc.clinic_id = ANY ((SELECT clinic_scope_ids())::uuid[]))
+        OR (SELECT clinic_scope_exempt('remittances'::regclass)))
+    WITH CHECK ((SELECT clinic_scope_all()) OR (SELECT clinic_scope_exempt('remittances'::regclass)));
 ALTER TABLE remittances ENABLE ROW LEVEL SECURITY;
 ALTER TABLE remittances FORCE ROW LEVEL SECURITY;
 

@@ -57,7 +57,7 @@ DECLARE
     cond text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['recipients', 'messages', 'preferences', 'appointments', 'clinic_settings', 'templates'] LOOP
-        cond := format('(SELECT clinic_scope_exempt(%L::regclass)) OR (SELECT clinic_scope_all()) OR clinic_id = ANY ((SELECT clinic_scope_ids())::uuid[])', t);
+        cond := format('(SELECT clinic_scope_all()) OR clinic_id = ANY ((SELECT clinic_scope_ids())::uuid[]) OR (SELECT clinic_scope_exempt(%L::regclass))', t);
         EXECUTE format('CREATE POLICY clinic_isolation ON %I USING (%s) WITH CHECK (%s)', t, cond, cond);
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);

@@ -78,7 +78,7 @@ BEGIN
             'enrollment_history', 'discharged_episodes', 'sessions', 'appointments', 'appointment_history', 'attendance',
             'risk_episodes', 'program_completions', 'family_consents'] LOOP
         col := CASE t WHEN 'clinics' THEN 'id' ELSE 'clinic_id' END;
-        cond := format('(SELECT clinic_scope_exempt(%L::regclass)) OR (SELECT clinic_scope_all()) OR %I = ANY ((SELECT clinic_scope_ids())::uuid[])', t, col);
+        cond := format('(SELECT clinic_scope_all()) OR %I = ANY ((SELECT clinic_scope_ids())::uuid[]) OR (SELECT clinic_scope_exempt(%L::regclass))', col, t);
         EXECUTE format('CREATE POLICY clinic_isolation ON %I USING (%s) WITH CHECK (%s)', t, cond, cond);
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);

@@ -120,7 +120,7 @@ var principalCtx = rlstest.Caller
 // not the code, keeps each clinic's rows to callers of that clinic: in a transaction scoped to
 // clinic A every table shows only A's rows, B's rows cannot be counted, updated or deleted, a
 // row cannot be written to (or moved into) clinic B, and without a scope nothing is visible;
-// the policies test their conditions cheapest first (migration 00011); a role granted SELECT
+// the policies test their conditions cheapest first (migration 00009); a role granted SELECT
 // sees nothing, the administrative role both clinics' enrollments.
 func TestRowLevelSecurityIsolatesClinics(t *testing.T) {
 	r, store, _, _ := rlsSetup(t)
