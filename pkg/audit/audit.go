@@ -205,7 +205,7 @@ func normalizeIDs(ids []string) []string {
 }
 
 // normalizeRefs keeps the "field=<uuid>" references of refs (field: a lower-case name ending in
-// _id), the UUID lower-case, without repeats, at most MaxIDsPerRow.
+// _id), the UUID lower-case, without repeats.
 func normalizeRefs(refs []string) []string {
 	out := make([]string, 0, len(refs))
 	seen := map[string]bool{}
@@ -219,7 +219,7 @@ func normalizeRefs(refs []string) []string {
 			continue
 		}
 		ref := field + "=" + u.String()
-		if !seen[ref] && len(out) < MaxIDsPerRow {
+		if !seen[ref] {
 			seen[ref] = true
 			out = append(out, ref)
 		}
@@ -254,17 +254,16 @@ func (l *Log) normalize(e Entry) Entry {
 	return e
 }
 
-// split spreads an entry naming more than MaxIDsPerRow patients or referrals over several rows.
+// split spreads an entry naming more than MaxIDsPerRow patients, referrals or records over
+// several rows.
 func split(e Entry) []Entry {
 	var out []Entry
-	p, r := e.PatientIDs, e.ReferralIDs
-	for first := true; first || len(p) > 0 || len(r) > 0; first = false {
+	p, r, rec := e.PatientIDs, e.ReferralIDs, e.RecordIDs
+	for first := true; first || len(p) > 0 || len(r) > 0 || len(rec) > 0; first = false {
 		c := e
 		c.PatientIDs, p = p[:min(len(p), MaxIDsPerRow)], p[min(len(p), MaxIDsPerRow):]
 		c.ReferralIDs, r = r[:min(len(r), MaxIDsPerRow)], r[min(len(r), MaxIDsPerRow):]
-		if !first {
-			c.RecordIDs = nil // on the first row
-		}
+		c.RecordIDs, rec = rec[:min(len(rec), MaxIDsPerRow)], rec[min(len(rec), MaxIDsPerRow):]
 		out = append(out, c)
 	}
 	return out

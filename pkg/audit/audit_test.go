@@ -132,7 +132,26 @@ func TestChainAppendQueryVerify(t *testing.T) {
 	if rows, err := l.Query(ctx, audit.Filter{PatientID: many[249]}); err != nil || len(rows) != 1 {
 		t.Fatalf("the 250th patient: %d rows, err %v", len(rows), err)
 	}
-	if v := mustVerify(t, l); !v.OK || v.Rows != 7 {
+	// 150 records make two rows too, none dropped.
+	records := make([]string, 150)
+	for i := range records {
+		records[i] = "claim_id=" + uuid.NewString()
+	}
+	e2 := entry("/x.v1.S/ListClaims")
+	e2.RecordIDs = records
+	if err := l.Append(ctx, e2); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.QueryRow(ctx, "SELECT count(*), max(cardinality(record_ids)) FROM audit_log WHERE procedure = '/x.v1.S/ListClaims'").Scan(&n, &maxIDs); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 || maxIDs != audit.MaxIDsPerRow {
+		t.Fatalf("150 records: %d rows, at most %d ids", n, maxIDs)
+	}
+	if rows, err := l.Query(ctx, audit.Filter{RecordID: strings.TrimPrefix(records[149], "claim_id=")}); err != nil || len(rows) != 1 {
+		t.Fatalf("the 150th record: %d rows, err %v", len(rows), err)
+	}
+	if v := mustVerify(t, l); !v.OK || v.Rows != 9 {
 		t.Fatalf("verify: %+v", v)
 	}
 }

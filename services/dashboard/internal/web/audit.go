@@ -25,20 +25,11 @@ func (h *Handler) recordRead(ctx context.Context, rq *request, patients, records
 	if h.cfg.Audit == nil || len(patients) == 0 && len(records) == 0 {
 		return nil
 	}
+	// Append spreads the ids over rows of audit.MaxIDsPerRow.
 	e := audit.Entry{Subject: rq.user.Subject, Roles: rq.user.Roles, Procedure: rq.r.Method + " " + rq.r.URL.Path,
-		Access: audit.Read, Outcome: audit.OutcomeOK, PatientIDs: patients, ClientIP: auth.ClientIP(rq.r),
+		Access: audit.Read, Outcome: audit.OutcomeOK, PatientIDs: patients, RecordIDs: records, ClientIP: auth.ClientIP(rq.r),
 		ForwardedFor: rq.r.Header.Get("X-Forwarded-For"), UserAgent: rq.r.UserAgent()}
-	// Append spreads patient ids over rows of audit.MaxIDsPerRow but keeps that many record ids
-	// of a row: give it the records in rows of their own beyond the first.
-	var entries []audit.Entry
-	for len(records) > audit.MaxIDsPerRow {
-		r := e
-		r.PatientIDs, r.RecordIDs = nil, records[:audit.MaxIDsPerRow]
-		entries, records = append(entries, r), records[audit.MaxIDsPerRow:]
-	}
-	e.RecordIDs = records
-	entries = append(entries, e)
-	if err := h.cfg.Audit.Append(ctx, entries...); err != nil {
+	if err := h.cfg.Audit.Append(ctx, e); err != nil {
 		return fmt.Errorf("web: audit trail: %w", err)
 	}
 	return nil
