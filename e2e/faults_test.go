@@ -222,31 +222,11 @@ func (r *faultReport) restartPostgres(ctx context.Context, s *stack.Stack, cmd s
 	if err != nil {
 		return fmt.Errorf("%s: %v: %s", cmd, err, out)
 	}
-	for _, svc := range stack.Services {
-		if err := waitReady(ctx, s.URL(svc), 60*time.Second); err != nil {
-			return err
-		}
+	if err := s.WaitReady(ctx, 60*time.Second); err != nil {
+		return fmt.Errorf("after a Postgres restart: %w", err)
 	}
 	r.recovered("postgres restart", time.Since(start))
 	return nil
-}
-
-func waitReady(ctx context.Context, base string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready %s after a Postgres restart", base, timeout)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // injectDuplicates publishes again, under new message ids (so JetStream does not drop them),

@@ -61,6 +61,22 @@ func (s *Stack) Restart(ctx context.Context, name string) (time.Duration, error)
 	return time.Since(start), nil
 }
 
+// WaitReady waits until every running service process, replicas included, answers /readyz
+// (after a fault every one of them shared, such as a Postgres restart).
+func (s *Stack) WaitReady(ctx context.Context, timeout time.Duration) error {
+	for name, p := range s.svcs {
+		select {
+		case <-p.exited:
+			continue // killed and not restarted
+		default:
+		}
+		if err := waitHTTP(ctx, s.URL(name)+"/readyz", timeout); err != nil {
+			return fmt.Errorf("%s not ready: %w", name, err)
+		}
+	}
+	return nil
+}
+
 // StartReplica runs one more process of the named service against the same database and NATS
 // (another HTTP port) and returns its name (e.g. "billing-2", which Kill and Restart take) and
 // base URL once it is ready. It stops with the stack.
