@@ -96,7 +96,7 @@ func (h *handler) query(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f, bad := parseFilter(q)
 	e := Entry{Service: h.l.service, RequestID: uuid.NewString(), Procedure: QueryProcedure, Access: Read,
-		ClientIP: clientIP(r.RemoteAddr), ForwardedFor: r.Header.Get("X-Forwarded-For"), UserAgent: r.UserAgent()}
+		ClientIP: ClientIP(r.RemoteAddr), ForwardedFor: r.Header.Get("X-Forwarded-For"), UserAgent: r.UserAgent()}
 	if id := q.Get("patient_id"); id != "" {
 		e.PatientIDs = []string{id}
 	}
@@ -216,13 +216,10 @@ func parseFilter(q map[string][]string) (Filter, *apiError) {
 	return f, nil
 }
 
-// clientIP is the host of a "host:port" peer address (or the address as is).
-func clientIP(addr string) string {
+// ClientIP is the host of a "host:port" peer address (or the address as is).
+func ClientIP(addr string) string {
 	if host, _, err := net.SplitHostPort(addr); err == nil {
 		return host
 	}
 	return addr
 }
-
-// ClientIP is clientIP, for pkg/rpc.
-func ClientIP(addr string) string { return clientIP(addr) }

@@ -63,7 +63,7 @@ func (t *Tx) AfterCommit(fn func()) { t.afterCommit = append(t.afterCommit, fn) 
 func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := s.inTx(ctx, fn)
-		if err == nil || attempt >= TxAttempts || !Retryable(err) {
+		if err == nil || attempt >= TxAttempts || !retryable(err) {
 			return err
 		}
 		t := time.NewTimer(rand.N(txRetryPause << attempt))
@@ -83,9 +83,9 @@ const (
 	txRetryPause = 5 * time.Millisecond
 )
 
-// Retryable reports whether err is a serialization failure or a deadlock: a transaction
+// retryable reports whether err is a serialization failure or a deadlock: a transaction
 // Postgres rolled back so that another could go on, which succeeds when run again.
-func Retryable(err error) bool {
+func retryable(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
 }

@@ -156,9 +156,6 @@ func NewKey() string {
 // ActiveKeyID is the key id new values are sealed with.
 func (k *Keyring) ActiveKeyID() string { return k.active }
 
-// KeyIDs lists the key ids, the active one first.
-func (k *Keyring) KeyIDs() []string { return append([]string(nil), k.order...) }
-
 // AAD is the additional data that binds a value to its place: table, column and row key (for
 // example AAD("patients", "date_of_birth", id)).
 func AAD(table, column string, row ...string) []byte {

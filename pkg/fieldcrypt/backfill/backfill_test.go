@@ -255,12 +255,12 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"extra"}, true, Options{}, "takes only -rotate and -rehash"},
 		{[]string{"-rotate", "extra"}, false, Options{}, "takes only -rotate, got"},
 	} {
-		got, err := ParseFlags(tc.args, tc.hashes)
+		got, err := parseFlags(tc.args, tc.hashes)
 		if tc.err == "" && (err != nil || got != tc.want) {
-			t.Errorf("ParseFlags(%q, %v) = %+v, %v, want %+v", tc.args, tc.hashes, got, err, tc.want)
+			t.Errorf("parseFlags(%q, %v) = %+v, %v, want %+v", tc.args, tc.hashes, got, err, tc.want)
 		}
 		if tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
-			t.Errorf("ParseFlags(%q, %v): err %v, want %q", tc.args, tc.hashes, err, tc.err)
+			t.Errorf("parseFlags(%q, %v): err %v, want %q", tc.args, tc.hashes, err, tc.err)
 		}
 	}
 }

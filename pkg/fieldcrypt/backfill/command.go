@@ -15,9 +15,9 @@ import (
 // Pass is a service's encryption pass over its own tables on pool (its EncryptFields).
 type Pass func(ctx context.Context, pool *pgxpool.Pool, k *fieldcrypt.Keyring, opts Options) (Stats, error)
 
-// ParseFlags parses the arguments of an `encrypt-fields` command: -rotate, and -rehash when
+// parseFlags parses the arguments of an `encrypt-fields` command: -rotate, and -rehash when
 // the service has lookup hashes (hashes); nothing else.
-func ParseFlags(args []string, hashes bool) (Options, error) {
+func parseFlags(args []string, hashes bool) (Options, error) {
 	fs := flag.NewFlagSet("encrypt-fields", flag.ContinueOnError)
 	rotate := fs.Bool("rotate", false, "re-encrypt values sealed by a key other than the first of FIELD_KEYS")
 	rehash := new(bool)
@@ -41,7 +41,7 @@ func ParseFlags(args []string, hashes bool) (Options, error) {
 // recomputes the lookup hashes (-rehash) after a key change, in system scope (every clinic's
 // rows); it logs counts, never values. The flags are checked before the keys.
 func Command(ctx context.Context, log *slog.Logger, pool *pgxpool.Pool, args []string, hashes bool, keyring func() (*fieldcrypt.Keyring, error), pass Pass) error {
-	opts, err := ParseFlags(args, hashes)
+	opts, err := parseFlags(args, hashes)
 	if err != nil {
 		return err
 	}
