@@ -57,8 +57,9 @@ func spec(cfg *Config) service.Spec {
 		Name:        "billing",
 		Summary:     "patient accounts, charges, claims and remittances",
 		DefaultAddr: ":8083",
-		// billing--attendance and billing--costs apply 4 partitions each, a connection apiece.
-		DefaultDBMaxConns: 20,
+		// The common 10, plus a connection for each partition of billing--attendance and
+		// billing--costs.
+		DefaultDBMaxConns: 10 + 2*events.AttendancePartitions,
 		Migrations:        migrations.FS,
 		Consumes:          []string{"scheduling", "intake"},
 		Policy:            policy(),

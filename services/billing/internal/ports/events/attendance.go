@@ -39,13 +39,12 @@ func AttendanceConfig() bus.ConsumerConfig {
 const AttendancePartitions = 4
 
 // attendancePatient is the partition key of billing--attendance: the patient at the clinic,
-// which is what its handler serializes on.
+// which is what its handler serializes on (its one lock key).
 func attendancePatient(d *bus.Delivery) string {
-	var m schedulingv1.AttendanceRecorded
-	if d.Decode(&m) != nil {
-		return ""
+	if k := chargesLockKeys(d); len(k) == 1 {
+		return k[0]
 	}
-	return domain.ChargesLockKey(strings.ToLower(m.GetPatientId()), strings.ToLower(m.GetClinicId()))
+	return ""
 }
 
 // chargesLockKeys declares the lock Charges.RecordAttendance takes (LockPatient, with the ids

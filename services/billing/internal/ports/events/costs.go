@@ -56,13 +56,13 @@ func costsSessionKey(m *schedulingv1.AttendanceRecorded) string {
 	return m.GetSessionId()
 }
 
-// costsSession is the partition key of billing--costs: the session ("" for ProgramCompleted).
+// costsSession is the partition key of billing--costs: the session's lock key ("" for
+// ProgramCompleted).
 func costsSession(d *bus.Delivery) string {
-	var m schedulingv1.AttendanceRecorded
-	if d.Subject == costsSubjectProgramCompleted || d.Decode(&m) != nil {
-		return ""
+	if k := costsLockKeys(d); len(k) == 2 {
+		return k[1]
 	}
-	return costsSessionKey(&m)
+	return ""
 }
 
 // Costs handles AttendanceRecorded (both subjects) and ProgramCompleted.
