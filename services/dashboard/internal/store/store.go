@@ -379,11 +379,11 @@ func (s *Store) Flow(ctx context.Context, sc Scope, r kpi.Range) (Flow, error) {
 
 // WrittenOff sums the write-offs projected so far per work item, of the items ids.
 func (s *Store) WrittenOff(ctx context.Context, ids []string) (map[string]int64, error) {
+	out := map[string]int64{}
+	if len(ids) == 0 {
+		return out, nil // no transaction for nothing
+	}
 	return read(ctx, s, func(tx pgx.Tx) (map[string]int64, error) {
-		out := map[string]int64{}
-		if len(ids) == 0 {
-			return out, nil
-		}
 		rows, err := tx.Query(ctx, `SELECT work_item_id::text, sum(amount_cents)::bigint FROM write_offs
 			WHERE work_item_id::text = ANY($1::text[]) GROUP BY 1`, ids)
 		if err != nil {
