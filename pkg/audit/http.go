@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"context"
 	"encoding/json"
 	"log/slog"
 	"net"
@@ -111,9 +110,7 @@ func (h *handler) query(w http.ResponseWriter, r *http.Request) {
 	}
 	record := func(outcome string) bool {
 		e.Outcome = outcome
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
-		defer cancel()
-		if err := h.l.Append(ctx, e); err != nil {
+		if err := h.l.Append(r.Context(), e); err != nil {
 			h.log.ErrorContext(r.Context(), "audit: a query of the audit trail could not be recorded", "error", err)
 			return false
 		}
