@@ -68,7 +68,10 @@ and demo network it reuses):
    (` + "`go tool pprof -top .run/bench/bin/<service> <file>`" + `).
 5. **Read side.** The dashboard's overview, billing and health pages and their JSON, with an
    admin session for every clinic, and billing's work queues (` + "`ListWorkItems`" + `), sequentially,
-   over the data of the run.
+   over the data of the run; then (default scale) the dashboard at the issue's scale, 100 clinics
+   and a year: ` + "`services/dashboard`" + `'s ` + "`TestOverviewAtScale`" + ` fills its read model with SQL
+   and times each endpoint (its ` + "`SCALE_RESULT`" + ` lines). ` + "`dashboard_p95_ms`" + ` is the largest p95 at
+   that scale when it ran (` + "`dashboard_p95_over`" + ` says which), the run's own network otherwise.
 6. **Memory.** Peak resident set (` + "`VmHWM`" + ` of ` + "`/proc/<pid>/status`" + `) of each service process
    over the whole run.
 7. **Output.** This page, ` + "`.run/bench/report.md`" + ` and ` + "`.run/bench/summary.json`" + `; the last line on
@@ -88,8 +91,8 @@ network: 5 clinics, 150 people, 8 weeks), 30 s phases and, for the read side, th
   (about a minute for the default network on the shared 2-core machine; it grows with people x
   weeks).
 - For the read side at 100 clinics and a year, ` + "`DASHBOARD_SCALE=1 go test -run TestOverviewAtScale -v ./services/dashboard/cmd/dashboard/`" + `
-  fills the dashboard's read model with SQL (4,000 enrollments, 129,300 attendance rows, 111,300
-  charges) and logs the endpoints' times.
+  fills the dashboard's read model with SQL and logs the endpoints' times (` + "`BENCH_DASHBOARD_SCALE=0|1`" + `
+  turns it off or on in the harness).
 - A year of 100 clinics through the pipeline needs either a longer back-dating window for a
   benchmark build of intake or a replay of generated events into JetStream; both are outside the
   harness.

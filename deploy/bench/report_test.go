@@ -90,6 +90,7 @@ func TestSummary(t *testing.T) {
 	s := sample().Summary()
 	want := Summary{Scale: "small", PipelineEventsPerS: 200, BaselinePGCommitsPerS: 2000, PipelineToBaselineRatio: 0.1,
 		E2EP50MsAt500: 40, E2EP99MsAt500: 80, AcceptedPerSAt500: 200, LightOfferedPerS: 20, E2EP50MsLight: 10, E2EP99MsLight: 30, E2EP99MsAtSaturation: 900, DashboardP95Ms: 70,
+		DashboardP95Over: "bench network", DashboardP95MsBenchNetwork: 70,
 		BillingQueuesP95Ms: 5, ERALinesPerS: 4130.4, MaxRSSMB: 61.3, BaselineJSPublishPerS: 40000, BaselineJSConsumePerS: 20000, ElapsedS: 150,
 		// A session per call: its own phases, not the per-appointment ones.
 		PipelineEventsPerSSessions: 500, PipelineToBaselineRatioSessions: 0.25, E2EP50MsAt500Sessions: 20, E2EP99MsAt500Sessions: 60,
@@ -205,5 +206,58 @@ func TestWherePostgresTimeGoes(t *testing.T) {
 	}
 	if strings.Contains(md, strings.Repeat("x", 200)) {
 		t.Error("statement text not truncated")
+	}
+}
+
+func TestScaleLinesAndDashboardP95(t *testing.T) {
+	logged := []string{
+		"filled in 2.1s: 100 clinics",
+		`scale_test.go:90: SCALE_FILL {"clinics":100,"attendance_rows":950000}`,
+		`SCALE_RESULT {"name":"overview, last 28 days","requests":20,"p50_ms":12.5,"p95_ms":30.25,"max_ms":41}`,
+		`SCALE_RESULT {"name":"overview, a year","requests":20,"p50_ms":40,"p95_ms":88.04,"max_ms":95}`,
+		"overview, a year  median 40ms",
+	}
+	results, rows, rest, err := ParseScaleLines(logged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 2 || results[1] != (ScaleResult{Name: "overview, a year", Requests: 20, P50Ms: 40, P95Ms: 88.04, MaxMs: 95}) {
+		t.Fatalf("results %+v", results)
+	}
+	if rows["attendance_rows"] != 950000 || rows["clinics"] != 100 {
+		t.Fatalf("rows %v", rows)
+	}
+	if !slices.Equal(rest, []string{logged[0], logged[4]}) {
+		t.Fatalf("rest %q", rest)
+	}
+	if _, _, _, err := ParseScaleLines([]string{"SCALE_RESULT {oops"}); err == nil || !strings.Contains(err.Error(), "SCALE_RESULT") {
+		t.Fatalf("a broken line: %v", err)
+	}
+
+	// With the scale figures, dashboard_p95_ms is their largest p95; the bench network's stays beside it.
+	r := sample()
+	r.ScaleResults, r.ScaleRows = results, rows
+	s := r.Summary()
+	if s.DashboardP95Ms != 88 || s.DashboardP95Over != "100 clinics, a year" || s.DashboardP95MsBenchNetwork != 70 {
+		t.Fatalf("summary %+v", s)
+	}
+	md := r.Markdown(nil, "")
+	for _, want := range []string{"| `dashboard_p95_ms` (100 clinics, a year) | 88 | < 100 |",
+		"| overview, a year | 20 | 40 | 88.04 | 95 |", "attendance rows 950000, clinics 100"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+}
+
+func TestEraPostPrefersTheBiggestFile(t *testing.T) {
+	gb := ParseGoBench(goBenchOut + `BenchmarkPostRemittance/post-lines=20000-2   1  900000000 ns/op  22222 lines/s
+BenchmarkPostRemittance/post-lines=100000-2  1  4000000000 ns/op  25000 lines/s
+`)
+	if perS, lines, small := EraPost(gb); perS != 25000 || lines != 100000 || small != 4202 {
+		t.Fatalf("got %v %v %v", perS, lines, small)
+	}
+	if perS, lines, small := EraPost(ParseGoBench(goBenchOut)); perS != 4202 || lines != 400 || small != 0 {
+		t.Fatalf("without a big file: %v %v %v", perS, lines, small)
 	}
 }

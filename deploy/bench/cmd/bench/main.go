@@ -349,7 +349,11 @@ func run(outPath, goBenchPath, beforePath, beforeLabel string) error {
 
 	if cfg.scaleFill {
 		logf("read side at 100 clinics and a year (services/dashboard TestOverviewAtScale)")
-		if rep.ScaleFill, err = scaleFill(ctx, root); err != nil {
+		lines, err := scaleFill(ctx, root)
+		if err == nil {
+			rep.ScaleResults, rep.ScaleRows, rep.ScaleFill, err = bench.ParseScaleLines(lines)
+		}
+		if err != nil {
 			rep.Notes = append(rep.Notes, "TestOverviewAtScale: "+err.Error())
 		}
 	}
@@ -624,13 +628,13 @@ func goBenchmarks(ctx context.Context, root, path string, rep *bench.Report) err
 	gb := bench.ParseGoBench(string(out))
 	rep.GoBench = gb
 	rep.ERAParsePerS = gb["BenchmarkParseERA/parse+balance"]["lines/s"]
-	rep.ERAPostPerS = gb["BenchmarkPostRemittance/post"]["lines/s"]
+	rep.ERAPostPerS, rep.ERAPostFileLines, rep.ERASmallFilePostPerS = bench.EraPost(gb)
 	rep.ERAInsertBaselinePerS = gb["BenchmarkPostRemittance/baseline=insert"]["lines/s"]
 	if mbps, lps := gb["BenchmarkParseERA/parse+balance"]["MB/s"], rep.ERAParsePerS; mbps > 0 && lps > 0 {
 		rep.ERABytesPerLine = mbps * 1e6 / lps
 	}
 	rep.UploadLimitBytes = rpc.MaxUploadBytes
-	rep.ERASource = "From billing's Go benchmarks of this run: `BenchmarkParseERA` (about 5,000 lines per file) and `BenchmarkPostRemittance` (files of 100 claims, 400 lines, posted through the API into a real database); the two stages run one after the other on an upload, so the combined rate is 1 / (1/parse + 1/post)."
+	rep.ERASource = fmt.Sprintf("From billing's Go benchmarks of this run: `BenchmarkParseERA` (about 5,000 lines per file) and `BenchmarkPostRemittance` (a file of %d lines posted through the API into a real database); the two stages run one after the other on an upload, so the combined rate is 1 / (1/parse + 1/post).", rep.ERAPostFileLines)
 	if rep.ERAParsePerS == 0 || rep.ERAPostPerS == 0 {
 		return fmt.Errorf("no ParseERA/PostRemittance figures in the Go benchmarks' output")
 	}
