@@ -318,12 +318,12 @@ type Summary struct {
 	DashboardP95Ms             float64 `json:"dashboard_p95_ms"`
 	DashboardP95Over           string  `json:"dashboard_p95_over"`
 	DashboardP95MsBenchNetwork float64 `json:"dashboard_p95_ms_bench_network"`
-	BillingQueuesP95Ms    float64 `json:"billing_queues_p95_ms"`
-	ERALinesPerS          float64 `json:"era_lines_per_s"`
-	MaxRSSMB              float64 `json:"max_rss_mb"`
-	BaselineJSPublishPerS float64 `json:"baseline_js_publish_per_s"`
-	BaselineJSConsumePerS float64 `json:"baseline_js_consume_per_s"`
-	ElapsedS              float64 `json:"elapsed_s"`
+	BillingQueuesP95Ms         float64 `json:"billing_queues_p95_ms"`
+	ERALinesPerS               float64 `json:"era_lines_per_s"`
+	MaxRSSMB                   float64 `json:"max_rss_mb"`
+	BaselineJSPublishPerS      float64 `json:"baseline_js_publish_per_s"`
+	BaselineJSConsumePerS      float64 `json:"baseline_js_consume_per_s"`
+	ElapsedS                   float64 `json:"elapsed_s"`
 }
 
 func ms(d time.Duration) float64 { return round(float64(d)/float64(time.Millisecond), 1) }
