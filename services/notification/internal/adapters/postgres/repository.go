@@ -172,6 +172,13 @@ func nullableTime(t time.Time) any {
 // so they stay invisible to others after this statement's transaction ends. The recipient copy,
 // the patient's preferences and the clinic's settings are read at claim time, so a send uses
 // the newest contact details and consent.
+//
+// The due ids are an array (in due order, kept for the result) that the UPDATE looks up on
+// the primary key (= ANY), not a set of rows joined to messages: pgx prepares the statement,
+// and a generic plan (after five executions Postgres may keep one) does not know LIMIT $1,
+// guesses a tenth of the queue, and joined the claimed rows to messages, recipients and
+// preferences by hashing a sequential scan of each (perf finding N2: 87 ms and 2,300 blocks
+// on a queue of 20,000, against 0.6 ms and 360).
 func (r *Repository) ClaimDue(ctx context.Context, limit int, lease time.Duration) (claims []app.Claim, err error) {
 	err = r.store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
 		claims, err = r.claimDue(ctx, tx, limit, lease)
@@ -180,19 +187,20 @@ func (r *Repository) ClaimDue(ctx context.Context, limit int, lease time.Duratio
 	return claims, err
 }
 
-func (r *Repository) claimDue(ctx context.Context, tx pgx.Tx, limit int, lease time.Duration) ([]app.Claim, error) {
-	rows, err := tx.Query(ctx, `
+// claimDueSQL claims up to $1 due messages for a lease of $2 seconds (ClaimDue).
+const claimDueSQL = `
 		WITH due AS (
-			SELECT id FROM messages
-			WHERE status = 'queued' AND next_attempt_at <= now()
-			ORDER BY next_attempt_at, id
-			LIMIT $1
-			FOR UPDATE SKIP LOCKED
+			SELECT ARRAY(
+				SELECT id FROM messages
+				WHERE status = 'queued' AND next_attempt_at <= now()
+				ORDER BY next_attempt_at, id
+				LIMIT $1
+				FOR UPDATE SKIP LOCKED) AS ids
 		), claimed AS (
 			UPDATE messages m
 			SET attempts = m.attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
-			FROM due WHERE m.id = due.id
-			RETURNING m.id, m.patient_id, m.clinic_id, m.kind, m.channel, m.attempts,
+			FROM due WHERE m.id = ANY (due.ids)
+			RETURNING array_position(due.ids, m.id) AS pos, m.id, m.patient_id, m.clinic_id, m.kind, m.channel, m.attempts,
 				m.traceparent, m.correlation_id, m.cause_event_id,
 				m.audience, m.team, m.subject_ref, m.payload, m.due_at, m.expires_at
 		)
@@ -211,8 +219,11 @@ func (r *Repository) claimDue(ctx context.Context, tx pgx.Tx, limit int, lease t
 		LEFT JOIN recipients r ON r.patient_id = c.patient_id
 			AND r.admission_updated_at IS NOT NULL AND r.contact_updated_at IS NOT NULL
 		LEFT JOIN preferences p ON p.patient_id = c.patient_id
-		LEFT JOIN clinic_settings s ON s.clinic_id = c.clinic_id`,
-		limit, lease.Seconds())
+		LEFT JOIN clinic_settings s ON s.clinic_id = c.clinic_id
+		ORDER BY c.pos`
+
+func (r *Repository) claimDue(ctx context.Context, tx pgx.Tx, limit int, lease time.Duration) ([]app.Claim, error) {
+	rows, err := tx.Query(ctx, claimDueSQL, limit, lease.Seconds())
 	if err != nil {
 		return nil, err
 	}
