@@ -9,81 +9,130 @@ import (
 	"github.com/trellis-health/trellis/services/dashboard/internal/kpi"
 )
 
-// MinimumWeeks lists, per in-scope clinic, the complete program weeks (kpi.MinimumWeeks) whose
-// last day falls in r, as of now in each clinic's time zone: every enrollment with a start date
-// whose track's program has a known weekly minimum (ProgramConfigured), with the minutes attended
-// per clinic-local date (the latest attendance version). An enrollment whose program's minimum is
-// unknown has no weeks here: the figure leaves it out.
-func (s *Store) MinimumWeeks(ctx context.Context, sc Scope, r kpi.Range, now time.Time) (map[string][]kpi.ProgramWeek, error) {
-	return read(ctx, s, func(tx pgx.Tx) (map[string][]kpi.ProgramWeek, error) {
-		rows, err := tx.Query(ctx, `SELECT e.enrollment_id::text, e.clinic_id::text, e.start_date,
-				CASE WHEN e.ended_at IS NULL THEN NULL ELSE `+localDate("e.ended_at")+` END,
-				p.weekly_minimum_minutes, p.length_weeks, coalesce(c.time_zone, '')
-			FROM enrollments e
-			JOIN tracks t ON t.track_id = e.track_id
-			JOIN programs p ON p.program_code = t.program_code
-			LEFT JOIN clinics c ON c.clinic_id = e.clinic_id
-			WHERE e.start_date IS NOT NULL AND e.start_date <= $4
-				AND (e.ended_at IS NULL OR `+localDate("e.ended_at")+` >= $3::date - 6) AND `+sc.where("e.clinic_id"),
-			sc.All, sc.ids(), r.From, r.To)
+// WeekCount is a number of complete program weeks and how many of them met the weekly minimum.
+type WeekCount struct{ Weeks, Met int }
+
+// MinimumCounts are, per clinic, the complete program weeks (kpi.MinimumWeeks) counted by the
+// Monday of the week holding their last day (clinic-local).
+type MinimumCounts map[string]map[time.Time]WeekCount
+
+// Total is a clinic's weeks and weeks met, over every Monday.
+func (m MinimumCounts) Total(clinic string) (weeks, met int) {
+	for _, c := range m[clinic] {
+		weeks += c.Weeks
+		met += c.Met
+	}
+	return weeks, met
+}
+
+// add counts n weeks (met of them) on each Monday from first to last.
+func (m MinimumCounts) add(clinic string, first, last time.Time, n, met int) {
+	byWeek := m[clinic]
+	if byWeek == nil {
+		byWeek = map[time.Time]WeekCount{}
+		m[clinic] = byWeek
+	}
+	for d := first; !d.After(last); d = d.AddDate(0, 0, 7) {
+		c := byWeek[d]
+		c.Weeks += n
+		c.Met += met
+		byWeek[d] = c
+	}
+}
+
+// MinimumWeeks counts, per in-scope clinic, the complete program weeks (kpi.MinimumWeeks) whose
+// last day falls in r, as of now in each clinic's time zone, and those meeting the weekly
+// minimum: every enrollment with a start date whose track's program has a known weekly minimum
+// (ProgramConfigured), with the minutes attended per program week (the latest attendance
+// version). An enrollment whose program's minimum is unknown has no weeks here: the figure
+// leaves it out.
+//
+// The weeks are counted from the enrollments (week k of an enrollment ends on start+7k+6; the
+// weeks that count are a run of k, from the range, today, the program's length and the
+// enrollment's end), the weeks met from the rollup minimum_met_days (migration 00008), which
+// the projections keep per clinic and last day: neither reads an attendance row.
+func (s *Store) MinimumWeeks(ctx context.Context, sc Scope, r kpi.Range, now time.Time) (MinimumCounts, error) {
+	return read(ctx, s, func(tx pgx.Tx) (MinimumCounts, error) {
+		// Each clinic's today, in its time zone (as kpi.MinimumWeeks is given it); UTC for an
+		// enrollment of a clinic without a row.
+		rows, err := tx.Query(ctx, `SELECT clinic_id::text, time_zone FROM clinics WHERE `+sc.where("clinic_id"), sc.All, sc.ids())
 		if err != nil {
 			return nil, err
 		}
-		type enr struct {
-			clinic, zone string
-			e            kpi.MinimumEnrollment
-		}
-		byID := map[string]*enr{}
 		var ids []string
+		var todays []time.Time
 		for rows.Next() {
-			var id string
-			x := &enr{}
-			if err := rows.Scan(&id, &x.clinic, &x.e.Start, &x.e.End, &x.e.MinimumMinutes, &x.e.LengthWeeks, &x.zone); err != nil {
+			var id, zone string
+			if err := rows.Scan(&id, &zone); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			x.e.Minutes = map[time.Time]int{}
-			byID[id] = x
-			ids = append(ids, id)
+			ids, todays = append(ids, id), append(todays, localToday(now, zone))
 		}
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
-		out := map[string][]kpi.ProgramWeek{}
-		if len(ids) == 0 {
-			return out, nil
-		}
-		// Minutes per program week, summed in the database: each week's total is put on the week's
-		// first day (start + 7k), which gives kpi.MinimumWeeks the same sums as per-day minutes.
-		rows, err = tx.Query(ctx, `SELECT a.enrollment_id::text, e.start_date + 7 * ((a.local_date - e.start_date) / 7),
-				sum(a.minutes_attended)::int
-			FROM attendance a JOIN enrollments e ON e.enrollment_id = a.enrollment_id
-			WHERE a.enrollment_id = ANY($1::uuid[]) AND a.local_date >= e.start_date AND a.local_date BETWEEN $2::date - 6 AND $3
-			GROUP BY 1, 2`, ids, r.From, r.To)
+		args := []any{sc.All, sc.ids(), r.From, r.To, localToday(now, ""), ids, todays}
+		out := MinimumCounts{}
+		// The weeks: per enrollment the first and last k that count (an empty run when the
+		// first is after the last), grouped by the Mondays of their last days. A program whose
+		// minimum is 0 or less has every week met.
+		rows, err = tx.Query(ctx, `WITH e AS (
+				SELECT e.clinic_id, e.start_date AS s, p.weekly_minimum_minutes <= 0 AS all_met,
+					greatest(0, ceil(($3::date - e.start_date - 6)::numeric / 7))::int AS kmin,
+					least(floor(($4::date - e.start_date - 6)::numeric / 7),
+						floor((coalesce(t.today, $5::date) - e.start_date - 7)::numeric / 7),
+						CASE WHEN p.length_weeks > 0 THEN p.length_weeks - 1 END,
+						CASE WHEN e.ended_at IS NOT NULL THEN floor((`+localDate("e.ended_at")+` - e.start_date - 6)::numeric / 7) END)::int AS kmax
+				FROM enrollments e
+				JOIN tracks tr ON tr.track_id = e.track_id
+				JOIN programs p ON p.program_code = tr.program_code
+				LEFT JOIN clinics c ON c.clinic_id = e.clinic_id
+				LEFT JOIN unnest($6::uuid[], $7::date[]) AS t (clinic_id, today) ON t.clinic_id = e.clinic_id
+				WHERE e.start_date IS NOT NULL AND e.start_date <= $4
+					AND (e.ended_at IS NULL OR `+localDate("e.ended_at")+` >= $3::date - 6) AND `+sc.where("e.clinic_id")+`)
+			SELECT clinic_id::text, `+monday("s + 7 * kmin + 6")+`, `+monday("s + 7 * kmax + 6")+`, all_met, count(*)
+			FROM e WHERE kmax >= kmin GROUP BY 1, 2, 3, 4`, args...)
 		if err != nil {
 			return nil, err
 		}
 		for rows.Next() {
 			var id string
-			var day time.Time
-			var m int
-			if err := rows.Scan(&id, &day, &m); err != nil {
+			var first, last time.Time
+			var allMet bool
+			var n int
+			if err := rows.Scan(&id, &first, &last, &allMet, &n); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			if x := byID[id]; x != nil {
-				x.e.Minutes[day] = m
+			met := 0
+			if allMet {
+				met = n
 			}
+			out.add(id, first, last, n, met)
 		}
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
-		for _, id := range ids {
-			x := byID[id]
-			today := localToday(now, x.zone)
-			out[x.clinic] = append(out[x.clinic], kpi.MinimumWeeks(x.e, r, today)...)
+		// The weeks met (minimum above 0), by last day: in the range and before the clinic's today.
+		rows, err = tx.Query(ctx, `SELECT d.clinic_id::text, `+monday("d.last_day")+`, sum(d.met)::int
+			FROM minimum_met_days d LEFT JOIN unnest($6::uuid[], $7::date[]) AS t (clinic_id, today) ON t.clinic_id = d.clinic_id
+			WHERE d.last_day BETWEEN $3 AND $4 AND d.last_day < coalesce(t.today, $5::date) AND `+sc.where("d.clinic_id")+`
+			GROUP BY 1, 2 HAVING sum(d.met) <> 0`, args...)
+		if err != nil {
+			return nil, err
 		}
-		return out, nil
+		for rows.Next() {
+			var id string
+			var monday time.Time
+			var met int
+			if err := rows.Scan(&id, &monday, &met); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out.add(id, monday, monday, 0, met)
+		}
+		return out, rows.Err()
 	})
 }
 

@@ -24,11 +24,14 @@ const (
 
 // rlsTables are the dashboard's projections holding clinic data (a clinic_id column), each
 // with the column that makes a copy of a row a new row (its key; "" for clinics, whose key is
-// clinic_id itself) and a row of a clinic ($1) for the seed: the other values are fixed ids
-// and dates the per-clinic queries below find.
+// clinic_id itself, and for the rollups keyed by clinic and day) and a row of a clinic ($1) for
+// the seed: the other values are fixed ids and dates the per-clinic queries below find. The
+// rollups (migration 00008) have no insert: the projections' triggers write their row (the
+// track's program has a weekly minimum the seed's attendance meets, for minimum_met_*).
 var rlsTables = []struct{ name, key, insert string }{
 	{"clinics", "", `INSERT INTO clinics (clinic_id, name, time_zone, updated_at) VALUES ($1, 'c', 'UTC', now())`},
-	{"tracks", "track_id", `INSERT INTO tracks VALUES ($2, $1, 'T', 'iop', 10, true, now())`},
+	{"tracks", "track_id", `, program AS (INSERT INTO programs VALUES ('iop', 120, 12, now()) ON CONFLICT DO NOTHING)
+		INSERT INTO tracks VALUES ($2, $1, 'T', 'iop', 10, true, now())`},
 	{"enrollments", "enrollment_id", `INSERT INTO enrollments (enrollment_id, clinic_id, track_id, patient_id, status, start_date, updated_at, seated_at)
 		VALUES ($3, $1, $2, $4, 'active', current_date - 14, now(), now() - interval '14 days')`},
 	{"referrals", "referral_id", `INSERT INTO referrals VALUES (gen_random_uuid(), $1, 'new', now(), now())`},
@@ -42,6 +45,11 @@ var rlsTables = []struct{ name, key, insert string }{
 		VALUES (gen_random_uuid(), $1, 'medicaid', 75000, 'submitted', now(), now())`},
 	{"appointments", "appointment_id", `INSERT INTO appointments VALUES ($5, $1, NULL, 'group', current_date, '09:00', '12:00', 'scheduled', now())`},
 	{"write_offs", "write_off_id", `INSERT INTO write_offs VALUES (gen_random_uuid(), $6, 'denials', NULL, $1, 'medicaid', 1000, 'timely_filing', now())`},
+	{"attendance_days", "", ""},
+	{"charge_days", "", ""},
+	{"claim_days", "", ""},
+	{"minimum_met_weeks", "enrollment_id", ""},
+	{"minimum_met_days", "", ""},
 }
 
 // probeTables are rlsTables as rlstest probes them: a copy of a row is a new row under a
@@ -77,7 +85,11 @@ func seedClinic(t *testing.T, db *bus.Store, clinic string) seeded {
 	s := seeded{bus.NewID(), bus.NewID(), bus.NewID(), bus.NewID(), bus.NewID()}
 	err := db.InTx(auth.WithSystemScope(context.Background()), func(ctx context.Context, tx *bus.Tx) error {
 		for _, tb := range rlsTables {
-			// Every statement gets every parameter: an unused CTE types the ones it does not use.
+			if tb.insert == "" {
+				continue // a rollup: written by the triggers
+			}
+			// Every statement gets every parameter: an unused CTE types the ones it does not use
+			// (an insert starting with "," adds CTEs of its own).
 			q := "WITH unused AS (SELECT $2::uuid, $3::uuid, $4::uuid, $5::uuid, $6::uuid) " + tb.insert
 			if _, err := tx.Exec(ctx, q, clinic, s.track, s.enrollment, s.patient, s.appointment, s.workItem); err != nil {
 				return errors.Join(errors.New(tb.name), err)

@@ -67,6 +67,11 @@ func (sc Scope) ids() []string {
 	return out
 }
 
+// monday is the Monday on or before the date expression d (kpi.Monday), in date arithmetic.
+func monday(d string) string {
+	return "((" + d + ") - (extract(isodow FROM " + d + ")::int - 1))"
+}
+
 // localDate is the clinic-local date of a timestamp column, in the clinic's time zone.
 func localDate(column string) string {
 	return "(" + column + " AT TIME ZONE coalesce(nullif(c.time_zone, ''), 'UTC'))::date"
@@ -110,8 +115,9 @@ func (s *Store) Clinic(ctx context.Context, sc Scope, id string) (Clinic, bool, 
 }
 
 // Inputs reads each in-scope clinic's KPI inputs for the range r; weeks are the clinics'
-// complete program weeks in r (MinimumWeeks).
-func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks map[string][]kpi.ProgramWeek) (map[string]*kpi.Inputs, error) {
+// complete program weeks in r (MinimumWeeks). Attendance is summed from the rollup
+// attendance_days (migration 00008).
+func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks MinimumCounts) (map[string]*kpi.Inputs, error) {
 	return read(ctx, s, func(tx pgx.Tx) (map[string]*kpi.Inputs, error) {
 		out := map[string]*kpi.Inputs{}
 		get := func(id string) *kpi.Inputs {
@@ -143,7 +149,8 @@ func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks map[str
 					get(id).Capacity = n
 					return err
 				}},
-			{`SELECT clinic_id::text, status, count(*) FROM attendance WHERE local_date BETWEEN $3 AND $4 AND ` + sc.where("clinic_id") + ` GROUP BY 1, 2`,
+			{`SELECT clinic_id::text, status, sum(sessions)::int FROM attendance_days WHERE local_date BETWEEN $3 AND $4 AND ` + sc.where("clinic_id") + `
+				GROUP BY 1, 2 HAVING sum(sessions) > 0`,
 				func(rows pgx.Rows) error {
 					var id, status string
 					var n int
@@ -195,9 +202,9 @@ func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks map[str
 				return nil, err
 			}
 		}
-		for id, ws := range weeks {
+		for id := range weeks {
 			in := get(id)
-			in.MinimumWeeks, in.MinimumMet = kpi.CountWeeks(ws)
+			in.MinimumWeeks, in.MinimumMet = weeks.Total(id)
 		}
 		return out, nil
 	})
@@ -351,21 +358,20 @@ type Flow struct {
 }
 
 // Flow sums, for the range: charges by date of service (voided ones left out), and the claims
-// submitted in it, what was paid on them and what was denied.
+// submitted in it, what was paid on them and what was denied; charges and claims from the
+// rollups charge_days and claim_days (migration 00008).
 func (s *Store) Flow(ctx context.Context, sc Scope, r kpi.Range) (Flow, error) {
 	return read(ctx, s, func(tx pgx.Tx) (Flow, error) {
 		var f Flow
-		err := tx.QueryRow(ctx, `SELECT coalesce(sum(amount_cents), 0)::bigint FROM charges
-			WHERE status <> 'void' AND service_date BETWEEN $3 AND $4 AND `+sc.where("clinic_id"),
+		err := tx.QueryRow(ctx, `SELECT coalesce(sum(amount_cents), 0)::bigint FROM charge_days
+			WHERE service_date BETWEEN $3 AND $4 AND `+sc.where("clinic_id"),
 			sc.All, sc.ids(), r.From, r.To).Scan(&f.Charges)
 		if err != nil {
 			return f, err
 		}
-		err = tx.QueryRow(ctx, `SELECT coalesce(sum(k.total_cents), 0)::bigint,
-				coalesce(sum(k.paid_cents), 0)::bigint,
-				coalesce(sum(k.total_cents) FILTER (WHERE k.status = 'denied'), 0)::bigint
-			FROM claims k LEFT JOIN clinics c USING (clinic_id)
-			WHERE k.submitted_at IS NOT NULL AND `+localDate("k.submitted_at")+` BETWEEN $3 AND $4 AND `+sc.where("k.clinic_id"),
+		err = tx.QueryRow(ctx, `SELECT coalesce(sum(submitted_cents), 0)::bigint, coalesce(sum(submitted_paid_cents), 0)::bigint,
+				coalesce(sum(submitted_denied_cents), 0)::bigint
+			FROM claim_days WHERE day BETWEEN $3 AND $4 AND `+sc.where("clinic_id"),
 			sc.All, sc.ids(), r.From, r.To).Scan(&f.ClaimsSubmitted, &f.Paid, &f.Denied)
 		if err != nil {
 			return f, err
@@ -428,18 +434,14 @@ func (s *Store) WriteOffs(ctx context.Context, sc Scope, r kpi.Range) ([]WriteOf
 
 // ClaimRates reads the inputs of the claim rates (kpi.ClaimInputs) for the range: the claims
 // whose newest adjudication falls on a clinic-local date in it and that stand paid, partially
-// paid or denied (reversed claims are left out).
+// paid or denied (reversed claims are left out), from the rollup claim_days (migration 00008).
 func (s *Store) ClaimRates(ctx context.Context, sc Scope, r kpi.Range) (kpi.ClaimInputs, error) {
 	return read(ctx, s, func(tx pgx.Tx) (kpi.ClaimInputs, error) {
 		var in kpi.ClaimInputs
-		err := tx.QueryRow(ctx, `SELECT count(*),
-				count(*) FILTER (WHERE k.status = 'denied'),
-				count(*) FILTER (WHERE k.status = 'paid' AND NOT k.ever_denied AND NOT k.correction AND NOT k.corrected),
-				coalesce(sum(k.total_cents), 0)::bigint, coalesce(sum(k.contractual_cents), 0)::bigint,
-				coalesce(sum(k.paid_cents), 0)::bigint
-			FROM claims k LEFT JOIN clinics c USING (clinic_id)
-			WHERE k.adjudicated_at IS NOT NULL AND k.status IN ('paid', 'partially_paid', 'denied')
-				AND `+localDate("k.adjudicated_at")+` BETWEEN $3 AND $4 AND `+sc.where("k.clinic_id"),
+		err := tx.QueryRow(ctx, `SELECT coalesce(sum(adjudicated), 0)::int, coalesce(sum(adjudicated_denied), 0)::int,
+				coalesce(sum(adjudicated_clean), 0)::int, coalesce(sum(adjudicated_cents), 0)::bigint,
+				coalesce(sum(contractual_cents), 0)::bigint, coalesce(sum(adjudicated_paid_cents), 0)::bigint
+			FROM claim_days WHERE day BETWEEN $3 AND $4 AND `+sc.where("clinic_id"),
 			sc.All, sc.ids(), r.From, r.To).Scan(&in.Adjudicated, &in.Denied, &in.Clean, &in.ChargedCents, &in.ContractualCents, &in.PaidCents)
 		return in, err
 	})
@@ -528,9 +530,11 @@ func (s *Store) Health(ctx context.Context, streams []string, consumer func(stri
 	})
 }
 
-// Projections are the tables `dashboard rebuild` empties (with the consumers' inbox rows).
+// Projections are the tables `dashboard rebuild` empties (with the consumers' inbox rows), the
+// rollups of migration 00008 with them: the replay's writes fill them again.
 var Projections = []string{"clinics", "programs", "tracks", "enrollments", "referrals", "admissions", "attendance", "risks",
-	"completions", "discharges", "charges", "claims", "appointments", "write_offs", "stream_positions"}
+	"completions", "discharges", "charges", "claims", "appointments", "write_offs", "stream_positions",
+	"attendance_days", "charge_days", "claim_days", "minimum_met_weeks", "minimum_met_days"}
 
 // Truncate empties the projections and forgets which events were applied, in one transaction
 // in system scope (every clinic): it is maintenance (`dashboard rebuild`), not a user's request.

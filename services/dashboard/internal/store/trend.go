@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,8 +15,8 @@ type ClinicWeeks map[time.Time]*kpi.WeekInputs
 
 // Trends reads each in-scope clinic's trend inputs per Monday-start week of r (clinic-local
 // dates; the first and last weeks clipped to r); weeks are the clinics' complete program weeks
-// in r (MinimumWeeks).
-func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks map[string][]kpi.ProgramWeek) (map[string]ClinicWeeks, error) {
+// in r (MinimumWeeks). Attendance is summed from the rollup attendance_days (migration 00008).
+func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks MinimumCounts) (map[string]ClinicWeeks, error) {
 	return read(ctx, s, func(tx pgx.Tx) (map[string]ClinicWeeks, error) {
 		out := map[string]ClinicWeeks{}
 		get := func(id string, monday time.Time) *kpi.WeekInputs {
@@ -32,12 +33,23 @@ func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks map[str
 			}
 			return in
 		}
+		// Census at each week's last day in the range: seated on or before it (clinic-local date
+		// of EnrollmentCreated), not ended on or before it. Each enrollment adds 1 from the day it
+		// was seated and takes it back from the day it ended (or was seated, when that is later);
+		// the changes are summed per week, each under the first week whose last day is on or
+		// after it (all those before the range under the first week), then added up week by week.
+		census := map[string]map[time.Time]int{}
+		first := kpi.Monday(r.From)
+		firstLast := first.AddDate(0, 0, 6)
+		if firstLast.After(r.To) {
+			firstLast = r.To
+		}
 		queries := []struct {
 			sql  string
 			scan func(pgx.Rows) error
 		}{
-			{`SELECT clinic_id::text, local_date, status, count(*) FROM attendance
-				WHERE local_date BETWEEN $3 AND $4 AND ` + sc.where("clinic_id") + ` GROUP BY 1, 2, 3`,
+			{`SELECT clinic_id::text, ` + monday("local_date") + `, status, sum(sessions)::int FROM attendance_days
+				WHERE local_date BETWEEN $3 AND $4 AND ` + sc.where("clinic_id") + ` GROUP BY 1, 2, 3 HAVING sum(sessions) > 0`,
 				func(rows pgx.Rows) error {
 					var id, status string
 					var d time.Time
@@ -56,26 +68,34 @@ func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks map[str
 					get(id, d).Admissions += n
 					return err
 				}},
-			// Census at each week's last day in the range: seated on or before it (clinic-local date
-			// of EnrollmentCreated), not ended on or before it.
-			{`WITH weeks AS (
-					SELECT least(w::date + 6, $4::date) AS last FROM generate_series(date_trunc('week', $3::date), $4::date, interval '1 week') w)
-				SELECT e.clinic_id::text, weeks.last, count(*) FROM enrollments e LEFT JOIN clinics c ON c.clinic_id = e.clinic_id
-					JOIN weeks ON ` + localDate("e.seated_at") + ` <= weeks.last
-				WHERE e.seated_at IS NOT NULL
-					AND (e.ended_at IS NULL OR ` + localDate("e.ended_at") + ` > weeks.last) AND ` + sc.where("e.clinic_id") + `
-				GROUP BY 1, 2`,
+			{`WITH ch AS (
+					SELECT e.clinic_id, ` + localDate("e.seated_at") + ` AS d, 1 AS n
+					FROM enrollments e LEFT JOIN clinics c ON c.clinic_id = e.clinic_id
+					WHERE e.seated_at IS NOT NULL AND ` + sc.where("e.clinic_id") + `
+					UNION ALL
+					SELECT e.clinic_id, greatest(` + localDate("e.seated_at") + `, ` + localDate("e.ended_at") + `), -1
+					FROM enrollments e LEFT JOIN clinics c ON c.clinic_id = e.clinic_id
+					WHERE e.seated_at IS NOT NULL AND e.ended_at IS NOT NULL AND ` + sc.where("e.clinic_id") + `)
+				SELECT clinic_id::text, CASE WHEN d <= $4::date THEN $5::date ELSE ` + monday("d") + ` END, sum(n)::int
+				FROM ch WHERE d <= $3::date GROUP BY 1, 2`,
 				func(rows pgx.Rows) error {
 					var id string
-					var d time.Time
+					var m time.Time
 					var n int
-					err := rows.Scan(&id, &d, &n)
-					get(id, d).Census = n
+					err := rows.Scan(&id, &m, &n)
+					if census[id] == nil {
+						census[id] = map[time.Time]int{}
+					}
+					census[id][m] += n
 					return err
 				}},
 		}
 		for _, q := range queries {
-			rows, err := tx.Query(ctx, q.sql, sc.All, sc.ids(), r.From, r.To)
+			args := []any{sc.All, sc.ids(), r.From, r.To}
+			if strings.Contains(q.sql, "$5") { // the census: the range's end, the first week's last day and Monday
+				args = []any{sc.All, sc.ids(), r.To, firstLast, first}
+			}
+			rows, err := tx.Query(ctx, q.sql, args...)
 			if err != nil {
 				return nil, err
 			}
@@ -89,13 +109,20 @@ func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks map[str
 				return nil, err
 			}
 		}
-		for id, ws := range weeks {
-			for _, w := range ws {
-				in := get(id, w.Last)
-				in.MinimumWeeks++
-				if w.Met {
-					in.MinimumMet++
+		for id, changes := range census {
+			n := 0
+			for _, w := range kpi.Weeks(r) {
+				n += changes[w.Monday]
+				if n != 0 {
+					get(id, w.Monday).Census = n
 				}
+			}
+		}
+		for id, byWeek := range weeks {
+			for m, c := range byWeek {
+				in := get(id, m)
+				in.MinimumWeeks += c.Weeks
+				in.MinimumMet += c.Met
 			}
 		}
 		return out, nil
@@ -103,7 +130,8 @@ func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks map[str
 }
 
 // FlowWeeks is the billing flow (Flow's definitions) per Monday-start week of r (clinic-local
-// dates; the first and last weeks clipped to r), keyed by the week's Monday.
+// dates; the first and last weeks clipped to r), keyed by the week's Monday; charges and claims
+// from the rollups charge_days and claim_days (migration 00008).
 func (s *Store) FlowWeeks(ctx context.Context, sc Scope, r kpi.Range) (map[time.Time]*Flow, error) {
 	return read(ctx, s, func(tx pgx.Tx) (map[time.Time]*Flow, error) {
 		out := map[time.Time]*Flow{}
@@ -116,8 +144,8 @@ func (s *Store) FlowWeeks(ctx context.Context, sc Scope, r kpi.Range) (map[time.
 			}
 			return f
 		}
-		rows, err := tx.Query(ctx, `SELECT service_date, coalesce(sum(amount_cents), 0)::bigint FROM charges
-			WHERE status <> 'void' AND service_date BETWEEN $3 AND $4 AND `+sc.where("clinic_id")+` GROUP BY 1`,
+		rows, err := tx.Query(ctx, `SELECT service_date, sum(amount_cents)::bigint FROM charge_days
+			WHERE service_date BETWEEN $3 AND $4 AND `+sc.where("clinic_id")+` GROUP BY 1`,
 			sc.All, sc.ids(), r.From, r.To)
 		if err != nil {
 			return nil, err
@@ -134,10 +162,9 @@ func (s *Store) FlowWeeks(ctx context.Context, sc Scope, r kpi.Range) (map[time.
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
-		rows, err = tx.Query(ctx, `SELECT `+localDate("k.submitted_at")+`, coalesce(sum(k.total_cents), 0)::bigint,
-				coalesce(sum(k.paid_cents), 0)::bigint, coalesce(sum(k.total_cents) FILTER (WHERE k.status = 'denied'), 0)::bigint
-			FROM claims k LEFT JOIN clinics c USING (clinic_id)
-			WHERE k.submitted_at IS NOT NULL AND `+localDate("k.submitted_at")+` BETWEEN $3 AND $4 AND `+sc.where("k.clinic_id")+` GROUP BY 1`,
+		rows, err = tx.Query(ctx, `SELECT day, sum(submitted_cents)::bigint, sum(submitted_paid_cents)::bigint, sum(submitted_denied_cents)::bigint
+			FROM claim_days WHERE day BETWEEN $3 AND $4 AND `+sc.where("clinic_id")+`
+			GROUP BY 1 HAVING sum(submitted_cents) <> 0 OR sum(submitted_paid_cents) <> 0 OR sum(submitted_denied_cents) <> 0`,
 			sc.All, sc.ids(), r.From, r.To)
 		if err != nil {
 			return nil, err
