@@ -89,11 +89,21 @@ func (r *Attendance) AppointmentTarget(ctx context.Context, tx *bus.Tx, appointm
 }
 
 // targetsSQL reads appointments as attendance targets (a WHERE clause follows). The current
-// version is attendance_current's: one probe of attendance_pkey per appointment (00010).
+// version is one probe of attendance_pkey per appointment (currentAttendance).
 const targetsSQL = `SELECT ` + appointmentColumns + `, COALESCE(e.program_code, ''), COALESCE(e.track_id::text, ''),
 		att.status, att.minutes_attended, att.scheduled_minutes, att.version, att.recorded_by, att.recorded_at` + appointmentFrom + `
 		JOIN enrollments e ON e.id = a.enrollment_id
-		LEFT JOIN attendance_current att ON att.appointment_id = a.id`
+		LEFT JOIN ` + currentAttendance + ` ON true`
+
+// currentAttendance is the current (latest) attendance version of the query's appointment a,
+// as att: the LATERAL of the attendance_current view (migration 00010), one backward probe of
+// attendance_pkey. The view itself starts from appointments, so joining it to a query's own
+// appointments row probed appointments_pkey a second time for every appointment (a third of
+// the compliance visits' blocks); the rows are the same (the view's appointment is a, by its
+// primary key, under the same row-level security policy).
+const currentAttendance = `LATERAL (
+			SELECT t.version, t.status, t.minutes_attended, t.scheduled_minutes, t.recorded_by, t.recorded_at
+			FROM attendance t WHERE t.appointment_id = a.id ORDER BY t.version DESC LIMIT 1) att`
 
 func collectTargets(rows pgx.Rows, err error) ([]app.AttendanceTarget, error) {
 	if err != nil {

@@ -87,7 +87,7 @@ func (r *Compliance) Facts(ctx context.Context, tx *bus.Tx, enrollmentID string)
 // attendedVisitsSQL reads an enrollment's scheduled appointments with attendance.
 const attendedVisitsSQL = `SELECT s.local_date, s.starts_at, att.status, att.minutes_attended
 		FROM appointments a JOIN sessions s ON s.id = a.session_id
-		JOIN attendance_current att ON att.appointment_id = a.id
+		CROSS JOIN ` + currentAttendance + `
 		WHERE a.enrollment_id = $1 AND a.status = 'scheduled' ORDER BY s.starts_at, a.id`
 
 // OpenEpisode returns the enrollment's open risk episode.
@@ -183,5 +183,5 @@ func (r *Compliance) History(ctx context.Context, tx *bus.Tx, enrollmentID strin
 // historySQL reads an enrollment's appointments started by $2 with their current attendance.
 const historySQL = `SELECT ` + appointmentColumns + `,
 		att.status, att.minutes_attended, att.scheduled_minutes, att.version, att.recorded_by, att.recorded_at` + appointmentFrom + `
-		LEFT JOIN attendance_current att ON att.appointment_id = a.id
+		LEFT JOIN ` + currentAttendance + ` ON true
 		WHERE a.enrollment_id = $1 AND s.starts_at <= $2 ORDER BY s.starts_at, a.id`
