@@ -25,6 +25,7 @@ type AttendanceTarget struct {
 	domain.Appointment
 	ProgramCode       string // the enrollment's program
 	EnrollmentTrackID string // the enrollment's track
+	EnrollmentStatus  string // the enrollment's status (domain.Status*) when read
 	Current           *domain.AttendanceRecord
 }
 
@@ -213,10 +214,16 @@ func (a *App) recordEntries(ctx context.Context, tx *bus.Tx, cmd RecordAttendanc
 	for _, ev := range events {
 		tx.Emit(ev)
 	}
-	// Compliance and risk: evaluated again for every enrollment whose attendance changed.
-	enrollments := make([]string, len(recs))
-	for i, rec := range recs {
-		enrollments[i] = byID[rec.AppointmentID].EnrollmentID
+	// Compliance and risk: evaluated again for every active enrollment whose attendance
+	// changed. Risk is evaluated for active enrollments only (evaluateRisk leaves the others
+	// as they are), so one that was not active when its places were read (a discharged
+	// patient's visit corrected) takes no risk lock and reads no compliance facts: it
+	// neither waits for nor holds up another call on the same enrollment for nothing.
+	var enrollments []string
+	for _, rec := range recs {
+		if t := byID[rec.AppointmentID]; t.EnrollmentStatus == domain.StatusActive {
+			enrollments = append(enrollments, t.EnrollmentID)
+		}
 	}
 	if err := a.evaluateRisks(ctx, tx, enrollments, now); err != nil {
 		return nil, err

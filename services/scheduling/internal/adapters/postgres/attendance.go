@@ -90,7 +90,7 @@ func (r *Attendance) AppointmentTarget(ctx context.Context, tx *bus.Tx, appointm
 
 // targetsSQL reads appointments as attendance targets (a WHERE clause follows). The current
 // version is one probe of attendance_pkey per appointment (currentAttendance).
-const targetsSQL = `SELECT ` + appointmentColumns + `, COALESCE(e.program_code, ''), COALESCE(e.track_id::text, ''),
+const targetsSQL = `SELECT ` + appointmentColumns + `, COALESCE(e.program_code, ''), COALESCE(e.track_id::text, ''), e.status,
 		att.status, att.minutes_attended, att.scheduled_minutes, att.version, att.recorded_by, att.recorded_at` + appointmentFrom + `
 		JOIN enrollments e ON e.id = a.enrollment_id
 		LEFT JOIN ` + currentAttendance + ` ON true`
@@ -118,7 +118,7 @@ func collectTargets(rows pgx.Rows, err error) ([]app.AttendanceTarget, error) {
 		a := &t.Appointment
 		err := row.Scan(&a.ID, &a.PatientID, &a.ClinicID, &a.EnrollmentID, &a.SessionID, &a.TrackID, &a.ServiceType,
 			&a.Date, &start, &end, &a.StartsAt, &a.EndsAt, &a.ClinicianID, &a.RoomID, &a.Status, &a.CancelledBy, &a.RescheduleCount,
-			&t.ProgramCode, &t.EnrollmentTrackID, &status, &minutes, &scheduled, &version, &by, &at)
+			&t.ProgramCode, &t.EnrollmentTrackID, &t.EnrollmentStatus, &status, &minutes, &scheduled, &version, &by, &at)
 		a.Start, a.End = domain.Clock(start), domain.Clock(end)
 		a.StartsAt, a.EndsAt = a.StartsAt.UTC(), a.EndsAt.UTC()
 		if err == nil && status != nil {
