@@ -120,6 +120,63 @@ func (e *remitEnv) claimFixture(t testing.TB, daysAgo int, claims ...*fixtureCla
 	}
 }
 
+// claimFixtureBulk inserts what claimFixture does, one statement per table over arrays (a
+// file of tens of thousands of claims would take minutes row by row). Claims need no ID.
+func (e *remitEnv) claimFixtureBulk(t testing.TB, daysAgo int, claims ...*fixtureClaim) {
+	t.Helper()
+	contract, file := bus.NewID(), bus.NewID()
+	var total int64
+	var ids, controls, clinics, patients, accounts, enrollments, sources, firstDates []string
+	var totals []int64
+	var chIDs, chPatients, chClinics, chEnrollments, chDates, chCodes, chClaims, chControls []string
+	var chCents, chNumbers []int64
+	for _, c := range claims {
+		c.ID = bus.NewID()
+		total += c.total()
+		ids, controls, clinics, patients = append(ids, c.ID), append(controls, c.Control), append(clinics, c.Clinic), append(patients, c.Patient)
+		accounts, enrollments, sources = append(accounts, bus.NewID()), append(enrollments, bus.NewID()), append(sources, bus.NewID())
+		firstDates, totals = append(firstDates, c.Lines[0].Date), append(totals, c.total())
+		for i := range c.Lines {
+			l := &c.Lines[i]
+			l.ChargeID, l.LineControl = bus.NewID(), fmt.Sprintf("%s-%d", c.Control, i+1)
+			chIDs, chPatients, chClinics = append(chIDs, l.ChargeID), append(chPatients, c.Patient), append(chClinics, c.Clinic)
+			chEnrollments, chDates, chCodes = append(chEnrollments, bus.NewID()), append(chDates, l.Date), append(chCodes, l.Code)
+			chClaims, chControls, chCents, chNumbers = append(chClaims, c.ID), append(chControls, l.LineControl), append(chCents, l.Cents), append(chNumbers, int64(i+1))
+		}
+	}
+	var icn int64
+	if err := e.Pool.QueryRow(context.Background(), `SELECT nextval('interchange_control_seq')`).Scan(&icn); err != nil {
+		t.Fatal(err)
+	}
+	clinic := claims[0].Clinic
+	e.sql(t, `INSERT INTO contracts (id, payer_id, clinic_id, billing_mode, claim_type, effective_from)
+		VALUES ($1, $2, $3, 'per_diem', '837I', '2026-01-01')`, contract, remitPayer, clinic)
+	e.sql(t, `INSERT INTO claim_files (id, clinic_id, payer_id, claim_type, interchange_control_number, claim_count, total_cents, content, created_at)
+		VALUES ($1, $2, $3, '837I', $4, $5, $6, '', now() - make_interval(days => $7))`, file, clinic, remitPayer, icn, len(claims), total, daysAgo)
+	e.sql(t, `INSERT INTO accounts (id, patient_id, clinic_id, enrollment_id, source_event_id)
+		SELECT v.id::uuid, v.patient::uuid, v.clinic::uuid, v.enrollment::uuid, v.source::uuid
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS v(id, patient, clinic, enrollment, source)
+		ON CONFLICT DO NOTHING`, accounts, patients, clinics, enrollments, sources)
+	e.sql(t, `INSERT INTO claims (id, file_id, control_number, clinic_id, patient_id, payer_id, contract_id, claim_type,
+		total_cents, first_service_date, last_service_date, submitted_at)
+		SELECT v.id::uuid, $1, v.control, v.clinic::uuid, v.patient::uuid, $2, $3, '837I', v.total, v.day::date, v.day::date,
+		       now() - make_interval(days => $4)
+		FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::int8[], $10::text[]) AS v(id, control, clinic, patient, total, day)`,
+		file, remitPayer, contract, daysAgo, ids, controls, clinics, patients, totals, firstDates)
+	e.sql(t, `INSERT INTO charges (id, billable_unit, patient_id, clinic_id, enrollment_id, payer_id, contract_id,
+		service_date, service, procedure_code, units, rate_cents, amount_cents, status, source_event_ids, appointment_ids, claim_id)
+		SELECT v.id::uuid, 'fixture:' || v.id, v.patient::uuid, v.clinic::uuid, v.enrollment::uuid, $1, $2, v.day::date, 'per_diem',
+		       v.code, 1, v.cents, v.cents, 'submitted', '{}', '{}', v.claim::uuid
+		FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int8[], $10::text[])
+		     AS v(id, patient, clinic, enrollment, day, code, cents, claim)`,
+		remitPayer, contract, chIDs, chPatients, chClinics, chEnrollments, chDates, chCodes, chCents, chClaims)
+	e.sql(t, `INSERT INTO claim_lines (claim_id, line_number, charge_id, line_control_number, procedure_code, units, charge_cents, service_date, clinic_id)
+		SELECT v.claim::uuid, v.n, v.charge::uuid, v.control, v.code, 1, v.cents, v.day::date, v.clinic::uuid
+		FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::text[], $8::text[])
+		     AS v(claim, n, charge, control, code, cents, day, clinic)`,
+		chClaims, chNumbers, chIDs, chControls, chCodes, chCents, chDates, chClinics)
+}
+
 // eraAdj is one CAS amount.
 type eraAdj struct {
 	Group, Reason string
@@ -131,6 +188,7 @@ type eraLine struct {
 	Code, Date, LineControl string // Date YYYY-MM-DD; LineControl "" sends no REF*6R
 	Charged, Paid           int64
 	Adjs                    []eraAdj
+	Remarks                 []string // LQ*HE
 }
 
 // eraClaim is one CLP of a generated 835; Charged and Paid are the sums of the lines (or
@@ -191,6 +249,9 @@ func era835(trace string, claims ...eraClaim) string {
 			body = append(body, cas(l.Adjs)...)
 			if l.LineControl != "" {
 				body = append(body, "REF*6R*"+l.LineControl)
+			}
+			for _, r := range l.Remarks {
+				body = append(body, "LQ*HE*"+r)
 			}
 		}
 	}
@@ -774,6 +835,58 @@ func TestRemittanceWaitsForPatientChargesLock(t *testing.T) {
 	}
 }
 
+// A line's adjustments and remarks are stored as the file gave them, whatever characters
+// they hold (they travel as JSON text and a text[] literal per line), and a line that matched
+// no claim line references no claim line and no charge.
+func TestRemittanceLineAdjustmentsAndRemarksStored(t *testing.T) {
+	e := startRemit(t)
+	c := &fixtureClaim{Control: "RMK1", Clinic: clinicA, Patient: bus.NewID(),
+		Lines: []fixtureLine{{Code: "H0015", Date: "2026-03-02", Cents: 15000}}}
+	e.claimFixture(t, 10, c)
+	remarks := []string{"N130", `A"B\C,D{}`, "NULL", "M 1", "é"}
+	line := paidLine(c.Lines[0], eraAdj{"CO", "45", 1000}, eraAdj{"PR", `2"<\&>`, 500}, eraAdj{"OA", "23", 0})
+	line.Remarks = remarks
+	stray := eraLine{Code: "99999", Date: "2026-03-02", Charged: 2000, Paid: 2000, Remarks: []string{"MA01"}}
+	e.upload(t, e.admin, era835("RMK", eraClaim{Control: "RMK1", Status: "1", Lines: []eraLine{line, stray}}))
+
+	type stored struct {
+		Adjs                  []map[string]any
+		Remarks               []string
+		Claim, Charge, Clinic *string
+		LineNumber            *int
+	}
+	rows, err := e.Pool.Query(context.Background(), `SELECT adjustments, remarks, claim_id::text, charge_id::text, line_number,
+		clinic_id::text FROM remittance_lines ORDER BY position`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (stored, error) {
+		var s stored
+		err := row.Scan(&s.Adjs, &s.Remarks, &s.Claim, &s.Charge, &s.LineNumber, &s.Clinic)
+		return s, err
+	})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("%d lines stored (%v), want 2", len(got), err)
+	}
+	wantAdjs := `[map[amount_cents:1000 group:CO reason:45] map[amount_cents:500 group:PR reason:2"<\&>] map[amount_cents:0 group:OA reason:23]]`
+	if a := fmt.Sprint(got[0].Adjs); a != wantAdjs {
+		t.Errorf("adjustments %s, want %s", a, wantAdjs)
+	}
+	if fmt.Sprintf("%q", got[0].Remarks) != fmt.Sprintf("%q", remarks) {
+		t.Errorf("remarks %q, want %q", got[0].Remarks, remarks)
+	}
+	if got[0].Claim == nil || *got[0].Claim != c.ID || got[0].Charge == nil || *got[0].Charge != c.Lines[0].ChargeID ||
+		got[0].LineNumber == nil || *got[0].LineNumber != 1 || got[0].Clinic == nil || *got[0].Clinic != clinicA {
+		t.Errorf("matched line references %v %v %v %v", got[0].Claim, got[0].Charge, got[0].LineNumber, got[0].Clinic)
+	}
+	if fmt.Sprint(got[1].Adjs) != "[]" || fmt.Sprintf("%q", got[1].Remarks) != `["MA01"]` {
+		t.Errorf("stray line: adjustments %v remarks %q", got[1].Adjs, got[1].Remarks)
+	}
+	if got[1].Claim != nil || got[1].Charge != nil || got[1].LineNumber != nil || got[1].Clinic == nil || *got[1].Clinic != clinicA {
+		t.Errorf("stray line references %v %v %v %v, want none but the clinic", got[1].Claim, got[1].Charge, got[1].LineNumber, got[1].Clinic)
+	}
+}
+
 // An 835 larger than the 1 MiB every other procedure takes is accepted by UploadRemittance
 // (up to rpc.MaxUploadBytes), while a request of the same size to another procedure of the
 // remittance service is refused before it is read.
@@ -850,32 +963,72 @@ func BenchmarkPostRemittance(b *testing.B) {
 		b.ReportMetric(float64(lines)/b.Elapsed().Seconds(), "lines/s")
 	})
 	run := 0
+	// benchClaims are n claims of linesPerClaim lines each, perPatient claims per patient;
+	// benchFile is the 835 paying them (CO and PR on every line).
+	benchClaims := func(prefix string, n, perPatient int) []*fixtureClaim {
+		var claims []*fixtureClaim
+		patient := ""
+		for c := range n {
+			if c%perPatient == 0 {
+				patient = bus.NewID()
+			}
+			fc := &fixtureClaim{Control: fmt.Sprintf("%sC%d", prefix, c), Clinic: clinicA, Patient: patient}
+			for d := range linesPerClaim {
+				fc.Lines = append(fc.Lines, fixtureLine{Code: "H0015", Date: fmt.Sprintf("2026-03-%02d", d+1), Cents: 15000})
+			}
+			claims = append(claims, fc)
+		}
+		return claims
+	}
+	benchFile := func(trace string, claims []*fixtureClaim) string {
+		var ec []eraClaim
+		for _, c := range claims {
+			var ls []eraLine
+			for _, l := range c.Lines {
+				ls = append(ls, paidLine(l, eraAdj{"CO", "45", 2000}, eraAdj{"PR", "2", 500}))
+			}
+			ec = append(ec, eraClaim{Control: c.Control, Status: "1", Lines: ls})
+		}
+		return era835(trace, ec...)
+	}
 	b.Run("post", func(b *testing.B) {
 		run++ // with -count N this runs N times on the same database: control numbers stay unique
 		lines := 0
 		for i := 0; b.Loop(); i++ {
 			b.StopTimer()
-			var claims []*fixtureClaim
-			for c := range claimsPerFile {
-				fc := &fixtureClaim{Control: fmt.Sprintf("B%dR%dC%d", i, run, c), Clinic: clinicA, Patient: bus.NewID()}
-				for d := range linesPerClaim {
-					fc.Lines = append(fc.Lines, fixtureLine{Code: "H0015", Date: fmt.Sprintf("2026-03-%02d", d+1), Cents: 15000})
-				}
-				claims = append(claims, fc)
-			}
+			claims := benchClaims(fmt.Sprintf("B%dR%d", i, run), claimsPerFile, 1)
 			e.claimFixture(b, 10, claims...)
-			var ec []eraClaim
-			for _, c := range claims {
-				var ls []eraLine
-				for _, l := range c.Lines {
-					ls = append(ls, paidLine(l, eraAdj{"CO", "45", 2000}, eraAdj{"PR", "2", 500}))
-				}
-				ec = append(ec, eraClaim{Control: c.Control, Status: "1", Lines: ls})
-			}
-			file := era835(fmt.Sprintf("BENCH%dR%d", i, run), ec...)
+			file := benchFile(fmt.Sprintf("BENCH%dR%d", i, run), claims)
 			b.StartTimer()
 			e.upload(b, e.admin, file)
 			lines += claimsPerFile * linesPerClaim
+		}
+		b.ReportMetric(float64(lines)/b.Elapsed().Seconds(), "lines/s")
+	})
+	// One file of bigLines lines (issue 9's era_lines_per_s: parse, balance and post), its
+	// claims inserted in bulk; the timer covers the upload only. It checks the file posted.
+	// Ten claims per patient (2,500 patients): a posting holds one advisory lock per patient
+	// until it commits, in Postgres's shared lock table (max_locks_per_transaction x
+	// max_connections slots, 6,400 by default), so a file naming tens of thousands of distinct
+	// patients cannot post in one transaction.
+	const bigLines = 100_000
+	big := 0
+	b.Run(fmt.Sprintf("post-lines=%d", bigLines), func(b *testing.B) {
+		big++
+		lines := 0
+		for i := 0; b.Loop(); i++ {
+			b.StopTimer()
+			claims := benchClaims(fmt.Sprintf("L%dR%d", i, big), bigLines/linesPerClaim, 10)
+			e.claimFixtureBulk(b, 10, claims...)
+			file := benchFile(fmt.Sprintf("BIG%dR%d", i, big), claims)
+			b.StartTimer()
+			s := e.upload(b, e.admin, file)
+			b.StopTimer()
+			if int(s.GetMatchedClaims()) != len(claims) || s.GetServiceLines() != bigLines {
+				b.Fatalf("matched %d of %d claims, %d lines", s.GetMatchedClaims(), len(claims), s.GetServiceLines())
+			}
+			b.StartTimer()
+			lines += bigLines
 		}
 		b.ReportMetric(float64(lines)/b.Elapsed().Seconds(), "lines/s")
 	})

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -35,20 +37,77 @@ func NewRemittances(store *bus.Store, k *fieldcrypt.Keyring) *Remittances {
 	return &Remittances{store: store, crypt: sealer{k}}
 }
 
-type adjustmentJSON struct {
-	Group       string `json:"group"`
-	Reason      string `json:"reason"`
-	AmountCents int64  `json:"amount_cents"`
-	Quantity    int    `json:"quantity,omitempty"`
+// adjustmentsJSON is the adjustments column's JSON: [{"group","reason","amount_cents"} plus
+// "quantity" when there is one], written directly (a posting writes one per service line:
+// encoding/json's reflection was most of the Go time of building the lines' arrays).
+func adjustmentsJSON(adjs []x12.Adjustment) string {
+	if len(adjs) == 0 {
+		return "[]"
+	}
+	b := make([]byte, 0, 64*len(adjs))
+	b = append(b, '[')
+	for i, a := range adjs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"group":`...)
+		b = appendJSONString(b, a.Group)
+		b = append(b, `,"reason":`...)
+		b = appendJSONString(b, a.Reason)
+		b = append(b, `,"amount_cents":`...)
+		b = strconv.AppendInt(b, a.AmountCents, 10)
+		if a.Quantity != 0 {
+			b = append(b, `,"quantity":`...)
+			b = strconv.AppendInt(b, int64(a.Quantity), 10)
+		}
+		b = append(b, '}')
+	}
+	return string(append(b, ']'))
 }
 
-func adjustmentsJSON(adjs []x12.Adjustment) []byte {
-	out := make([]adjustmentJSON, len(adjs))
-	for i, a := range adjs {
-		out[i] = adjustmentJSON{Group: a.Group, Reason: a.Reason, AmountCents: a.AmountCents, Quantity: a.Quantity}
+// appendJSONString appends s as a JSON string. Plain text (the X12 codes: letters and digits)
+// is copied between quotes; anything else is encoded by encoding/json, which also replaces
+// invalid UTF-8 as before.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string: cannot fail
+			return append(b, q...)
+		}
 	}
-	b, _ := json.Marshal(out) // plain structs: cannot fail
-	return b
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// textArrayLiteral writes list as a Postgres text[] literal ({"a","b"}: each element quoted,
+// backslash and double quote escaped), so that the lines' remarks travel as one text per line
+// and are cast to text[] by the array input function, not rebuilt from JSON by a sub-select
+// per line. Text that is not valid UTF-8 is cleaned as encoding/json cleaned it before.
+func textArrayLiteral(list []string) string {
+	if len(list) == 0 {
+		return "{}"
+	}
+	b := make([]byte, 0, 2+8*len(list))
+	b = append(b, '{')
+	for i, s := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if !utf8.ValidString(s) {
+			q, _ := json.Marshal(s) // replaces invalid bytes with U+FFFD
+			_ = json.Unmarshal(q, &s)
+		}
+		b = append(b, '"')
+		for j := 0; j < len(s); j++ {
+			if c := s[j]; c == '"' || c == '\\' {
+				b = append(b, '\\')
+			}
+			b = append(b, s[j])
+		}
+		b = append(b, '"')
+	}
+	return string(append(b, '}'))
 }
 
 // InsertRemittance inserts r unless a remittance with the same content hash exists; then it
@@ -255,13 +314,6 @@ func nullable(s string) *string {
 	return &s
 }
 
-func nullableInt(n int) *int {
-	if n == 0 {
-		return nil
-	}
-	return &n
-}
-
 // SavePosting writes a planned posting in tx, in order: remittance claims and lines, work
 // items, reversals (marking the undone posting and resolving its open work items), claim
 // updates and charge status changes. Each kind of row is one set-based statement over arrays
@@ -295,7 +347,7 @@ func queueRemitClaims(b *pgx.Batch, remittanceID string, claims []domain.RemitCl
 	positions, charged, paid, pr, contractual := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	for i, c := range claims {
 		ids[i], claimIDs[i], clinics[i], controls[i], payerNumbers[i] = c.ID, nullable(c.ClaimID), nullable(c.ClinicID), c.PatientControl, c.PayerClaimNumber
-		statusCodes[i], adjs[i], classes[i], claimStatuses[i] = c.StatusCode, string(adjustmentsJSON(c.Adjustments)), c.Classification, c.ClaimStatus
+		statusCodes[i], adjs[i], classes[i], claimStatuses[i] = c.StatusCode, adjustmentsJSON(c.Adjustments), c.Classification, c.ClaimStatus
 		positions[i], charged[i], paid[i], pr[i], contractual[i] = int64(c.Position), int64(c.Charged), int64(c.Paid), int64(c.PatientResp), int64(c.Contractual)
 	}
 	b.Queue(`INSERT INTO remittance_claims (id, remittance_id, position, claim_id, clinic_id, patient_control,
@@ -319,9 +371,11 @@ func queueRemitLines(b *pgx.Batch, claims []domain.RemitClaim) {
 	if n == 0 {
 		return
 	}
-	ids, remitClaims, claimIDs, chargeIDs, clinics := make([]string, 0, n), make([]string, 0, n), make([]*string, 0, n), make([]*string, 0, n), make([]*string, 0, n)
+	// Absent ids and line numbers travel as '' and 0 (NULLIF gives NULL back): no pointer per
+	// line and value.
+	ids, remitClaims, claimIDs, chargeIDs, clinics := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
 	codes, dates, controls, adjs, remarks, classes := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-	positions, lineNumbers := make([]int64, 0, n), make([]*int, 0, n)
+	positions, lineNumbers := make([]int64, 0, n), make([]int64, 0, n)
 	expected, charged, paid, pr, contractual, variance := make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
 	for _, c := range claims {
 		for _, l := range c.Lines {
@@ -329,29 +383,24 @@ func queueRemitLines(b *pgx.Batch, claims []domain.RemitClaim) {
 			if l.LineNumber != 0 {
 				claimID = l.ClaimID
 			}
-			rm := l.Remarks
-			if rm == nil {
-				rm = []string{}
-			}
-			rmJSON, _ := json.Marshal(rm) // strings: cannot fail
-			ids, remitClaims, claimIDs = append(ids, l.ID), append(remitClaims, c.ID), append(claimIDs, nullable(claimID))
-			chargeIDs, clinics = append(chargeIDs, nullable(l.ChargeID)), append(clinics, nullable(c.ClinicID))
+			ids, remitClaims, claimIDs = append(ids, l.ID), append(remitClaims, c.ID), append(claimIDs, claimID)
+			chargeIDs, clinics = append(chargeIDs, l.ChargeID), append(clinics, c.ClinicID)
 			codes, dates, controls = append(codes, l.ProcedureCode), append(dates, l.ServiceDate), append(controls, l.LineControl)
-			adjs, remarks, classes = append(adjs, string(adjustmentsJSON(l.Adjustments))), append(remarks, string(rmJSON)), append(classes, l.Result.Classification)
-			positions, lineNumbers = append(positions, int64(l.Position)), append(lineNumbers, nullableInt(l.LineNumber))
+			adjs, remarks, classes = append(adjs, adjustmentsJSON(l.Adjustments)), append(remarks, textArrayLiteral(l.Remarks)), append(classes, l.Result.Classification)
+			positions, lineNumbers = append(positions, int64(l.Position)), append(lineNumbers, int64(l.LineNumber))
 			expected, charged, paid = append(expected, int64(l.Result.Expected)), append(charged, int64(l.Charged)), append(paid, int64(l.Result.Paid))
 			pr, contractual, variance = append(pr, int64(l.Result.PatientResp)), append(contractual, int64(l.Result.Contractual)), append(variance, int64(l.Result.Variance))
 		}
 	}
-	// remarks travel as one JSON array per line (unnest cannot carry an array of arrays of
-	// different lengths) and become the text[] column again here.
+	// remarks travel as one text[] literal per line (unnest cannot carry an array of arrays of
+	// different lengths: textArrayLiteral).
 	b.Queue(`INSERT INTO remittance_lines (id, remittance_claim_id, position, claim_id, line_number, charge_id,
 		procedure_code, service_date, line_control, expected_cents, charged_cents, paid_cents, patient_resp_cents,
 		contractual_cents, variance_cents, adjustments, remarks, classification, clinic_id)
-		SELECT v.id::uuid, v.remittance_claim_id::uuid, v.position, v.claim_id::uuid, v.line_number, v.charge_id::uuid,
-		       v.procedure_code, v.service_date, v.line_control, v.expected, v.charged, v.paid, v.patient_resp,
-		       v.contractual, v.variance, v.adjustments::jsonb, ARRAY(SELECT jsonb_array_elements_text(v.remarks::jsonb)),
-		       v.classification, v.clinic_id::uuid
+		SELECT v.id::uuid, v.remittance_claim_id::uuid, v.position, nullif(v.claim_id, '')::uuid, nullif(v.line_number, 0),
+		       nullif(v.charge_id, '')::uuid, v.procedure_code, v.service_date, v.line_control, v.expected, v.charged, v.paid,
+		       v.patient_resp, v.contractual, v.variance, v.adjustments::jsonb, v.remarks::text[], v.classification,
+		       nullif(v.clinic_id, '')::uuid
 		FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[], $6::text[], $7::text[], $8::text[], $9::text[],
 		            $10::int8[], $11::int8[], $12::int8[], $13::int8[], $14::int8[], $15::int8[], $16::text[], $17::text[],
 		            $18::text[], $19::text[])
