@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -26,11 +27,11 @@ const (
 // ChargesRepo stores the charges area (implemented by adapters/postgres).
 type ChargesRepo interface {
 	LockPatient(ctx context.Context, tx *bus.Tx, patientID, clinicID string) error
-	// UpsertAttendance takes the patient lock (LockPatient) itself, in the same round trip.
-	UpsertAttendance(ctx context.Context, tx *bus.Tx, a domain.Attendance) (changed bool, oldDate string, err error)
-	// DayInputs reads everything recomputing a day needs in one round trip, after recounting
-	// the usage of the authorizations in refresh.
-	DayInputs(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string, refresh []string) (domain.DayInputs, error)
+	// UpsertAttendance takes the patient lock (LockPatient) itself and reads the inputs of a's
+	// day after the upsert (as DayInputs), in the same round trip.
+	UpsertAttendance(ctx context.Context, tx *bus.Tx, a domain.Attendance) (changed bool, oldDate string, in domain.DayInputs, err error)
+	// DayInputs sends writes, then reads everything recomputing a day needs, in one round trip.
+	DayInputs(ctx context.Context, tx *bus.Tx, writes []domain.ChargeWrite, patientID, clinicID, date string) (domain.DayInputs, error)
 	UpsertCoverage(ctx context.Context, tx *bus.Tx, c domain.Coverage) (bool, error)
 	PayerExists(ctx context.Context, tx *bus.Tx, code string) (bool, error)
 	UpsertConsent(ctx context.Context, tx *bus.Tx, c domain.Consent) (bool, error)
@@ -39,11 +40,13 @@ type ChargesRepo interface {
 	Days(ctx context.Context, tx *bus.Tx, patientID, clinicID string, statuses, reasons []string) ([]string, error)
 	PatientsToReprice(ctx context.Context, tx *bus.Tx, clinicID, payerID string) ([]string, error)
 	ReadyCharges(ctx context.Context, tx *bus.Tx, patientID, clinicID string) ([]domain.Charge, error)
-	InsertCharge(ctx context.Context, tx *bus.Tx, c domain.Charge) error
-	SetChargeStatus(ctx context.Context, tx *bus.Tx, c domain.Charge) error
+	// WriteCharges sends writes (inserts and status changes), in order, in one round trip.
+	WriteCharges(ctx context.Context, tx *bus.Tx, writes []domain.ChargeWrite) error
 	Authorization(ctx context.Context, tx *bus.Tx, id string) (domain.Authorization, bool, error)
 	SaveAuthorization(ctx context.Context, tx *bus.Tx, a domain.Authorization) error
-	RefreshUsage(ctx context.Context, tx *bus.Tx, id string) (domain.AuthorizationUse, error)
+	// Usage sends writes, then reads the authorizations' used units (kept current as charges
+	// are written) and the notices sent, in one round trip.
+	Usage(ctx context.Context, tx *bus.Tx, writes []domain.ChargeWrite, ids []string) ([]domain.AuthorizationUse, error)
 	SetNotified(ctx context.Context, tx *bus.Tx, id string, nearlyUsed, exhausted bool) error
 	ListAuthorizations(ctx context.Context, clinicID, patientID string) ([]domain.Authorization, error)
 	ListCharges(ctx context.Context, f domain.ChargeFilter) ([]domain.Charge, string, error)
@@ -80,17 +83,20 @@ func (c *Charges) RecordAttendance(ctx context.Context, tx *bus.Tx, a domain.Att
 	if err != nil {
 		return false, err
 	}
-	// The patient lock is taken by UpsertAttendance, in the same round trip.
-	changed, oldDate, err := c.repo.UpsertAttendance(ctx, tx, a)
+	// The patient lock is taken by UpsertAttendance, and the day's inputs read, in the same
+	// round trip.
+	changed, oldDate, in, err := c.repo.UpsertAttendance(ctx, tx, a)
 	if err != nil || !changed {
 		return false, err
 	}
+	pre := &in
 	if oldDate != "" && oldDate != a.LocalDate {
-		if err := c.recomputeDay(ctx, tx, a.PatientID, a.ClinicID, oldDate); err != nil {
+		if err := c.recomputeDay(ctx, tx, a.PatientID, a.ClinicID, oldDate, nil); err != nil {
 			return true, err
 		}
+		pre = nil // units given back on the old day may have changed this one: read it again
 	}
-	return true, c.recomputeDay(ctx, tx, a.PatientID, a.ClinicID, a.LocalDate)
+	return true, c.recomputeDay(ctx, tx, a.PatientID, a.ClinicID, a.LocalDate, pre)
 }
 
 // ContractChanged re-decides, after a contract of payerID at clinicID was created or changed,
@@ -113,7 +119,7 @@ func (c *Charges) ContractChanged(ctx context.Context, tx *bus.Tx, clinicID, pay
 			return 0, err
 		}
 		for _, d := range days {
-			if err := c.recomputeDay(ctx, tx, patient, clinicID, d); err != nil {
+			if err := c.recomputeDay(ctx, tx, patient, clinicID, d, nil); err != nil {
 				return 0, err
 			}
 		}
@@ -189,12 +195,13 @@ func (c *Charges) consentGate(ctx context.Context, tx *bus.Tx, patientID, clinic
 	if err != nil {
 		return err
 	}
+	w := &chargeWrites{}
 	for _, ch := range ready {
-		if err := c.setStatus(ctx, tx, ch, domain.ChargeHeld, domain.HoldConsent, ch.AuthorizationID, ch.AuthorizedUnits); err != nil {
+		if err := c.setStatus(ctx, tx, w, ch, domain.ChargeHeld, domain.HoldConsent, ch.AuthorizationID, ch.AuthorizedUnits); err != nil {
 			return err
 		}
 	}
-	return nil
+	return c.flush(ctx, tx, w)
 }
 
 func (c *Charges) hasConsent(ctx context.Context, tx *bus.Tx, patientID, clinicID string) (bool, error) {
@@ -213,7 +220,7 @@ func (c *Charges) reevaluate(ctx context.Context, tx *bus.Tx, patientID, clinicI
 		return err
 	}
 	for _, d := range days {
-		if err := c.recomputeDay(ctx, tx, patientID, clinicID, d); err != nil {
+		if err := c.recomputeDay(ctx, tx, patientID, clinicID, d, nil); err != nil {
 			return err
 		}
 	}
@@ -224,10 +231,13 @@ func (c *Charges) reevaluate(ctx context.Context, tx *bus.Tx, patientID, clinicI
 // ones that are not void: an unchanged charge keeps its id (only its status is decided
 // again, while it is ready or held); a changed one is voided and a new one created (which
 // names it as replaced if it went to a payer); a unit no longer billable is voided. The caller
-// holds the patient lock.
-func (c *Charges) recomputeDay(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string) error {
-	touched := newUsage()
-	freed, err := c.recomputeOneDay(ctx, tx, patientID, clinicID, date, touched)
+// holds the patient lock. pre, if not nil, is the day's inputs, read since the last write.
+//
+// The charge writes are not sent one by one: they wait in a chargeWrites and go with the next
+// statement (the next day's inputs, the usage read at the end), in its round trip.
+func (c *Charges) recomputeDay(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string, pre *domain.DayInputs) error {
+	touched, w := newUsage(), &chargeWrites{}
+	freed, err := c.recomputeOneDay(ctx, tx, w, patientID, clinicID, date, touched, pre)
 	if err != nil {
 		return err
 	}
@@ -235,6 +245,9 @@ func (c *Charges) recomputeDay(ctx context.Context, tx *bus.Tx, patientID, clini
 		// A void gave authorization units back: the patient's other days waiting for units
 		// may now take them (oldest first). Those recomputations free nothing more: a held
 		// charge that takes units voids nothing.
+		if err := c.flush(ctx, tx, w); err != nil {
+			return err
+		}
 		days, err := c.repo.Days(ctx, tx, patientID, clinicID, []string{domain.ChargeHeld}, []string{domain.HoldAuthExhausted})
 		if err != nil {
 			return err
@@ -243,76 +256,65 @@ func (c *Charges) recomputeDay(ctx context.Context, tx *bus.Tx, patientID, clini
 			if d == date {
 				continue
 			}
-			if _, err := c.recomputeOneDay(ctx, tx, patientID, clinicID, d, touched); err != nil {
+			if _, err := c.recomputeOneDay(ctx, tx, w, patientID, clinicID, d, touched, nil); err != nil {
 				return err
 			}
 		}
 	}
 	// Usage events once, on the final counts: a unit given back and taken again in the same
 	// transaction crosses no threshold.
-	return c.announceUsage(ctx, tx, touched)
+	return c.announceUsage(ctx, tx, w, touched)
 }
 
-// usage tracks the authorizations a recomputation used or freed units of (touched, to
-// announce), those whose stored used units are stale (dirty: a charge holding their units
-// was inserted, voided or moved since the last recount) and the last recount of each. Used
-// units are recounted only when read next (the next day's inputs, the announcement), not
-// after every change (issue 9, B4).
+// chargeWrites are charge writes not sent yet: the next statement of the recomputation takes
+// them along, in its round trip (Postgres runs them in order, before it).
+type chargeWrites struct{ list []domain.ChargeWrite }
+
+func (w *chargeWrites) add(insert bool, ch domain.Charge) {
+	w.list = append(w.list, domain.ChargeWrite{Insert: insert, Charge: ch})
+}
+
+// take returns the writes and empties w.
+func (w *chargeWrites) take() []domain.ChargeWrite {
+	l := w.list
+	w.list = nil
+	return l
+}
+
+// flush sends the writes not sent yet (before a statement that does not take them along).
+func (c *Charges) flush(ctx context.Context, tx *bus.Tx, w *chargeWrites) error {
+	if len(w.list) == 0 {
+		return nil
+	}
+	return c.repo.WriteCharges(ctx, tx, w.take())
+}
+
+// usage tracks the authorizations a recomputation used or freed units of (to announce once,
+// on their final counts). Their used units need no recount: the database moves them with
+// each charge written (migration 00014), so every day's inputs read them current.
 type usage struct {
-	touched, dirty map[string]bool
-	counted        map[string]domain.AuthorizationUse
+	touched map[string]bool
 }
 
-func newUsage() *usage {
-	return &usage{touched: map[string]bool{}, dirty: map[string]bool{}, counted: map[string]domain.AuthorizationUse{}}
-}
+func newUsage() *usage { return &usage{touched: map[string]bool{}} }
 
 // changed records that a charge holding units of id was written.
-func (u *usage) changed(id string) {
-	u.touched[id], u.dirty[id] = true, true
-}
-
-// stale returns the dirty authorizations, sorted.
-func (u *usage) stale() []string {
-	ids := make([]string, 0, len(u.dirty))
-	for id := range u.dirty {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
-}
-
-// recounted records recounts.
-func (u *usage) recounted(us ...domain.AuthorizationUse) {
-	for _, x := range us {
-		u.counted[x.ID] = x
-		delete(u.dirty, x.ID)
-	}
-}
-
-// refresh recounts the dirty authorizations now.
-func (c *Charges) refresh(ctx context.Context, tx *bus.Tx, u *usage) error {
-	for _, id := range u.stale() {
-		x, err := c.repo.RefreshUsage(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		u.recounted(x)
-	}
-	return nil
-}
+func (u *usage) changed(id string) { u.touched[id] = true }
 
 // recomputeOneDay is recomputeDay for one day; freed reports whether a void gave
-// authorization units back. The authorizations it used or freed are added to touched, with
-// their used units recounted (the caller announces usage).
-func (c *Charges) recomputeOneDay(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string, touched *usage) (freed bool, err error) {
-	// Everything the day depends on, in one round trip (with the recount of the usage an
-	// earlier day of this recomputation changed, so that the authorizations read are current).
-	in, err := c.repo.DayInputs(ctx, tx, patientID, clinicID, date, touched.stale())
-	if err != nil {
+// authorization units back. The authorizations it used or freed are added to touched (the
+// caller announces usage). Its writes are added to w; pre, if not nil, is the day's inputs
+// (w is empty).
+func (c *Charges) recomputeOneDay(ctx context.Context, tx *bus.Tx, w *chargeWrites, patientID, clinicID, date string, touched *usage, pre *domain.DayInputs) (freed bool, err error) {
+	// Everything the day depends on, in one round trip with the writes waiting (the
+	// authorizations' used units are current, including what an earlier day of this
+	// recomputation changed).
+	var in domain.DayInputs
+	if pre != nil {
+		in = *pre
+	} else if in, err = c.repo.DayInputs(ctx, tx, w.take(), patientID, clinicID, date); err != nil {
 		return false, err
 	}
-	touched.recounted(in.Refreshed...)
 	sessions, cov, hasCov := in.Sessions, in.Coverage, in.HasCoverage
 	var contract *domain.Contract
 	selfPay := false
@@ -331,8 +333,10 @@ func (c *Charges) recomputeOneDay(ctx context.Context, tx *bus.Tx, patientID, cl
 	}
 	existing := in.Charges
 
-	// Voids first: they give their authorization units back.
+	// Voids first: they give their authorization units back (given: the units per
+	// authorization, which the database gave back as it voided).
 	kept := map[string]domain.Charge{}
+	given := map[string]int32{}
 	replaced := map[string]domain.Charge{}
 	for _, ex := range existing {
 		l, want := wanted[ex.BillableUnit]
@@ -347,18 +351,13 @@ func (c *Charges) recomputeOneDay(ctx context.Context, tx *bus.Tx, patientID, cl
 				replaced[ex.BillableUnit] = ex
 			}
 		}
-		if err := c.setStatusReason(ctx, tx, ex, domain.ChargeVoid, "", reason, ex.AuthorizationID, ex.AuthorizedUnits); err != nil {
+		if err := c.setStatusReason(ctx, tx, w, ex, domain.ChargeVoid, "", reason, ex.AuthorizationID, ex.AuthorizedUnits); err != nil {
 			return false, err
 		}
 		if ex.AuthorizationID != "" {
 			touched.changed(ex.AuthorizationID)
+			given[ex.AuthorizationID] += ex.AuthorizedUnits
 			freed = true
-		}
-	}
-	if freed {
-		// The units given back are available to the charges below: recount them now.
-		if err := c.refresh(ctx, tx, touched); err != nil {
-			return false, err
 		}
 	}
 
@@ -380,10 +379,8 @@ func (c *Charges) recomputeOneDay(ctx context.Context, tx *bus.Tx, patientID, cl
 				list, ok := auths[l.Service]
 				if !ok {
 					list = in.AuthorizationsFor(cov.PayerID, l.Service)
-					for i, a := range list { // the used units as last recounted (after the voids above)
-						if x, ok := touched.counted[a.ID]; ok {
-							list[i].UsedUnits = x.UsedUnits
-						}
+					for i, a := range list { // the units the voids above gave back are available
+						list[i].UsedUnits -= given[a.ID]
 					}
 					auths[l.Service] = list
 				}
@@ -420,7 +417,7 @@ func (c *Charges) recomputeOneDay(ctx context.Context, tx *bus.Tx, patientID, cl
 		}
 		if isKept {
 			if ex.Status != status || ex.HoldReason != hold || ex.AuthorizationID != authID {
-				if err := c.setStatus(ctx, tx, ex, status, hold, authID, authUnits); err != nil {
+				if err := c.setStatus(ctx, tx, w, ex, status, hold, authID, authUnits); err != nil {
 					return false, err
 				}
 				if authID != "" && authID != ex.AuthorizationID {
@@ -432,13 +429,14 @@ func (c *Charges) recomputeOneDay(ctx context.Context, tx *bus.Tx, patientID, cl
 		ch := domain.Charge{ID: c.newID(), Line: l, PatientID: patientID, ClinicID: clinicID, ServiceDate: date,
 			PayerID: cov.PayerID, ContractID: contractID, CoverageID: cov.ID, Status: status, HoldReason: hold,
 			ReplacesChargeID: replaced[l.BillableUnit].ID, AuthorizationID: authID, AuthorizedUnits: authUnits}
-		if err := c.repo.InsertCharge(ctx, tx, ch); err != nil {
-			return false, err
-		}
+		w.add(true, ch)
 		if authID != "" {
 			touched.changed(authID)
 		}
 		if ch.Status == domain.ChargePatientBilled {
+			if err := c.flush(ctx, tx, w); err != nil { // the ledger entry names the charge
+				return false, err
+			}
 			if err := c.ledger.Billed(ctx, tx, ch); err != nil {
 				return false, err
 			}
@@ -449,20 +447,25 @@ func (c *Charges) recomputeOneDay(ctx context.Context, tx *bus.Tx, patientID, cl
 	return freed, nil
 }
 
-// announceUsage recounts the used units of the touched authorizations (those not recounted
-// since their last change) and emits AuthorizationUsage once per crossing of 80% and of 100%
-// (a crossing back below, after voids or more units, arms the notice again).
-func (c *Charges) announceUsage(ctx context.Context, tx *bus.Tx, touched *usage) error {
-	if err := c.refresh(ctx, tx, touched); err != nil {
-		return err
+// announceUsage sends the writes waiting in w, reads the used units of the touched
+// authorizations (in the same round trip) and emits AuthorizationUsage once per crossing of
+// 80% and of 100% (a crossing back below, after voids or more units, arms the notice again).
+func (c *Charges) announceUsage(ctx context.Context, tx *bus.Tx, w *chargeWrites, touched *usage) error {
+	if len(touched.touched) == 0 {
+		return c.flush(ctx, tx, w)
 	}
 	sorted := make([]string, 0, len(touched.touched))
 	for id := range touched.touched {
 		sorted = append(sorted, id)
 	}
 	slices.Sort(sorted)
-	for _, id := range sorted {
-		u := touched.counted[id]
+	us, err := c.repo.Usage(ctx, tx, w.take(), sorted)
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(us, func(a, b domain.AuthorizationUse) int { return strings.Compare(a.ID, b.ID) })
+	for _, u := range us {
+		id := u.ID
 		nearly := domain.NearlyUsed(u.AuthorizedUnits, u.UsedUnits)
 		exhausted := domain.Exhausted(u.AuthorizedUnits, u.UsedUnits)
 		if nearly && !u.NearlyUsedNotified {
@@ -487,18 +490,21 @@ func (c *Charges) emitUsage(tx *bus.Tx, subject string, a domain.Authorization) 
 	}})
 }
 
-func (c *Charges) setStatus(ctx context.Context, tx *bus.Tx, ch domain.Charge, status, hold, authID string, authUnits int32) error {
-	return c.setStatusReason(ctx, tx, ch, status, hold, hold, authID, authUnits)
+func (c *Charges) setStatus(ctx context.Context, tx *bus.Tx, w *chargeWrites, ch domain.Charge, status, hold, authID string, authUnits int32) error {
+	return c.setStatusReason(ctx, tx, w, ch, status, hold, hold, authID, authUnits)
 }
 
-// setStatusReason stores a charge's new status and emits ChargeStatusChanged (with reason)
-// when its status or hold reason changed.
-func (c *Charges) setStatusReason(ctx context.Context, tx *bus.Tx, ch domain.Charge, status, hold, reason, authID string, authUnits int32) error {
+// setStatusReason adds a charge's new status to w and emits ChargeStatusChanged (with
+// reason) when its status or hold reason changed.
+func (c *Charges) setStatusReason(ctx context.Context, tx *bus.Tx, w *chargeWrites, ch domain.Charge, status, hold, reason, authID string, authUnits int32) error {
 	from := ch.Status
 	changed := ch.Status != status || ch.HoldReason != hold
 	ch.Status, ch.HoldReason, ch.AuthorizationID, ch.AuthorizedUnits = status, hold, authID, authUnits
-	if err := c.repo.SetChargeStatus(ctx, tx, ch); err != nil {
-		return err
+	w.add(false, ch)
+	if (from == domain.ChargePatientBilled) != (status == domain.ChargePatientBilled) {
+		if err := c.flush(ctx, tx, w); err != nil { // the ledger follows the charge's status
+			return err
+		}
 	}
 	switch {
 	case from == domain.ChargePatientBilled && status != domain.ChargePatientBilled:
@@ -553,8 +559,8 @@ func (c *Charges) UpsertAuthorization(ctx context.Context, viewer domain.Viewer,
 			return err
 		}
 		touched := newUsage()
-		touched.changed(out.ID) // its authorized units may have changed: recount and announce
-		if err := c.announceUsage(ctx, tx, touched); err != nil {
+		touched.changed(out.ID) // its authorized units may have changed: announce
+		if err := c.announceUsage(ctx, tx, &chargeWrites{}, touched); err != nil {
 			return err
 		}
 		if err := c.reevaluate(ctx, tx, out.PatientID, out.ClinicID, "authorization"); err != nil {

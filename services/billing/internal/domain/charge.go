@@ -223,6 +223,13 @@ func orEmpty(s []string) []string {
 	return s
 }
 
+// ChargeWrite is a charge to insert (Insert) or to store a new status, hold reason and
+// authorization of, queued to go to the database with the next statement, in one round trip.
+type ChargeWrite struct {
+	Insert bool
+	Charge Charge
+}
+
 // Charge is a stored charge (one billable unit; see the charges table).
 type Charge struct {
 	ID               string

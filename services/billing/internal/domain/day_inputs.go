@@ -13,9 +13,8 @@ type DayInputs struct {
 	Charges     []Charge  // the day's charges that are not void, locked until the transaction ends
 	Consents    []Consent // the patient's consent versions at the clinic
 	// Authorizations are the patient's at the clinic, every payer and service, those ending
-	// first first; their used units are current (after Refreshed).
+	// first first; their used units are current.
 	Authorizations []Authorization
-	Refreshed      []AuthorizationUse // the authorizations whose usage was recounted first, as asked
 }
 
 // AuthorizationsFor returns the authorizations of payerID and service, in the same order.

@@ -68,9 +68,24 @@ func benchPool(b testing.TB) (*bus.Store, *countingTracer) {
 	if err := pg.Migrate(ctx, pool, "billing", "goose_db_version", migrations.FS, nil); err != nil {
 		b.Fatal(err)
 	}
+	// For pgWork; where the extension is not loaded the benchmark reports no blocks.
+	_, _ = pool.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements SCHEMA public`)
 	store := bus.NewStore(pool, "billing")
 	store.EnableClinicScope()
 	return store, tracer
+}
+
+// pgWork returns what pg_stat_statements recorded for this database so far: shared blocks
+// (hit or read) and milliseconds of execution of the top-level statements (a trigger's work
+// counts in the statement that fired it). ok is false without the extension.
+func pgWork(ctx context.Context, store *bus.Store) (blocks int64, ms float64, ok bool) {
+	err := store.Read(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT coalesce(sum(shared_blks_hit + shared_blks_read), 0)::bigint,
+			coalesce(sum(total_exec_time), 0)::float8
+			FROM public.pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`).
+			Scan(&blocks, &ms)
+	})
+	return blocks, ms, err == nil
 }
 
 type allClinics struct{}
@@ -144,7 +159,8 @@ func benchAttendance(i int) domain.Attendance {
 // BenchmarkAttendanceHandlers measures the work of the billing--attendance and billing--costs
 // handlers per AttendanceRecorded event on a real Postgres, one event per transaction (the
 // consumer's inbox and batching are left out): events per second, statements and round trips
-// per event (a serial consumer waits for each round trip).
+// per event (a serial consumer waits for each round trip) and, with pg_stat_statements,
+// shared blocks and milliseconds of Postgres execution per event.
 func BenchmarkAttendanceHandlers(b *testing.B) {
 	store, tracer := benchPool(b)
 	repo := NewCharges(store, fieldcrypt.Dev())
@@ -157,6 +173,7 @@ func BenchmarkAttendanceHandlers(b *testing.B) {
 	run := func(b *testing.B, apply func(ctx context.Context, tx *bus.Tx, a domain.Attendance) error) {
 		var statements, roundTrips int64
 		events := 0
+		blocks0, ms0, pgss := pgWork(ctx, store)
 		for i := 0; b.Loop(); i++ {
 			a := benchAttendance(i)
 			if err := store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
@@ -175,6 +192,10 @@ func BenchmarkAttendanceHandlers(b *testing.B) {
 		b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
 		b.ReportMetric(float64(statements)/float64(events), "stmts/event")
 		b.ReportMetric(float64(roundTrips)/float64(events), "roundtrips/event")
+		if blocks1, ms1, ok := pgWork(ctx, store); pgss && ok {
+			b.ReportMetric(float64(blocks1-blocks0)/float64(events), "blocks/event")
+			b.ReportMetric((ms1-ms0)/float64(events), "pg-ms/event")
+		}
 	}
 	b.Run("charges", func(b *testing.B) {
 		run(b, func(ctx context.Context, tx *bus.Tx, a domain.Attendance) error {

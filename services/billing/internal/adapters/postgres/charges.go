@@ -49,20 +49,25 @@ func nullableTime(t time.Time) any {
 }
 
 // UpsertAttendance locks the patient's charges at the clinic (as LockPatient) and stores a
-// unless a version at least as new is stored, in one round trip. It reports whether it
-// changed the row and the local date the appointment had before ("" if new or unchanged).
-func (r *Charges) UpsertAttendance(ctx context.Context, tx *bus.Tx, a domain.Attendance) (changed bool, oldDate string, err error) {
+// unless a version at least as new is stored, and reads the inputs of a's day as they are
+// after the upsert (as DayInputs), in one round trip. It reports whether it changed the row
+// and the local date the appointment had before ("" if new or unchanged).
+func (r *Charges) UpsertAttendance(ctx context.Context, tx *bus.Tx, a domain.Attendance) (changed bool, oldDate string, in domain.DayInputs, err error) {
 	var prev *string
 	b := &pgx.Batch{}
 	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, domain.ChargesLockKey(a.PatientID, a.ClinicID))
-	// prev reads the row as it was before the upsert (a statement's parts share one snapshot)
-	// and locks it.
+	// prev reads the row as it was before the upsert and locks it. The upsert selects from
+	// prev so that prev runs first: run after it (as the outer query's sub-selects would),
+	// FOR UPDATE skips the row this statement updated, and a correction that moved the
+	// appointment to another day left the old day's charges in place.
 	b.Queue(`
 		WITH prev AS (SELECT local_date::text AS d FROM attendance WHERE appointment_id = $1 FOR UPDATE),
 		up AS (
 			INSERT INTO attendance (appointment_id, patient_id, clinic_id, enrollment_id, program_code, service_type,
 				clinician_id, session_id, local_date, starts_at, status, minutes_attended, scheduled_minutes, version, source_event_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+			SELECT $1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::text, $6::text, $7::text, $8::text, $9::date, $10::timestamptz,
+				$11::text, $12::integer, $13::integer, $14::integer, $15::uuid
+			FROM (SELECT 1) one LEFT JOIN prev ON true
 			ON CONFLICT (appointment_id) DO UPDATE SET patient_id = excluded.patient_id, clinic_id = excluded.clinic_id,
 				enrollment_id = excluded.enrollment_id, program_code = excluded.program_code, service_type = excluded.service_type,
 				clinician_id = excluded.clinician_id, session_id = excluded.session_id, local_date = excluded.local_date,
@@ -74,16 +79,18 @@ func (r *Charges) UpsertAttendance(ctx context.Context, tx *bus.Tx, a domain.Att
 		a.AppointmentID, a.PatientID, a.ClinicID, a.EnrollmentID, a.ProgramCode, a.Service, a.ClinicianID, a.SessionID,
 		a.LocalDate, a.StartsAt, a.Status, a.MinutesAttended, a.ScheduledMinutes, a.Version, a.SourceEventID).
 		QueryRow(func(row pgx.Row) error { return row.Scan(&changed, &prev) })
+	// Read whatever the upsert did: a replay (rare) reads for nothing.
+	queueDayInputs(b, &in, a.PatientID, a.ClinicID, a.LocalDate)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return false, "", fmt.Errorf("lock patient charges and upsert attendance: %w", err)
+		return false, "", in, fmt.Errorf("lock patient charges, upsert attendance and read the day's inputs: %w", err)
 	}
 	if !changed {
-		return false, "", nil
+		return false, "", in, nil
 	}
 	if prev != nil {
 		oldDate = *prev
 	}
-	return true, oldDate, nil
+	return true, oldDate, in, nil
 }
 
 // dayAttendanceSQL reads the attendance of a patient's day at a clinic.
@@ -124,20 +131,24 @@ const dayReferenceSQL = `
 			'MaxMinutes', max_minutes) ORDER BY position) AS list
 		FROM contract_codes WHERE contract_id = ct.id) codes ON true`
 
-// DayInputs reads what recomputing a patient's day at a clinic needs (domain.DayInputs) in one
-// pipelined batch, in this order: the usage of the authorizations in refresh recounted (as
-// RefreshUsage), the day's attendance, the coverage, payer and contract, the day's charges
-// that are not void (locked until tx ends), the consents and the authorizations.
-func (r *Charges) DayInputs(ctx context.Context, tx *bus.Tx, patientID, clinicID, date string, refresh []string) (domain.DayInputs, error) {
+// DayInputs sends the charge writes, then reads what recomputing a patient's day at a clinic
+// needs (domain.DayInputs), in one pipelined batch, in this order: the day's attendance, the
+// coverage, payer and contract, the day's charges that are not void (locked until tx ends),
+// the consents and the authorizations (their used units are kept current by the charges'
+// triggers, migration 00014).
+func (r *Charges) DayInputs(ctx context.Context, tx *bus.Tx, writes []domain.ChargeWrite, patientID, clinicID, date string) (domain.DayInputs, error) {
 	var in domain.DayInputs
 	b := &pgx.Batch{}
-	for _, id := range refresh {
-		b.Queue(refreshUsageSQL, id).QueryRow(func(row pgx.Row) error {
-			u, err := scanUsage(row)
-			in.Refreshed = append(in.Refreshed, u)
-			return err
-		})
+	queueChargeWrites(b, writes)
+	queueDayInputs(b, &in, patientID, clinicID, date)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return in, fmt.Errorf("write charges and read the day's inputs: %w", err)
 	}
+	return in, nil
+}
+
+// queueDayInputs queues the reads of DayInputs into in.
+func queueDayInputs(b *pgx.Batch, in *domain.DayInputs, patientID, clinicID, date string) {
 	b.Queue(dayAttendanceSQL, patientID, clinicID, date).Query(func(rows pgx.Rows) (err error) {
 		in.Sessions, err = pgx.CollectRows(rows, scanAttendance)
 		return err
@@ -192,10 +203,6 @@ func (r *Charges) DayInputs(ctx context.Context, tx *bus.Tx, patientID, clinicID
 		in.Authorizations, err = pgx.CollectRows(rows, scanAuth)
 		return err
 	})
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return in, fmt.Errorf("read the day's inputs: %w", err)
-	}
-	return in, nil
 }
 
 // UpsertCoverage stores c unless a copy updated at the same time or later is stored; it
@@ -358,30 +365,48 @@ func (r *Charges) ReadyCharges(ctx context.Context, tx *bus.Tx, patientID, clini
 		patientID, clinicID)
 }
 
-// InsertCharge inserts c. The unique index on a billable unit's non-void charge refuses a
-// second one.
-func (r *Charges) InsertCharge(ctx context.Context, tx *bus.Tx, c domain.Charge) error {
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO charges (id, billable_unit, patient_id, clinic_id, enrollment_id, payer_id, contract_id, coverage_id,
-			service_date, service, procedure_code, revenue_code, modifiers, units, minutes, rate_cents, amount_cents,
-			status, hold_reason, source_event_ids, appointment_ids, replaces_charge_id, authorization_id, authorized_units)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20::uuid[],
-			$21::uuid[], $22, $23, $24)`,
-		c.ID, c.BillableUnit, c.PatientID, c.ClinicID, c.EnrollmentID, c.PayerID, nullable(c.ContractID),
+// insertChargeSQL inserts a charge. The unique index on a billable unit's non-void charge
+// refuses a second one.
+const insertChargeSQL = `
+	INSERT INTO charges (id, billable_unit, patient_id, clinic_id, enrollment_id, payer_id, contract_id, coverage_id,
+		service_date, service, procedure_code, revenue_code, modifiers, units, minutes, rate_cents, amount_cents,
+		status, hold_reason, source_event_ids, appointment_ids, replaces_charge_id, authorization_id, authorized_units)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20::uuid[],
+		$21::uuid[], $22, $23, $24)`
+
+func insertChargeArgs(c domain.Charge) []any {
+	return []any{c.ID, c.BillableUnit, c.PatientID, c.ClinicID, c.EnrollmentID, c.PayerID, nullable(c.ContractID),
 		nullable(c.CoverageID), c.ServiceDate, c.Service, c.ProcedureCode, c.RevenueCode, c.Modifiers, c.Units, c.Minutes,
 		c.RateCents, c.AmountCents, c.Status, c.HoldReason, c.SourceEventIDs, c.AppointmentIDs,
-		nullable(c.ReplacesChargeID), nullable(c.AuthorizationID), c.AuthorizedUnits); err != nil {
-		return fmt.Errorf("insert charge: %w", err)
-	}
-	return nil
+		nullable(c.ReplacesChargeID), nullable(c.AuthorizationID), c.AuthorizedUnits}
 }
 
-// SetChargeStatus changes a charge's status, hold reason and authorization.
-func (r *Charges) SetChargeStatus(ctx context.Context, tx *bus.Tx, c domain.Charge) error {
-	if _, err := tx.Exec(ctx, `
-		UPDATE charges SET status = $2, hold_reason = $3, authorization_id = $4, authorized_units = $5, updated_at = now()
-		WHERE id = $1`, c.ID, c.Status, c.HoldReason, nullable(c.AuthorizationID), c.AuthorizedUnits); err != nil {
-		return fmt.Errorf("update charge: %w", err)
+// setChargeStatusSQL changes a charge's status, hold reason and authorization.
+const setChargeStatusSQL = `
+	UPDATE charges SET status = $2, hold_reason = $3, authorization_id = $4, authorized_units = $5, updated_at = now()
+	WHERE id = $1`
+
+// queueChargeWrites queues writes, in order.
+func queueChargeWrites(b *pgx.Batch, writes []domain.ChargeWrite) {
+	for _, w := range writes {
+		c := w.Charge
+		if w.Insert {
+			b.Queue(insertChargeSQL, insertChargeArgs(c)...)
+		} else {
+			b.Queue(setChargeStatusSQL, c.ID, c.Status, c.HoldReason, nullable(c.AuthorizationID), c.AuthorizedUnits)
+		}
+	}
+}
+
+// WriteCharges sends writes, in order, in one round trip.
+func (r *Charges) WriteCharges(ctx context.Context, tx *bus.Tx, writes []domain.ChargeWrite) error {
+	if len(writes) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	queueChargeWrites(b, writes)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("write charges: %w", err)
 	}
 	return nil
 }
@@ -423,20 +448,25 @@ func (r *Charges) SaveAuthorization(ctx context.Context, tx *bus.Tx, a domain.Au
 	return nil
 }
 
-// RefreshUsage sets the authorization's used units to the units its non-void charges hold.
-func (r *Charges) RefreshUsage(ctx context.Context, tx *bus.Tx, id string) (domain.AuthorizationUse, error) {
-	u, err := scanUsage(tx.QueryRow(ctx, refreshUsageSQL, id))
-	if err != nil {
-		return u, fmt.Errorf("refresh authorization usage: %w", err)
+// Usage sends the charge writes, then returns the authorizations with ids, with their used
+// units and the notices already sent, in one round trip. The charges' triggers keep the used
+// units current (migration 00014): nothing is recounted.
+func (r *Charges) Usage(ctx context.Context, tx *bus.Tx, writes []domain.ChargeWrite, ids []string) ([]domain.AuthorizationUse, error) {
+	var us []domain.AuthorizationUse
+	b := &pgx.Batch{}
+	queueChargeWrites(b, writes)
+	b.Queue(usageSQL, ids).Query(func(rows pgx.Rows) (err error) {
+		us, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.AuthorizationUse, error) { return scanUsage(row) })
+		return err
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("write charges and read authorization usage: %w", err)
 	}
-	return u, nil
+	return us, nil
 }
 
-const refreshUsageSQL = `
-	UPDATE authorizations SET used_units = (SELECT coalesce(sum(authorized_units), 0) FROM charges
-		WHERE authorization_id = $1 AND status <> 'void'), updated_at = now()
-	WHERE id = $1
-	RETURNING ` + authCols + `, nearly_used_notified, exhausted_notified`
+const usageSQL = `SELECT ` + authCols + `, nearly_used_notified, exhausted_notified FROM authorizations
+	WHERE id = ANY($1::uuid[]) ORDER BY id`
 
 func scanUsage(row pgx.Row) (domain.AuthorizationUse, error) {
 	var u domain.AuthorizationUse
