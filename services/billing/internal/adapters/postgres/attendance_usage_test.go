@@ -88,6 +88,28 @@ func TestAuthorizationUsedUnitsFollowCharges(t *testing.T) {
 	want("a session corrected back to present", 3)
 	attend(appt(3), "2026-02-04", present, 2) // moved: voided on the 3rd, billed on the 4th
 	want("a session moved to another day", 3)
+	days := func() string {
+		t.Helper()
+		var out []string
+		if err := store.Read(ctx, func(ctx context.Context, tx pgx.Tx) error {
+			rows, _ := tx.Query(ctx, `SELECT service_date::text || ' ' || status FROM charges
+				WHERE appointment_ids = ARRAY[$1::uuid] ORDER BY created_at, status`, appt(3))
+			var err error
+			out, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(out)
+	}
+	if got := days(); got != "[2026-02-03 void 2026-02-04 ready]" {
+		t.Fatalf("the moved session's charges: %s, want the 3rd's void and the 4th's ready", got)
+	}
+	attend(appt(3), "2026-02-03", present, 1) // an older version, replayed
+	if got := days(); got != "[2026-02-03 void 2026-02-04 ready]" {
+		t.Fatalf("after a replay of an older version, the moved session's charges: %s", got)
+	}
+	want("an older version replayed", 3)
 
 	// Claims and remittances change statuses that are not void: no move. A submitted charge
 	// voided by a correction gives its unit back.
