@@ -21,6 +21,15 @@
 --                  a change to any of them recomputes the enrollments concerned from their
 --                  attendance (refresh_minimum). Weeks that are not met (and weeks with no
 --                  attendance) are counted from the enrollments when read.
+-- census_days:     per clinic and clinic-local date, the enrollments seated on it (+1) less
+--                  those ended on it (or seated on it, when they ended before): the census at
+--                  the end of a day is the sum of the changes up to it.
+-- admission_days:  admissions per clinic and clinic-local date of admission.
+-- hold_counts:     held charges per clinic and hold reason (the part before any ":" detail).
+-- attendance_weekly, charge_weekly, claim_weekly, minimum_met_weekly, census_weekly: the same per clinic and
+--                  Monday-start week (its Monday), kept by the same statements: a range reads
+--                  its whole weeks from them and only the days at its ends from the daily ones
+--                  (a year: 53 rows a clinic and figure instead of 365).
 
 CREATE TABLE attendance_days (
     clinic_id  uuid NOT NULL,
@@ -30,6 +39,14 @@ CREATE TABLE attendance_days (
     PRIMARY KEY (clinic_id, local_date, status)
 );
 CREATE INDEX attendance_days_date ON attendance_days (local_date);
+CREATE TABLE attendance_weekly (
+    clinic_id uuid NOT NULL,
+    monday    date NOT NULL,
+    status    text NOT NULL,
+    sessions  int  NOT NULL,
+    PRIMARY KEY (clinic_id, monday, status)
+);
+CREATE INDEX attendance_weekly_monday ON attendance_weekly (monday);
 
 CREATE TABLE charge_days (
     clinic_id    uuid   NOT NULL,
@@ -38,6 +55,13 @@ CREATE TABLE charge_days (
     PRIMARY KEY (clinic_id, service_date)
 );
 CREATE INDEX charge_days_date ON charge_days (service_date);
+CREATE TABLE charge_weekly (
+    clinic_id    uuid   NOT NULL,
+    monday       date   NOT NULL,
+    amount_cents bigint NOT NULL,
+    PRIMARY KEY (clinic_id, monday)
+);
+CREATE INDEX charge_weekly_monday ON charge_weekly (monday);
 
 CREATE TABLE claim_days (
     clinic_id              uuid   NOT NULL,
@@ -57,6 +81,43 @@ CREATE TABLE claim_days (
     PRIMARY KEY (clinic_id, day)
 );
 CREATE INDEX claim_days_day ON claim_days (day);
+CREATE TABLE claim_weekly (LIKE claim_days);
+ALTER TABLE claim_weekly RENAME COLUMN day TO monday;
+ALTER TABLE claim_weekly ADD PRIMARY KEY (clinic_id, monday);
+CREATE INDEX claim_weekly_monday ON claim_weekly (monday);
+
+CREATE TABLE census_days (
+    clinic_id uuid NOT NULL,
+    day       date NOT NULL,
+    delta     int  NOT NULL,
+    PRIMARY KEY (clinic_id, day)
+);
+CREATE INDEX census_days_day ON census_days (day);
+CREATE TABLE census_weekly (
+    clinic_id uuid NOT NULL,
+    monday    date NOT NULL,
+    delta     int  NOT NULL,
+    PRIMARY KEY (clinic_id, monday)
+);
+CREATE INDEX census_weekly_monday ON census_weekly (monday);
+
+CREATE TABLE admission_days (
+    clinic_id uuid NOT NULL,
+    day       date NOT NULL,
+    admitted  int  NOT NULL,
+    PRIMARY KEY (clinic_id, day)
+);
+CREATE INDEX admission_days_day ON admission_days (day);
+
+CREATE TABLE hold_counts (
+    clinic_id uuid NOT NULL,
+    reason    text NOT NULL,
+    charges   int  NOT NULL,
+    PRIMARY KEY (clinic_id, reason)
+);
+
+-- The aging table reads the claims still waiting for a decision.
+CREATE INDEX claims_submitted ON claims (payer_id) WHERE status = 'submitted';
 
 CREATE TABLE minimum_met_weeks (
     enrollment_id uuid NOT NULL,
@@ -72,6 +133,13 @@ CREATE TABLE minimum_met_days (
     PRIMARY KEY (clinic_id, last_day)
 );
 CREATE INDEX minimum_met_days_day ON minimum_met_days (last_day);
+CREATE TABLE minimum_met_weekly (
+    clinic_id uuid NOT NULL,
+    monday    date NOT NULL,
+    met       int  NOT NULL,
+    PRIMARY KEY (clinic_id, monday)
+);
+CREATE INDEX minimum_met_weekly_monday ON minimum_met_weekly (monday);
 
 -- The clinics' track pages count enrollments per track; a track's new program recomputes its
 -- enrollments' weeks.
@@ -91,8 +159,15 @@ END
 $$;
 -- +goose StatementEnd
 
+-- The Monday on or before d (weeks start on Monday, as kpi.Monday).
+-- +goose StatementBegin
+CREATE FUNCTION monday_of(d date) RETURNS date
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT d - (extract(isodow FROM d)::int - 1) $$;
+-- +goose StatementEnd
+
 -- refresh_minimum recomputes the met weeks of the enrollments ids from their attendance (the
--- latest versions) and moves minimum_met_days by the difference: the weeks no longer met -1,
+-- latest versions) and moves minimum_met_days and minimum_met_weekly by the difference: the weeks no longer met -1,
 -- the weeks newly met +1, in key order (two transactions take the rows' locks in the same
 -- order); a week met before and after writes nothing. Only weeks of an enrollment with a start
 -- date, a track whose program has a weekly minimum above 0, within the program's length (when
@@ -126,11 +201,15 @@ WITH weeks AS (
     INSERT INTO minimum_met_weeks (enrollment_id, last_day, clinic_id) SELECT enrollment_id, last_day, clinic_id FROM met
     ON CONFLICT (enrollment_id, last_day) DO NOTHING
     RETURNING clinic_id, last_day
+), delta AS (
+    SELECT clinic_id, last_day, -1 AS n FROM old UNION ALL SELECT clinic_id, last_day, 1 FROM fresh
+), weekly AS (
+    INSERT INTO minimum_met_weekly AS w (clinic_id, monday, met)
+    SELECT clinic_id, monday_of(last_day), sum(n)::int FROM delta GROUP BY 1, 2 HAVING sum(n) <> 0 ORDER BY 1, 2
+    ON CONFLICT (clinic_id, monday) DO UPDATE SET met = w.met + excluded.met
 )
 INSERT INTO minimum_met_days AS d (clinic_id, last_day, met)
-SELECT clinic_id, last_day, sum(n)::int FROM (
-    SELECT clinic_id, last_day, -1 AS n FROM old UNION ALL SELECT clinic_id, last_day, 1 FROM fresh) x
-GROUP BY 1, 2 HAVING sum(n) <> 0 ORDER BY 1, 2
+SELECT clinic_id, last_day, sum(n)::int FROM delta GROUP BY 1, 2 HAVING sum(n) <> 0 ORDER BY 1, 2
 ON CONFLICT (clinic_id, last_day) DO UPDATE SET met = d.met + excluded.met
 $$;
 -- +goose StatementEnd
@@ -146,23 +225,24 @@ CREATE FUNCTION change_rows(op text) RETURNS text
         ELSE 'SELECT -1 AS s, o.* FROM old_rows o' END $$;
 -- +goose StatementEnd
 
--- claim_days_sql adds the claims of a source like change_rows's (%1$s) to claim_days.
+-- claim_days_sql adds the claims of a source like change_rows's (%1$s) to claim_days (%2$s:
+-- claim_days, %3$s: '', %4$s: day) or to claim_weekly (claim_weekly, monday_of, monday).
 -- +goose StatementBegin
 CREATE FUNCTION claim_days_sql() RETURNS text
     LANGUAGE sql IMMUTABLE
     AS $$ SELECT $q$
-INSERT INTO claim_days AS d (clinic_id, day, submitted_cents, submitted_paid_cents, submitted_denied_cents,
+INSERT INTO %2$s AS d (clinic_id, %4$s, submitted_cents, submitted_paid_cents, submitted_denied_cents,
     adjudicated, adjudicated_denied, adjudicated_clean, adjudicated_cents, contractual_cents, adjudicated_paid_cents)
 SELECT clinic_id, day, sum(sub), sum(sub_paid), sum(sub_denied), sum(adj), sum(adj_denied), sum(adj_clean),
     sum(adj_cents), sum(adj_contractual), sum(adj_paid)
 FROM (
-    SELECT x.clinic_id, local_day(x.submitted_at, c.time_zone) AS day, x.s * x.total_cents AS sub,
+    SELECT x.clinic_id, %3$s(local_day(x.submitted_at, c.time_zone)) AS day, x.s * x.total_cents AS sub,
         x.s * x.paid_cents AS sub_paid, CASE WHEN x.status = 'denied' THEN x.s * x.total_cents ELSE 0 END AS sub_denied,
         0 AS adj, 0 AS adj_denied, 0 AS adj_clean, 0::bigint AS adj_cents, 0::bigint AS adj_contractual, 0::bigint AS adj_paid
     FROM (%1$s) x LEFT JOIN clinics c ON c.clinic_id = x.clinic_id
     WHERE x.submitted_at IS NOT NULL
     UNION ALL
-    SELECT x.clinic_id, local_day(x.adjudicated_at, c.time_zone), 0, 0, 0, x.s,
+    SELECT x.clinic_id, %3$s(local_day(x.adjudicated_at, c.time_zone)), 0, 0, 0, x.s,
         CASE WHEN x.status = 'denied' THEN x.s ELSE 0 END,
         CASE WHEN x.status = 'paid' AND NOT x.ever_denied AND NOT x.correction AND NOT x.corrected THEN x.s ELSE 0 END,
         x.s * x.total_cents, x.s * x.contractual_cents, x.s * x.paid_cents
@@ -173,7 +253,7 @@ GROUP BY 1, 2
 HAVING sum(sub) <> 0 OR sum(sub_paid) <> 0 OR sum(sub_denied) <> 0 OR sum(adj) <> 0 OR sum(adj_denied) <> 0
     OR sum(adj_clean) <> 0 OR sum(adj_cents) <> 0 OR sum(adj_contractual) <> 0 OR sum(adj_paid) <> 0
 ORDER BY 1, 2
-ON CONFLICT (clinic_id, day) DO UPDATE SET
+ON CONFLICT (clinic_id, %4$s) DO UPDATE SET
     submitted_cents        = d.submitted_cents + excluded.submitted_cents,
     submitted_paid_cents   = d.submitted_paid_cents + excluded.submitted_paid_cents,
     submitted_denied_cents = d.submitted_denied_cents + excluded.submitted_denied_cents,
@@ -184,6 +264,49 @@ ON CONFLICT (clinic_id, day) DO UPDATE SET
     contractual_cents      = d.contractual_cents + excluded.contractual_cents,
     adjudicated_paid_cents = d.adjudicated_paid_cents + excluded.adjudicated_paid_cents
 $q$ $$;
+-- +goose StatementEnd
+
+-- census_sql adds the enrollments of a source like change_rows's (%1$s) to census_days (%2$s:
+-- census_days, %3$s: '', %4$s: day) or to census_weekly (census_weekly, monday_of, monday).
+-- +goose StatementBegin
+CREATE FUNCTION census_sql() RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$ SELECT $q$
+INSERT INTO %2$s AS d (clinic_id, %4$s, delta)
+SELECT clinic_id, day, sum(n) FROM (
+    SELECT x.clinic_id, %3$s(local_day(x.seated_at, c.time_zone)) AS day, x.s AS n
+    FROM (%1$s) x LEFT JOIN clinics c ON c.clinic_id = x.clinic_id WHERE x.seated_at IS NOT NULL
+    UNION ALL
+    SELECT x.clinic_id, %3$s(greatest(local_day(x.seated_at, c.time_zone), local_day(x.ended_at, c.time_zone))), -x.s
+    FROM (%1$s) x LEFT JOIN clinics c ON c.clinic_id = x.clinic_id WHERE x.seated_at IS NOT NULL AND x.ended_at IS NOT NULL
+) p
+GROUP BY 1, 2 HAVING sum(n) <> 0 ORDER BY 1, 2
+ON CONFLICT (clinic_id, %4$s) DO UPDATE SET delta = d.delta + excluded.delta
+$q$ $$;
+-- +goose StatementEnd
+
+-- admission_days_sql adds the admissions of a source like change_rows's (%1$s) to admission_days.
+-- +goose StatementBegin
+CREATE FUNCTION admission_days_sql() RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$ SELECT $q$
+INSERT INTO admission_days AS d (clinic_id, day, admitted)
+SELECT x.clinic_id, local_day(x.admitted_at, c.time_zone), sum(x.s)
+FROM (%1$s) x LEFT JOIN clinics c ON c.clinic_id = x.clinic_id
+GROUP BY 1, 2 HAVING sum(x.s) <> 0 ORDER BY 1, 2
+ON CONFLICT (clinic_id, day) DO UPDATE SET admitted = d.admitted + excluded.admitted
+$q$ $$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE FUNCTION admissions_rollup() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    EXECUTE format(admission_days_sql(), change_rows(TG_OP));
+    RETURN NULL;
+END
+$$;
 -- +goose StatementEnd
 
 -- +goose StatementBegin
@@ -198,6 +321,10 @@ BEGIN
         INSERT INTO attendance_days AS d (clinic_id, local_date, status, sessions)
         SELECT clinic_id, local_date, status, sum(s) FROM (%s) x GROUP BY 1, 2, 3 HAVING sum(s) <> 0 ORDER BY 1, 2, 3
         ON CONFLICT (clinic_id, local_date, status) DO UPDATE SET sessions = d.sessions + excluded.sessions$q$, src);
+    EXECUTE format($q$
+        INSERT INTO attendance_weekly AS d (clinic_id, monday, status, sessions)
+        SELECT clinic_id, monday_of(local_date), status, sum(s) FROM (%s) x GROUP BY 1, 2, 3 HAVING sum(s) <> 0 ORDER BY 1, 2, 3
+        ON CONFLICT (clinic_id, monday, status) DO UPDATE SET sessions = d.sessions + excluded.sessions$q$, src);
     EXECUTE format('SELECT array_agg(DISTINCT enrollment_id) FROM (%s) x WHERE enrollment_id IS NOT NULL', src) INTO ids;
     IF ids IS NOT NULL THEN
         PERFORM refresh_minimum(ids);
@@ -212,6 +339,17 @@ CREATE FUNCTION charges_rollup() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
+    EXECUTE format($q$
+        INSERT INTO charge_weekly AS d (clinic_id, monday, amount_cents)
+        SELECT clinic_id, monday_of(service_date), sum(s * amount_cents) FROM (%s) x
+        WHERE status <> 'void' AND service_date IS NOT NULL
+        GROUP BY 1, 2 HAVING sum(s * amount_cents) <> 0 ORDER BY 1, 2
+        ON CONFLICT (clinic_id, monday) DO UPDATE SET amount_cents = d.amount_cents + excluded.amount_cents$q$, change_rows(TG_OP));
+    EXECUTE format($q$
+        INSERT INTO hold_counts AS d (clinic_id, reason, charges)
+        SELECT clinic_id, coalesce(nullif(trim(split_part(hold_reason, ':', 1)), ''), 'unspecified'), sum(s) FROM (%s) x
+        WHERE status = 'held' GROUP BY 1, 2 HAVING sum(s) <> 0 ORDER BY 1, 2
+        ON CONFLICT (clinic_id, reason) DO UPDATE SET charges = d.charges + excluded.charges$q$, change_rows(TG_OP));
     EXECUTE format($q$
         INSERT INTO charge_days AS d (clinic_id, service_date, amount_cents)
         SELECT clinic_id, service_date, sum(s * amount_cents) FROM (%s) x
@@ -228,13 +366,15 @@ CREATE FUNCTION claims_rollup() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    EXECUTE format(claim_days_sql(), change_rows(TG_OP));
+    EXECUTE format(claim_days_sql(), change_rows(TG_OP), 'claim_days', '', 'day');
+    EXECUTE format(claim_days_sql(), change_rows(TG_OP), 'claim_weekly', 'monday_of', 'monday');
     RETURN NULL;
 END
 $$;
 -- +goose StatementEnd
 
--- A new start, end, track or clinic of an enrollment recomputes its weeks.
+-- An enrollment's seat and end move the census; a new start, end, track or clinic of an
+-- enrollment recomputes its weeks.
 -- +goose StatementBegin
 CREATE FUNCTION enrollments_rollup() RETURNS trigger
     LANGUAGE plpgsql
@@ -242,6 +382,8 @@ CREATE FUNCTION enrollments_rollup() RETURNS trigger
 DECLARE
     ids uuid[];
 BEGIN
+    EXECUTE format(census_sql(), change_rows(TG_OP), 'census_days', '', 'day');
+    EXECUTE format(census_sql(), change_rows(TG_OP), 'census_weekly', 'monday_of', 'monday');
     IF TG_OP = 'INSERT' THEN
         SELECT array_agg(enrollment_id) INTO ids FROM new_rows;
     ELSIF TG_OP = 'UPDATE' THEN
@@ -306,7 +448,8 @@ $$;
 -- +goose StatementEnd
 
 -- A clinic's new time zone moves its claims' local dates and its enrollments' ends: its
--- claim_days are counted again from its claims, its ended enrollments' weeks recomputed.
+-- claim_days, claim_weekly, admission_days and the census are counted again from its claims,
+-- admissions and enrollments, its ended enrollments' weeks recomputed.
 -- +goose StatementBegin
 CREATE FUNCTION clinics_rollup() RETURNS trigger
     LANGUAGE plpgsql
@@ -325,7 +468,15 @@ BEGIN
         RETURN NULL;
     END IF;
     DELETE FROM claim_days WHERE clinic_id = ANY (clinics);
-    EXECUTE format(claim_days_sql(), 'SELECT 1 AS s, k.* FROM claims k WHERE k.clinic_id = ANY ($1)') USING clinics;
+    DELETE FROM claim_weekly WHERE clinic_id = ANY (clinics);
+    EXECUTE format(claim_days_sql(), 'SELECT 1 AS s, k.* FROM claims k WHERE k.clinic_id = ANY ($1)', 'claim_days', '', 'day') USING clinics;
+    EXECUTE format(claim_days_sql(), 'SELECT 1 AS s, k.* FROM claims k WHERE k.clinic_id = ANY ($1)', 'claim_weekly', 'monday_of', 'monday') USING clinics;
+    DELETE FROM admission_days WHERE clinic_id = ANY (clinics);
+    EXECUTE format(admission_days_sql(), 'SELECT 1 AS s, a.* FROM admissions a WHERE a.clinic_id = ANY ($1)') USING clinics;
+    DELETE FROM census_days WHERE clinic_id = ANY (clinics);
+    DELETE FROM census_weekly WHERE clinic_id = ANY (clinics);
+    EXECUTE format(census_sql(), 'SELECT 1 AS s, e.* FROM enrollments e WHERE e.clinic_id = ANY ($1)', 'census_days', '', 'day') USING clinics;
+    EXECUTE format(census_sql(), 'SELECT 1 AS s, e.* FROM enrollments e WHERE e.clinic_id = ANY ($1)', 'census_weekly', 'monday_of', 'monday') USING clinics;
     SELECT array_agg(enrollment_id) INTO ids FROM enrollments WHERE clinic_id = ANY (clinics) AND ended_at IS NOT NULL;
     IF ids IS NOT NULL THEN
         PERFORM refresh_minimum(ids);
@@ -340,18 +491,20 @@ DO $$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['attendance', 'charges', 'claims', 'enrollments', 'tracks', 'programs', 'clinics'] LOOP
+    FOREACH t IN ARRAY ARRAY['attendance', 'charges', 'claims', 'enrollments', 'tracks', 'programs', 'clinics', 'admissions'] LOOP
         EXECUTE format('CREATE TRIGGER %1$s_rollup_insert AFTER INSERT ON %1$I REFERENCING NEW TABLE AS new_rows
             FOR EACH STATEMENT EXECUTE FUNCTION %1$s_rollup()', t);
         EXECUTE format('CREATE TRIGGER %1$s_rollup_update AFTER UPDATE ON %1$I REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
             FOR EACH STATEMENT EXECUTE FUNCTION %1$s_rollup()', t);
     END LOOP;
-    FOREACH t IN ARRAY ARRAY['attendance', 'charges', 'claims', 'enrollments'] LOOP
+    FOREACH t IN ARRAY ARRAY['attendance', 'charges', 'claims', 'enrollments', 'admissions'] LOOP
         EXECUTE format('CREATE TRIGGER %1$s_rollup_delete AFTER DELETE ON %1$I REFERENCING OLD TABLE AS old_rows
             FOR EACH STATEMENT EXECUTE FUNCTION %1$s_rollup()', t);
     END LOOP;
     -- Clinic isolation, as in migration 00007.
-    FOREACH t IN ARRAY ARRAY['attendance_days', 'charge_days', 'claim_days', 'minimum_met_weeks', 'minimum_met_days'] LOOP
+    FOREACH t IN ARRAY ARRAY['attendance_days', 'charge_days', 'claim_days', 'minimum_met_weeks', 'minimum_met_days',
+            'attendance_weekly', 'charge_weekly', 'claim_weekly', 'minimum_met_weekly', 'census_days', 'census_weekly',
+            'admission_days', 'hold_counts'] LOOP
         EXECUTE format('CREATE POLICY clinic_isolation ON %I USING (%s) WITH CHECK (%s)', t,
             format('(SELECT clinic_scope_all()) OR clinic_id = ANY ((SELECT clinic_scope_ids())::uuid[]) OR (SELECT clinic_scope_exempt(%L::regclass))', t),
             format('(SELECT clinic_scope_all()) OR clinic_id = ANY ((SELECT clinic_scope_ids())::uuid[]) OR (SELECT clinic_scope_exempt(%L::regclass))', t));
@@ -369,10 +522,21 @@ INSERT INTO attendance_days (clinic_id, local_date, status, sessions)
 INSERT INTO charge_days (clinic_id, service_date, amount_cents)
     SELECT clinic_id, service_date, sum(amount_cents) FROM charges WHERE status <> 'void' AND service_date IS NOT NULL GROUP BY 1, 2
     HAVING sum(amount_cents) <> 0;
+INSERT INTO hold_counts (clinic_id, reason, charges)
+    SELECT clinic_id, coalesce(nullif(trim(split_part(hold_reason, ':', 1)), ''), 'unspecified'), count(*) FROM charges
+    WHERE status = 'held' GROUP BY 1, 2;
+INSERT INTO attendance_weekly (clinic_id, monday, status, sessions)
+    SELECT clinic_id, monday_of(local_date), status, sum(sessions) FROM attendance_days GROUP BY 1, 2, 3;
+INSERT INTO charge_weekly (clinic_id, monday, amount_cents)
+    SELECT clinic_id, monday_of(service_date), sum(amount_cents) FROM charge_days GROUP BY 1, 2;
 -- +goose StatementBegin
 DO $$
 BEGIN
-    EXECUTE format(claim_days_sql(), 'SELECT 1 AS s, k.* FROM claims k');
+    EXECUTE format(claim_days_sql(), 'SELECT 1 AS s, k.* FROM claims k', 'claim_days', '', 'day');
+    EXECUTE format(claim_days_sql(), 'SELECT 1 AS s, k.* FROM claims k', 'claim_weekly', 'monday_of', 'monday');
+    EXECUTE format(census_sql(), 'SELECT 1 AS s, e.* FROM enrollments e', 'census_days', '', 'day');
+    EXECUTE format(admission_days_sql(), 'SELECT 1 AS s, a.* FROM admissions a');
+    EXECUTE format(census_sql(), 'SELECT 1 AS s, e.* FROM enrollments e', 'census_weekly', 'monday_of', 'monday');
 END
 $$;
 -- +goose StatementEnd
@@ -384,7 +548,7 @@ DO $$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['attendance', 'charges', 'claims', 'enrollments', 'tracks', 'programs', 'clinics'] LOOP
+    FOREACH t IN ARRAY ARRAY['attendance', 'charges', 'claims', 'enrollments', 'tracks', 'programs', 'clinics', 'admissions'] LOOP
         EXECUTE format('DROP TRIGGER %1$s_rollup_insert ON %1$I', t);
         EXECUTE format('DROP TRIGGER %1$s_rollup_update ON %1$I', t);
         EXECUTE format('DROP TRIGGER IF EXISTS %1$s_rollup_delete ON %1$I', t);
@@ -393,11 +557,23 @@ BEGIN
 END
 $$;
 -- +goose StatementEnd
+DROP FUNCTION admission_days_sql();
+DROP FUNCTION census_sql();
 DROP FUNCTION claim_days_sql();
 DROP FUNCTION change_rows(text);
 DROP FUNCTION refresh_minimum(uuid[]);
+DROP FUNCTION monday_of(date);
 DROP FUNCTION local_day(timestamptz, text);
 DROP INDEX enrollments_track;
+DROP INDEX claims_submitted;
+DROP TABLE hold_counts;
+DROP TABLE admission_days;
+DROP TABLE census_weekly;
+DROP TABLE census_days;
+DROP TABLE minimum_met_weekly;
+DROP TABLE claim_weekly;
+DROP TABLE charge_weekly;
+DROP TABLE attendance_weekly;
 DROP TABLE minimum_met_days;
 DROP TABLE minimum_met_weeks;
 DROP TABLE claim_days;

@@ -15,6 +15,7 @@ import (
 	"github.com/trellis-health/trellis/pkg/bus"
 	billingv1 "github.com/trellis-health/trellis/proto/gen/trellis/billing/v1"
 	eventsv1 "github.com/trellis-health/trellis/proto/gen/trellis/events/v1"
+	intakev1 "github.com/trellis-health/trellis/proto/gen/trellis/intake/v1"
 	schedulingv1 "github.com/trellis-health/trellis/proto/gen/trellis/scheduling/v1"
 	"github.com/trellis-health/trellis/services/dashboard/internal/kpi"
 	"github.com/trellis-health/trellis/services/dashboard/internal/store"
@@ -48,6 +49,46 @@ var rollupChecks = []struct{ name, rollup, raw string }{
 	{"minimum_met_days",
 		`SELECT clinic_id, last_day, met FROM minimum_met_days WHERE met <> 0`,
 		`SELECT clinic_id, last_day, count(*) FROM minimum_met_weeks GROUP BY 1, 2`},
+	{"census_days",
+		`SELECT clinic_id, day, delta FROM census_days WHERE delta <> 0`,
+		`SELECT clinic_id, day, sum(n) FROM (
+				SELECT e.clinic_id, (e.seated_at AT TIME ZONE coalesce(nullif(c.time_zone, ''), 'UTC'))::date AS day, 1 AS n
+				FROM enrollments e LEFT JOIN clinics c USING (clinic_id) WHERE e.seated_at IS NOT NULL
+				UNION ALL
+				SELECT e.clinic_id, greatest((e.seated_at AT TIME ZONE coalesce(nullif(c.time_zone, ''), 'UTC'))::date,
+					(e.ended_at AT TIME ZONE coalesce(nullif(c.time_zone, ''), 'UTC'))::date), -1
+				FROM enrollments e LEFT JOIN clinics c USING (clinic_id) WHERE e.seated_at IS NOT NULL AND e.ended_at IS NOT NULL) x
+			GROUP BY 1, 2 HAVING sum(n) <> 0`},
+	{"admission_days",
+		`SELECT clinic_id, day, admitted FROM admission_days WHERE admitted <> 0`,
+		`SELECT a.clinic_id, (a.admitted_at AT TIME ZONE coalesce(nullif(c.time_zone, ''), 'UTC'))::date, count(*)
+			FROM admissions a LEFT JOIN clinics c USING (clinic_id) GROUP BY 1, 2`},
+	{"hold_counts",
+		`SELECT clinic_id, reason, charges FROM hold_counts WHERE charges <> 0`,
+		`SELECT clinic_id, coalesce(nullif(trim(split_part(hold_reason, ':', 1)), ''), 'unspecified'), count(*) FROM charges
+			WHERE status = 'held' GROUP BY 1, 2`},
+	// The weekly rollups: the days of each Monday-start week (kpi.Monday) added up.
+	{"attendance_weekly",
+		`SELECT clinic_id, monday, status, sessions FROM attendance_weekly WHERE sessions <> 0`,
+		`SELECT clinic_id, local_date - (extract(isodow FROM local_date)::int - 1), status, count(*) FROM attendance GROUP BY 1, 2, 3`},
+	{"charge_weekly",
+		`SELECT clinic_id, monday, amount_cents FROM charge_weekly WHERE amount_cents <> 0`,
+		`SELECT clinic_id, service_date - (extract(isodow FROM service_date)::int - 1), sum(amount_cents) FROM charges
+			WHERE status <> 'void' AND service_date IS NOT NULL GROUP BY 1, 2 HAVING sum(amount_cents) <> 0`},
+	{"claim_weekly",
+		`SELECT clinic_id, monday, submitted_cents, submitted_paid_cents, submitted_denied_cents, adjudicated, adjudicated_denied,
+				adjudicated_clean, adjudicated_cents, contractual_cents, adjudicated_paid_cents FROM claim_weekly
+			WHERE (submitted_cents, submitted_paid_cents, submitted_denied_cents, adjudicated) <> (0, 0, 0, 0)`,
+		`SELECT clinic_id, day - (extract(isodow FROM day)::int - 1), sum(submitted_cents), sum(submitted_paid_cents),
+				sum(submitted_denied_cents), sum(adjudicated), sum(adjudicated_denied), sum(adjudicated_clean), sum(adjudicated_cents),
+				sum(contractual_cents), sum(adjudicated_paid_cents) FROM claim_days GROUP BY 1, 2
+			HAVING (sum(submitted_cents), sum(submitted_paid_cents), sum(submitted_denied_cents), sum(adjudicated)) <> (0, 0, 0, 0)`},
+	{"census_weekly",
+		`SELECT clinic_id, monday, delta FROM census_weekly WHERE delta <> 0`,
+		`SELECT clinic_id, day - (extract(isodow FROM day)::int - 1), sum(delta) FROM census_days GROUP BY 1, 2 HAVING sum(delta) <> 0`},
+	{"minimum_met_weekly",
+		`SELECT clinic_id, monday, met FROM minimum_met_weekly WHERE met <> 0`,
+		`SELECT clinic_id, last_day - (extract(isodow FROM last_day)::int - 1), count(*) FROM minimum_met_weeks GROUP BY 1, 2`},
 }
 
 // checkRollups compares every rollup with its recomputation.
@@ -264,6 +305,22 @@ func TestRollupsEqualRecomputation(t *testing.T) {
 	pub("trellis.billing.claim.submitted.v1", clinicA, d(5), &billingv1.ClaimSubmitted{ClaimId: bus.NewID(), ClinicId: clinicA,
 		PatientId: bus.NewID(), PayerId: "medicaid", TotalCents: 4000, SubmittedAt: timestamppb.New(d(5)), FrequencyCode: "7",
 		CorrectedClaimId: claims[0]})
+	// Admissions late in the evening (the time zone decides the day), one admitted again later.
+	for i := range 6 {
+		c := clinicA
+		if i%3 == 2 {
+			c = clinicB
+		}
+		at := time.Date(d(20-i).Year(), d(20-i).Month(), d(20-i).Day(), 23, 0, 0, 0, time.UTC)
+		episode := bus.NewID()
+		ev := &intakev1.PatientAdmitted{PatientId: bus.NewID(), EpisodeId: episode, ClinicId: c, StartDate: day(d(18 - i)),
+			AdmittedAt: timestamppb.New(at), FirstContactAt: timestamppb.New(at.AddDate(0, 0, -3))}
+		pub("trellis.intake.patient.admitted.v1", c, at, ev)
+		if i == 1 {
+			ev.AdmittedAt = timestamppb.New(at.AddDate(0, 0, 2))
+			pub("trellis.intake.patient.admitted.v1", c, at.AddDate(0, 0, 2), ev)
+		}
+	}
 	// Redeliveries of a tenth of everything so far (only the inbox can tell them).
 	for i, s := range sent {
 		if i%10 == 3 {
@@ -277,6 +334,9 @@ func TestRollupsEqualRecomputation(t *testing.T) {
 	}
 	if n := e.Count(t, `SELECT count(*) FROM minimum_met_weeks`); n == 0 {
 		t.Fatal("no program week met the minimum: the sequence tests too little")
+	}
+	if n := e.Count(t, `SELECT count(*) FROM admissions`); n != 6 {
+		t.Fatalf("%d admissions, want 6", n)
 	}
 
 	// An enrollment's new start date, another's end, a newer program configuration and a
@@ -297,7 +357,8 @@ func TestRollupsEqualRecomputation(t *testing.T) {
 	ctx := auth.WithSystemScope(context.Background())
 	today := now.Truncate(24 * time.Hour)
 	for _, r := range []kpi.Range{{From: today.AddDate(0, 0, -27), To: today}, {From: today.AddDate(0, 0, -364), To: today},
-		{From: today.AddDate(0, 0, -20), To: today.AddDate(0, 0, -9)}, {From: today.AddDate(0, 0, -3), To: today.AddDate(0, 0, -3)}} {
+		{From: today.AddDate(0, 0, -20), To: today.AddDate(0, 0, -9)}, {From: today.AddDate(0, 0, -3), To: today.AddDate(0, 0, -3)},
+		{From: kpi.Monday(today).AddDate(0, 0, -30), To: kpi.Monday(today).AddDate(0, 0, -8)}} {
 		got, err := st.MinimumWeeks(ctx, store.Scope{All: true}, r, now)
 		if err != nil {
 			t.Fatal(err)
@@ -310,6 +371,46 @@ func TestRollupsEqualRecomputation(t *testing.T) {
 		}
 		if want := e.expectedMinimum(r, now); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s to %s: MinimumWeeks %v\nkpi.MinimumWeeks over the rows %v", day(r.From), day(r.To), got, want)
+		}
+		// The census at each week's end, from census_weekly and census_days, as counted from the
+		// enrollments' rows (seated on or before the week's last day in the range, not ended on
+		// or before it).
+		trends, err := st.Trends(ctx, store.Scope{All: true}, r, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got2 := map[string]int{}
+		for c, weeks := range trends {
+			for m, in := range weeks {
+				if in.Census != 0 {
+					got2[c+" "+day(m)] = in.Census
+				}
+			}
+		}
+		rows, err := e.Pool.Query(context.Background(), `WITH weeks AS (
+				SELECT w::date AS monday, least(w::date + 6, $2::date) AS last FROM generate_series(date_trunc('week', $1::date), $2::date, interval '1 week') w)
+			SELECT e.clinic_id::text || ' ' || weeks.monday::text, count(*)::int FROM enrollments e LEFT JOIN clinics c ON c.clinic_id = e.clinic_id
+				JOIN weeks ON (e.seated_at AT TIME ZONE coalesce(nullif(c.time_zone, ''), 'UTC'))::date <= weeks.last
+			WHERE e.seated_at IS NOT NULL
+				AND (e.ended_at IS NULL OR (e.ended_at AT TIME ZONE coalesce(nullif(c.time_zone, ''), 'UTC'))::date > weeks.last)
+			GROUP BY 1`, r.From, r.To)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want2 := map[string]int{}
+		for rows.Next() {
+			var k string
+			var n int
+			if err := rows.Scan(&k, &n); err != nil {
+				t.Fatal(err)
+			}
+			want2[k] = n
+		}
+		if rows.Err() != nil {
+			t.Fatal(rows.Err())
+		}
+		if !reflect.DeepEqual(got2, want2) {
+			t.Errorf("%s to %s: census %v\ncounted from the enrollments %v", day(r.From), day(r.To), got2, want2)
 		}
 	}
 }

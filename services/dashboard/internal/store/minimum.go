@@ -49,8 +49,9 @@ func (m MinimumCounts) add(clinic string, first, last time.Time, n, met int) {
 //
 // The weeks are counted from the enrollments (week k of an enrollment ends on start+7k+6; the
 // weeks that count are a run of k, from the range, today, the program's length and the
-// enrollment's end), the weeks met from the rollup minimum_met_days (migration 00008), which
-// the projections keep per clinic and last day: neither reads an attendance row.
+// enrollment's end), the weeks met from the rollups minimum_met_weekly and minimum_met_days
+// (migration 00008), which the projections keep per clinic and week or last day: neither reads
+// an attendance row.
 func (s *Store) MinimumWeeks(ctx context.Context, sc Scope, r kpi.Range, now time.Time) (MinimumCounts, error) {
 	return read(ctx, s, func(tx pgx.Tx) (MinimumCounts, error) {
 		// Each clinic's today, in its time zone (as kpi.MinimumWeeks is given it); UTC for an
@@ -72,18 +73,29 @@ func (s *Store) MinimumWeeks(ctx context.Context, sc Scope, r kpi.Range, now tim
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
-		args := []any{sc.All, sc.ids(), r.From, r.To, localToday(now, ""), ids, todays}
+		// The whole weeks read from minimum_met_weekly end before every clinic's today.
+		utcToday := localToday(now, "")
+		limit := utcToday
+		for _, d := range todays {
+			if d.Before(limit) {
+				limit = d
+			}
+		}
+		args := append([]any{sc.All, sc.ids(), r.From, r.To}, parts(r, limit)...)
+		args = append(args, utcToday, ids, todays)
 		out := MinimumCounts{}
 		// The weeks: per enrollment the first and last k that count (an empty run when the
-		// first is after the last), grouped by the Mondays of their last days. A program whose
-		// minimum is 0 or less has every week met.
+		// first is after the last); the enrollment counts one week on each Monday from its first
+		// week's (+1 there) to its last week's (-1 the Monday after), the changes summed per
+		// clinic and Monday here and added up week by week below. A program whose minimum is 0
+		// or less has every week met.
 		rows, err = tx.Query(ctx, `WITH e AS (
 				SELECT e.clinic_id, e.start_date AS s, p.weekly_minimum_minutes <= 0 AS all_met,
-					greatest(0, ceil(($3::date - e.start_date - 6)::numeric / 7))::int AS kmin,
-					least(floor(($4::date - e.start_date - 6)::numeric / 7),
-						floor((coalesce(t.today, $5::date) - e.start_date - 7)::numeric / 7),
+					greatest(0, ceil(($3::date - e.start_date - 6)::float8 / 7))::int AS kmin,
+					least(floor(($4::date - e.start_date - 6)::float8 / 7),
+						floor((coalesce(t.today, $5::date) - e.start_date - 7)::float8 / 7),
 						CASE WHEN p.length_weeks > 0 THEN p.length_weeks - 1 END,
-						CASE WHEN e.ended_at IS NOT NULL THEN floor((`+localDate("e.ended_at")+` - e.start_date - 6)::numeric / 7) END)::int AS kmax
+						CASE WHEN e.ended_at IS NOT NULL THEN floor((`+localDate("e.ended_at")+` - e.start_date - 6)::float8 / 7) END)::int AS kmax
 				FROM enrollments e
 				JOIN tracks tr ON tr.track_id = e.track_id
 				JOIN programs p ON p.program_code = tr.program_code
@@ -91,34 +103,56 @@ func (s *Store) MinimumWeeks(ctx context.Context, sc Scope, r kpi.Range, now tim
 				LEFT JOIN unnest($6::uuid[], $7::date[]) AS t (clinic_id, today) ON t.clinic_id = e.clinic_id
 				WHERE e.start_date IS NOT NULL AND e.start_date <= $4
 					AND (e.ended_at IS NULL OR `+localDate("e.ended_at")+` >= $3::date - 6) AND `+sc.where("e.clinic_id")+`)
-			SELECT clinic_id::text, `+monday("s + 7 * kmin + 6")+`, `+monday("s + 7 * kmax + 6")+`, all_met, count(*)
-			FROM e WHERE kmax >= kmin GROUP BY 1, 2, 3, 4`, args...)
+			SELECT clinic_id::text, m, sum(n)::int, (sum(n) FILTER (WHERE all_met))::int FROM (
+				SELECT clinic_id, `+monday("s + 7 * kmin + 6")+` AS m, 1 AS n, all_met FROM e WHERE kmax >= kmin
+				UNION ALL
+				SELECT clinic_id, `+monday("s + 7 * kmax + 6")+` + 7, -1, all_met FROM e WHERE kmax >= kmin) x
+			GROUP BY 1, 2`, sc.All, sc.ids(), r.From, r.To, utcToday, ids, todays)
 		if err != nil {
 			return nil, err
 		}
+		changes := map[string]map[time.Time]WeekCount{}
 		for rows.Next() {
 			var id string
-			var first, last time.Time
-			var allMet bool
+			var m time.Time
 			var n int
-			if err := rows.Scan(&id, &first, &last, &allMet, &n); err != nil {
+			var met *int
+			if err := rows.Scan(&id, &m, &n, &met); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			met := 0
-			if allMet {
-				met = n
+			if changes[id] == nil {
+				changes[id] = map[time.Time]WeekCount{}
 			}
-			out.add(id, first, last, n, met)
+			c := WeekCount{Weeks: n}
+			if met != nil {
+				c.Met = *met
+			}
+			changes[id][m] = c
 		}
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
-		// The weeks met (minimum above 0), by last day: in the range and before the clinic's today.
-		rows, err = tx.Query(ctx, `SELECT d.clinic_id::text, `+monday("d.last_day")+`, sum(d.met)::int
-			FROM minimum_met_days d LEFT JOIN unnest($6::uuid[], $7::date[]) AS t (clinic_id, today) ON t.clinic_id = d.clinic_id
-			WHERE d.last_day BETWEEN $3 AND $4 AND d.last_day < coalesce(t.today, $5::date) AND `+sc.where("d.clinic_id")+`
-			GROUP BY 1, 2 HAVING sum(d.met) <> 0`, args...)
+		for id, byMonday := range changes {
+			var run WeekCount
+			for _, w := range kpi.Weeks(r) {
+				c := byMonday[w.Monday]
+				run.Weeks += c.Weeks
+				run.Met += c.Met
+				if run != (WeekCount{}) {
+					out.add(id, w.Monday, w.Monday, run.Weeks, run.Met)
+				}
+			}
+		}
+		// The weeks met (minimum above 0): in the range and before the clinic's today; whole
+		// weeks by Monday from minimum_met_weekly, the days at the range's ends by last day.
+		rows, err = tx.Query(ctx, `SELECT clinic_id::text, monday, sum(met)::int FROM (
+				SELECT clinic_id, monday, met FROM minimum_met_weekly WHERE `+weekly+` AND `+sc.where("clinic_id")+`
+				UNION ALL
+				SELECT d.clinic_id, `+monday("d.last_day")+`, d.met
+				FROM minimum_met_days d LEFT JOIN unnest($10::uuid[], $11::date[]) AS t (clinic_id, today) ON t.clinic_id = d.clinic_id
+				WHERE `+daily("d.last_day")+` AND d.last_day < coalesce(t.today, $9::date) AND `+sc.where("d.clinic_id")+`) x
+			GROUP BY 1, 2 HAVING sum(met) <> 0`, args...)
 		if err != nil {
 			return nil, err
 		}

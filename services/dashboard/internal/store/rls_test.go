@@ -50,6 +50,14 @@ var rlsTables = []struct{ name, key, insert string }{
 	{"claim_days", "", ""},
 	{"minimum_met_weeks", "enrollment_id", ""},
 	{"minimum_met_days", "", ""},
+	{"attendance_weekly", "", ""},
+	{"charge_weekly", "", ""},
+	{"claim_weekly", "", ""},
+	{"minimum_met_weekly", "", ""},
+	{"census_days", "", ""},
+	{"census_weekly", "", ""},
+	{"admission_days", "", ""},
+	{"hold_counts", "", ""},
 }
 
 // probeTables are rlsTables as rlstest probes them: a copy of a row is a new row under a

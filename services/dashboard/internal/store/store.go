@@ -115,8 +115,8 @@ func (s *Store) Clinic(ctx context.Context, sc Scope, id string) (Clinic, bool, 
 }
 
 // Inputs reads each in-scope clinic's KPI inputs for the range r; weeks are the clinics'
-// complete program weeks in r (MinimumWeeks). Attendance is summed from the rollup
-// attendance_days (migration 00008).
+// complete program weeks in r (MinimumWeeks). Attendance is summed from the rollups
+// attendance_weekly and attendance_days (migration 00008).
 func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks MinimumCounts) (map[string]*kpi.Inputs, error) {
 	return read(ctx, s, func(tx pgx.Tx) (map[string]*kpi.Inputs, error) {
 		out := map[string]*kpi.Inputs{}
@@ -149,7 +149,10 @@ func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 					get(id).Capacity = n
 					return err
 				}},
-			{`SELECT clinic_id::text, status, sum(sessions)::int FROM attendance_days WHERE local_date BETWEEN $3 AND $4 AND ` + sc.where("clinic_id") + `
+			{`SELECT clinic_id::text, status, sum(sessions)::int FROM (
+					SELECT clinic_id, status, sessions FROM attendance_weekly WHERE ` + weekly + ` AND ` + sc.where("clinic_id") + `
+					UNION ALL
+					SELECT clinic_id, status, sessions FROM attendance_days WHERE ` + daily("local_date") + ` AND ` + sc.where("clinic_id") + `) x
 				GROUP BY 1, 2 HAVING sum(sessions) > 0`,
 				func(rows pgx.Rows) error {
 					var id, status string
@@ -158,28 +161,32 @@ func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 					get(id).Attendance[status] = n
 					return err
 				}},
-			{`SELECT a.clinic_id::text, extract(epoch FROM a.admitted_at - a.first_contact_at)::float8 / 86400
+			// The samples (for medians) as one array a clinic: a row per clinic, not per admission.
+			{`SELECT a.clinic_id::text, array_agg(extract(epoch FROM a.admitted_at - a.first_contact_at)::float8 / 86400)
 				FROM admissions a LEFT JOIN clinics c USING (clinic_id)
-				WHERE a.first_contact_at IS NOT NULL AND ` + localDate("a.admitted_at") + ` BETWEEN $3 AND $4 AND ` + sc.where("a.clinic_id"),
+				WHERE a.first_contact_at IS NOT NULL AND ` + localDate("a.admitted_at") + ` BETWEEN $3 AND $4 AND ` + sc.where("a.clinic_id") + `
+				GROUP BY 1`,
 				func(rows pgx.Rows) error {
 					var id string
-					var d float64
-					err := rows.Scan(&id, &d)
+					var ds []float64
+					err := rows.Scan(&id, &ds)
 					in := get(id)
-					in.DaysToAdmission = append(in.DaysToAdmission, max(d, 0))
+					for _, d := range ds {
+						in.DaysToAdmission = append(in.DaysToAdmission, max(d, 0))
+					}
 					return err
 				}},
-			{`SELECT clinic_id::text, reason, (discharge_date - start_date)::float8 FROM discharges
-				WHERE discharge_date BETWEEN $3 AND $4 AND ` + sc.where("clinic_id"),
+			{`SELECT clinic_id::text, reason, count(*)::int,
+					array_agg((discharge_date - start_date)::float8) FILTER (WHERE start_date IS NOT NULL)
+				FROM discharges WHERE discharge_date BETWEEN $3 AND $4 AND ` + sc.where("clinic_id") + ` GROUP BY 1, 2`,
 				func(rows pgx.Rows) error {
 					var id, reason string
-					var los *float64
-					err := rows.Scan(&id, &reason, &los)
+					var n int
+					var los []float64
+					err := rows.Scan(&id, &reason, &n, &los)
 					in := get(id)
-					in.Discharges[reason]++
-					if los != nil {
-						in.LengthsOfStay = append(in.LengthsOfStay, *los)
-					}
+					in.Discharges[reason] += n
+					in.LengthsOfStay = append(in.LengthsOfStay, los...)
 					return err
 				}},
 		}
@@ -187,6 +194,9 @@ func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 			args := []any{sc.All, sc.ids()}
 			if strings.Contains(qu.sql, "$3") {
 				args = append(args, r.From, r.To)
+			}
+			if strings.Contains(qu.sql, "$5") {
+				args = append(args, parts(r, time.Time{})...)
 			}
 			rows, err := tx.Query(ctx, qu.sql, args...)
 			if err != nil {
@@ -359,20 +369,26 @@ type Flow struct {
 
 // Flow sums, for the range: charges by date of service (voided ones left out), and the claims
 // submitted in it, what was paid on them and what was denied; charges and claims from the
-// rollups charge_days and claim_days (migration 00008).
+// rollups charge_days and claim_days and their weekly
+// counterparts (migration 00008).
 func (s *Store) Flow(ctx context.Context, sc Scope, r kpi.Range) (Flow, error) {
 	return read(ctx, s, func(tx pgx.Tx) (Flow, error) {
 		var f Flow
-		err := tx.QueryRow(ctx, `SELECT coalesce(sum(amount_cents), 0)::bigint FROM charge_days
-			WHERE service_date BETWEEN $3 AND $4 AND `+sc.where("clinic_id"),
-			sc.All, sc.ids(), r.From, r.To).Scan(&f.Charges)
+		args := append([]any{sc.All, sc.ids(), r.From, r.To}, parts(r, time.Time{})...)
+		err := tx.QueryRow(ctx, `SELECT coalesce(sum(amount_cents), 0)::bigint FROM (
+				SELECT amount_cents FROM charge_weekly WHERE `+weekly+` AND `+sc.where("clinic_id")+`
+				UNION ALL
+				SELECT amount_cents FROM charge_days WHERE `+daily("service_date")+` AND `+sc.where("clinic_id")+`) x`,
+			args...).Scan(&f.Charges)
 		if err != nil {
 			return f, err
 		}
 		err = tx.QueryRow(ctx, `SELECT coalesce(sum(submitted_cents), 0)::bigint, coalesce(sum(submitted_paid_cents), 0)::bigint,
-				coalesce(sum(submitted_denied_cents), 0)::bigint
-			FROM claim_days WHERE day BETWEEN $3 AND $4 AND `+sc.where("clinic_id"),
-			sc.All, sc.ids(), r.From, r.To).Scan(&f.ClaimsSubmitted, &f.Paid, &f.Denied)
+				coalesce(sum(submitted_denied_cents), 0)::bigint FROM (
+				SELECT * FROM claim_weekly WHERE `+weekly+` AND `+sc.where("clinic_id")+`
+				UNION ALL
+				SELECT * FROM claim_days WHERE `+daily("day")+` AND `+sc.where("clinic_id")+`) x`,
+			args...).Scan(&f.ClaimsSubmitted, &f.Paid, &f.Denied)
 		if err != nil {
 			return f, err
 		}
@@ -434,15 +450,19 @@ func (s *Store) WriteOffs(ctx context.Context, sc Scope, r kpi.Range) ([]WriteOf
 
 // ClaimRates reads the inputs of the claim rates (kpi.ClaimInputs) for the range: the claims
 // whose newest adjudication falls on a clinic-local date in it and that stand paid, partially
-// paid or denied (reversed claims are left out), from the rollup claim_days (migration 00008).
+// paid or denied (reversed claims are left out), from the rollups claim_days and claim_weekly
+// (migration 00008).
 func (s *Store) ClaimRates(ctx context.Context, sc Scope, r kpi.Range) (kpi.ClaimInputs, error) {
 	return read(ctx, s, func(tx pgx.Tx) (kpi.ClaimInputs, error) {
 		var in kpi.ClaimInputs
 		err := tx.QueryRow(ctx, `SELECT coalesce(sum(adjudicated), 0)::int, coalesce(sum(adjudicated_denied), 0)::int,
 				coalesce(sum(adjudicated_clean), 0)::int, coalesce(sum(adjudicated_cents), 0)::bigint,
 				coalesce(sum(contractual_cents), 0)::bigint, coalesce(sum(adjudicated_paid_cents), 0)::bigint
-			FROM claim_days WHERE day BETWEEN $3 AND $4 AND `+sc.where("clinic_id"),
-			sc.All, sc.ids(), r.From, r.To).Scan(&in.Adjudicated, &in.Denied, &in.Clean, &in.ChargedCents, &in.ContractualCents, &in.PaidCents)
+			FROM (
+				SELECT * FROM claim_weekly WHERE `+weekly+` AND `+sc.where("clinic_id")+`
+				UNION ALL
+				SELECT * FROM claim_days WHERE `+daily("day")+` AND `+sc.where("clinic_id")+`) x`,
+			append([]any{sc.All, sc.ids(), r.From, r.To}, parts(r, time.Time{})...)...).Scan(&in.Adjudicated, &in.Denied, &in.Clean, &in.ChargedCents, &in.ContractualCents, &in.PaidCents)
 		return in, err
 	})
 }
@@ -489,11 +509,12 @@ type Hold struct {
 	Count  int    `json:"count"`
 }
 
-// Holds counts held charges by reason (the part before any ":" detail), most first.
+// Holds counts held charges by reason (the part before any ":" detail), most first, from the
+// rollup hold_counts (migration 00008).
 func (s *Store) Holds(ctx context.Context, sc Scope) ([]Hold, error) {
 	return read(ctx, s, func(tx pgx.Tx) ([]Hold, error) {
-		rows, err := tx.Query(ctx, `SELECT coalesce(nullif(trim(split_part(hold_reason, ':', 1)), ''), 'unspecified'), count(*)
-			FROM charges WHERE status = 'held' AND `+sc.where("clinic_id")+` GROUP BY 1 ORDER BY 2 DESC, 1`, sc.All, sc.ids())
+		rows, err := tx.Query(ctx, `SELECT reason, sum(charges)::int FROM hold_counts WHERE `+sc.where("clinic_id")+`
+			GROUP BY 1 HAVING sum(charges) > 0 ORDER BY 2 DESC, 1`, sc.All, sc.ids())
 		if err != nil {
 			return nil, err
 		}
@@ -534,7 +555,9 @@ func (s *Store) Health(ctx context.Context, streams []string, consumer func(stri
 // rollups of migration 00008 with them: the replay's writes fill them again.
 var Projections = []string{"clinics", "programs", "tracks", "enrollments", "referrals", "admissions", "attendance", "risks",
 	"completions", "discharges", "charges", "claims", "appointments", "write_offs", "stream_positions",
-	"attendance_days", "charge_days", "claim_days", "minimum_met_weeks", "minimum_met_days"}
+	"attendance_days", "charge_days", "claim_days", "minimum_met_weeks", "minimum_met_days",
+	"attendance_weekly", "charge_weekly", "claim_weekly", "minimum_met_weekly", "census_days", "census_weekly",
+	"admission_days", "hold_counts"}
 
 // Truncate empties the projections and forgets which events were applied, in one transaction
 // in system scope (every clinic): it is maintenance (`dashboard rebuild`), not a user's request.

@@ -15,7 +15,8 @@ type ClinicWeeks map[time.Time]*kpi.WeekInputs
 
 // Trends reads each in-scope clinic's trend inputs per Monday-start week of r (clinic-local
 // dates; the first and last weeks clipped to r); weeks are the clinics' complete program weeks
-// in r (MinimumWeeks). Attendance is summed from the rollup attendance_days (migration 00008).
+// in r (MinimumWeeks). Attendance, admissions and the census are summed from the rollups of
+// migration 00008.
 func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks MinimumCounts) (map[string]ClinicWeeks, error) {
 	return read(ctx, s, func(tx pgx.Tx) (map[string]ClinicWeeks, error) {
 		out := map[string]ClinicWeeks{}
@@ -34,22 +35,27 @@ func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 			return in
 		}
 		// Census at each week's last day in the range: seated on or before it (clinic-local date
-		// of EnrollmentCreated), not ended on or before it. Each enrollment adds 1 from the day it
-		// was seated and takes it back from the day it ended (or was seated, when that is later);
-		// the changes are summed per week, each under the first week whose last day is on or
-		// after it (all those before the range under the first week), then added up week by week.
+		// of EnrollmentCreated), not ended on or before it: the sum of the rollup census_days's
+		// changes up to that day (migration 00008). The changes are read per week from
+		// census_weekly (those before the range under the first week), and for a last week
+		// clipped by the range (it ends before its Sunday) its days up to the range's end from
+		// census_days; they are added up week by week below.
 		census := map[string]map[time.Time]int{}
-		first := kpi.Monday(r.From)
-		firstLast := first.AddDate(0, 0, 6)
-		if firstLast.After(r.To) {
-			firstLast = r.To
+		first, lastMonday := kpi.Monday(r.From), kpi.Monday(r.To)
+		wholeTo, daysTo := lastMonday, lastMonday.AddDate(0, 0, -1) // the last week ends on a Sunday: no days
+		if d := date(r.To); d.Weekday() != time.Sunday {
+			wholeTo, daysTo = lastMonday.AddDate(0, 0, -7), d
 		}
 		queries := []struct {
 			sql  string
 			scan func(pgx.Rows) error
 		}{
-			{`SELECT clinic_id::text, ` + monday("local_date") + `, status, sum(sessions)::int FROM attendance_days
-				WHERE local_date BETWEEN $3 AND $4 AND ` + sc.where("clinic_id") + ` GROUP BY 1, 2, 3 HAVING sum(sessions) > 0`,
+			{`SELECT clinic_id::text, monday, status, sum(sessions)::int FROM (
+					SELECT clinic_id, monday, status, sessions FROM attendance_weekly WHERE ` + weekly + ` AND ` + sc.where("clinic_id") + `
+					UNION ALL
+					SELECT clinic_id, ` + monday("local_date") + `, status, sessions FROM attendance_days
+					WHERE ` + daily("local_date") + ` AND ` + sc.where("clinic_id") + `) x
+				GROUP BY 1, 2, 3 HAVING sum(sessions) > 0`,
 				func(rows pgx.Rows) error {
 					var id, status string
 					var d time.Time
@@ -58,8 +64,8 @@ func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 					get(id, d).Attendance[status] += n
 					return err
 				}},
-			{`SELECT a.clinic_id::text, ` + localDate("a.admitted_at") + `, count(*) FROM admissions a LEFT JOIN clinics c USING (clinic_id)
-				WHERE ` + localDate("a.admitted_at") + ` BETWEEN $3 AND $4 AND ` + sc.where("a.clinic_id") + ` GROUP BY 1, 2`,
+			{`SELECT clinic_id::text, ` + monday("day") + `, sum(admitted)::int FROM admission_days
+				WHERE day BETWEEN $3 AND $4 AND ` + sc.where("clinic_id") + ` GROUP BY 1, 2 HAVING sum(admitted) > 0`,
 				func(rows pgx.Rows) error {
 					var id string
 					var d time.Time
@@ -68,16 +74,11 @@ func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 					get(id, d).Admissions += n
 					return err
 				}},
-			{`WITH ch AS (
-					SELECT e.clinic_id, ` + localDate("e.seated_at") + ` AS d, 1 AS n
-					FROM enrollments e LEFT JOIN clinics c ON c.clinic_id = e.clinic_id
-					WHERE e.seated_at IS NOT NULL AND ` + sc.where("e.clinic_id") + `
-					UNION ALL
-					SELECT e.clinic_id, greatest(` + localDate("e.seated_at") + `, ` + localDate("e.ended_at") + `), -1
-					FROM enrollments e LEFT JOIN clinics c ON c.clinic_id = e.clinic_id
-					WHERE e.seated_at IS NOT NULL AND e.ended_at IS NOT NULL AND ` + sc.where("e.clinic_id") + `)
-				SELECT clinic_id::text, CASE WHEN d <= $4::date THEN $5::date ELSE ` + monday("d") + ` END, sum(n)::int
-				FROM ch WHERE d <= $3::date GROUP BY 1, 2`,
+			{`SELECT clinic_id::text, CASE WHEN monday < $3 THEN $3 ELSE monday END, sum(delta)::int FROM census_weekly
+					WHERE monday <= $4 AND ` + sc.where("clinic_id") + ` GROUP BY 1, 2
+				UNION ALL
+				SELECT clinic_id::text, $5, sum(delta)::int FROM census_days
+					WHERE day BETWEEN $5 AND $6 AND ` + sc.where("clinic_id") + ` GROUP BY 1`,
 				func(rows pgx.Rows) error {
 					var id string
 					var m time.Time
@@ -92,8 +93,11 @@ func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 		}
 		for _, q := range queries {
 			args := []any{sc.All, sc.ids(), r.From, r.To}
-			if strings.Contains(q.sql, "$5") { // the census: the range's end, the first week's last day and Monday
-				args = []any{sc.All, sc.ids(), r.To, firstLast, first}
+			switch {
+			case strings.Contains(q.sql, "$7"): // from the rollups
+				args = append(args, parts(r, time.Time{})...)
+			case strings.Contains(q.sql, "census"):
+				args = []any{sc.All, sc.ids(), first, wholeTo, lastMonday, daysTo}
 			}
 			rows, err := tx.Query(ctx, q.sql, args...)
 			if err != nil {
@@ -131,7 +135,7 @@ func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 
 // FlowWeeks is the billing flow (Flow's definitions) per Monday-start week of r (clinic-local
 // dates; the first and last weeks clipped to r), keyed by the week's Monday; charges and claims
-// from the rollups charge_days and claim_days (migration 00008).
+// from the rollups charge_days and claim_days and their weekly counterparts (migration 00008).
 func (s *Store) FlowWeeks(ctx context.Context, sc Scope, r kpi.Range) (map[time.Time]*Flow, error) {
 	return read(ctx, s, func(tx pgx.Tx) (map[time.Time]*Flow, error) {
 		out := map[time.Time]*Flow{}
@@ -144,9 +148,12 @@ func (s *Store) FlowWeeks(ctx context.Context, sc Scope, r kpi.Range) (map[time.
 			}
 			return f
 		}
-		rows, err := tx.Query(ctx, `SELECT service_date, sum(amount_cents)::bigint FROM charge_days
-			WHERE service_date BETWEEN $3 AND $4 AND `+sc.where("clinic_id")+` GROUP BY 1`,
-			sc.All, sc.ids(), r.From, r.To)
+		args := append([]any{sc.All, sc.ids(), r.From, r.To}, parts(r, time.Time{})...)
+		rows, err := tx.Query(ctx, `SELECT monday, sum(amount_cents)::bigint FROM (
+				SELECT monday, amount_cents FROM charge_weekly WHERE `+weekly+` AND `+sc.where("clinic_id")+`
+				UNION ALL
+				SELECT service_date, amount_cents FROM charge_days WHERE `+daily("service_date")+` AND `+sc.where("clinic_id")+`) x
+			GROUP BY 1`, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -162,10 +169,13 @@ func (s *Store) FlowWeeks(ctx context.Context, sc Scope, r kpi.Range) (map[time.
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
-		rows, err = tx.Query(ctx, `SELECT day, sum(submitted_cents)::bigint, sum(submitted_paid_cents)::bigint, sum(submitted_denied_cents)::bigint
-			FROM claim_days WHERE day BETWEEN $3 AND $4 AND `+sc.where("clinic_id")+`
-			GROUP BY 1 HAVING sum(submitted_cents) <> 0 OR sum(submitted_paid_cents) <> 0 OR sum(submitted_denied_cents) <> 0`,
-			sc.All, sc.ids(), r.From, r.To)
+		rows, err = tx.Query(ctx, `SELECT monday, sum(submitted_cents)::bigint, sum(submitted_paid_cents)::bigint, sum(submitted_denied_cents)::bigint
+			FROM (SELECT monday, submitted_cents, submitted_paid_cents, submitted_denied_cents FROM claim_weekly
+					WHERE `+weekly+` AND `+sc.where("clinic_id")+`
+				UNION ALL
+				SELECT day, submitted_cents, submitted_paid_cents, submitted_denied_cents FROM claim_days
+					WHERE `+daily("day")+` AND `+sc.where("clinic_id")+`) x
+			GROUP BY 1 HAVING sum(submitted_cents) <> 0 OR sum(submitted_paid_cents) <> 0 OR sum(submitted_denied_cents) <> 0`, args...)
 		if err != nil {
 			return nil, err
 		}
