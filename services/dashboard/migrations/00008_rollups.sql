@@ -14,19 +14,21 @@
 -- claim_days:      per clinic and clinic-local date, the claims submitted on it (their totals,
 --                  paid and denied) and the claims whose newest adjudication (paid, partially
 --                  paid or denied) falls on it (kpi.ClaimInputs).
--- minimum_met_weeks, minimum_met_days: the complete program weeks (kpi.MinimumWeeks) that met
---                  their program's weekly minimum, per enrollment and per clinic and last day of
---                  the week. A week depends on the enrollment (start, end, track), its track's
---                  program (minimum, length) and the clinic's time zone (the end's local date):
---                  a change to any of them recomputes the enrollments concerned from their
---                  attendance (refresh_minimum). Weeks that are not met (and weeks with no
---                  attendance) are counted from the enrollments when read.
+-- program_weeks:   the complete program weeks (kpi.MinimumWeeks) of each enrollment whose weeks
+--                  end (its program's length is known or it ended): each week (its last day)
+--                  and whether the minutes attended in it reached the program's weekly minimum.
+--                  A week depends on the enrollment (start, end, track), its track's program
+--                  (minimum, length) and the clinic's time zone (the end's local date): a change
+--                  to any of them recomputes the enrollments concerned from their attendance
+--                  (refresh_minimum). The weeks of an enrollment without an end (a program of
+--                  unknown length, not ended) are counted when read, from its attendance.
+-- minimum_days:    program_weeks per clinic and last day: the weeks and those met.
 -- census_days:     per clinic and clinic-local date, the enrollments seated on it (+1) less
 --                  those ended on it (or seated on it, when they ended before): the census at
 --                  the end of a day is the sum of the changes up to it.
 -- admission_days:  admissions per clinic and clinic-local date of admission.
 -- hold_counts:     held charges per clinic and hold reason (the part before any ":" detail).
--- attendance_weekly, charge_weekly, claim_weekly, minimum_met_weekly, census_weekly: the same per clinic and
+-- attendance_weekly, charge_weekly, claim_weekly, minimum_weekly, census_weekly: the same per clinic and
 --                  Monday-start week (its Monday), kept by the same statements: a range reads
 --                  its whole weeks from them and only the days at its ends from the daily ones
 --                  (a year: 53 rows a clinic and figure instead of 365).
@@ -119,27 +121,30 @@ CREATE TABLE hold_counts (
 -- The aging table reads the claims still waiting for a decision.
 CREATE INDEX claims_submitted ON claims (payer_id) WHERE status = 'submitted';
 
-CREATE TABLE minimum_met_weeks (
-    enrollment_id uuid NOT NULL,
-    last_day      date NOT NULL,
-    clinic_id     uuid NOT NULL,
+CREATE TABLE program_weeks (
+    enrollment_id uuid    NOT NULL,
+    last_day      date    NOT NULL,
+    clinic_id     uuid    NOT NULL,
+    met           boolean NOT NULL,
     PRIMARY KEY (enrollment_id, last_day)
 );
 
-CREATE TABLE minimum_met_days (
+CREATE TABLE minimum_days (
     clinic_id uuid NOT NULL,
     last_day  date NOT NULL,
+    weeks     int  NOT NULL,
     met       int  NOT NULL,
     PRIMARY KEY (clinic_id, last_day)
 );
-CREATE INDEX minimum_met_days_day ON minimum_met_days (last_day);
-CREATE TABLE minimum_met_weekly (
+CREATE INDEX minimum_days_day ON minimum_days (last_day);
+CREATE TABLE minimum_weekly (
     clinic_id uuid NOT NULL,
     monday    date NOT NULL,
+    weeks     int  NOT NULL,
     met       int  NOT NULL,
     PRIMARY KEY (clinic_id, monday)
 );
-CREATE INDEX minimum_met_weekly_monday ON minimum_met_weekly (monday);
+CREATE INDEX minimum_weekly_monday ON minimum_weekly (monday);
 
 -- The clinics' track pages count enrollments per track; a track's new program recomputes its
 -- enrollments' weeks.
@@ -166,51 +171,61 @@ CREATE FUNCTION monday_of(d date) RETURNS date
     AS $$ SELECT d - (extract(isodow FROM d)::int - 1) $$;
 -- +goose StatementEnd
 
--- refresh_minimum recomputes the met weeks of the enrollments ids from their attendance (the
--- latest versions) and moves minimum_met_days and minimum_met_weekly by the difference: the weeks no longer met -1,
--- the weeks newly met +1, in key order (two transactions take the rows' locks in the same
--- order); a week met before and after writes nothing. Only weeks of an enrollment with a start
--- date, a track whose program has a weekly minimum above 0, within the program's length (when
--- known) and ending on or before the day the enrollment ended count; with a minimum of 0 every
--- week is met and the reader counts them from the enrollments. (An enrollment's clinic never
--- changes: the projection writes it once.)
+-- refresh_minimum recomputes the program weeks of the enrollments ids (those whose weeks end)
+-- from their attendance (the latest versions) and moves minimum_days and minimum_weekly by the
+-- difference: a week gone -1 (and -1 met if it was), a week new +1, a week whose minutes
+-- crossed the minimum +1 or -1 met; in key order (two transactions take the rows' locks in the
+-- same order); an unchanged week writes nothing. An enrollment's weeks are k = 0, 1, ... from
+-- its start date while within its program's length (when known) and ending on or before the
+-- day it ended (when it did); only enrollments with a start date and a track whose program is
+-- configured have any. (An enrollment's clinic never changes: the projection writes it once.)
 -- +goose StatementBegin
 CREATE FUNCTION refresh_minimum(ids uuid[]) RETURNS void
     LANGUAGE sql
     AS $$
-WITH weeks AS (
-    SELECT e.enrollment_id, e.clinic_id, e.start_date + 7 * ((a.local_date - e.start_date) / 7) + 6 AS last_day,
-        (a.local_date - e.start_date) / 7 AS k, sum(a.minutes_attended) AS minutes,
-        min(p.weekly_minimum_minutes) AS minimum, min(p.length_weeks) AS length_weeks,
-        min(CASE WHEN e.ended_at IS NOT NULL THEN local_day(e.ended_at, c.time_zone) END) AS ended
+WITH e AS (
+    SELECT e.enrollment_id, e.clinic_id, e.start_date AS s, p.weekly_minimum_minutes AS minimum,
+        least(CASE WHEN p.length_weeks > 0 THEN p.length_weeks - 1 END,
+            CASE WHEN e.ended_at IS NOT NULL THEN floor((local_day(e.ended_at, c.time_zone) - e.start_date - 6)::float8 / 7)::int END) AS kcap
     FROM enrollments e
     JOIN tracks t ON t.track_id = e.track_id
     JOIN programs p ON p.program_code = t.program_code
     LEFT JOIN clinics c ON c.clinic_id = e.clinic_id
-    JOIN attendance a ON a.enrollment_id = e.enrollment_id AND a.local_date >= e.start_date
-    WHERE e.enrollment_id = ANY (ids) AND e.start_date IS NOT NULL AND p.weekly_minimum_minutes > 0
-    GROUP BY 1, 2, 3, 4
-), met AS (
-    SELECT enrollment_id, last_day, clinic_id FROM weeks
-    WHERE minutes >= minimum AND (length_weeks <= 0 OR k < length_weeks) AND (ended IS NULL OR last_day <= ended)
+    WHERE e.enrollment_id = ANY (ids) AND e.start_date IS NOT NULL
+), minutes AS (
+    SELECT a.enrollment_id, (a.local_date - e.s) / 7 AS k, sum(a.minutes_attended) AS minutes
+    FROM e JOIN attendance a ON a.enrollment_id = e.enrollment_id AND a.local_date >= e.s
+    WHERE e.kcap IS NOT NULL
+    GROUP BY 1, 2
+), weeks AS (
+    SELECT e.enrollment_id, e.clinic_id, e.s + 7 * k.k + 6 AS last_day, coalesce(m.minutes, 0) >= e.minimum AS met
+    FROM e CROSS JOIN LATERAL generate_series(0, e.kcap) AS k (k)
+    LEFT JOIN minutes m ON m.enrollment_id = e.enrollment_id AND m.k = k.k
+    WHERE e.kcap IS NOT NULL
 ), old AS (
-    DELETE FROM minimum_met_weeks w WHERE w.enrollment_id = ANY (ids)
-        AND NOT EXISTS (SELECT 1 FROM met m WHERE m.enrollment_id = w.enrollment_id AND m.last_day = w.last_day)
-    RETURNING w.clinic_id, w.last_day
+    DELETE FROM program_weeks w WHERE w.enrollment_id = ANY (ids)
+        AND NOT EXISTS (SELECT 1 FROM weeks n WHERE n.enrollment_id = w.enrollment_id AND n.last_day = w.last_day)
+    RETURNING w.clinic_id, w.last_day, -1 AS weeks, -w.met::int AS met
+), changed AS (
+    UPDATE program_weeks w SET met = n.met FROM weeks n
+    WHERE w.enrollment_id = n.enrollment_id AND w.last_day = n.last_day AND w.met <> n.met
+    RETURNING w.clinic_id, w.last_day, 0 AS weeks, CASE WHEN n.met THEN 1 ELSE -1 END AS met
 ), fresh AS (
-    INSERT INTO minimum_met_weeks (enrollment_id, last_day, clinic_id) SELECT enrollment_id, last_day, clinic_id FROM met
+    INSERT INTO program_weeks (enrollment_id, last_day, clinic_id, met) SELECT enrollment_id, last_day, clinic_id, met FROM weeks
     ON CONFLICT (enrollment_id, last_day) DO NOTHING
-    RETURNING clinic_id, last_day
+    RETURNING clinic_id, last_day, 1 AS weeks, met::int AS met
 ), delta AS (
-    SELECT clinic_id, last_day, -1 AS n FROM old UNION ALL SELECT clinic_id, last_day, 1 FROM fresh
+    SELECT * FROM old UNION ALL SELECT * FROM changed UNION ALL SELECT * FROM fresh
 ), weekly AS (
-    INSERT INTO minimum_met_weekly AS w (clinic_id, monday, met)
-    SELECT clinic_id, monday_of(last_day), sum(n)::int FROM delta GROUP BY 1, 2 HAVING sum(n) <> 0 ORDER BY 1, 2
-    ON CONFLICT (clinic_id, monday) DO UPDATE SET met = w.met + excluded.met
+    INSERT INTO minimum_weekly AS w (clinic_id, monday, weeks, met)
+    SELECT clinic_id, monday_of(last_day), sum(weeks)::int, sum(met)::int FROM delta
+    GROUP BY 1, 2 HAVING sum(weeks) <> 0 OR sum(met) <> 0 ORDER BY 1, 2
+    ON CONFLICT (clinic_id, monday) DO UPDATE SET weeks = w.weeks + excluded.weeks, met = w.met + excluded.met
 )
-INSERT INTO minimum_met_days AS d (clinic_id, last_day, met)
-SELECT clinic_id, last_day, sum(n)::int FROM delta GROUP BY 1, 2 HAVING sum(n) <> 0 ORDER BY 1, 2
-ON CONFLICT (clinic_id, last_day) DO UPDATE SET met = d.met + excluded.met
+INSERT INTO minimum_days AS d (clinic_id, last_day, weeks, met)
+SELECT clinic_id, last_day, sum(weeks)::int, sum(met)::int FROM delta
+GROUP BY 1, 2 HAVING sum(weeks) <> 0 OR sum(met) <> 0 ORDER BY 1, 2
+ON CONFLICT (clinic_id, last_day) DO UPDATE SET weeks = d.weeks + excluded.weeks, met = d.met + excluded.met
 $$;
 -- +goose StatementEnd
 
@@ -502,8 +517,8 @@ BEGIN
             FOR EACH STATEMENT EXECUTE FUNCTION %1$s_rollup()', t);
     END LOOP;
     -- Clinic isolation, as in migration 00007.
-    FOREACH t IN ARRAY ARRAY['attendance_days', 'charge_days', 'claim_days', 'minimum_met_weeks', 'minimum_met_days',
-            'attendance_weekly', 'charge_weekly', 'claim_weekly', 'minimum_met_weekly', 'census_days', 'census_weekly',
+    FOREACH t IN ARRAY ARRAY['attendance_days', 'charge_days', 'claim_days', 'program_weeks', 'minimum_days',
+            'attendance_weekly', 'charge_weekly', 'claim_weekly', 'minimum_weekly', 'census_days', 'census_weekly',
             'admission_days', 'hold_counts'] LOOP
         EXECUTE format('CREATE POLICY clinic_isolation ON %I USING (%s) WITH CHECK (%s)', t,
             format('(SELECT clinic_scope_all()) OR clinic_id = ANY ((SELECT clinic_scope_ids())::uuid[]) OR (SELECT clinic_scope_exempt(%L::regclass))', t),
@@ -570,12 +585,12 @@ DROP TABLE hold_counts;
 DROP TABLE admission_days;
 DROP TABLE census_weekly;
 DROP TABLE census_days;
-DROP TABLE minimum_met_weekly;
+DROP TABLE minimum_weekly;
 DROP TABLE claim_weekly;
 DROP TABLE charge_weekly;
 DROP TABLE attendance_weekly;
-DROP TABLE minimum_met_days;
-DROP TABLE minimum_met_weeks;
+DROP TABLE minimum_days;
+DROP TABLE program_weeks;
 DROP TABLE claim_days;
 DROP TABLE charge_days;
 DROP TABLE attendance_days;

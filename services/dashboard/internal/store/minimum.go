@@ -47,11 +47,10 @@ func (m MinimumCounts) add(clinic string, first, last time.Time, n, met int) {
 // version). An enrollment whose program's minimum is unknown has no weeks here: the figure
 // leaves it out.
 //
-// The weeks are counted from the enrollments (week k of an enrollment ends on start+7k+6; the
-// weeks that count are a run of k, from the range, today, the program's length and the
-// enrollment's end), the weeks met from the rollups minimum_met_weekly and minimum_met_days
-// (migration 00008), which the projections keep per clinic and week or last day: neither reads
-// an attendance row.
+// The weeks of enrollments whose weeks end (their program's length is known, or they ended)
+// are read from the rollups minimum_weekly (whole weeks of r) and minimum_days (the days at its
+// ends), which the projections keep per clinic and week or last day (migration 00008); those of
+// an enrollment without an end (a program of unknown length, not ended) from its attendance.
 func (s *Store) MinimumWeeks(ctx context.Context, sc Scope, r kpi.Range, now time.Time) (MinimumCounts, error) {
 	return read(ctx, s, func(tx pgx.Tx) (MinimumCounts, error) {
 		// Each clinic's today, in its time zone (as kpi.MinimumWeeks is given it); UTC for an
@@ -60,6 +59,7 @@ func (s *Store) MinimumWeeks(ctx context.Context, sc Scope, r kpi.Range, now tim
 		if err != nil {
 			return nil, err
 		}
+		zones := map[string]string{}
 		var ids []string
 		var todays []time.Time
 		for rows.Next() {
@@ -68,12 +68,13 @@ func (s *Store) MinimumWeeks(ctx context.Context, sc Scope, r kpi.Range, now tim
 				rows.Close()
 				return nil, err
 			}
+			zones[id] = zone
 			ids, todays = append(ids, id), append(todays, localToday(now, zone))
 		}
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
-		// The whole weeks read from minimum_met_weekly end before every clinic's today.
+		// The whole weeks read from minimum_weekly end before every clinic's today.
 		utcToday := localToday(now, "")
 		limit := utcToday
 		for _, d := range todays {
@@ -84,89 +85,100 @@ func (s *Store) MinimumWeeks(ctx context.Context, sc Scope, r kpi.Range, now tim
 		args := append([]any{sc.All, sc.ids(), r.From, r.To}, parts(r, limit)...)
 		args = append(args, utcToday, ids, todays)
 		out := MinimumCounts{}
-		// The weeks: per enrollment the first and last k that count (an empty run when the
-		// first is after the last); the enrollment counts one week on each Monday from its first
-		// week's (+1 there) to its last week's (-1 the Monday after), the changes summed per
-		// clinic and Monday here and added up week by week below. A program whose minimum is 0
-		// or less has every week met.
-		rows, err = tx.Query(ctx, `WITH e AS (
-				SELECT e.clinic_id, e.start_date AS s, p.weekly_minimum_minutes <= 0 AS all_met,
-					greatest(0, ceil(($3::date - e.start_date - 6)::float8 / 7))::int AS kmin,
-					least(floor(($4::date - e.start_date - 6)::float8 / 7),
-						floor((coalesce(t.today, $5::date) - e.start_date - 7)::float8 / 7),
-						CASE WHEN p.length_weeks > 0 THEN p.length_weeks - 1 END,
-						CASE WHEN e.ended_at IS NOT NULL THEN floor((`+localDate("e.ended_at")+` - e.start_date - 6)::float8 / 7) END)::int AS kmax
-				FROM enrollments e
-				JOIN tracks tr ON tr.track_id = e.track_id
-				JOIN programs p ON p.program_code = tr.program_code
-				LEFT JOIN clinics c ON c.clinic_id = e.clinic_id
-				LEFT JOIN unnest($6::uuid[], $7::date[]) AS t (clinic_id, today) ON t.clinic_id = e.clinic_id
-				WHERE e.start_date IS NOT NULL AND e.start_date <= $4
-					AND (e.ended_at IS NULL OR `+localDate("e.ended_at")+` >= $3::date - 6) AND `+sc.where("e.clinic_id")+`)
-			SELECT clinic_id::text, m, sum(n)::int, (sum(n) FILTER (WHERE all_met))::int FROM (
-				SELECT clinic_id, `+monday("s + 7 * kmin + 6")+` AS m, 1 AS n, all_met FROM e WHERE kmax >= kmin
+		rows, err = tx.Query(ctx, `SELECT clinic_id::text, monday, sum(weeks)::int, sum(met)::int FROM (
+				SELECT clinic_id, monday, weeks, met FROM minimum_weekly WHERE `+weekly+` AND `+sc.where("clinic_id")+`
 				UNION ALL
-				SELECT clinic_id, `+monday("s + 7 * kmax + 6")+` + 7, -1, all_met FROM e WHERE kmax >= kmin) x
-			GROUP BY 1, 2`, sc.All, sc.ids(), r.From, r.To, utcToday, ids, todays)
+				SELECT d.clinic_id, `+monday("d.last_day")+`, d.weeks, d.met
+				FROM minimum_days d LEFT JOIN unnest($10::uuid[], $11::date[]) AS t (clinic_id, today) ON t.clinic_id = d.clinic_id
+				WHERE `+daily("d.last_day")+` AND d.last_day < coalesce(t.today, $9::date) AND `+sc.where("d.clinic_id")+`) x
+			GROUP BY 1, 2 HAVING sum(weeks) <> 0 OR sum(met) <> 0`, args...)
 		if err != nil {
 			return nil, err
 		}
-		changes := map[string]map[time.Time]WeekCount{}
 		for rows.Next() {
 			var id string
 			var m time.Time
-			var n int
-			var met *int
-			if err := rows.Scan(&id, &m, &n, &met); err != nil {
+			var weeks, met int
+			if err := rows.Scan(&id, &m, &weeks, &met); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			if changes[id] == nil {
-				changes[id] = map[time.Time]WeekCount{}
-			}
-			c := WeekCount{Weeks: n}
-			if met != nil {
-				c.Met = *met
-			}
-			changes[id][m] = c
+			out.add(id, m, m, weeks, met)
 		}
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
-		for id, byMonday := range changes {
-			var run WeekCount
-			for _, w := range kpi.Weeks(r) {
-				c := byMonday[w.Monday]
-				run.Weeks += c.Weeks
-				run.Met += c.Met
-				if run != (WeekCount{}) {
-					out.add(id, w.Monday, w.Monday, run.Weeks, run.Met)
-				}
-			}
+		// Enrollments without an end: only a program of unknown length has them.
+		var unbounded bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM programs WHERE length_weeks <= 0)`).Scan(&unbounded); err != nil || !unbounded {
+			return out, err
 		}
-		// The weeks met (minimum above 0): in the range and before the clinic's today; whole
-		// weeks by Monday from minimum_met_weekly, the days at the range's ends by last day.
-		rows, err = tx.Query(ctx, `SELECT clinic_id::text, monday, sum(met)::int FROM (
-				SELECT clinic_id, monday, met FROM minimum_met_weekly WHERE `+weekly+` AND `+sc.where("clinic_id")+`
-				UNION ALL
-				SELECT d.clinic_id, `+monday("d.last_day")+`, d.met
-				FROM minimum_met_days d LEFT JOIN unnest($10::uuid[], $11::date[]) AS t (clinic_id, today) ON t.clinic_id = d.clinic_id
-				WHERE `+daily("d.last_day")+` AND d.last_day < coalesce(t.today, $9::date) AND `+sc.where("d.clinic_id")+`) x
-			GROUP BY 1, 2 HAVING sum(met) <> 0`, args...)
+		rows, err = tx.Query(ctx, `SELECT e.enrollment_id::text, e.clinic_id::text, e.start_date, p.weekly_minimum_minutes
+			FROM enrollments e
+			JOIN tracks t ON t.track_id = e.track_id
+			JOIN programs p ON p.program_code = t.program_code
+			WHERE p.length_weeks <= 0 AND e.ended_at IS NULL AND e.start_date IS NOT NULL AND e.start_date <= $3
+				AND `+sc.where("e.clinic_id"), sc.All, sc.ids(), r.To)
+		if err != nil {
+			return nil, err
+		}
+		type enr struct {
+			clinic string
+			e      kpi.MinimumEnrollment
+		}
+		byID := map[string]*enr{}
+		var open []string
+		for rows.Next() {
+			var id string
+			x := &enr{e: kpi.MinimumEnrollment{Minutes: map[time.Time]int{}}}
+			if err := rows.Scan(&id, &x.clinic, &x.e.Start, &x.e.MinimumMinutes); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			byID[id] = x
+			open = append(open, id)
+		}
+		if err := rows.Err(); err != nil || len(open) == 0 {
+			return out, err
+		}
+		// Minutes per program week, summed in the database: each week's total is put on the
+		// week's first day (start + 7k), which gives kpi.MinimumWeeks the same sums as per-day
+		// minutes.
+		rows, err = tx.Query(ctx, `SELECT a.enrollment_id::text, e.start_date + 7 * ((a.local_date - e.start_date) / 7),
+				sum(a.minutes_attended)::int
+			FROM attendance a JOIN enrollments e ON e.enrollment_id = a.enrollment_id
+			WHERE a.enrollment_id = ANY($1::uuid[]) AND a.local_date >= e.start_date AND a.local_date BETWEEN $2::date - 6 AND $3
+			GROUP BY 1, 2`, open, r.From, r.To)
 		if err != nil {
 			return nil, err
 		}
 		for rows.Next() {
 			var id string
-			var monday time.Time
-			var met int
-			if err := rows.Scan(&id, &monday, &met); err != nil {
+			var day time.Time
+			var m int
+			if err := rows.Scan(&id, &day, &m); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			out.add(id, monday, monday, 0, met)
+			if x := byID[id]; x != nil {
+				x.e.Minutes[day] = m
+			}
 		}
-		return out, rows.Err()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		for _, id := range open {
+			x := byID[id]
+			for _, w := range kpi.MinimumWeeks(x.e, r, localToday(now, zones[x.clinic])) {
+				met := 0
+				if w.Met {
+					met = 1
+				}
+				m := kpi.Monday(w.Last)
+				out.add(x.clinic, m, m, 1, met)
+			}
+		}
+		return out, nil
 	})
 }
 

@@ -27,10 +27,11 @@ const (
 // clinic_id itself, and for the rollups keyed by clinic and day) and a row of a clinic ($1) for
 // the seed: the other values are fixed ids and dates the per-clinic queries below find. The
 // rollups (migration 00008) have no insert: the projections' triggers write their row (the
-// track's program has a weekly minimum the seed's attendance meets, for minimum_met_*).
+// track's program lasts one week, so the enrollment has one program week, for program_weeks
+// and minimum_*).
 var rlsTables = []struct{ name, key, insert string }{
 	{"clinics", "", `INSERT INTO clinics (clinic_id, name, time_zone, updated_at) VALUES ($1, 'c', 'UTC', now())`},
-	{"tracks", "track_id", `, program AS (INSERT INTO programs VALUES ('iop', 120, 12, now()) ON CONFLICT DO NOTHING)
+	{"tracks", "track_id", `, program AS (INSERT INTO programs VALUES ('iop', 120, 1, now()) ON CONFLICT DO NOTHING)
 		INSERT INTO tracks VALUES ($2, $1, 'T', 'iop', 10, true, now())`},
 	{"enrollments", "enrollment_id", `INSERT INTO enrollments (enrollment_id, clinic_id, track_id, patient_id, status, start_date, updated_at, seated_at)
 		VALUES ($3, $1, $2, $4, 'active', current_date - 14, now(), now() - interval '14 days')`},
@@ -48,12 +49,12 @@ var rlsTables = []struct{ name, key, insert string }{
 	{"attendance_days", "", ""},
 	{"charge_days", "", ""},
 	{"claim_days", "", ""},
-	{"minimum_met_weeks", "enrollment_id", ""},
-	{"minimum_met_days", "", ""},
+	{"program_weeks", "enrollment_id", ""},
+	{"minimum_days", "", ""},
 	{"attendance_weekly", "", ""},
 	{"charge_weekly", "", ""},
 	{"claim_weekly", "", ""},
-	{"minimum_met_weekly", "", ""},
+	{"minimum_weekly", "", ""},
 	{"census_days", "", ""},
 	{"census_weekly", "", ""},
 	{"admission_days", "", ""},

@@ -555,8 +555,8 @@ func (s *Store) Health(ctx context.Context, streams []string, consumer func(stri
 // rollups of migration 00008 with them: the replay's writes fill them again.
 var Projections = []string{"clinics", "programs", "tracks", "enrollments", "referrals", "admissions", "attendance", "risks",
 	"completions", "discharges", "charges", "claims", "appointments", "write_offs", "stream_positions",
-	"attendance_days", "charge_days", "claim_days", "minimum_met_weeks", "minimum_met_days",
-	"attendance_weekly", "charge_weekly", "claim_weekly", "minimum_met_weekly", "census_days", "census_weekly",
+	"attendance_days", "charge_days", "claim_days", "program_weeks", "minimum_days",
+	"attendance_weekly", "charge_weekly", "claim_weekly", "minimum_weekly", "census_days", "census_weekly",
 	"admission_days", "hold_counts"}
 
 // Truncate empties the projections and forgets which events were applied, in one transaction
