@@ -38,6 +38,10 @@ type ChargesRepo interface {
 	RevokeConsent(ctx context.Context, tx *bus.Tx, c domain.Consent) (bool, error)
 	Consents(ctx context.Context, tx *bus.Tx, patientID, clinicID string) ([]domain.Consent, error)
 	Days(ctx context.Context, tx *bus.Tx, patientID, clinicID string, statuses, reasons []string) ([]string, error)
+	// DaysAndUsage sends writes, then reads the days (as Days) and the usage of ids (as
+	// Usage), in one round trip.
+	DaysAndUsage(ctx context.Context, tx *bus.Tx, writes []domain.ChargeWrite, patientID, clinicID string,
+		statuses, reasons, ids []string) ([]string, []domain.AuthorizationUse, error)
 	PatientsToReprice(ctx context.Context, tx *bus.Tx, clinicID, payerID string) ([]string, error)
 	ReadyCharges(ctx context.Context, tx *bus.Tx, patientID, clinicID string) ([]domain.Charge, error)
 	// WriteCharges sends writes (inserts and status changes), in order, in one round trip.
@@ -244,18 +248,18 @@ func (c *Charges) recomputeDay(ctx context.Context, tx *bus.Tx, patientID, clini
 	if freed {
 		// A void gave authorization units back: the patient's other days waiting for units
 		// may now take them (oldest first). Those recomputations free nothing more: a held
-		// charge that takes units voids nothing.
-		if err := c.flush(ctx, tx, w); err != nil {
-			return err
-		}
-		days, err := c.repo.Days(ctx, tx, patientID, clinicID, []string{domain.ChargeHeld}, []string{domain.HoldAuthExhausted})
+		// charge that takes units voids nothing. The usage is read with the days: final if
+		// no other day waits (the common case).
+		days, us, err := c.repo.DaysAndUsage(ctx, tx, w.take(), patientID, clinicID, []string{domain.ChargeHeld},
+			[]string{domain.HoldAuthExhausted}, touched.sorted())
 		if err != nil {
 			return err
 		}
+		days = slices.DeleteFunc(days, func(d string) bool { return d == date })
+		if len(days) == 0 {
+			return c.announce(ctx, tx, us)
+		}
 		for _, d := range days {
-			if d == date {
-				continue
-			}
 			if _, err := c.recomputeOneDay(ctx, tx, w, patientID, clinicID, d, touched, nil); err != nil {
 				return err
 			}
@@ -300,6 +304,16 @@ func newUsage() *usage { return &usage{touched: map[string]bool{}} }
 
 // changed records that a charge holding units of id was written.
 func (u *usage) changed(id string) { u.touched[id] = true }
+
+// sorted returns the touched authorizations, sorted.
+func (u *usage) sorted() []string {
+	ids := make([]string, 0, len(u.touched))
+	for id := range u.touched {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
 
 // recomputeOneDay is recomputeDay for one day; freed reports whether a void gave
 // authorization units back. The authorizations it used or freed are added to touched (the
@@ -454,15 +468,15 @@ func (c *Charges) announceUsage(ctx context.Context, tx *bus.Tx, w *chargeWrites
 	if len(touched.touched) == 0 {
 		return c.flush(ctx, tx, w)
 	}
-	sorted := make([]string, 0, len(touched.touched))
-	for id := range touched.touched {
-		sorted = append(sorted, id)
-	}
-	slices.Sort(sorted)
-	us, err := c.repo.Usage(ctx, tx, w.take(), sorted)
+	us, err := c.repo.Usage(ctx, tx, w.take(), touched.sorted())
 	if err != nil {
 		return err
 	}
+	return c.announce(ctx, tx, us)
+}
+
+// announce emits AuthorizationUsage for the usage read (announceUsage), in id order.
+func (c *Charges) announce(ctx context.Context, tx *bus.Tx, us []domain.AuthorizationUse) error {
 	slices.SortFunc(us, func(a, b domain.AuthorizationUse) int { return strings.Compare(a.ID, b.ID) })
 	for _, u := range us {
 		id := u.ID

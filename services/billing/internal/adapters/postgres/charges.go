@@ -331,19 +331,44 @@ const dayChargesWhere = `WHERE patient_id = $1 AND clinic_id = $2 AND service_da
 // switches to after five executions cannot use the partial index charges_held_idx for
 // `status = ANY($3)` (it read hundreds of blocks per call, issue 9, B7).
 func (r *Charges) Days(ctx context.Context, tx *bus.Tx, patientID, clinicID string, statuses, reasons []string) ([]string, error) {
-	status, args := `status = ANY($4)`, []any{patientID, clinicID, reasons, statuses}
-	if len(statuses) == 1 && statuses[0] == domain.ChargeHeld {
-		status, args = `status = 'held'`, args[:3]
-	}
-	rows, err := tx.Query(ctx, `
-		SELECT DISTINCT service_date::text FROM charges
-		WHERE patient_id = $1 AND clinic_id = $2 AND `+status+`
-		  AND EXISTS (SELECT 1 FROM unnest($3::text[]) r WHERE starts_with(hold_reason, r))
-		ORDER BY 1`, args...)
+	sql, args := daysSQL(patientID, clinicID, statuses, reasons)
+	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query charge days: %w", err)
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+func daysSQL(patientID, clinicID string, statuses, reasons []string) (string, []any) {
+	status, args := `status = ANY($4)`, []any{patientID, clinicID, reasons, statuses}
+	if len(statuses) == 1 && statuses[0] == domain.ChargeHeld {
+		status, args = `status = 'held'`, args[:3]
+	}
+	return `
+		SELECT DISTINCT service_date::text FROM charges
+		WHERE patient_id = $1 AND clinic_id = $2 AND ` + status + `
+		  AND EXISTS (SELECT 1 FROM unnest($3::text[]) r WHERE starts_with(hold_reason, r))
+		ORDER BY 1`, args
+}
+
+// DaysAndUsage sends the charge writes, then reads the days as Days and the usage of the
+// authorizations ids as Usage (none without ids), in one round trip.
+func (r *Charges) DaysAndUsage(ctx context.Context, tx *bus.Tx, writes []domain.ChargeWrite, patientID, clinicID string,
+	statuses, reasons, ids []string) (days []string, us []domain.AuthorizationUse, err error) {
+	b := &pgx.Batch{}
+	queueChargeWrites(b, writes)
+	sql, args := daysSQL(patientID, clinicID, statuses, reasons)
+	b.Queue(sql, args...).Query(func(rows pgx.Rows) (err error) {
+		days, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if len(ids) > 0 {
+		queueUsage(b, &us, ids)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, nil, fmt.Errorf("write charges, read charge days and authorization usage: %w", err)
+	}
+	return days, us, nil
 }
 
 // PatientsToReprice returns, sorted, the patients with charges at the clinic that a change of
@@ -455,14 +480,18 @@ func (r *Charges) Usage(ctx context.Context, tx *bus.Tx, writes []domain.ChargeW
 	var us []domain.AuthorizationUse
 	b := &pgx.Batch{}
 	queueChargeWrites(b, writes)
-	b.Queue(usageSQL, ids).Query(func(rows pgx.Rows) (err error) {
-		us, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.AuthorizationUse, error) { return scanUsage(row) })
-		return err
-	})
+	queueUsage(b, &us, ids)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("write charges and read authorization usage: %w", err)
 	}
 	return us, nil
+}
+
+func queueUsage(b *pgx.Batch, us *[]domain.AuthorizationUse, ids []string) {
+	b.Queue(usageSQL, ids).Query(func(rows pgx.Rows) (err error) {
+		*us, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.AuthorizationUse, error) { return scanUsage(row) })
+		return err
+	})
 }
 
 const usageSQL = `SELECT ` + authCols + `, nearly_used_notified, exhausted_notified FROM authorizations
