@@ -27,6 +27,8 @@
 --                  those ended on it (or seated on it, when they ended before): the census at
 --                  the end of a day is the sum of the changes up to it.
 -- admission_days:  admissions per clinic and clinic-local date of admission.
+-- admission_samples: per admission with a first contact, its clinic-local date of admission and
+--                  its days from first contact to admission (the median's samples).
 -- hold_counts:     held charges per clinic and hold reason (the part before any ":" detail).
 -- attendance_weekly, charge_weekly, claim_weekly, minimum_weekly, census_weekly: the same per clinic and
 --                  Monday-start week (its Monday), kept by the same statements: a range reads
@@ -110,6 +112,14 @@ CREATE TABLE admission_days (
     PRIMARY KEY (clinic_id, day)
 );
 CREATE INDEX admission_days_day ON admission_days (day);
+
+CREATE TABLE admission_samples (
+    episode_id uuid   PRIMARY KEY,
+    clinic_id  uuid   NOT NULL,
+    day        date   NOT NULL,
+    days       float8 NOT NULL
+);
+CREATE INDEX admission_samples_day ON admission_samples (day);
 
 CREATE TABLE hold_counts (
     clinic_id uuid NOT NULL,
@@ -313,12 +323,33 @@ ON CONFLICT (clinic_id, day) DO UPDATE SET admitted = d.admitted + excluded.admi
 $q$ $$;
 -- +goose StatementEnd
 
+-- admission_samples_sql writes the samples of the admissions of a query (%1$s) selecting rows
+-- of admissions.
+-- +goose StatementBegin
+CREATE FUNCTION admission_samples_sql() RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$ SELECT $q$
+INSERT INTO admission_samples AS d (episode_id, clinic_id, day, days)
+SELECT x.episode_id, x.clinic_id, local_day(x.admitted_at, c.time_zone),
+    extract(epoch FROM x.admitted_at - x.first_contact_at)::float8 / 86400
+FROM (%1$s) x LEFT JOIN clinics c ON c.clinic_id = x.clinic_id
+WHERE x.first_contact_at IS NOT NULL ORDER BY 1
+ON CONFLICT (episode_id) DO UPDATE SET clinic_id = excluded.clinic_id, day = excluded.day, days = excluded.days
+$q$ $$;
+-- +goose StatementEnd
+
 -- +goose StatementBegin
 CREATE FUNCTION admissions_rollup() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
     EXECUTE format(admission_days_sql(), change_rows(TG_OP));
+    IF TG_OP = 'DELETE' THEN
+        DELETE FROM admission_samples WHERE episode_id IN (SELECT episode_id FROM old_rows);
+    ELSE
+        DELETE FROM admission_samples WHERE episode_id IN (SELECT episode_id FROM new_rows WHERE first_contact_at IS NULL);
+        EXECUTE format(admission_samples_sql(), 'SELECT * FROM new_rows');
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -488,6 +519,7 @@ BEGIN
     EXECUTE format(claim_days_sql(), 'SELECT 1 AS s, k.* FROM claims k WHERE k.clinic_id = ANY ($1)', 'claim_weekly', 'monday_of', 'monday') USING clinics;
     DELETE FROM admission_days WHERE clinic_id = ANY (clinics);
     EXECUTE format(admission_days_sql(), 'SELECT 1 AS s, a.* FROM admissions a WHERE a.clinic_id = ANY ($1)') USING clinics;
+    EXECUTE format(admission_samples_sql(), 'SELECT * FROM admissions a WHERE a.clinic_id = ANY ($1)') USING clinics;
     DELETE FROM census_days WHERE clinic_id = ANY (clinics);
     DELETE FROM census_weekly WHERE clinic_id = ANY (clinics);
     EXECUTE format(census_sql(), 'SELECT 1 AS s, e.* FROM enrollments e WHERE e.clinic_id = ANY ($1)', 'census_days', '', 'day') USING clinics;
@@ -519,7 +551,7 @@ BEGIN
     -- Clinic isolation, as in migration 00007.
     FOREACH t IN ARRAY ARRAY['attendance_days', 'charge_days', 'claim_days', 'program_weeks', 'minimum_days',
             'attendance_weekly', 'charge_weekly', 'claim_weekly', 'minimum_weekly', 'census_days', 'census_weekly',
-            'admission_days', 'hold_counts'] LOOP
+            'admission_days', 'hold_counts', 'admission_samples'] LOOP
         EXECUTE format('CREATE POLICY clinic_isolation ON %I USING (%s) WITH CHECK (%s)', t,
             format('(SELECT clinic_scope_all()) OR clinic_id = ANY ((SELECT clinic_scope_ids())::uuid[]) OR (SELECT clinic_scope_exempt(%L::regclass))', t),
             format('(SELECT clinic_scope_all()) OR clinic_id = ANY ((SELECT clinic_scope_ids())::uuid[]) OR (SELECT clinic_scope_exempt(%L::regclass))', t));
@@ -551,6 +583,7 @@ BEGIN
     EXECUTE format(claim_days_sql(), 'SELECT 1 AS s, k.* FROM claims k', 'claim_weekly', 'monday_of', 'monday');
     EXECUTE format(census_sql(), 'SELECT 1 AS s, e.* FROM enrollments e', 'census_days', '', 'day');
     EXECUTE format(admission_days_sql(), 'SELECT 1 AS s, a.* FROM admissions a');
+    EXECUTE format(admission_samples_sql(), 'SELECT * FROM admissions a');
     EXECUTE format(census_sql(), 'SELECT 1 AS s, e.* FROM enrollments e', 'census_weekly', 'monday_of', 'monday');
 END
 $$;
@@ -572,6 +605,7 @@ BEGIN
 END
 $$;
 -- +goose StatementEnd
+DROP FUNCTION admission_samples_sql();
 DROP FUNCTION admission_days_sql();
 DROP FUNCTION census_sql();
 DROP FUNCTION claim_days_sql();
@@ -582,6 +616,7 @@ DROP FUNCTION local_day(timestamptz, text);
 DROP INDEX enrollments_track;
 DROP INDEX claims_submitted;
 DROP TABLE hold_counts;
+DROP TABLE admission_samples;
 DROP TABLE admission_days;
 DROP TABLE census_weekly;
 DROP TABLE census_days;

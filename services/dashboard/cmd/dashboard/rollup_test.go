@@ -63,6 +63,11 @@ var rollupChecks = []struct{ name, rollup, raw string }{
 		`SELECT clinic_id, day, admitted FROM admission_days WHERE admitted <> 0`,
 		`SELECT a.clinic_id, (a.admitted_at AT TIME ZONE coalesce(nullif(c.time_zone, ''), 'UTC'))::date, count(*)
 			FROM admissions a LEFT JOIN clinics c USING (clinic_id) GROUP BY 1, 2`},
+	{"admission_samples",
+		`SELECT episode_id, clinic_id, day, days FROM admission_samples`,
+		`SELECT a.episode_id, a.clinic_id, (a.admitted_at AT TIME ZONE coalesce(nullif(c.time_zone, ''), 'UTC'))::date,
+				extract(epoch FROM a.admitted_at - a.first_contact_at)::float8 / 86400
+			FROM admissions a LEFT JOIN clinics c USING (clinic_id) WHERE a.first_contact_at IS NOT NULL`},
 	{"hold_counts",
 		`SELECT clinic_id, reason, charges FROM hold_counts WHERE charges <> 0`,
 		`SELECT clinic_id, coalesce(nullif(trim(split_part(hold_reason, ':', 1)), ''), 'unspecified'), count(*) FROM charges

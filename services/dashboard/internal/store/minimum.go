@@ -25,6 +25,41 @@ func (m MinimumCounts) Total(clinic string) (weeks, met int) {
 	return weeks, met
 }
 
+// AddToInputs adds m's weeks to inputs (what Inputs read for the same scope and range without
+// them), as Inputs does when given m.
+func (m MinimumCounts) AddToInputs(inputs map[string]*kpi.Inputs) {
+	for id := range m {
+		in := inputs[id]
+		if in == nil {
+			in = &kpi.Inputs{Attendance: map[string]int{}, Discharges: map[string]int{}}
+			inputs[id] = in
+		}
+		in.MinimumWeeks, in.MinimumMet = m.Total(id)
+	}
+}
+
+// AddToTrends adds m's weeks to trends (what Trends read for the same scope and range without
+// them), as Trends does when given m.
+func (m MinimumCounts) AddToTrends(trends map[string]ClinicWeeks) {
+	for id, byWeek := range m {
+		for monday, c := range byWeek {
+			cw := trends[id]
+			if cw == nil {
+				cw = ClinicWeeks{}
+				trends[id] = cw
+			}
+			monday = kpi.Monday(monday)
+			in := cw[monday]
+			if in == nil {
+				in = &kpi.WeekInputs{Attendance: map[string]int{}}
+				cw[monday] = in
+			}
+			in.MinimumWeeks += c.Weeks
+			in.MinimumMet += c.Met
+		}
+	}
+}
+
 // add counts n weeks (met of them) on each Monday from first to last.
 func (m MinimumCounts) add(clinic string, first, last time.Time, n, met int) {
 	byWeek := m[clinic]

@@ -59,6 +59,7 @@ var rlsTables = []struct{ name, key, insert string }{
 	{"census_weekly", "", ""},
 	{"admission_days", "", ""},
 	{"hold_counts", "", ""},
+	{"admission_samples", "episode_id", ""},
 }
 
 // probeTables are rlsTables as rlstest probes them: a copy of a row is a new row under a

@@ -161,11 +161,10 @@ func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 					get(id).Attendance[status] = n
 					return err
 				}},
-			// The samples (for medians) as one array a clinic: a row per clinic, not per admission.
-			{`SELECT a.clinic_id::text, array_agg(extract(epoch FROM a.admitted_at - a.first_contact_at)::float8 / 86400)
-				FROM admissions a LEFT JOIN clinics c USING (clinic_id)
-				WHERE a.first_contact_at IS NOT NULL AND ` + localDate("a.admitted_at") + ` BETWEEN $3 AND $4 AND ` + sc.where("a.clinic_id") + `
-				GROUP BY 1`,
+			// The samples (for medians) as one array a clinic: a row per clinic, not per admission;
+			// the admissions' from the rollup admission_samples (migration 00008).
+			{`SELECT clinic_id::text, array_agg(days) FROM admission_samples
+				WHERE day BETWEEN $3 AND $4 AND ` + sc.where("clinic_id") + ` GROUP BY 1`,
 				func(rows pgx.Rows) error {
 					var id string
 					var ds []float64
@@ -212,10 +211,7 @@ func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 				return nil, err
 			}
 		}
-		for id := range weeks {
-			in := get(id)
-			in.MinimumWeeks, in.MinimumMet = weeks.Total(id)
-		}
+		weeks.AddToInputs(out)
 		return out, nil
 	})
 }
@@ -557,7 +553,7 @@ var Projections = []string{"clinics", "programs", "tracks", "enrollments", "refe
 	"completions", "discharges", "charges", "claims", "appointments", "write_offs", "stream_positions",
 	"attendance_days", "charge_days", "claim_days", "program_weeks", "minimum_days",
 	"attendance_weekly", "charge_weekly", "claim_weekly", "minimum_weekly", "census_days", "census_weekly",
-	"admission_days", "hold_counts"}
+	"admission_days", "hold_counts", "admission_samples"}
 
 // Truncate empties the projections and forgets which events were applied, in one transaction
 // in system scope (every clinic): it is maintenance (`dashboard rebuild`), not a user's request.

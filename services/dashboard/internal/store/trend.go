@@ -122,13 +122,7 @@ func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 				}
 			}
 		}
-		for id, byWeek := range weeks {
-			for m, c := range byWeek {
-				in := get(id, m)
-				in.MinimumWeeks += c.Weeks
-				in.MinimumMet += c.Met
-			}
-		}
+		weeks.AddToTrends(out)
 		return out, nil
 	})
 }

@@ -164,25 +164,24 @@ func (h *Handler) overviewData(ctx context.Context, rq *request) (any, error) {
 }
 
 func (h *Handler) overviewOf(ctx context.Context, rq *request) (Overview, error) {
-	clinics, err := h.store.Clinics(ctx, rq.scope)
-	if err != nil {
-		return Overview{}, err
-	}
-	// The program weeks feed both the figures and the trends; those two read concurrently.
-	minimum, err := h.store.MinimumWeeks(ctx, rq.scope, rq.rng, h.cfg.Now())
-	if err != nil {
-		return Overview{}, err
-	}
+	// The clinics, the figures' inputs, the trends' and the program weeks (which feed both) are
+	// read concurrently, each in a transaction of its own; the weeks are added afterwards.
+	var clinics []store.Clinic
 	var inputs map[string]*kpi.Inputs
 	var weeks map[string]store.ClinicWeeks
+	var minimum store.MinimumCounts
 	var wg sync.WaitGroup
-	var trendErr error
-	wg.Go(func() { weeks, trendErr = h.store.Trends(ctx, rq.scope, rq.rng, minimum) })
-	inputs, err = h.store.Inputs(ctx, rq.scope, rq.rng, minimum)
+	var clinicsErr, minimumErr, trendErr error
+	wg.Go(func() { clinics, clinicsErr = h.store.Clinics(ctx, rq.scope) })
+	wg.Go(func() { minimum, minimumErr = h.store.MinimumWeeks(ctx, rq.scope, rq.rng, h.cfg.Now()) })
+	wg.Go(func() { weeks, trendErr = h.store.Trends(ctx, rq.scope, rq.rng, nil) })
+	inputs, err := h.store.Inputs(ctx, rq.scope, rq.rng, nil)
 	wg.Wait()
-	if err = cmp.Or(err, trendErr); err != nil {
+	if err = cmp.Or(clinicsErr, minimumErr, err, trendErr); err != nil {
 		return Overview{}, err
 	}
+	minimum.AddToInputs(inputs)
+	minimum.AddToTrends(weeks)
 	o := Overview{From: rq.rng.From.Format(time.DateOnly), To: rq.rng.To.Format(time.DateOnly), KPIs: kpi.Names, Clinics: []KPIRow{},
 		TimeZones: []string{}}
 	if o.Sort, o.Dir, o.Q, o.TZ, err = overviewQuery(rq.r.URL.Query()); err != nil {
