@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -103,5 +104,52 @@ func TestCorrectionOfAnEndedEnrollmentTakesNoRiskLock(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Risk after a correction is evaluated on the recent visits when they decide it, and on the
+// whole history when the run of absences reaches back past them: a patient absent twice five
+// and six weeks ago and excused at every visit since is at risk for consecutive absences
+// (excused visits neither count nor break the run), though the recent weeks hold no absence.
+func TestRiskSeesAbsencesBeforeTheRecentWeeks(t *testing.T) {
+	pool, store, a := setup(t)
+	wireAttendance(a, store)
+	enrollment, p := bus.NewID(), bus.NewID()
+	track := addTrack(t, pool, clinicA, "evening", 12)
+	exec(t, pool, `INSERT INTO enrollments (id, patient_id, clinic_id, program_track, start_date, status, program_code, track_id, enrolled_at)
+		VALUES ($1, $2, $3, 'evening', current_date - 56, 'active', 'adult-iop', $4, now())`, enrollment, p, clinicA, track)
+	// A visit a week for eight weeks (w 0..7, the last one three days ago): present, then absent
+	// in weeks 1 and 2, excused since.
+	exec(t, pool, `CREATE TABLE seed_visits AS SELECT w, gen_random_uuid() AS s, gen_random_uuid() AS a,
+		current_date - 52 + 7 * w AS d FROM generate_series(0, 7) w`)
+	exec(t, pool, `INSERT INTO sessions (id, clinic_id, service_type, local_date, start_time, end_time, starts_at, ends_at)
+		SELECT s, $1, 'individual', d, '10:00', '10:50', d + time '16:00', d + time '16:50' FROM seed_visits`, clinicA)
+	exec(t, pool, `INSERT INTO appointments (id, session_id, enrollment_id, patient_id, clinic_id) SELECT a, s, $1, $2, $3 FROM seed_visits`,
+		enrollment, p, clinicA)
+	exec(t, pool, `INSERT INTO attendance (appointment_id, clinic_id, version, status, minutes_attended, scheduled_minutes, recorded_by, recorded_at)
+		SELECT a, $1, 1, CASE WHEN w = 0 THEN 'present' WHEN w IN (1, 2) THEN 'absent' ELSE 'excused' END,
+			CASE WHEN w = 0 THEN 50 ELSE 0 END, 50, 'seed', d + time '17:00' FROM seed_visits WHERE w < 7`, clinicA)
+	var last string
+	if err := pool.QueryRow(context.Background(), `SELECT a::text FROM seed_visits WHERE w = 7`).Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := recordOne(a, "clinician-1", "excused-again", last, domain.AttendanceExcused); err != nil {
+		t.Fatal(err)
+	}
+	var reasons []string
+	if err := pool.QueryRow(context.Background(), `SELECT reasons FROM risk_episodes WHERE enrollment_id = $1 AND cleared_at IS NULL`,
+		enrollment).Scan(&reasons); err != nil {
+		t.Fatalf("open risk episode: %v", err)
+	}
+	if !slices.Contains(reasons, domain.RiskConsecutiveAbsences) {
+		t.Errorf("risk reasons %v, want %s among them", reasons, domain.RiskConsecutiveAbsences)
+	}
+	// Present at the last visit: the run is broken, whatever came before.
+	if _, _, err := recordOne(a, "clinician-1", "present-at-last", last, domain.AttendancePresent); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.QueryRow(context.Background(), `SELECT reasons FROM risk_episodes WHERE enrollment_id = $1 AND cleared_at IS NULL`,
+		enrollment).Scan(&reasons); err == nil && slices.Contains(reasons, domain.RiskConsecutiveAbsences) {
+		t.Errorf("risk reasons %v after a visit attended", reasons)
 	}
 }

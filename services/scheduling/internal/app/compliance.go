@@ -33,6 +33,9 @@ type ComplianceFacts struct {
 	WeeklyMinimum int
 	TimeZone      string // the clinic's
 	Visits        []domain.AttendedVisit
+	// VisitsFrom, when set (RiskFacts), bounds what Visits may lack: visits that started
+	// before it on a local date before the window's first day (the day after it).
+	VisitsFrom time.Time
 }
 
 // RiskEpisode is a risk_episodes row.
@@ -57,6 +60,10 @@ type ComplianceRepo interface {
 	// when another transaction holds it).
 	LockRisk(ctx context.Context, tx *bus.Tx, enrollmentID string, wait bool) (bool, error)
 	Facts(ctx context.Context, tx *bus.Tx, enrollmentID string) (ComplianceFacts, bool, error)
+	// RiskFacts is Facts with the visits the at-risk rules may need on a clinic-local date on
+	// or after notBefore, underWeeks the complete weeks the under-minimum rule reads: every
+	// visit of those weeks and after, and every visit that started at or after VisitsFrom.
+	RiskFacts(ctx context.Context, tx *bus.Tx, enrollmentID string, notBefore time.Time, underWeeks int) (ComplianceFacts, bool, error)
 	OpenEpisode(ctx context.Context, tx *bus.Tx, enrollmentID string) (RiskEpisode, bool, error)
 	AddEpisode(ctx context.Context, tx *bus.Tx, ep RiskEpisode) error
 	SetReasons(ctx context.Context, tx *bus.Tx, id string, reasons []string) error
@@ -106,6 +113,28 @@ func (a *App) facts(ctx context.Context, tx *bus.Tx, enrollmentID string, now ti
 	if err != nil || !found {
 		return f, nil, found, err
 	}
+	return a.weeks(f, now)
+}
+
+// riskFacts is facts for the at-risk rules as of now: the visits of the weeks the
+// under-minimum rule reads and after (RiskFacts; now's clinic-local date is never before the
+// day before its UTC date), or all of them when the run of absences reaches back further
+// than those (domain.AbsenceRunDecided: a patient excused again and again). The rules see
+// the same as with every visit; a long history is not read on every attendance record.
+func (a *App) riskFacts(ctx context.Context, tx *bus.Tx, enrollmentID string, now time.Time) (ComplianceFacts, []domain.ComplianceWeek, bool, error) {
+	y, m, d := now.UTC().Date()
+	f, found, err := a.compliance.RiskFacts(ctx, tx, enrollmentID, time.Date(y, m, d-1, 0, 0, 0, 0, time.UTC), a.risk.WeeksUnderMinimum)
+	if err != nil || !found {
+		return f, nil, found, err
+	}
+	if f.Enrollment.Status == domain.StatusActive && !domain.AbsenceRunDecided(a.risk.ConsecutiveAbsences, f.Visits, f.VisitsFrom) {
+		return a.facts(ctx, tx, enrollmentID, now)
+	}
+	return a.weeks(f, now)
+}
+
+// weeks returns f with its program weeks as of now.
+func (a *App) weeks(f ComplianceFacts, now time.Time) (ComplianceFacts, []domain.ComplianceWeek, bool, error) {
 	loc, err := time.LoadLocation(f.TimeZone)
 	if err != nil {
 		return f, nil, false, fmt.Errorf("clinic time zone: %w", err)
@@ -119,7 +148,7 @@ func (a *App) facts(ctx context.Context, tx *bus.Tx, enrollmentID string, now ti
 // risk lock). Only active enrollments are evaluated: an ended or switched one keeps whatever
 // episode it had, silently (the enrollment is over).
 func (a *App) evaluateRisk(ctx context.Context, tx *bus.Tx, enrollmentID string, now time.Time) error {
-	f, weeks, found, err := a.facts(ctx, tx, enrollmentID, now)
+	f, weeks, found, err := a.riskFacts(ctx, tx, enrollmentID, now)
 	if err != nil || !found || f.Enrollment.Status != domain.StatusActive {
 		return err
 	}

@@ -138,6 +138,38 @@ func consecutiveAbsences(n int, visits []AttendedVisit) bool {
 	return run >= n
 }
 
+// AbsenceRunDecided reports whether RiskConsecutiveAbsences (with n absences) is decided by
+// the visits that started at or after from: visits is an enrollment's visits of which only
+// those that started before from may be missing, and the rule, walking back from the latest
+// visit, ends (on a visit that is neither excused nor absent, or on the n-th absence) before
+// it reaches a visit that started before from. Then the missing visits, which all started
+// before from, cannot change it.
+func AbsenceRunDecided(n int, visits []AttendedVisit, from time.Time) bool {
+	if n <= 0 {
+		return true
+	}
+	sorted := slices.Clone(visits)
+	slices.SortStableFunc(sorted, func(a, b AttendedVisit) int { return a.StartsAt.Compare(b.StartsAt) })
+	run := 0
+	for i := len(sorted) - 1; i >= 0; i-- {
+		v := sorted[i]
+		if v.StartsAt.Before(from) {
+			return false
+		}
+		switch v.Status {
+		case AttendanceExcused:
+			continue
+		case AttendanceAbsent:
+			if run++; run >= n {
+				return true
+			}
+		default:
+			return true
+		}
+	}
+	return false
+}
+
 func underMinimum(n int, weeks []ComplianceWeek) bool {
 	if n <= 0 {
 		return false

@@ -48,23 +48,42 @@ func (r *Compliance) LockRisk(ctx context.Context, tx *bus.Tx, enrollmentID stri
 // round trip (the two reads are pipelined). Enrollments without a program (older than seats)
 // are not found.
 func (r *Compliance) Facts(ctx context.Context, tx *bus.Tx, enrollmentID string) (app.ComplianceFacts, bool, error) {
+	return r.facts(ctx, tx, factsSQL, attendedVisitsSQL, false, enrollmentID)
+}
+
+// RiskFacts implements app.ComplianceRepo: Facts with only the visits the at-risk rules may
+// need, in one round trip: those of the latest underWeeks program weeks complete by the date
+// notBefore (and all after them), and any that started from the day before (VisitsFrom).
+// A patient's whole history cost a probe of its session and of its attendance per visit.
+func (r *Compliance) RiskFacts(ctx context.Context, tx *bus.Tx, enrollmentID string, notBefore time.Time, underWeeks int) (app.ComplianceFacts, bool, error) {
+	f, found, err := r.facts(ctx, tx, riskFactsSQL, riskVisitsSQL, true, enrollmentID, notBefore, underWeeks)
+	if found {
+		f.VisitsFrom = f.VisitsFrom.AddDate(0, 0, -1)
+	}
+	return f, found, err
+}
+
+// facts reads an enrollment's facts with factsSQL and its visits with visitsSQL, pipelined;
+// when window, factsSQL's row ends with the first day of the visits' window (VisitsFrom).
+func (r *Compliance) facts(ctx context.Context, tx *bus.Tx, factsSQL, visitsSQL string, window bool, args ...any) (app.ComplianceFacts, bool, error) {
 	var f app.ComplianceFacts
 	e := &f.Enrollment
 	found := false
 	b := &pgx.Batch{}
-	b.Queue(`SELECT e.id::text, e.patient_id::text, e.clinic_id::text, e.status, e.start_date,
-		e.program_code, p.length_weeks, p.weekly_minimum_minutes, c.time_zone
-		FROM enrollments e JOIN programs p ON p.code = e.program_code JOIN clinics c ON c.id = e.clinic_id
-		WHERE e.id = $1`, enrollmentID).QueryRow(func(row pgx.Row) error {
-		err := row.Scan(&e.ID, &e.PatientID, &e.ClinicID, &e.Status, &e.StartDate, &e.ProgramCode,
-			&f.LengthWeeks, &f.WeeklyMinimum, &f.TimeZone)
+	b.Queue(factsSQL, args...).QueryRow(func(row pgx.Row) error {
+		dest := []any{&e.ID, &e.PatientID, &e.ClinicID, &e.Status, &e.StartDate, &e.ProgramCode,
+			&f.LengthWeeks, &f.WeeklyMinimum, &f.TimeZone}
+		if window {
+			dest = append(dest, &f.VisitsFrom)
+		}
+		err := row.Scan(dest...)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
 		found = err == nil
 		return err
 	})
-	b.Queue(attendedVisitsSQL, enrollmentID).Query(func(rows pgx.Rows) error {
+	b.Queue(visitsSQL, args...).Query(func(rows pgx.Rows) error {
 		var err error
 		f.Visits, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.AttendedVisit, error) {
 			var v domain.AttendedVisit
@@ -81,8 +100,39 @@ func (r *Compliance) Facts(ctx context.Context, tx *bus.Tx, enrollmentID string)
 		return app.ComplianceFacts{}, false, nil
 	}
 	e.StartDate = e.StartDate.UTC()
+	f.VisitsFrom = f.VisitsFrom.UTC()
 	return f, true, nil
 }
+
+// factsSQL reads an enrollment with its program and its clinic's time zone.
+const factsSQL = `SELECT e.id::text, e.patient_id::text, e.clinic_id::text, e.status, e.start_date,
+		e.program_code, p.length_weeks, p.weekly_minimum_minutes, c.time_zone
+		FROM enrollments e JOIN programs p ON p.code = e.program_code JOIN clinics c ON c.id = e.clinic_id
+		WHERE e.id = $1`
+
+// riskWindowSQL is the first day of the earliest program week the under-minimum rule may read
+// ($3 weeks) on any date from $2 on: the program's start plus whole weeks, the latest $3
+// weeks complete by $2 (complete: the week's last day is before the date) excluded. Later
+// dates complete more weeks, never fewer, so the window only moves forward.
+const riskWindowSQL = `e.start_date + 7 * GREATEST(0, LEAST(p.length_weeks, ($2::date - e.start_date) / 7) - $3::int)`
+
+// riskFactsSQL is factsSQL with the first day of the visits' window (riskWindowSQL).
+const riskFactsSQL = `SELECT e.id::text, e.patient_id::text, e.clinic_id::text, e.status, e.start_date,
+		e.program_code, p.length_weeks, p.weekly_minimum_minutes, c.time_zone, ` + riskWindowSQL + `
+		FROM enrollments e JOIN programs p ON p.code = e.program_code JOIN clinics c ON c.id = e.clinic_id
+		WHERE e.id = $1`
+
+// riskVisitsSQL is attendedVisitsSQL bounded to the window: visits on its days or later, and
+// visits that started on or after the day before its first (midnight UTC), whatever their
+// local date, so that every visit left out started before that (domain.AbsenceRunDecided).
+const riskVisitsSQL = `SELECT s.local_date, s.starts_at, att.status, att.minutes_attended
+		FROM enrollments e JOIN programs p ON p.code = e.program_code
+		JOIN appointments a ON a.enrollment_id = e.id JOIN sessions s ON s.id = a.session_id
+		CROSS JOIN ` + currentAttendance + `
+		WHERE e.id = $1 AND a.status = 'scheduled'
+			AND (s.local_date >= ` + riskWindowSQL + `
+				OR s.starts_at >= ((` + riskWindowSQL + `) - 1)::timestamp AT TIME ZONE 'UTC')
+		ORDER BY s.starts_at, a.id`
 
 // attendedVisitsSQL reads an enrollment's scheduled appointments with attendance.
 const attendedVisitsSQL = `SELECT s.local_date, s.starts_at, att.status, att.minutes_attended
