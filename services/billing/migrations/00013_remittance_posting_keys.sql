@@ -30,7 +30,18 @@ ALTER TABLE remittance_claims
     DROP CONSTRAINT remittance_claims_remittance_id_fkey,
     DROP CONSTRAINT remittance_claims_claim_id_fkey;
 
+-- And one ledger entry per claim with patient responsibility: claim_id and remittance_id are
+-- set only by a posting (PostLedger), from the same claims and remittance as above; the
+-- self-pay entries (PostCharge) set neither. account_id (whose balance the entry moves) and
+-- charge_id keep their keys.
+ALTER TABLE ledger_entries
+    DROP CONSTRAINT ledger_entries_claim_id_fkey,
+    DROP CONSTRAINT ledger_entries_remittance_id_fkey;
+
 -- +goose Down
+ALTER TABLE ledger_entries
+    ADD CONSTRAINT ledger_entries_claim_id_fkey FOREIGN KEY (claim_id) REFERENCES claims (id),
+    ADD CONSTRAINT ledger_entries_remittance_id_fkey FOREIGN KEY (remittance_id) REFERENCES remittances (id);
 ALTER TABLE remittance_claims
     ADD CONSTRAINT remittance_claims_remittance_id_fkey FOREIGN KEY (remittance_id) REFERENCES remittances (id),
     ADD CONSTRAINT remittance_claims_claim_id_fkey FOREIGN KEY (claim_id) REFERENCES claims (id);
