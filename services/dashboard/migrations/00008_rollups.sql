@@ -30,7 +30,8 @@
 -- admission_samples: per admission with a first contact, its clinic-local date of admission and
 --                  its days from first contact to admission (the median's samples).
 -- hold_counts:     held charges per clinic and hold reason (the part before any ":" detail).
--- attendance_weekly, charge_weekly, claim_weekly, minimum_weekly, census_weekly: the same per clinic and
+-- attendance_weekly, charge_weekly, claim_weekly, minimum_weekly, census_weekly, admission_weekly:
+--                  the same per clinic and
 --                  Monday-start week (its Monday), kept by the same statements: a range reads
 --                  its whole weeks from them and only the days at its ends from the daily ones
 --                  (a year: 53 rows a clinic and figure instead of 365).
@@ -112,6 +113,13 @@ CREATE TABLE admission_days (
     PRIMARY KEY (clinic_id, day)
 );
 CREATE INDEX admission_days_day ON admission_days (day);
+CREATE TABLE admission_weekly (
+    clinic_id uuid NOT NULL,
+    monday    date NOT NULL,
+    admitted  int  NOT NULL,
+    PRIMARY KEY (clinic_id, monday)
+);
+CREATE INDEX admission_weekly_monday ON admission_weekly (monday);
 
 CREATE TABLE admission_samples (
     episode_id uuid   PRIMARY KEY,
@@ -310,16 +318,18 @@ ON CONFLICT (clinic_id, %4$s) DO UPDATE SET delta = d.delta + excluded.delta
 $q$ $$;
 -- +goose StatementEnd
 
--- admission_days_sql adds the admissions of a source like change_rows's (%1$s) to admission_days.
+-- admission_days_sql adds the admissions of a source like change_rows's (%1$s) to admission_days
+-- (%2$s: admission_days, %3$s: '', %4$s: day) or to admission_weekly (admission_weekly,
+-- monday_of, monday).
 -- +goose StatementBegin
 CREATE FUNCTION admission_days_sql() RETURNS text
     LANGUAGE sql IMMUTABLE
     AS $$ SELECT $q$
-INSERT INTO admission_days AS d (clinic_id, day, admitted)
-SELECT x.clinic_id, local_day(x.admitted_at, c.time_zone), sum(x.s)
+INSERT INTO %2$s AS d (clinic_id, %4$s, admitted)
+SELECT x.clinic_id, %3$s(local_day(x.admitted_at, c.time_zone)), sum(x.s)
 FROM (%1$s) x LEFT JOIN clinics c ON c.clinic_id = x.clinic_id
 GROUP BY 1, 2 HAVING sum(x.s) <> 0 ORDER BY 1, 2
-ON CONFLICT (clinic_id, day) DO UPDATE SET admitted = d.admitted + excluded.admitted
+ON CONFLICT (clinic_id, %4$s) DO UPDATE SET admitted = d.admitted + excluded.admitted
 $q$ $$;
 -- +goose StatementEnd
 
@@ -343,7 +353,8 @@ CREATE FUNCTION admissions_rollup() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    EXECUTE format(admission_days_sql(), change_rows(TG_OP));
+    EXECUTE format(admission_days_sql(), change_rows(TG_OP), 'admission_days', '', 'day');
+    EXECUTE format(admission_days_sql(), change_rows(TG_OP), 'admission_weekly', 'monday_of', 'monday');
     IF TG_OP = 'DELETE' THEN
         DELETE FROM admission_samples WHERE episode_id IN (SELECT episode_id FROM old_rows);
     ELSE
@@ -518,7 +529,11 @@ BEGIN
     EXECUTE format(claim_days_sql(), 'SELECT 1 AS s, k.* FROM claims k WHERE k.clinic_id = ANY ($1)', 'claim_days', '', 'day') USING clinics;
     EXECUTE format(claim_days_sql(), 'SELECT 1 AS s, k.* FROM claims k WHERE k.clinic_id = ANY ($1)', 'claim_weekly', 'monday_of', 'monday') USING clinics;
     DELETE FROM admission_days WHERE clinic_id = ANY (clinics);
-    EXECUTE format(admission_days_sql(), 'SELECT 1 AS s, a.* FROM admissions a WHERE a.clinic_id = ANY ($1)') USING clinics;
+    DELETE FROM admission_weekly WHERE clinic_id = ANY (clinics);
+    EXECUTE format(admission_days_sql(), 'SELECT 1 AS s, a.* FROM admissions a WHERE a.clinic_id = ANY ($1)',
+        'admission_days', '', 'day') USING clinics;
+    EXECUTE format(admission_days_sql(), 'SELECT 1 AS s, a.* FROM admissions a WHERE a.clinic_id = ANY ($1)',
+        'admission_weekly', 'monday_of', 'monday') USING clinics;
     EXECUTE format(admission_samples_sql(), 'SELECT * FROM admissions a WHERE a.clinic_id = ANY ($1)') USING clinics;
     DELETE FROM census_days WHERE clinic_id = ANY (clinics);
     DELETE FROM census_weekly WHERE clinic_id = ANY (clinics);
@@ -551,7 +566,7 @@ BEGIN
     -- Clinic isolation, as in migration 00007.
     FOREACH t IN ARRAY ARRAY['attendance_days', 'charge_days', 'claim_days', 'program_weeks', 'minimum_days',
             'attendance_weekly', 'charge_weekly', 'claim_weekly', 'minimum_weekly', 'census_days', 'census_weekly',
-            'admission_days', 'hold_counts', 'admission_samples'] LOOP
+            'admission_days', 'hold_counts', 'admission_samples', 'admission_weekly'] LOOP
         EXECUTE format('CREATE POLICY clinic_isolation ON %I USING (%s) WITH CHECK (%s)', t,
             format('(SELECT clinic_scope_all()) OR clinic_id = ANY ((SELECT clinic_scope_ids())::uuid[]) OR (SELECT clinic_scope_exempt(%L::regclass))', t),
             format('(SELECT clinic_scope_all()) OR clinic_id = ANY ((SELECT clinic_scope_ids())::uuid[]) OR (SELECT clinic_scope_exempt(%L::regclass))', t));
@@ -582,7 +597,8 @@ BEGIN
     EXECUTE format(claim_days_sql(), 'SELECT 1 AS s, k.* FROM claims k', 'claim_days', '', 'day');
     EXECUTE format(claim_days_sql(), 'SELECT 1 AS s, k.* FROM claims k', 'claim_weekly', 'monday_of', 'monday');
     EXECUTE format(census_sql(), 'SELECT 1 AS s, e.* FROM enrollments e', 'census_days', '', 'day');
-    EXECUTE format(admission_days_sql(), 'SELECT 1 AS s, a.* FROM admissions a');
+    EXECUTE format(admission_days_sql(), 'SELECT 1 AS s, a.* FROM admissions a', 'admission_days', '', 'day');
+    EXECUTE format(admission_days_sql(), 'SELECT 1 AS s, a.* FROM admissions a', 'admission_weekly', 'monday_of', 'monday');
     EXECUTE format(admission_samples_sql(), 'SELECT * FROM admissions a');
     EXECUTE format(census_sql(), 'SELECT 1 AS s, e.* FROM enrollments e', 'census_weekly', 'monday_of', 'monday');
 END
@@ -617,6 +633,7 @@ DROP INDEX enrollments_track;
 DROP INDEX claims_submitted;
 DROP TABLE hold_counts;
 DROP TABLE admission_samples;
+DROP TABLE admission_weekly;
 DROP TABLE admission_days;
 DROP TABLE census_weekly;
 DROP TABLE census_days;

@@ -60,6 +60,7 @@ var rlsTables = []struct{ name, key, insert string }{
 	{"admission_days", "", ""},
 	{"hold_counts", "", ""},
 	{"admission_samples", "episode_id", ""},
+	{"admission_weekly", "", ""},
 }
 
 // probeTables are rlsTables as rlstest probes them: a copy of a row is a new row under a

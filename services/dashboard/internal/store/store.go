@@ -553,7 +553,7 @@ var Projections = []string{"clinics", "programs", "tracks", "enrollments", "refe
 	"completions", "discharges", "charges", "claims", "appointments", "write_offs", "stream_positions",
 	"attendance_days", "charge_days", "claim_days", "program_weeks", "minimum_days",
 	"attendance_weekly", "charge_weekly", "claim_weekly", "minimum_weekly", "census_days", "census_weekly",
-	"admission_days", "hold_counts", "admission_samples"}
+	"admission_days", "hold_counts", "admission_samples", "admission_weekly"}
 
 // Truncate empties the projections and forgets which events were applied, in one transaction
 // in system scope (every clinic): it is maintenance (`dashboard rebuild`), not a user's request.

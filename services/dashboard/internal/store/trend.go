@@ -50,22 +50,32 @@ func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 			sql  string
 			scan func(pgx.Rows) error
 		}{
-			{`SELECT clinic_id::text, monday, status, sum(sessions)::int FROM (
-					SELECT clinic_id, monday, status, sessions FROM attendance_weekly WHERE ` + weekly + ` AND ` + sc.where("clinic_id") + `
-					UNION ALL
-					SELECT clinic_id, ` + monday("local_date") + `, status, sessions FROM attendance_days
-					WHERE ` + daily("local_date") + ` AND ` + sc.where("clinic_id") + `) x
-				GROUP BY 1, 2, 3 HAVING sum(sessions) > 0`,
+			// A row per clinic and week, its statuses and counts as arrays.
+			{`SELECT clinic_id::text, monday, array_agg(status), array_agg(n) FROM (
+					SELECT clinic_id, monday, status, sum(sessions)::int AS n FROM (
+						SELECT clinic_id, monday, status, sessions FROM attendance_weekly WHERE ` + weekly + ` AND ` + sc.where("clinic_id") + `
+						UNION ALL
+						SELECT clinic_id, ` + monday("local_date") + `, status, sessions FROM attendance_days
+						WHERE ` + daily("local_date") + ` AND ` + sc.where("clinic_id") + `) x
+					GROUP BY 1, 2, 3 HAVING sum(sessions) > 0) y
+				GROUP BY 1, 2`,
 				func(rows pgx.Rows) error {
-					var id, status string
+					var id string
 					var d time.Time
-					var n int
-					err := rows.Scan(&id, &d, &status, &n)
-					get(id, d).Attendance[status] += n
+					var statuses []string
+					var ns []int
+					err := rows.Scan(&id, &d, &statuses, &ns)
+					in := get(id, d)
+					for i, st := range statuses {
+						in.Attendance[st] += ns[i]
+					}
 					return err
 				}},
-			{`SELECT clinic_id::text, ` + monday("day") + `, sum(admitted)::int FROM admission_days
-				WHERE day BETWEEN $3 AND $4 AND ` + sc.where("clinic_id") + ` GROUP BY 1, 2 HAVING sum(admitted) > 0`,
+			{`SELECT clinic_id::text, monday, sum(admitted)::int FROM (
+					SELECT clinic_id, monday, admitted FROM admission_weekly WHERE ` + weekly + ` AND ` + sc.where("clinic_id") + `
+					UNION ALL
+					SELECT clinic_id, ` + monday("day") + `, admitted FROM admission_days WHERE ` + daily("day") + ` AND ` + sc.where("clinic_id") + `) x
+				GROUP BY 1, 2 HAVING sum(admitted) > 0`,
 				func(rows pgx.Rows) error {
 					var id string
 					var d time.Time
