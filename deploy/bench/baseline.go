@@ -17,14 +17,25 @@ import (
 	"github.com/trellis-health/trellis/pkg/bus"
 )
 
-// PGSettings reads the durability settings the baseline and the services run with.
-func PGSettings(ctx context.Context, pool *pgxpool.Pool) (string, error) {
-	var sc, fsync, method string
-	if err := pool.QueryRow(ctx, `SELECT current_setting('synchronous_commit'), current_setting('fsync'), current_setting('wal_sync_method')`).
-		Scan(&sc, &fsync, &method); err != nil {
-		return "", err
+// PGSettings reads the durability settings the baseline and the services run with, and
+// whether autovacuum runs.
+func PGSettings(ctx context.Context, pool *pgxpool.Pool) (settings string, autovacuum bool, err error) {
+	var sc, fsync, method, av string
+	if err := pool.QueryRow(ctx, `SELECT current_setting('synchronous_commit'), current_setting('fsync'),
+		current_setting('wal_sync_method'), current_setting('autovacuum')`).Scan(&sc, &fsync, &method, &av); err != nil {
+		return "", false, err
 	}
-	return fmt.Sprintf("synchronous_commit=%s, fsync=%s, wal_sync_method=%s", sc, fsync, method), nil
+	return fmt.Sprintf("synchronous_commit=%s, fsync=%s, wal_sync_method=%s, autovacuum=%s", sc, fsync, method, av), av == "on", nil
+}
+
+// Vacuum runs VACUUM (ANALYZE) on the database of pool: the harness's stand-in, between
+// phases, for the autovacuum a production server runs when this one has it off (tables
+// whose rows are updated, like notification's queue or the outboxes, otherwise carry every
+// dead row of the earlier phases). Tables the role does not own are skipped with a warning.
+func Vacuum(ctx context.Context, pool *pgxpool.Pool) (time.Duration, error) {
+	t0 := time.Now()
+	_, err := pool.Exec(ctx, `VACUUM (ANALYZE)`)
+	return time.Since(t0), err
 }
 
 // PGCommits measures durable single-row commits: each of workers connections runs

@@ -45,6 +45,9 @@ func OpenPGStats(ctx context.Context, pool *pgxpool.Pool) (*PGStats, string) {
 	return &PGStats{pool: pool}, ""
 }
 
+// Pool is the privileged pool the statistics are read with.
+func (p *PGStats) Pool() *pgxpool.Pool { return p.pool }
+
 // Reset clears the statistics of every database (pg_stat_statements_reset() without
 // arguments); Top reads only this one.
 func (p *PGStats) Reset(ctx context.Context) error {
