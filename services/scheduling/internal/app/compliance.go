@@ -45,6 +45,14 @@ type RiskEpisode struct {
 	Since                                 time.Time
 }
 
+// RiskState is what a risk evaluation reads of an enrollment under its risk lock.
+type RiskState struct {
+	Facts   ComplianceFacts // as RiskFacts reads them
+	Found   bool            // the enrollment (with a program) exists
+	Episode RiskEpisode     // the open episode, when Open
+	Open    bool
+}
+
 // Completion is a program_completions row.
 type Completion struct {
 	EnrollmentID        string
@@ -64,6 +72,9 @@ type ComplianceRepo interface {
 	// or after notBefore, underWeeks the complete weeks the under-minimum rule reads: every
 	// visit of those weeks and after, and every visit that started at or after VisitsFrom.
 	RiskFacts(ctx context.Context, tx *bus.Tx, enrollmentID string, notBefore time.Time, underWeeks int) (ComplianceFacts, bool, error)
+	// LockRiskFacts takes the enrollment's risk lock for the rest of tx (waiting for it), then
+	// reads RiskFacts and the open episode, all in one round trip.
+	LockRiskFacts(ctx context.Context, tx *bus.Tx, enrollmentID string, notBefore time.Time, underWeeks int) (RiskState, error)
 	OpenEpisode(ctx context.Context, tx *bus.Tx, enrollmentID string) (RiskEpisode, bool, error)
 	AddEpisode(ctx context.Context, tx *bus.Tx, ep RiskEpisode) error
 	SetReasons(ctx context.Context, tx *bus.Tx, id string, reasons []string) error
@@ -93,18 +104,29 @@ func (a *App) evaluateRisks(ctx context.Context, tx *bus.Tx, enrollmentIDs []str
 	ids := slices.Clone(enrollmentIDs)
 	slices.Sort(ids)
 	for _, id := range slices.Compact(ids) {
-		if _, err := a.compliance.LockRisk(ctx, tx, id, true); err != nil {
+		// The lock and the reads in one round trip: the reads run once the lock is held. Their
+		// window is as of now; the clock read after the lock (at) is never earlier, and the
+		// window only moves forward with the date (RiskFacts).
+		st, err := a.compliance.LockRiskFacts(ctx, tx, id, riskNotBefore(now), a.risk.WeeksUnderMinimum)
+		if err != nil {
 			return err
 		}
 		at := now
 		if t := a.now(); t.After(at) {
 			at = t
 		}
-		if err := a.evaluateRisk(ctx, tx, id, at); err != nil {
+		if err := a.applyRisk(ctx, tx, id, at, st, true); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// riskNotBefore is a clinic-local date never after now's in any zone: the day before its UTC
+// date.
+func riskNotBefore(now time.Time) time.Time {
+	y, m, d := now.UTC().Date()
+	return time.Date(y, m, d-1, 0, 0, 0, 0, time.UTC)
 }
 
 // facts reads an enrollment's compliance facts and its program weeks as of now.
@@ -116,16 +138,15 @@ func (a *App) facts(ctx context.Context, tx *bus.Tx, enrollmentID string, now ti
 	return a.weeks(f, now)
 }
 
-// riskFacts is facts for the at-risk rules as of now: the visits of the weeks the
-// under-minimum rule reads and after (RiskFacts; now's clinic-local date is never before the
-// day before its UTC date), or all of them when the run of absences reaches back further
-// than those (domain.AbsenceRunDecided: a patient excused again and again). The rules see
-// the same as with every visit; a long history is not read on every attendance record.
-func (a *App) riskFacts(ctx context.Context, tx *bus.Tx, enrollmentID string, now time.Time) (ComplianceFacts, []domain.ComplianceWeek, bool, error) {
-	y, m, d := now.UTC().Date()
-	f, found, err := a.compliance.RiskFacts(ctx, tx, enrollmentID, time.Date(y, m, d-1, 0, 0, 0, 0, time.UTC), a.risk.WeeksUnderMinimum)
-	if err != nil || !found {
-		return f, nil, found, err
+// riskWeeks completes f (RiskFacts, found) for the at-risk rules as of now: its program
+// weeks, on the visits RiskFacts read (those of the weeks the under-minimum rule reads, and
+// after; now's clinic-local date is never before riskNotBefore), or on all of them, read
+// again, when the run of absences reaches back further than those (domain.AbsenceRunDecided:
+// a patient excused again and again). The rules see the same as with every visit; a long
+// history is not read on every attendance record.
+func (a *App) riskWeeks(ctx context.Context, tx *bus.Tx, enrollmentID string, now time.Time, f ComplianceFacts, found bool) (ComplianceFacts, []domain.ComplianceWeek, bool, error) {
+	if !found {
+		return f, nil, false, nil
 	}
 	if f.Enrollment.Status == domain.StatusActive && !domain.AbsenceRunDecided(a.risk.ConsecutiveAbsences, f.Visits, f.VisitsFrom) {
 		return a.facts(ctx, tx, enrollmentID, now)
@@ -148,14 +169,26 @@ func (a *App) weeks(f ComplianceFacts, now time.Time) (ComplianceFacts, []domain
 // risk lock). Only active enrollments are evaluated: an ended or switched one keeps whatever
 // episode it had, silently (the enrollment is over).
 func (a *App) evaluateRisk(ctx context.Context, tx *bus.Tx, enrollmentID string, now time.Time) error {
-	f, weeks, found, err := a.riskFacts(ctx, tx, enrollmentID, now)
+	f, found, err := a.compliance.RiskFacts(ctx, tx, enrollmentID, riskNotBefore(now), a.risk.WeeksUnderMinimum)
+	if err != nil {
+		return err
+	}
+	return a.applyRisk(ctx, tx, enrollmentID, now, RiskState{Facts: f, Found: found}, false)
+}
+
+// applyRisk is evaluateRisk on what was read of the enrollment (st; its open episode is read
+// here unless episodeRead).
+func (a *App) applyRisk(ctx context.Context, tx *bus.Tx, enrollmentID string, now time.Time, st RiskState, episodeRead bool) error {
+	f, weeks, found, err := a.riskWeeks(ctx, tx, enrollmentID, now, st.Facts, st.Found)
 	if err != nil || !found || f.Enrollment.Status != domain.StatusActive {
 		return err
 	}
 	reasons := domain.RiskReasons(a.risk, weeks, f.Visits)
-	ep, open, err := a.compliance.OpenEpisode(ctx, tx, enrollmentID)
-	if err != nil {
-		return err
+	ep, open := st.Episode, st.Open
+	if !episodeRead {
+		if ep, open, err = a.compliance.OpenEpisode(ctx, tx, enrollmentID); err != nil {
+			return err
+		}
 	}
 	e := f.Enrollment
 	switch {

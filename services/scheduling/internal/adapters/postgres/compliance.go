@@ -67,9 +67,42 @@ func (r *Compliance) RiskFacts(ctx context.Context, tx *bus.Tx, enrollmentID str
 // when window, factsSQL's row ends with the first day of the visits' window (VisitsFrom).
 func (r *Compliance) facts(ctx context.Context, tx *bus.Tx, factsSQL, visitsSQL string, window bool, args ...any) (app.ComplianceFacts, bool, error) {
 	var f app.ComplianceFacts
-	e := &f.Enrollment
 	found := false
 	b := &pgx.Batch{}
+	queueFacts(b, &f, &found, factsSQL, visitsSQL, window, args...)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return f, false, fmt.Errorf("read compliance facts: %w", err)
+	}
+	return finishFacts(f, found), found, nil
+}
+
+// LockRiskFacts implements app.ComplianceRepo: LockRisk (waiting), RiskFacts and OpenEpisode
+// in one round trip. The reads are statements after the lock's, so they see whatever the
+// lock's previous holder committed; the lock is held from the round trip on, not from an
+// earlier one (three round trips before: lock, facts, episode).
+func (r *Compliance) LockRiskFacts(ctx context.Context, tx *bus.Tx, enrollmentID string, notBefore time.Time, underWeeks int) (app.RiskState, error) {
+	var st app.RiskState
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, riskLockSpace, enrollmentID)
+	queueFacts(b, &st.Facts, &st.Found, riskFactsSQL, riskVisitsSQL, true, enrollmentID, notBefore, underWeeks)
+	b.Queue(openEpisodeSQL, enrollmentID).QueryRow(func(row pgx.Row) error {
+		var err error
+		st.Episode, st.Open, err = one(row, scanEpisode, "risk episode")
+		return err
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return app.RiskState{}, fmt.Errorf("lock risk and read compliance facts: %w", err)
+	}
+	st.Facts = finishFacts(st.Facts, st.Found)
+	if st.Found {
+		st.Facts.VisitsFrom = st.Facts.VisitsFrom.AddDate(0, 0, -1)
+	}
+	return st, nil
+}
+
+// queueFacts queues the reads of facts into f, found set when the enrollment is found.
+func queueFacts(b *pgx.Batch, f *app.ComplianceFacts, found *bool, factsSQL, visitsSQL string, window bool, args ...any) {
+	e := &f.Enrollment
 	b.Queue(factsSQL, args...).QueryRow(func(row pgx.Row) error {
 		dest := []any{&e.ID, &e.PatientID, &e.ClinicID, &e.Status, &e.StartDate, &e.ProgramCode,
 			&f.LengthWeeks, &f.WeeklyMinimum, &f.TimeZone}
@@ -80,7 +113,7 @@ func (r *Compliance) facts(ctx context.Context, tx *bus.Tx, factsSQL, visitsSQL 
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
-		found = err == nil
+		*found = err == nil
 		return err
 	})
 	b.Queue(visitsSQL, args...).Query(func(rows pgx.Rows) error {
@@ -93,15 +126,16 @@ func (r *Compliance) facts(ctx context.Context, tx *bus.Tx, factsSQL, visitsSQL 
 		})
 		return err
 	})
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return f, false, fmt.Errorf("read compliance facts: %w", err)
-	}
+}
+
+// finishFacts is f as read (none when not found), its dates in UTC.
+func finishFacts(f app.ComplianceFacts, found bool) app.ComplianceFacts {
 	if !found {
-		return app.ComplianceFacts{}, false, nil
+		return app.ComplianceFacts{}
 	}
-	e.StartDate = e.StartDate.UTC()
+	f.Enrollment.StartDate = f.Enrollment.StartDate.UTC()
 	f.VisitsFrom = f.VisitsFrom.UTC()
-	return f, true, nil
+	return f
 }
 
 // factsSQL reads an enrollment with its program and its clinic's time zone.
@@ -142,14 +176,17 @@ const attendedVisitsSQL = `SELECT s.local_date, s.starts_at, att.status, att.min
 
 // OpenEpisode returns the enrollment's open risk episode.
 func (r *Compliance) OpenEpisode(ctx context.Context, tx *bus.Tx, enrollmentID string) (app.RiskEpisode, bool, error) {
-	return one(tx.QueryRow(ctx, `SELECT id::text, enrollment_id::text, patient_id::text, clinic_id::text, reasons, since
-		FROM risk_episodes WHERE enrollment_id = $1 AND cleared_at IS NULL`, enrollmentID),
-		func(row pgx.Row) (app.RiskEpisode, error) {
-			var ep app.RiskEpisode
-			err := row.Scan(&ep.ID, &ep.EnrollmentID, &ep.PatientID, &ep.ClinicID, &ep.Reasons, &ep.Since)
-			ep.Since = ep.Since.UTC()
-			return ep, err
-		}, "risk episode")
+	return one(tx.QueryRow(ctx, openEpisodeSQL, enrollmentID), scanEpisode, "risk episode")
+}
+
+const openEpisodeSQL = `SELECT id::text, enrollment_id::text, patient_id::text, clinic_id::text, reasons, since
+		FROM risk_episodes WHERE enrollment_id = $1 AND cleared_at IS NULL`
+
+func scanEpisode(row pgx.Row) (app.RiskEpisode, error) {
+	var ep app.RiskEpisode
+	err := row.Scan(&ep.ID, &ep.EnrollmentID, &ep.PatientID, &ep.ClinicID, &ep.Reasons, &ep.Since)
+	ep.Since = ep.Since.UTC()
+	return ep, err
 }
 
 // AddEpisode inserts an open episode.
