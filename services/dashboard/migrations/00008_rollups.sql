@@ -197,10 +197,13 @@ CREATE FUNCTION monday_of(d date) RETURNS date
 -- its start date while within its program's length (when known) and ending on or before the
 -- day it ended (when it did); only enrollments with a start date and a track whose program is
 -- configured have any. (An enrollment's clinic never changes: the projection writes it once.)
+-- PL/pgSQL keeps the statement's plan for the session (an SQL function would plan it anew on
+-- every call: once per attendance record projected).
 -- +goose StatementBegin
 CREATE FUNCTION refresh_minimum(ids uuid[]) RETURNS void
-    LANGUAGE sql
+    LANGUAGE plpgsql
     AS $$
+BEGIN
 WITH e AS (
     SELECT e.enrollment_id, e.clinic_id, e.start_date AS s, p.weekly_minimum_minutes AS minimum,
         least(CASE WHEN p.length_weeks > 0 THEN p.length_weeks - 1 END,
@@ -226,7 +229,7 @@ WITH e AS (
     RETURNING w.clinic_id, w.last_day, -1 AS weeks, -w.met::int AS met
 ), changed AS (
     UPDATE program_weeks w SET met = n.met FROM weeks n
-    WHERE w.enrollment_id = n.enrollment_id AND w.last_day = n.last_day AND w.met <> n.met
+    WHERE w.enrollment_id = ANY (ids) AND w.enrollment_id = n.enrollment_id AND w.last_day = n.last_day AND w.met <> n.met
     RETURNING w.clinic_id, w.last_day, 0 AS weeks, CASE WHEN n.met THEN 1 ELSE -1 END AS met
 ), fresh AS (
     INSERT INTO program_weeks (enrollment_id, last_day, clinic_id, met) SELECT enrollment_id, last_day, clinic_id, met FROM weeks
@@ -243,7 +246,8 @@ WITH e AS (
 INSERT INTO minimum_days AS d (clinic_id, last_day, weeks, met)
 SELECT clinic_id, last_day, sum(weeks)::int, sum(met)::int FROM delta
 GROUP BY 1, 2 HAVING sum(weeks) <> 0 OR sum(met) <> 0 ORDER BY 1, 2
-ON CONFLICT (clinic_id, last_day) DO UPDATE SET weeks = d.weeks + excluded.weeks, met = d.met + excluded.met
+ON CONFLICT (clinic_id, last_day) DO UPDATE SET weeks = d.weeks + excluded.weeks, met = d.met + excluded.met;
+END
 $$;
 -- +goose StatementEnd
 
@@ -353,6 +357,15 @@ CREATE FUNCTION admissions_rollup() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
+    -- A statement that wrote nothing (an upsert that found a newer row, or the other half of an
+    -- upsert) changes no rollup.
+    IF TG_OP = 'DELETE' THEN
+        IF NOT EXISTS (SELECT 1 FROM old_rows) THEN
+            RETURN NULL;
+        END IF;
+    ELSIF NOT EXISTS (SELECT 1 FROM new_rows) THEN
+        RETURN NULL;
+    END IF;
     EXECUTE format(admission_days_sql(), change_rows(TG_OP), 'admission_days', '', 'day');
     EXECUTE format(admission_days_sql(), change_rows(TG_OP), 'admission_weekly', 'monday_of', 'monday');
     IF TG_OP = 'DELETE' THEN
@@ -371,18 +384,36 @@ CREATE FUNCTION attendance_rollup() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 DECLARE
-    src  text := change_rows(TG_OP);
-    ids  uuid[];
+    ids uuid[];
 BEGIN
+    -- A statement that wrote nothing (an upsert that found a newer row, or the other half of an
+    -- upsert) changes no rollup.
+    IF TG_OP = 'DELETE' THEN
+        IF NOT EXISTS (SELECT 1 FROM old_rows) THEN
+            RETURN NULL;
+        END IF;
+    ELSIF NOT EXISTS (SELECT 1 FROM new_rows) THEN
+        RETURN NULL;
+    END IF;
     EXECUTE format($q$
+        WITH x AS MATERIALIZED (
+            SELECT clinic_id, local_date, status, sum(s) AS n FROM (%s) x GROUP BY 1, 2, 3 HAVING sum(s) <> 0
+        ), weekly AS (
+            INSERT INTO attendance_weekly AS d (clinic_id, monday, status, sessions)
+            SELECT clinic_id, monday_of(local_date), status, sum(n) FROM x GROUP BY 1, 2, 3 HAVING sum(n) <> 0 ORDER BY 1, 2, 3
+            ON CONFLICT (clinic_id, monday, status) DO UPDATE SET sessions = d.sessions + excluded.sessions
+        )
         INSERT INTO attendance_days AS d (clinic_id, local_date, status, sessions)
-        SELECT clinic_id, local_date, status, sum(s) FROM (%s) x GROUP BY 1, 2, 3 HAVING sum(s) <> 0 ORDER BY 1, 2, 3
-        ON CONFLICT (clinic_id, local_date, status) DO UPDATE SET sessions = d.sessions + excluded.sessions$q$, src);
-    EXECUTE format($q$
-        INSERT INTO attendance_weekly AS d (clinic_id, monday, status, sessions)
-        SELECT clinic_id, monday_of(local_date), status, sum(s) FROM (%s) x GROUP BY 1, 2, 3 HAVING sum(s) <> 0 ORDER BY 1, 2, 3
-        ON CONFLICT (clinic_id, monday, status) DO UPDATE SET sessions = d.sessions + excluded.sessions$q$, src);
-    EXECUTE format('SELECT array_agg(DISTINCT enrollment_id) FROM (%s) x WHERE enrollment_id IS NOT NULL', src) INTO ids;
+        SELECT clinic_id, local_date, status, n FROM x ORDER BY 1, 2, 3
+        ON CONFLICT (clinic_id, local_date, status) DO UPDATE SET sessions = d.sessions + excluded.sessions$q$, change_rows(TG_OP));
+    IF TG_OP = 'INSERT' THEN
+        SELECT array_agg(DISTINCT enrollment_id) INTO ids FROM new_rows WHERE enrollment_id IS NOT NULL;
+    ELSIF TG_OP = 'UPDATE' THEN
+        SELECT array_agg(DISTINCT enrollment_id) INTO ids
+        FROM (SELECT enrollment_id FROM new_rows UNION ALL SELECT enrollment_id FROM old_rows) x WHERE enrollment_id IS NOT NULL;
+    ELSE
+        SELECT array_agg(DISTINCT enrollment_id) INTO ids FROM old_rows WHERE enrollment_id IS NOT NULL;
+    END IF;
     IF ids IS NOT NULL THEN
         PERFORM refresh_minimum(ids);
     END IF;
@@ -396,6 +427,15 @@ CREATE FUNCTION charges_rollup() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
+    -- A statement that wrote nothing (an upsert that found a newer row, or the other half of an
+    -- upsert) changes no rollup.
+    IF TG_OP = 'DELETE' THEN
+        IF NOT EXISTS (SELECT 1 FROM old_rows) THEN
+            RETURN NULL;
+        END IF;
+    ELSIF NOT EXISTS (SELECT 1 FROM new_rows) THEN
+        RETURN NULL;
+    END IF;
     EXECUTE format($q$
         INSERT INTO charge_weekly AS d (clinic_id, monday, amount_cents)
         SELECT clinic_id, monday_of(service_date), sum(s * amount_cents) FROM (%s) x
@@ -423,6 +463,15 @@ CREATE FUNCTION claims_rollup() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
+    -- A statement that wrote nothing (an upsert that found a newer row, or the other half of an
+    -- upsert) changes no rollup.
+    IF TG_OP = 'DELETE' THEN
+        IF NOT EXISTS (SELECT 1 FROM old_rows) THEN
+            RETURN NULL;
+        END IF;
+    ELSIF NOT EXISTS (SELECT 1 FROM new_rows) THEN
+        RETURN NULL;
+    END IF;
     EXECUTE format(claim_days_sql(), change_rows(TG_OP), 'claim_days', '', 'day');
     EXECUTE format(claim_days_sql(), change_rows(TG_OP), 'claim_weekly', 'monday_of', 'monday');
     RETURN NULL;
@@ -439,6 +488,15 @@ CREATE FUNCTION enrollments_rollup() RETURNS trigger
 DECLARE
     ids uuid[];
 BEGIN
+    -- A statement that wrote nothing (an upsert that found a newer row, or the other half of an
+    -- upsert) changes no rollup.
+    IF TG_OP = 'DELETE' THEN
+        IF NOT EXISTS (SELECT 1 FROM old_rows) THEN
+            RETURN NULL;
+        END IF;
+    ELSIF NOT EXISTS (SELECT 1 FROM new_rows) THEN
+        RETURN NULL;
+    END IF;
     EXECUTE format(census_sql(), change_rows(TG_OP), 'census_days', '', 'day');
     EXECUTE format(census_sql(), change_rows(TG_OP), 'census_weekly', 'monday_of', 'monday');
     IF TG_OP = 'INSERT' THEN
@@ -465,6 +523,15 @@ CREATE FUNCTION tracks_rollup() RETURNS trigger
 DECLARE
     ids uuid[];
 BEGIN
+    -- A statement that wrote nothing (an upsert that found a newer row, or the other half of an
+    -- upsert) changes no rollup.
+    IF TG_OP = 'DELETE' THEN
+        IF NOT EXISTS (SELECT 1 FROM old_rows) THEN
+            RETURN NULL;
+        END IF;
+    ELSIF NOT EXISTS (SELECT 1 FROM new_rows) THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         SELECT array_agg(e.enrollment_id) INTO ids FROM enrollments e JOIN new_rows n USING (track_id);
     ELSE
@@ -488,6 +555,15 @@ CREATE FUNCTION programs_rollup() RETURNS trigger
 DECLARE
     ids uuid[];
 BEGIN
+    -- A statement that wrote nothing (an upsert that found a newer row, or the other half of an
+    -- upsert) changes no rollup.
+    IF TG_OP = 'DELETE' THEN
+        IF NOT EXISTS (SELECT 1 FROM old_rows) THEN
+            RETURN NULL;
+        END IF;
+    ELSIF NOT EXISTS (SELECT 1 FROM new_rows) THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         SELECT array_agg(e.enrollment_id) INTO ids FROM enrollments e JOIN tracks t ON t.track_id = e.track_id
         JOIN new_rows n ON n.program_code = t.program_code;
@@ -515,6 +591,15 @@ DECLARE
     clinics uuid[];
     ids     uuid[];
 BEGIN
+    -- A statement that wrote nothing (an upsert that found a newer row, or the other half of an
+    -- upsert) changes no rollup.
+    IF TG_OP = 'DELETE' THEN
+        IF NOT EXISTS (SELECT 1 FROM old_rows) THEN
+            RETURN NULL;
+        END IF;
+    ELSIF NOT EXISTS (SELECT 1 FROM new_rows) THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         SELECT array_agg(clinic_id) INTO clinics FROM new_rows;
     ELSE
