@@ -437,19 +437,23 @@ BEGIN
         RETURN NULL;
     END IF;
     EXECUTE format($q$
-        INSERT INTO charge_weekly AS d (clinic_id, monday, amount_cents)
-        SELECT clinic_id, monday_of(service_date), sum(s * amount_cents) FROM (%s) x
-        WHERE status <> 'void' AND service_date IS NOT NULL
-        GROUP BY 1, 2 HAVING sum(s * amount_cents) <> 0 ORDER BY 1, 2
-        ON CONFLICT (clinic_id, monday) DO UPDATE SET amount_cents = d.amount_cents + excluded.amount_cents$q$, change_rows(TG_OP));
-    EXECUTE format($q$
-        INSERT INTO hold_counts AS d (clinic_id, reason, charges)
-        SELECT clinic_id, coalesce(nullif(trim(split_part(hold_reason, ':', 1)), ''), 'unspecified'), sum(s) FROM (%s) x
-        WHERE status = 'held' GROUP BY 1, 2 HAVING sum(s) <> 0 ORDER BY 1, 2
-        ON CONFLICT (clinic_id, reason) DO UPDATE SET charges = d.charges + excluded.charges$q$, change_rows(TG_OP));
-    EXECUTE format($q$
+        WITH x AS MATERIALIZED (
+            SELECT clinic_id, service_date, status, hold_reason, s, amount_cents FROM (%s) x
+            WHERE status = 'held' OR (status <> 'void' AND service_date IS NOT NULL)
+        ), weekly AS (
+            INSERT INTO charge_weekly AS d (clinic_id, monday, amount_cents)
+            SELECT clinic_id, monday_of(service_date), sum(s * amount_cents) FROM x
+            WHERE status <> 'void' AND service_date IS NOT NULL
+            GROUP BY 1, 2 HAVING sum(s * amount_cents) <> 0 ORDER BY 1, 2
+            ON CONFLICT (clinic_id, monday) DO UPDATE SET amount_cents = d.amount_cents + excluded.amount_cents
+        ), holds AS (
+            INSERT INTO hold_counts AS d (clinic_id, reason, charges)
+            SELECT clinic_id, coalesce(nullif(trim(split_part(hold_reason, ':', 1)), ''), 'unspecified'), sum(s) FROM x
+            WHERE status = 'held' GROUP BY 1, 2 HAVING sum(s) <> 0 ORDER BY 1, 2
+            ON CONFLICT (clinic_id, reason) DO UPDATE SET charges = d.charges + excluded.charges
+        )
         INSERT INTO charge_days AS d (clinic_id, service_date, amount_cents)
-        SELECT clinic_id, service_date, sum(s * amount_cents) FROM (%s) x
+        SELECT clinic_id, service_date, sum(s * amount_cents) FROM x
         WHERE status <> 'void' AND service_date IS NOT NULL
         GROUP BY 1, 2 HAVING sum(s * amount_cents) <> 0 ORDER BY 1, 2
         ON CONFLICT (clinic_id, service_date) DO UPDATE SET amount_cents = d.amount_cents + excluded.amount_cents$q$, change_rows(TG_OP));
