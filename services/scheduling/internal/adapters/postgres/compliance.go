@@ -69,7 +69,7 @@ func (r *Compliance) facts(ctx context.Context, tx *bus.Tx, factsSQL, visitsSQL 
 	var f app.ComplianceFacts
 	found := false
 	b := &pgx.Batch{}
-	queueFacts(b, &f, &found, factsSQL, visitsSQL, window, args...)
+	queueFacts(b, &f, &found, factsSQL, visitsSQL, window, nil, args...)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return f, false, fmt.Errorf("read compliance facts: %w", err)
 	}
@@ -77,31 +77,39 @@ func (r *Compliance) facts(ctx context.Context, tx *bus.Tx, factsSQL, visitsSQL 
 }
 
 // LockRiskFacts implements app.ComplianceRepo: LockRisk (waiting), RiskFacts and OpenEpisode
-// in one round trip. The reads are statements after the lock's, so they see whatever the
-// lock's previous holder committed; the lock is held from the round trip on, not from an
-// earlier one (three round trips before: lock, facts, episode).
+// in one round trip, the episode read with the enrollment (three statements). The reads are
+// statements after the lock's, so they see whatever the lock's previous holder committed; the
+// lock is held from the round trip on, not from an earlier one (three round trips and four
+// statements before: lock, facts and visits, episode).
 func (r *Compliance) LockRiskFacts(ctx context.Context, tx *bus.Tx, enrollmentID string, notBefore time.Time, underWeeks int) (app.RiskState, error) {
 	var st app.RiskState
 	b := &pgx.Batch{}
 	b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, riskLockSpace, enrollmentID)
-	queueFacts(b, &st.Facts, &st.Found, riskFactsSQL, riskVisitsSQL, true, enrollmentID, notBefore, underWeeks)
-	b.Queue(openEpisodeSQL, enrollmentID).QueryRow(func(row pgx.Row) error {
-		var err error
-		st.Episode, st.Open, err = one(row, scanEpisode, "risk episode")
-		return err
-	})
+	var ep struct {
+		id, enrollment, patient, clinic *string
+		reasons                         []string
+		since                           *time.Time
+	}
+	queueFacts(b, &st.Facts, &st.Found, riskFactsEpisodeSQL, riskVisitsSQL, true,
+		[]any{&ep.id, &ep.enrollment, &ep.patient, &ep.clinic, &ep.reasons, &ep.since}, enrollmentID, notBefore, underWeeks)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return app.RiskState{}, fmt.Errorf("lock risk and read compliance facts: %w", err)
 	}
 	st.Facts = finishFacts(st.Facts, st.Found)
+	if st.Found && ep.id != nil {
+		st.Open = true
+		st.Episode = app.RiskEpisode{ID: *ep.id, EnrollmentID: *ep.enrollment, PatientID: *ep.patient, ClinicID: *ep.clinic,
+			Reasons: ep.reasons, Since: ep.since.UTC()}
+	}
 	if st.Found {
 		st.Facts.VisitsFrom = st.Facts.VisitsFrom.AddDate(0, 0, -1)
 	}
 	return st, nil
 }
 
-// queueFacts queues the reads of facts into f, found set when the enrollment is found.
-func queueFacts(b *pgx.Batch, f *app.ComplianceFacts, found *bool, factsSQL, visitsSQL string, window bool, args ...any) {
+// queueFacts queues the reads of facts into f, found set when the enrollment is found; extra
+// receives the facts row's columns after the enrollment's (and the window's).
+func queueFacts(b *pgx.Batch, f *app.ComplianceFacts, found *bool, factsSQL, visitsSQL string, window bool, extra []any, args ...any) {
 	e := &f.Enrollment
 	b.Queue(factsSQL, args...).QueryRow(func(row pgx.Row) error {
 		dest := []any{&e.ID, &e.PatientID, &e.ClinicID, &e.Status, &e.StartDate, &e.ProgramCode,
@@ -109,7 +117,7 @@ func queueFacts(b *pgx.Batch, f *app.ComplianceFacts, found *bool, factsSQL, vis
 		if window {
 			dest = append(dest, &f.VisitsFrom)
 		}
-		err := row.Scan(dest...)
+		err := row.Scan(append(dest, extra...)...)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
@@ -154,6 +162,15 @@ const riskWindowSQL = `e.start_date + 7 * GREATEST(0, LEAST(p.length_weeks, ($2:
 const riskFactsSQL = `SELECT e.id::text, e.patient_id::text, e.clinic_id::text, e.status, e.start_date,
 		e.program_code, p.length_weeks, p.weekly_minimum_minutes, c.time_zone, ` + riskWindowSQL + `
 		FROM enrollments e JOIN programs p ON p.code = e.program_code JOIN clinics c ON c.id = e.clinic_id
+		WHERE e.id = $1`
+
+// riskFactsEpisodeSQL is riskFactsSQL with the open risk episode, if any (at most one:
+// risk_episodes_open), in the same statement.
+const riskFactsEpisodeSQL = `SELECT e.id::text, e.patient_id::text, e.clinic_id::text, e.status, e.start_date,
+		e.program_code, p.length_weeks, p.weekly_minimum_minutes, c.time_zone, ` + riskWindowSQL + `,
+		r.id::text, r.enrollment_id::text, r.patient_id::text, r.clinic_id::text, r.reasons, r.since
+		FROM enrollments e JOIN programs p ON p.code = e.program_code JOIN clinics c ON c.id = e.clinic_id
+		LEFT JOIN risk_episodes r ON r.enrollment_id = e.id AND r.cleared_at IS NULL
 		WHERE e.id = $1`
 
 // riskVisitsSQL is attendedVisitsSQL bounded to the window: visits on its days or later, and

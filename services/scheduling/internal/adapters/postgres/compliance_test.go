@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"reflect"
 	"testing"
 	"time"
 
@@ -9,13 +10,31 @@ import (
 	"github.com/trellis-health/trellis/pkg/bus"
 )
 
-// LockRiskFacts reads after its lock is granted, though in the lock's round trip: a call
+// LockRiskFacts reads the enrollment's open episode as OpenEpisode does, and reads after its
+// lock is granted, though in the lock's round trip: a call
 // waiting for another transaction's risk lock reads what that transaction committed (here:
 // the open episode it cleared), not what was there when the call began.
 func TestLockRiskFactsReadsAfterTheLock(t *testing.T) {
 	_, store, a, _ := rlsSetup(t)
 	c := NewCompliance(store)
 	ctx := auth.WithSystemScope(context.Background())
+	// The seeded open episode comes back with the enrollment, as OpenEpisode reads it.
+	if err := store.InTx(ctx, func(ctx context.Context, tx *bus.Tx) error {
+		st, err := c.LockRiskFacts(ctx, tx, a.enrollment, time.Now().UTC().AddDate(0, 0, -1), 2)
+		if err != nil {
+			return err
+		}
+		want, open, err := c.OpenEpisode(ctx, tx, a.enrollment)
+		if err != nil {
+			return err
+		}
+		if !open || !st.Open || !st.Found || !reflect.DeepEqual(st.Episode, want) {
+			t.Errorf("LockRiskFacts: found %v, open %v, episode %+v; OpenEpisode: open %v, %+v", st.Found, st.Open, st.Episode, open, want)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	locked, release := make(chan struct{}), make(chan struct{})
 	holder := make(chan error, 1)
 	go func() {
