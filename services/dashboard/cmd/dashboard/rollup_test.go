@@ -428,5 +428,46 @@ func TestRollupsEqualRecomputation(t *testing.T) {
 		if !reflect.DeepEqual(got2, want2) {
 			t.Errorf("%s to %s: census %v\ncounted from the enrollments %v", day(r.From), day(r.To), got2, want2)
 		}
+		// Attendance by status, per clinic (Inputs) and per clinic and week (Trends), from the
+		// weekly and daily rollups, as counted from the attendance rows.
+		inputs, err := st.Inputs(ctx, store.Scope{All: true}, r, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotA, wantA := map[string]int{}, map[string]int{}
+		for c, in := range inputs {
+			for status, n := range in.Attendance {
+				gotA[c+" "+status] += n
+			}
+		}
+		for c, weeks := range trends {
+			for m, in := range weeks {
+				for status, n := range in.Attendance {
+					gotA[c+" "+day(m)+" "+status] += n
+				}
+			}
+		}
+		rows, err = e.Pool.Query(context.Background(), `SELECT clinic_id::text || ' ' || status, count(*)::int FROM attendance
+				WHERE local_date BETWEEN $1 AND $2 GROUP BY 1
+			UNION ALL
+			SELECT clinic_id::text || ' ' || (local_date - (extract(isodow FROM local_date)::int - 1))::text || ' ' || status, count(*)::int
+				FROM attendance WHERE local_date BETWEEN $1 AND $2 GROUP BY 1`, r.From, r.To)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var k string
+			var n int
+			if err := rows.Scan(&k, &n); err != nil {
+				t.Fatal(err)
+			}
+			wantA[k] = n
+		}
+		if rows.Err() != nil {
+			t.Fatal(rows.Err())
+		}
+		if !reflect.DeepEqual(gotA, wantA) {
+			t.Errorf("%s to %s: attendance %v\ncounted from the rows %v", day(r.From), day(r.To), gotA, wantA)
+		}
 	}
 }

@@ -51,13 +51,13 @@ func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 			scan func(pgx.Rows) error
 		}{
 			// A row per clinic and week, its statuses and counts as arrays.
-			{`SELECT clinic_id::text, monday, array_agg(status), array_agg(n) FROM (
-					SELECT clinic_id, monday, status, sum(sessions)::int AS n FROM (
-						SELECT clinic_id, monday, status, sessions FROM attendance_weekly WHERE ` + weekly + ` AND ` + sc.where("clinic_id") + `
-						UNION ALL
-						SELECT clinic_id, ` + monday("local_date") + `, status, sessions FROM attendance_days
-						WHERE ` + daily("local_date") + ` AND ` + sc.where("clinic_id") + `) x
-					GROUP BY 1, 2, 3 HAVING sum(sessions) > 0) y
+			// (The weekly and the daily rows are of different weeks: neither is summed with the other.)
+			{`SELECT clinic_id::text, monday, array_agg(status), array_agg(sessions) FROM attendance_weekly
+					WHERE ` + weekly + ` AND sessions > 0 AND ` + sc.where("clinic_id") + ` GROUP BY 1, 2
+				UNION ALL
+				SELECT clinic_id::text, monday, array_agg(status), array_agg(n) FROM (
+					SELECT clinic_id, ` + monday("local_date") + ` AS monday, status, sum(sessions)::int AS n FROM attendance_days
+					WHERE ` + daily("local_date") + ` AND ` + sc.where("clinic_id") + ` GROUP BY 1, 2, 3 HAVING sum(sessions) > 0) x
 				GROUP BY 1, 2`,
 				func(rows pgx.Rows) error {
 					var id string
