@@ -209,6 +209,7 @@ func (r *Remittances) LockClaimPatients(ctx context.Context, tx *bus.Tx, control
 		return err
 	}
 	slices.Sort(keys)
+	keys = slices.Compact(keys) // patients share buckets (domain.ChargeLockBuckets)
 	// unnest yields the array in order; the locks are taken row by row in that order.
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k`, keys); err != nil {
 		return fmt.Errorf("lock claim patients: %w", err)
