@@ -77,6 +77,43 @@ func localDate(column string) string {
 	return "(" + column + " AT TIME ZONE coalesce(nullif(c.time_zone, ''), 'UTC'))::date"
 }
 
+// batchQuery is one statement of a batch: its SQL, its arguments and the scan of each row.
+type batchQuery struct {
+	sql  string
+	args []any
+	scan func(pgx.Rows) error
+}
+
+// runBatch sends qs to the database in one round trip (pgx.Batch, in tx) and scans their rows
+// in order.
+func runBatch(ctx context.Context, tx pgx.Tx, qs []batchQuery) error {
+	b := &pgx.Batch{}
+	for _, q := range qs {
+		b.Queue(q.sql, q.args...)
+	}
+	br := tx.SendBatch(ctx, b)
+	for _, q := range qs {
+		rows, err := br.Query()
+		if err != nil {
+			_ = br.Close()
+			return err
+		}
+		for rows.Next() {
+			if err := q.scan(rows); err != nil {
+				rows.Close()
+				_ = br.Close()
+				return err
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			_ = br.Close()
+			return err
+		}
+	}
+	return br.Close()
+}
+
 // Clinic is a clinic the reader may see.
 type Clinic struct {
 	ID   string `json:"clinic_id"`
@@ -189,6 +226,7 @@ func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 					return err
 				}},
 		}
+		batch := make([]batchQuery, 0, len(queries))
 		for _, qu := range queries {
 			args := []any{sc.All, sc.ids()}
 			if strings.Contains(qu.sql, "$3") {
@@ -197,19 +235,10 @@ func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 			if strings.Contains(qu.sql, "$5") {
 				args = append(args, parts(r, time.Time{})...)
 			}
-			rows, err := tx.Query(ctx, qu.sql, args...)
-			if err != nil {
-				return nil, err
-			}
-			for rows.Next() {
-				if err := qu.scan(rows); err != nil {
-					rows.Close()
-					return nil, err
-				}
-			}
-			if err := rows.Err(); err != nil {
-				return nil, err
-			}
+			batch = append(batch, batchQuery{qu.sql, args, qu.scan})
+		}
+		if err := runBatch(ctx, tx, batch); err != nil {
+			return nil, err
 		}
 		weeks.AddToInputs(out)
 		return out, nil

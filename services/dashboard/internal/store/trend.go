@@ -101,6 +101,7 @@ func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 					return err
 				}},
 		}
+		batch := make([]batchQuery, 0, len(queries))
 		for _, q := range queries {
 			args := []any{sc.All, sc.ids(), r.From, r.To}
 			switch {
@@ -109,19 +110,10 @@ func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 			case strings.Contains(q.sql, "census"):
 				args = []any{sc.All, sc.ids(), first, wholeTo, lastMonday, daysTo}
 			}
-			rows, err := tx.Query(ctx, q.sql, args...)
-			if err != nil {
-				return nil, err
-			}
-			for rows.Next() {
-				if err := q.scan(rows); err != nil {
-					rows.Close()
-					return nil, err
-				}
-			}
-			if err := rows.Err(); err != nil {
-				return nil, err
-			}
+			batch = append(batch, batchQuery{q.sql, args, q.scan})
+		}
+		if err := runBatch(ctx, tx, batch); err != nil {
+			return nil, err
 		}
 		for id, changes := range census {
 			n := 0
