@@ -251,6 +251,47 @@ END
 $$;
 -- +goose StatementEnd
 
+-- refresh_minimum_weeks is refresh_minimum for a change of attendance only: the enrollment,
+-- its program and its clinic are as they were, so its program weeks are the same rows and
+-- only the weeks holding the changed records (enrollment ids[i], day days[i]) can change from
+-- met to not met or back. It recomputes those weeks' minutes (an index range of a week) and
+-- moves minimum_days and minimum_weekly by the difference. A record outside every kept week
+-- (before the start, past the program's length or the end, or of an enrollment not projected
+-- yet, whose weeks the enrollment's own refresh_minimum will compute) changes nothing.
+-- +goose StatementBegin
+CREATE FUNCTION refresh_minimum_weeks(ids uuid[], days date[]) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+WITH touched AS (
+    SELECT DISTINCT w.enrollment_id, w.last_day, w.met, p.weekly_minimum_minutes AS minimum
+    FROM unnest(ids, days) AS t (enrollment_id, d)
+    JOIN enrollments e ON e.enrollment_id = t.enrollment_id AND t.d >= e.start_date
+    JOIN tracks tr ON tr.track_id = e.track_id
+    JOIN programs p ON p.program_code = tr.program_code
+    JOIN program_weeks w ON w.enrollment_id = t.enrollment_id AND w.last_day = e.start_date + 7 * ((t.d - e.start_date) / 7) + 6
+), weeks AS (
+    SELECT t.enrollment_id, t.last_day, coalesce((SELECT sum(a.minutes_attended) FROM attendance a
+        WHERE a.enrollment_id = t.enrollment_id AND a.local_date BETWEEN t.last_day - 6 AND t.last_day), 0) >= t.minimum AS met
+    FROM touched t
+), changed AS (
+    UPDATE program_weeks w SET met = n.met FROM weeks n
+    WHERE w.enrollment_id = n.enrollment_id AND w.last_day = n.last_day AND w.met <> n.met
+    RETURNING w.clinic_id, w.last_day, CASE WHEN n.met THEN 1 ELSE -1 END AS met
+), weekly AS (
+    INSERT INTO minimum_weekly AS w (clinic_id, monday, weeks, met)
+    SELECT clinic_id, monday_of(last_day), 0, sum(met)::int FROM changed
+    GROUP BY 1, 2 HAVING sum(met) <> 0 ORDER BY 1, 2
+    ON CONFLICT (clinic_id, monday) DO UPDATE SET met = w.met + excluded.met
+)
+INSERT INTO minimum_days AS d (clinic_id, last_day, weeks, met)
+SELECT clinic_id, last_day, 0, sum(met)::int FROM changed
+GROUP BY 1, 2 HAVING sum(met) <> 0 ORDER BY 1, 2
+ON CONFLICT (clinic_id, last_day) DO UPDATE SET met = d.met + excluded.met;
+END
+$$;
+-- +goose StatementEnd
+
 -- change_rows is the rows a statement changed, for EXECUTE in a statement trigger: +1 (column
 -- s) for each row written, -1 for each row removed, with the table's columns.
 -- +goose StatementBegin
@@ -385,9 +426,11 @@ CREATE FUNCTION attendance_rollup() RETURNS trigger
     AS $$
 DECLARE
     ids uuid[];
+    days date[];
 BEGIN
     -- A statement that wrote nothing (an upsert that found a newer row, or the other half of an
-    -- upsert) changes no rollup.
+    -- upsert) changes no rollup. Static SQL per operation (not EXECUTE of change_rows), so
+    -- PL/pgSQL keeps the plans: this runs once per attendance record projected.
     IF TG_OP = 'DELETE' THEN
         IF NOT EXISTS (SELECT 1 FROM old_rows) THEN
             RETURN NULL;
@@ -395,9 +438,25 @@ BEGIN
     ELSIF NOT EXISTS (SELECT 1 FROM new_rows) THEN
         RETURN NULL;
     END IF;
-    EXECUTE format($q$
+    IF TG_OP = 'INSERT' THEN
         WITH x AS MATERIALIZED (
-            SELECT clinic_id, local_date, status, sum(s) AS n FROM (%s) x GROUP BY 1, 2, 3 HAVING sum(s) <> 0
+            SELECT clinic_id, local_date, status, count(*) AS n FROM new_rows GROUP BY 1, 2, 3
+        ), weekly AS (
+            INSERT INTO attendance_weekly AS d (clinic_id, monday, status, sessions)
+            SELECT clinic_id, monday_of(local_date), status, sum(n) FROM x GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+            ON CONFLICT (clinic_id, monday, status) DO UPDATE SET sessions = d.sessions + excluded.sessions
+        )
+        INSERT INTO attendance_days AS d (clinic_id, local_date, status, sessions)
+        SELECT clinic_id, local_date, status, n FROM x ORDER BY 1, 2, 3
+        ON CONFLICT (clinic_id, local_date, status) DO UPDATE SET sessions = d.sessions + excluded.sessions;
+        SELECT array_agg(enrollment_id), array_agg(local_date) INTO ids, days
+        FROM (SELECT DISTINCT enrollment_id, local_date FROM new_rows WHERE enrollment_id IS NOT NULL) x;
+    ELSIF TG_OP = 'UPDATE' THEN
+        WITH x AS MATERIALIZED (
+            SELECT clinic_id, local_date, status, sum(s) AS n FROM (
+                SELECT 1 AS s, clinic_id, local_date, status FROM new_rows
+                UNION ALL SELECT -1, clinic_id, local_date, status FROM old_rows) c
+            GROUP BY 1, 2, 3 HAVING sum(s) <> 0
         ), weekly AS (
             INSERT INTO attendance_weekly AS d (clinic_id, monday, status, sessions)
             SELECT clinic_id, monday_of(local_date), status, sum(n) FROM x GROUP BY 1, 2, 3 HAVING sum(n) <> 0 ORDER BY 1, 2, 3
@@ -405,17 +464,26 @@ BEGIN
         )
         INSERT INTO attendance_days AS d (clinic_id, local_date, status, sessions)
         SELECT clinic_id, local_date, status, n FROM x ORDER BY 1, 2, 3
-        ON CONFLICT (clinic_id, local_date, status) DO UPDATE SET sessions = d.sessions + excluded.sessions$q$, change_rows(TG_OP));
-    IF TG_OP = 'INSERT' THEN
-        SELECT array_agg(DISTINCT enrollment_id) INTO ids FROM new_rows WHERE enrollment_id IS NOT NULL;
-    ELSIF TG_OP = 'UPDATE' THEN
-        SELECT array_agg(DISTINCT enrollment_id) INTO ids
-        FROM (SELECT enrollment_id FROM new_rows UNION ALL SELECT enrollment_id FROM old_rows) x WHERE enrollment_id IS NOT NULL;
+        ON CONFLICT (clinic_id, local_date, status) DO UPDATE SET sessions = d.sessions + excluded.sessions;
+        SELECT array_agg(enrollment_id), array_agg(local_date) INTO ids, days
+        FROM (SELECT enrollment_id, local_date FROM new_rows WHERE enrollment_id IS NOT NULL
+              UNION SELECT enrollment_id, local_date FROM old_rows WHERE enrollment_id IS NOT NULL) x;
     ELSE
-        SELECT array_agg(DISTINCT enrollment_id) INTO ids FROM old_rows WHERE enrollment_id IS NOT NULL;
+        WITH x AS MATERIALIZED (
+            SELECT clinic_id, local_date, status, count(*) AS n FROM old_rows GROUP BY 1, 2, 3
+        ), weekly AS (
+            INSERT INTO attendance_weekly AS d (clinic_id, monday, status, sessions)
+            SELECT clinic_id, monday_of(local_date), status, -sum(n) FROM x GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+            ON CONFLICT (clinic_id, monday, status) DO UPDATE SET sessions = d.sessions + excluded.sessions
+        )
+        INSERT INTO attendance_days AS d (clinic_id, local_date, status, sessions)
+        SELECT clinic_id, local_date, status, -n FROM x ORDER BY 1, 2, 3
+        ON CONFLICT (clinic_id, local_date, status) DO UPDATE SET sessions = d.sessions + excluded.sessions;
+        SELECT array_agg(enrollment_id), array_agg(local_date) INTO ids, days
+        FROM (SELECT DISTINCT enrollment_id, local_date FROM old_rows WHERE enrollment_id IS NOT NULL) x;
     END IF;
     IF ids IS NOT NULL THEN
-        PERFORM refresh_minimum(ids);
+        PERFORM refresh_minimum_weeks(ids, days);
     END IF;
     RETURN NULL;
 END
@@ -715,6 +783,7 @@ DROP FUNCTION admission_days_sql();
 DROP FUNCTION census_sql();
 DROP FUNCTION claim_days_sql();
 DROP FUNCTION change_rows(text);
+DROP FUNCTION refresh_minimum_weeks(uuid[], date[]);
 DROP FUNCTION refresh_minimum(uuid[]);
 DROP FUNCTION monday_of(date);
 DROP FUNCTION local_day(timestamptz, text);
