@@ -496,7 +496,8 @@ CREATE FUNCTION charges_rollup() RETURNS trigger
     AS $$
 BEGIN
     -- A statement that wrote nothing (an upsert that found a newer row, or the other half of an
-    -- upsert) changes no rollup.
+    -- upsert) changes no rollup. Static SQL per operation (not EXECUTE of change_rows), so
+    -- PL/pgSQL keeps the plans: this runs once per charge event projected.
     IF TG_OP = 'DELETE' THEN
         IF NOT EXISTS (SELECT 1 FROM old_rows) THEN
             RETURN NULL;
@@ -504,9 +505,9 @@ BEGIN
     ELSIF NOT EXISTS (SELECT 1 FROM new_rows) THEN
         RETURN NULL;
     END IF;
-    EXECUTE format($q$
+    IF TG_OP = 'INSERT' THEN
         WITH x AS MATERIALIZED (
-            SELECT clinic_id, service_date, status, hold_reason, s, amount_cents FROM (%s) x
+            SELECT clinic_id, service_date, status, hold_reason, s, amount_cents FROM (SELECT 1 AS s, clinic_id, service_date, status, hold_reason, amount_cents FROM new_rows) x
             WHERE status = 'held' OR (status <> 'void' AND service_date IS NOT NULL)
         ), weekly AS (
             INSERT INTO charge_weekly AS d (clinic_id, monday, amount_cents)
@@ -524,7 +525,50 @@ BEGIN
         SELECT clinic_id, service_date, sum(s * amount_cents) FROM x
         WHERE status <> 'void' AND service_date IS NOT NULL
         GROUP BY 1, 2 HAVING sum(s * amount_cents) <> 0 ORDER BY 1, 2
-        ON CONFLICT (clinic_id, service_date) DO UPDATE SET amount_cents = d.amount_cents + excluded.amount_cents$q$, change_rows(TG_OP));
+        ON CONFLICT (clinic_id, service_date) DO UPDATE SET amount_cents = d.amount_cents + excluded.amount_cents;
+    ELSIF TG_OP = 'UPDATE' THEN
+        WITH x AS MATERIALIZED (
+            SELECT clinic_id, service_date, status, hold_reason, s, amount_cents FROM (SELECT 1 AS s, clinic_id, service_date, status, hold_reason, amount_cents FROM new_rows UNION ALL SELECT -1, clinic_id, service_date, status, hold_reason, amount_cents FROM old_rows) x
+            WHERE status = 'held' OR (status <> 'void' AND service_date IS NOT NULL)
+        ), weekly AS (
+            INSERT INTO charge_weekly AS d (clinic_id, monday, amount_cents)
+            SELECT clinic_id, monday_of(service_date), sum(s * amount_cents) FROM x
+            WHERE status <> 'void' AND service_date IS NOT NULL
+            GROUP BY 1, 2 HAVING sum(s * amount_cents) <> 0 ORDER BY 1, 2
+            ON CONFLICT (clinic_id, monday) DO UPDATE SET amount_cents = d.amount_cents + excluded.amount_cents
+        ), holds AS (
+            INSERT INTO hold_counts AS d (clinic_id, reason, charges)
+            SELECT clinic_id, coalesce(nullif(trim(split_part(hold_reason, ':', 1)), ''), 'unspecified'), sum(s) FROM x
+            WHERE status = 'held' GROUP BY 1, 2 HAVING sum(s) <> 0 ORDER BY 1, 2
+            ON CONFLICT (clinic_id, reason) DO UPDATE SET charges = d.charges + excluded.charges
+        )
+        INSERT INTO charge_days AS d (clinic_id, service_date, amount_cents)
+        SELECT clinic_id, service_date, sum(s * amount_cents) FROM x
+        WHERE status <> 'void' AND service_date IS NOT NULL
+        GROUP BY 1, 2 HAVING sum(s * amount_cents) <> 0 ORDER BY 1, 2
+        ON CONFLICT (clinic_id, service_date) DO UPDATE SET amount_cents = d.amount_cents + excluded.amount_cents;
+    ELSE
+        WITH x AS MATERIALIZED (
+            SELECT clinic_id, service_date, status, hold_reason, s, amount_cents FROM (SELECT -1 AS s, clinic_id, service_date, status, hold_reason, amount_cents FROM old_rows) x
+            WHERE status = 'held' OR (status <> 'void' AND service_date IS NOT NULL)
+        ), weekly AS (
+            INSERT INTO charge_weekly AS d (clinic_id, monday, amount_cents)
+            SELECT clinic_id, monday_of(service_date), sum(s * amount_cents) FROM x
+            WHERE status <> 'void' AND service_date IS NOT NULL
+            GROUP BY 1, 2 HAVING sum(s * amount_cents) <> 0 ORDER BY 1, 2
+            ON CONFLICT (clinic_id, monday) DO UPDATE SET amount_cents = d.amount_cents + excluded.amount_cents
+        ), holds AS (
+            INSERT INTO hold_counts AS d (clinic_id, reason, charges)
+            SELECT clinic_id, coalesce(nullif(trim(split_part(hold_reason, ':', 1)), ''), 'unspecified'), sum(s) FROM x
+            WHERE status = 'held' GROUP BY 1, 2 HAVING sum(s) <> 0 ORDER BY 1, 2
+            ON CONFLICT (clinic_id, reason) DO UPDATE SET charges = d.charges + excluded.charges
+        )
+        INSERT INTO charge_days AS d (clinic_id, service_date, amount_cents)
+        SELECT clinic_id, service_date, sum(s * amount_cents) FROM x
+        WHERE status <> 'void' AND service_date IS NOT NULL
+        GROUP BY 1, 2 HAVING sum(s * amount_cents) <> 0 ORDER BY 1, 2
+        ON CONFLICT (clinic_id, service_date) DO UPDATE SET amount_cents = d.amount_cents + excluded.amount_cents;
+    END IF;
     RETURN NULL;
 END
 $$;
