@@ -164,28 +164,28 @@ type Attendance struct {
 
 // ApplyAttendance queues the check-in after an absence (10:00 clinic-local the next morning)
 // and cancels a still-queued one when a correction says the patient attended after all.
-// The clinic's zone comes from the appointments copy, else the patient's, else UTC.
-func (t *Triggers) ApplyAttendance(ctx context.Context, tx pgx.Tx, at Attendance) error {
+// The clinic's zone comes from the appointments copy, else the patient's, else UTC. queued
+// is whether a message was queued (the dispatcher has something new to claim).
+func (t *Triggers) ApplyAttendance(ctx context.Context, tx pgx.Tx, at Attendance) (queued bool, err error) {
 	if !at.Absent {
 		n, err := t.repo.CancelQueued(ctx, tx, at.PatientID, at.AppointmentID, []string{domain.KindCheckIn}, domain.CancelAttendance)
 		if err != nil {
-			return fmt.Errorf("cancel check-in: %w", err)
+			return false, fmt.Errorf("cancel check-in: %w", err)
 		}
 		if n > 0 {
 			t.log.InfoContext(ctx, "attendance corrected; check-in cancelled", "appointment_id", at.AppointmentID)
 		}
-		return nil
+		return false, nil
 	}
 	zone := ""
 	if ap, ok, err := t.repo.Appointment(ctx, tx, at.AppointmentID); err != nil {
-		return err
+		return false, err
 	} else if ok {
 		zone = ap.TimeZone
 	}
 	if zone == "" {
-		var err error
 		if zone, err = t.repo.RecipientZone(ctx, tx, at.PatientID); err != nil {
-			return err
+			return false, err
 		}
 	}
 	loc := domain.LocationOrUTC(zone)
@@ -193,10 +193,9 @@ func (t *Triggers) ApplyAttendance(ctx context.Context, tx pgx.Tx, at Attendance
 	m, err := t.patientMessage(ctx, tx, at.PatientID, at.ClinicID, domain.KindCheckIn, at.AppointmentID,
 		domain.CheckInKey(at.AppointmentID), payload, domain.CheckInDue(at.LocalDate, at.StartsAt, loc), nil, "")
 	if err != nil {
-		return err
+		return false, err
 	}
-	_, err = t.queue(ctx, tx, m)
-	return err
+	return t.queue(ctx, tx, m)
 }
 
 // Statement is what notification reads of StatementReady.

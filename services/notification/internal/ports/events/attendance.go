@@ -30,16 +30,15 @@ func (h TriggerHandlers) AttendanceRecorded(ctx context.Context, tx *bus.Tx, d *
 	if ev.GetStatus() == schedulingv1.AttendanceStatus_ATTENDANCE_STATUS_UNSPECIFIED {
 		return bus.Permanent(errors.New("attendance recorded: status is unspecified"))
 	}
-	absent := ev.GetStatus() == schedulingv1.AttendanceStatus_ATTENDANCE_STATUS_ABSENT
-	err := h.T.ApplyAttendance(ctx, tx, app.Attendance{AppointmentID: ev.GetAppointmentId(), PatientID: ev.GetPatientId(),
+	queued, err := h.T.ApplyAttendance(ctx, tx, app.Attendance{AppointmentID: ev.GetAppointmentId(), PatientID: ev.GetPatientId(),
 		ClinicID: ev.GetClinicId(), LocalDate: ev.GetLocalDate(), StartsAt: tsOr(ev.GetStartsAt(), time.Now()),
-		Absent: absent})
+		Absent: ev.GetStatus() == schedulingv1.AttendanceStatus_ATTENDANCE_STATUS_ABSENT})
 	if err != nil {
 		return err
 	}
-	// Only an absence queues a message; any other status only cancels one, so the dispatcher
-	// is not woken for it (every attendance event woke it: a claim per event for nothing).
-	if absent {
+	// The dispatcher is woken only when a message was queued (every attendance event woke it:
+	// a claim per event for nothing).
+	if queued {
 		h.wake(tx)
 	}
 	return nil

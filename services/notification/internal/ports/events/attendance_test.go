@@ -22,8 +22,9 @@ import (
 	"github.com/trellis-health/trellis/services/notification/internal/ports/events"
 )
 
-// An attendance event wakes the dispatcher (Queued) only when it may have queued a message:
-// an absence queues the check-in; a present (or late, excused) only cancels one.
+// An attendance event wakes the dispatcher (Queued) only when it queued a message: an absence
+// queues the check-in (once: the same absence again queues nothing); a present (or late,
+// excused) only cancels one.
 func TestAttendanceWakesTheDispatcherOnlyForAnAbsence(t *testing.T) {
 	pool, system := notifytest.Pools(t)
 	notifytest.Migrate(t, pool)
@@ -38,9 +39,9 @@ func TestAttendanceWakesTheDispatcherOnlyForAnAbsence(t *testing.T) {
 	var woken atomic.Int32
 	h := events.TriggerHandlers{T: app.NewTriggers(postgres.New(store, fieldcrypt.Dev()), slog.New(slog.NewTextHandler(io.Discard, nil)), nil),
 		Queued: func() { woken.Add(1) }}
-	deliver := func(status schedulingv1.AttendanceStatus) {
+	deliver := func(appointment string, status schedulingv1.AttendanceStatus) {
 		t.Helper()
-		payload, err := anypb.New(&schedulingv1.AttendanceRecorded{AppointmentId: bus.NewID(), PatientId: patient, ClinicId: clinic,
+		payload, err := anypb.New(&schedulingv1.AttendanceRecorded{AppointmentId: appointment, PatientId: patient, ClinicId: clinic,
 			LocalDate: "2026-03-02", StartsAt: timestamppb.New(time.Now().Add(-time.Hour)), Status: status})
 		if err != nil {
 			t.Fatal(err)
@@ -53,12 +54,14 @@ func TestAttendanceWakesTheDispatcherOnlyForAnAbsence(t *testing.T) {
 	}
 	for _, st := range []schedulingv1.AttendanceStatus{schedulingv1.AttendanceStatus_ATTENDANCE_STATUS_PRESENT,
 		schedulingv1.AttendanceStatus_ATTENDANCE_STATUS_LATE, schedulingv1.AttendanceStatus_ATTENDANCE_STATUS_EXCUSED} {
-		deliver(st)
+		deliver(bus.NewID(), st)
 	}
 	if n := woken.Load(); n != 0 {
 		t.Errorf("woken %d times by attendance that queues nothing", n)
 	}
-	deliver(schedulingv1.AttendanceStatus_ATTENDANCE_STATUS_ABSENT)
+	absence := bus.NewID()
+	deliver(absence, schedulingv1.AttendanceStatus_ATTENDANCE_STATUS_ABSENT)
+	deliver(absence, schedulingv1.AttendanceStatus_ATTENDANCE_STATUS_ABSENT) // a second event of it: nothing new
 	var queued int
 	if err := system.QueryRow(ctx, `SELECT count(*) FROM messages WHERE patient_id = $1 AND kind = 'check_in'`, patient).Scan(&queued); err != nil {
 		t.Fatal(err)
