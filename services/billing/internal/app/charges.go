@@ -3,8 +3,8 @@ package app
 import (
 	"context"
 	"fmt"
+	"cmp"
 	"slices"
-	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -49,7 +49,7 @@ type ChargesRepo interface {
 	Authorization(ctx context.Context, tx *bus.Tx, id string) (domain.Authorization, bool, error)
 	SaveAuthorization(ctx context.Context, tx *bus.Tx, a domain.Authorization) error
 	// Usage sends writes, then reads the authorizations' used units (kept current as charges
-	// are written) and the notices sent, in one round trip.
+	// are written) and the notices sent, in one round trip, in id order.
 	Usage(ctx context.Context, tx *bus.Tx, writes []domain.ChargeWrite, ids []string) ([]domain.AuthorizationUse, error)
 	SetNotified(ctx context.Context, tx *bus.Tx, id string, nearlyUsed, exhausted bool) error
 	ListAuthorizations(ctx context.Context, clinicID, patientID string) ([]domain.Authorization, error)
@@ -113,8 +113,14 @@ func (c *Charges) ContractChanged(ctx context.Context, tx *bus.Tx, clinicID, pay
 	if err != nil {
 		return 0, err
 	}
+	// In the order of their lock keys, as pkg/bus sorts a consumer group's and an 835 posting
+	// sorts its own (patients share keys: domain.ChargeLockBuckets), so two holders never wait
+	// for each other in a cycle.
+	slices.SortFunc(patients, func(a, b string) int {
+		return cmp.Or(cmp.Compare(domain.ChargesLockKey(a, clinicID), domain.ChargesLockKey(b, clinicID)), cmp.Compare(a, b))
+	})
 	open := []string{domain.ChargeReady, domain.ChargeHeld}
-	for _, patient := range patients { // sorted: locks are always taken in the same order
+	for _, patient := range patients {
 		if err := c.repo.LockPatient(ctx, tx, patient, clinicID); err != nil {
 			return 0, err
 		}
@@ -475,9 +481,8 @@ func (c *Charges) announceUsage(ctx context.Context, tx *bus.Tx, w *chargeWrites
 	return c.announce(ctx, tx, us)
 }
 
-// announce emits AuthorizationUsage for the usage read (announceUsage), in id order.
+// announce emits AuthorizationUsage for the usage read (Usage, DaysAndUsage: in id order).
 func (c *Charges) announce(ctx context.Context, tx *bus.Tx, us []domain.AuthorizationUse) error {
-	slices.SortFunc(us, func(a, b domain.AuthorizationUse) int { return strings.Compare(a.ID, b.ID) })
 	for _, u := range us {
 		id := u.ID
 		nearly := domain.NearlyUsed(u.AuthorizedUnits, u.UsedUnits)
