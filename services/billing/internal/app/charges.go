@@ -1,9 +1,9 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
-	"cmp"
 	"slices"
 	"time"
 
