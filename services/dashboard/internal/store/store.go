@@ -165,12 +165,12 @@ func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 			}
 			return in
 		}
-		type q struct {
-			sql  string
-			scan func(pgx.Rows) error
-		}
-		queries := []q{
-			{`SELECT clinic_id::text, count(*) FROM enrollments WHERE status = 'active' AND ` + sc.where("clinic_id") + ` GROUP BY 1`,
+		// Each query's parameters: the scope ($1, $2), the range ($3, $4), the rollups' parts ($5-$8).
+		scope := []any{sc.All, sc.ids()}
+		ranged := []any{sc.All, sc.ids(), r.From, r.To}
+		rolled := append(ranged[:4:4], parts(r, time.Time{})...)
+		batch := []batchQuery{
+			{`SELECT clinic_id::text, count(*) FROM enrollments WHERE status = 'active' AND ` + sc.where("clinic_id") + ` GROUP BY 1`, scope,
 				func(rows pgx.Rows) error {
 					var id string
 					var n int
@@ -178,7 +178,7 @@ func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 					get(id).Census = n
 					return err
 				}},
-			{`SELECT clinic_id::text, sum(capacity) FROM tracks WHERE active AND ` + sc.where("clinic_id") + ` GROUP BY 1`,
+			{`SELECT clinic_id::text, sum(capacity) FROM tracks WHERE active AND ` + sc.where("clinic_id") + ` GROUP BY 1`, scope,
 				func(rows pgx.Rows) error {
 					var id string
 					var n int
@@ -190,7 +190,7 @@ func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 					SELECT clinic_id, status, sessions FROM attendance_weekly WHERE ` + weekly + ` AND ` + sc.where("clinic_id") + `
 					UNION ALL
 					SELECT clinic_id, status, sessions FROM attendance_days WHERE ` + daily("local_date") + ` AND ` + sc.where("clinic_id") + `) x
-				GROUP BY 1, 2 HAVING sum(sessions) > 0`,
+				GROUP BY 1, 2 HAVING sum(sessions) > 0`, rolled,
 				func(rows pgx.Rows) error {
 					var id, status string
 					var n int
@@ -201,7 +201,7 @@ func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 			// The samples (for medians) as one array a clinic: a row per clinic, not per admission;
 			// the admissions' from the rollup admission_samples (migration 00008).
 			{`SELECT clinic_id::text, array_agg(days) FROM admission_samples
-				WHERE day BETWEEN $3 AND $4 AND ` + sc.where("clinic_id") + ` GROUP BY 1`,
+				WHERE day BETWEEN $3 AND $4 AND ` + sc.where("clinic_id") + ` GROUP BY 1`, ranged,
 				func(rows pgx.Rows) error {
 					var id string
 					var ds []float64
@@ -214,7 +214,7 @@ func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 				}},
 			{`SELECT clinic_id::text, reason, count(*)::int,
 					array_agg((discharge_date - start_date)::float8) FILTER (WHERE start_date IS NOT NULL)
-				FROM discharges WHERE discharge_date BETWEEN $3 AND $4 AND ` + sc.where("clinic_id") + ` GROUP BY 1, 2`,
+				FROM discharges WHERE discharge_date BETWEEN $3 AND $4 AND ` + sc.where("clinic_id") + ` GROUP BY 1, 2`, ranged,
 				func(rows pgx.Rows) error {
 					var id, reason string
 					var n int
@@ -225,17 +225,6 @@ func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 					in.LengthsOfStay = append(in.LengthsOfStay, los...)
 					return err
 				}},
-		}
-		batch := make([]batchQuery, 0, len(queries))
-		for _, qu := range queries {
-			args := []any{sc.All, sc.ids()}
-			if strings.Contains(qu.sql, "$3") {
-				args = append(args, r.From, r.To)
-			}
-			if strings.Contains(qu.sql, "$5") {
-				args = append(args, parts(r, time.Time{})...)
-			}
-			batch = append(batch, batchQuery{qu.sql, args, qu.scan})
 		}
 		if err := runBatch(ctx, tx, batch); err != nil {
 			return nil, err

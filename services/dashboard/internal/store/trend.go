@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -46,10 +45,8 @@ func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 		if d := date(r.To); d.Weekday() != time.Sunday {
 			wholeTo, daysTo = lastMonday.AddDate(0, 0, -7), d
 		}
-		queries := []struct {
-			sql  string
-			scan func(pgx.Rows) error
-		}{
+		rolled := append([]any{sc.All, sc.ids(), r.From, r.To}, parts(r, time.Time{})...)
+		batch := []batchQuery{
 			// A row per clinic and week, its statuses and counts as arrays.
 			// (The weekly and the daily rows are of different weeks: neither is summed with the other.)
 			{`SELECT clinic_id::text, monday, array_agg(status), array_agg(sessions) FROM attendance_weekly
@@ -58,7 +55,7 @@ func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 				SELECT clinic_id::text, monday, array_agg(status), array_agg(n) FROM (
 					SELECT clinic_id, ` + monday("local_date") + ` AS monday, status, sum(sessions)::int AS n FROM attendance_days
 					WHERE ` + daily("local_date") + ` AND ` + sc.where("clinic_id") + ` GROUP BY 1, 2, 3 HAVING sum(sessions) > 0) x
-				GROUP BY 1, 2`,
+				GROUP BY 1, 2`, rolled,
 				func(rows pgx.Rows) error {
 					var id string
 					var d time.Time
@@ -75,7 +72,7 @@ func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 					SELECT clinic_id, monday, admitted FROM admission_weekly WHERE ` + weekly + ` AND ` + sc.where("clinic_id") + `
 					UNION ALL
 					SELECT clinic_id, ` + monday("day") + `, admitted FROM admission_days WHERE ` + daily("day") + ` AND ` + sc.where("clinic_id") + `) x
-				GROUP BY 1, 2 HAVING sum(admitted) > 0`,
+				GROUP BY 1, 2 HAVING sum(admitted) > 0`, rolled,
 				func(rows pgx.Rows) error {
 					var id string
 					var d time.Time
@@ -89,6 +86,7 @@ func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 				UNION ALL
 				SELECT clinic_id::text, $5, sum(delta)::int FROM census_days
 					WHERE day BETWEEN $5 AND $6 AND ` + sc.where("clinic_id") + ` GROUP BY 1`,
+				[]any{sc.All, sc.ids(), first, wholeTo, lastMonday, daysTo},
 				func(rows pgx.Rows) error {
 					var id string
 					var m time.Time
@@ -100,17 +98,6 @@ func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 					census[id][m] += n
 					return err
 				}},
-		}
-		batch := make([]batchQuery, 0, len(queries))
-		for _, q := range queries {
-			args := []any{sc.All, sc.ids(), r.From, r.To}
-			switch {
-			case strings.Contains(q.sql, "$7"): // from the rollups
-				args = append(args, parts(r, time.Time{})...)
-			case strings.Contains(q.sql, "census"):
-				args = []any{sc.All, sc.ids(), first, wholeTo, lastMonday, daysTo}
-			}
-			batch = append(batch, batchQuery{q.sql, args, q.scan})
 		}
 		if err := runBatch(ctx, tx, batch); err != nil {
 			return nil, err
