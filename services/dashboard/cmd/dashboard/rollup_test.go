@@ -391,7 +391,7 @@ func TestRollupsEqualRecomputation(t *testing.T) {
 		// The census at each week's end, from census_weekly and census_days, as counted from the
 		// enrollments' rows (seated on or before the week's last day in the range, not ended on
 		// or before it).
-		trends, err := st.Trends(ctx, store.Scope{All: true}, r, nil)
+		trends, err := st.Trends(ctx, store.Scope{All: true}, r)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -430,7 +430,7 @@ func TestRollupsEqualRecomputation(t *testing.T) {
 		}
 		// Attendance by status, per clinic (Inputs) and per clinic and week (Trends), from the
 		// weekly and daily rollups, as counted from the attendance rows.
-		inputs, err := st.Inputs(ctx, store.Scope{All: true}, r, nil)
+		inputs, err := st.Inputs(ctx, store.Scope{All: true}, r)
 		if err != nil {
 			t.Fatal(err)
 		}

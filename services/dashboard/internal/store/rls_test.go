@@ -192,17 +192,19 @@ func TestRowLevelSecurityStopsForgottenFilters(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		inputs, err := st.Inputs(ctx, everything, rng, weeks)
+		inputs, err := st.Inputs(ctx, everything, rng)
 		if err != nil {
 			t.Fatal(err)
 		}
+		weeks.AddToInputs(inputs)
 		for clinic, in := range inputs {
 			add("census", clinic, in.Census == 1)
 		}
-		trends, err := st.Trends(ctx, everything, rng, weeks)
+		trends, err := st.Trends(ctx, everything, rng)
 		if err != nil {
 			t.Fatal(err)
 		}
+		weeks.AddToTrends(trends)
 		for clinic := range trends {
 			add("trends", clinic, true)
 		}

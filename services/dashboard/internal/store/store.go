@@ -151,10 +151,10 @@ func (s *Store) Clinic(ctx context.Context, sc Scope, id string) (Clinic, bool, 
 	return Clinic{}, false, nil
 }
 
-// Inputs reads each in-scope clinic's KPI inputs for the range r; weeks are the clinics'
-// complete program weeks in r (MinimumWeeks). Attendance is summed from the rollups
+// Inputs reads each in-scope clinic's KPI inputs for the range r (the program weeks, read by
+// MinimumWeeks, are added by MinimumCounts.AddToInputs). Attendance is summed from the rollups
 // attendance_weekly and attendance_days (migration 00008).
-func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks MinimumCounts) (map[string]*kpi.Inputs, error) {
+func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range) (map[string]*kpi.Inputs, error) {
 	return read(ctx, s, func(tx pgx.Tx) (map[string]*kpi.Inputs, error) {
 		out := map[string]*kpi.Inputs{}
 		get := func(id string) *kpi.Inputs {
@@ -229,7 +229,6 @@ func (s *Store) Inputs(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 		if err := runBatch(ctx, tx, batch); err != nil {
 			return nil, err
 		}
-		weeks.AddToInputs(out)
 		return out, nil
 	})
 }

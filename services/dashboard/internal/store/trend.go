@@ -13,10 +13,10 @@ import (
 type ClinicWeeks map[time.Time]*kpi.WeekInputs
 
 // Trends reads each in-scope clinic's trend inputs per Monday-start week of r (clinic-local
-// dates; the first and last weeks clipped to r); weeks are the clinics' complete program weeks
-// in r (MinimumWeeks). Attendance, admissions and the census are summed from the rollups of
+// dates; the first and last weeks clipped to r; the program weeks, read by MinimumWeeks, are
+// added by MinimumCounts.AddToTrends). Attendance, admissions and the census are summed from the rollups of
 // migration 00008.
-func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks MinimumCounts) (map[string]ClinicWeeks, error) {
+func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range) (map[string]ClinicWeeks, error) {
 	return read(ctx, s, func(tx pgx.Tx) (map[string]ClinicWeeks, error) {
 		out := map[string]ClinicWeeks{}
 		get := func(id string, monday time.Time) *kpi.WeekInputs {
@@ -111,7 +111,6 @@ func (s *Store) Trends(ctx context.Context, sc Scope, r kpi.Range, weeks Minimum
 				}
 			}
 		}
-		weeks.AddToTrends(out)
 		return out, nil
 	})
 }

@@ -174,8 +174,8 @@ func (h *Handler) overviewOf(ctx context.Context, rq *request) (Overview, error)
 	var clinicsErr, minimumErr, trendErr error
 	wg.Go(func() { clinics, clinicsErr = h.store.Clinics(ctx, rq.scope) })
 	wg.Go(func() { minimum, minimumErr = h.store.MinimumWeeks(ctx, rq.scope, rq.rng, h.cfg.Now()) })
-	wg.Go(func() { weeks, trendErr = h.store.Trends(ctx, rq.scope, rq.rng, nil) })
-	inputs, err := h.store.Inputs(ctx, rq.scope, rq.rng, nil)
+	wg.Go(func() { weeks, trendErr = h.store.Trends(ctx, rq.scope, rq.rng) })
+	inputs, err := h.store.Inputs(ctx, rq.scope, rq.rng)
 	wg.Wait()
 	if err = cmp.Or(clinicsErr, minimumErr, err, trendErr); err != nil {
 		return Overview{}, err
