@@ -56,15 +56,11 @@ func (r *Compliance) Facts(ctx context.Context, tx *bus.Tx, enrollmentID string)
 // notBefore (and all after them), and any that started from the day before (VisitsFrom).
 // A patient's whole history cost a probe of its session and of its attendance per visit.
 func (r *Compliance) RiskFacts(ctx context.Context, tx *bus.Tx, enrollmentID string, notBefore time.Time, underWeeks int) (app.ComplianceFacts, bool, error) {
-	f, found, err := r.facts(ctx, tx, riskFactsSQL, riskVisitsSQL, true, enrollmentID, notBefore, underWeeks)
-	if found {
-		f.VisitsFrom = f.VisitsFrom.AddDate(0, 0, -1)
-	}
-	return f, found, err
+	return r.facts(ctx, tx, riskFactsSQL, riskVisitsSQL, true, enrollmentID, notBefore, underWeeks)
 }
 
 // facts reads an enrollment's facts with factsSQL and its visits with visitsSQL, pipelined;
-// when window, factsSQL's row ends with the first day of the visits' window (VisitsFrom).
+// when window, factsSQL's row ends with the day the visits read start from (VisitsFrom).
 func (r *Compliance) facts(ctx context.Context, tx *bus.Tx, factsSQL, visitsSQL string, window bool, args ...any) (app.ComplianceFacts, bool, error) {
 	var f app.ComplianceFacts
 	found := false
@@ -100,9 +96,6 @@ func (r *Compliance) LockRiskFacts(ctx context.Context, tx *bus.Tx, enrollmentID
 		st.Open = true
 		st.Episode = app.RiskEpisode{ID: *ep.id, EnrollmentID: *ep.enrollment, PatientID: *ep.patient, ClinicID: *ep.clinic,
 			Reasons: ep.reasons, Since: ep.since.UTC()}
-	}
-	if st.Found {
-		st.Facts.VisitsFrom = st.Facts.VisitsFrom.AddDate(0, 0, -1)
 	}
 	return st, nil
 }
@@ -158,16 +151,20 @@ const factsSQL = `SELECT e.id::text, e.patient_id::text, e.clinic_id::text, e.st
 // dates complete more weeks, never fewer, so the window only moves forward.
 const riskWindowSQL = `e.start_date + 7 * GREATEST(0, LEAST(p.length_weeks, ($2::date - e.start_date) / 7) - $3::int)`
 
-// riskFactsSQL is factsSQL with the first day of the visits' window (riskWindowSQL).
+// riskVisitsFromSQL is the day before the window's first: riskVisitsSQL reads every visit that
+// started from it on (ComplianceFacts.VisitsFrom).
+const riskVisitsFromSQL = `((` + riskWindowSQL + `) - 1)`
+
+// riskFactsSQL is factsSQL with the day the visits read start from (riskVisitsFromSQL).
 const riskFactsSQL = `SELECT e.id::text, e.patient_id::text, e.clinic_id::text, e.status, e.start_date,
-		e.program_code, p.length_weeks, p.weekly_minimum_minutes, c.time_zone, ` + riskWindowSQL + `
+		e.program_code, p.length_weeks, p.weekly_minimum_minutes, c.time_zone, ` + riskVisitsFromSQL + `
 		FROM enrollments e JOIN programs p ON p.code = e.program_code JOIN clinics c ON c.id = e.clinic_id
 		WHERE e.id = $1`
 
 // riskFactsEpisodeSQL is riskFactsSQL with the open risk episode, if any (at most one:
 // risk_episodes_open), in the same statement.
 const riskFactsEpisodeSQL = `SELECT e.id::text, e.patient_id::text, e.clinic_id::text, e.status, e.start_date,
-		e.program_code, p.length_weeks, p.weekly_minimum_minutes, c.time_zone, ` + riskWindowSQL + `,
+		e.program_code, p.length_weeks, p.weekly_minimum_minutes, c.time_zone, ` + riskVisitsFromSQL + `,
 		r.id::text, r.enrollment_id::text, r.patient_id::text, r.clinic_id::text, r.reasons, r.since
 		FROM enrollments e JOIN programs p ON p.code = e.program_code JOIN clinics c ON c.id = e.clinic_id
 		LEFT JOIN risk_episodes r ON r.enrollment_id = e.id AND r.cleared_at IS NULL
@@ -182,7 +179,7 @@ const riskVisitsSQL = `SELECT s.local_date, s.starts_at, att.status, att.minutes
 		CROSS JOIN ` + currentAttendance + `
 		WHERE e.id = $1 AND a.status = 'scheduled'
 			AND (s.local_date >= ` + riskWindowSQL + `
-				OR s.starts_at >= ((` + riskWindowSQL + `) - 1)::timestamp AT TIME ZONE 'UTC')
+				OR s.starts_at >= ` + riskVisitsFromSQL + `::timestamp AT TIME ZONE 'UTC')
 		ORDER BY s.starts_at, a.id`
 
 // attendedVisitsSQL reads an enrollment's scheduled appointments with attendance.
