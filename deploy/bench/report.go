@@ -247,6 +247,9 @@ func ParseScaleLines(lines []string) (results []ScaleResult, rows map[string]flo
 	return results, rows, rest, nil
 }
 
+// smallERAFileLines is the size of BenchmarkPostRemittance/post's files (100 claims of 4 lines).
+const smallERAFileLines = 400
+
 // EraPost picks the posting figure of the Go benchmarks: the largest file of
 // BenchmarkPostRemittance/post-lines=N when there is one (the figure is one big 835),
 // else the 400-line files of BenchmarkPostRemittance/post. lines is the file size.
@@ -262,7 +265,7 @@ func EraPost(gb GoBench) (perS float64, lines int, smallPerS float64) {
 		}
 	}
 	if lines == 0 {
-		return smallPerS, 400, 0
+		return smallPerS, smallERAFileLines, 0
 	}
 	return perS, lines, smallPerS
 }
@@ -617,9 +620,9 @@ func (r Report) Markdown(before *Summary, beforeLabel string) string {
 	w("## Remittance (835)\n\n")
 	w("| stage | lines per second | ratio to raw insert |\n| --- | --- | --- |\n")
 	w("| parse + balance | %s | %s |\n", rate(r.ERAParsePerS), ratio(r.ERAParsePerS, r.ERAInsertBaselinePerS))
-	w("| post (match, ledger, work items, events), files of %d lines | %s | %s |\n", cmp.Or(r.ERAPostFileLines, 400), rate(r.ERAPostPerS), ratio(r.ERAPostPerS, r.ERAInsertBaselinePerS))
+	w("| post (match, ledger, work items, events), files of %d lines | %s | %s |\n", cmp.Or(r.ERAPostFileLines, smallERAFileLines), rate(r.ERAPostPerS), ratio(r.ERAPostPerS, r.ERAInsertBaselinePerS))
 	if r.ERASmallFilePostPerS > 0 {
-		w("| post, files of 400 lines | %s | %s |\n", rate(r.ERASmallFilePostPerS), ratio(r.ERASmallFilePostPerS, r.ERAInsertBaselinePerS))
+		w("| post, files of %d lines | %s | %s |\n", smallERAFileLines, rate(r.ERASmallFilePostPerS), ratio(r.ERASmallFilePostPerS, r.ERAInsertBaselinePerS))
 	}
 	w("| raw batched insert of the lines (baseline) | %s | 1 |\n", rate(r.ERAInsertBaselinePerS))
 	w("| **parse + balance + post** | **%s** | %s |\n\n", rate(r.ERALinesPerS()), ratio(r.ERALinesPerS(), r.ERAInsertBaselinePerS))
