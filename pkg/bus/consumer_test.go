@@ -472,11 +472,13 @@ func TestConsumerBatchOutlastingAckWaitIsNotRedelivered(t *testing.T) {
 	for i := range 10 {
 		f.publishRaw(testSubject, "slow"+strconv.Itoa(i), f.envelopeBytes(event("m"+strconv.Itoa(i))))
 	}
-	// Ten 300 ms handlers take 3 s, well past the 1 s AckWait that started at the fetch; a
-	// second replica pulls all the while.
-	cfg := ConsumerConfig{Name: name, Batch: 10, HandlerTimeout: 400 * time.Millisecond, AckWait: time.Second}
+	// Ten 250 ms handlers take 2.5 s, well past the 1 s AckWait that started at the fetch; a
+	// second replica pulls all the while. Each handler has 900 ms (AckWait must exceed it): a
+	// tighter timeout failed handlers slowed by a loaded machine, and their retries showed as
+	// redeliveries.
+	cfg := ConsumerConfig{Name: name, Batch: 10, HandlerTimeout: 900 * time.Millisecond, AckWait: time.Second}
 	h := effectHandler(name, func(d *Delivery, marker string) error {
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond)
 		return nil
 	})
 	f.startConsumer(cfg, h)
